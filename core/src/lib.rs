@@ -1,0 +1,39 @@
+//! # devcare — selective device care after broadcast provisioning
+//!
+//! A Device Management server broadcasts a [`Campaign`] (settings + targets + a
+//! [`CareSchedule`]) to many devices at once. Healthy devices stay silent; only devices in
+//! an exceptional state report, at a slot the schedule assigns ([`slot`]), and the server
+//! runs the scheduled care for those devices alone, presuming the silent ones succeeded
+//! after the deadline.
+//!
+//! Both sides are pure [`Decider`]s — [`device::Device`] and [`server::Server`] — folding
+//! an append-only event log. Nothing in this crate reads a clock, a random source, the
+//! network or the environment: time is always an argument.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod decider;
+pub mod device;
+pub mod error;
+pub mod model;
+pub mod report;
+pub mod schedule;
+pub mod server;
+pub mod slot;
+pub mod stats;
+
+pub use decider::Decider;
+pub use device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};
+pub use error::ValidationError;
+pub use model::{
+    Campaign, CampaignId, DeviceId, Duration, Limits, Setting, SettingOp, TargetSet, Timestamp,
+    Value,
+};
+pub use report::{ApplyResult, Finding, Report, ReportKind, Verify};
+pub use schedule::{
+    AbortPolicy, AfterCare, CareAction, CarePolicy, CareSchedule, Condition, Detail, ReportPolicy,
+    RetryPolicy,
+};
+pub use server::{
+    CampaignStats, CareOrder, Server, ServerCommand, ServerError, ServerEvent, ServerState,
+};

@@ -1,0 +1,666 @@
+//! The device decider's rules, one test per rule: given these events, when this command,
+//! then these events (or this refusal, with no state change).
+
+mod common;
+use common::*;
+use devcare::device::{GiveUpReason, Phase};
+use devcare::*;
+
+fn eval_time(c: &Campaign) -> Timestamp {
+    T0.plus(c.schedule.evaluate_after)
+}
+
+fn no_sampling(mut c: Campaign) -> Campaign {
+    c.schedule.sample_success_ppm = 0;
+    c
+}
+
+fn findings_of(s: &DeviceState) -> Vec<Finding> {
+    s.findings.clone()
+}
+
+#[test]
+fn healthy_device_stays_silent() {
+    let c = no_sampling(campaign());
+    let s = given::<Device>(&device_applied(&c, "IMEI:1", ok(4)));
+    let events = Device::decide(&s, &DeviceCommand::Tick { now: eval_time(&c) }).unwrap();
+    assert_eq!(
+        events,
+        vec![DeviceEvent::Evaluated {
+            findings: vec![],
+            sampled: false,
+            at: eval_time(&c)
+        }]
+    );
+    let s = device_evaluated(&c, "IMEI:1", ok(4));
+    assert_eq!(s.phase, Phase::Healthy);
+    assert_eq!(s.due_report(at(u64::MAX / 2)), None);
+    assert_eq!(s.next_wake(), None);
+}
+
+#[test]
+fn evaluation_waits_for_evaluate_after() {
+    let c = campaign();
+    let s = given::<Device>(&device_applied(
+        &c,
+        "IMEI:1",
+        statuses(&[500, 200, 200, 200]),
+    ));
+    let early = Timestamp(eval_time(&c).0 - 1);
+    assert_eq!(
+        Device::decide(&s, &DeviceCommand::Tick { now: early }).unwrap(),
+        vec![]
+    );
+    assert_eq!(s.next_wake(), Some(eval_time(&c)));
+}
+
+#[test]
+fn any_failed_reports_every_failed_setting() {
+    let c = with_conditions(campaign(), vec![Condition::AnyFailed]);
+    let s = device_evaluated(&c, "IMEI:1", statuses(&[200, 404, 200, 500]));
+    assert_eq!(
+        findings_of(&s),
+        vec![
+            Finding::Status {
+                index: 1,
+                status: 404
+            },
+            Finding::Status {
+                index: 3,
+                status: 500
+            }
+        ]
+    );
+    assert_eq!(s.phase, Phase::Reporting);
+}
+
+#[test]
+fn setting_failed_matches_whole_path_segments_only() {
+    let mut c = with_conditions(
+        campaign(),
+        vec![Condition::SettingFailed {
+            uri_prefix: "./AP".into(),
+        }],
+    );
+    c.settings[2].uri = "./APN/Other".into();
+    c = no_sampling(c);
+    // ./APN/Other fails: not under ./AP → healthy.
+    let s = device_evaluated(&c, "IMEI:1", statuses(&[200, 200, 500, 200]));
+    assert_eq!(s.phase, Phase::Healthy);
+    // ./AP/Default/Auth fails → exceptional.
+    let s = device_evaluated(&c, "IMEI:1", statuses(&[200, 405, 500, 200]));
+    assert_eq!(
+        findings_of(&s),
+        vec![Finding::Status {
+            index: 1,
+            status: 405
+        }]
+    );
+}
+
+#[test]
+fn status_in_matches_listed_codes_even_if_successful() {
+    let c = with_conditions(
+        campaign(),
+        vec![Condition::StatusIn {
+            codes: vec![202, 420],
+        }],
+    );
+    let s = device_evaluated(&c, "IMEI:1", statuses(&[200, 202, 404, 200]));
+    assert_eq!(
+        findings_of(&s),
+        vec![Finding::Status {
+            index: 1,
+            status: 202
+        }]
+    );
+    let s = device_evaluated(&no_sampling(c), "IMEI:1", statuses(&[200, 200, 404, 200]));
+    assert_eq!(s.phase, Phase::Healthy, "404 is not listed");
+}
+
+#[test]
+fn verify_mismatch_flags_only_the_named_node() {
+    let c = no_sampling(with_conditions(
+        campaign(),
+        vec![Condition::VerifyMismatch {
+            uri: "./Proxy/Port".into(),
+        }],
+    ));
+    let mut results = ok(4);
+    results[0].verify = Verify::Mismatch; // not watched
+    let s = device_evaluated(&c, "IMEI:1", results.clone());
+    assert_eq!(s.phase, Phase::Healthy);
+    results[2].verify = Verify::Mismatch;
+    let s = device_evaluated(&c, "IMEI:1", results);
+    assert_eq!(findings_of(&s), vec![Finding::VerifyMismatch { index: 2 }]);
+}
+
+#[test]
+fn payload_incomplete_flags_settings_without_results() {
+    let c = with_conditions(campaign(), vec![Condition::PayloadIncomplete]);
+    let s = device_evaluated(&c, "IMEI:1", ok(2));
+    assert_eq!(
+        findings_of(&s),
+        vec![Finding::Missing { index: 2 }, Finding::Missing { index: 3 }]
+    );
+    // Never applied at all: every setting is missing.
+    let mut s = given::<Device>(&[DeviceEvent::PayloadAccepted {
+        campaign: Box::new(c.clone()),
+        device: dev("IMEI:1"),
+        at: T0,
+    }]);
+    Device::handle(&mut s, &DeviceCommand::Tick { now: eval_time(&c) }).unwrap();
+    assert_eq!(s.findings.len(), 4);
+}
+
+#[test]
+fn not_applied_within_flags_a_slow_or_missing_apply() {
+    let c = no_sampling(with_conditions(
+        campaign(),
+        vec![Condition::NotAppliedWithin { within: mins(2) }],
+    ));
+    // Applied at T0 + 1 s: in time.
+    assert_eq!(device_evaluated(&c, "IMEI:1", ok(4)).phase, Phase::Healthy);
+    // Applied at T0 + 3 min: late.
+    let mut s = given::<Device>(&[DeviceEvent::PayloadAccepted {
+        campaign: Box::new(c.clone()),
+        device: dev("IMEI:1"),
+        at: T0,
+    }]);
+    run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::RecordApplied {
+                results: ok(4),
+                at: T0.plus(mins(3)),
+            },
+            DeviceCommand::Tick { now: eval_time(&c) },
+        ],
+    );
+    assert_eq!(s.findings, vec![Finding::Late { after: mins(3) }]);
+}
+
+#[test]
+fn report_is_due_at_its_slot_inside_the_window() {
+    let c = campaign();
+    let s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let due = slot::report_time(&c.salt, &dev("IMEI:1"), eval_time(&c), &c.schedule.report);
+    assert_eq!(s.report.unwrap().due, due);
+    let open = eval_time(&c).plus(c.schedule.report.offset);
+    assert!(due >= open && due < open.plus(c.schedule.report.window));
+    assert_eq!(s.next_wake(), Some(due));
+    assert_eq!(s.due_report(Timestamp(due.0 - 1)), None);
+    let r = s.due_report(due).expect("due at its slot");
+    assert_eq!(r.attempt, 1);
+    assert_eq!(
+        r.kind,
+        ReportKind::Failure {
+            findings: vec![Finding::Status {
+                index: 0,
+                status: 500
+            }]
+        }
+    );
+}
+
+#[test]
+fn summary_detail_sends_counts_only() {
+    let mut c = campaign();
+    c.schedule.report.detail = Detail::Summary;
+    c.schedule.care.action = CareAction::ReprovisionAll;
+    let s = device_evaluated(&c, "IMEI:1", statuses(&[200, 404, 500, 200]));
+    let r = s.due_report(s.report.unwrap().due).unwrap();
+    assert_eq!(
+        r.kind,
+        ReportKind::FailureSummary {
+            count: 2,
+            first_status: Some(404)
+        }
+    );
+}
+
+#[test]
+fn sending_before_the_slot_is_refused_without_change() {
+    let c = campaign();
+    let s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let due = s.report.unwrap().due;
+    let err = Device::decide(
+        &s,
+        &DeviceCommand::MarkSent {
+            attempt: 1,
+            at: Timestamp(due.0 - 1),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err, DeviceError::NotDue { attempt: 1, due });
+}
+
+#[test]
+fn unacknowledged_report_is_retried_with_backoff_until_acknowledged() {
+    let c = campaign();
+    let d = dev("IMEI:1");
+    let mut s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let due = s.report.unwrap().due;
+    run::<Device>(
+        &mut s,
+        &[DeviceCommand::MarkSent {
+            attempt: 1,
+            at: due,
+        }],
+    );
+    let retry_at = due.plus(slot::retry_delay(&c.salt, &d, 1, &c.schedule.report.retry));
+    assert_eq!(s.next_wake(), Some(retry_at));
+    assert_eq!(
+        Device::decide(
+            &s,
+            &DeviceCommand::Tick {
+                now: Timestamp(retry_at.0 - 1)
+            }
+        )
+        .unwrap(),
+        vec![]
+    );
+    let events = run::<Device>(&mut s, &[DeviceCommand::Tick { now: retry_at }]);
+    assert_eq!(
+        events,
+        vec![DeviceEvent::ReportScheduled {
+            attempt: 2,
+            due: retry_at
+        }]
+    );
+    assert_eq!(s.due_report(retry_at).unwrap().attempt, 2);
+    // Repeating the same MarkSent is idempotent; a wrong attempt is refused.
+    run::<Device>(
+        &mut s,
+        &[DeviceCommand::MarkSent {
+            attempt: 2,
+            at: retry_at,
+        }],
+    );
+    assert_eq!(
+        Device::decide(
+            &s,
+            &DeviceCommand::MarkSent {
+                attempt: 2,
+                at: retry_at
+            }
+        )
+        .unwrap(),
+        vec![]
+    );
+    assert!(matches!(
+        Device::decide(
+            &s,
+            &DeviceCommand::MarkSent {
+                attempt: 3,
+                at: retry_at
+            }
+        ),
+        Err(DeviceError::WrongAttempt { current: 2, got: 3 })
+    ));
+    // The ack of attempt 1 arriving late still settles the report.
+    let events = run::<Device>(
+        &mut s,
+        &[DeviceCommand::Acknowledge {
+            attempt: 1,
+            at: retry_at,
+        }],
+    );
+    assert_eq!(
+        events,
+        vec![DeviceEvent::ReportAcknowledged {
+            attempt: 1,
+            at: retry_at
+        }]
+    );
+    assert_eq!(s.phase, Phase::AwaitingCare);
+    assert_eq!(s.next_wake(), None);
+}
+
+#[test]
+fn device_gives_up_after_the_last_attempt() {
+    let mut c = campaign();
+    c.schedule.report.retry.attempts = 2;
+    let d = dev("IMEI:1");
+    let retry = c.schedule.report.retry;
+    let mut s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let due = s.report.unwrap().due;
+    let r2 = due.plus(slot::retry_delay(&c.salt, &d, 1, &retry));
+    run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::MarkSent {
+                attempt: 1,
+                at: due,
+            },
+            DeviceCommand::Tick { now: r2 },
+            DeviceCommand::MarkSent { attempt: 2, at: r2 },
+        ],
+    );
+    let end = r2.plus(slot::retry_delay(&c.salt, &d, 2, &retry));
+    let events = run::<Device>(&mut s, &[DeviceCommand::Tick { now: end }]);
+    assert_eq!(
+        events,
+        vec![DeviceEvent::GaveUp {
+            reason: GiveUpReason::AttemptsExhausted,
+            at: end
+        }]
+    );
+    assert_eq!(s.phase, Phase::GaveUp);
+}
+
+#[test]
+fn device_gives_up_when_the_next_retry_falls_after_the_deadline() {
+    let mut c = campaign();
+    c.schedule.report.deadline = c.schedule.first_window_end();
+    c.schedule.report.retry.backoff = Duration::from_hours(2);
+    c.schedule.report.retry.max_backoff = Duration::from_hours(2);
+    let mut s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let due = s.report.unwrap().due;
+    run::<Device>(
+        &mut s,
+        &[DeviceCommand::MarkSent {
+            attempt: 1,
+            at: due,
+        }],
+    );
+    let next = s.next_wake().unwrap();
+    assert!(next >= c.report_deadline());
+    let events = run::<Device>(&mut s, &[DeviceCommand::Tick { now: next }]);
+    assert_eq!(
+        events,
+        vec![DeviceEvent::GaveUp {
+            reason: GiveUpReason::DeadlinePassed,
+            at: next
+        }]
+    );
+}
+
+#[test]
+fn payload_for_another_device_is_ignored() {
+    let mut c = campaign();
+    c.targets = TargetSet::devices(vec![dev("IMEI:2"), dev("IMEI:3")]);
+    let s = DeviceState::default();
+    let err = Device::decide(&s, &receive(&c, "IMEI:1", T0)).unwrap_err();
+    assert!(matches!(err, DeviceError::NotTargeted { .. }), "{err}");
+    // A group campaign reaches members only.
+    c.targets = TargetSet::groups(vec!["beta".into()]);
+    let cmd = |groups: Vec<String>| DeviceCommand::Receive {
+        campaign: Box::new(c.clone()),
+        device: dev("IMEI:1"),
+        groups,
+        at: T0,
+    };
+    assert!(Device::decide(&s, &cmd(vec!["alpha".into()])).is_err());
+    assert!(Device::decide(&s, &cmd(vec!["alpha".into(), "beta".into()])).is_ok());
+}
+
+#[test]
+fn revisions_already_taken_are_ignored_and_newer_ones_restart() {
+    let mut c = campaign();
+    c.revision = 2;
+    let mut s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let before = s.clone();
+    for rev in [1, 2] {
+        let mut old = c.clone();
+        old.revision = rev;
+        let err = Device::decide(&s, &receive(&old, "IMEI:1", at(10))).unwrap_err();
+        assert_eq!(
+            err,
+            DeviceError::StaleRevision {
+                campaign: "apn-2026-11".into(),
+                have: 2,
+                got: rev
+            }
+        );
+    }
+    assert_eq!(s, before);
+    let mut newer = c.clone();
+    newer.revision = 3;
+    run::<Device>(&mut s, &[receive(&newer, "IMEI:1", at(10))]);
+    assert_eq!(s.phase, Phase::Applying);
+    assert_eq!(s.report, None);
+    assert_eq!(s.pending_apply().unwrap().len(), 4);
+}
+
+#[test]
+fn payload_of_another_campaign_is_refused_on_this_stream() {
+    let c = campaign();
+    let s = device_evaluated(&c, "IMEI:1", ok(4));
+    let mut other = c.clone();
+    other.id = CampaignId::new("other").unwrap();
+    assert!(matches!(
+        Device::decide(&s, &receive(&other, "IMEI:1", at(5))),
+        Err(DeviceError::WrongCampaign { .. })
+    ));
+}
+
+#[test]
+fn invalid_campaign_is_refused() {
+    let mut c = campaign();
+    c.schedule.report.window = Duration::ZERO;
+    let err = Device::decide(&DeviceState::default(), &receive(&c, "IMEI:1", T0)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid campaign: schedule.report.window: must be longer than zero (reports are spread over it)"
+    );
+}
+
+#[test]
+fn more_results_than_settings_are_refused() {
+    let c = campaign();
+    let s = given::<Device>(&device_applied(&c, "IMEI:1", ok(4))[..1]);
+    assert_eq!(
+        Device::decide(
+            &s,
+            &DeviceCommand::RecordApplied {
+                results: ok(5),
+                at: T0
+            }
+        ),
+        Err(DeviceError::TooManyResults {
+            expected: 4,
+            got: 5
+        })
+    );
+}
+
+fn acked_failure(c: &Campaign) -> DeviceState {
+    let mut s = device_evaluated(c, "IMEI:1", statuses(&[500, 200, 404, 200]));
+    let due = s.report.unwrap().due;
+    run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::MarkSent {
+                attempt: 1,
+                at: due,
+            },
+            DeviceCommand::Acknowledge {
+                attempt: 1,
+                at: due,
+            },
+        ],
+    );
+    s
+}
+
+#[test]
+fn care_that_succeeds_recovers_the_device() {
+    let c = campaign();
+    let mut s = acked_failure(&c);
+    run::<Device>(
+        &mut s,
+        &[DeviceCommand::ReceiveCare {
+            attempt: 1,
+            settings: vec![0, 2],
+            at: at(7_200_000),
+        }],
+    );
+    let (attempt, settings) = s.pending_care().unwrap();
+    assert_eq!(attempt, 1);
+    assert_eq!(settings[1].uri, "./Proxy/Port");
+    assert!(matches!(
+        Device::decide(
+            &s,
+            &DeviceCommand::RecordCareApplied {
+                attempt: 1,
+                results: ok(1),
+                at: at(7_200_001)
+            }
+        ),
+        Err(DeviceError::CareResultsMismatch { .. })
+    ));
+    run::<Device>(
+        &mut s,
+        &[DeviceCommand::RecordCareApplied {
+            attempt: 1,
+            results: ok(2),
+            at: at(7_200_001),
+        }],
+    );
+    assert_eq!(s.phase, Phase::Recovered);
+    assert!(s.is_settled());
+}
+
+#[test]
+fn care_that_fails_waits_for_the_next_attempt() {
+    let c = campaign();
+    let mut s = acked_failure(&c);
+    run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::ReceiveCare {
+                attempt: 1,
+                settings: vec![0],
+                at: at(7_200_000),
+            },
+            DeviceCommand::RecordCareApplied {
+                attempt: 1,
+                results: statuses(&[500]),
+                at: at(7_200_001),
+            },
+        ],
+    );
+    assert_eq!(s.phase, Phase::AwaitingCare);
+}
+
+#[test]
+fn care_before_the_ack_counts_as_the_ack() {
+    let c = campaign();
+    let mut s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let due = s.report.unwrap().due;
+    run::<Device>(
+        &mut s,
+        &[DeviceCommand::MarkSent {
+            attempt: 1,
+            at: due,
+        }],
+    );
+    let events = run::<Device>(
+        &mut s,
+        &[DeviceCommand::ReceiveCare {
+            attempt: 1,
+            settings: vec![0],
+            at: due,
+        }],
+    );
+    assert!(matches!(
+        events[0],
+        DeviceEvent::ReportAcknowledged { attempt: 1, .. }
+    ));
+    assert_eq!(s.phase, Phase::ApplyingCare);
+}
+
+#[test]
+fn care_naming_a_missing_setting_or_for_a_healthy_device_is_refused() {
+    let c = campaign();
+    let s = acked_failure(&c);
+    assert_eq!(
+        Device::decide(
+            &s,
+            &DeviceCommand::ReceiveCare {
+                attempt: 1,
+                settings: vec![9],
+                at: T0
+            }
+        ),
+        Err(DeviceError::NoSuchSetting {
+            index: 9,
+            settings: 4
+        })
+    );
+    let healthy = device_evaluated(&no_sampling(c), "IMEI:1", ok(4));
+    assert!(matches!(
+        Device::decide(
+            &healthy,
+            &DeviceCommand::ReceiveCare {
+                attempt: 1,
+                settings: vec![0],
+                at: T0
+            }
+        ),
+        Err(DeviceError::WrongPhase { .. })
+    ));
+}
+
+#[test]
+fn sampled_healthy_device_sends_a_success_probe() {
+    let mut c = campaign();
+    c.schedule.sample_success_ppm = 1_000_000;
+    let mut s = device_evaluated(&c, "IMEI:1", ok(4));
+    assert!(s.sampled);
+    let due = s.report.unwrap().due;
+    assert_eq!(s.due_report(due).unwrap().kind, ReportKind::Success);
+    run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::MarkSent {
+                attempt: 1,
+                at: due,
+            },
+            DeviceCommand::Acknowledge {
+                attempt: 1,
+                at: due,
+            },
+        ],
+    );
+    assert_eq!(s.phase, Phase::Confirmed);
+}
+
+#[test]
+fn sampling_rate_is_within_tolerance_over_many_devices() {
+    let c = campaign();
+    let ppm = 5_000; // 0.5 %
+    let n = 200_000u32;
+    let hits = (0..n)
+        .filter(|i| slot::sampled(&c.salt, &dev(&format!("IMEI:{i:015}")), ppm))
+        .count() as f64;
+    let expected = f64::from(n) * 0.005; // 1000
+    let sd = (expected * 0.995).sqrt(); // ≈ 31.5
+    assert!(
+        (hits - expected).abs() < 4.0 * sd,
+        "{hits} sampled, expected {expected} ± {}",
+        4.0 * sd
+    );
+    assert!(!slot::sampled(&c.salt, &dev("IMEI:1"), 0));
+}
+
+#[test]
+fn commands_before_a_payload_are_refused() {
+    let s = DeviceState::default();
+    assert!(matches!(
+        Device::decide(
+            &s,
+            &DeviceCommand::RecordApplied {
+                results: ok(1),
+                at: T0
+            }
+        ),
+        Err(DeviceError::WrongPhase { phase: "idle", .. })
+    ));
+    assert!(Device::decide(&s, &DeviceCommand::Acknowledge { attempt: 1, at: T0 }).is_err());
+    assert_eq!(
+        Device::decide(&s, &DeviceCommand::Tick { now: T0 }).unwrap(),
+        vec![]
+    );
+}

@@ -1,0 +1,583 @@
+//! The server decider's rules, one test per rule: given these events, when this command,
+//! then these events (or this refusal, with no state change).
+
+mod common;
+use common::*;
+use devcare::server::{CaseStatus, EscalationReason};
+use devcare::*;
+
+fn report_at() -> Timestamp {
+    at(3_600_000)
+}
+
+/// Server with one accepted failure of setting 1 (404) from IMEI:1.
+fn with_failure(c: &Campaign) -> ServerState {
+    let mut s = server_created(c, 1_000);
+    run::<Server>(
+        &mut s,
+        &[accept(
+            failure_report(
+                c,
+                "IMEI:1",
+                vec![Finding::Status {
+                    index: 1,
+                    status: 404,
+                }],
+            ),
+            report_at(),
+        )],
+    );
+    s
+}
+
+/// Asserts that `cmd` is refused with an error matching `pred` and leaves `s` unchanged.
+fn refused(s: &ServerState, cmd: ServerCommand, pred: impl Fn(&ServerError) -> bool) {
+    let mut after = s.clone();
+    let err = Server::handle(&mut after, &cmd).unwrap_err();
+    assert!(pred(&err), "unexpected error: {err}");
+    assert_eq!(&after, s, "a refused command changed the state");
+}
+
+#[test]
+fn create_needs_a_target_count_unless_the_list_is_explicit() {
+    let c = campaign();
+    let s = ServerState::default();
+    let create = |c: &Campaign, targeted| ServerCommand::Create {
+        campaign: Box::new(c.clone()),
+        targeted,
+        at: T0,
+    };
+    refused(&s, create(&c, None), |e| {
+        matches!(e, ServerError::TargetCount(_))
+    });
+    refused(&s, create(&c, Some(0)), |e| {
+        matches!(e, ServerError::TargetCount(_))
+    });
+    let mut listed = c.clone();
+    listed.targets = TargetSet::devices(vec![dev("A"), dev("B")]);
+    refused(&s, create(&listed, Some(3)), |e| {
+        matches!(e, ServerError::TargetCount(_))
+    });
+    let events = Server::decide(&s, &create(&listed, None)).unwrap();
+    assert!(matches!(
+        events[0],
+        ServerEvent::CampaignCreated { targeted: 2, .. }
+    ));
+    let mut bad = c.clone();
+    bad.schedule.care.attempts = 0;
+    refused(&s, create(&bad, Some(5)), |e| {
+        e.to_string() == "invalid campaign: schedule.care.attempts: is 0, must be 1..=32"
+    });
+    let created = server_created(&c, 10);
+    refused(&created, create(&c, Some(10)), |e| {
+        matches!(e, ServerError::AlreadyCreated(_))
+    });
+}
+
+#[test]
+fn failure_report_is_accepted_and_care_scheduled_for_the_failed_settings() {
+    let c = campaign();
+    let s = server_created(&c, 1_000);
+    let r = failure_report(
+        &c,
+        "IMEI:1",
+        vec![Finding::Status {
+            index: 1,
+            status: 404,
+        }],
+    );
+    let events = Server::decide(&s, &accept(r.clone(), report_at())).unwrap();
+    assert_eq!(
+        events,
+        vec![
+            ServerEvent::ReportAccepted {
+                device: dev("IMEI:1"),
+                attempt: 1,
+                evaluated_at: r.evaluated_at,
+                kind: r.kind.clone(),
+                late: false,
+                at: report_at()
+            },
+            ServerEvent::CareScheduled {
+                device: dev("IMEI:1"),
+                attempt: 1,
+                settings: vec![1],
+                due: report_at()
+            }
+        ]
+    );
+    let s = with_failure(&c);
+    let due = s.due_care(report_at(), 10);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].settings, vec![1]);
+    assert_eq!(s.cases.len(), 1, "per-device state only for the reporter");
+}
+
+#[test]
+fn duplicate_reports_are_rejected_without_events() {
+    let c = campaign();
+    let s = with_failure(&c);
+    let r = failure_report(
+        &c,
+        "IMEI:1",
+        vec![Finding::Status {
+            index: 1,
+            status: 404,
+        }],
+    );
+    refused(&s, accept(r.clone(), report_at()), |e| {
+        matches!(e, ServerError::Duplicate { attempt: 1, .. })
+    });
+    let mut retry = r;
+    retry.attempt = 2;
+    refused(&s, accept(retry, report_at()), |e| {
+        matches!(e, ServerError::Duplicate { attempt: 2, .. })
+    });
+}
+
+#[test]
+fn reports_from_non_targets_or_for_other_campaigns_are_rejected() {
+    let mut c = campaign();
+    c.targets = TargetSet::devices(vec![dev("IMEI:1"), dev("IMEI:2")]);
+    let s = server_created(&c, 2);
+    let r = |d: &str| {
+        failure_report(
+            &c,
+            d,
+            vec![Finding::Status {
+                index: 0,
+                status: 500,
+            }],
+        )
+    };
+    refused(&s, accept(r("IMEI:9"), report_at()), |e| {
+        *e == ServerError::NotTargeted("IMEI:9".into())
+    });
+    let mut wrong_rev = r("IMEI:1");
+    wrong_rev.revision = 7;
+    refused(&s, accept(wrong_rev, report_at()), |e| {
+        *e == ServerError::WrongRevision { current: 1, got: 7 }
+    });
+    let mut other = r("IMEI:1");
+    other.campaign = CampaignId::new("other").unwrap();
+    refused(&s, accept(other, report_at()), |e| {
+        matches!(e, ServerError::UnknownCampaign { .. })
+    });
+    let mut zero = r("IMEI:1");
+    zero.attempt = 0;
+    refused(&s, accept(zero, report_at()), |e| {
+        matches!(e, ServerError::MalformedReport(_))
+    });
+    let empty = failure_report(&c, "IMEI:1", vec![]);
+    refused(&s, accept(empty, report_at()), |e| {
+        matches!(e, ServerError::MalformedReport(_))
+    });
+    let beyond = failure_report(&c, "IMEI:1", vec![Finding::Missing { index: 4 }]);
+    refused(&s, accept(beyond, report_at()), |e| {
+        *e == ServerError::NoSuchSetting {
+            index: 4,
+            settings: 4,
+        }
+    });
+    refused(
+        &ServerState::default(),
+        accept(r("IMEI:1"), report_at()),
+        |e| *e == ServerError::NoCampaign,
+    );
+}
+
+fn dispatch(s: &mut ServerState, attempt: u32, when: Timestamp) {
+    run::<Server>(
+        s,
+        &[ServerCommand::DispatchCare {
+            device: dev("IMEI:1"),
+            attempt,
+            at: when,
+        }],
+    );
+}
+
+fn outcome(s: &mut ServerState, attempt: u32, success: bool, when: Timestamp) -> Vec<ServerEvent> {
+    run::<Server>(
+        s,
+        &[ServerCommand::RecordCareOutcome {
+            device: dev("IMEI:1"),
+            attempt,
+            success,
+            at: when,
+        }],
+    )
+}
+
+#[test]
+fn successful_care_recovers_the_device() {
+    let c = campaign();
+    let mut s = with_failure(&c);
+    dispatch(&mut s, 1, report_at());
+    assert!(
+        s.due_care(report_at(), 10).is_empty(),
+        "dispatched care is not due again"
+    );
+    outcome(&mut s, 1, true, report_at());
+    assert_eq!(s.cases[&dev("IMEI:1")].status, CaseStatus::Recovered);
+    assert_eq!(s.stats().recovered, 1);
+    assert_eq!(s.stats().in_care, 0);
+}
+
+#[test]
+fn failed_care_is_retried_with_spacing_then_escalated() {
+    let c = campaign(); // 3 attempts, 15 min apart, then escalate
+    let spacing = c.schedule.care.spacing;
+    let mut s = with_failure(&c);
+    let mut t = report_at();
+    for attempt in 1..=3 {
+        assert_eq!(s.due_care(t, 10).len(), 1, "attempt {attempt} due at {t}");
+        dispatch(&mut s, attempt, t);
+        let events = outcome(&mut s, attempt, false, t);
+        assert_eq!(
+            events[0],
+            ServerEvent::CareFailed {
+                device: dev("IMEI:1"),
+                attempt,
+                at: t
+            }
+        );
+        if attempt < 3 {
+            assert_eq!(
+                events[1],
+                ServerEvent::CareScheduled {
+                    device: dev("IMEI:1"),
+                    attempt: attempt + 1,
+                    settings: vec![1],
+                    due: t.plus(spacing)
+                }
+            );
+            assert!(s.due_care(Timestamp(t.plus(spacing).0 - 1), 10).is_empty());
+            t = t.plus(spacing);
+        } else {
+            assert_eq!(
+                events[1],
+                ServerEvent::DeviceEscalated {
+                    device: dev("IMEI:1"),
+                    reason: EscalationReason::CareExhausted,
+                    at: t
+                }
+            );
+        }
+    }
+    let st = s.stats();
+    assert_eq!((st.escalated, st.care_attempts, st.in_care), (1, 3, 0));
+}
+
+#[test]
+fn give_up_policy_abandons_instead_of_escalating() {
+    let mut c = campaign();
+    c.schedule.care.attempts = 1;
+    c.schedule.care.then = AfterCare::GiveUp;
+    let mut s = with_failure(&c);
+    dispatch(&mut s, 1, report_at());
+    let events = outcome(&mut s, 1, false, report_at());
+    assert!(matches!(events[1], ServerEvent::CareAbandoned { .. }));
+    assert_eq!(s.stats().abandoned, 1);
+}
+
+#[test]
+fn notify_only_escalates_at_once_without_care() {
+    let mut c = campaign();
+    c.schedule.care.action = CareAction::NotifyOnly;
+    let s = with_failure(&c);
+    assert_eq!(s.cases[&dev("IMEI:1")].status, CaseStatus::Escalated);
+    assert!(s.due_care(at(u64::MAX / 4), 10).is_empty());
+}
+
+#[test]
+fn reprovision_all_sends_every_setting() {
+    let mut c = campaign();
+    c.schedule.care.action = CareAction::ReprovisionAll;
+    let s = with_failure(&c);
+    assert_eq!(s.due_care(report_at(), 1)[0].settings, vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn care_commands_that_do_not_fit_are_refused() {
+    let c = campaign();
+    let s = with_failure(&c);
+    let cmd = |d: &str, attempt, at| ServerCommand::DispatchCare {
+        device: dev(d),
+        attempt,
+        at,
+    };
+    refused(&s, cmd("IMEI:7", 1, report_at()), |e| {
+        matches!(e, ServerError::NoCase(_))
+    });
+    refused(&s, cmd("IMEI:1", 2, report_at()), |e| {
+        matches!(e, ServerError::CareMismatch { .. })
+    });
+    refused(&s, cmd("IMEI:1", 1, Timestamp(report_at().0 - 1)), |e| {
+        matches!(e, ServerError::CareMismatch { .. })
+    });
+    refused(
+        &s,
+        ServerCommand::RecordCareOutcome {
+            device: dev("IMEI:1"),
+            attempt: 1,
+            success: true,
+            at: report_at(),
+        },
+        |e| matches!(e, ServerError::CareMismatch { .. }),
+    );
+}
+
+#[test]
+fn abort_threshold_pauses_care_until_resumed() {
+    let mut c = campaign();
+    c.schedule.abort = Some(AbortPolicy {
+        failure_ratio: 0.05,
+        min_reports: 3,
+    });
+    let mut s = server_created(&c, 100);
+    let f = vec![Finding::Status {
+        index: 0,
+        status: 500,
+    }];
+    for i in 0..5 {
+        let ev = run::<Server>(
+            &mut s,
+            &[accept(
+                failure_report(&c, &format!("D{i}"), f.clone()),
+                report_at(),
+            )],
+        );
+        assert!(
+            !ev.iter()
+                .any(|e| matches!(e, ServerEvent::CampaignPaused { .. })),
+            "5/100 is not above 5%"
+        );
+    }
+    let ev = run::<Server>(
+        &mut s,
+        &[accept(failure_report(&c, "D5", f.clone()), report_at())],
+    );
+    assert!(matches!(
+        ev.last(),
+        Some(ServerEvent::CampaignPaused { reason, .. }) if reason.failure_reports == 6 && reason.targeted == 100
+    ));
+    assert!(s.stats().paused);
+    assert!(s.due_care(report_at(), 100).is_empty());
+    refused(
+        &s,
+        ServerCommand::DispatchCare {
+            device: dev("D0"),
+            attempt: 1,
+            at: report_at(),
+        },
+        |e| *e == ServerError::Paused,
+    );
+    run::<Server>(&mut s, &[ServerCommand::Resume { at: report_at() }]);
+    assert_eq!(s.due_care(report_at(), 100).len(), 6);
+    let ev = run::<Server>(&mut s, &[accept(failure_report(&c, "D6", f), report_at())]);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, ServerEvent::CampaignPaused { .. })),
+        "resumed stays resumed"
+    );
+    refused(&s, ServerCommand::Resume { at: report_at() }, |e| {
+        *e == ServerError::NotPaused
+    });
+}
+
+#[test]
+fn tick_after_the_deadline_settles_with_presumed_ok() {
+    let c = campaign();
+    let mut s = with_failure(&c);
+    let deadline = c.report_deadline();
+    assert_eq!(
+        Server::decide(
+            &s,
+            &ServerCommand::Tick {
+                now: Timestamp(deadline.0 - 1)
+            }
+        )
+        .unwrap(),
+        vec![]
+    );
+    let ev = run::<Server>(&mut s, &[ServerCommand::Tick { now: deadline }]);
+    assert_eq!(
+        ev,
+        vec![ServerEvent::CampaignSettled {
+            presumed_ok: 999,
+            at: deadline
+        }]
+    );
+    assert_eq!(
+        Server::decide(
+            &s,
+            &ServerCommand::Tick {
+                now: deadline.plus(mins(1))
+            }
+        )
+        .unwrap(),
+        vec![]
+    );
+    let st = s.stats();
+    assert!(st.settled);
+    assert_eq!(st.presumed_ok, 999);
+}
+
+#[test]
+fn late_report_reconciles_a_presumed_ok_device() {
+    let c = campaign();
+    let mut s = with_failure(&c);
+    run::<Server>(
+        &mut s,
+        &[ServerCommand::Tick {
+            now: c.report_deadline(),
+        }],
+    );
+    let late_at = c.report_deadline().plus(mins(30));
+    let r = failure_report(&c, "IMEI:2", vec![Finding::Missing { index: 3 }]);
+    let ev = run::<Server>(&mut s, &[accept(r, late_at)]);
+    assert!(matches!(
+        ev[0],
+        ServerEvent::ReportAccepted { late: true, .. }
+    ));
+    assert_eq!(
+        ev[1],
+        ServerEvent::LateReportReconciled {
+            device: dev("IMEI:2"),
+            at: late_at
+        }
+    );
+    assert!(matches!(&ev[2], ServerEvent::CareScheduled { settings, .. } if *settings == vec![3]));
+    let st = s.stats();
+    assert_eq!((st.presumed_ok, st.late_reports), (998, 1));
+    assert_eq!(
+        s.presumed_ok_at_settle,
+        Some(999),
+        "the audit trail keeps the settlement figure"
+    );
+}
+
+#[test]
+fn check_in_behind_gets_care_and_up_to_date_check_in_is_a_no_op() {
+    let mut c = campaign();
+    c.revision = 3;
+    let mut s = server_created(&c, 50);
+    let check_in = |d: &str, rev| ServerCommand::CheckIn {
+        device: dev(d),
+        groups: vec![],
+        applied_revision: rev,
+        at: report_at(),
+    };
+    assert_eq!(Server::decide(&s, &check_in("A", 3)).unwrap(), vec![]);
+    let ev = run::<Server>(&mut s, &[check_in("A", 2)]);
+    assert_eq!(
+        ev[0],
+        ServerEvent::CheckInBehind {
+            device: dev("A"),
+            applied_revision: 2,
+            at: report_at()
+        }
+    );
+    assert!(matches!(&ev[1], ServerEvent::CareScheduled { settings, .. } if settings.len() == 4));
+    assert_eq!(
+        Server::decide(&s, &check_in("A", 2)).unwrap(),
+        vec![],
+        "already in care"
+    );
+    assert_eq!(s.stats().presumed_ok, 49);
+    let mut listed = c.clone();
+    listed.targets = TargetSet::devices(vec![dev("A")]);
+    let s2 = server_created(&listed, 1);
+    refused(&s2, check_in("B", 0), |e| {
+        matches!(e, ServerError::NotTargeted(_))
+    });
+}
+
+#[test]
+fn check_in_behind_after_settlement_reconciles() {
+    let c = campaign();
+    let mut s = server_created(&c, 10);
+    run::<Server>(
+        &mut s,
+        &[ServerCommand::Tick {
+            now: c.report_deadline(),
+        }],
+    );
+    let ev = run::<Server>(
+        &mut s,
+        &[ServerCommand::CheckIn {
+            device: dev("X"),
+            groups: vec![],
+            applied_revision: 0,
+            at: c.report_deadline(),
+        }],
+    );
+    assert!(matches!(ev[1], ServerEvent::LateReportReconciled { .. }));
+}
+
+#[test]
+fn success_probes_feed_the_coverage_estimate() {
+    let mut c = campaign();
+    c.schedule.sample_success_ppm = 10_000; // 1 %
+    let mut s = server_created(&c, 100_000);
+    let success = |d: String| Report {
+        campaign: c.id.clone(),
+        revision: 1,
+        device: dev(&d),
+        attempt: 1,
+        evaluated_at: T0,
+        kind: ReportKind::Success,
+    };
+    // Half the fleet received the broadcast: ~500 probes instead of ~1000.
+    for i in 0..500 {
+        run::<Server>(&mut s, &[accept(success(format!("S{i}")), report_at())]);
+    }
+    let cov = s.stats().coverage.unwrap();
+    assert!((cov.estimate - 0.5).abs() < 1e-9, "{cov:?}");
+    assert!(
+        cov.lo < 0.5 && cov.hi > 0.5 && cov.hi - cov.lo < 0.1,
+        "{cov:?}"
+    );
+    assert_eq!(s.stats().sampled_successes, 500);
+    assert_eq!(s.stats().in_care, 0);
+    assert!(
+        server_created(
+            &{
+                let mut n = c.clone();
+                n.schedule.sample_success_ppm = 0;
+                n
+            },
+            10
+        )
+        .stats()
+        .coverage
+        .is_none()
+    );
+}
+
+#[test]
+fn per_device_state_grows_with_reports_not_fleet_size() {
+    let c = campaign();
+    let mut s = server_created(&c, 50_000_000);
+    for i in 0..3 {
+        run::<Server>(
+            &mut s,
+            &[accept(
+                failure_report(&c, &format!("F{i}"), vec![Finding::Missing { index: 0 }]),
+                report_at(),
+            )],
+        );
+    }
+    assert_eq!(s.cases.len(), 3);
+    assert_eq!(s.stats().presumed_ok, 49_999_997);
+}
+
+#[test]
+fn next_wake_is_the_earliest_care_or_the_deadline() {
+    let c = campaign();
+    let s = server_created(&c, 10);
+    assert_eq!(s.next_wake(), Some(c.report_deadline()));
+    let s = with_failure(&c);
+    assert_eq!(s.next_wake(), Some(report_at()));
+}

@@ -19,6 +19,7 @@ pub mod model;
 pub mod report;
 pub mod schedule;
 pub mod server;
+pub mod sim;
 pub mod slot;
 pub mod stats;
 

@@ -101,7 +101,7 @@ pub enum EscalationReason {
 /// Why care was paused.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PauseReason {
-    /// Failure reports when it fired.
+    /// Failures (reports and check-ins behind) when it fired.
     pub failure_reports: u64,
     /// Targets.
     pub targeted: u64,
@@ -608,7 +608,7 @@ fn open_care(
         && state.paused.is_none()
         && !state.resumed
     {
-        let failures = state.counters.failure_reports + 1;
+        let failures = state.failed() + 1;
         if failures >= abort.min_reports
             && state.targeted > 0
             && failures as f64 / state.targeted as f64 > abort.failure_ratio

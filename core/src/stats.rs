@@ -28,7 +28,18 @@ pub fn wilson_interval(successes: u64, trials: u64) -> (f64, f64, f64) {
     let denom = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denom;
     let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-    (p, (centre - half).max(0.0), (centre + half).min(1.0))
+    // At the edges the bounds are exactly 0 and 1; floating point would miss them by an ulp.
+    let lo = if successes == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if successes >= trials {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    (p, lo, hi)
 }
 
 #[cfg(test)]

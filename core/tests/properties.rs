@@ -1,0 +1,211 @@
+//! Property tests: replaying the events of any run rebuilds the live state; refused
+//! commands change nothing; report times always fall inside the window.
+
+mod common;
+use common::*;
+use devcare::*;
+use proptest::prelude::*;
+
+fn device_cmd() -> impl Strategy<Value = (u8, u64, u32, Vec<u16>, bool)> {
+    (
+        0u8..8,
+        0u64..4_000_000,
+        0u32..4,
+        prop::collection::vec(
+            prop::sample::select(vec![200u16, 202, 404, 405, 415, 420, 500]),
+            0..6,
+        ),
+        any::<bool>(),
+    )
+}
+
+fn to_device_command(
+    c: &Campaign,
+    now: Timestamp,
+    (kind, _, n, codes, flag): &(u8, u64, u32, Vec<u16>, bool),
+) -> DeviceCommand {
+    let results: Vec<ApplyResult> = codes
+        .iter()
+        .map(|&s| ApplyResult {
+            status: s,
+            verify: if *flag {
+                Verify::Mismatch
+            } else {
+                Verify::Match
+            },
+        })
+        .collect();
+    match kind {
+        0 => {
+            let mut c = c.clone();
+            c.revision = 1 + n % 3;
+            if *flag {
+                c.targets = TargetSet::devices(vec![dev("someone-else")]);
+            }
+            receive(&c, "IMEI:1", now)
+        }
+        1 => DeviceCommand::RecordApplied { results, at: now },
+        2 | 3 => DeviceCommand::Tick { now },
+        4 => DeviceCommand::MarkSent {
+            attempt: *n,
+            at: now,
+        },
+        5 => DeviceCommand::Acknowledge {
+            attempt: *n,
+            at: now,
+        },
+        6 => DeviceCommand::ReceiveCare {
+            attempt: *n,
+            settings: codes.iter().map(|&s| u32::from(s % 5)).collect(),
+            at: now,
+        },
+        _ => DeviceCommand::RecordCareApplied {
+            attempt: *n,
+            results,
+            at: now,
+        },
+    }
+}
+
+fn server_cmd() -> impl Strategy<Value = (u8, u64, u32, u8, bool)> {
+    (0u8..9, 0u64..20_000_000, 0u32..4, 0u8..12, any::<bool>())
+}
+
+fn to_server_command(
+    c: &Campaign,
+    now: Timestamp,
+    (kind, _, n, d, flag): &(u8, u64, u32, u8, bool),
+) -> ServerCommand {
+    let device = dev(&format!("D{d}"));
+    match kind {
+        0 => ServerCommand::Create {
+            campaign: Box::new(c.clone()),
+            targeted: Some(20),
+            at: now,
+        },
+        1 | 2 => {
+            let kind = if *flag {
+                ReportKind::Success
+            } else {
+                ReportKind::Failure {
+                    findings: vec![Finding::Status {
+                        index: n % 5,
+                        status: 500,
+                    }],
+                }
+            };
+            ServerCommand::AcceptReport {
+                report: Report {
+                    campaign: c.id.clone(),
+                    revision: 1 + n / 3,
+                    device,
+                    attempt: *n,
+                    evaluated_at: now,
+                    kind,
+                },
+                groups: vec![],
+                at: now,
+            }
+        }
+        3 => ServerCommand::CheckIn {
+            device,
+            groups: vec![],
+            applied_revision: n % 2,
+            at: now,
+        },
+        4 => ServerCommand::DispatchCare {
+            device,
+            attempt: *n,
+            at: now,
+        },
+        5 => ServerCommand::RecordCareOutcome {
+            device,
+            attempt: *n,
+            success: *flag,
+            at: now,
+        },
+        6 => ServerCommand::Resume { at: now },
+        7 => ServerCommand::MarkBroadcast { at: now },
+        _ => ServerCommand::Tick { now },
+    }
+}
+
+fn check_run<D: Decider>(cmds: Vec<D::Command>) -> Result<(), TestCaseError>
+where
+    D::State: Clone + PartialEq + std::fmt::Debug,
+    D::Event: Clone,
+{
+    let mut live = D::State::default();
+    let mut log = Vec::new();
+    for cmd in &cmds {
+        let before = live.clone();
+        match D::handle(&mut live, cmd) {
+            Ok(events) => log.extend(events),
+            Err(_) => prop_assert_eq!(&live, &before, "a refused command changed the state"),
+        }
+    }
+    prop_assert_eq!(D::replay(&log), live);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn device_replay_rebuilds_the_live_state(steps in prop::collection::vec(device_cmd(), 1..40), abort in any::<bool>()) {
+        let mut c = campaign();
+        c.schedule.conditions = vec![Condition::AnyFailed, Condition::PayloadIncomplete, Condition::VerifyMismatch { uri: "./Proxy/Port".into() }];
+        c.schedule.sample_success_ppm = if abort { 1_000_000 } else { 0 };
+        c.schedule.report.retry.attempts = 3;
+        let mut now = T0;
+        let cmds: Vec<_> = steps.iter().map(|s| { now = now.plus(Duration(s.1)); to_device_command(&c, now, s) }).collect();
+        check_run::<Device>(cmds)?;
+    }
+
+    #[test]
+    fn server_replay_rebuilds_the_live_state(steps in prop::collection::vec(server_cmd(), 1..60), abort in any::<bool>()) {
+        let mut c = campaign();
+        c.schedule.sample_success_ppm = 50_000;
+        if abort {
+            c.schedule.abort = Some(AbortPolicy { failure_ratio: 0.1, min_reports: 2 });
+        }
+        let mut now = T0;
+        let mut cmds = vec![ServerCommand::Create { campaign: Box::new(c.clone()), targeted: Some(20), at: T0 }];
+        cmds.extend(steps.iter().map(|s| { now = now.plus(Duration(s.1)); to_server_command(&c, now, s) }));
+        check_run::<Server>(cmds)?;
+    }
+
+    #[test]
+    fn report_time_falls_inside_the_window(
+        salt in any::<[u8; 16]>(),
+        id in "[!-~]{1,64}",
+        evaluated in 0u64..u64::MAX / 4,
+        offset in 0u64..u64::MAX / 8,
+        window in 1u64..u64::MAX / 8,
+    ) {
+        let device = DeviceId::new(id).unwrap();
+        let policy = ReportPolicy {
+            offset: Duration(offset),
+            window: Duration(window),
+            retry: RetryPolicy { attempts: 1, backoff: Duration::ZERO, max_backoff: Duration::ZERO },
+            deadline: Duration(u64::MAX),
+            detail: Detail::PerSetting,
+        };
+        let t = slot::report_time(&salt, &device, Timestamp(evaluated), &policy).as_millis();
+        prop_assert!(t >= evaluated + offset);
+        prop_assert!(t < evaluated + offset + window);
+    }
+
+    #[test]
+    fn retry_delay_never_exceeds_the_cap(
+        salt in any::<[u8; 16]>(),
+        retry in 1u32..100,
+        backoff in 0u64..u64::MAX / 2,
+        extra in 0u64..u64::MAX / 2,
+    ) {
+        let p = RetryPolicy { attempts: 32, backoff: Duration(backoff), max_backoff: Duration(backoff + extra) };
+        let d = slot::retry_delay(&salt, &dev("IMEI:1"), retry, &p).as_millis();
+        prop_assert!(d <= backoff + extra);
+        prop_assert!(d >= backoff.min(backoff + extra) / 2);
+    }
+}

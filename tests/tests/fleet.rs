@@ -1,0 +1,166 @@
+//! End to end, in process: one campaign, 10,000 devices, the real deciders.
+
+use devcare::sim::{FleetConfig, simulate};
+use devcare::*;
+
+fn campaign() -> Campaign {
+    Campaign {
+        id: CampaignId::new("apn-2026-11").unwrap(),
+        revision: 1,
+        issued_at: Timestamp(1_780_000_000_000),
+        salt: *b"e2e-fleet-salt!!",
+        targets: TargetSet::All,
+        settings: vec![
+            Setting::replace("./AP/Default/APN", Value::Str("internet.example".into())),
+            Setting::replace("./AP/Default/Auth", Value::Str("chap".into())),
+            Setting::replace("./Proxy/Port", Value::Int(8080)),
+            Setting::replace("./Vendor/Feature/Enabled", Value::Bool(true)),
+        ],
+        schedule: CareSchedule {
+            evaluate_after: Duration::from_mins(5),
+            conditions: vec![
+                Condition::AnyFailed,
+                Condition::VerifyMismatch {
+                    uri: "./Proxy/Port".into(),
+                },
+                Condition::PayloadIncomplete,
+                Condition::NotAppliedWithin {
+                    within: Duration::from_mins(2),
+                },
+                Condition::StatusIn { codes: vec![420] },
+            ],
+            report: ReportPolicy {
+                offset: Duration::from_mins(1),
+                window: Duration::from_mins(10),
+                retry: RetryPolicy {
+                    attempts: 4,
+                    backoff: Duration::from_mins(1),
+                    max_backoff: Duration::from_mins(10),
+                },
+                deadline: Duration::from_hours(6),
+                detail: Detail::PerSetting,
+            },
+            sample_success_ppm: 5_000,
+            care: CarePolicy {
+                action: CareAction::ReprovisionFailed,
+                attempts: 3,
+                spacing: Duration::from_mins(10),
+                then: AfterCare::Escalate,
+            },
+            abort: None,
+        },
+    }
+}
+
+fn config() -> FleetConfig {
+    let mut cfg = FleetConfig::new(campaign(), 10_000);
+    cfg.fail_rate = 0.03;
+    cfg.care_success = 0.7;
+    cfg.seed = 42;
+    cfg
+}
+
+#[test]
+fn only_failed_and_sampled_devices_report_and_every_failure_is_resolved() {
+    let cfg = config();
+    let mut log = Vec::new();
+    let (out, state) = simulate(&cfg, |events| {
+        log.extend_from_slice(events);
+        Ok(())
+    })
+    .unwrap();
+    let st = out.stats;
+    // ~3% failed, ~0.5% of the healthy sampled.
+    assert!((250..=350).contains(&out.failed), "failed {}", out.failed);
+    let healthy = (out.devices - out.failed) as f64;
+    assert!(
+        ((out.sampled as f64) - healthy * 0.005).abs() < 4.0 * (healthy * 0.005).sqrt(),
+        "sampled {}",
+        out.sampled
+    );
+    // Exactly the failed devices (plus the sample) report, each once.
+    assert_eq!(out.reports_sent, out.failed + out.sampled);
+    assert_eq!(out.reports_accepted, out.reports_sent);
+    assert_eq!(st.failure_reports, out.failed);
+    assert_eq!(st.sampled_successes, out.sampled);
+    // Every failed device ends recovered or escalated; the silent are presumed OK.
+    assert_eq!(st.recovered + st.escalated, out.failed);
+    assert!(st.escalated > 0 && st.recovered > st.escalated, "{st:?}");
+    assert_eq!(out.unresolved, 0);
+    assert!(st.settled);
+    assert_eq!(st.presumed_ok, out.devices - out.failed);
+    assert_eq!(state.presumed_ok_at_settle, Some(out.devices - out.failed));
+    // Per-device server state only for reporters.
+    assert_eq!(state.cases.len() as u64, out.failed + out.sampled);
+    // Reports spread over the window: no minute holds more than twice the mean.
+    let window_minutes = 10.0;
+    let mean = out.reports_sent as f64 / window_minutes;
+    assert!(
+        out.peak_reports_per_minute() as f64 <= 2.0 * mean,
+        "peak {} vs mean {mean:.1}: {:?}",
+        out.peak_reports_per_minute(),
+        out.reports_per_minute
+    );
+    let first_minute = *out.reports_per_minute.keys().next().unwrap();
+    let last_minute = *out.reports_per_minute.keys().last().unwrap();
+    assert!(
+        first_minute >= 6 && last_minute <= 16,
+        "{:?}",
+        out.reports_per_minute
+    );
+    // Coverage: everybody received the broadcast; the 95% interval contains that truth.
+    let cov = st.coverage.unwrap();
+    assert!(cov.hi >= 1.0 - 1e-12 && cov.lo < cov.estimate, "{cov:?}");
+    // The log replays to the same state.
+    assert_eq!(log.len() as u64, out.events_logged);
+    assert_eq!(Server::replay(&log), state);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_outcome() {
+    let a = simulate(&config(), |_| Ok(())).unwrap();
+    let b = simulate(&config(), |_| Ok(())).unwrap();
+    assert_eq!(a, b);
+    let mut other = config();
+    other.seed = 43;
+    assert_ne!(simulate(&other, |_| Ok(())).unwrap().0, a.0);
+}
+
+#[test]
+fn devices_that_miss_the_broadcast_are_found_by_check_in() {
+    let mut cfg = config();
+    cfg.loss = 0.02;
+    cfg.checkin_interval = Duration::from_hours(24);
+    let (out, _) = simulate(&cfg, |_| Ok(())).unwrap();
+    let st = out.stats;
+    assert!(out.missed > 100, "missed {}", out.missed);
+    assert_eq!(st.checkins_behind, out.missed);
+    assert_eq!(st.recovered + st.escalated, out.failed + out.missed);
+    assert_eq!(out.unresolved, 0);
+    // Most check-ins come after the 6 h deadline: those devices were presumed OK, then
+    // reconciled.
+    assert!(st.late_reports == 0 && state_reconciled(&cfg) > 0);
+    // Coverage estimate sees the loss: its interval contains the true share.
+    let truth = 1.0 - out.missed as f64 / out.devices as f64;
+    let cov = st.coverage.unwrap();
+    assert!(cov.lo <= truth && truth <= cov.hi, "truth {truth}, {cov:?}");
+}
+
+fn state_reconciled(cfg: &FleetConfig) -> u64 {
+    simulate(cfg, |_| Ok(())).unwrap().1.counters.reconciled
+}
+
+#[test]
+fn a_sink_failure_stops_the_simulation_with_an_error() {
+    let mut calls = 0;
+    let err = simulate(&config(), |_| {
+        calls += 1;
+        if calls > 3 {
+            Err("disk full".into())
+        } else {
+            Ok(())
+        }
+    })
+    .unwrap_err();
+    assert_eq!(err.to_string(), "event sink: disk full");
+}

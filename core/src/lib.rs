@@ -8,20 +8,24 @@
 //!
 //! Both sides are pure [`Decider`]s — [`device::Device`] and [`server::Server`] — folding
 //! an append-only event log. Nothing in this crate reads a clock, a random source, the
-//! network or the environment: time is always an argument.
+//! network or the environment: time is always an argument. The only I/O is the sled
+//! backend of the event [`store`], which the caller opens explicitly.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod decider;
 pub mod device;
 pub mod error;
 pub mod model;
 pub mod report;
+pub mod runtime;
 pub mod schedule;
 pub mod server;
 pub mod sim;
 pub mod slot;
 pub mod stats;
+pub mod store;
 
 pub use decider::Decider;
 pub use device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};

@@ -1,0 +1,164 @@
+//! The one place values become bytes: bincode 2.0.1 with `config::standard()` (little
+//! endian, variable-length integers) and an explicit size limit on every decode, so a
+//! hostile length prefix cannot make the decoder allocate more than the limit.
+//!
+//! Stored records are framed as `[format version u8][bincode body][CRC32C u32 big-endian]`,
+//! the CRC covering the version byte and the body.
+
+use bincode::config::{self, Configuration, LittleEndian, Varint};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Largest body the codec encodes or decodes: 16 MiB (a campaign with 100,000 explicit
+/// targets fits).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Current record format version.
+pub const RECORD_FORMAT: u8 = 1;
+
+type Limited = Configuration<LittleEndian, Varint, config::Limit<MAX_BODY>>;
+
+const fn cfg() -> Limited {
+    config::standard().with_limit::<MAX_BODY>()
+}
+
+/// Why bytes could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// Encoding failed (e.g. the value is larger than [`MAX_BODY`]).
+    #[error("cannot encode: {0}")]
+    Encode(String),
+    /// The body is not a valid encoding of the expected type.
+    #[error("cannot decode: {0}")]
+    Decode(String),
+    /// The body decoded but bytes were left over.
+    #[error("{extra} trailing bytes after the value")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+    /// The record is shorter than its frame.
+    #[error("record of {len} bytes is shorter than the 5-byte frame")]
+    Truncated {
+        /// Its length.
+        len: usize,
+    },
+    /// The CRC does not match: the record was damaged.
+    #[error("checksum mismatch: stored {stored:08x}, computed {computed:08x}")]
+    BadChecksum {
+        /// CRC in the record.
+        stored: u32,
+        /// CRC of the bytes.
+        computed: u32,
+    },
+    /// A format version this build does not know.
+    #[error("unknown record format version {0}")]
+    UnknownFormat(u8),
+}
+
+/// Encodes `value` as a bincode body.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let body = bincode::serde::encode_to_vec(value, cfg())
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    if body.len() > MAX_BODY {
+        return Err(CodecError::Encode(format!(
+            "value is {} bytes, the limit is {MAX_BODY}",
+            body.len()
+        )));
+    }
+    Ok(body)
+}
+
+/// Decodes a whole bincode body; refuses trailing bytes.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    let (value, read) = bincode::serde::decode_from_slice(body, cfg())
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    if read != body.len() {
+        return Err(CodecError::TrailingBytes {
+            extra: body.len() - read,
+        });
+    }
+    Ok(value)
+}
+
+/// Frames `value` as a record: version, body, CRC32C.
+pub fn encode_record<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let body = encode(value)?;
+    let mut rec = Vec::with_capacity(body.len() + 5);
+    rec.push(RECORD_FORMAT);
+    rec.extend_from_slice(&body);
+    let crc = crc32c::crc32c(&rec);
+    rec.extend_from_slice(&crc.to_be_bytes());
+    Ok(rec)
+}
+
+/// Checks a record's frame and CRC; returns its format version and body.
+pub fn open_record(rec: &[u8]) -> Result<(u8, &[u8]), CodecError> {
+    if rec.len() < 5 {
+        return Err(CodecError::Truncated { len: rec.len() });
+    }
+    let (framed, crc) = rec.split_at(rec.len() - 4);
+    let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    let computed = crc32c::crc32c(framed);
+    if stored != computed {
+        return Err(CodecError::BadChecksum { stored, computed });
+    }
+    let version = framed[0];
+    if version != RECORD_FORMAT {
+        return Err(CodecError::UnknownFormat(version));
+    }
+    Ok((version, &framed[1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_length_prefix_is_an_error_not_an_allocation() {
+        // A Vec<u8> claiming u64::MAX elements: varint 0xff + 8 bytes.
+        let evil = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert!(matches!(
+            decode::<Vec<u8>>(&evil),
+            Err(CodecError::Decode(_))
+        ));
+        assert!(matches!(
+            decode::<String>(&evil),
+            Err(CodecError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn records_round_trip_and_detect_damage() {
+        let rec = encode_record(&("stream", 42u64)).unwrap();
+        let (v, body) = open_record(&rec).unwrap();
+        assert_eq!(v, RECORD_FORMAT);
+        assert_eq!(
+            decode::<(String, u64)>(body).unwrap(),
+            ("stream".into(), 42)
+        );
+        for i in 0..rec.len() {
+            let mut bad = rec.clone();
+            bad[i] ^= 0x01;
+            assert!(open_record(&bad).is_err(), "flip at {i} undetected");
+        }
+        for len in 0..rec.len() {
+            assert!(
+                open_record(&rec[..len]).is_err(),
+                "truncation to {len} undetected"
+            );
+        }
+        assert_eq!(
+            decode::<u8>(&[1, 2]),
+            Err(CodecError::TrailingBytes { extra: 1 })
+        );
+    }
+
+    #[test]
+    fn an_unknown_format_version_is_named() {
+        let mut rec = vec![9u8, 0];
+        let crc = crc32c::crc32c(&rec);
+        rec.extend_from_slice(&crc.to_be_bytes());
+        assert_eq!(open_record(&rec), Err(CodecError::UnknownFormat(9)));
+    }
+}

@@ -1,0 +1,389 @@
+//! Deciders paired with a store: handle a command → append its events → evolve; open =
+//! replay.
+//!
+//! [`DeviceAgent`] runs on a handset (one device, a stream per campaign); [`CareServer`]
+//! runs on the DM server (a stream per campaign). A refused command appends nothing and is
+//! counted per reason in [`Rejections`] (in memory only: a flood of bad input cannot grow
+//! the log).
+
+use std::collections::BTreeMap;
+
+use crate::decider::Decider;
+use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};
+use crate::model::{Campaign, CampaignId, DeviceId, Timestamp};
+use crate::server::{Server, ServerCommand, ServerError, ServerEvent, ServerState};
+use crate::store::{AppendRequest, EventStore, Persist, StoreError, StreamId, Version};
+
+/// Why a runtime call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuntimeError<E> {
+    /// The decider refused the command; nothing was appended.
+    #[error(transparent)]
+    Refused(E),
+    /// The store failed; the in-memory state was reloaded from the store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Refusals counted per reason (not logged).
+pub type Rejections = BTreeMap<&'static str, u64>;
+
+/// The streams of one decider type, loaded from a store.
+#[derive(Debug)]
+struct Streams<D: Decider> {
+    side: &'static str,
+    loaded: BTreeMap<CampaignId, (D::State, Version)>,
+}
+
+impl<D> Streams<D>
+where
+    D: Decider,
+    D::Event: Persist,
+{
+    fn open<S: EventStore>(store: &S, side: &'static str) -> Result<Self, StoreError> {
+        let mut loaded = BTreeMap::new();
+        for stream in store.streams()? {
+            if let Some(campaign) = stream.campaign(side) {
+                let mut state = D::State::default();
+                let v = store.fold(&stream, 0, |_, e: D::Event| D::evolve(&mut state, &e))?;
+                loaded.insert(campaign, (state, v));
+            }
+        }
+        Ok(Streams { side, loaded })
+    }
+
+    fn stream(&self, campaign: &CampaignId) -> StreamId {
+        match self.side {
+            "device" => StreamId::device(campaign),
+            _ => StreamId::server(campaign),
+        }
+    }
+
+    fn reload<S: EventStore>(
+        &mut self,
+        store: &S,
+        campaign: &CampaignId,
+    ) -> Result<(), StoreError> {
+        let stream = self.stream(campaign);
+        let mut state = D::State::default();
+        let v = store.fold(&stream, 0, |_, e: D::Event| D::evolve(&mut state, &e))?;
+        if v == 0 {
+            self.loaded.remove(campaign);
+        } else {
+            self.loaded.insert(campaign.clone(), (state, v));
+        }
+        Ok(())
+    }
+
+    /// Decide, append, evolve.
+    fn handle<S: EventStore>(
+        &mut self,
+        store: &S,
+        campaign: &CampaignId,
+        cmd: &D::Command,
+    ) -> Result<Vec<D::Event>, RuntimeError<D::Error>> {
+        let empty = (D::State::default(), 0);
+        let (state, version) = self.loaded.get(campaign).unwrap_or(&empty);
+        let events = D::decide(state, cmd).map_err(RuntimeError::Refused)?;
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let stream = self.stream(campaign);
+        let new_version = match store.append(&stream, *version, &events) {
+            Ok(v) => v,
+            Err(e) => {
+                // Another writer may have moved the stream: the store is the truth.
+                self.reload(store, campaign)?;
+                return Err(e.into());
+            }
+        };
+        let entry = self
+            .loaded
+            .entry(campaign.clone())
+            .or_insert_with(|| (D::State::default(), 0));
+        for e in &events {
+            D::evolve(&mut entry.0, e);
+        }
+        entry.1 = new_version;
+        Ok(events)
+    }
+}
+
+/// A handset's devcare agent: one device, one stream per campaign.
+#[derive(Debug)]
+pub struct DeviceAgent<S> {
+    store: S,
+    device: DeviceId,
+    groups: Vec<String>,
+    streams: Streams<Device>,
+    rejections: Rejections,
+}
+
+fn device_reason(e: &DeviceError) -> &'static str {
+    match e {
+        DeviceError::NotTargeted { .. } => "not-targeted",
+        DeviceError::StaleRevision { .. } => "stale-revision",
+        DeviceError::WrongCampaign { .. } => "wrong-campaign",
+        DeviceError::Invalid(_) => "invalid-campaign",
+        _ => "wrong-phase",
+    }
+}
+
+impl<S: EventStore> DeviceAgent<S> {
+    /// Opens the agent for `device` (member of `groups`) on `store`, replaying its streams.
+    pub fn open(store: S, device: DeviceId, groups: Vec<String>) -> Result<Self, StoreError> {
+        let streams = Streams::open(&store, "device")?;
+        Ok(DeviceAgent {
+            store,
+            device,
+            groups,
+            streams,
+            rejections: Rejections::new(),
+        })
+    }
+
+    /// A verified campaign arrived at `at`.
+    pub fn receive(
+        &mut self,
+        campaign: Campaign,
+        at: Timestamp,
+    ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
+        let id = campaign.id.clone();
+        let cmd = DeviceCommand::Receive {
+            campaign: Box::new(campaign),
+            device: self.device.clone(),
+            groups: self.groups.clone(),
+            at,
+        };
+        self.handle(&id, &cmd)
+    }
+
+    /// Runs `cmd` on `campaign`'s stream.
+    pub fn handle(
+        &mut self,
+        campaign: &CampaignId,
+        cmd: &DeviceCommand,
+    ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
+        let r = self.streams.handle(&self.store, campaign, cmd);
+        if let Err(RuntimeError::Refused(e)) = &r {
+            *self.rejections.entry(device_reason(e)).or_default() += 1;
+        }
+        r
+    }
+
+    /// Ticks every campaign at `now`; returns the events per campaign that had any.
+    pub fn tick(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Vec<(CampaignId, Vec<DeviceEvent>)>, RuntimeError<DeviceError>> {
+        let ids: Vec<CampaignId> = self.streams.loaded.keys().cloned().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let ev = self.handle(&id, &DeviceCommand::Tick { now })?;
+            if !ev.is_empty() {
+                out.push((id, ev));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The state of `campaign`'s stream.
+    pub fn state(&self, campaign: &CampaignId) -> Option<&DeviceState> {
+        self.streams.loaded.get(campaign).map(|(s, _)| s)
+    }
+
+    /// Every campaign's state.
+    pub fn states(&self) -> impl Iterator<Item = (&CampaignId, &DeviceState)> {
+        self.streams.loaded.iter().map(|(k, (s, _))| (k, s))
+    }
+
+    /// The earliest time any campaign needs a tick.
+    pub fn next_wake(&self) -> Option<Timestamp> {
+        self.states().filter_map(|(_, s)| s.next_wake()).min()
+    }
+
+    /// This device.
+    pub fn device(&self) -> &DeviceId {
+        &self.device
+    }
+
+    /// Refusals since open, per reason.
+    pub fn rejections(&self) -> &Rejections {
+        &self.rejections
+    }
+
+    /// Counts a payload refused before it reached the decider (bad signature, oversize…).
+    pub fn count_rejection(&mut self, reason: &'static str) {
+        *self.rejections.entry(reason).or_default() += 1;
+    }
+
+    /// Makes every append so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+/// The DM server's devcare side: one stream per campaign.
+#[derive(Debug)]
+pub struct CareServer<S> {
+    store: S,
+    streams: Streams<Server>,
+    rejections: Rejections,
+}
+
+/// Short stable name of a server refusal.
+pub fn server_reason(e: &ServerError) -> &'static str {
+    match e {
+        ServerError::Duplicate { .. } => "duplicate",
+        ServerError::NotTargeted(_) => "not-targeted",
+        ServerError::WrongRevision { .. } => "wrong-revision",
+        ServerError::UnknownCampaign { .. } | ServerError::NoCampaign => "unknown-campaign",
+        ServerError::MalformedReport(_) | ServerError::NoSuchSetting { .. } => "malformed",
+        ServerError::Invalid(_) | ServerError::TargetCount(_) => "invalid-campaign",
+        ServerError::AlreadyCreated(_) => "already-created",
+        _ => "wrong-state",
+    }
+}
+
+impl<S: EventStore> CareServer<S> {
+    /// Opens the server on `store`, replaying every `server/…` stream.
+    pub fn open(store: S) -> Result<Self, StoreError> {
+        let streams = Streams::open(&store, "server")?;
+        Ok(CareServer {
+            store,
+            streams,
+            rejections: Rejections::new(),
+        })
+    }
+
+    /// Runs `cmd` on `campaign`'s stream (appended, durable after [`Self::flush`]).
+    pub fn handle(
+        &mut self,
+        campaign: &CampaignId,
+        cmd: &ServerCommand,
+    ) -> Result<Vec<ServerEvent>, RuntimeError<ServerError>> {
+        let r = self.streams.handle(&self.store, campaign, cmd);
+        if let Err(RuntimeError::Refused(e)) = &r {
+            *self.rejections.entry(server_reason(e)).or_default() += 1;
+        }
+        r
+    }
+
+    /// Group commit for the ingest path: decides every command in order (each against the
+    /// state left by the previous ones), appends all their events in one atomic batch and
+    /// flushes once. Returns one result per command; refused commands append nothing. If
+    /// the append or flush fails, nothing of the batch is kept in memory and the error is
+    /// returned for the whole batch.
+    pub fn handle_batch(
+        &mut self,
+        cmds: &[(CampaignId, ServerCommand)],
+    ) -> Result<Vec<Result<Vec<ServerEvent>, ServerError>>, StoreError> {
+        let mut results = Vec::with_capacity(cmds.len());
+        // Per campaign: the version before the batch and the events decided in it.
+        let mut touched: BTreeMap<CampaignId, (Version, Vec<ServerEvent>)> = BTreeMap::new();
+        for (campaign, cmd) in cmds {
+            let entry = self
+                .streams
+                .loaded
+                .entry(campaign.clone())
+                .or_insert_with(|| (ServerState::default(), 0));
+            match Server::decide(&entry.0, cmd) {
+                Ok(events) => {
+                    for e in &events {
+                        Server::evolve(&mut entry.0, e);
+                    }
+                    let t = touched
+                        .entry(campaign.clone())
+                        .or_insert_with(|| (entry.1, Vec::new()));
+                    t.1.extend(events.iter().cloned());
+                    results.push(Ok(events));
+                }
+                Err(e) => {
+                    *self.rejections.entry(server_reason(&e)).or_default() += 1;
+                    results.push(Err(e));
+                }
+            }
+        }
+        let streams: Vec<(StreamId, &CampaignId)> = touched
+            .iter()
+            .filter(|(_, (_, ev))| !ev.is_empty())
+            .map(|(c, _)| (StreamId::server(c), c))
+            .collect();
+        let reqs: Vec<AppendRequest<'_, ServerEvent>> = streams
+            .iter()
+            .map(|(s, c)| {
+                let (v, ev) = &touched[*c];
+                AppendRequest {
+                    stream: s,
+                    expected: *v,
+                    events: ev,
+                }
+            })
+            .collect();
+        let outcome = if reqs.is_empty() {
+            Ok(vec![])
+        } else {
+            self.store
+                .append_batch(&reqs)
+                .and_then(|v| self.store.flush().map(|_| v))
+        };
+        match outcome {
+            Ok(versions) => {
+                for ((_, c), v) in streams.iter().zip(versions) {
+                    if let Some(entry) = self.streams.loaded.get_mut(*c) {
+                        entry.1 = v;
+                    }
+                }
+                self.streams.loaded.retain(|_, (_, v)| *v > 0);
+                Ok(results)
+            }
+            Err(e) => {
+                for c in touched.keys() {
+                    self.streams.reload(&self.store, c)?;
+                }
+                self.streams.loaded.retain(|_, (_, v)| *v > 0);
+                Err(e)
+            }
+        }
+    }
+
+    /// The state of `campaign`.
+    pub fn state(&self, campaign: &CampaignId) -> Option<&ServerState> {
+        self.streams.loaded.get(campaign).map(|(s, _)| s)
+    }
+
+    /// Every campaign's state.
+    pub fn states(&self) -> impl Iterator<Item = (&CampaignId, &ServerState)> {
+        self.streams.loaded.iter().map(|(k, (s, _))| (k, s))
+    }
+
+    /// The version of `campaign`'s stream.
+    pub fn version(&self, campaign: &CampaignId) -> Version {
+        self.streams.loaded.get(campaign).map_or(0, |(_, v)| *v)
+    }
+
+    /// Refusals since open, per reason.
+    pub fn rejections(&self) -> &Rejections {
+        &self.rejections
+    }
+
+    /// Counts input refused before it reached the decider (bad MAC, oversize…).
+    pub fn count_rejection(&mut self, reason: &'static str) {
+        *self.rejections.entry(reason).or_default() += 1;
+    }
+
+    /// Makes every append so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}

@@ -1,0 +1,330 @@
+//! The append-only event log.
+//!
+//! One stream per decider instance (`device/<campaign>` on a handset, `server/<campaign>`
+//! on a DM server). Events are numbered from 1 within their stream; a stream's *version* is
+//! the number of events in it. [`EventStore::append`] is optimistic: it succeeds only if the
+//! stream is still at the version the caller read, so two writers cannot both win a version.
+//!
+//! ## Durability
+//!
+//! An append is **atomic** (all of its events, in every stream of a batch, or none) and
+//! visible to readers at once. It is **durable** only after [`EventStore::flush`] returns
+//! `Ok`: a crash before that may lose the most recent appends (whole appends, never part of
+//! one), a crash after it loses none of the appends made before the call. The sled backend
+//! also flushes on its own every 500 ms. The in-memory backend has no durability.
+//!
+//! ## Records
+//!
+//! Each event is stored as `[format version u8][bincode body][CRC32C]` (see [`crate::codec`]).
+//! The body is a [`StoredEvent`], the persisted schema, separate from the domain enums: its
+//! variants are never reordered or reused, and old variants are upcast to the domain event on
+//! read. A damaged or unknown record is a [`StoreError::Corrupt`] naming stream and sequence
+//! number — never a panic, never skipped.
+
+mod memory;
+mod schema;
+mod sled_store;
+
+pub use memory::MemoryStore;
+pub use schema::{Persist, StoredEvent};
+pub use sled_store::{SledStore, event_key, head_key};
+
+use std::fmt;
+
+use crate::codec::CodecError;
+use crate::error::ValidationError;
+use crate::model::CampaignId;
+
+/// Number of events in a stream (0 = empty). Event *n* has sequence number *n*.
+pub type Version = u64;
+
+/// Largest stream id, in bytes.
+pub const MAX_STREAM_ID_LEN: usize = 200;
+
+/// The name of a stream: visible ASCII, 1 to [`MAX_STREAM_ID_LEN`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId(String);
+
+impl StreamId {
+    /// Checks and wraps a stream id.
+    pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
+        let id = id.into();
+        if id.is_empty() || id.len() > MAX_STREAM_ID_LEN {
+            return Err(ValidationError::new(
+                "stream id",
+                format!("must be 1..={MAX_STREAM_ID_LEN} bytes, is {}", id.len()),
+            ));
+        }
+        if let Some(c) = id.chars().find(|c| !matches!(c, '!'..='~')) {
+            return Err(ValidationError::new(
+                "stream id",
+                format!("has {c:?}; only visible ASCII is allowed"),
+            ));
+        }
+        Ok(StreamId(id))
+    }
+
+    /// The device-side stream of `campaign`: `device/<campaign>`.
+    pub fn device(campaign: &CampaignId) -> Self {
+        StreamId(format!("device/{campaign}"))
+    }
+
+    /// The server-side stream of `campaign`: `server/<campaign>`.
+    pub fn server(campaign: &CampaignId) -> Self {
+        StreamId(format!("server/{campaign}"))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The campaign of a `device/…` or `server/…` stream with that `side` prefix.
+    pub fn campaign(&self, side: &str) -> Option<CampaignId> {
+        let rest = self.0.strip_prefix(side)?.strip_prefix('/')?;
+        CampaignId::new(rest).ok()
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What went wrong in the store. Every variant that concerns a record names its stream and
+/// sequence number.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// Optimistic concurrency: the stream moved on since the caller read it.
+    #[error("stream {stream}: expected version {expected}, the stream is at {actual}")]
+    Conflict {
+        /// Stream.
+        stream: StreamId,
+        /// Version the caller expected.
+        expected: Version,
+        /// Version the stream has.
+        actual: Version,
+    },
+    /// A record failed its checksum, frame, format version or decoding.
+    #[error("stream {stream} seq {seq}: corrupt record: {reason}")]
+    Corrupt {
+        /// Stream.
+        stream: StreamId,
+        /// Sequence number.
+        seq: u64,
+        /// What is wrong.
+        reason: CodecError,
+    },
+    /// A record is missing: the stream jumps from `seq - 1` to a later number, or ends early.
+    #[error("stream {stream} seq {seq}: record missing (stream head says version {head})")]
+    Missing {
+        /// Stream.
+        stream: StreamId,
+        /// The first missing sequence number.
+        seq: u64,
+        /// The version the stream's head records.
+        head: Version,
+    },
+    /// A record holds an event of the other side (a server event in a device stream).
+    #[error("stream {stream} seq {seq}: holds a {found} event, expected a {expected} event")]
+    WrongKind {
+        /// Stream.
+        stream: StreamId,
+        /// Sequence number.
+        seq: u64,
+        /// Expected kind.
+        expected: &'static str,
+        /// Found kind.
+        found: &'static str,
+    },
+    /// An event could not be encoded.
+    #[error("stream {stream}: cannot encode event: {reason}")]
+    Encode {
+        /// Stream.
+        stream: StreamId,
+        /// Why.
+        reason: CodecError,
+    },
+    /// The storage backend failed (I/O, a key that is not ours).
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// One part of an atomic batch append.
+#[derive(Debug, Clone)]
+pub struct AppendRequest<'a, E> {
+    /// Stream to append to.
+    pub stream: &'a StreamId,
+    /// Version the caller read.
+    pub expected: Version,
+    /// Events to append.
+    pub events: &'a [E],
+}
+
+/// Called with each record's sequence number and bytes; an error stops the scan.
+pub type RecordVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), StoreError> + 'a;
+
+/// A record as the backends store it: encoded bytes.
+pub type Record = Vec<u8>;
+
+/// An append-only, optimistically concurrent event log. Backends implement the record-level
+/// methods; the typed methods (`append`, `read`, `fold`) are provided and identical for
+/// every backend.
+pub trait EventStore {
+    /// Appends each request's records atomically (all or nothing), after checking every
+    /// request's expected version. Returns the new versions, in request order.
+    fn append_records(
+        &self,
+        batch: &[(&StreamId, Version, Vec<Record>)],
+    ) -> Result<Vec<Version>, StoreError>;
+
+    /// Calls `f(seq, record)` for every record of `stream` with `seq > from`, in order.
+    /// Checks that sequence numbers are contiguous up to the stream's head.
+    fn scan_records(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        f: &mut RecordVisitor<'_>,
+    ) -> Result<(), StoreError>;
+
+    /// The stream's version (0 for a stream that does not exist).
+    fn version(&self, stream: &StreamId) -> Result<Version, StoreError>;
+
+    /// Every non-empty stream, sorted.
+    fn streams(&self) -> Result<Vec<StreamId>, StoreError>;
+
+    /// Makes every append made so far durable (see the module docs).
+    fn flush(&self) -> Result<(), StoreError>;
+
+    /// Appends `events` to `stream` if it is at version `expected`; returns the new version.
+    fn append<E: Persist>(
+        &self,
+        stream: &StreamId,
+        expected: Version,
+        events: &[E],
+    ) -> Result<Version, StoreError>
+    where
+        Self: Sized,
+    {
+        let v = self.append_batch(&[AppendRequest {
+            stream,
+            expected,
+            events,
+        }])?;
+        Ok(v[0])
+    }
+
+    /// Appends several streams' events atomically (group commit): all or nothing.
+    fn append_batch<E: Persist>(
+        &self,
+        batch: &[AppendRequest<'_, E>],
+    ) -> Result<Vec<Version>, StoreError>
+    where
+        Self: Sized,
+    {
+        let mut encoded = Vec::with_capacity(batch.len());
+        for req in batch {
+            let recs = req
+                .events
+                .iter()
+                .map(|e| {
+                    e.to_record().map_err(|reason| StoreError::Encode {
+                        stream: req.stream.clone(),
+                        reason,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            encoded.push((req.stream, req.expected, recs));
+        }
+        self.append_records(&encoded)
+    }
+
+    /// Folds every event of `stream` after version `from` through `f`; returns the version
+    /// reached. Stops at the first damaged record with its error.
+    fn fold<E: Persist>(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        mut f: impl FnMut(u64, E),
+    ) -> Result<Version, StoreError>
+    where
+        Self: Sized,
+    {
+        let mut last = from;
+        self.scan_records(stream, from, &mut |seq, rec| {
+            let e = E::from_record(stream, seq, rec)?;
+            f(seq, e);
+            last = seq;
+            Ok(())
+        })?;
+        Ok(last)
+    }
+
+    /// Reads the events of `stream` after version `from`, with their sequence numbers.
+    fn read<E: Persist>(
+        &self,
+        stream: &StreamId,
+        from: Version,
+    ) -> Result<Vec<(u64, E)>, StoreError>
+    where
+        Self: Sized,
+    {
+        let mut out = Vec::new();
+        self.fold(stream, from, |seq, e| out.push((seq, e)))?;
+        Ok(out)
+    }
+}
+
+impl<S: EventStore + ?Sized> EventStore for &S {
+    fn append_records(
+        &self,
+        batch: &[(&StreamId, Version, Vec<Record>)],
+    ) -> Result<Vec<Version>, StoreError> {
+        (**self).append_records(batch)
+    }
+    fn scan_records(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        f: &mut RecordVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        (**self).scan_records(stream, from, f)
+    }
+    fn version(&self, stream: &StreamId) -> Result<Version, StoreError> {
+        (**self).version(stream)
+    }
+    fn streams(&self) -> Result<Vec<StreamId>, StoreError> {
+        (**self).streams()
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush()
+    }
+}
+
+/// Checks a batch's expected versions against `current` (the versions before the batch),
+/// allowing one stream to appear several times. Returns the new versions.
+pub(crate) fn check_batch(
+    batch: &[(&StreamId, Version, Vec<Record>)],
+    mut current: impl FnMut(&StreamId) -> Result<Version, StoreError>,
+) -> Result<Vec<Version>, StoreError> {
+    let mut pending: Vec<(&StreamId, Version)> = Vec::new();
+    let mut out = Vec::with_capacity(batch.len());
+    for (stream, expected, recs) in batch {
+        let actual = match pending.iter().rev().find(|(s, _)| s == stream) {
+            Some((_, v)) => *v,
+            None => current(stream)?,
+        };
+        if *expected != actual {
+            return Err(StoreError::Conflict {
+                stream: (*stream).clone(),
+                expected: *expected,
+                actual,
+            });
+        }
+        let new = actual + recs.len() as u64;
+        pending.push((stream, new));
+        out.push(new);
+    }
+    Ok(out)
+}

@@ -1,0 +1,189 @@
+//! The embedded default backend: sled 0.34.
+//!
+//! One sled tree, `events`, holds two key spaces:
+//! * event records at `stream id ++ 0x00 ++ seq (u64 big-endian)` — stream ids are visible
+//!   ASCII, so the NUL separator makes each stream's keys a contiguous, ordered range;
+//! * stream heads at `0xFF ++ stream id` → version (u64 big-endian).
+//!
+//! An append writes its records and the new head in one atomic sled batch, under a mutex
+//! that serialises the read-check-write of the heads (sled holds an exclusive lock on its
+//! directory, so the mutex covers every writer of the database).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::store::{EventStore, Record, RecordVisitor, StoreError, StreamId, Version, check_batch};
+
+const TREE: &str = "events";
+const HEAD: u8 = 0xFF;
+const SEP: u8 = 0x00;
+
+/// The key of event `seq` of `stream`.
+pub fn event_key(stream: &StreamId, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.as_str().len() + 9);
+    k.extend_from_slice(stream.as_str().as_bytes());
+    k.push(SEP);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The key of `stream`'s head (its version).
+pub fn head_key(stream: &StreamId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.as_str().len() + 1);
+    k.push(HEAD);
+    k.extend_from_slice(stream.as_str().as_bytes());
+    k
+}
+
+fn prefix(stream: &StreamId) -> Vec<u8> {
+    let mut k = stream.as_str().as_bytes().to_vec();
+    k.push(SEP);
+    k
+}
+
+fn backend(e: sled::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// An event store in a sled database directory.
+#[derive(Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    append_lock: Mutex<()>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path.as_ref())
+            .open()
+            .map_err(|e| {
+                StoreError::Backend(format!("opening {}: {e}", path.as_ref().display()))
+            })?;
+        Self::from_db(db)
+    }
+
+    /// A store in a temporary sled database, deleted on drop (tests, benchmarks).
+    pub fn temporary() -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(backend)?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let tree = db.open_tree(TREE).map_err(backend)?;
+        Ok(SledStore {
+            db,
+            tree,
+            append_lock: Mutex::new(()),
+        })
+    }
+
+    fn head(&self, stream: &StreamId) -> Result<Version, StoreError> {
+        match self.tree.get(head_key(stream)).map_err(backend)? {
+            None => Ok(0),
+            Some(v) => {
+                let b: [u8; 8] = v.as_ref().try_into().map_err(|_| {
+                    StoreError::Backend(format!(
+                        "stream {stream}: head record is {} bytes, not 8",
+                        v.len()
+                    ))
+                })?;
+                Ok(u64::from_be_bytes(b))
+            }
+        }
+    }
+
+    /// Bytes sled reports on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(backend)
+    }
+}
+
+impl EventStore for SledStore {
+    fn append_records(
+        &self,
+        batch: &[(&StreamId, Version, Vec<Record>)],
+    ) -> Result<Vec<Version>, StoreError> {
+        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let out = check_batch(batch, |s| self.head(s))?;
+        let mut b = sled::Batch::default();
+        for ((stream, expected, recs), new) in batch.iter().zip(&out) {
+            for (i, rec) in recs.iter().enumerate() {
+                b.insert(event_key(stream, expected + 1 + i as u64), rec.as_slice());
+            }
+            b.insert(head_key(stream), &new.to_be_bytes());
+        }
+        self.tree.apply_batch(b).map_err(backend)?;
+        Ok(out)
+    }
+
+    fn scan_records(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        f: &mut RecordVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let head = self.head(stream)?;
+        let start = event_key(stream, from.saturating_add(1));
+        let pfx = prefix(stream);
+        let mut expect = from.saturating_add(1);
+        for item in self.tree.range(start..) {
+            let (k, v) = item.map_err(backend)?;
+            if !k.starts_with(&pfx) {
+                break;
+            }
+            let seq_bytes: [u8; 8] =
+                k[pfx.len()..].try_into().map_err(|_| StoreError::Missing {
+                    stream: stream.clone(),
+                    seq: expect,
+                    head,
+                })?;
+            let seq = u64::from_be_bytes(seq_bytes);
+            if seq != expect || seq > head {
+                return Err(StoreError::Missing {
+                    stream: stream.clone(),
+                    seq: expect,
+                    head,
+                });
+            }
+            f(seq, &v)?;
+            expect += 1;
+        }
+        if expect <= head {
+            return Err(StoreError::Missing {
+                stream: stream.clone(),
+                seq: expect,
+                head,
+            });
+        }
+        Ok(())
+    }
+
+    fn version(&self, stream: &StreamId) -> Result<Version, StoreError> {
+        self.head(stream)
+    }
+
+    fn streams(&self) -> Result<Vec<StreamId>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([HEAD]) {
+            let (k, _) = item.map_err(backend)?;
+            let name = std::str::from_utf8(&k[1..])
+                .ok()
+                .and_then(|s| StreamId::new(s).ok())
+                .ok_or_else(|| {
+                    StoreError::Backend(format!("head key {:?} is not a stream id", &k[1..]))
+                })?;
+            out.push(name);
+        }
+        Ok(out)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(backend)
+    }
+}

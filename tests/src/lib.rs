@@ -1,1 +1,20 @@
-//! Integration tests live in `tests/`.
+//! Helpers shared by the integration tests and their child processes.
+
+use devcare::{DeviceId, Finding, ReportKind, ServerEvent, Timestamp};
+
+/// The event the crash writer appends as event number `i + 1`: its content is a function
+/// of `i`, so a reader can tell a damaged or misplaced record from a good one.
+pub fn crash_event(i: u64) -> ServerEvent {
+    ServerEvent::ReportAccepted {
+        device: DeviceId::new(format!("dev-{i:010}")).expect("valid id"),
+        attempt: 1 + (i % 3) as u32,
+        evaluated_at: Timestamp(i),
+        kind: ReportKind::Failure {
+            findings: (0..(i % 5) as u32 + 1)
+                .map(|index| Finding::Status { index, status: 500 })
+                .collect(),
+        },
+        late: false,
+        at: Timestamp(i),
+    }
+}

@@ -41,6 +41,13 @@ fn prefix(stream: &StreamId) -> Vec<u8> {
     k
 }
 
+const LOCK_WAIT_STEPS: u32 = 200;
+
+fn is_lock_busy(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
+        || io.to_string().contains("could not acquire lock"))
+}
+
 fn backend(e: sled::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }

@@ -164,3 +164,28 @@ fn a_sink_failure_stops_the_simulation_with_an_error() {
     .unwrap_err();
     assert_eq!(err.to_string(), "event sink: disk full");
 }
+
+#[test]
+fn a_fleet_run_on_sled_replays_to_the_live_state() {
+    use devcare::runtime::CareServer;
+    use devcare::store::{EventStore, SledStore, StreamId};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config();
+    let stream = StreamId::server(&cfg.campaign.id);
+    let live = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut version = 0;
+        let (out, live) = simulate(&cfg, |events| {
+            version = store
+                .append(&stream, version, events)
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+        .unwrap();
+        store.flush().unwrap();
+        assert_eq!(version, out.events_logged);
+        live
+    };
+    let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+    assert_eq!(server.state(&cfg.campaign.id), Some(&live));
+}

@@ -1,0 +1,197 @@
+//! Deciders paired with stores: handle → append → evolve; open = replay.
+
+use devcare::runtime::{CareServer, DeviceAgent, RuntimeError};
+use devcare::store::{EventStore, MemoryStore, SledStore, StoreError, StreamId};
+use devcare::*;
+
+fn campaign() -> Campaign {
+    Campaign {
+        id: CampaignId::new("apn").unwrap(),
+        revision: 1,
+        issued_at: Timestamp(1_780_000_000_000),
+        salt: *b"runtime-salt-001",
+        targets: TargetSet::devices(vec![dev("IMEI:1"), dev("IMEI:2"), dev("IMEI:3")]),
+        settings: vec![
+            Setting::replace("./AP/APN", Value::Str("a".into())),
+            Setting::replace("./AP/Port", Value::Int(1)),
+        ],
+        schedule: CareSchedule::default(),
+    }
+}
+
+fn dev(s: &str) -> DeviceId {
+    DeviceId::new(s).unwrap()
+}
+
+#[test]
+fn a_device_that_reboots_before_its_slot_still_sends_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = campaign();
+    let t0 = c.issued_at;
+    let due;
+    {
+        let mut agent =
+            DeviceAgent::open(SledStore::open(dir.path()).unwrap(), dev("IMEI:1"), vec![]).unwrap();
+        agent.receive(c.clone(), t0).unwrap();
+        agent
+            .handle(
+                &c.id,
+                &DeviceCommand::RecordApplied {
+                    results: vec![ApplyResult::OK, ApplyResult::status(500)],
+                    at: t0,
+                },
+            )
+            .unwrap();
+        agent.tick(t0.plus(c.schedule.evaluate_after)).unwrap();
+        due = agent.next_wake().unwrap();
+        agent.flush().unwrap();
+    } // reboot
+    let agent =
+        DeviceAgent::open(SledStore::open(dir.path()).unwrap(), dev("IMEI:1"), vec![]).unwrap();
+    assert_eq!(agent.next_wake(), Some(due));
+    let report = agent
+        .state(&c.id)
+        .unwrap()
+        .due_report(due)
+        .expect("report survives the reboot");
+    assert_eq!(
+        report.kind,
+        ReportKind::Failure {
+            findings: vec![Finding::Status {
+                index: 1,
+                status: 500
+            }]
+        }
+    );
+}
+
+#[test]
+fn refused_payloads_are_counted_not_logged() {
+    let store = MemoryStore::new();
+    let mut agent = DeviceAgent::open(&store, dev("IMEI:9"), vec![]).unwrap();
+    let c = campaign();
+    for _ in 0..1000 {
+        let err = agent.receive(c.clone(), c.issued_at).unwrap_err();
+        assert!(matches!(
+            err,
+            RuntimeError::Refused(DeviceError::NotTargeted { .. })
+        ));
+    }
+    assert_eq!(agent.rejections().get("not-targeted"), Some(&1000));
+    assert!(
+        store.streams().unwrap().is_empty(),
+        "a flood of refused input grows no log"
+    );
+    let mut agent = DeviceAgent::open(&store, dev("IMEI:1"), vec![]).unwrap();
+    agent.receive(c.clone(), c.issued_at).unwrap();
+    let v = store.version(&StreamId::device(&c.id)).unwrap();
+    assert!(agent.receive(c.clone(), c.issued_at).is_err());
+    assert_eq!(agent.rejections().get("stale-revision"), Some(&1));
+    assert_eq!(store.version(&StreamId::device(&c.id)).unwrap(), v);
+}
+
+fn report(c: &Campaign, d: &str, attempt: u32) -> ServerCommand {
+    ServerCommand::AcceptReport {
+        report: Report {
+            campaign: c.id.clone(),
+            revision: 1,
+            device: dev(d),
+            attempt,
+            evaluated_at: c.issued_at,
+            kind: ReportKind::Failure {
+                findings: vec![Finding::Status {
+                    index: 0,
+                    status: 404,
+                }],
+            },
+        },
+        groups: vec![],
+        at: c.issued_at.plus(Duration::from_mins(10)),
+    }
+}
+
+#[test]
+fn ingest_batches_commit_accepted_reports_once_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = campaign();
+    let live;
+    {
+        let mut server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+        server
+            .handle(
+                &c.id,
+                &ServerCommand::Create {
+                    campaign: Box::new(c.clone()),
+                    targeted: None,
+                    at: c.issued_at,
+                },
+            )
+            .unwrap();
+        let batch = vec![
+            (c.id.clone(), report(&c, "IMEI:1", 1)),
+            (c.id.clone(), report(&c, "IMEI:1", 2)), // duplicate (retry of the same device)
+            (c.id.clone(), report(&c, "IMEI:7", 1)), // not a target
+            (c.id.clone(), report(&c, "IMEI:2", 1)),
+            (CampaignId::new("nope").unwrap(), report(&c, "IMEI:3", 1)), // unknown campaign
+        ];
+        let results = server.handle_batch(&batch).unwrap();
+        let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, vec![true, false, false, true, false]);
+        assert!(matches!(
+            results[1],
+            Err(ServerError::Duplicate { attempt: 2, .. })
+        ));
+        assert_eq!(server.rejections().get("duplicate"), Some(&1));
+        assert_eq!(server.rejections().get("not-targeted"), Some(&1));
+        assert_eq!(server.rejections().get("unknown-campaign"), Some(&1));
+        // Create + 2 × (accepted + care scheduled).
+        assert_eq!(server.version(&c.id), 5);
+        assert_eq!(
+            server.store().streams().unwrap().len(),
+            1,
+            "refusals create no stream"
+        );
+        live = server.state(&c.id).unwrap().clone();
+    }
+    let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+    assert_eq!(server.state(&c.id), Some(&live));
+    assert_eq!(server.state(&c.id).unwrap().stats().failure_reports, 2);
+}
+
+#[test]
+fn a_second_writer_gets_a_conflict_and_the_first_sees_the_truth() {
+    let store = MemoryStore::new();
+    let c = campaign();
+    let mut a = CareServer::open(&store).unwrap();
+    a.handle(
+        &c.id,
+        &ServerCommand::Create {
+            campaign: Box::new(c.clone()),
+            targeted: None,
+            at: c.issued_at,
+        },
+    )
+    .unwrap();
+    let mut b = CareServer::open(&store).unwrap();
+    b.handle(&c.id, &report(&c, "IMEI:1", 1)).unwrap();
+    // `a` still believes the stream is at version 1.
+    let err = a.handle(&c.id, &report(&c, "IMEI:2", 1)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Store(StoreError::Conflict {
+                expected: 1,
+                actual: 3,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    // … and has reloaded: the retry is decided against the real state.
+    assert_eq!(a.state(&c.id), b.state(&c.id));
+    a.handle(&c.id, &report(&c, "IMEI:2", 1)).unwrap();
+    assert!(matches!(
+        a.handle(&c.id, &report(&c, "IMEI:1", 1)),
+        Err(RuntimeError::Refused(ServerError::Duplicate { .. }))
+    ));
+}

@@ -1,0 +1,371 @@
+//! The persisted schema is locked by golden records: one of every device and server event
+//! variant, encoded as stored. If this test fails, an encoding changed — old logs would no
+//! longer read. Freeze the old shape in `core/src/store/schema.rs` (see its rules) instead
+//! of re-blessing. A new variant is added with `DEVCARE_BLESS=1 cargo test --test schema_lock`.
+
+use devcare::device::GiveUpReason;
+use devcare::server::{EscalationReason, PauseReason};
+use devcare::store::{Persist, StreamId};
+use devcare::*;
+
+fn campaign() -> Campaign {
+    Campaign {
+        id: CampaignId::new("golden").unwrap(),
+        revision: 3,
+        issued_at: Timestamp(1_780_000_000_000),
+        salt: *b"golden-salt-0001",
+        targets: TargetSet::groups(vec!["beta".into(), "alpha".into()]),
+        settings: vec![
+            Setting {
+                op: SettingOp::Add,
+                uri: "./A".into(),
+                value: Value::Str("s".into()),
+            },
+            Setting {
+                op: SettingOp::Replace,
+                uri: "./B".into(),
+                value: Value::Int(-7),
+            },
+            Setting {
+                op: SettingOp::Delete,
+                uri: "./C".into(),
+                value: Value::Null,
+            },
+            Setting {
+                op: SettingOp::Exec,
+                uri: "./D".into(),
+                value: Value::Bytes(vec![1, 2]),
+            },
+            Setting {
+                op: SettingOp::Replace,
+                uri: "./E".into(),
+                value: Value::Float(1.5),
+            },
+            Setting {
+                op: SettingOp::Replace,
+                uri: "./F".into(),
+                value: Value::Bool(true),
+            },
+        ],
+        schedule: CareSchedule {
+            conditions: vec![
+                Condition::AnyFailed,
+                Condition::SettingFailed {
+                    uri_prefix: "./A".into(),
+                },
+                Condition::StatusIn {
+                    codes: vec![404, 500],
+                },
+                Condition::VerifyMismatch { uri: "./B".into() },
+                Condition::PayloadIncomplete,
+                Condition::NotAppliedWithin {
+                    within: Duration::from_mins(1),
+                },
+            ],
+            abort: Some(AbortPolicy {
+                failure_ratio: 0.25,
+                min_reports: 10,
+            }),
+            ..CareSchedule::default()
+        },
+    }
+}
+
+fn dev() -> DeviceId {
+    DeviceId::new("IMEI:490154203237518").unwrap()
+}
+
+fn device_events() -> Vec<(&'static str, DeviceEvent)> {
+    let t = Timestamp(1_780_000_100_000);
+    vec![
+        (
+            "device.PayloadAccepted",
+            DeviceEvent::PayloadAccepted {
+                campaign: Box::new(campaign()),
+                device: dev(),
+                at: t,
+            },
+        ),
+        (
+            "device.SettingsApplied",
+            DeviceEvent::SettingsApplied {
+                results: vec![
+                    ApplyResult::OK,
+                    ApplyResult {
+                        status: 404,
+                        verify: Verify::Mismatch,
+                    },
+                    ApplyResult {
+                        status: 200,
+                        verify: Verify::Match,
+                    },
+                ],
+                at: t,
+            },
+        ),
+        (
+            "device.Evaluated",
+            DeviceEvent::Evaluated {
+                findings: vec![
+                    Finding::Status {
+                        index: 1,
+                        status: 404,
+                    },
+                    Finding::VerifyMismatch { index: 1 },
+                    Finding::Missing { index: 5 },
+                    Finding::Late {
+                        after: Duration::from_secs(90),
+                    },
+                ],
+                sampled: false,
+                at: t,
+            },
+        ),
+        (
+            "device.ReportScheduled",
+            DeviceEvent::ReportScheduled { attempt: 1, due: t },
+        ),
+        (
+            "device.ReportSent",
+            DeviceEvent::ReportSent { attempt: 1, at: t },
+        ),
+        (
+            "device.ReportAcknowledged",
+            DeviceEvent::ReportAcknowledged { attempt: 1, at: t },
+        ),
+        (
+            "device.CareReceived",
+            DeviceEvent::CareReceived {
+                attempt: 2,
+                settings: vec![1, 5],
+                at: t,
+            },
+        ),
+        (
+            "device.CareApplied",
+            DeviceEvent::CareApplied {
+                attempt: 2,
+                results: vec![ApplyResult::OK],
+                at: t,
+            },
+        ),
+        (
+            "device.GaveUp.attempts",
+            DeviceEvent::GaveUp {
+                reason: GiveUpReason::AttemptsExhausted,
+                at: t,
+            },
+        ),
+        (
+            "device.GaveUp.deadline",
+            DeviceEvent::GaveUp {
+                reason: GiveUpReason::DeadlinePassed,
+                at: t,
+            },
+        ),
+    ]
+}
+
+fn server_events() -> Vec<(&'static str, ServerEvent)> {
+    let t = Timestamp(1_780_000_200_000);
+    let d = dev();
+    vec![
+        (
+            "server.CampaignCreated",
+            ServerEvent::CampaignCreated {
+                campaign: Box::new(campaign()),
+                targeted: 1_000_000,
+                at: t,
+            },
+        ),
+        ("server.BroadcastSent", ServerEvent::BroadcastSent { at: t }),
+        (
+            "server.ReportAccepted.failure",
+            ServerEvent::ReportAccepted {
+                device: d.clone(),
+                attempt: 2,
+                evaluated_at: t,
+                kind: ReportKind::Failure {
+                    findings: vec![Finding::Status {
+                        index: 0,
+                        status: 500,
+                    }],
+                },
+                late: false,
+                at: t,
+            },
+        ),
+        (
+            "server.ReportAccepted.summary",
+            ServerEvent::ReportAccepted {
+                device: d.clone(),
+                attempt: 1,
+                evaluated_at: t,
+                kind: ReportKind::FailureSummary {
+                    count: 3,
+                    first_status: Some(404),
+                },
+                late: true,
+                at: t,
+            },
+        ),
+        (
+            "server.ReportAccepted.success",
+            ServerEvent::ReportAccepted {
+                device: d.clone(),
+                attempt: 1,
+                evaluated_at: t,
+                kind: ReportKind::Success,
+                late: false,
+                at: t,
+            },
+        ),
+        (
+            "server.CheckInBehind",
+            ServerEvent::CheckInBehind {
+                device: d.clone(),
+                applied_revision: 2,
+                at: t,
+            },
+        ),
+        (
+            "server.LateReportReconciled",
+            ServerEvent::LateReportReconciled {
+                device: d.clone(),
+                at: t,
+            },
+        ),
+        (
+            "server.CareScheduled",
+            ServerEvent::CareScheduled {
+                device: d.clone(),
+                attempt: 1,
+                settings: vec![0, 3],
+                due: t,
+            },
+        ),
+        (
+            "server.CareDispatched",
+            ServerEvent::CareDispatched {
+                device: d.clone(),
+                attempt: 1,
+                at: t,
+            },
+        ),
+        (
+            "server.CareSucceeded",
+            ServerEvent::CareSucceeded {
+                device: d.clone(),
+                attempt: 1,
+                at: t,
+            },
+        ),
+        (
+            "server.CareFailed",
+            ServerEvent::CareFailed {
+                device: d.clone(),
+                attempt: 1,
+                at: t,
+            },
+        ),
+        (
+            "server.DeviceEscalated.exhausted",
+            ServerEvent::DeviceEscalated {
+                device: d.clone(),
+                reason: EscalationReason::CareExhausted,
+                at: t,
+            },
+        ),
+        (
+            "server.DeviceEscalated.notify",
+            ServerEvent::DeviceEscalated {
+                device: d.clone(),
+                reason: EscalationReason::NotifyOnly,
+                at: t,
+            },
+        ),
+        (
+            "server.CareAbandoned",
+            ServerEvent::CareAbandoned { device: d, at: t },
+        ),
+        (
+            "server.CampaignPaused",
+            ServerEvent::CampaignPaused {
+                reason: PauseReason {
+                    failure_reports: 12,
+                    targeted: 40,
+                    threshold: 0.25,
+                },
+                at: t,
+            },
+        ),
+        (
+            "server.CampaignResumed",
+            ServerEvent::CampaignResumed { at: t },
+        ),
+        (
+            "server.CampaignSettled",
+            ServerEvent::CampaignSettled {
+                presumed_ok: 999_000,
+                at: t,
+            },
+        ),
+    ]
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/stored-events-v1.txt");
+
+#[test]
+fn stored_records_match_the_golden_file() {
+    let mut lines = Vec::new();
+    for (name, e) in device_events() {
+        lines.push((name, hex(&e.to_record().unwrap())));
+    }
+    for (name, e) in server_events() {
+        lines.push((name, hex(&e.to_record().unwrap())));
+    }
+    let text: String = lines.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
+    if std::env::var_os("DEVCARE_BLESS").is_some() {
+        std::fs::write(PATH, &text).unwrap();
+    }
+    let golden = std::fs::read_to_string(PATH).expect("tests/vectors/stored-events-v1.txt");
+    let golden: Vec<(&str, &str)> = golden.lines().filter_map(|l| l.split_once(' ')).collect();
+    assert_eq!(golden.len(), lines.len(), "one golden record per variant");
+    let stream = StreamId::new("server/golden").unwrap();
+    for ((name, got), (gname, want)) in lines.iter().zip(&golden) {
+        assert_eq!(name, gname);
+        assert_eq!(
+            got, want,
+            "{name}: encoding changed — old logs would no longer read"
+        );
+    }
+    // And the golden bytes decode back to the same events.
+    for ((name, e), (_, want)) in device_events().into_iter().zip(&golden) {
+        assert_eq!(
+            DeviceEvent::from_record(&stream, 1, &unhex(want)).unwrap(),
+            e,
+            "{name}"
+        );
+    }
+    for ((name, e), (_, want)) in server_events()
+        .into_iter()
+        .zip(&golden[device_events().len()..])
+    {
+        assert_eq!(
+            ServerEvent::from_record(&stream, 1, &unhex(want)).unwrap(),
+            e,
+            "{name}"
+        );
+    }
+}

@@ -62,14 +62,28 @@ pub struct SledStore {
 
 impl SledStore {
     /// Opens (or creates) the store in directory `path`.
+    ///
+    /// sled releases its directory lock from a background thread shortly after the last
+    /// handle is dropped, so a reopen right after a close (a simulated reboot) waits for
+    /// the lock — up to about two seconds — before reporting it as held.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path.as_ref())
-            .open()
-            .map_err(|e| {
-                StoreError::Backend(format!("opening {}: {e}", path.as_ref().display()))
-            })?;
-        Self::from_db(db)
+        let path = path.as_ref();
+        let mut waited = 0;
+        loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => return Self::from_db(db),
+                Err(e) if waited < LOCK_WAIT_STEPS && is_lock_busy(&e) => {
+                    waited += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "opening {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
     }
 
     /// A store in a temporary sled database, deleted on drop (tests, benchmarks).

@@ -1,9 +1,16 @@
 //! A fleet campaign end to end: 100,000 devices, 2% injected failures, the real device
-//! and server deciders, simulated time.
+//! and server deciders, simulated time, the server's log on the embedded sled store.
 //!
-//! `cargo run --release --example fleet [DEVICES] [FAIL_RATE] [SEED]`
+//! `cargo run --release --example fleet [DEVICES] [FAIL_RATE] [SEED] [STORE]`
+//!
+//! STORE is a directory (default `./devcare-data`; the run uses `STORE/fleet-example`,
+//! emptied first) or `memory`.
 
-use devcare::sim::{FleetConfig, simulate};
+use std::time::Instant;
+
+use devcare::runtime::CareServer;
+use devcare::sim::{FleetConfig, FleetOutcome, simulate};
+use devcare::store::{EventStore, MemoryStore, SledStore, StoreError, StreamId};
 use devcare::*;
 
 fn campaign() -> Campaign {
@@ -42,19 +49,64 @@ fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
         .unwrap_or(default)
 }
 
+fn fail(what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("fleet: {what}: {e}");
+    std::process::exit(1);
+}
+
+/// Runs the simulation with the server's log in `store`, then reopens nothing: returns the
+/// outcome and the live server state.
+fn run<S: EventStore>(cfg: &FleetConfig, store: &S) -> (FleetOutcome, ServerState) {
+    let stream = StreamId::server(&cfg.campaign.id);
+    let mut version = 0;
+    let r = simulate(cfg, |events| {
+        version = store
+            .append(&stream, version, events)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    });
+    let r = r.unwrap_or_else(|e| fail("simulation failed", e));
+    store.flush().unwrap_or_else(|e| fail("flush", e));
+    r
+}
+
 fn main() {
     let mut cfg = FleetConfig::new(campaign(), arg(1, 100_000));
     cfg.fail_rate = arg(2, 0.02);
     cfg.seed = arg(3, 1);
-    let started = std::time::Instant::now();
-    let (out, _) = match simulate(&cfg, |_| Ok(())) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("simulation failed: {e}");
-            std::process::exit(1);
+    let store_arg: String = arg(4, "./devcare-data".to_string());
+    let started = Instant::now();
+    let (out, live, log) = if store_arg == "memory" {
+        let (out, live) = run(&cfg, &MemoryStore::new());
+        (out, live, "in memory".to_string())
+    } else {
+        let dir = std::path::Path::new(&store_arg).join("fleet-example");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap_or_else(|e| fail("emptying the store", e));
         }
+        let (out, live) = {
+            let store = SledStore::open(&dir).unwrap_or_else(|e| fail("opening the store", e));
+            run(&cfg, &store)
+        };
+        // Reopen and replay: the durable log must rebuild exactly the live state.
+        let replay_started = Instant::now();
+        let reopened: Result<_, StoreError> = SledStore::open(&dir).and_then(CareServer::open);
+        let server = reopened.unwrap_or_else(|e| fail("replaying the store", e));
+        let same = server.state(&cfg.campaign.id) == Some(&live);
+        let size = server.store().size_on_disk().unwrap_or(0);
+        let msg = format!(
+            "sled at {} ({:.1} MB); reopened and replayed in {:.0} ms: state {}",
+            dir.display(),
+            size as f64 / 1e6,
+            replay_started.elapsed().as_secs_f64() * 1e3,
+            if same { "identical" } else { "DIFFERENT" }
+        );
+        if !same {
+            fail("replay", msg);
+        }
+        (out, live, msg)
     };
-    let st = out.stats;
+    let st = live.stats();
     let window = cfg.campaign.schedule.report.window;
     println!(
         "campaign {} rev {}: {} devices, {:.1}% injected failures, seed {}",
@@ -87,7 +139,7 @@ fn main() {
     }
     println!("  unresolved        {:>9}", out.unresolved);
     println!("  converged after   {:>9}", out.converged_after.to_string());
-    println!("  server events     {:>9}", out.events_logged);
+    println!("  server events     {:>9}   {log}", out.events_logged);
     println!(
         "  wall time         {:>8.2}s",
         started.elapsed().as_secs_f64()

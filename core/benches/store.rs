@@ -1,0 +1,258 @@
+//! Event-log throughput, each beside its raw-sled baseline in the same run.
+//!
+//! `cargo bench -p devcare --bench store`
+//!
+//! * ingest: durable group commit of 256 failure reports (decide, encode, one atomic
+//!   append of 512 events, flush) vs a raw sled batch insert of 512 values of the same
+//!   sizes + flush;
+//! * replay of 1,000,000 events from sled: read + CRC + decode, and the full fold into the
+//!   server state, vs a raw sled prefix scan;
+//! * replay of the same 1,000,000 events from memory.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use devcare::runtime::CareServer;
+use devcare::server::ServerEvent;
+use devcare::store::{EventStore, MemoryStore, Persist, SledStore, StreamId, event_key};
+use devcare::*;
+use std::hint::black_box;
+
+const BATCH: u64 = 256;
+const REPLAY_EVENTS: u64 = 1_000_000;
+
+fn campaign() -> Campaign {
+    Campaign {
+        id: CampaignId::new("bench").unwrap(),
+        revision: 1,
+        issued_at: Timestamp(1_780_000_000_000),
+        salt: *b"bench-salt-01234",
+        targets: TargetSet::All,
+        settings: (0..32)
+            .map(|i| Setting::replace(format!("./Vendor/Node{i}/Value"), Value::Int(i)))
+            .collect(),
+        schedule: CareSchedule::default(),
+    }
+}
+
+fn report(c: &Campaign, i: u64) -> ServerCommand {
+    ServerCommand::AcceptReport {
+        report: Report {
+            campaign: c.id.clone(),
+            revision: 1,
+            device: DeviceId::new(format!("dev-{i:010}")).unwrap(),
+            attempt: 1,
+            evaluated_at: c.issued_at,
+            kind: ReportKind::Failure {
+                findings: vec![Finding::Status {
+                    index: (i % 32) as u32,
+                    status: 500,
+                }],
+            },
+        },
+        groups: vec![],
+        at: c.issued_at.plus(Duration::from_mins(10)),
+    }
+}
+
+fn ingest(cr: &mut Criterion) {
+    let c = campaign();
+    let mut g = cr.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(BATCH));
+    g.sample_size(30);
+
+    let mut server = CareServer::open(SledStore::temporary().unwrap()).unwrap();
+    server
+        .handle(
+            &c.id,
+            &ServerCommand::Create {
+                campaign: Box::new(c.clone()),
+                targeted: Some(100_000_000),
+                at: c.issued_at,
+            },
+        )
+        .unwrap();
+    let mut next = 0u64;
+    g.bench_function("devcare: 256 reports, decide + append + flush", |b| {
+        b.iter_batched(
+            || {
+                let cmds: Vec<_> = (next..next + BATCH)
+                    .map(|i| (c.id.clone(), report(&c, i)))
+                    .collect();
+                next += BATCH;
+                cmds
+            },
+            |cmds| server.handle_batch(&cmds).unwrap().len(),
+            BatchSize::LargeInput,
+        )
+    });
+
+    // Same number and sizes of values, straight into sled.
+    let sample: Vec<usize> = {
+        let ServerCommand::AcceptReport { report, .. } = report(&c, 1) else {
+            unreachable!()
+        };
+        let accepted = ServerEvent::ReportAccepted {
+            device: report.device.clone(),
+            attempt: 1,
+            evaluated_at: report.evaluated_at,
+            kind: report.kind.clone(),
+            late: false,
+            at: c.issued_at,
+        };
+        let care = ServerEvent::CareScheduled {
+            device: report.device,
+            attempt: 1,
+            settings: vec![3],
+            due: c.issued_at,
+        };
+        vec![
+            accepted.to_record().unwrap().len(),
+            care.to_record().unwrap().len(),
+        ]
+    };
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let tree = db.open_tree("raw").unwrap();
+    let stream = StreamId::new("server/raw").unwrap();
+    let mut seq = 0u64;
+    g.bench_function("raw sled: 512 values, batch insert + flush", |b| {
+        b.iter(|| {
+            let mut batch = sled::Batch::default();
+            for _ in 0..BATCH {
+                for &len in &sample {
+                    seq += 1;
+                    batch.insert(event_key(&stream, seq), vec![0xa5u8; len]);
+                }
+            }
+            batch.insert(b"\xffhead".to_vec(), &seq.to_be_bytes());
+            tree.apply_batch(batch).unwrap();
+            db.flush().unwrap();
+        })
+    });
+    g.finish();
+}
+
+/// 1M server events for 250,000 failed devices: accepted, scheduled, dispatched, succeeded.
+fn replay_log(c: &Campaign) -> Vec<ServerEvent> {
+    let mut out = Vec::with_capacity(REPLAY_EVENTS as usize);
+    out.push(ServerEvent::CampaignCreated {
+        campaign: Box::new(c.clone()),
+        targeted: 10_000_000,
+        at: c.issued_at,
+    });
+    let t = c.issued_at.plus(Duration::from_mins(10));
+    let mut i = 0u64;
+    while (out.len() as u64) < REPLAY_EVENTS {
+        let device = DeviceId::new(format!("dev-{i:010}")).unwrap();
+        out.push(ServerEvent::ReportAccepted {
+            device: device.clone(),
+            attempt: 1,
+            evaluated_at: c.issued_at,
+            kind: ReportKind::Failure {
+                findings: vec![Finding::Status {
+                    index: (i % 32) as u32,
+                    status: 500,
+                }],
+            },
+            late: false,
+            at: t,
+        });
+        out.push(ServerEvent::CareScheduled {
+            device: device.clone(),
+            attempt: 1,
+            settings: vec![(i % 32) as u32],
+            due: t,
+        });
+        out.push(ServerEvent::CareDispatched {
+            device: device.clone(),
+            attempt: 1,
+            at: t,
+        });
+        out.push(ServerEvent::CareSucceeded {
+            device,
+            attempt: 1,
+            at: t,
+        });
+        i += 1;
+    }
+    out.truncate(REPLAY_EVENTS as usize);
+    out
+}
+
+fn fill<S: EventStore>(store: &S, stream: &StreamId, log: &[ServerEvent]) {
+    let mut v = 0;
+    for chunk in log.chunks(10_000) {
+        v = store.append(stream, v, chunk).unwrap();
+    }
+    store.flush().unwrap();
+}
+
+fn replay(cr: &mut Criterion) {
+    let c = campaign();
+    let log = replay_log(&c);
+    let stream = StreamId::server(&c.id);
+    let mut g = cr.benchmark_group("replay 1M events");
+    g.throughput(Throughput::Elements(REPLAY_EVENTS));
+    g.sample_size(10);
+
+    let sled_store = SledStore::temporary().unwrap();
+    fill(&sled_store, &stream, &log);
+    g.bench_function("raw sled: prefix scan", |b| {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("raw").unwrap();
+        // The same records under the same keys, written raw.
+        let mut batch = sled::Batch::default();
+        for (i, e) in log.iter().enumerate() {
+            batch.insert(event_key(&stream, i as u64 + 1), e.to_record().unwrap());
+        }
+        tree.apply_batch(batch).unwrap();
+        let mut prefix = stream.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        b.iter(|| {
+            let mut bytes = 0usize;
+            for kv in tree.scan_prefix(&prefix) {
+                bytes += kv.unwrap().1.len();
+            }
+            black_box(bytes)
+        })
+    });
+    g.bench_function("devcare sled: read + CRC + decode", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            sled_store
+                .fold(&stream, 0, |_, e: ServerEvent| {
+                    black_box(&e);
+                    n += 1;
+                })
+                .unwrap();
+            assert_eq!(n, REPLAY_EVENTS);
+        })
+    });
+    g.bench_function("devcare sled: full replay into server state", |b| {
+        b.iter(|| {
+            let mut state = ServerState::default();
+            sled_store
+                .fold(&stream, 0, |_, e: ServerEvent| {
+                    Server::evolve(&mut state, &e)
+                })
+                .unwrap();
+            black_box(state.stats())
+        })
+    });
+    drop(sled_store);
+
+    let mem = MemoryStore::new();
+    fill(&mem, &stream, &log);
+    g.bench_function("devcare memory: full replay into server state", |b| {
+        b.iter(|| {
+            let mut state = ServerState::default();
+            mem.fold(&stream, 0, |_, e: ServerEvent| {
+                Server::evolve(&mut state, &e)
+            })
+            .unwrap();
+            black_box(state.stats())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ingest, replay);
+criterion_main!(benches);

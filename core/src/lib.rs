@@ -17,6 +17,7 @@ pub mod codec;
 pub mod decider;
 pub mod device;
 pub mod error;
+pub mod file;
 pub mod model;
 pub mod report;
 pub mod runtime;

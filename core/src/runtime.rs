@@ -12,7 +12,7 @@ use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};
 use crate::model::{Campaign, CampaignId, DeviceId, Timestamp};
 use crate::server::{Server, ServerCommand, ServerError, ServerEvent, ServerState};
-use crate::store::{AppendRequest, EventStore, Persist, StoreError, StreamId, Version};
+use crate::store::{EventStore, Persist, Record, StoreError, StreamId, Version};
 
 /// Why a runtime call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -284,23 +284,41 @@ impl<S: EventStore> CareServer<S> {
         cmds: &[(CampaignId, ServerCommand)],
     ) -> Result<Vec<Result<Vec<ServerEvent>, ServerError>>, StoreError> {
         let mut results = Vec::with_capacity(cmds.len());
-        // Per campaign: the version before the batch and the events decided in it.
-        let mut touched: BTreeMap<CampaignId, (Version, Vec<ServerEvent>)> = BTreeMap::new();
+        // Per campaign touched: its stream, the version before the batch, and the records
+        // of the events decided in it — encoded at once, so events are never cloned.
+        let mut touched: Vec<(CampaignId, StreamId, Version, Vec<Record>)> = Vec::new();
+        let mut encode_error = None;
         for (campaign, cmd) in cmds {
-            let entry = self
-                .streams
-                .loaded
-                .entry(campaign.clone())
-                .or_insert_with(|| (ServerState::default(), 0));
+            if !self.streams.loaded.contains_key(campaign) {
+                self.streams
+                    .loaded
+                    .insert(campaign.clone(), (ServerState::default(), 0));
+            }
+            let Some(entry) = self.streams.loaded.get_mut(campaign) else {
+                continue; // inserted just above
+            };
             match Server::decide(&entry.0, cmd) {
                 Ok(events) => {
+                    let i = match touched.iter().position(|t| &t.0 == campaign) {
+                        Some(i) => i,
+                        None => {
+                            let stream = StreamId::server(campaign);
+                            touched.push((campaign.clone(), stream, entry.1, Vec::new()));
+                            touched.len() - 1
+                        }
+                    };
                     for e in &events {
                         Server::evolve(&mut entry.0, e);
+                        match e.to_record() {
+                            Ok(r) => touched[i].3.push(r),
+                            Err(reason) => {
+                                encode_error.get_or_insert(StoreError::Encode {
+                                    stream: touched[i].1.clone(),
+                                    reason,
+                                });
+                            }
+                        }
                     }
-                    let t = touched
-                        .entry(campaign.clone())
-                        .or_insert_with(|| (entry.1, Vec::new()));
-                    t.1.extend(events.iter().cloned());
                     results.push(Ok(events));
                 }
                 Err(e) => {
@@ -309,47 +327,41 @@ impl<S: EventStore> CareServer<S> {
                 }
             }
         }
-        let streams: Vec<(StreamId, &CampaignId)> = touched
-            .iter()
-            .filter(|(_, (_, ev))| !ev.is_empty())
-            .map(|(c, _)| (StreamId::server(c), c))
-            .collect();
-        let reqs: Vec<AppendRequest<'_, ServerEvent>> = streams
-            .iter()
-            .map(|(s, c)| {
-                let (v, ev) = &touched[*c];
-                AppendRequest {
-                    stream: s,
-                    expected: *v,
-                    events: ev,
-                }
-            })
-            .collect();
-        let outcome = if reqs.is_empty() {
-            Ok(vec![])
-        } else {
-            self.store
-                .append_batch(&reqs)
-                .and_then(|v| self.store.flush().map(|_| v))
+        // Streams whose commands all decided to no events append nothing.
+        if encode_error.is_none() {
+            touched.retain(|t| !t.3.is_empty());
+        }
+        let outcome = match encode_error {
+            Some(e) => Err(e),
+            None if touched.is_empty() => Ok(vec![]),
+            None => {
+                let batch: Vec<(&StreamId, Version, Vec<Record>)> = touched
+                    .iter_mut()
+                    .map(|(_, s, v, recs)| (&*s, *v, std::mem::take(recs)))
+                    .collect();
+                self.store
+                    .append_records(&batch)
+                    .and_then(|v| self.store.flush().map(|_| v))
+            }
         };
-        match outcome {
+        let result = match outcome {
             Ok(versions) => {
-                for ((_, c), v) in streams.iter().zip(versions) {
-                    if let Some(entry) = self.streams.loaded.get_mut(*c) {
+                for ((c, ..), v) in touched.iter().zip(versions) {
+                    if let Some(entry) = self.streams.loaded.get_mut(c) {
                         entry.1 = v;
                     }
                 }
-                self.streams.loaded.retain(|_, (_, v)| *v > 0);
                 Ok(results)
             }
             Err(e) => {
-                for c in touched.keys() {
+                for (c, ..) in &touched {
                     self.streams.reload(&self.store, c)?;
                 }
-                self.streams.loaded.retain(|_, (_, v)| *v > 0);
                 Err(e)
             }
-        }
+        };
+        self.streams.loaded.retain(|_, (_, v)| *v > 0);
+        result
     }
 
     /// The state of `campaign`.

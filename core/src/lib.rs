@@ -19,6 +19,7 @@ pub mod device;
 pub mod error;
 pub mod file;
 pub mod model;
+pub mod payload;
 pub mod report;
 pub mod runtime;
 pub mod schedule;
@@ -27,6 +28,7 @@ pub mod sim;
 pub mod slot;
 pub mod stats;
 pub mod store;
+pub mod wire;
 
 pub use decider::Decider;
 pub use device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};

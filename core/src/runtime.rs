@@ -11,8 +11,11 @@ use std::collections::BTreeMap;
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};
 use crate::model::{Campaign, CampaignId, DeviceId, Timestamp};
+use crate::payload::{PayloadError, PayloadLimits, TrustedKeys, open_payload};
+use crate::report::Report;
 use crate::server::{Server, ServerCommand, ServerError, ServerEvent, ServerState};
 use crate::store::{EventStore, Persist, Record, StoreError, StreamId, Version};
+use crate::wire::{DeviceKey, ReportError, decode_report, encode_report};
 
 /// Why a runtime call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -23,6 +26,9 @@ pub enum RuntimeError<E> {
     /// The store failed; the in-memory state was reloaded from the store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A received payload was refused before it reached the decider; nothing was applied.
+    #[error("payload refused: {0}")]
+    Payload(PayloadError),
 }
 
 /// Refusals counted per reason (not logged).
@@ -158,6 +164,37 @@ impl<S: EventStore> DeviceAgent<S> {
         self.handle(&id, &cmd)
     }
 
+    /// Verifies a received broadcast payload (size, frame, signature, limits, expiry) and
+    /// takes its campaign on. A refused payload is counted per reason and changes nothing.
+    pub fn receive_payload(
+        &mut self,
+        bytes: &[u8],
+        trusted: &TrustedKeys,
+        limits: &PayloadLimits,
+        at: Timestamp,
+    ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
+        match open_payload(bytes, trusted, at, limits) {
+            Ok(p) => self.receive(p.campaign, at),
+            Err(e) => {
+                self.count_rejection(e.reason());
+                Err(RuntimeError::Payload(e))
+            }
+        }
+    }
+
+    /// The report due at `now` for `campaign`, encoded and authenticated with `key`, ready
+    /// to send; mark it sent with [`DeviceCommand::MarkSent`] once it is out.
+    pub fn due_report_bytes(
+        &self,
+        campaign: &CampaignId,
+        now: Timestamp,
+        key: &DeviceKey,
+    ) -> Option<(Report, Result<Vec<u8>, ReportError>)> {
+        let report = self.state(campaign)?.due_report(now)?;
+        let bytes = encode_report(&report, key);
+        Some((report, bytes))
+    }
+
     /// Runs `cmd` on `campaign`'s stream.
     pub fn handle(
         &mut self,
@@ -225,6 +262,48 @@ impl<S: EventStore> DeviceAgent<S> {
     /// The store.
     pub fn store(&self) -> &S {
         &self.store
+    }
+}
+
+/// What the server knows about devices: their report keys and groups.
+pub trait Directory {
+    /// The device's report key, if it is known.
+    fn device_key(&self, device: &DeviceId) -> Option<DeviceKey>;
+    /// The groups the device belongs to (for group-targeted campaigns).
+    fn groups(&self, _device: &DeviceId) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The outcome of ingesting one report's bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingest {
+    /// Accepted: these events were appended (care scheduled, and so on).
+    Accepted(Vec<ServerEvent>),
+    /// Already known from this device: acknowledge, nothing appended.
+    Duplicate,
+    /// Refused: nothing appended.
+    Rejected(IngestRejection),
+}
+
+/// Why a report was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IngestRejection {
+    /// The bytes failed the wire checks (size, frame, key, MAC, decoding).
+    #[error(transparent)]
+    Wire(#[from] ReportError),
+    /// The server decider refused it (unknown campaign, wrong revision, not a target…).
+    #[error(transparent)]
+    Refused(#[from] ServerError),
+}
+
+impl IngestRejection {
+    /// Short stable name for counting.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestRejection::Wire(e) => e.reason(),
+            IngestRejection::Refused(e) => server_reason(e),
+        }
     }
 }
 
@@ -362,6 +441,60 @@ impl<S: EventStore> CareServer<S> {
         };
         self.streams.loaded.retain(|_, (_, v)| *v > 0);
         result
+    }
+
+    /// Ingests report bytes received at `at`: wire checks with the device's key from
+    /// `directory`, then the decider. Duplicates and refusals append nothing.
+    pub fn ingest(
+        &mut self,
+        bytes: &[u8],
+        directory: &dyn Directory,
+        at: Timestamp,
+    ) -> Result<Ingest, StoreError> {
+        let mut out = self.ingest_batch(&[bytes], directory, at)?;
+        Ok(out.pop().unwrap_or(Ingest::Duplicate))
+    }
+
+    /// Ingests many reports with one atomic append and one flush (group commit).
+    pub fn ingest_batch(
+        &mut self,
+        reports: &[&[u8]],
+        directory: &dyn Directory,
+        at: Timestamp,
+    ) -> Result<Vec<Ingest>, StoreError> {
+        let mut slots: Vec<Option<Ingest>> = Vec::with_capacity(reports.len());
+        let mut cmds = Vec::new();
+        for bytes in reports {
+            match decode_report(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
+                directory.device_key(d)
+            }) {
+                Ok(report) => {
+                    let groups = directory.groups(&report.device);
+                    cmds.push((
+                        report.campaign.clone(),
+                        ServerCommand::AcceptReport { report, groups, at },
+                    ));
+                    slots.push(None);
+                }
+                Err(e) => {
+                    self.count_rejection(e.reason());
+                    slots.push(Some(Ingest::Rejected(e.into())));
+                }
+            }
+        }
+        let mut decided = self.handle_batch(&cmds)?.into_iter();
+        Ok(slots
+            .into_iter()
+            .map(|slot| match slot {
+                Some(done) => done,
+                None => match decided.next() {
+                    Some(Ok(events)) => Ingest::Accepted(events),
+                    Some(Err(ServerError::Duplicate { .. })) => Ingest::Duplicate,
+                    Some(Err(e)) => Ingest::Rejected(e.into()),
+                    None => Ingest::Duplicate, // unreachable: one result per command
+                },
+            })
+            .collect())
     }
 
     /// The state of `campaign`.

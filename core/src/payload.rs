@@ -1,0 +1,331 @@
+//! The signed broadcast payload: what a device receives, untrusted, over the broadcast
+//! channel.
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  magic "DVCP"
+//!      4     1  format version (1)
+//!      5     8  key id = SHA-256(ed25519 public key)[..8]
+//!     13     8  valid_until, ms since the epoch, u64 big-endian
+//!     21     4  body length, u32 big-endian
+//!     25     n  body: the campaign, bincode 2 (see `codec`)
+//!   25+n    64  ed25519 signature over bytes [0, 25+n)
+//! ```
+//!
+//! [`open_payload`] checks, in this order, and stops at the first failure: total size
+//! against the limit (before anything is read), the frame (magic, version, length), the key
+//! id against the trusted keys, the signature, then — only for authenticated bytes — the
+//! body's decoding (bounded by the codec's limit), the campaign's validation against the
+//! device's [`Limits`] (settings count, URI and value lengths…), and expiry. Revision and
+//! targeting are the device decider's checks. Nothing is applied on any failure.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::codec::{self, CodecError};
+use crate::error::ValidationError;
+use crate::model::{Campaign, Limits, Timestamp};
+
+/// Payload magic.
+pub const MAGIC: &[u8; 4] = b"DVCP";
+/// Payload format version.
+pub const VERSION: u8 = 1;
+const HEADER: usize = 25;
+const SIG: usize = 64;
+
+/// An 8-byte key id: the first 8 bytes of SHA-256 of the public key.
+pub type KeyId = [u8; 8];
+
+/// The key id of `key`.
+pub fn key_id(key: &VerifyingKey) -> KeyId {
+    let h = Sha256::digest(key.as_bytes());
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&h[..8]);
+    id
+}
+
+/// A server's signing key. Made from 32 secret bytes the caller draws from its own
+/// randomness source (`core` reads none).
+#[derive(Debug, Clone)]
+pub struct ServerKey(SigningKey);
+
+impl ServerKey {
+    /// The key for a 32-byte secret seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        ServerKey(SigningKey::from_bytes(seed))
+    }
+    /// The secret seed (store it like a password).
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+    /// The public key devices trust.
+    pub fn public(&self) -> VerifyingKey {
+        self.0.verifying_key()
+    }
+    /// The public key's id.
+    pub fn id(&self) -> KeyId {
+        key_id(&self.public())
+    }
+}
+
+/// The public keys a device accepts payloads from.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedKeys(Vec<(KeyId, VerifyingKey)>);
+
+impl TrustedKeys {
+    /// No keys (every payload is refused).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a key.
+    pub fn add(&mut self, key: VerifyingKey) {
+        self.0.push((key_id(&key), key));
+    }
+    /// Adds a key from its 32 bytes.
+    pub fn add_bytes(&mut self, key: &[u8; 32]) -> Result<(), PayloadError> {
+        let k = VerifyingKey::from_bytes(key).map_err(|_| PayloadError::BadPublicKey)?;
+        self.add(k);
+        Ok(())
+    }
+    fn get(&self, id: &KeyId) -> Option<&VerifyingKey> {
+        self.0.iter().find(|(k, _)| k == id).map(|(_, v)| v)
+    }
+}
+
+/// Limits a device applies to payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadLimits {
+    /// Largest payload accepted, in bytes (checked before anything is read).
+    pub max_payload_bytes: usize,
+    /// Limits on the campaign inside.
+    pub campaign: Limits,
+}
+
+impl Default for PayloadLimits {
+    /// 1 MiB and [`Limits::DEFAULT`].
+    fn default() -> Self {
+        PayloadLimits {
+            max_payload_bytes: 1024 * 1024,
+            campaign: Limits::DEFAULT,
+        }
+    }
+}
+
+/// Why a payload was refused. Each is counted per [`PayloadError::reason`] by the device
+/// agent; none is logged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PayloadError {
+    /// Larger than the limit.
+    #[error("payload is {len} bytes, the limit is {max}")]
+    Oversize {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Shorter than header + signature.
+    #[error("payload of {len} bytes is shorter than the {min}-byte frame")]
+    Truncated {
+        /// Its size.
+        len: usize,
+        /// The frame's size.
+        min: usize,
+    },
+    /// Not a devcare payload.
+    #[error("not a devcare payload (bad magic)")]
+    BadMagic,
+    /// A format this build does not read.
+    #[error("payload format version {0} is not supported (this build reads version 1)")]
+    UnsupportedVersion(u8),
+    /// The body length field disagrees with the payload's size.
+    #[error("body length field says {declared} bytes, the payload carries {actual}")]
+    LengthMismatch {
+        /// Declared.
+        declared: usize,
+        /// Present.
+        actual: usize,
+    },
+    /// Signed by a key the device does not trust.
+    #[error("signed by unknown key {0}")]
+    UnknownKey(String),
+    /// The signature does not verify: forged or damaged.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// Authenticated, but the body does not decode (a server bug).
+    #[error("body: {0}")]
+    Malformed(CodecError),
+    /// Authenticated and decoded, but the campaign breaks the device's limits or rules.
+    #[error("campaign: {0}")]
+    Invalid(ValidationError),
+    /// Past its `valid_until`.
+    #[error("payload expired at {valid_until}, now is {now}")]
+    Expired {
+        /// Expiry.
+        valid_until: Timestamp,
+        /// Now.
+        now: Timestamp,
+    },
+    /// A public key that is not a valid ed25519 point.
+    #[error("not a valid ed25519 public key")]
+    BadPublicKey,
+    /// The campaign could not be encoded (building side).
+    #[error("cannot encode campaign: {0}")]
+    Encode(CodecError),
+}
+
+impl PayloadError {
+    /// Short stable name for counting.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PayloadError::Oversize { .. } => "oversize",
+            PayloadError::Truncated { .. } => "truncated",
+            PayloadError::BadMagic => "bad-magic",
+            PayloadError::UnsupportedVersion(_) => "unsupported-version",
+            PayloadError::LengthMismatch { .. } => "length-mismatch",
+            PayloadError::UnknownKey(_) => "unknown-key",
+            PayloadError::BadSignature => "bad-signature",
+            PayloadError::Malformed(_) => "malformed",
+            PayloadError::Invalid(_) => "invalid-campaign",
+            PayloadError::Expired { .. } => "expired",
+            PayloadError::BadPublicKey => "bad-public-key",
+            PayloadError::Encode(_) => "encode",
+        }
+    }
+}
+
+/// Signs `campaign` into a broadcast payload valid until `valid_until`. The campaign is
+/// validated against `limits` first, so a server cannot build what devices would refuse.
+pub fn build_payload(
+    campaign: &Campaign,
+    key: &ServerKey,
+    valid_until: Timestamp,
+    limits: &PayloadLimits,
+) -> Result<Vec<u8>, PayloadError> {
+    campaign
+        .validate(&limits.campaign)
+        .map_err(PayloadError::Invalid)?;
+    let body = codec::encode(campaign).map_err(PayloadError::Encode)?;
+    let total = HEADER + body.len() + SIG;
+    if total > limits.max_payload_bytes {
+        return Err(PayloadError::Oversize {
+            len: total,
+            max: limits.max_payload_bytes,
+        });
+    }
+    let len = u32::try_from(body.len()).map_err(|_| PayloadError::Oversize {
+        len: total,
+        max: limits.max_payload_bytes,
+    })?;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&key.id());
+    out.extend_from_slice(&valid_until.as_millis().to_be_bytes());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&body);
+    let sig = key.0.sign(&out);
+    out.extend_from_slice(&sig.to_bytes());
+    Ok(out)
+}
+
+/// A payload that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedPayload {
+    /// The campaign.
+    pub campaign: Campaign,
+    /// Who signed it.
+    pub key_id: KeyId,
+    /// Its expiry.
+    pub valid_until: Timestamp,
+}
+
+/// The header fields, read without verifying anything (for inspection tools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadHeader {
+    /// Signing key id.
+    pub key_id: KeyId,
+    /// Expiry.
+    pub valid_until: Timestamp,
+    /// Body length.
+    pub body_len: usize,
+}
+
+/// Checks size and frame; returns the header.
+pub fn read_header(bytes: &[u8], limits: &PayloadLimits) -> Result<PayloadHeader, PayloadError> {
+    if bytes.len() > limits.max_payload_bytes {
+        return Err(PayloadError::Oversize {
+            len: bytes.len(),
+            max: limits.max_payload_bytes,
+        });
+    }
+    if bytes.len() < HEADER + SIG {
+        return Err(PayloadError::Truncated {
+            len: bytes.len(),
+            min: HEADER + SIG,
+        });
+    }
+    if &bytes[..4] != MAGIC {
+        return Err(PayloadError::BadMagic);
+    }
+    if bytes[4] != VERSION {
+        return Err(PayloadError::UnsupportedVersion(bytes[4]));
+    }
+    let mut key_id = [0u8; 8];
+    key_id.copy_from_slice(&bytes[5..13]);
+    let mut t = [0u8; 8];
+    t.copy_from_slice(&bytes[13..21]);
+    let mut l = [0u8; 4];
+    l.copy_from_slice(&bytes[21..25]);
+    let declared = u32::from_be_bytes(l) as usize;
+    let actual = bytes.len() - HEADER - SIG;
+    if declared != actual {
+        return Err(PayloadError::LengthMismatch { declared, actual });
+    }
+    Ok(PayloadHeader {
+        key_id,
+        valid_until: Timestamp(u64::from_be_bytes(t)),
+        body_len: declared,
+    })
+}
+
+/// Verifies and decodes a received payload at time `now` (see the module docs for the
+/// order of checks).
+pub fn open_payload(
+    bytes: &[u8],
+    trusted: &TrustedKeys,
+    now: Timestamp,
+    limits: &PayloadLimits,
+) -> Result<VerifiedPayload, PayloadError> {
+    let header = read_header(bytes, limits)?;
+    let key = trusted
+        .get(&header.key_id)
+        .ok_or_else(|| PayloadError::UnknownKey(crate::file::hex_encode(&header.key_id)))?;
+    let (signed, sig) = bytes.split_at(bytes.len() - SIG);
+    let sig = Signature::from_slice(sig).map_err(|_| PayloadError::BadSignature)?;
+    key.verify_strict(signed, &sig)
+        .map_err(|_| PayloadError::BadSignature)?;
+    let campaign: Campaign = codec::decode(&signed[HEADER..]).map_err(PayloadError::Malformed)?;
+    campaign
+        .validate(&limits.campaign)
+        .map_err(PayloadError::Invalid)?;
+    if now > header.valid_until {
+        return Err(PayloadError::Expired {
+            valid_until: header.valid_until,
+            now,
+        });
+    }
+    Ok(VerifiedPayload {
+        campaign,
+        key_id: header.key_id,
+        valid_until: header.valid_until,
+    })
+}
+
+/// A bare ed25519 verification of `bytes` (for benchmarks comparing against it).
+pub fn verify_only(bytes: &[u8], key: &VerifyingKey) -> bool {
+    if bytes.len() < SIG {
+        return false;
+    }
+    let (signed, sig) = bytes.split_at(bytes.len() - SIG);
+    Signature::from_slice(sig).is_ok_and(|s| key.verify_strict(signed, &s).is_ok())
+}

@@ -5,10 +5,13 @@ use devcare::Campaign;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match Campaign::from_toml("fuzz.toml", text) {
         Ok(c) => {
-            let again = Campaign::from_toml("again.toml", &c.to_toml()).expect("to_toml output parses");
+            let again =
+                Campaign::from_toml("again.toml", &c.to_toml()).expect("to_toml output parses");
             assert_eq!(again, c, "round trip");
         }
         Err(e) => {

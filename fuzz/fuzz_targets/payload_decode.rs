@@ -10,6 +10,8 @@ fuzz_target!(|data: &[u8]| {
     trusted.add(ServerKey::from_seed(&[42; 32]).public());
     let limits = PayloadLimits::default();
     if let Ok(p) = open_payload(data, &trusted, Timestamp(1_780_000_001_000), &limits) {
-        p.campaign.validate(&limits.campaign).expect("an accepted campaign is valid");
+        p.campaign
+            .validate(&limits.campaign)
+            .expect("an accepted campaign is valid");
     }
 });

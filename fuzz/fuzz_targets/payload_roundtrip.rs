@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 
 fn token(u: &mut Unstructured<'_>, max: usize) -> Result<String> {
     let n = u.int_in_range(1..=max)?;
-    (0..n).map(|_| Ok(char::from(u.int_in_range(b'!'..=b'~')?))).collect()
+    (0..n)
+        .map(|_| Ok(char::from(u.int_in_range(b'!'..=b'~')?)))
+        .collect()
 }
 
 fn uri(u: &mut Unstructured<'_>) -> Result<String> {
@@ -37,7 +39,12 @@ fn campaign(u: &mut Unstructured<'_>) -> Result<Campaign> {
     let settings: Vec<Setting> = (0..u.int_in_range(1..=8)?)
         .map(|_| {
             Ok(Setting {
-                op: *u.choose(&[SettingOp::Add, SettingOp::Replace, SettingOp::Delete, SettingOp::Exec])?,
+                op: *u.choose(&[
+                    SettingOp::Add,
+                    SettingOp::Replace,
+                    SettingOp::Delete,
+                    SettingOp::Exec,
+                ])?,
                 uri: uri(u)?,
                 value: value(u)?,
             })
@@ -47,32 +54,53 @@ fn campaign(u: &mut Unstructured<'_>) -> Result<Campaign> {
     s.evaluate_after = dur(u, 86_400_000)?;
     s.conditions = vec![Condition::AnyFailed];
     if bool::arbitrary(u)? {
-        s.conditions.push(Condition::SettingFailed { uri_prefix: uri(u)? });
+        s.conditions.push(Condition::SettingFailed {
+            uri_prefix: uri(u)?,
+        });
     }
     if bool::arbitrary(u)? {
-        s.conditions.push(Condition::StatusIn { codes: vec![u.int_in_range(100..=599)?] });
+        s.conditions.push(Condition::StatusIn {
+            codes: vec![u.int_in_range(100..=599)?],
+        });
     }
     if bool::arbitrary(u)? {
-        s.conditions.push(Condition::VerifyMismatch { uri: settings[0].uri.clone() });
+        s.conditions.push(Condition::VerifyMismatch {
+            uri: settings[0].uri.clone(),
+        });
     }
     if bool::arbitrary(u)? {
         s.conditions.push(Condition::PayloadIncomplete);
     }
     if bool::arbitrary(u)? {
-        s.conditions.push(Condition::NotAppliedWithin { within: Duration(u.int_in_range(1..=s.evaluate_after.0)?) });
+        s.conditions.push(Condition::NotAppliedWithin {
+            within: Duration(u.int_in_range(1..=s.evaluate_after.0)?),
+        });
     }
     s.report.offset = Duration(u.int_in_range(0..=3_600_000)?);
     s.report.window = dur(u, 7 * 86_400_000)?;
-    s.report.deadline = s.first_window_end().plus(Duration(u.int_in_range(0..=86_400_000)?));
+    s.report.deadline = s
+        .first_window_end()
+        .plus(Duration(u.int_in_range(0..=86_400_000)?));
     s.sample_success_ppm = u.int_in_range(0..=1_000_000)?;
     s.care.attempts = u.int_in_range(1..=32)?;
-    s.care.action = *u.choose(&[CareAction::ReprovisionFailed, CareAction::ReprovisionAll, CareAction::NotifyOnly])?;
+    s.care.action = *u.choose(&[
+        CareAction::ReprovisionFailed,
+        CareAction::ReprovisionAll,
+        CareAction::NotifyOnly,
+    ])?;
     if bool::arbitrary(u)? {
-        s.abort = Some(AbortPolicy { failure_ratio: f64::from(u.int_in_range(1..=100u32)?) / 100.0, min_reports: u.int_in_range(1..=1000)? });
+        s.abort = Some(AbortPolicy {
+            failure_ratio: f64::from(u.int_in_range(1..=100u32)?) / 100.0,
+            min_reports: u.int_in_range(1..=1000)?,
+        });
     }
     let targets = match u.int_in_range(0..=2)? {
         0 => TargetSet::All,
-        1 => TargetSet::groups((0..u.int_in_range(1..=4)?).map(|_| token(u, 16)).collect::<Result<_>>()?),
+        1 => TargetSet::groups(
+            (0..u.int_in_range(1..=4)?)
+                .map(|_| token(u, 16))
+                .collect::<Result<_>>()?,
+        ),
         _ => TargetSet::devices(
             (0..u.int_in_range(1..=6)?)
                 .map(|_| Ok(DeviceId::new(token(u, 32)?).expect("visible ascii")))
@@ -108,5 +136,8 @@ fuzz_target!(|data: &[u8]| {
     let opened = open_payload(&bytes, &trusted, c.issued_at, &limits).expect("own payload opens");
     assert_eq!(opened.campaign, c);
     // And the campaign file round-trips too.
-    assert_eq!(Campaign::from_toml("rt.toml", &c.to_toml()).expect("to_toml parses"), c);
+    assert_eq!(
+        Campaign::from_toml("rt.toml", &c.to_toml()).expect("to_toml parses"),
+        c
+    );
 });

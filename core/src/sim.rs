@@ -237,6 +237,8 @@ struct Sim<'a, S> {
     devices: HashMap<u64, DeviceState>,
     out: FleetOutcome,
     last_activity: Timestamp,
+    /// The one pending server wake.
+    wake_at: Option<Timestamp>,
 }
 
 impl<S: FnMut(&[ServerEvent]) -> Result<(), String>> Sim<'_, S> {
@@ -352,7 +354,7 @@ impl<S: FnMut(&[ServerEvent]) -> Result<(), String>> Sim<'_, S> {
             },
         )?;
         self.server("broadcast", ServerCommand::MarkBroadcast { at: t0 })?;
-        self.push(c.report_deadline(), Work::ServerWake);
+        self.schedule_wake();
 
         // Broadcast: every device that hears it applies and evaluates at once; only the
         // exceptional and the sampled keep state and queue a report.
@@ -398,7 +400,12 @@ impl<S: FnMut(&[ServerEvent]) -> Result<(), String>> Sim<'_, S> {
                         self.schedule_wake();
                     }
                 }
-                Work::ServerWake => self.server_wake(now)?,
+                // Only the latest scheduled wake counts; earlier pushes are stale.
+                Work::ServerWake if self.wake_at == Some(now) => {
+                    self.wake_at = None;
+                    self.server_wake(now)?;
+                }
+                Work::ServerWake => {}
             }
         }
         Ok(())
@@ -455,8 +462,12 @@ impl<S: FnMut(&[ServerEvent]) -> Result<(), String>> Sim<'_, S> {
         Ok(())
     }
 
+    /// Keeps exactly one server wake pending, at the server's next wake time.
     fn schedule_wake(&mut self) {
-        if let Some(t) = self.server.next_wake() {
+        if let Some(t) = self.server.next_wake()
+            && self.wake_at.is_none_or(|w| t < w)
+        {
+            self.wake_at = Some(t);
             self.push(t, Work::ServerWake);
         }
     }
@@ -624,6 +635,7 @@ where
             device_events: 0,
         },
         last_activity: cfg.campaign.issued_at,
+        wake_at: None,
     };
     sim.run()?;
     let stats = sim.server.stats();

@@ -14,10 +14,12 @@ use siphasher::sip::SipHasher24;
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceState};
 use crate::model::{Campaign, DeviceId, Duration, Timestamp};
+use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::report::{ApplyResult, Verify};
 use crate::schedule::{Condition, is_success, uri_in_subtree};
 use crate::server::{CampaignStats, Server, ServerCommand, ServerError, ServerEvent, ServerState};
 use crate::stats::Coverage;
+use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -85,6 +87,10 @@ pub struct FleetOutcome {
     pub events_logged: u64,
     /// Device events produced (all devices).
     pub device_events: u64,
+    /// Size of the signed broadcast payload every device received.
+    pub payload_bytes: u64,
+    /// Bytes of all reports sent (wire format, MAC included).
+    pub report_bytes: u64,
 }
 
 impl FleetOutcome {
@@ -157,6 +163,8 @@ const TAG_MODE: u8 = 3;
 const TAG_CARE: u8 = 4;
 const TAG_CHECKIN: u8 = 5;
 const TAG_RECEIVE: u8 = 6;
+const TAG_SERVER_KEY: u8 = 7;
+const TAG_REPORT_MASTER: u8 = 8;
 
 /// The simulated device id of index `i`.
 pub fn device_id(i: u64) -> DeviceId {
@@ -227,8 +235,11 @@ enum Work {
     ServerWake,
 }
 
-struct Sim<'a, S> {
+struct Sim<'a, S, P> {
     cfg: &'a FleetConfig,
+    progress: P,
+    /// Report keys are derived from this master secret (itself derived from the seed).
+    report_master: [u8; 32],
     fate: Fate,
     server: ServerState,
     sink: S,
@@ -241,7 +252,20 @@ struct Sim<'a, S> {
     wake_at: Option<Timestamp>,
 }
 
-impl<S: FnMut(&[ServerEvent]) -> Result<(), String>> Sim<'_, S> {
+impl<S, P> Sim<'_, S, P>
+where
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+    P: FnMut(u64),
+{
+    /// A 32-byte secret derived from the seed (simulation keys only).
+    fn secret(&self, tag: u8) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (k, chunk) in out.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&self.fate.u64(tag, u64::MAX, k as u64).to_le_bytes());
+        }
+        out
+    }
+
     fn push(&mut self, at: Timestamp, w: Work) {
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq, w)));
@@ -353,12 +377,29 @@ impl<S: FnMut(&[ServerEvent]) -> Result<(), String>> Sim<'_, S> {
                 at: t0,
             },
         )?;
+        // The real payload: signed once, verified once (every device receives the same
+        // bytes), the verified campaign shared.
+        let key = ServerKey::from_seed(&self.secret(TAG_SERVER_KEY));
+        let mut trusted = TrustedKeys::new();
+        trusted.add(key.public());
+        let limits = PayloadLimits::default();
+        let bytes = build_payload(c, &key, Timestamp(u64::MAX), &limits)
+            .map_err(|e| SimError::Config(format!("campaign payload: {e}")))?;
+        let verified = open_payload(&bytes, &trusted, t0, &limits)
+            .map_err(|e| SimError::Config(format!("campaign payload: {e}")))?;
+        if verified.campaign != *c {
+            return Err(SimError::Config("the payload did not round-trip".into()));
+        }
+        self.out.payload_bytes = bytes.len() as u64;
         self.server("broadcast", ServerCommand::MarkBroadcast { at: t0 })?;
         self.schedule_wake();
 
         // Broadcast: every device that hears it applies and evaluates at once; only the
         // exceptional and the sampled keep state and queue a report.
         for i in 0..cfg.devices {
+            if i % 16_384 == 0 {
+                (self.progress)(i);
+            }
             if self.fate.unit(TAG_LOSS, i, 0) < cfg.loss {
                 self.out.missed += 1;
                 let at = t0.plus(Duration(
@@ -382,6 +423,7 @@ impl<S: FnMut(&[ServerEvent]) -> Result<(), String>> Sim<'_, S> {
             }
         }
 
+        (self.progress)(cfg.devices);
         while let Some(Reverse((now, _, work))) = self.queue.pop() {
             match work {
                 Work::Report(i) => self.deliver_report(i, now)?,
@@ -430,6 +472,30 @@ impl<S: FnMut(&[ServerEvent]) -> Result<(), String>> Sim<'_, S> {
         let minute = now.since(self.cfg.campaign.issued_at).as_millis() / 60_000;
         *self.out.reports_per_minute.entry(minute).or_default() += 1;
         let failure = report.kind.is_failure();
+        // Over the wire: encoded and MAC'd by the device, authenticated and decoded by the
+        // server.
+        let key = derive_device_key(&self.report_master, &report.device);
+        let bytes = encode_report(&report, &key).map_err(|e| SimError::Device {
+            device: report.device.to_string(),
+            what: "encode-report",
+            reason: e.to_string(),
+        })?;
+        self.out.report_bytes += bytes.len() as u64;
+        let master = self.report_master;
+        let report = match decode_report(&bytes, DEFAULT_MAX_REPORT_BYTES, |d| {
+            Some(derive_device_key(&master, d))
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                *self
+                    .out
+                    .reports_rejected
+                    .entry(e.reason().to_string())
+                    .or_default() += 1;
+                self.devices.insert(i, s);
+                return Ok(());
+            }
+        };
         let cmd = ServerCommand::AcceptReport {
             report,
             groups: vec![],
@@ -599,6 +665,19 @@ pub fn simulate<S>(cfg: &FleetConfig, sink: S) -> Result<(FleetOutcome, ServerSt
 where
     S: FnMut(&[ServerEvent]) -> Result<(), String>,
 {
+    simulate_with(cfg, sink, |_| {})
+}
+
+/// [`simulate`], calling `progress` with the number of devices provisioned so far.
+pub fn simulate_with<S, P>(
+    cfg: &FleetConfig,
+    sink: S,
+    progress: P,
+) -> Result<(FleetOutcome, ServerState), SimError>
+where
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+    P: FnMut(u64),
+{
     if !(0.0..=1.0).contains(&cfg.fail_rate)
         || !(0.0..=1.0).contains(&cfg.loss)
         || !(0.0..=1.0).contains(&cfg.care_success)
@@ -610,9 +689,12 @@ where
     if cfg.devices == 0 {
         return Err(SimError::Config("at least one device is needed".into()));
     }
+    let fate = Fate::new(cfg.seed);
     let mut sim = Sim {
         cfg,
-        fate: Fate::new(cfg.seed),
+        progress,
+        report_master: [0; 32],
+        fate,
         server: ServerState::default(),
         sink,
         queue: BinaryHeap::new(),
@@ -633,10 +715,13 @@ where
             converged_after: Duration::ZERO,
             events_logged: 0,
             device_events: 0,
+            payload_bytes: 0,
+            report_bytes: 0,
         },
         last_activity: cfg.campaign.issued_at,
         wake_at: None,
     };
+    sim.report_master = sim.secret(TAG_REPORT_MASTER);
     sim.run()?;
     let stats = sim.server.stats();
     let mut out = sim.out;

@@ -208,6 +208,11 @@ fn datetime_to_timestamp(dt: &toml::value::Datetime) -> Result<Timestamp, String
         .map_err(|_| format!("{dt} is before 1970"))
 }
 
+/// RFC 3339 (UTC, `Z`) text of `t`, with milliseconds when they are not zero.
+pub fn format_rfc3339(t: Timestamp) -> String {
+    timestamp_to_datetime(t)
+}
+
 fn timestamp_to_datetime(t: Timestamp) -> String {
     let ms = t.as_millis();
     let secs = ms / 1_000;
@@ -235,6 +240,19 @@ fn timestamp_to_datetime(t: Timestamp) -> String {
     } else {
         format!("{base}.{frac:03}Z")
     }
+}
+
+/// Parses RFC 3339 text with an offset (`2026-11-25T10:00:00Z`).
+pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
+    let dt: toml::value::Datetime = s.trim().parse().map_err(|_| {
+        format!("expected an RFC 3339 date-time like 2026-11-25T10:00:00Z, found {s:?}")
+    })?;
+    datetime_to_timestamp(&dt)
+}
+
+/// Parses a human duration (`"30s"`, `"2h"`, `"7d"`).
+pub fn parse_human_duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
 }
 
 impl<'de> Deserialize<'de> for Rfc3339 {

@@ -1,0 +1,313 @@
+//! `devcare simulate`: a whole campaign over a simulated fleet.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use devcare::file::parse_human_duration;
+use devcare::runtime::CareServer;
+use devcare::sim::{FleetConfig, FleetOutcome, simulate_with};
+use devcare::store::{EventStore, MemoryStore, SledStore, StreamId};
+use devcare::{Campaign, ServerEvent, ServerState, TargetSet};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::{CliError, Result, input, internal, load_campaign, print_json};
+
+/// The built-in campaign: `examples/campaigns/apn-full.toml`.
+const BUILT_IN: &str = include_str!("../../examples/campaigns/apn-full.toml");
+
+#[derive(Debug, Args)]
+pub(crate) struct SimArgs {
+    /// Fleet size.
+    #[arg(long, default_value_t = 100_000)]
+    devices: u64,
+    /// Share of devices whose provisioning fails (spread over the campaign's conditions).
+    #[arg(long, default_value_t = 0.02, value_name = "P")]
+    fail_rate: f64,
+    /// Share of devices that miss the broadcast (found later when they check in).
+    #[arg(long, default_value_t = 0.0, value_name = "Q")]
+    loss: f64,
+    /// Chance that one care attempt fixes a device.
+    #[arg(long, default_value_t = 0.9, value_name = "P")]
+    care_success: f64,
+    /// Seed of every random choice: the same seed gives the same result.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Campaign file [default: a built-in APN campaign using every condition kind].
+    #[arg(long, value_name = "FILE.toml")]
+    campaign: Option<PathBuf>,
+    /// Devices check in at a time spread over this interval after issue.
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    checkin_interval: String,
+    /// Where the server's event log goes: a directory (the run uses DIR/simulate-<campaign>,
+    /// emptied first) or `memory`.
+    #[arg(long, default_value = "./devcare-data", value_name = "DIR|memory")]
+    store: String,
+    /// Write an SVG of reports per minute over simulated time.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Print exactly one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Peak resident set size of this process, in MB (Linux `VmHWM`).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Buffers server events and appends them in groups of this many (group commit).
+const BATCH: usize = 8192;
+
+struct Run {
+    out: FleetOutcome,
+    state: ServerState,
+    replay_identical: Option<bool>,
+    log_location: String,
+}
+
+fn run_on<S: EventStore>(
+    cfg: &FleetConfig,
+    store: &S,
+    bar: &ProgressBar,
+) -> Result<(FleetOutcome, ServerState)> {
+    let stream = StreamId::server(&cfg.campaign.id);
+    let mut version = 0;
+    let mut pending: Vec<ServerEvent> = Vec::with_capacity(BATCH);
+    let r = simulate_with(
+        cfg,
+        |events| {
+            pending.extend_from_slice(events);
+            if pending.len() >= BATCH {
+                version = store
+                    .append(&stream, version, &pending)
+                    .map_err(|e| e.to_string())?;
+                pending.clear();
+            }
+            Ok(())
+        },
+        |done| bar.set_position(done),
+    );
+    let (out, state) = r.map_err(|e| internal(format!("simulation: {e}")))?;
+    store
+        .append(&stream, version, &pending)
+        .and_then(|_| store.flush())
+        .map_err(|e| internal(format!("event log: {e}")))?;
+    Ok((out, state))
+}
+
+fn sled_dir(base: &Path, c: &Campaign) -> Result<PathBuf> {
+    let dir = base.join(format!("simulate-{}", c.id));
+    if dir.exists() {
+        if !dir.join("conf").is_file() {
+            return Err(input(format!(
+                "{}: exists and is not a sled store; refusing to empty it",
+                dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| input(format!("{}: cannot empty: {e}", dir.display())))?;
+    }
+    std::fs::create_dir_all(base)
+        .map_err(|e| input(format!("{}: cannot create: {e}", base.display())))?;
+    Ok(dir)
+}
+
+fn execute(cfg: &FleetConfig, store: &str, bar: &ProgressBar) -> Result<Run> {
+    if store == "memory" {
+        let (out, state) = run_on(cfg, &MemoryStore::new(), bar)?;
+        return Ok(Run {
+            out,
+            state,
+            replay_identical: None,
+            log_location: "memory".into(),
+        });
+    }
+    let dir = sled_dir(Path::new(store), &cfg.campaign)?;
+    let (out, state) = {
+        let s = SledStore::open(&dir).map_err(|e| input(format!("--store: {e}")))?;
+        run_on(cfg, &s, bar)?
+    };
+    // Reopen and replay: the durable log must rebuild exactly the live state.
+    let server = SledStore::open(&dir)
+        .and_then(CareServer::open)
+        .map_err(|e| internal(format!("replaying {}: {e}", dir.display())))?;
+    let same = server.state(&cfg.campaign.id) == Some(&state);
+    Ok(Run {
+        out,
+        state,
+        replay_identical: Some(same),
+        log_location: dir.display().to_string(),
+    })
+}
+
+pub(crate) fn run(a: &SimArgs) -> Result<()> {
+    let campaign = match &a.campaign {
+        Some(p) => load_campaign(p)?,
+        None => Campaign::from_toml("built-in apn-full.toml", BUILT_IN)
+            .map_err(|e| internal(e.to_string()))?,
+    };
+    if campaign.targets != TargetSet::All {
+        return Err(input(
+            "simulate needs a campaign that targets all devices (targets = { all = true })",
+        ));
+    }
+    for (name, v) in [
+        ("--fail-rate", a.fail_rate),
+        ("--loss", a.loss),
+        ("--care-success", a.care_success),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(input(format!("{name}: must be between 0 and 1, is {v}")));
+        }
+    }
+    if a.devices == 0 {
+        return Err(input("--devices: must be at least 1"));
+    }
+    let checkin = parse_human_duration(&a.checkin_interval)
+        .map_err(|e| input(format!("--checkin-interval: {e}")))?;
+    let mut cfg = FleetConfig::new(campaign, a.devices);
+    cfg.fail_rate = a.fail_rate;
+    cfg.loss = a.loss;
+    cfg.care_success = a.care_success;
+    cfg.seed = a.seed;
+    cfg.checkin_interval = checkin;
+
+    let bar = ProgressBar::new(a.devices);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} provisioning {pos}/{len} devices [{bar:30}] {elapsed}",
+        )
+        .map_err(|e| internal(e.to_string()))?,
+    );
+    let started = Instant::now();
+    let run = execute(&cfg, &a.store, &bar)?;
+    bar.finish_and_clear();
+    let wall_s = started.elapsed().as_secs_f64();
+    if run.replay_identical == Some(false) {
+        return Err(internal(format!(
+            "the log at {} did not replay to the live state",
+            run.log_location
+        )));
+    }
+    if let Some(path) = &a.plot {
+        crate::plot::reports_per_minute(path, &cfg.campaign, &run.out).map_err(|e| match e {
+            CliError::Input(m) | CliError::Internal(m) => input(format!("{}: {m}", path.display())),
+        })?;
+    }
+    report(a, &cfg, &run, wall_s)
+}
+
+fn report(a: &SimArgs, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result<()> {
+    let out = &run.out;
+    let st = run.state.stats();
+    let sent = out.reports_sent.max(1);
+    let reduction = out.devices as f64 / sent as f64;
+    let window_s = cfg.campaign.schedule.report.window.as_millis() / 1000;
+    let converged_s = out.converged_after.as_millis() as f64 / 1e3;
+    let rss = peak_rss_mb();
+    if a.json {
+        return print_json(&json!({
+            "devices": out.devices,
+            "failed": out.failed,
+            "missed": out.missed,
+            "sampled": out.sampled,
+            "reports_sent": out.reports_sent,
+            "reports_accepted": out.reports_accepted,
+            "baseline_reports": out.devices,
+            "report_reduction": reduction,
+            "peak_reports_per_min": out.peak_reports_per_minute(),
+            "window_s": window_s,
+            "payload_bytes": out.payload_bytes,
+            "report_bytes": out.report_bytes,
+            "care_attempts": out.care_attempts,
+            "recovered": st.recovered,
+            "escalated": st.escalated,
+            "abandoned": st.abandoned,
+            "presumed_ok": st.presumed_ok,
+            "checkins_behind": st.checkins_behind,
+            "paused": st.paused,
+            "coverage_estimate": st.coverage.map(|c| c.estimate),
+            "coverage_ci95": st.coverage.map(|c| [c.lo, c.hi]),
+            "converged_after_s": converged_s,
+            "unresolved": out.unresolved,
+            "events_logged": out.events_logged,
+            "server_cases": run.state.cases.len(),
+            "replay_identical": run.replay_identical,
+            "wall_s": wall_s,
+            "peak_rss_mb": rss,
+        }));
+    }
+    let c = &cfg.campaign;
+    println!(
+        "campaign {} rev {}: {} devices, {:.2}% injected failures, {:.2}% broadcast loss, seed {}",
+        c.id,
+        c.revision,
+        out.devices,
+        cfg.fail_rate * 100.0,
+        cfg.loss * 100.0,
+        cfg.seed
+    );
+    println!(
+        "  broadcast payload   {:>10} bytes, signed and verified",
+        out.payload_bytes
+    );
+    println!("  failed              {:>10}", out.failed);
+    println!(
+        "  missed broadcast    {:>10}   (found by check-in: {})",
+        out.missed, st.checkins_behind
+    );
+    println!(
+        "  reports sent        {:>10}   ({} failures + {} success probes; every-device design: {}, {:.0}x more)",
+        out.reports_sent,
+        out.reports_sent - out.sampled.min(out.reports_sent),
+        out.sampled,
+        out.devices,
+        reduction
+    );
+    println!(
+        "  peak reports/min    {:>10}   over a {} window",
+        out.peak_reports_per_minute(),
+        c.schedule.report.window
+    );
+    println!("  care attempts       {:>10}", out.care_attempts);
+    println!("  recovered           {:>10}", st.recovered);
+    println!("  escalated           {:>10}", st.escalated + st.abandoned);
+    println!("  presumed OK         {:>10}", st.presumed_ok);
+    if let Some(cv) = st.coverage {
+        println!(
+            "  coverage estimate   {:>10.4}   95% CI [{:.4}, {:.4}]",
+            cv.estimate, cv.lo, cv.hi
+        );
+    }
+    if st.paused {
+        println!("  care PAUSED by the abort threshold");
+    }
+    println!("  unresolved          {:>10}", out.unresolved);
+    println!(
+        "  converged after     {:>10}",
+        out.converged_after.to_string()
+    );
+    let replay = match run.replay_identical {
+        Some(true) => ", reopened and replayed: identical",
+        _ => "",
+    };
+    println!(
+        "  events logged       {:>10}   ({}{replay})",
+        out.events_logged, run.log_location
+    );
+    println!(
+        "  wall time           {:>9.2}s, peak RSS {:.0} MB",
+        wall_s, rss
+    );
+    Ok(())
+}

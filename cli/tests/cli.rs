@@ -1,0 +1,358 @@
+//! Every command of the `devcare` binary, including its error exits and messages.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn devcare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_devcare"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = devcare(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn fails(args: &[&str], code: i32) -> String {
+    let o = devcare(args);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{args:?}: stdout {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stderr).unwrap()
+}
+
+fn example(name: &str) -> String {
+    format!(
+        "{}/../examples/campaigns/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().join("ops");
+    let out: Value = serde_json::from_str(&ok(&["keygen", "--out", p(&name), "--json"])).unwrap();
+    assert_eq!(out["key_id"].as_str().unwrap().len(), 16);
+    let mode = std::fs::metadata(dir.path().join("ops.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("ops.pub"))
+            .unwrap()
+            .trim()
+            .len(),
+        64
+    );
+    let err = fails(&["keygen", "--out", p(&name)], 2);
+    assert!(err.contains("ops.key: already exists"), "{err}");
+}
+
+#[test]
+fn campaign_check_explains_a_campaign_or_locates_the_error() {
+    let text = ok(&["campaign", "check", &example("apn-full.toml")]);
+    assert!(
+        text.contains("campaign apn-2026-11 revision 3, issued 2026-11-25T09:00:00Z"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spread over 2h starting 1m after evaluation"),
+        "{text}"
+    );
+    assert!(
+        text.contains("abort: pause care when failures exceed 5% of targets (after 200 reports)"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(&ok(&[
+        "campaign",
+        "check",
+        &example("beta-groups-summary.toml"),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["targets"]["groups"][0], "beta-testers");
+    assert_eq!(json["window_s"], 1800.0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let good = std::fs::read_to_string(example("apn-minimal.toml")).unwrap();
+    std::fs::write(
+        &bad,
+        format!("{good}\n[schedule.report]\nwindow = \"soon\"\n"),
+    )
+    .unwrap();
+    let err = fails(&["campaign", "check", p(&bad)], 2);
+    assert!(err.contains("bad.toml:16:10: schedule.report.window: expected a duration like \"2h\", found \"soon\""), "{err}");
+    let err = fails(&["campaign", "check", "/nonexistent.toml"], 2);
+    assert!(err.contains("/nonexistent.toml: cannot read"), "{err}");
+}
+
+#[test]
+fn build_and_inspect_a_payload_and_refuse_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    let other = dir.path().join("other");
+    ok(&["keygen", "--out", p(&key)]);
+    ok(&["keygen", "--out", p(&other)]);
+    let payload = dir.path().join("payload.bin");
+    let keyfile = format!("{}.key", p(&key));
+    let pubfile = format!("{}.pub", p(&key));
+    let built: Value = serde_json::from_str(&ok(&[
+        "campaign",
+        "build",
+        &example("apn-full.toml"),
+        "--key",
+        &keyfile,
+        "--out",
+        p(&payload),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        built["bytes"].as_u64().unwrap(),
+        std::fs::metadata(&payload).unwrap().len()
+    );
+    assert_eq!(built["valid_until"], "2026-11-26T09:00:00Z");
+    let at = ["--at", "2026-11-25T12:00:00Z"];
+    let shown = ok(&[
+        "payload",
+        "inspect",
+        p(&payload),
+        "--pub",
+        &pubfile,
+        at[0],
+        at[1],
+    ]);
+    assert!(
+        shown.contains("verified") && shown.contains("./Proxy/Port = 8080"),
+        "{shown}"
+    );
+    let json: Value = serde_json::from_str(&ok(&[
+        "payload",
+        "inspect",
+        p(&payload),
+        "--pub",
+        &pubfile,
+        "--json",
+        at[0],
+        at[1],
+    ]))
+    .unwrap();
+    assert_eq!(json["campaign"]["id"], "apn-2026-11");
+
+    let err = fails(
+        &[
+            "payload",
+            "inspect",
+            p(&payload),
+            "--pub",
+            &format!("{}.pub", p(&other)),
+            at[0],
+            at[1],
+        ],
+        2,
+    );
+    assert!(err.contains("rejected (unknown-key)"), "{err}");
+    let err = fails(
+        &[
+            "payload",
+            "inspect",
+            p(&payload),
+            "--pub",
+            &pubfile,
+            "--at",
+            "2026-12-25T00:00:00Z",
+        ],
+        2,
+    );
+    assert!(err.contains("rejected (expired)"), "{err}");
+    let mut bytes = std::fs::read(&payload).unwrap();
+    let n = bytes.len();
+    bytes[n - 100] ^= 1;
+    std::fs::write(&payload, &bytes).unwrap();
+    let err = fails(
+        &[
+            "payload",
+            "inspect",
+            p(&payload),
+            "--pub",
+            &pubfile,
+            at[0],
+            at[1],
+        ],
+        2,
+    );
+    assert!(
+        err.contains("rejected (bad-signature): signature does not verify"),
+        "{err}"
+    );
+    let err = fails(
+        &[
+            "campaign",
+            "build",
+            &example("apn-full.toml"),
+            "--key",
+            &pubfile.replace(".pub", ".nope"),
+            "--out",
+            p(&payload),
+        ],
+        2,
+    );
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+fn sim_json(extra: &[&str]) -> Value {
+    let mut args = vec![
+        "simulate",
+        "--json",
+        "--devices",
+        "20000",
+        "--store",
+        "memory",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&ok(&args)).unwrap()
+}
+
+fn u(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
+}
+
+#[test]
+fn simulate_reports_only_failures_and_resolves_every_one() {
+    let v = sim_json(&["--fail-rate", "0.03", "--seed", "7"]);
+    assert_eq!(u(&v, "reports_sent"), u(&v, "failed") + u(&v, "sampled"));
+    assert_eq!(u(&v, "reports_accepted"), u(&v, "reports_sent"));
+    assert_eq!(
+        u(&v, "recovered") + u(&v, "escalated") + u(&v, "abandoned"),
+        u(&v, "failed")
+    );
+    assert_eq!(u(&v, "presumed_ok"), u(&v, "devices") - u(&v, "failed"));
+    assert_eq!(u(&v, "unresolved"), 0);
+    assert_eq!(u(&v, "baseline_reports"), 20_000);
+    let red = v["report_reduction"].as_f64().unwrap();
+    assert!((red - 20_000.0 / u(&v, "reports_sent") as f64).abs() < 1e-9);
+    assert!(v["coverage_ci95"][0].as_f64().unwrap() <= v["coverage_estimate"].as_f64().unwrap());
+    assert!(v["wall_s"].as_f64().unwrap() > 0.0 && v["peak_rss_mb"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn simulate_is_deterministic_for_a_seed() {
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("wall_s");
+        v.as_object_mut().unwrap().remove("peak_rss_mb");
+        v
+    };
+    let a = strip(sim_json(&["--seed", "3", "--loss", "0.01"]));
+    let b = strip(sim_json(&["--seed", "3", "--loss", "0.01"]));
+    assert_eq!(a.to_string(), b.to_string());
+    assert_ne!(
+        a.to_string(),
+        strip(sim_json(&["--seed", "4", "--loss", "0.01"])).to_string()
+    );
+    // Devices that missed the broadcast were found by check-in and cared for.
+    assert_eq!(u(&a, "checkins_behind"), u(&a, "missed"));
+    assert!(u(&a, "missed") > 100);
+    assert_eq!(
+        u(&a, "recovered") + u(&a, "escalated") + u(&a, "abandoned"),
+        u(&a, "failed") + u(&a, "missed")
+    );
+    assert_eq!(u(&a, "unresolved"), 0);
+}
+
+#[test]
+fn simulate_on_sled_replays_and_the_log_can_be_inspected() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("r.svg");
+    let v: Value = serde_json::from_str(&ok(&[
+        "simulate",
+        "--json",
+        "--devices",
+        "5000",
+        "--store",
+        p(dir.path()),
+        "--plot",
+        p(&plot),
+    ]))
+    .unwrap();
+    assert_eq!(v["replay_identical"], true);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("report window"));
+    let store = dir.path().join("simulate-apn-2026-11");
+    let lines = ok(&["log", "inspect", p(&store)]);
+    assert_eq!(lines.lines().count() as u64, u(&v, "events_logged"));
+    assert!(
+        lines.starts_with("server/apn-2026-11 1 CampaignCreated"),
+        "{}",
+        &lines[..200]
+    );
+    let json = ok(&[
+        "log",
+        "inspect",
+        p(&store),
+        "--json",
+        "--stream",
+        "server/apn-2026-11",
+    ]);
+    let first: Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(first["seq"], 2);
+    assert!(first["event"]["BroadcastSent"].is_object());
+    // Running again empties the simulation's own store first.
+    let again: Value = serde_json::from_str(&ok(&[
+        "simulate",
+        "--json",
+        "--devices",
+        "5000",
+        "--store",
+        p(dir.path()),
+    ]))
+    .unwrap();
+    assert_eq!(again["events_logged"], v["events_logged"]);
+    let err = fails(&["log", "inspect", p(dir.path())], 2);
+    assert!(err.contains("not a devcare sled store"), "{err}");
+}
+
+#[test]
+fn bad_options_exit_2_with_a_message() {
+    let err = fails(&["simulate", "--fail-rate", "2"], 2);
+    assert!(
+        err.contains("--fail-rate: must be between 0 and 1, is 2"),
+        "{err}"
+    );
+    let err = fails(&["simulate", "--checkin-interval", "soon"], 2);
+    assert!(
+        err.contains("--checkin-interval: expected a duration"),
+        "{err}"
+    );
+    let err = fails(
+        &["simulate", "--campaign", &example("vip-notify-only.toml")],
+        2,
+    );
+    assert!(err.contains("targets all devices"), "{err}");
+    fails(&["simulate", "--no-such-flag"], 2);
+    fails(&["frobnicate"], 2);
+    let help = ok(&["--help"]);
+    assert!(
+        help.contains("simulate") && help.contains("campaign"),
+        "{help}"
+    );
+}

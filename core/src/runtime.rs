@@ -297,7 +297,38 @@ pub enum IngestRejection {
     Refused(#[from] ServerError),
 }
 
+impl Ingest {
+    /// The OMA DM status code the host answers with: 200 for accepted and duplicate
+    /// (the device must stop retrying either way), otherwise [`IngestRejection::dm_status`].
+    pub fn dm_status(&self) -> u16 {
+        match self {
+            Ingest::Accepted(_) | Ingest::Duplicate => 200,
+            Ingest::Rejected(r) => r.dm_status(),
+        }
+    }
+}
+
 impl IngestRejection {
+    /// The OMA DM status code for a refusal: 401 unknown device or bad MAC, 403 not a
+    /// target, 404 unknown campaign or wrong revision, 413 oversize, 400 malformed, 500 for a
+    /// refusal that points at the server's own state.
+    pub fn dm_status(&self) -> u16 {
+        use crate::wire::ReportError as W;
+        match self {
+            IngestRejection::Wire(W::UnknownDevice(_) | W::BadMac(_)) => 401,
+            IngestRejection::Wire(W::Oversize { .. }) => 413,
+            IngestRejection::Wire(_) => 400,
+            IngestRejection::Refused(e) => match e {
+                ServerError::NotTargeted(_) => 403,
+                ServerError::UnknownCampaign { .. }
+                | ServerError::NoCampaign
+                | ServerError::WrongRevision { .. } => 404,
+                ServerError::MalformedReport(_) | ServerError::NoSuchSetting { .. } => 400,
+                _ => 500,
+            },
+        }
+    }
+
     /// Short stable name for counting.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -462,12 +493,54 @@ impl<S: EventStore> CareServer<S> {
         directory: &dyn Directory,
         at: Timestamp,
     ) -> Result<Vec<Ingest>, StoreError> {
+        let decoded: Vec<Result<Report, IngestRejection>> = reports
+            .iter()
+            .map(|bytes| {
+                decode_report(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
+                    directory.device_key(d)
+                })
+                .map_err(|e| {
+                    self.count_rejection(e.reason());
+                    IngestRejection::Wire(e)
+                })
+            })
+            .collect();
+        self.accept_reports(decoded, directory, at)
+    }
+
+    /// Ingests the reports of an OMA DM message (Generic Alerts, see [`crate::alert`]),
+    /// authenticated by the host's DM session. A message that does not parse is refused as a
+    /// whole with its [`AlertError`](crate::alert::AlertError) (answer with its `dm_status`).
+    pub fn ingest_alerts(
+        &mut self,
+        xml: &str,
+        limits: &crate::alert::AlertLimits,
+        directory: &dyn Directory,
+        at: Timestamp,
+    ) -> Result<Result<Vec<Ingest>, crate::alert::AlertError>, StoreError> {
+        let reports = match crate::alert::parse_alerts(xml, limits) {
+            Ok(r) => r,
+            Err(e) => {
+                self.count_rejection("bad-alert");
+                return Ok(Err(e));
+            }
+        };
+        self.accept_reports(reports.into_iter().map(Ok).collect(), directory, at)
+            .map(Ok)
+    }
+
+    /// Runs decoded reports (or their decoding refusals) through the decider in one group
+    /// commit.
+    fn accept_reports(
+        &mut self,
+        reports: Vec<Result<Report, IngestRejection>>,
+        directory: &dyn Directory,
+        at: Timestamp,
+    ) -> Result<Vec<Ingest>, StoreError> {
         let mut slots: Vec<Option<Ingest>> = Vec::with_capacity(reports.len());
         let mut cmds = Vec::new();
-        for bytes in reports {
-            match decode_report(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
-                directory.device_key(d)
-            }) {
+        for r in reports {
+            match r {
                 Ok(report) => {
                     let groups = directory.groups(&report.device);
                     cmds.push((
@@ -476,10 +549,7 @@ impl<S: EventStore> CareServer<S> {
                     ));
                     slots.push(None);
                 }
-                Err(e) => {
-                    self.count_rejection(e.reason());
-                    slots.push(Some(Ingest::Rejected(e.into())));
-                }
+                Err(e) => slots.push(Some(Ingest::Rejected(e))),
             }
         }
         let mut decided = self.handle_batch(&cmds)?.into_iter();

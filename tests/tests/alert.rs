@@ -1,0 +1,364 @@
+//! OMA DM Generic Alert interop: round trips, the tolerances real stacks need, and located
+//! errors for malformed messages.
+
+use devcare::alert::{
+    AlertError, AlertLimits, SyncHeader, parse_alerts, render_alert, render_syncml,
+};
+use devcare::*;
+
+fn report(kind: ReportKind) -> Report {
+    Report {
+        campaign: CampaignId::new("apn-2026-11").unwrap(),
+        revision: 3,
+        device: DeviceId::new("IMEI:490154203237518").unwrap(),
+        attempt: 2,
+        evaluated_at: Timestamp(1_780_000_300_000),
+        kind,
+    }
+}
+
+fn failure() -> Report {
+    report(ReportKind::Failure {
+        findings: vec![
+            Finding::Status {
+                index: 0,
+                status: 404,
+            },
+            Finding::VerifyMismatch { index: 2 },
+            Finding::Missing { index: 3 },
+            Finding::Late {
+                after: Duration::from_secs(150),
+            },
+        ],
+    })
+}
+
+fn campaign() -> Campaign {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/campaigns/apn-full.toml"
+    ))
+    .unwrap();
+    Campaign::from_toml("apn-full.toml", &text).unwrap()
+}
+
+fn parse(xml: &str) -> Result<Vec<Report>, AlertError> {
+    parse_alerts(xml, &AlertLimits::default())
+}
+
+#[test]
+fn every_report_kind_round_trips_through_xml() {
+    let c = campaign();
+    for r in [
+        failure(),
+        report(ReportKind::FailureSummary {
+            count: 3,
+            first_status: Some(500),
+        }),
+        report(ReportKind::FailureSummary {
+            count: 1,
+            first_status: None,
+        }),
+        report(ReportKind::Success),
+    ] {
+        for camp in [None, Some(&c)] {
+            let xml = render_alert(&r, camp, 4);
+            assert_eq!(parse(&xml).unwrap(), vec![r.clone()], "{xml}");
+        }
+        let hdr = SyncHeader {
+            session_id: "1A".into(),
+            msg_id: 1,
+            server_uri: "https://dm.example/manage".into(),
+        };
+        let msg = render_syncml(&r, Some(&c), &hdr);
+        assert!(
+            msg.contains("<VerDTD>1.2</VerDTD>") && msg.contains("<VerProto>DM/1.2</VerProto>")
+        );
+        assert!(msg.contains("<Source><LocURI>IMEI:490154203237518</LocURI></Source>"));
+        assert_eq!(parse(&msg).unwrap(), vec![r]);
+    }
+}
+
+#[test]
+fn failure_items_carry_status_uri_and_mark() {
+    let xml = render_alert(&failure(), Some(&campaign()), 2);
+    assert_eq!(xml.matches("<Item>").count(), 4);
+    assert!(xml.contains("<Data>1226</Data>"));
+    assert!(
+        xml.contains("finding=status index=0 code=404 uri=./AP/Default/APN"),
+        "{xml}"
+    );
+    assert!(xml.contains("<Mark xmlns=\"syncml:metinf\">critical</Mark>"));
+    assert!(xml.contains("Reversed-Domain-Name: org.devcare.report.failure"));
+    let ok = render_alert(&report(ReportKind::Success), None, 2);
+    assert!(ok.contains("<Mark xmlns=\"syncml:metinf\">informational</Mark>"));
+}
+
+const DATA: &str = "devcare/1 campaign=apn-2026-11 revision=3 device=IMEI:1 attempt=1 evaluated_at=5 finding=status index=1 code=500";
+
+fn one(item: &str) -> String {
+    format!("<Alert><CmdID>3</CmdID><Data>1226</Data>{item}</Alert>")
+}
+
+#[test]
+fn tolerates_what_real_stacks_emit() {
+    let want = Report {
+        campaign: CampaignId::new("apn-2026-11").unwrap(),
+        revision: 3,
+        device: DeviceId::new("IMEI:1").unwrap(),
+        attempt: 1,
+        evaluated_at: Timestamp(5),
+        kind: ReportKind::Failure {
+            findings: vec![Finding::Status {
+                index: 1,
+                status: 500,
+            }],
+        },
+    };
+    let meta = "<Meta><Type xmlns=\"syncml:metinf\">org.devcare.report.failure</Type></Meta>";
+    let src = "<Source><LocURI>./Vendor/devcare/Campaign/apn-2026-11</LocURI></Source>";
+    let variants = vec![
+        // Correlator before or after Data.
+        format!(
+            "<Alert><CmdID>3</CmdID><Correlator>abc</Correlator><Data>1226</Data><Item>{src}{meta}<Data>{DATA}</Data></Item></Alert>"
+        ),
+        format!(
+            "<Alert><CmdID>3</CmdID><Data>1226</Data><Correlator>abc</Correlator><Item>{src}{meta}<Data>{DATA}</Data></Item></Alert>"
+        ),
+        // Meta before Source; Type with the Reversed-Domain-Name prefix; Mark missing.
+        one(&format!(
+            "<Item><Meta><Type xmlns=\"syncml:metinf\">Reversed-Domain-Name: org.devcare.report.failure</Type></Meta>{src}<Data>{DATA}</Data></Item>"
+        )),
+        // Namespace prefixes and whitespace everywhere.
+        one(&format!(
+            "\n  <Item>\n    <Meta xmlns:mi=\"syncml:metinf\">\n      <mi:Format>chr</mi:Format>\n      <mi:Type>\n        org.devcare.report.failure\n      </mi:Type>\n      <mi:Mark>critical</mi:Mark>\n    </Meta>\n    {src}\n    <Data>\n      {DATA}\n    </Data>\n  </Item>\n"
+        )),
+        // Data in CDATA; an entity in the device id's neighbourhood.
+        one(&format!(
+            "<Item>{meta}<Data><![CDATA[{DATA}]]></Data></Item>"
+        )),
+        // A whole SyncML message with a session-start alert (1201) before ours.
+        format!(
+            "<?xml version=\"1.0\"?><SyncML xmlns='SYNCML:SYNCML1.2'><SyncHdr><VerDTD>1.2</VerDTD></SyncHdr><SyncBody>\
+             <Alert><CmdID>1</CmdID><Data>1201</Data></Alert>{}<Final/></SyncBody></SyncML>",
+            one(&format!("<Item>{meta}<Data>{DATA}</Data></Item>"))
+        ),
+    ];
+    for v in variants {
+        assert_eq!(
+            parse(&v).unwrap_or_else(|e| panic!("{e}\n{v}")),
+            vec![want.clone()],
+            "{v}"
+        );
+    }
+    // Several Items in one Alert gather into one report; two Alerts are two reports.
+    let two = DATA.replace("index=1 code=500", "index=0 code=404");
+    let xml = one(&format!(
+        "<Item>{meta}<Data>{DATA}</Data></Item><Item>{meta}<Data>{two}</Data></Item>"
+    ));
+    let got = parse(&xml).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].kind,
+        ReportKind::Failure {
+            findings: vec![
+                Finding::Status {
+                    index: 0,
+                    status: 404
+                },
+                Finding::Status {
+                    index: 1,
+                    status: 500
+                }
+            ]
+        }
+    );
+    let twice = format!(
+        "{xml}{}",
+        one(&format!(
+            "<Item>{meta}<Data>{}</Data></Item>",
+            DATA.replace("IMEI:1", "IMEI:2")
+        ))
+    );
+    assert_eq!(
+        parse(&format!("<SyncBody>{twice}</SyncBody>"))
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn malformed_messages_fail_with_located_errors() {
+    let meta = "<Meta><Type>org.devcare.report.failure</Type></Meta>";
+    let cases: Vec<(String, &str, u16)> = vec![
+        (
+            one(&format!(
+                "<Item><Meta><Type>com.vendor.fota</Type></Meta><Data>{DATA}</Data></Item>"
+            )),
+            "1:41: unknown alert type \"com.vendor.fota\"",
+            415,
+        ),
+        (one(&format!("<Item>{meta}<Data>{DATA}</Item>")), "1:", 400),
+        (
+            one(&format!("<Item>{meta}<Data>hello</Data></Item>")),
+            "1:41: Item Data: starts with \"hello\", expected \"devcare/1\"",
+            400,
+        ),
+        (
+            one(&format!(
+                "<Item>{meta}<Data>{}</Data></Item>",
+                DATA.replace("attempt=1 ", "")
+            )),
+            "1:41: Item Data: attempt= is missing",
+            400,
+        ),
+        (
+            one(&format!(
+                "<Item>{meta}<Data>{}</Data></Item>",
+                DATA.replace("code=500", "code=lots")
+            )),
+            "1:41: Item Data: code=lots is not a number",
+            400,
+        ),
+        (
+            one(&format!(
+                "<Item>{meta}<Data>{}</Data></Item>",
+                DATA.replace("finding=status", "finding=weird")
+            )),
+            "1:41: Item Data: unknown finding \"weird\"",
+            400,
+        ),
+        (
+            one(&format!(
+                "<Item>{meta}<Data>{DATA}</Data></Item><Item>{meta}<Data>{}</Data></Item>",
+                DATA.replace("revision=3", "revision=4")
+            )),
+            "1:",
+            400,
+        ),
+        (
+            one(&format!("<Item>{meta}</Item>")),
+            "1:41: Item Data: the Item has no Data",
+            400,
+        ),
+        (
+            "<Alert><CmdID>1</CmdID><Data>1201</Data></Alert>".into(),
+            "no Generic Alert (Alert with Data 1226) in the message",
+            400,
+        ),
+        ("<Alert><Data>1226</Data><Item>".into(), "1:", 400),
+        (
+            one(&format!("<Item>{meta}<Data>&bogus;</Data></Item>")),
+            "1:",
+            400,
+        ),
+    ];
+    for (xml, want, status) in cases {
+        let err = parse(&xml).expect_err(want);
+        assert!(
+            err.to_string().starts_with(want),
+            "want {want}\n got {err}\n{xml}"
+        );
+        assert_eq!(err.dm_status(), status, "{err}");
+    }
+}
+
+#[test]
+fn limits_are_checked_before_parsing() {
+    let limits = AlertLimits {
+        max_bytes: 100,
+        max_items: 2,
+    };
+    let big = render_alert(&failure(), None, 1);
+    assert!(matches!(
+        parse_alerts(&big, &limits),
+        Err(AlertError::TooLarge { max: 100, .. })
+    ));
+    let limits = AlertLimits {
+        max_bytes: 1 << 20,
+        max_items: 2,
+    };
+    let err = parse_alerts(&big, &limits).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AlertError::TooManyItems {
+                max: 2,
+                line: 22,
+                col: 5
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.dm_status(), 413);
+}
+
+struct NoKeys;
+impl devcare::runtime::Directory for NoKeys {
+    fn device_key(&self, _: &DeviceId) -> Option<[u8; 32]> {
+        None
+    }
+}
+
+#[test]
+fn the_server_answers_alerts_with_dm_status_codes() {
+    use devcare::runtime::CareServer;
+    use devcare::store::MemoryStore;
+    let mut c = campaign();
+    c.targets = TargetSet::devices(vec![DeviceId::new("IMEI:490154203237518").unwrap()]);
+    let mut s = CareServer::open(MemoryStore::new()).unwrap();
+    s.handle(
+        &c.id.clone(),
+        &ServerCommand::Create {
+            campaign: Box::new(c.clone()),
+            targeted: None,
+            at: c.issued_at,
+        },
+    )
+    .unwrap();
+    let limits = AlertLimits::default();
+    let at = c.issued_at.plus(Duration::from_hours(1));
+    let xml = render_syncml(
+        &failure(),
+        Some(&c),
+        &SyncHeader {
+            session_id: "7".into(),
+            msg_id: 2,
+            server_uri: "https://dm".into(),
+        },
+    );
+    let first = s
+        .ingest_alerts(&xml, &limits, &NoKeys, at)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first[0], devcare::runtime::Ingest::Accepted(_)));
+    assert_eq!(first[0].dm_status(), 200);
+    let again = s
+        .ingest_alerts(&xml, &limits, &NoKeys, at)
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, vec![devcare::runtime::Ingest::Duplicate]);
+    assert_eq!(again[0].dm_status(), 200);
+    let mut stranger = failure();
+    stranger.device = DeviceId::new("IMEI:2").unwrap();
+    let r = s
+        .ingest_alerts(&render_alert(&stranger, None, 1), &limits, &NoKeys, at)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r[0].dm_status(), 403);
+    let mut old = failure();
+    old.revision = 1;
+    let r = s
+        .ingest_alerts(&render_alert(&old, None, 1), &limits, &NoKeys, at)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r[0].dm_status(), 404);
+    let unknown = xml.replace("org.devcare.report.failure", "com.vendor.other");
+    let err = s
+        .ingest_alerts(&unknown, &limits, &NoKeys, at)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.dm_status(), 415);
+    assert_eq!(s.state(&c.id).unwrap().stats().failure_reports, 1);
+}

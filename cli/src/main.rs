@@ -6,6 +6,7 @@
 
 mod describe;
 mod plot;
+mod report;
 mod simulate;
 
 use std::io::Write;
@@ -56,6 +57,9 @@ enum Cmd {
     Log(LogCmd),
     /// Run a whole campaign over a simulated fleet (the real deciders, formats and store).
     Simulate(simulate::SimArgs),
+    /// Render or parse reports as OMA DM 1.2 Generic Alerts.
+    #[command(subcommand)]
+    Report(report::ReportCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -386,6 +390,7 @@ fn run(cli: Cli) -> Result<()> {
             log_inspect(&dir, stream.as_deref(), json)
         }
         Cmd::Simulate(a) => simulate::run(&a),
+        Cmd::Report(c) => report::run(&c),
     }
 }
 

@@ -356,3 +356,121 @@ fn bad_options_exit_2_with_a_message() {
         "{help}"
     );
 }
+
+#[test]
+fn report_render_and_parse_round_trip_and_locate_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml = ok(&[
+        "report",
+        "render",
+        "--campaign",
+        "apn-2026-11",
+        "--revision",
+        "3",
+        "--device",
+        "IMEI:1",
+        "--evaluated-at",
+        "2026-11-25T09:06:00Z",
+        "--finding",
+        "status:0:404",
+        "--finding",
+        "missing:5",
+        "--campaign-file",
+        &example("apn-full.toml"),
+        "--session-id",
+        "9",
+    ]);
+    assert!(
+        xml.contains("<Data>1226</Data>") && xml.contains("uri=./AP/Default/APN"),
+        "{xml}"
+    );
+    let file = dir.path().join("alert.xml");
+    std::fs::write(&file, &xml).unwrap();
+    let parsed: Value =
+        serde_json::from_str(&ok(&["report", "parse", p(&file), "--json"])).unwrap();
+    let r = &parsed["reports"][0];
+    assert_eq!(r["device"], "IMEI:1");
+    assert_eq!(r["evaluated_at"], "2026-11-25T09:06:00Z");
+    assert_eq!(
+        r["kind"]["Failure"]["findings"].as_array().unwrap().len(),
+        2
+    );
+    let text = ok(&["report", "parse", p(&file)]);
+    assert!(
+        text.contains("setting 0 status 404; setting 5 not applied"),
+        "{text}"
+    );
+
+    std::fs::write(
+        &file,
+        xml.replace("org.devcare.report.failure", "com.vendor.fota"),
+    )
+    .unwrap();
+    let err = fails(&["report", "parse", p(&file)], 2);
+    assert!(
+        err.contains("alert.xml:14:5: unknown alert type \"com.vendor.fota\" (DM status 415)"),
+        "{err}"
+    );
+    std::fs::write(&file, "<Alert><Data>1226</Data><Item>").unwrap();
+    let err = fails(&["report", "parse", p(&file)], 2);
+    assert!(
+        err.contains("alert.xml:1:") && err.contains("(DM status 400)"),
+        "{err}"
+    );
+    let err = fails(
+        &[
+            "report",
+            "render",
+            "--campaign",
+            "c",
+            "--device",
+            "d",
+            "--finding",
+            "status:x",
+        ],
+        2,
+    );
+    assert!(err.contains("--finding \"status:x\""), "{err}");
+
+    // From a binary report, verified with the device key.
+    use devcare::wire::{derive_device_key, encode_report};
+    let dev = devcare::DeviceId::new("IMEI:1").unwrap();
+    let key = derive_device_key(&[5; 32], &dev);
+    let report = devcare::Report {
+        campaign: devcare::CampaignId::new("c1").unwrap(),
+        revision: 2,
+        device: dev,
+        attempt: 1,
+        evaluated_at: devcare::Timestamp(0),
+        kind: devcare::ReportKind::Success,
+    };
+    let bin = dir.path().join("r.bin");
+    std::fs::write(&bin, encode_report(&report, &key).unwrap()).unwrap();
+    let keyfile = dir.path().join("dev.key");
+    std::fs::write(&keyfile, devcare::file::hex_encode(&key)).unwrap();
+    let xml = ok(&[
+        "report",
+        "render",
+        "--from-bin",
+        p(&bin),
+        "--key",
+        p(&keyfile),
+    ]);
+    assert!(
+        xml.contains("org.devcare.report.success") && xml.contains("result=ok"),
+        "{xml}"
+    );
+    std::fs::write(&keyfile, devcare::file::hex_encode(&[0; 32])).unwrap();
+    let err = fails(
+        &[
+            "report",
+            "render",
+            "--from-bin",
+            p(&bin),
+            "--key",
+            p(&keyfile),
+        ],
+        2,
+    );
+    assert!(err.contains("rejected (bad-mac)"), "{err}");
+}

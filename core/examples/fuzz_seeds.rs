@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use devcare::alert::{SyncHeader, render_alert, render_syncml};
 use devcare::payload::{PayloadLimits, ServerKey, build_payload};
 use devcare::store::Persist;
 use devcare::wire::{derive_device_key, encode_report};
@@ -85,6 +86,24 @@ fn main() {
             "report_decode",
             &format!("report-{i}"),
             &encode_report(&r, &key).expect("report"),
+        );
+        let full = campaigns.iter().find(|c| c.id == r.campaign);
+        write(
+            out,
+            "alert_parse",
+            &format!("alert-{i}.xml"),
+            render_alert(&r, full, 1).as_bytes(),
+        );
+        let hdr = SyncHeader {
+            session_id: "1".into(),
+            msg_id: 1,
+            server_uri: "https://dm.example/".into(),
+        };
+        write(
+            out,
+            "alert_parse",
+            &format!("syncml-{i}.xml"),
+            render_syncml(&r, full, &hdr).as_bytes(),
         );
         let e = DeviceEvent::ReportScheduled {
             attempt: 1,

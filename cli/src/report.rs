@@ -1,0 +1,261 @@
+//! `devcare report render|parse`: failure reports as OMA DM 1.2 Generic Alerts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use devcare::alert::{
+    AlertError, AlertLimits, SyncHeader, parse_alerts, render_alert, render_syncml,
+};
+use devcare::file::{format_rfc3339, parse_human_duration, parse_rfc3339};
+use devcare::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report};
+use devcare::{CampaignId, DeviceId, Finding, Report, ReportKind, Timestamp};
+use serde_json::json;
+
+use crate::{Result, input, load_campaign, print_json, read_hex32, read_text};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportCmd {
+    /// Render a report as a DM Generic Alert (or a whole SyncML message).
+    Render(Box<RenderArgs>),
+    /// Parse DM Generic Alerts (an <Alert> or a SyncML message) back into reports.
+    Parse {
+        /// The XML file.
+        file: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenderArgs {
+    /// A binary report (as devices send it), verified with --key.
+    #[arg(long, value_name = "FILE", requires = "key", conflicts_with_all = ["campaign", "device"])]
+    from_bin: Option<PathBuf>,
+    /// The device's report key (64 hex digits) for --from-bin.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Campaign id.
+    #[arg(long, required_unless_present = "from_bin")]
+    campaign: Option<String>,
+    /// Campaign revision.
+    #[arg(long, default_value_t = 1)]
+    revision: u32,
+    /// Reporting device id.
+    #[arg(long, required_unless_present = "from_bin")]
+    device: Option<String>,
+    /// Report attempt (from 1).
+    #[arg(long, default_value_t = 1)]
+    attempt: u32,
+    /// When the device evaluated (RFC 3339).
+    #[arg(long, value_name = "TIME", default_value = "1970-01-01T00:00:00Z")]
+    evaluated_at: String,
+    /// A finding: status:INDEX:CODE, verify-mismatch:INDEX, missing:INDEX or late:DURATION.
+    #[arg(long = "finding", value_name = "FINDING")]
+    findings: Vec<String>,
+    /// A summary report instead: COUNT or COUNT:FIRST_STATUS.
+    #[arg(long, value_name = "COUNT[:STATUS]", conflicts_with = "findings")]
+    summary: Option<String>,
+    /// A sampled success report instead.
+    #[arg(long, conflicts_with_all = ["findings", "summary"])]
+    success: bool,
+    /// The campaign file, to name each failed setting's URI.
+    #[arg(long, value_name = "FILE.toml")]
+    campaign_file: Option<PathBuf>,
+    /// Wrap in a whole SyncML message with this session id.
+    #[arg(long, value_name = "ID")]
+    session_id: Option<String>,
+    /// SyncML MsgID (with --session-id).
+    #[arg(long, default_value_t = 1)]
+    msg_id: u32,
+    /// The DM server's URI (with --session-id).
+    #[arg(long, default_value = "https://dm.example/manage")]
+    server: String,
+    /// Print one JSON object ({"xml": ...}).
+    #[arg(long)]
+    json: bool,
+}
+
+fn finding(s: &str) -> Result<Finding> {
+    let bad = || {
+        input(format!(
+            "--finding {s:?}: expected status:INDEX:CODE, verify-mismatch:INDEX, missing:INDEX or late:DURATION"
+        ))
+    };
+    let parts: Vec<&str> = s.split(':').collect();
+    let n = |v: &str| v.parse::<u32>().map_err(|_| bad());
+    Ok(match parts.as_slice() {
+        ["status", i, c] => Finding::Status {
+            index: n(i)?,
+            status: c.parse().map_err(|_| bad())?,
+        },
+        ["verify-mismatch", i] => Finding::VerifyMismatch { index: n(i)? },
+        ["missing", i] => Finding::Missing { index: n(i)? },
+        ["late", d] => Finding::Late {
+            after: parse_human_duration(d).map_err(|_| bad())?,
+        },
+        _ => return Err(bad()),
+    })
+}
+
+fn build_report(a: &RenderArgs) -> Result<Report> {
+    if let Some(path) = &a.from_bin {
+        let bytes = std::fs::read(path)
+            .map_err(|e| input(format!("{}: cannot read: {e}", path.display())))?;
+        let key_path = a
+            .key
+            .as_ref()
+            .ok_or_else(|| input("--from-bin needs --key"))?;
+        let key = read_hex32(key_path, "device key")?;
+        return decode_report(&bytes, DEFAULT_MAX_REPORT_BYTES, |_| Some(key)).map_err(|e| {
+            input(format!(
+                "{}: rejected ({}): {e}",
+                path.display(),
+                e.reason()
+            ))
+        });
+    }
+    let campaign = CampaignId::new(a.campaign.clone().unwrap_or_default())
+        .map_err(|e| input(format!("--campaign: {}", e.reason)))?;
+    let device = DeviceId::new(a.device.clone().unwrap_or_default())
+        .map_err(|e| input(format!("--device: {}", e.reason)))?;
+    let evaluated_at: Timestamp =
+        parse_rfc3339(&a.evaluated_at).map_err(|e| input(format!("--evaluated-at: {e}")))?;
+    let kind = if a.success {
+        ReportKind::Success
+    } else if let Some(s) = &a.summary {
+        let bad = || {
+            input(format!(
+                "--summary {s:?}: expected COUNT or COUNT:FIRST_STATUS"
+            ))
+        };
+        let (count, first) = match s.split_once(':') {
+            Some((c, f)) => (c, Some(f.parse::<u16>().map_err(|_| bad())?)),
+            None => (s.as_str(), None),
+        };
+        ReportKind::FailureSummary {
+            count: count.parse().map_err(|_| bad())?,
+            first_status: first,
+        }
+    } else {
+        if a.findings.is_empty() {
+            return Err(input(
+                "give at least one --finding, or --summary, or --success",
+            ));
+        }
+        let mut findings = a
+            .findings
+            .iter()
+            .map(|f| finding(f))
+            .collect::<Result<Vec<_>>>()?;
+        findings.sort_unstable();
+        findings.dedup();
+        ReportKind::Failure { findings }
+    };
+    Ok(Report {
+        campaign,
+        revision: a.revision,
+        device,
+        attempt: a.attempt,
+        evaluated_at,
+        kind,
+    })
+}
+
+pub(crate) fn run(cmd: &ReportCmd) -> Result<()> {
+    match cmd {
+        ReportCmd::Render(a) => {
+            let report = build_report(a)?;
+            let campaign = a
+                .campaign_file
+                .as_ref()
+                .map(|p| load_campaign(p))
+                .transpose()?;
+            let xml = match &a.session_id {
+                Some(id) => render_syncml(
+                    &report,
+                    campaign.as_ref(),
+                    &SyncHeader {
+                        session_id: id.clone(),
+                        msg_id: a.msg_id,
+                        server_uri: a.server.clone(),
+                    },
+                ),
+                None => render_alert(&report, campaign.as_ref(), 1),
+            };
+            if a.json {
+                print_json(&json!({ "xml": xml }))
+            } else {
+                print!("{xml}");
+                Ok(())
+            }
+        }
+        ReportCmd::Parse { file, json } => {
+            let text = read_text(file)?;
+            let reports =
+                parse_alerts(&text, &AlertLimits::default()).map_err(|e| located(file, &e))?;
+            if *json {
+                let list: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
+                return print_json(&json!({ "reports": list }));
+            }
+            for r in &reports {
+                println!(
+                    "campaign {} revision {} device {} attempt {} evaluated {}: {}",
+                    r.campaign,
+                    r.revision,
+                    r.device,
+                    r.attempt,
+                    format_rfc3339(r.evaluated_at),
+                    describe_kind(&r.kind)
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn located(file: &std::path::Path, e: &AlertError) -> crate::CliError {
+    let msg = match e {
+        AlertError::TooLarge { .. } | AlertError::NoGenericAlert => {
+            format!("{}: {e} (DM status {})", file.display(), e.dm_status())
+        }
+        _ => format!("{}:{e} (DM status {})", file.display(), e.dm_status()),
+    };
+    input(msg)
+}
+
+fn describe_kind(k: &ReportKind) -> String {
+    match k {
+        ReportKind::Success => "success probe".into(),
+        ReportKind::FailureSummary {
+            count,
+            first_status,
+        } => match first_status {
+            Some(s) => format!("{count} findings, first status {s}"),
+            None => format!("{count} findings"),
+        },
+        ReportKind::Failure { findings } => findings
+            .iter()
+            .map(|f| match f {
+                Finding::Status { index, status } => format!("setting {index} status {status}"),
+                Finding::VerifyMismatch { index } => {
+                    format!("setting {index} reads back differently")
+                }
+                Finding::Missing { index } => format!("setting {index} not applied"),
+                Finding::Late { after } => format!("applied late ({after})"),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+fn report_json(r: &Report) -> serde_json::Value {
+    json!({
+        "campaign": r.campaign.as_str(),
+        "revision": r.revision,
+        "device": r.device.as_str(),
+        "attempt": r.attempt,
+        "evaluated_at": format_rfc3339(r.evaluated_at),
+        "kind": serde_json::to_value(&r.kind).unwrap_or_default(),
+    })
+}

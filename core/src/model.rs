@@ -417,6 +417,12 @@ impl Campaign {
                     format!("{:?} is not a DM tree URI (must start with \"./\")", s.uri),
                 ));
             }
+            if let Some(c) = s.uri.chars().find(|c| c.is_control()) {
+                return Err(ValidationError::new(
+                    field(),
+                    format!("contains the control character {c:?}"),
+                ));
+            }
             if s.uri.len() > limits.max_uri_len {
                 return Err(ValidationError::new(
                     field(),

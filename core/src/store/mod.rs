@@ -151,6 +151,58 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Either backend, chosen at run time (for the C API and the bindings).
+#[derive(Debug)]
+pub enum AnyStore {
+    /// In memory.
+    Memory(MemoryStore),
+    /// sled.
+    Sled(SledStore),
+}
+
+impl AnyStore {
+    /// A sled store at `path`, or an in-memory store for `None`.
+    pub fn open(path: Option<&std::path::Path>) -> Result<Self, StoreError> {
+        Ok(match path {
+            Some(p) => AnyStore::Sled(SledStore::open(p)?),
+            None => AnyStore::Memory(MemoryStore::new()),
+        })
+    }
+
+    fn inner(&self) -> &dyn EventStore {
+        match self {
+            AnyStore::Memory(m) => m,
+            AnyStore::Sled(s) => s,
+        }
+    }
+}
+
+impl EventStore for AnyStore {
+    fn append_records(
+        &self,
+        batch: &[(&StreamId, Version, Vec<Record>)],
+    ) -> Result<Vec<Version>, StoreError> {
+        self.inner().append_records(batch)
+    }
+    fn scan_records(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        f: &mut RecordVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner().scan_records(stream, from, f)
+    }
+    fn version(&self, stream: &StreamId) -> Result<Version, StoreError> {
+        self.inner().version(stream)
+    }
+    fn streams(&self) -> Result<Vec<StreamId>, StoreError> {
+        self.inner().streams()
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.inner().flush()
+    }
+}
+
 /// One part of an atomic batch append.
 #[derive(Debug, Clone)]
 pub struct AppendRequest<'a, E> {

@@ -1,0 +1,98 @@
+//! The C programs in `tests/c/` are tests: compiled with gcc against the static library and
+//! run — under valgrind when it is installed (CI installs it): no errors, no definite leaks.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn target_dir() -> PathBuf {
+    // target/<profile>/deps/c_programs-… → target/<profile>
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn build(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Building the library for this test also builds its staticlib, in deps/.
+    let lib = [
+        target_dir().join("deps/libdevcare_ffi.a"),
+        target_dir().join("libdevcare_ffi.a"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .expect("libdevcare_ffi.a is built with the library");
+    let out = std::env::temp_dir().join(format!("devcare-c-{name}-{}", std::process::id()));
+    let status = Command::new("gcc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
+        .arg(dir.join("include"))
+        .arg(dir.join(format!("tests/c/{name}.c")))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&out)
+        .status()
+        .expect("gcc runs");
+    assert!(status.success(), "gcc failed for {name}.c");
+    out
+}
+
+fn run(name: &str, args: &[&str]) -> String {
+    let exe = build(name);
+    let valgrind = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut cmd = if valgrind {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "--quiet",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--error-exitcode=9",
+        ]);
+        c.arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let out = cmd.args(args).output().expect("program runs");
+    let _ = std::fs::remove_file(&exe);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed ({:?}, valgrind: {valgrind}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn device_stack_reports_once_for_a_failure_never_when_healthy_and_after_a_reboot() {
+    let dir = std::env::temp_dir().join(format!("devcare-c-sled-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run("device_stack", &[dir.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.contains("failure: 1 report at slot"), "{out}");
+    assert!(out.contains("healthy: 0 reports"), "{out}");
+    assert!(out.contains("reboot: 1 report at slot"), "{out}");
+    assert!(out.contains("device_stack: ok"), "{out}");
+}
+
+#[test]
+fn server_ingests_refuses_cares_and_counts() {
+    let out = run("server", &[]);
+    assert!(
+        out.contains(
+            "stats: targeted=5 failure_reports=3 care_attempts=4 recovered=3 escalated=0 presumed_ok=2 in_care=0 settled=1 orders=4"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn misuse_gets_the_documented_codes() {
+    let out = run("misuse", &[]);
+    assert!(out.contains("misuse: ok"), "{out}");
+}

@@ -27,7 +27,11 @@ fn build(name: &str) -> PathBuf {
     let status = Command::new("gcc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
         .arg(dir.join("include"))
-        .arg(dir.join(format!("tests/c/{name}.c")))
+        .arg(if name == "hello" {
+            dir.join("examples/hello.c")
+        } else {
+            dir.join(format!("tests/c/{name}.c"))
+        })
         .arg(&lib)
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&out)
@@ -95,4 +99,13 @@ fn server_ingests_refuses_cares_and_counts() {
 fn misuse_gets_the_documented_codes() {
     let out = run("misuse", &[]);
     assert!(out.contains("misuse: ok"), "{out}");
+}
+
+#[test]
+fn the_readme_snippet_compiles_and_runs() {
+    let out = run("hello", &[]);
+    assert!(
+        out.contains("apply ./AP/Default/APN") && out.contains("DEVCARE_OK, next wake 0"),
+        "{out}"
+    );
 }

@@ -9,10 +9,12 @@
 use std::collections::BTreeMap;
 
 use crate::decider::Decider;
-use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};
-use crate::model::{Campaign, CampaignId, DeviceId, Timestamp};
+use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
+use crate::model::{Campaign, CampaignId, DeviceId, Setting, Timestamp};
 use crate::payload::{PayloadError, PayloadLimits, TrustedKeys, open_payload};
+use crate::report::ApplyResult;
 use crate::report::Report;
+use crate::server::CareOrder;
 use crate::server::{Server, ServerCommand, ServerError, ServerEvent, ServerState};
 use crate::store::{EventStore, Persist, Record, StoreError, StreamId, Version};
 use crate::wire::{DeviceKey, ReportError, decode_report, encode_report};
@@ -162,6 +164,106 @@ impl<S: EventStore> DeviceAgent<S> {
             at,
         };
         self.handle(&id, &cmd)
+    }
+
+    /// The host flow for a received payload: verify and take it on
+    /// ([`Self::receive_payload`]), then ask the host to `apply` each setting in order and
+    /// record the results. If `apply` fails partway, the results so far are recorded (the
+    /// rest count as not applied, which `payload-incomplete` detects) and the host's error
+    /// is returned as `Ok(Some(e))`.
+    pub fn receive_and_apply<E>(
+        &mut self,
+        bytes: &[u8],
+        trusted: &TrustedKeys,
+        limits: &PayloadLimits,
+        at: Timestamp,
+        mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<Option<E>, RuntimeError<DeviceError>> {
+        self.receive_payload(bytes, trusted, limits, at)?;
+        let pending: Option<(CampaignId, Vec<Setting>)> = self
+            .states()
+            .find(|(_, s)| s.phase == Phase::Applying)
+            .and_then(|(id, s)| Some((id.clone(), s.pending_apply()?.to_vec())));
+        let Some((id, settings)) = pending else {
+            return Ok(None);
+        };
+        let mut results = Vec::with_capacity(settings.len());
+        let mut host_error = None;
+        for s in &settings {
+            match apply(s) {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    host_error = Some(e);
+                    break;
+                }
+            }
+        }
+        self.handle(&id, &DeviceCommand::RecordApplied { results, at })?;
+        Ok(host_error)
+    }
+
+    /// The host flow for unicast care: take the care order on, ask the host to `apply` each
+    /// setting, record the results. A host failure partway records the failed setting as
+    /// status 500 and the rest as not re-applied (500), and is returned as `Ok(Some(e))`.
+    pub fn receive_care_and_apply<E>(
+        &mut self,
+        campaign: &CampaignId,
+        attempt: u32,
+        settings: Vec<u32>,
+        at: Timestamp,
+        mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<Option<E>, RuntimeError<DeviceError>> {
+        self.handle(
+            campaign,
+            &DeviceCommand::ReceiveCare {
+                attempt,
+                settings,
+                at,
+            },
+        )?;
+        let care: Vec<Setting> = self
+            .state(campaign)
+            .and_then(DeviceState::pending_care)
+            .map(|(_, v)| v.into_iter().cloned().collect())
+            .unwrap_or_default();
+        let mut results = Vec::with_capacity(care.len());
+        let mut host_error = None;
+        for s in &care {
+            if host_error.is_some() {
+                results.push(ApplyResult::status(500));
+                continue;
+            }
+            match apply(s) {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    results.push(ApplyResult::status(500));
+                    host_error = Some(e);
+                }
+            }
+        }
+        self.handle(
+            campaign,
+            &DeviceCommand::RecordCareApplied {
+                attempt,
+                results,
+                at,
+            },
+        )?;
+        Ok(host_error)
+    }
+
+    /// The first report due at `now` over all campaigns: its campaign, the report and its
+    /// wire bytes authenticated with `key`.
+    pub fn next_due_report(
+        &self,
+        now: Timestamp,
+        key: &DeviceKey,
+    ) -> Option<(CampaignId, Report, Result<Vec<u8>, ReportError>)> {
+        self.states().find_map(|(id, s)| {
+            let r = s.due_report(now)?;
+            let bytes = encode_report(&r, key);
+            Some((id.clone(), r, bytes))
+        })
     }
 
     /// Verifies a received broadcast payload (size, frame, signature, limits, expiry) and
@@ -565,6 +667,44 @@ impl<S: EventStore> CareServer<S> {
                 },
             })
             .collect())
+    }
+
+    /// The first care order due at `now` over all campaigns, marked dispatched (logged)
+    /// before it is returned for the host to send.
+    pub fn dispatch_next_care(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Option<(CampaignId, CareOrder)>, RuntimeError<ServerError>> {
+        let next = self.states().find_map(|(id, s)| {
+            s.due_care(now, 1)
+                .into_iter()
+                .next()
+                .map(|o| (id.clone(), o))
+        });
+        let Some((id, order)) = next else {
+            return Ok(None);
+        };
+        self.handle(
+            &id,
+            &ServerCommand::DispatchCare {
+                device: order.device.clone(),
+                attempt: order.attempt,
+                at: now,
+            },
+        )?;
+        Ok(Some((id, order)))
+    }
+
+    /// Ticks every campaign at `now`; returns when the next care or settlement falls due.
+    pub fn tick_all(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, RuntimeError<ServerError>> {
+        let ids: Vec<CampaignId> = self.states().map(|(id, _)| id.clone()).collect();
+        for id in &ids {
+            self.handle(id, &ServerCommand::Tick { now })?;
+        }
+        Ok(self.states().filter_map(|(_, s)| s.next_wake()).min())
     }
 
     /// The state of `campaign`.

@@ -20,7 +20,6 @@ use std::ffi::{CStr, CString, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-use devcare::device::Phase;
 use devcare::payload::{PayloadError, PayloadLimits, ServerKey, TrustedKeys, build_payload};
 use devcare::runtime::{CareServer, DeviceAgent, Directory, Ingest, IngestRejection, RuntimeError};
 use devcare::store::{AnyStore, StoreError};
@@ -563,34 +562,29 @@ fn to_c_setting(s: &devcare::Setting, uri: &CString) -> devcare_setting {
     c
 }
 
-/// Calls the host for each setting; returns the results.
+/// Calls the host for one setting.
 ///
 /// # Safety
 /// `apply` must be safe to call with `user_data`.
-unsafe fn apply_all(
-    settings: &[&devcare::Setting],
+unsafe fn apply_one(
+    s: &devcare::Setting,
     apply: unsafe extern "C" fn(*mut c_void, *const devcare_setting, *mut u8) -> u16,
     user_data: *mut c_void,
-) -> Vec<ApplyResult> {
-    settings
-        .iter()
-        .map(|s| {
-            // URIs are validated free of control characters, so they have no NUL.
-            let uri = CString::new(s.uri.as_str()).unwrap_or_default();
-            let c = to_c_setting(s, &uri);
-            let mut verify = DEVCARE_VERIFY_NOT_CHECKED;
-            // SAFETY: host callback per the caller's contract; pointers valid for the call.
-            let status = unsafe { apply(user_data, &c, &mut verify) };
-            ApplyResult {
-                status,
-                verify: match verify {
-                    DEVCARE_VERIFY_MATCH => Verify::Match,
-                    DEVCARE_VERIFY_MISMATCH => Verify::Mismatch,
-                    _ => Verify::NotChecked,
-                },
-            }
-        })
-        .collect()
+) -> ApplyResult {
+    // URIs are validated free of control characters, so they hold no NUL.
+    let uri = CString::new(s.uri.as_str()).unwrap_or_default();
+    let c = to_c_setting(s, &uri);
+    let mut verify = DEVCARE_VERIFY_NOT_CHECKED;
+    // SAFETY: host callback per the caller's contract; pointers valid for the call.
+    let status = unsafe { apply(user_data, &c, &mut verify) };
+    ApplyResult {
+        status,
+        verify: match verify {
+            DEVCARE_VERIFY_MATCH => Verify::Match,
+            DEVCARE_VERIFY_MISMATCH => Verify::Mismatch,
+            _ => Verify::NotChecked,
+        },
+    }
 }
 
 /// Feeds a received broadcast payload at `now_ms`. If it is authentic, valid, new and
@@ -617,25 +611,14 @@ pub unsafe extern "C" fn devcare_device_receive(
             return fail(DEVCARE_NULL_ARGUMENT, "apply callback is NULL");
         };
         let now = Timestamp(now_ms);
-        if let Err(e) = h.agent.receive_payload(bytes, &h.trusted, &h.limits, now) {
-            return runtime_fail(&e, device_code);
-        }
-        // The campaign just taken on is the one waiting to be applied.
-        let pending: Option<(CampaignId, Vec<devcare::Setting>)> = h
+        let r = h
             .agent
-            .states()
-            .find(|(_, s)| s.phase == Phase::Applying)
-            .and_then(|(id, s)| Some((id.clone(), s.pending_apply()?.to_vec())));
-        if let Some((id, settings)) = pending {
-            let refs: Vec<&devcare::Setting> = settings.iter().collect();
-            // SAFETY: callback contract forwarded.
-            let results = unsafe { apply_all(&refs, apply, user_data) };
-            if let Err(e) = h
-                .agent
-                .handle(&id, &DeviceCommand::RecordApplied { results, at: now })
-            {
-                return runtime_fail(&e, device_code);
-            }
+            .receive_and_apply(bytes, &h.trusted, &h.limits, now, |st| {
+                // SAFETY: callback contract forwarded.
+                Ok::<_, std::convert::Infallible>(unsafe { apply_one(st, apply, user_data) })
+            });
+        if let Err(e) = r {
+            return runtime_fail(&e, device_code);
         }
         tri!(h.agent.flush().map_err(|e| store_fail(&e)));
         DEVCARE_OK
@@ -694,29 +677,26 @@ pub unsafe extern "C" fn devcare_device_next_report(
             return fail(DEVCARE_NULL_ARGUMENT, "an out-parameter is NULL");
         }
         let now = Timestamp(now_ms);
-        let ids: Vec<CampaignId> = h.agent.states().map(|(id, _)| id.clone()).collect();
-        for id in ids {
-            if let Some((report, bytes)) = h.agent.due_report_bytes(&id, now, &h.key) {
-                let bytes = tri!(bytes.map_err(|e| fail(report_code(&e), e.to_string())));
-                if campaign_cap < id.as_str().len() + 1 {
-                    return fail(
-                        DEVCARE_BUFFER_TOO_SMALL,
-                        "campaign buffer too small (65 bytes suffice)",
-                    );
-                }
-                // SAFETY: buffers and out-params valid per contract.
-                let r = unsafe { write_out(&bytes, buf, cap, len) };
-                if r != DEVCARE_OK {
-                    return r;
-                }
-                // SAFETY: as above.
-                tri!(unsafe { write_cstr(id.as_str(), campaign_buf, campaign_cap) });
-                // SAFETY: non-NULL, writable.
-                unsafe { *attempt = report.attempt };
-                return DEVCARE_OK;
-            }
+        let Some((id, report, bytes)) = h.agent.next_due_report(now, &h.key) else {
+            return DEVCARE_NOTHING_DUE;
+        };
+        let bytes = tri!(bytes.map_err(|e| fail(report_code(&e), e.to_string())));
+        if campaign_cap < id.as_str().len() + 1 {
+            return fail(
+                DEVCARE_BUFFER_TOO_SMALL,
+                "campaign buffer too small (65 bytes suffice)",
+            );
         }
-        DEVCARE_NOTHING_DUE
+        // SAFETY: buffers and out-params valid per contract.
+        let r = unsafe { write_out(&bytes, buf, cap, len) };
+        if r != DEVCARE_OK {
+            return r;
+        }
+        // SAFETY: as above.
+        tri!(unsafe { write_cstr(id.as_str(), campaign_buf, campaign_cap) });
+        // SAFETY: non-NULL, writable.
+        unsafe { *attempt = report.attempt };
+        DEVCARE_OK
     })
 }
 
@@ -813,41 +793,24 @@ pub unsafe extern "C" fn devcare_device_receive_care(
             // SAFETY: non-NULL, valid for `n` reads per contract.
             unsafe { std::slice::from_raw_parts(indices, n) }.to_vec()
         };
-        let now = Timestamp(now_ms);
-        // SAFETY: forwarded.
-        let r = unsafe {
-            device_cmd(device, campaign, || DeviceCommand::ReceiveCare {
-                attempt,
-                settings: idx.clone(),
-                at: now,
-            })
-        };
-        if r != DEVCARE_OK {
-            return r;
-        }
-        // SAFETY: checked by device_cmd above.
+        // SAFETY: forwarded contracts.
         let h = tri!(unsafe { device_ref(device) });
-        // SAFETY: as above.
         let id = tri!(unsafe { str_arg(campaign, "campaign") });
         let id =
             tri!(CampaignId::new(id).map_err(|e| fail(DEVCARE_INVALID_ARGUMENT, e.to_string())));
-        let settings: Vec<devcare::Setting> = h
+        if h.agent.state(&id).is_none() {
+            return fail(
+                DEVCARE_UNKNOWN_CAMPAIGN,
+                format!("no campaign {id} on this device"),
+            );
+        }
+        let r = h
             .agent
-            .state(&id)
-            .and_then(|s| s.pending_care())
-            .map(|(_, v)| v.into_iter().cloned().collect())
-            .unwrap_or_default();
-        let refs: Vec<&devcare::Setting> = settings.iter().collect();
-        // SAFETY: callback contract forwarded.
-        let results = unsafe { apply_all(&refs, apply, user_data) };
-        if let Err(e) = h.agent.handle(
-            &id,
-            &DeviceCommand::RecordCareApplied {
-                attempt,
-                results,
-                at: now,
-            },
-        ) {
+            .receive_care_and_apply(&id, attempt, idx, Timestamp(now_ms), |st| {
+                // SAFETY: callback contract forwarded.
+                Ok::<_, std::convert::Infallible>(unsafe { apply_one(st, apply, user_data) })
+            });
+        if let Err(e) = r {
             return runtime_fail(&e, device_code);
         }
         tri!(h.agent.flush().map_err(|e| store_fail(&e)));
@@ -1212,31 +1175,23 @@ pub unsafe extern "C" fn devcare_server_next_care(
             return fail(DEVCARE_NULL_ARGUMENT, "order or settings is NULL");
         }
         let now = Timestamp(now_ms);
-        let next = h.server.states().find_map(|(id, s)| {
-            s.due_care(now, 1)
-                .into_iter()
-                .next()
-                .map(|o| (id.clone(), o))
-        });
-        let Some((id, o)) = next else {
-            return DEVCARE_NOTHING_DUE;
-        };
-        if cap < o.settings.len() {
+        let due = h
+            .server
+            .states()
+            .find_map(|(_, st)| st.due_care(now, 1).into_iter().next());
+        if let Some(o) = &due
+            && cap < o.settings.len()
+        {
             return fail(
                 DEVCARE_BUFFER_TOO_SMALL,
                 format!("{} setting indices, room for {cap}", o.settings.len()),
             );
         }
-        if let Err(e) = h.server.handle(
-            &id,
-            &ServerCommand::DispatchCare {
-                device: o.device.clone(),
-                attempt: o.attempt,
-                at: now,
-            },
-        ) {
-            return runtime_fail(&e, server_code);
-        }
+        let (id, o) = match h.server.dispatch_next_care(now) {
+            Ok(Some(next)) => next,
+            Ok(None) => return DEVCARE_NOTHING_DUE,
+            Err(e) => return runtime_fail(&e, server_code),
+        };
         tri!(h.server.flush().map_err(|e| store_fail(&e)));
         // SAFETY: `order` non-NULL; arrays sized for the id limits (64 and 128 bytes + NUL);
         // `settings` holds `cap` >= len entries.
@@ -1310,20 +1265,12 @@ pub unsafe extern "C" fn devcare_server_tick(
     guard(|| {
         // SAFETY: forwarded.
         let h = tri!(unsafe { server_ref(server) });
-        let ids: Vec<CampaignId> = h.server.states().map(|(id, _)| id.clone()).collect();
-        for id in &ids {
-            if let Err(e) = h.server.handle(
-                id,
-                &ServerCommand::Tick {
-                    now: Timestamp(now_ms),
-                },
-            ) {
-                return runtime_fail(&e, server_code);
-            }
-        }
+        let next = match h.server.tick_all(Timestamp(now_ms)) {
+            Ok(n) => n,
+            Err(e) => return runtime_fail(&e, server_code),
+        };
         tri!(h.server.flush().map_err(|e| store_fail(&e)));
         if !next_wake_ms.is_null() {
-            let next = h.server.states().filter_map(|(_, s)| s.next_wake()).min();
             // SAFETY: non-NULL.
             unsafe { *next_wake_ms = next.map_or(0, |t| t.as_millis()) };
         }

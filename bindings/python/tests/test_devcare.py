@@ -1,0 +1,203 @@
+"""The devcare Python bindings, end to end: a server and 200 devices with a Python DM tree,
+5% injected failures; only the failed devices report, care converges, statistics match; bad
+input raises the mapped exception; the slot function matches the shared vectors.
+
+Run with the generated module and libdevcare_uniffi.so in one folder on sys.path
+(bindings/test.sh does that)."""
+import json
+import os
+import devcare
+
+T0 = 1780000000000
+MIN = 60000
+MASTER = bytes([7] * 32)
+SEED = bytes([42] * 32)
+CAMPAIGN = """
+id = "apn-py"
+revision = 1
+issued_at = 2026-05-28T20:26:40Z
+salt = "000102030405060708090a0b0c0d0e0f"
+targets = { all = true }
+
+[[settings]]
+op = "replace"
+uri = "./AP/Default/APN"
+value = "internet.example"
+
+[[settings]]
+op = "replace"
+uri = "./Proxy/Port"
+value = 8080
+
+[[settings]]
+op = "replace"
+uri = "./Proxy/Enabled"
+value = true
+
+[schedule]
+evaluate_after = "5m"
+sample_success = "0%"
+conditions = [{ kind = "any-failed" }, { kind = "payload-incomplete" }]
+
+[schedule.report]
+offset = "1m"
+window = "30m"
+deadline = "6h"
+
+[schedule.care]
+attempts = 3
+spacing = "10m"
+"""
+
+
+class Tree(devcare.DmTree):
+    """An in-memory DM tree; `fail` names a URI whose command returns 500."""
+
+    def __init__(self, fail=None):
+        self.nodes = {}
+        self.fail = fail
+
+    def apply(self, setting):
+        if setting.uri == self.fail:
+            return devcare.ApplyOutcome(status=500, verify=devcare.VerifyOutcome.NOT_CHECKED)
+        self.nodes[setting.uri] = setting.value
+        return devcare.ApplyOutcome(status=200, verify=devcare.VerifyOutcome.MATCH)
+
+
+class Exploding(devcare.DmTree):
+    def apply(self, setting):
+        raise devcare.DevcareError.Callback("tree is read-only")
+
+
+PASSED = []
+
+
+def test(fn):
+    fn()
+    PASSED.append(fn.__name__)
+    print("ok", fn.__name__)
+    return fn
+
+
+def device(server_pk, i, path=None):
+    dev_id = f"dev-{i:04}"
+    key = devcare.derive_device_key(MASTER, dev_id)
+    return dev_id, devcare.DeviceAgent.open(path, dev_id, server_pk, key)
+
+
+@test
+def fleet_of_200_only_failures_report_and_care_converges():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 200, T0)
+    payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
+    pk = devcare.public_key(SEED)
+    agents = {}
+    failed = set()
+    reports = 0
+    for i in range(200):
+        fail = "./Proxy/Port" if i % 20 == 7 else None  # 5% injected failures
+        dev_id, agent = device(pk, i)
+        tree = Tree(fail)
+        agent.receive_payload(payload, T0, tree)
+        assert len(tree.nodes) == (2 if fail else 3)
+        wake = agent.tick(T0 + 5 * MIN)
+        if fail:
+            failed.add(dev_id)
+            assert wake is not None and T0 + 6 * MIN <= wake < T0 + 36 * MIN
+        else:
+            assert wake is None, "a healthy device stays silent"
+        agents[dev_id] = agent
+    # Reports at their slots.
+    for t in range(T0, T0 + 40 * MIN, MIN):
+        for dev_id, agent in agents.items():
+            due = agent.next_report(t)
+            if due is None:
+                continue
+            agent.report_sent(due.campaign, due.attempt, t)
+            result = server.ingest_report(due.bytes, t)
+            assert result.outcome.is_ACCEPTED() and result.dm_status == 200
+            agent.report_acknowledged(due.campaign, due.attempt, t)
+            reports += 1
+            # A replay is a duplicate: acknowledged, nothing changes.
+            again = server.ingest_report(due.bytes, t)
+            assert again.outcome.is_DUPLICATE() and again.dm_status == 200
+    assert reports == len(failed) == 10
+    # Care until nothing is due: the device's tree now accepts the setting.
+    now = T0 + 40 * MIN
+    for _ in range(5):
+        while (order := server.next_care(now)) is not None:
+            assert order.settings == [1]
+            agents[order.device].receive_care(order.campaign, order.attempt, order.settings, now, Tree())
+            server.care_outcome(order.campaign, order.device, order.attempt, True, now)
+        now += 10 * MIN
+    server.tick(T0 + 6 * 60 * MIN)
+    st = server.stats(cid)
+    assert (st.targeted, st.failure_reports, st.recovered, st.escalated, st.in_care) == (200, 10, 10, 0, 0), st
+    assert st.presumed_ok == 190 and st.settled and st.care_attempts == 10
+
+
+@test
+def forged_payload_raises_refused_and_changes_nothing():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 10, T0)
+    payload = bytearray(server.build_payload(cid, SEED, T0 + 60 * MIN, T0))
+    payload[-10] ^= 1
+    _, agent = device(devcare.public_key(SEED), 1)
+    try:
+        agent.receive_payload(bytes(payload), T0, Tree())
+        raise AssertionError("a forged payload was accepted")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "bad-signature", e
+    assert agent.rejections() == 1
+    assert agent.tick(T0 + 10 * MIN) is None
+
+
+@test
+def bad_inputs_raise_mapped_errors():
+    try:
+        devcare.CareServer.open(None, b"short")
+        raise AssertionError("a short key was accepted")
+    except devcare.DevcareError.InvalidInput as e:
+        assert "master_key must be 32 bytes" in str(e)
+    server = devcare.CareServer.open(None, MASTER)
+    try:
+        server.create_campaign(CAMPAIGN.replace('window = "30m"', 'window = "soon"'), 10, T0)
+        raise AssertionError("a bad campaign was accepted")
+    except devcare.DevcareError.InvalidInput as e:
+        assert "campaign.toml:30:10: schedule.report.window" in str(e), e
+    result = server.ingest_report(b"garbage", T0)
+    assert result.outcome.is_REJECTED() and result.dm_status == 400
+    cid = server.create_campaign(CAMPAIGN, 10, T0)
+    payload = server.build_payload(cid, SEED, T0 + 60 * MIN, T0)
+    _, agent = device(devcare.public_key(SEED), 2)
+    try:
+        agent.receive_payload(payload, T0, Exploding())
+        raise AssertionError("the tree's exception was swallowed")
+    except devcare.DevcareError.Callback as e:
+        assert "read-only" in str(e)
+    # The settings the tree did not apply count as missing: the device reports.
+    assert agent.tick(T0 + 5 * MIN) is not None
+
+
+@test
+def slot_function_matches_the_shared_vectors():
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.environ.get("DEVCARE_VECTORS") or os.path.join(here, "..", "..", "..", "tests", "vectors", "slots.json")
+    with open(path) as f:
+        vectors = json.load(f)["vectors"]
+    for v in vectors:
+        salt = bytes.fromhex(v["salt_hex"])
+        dev = v["device"]
+        assert devcare.slot(salt, dev) == int(v["slot_hex"], 16)
+        for rt in v["report_times"]:
+            got = devcare.report_time(salt, dev, v["evaluated_at_ms"], rt["offset_ms"], rt["window_ms"])
+            assert got == rt["report_at_ms"]
+        r = v["retry"]
+        for n, d in enumerate(r["delays_ms"], start=1):
+            assert devcare.retry_delay(salt, dev, n, r["backoff_ms"], r["max_backoff_ms"]) == d
+        for s in v["sampled"]:
+            assert devcare.sampled(salt, dev, s["ppm"]) == s["sampled"]
+    assert len(vectors) == 16
+
+
+print(f"{len(PASSED)} passed, 0 failed")

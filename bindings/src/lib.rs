@@ -22,58 +22,58 @@ uniffi::setup_scaffolding!("devcare");
 pub enum DevcareError {
     /// devcare refused the input (a forged payload, a stale revision, a duplicate…):
     /// nothing changed. `reason` is a short stable name.
-    #[error("refused ({reason}): {message}")]
+    #[error("refused ({reason}): {detail}")]
     Refused {
         /// Short stable name, e.g. "bad-signature", "not-targeted", "stale-revision".
         reason: String,
         /// What happened.
-        message: String,
+        detail: String,
     },
     /// An argument is malformed (a key of the wrong length, an invalid id, a bad campaign
     /// file — with file:line:col).
-    #[error("invalid input: {message}")]
+    #[error("invalid input: {detail}")]
     InvalidInput {
         /// What is wrong.
-        message: String,
+        detail: String,
     },
     /// The event store failed.
-    #[error("store: {message}")]
+    #[error("store: {detail}")]
     Store {
         /// What failed.
-        message: String,
+        detail: String,
     },
     /// The host's DM tree callback failed.
-    #[error("host callback failed: {message}")]
+    #[error("host callback failed: {detail}")]
     Callback {
         /// The host's message.
-        message: String,
+        detail: String,
     },
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for DevcareError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        DevcareError::Callback { message: e.reason }
+        DevcareError::Callback { detail: e.reason }
     }
 }
 
 impl From<StoreError> for DevcareError {
     fn from(e: StoreError) -> Self {
         DevcareError::Store {
-            message: e.to_string(),
+            detail: e.to_string(),
         }
     }
 }
 
 fn invalid(message: impl ToString) -> DevcareError {
     DevcareError::InvalidInput {
-        message: message.to_string(),
+        detail: message.to_string(),
     }
 }
 
 fn refused(reason: &str, message: impl ToString) -> DevcareError {
     DevcareError::Refused {
         reason: reason.to_string(),
-        message: message.to_string(),
+        detail: message.to_string(),
     }
 }
 
@@ -430,7 +430,7 @@ pub enum IngestOutcome {
         /// Short stable name ("bad-mac", "not-targeted", …).
         reason: String,
         /// What happened.
-        message: String,
+        detail: String,
     },
 }
 
@@ -600,7 +600,7 @@ impl CareServer {
             Ingest::Duplicate => IngestOutcome::Duplicate,
             Ingest::Rejected(r) => IngestOutcome::Rejected {
                 reason: r.reason().to_string(),
-                message: match r {
+                detail: match r {
                     IngestRejection::Wire(e) => e.to_string(),
                     IngestRejection::Refused(e) => e.to_string(),
                 },

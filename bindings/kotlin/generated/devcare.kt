@@ -3065,10 +3065,10 @@ sealed class DevcareException: kotlin.Exception() {
         /**
          * What happened.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : DevcareException() {
         override val message
-            get() = "reason=${ `reason` }, message=${ `message` }"
+            get() = "reason=${ `reason` }, detail=${ `detail` }"
     }
     
     /**
@@ -3080,10 +3080,10 @@ sealed class DevcareException: kotlin.Exception() {
         /**
          * What is wrong.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : DevcareException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3094,10 +3094,10 @@ sealed class DevcareException: kotlin.Exception() {
         /**
          * What failed.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : DevcareException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
     /**
@@ -3108,10 +3108,10 @@ sealed class DevcareException: kotlin.Exception() {
         /**
          * The host's message.
          */
-        val `message`: kotlin.String
+        val `detail`: kotlin.String
         ) : DevcareException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "detail=${ `detail` }"
     }
     
 
@@ -3156,22 +3156,22 @@ public object FfiConverterTypeDevcareError : FfiConverterRustBuffer<DevcareExcep
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is DevcareException.InvalidInput -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is DevcareException.Store -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
             is DevcareException.Callback -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
         }
     }
@@ -3181,22 +3181,22 @@ public object FfiConverterTypeDevcareError : FfiConverterRustBuffer<DevcareExcep
             is DevcareException.Refused -> {
                 buf.putInt(1)
                 FfiConverterString.write(value.`reason`, buf)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is DevcareException.InvalidInput -> {
                 buf.putInt(2)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is DevcareException.Store -> {
                 buf.putInt(3)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
             is DevcareException.Callback -> {
                 buf.putInt(4)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -3490,7 +3490,7 @@ sealed class IngestOutcome {
         /**
          * What happened.
          */
-        val `message`: kotlin.String) : IngestOutcome()
+        val `detail`: kotlin.String) : IngestOutcome()
         
     {
         
@@ -3542,7 +3542,7 @@ public object FfiConverterTypeIngestOutcome : FfiConverterRustBuffer<IngestOutco
             (
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`detail`)
             )
         }
     }
@@ -3560,7 +3560,7 @@ public object FfiConverterTypeIngestOutcome : FfiConverterRustBuffer<IngestOutco
             is IngestOutcome.Rejected -> {
                 buf.putInt(3)
                 FfiConverterString.write(value.`reason`, buf)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`detail`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }

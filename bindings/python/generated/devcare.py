@@ -1868,14 +1868,14 @@ class IngestOutcome:
         Refused, nothing changed.
 """
         
-        def __init__(self, reason:str, message:str):
+        def __init__(self, reason:str, detail:str):
             self.reason = reason
             
             """
         Short stable name ("bad-mac", "not-targeted", …).
 """
         
-            self.message = message
+            self.detail = detail
             
             """
         What happened.
@@ -1888,7 +1888,7 @@ class IngestOutcome:
             
     
         def __str__(self):
-            return "IngestOutcome.REJECTED(reason={}, message={})".format(self.reason, self.message)
+            return "IngestOutcome.REJECTED(reason={}, detail={})".format(self.reason, self.detail)
         def __eq__(self, other):
             if not isinstance(other, IngestOutcome):
                 return NotImplemented
@@ -1896,7 +1896,7 @@ class IngestOutcome:
                 return False
             if self.reason != other.reason:
                 return False
-            if self.message != other.message:
+            if self.detail != other.detail:
                 return False
             return True
 
@@ -1953,7 +1953,7 @@ class _UniffiFfiConverterTypeIngestOutcome(_UniffiConverterRustBuffer):
             return
         if value.is_REJECTED():
             _UniffiFfiConverterString.check_lower(value.reason)
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         raise ValueError(value)
 
@@ -1966,7 +1966,7 @@ class _UniffiFfiConverterTypeIngestOutcome(_UniffiConverterRustBuffer):
         if value.is_REJECTED():
             buf.write_i32(3)
             _UniffiFfiConverterString.write(value.reason, buf)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
 
 
 
@@ -2036,13 +2036,13 @@ class DevcareError:  # type: ignore
         nothing changed. `reason` is a short stable name.
 """
         
-        def __init__(self, reason, message):
+        def __init__(self, reason, detail):
             super().__init__(", ".join([
                 "reason={!r}".format(reason),
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
             self.reason = reason
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "DevcareError.Refused({})".format(str(self))
@@ -2053,11 +2053,11 @@ class DevcareError:  # type: ignore
         file — with file:line:col).
 """
         
-        def __init__(self, message):
+        def __init__(self, detail):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "DevcareError.InvalidInput({})".format(str(self))
@@ -2067,11 +2067,11 @@ class DevcareError:  # type: ignore
         The event store failed.
 """
         
-        def __init__(self, message):
+        def __init__(self, detail):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "DevcareError.Store({})".format(str(self))
@@ -2081,11 +2081,11 @@ class DevcareError:  # type: ignore
         The host's DM tree callback failed.
 """
         
-        def __init__(self, message):
+        def __init__(self, detail):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "detail={!r}".format(detail),
             ]))
-            self.message = message
+            self.detail = detail
 
         def __repr__(self):
             return "DevcareError.Callback({})".format(str(self))
@@ -2122,16 +2122,16 @@ class _UniffiFfiConverterTypeDevcareError(_UniffiConverterRustBuffer):
     def check_lower(value):
         if isinstance(value, DevcareError.Refused):
             _UniffiFfiConverterString.check_lower(value.reason)
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, DevcareError.InvalidInput):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, DevcareError.Store):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
         if isinstance(value, DevcareError.Callback):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.detail)
             return
 
     @staticmethod
@@ -2139,16 +2139,16 @@ class _UniffiFfiConverterTypeDevcareError(_UniffiConverterRustBuffer):
         if isinstance(value, DevcareError.Refused):
             buf.write_i32(1)
             _UniffiFfiConverterString.write(value.reason, buf)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
         if isinstance(value, DevcareError.InvalidInput):
             buf.write_i32(2)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
         if isinstance(value, DevcareError.Store):
             buf.write_i32(3)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
         if isinstance(value, DevcareError.Callback):
             buf.write_i32(4)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.detail, buf)
 
 class _UniffiFfiConverterOptionalTypeCareOrder(_UniffiConverterRustBuffer):
     @classmethod

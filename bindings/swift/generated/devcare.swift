@@ -1988,7 +1988,7 @@ enum DevcareError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String, 
         /**
          * What happened.
-         */message: String
+         */detail: String
     )
     /**
      * An argument is malformed (a key of the wrong length, an invalid id, a bad campaign
@@ -1997,7 +1997,7 @@ enum DevcareError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case InvalidInput(
         /**
          * What is wrong.
-         */message: String
+         */detail: String
     )
     /**
      * The event store failed.
@@ -2005,7 +2005,7 @@ enum DevcareError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Store(
         /**
          * What failed.
-         */message: String
+         */detail: String
     )
     /**
      * The host's DM tree callback failed.
@@ -2013,7 +2013,7 @@ enum DevcareError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Callback(
         /**
          * The host's message.
-         */message: String
+         */detail: String
     )
 
     
@@ -2046,16 +2046,16 @@ public struct FfiConverterTypeDevcareError: FfiConverterRustBuffer {
         
         case 1: return .Refused(
             reason: try FfiConverterString.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 2: return .InvalidInput(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 3: return .Store(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 4: return .Callback(
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -2069,25 +2069,25 @@ public struct FfiConverterTypeDevcareError: FfiConverterRustBuffer {
 
         
         
-        case let .Refused(reason,message):
+        case let .Refused(reason,detail):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .InvalidInput(message):
+        case let .InvalidInput(detail):
             writeInt(&buf, Int32(2))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Store(message):
+        case let .Store(detail):
             writeInt(&buf, Int32(3))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
-        case let .Callback(message):
+        case let .Callback(detail):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         }
     }
@@ -2372,7 +2372,7 @@ public enum IngestOutcome: Equatable, Hashable {
          */reason: String, 
         /**
          * What happened.
-         */message: String
+         */detail: String
     )
 
 
@@ -2399,7 +2399,7 @@ public struct FfiConverterTypeIngestOutcome: FfiConverterRustBuffer {
         
         case 2: return .duplicate
         
-        case 3: return .rejected(reason: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf)
+        case 3: return .rejected(reason: try FfiConverterString.read(from: &buf), detail: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2418,10 +2418,10 @@ public struct FfiConverterTypeIngestOutcome: FfiConverterRustBuffer {
             writeInt(&buf, Int32(2))
         
         
-        case let .rejected(reason,message):
+        case let .rejected(reason,detail):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         }
     }

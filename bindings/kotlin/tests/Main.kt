@@ -1,0 +1,190 @@
+// The devcare Kotlin bindings on the JVM, end to end: a server and 200 devices with a Kotlin
+// DM tree, 5% injected failures; only the failed devices report, care converges, statistics
+// match; a forged payload raises the mapped exception; the slot function matches the shared
+// vectors. Run by bindings/test.sh.
+import uniffi.devcare.*
+
+const val T0 = 1780000000000UL
+const val MIN = 60000UL
+val MASTER = ByteArray(32) { 7 }
+val SEED = ByteArray(32) { 42 }
+
+val CAMPAIGN = """
+id = "apn-kt"
+revision = 1
+issued_at = 2026-05-28T20:26:40Z
+salt = "000102030405060708090a0b0c0d0e0f"
+targets = { all = true }
+
+[[settings]]
+op = "replace"
+uri = "./AP/Default/APN"
+value = "internet.example"
+
+[[settings]]
+op = "replace"
+uri = "./Proxy/Port"
+value = 8080
+
+[schedule]
+evaluate_after = "5m"
+sample_success = "0%"
+
+[schedule.report]
+offset = "1m"
+window = "30m"
+deadline = "6h"
+""".trimIndent()
+
+/** An in-memory DM tree in Kotlin; `fail` names a URI whose command returns 500. */
+class Tree(private val fail: String?) : DmTree {
+    val nodes = mutableMapOf<String, DmValue>()
+    override fun apply(setting: DmSetting): ApplyOutcome {
+        if (setting.uri == fail) return ApplyOutcome(500u, VerifyOutcome.NOT_CHECKED)
+        nodes[setting.uri] = setting.value
+        return ApplyOutcome(200u, VerifyOutcome.MATCH)
+    }
+}
+
+var passed = 0
+fun check(cond: Boolean, what: String) {
+    if (!cond) throw AssertionError(what)
+}
+
+fun test(name: String, body: () -> Unit) {
+    body()
+    passed++
+    println("ok $name")
+}
+
+fun fleet() {
+    val server = CareServer.open(null, MASTER)
+    val cid = server.createCampaign(CAMPAIGN, 200UL, T0)
+    val payload = server.buildPayload(cid, SEED, T0 + 24UL * 60UL * MIN, T0)
+    val pk = publicKey(SEED)
+    val agents = mutableMapOf<String, DeviceAgent>()
+    var failed = 0
+    for (i in 0 until 200) {
+        val id = "dev-%04d".format(i)
+        val fail = if (i % 20 == 7) "./Proxy/Port" else null
+        val agent = DeviceAgent.open(null, id, pk, deriveDeviceKey(MASTER, id))
+        val tree = Tree(fail)
+        agent.receivePayload(payload, T0, tree)
+        val wake = agent.tick(T0 + 5UL * MIN)
+        if (fail != null) {
+            failed++
+            check(wake != null, "$id must report")
+        } else {
+            check(wake == null, "$id must stay silent")
+        }
+        agents[id] = agent
+    }
+    var reports = 0
+    var t = T0
+    while (t < T0 + 40UL * MIN) {
+        for ((_, agent) in agents) {
+            val due = agent.nextReport(t) ?: continue
+            agent.reportSent(due.campaign, due.attempt, t)
+            val r = server.ingestReport(due.bytes, t)
+            check(r.outcome is IngestOutcome.Accepted && r.dmStatus.toInt() == 200, "accepted: $r")
+            agent.reportAcknowledged(due.campaign, due.attempt, t)
+            check(server.ingestReport(due.bytes, t).outcome is IngestOutcome.Duplicate, "replay is a duplicate")
+            reports++
+        }
+        t += MIN
+    }
+    check(reports == failed && failed == 10, "reports $reports failed $failed")
+    var now = T0 + 40UL * MIN
+    repeat(5) {
+        while (true) {
+            val order = server.nextCare(now) ?: break
+            agents.getValue(order.device).receiveCare(order.campaign, order.attempt, order.settings, now, Tree(null))
+            server.careOutcome(order.campaign, order.device, order.attempt, true, now)
+        }
+        now += 10UL * MIN
+    }
+    server.tick(T0 + 6UL * 60UL * MIN)
+    val st = server.stats(cid)
+    check(st.failureReports == 10UL && st.recovered == 10UL && st.inCare == 0UL, "stats $st")
+    check(st.presumedOk == 190UL && st.settled, "stats $st")
+}
+
+fun forged() {
+    val server = CareServer.open(null, MASTER)
+    val cid = server.createCampaign(CAMPAIGN, 10UL, T0)
+    val payload = server.buildPayload(cid, SEED, T0 + 60UL * MIN, T0)
+    payload[payload.size - 10] = (payload[payload.size - 10].toInt() xor 1).toByte()
+    val agent = DeviceAgent.open(null, "dev-1", publicKey(SEED), deriveDeviceKey(MASTER, "dev-1"))
+    try {
+        agent.receivePayload(payload, T0, Tree(null))
+        throw AssertionError("a forged payload was accepted")
+    } catch (e: DevcareException.Refused) {
+        check(e.reason == "bad-signature", "reason ${e.reason}")
+    }
+    check(agent.rejections() == 1UL, "counted")
+}
+
+// A minimal JSON reader for the shared vector file (the JDK has none).
+class Json(private val s: String) {
+    private var i = 0
+    private fun ws() { while (i < s.length && s[i].isWhitespace()) i++ }
+    fun value(): Any? {
+        ws()
+        return when (s[i]) {
+            '{' -> { i++; val m = mutableMapOf<String, Any?>(); ws()
+                if (s[i] == '}') { i++; return m }
+                while (true) { ws(); val k = str(); ws(); i++; m[k] = value(); ws()
+                    if (s[i++] == '}') return m } ; @Suppress("UNREACHABLE_CODE") m }
+            '[' -> { i++; val l = mutableListOf<Any?>(); ws()
+                if (s[i] == ']') { i++; return l }
+                while (true) { l.add(value()); ws(); if (s[i++] == ']') return l } ; @Suppress("UNREACHABLE_CODE") l }
+            '"' -> str()
+            't' -> { i += 4; true }
+            'f' -> { i += 5; false }
+            'n' -> { i += 4; null }
+            else -> { val st = i; while (i < s.length && (s[i].isDigit() || s[i] == '-')) i++; s.substring(st, i).toLong() }
+        }
+    }
+    private fun str(): String {
+        val b = StringBuilder(); i++
+        while (s[i] != '"') {
+            if (s[i] == '\\') { i++; b.append(when (s[i]) { 'n' -> '\n'; 'u' -> { val c = s.substring(i + 1, i + 5).toInt(16).toChar(); i += 4; c }; else -> s[i] }) } else b.append(s[i])
+            i++
+        }
+        i++
+        return b.toString()
+    }
+}
+
+fun hex(h: String) = ByteArray(h.length / 2) { h.substring(2 * it, 2 * it + 2).toInt(16).toByte() }
+
+@Suppress("UNCHECKED_CAST")
+fun vectors() {
+    val path = System.getProperty("devcare.vectors")
+    val doc = Json(java.io.File(path).readText()).value() as Map<String, Any?>
+    val vs = doc["vectors"] as List<Map<String, Any?>>
+    for (v in vs) {
+        val salt = hex(v["salt_hex"] as String)
+        val dev = v["device"] as String
+        check(slot(salt, dev) == java.lang.Long.parseUnsignedLong(v["slot_hex"] as String, 16).toULong(), "slot $dev")
+        for (rt in v["report_times"] as List<Map<String, Any?>>) {
+            val got = reportTime(salt, dev, (v["evaluated_at_ms"] as Long).toULong(), (rt["offset_ms"] as Long).toULong(), (rt["window_ms"] as Long).toULong())
+            check(got == (rt["report_at_ms"] as Long).toULong(), "report time $dev")
+        }
+        val r = v["retry"] as Map<String, Any?>
+        (r["delays_ms"] as List<Long>).forEachIndexed { n, d ->
+            check(retryDelay(salt, dev, (n + 1).toUInt(), (r["backoff_ms"] as Long).toULong(), (r["max_backoff_ms"] as Long).toULong()) == d.toULong(), "retry $dev")
+        }
+        for (sm in v["sampled"] as List<Map<String, Any?>>) {
+            check(sampled(salt, dev, (sm["ppm"] as Long).toUInt()) == sm["sampled"] as Boolean, "sampled $dev")
+        }
+    }
+    check(vs.size == 16, "16 vectors")
+}
+
+fun main() {
+    test("fleet_of_200_only_failures_report_and_care_converges") { fleet() }
+    test("forged_payload_raises_refused") { forged() }
+    test("slot_function_matches_the_shared_vectors") { vectors() }
+    println("$passed passed, 0 failed")
+}

@@ -16,7 +16,7 @@ echo "-- python"
 mkdir -p "$work/py"
 cp bindings/python/generated/devcare.py "$lib" "$work/py/"
 cp bindings/python/tests/test_devcare.py "$work/py/"
-DEVCARE_VECTORS="$(pwd)/tests/vectors/slots.json" python3 "$work/py/test_devcare.py"
+DEVCARE_VECTORS="$(pwd)/tests/vectors/slots.json" DEVCARE_WIRE_VECTORS="$(pwd)/tests/vectors/wire.json" python3 "$work/py/test_devcare.py"
 
 KC=${KOTLINC_HOME:-.tools/node_modules/kotlin-compiler}
 JNA=${JNA_JAR:-/usr/share/java/jna.jar}
@@ -24,7 +24,7 @@ if [ -x "$KC/bin/kotlinc" ] && [ -f "$JNA" ]; then
   echo "-- kotlin"
   "$KC/bin/kotlinc" -nowarn -cp "$JNA" -d "$work/kt.jar" \
     bindings/kotlin/generated/devcare.kt bindings/kotlin/tests/Main.kt
-  java -Djna.library.path="$(dirname "$lib")" -Ddevcare.vectors="$(pwd)/tests/vectors/slots.json" \
+  java -Djna.library.path="$(dirname "$lib")" -Ddevcare.vectors="$(pwd)/tests/vectors/slots.json" -Ddevcare.wire="$(pwd)/tests/vectors/wire.json" \
     -cp "$work/kt.jar:$KC/lib/kotlin-stdlib.jar:$JNA" MainKt
 else
   echo "-- kotlin: skipped (no kotlinc in $KC or no $JNA)"

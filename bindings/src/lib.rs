@@ -777,3 +777,95 @@ pub fn sampled(salt: Vec<u8>, device_id: String, ppm: u32) -> Result<bool, Devca
         ppm,
     ))
 }
+
+// ---------------------------------------------------------------------------------------
+// Wire inspection (checked against tests/vectors/wire.json in every language)
+
+/// What a verified payload carries.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PayloadInfo {
+    /// Campaign id.
+    pub campaign: String,
+    /// Revision.
+    pub revision: u32,
+    /// Issue time.
+    pub issued_at_ms: u64,
+    /// Expiry of the payload.
+    pub valid_until_ms: u64,
+    /// The settings' URIs, in order.
+    pub setting_uris: Vec<String>,
+}
+
+/// Verifies a payload against `server_public_key` at `now_ms` and says what it carries.
+#[uniffi::export]
+pub fn open_payload(
+    bytes: Vec<u8>,
+    server_public_key: Vec<u8>,
+    now_ms: u64,
+) -> Result<PayloadInfo, DevcareError> {
+    let mut trusted = TrustedKeys::new();
+    trusted
+        .add_bytes(&key32(&server_public_key, "server_public_key")?)
+        .map_err(invalid)?;
+    let p = devcare::payload::open_payload(
+        &bytes,
+        &trusted,
+        Timestamp(now_ms),
+        &PayloadLimits::default(),
+    )
+    .map_err(|e| refused(e.reason(), &e))?;
+    Ok(PayloadInfo {
+        campaign: p.campaign.id.to_string(),
+        revision: p.campaign.revision,
+        issued_at_ms: p.campaign.issued_at.as_millis(),
+        valid_until_ms: p.valid_until.as_millis(),
+        setting_uris: p.campaign.settings.iter().map(|s| s.uri.clone()).collect(),
+    })
+}
+
+/// What an authenticated report says.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReportInfo {
+    /// Campaign id.
+    pub campaign: String,
+    /// Revision.
+    pub revision: u32,
+    /// Reporting device.
+    pub device: String,
+    /// Attempt.
+    pub attempt: u32,
+    /// When the device evaluated.
+    pub evaluated_at_ms: u64,
+    /// "failure", "summary" or "success".
+    pub kind: String,
+    /// Indices of the settings the findings name.
+    pub failed_settings: Vec<u32>,
+}
+
+/// Authenticates report bytes with `device_key` (32 bytes) and decodes them.
+#[uniffi::export]
+pub fn decode_report(bytes: Vec<u8>, device_key: Vec<u8>) -> Result<ReportInfo, DevcareError> {
+    let key = key32(&device_key, "device_key")?;
+    let r = wire::decode_report(&bytes, wire::DEFAULT_MAX_REPORT_BYTES, |_| Some(key))
+        .map_err(|e| refused(e.reason(), &e))?;
+    let (kind, failed) = match &r.kind {
+        devcare::ReportKind::Failure { findings } => (
+            "failure",
+            findings
+                .iter()
+                .filter_map(devcare::Finding::setting)
+                .collect(),
+        ),
+        devcare::ReportKind::FailureSummary { .. } => ("summary", vec![]),
+        devcare::ReportKind::Success => ("success", vec![]),
+    };
+    Ok(ReportInfo {
+        campaign: r.campaign.to_string(),
+        revision: r.revision,
+        device: r.device.to_string(),
+        attempt: r.attempt,
+        evaluated_at_ms: r.evaluated_at.as_millis(),
+        kind: kind.to_string(),
+        failed_settings: failed,
+    })
+}

@@ -697,7 +697,11 @@ internal object IntegrityCheckingUniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_devcare_uniffi_checksum_func_decode_report(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_func_derive_device_key(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_func_open_payload(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_public_key(
     ): Int
@@ -812,7 +816,11 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_dmtree_apply(`ptr`: Long,`setting`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_func_decode_report(`bytes`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_func_derive_device_key(`master`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_func_open_payload(`bytes`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_func_public_key(`seed`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -943,7 +951,13 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_decode_report() and 0xFFFF) != 59103) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_func_derive_device_key() and 0xFFFF) != 10003) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_func_open_payload() and 0xFFFF) != 62711) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_func_public_key() and 0xFFFF) != 64722) {
@@ -3044,6 +3058,164 @@ public object FfiConverterTypeIngestResult: FfiConverterRustBuffer<IngestResult>
 
 
 
+/**
+ * What a verified payload carries.
+ */
+data class PayloadInfo (
+    /**
+     * Campaign id.
+     */
+    var `campaign`: kotlin.String
+    , 
+    /**
+     * Revision.
+     */
+    var `revision`: kotlin.UInt
+    , 
+    /**
+     * Issue time.
+     */
+    var `issuedAtMs`: kotlin.ULong
+    , 
+    /**
+     * Expiry of the payload.
+     */
+    var `validUntilMs`: kotlin.ULong
+    , 
+    /**
+     * The settings' URIs, in order.
+     */
+    var `settingUris`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePayloadInfo: FfiConverterRustBuffer<PayloadInfo> {
+    override fun read(buf: ByteBuffer): PayloadInfo {
+        return PayloadInfo(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PayloadInfo) = (
+            FfiConverterString.allocationSize(value.`campaign`) +
+            FfiConverterUInt.allocationSize(value.`revision`) +
+            FfiConverterULong.allocationSize(value.`issuedAtMs`) +
+            FfiConverterULong.allocationSize(value.`validUntilMs`) +
+            FfiConverterSequenceString.allocationSize(value.`settingUris`)
+    )
+
+    override fun write(value: PayloadInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`campaign`, buf)
+            FfiConverterUInt.write(value.`revision`, buf)
+            FfiConverterULong.write(value.`issuedAtMs`, buf)
+            FfiConverterULong.write(value.`validUntilMs`, buf)
+            FfiConverterSequenceString.write(value.`settingUris`, buf)
+    }
+}
+
+
+
+/**
+ * What an authenticated report says.
+ */
+data class ReportInfo (
+    /**
+     * Campaign id.
+     */
+    var `campaign`: kotlin.String
+    , 
+    /**
+     * Revision.
+     */
+    var `revision`: kotlin.UInt
+    , 
+    /**
+     * Reporting device.
+     */
+    var `device`: kotlin.String
+    , 
+    /**
+     * Attempt.
+     */
+    var `attempt`: kotlin.UInt
+    , 
+    /**
+     * When the device evaluated.
+     */
+    var `evaluatedAtMs`: kotlin.ULong
+    , 
+    /**
+     * "failure", "summary" or "success".
+     */
+    var `kind`: kotlin.String
+    , 
+    /**
+     * Indices of the settings the findings name.
+     */
+    var `failedSettings`: List<kotlin.UInt>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReportInfo: FfiConverterRustBuffer<ReportInfo> {
+    override fun read(buf: ByteBuffer): ReportInfo {
+        return ReportInfo(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReportInfo) = (
+            FfiConverterString.allocationSize(value.`campaign`) +
+            FfiConverterUInt.allocationSize(value.`revision`) +
+            FfiConverterString.allocationSize(value.`device`) +
+            FfiConverterUInt.allocationSize(value.`attempt`) +
+            FfiConverterULong.allocationSize(value.`evaluatedAtMs`) +
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterSequenceUInt.allocationSize(value.`failedSettings`)
+    )
+
+    override fun write(value: ReportInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`campaign`, buf)
+            FfiConverterUInt.write(value.`revision`, buf)
+            FfiConverterString.write(value.`device`, buf)
+            FfiConverterUInt.write(value.`attempt`, buf)
+            FfiConverterULong.write(value.`evaluatedAtMs`, buf)
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterSequenceUInt.write(value.`failedSettings`, buf)
+    }
+}
+
+
+
 
 
 /**
@@ -3803,6 +3975,50 @@ public object FfiConverterSequenceUInt: FfiConverterRustBuffer<List<kotlin.UInt>
         }
     }
 }
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
+    override fun read(buf: ByteBuffer): List<kotlin.String> {
+        val len = buf.getInt()
+        return List<kotlin.String>(len) {
+            FfiConverterString.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.String>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterString.write(it, buf)
+        }
+    }
+}
+        /**
+         * Authenticates report bytes with `device_key` (32 bytes) and decodes them.
+         */
+    @Throws(DevcareException::class) fun `decodeReport`(`bytes`: kotlin.ByteArray, `deviceKey`: kotlin.ByteArray): ReportInfo {
+            return FfiConverterTypeReportInfo.lift(
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_func_decode_report(
+    
+        
+        FfiConverterByteArray.lower(`bytes`),
+        FfiConverterByteArray.lower(`deviceKey`),_status)
+}
+    )
+    }
+    
+
         /**
          * A device's report key derived from the server's `master` secret.
          */
@@ -3814,6 +4030,23 @@ public object FfiConverterSequenceUInt: FfiConverterRustBuffer<List<kotlin.UInt>
         
         FfiConverterByteArray.lower(`master`),
         FfiConverterString.lower(`deviceId`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * Verifies a payload against `server_public_key` at `now_ms` and says what it carries.
+         */
+    @Throws(DevcareException::class) fun `openPayload`(`bytes`: kotlin.ByteArray, `serverPublicKey`: kotlin.ByteArray, `nowMs`: kotlin.ULong): PayloadInfo {
+            return FfiConverterTypePayloadInfo.lift(
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_func_open_payload(
+    
+        
+        FfiConverterByteArray.lower(`bytes`),
+        FfiConverterByteArray.lower(`serverPublicKey`),
+        FfiConverterULong.lower(`nowMs`),_status)
 }
     )
     }

@@ -182,9 +182,27 @@ fun vectors() {
     check(vs.size == 16, "16 vectors")
 }
 
+@Suppress("UNCHECKED_CAST")
+fun wireVectors() {
+    val d = Json(java.io.File(System.getProperty("devcare.wire")).readText()).value() as Map<String, Any?>
+    val c = d["campaign"] as Map<String, Any?>
+    val p = openPayload(hex(d["payload_hex"] as String), hex(d["public_key_hex"] as String), (d["now_ms"] as Long).toULong())
+    check(p.campaign == c["id"] && p.revision == (c["revision"] as Long).toUInt(), "payload $p")
+    check(p.issuedAtMs == (c["issued_at_ms"] as Long).toULong() && p.validUntilMs == (c["valid_until_ms"] as Long).toULong(), "times $p")
+    check(p.settingUris == c["setting_uris"], "uris $p")
+    val w = d["report"] as Map<String, Any?>
+    val key = deriveDeviceKey(hex(d["master_hex"] as String), w["device"] as String)
+    check(key.joinToString("") { "%02x".format(it) } == d["device_key_hex"], "device key")
+    val r = decodeReport(hex(d["report_hex"] as String), key)
+    check(r.campaign == w["campaign"] && r.device == w["device"] && r.attempt == (w["attempt"] as Long).toUInt(), "report $r")
+    check(r.evaluatedAtMs == (w["evaluated_at_ms"] as Long).toULong() && r.kind == w["kind"], "report $r")
+    check(r.failedSettings.map { it.toLong() } == w["failed_settings"], "failed settings $r")
+}
+
 fun main() {
     test("fleet_of_200_only_failures_report_and_care_converges") { fleet() }
     test("forged_payload_raises_refused") { forged() }
     test("slot_function_matches_the_shared_vectors") { vectors() }
+    test("wire_vectors_decode_to_the_stated_values") { wireVectors() }
     println("$passed passed, 0 failed")
 }

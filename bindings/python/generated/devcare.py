@@ -524,7 +524,11 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
+    if lib.uniffi_devcare_uniffi_checksum_func_decode_report() != 59103:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_derive_device_key() != 10003:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_func_open_payload() != 62711:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_public_key() != 64722:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -599,9 +603,15 @@ _UniffiLib.ffi_devcare_uniffi_rustbuffer_reserve.restype = _UniffiRustBuffer
 _UniffiLib.ffi_devcare_uniffi_uniffi_contract_version.argtypes = (
 )
 _UniffiLib.ffi_devcare_uniffi_uniffi_contract_version.restype = ctypes.c_uint32
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_decode_report.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_decode_report.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_derive_device_key.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_derive_device_key.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_open_payload.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_open_payload.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_public_key.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_public_key.restype = ctypes.c_uint16
@@ -668,12 +678,25 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open.restype =
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_dmtree_apply.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_dmtree_apply.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_fn_func_decode_report.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_func_decode_report.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_func_derive_device_key.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_func_derive_device_key.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_func_open_payload.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_func_open_payload.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_func_public_key.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -2009,6 +2032,155 @@ class _UniffiFfiConverterTypeIngestResult(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeIngestOutcome.write(value.outcome, buf)
         _UniffiFfiConverterUInt16.write(value.dm_status, buf)
 
+class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterString.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterString.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterString.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class PayloadInfo:
+    """
+    What a verified payload carries.
+"""
+    def __init__(self, *, campaign:str, revision:int, issued_at_ms:int, valid_until_ms:int, setting_uris:typing.List[str]):
+        self.campaign = campaign
+        self.revision = revision
+        self.issued_at_ms = issued_at_ms
+        self.valid_until_ms = valid_until_ms
+        self.setting_uris = setting_uris
+        
+        
+
+    
+    def __str__(self):
+        return "PayloadInfo(campaign={}, revision={}, issued_at_ms={}, valid_until_ms={}, setting_uris={})".format(self.campaign, self.revision, self.issued_at_ms, self.valid_until_ms, self.setting_uris)
+    def __eq__(self, other):
+        if self.campaign != other.campaign:
+            return False
+        if self.revision != other.revision:
+            return False
+        if self.issued_at_ms != other.issued_at_ms:
+            return False
+        if self.valid_until_ms != other.valid_until_ms:
+            return False
+        if self.setting_uris != other.setting_uris:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePayloadInfo(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PayloadInfo(
+            campaign=_UniffiFfiConverterString.read(buf),
+            revision=_UniffiFfiConverterUInt32.read(buf),
+            issued_at_ms=_UniffiFfiConverterUInt64.read(buf),
+            valid_until_ms=_UniffiFfiConverterUInt64.read(buf),
+            setting_uris=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.campaign)
+        _UniffiFfiConverterUInt32.check_lower(value.revision)
+        _UniffiFfiConverterUInt64.check_lower(value.issued_at_ms)
+        _UniffiFfiConverterUInt64.check_lower(value.valid_until_ms)
+        _UniffiFfiConverterSequenceString.check_lower(value.setting_uris)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.campaign, buf)
+        _UniffiFfiConverterUInt32.write(value.revision, buf)
+        _UniffiFfiConverterUInt64.write(value.issued_at_ms, buf)
+        _UniffiFfiConverterUInt64.write(value.valid_until_ms, buf)
+        _UniffiFfiConverterSequenceString.write(value.setting_uris, buf)
+
+@dataclass
+class ReportInfo:
+    """
+    What an authenticated report says.
+"""
+    def __init__(self, *, campaign:str, revision:int, device:str, attempt:int, evaluated_at_ms:int, kind:str, failed_settings:typing.List[int]):
+        self.campaign = campaign
+        self.revision = revision
+        self.device = device
+        self.attempt = attempt
+        self.evaluated_at_ms = evaluated_at_ms
+        self.kind = kind
+        self.failed_settings = failed_settings
+        
+        
+
+    
+    def __str__(self):
+        return "ReportInfo(campaign={}, revision={}, device={}, attempt={}, evaluated_at_ms={}, kind={}, failed_settings={})".format(self.campaign, self.revision, self.device, self.attempt, self.evaluated_at_ms, self.kind, self.failed_settings)
+    def __eq__(self, other):
+        if self.campaign != other.campaign:
+            return False
+        if self.revision != other.revision:
+            return False
+        if self.device != other.device:
+            return False
+        if self.attempt != other.attempt:
+            return False
+        if self.evaluated_at_ms != other.evaluated_at_ms:
+            return False
+        if self.kind != other.kind:
+            return False
+        if self.failed_settings != other.failed_settings:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeReportInfo(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ReportInfo(
+            campaign=_UniffiFfiConverterString.read(buf),
+            revision=_UniffiFfiConverterUInt32.read(buf),
+            device=_UniffiFfiConverterString.read(buf),
+            attempt=_UniffiFfiConverterUInt32.read(buf),
+            evaluated_at_ms=_UniffiFfiConverterUInt64.read(buf),
+            kind=_UniffiFfiConverterString.read(buf),
+            failed_settings=_UniffiFfiConverterSequenceUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.campaign)
+        _UniffiFfiConverterUInt32.check_lower(value.revision)
+        _UniffiFfiConverterString.check_lower(value.device)
+        _UniffiFfiConverterUInt32.check_lower(value.attempt)
+        _UniffiFfiConverterUInt64.check_lower(value.evaluated_at_ms)
+        _UniffiFfiConverterString.check_lower(value.kind)
+        _UniffiFfiConverterSequenceUInt32.check_lower(value.failed_settings)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.campaign, buf)
+        _UniffiFfiConverterUInt32.write(value.revision, buf)
+        _UniffiFfiConverterString.write(value.device, buf)
+        _UniffiFfiConverterUInt32.write(value.attempt, buf)
+        _UniffiFfiConverterUInt64.write(value.evaluated_at_ms, buf)
+        _UniffiFfiConverterString.write(value.kind, buf)
+        _UniffiFfiConverterSequenceUInt32.write(value.failed_settings, buf)
+
 
 
 # DevcareError
@@ -2956,6 +3128,26 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterString.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
+def decode_report(bytes: bytes,device_key: bytes) -> ReportInfo:
+    """
+    Authenticates report bytes with `device_key` (32 bytes) and decodes them.
+"""
+    
+    _UniffiFfiConverterBytes.check_lower(bytes)
+
+    _UniffiFfiConverterBytes.check_lower(device_key)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterBytes.lower(bytes),
+        _UniffiFfiConverterBytes.lower(device_key),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterTypeReportInfo.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_devcare_uniffi_fn_func_decode_report,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def derive_device_key(master: bytes,device_id: str) -> bytes:
     """
     A device's report key derived from the server's `master` secret.
@@ -2973,6 +3165,29 @@ def derive_device_key(master: bytes,device_id: str) -> bytes:
     _uniffi_ffi_result = _uniffi_rust_call_with_error(
         _uniffi_error_converter,
         _UniffiLib.uniffi_devcare_uniffi_fn_func_derive_device_key,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
+def open_payload(bytes: bytes,server_public_key: bytes,now_ms: int) -> PayloadInfo:
+    """
+    Verifies a payload against `server_public_key` at `now_ms` and says what it carries.
+"""
+    
+    _UniffiFfiConverterBytes.check_lower(bytes)
+
+    _UniffiFfiConverterBytes.check_lower(server_public_key)
+
+    _UniffiFfiConverterUInt64.check_lower(now_ms)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterBytes.lower(bytes),
+        _UniffiFfiConverterBytes.lower(server_public_key),
+        _UniffiFfiConverterUInt64.lower(now_ms),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterTypePayloadInfo.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_devcare_uniffi_fn_func_open_payload,
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3108,7 +3323,11 @@ __all__ = [
     "DmSetting",
     "DueReport",
     "IngestResult",
+    "PayloadInfo",
+    "ReportInfo",
+    "decode_report",
     "derive_device_key",
+    "open_payload",
     "public_key",
     "report_time",
     "retry_delay",

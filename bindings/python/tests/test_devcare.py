@@ -200,4 +200,22 @@ def slot_function_matches_the_shared_vectors():
     assert len(vectors) == 16
 
 
+@test
+def wire_vectors_decode_to_the_stated_values():
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.environ.get("DEVCARE_WIRE_VECTORS") or os.path.join(here, "..", "..", "..", "tests", "vectors", "wire.json")
+    with open(path) as f:
+        d = json.load(f)
+    p = devcare.open_payload(bytes.fromhex(d["payload_hex"]), bytes.fromhex(d["public_key_hex"]), d["now_ms"])
+    c = d["campaign"]
+    assert (p.campaign, p.revision, p.issued_at_ms, p.valid_until_ms) == (c["id"], c["revision"], c["issued_at_ms"], c["valid_until_ms"])
+    assert p.setting_uris == c["setting_uris"]
+    key = devcare.derive_device_key(bytes.fromhex(d["master_hex"]), d["report"]["device"])
+    assert key.hex() == d["device_key_hex"]
+    r = devcare.decode_report(bytes.fromhex(d["report_hex"]), key)
+    w = d["report"]
+    assert (r.campaign, r.revision, r.device, r.attempt, r.evaluated_at_ms, r.kind) == (w["campaign"], w["revision"], w["device"], w["attempt"], w["evaluated_at_ms"], w["kind"])
+    assert r.failed_settings == w["failed_settings"]
+
+
 print(f"{len(PASSED)} passed, 0 failed")

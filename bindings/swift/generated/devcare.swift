@@ -1971,6 +1971,224 @@ public func FfiConverterTypeIngestResult_lower(_ value: IngestResult) -> RustBuf
 
 
 /**
+ * What a verified payload carries.
+ */
+public struct PayloadInfo: Equatable, Hashable {
+    /**
+     * Campaign id.
+     */
+    public var campaign: String
+    /**
+     * Revision.
+     */
+    public var revision: UInt32
+    /**
+     * Issue time.
+     */
+    public var issuedAtMs: UInt64
+    /**
+     * Expiry of the payload.
+     */
+    public var validUntilMs: UInt64
+    /**
+     * The settings' URIs, in order.
+     */
+    public var settingUris: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Campaign id.
+         */campaign: String, 
+        /**
+         * Revision.
+         */revision: UInt32, 
+        /**
+         * Issue time.
+         */issuedAtMs: UInt64, 
+        /**
+         * Expiry of the payload.
+         */validUntilMs: UInt64, 
+        /**
+         * The settings' URIs, in order.
+         */settingUris: [String]) {
+        self.campaign = campaign
+        self.revision = revision
+        self.issuedAtMs = issuedAtMs
+        self.validUntilMs = validUntilMs
+        self.settingUris = settingUris
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PayloadInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePayloadInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PayloadInfo {
+        return
+            try PayloadInfo(
+                campaign: FfiConverterString.read(from: &buf), 
+                revision: FfiConverterUInt32.read(from: &buf), 
+                issuedAtMs: FfiConverterUInt64.read(from: &buf), 
+                validUntilMs: FfiConverterUInt64.read(from: &buf), 
+                settingUris: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PayloadInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.campaign, into: &buf)
+        FfiConverterUInt32.write(value.revision, into: &buf)
+        FfiConverterUInt64.write(value.issuedAtMs, into: &buf)
+        FfiConverterUInt64.write(value.validUntilMs, into: &buf)
+        FfiConverterSequenceString.write(value.settingUris, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePayloadInfo_lift(_ buf: RustBuffer) throws -> PayloadInfo {
+    return try FfiConverterTypePayloadInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePayloadInfo_lower(_ value: PayloadInfo) -> RustBuffer {
+    return FfiConverterTypePayloadInfo.lower(value)
+}
+
+
+/**
+ * What an authenticated report says.
+ */
+public struct ReportInfo: Equatable, Hashable {
+    /**
+     * Campaign id.
+     */
+    public var campaign: String
+    /**
+     * Revision.
+     */
+    public var revision: UInt32
+    /**
+     * Reporting device.
+     */
+    public var device: String
+    /**
+     * Attempt.
+     */
+    public var attempt: UInt32
+    /**
+     * When the device evaluated.
+     */
+    public var evaluatedAtMs: UInt64
+    /**
+     * "failure", "summary" or "success".
+     */
+    public var kind: String
+    /**
+     * Indices of the settings the findings name.
+     */
+    public var failedSettings: [UInt32]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Campaign id.
+         */campaign: String, 
+        /**
+         * Revision.
+         */revision: UInt32, 
+        /**
+         * Reporting device.
+         */device: String, 
+        /**
+         * Attempt.
+         */attempt: UInt32, 
+        /**
+         * When the device evaluated.
+         */evaluatedAtMs: UInt64, 
+        /**
+         * "failure", "summary" or "success".
+         */kind: String, 
+        /**
+         * Indices of the settings the findings name.
+         */failedSettings: [UInt32]) {
+        self.campaign = campaign
+        self.revision = revision
+        self.device = device
+        self.attempt = attempt
+        self.evaluatedAtMs = evaluatedAtMs
+        self.kind = kind
+        self.failedSettings = failedSettings
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReportInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReportInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReportInfo {
+        return
+            try ReportInfo(
+                campaign: FfiConverterString.read(from: &buf), 
+                revision: FfiConverterUInt32.read(from: &buf), 
+                device: FfiConverterString.read(from: &buf), 
+                attempt: FfiConverterUInt32.read(from: &buf), 
+                evaluatedAtMs: FfiConverterUInt64.read(from: &buf), 
+                kind: FfiConverterString.read(from: &buf), 
+                failedSettings: FfiConverterSequenceUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReportInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.campaign, into: &buf)
+        FfiConverterUInt32.write(value.revision, into: &buf)
+        FfiConverterString.write(value.device, into: &buf)
+        FfiConverterUInt32.write(value.attempt, into: &buf)
+        FfiConverterUInt64.write(value.evaluatedAtMs, into: &buf)
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterSequenceUInt32.write(value.failedSettings, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportInfo_lift(_ buf: RustBuffer) throws -> ReportInfo {
+    return try FfiConverterTypeReportInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportInfo_lower(_ value: ReportInfo) -> RustBuffer {
+    return FfiConverterTypeReportInfo.lower(value)
+}
+
+
+/**
  * The one error type of the bindings.
  */
 public 
@@ -2672,6 +2890,43 @@ fileprivate struct FfiConverterSequenceUInt32: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+/**
+ * Authenticates report bytes with `device_key` (32 bytes) and decodes them.
+ */
+public func decodeReport(bytes: Data, deviceKey: Data)throws  -> ReportInfo  {
+    return try  FfiConverterTypeReportInfo_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_func_decode_report(
+        FfiConverterData.lower(bytes),
+        FfiConverterData.lower(deviceKey),uniffiCallStatus
+    )
+})
+}
 /**
  * A device's report key derived from the server's `master` secret.
  */
@@ -2681,6 +2936,19 @@ public func deriveDeviceKey(master: Data, deviceId: String)throws  -> Data  {
     uniffi_devcare_uniffi_fn_func_derive_device_key(
         FfiConverterData.lower(master),
         FfiConverterString.lower(deviceId),uniffiCallStatus
+    )
+})
+}
+/**
+ * Verifies a payload against `server_public_key` at `now_ms` and says what it carries.
+ */
+public func openPayload(bytes: Data, serverPublicKey: Data, nowMs: UInt64)throws  -> PayloadInfo  {
+    return try  FfiConverterTypePayloadInfo_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_func_open_payload(
+        FfiConverterData.lower(bytes),
+        FfiConverterData.lower(serverPublicKey),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 })
 }
@@ -2766,7 +3034,13 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_func_decode_report() != 59103) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_func_derive_device_key() != 10003) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_func_open_payload() != 62711) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_func_public_key() != 64722) {

@@ -379,9 +379,19 @@ void uniffi_devcare_uniffi_fn_init_callback_vtable_dmtree(const UniffiVTableCall
 RustBuffer uniffi_devcare_uniffi_fn_method_dmtree_apply(uint64_t ptr, RustBuffer setting, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_DECODE_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_DECODE_REPORT
+RustBuffer uniffi_devcare_uniffi_fn_func_decode_report(RustBuffer bytes, RustBuffer device_key, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_DERIVE_DEVICE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_DERIVE_DEVICE_KEY
 RustBuffer uniffi_devcare_uniffi_fn_func_derive_device_key(RustBuffer master, RustBuffer device_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_OPEN_PAYLOAD
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_OPEN_PAYLOAD
+RustBuffer uniffi_devcare_uniffi_fn_func_open_payload(RustBuffer bytes, RustBuffer server_public_key, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_PUBLIC_KEY
@@ -669,9 +679,21 @@ void ffi_devcare_uniffi_rust_future_free_void(uint64_t handle
 void ffi_devcare_uniffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_DECODE_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_DECODE_REPORT
+uint16_t uniffi_devcare_uniffi_checksum_func_decode_report(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_DERIVE_DEVICE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_DERIVE_DEVICE_KEY
 uint16_t uniffi_devcare_uniffi_checksum_func_derive_device_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_OPEN_PAYLOAD
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_OPEN_PAYLOAD
+uint16_t uniffi_devcare_uniffi_checksum_func_open_payload(void
     
 );
 #endif

@@ -1,0 +1,111 @@
+//! The committed wire vectors (`tests/vectors/wire.json`) decode to their stated values and
+//! are what this build produces, byte for byte (ed25519 signatures are deterministic).
+
+use devcare::file::{hex_decode, hex_encode};
+use devcare::payload::{PayloadLimits, TrustedKeys, open_payload};
+use devcare::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key};
+use devcare::*;
+use serde_json::Value;
+
+fn doc() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/wire.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    hex_decode(v.as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn payload_vector_opens_to_the_stated_campaign() {
+    let d = doc();
+    let mut trusted = TrustedKeys::new();
+    trusted
+        .add_bytes(&bytes(&d["public_key_hex"]).try_into().unwrap())
+        .unwrap();
+    let p = open_payload(
+        &bytes(&d["payload_hex"]),
+        &trusted,
+        Timestamp(d["now_ms"].as_u64().unwrap()),
+        &PayloadLimits::default(),
+    )
+    .unwrap();
+    let c = &d["campaign"];
+    assert_eq!(p.campaign.id.as_str(), c["id"]);
+    assert_eq!(
+        u64::from(p.campaign.revision),
+        c["revision"].as_u64().unwrap()
+    );
+    assert_eq!(
+        p.campaign.issued_at.as_millis(),
+        c["issued_at_ms"].as_u64().unwrap()
+    );
+    assert_eq!(
+        p.valid_until.as_millis(),
+        c["valid_until_ms"].as_u64().unwrap()
+    );
+    let uris: Vec<&str> = c["setting_uris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        p.campaign
+            .settings
+            .iter()
+            .map(|s| s.uri.as_str())
+            .collect::<Vec<_>>(),
+        uris
+    );
+    // The same campaign file still builds the same bytes.
+    let text = include_str!("../../examples/campaigns/apn-full.toml");
+    let again = devcare::payload::build_payload(
+        &Campaign::from_toml("apn-full.toml", text).unwrap(),
+        &devcare::payload::ServerKey::from_seed(&bytes(&d["signing_seed_hex"]).try_into().unwrap()),
+        p.valid_until,
+        &PayloadLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(hex_encode(&again), d["payload_hex"].as_str().unwrap());
+}
+
+#[test]
+fn report_vector_decodes_to_the_stated_report() {
+    let d = doc();
+    let master: [u8; 32] = bytes(&d["master_hex"]).try_into().unwrap();
+    let r = decode_report(&bytes(&d["report_hex"]), DEFAULT_MAX_REPORT_BYTES, |dev| {
+        Some(derive_device_key(&master, dev))
+    })
+    .unwrap();
+    let w = &d["report"];
+    assert_eq!(r.campaign.as_str(), w["campaign"]);
+    assert_eq!(r.device.as_str(), w["device"]);
+    assert_eq!(u64::from(r.attempt), w["attempt"].as_u64().unwrap());
+    assert_eq!(
+        r.evaluated_at.as_millis(),
+        w["evaluated_at_ms"].as_u64().unwrap()
+    );
+    let ReportKind::Failure { findings } = r.kind else {
+        panic!("a failure report")
+    };
+    let idx: Vec<u64> = findings
+        .iter()
+        .filter_map(Finding::setting)
+        .map(u64::from)
+        .collect();
+    assert_eq!(
+        idx,
+        w["failed_settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        hex_encode(&derive_device_key(&master, &r.device)),
+        d["device_key_hex"].as_str().unwrap()
+    );
+}

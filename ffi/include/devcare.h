@@ -497,6 +497,54 @@ devcare_result devcare_server_stats(struct devcare_server *server,
                                     const char *campaign,
                                     struct devcare_stats *out);
 
+// SipHash-2-4 of `device_id` under the 16-byte campaign `salt`.
+//
+// # Safety
+// `salt` 16 readable bytes; `device_id` NUL-terminated; `out` writable.
+devcare_result devcare_slot(const uint8_t *salt, const char *device_id, uint64_t *out);
+
+// The first report time: `evaluated_at + offset + slot % window` (ms).
+//
+// # Safety
+// As for `devcare_slot`.
+devcare_result devcare_report_time(const uint8_t *salt,
+                                   const char *device_id,
+                                   uint64_t evaluated_at_ms,
+                                   uint64_t offset_ms,
+                                   uint64_t window_ms,
+                                   uint64_t *out);
+
+// Delay (ms) before resend `retry` (from 1) with the given backoff and cap.
+//
+// # Safety
+// As for `devcare_slot`.
+devcare_result devcare_retry_delay(const uint8_t *salt,
+                                   const char *device_id,
+                                   uint32_t retry,
+                                   uint64_t backoff_ms,
+                                   uint64_t max_backoff_ms,
+                                   uint64_t *out);
+
+// Whether a healthy device sends a success probe at `ppm` parts per million.
+//
+// # Safety
+// As for `devcare_slot`.
+devcare_result devcare_sampled(const uint8_t *salt, const char *device_id, uint32_t ppm, bool *out);
+
+// Verifies a payload against `server_public_key` (32 bytes) at `now_ms` without taking it
+// on: writes its campaign id (65 bytes suffice), revision and setting count.
+//
+// # Safety
+// `payload` valid for `len` bytes; other pointers valid as described.
+devcare_result devcare_payload_inspect(const uint8_t *payload,
+                                       size_t len,
+                                       const uint8_t *server_public_key,
+                                       uint64_t now_ms,
+                                       char *campaign_buf,
+                                       size_t campaign_cap,
+                                       uint32_t *revision,
+                                       size_t *settings);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

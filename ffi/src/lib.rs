@@ -1366,3 +1366,182 @@ pub unsafe extern "C" fn devcare_server_stats(
         DEVCARE_OK
     })
 }
+
+// ---------------------------------------------------------------------------------------
+// The slot function and payload inspection (the shared vectors are checked from C too)
+
+/// # Safety
+/// `salt` 16 readable bytes; `device_id` NUL-terminated.
+unsafe fn slot_args(
+    salt: *const u8,
+    device_id: *const c_char,
+) -> Result<([u8; 16], DeviceId), devcare_result> {
+    // SAFETY: forwarded.
+    let s = unsafe { bytes_arg(salt, 16, "salt") }?;
+    let id = unsafe { str_arg(device_id, "device_id") }?;
+    let mut salt16 = [0u8; 16];
+    salt16.copy_from_slice(s);
+    let dev = DeviceId::new(id).map_err(|e| fail(DEVCARE_INVALID_ARGUMENT, e.to_string()))?;
+    Ok((salt16, dev))
+}
+
+/// SipHash-2-4 of `device_id` under the 16-byte campaign `salt`.
+///
+/// # Safety
+/// `salt` 16 readable bytes; `device_id` NUL-terminated; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_slot(
+    salt: *const u8,
+    device_id: *const c_char,
+    out: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        // SAFETY: forwarded.
+        let (salt, dev) = tri!(unsafe { slot_args(salt, device_id) });
+        if out.is_null() {
+            return fail(DEVCARE_NULL_ARGUMENT, "out is NULL");
+        }
+        // SAFETY: non-NULL.
+        unsafe { *out = devcare::slot::slot(&salt, &dev) };
+        DEVCARE_OK
+    })
+}
+
+/// The first report time: `evaluated_at + offset + slot % window` (ms).
+///
+/// # Safety
+/// As for `devcare_slot`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_report_time(
+    salt: *const u8,
+    device_id: *const c_char,
+    evaluated_at_ms: u64,
+    offset_ms: u64,
+    window_ms: u64,
+    out: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        // SAFETY: forwarded.
+        let (salt, dev) = tri!(unsafe { slot_args(salt, device_id) });
+        if out.is_null() {
+            return fail(DEVCARE_NULL_ARGUMENT, "out is NULL");
+        }
+        let policy = devcare::ReportPolicy {
+            offset: devcare::Duration(offset_ms),
+            window: devcare::Duration(window_ms),
+            retry: devcare::RetryPolicy {
+                attempts: 1,
+                backoff: devcare::Duration::ZERO,
+                max_backoff: devcare::Duration::ZERO,
+            },
+            deadline: devcare::Duration(u64::MAX),
+            detail: devcare::Detail::PerSetting,
+        };
+        let t = devcare::slot::report_time(&salt, &dev, Timestamp(evaluated_at_ms), &policy);
+        // SAFETY: non-NULL.
+        unsafe { *out = t.as_millis() };
+        DEVCARE_OK
+    })
+}
+
+/// Delay (ms) before resend `retry` (from 1) with the given backoff and cap.
+///
+/// # Safety
+/// As for `devcare_slot`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_retry_delay(
+    salt: *const u8,
+    device_id: *const c_char,
+    retry: u32,
+    backoff_ms: u64,
+    max_backoff_ms: u64,
+    out: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        // SAFETY: forwarded.
+        let (salt, dev) = tri!(unsafe { slot_args(salt, device_id) });
+        if out.is_null() {
+            return fail(DEVCARE_NULL_ARGUMENT, "out is NULL");
+        }
+        let p = devcare::RetryPolicy {
+            attempts: 32,
+            backoff: devcare::Duration(backoff_ms),
+            max_backoff: devcare::Duration(max_backoff_ms),
+        };
+        // SAFETY: non-NULL.
+        unsafe { *out = devcare::slot::retry_delay(&salt, &dev, retry, &p).as_millis() };
+        DEVCARE_OK
+    })
+}
+
+/// Whether a healthy device sends a success probe at `ppm` parts per million.
+///
+/// # Safety
+/// As for `devcare_slot`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_sampled(
+    salt: *const u8,
+    device_id: *const c_char,
+    ppm: u32,
+    out: *mut bool,
+) -> devcare_result {
+    guard(|| {
+        // SAFETY: forwarded.
+        let (salt, dev) = tri!(unsafe { slot_args(salt, device_id) });
+        if out.is_null() {
+            return fail(DEVCARE_NULL_ARGUMENT, "out is NULL");
+        }
+        // SAFETY: non-NULL.
+        unsafe { *out = devcare::slot::sampled(&salt, &dev, ppm) };
+        DEVCARE_OK
+    })
+}
+
+/// Verifies a payload against `server_public_key` (32 bytes) at `now_ms` without taking it
+/// on: writes its campaign id (65 bytes suffice), revision and setting count.
+///
+/// # Safety
+/// `payload` valid for `len` bytes; other pointers valid as described.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_payload_inspect(
+    payload: *const u8,
+    len: usize,
+    server_public_key: *const u8,
+    now_ms: u64,
+    campaign_buf: *mut c_char,
+    campaign_cap: usize,
+    revision: *mut u32,
+    settings: *mut usize,
+) -> devcare_result {
+    guard(|| {
+        // SAFETY: forwarded.
+        let bytes = tri!(unsafe { bytes_arg(payload, len, "payload") });
+        let pk = tri!(unsafe { key_arg(server_public_key, "server_public_key") });
+        if revision.is_null() || settings.is_null() {
+            return fail(DEVCARE_NULL_ARGUMENT, "an out-parameter is NULL");
+        }
+        let mut trusted = TrustedKeys::new();
+        tri!(
+            trusted
+                .add_bytes(&pk)
+                .map_err(|e| fail(payload_code(&e), e.to_string()))
+        );
+        let p = tri!(
+            devcare::payload::open_payload(
+                bytes,
+                &trusted,
+                Timestamp(now_ms),
+                &PayloadLimits::default()
+            )
+            .map_err(|e| fail(payload_code(&e), e.to_string()))
+        );
+        // SAFETY: buffer valid per contract.
+        tri!(unsafe { write_cstr(p.campaign.id.as_str(), campaign_buf, campaign_cap) });
+        // SAFETY: non-NULL.
+        unsafe {
+            *revision = p.campaign.revision;
+            *settings = p.campaign.settings.len();
+        }
+        DEVCARE_OK
+    })
+}

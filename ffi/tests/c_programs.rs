@@ -109,3 +109,82 @@ fn the_readme_snippet_compiles_and_runs() {
         "{out}"
     );
 }
+
+/// Flattens the shared JSON vectors into the line format `vectors.c` reads.
+fn flat_vectors() -> (std::path::PathBuf, usize) {
+    use std::fmt::Write as _;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(root.join("tests/vectors").join(name)).unwrap(),
+        )
+        .unwrap()
+    };
+    let slots = read("slots.json");
+    let wire = read("wire.json");
+    let mut out = String::new();
+    let mut n = 0;
+    for v in slots["vectors"].as_array().unwrap() {
+        let (salt, dev) = (
+            v["salt_hex"].as_str().unwrap(),
+            v["device"].as_str().unwrap(),
+        );
+        writeln!(out, "slot {salt} {dev} {}", v["slot_hex"].as_str().unwrap()).unwrap();
+        n += 1;
+        for rt in v["report_times"].as_array().unwrap() {
+            writeln!(
+                out,
+                "report_time {salt} {dev} {} {} {} {}",
+                v["evaluated_at_ms"], rt["offset_ms"], rt["window_ms"], rt["report_at_ms"]
+            )
+            .unwrap();
+            n += 1;
+        }
+        let r = &v["retry"];
+        for (i, d) in r["delays_ms"].as_array().unwrap().iter().enumerate() {
+            writeln!(
+                out,
+                "retry {salt} {dev} {} {} {} {d}",
+                i + 1,
+                r["backoff_ms"],
+                r["max_backoff_ms"]
+            )
+            .unwrap();
+            n += 1;
+        }
+        for s in v["sampled"].as_array().unwrap() {
+            writeln!(
+                out,
+                "sampled {salt} {dev} {} {}",
+                s["ppm"],
+                u8::from(s["sampled"].as_bool().unwrap())
+            )
+            .unwrap();
+            n += 1;
+        }
+    }
+    let c = &wire["campaign"];
+    writeln!(
+        out,
+        "payload {} {} {} {} {} {}",
+        wire["public_key_hex"].as_str().unwrap(),
+        wire["now_ms"],
+        wire["payload_hex"].as_str().unwrap(),
+        c["id"].as_str().unwrap(),
+        c["revision"],
+        c["setting_uris"].as_array().unwrap().len()
+    )
+    .unwrap();
+    n += 1;
+    let path = std::env::temp_dir().join(format!("devcare-vectors-{}.txt", std::process::id()));
+    std::fs::write(&path, out).unwrap();
+    (path, n)
+}
+
+#[test]
+fn the_shared_vectors_hold_in_c() {
+    let (path, n) = flat_vectors();
+    let out = run("vectors", &[path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert!(out.contains(&format!("vectors: {n} checked")), "{out}");
+}

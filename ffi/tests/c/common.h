@@ -42,14 +42,14 @@ static void die(const char *what, devcare_result r) {
     }                                                         \
   } while (0)
 
-static const uint8_t MASTER[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+__attribute__((unused)) static const uint8_t MASTER[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
                                    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
-static const uint8_t SIGNING_SEED[32] = {42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42,
+__attribute__((unused)) static const uint8_t SIGNING_SEED[32] = {42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42,
                                          42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42,
                                          42, 42, 42, 42, 42, 42, 42, 42, 42, 42};
 
 /* A small campaign: four settings, no success probe, 1h window, 3 care attempts. */
-static const char *CAMPAIGN_TOML =
+__attribute__((unused)) static const char *CAMPAIGN_TOML =
     "id = \"apn-c\"\n"
     "revision = 1\n"
     "issued_at = 2026-05-28T20:26:40Z\n"
@@ -71,7 +71,7 @@ struct dm_tree {
   char uris[32][80];
 };
 
-static uint16_t tree_apply(void *user_data, const devcare_setting *s, uint8_t *verify) {
+__attribute__((unused)) static uint16_t tree_apply(void *user_data, const devcare_setting *s, uint8_t *verify) {
   struct dm_tree *t = user_data;
   (void)verify;
   if (t->fail_uri != NULL && strcmp(s->uri, t->fail_uri) == 0) {

@@ -119,6 +119,12 @@ impl SledStore {
         }
     }
 
+    /// The underlying sled tree (for inspection tools and benchmarks; writing to it
+    /// bypasses every check of the store).
+    pub fn raw_tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     /// Bytes sled reports on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.size_on_disk().map_err(backend)

@@ -249,6 +249,17 @@ fn from_outcome(o: ApplyOutcome) -> ApplyResult {
 // ---------------------------------------------------------------------------------------
 // Device
 
+/// A report to send now, as an OMA DM Generic Alert.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DueAlert {
+    /// The campaign it belongs to.
+    pub campaign: String,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// The `<Alert>` XML.
+    pub xml: String,
+}
+
 /// A report to send now.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DueReport {
@@ -338,6 +349,19 @@ impl DeviceAgent {
                 bytes: bytes.map_err(|e| refused(e.reason(), &e))?,
             })),
         }
+    }
+
+    /// The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
+    /// for a DM client that sends it in its session; null when none is due.
+    pub fn next_report_alert(&self, now_ms: u64) -> Option<DueAlert> {
+        let g = lock(&self.0);
+        g.agent
+            .next_due_alert(Timestamp(now_ms), None)
+            .map(|(id, r, xml)| DueAlert {
+                campaign: id.to_string(),
+                attempt: r.attempt,
+                xml,
+            })
     }
 
     /// The host sent report `attempt` of `campaign`.
@@ -496,6 +520,24 @@ pub struct CampaignStats {
 #[derive(Debug)]
 struct MasterKeys([u8; 32]);
 
+fn ingest_result(ingest: &Ingest) -> IngestResult {
+    let outcome = match ingest {
+        Ingest::Accepted(_) => IngestOutcome::Accepted,
+        Ingest::Duplicate => IngestOutcome::Duplicate,
+        Ingest::Rejected(r) => IngestOutcome::Rejected {
+            reason: r.reason().to_string(),
+            detail: match r {
+                IngestRejection::Wire(e) => e.to_string(),
+                IngestRejection::Refused(e) => e.to_string(),
+            },
+        },
+    };
+    IngestResult {
+        outcome,
+        dm_status: ingest.dm_status(),
+    }
+}
+
 impl Directory for MasterKeys {
     fn device_key(&self, device: &DeviceId) -> Option<DeviceKey> {
         Some(wire::derive_device_key(&self.0, device))
@@ -610,6 +652,31 @@ impl CareServer {
             outcome,
             dm_status: ingest.dm_status(),
         })
+    }
+
+    /// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
+    /// session): one result per report. A message that does not parse is refused with reason
+    /// "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+    pub fn ingest_alert(
+        &self,
+        xml: String,
+        now_ms: u64,
+    ) -> Result<Vec<IngestResult>, DevcareError> {
+        let mut g = lock(&self.0);
+        let d = &mut *g;
+        let limits = devcare::alert::AlertLimits::default();
+        let list = d
+            .server
+            .ingest_alerts(&xml, &limits, &d.keys, Timestamp(now_ms))?
+            .map_err(|e| {
+                let reason = match e.dm_status() {
+                    415 => "unknown-alert-type",
+                    413 => "alert-too-large",
+                    _ => "malformed-alert",
+                };
+                refused(reason, &e)
+            })?;
+        Ok(list.iter().map(ingest_result).collect())
     }
 
     /// The next care order due at `now_ms`, marked dispatched; null when none.

@@ -266,6 +266,25 @@ impl<S: EventStore> DeviceAgent<S> {
         })
     }
 
+    /// The first report due at `now` rendered as an OMA DM Generic Alert (see
+    /// [`crate::alert`]) for a host whose DM client sends it in a DM session: its campaign,
+    /// the report and the `<Alert>` XML (with `hdr`, a whole SyncML message).
+    pub fn next_due_alert(
+        &self,
+        now: Timestamp,
+        hdr: Option<&crate::alert::SyncHeader>,
+    ) -> Option<(CampaignId, Report, String)> {
+        self.states().find_map(|(id, s)| {
+            let r = s.due_report(now)?;
+            let campaign = s.campaign.as_ref();
+            let xml = match hdr {
+                Some(h) => crate::alert::render_syncml(&r, campaign, h),
+                None => crate::alert::render_alert(&r, campaign, 1),
+            };
+            Some((id.clone(), r, xml))
+        })
+    }
+
     /// Verifies a received broadcast payload (size, frame, signature, limits, expiry) and
     /// takes its campaign on. A refused payload is counted per reason and changes nothing.
     pub fn receive_payload(

@@ -95,6 +95,11 @@ enum devcare_result
   DEVCARE_REPORT_UNKNOWN_DEVICE = 302,
   // The report's MAC does not verify.
   DEVCARE_REPORT_BAD_MAC = 303,
+  // An OMA DM message that is not well-formed devcare Generic Alerts (answer 400; 413
+  // when over the size or Item limit).
+  DEVCARE_ALERT_MALFORMED = 304,
+  // A Generic Alert of a type devcare does not handle (answer 415).
+  DEVCARE_ALERT_UNKNOWN_TYPE = 305,
   // The device already reported (acknowledge it).
   DEVCARE_DUPLICATE = 400,
   // The campaign exists already.
@@ -544,6 +549,39 @@ devcare_result devcare_payload_inspect(const uint8_t *payload,
                                        size_t campaign_cap,
                                        uint32_t *revision,
                                        size_t *settings);
+
+// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
+// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
+// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
+//
+// # Safety
+// Buffers valid for their capacities; out-params valid for writes.
+devcare_result devcare_device_next_report_alert(struct devcare_device *device,
+                                                uint64_t now_ms,
+                                                char *xml,
+                                                size_t cap,
+                                                size_t *len,
+                                                char *campaign_buf,
+                                                size_t campaign_cap,
+                                                uint32_t *attempt);
+
+// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the host's
+// DM session) at `now_ms`. On `DEVCARE_OK`: `*reports` reports were read, `*accepted` of
+// them accepted, `*duplicates` duplicates; `*dm_status` is 200 when every report was
+// accepted or a duplicate, else the status of the first refused one. A message that does
+// not parse gives `DEVCARE_ALERT_MALFORMED` (answer 400, or 413 when over the limits —
+// see `devcare_last_error`) or `DEVCARE_ALERT_UNKNOWN_TYPE` (answer 415).
+//
+// # Safety
+// `xml` valid for `len` bytes; out-params valid for writes.
+devcare_result devcare_server_ingest_alert(struct devcare_server *server,
+                                           const char *xml,
+                                           size_t len,
+                                           uint64_t now_ms,
+                                           size_t *reports,
+                                           size_t *accepted,
+                                           size_t *duplicates,
+                                           uint16_t *dm_status);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -92,6 +92,11 @@ pub enum devcare_result {
     DEVCARE_REPORT_UNKNOWN_DEVICE = 302,
     /// The report's MAC does not verify.
     DEVCARE_REPORT_BAD_MAC = 303,
+    /// An OMA DM message that is not well-formed devcare Generic Alerts (answer 400; 413
+    /// when over the size or Item limit).
+    DEVCARE_ALERT_MALFORMED = 304,
+    /// A Generic Alert of a type devcare does not handle (answer 415).
+    DEVCARE_ALERT_UNKNOWN_TYPE = 305,
     /// The device already reported (acknowledge it).
     DEVCARE_DUPLICATE = 400,
     /// The campaign exists already.
@@ -349,6 +354,8 @@ pub extern "C" fn devcare_result_name(result: u32) -> *const c_char {
         203 => b"DEVCARE_WRONG_ATTEMPT\0",
         204 => b"DEVCARE_NOT_DUE\0",
         300..=303 => b"DEVCARE_REPORT_REFUSED\0",
+        304 => b"DEVCARE_ALERT_MALFORMED\0",
+        305 => b"DEVCARE_ALERT_UNKNOWN_TYPE\0",
         400 => b"DEVCARE_DUPLICATE\0",
         401..=405 => b"DEVCARE_SERVER_REFUSED\0",
         500 => b"DEVCARE_CAMPAIGN_INVALID\0",
@@ -1541,6 +1548,125 @@ pub unsafe extern "C" fn devcare_payload_inspect(
         unsafe {
             *revision = p.campaign.revision;
             *settings = p.campaign.settings.len();
+        }
+        DEVCARE_OK
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// OMA DM Generic Alerts
+
+/// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
+/// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
+/// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
+///
+/// # Safety
+/// Buffers valid for their capacities; out-params valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_next_report_alert(
+    device: *mut devcare_device,
+    now_ms: u64,
+    xml: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+    campaign_buf: *mut c_char,
+    campaign_cap: usize,
+    attempt: *mut u32,
+) -> devcare_result {
+    guard(|| {
+        // SAFETY: forwarded contract.
+        let h = tri!(unsafe { device_ref(device) });
+        if attempt.is_null() || len.is_null() || campaign_buf.is_null() || xml.is_null() {
+            return fail(DEVCARE_NULL_ARGUMENT, "an out-parameter is NULL");
+        }
+        let Some((id, report, text)) = h.agent.next_due_alert(Timestamp(now_ms), None) else {
+            return DEVCARE_NOTHING_DUE;
+        };
+        if cap < text.len() + 1 {
+            // SAFETY: non-NULL.
+            unsafe { *len = text.len() + 1 };
+            return fail(
+                DEVCARE_BUFFER_TOO_SMALL,
+                format!("{} bytes needed", text.len() + 1),
+            );
+        }
+        // SAFETY: capacities checked by write_cstr; out-params non-NULL.
+        tri!(unsafe { write_cstr(id.as_str(), campaign_buf, campaign_cap) });
+        tri!(unsafe { write_cstr(&text, xml, cap) });
+        unsafe {
+            *len = text.len();
+            *attempt = report.attempt;
+        }
+        DEVCARE_OK
+    })
+}
+
+/// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the host's
+/// DM session) at `now_ms`. On `DEVCARE_OK`: `*reports` reports were read, `*accepted` of
+/// them accepted, `*duplicates` duplicates; `*dm_status` is 200 when every report was
+/// accepted or a duplicate, else the status of the first refused one. A message that does
+/// not parse gives `DEVCARE_ALERT_MALFORMED` (answer 400, or 413 when over the limits —
+/// see `devcare_last_error`) or `DEVCARE_ALERT_UNKNOWN_TYPE` (answer 415).
+///
+/// # Safety
+/// `xml` valid for `len` bytes; out-params valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_ingest_alert(
+    server: *mut devcare_server,
+    xml: *const c_char,
+    len: usize,
+    now_ms: u64,
+    reports: *mut usize,
+    accepted: *mut usize,
+    duplicates: *mut usize,
+    dm_status: *mut u16,
+) -> devcare_result {
+    guard(|| {
+        // SAFETY: forwarded.
+        let h = tri!(unsafe { server_ref(server) });
+        let bytes = tri!(unsafe { bytes_arg(xml.cast::<u8>(), len, "xml") });
+        if reports.is_null() || accepted.is_null() || duplicates.is_null() || dm_status.is_null() {
+            return fail(DEVCARE_NULL_ARGUMENT, "an out-parameter is NULL");
+        }
+        let text = tri!(
+            std::str::from_utf8(bytes).map_err(|_| fail(DEVCARE_INVALID_UTF8, "xml is not UTF-8"))
+        );
+        let limits = devcare::alert::AlertLimits::default();
+        let outcome = tri!(
+            h.server
+                .ingest_alerts(text, &limits, &h.keys, Timestamp(now_ms))
+                .map_err(|e| store_fail(&e))
+        );
+        let list = match outcome {
+            Ok(list) => list,
+            Err(e) => {
+                let code = if e.dm_status() == 415 {
+                    DEVCARE_ALERT_UNKNOWN_TYPE
+                } else {
+                    DEVCARE_ALERT_MALFORMED
+                };
+                return fail(code, format!("{e} (DM status {})", e.dm_status()));
+            }
+        };
+        let acc = list
+            .iter()
+            .filter(|i| matches!(i, Ingest::Accepted(_)))
+            .count();
+        let dup = list
+            .iter()
+            .filter(|i| matches!(i, Ingest::Duplicate))
+            .count();
+        let status = list
+            .iter()
+            .map(Ingest::dm_status)
+            .find(|s| *s != 200)
+            .unwrap_or(200);
+        // SAFETY: non-NULL out-params.
+        unsafe {
+            *reports = list.len();
+            *accepted = acc;
+            *duplicates = dup;
+            *dm_status = status;
         }
         DEVCARE_OK
     })

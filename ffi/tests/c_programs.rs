@@ -188,3 +188,9 @@ fn the_shared_vectors_hold_in_c() {
     let _ = std::fs::remove_file(&path);
     assert!(out.contains(&format!("vectors: {n} checked")), "{out}");
 }
+
+#[test]
+fn reports_travel_as_dm_generic_alerts() {
+    let out = run("alert", &[]);
+    assert!(out.contains("alert: ok"), "{out}");
+}

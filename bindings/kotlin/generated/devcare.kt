@@ -719,6 +719,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_next_care(
@@ -728,6 +730,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_devcare_uniffi_checksum_method_careserver_tick(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care(
     ): Int
@@ -780,6 +784,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_create_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_report(`ptr`: Long,`bytes`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_next_care(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -795,6 +801,8 @@ internal object UniffiLib {
     external fun uniffi_devcare_uniffi_fn_constructor_deviceagent_open(`sledPath`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_next_report(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`settings`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -984,6 +992,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() and 0xFFFF) != 64249) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() and 0xFFFF) != 19699) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() and 0xFFFF) != 2186) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -997,6 +1008,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() and 0xFFFF) != 9617) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() and 0xFFFF) != 46370) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 52333) {
@@ -1551,6 +1565,13 @@ public interface CareServerInterface {
     fun `createCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
     
     /**
+     * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
+     * session): one result per report. A message that does not parse is refused with reason
+     * "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+     */
+    fun `ingestAlert`(`xml`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult>
+    
+    /**
      * Ingests report bytes received at `now_ms`.
      */
     fun `ingestReport`(`bytes`: kotlin.ByteArray, `nowMs`: kotlin.ULong): IngestResult
@@ -1734,6 +1755,27 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
         
         FfiConverterString.lower(`toml`),
         FfiConverterULong.lower(`targeted`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
+     * session): one result per report. A message that does not parse is refused with reason
+     * "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+     */
+    @Throws(DevcareException::class)override fun `ingestAlert`(`xml`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult> {
+            return FfiConverterSequenceTypeIngestResult.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(
+        it,
+        
+        FfiConverterString.lower(`xml`),
         FfiConverterULong.lower(`nowMs`),_status)
 }
     }
@@ -1975,6 +2017,12 @@ public interface DeviceAgentInterface {
     fun `nextReport`(`nowMs`: kotlin.ULong): DueReport?
     
     /**
+     * The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
+     * for a DM client that sends it in its session; null when none is due.
+     */
+    fun `nextReportAlert`(`nowMs`: kotlin.ULong): DueAlert?
+    
+    /**
      * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
      */
     fun `receiveCare`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
@@ -2120,6 +2168,24 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
+     * for a DM client that sends it in its session; null when none is due.
+     */override fun `nextReportAlert`(`nowMs`: kotlin.ULong): DueAlert? {
+            return FfiConverterOptionalTypeDueAlert.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(
         it,
         
         FfiConverterULong.lower(`nowMs`),_status)
@@ -2951,6 +3017,61 @@ public object FfiConverterTypeDmSetting: FfiConverterRustBuffer<DmSetting> {
             FfiConverterTypeDmOp.write(value.`op`, buf)
             FfiConverterString.write(value.`uri`, buf)
             FfiConverterTypeDmValue.write(value.`value`, buf)
+    }
+}
+
+
+
+/**
+ * A report to send now, as an OMA DM Generic Alert.
+ */
+data class DueAlert (
+    /**
+     * The campaign it belongs to.
+     */
+    var `campaign`: kotlin.String
+    , 
+    /**
+     * Its attempt number.
+     */
+    var `attempt`: kotlin.UInt
+    , 
+    /**
+     * The `<Alert>` XML.
+     */
+    var `xml`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDueAlert: FfiConverterRustBuffer<DueAlert> {
+    override fun read(buf: ByteBuffer): DueAlert {
+        return DueAlert(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DueAlert) = (
+            FfiConverterString.allocationSize(value.`campaign`) +
+            FfiConverterUInt.allocationSize(value.`attempt`) +
+            FfiConverterString.allocationSize(value.`xml`)
+    )
+
+    override fun write(value: DueAlert, buf: ByteBuffer) {
+            FfiConverterString.write(value.`campaign`, buf)
+            FfiConverterUInt.write(value.`attempt`, buf)
+            FfiConverterString.write(value.`xml`, buf)
     }
 }
 
@@ -3922,6 +4043,38 @@ public object FfiConverterOptionalTypeCareOrder: FfiConverterRustBuffer<CareOrde
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeDueAlert: FfiConverterRustBuffer<DueAlert?> {
+    override fun read(buf: ByteBuffer): DueAlert? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeDueAlert.read(buf)
+    }
+
+    override fun allocationSize(value: DueAlert?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeDueAlert.allocationSize(value)
+        }
+    }
+
+    override fun write(value: DueAlert?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeDueAlert.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeDueReport: FfiConverterRustBuffer<DueReport?> {
     override fun read(buf: ByteBuffer): DueReport? {
         if (buf.get().toInt() == 0) {
@@ -4000,6 +4153,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer<List<IngestResult>> {
+    override fun read(buf: ByteBuffer): List<IngestResult> {
+        val len = buf.getInt()
+        return List<IngestResult>(len) {
+            FfiConverterTypeIngestResult.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<IngestResult>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeIngestResult.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<IngestResult>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeIngestResult.write(it, buf)
         }
     }
 }

@@ -546,6 +546,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 64249:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 19699:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 2186:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 2553:
@@ -557,6 +559,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 52822:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 9617:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 46370:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 52333:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -636,6 +640,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome.restype
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report.restype = ctypes.c_uint16
@@ -654,6 +661,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_constructor_careserver_open.restype = 
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care.restype = ctypes.c_uint16
@@ -760,6 +770,13 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_report.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -797,6 +814,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1784,6 +1807,51 @@ class _UniffiFfiConverterTypeDmSetting(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeDmValue.write(value.value, buf)
 
 @dataclass
+class DueAlert:
+    """
+    A report to send now, as an OMA DM Generic Alert.
+"""
+    def __init__(self, *, campaign:str, attempt:int, xml:str):
+        self.campaign = campaign
+        self.attempt = attempt
+        self.xml = xml
+        
+        
+
+    
+    def __str__(self):
+        return "DueAlert(campaign={}, attempt={}, xml={})".format(self.campaign, self.attempt, self.xml)
+    def __eq__(self, other):
+        if self.campaign != other.campaign:
+            return False
+        if self.attempt != other.attempt:
+            return False
+        if self.xml != other.xml:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDueAlert(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DueAlert(
+            campaign=_UniffiFfiConverterString.read(buf),
+            attempt=_UniffiFfiConverterUInt32.read(buf),
+            xml=_UniffiFfiConverterString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.campaign)
+        _UniffiFfiConverterUInt32.check_lower(value.attempt)
+        _UniffiFfiConverterString.check_lower(value.xml)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.campaign, buf)
+        _UniffiFfiConverterUInt32.write(value.attempt, buf)
+        _UniffiFfiConverterString.write(value.xml, buf)
+
+@dataclass
 class DueReport:
     """
     A report to send now.
@@ -2322,6 +2390,29 @@ class _UniffiFfiConverterTypeDevcareError(_UniffiConverterRustBuffer):
             buf.write_i32(4)
             _UniffiFfiConverterString.write(value.detail, buf)
 
+class _UniffiFfiConverterSequenceTypeIngestResult(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeIngestResult.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeIngestResult.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeIngestResult.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterOptionalTypeCareOrder(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -2393,6 +2484,13 @@ class CareServerProtocol(typing.Protocol):
         """
         Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
         an explicit device list). Returns the campaign id.
+"""
+        raise NotImplementedError
+    def ingest_alert(self, xml: str,now_ms: int) -> typing.List[IngestResult]:
+        """
+        Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
+        session): one result per report. A message that does not parse is refused with reason
+        "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
 """
         raise NotImplementedError
     def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
@@ -2548,6 +2646,29 @@ class CareServer(CareServerProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def ingest_alert(self, xml: str,now_ms: int) -> typing.List[IngestResult]:
+        """
+        Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
+        session): one result per report. A message that does not parse is refused with reason
+        "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+"""
+        
+        _UniffiFfiConverterString.check_lower(xml)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(xml),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeIngestResult.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
         """
         Ingests report bytes received at `now_ms`.
@@ -2675,6 +2796,31 @@ class _UniffiFfiConverterOptionalTypeDueReport(_UniffiConverterRustBuffer):
             return None
         elif flag == 1:
             return _UniffiFfiConverterTypeDueReport.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalTypeDueAlert(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeDueAlert.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeDueAlert.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeDueAlert.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
@@ -2834,6 +2980,12 @@ class DeviceAgentProtocol(typing.Protocol):
         The report to send at `now_ms`, if one is due.
 """
         raise NotImplementedError
+    def next_report_alert(self, now_ms: int) -> typing.Optional[DueAlert]:
+        """
+        The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
+        for a DM client that sends it in its session; null when none is due.
+"""
+        raise NotImplementedError
     def receive_care(self, campaign: str,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
         """
         Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
@@ -2936,6 +3088,25 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def next_report_alert(self, now_ms: int) -> typing.Optional[DueAlert]:
+        """
+        The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
+        for a DM client that sends it in its session; null when none is due.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypeDueAlert.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3321,6 +3492,7 @@ __all__ = [
     "CampaignStats",
     "CareOrder",
     "DmSetting",
+    "DueAlert",
     "DueReport",
     "IngestResult",
     "PayloadInfo",

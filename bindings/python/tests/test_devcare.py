@@ -180,6 +180,28 @@ def bad_inputs_raise_mapped_errors():
 
 
 @test
+def reports_travel_as_dm_generic_alerts():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 10, T0)
+    payload = server.build_payload(cid, SEED, T0 + 60 * MIN, T0)
+    _, agent = device(devcare.public_key(SEED), 3)
+    agent.receive_payload(payload, T0, Tree("./Proxy/Port"))
+    slot = agent.tick(T0 + 5 * MIN)
+    assert agent.next_report_alert(slot - 1) is None
+    due = agent.next_report_alert(slot)
+    assert "<Data>1226</Data>" in due.xml and "uri=./Proxy/Port" in due.xml
+    agent.report_sent(due.campaign, due.attempt, slot)
+    first = server.ingest_alert(due.xml, slot)
+    assert len(first) == 1 and first[0].outcome.is_ACCEPTED() and first[0].dm_status == 200
+    assert server.ingest_alert(due.xml, slot)[0].outcome.is_DUPLICATE()
+    try:
+        server.ingest_alert(due.xml.replace("org.devcare.report.failure", "com.vendor.x"), slot)
+        raise AssertionError("an unknown alert type was accepted")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "unknown-alert-type"
+
+
+@test
 def slot_function_matches_the_shared_vectors():
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.environ.get("DEVCARE_VECTORS") or os.path.join(here, "..", "..", "..", "tests", "vectors", "slots.json")

@@ -662,6 +662,13 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
     
     /**
+     * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
+     * session): one result per report. A message that does not parse is refused with reason
+     * "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+     */
+    func ingestAlert(xml: String, nowMs: UInt64) throws  -> [IngestResult]
+    
+    /**
      * Ingests report bytes received at `now_ms`.
      */
     func ingestReport(bytes: Data, nowMs: UInt64) throws  -> IngestResult
@@ -802,6 +809,22 @@ open func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -
 }
     
     /**
+     * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
+     * session): one result per report. A message that does not parse is refused with reason
+     * "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+     */
+open func ingestAlert(xml: String, nowMs: UInt64)throws  -> [IngestResult]  {
+    return try  FfiConverterSequenceTypeIngestResult.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(xml),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Ingests report bytes received at `now_ms`.
      */
 open func ingestReport(bytes: Data, nowMs: UInt64)throws  -> IngestResult  {
@@ -915,6 +938,12 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
     func nextReport(nowMs: UInt64) throws  -> DueReport?
     
     /**
+     * The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
+     * for a DM client that sends it in its session; null when none is due.
+     */
+    func nextReportAlert(nowMs: UInt64)  -> DueAlert?
+    
+    /**
      * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
      */
     func receiveCare(campaign: String, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree) throws 
@@ -1025,6 +1054,20 @@ open func nextReport(nowMs: UInt64)throws  -> DueReport?  {
     return try  FfiConverterOptionTypeDueReport.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_deviceagent_next_report(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
+     * for a DM client that sends it in its session; null when none is due.
+     */
+open func nextReportAlert(nowMs: UInt64) -> DueAlert?  {
+    return try!  FfiConverterOptionTypeDueAlert.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
@@ -1819,6 +1862,85 @@ public func FfiConverterTypeDmSetting_lift(_ buf: RustBuffer) throws -> DmSettin
 #endif
 public func FfiConverterTypeDmSetting_lower(_ value: DmSetting) -> RustBuffer {
     return FfiConverterTypeDmSetting.lower(value)
+}
+
+
+/**
+ * A report to send now, as an OMA DM Generic Alert.
+ */
+public struct DueAlert: Equatable, Hashable {
+    /**
+     * The campaign it belongs to.
+     */
+    public var campaign: String
+    /**
+     * Its attempt number.
+     */
+    public var attempt: UInt32
+    /**
+     * The `<Alert>` XML.
+     */
+    public var xml: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The campaign it belongs to.
+         */campaign: String, 
+        /**
+         * Its attempt number.
+         */attempt: UInt32, 
+        /**
+         * The `<Alert>` XML.
+         */xml: String) {
+        self.campaign = campaign
+        self.attempt = attempt
+        self.xml = xml
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DueAlert: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDueAlert: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DueAlert {
+        return
+            try DueAlert(
+                campaign: FfiConverterString.read(from: &buf), 
+                attempt: FfiConverterUInt32.read(from: &buf), 
+                xml: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DueAlert, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.campaign, into: &buf)
+        FfiConverterUInt32.write(value.attempt, into: &buf)
+        FfiConverterString.write(value.xml, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueAlert_lift(_ buf: RustBuffer) throws -> DueAlert {
+    return try FfiConverterTypeDueAlert.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueAlert_lower(_ value: DueAlert) -> RustBuffer {
+    return FfiConverterTypeDueAlert.lower(value)
 }
 
 
@@ -2845,6 +2967,30 @@ fileprivate struct FfiConverterOptionTypeCareOrder: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeDueAlert: FfiConverterRustBuffer {
+    typealias SwiftType = DueAlert?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDueAlert.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDueAlert.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeDueReport: FfiConverterRustBuffer {
     typealias SwiftType = DueReport?
 
@@ -2911,6 +3057,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer {
+    typealias SwiftType = [IngestResult]
+
+    public static func write(_ value: [IngestResult], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeIngestResult.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [IngestResult] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [IngestResult]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeIngestResult.read(from: &buf))
         }
         return seq
     }
@@ -3067,6 +3238,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 64249) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 19699) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 2186) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3080,6 +3254,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 9617) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 46370) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 52333) {

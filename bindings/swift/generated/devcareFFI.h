@@ -289,6 +289,11 @@ void uniffi_devcare_uniffi_fn_method_careserver_care_outcome(uint64_t ptr, RustB
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_create_campaign(uint64_t ptr, RustBuffer toml, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(uint64_t ptr, RustBuffer xml, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_REPORT
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_report(uint64_t ptr, RustBuffer bytes, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -327,6 +332,11 @@ uint64_t uniffi_devcare_uniffi_fn_constructor_deviceagent_open(RustBuffer sled_p
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_NEXT_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_NEXT_REPORT
 RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_next_report(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_NEXT_REPORT_ALERT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_NEXT_REPORT_ALERT
+RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_CARE
@@ -745,6 +755,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_REPORT
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(void
@@ -772,6 +788,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_tick(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_NEXT_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_NEXT_REPORT
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_next_report(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_NEXT_REPORT_ALERT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_NEXT_REPORT_ALERT
+uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert(void
     
 );
 #endif

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use devcare::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload};
-use devcare::runtime::{self, Directory, Ingest, IngestRejection, RuntimeError};
+use devcare::runtime::{self, Ingest, IngestRejection, MasterKeys, RuntimeError};
 use devcare::store::{AnyStore, StoreError};
 use devcare::wire::{self, DeviceKey};
 use devcare::{
@@ -517,9 +517,6 @@ pub struct CampaignStats {
     pub coverage_hi: Option<f64>,
 }
 
-#[derive(Debug)]
-struct MasterKeys([u8; 32]);
-
 fn ingest_result(ingest: &Ingest) -> IngestResult {
     let outcome = match ingest {
         Ingest::Accepted(_) => IngestOutcome::Accepted,
@@ -535,12 +532,6 @@ fn ingest_result(ingest: &Ingest) -> IngestResult {
     IngestResult {
         outcome,
         dm_status: ingest.dm_status(),
-    }
-}
-
-impl Directory for MasterKeys {
-    fn device_key(&self, device: &DeviceId) -> Option<DeviceKey> {
-        Some(wire::derive_device_key(&self.0, device))
     }
 }
 
@@ -792,22 +783,12 @@ pub fn report_time(
     offset_ms: u64,
     window_ms: u64,
 ) -> Result<u64, DevcareError> {
-    let policy = devcare::ReportPolicy {
-        offset: devcare::Duration(offset_ms),
-        window: devcare::Duration(window_ms),
-        retry: devcare::RetryPolicy {
-            attempts: 1,
-            backoff: devcare::Duration::ZERO,
-            max_backoff: devcare::Duration::ZERO,
-        },
-        deadline: devcare::Duration(u64::MAX),
-        detail: devcare::Detail::PerSetting,
-    };
-    Ok(devcare::slot::report_time(
+    Ok(devcare::slot::first_report_at(
         &salt16(&salt)?,
         &self::device_id(&device_id)?,
         Timestamp(evaluated_at_ms),
-        &policy,
+        devcare::Duration(offset_ms),
+        devcare::Duration(window_ms),
     )
     .as_millis())
 }

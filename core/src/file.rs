@@ -56,7 +56,8 @@ pub struct FileError {
 // ---------------------------------------------------------------------------------------
 // Scalar helpers
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+/// Parses a human duration (`"30s"`, `"2h"`, `"7d"`, `"1500ms"`).
+pub fn parse_human_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
         .map_err(|_| format!("expected a duration like \"2h\", found {s:?}"))?;
     u64::try_from(d.as_millis())
@@ -77,7 +78,7 @@ impl<'de> Deserialize<'de> for DurationStr {
                 f.write_str("a duration like \"2h\"")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<DurationStr, E> {
-                parse_duration(s).map(DurationStr).map_err(E::custom)
+                parse_human_duration(s).map(DurationStr).map_err(E::custom)
             }
         }
         d.deserialize_str(V)
@@ -248,11 +249,6 @@ pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
         format!("expected an RFC 3339 date-time like 2026-11-25T10:00:00Z, found {s:?}")
     })?;
     datetime_to_timestamp(&dt)
-}
-
-/// Parses a human duration (`"30s"`, `"2h"`, `"7d"`).
-pub fn parse_human_duration(s: &str) -> Result<Duration, String> {
-    parse_duration(s)
 }
 
 impl<'de> Deserialize<'de> for Rfc3339 {
@@ -848,14 +844,17 @@ mod tests {
 
     #[test]
     fn durations_and_ratios_parse() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_days(7));
         assert_eq!(
-            parse_duration("1500ms").unwrap(),
+            parse_human_duration("30s").unwrap(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(parse_human_duration("7d").unwrap(), Duration::from_days(7));
+        assert_eq!(
+            parse_human_duration("1500ms").unwrap(),
             Duration::from_millis(1500)
         );
         assert_eq!(
-            parse_duration("soon").unwrap_err(),
+            parse_human_duration("soon").unwrap_err(),
             "expected a duration like \"2h\", found \"soon\""
         );
     }

@@ -511,7 +511,7 @@ where
                 *self
                     .out
                     .reports_rejected
-                    .entry(error_kind(&e).to_string())
+                    .entry(crate::runtime::server_reason(&e).to_string())
                     .or_default() += 1;
             }
         }
@@ -645,18 +645,6 @@ fn device_index(d: &DeviceId) -> u64 {
         .strip_prefix("dev-")
         .and_then(|s| s.parse().ok())
         .unwrap_or(u64::MAX)
-}
-
-/// Short stable name of a server refusal, for counting.
-pub fn error_kind(e: &ServerError) -> &'static str {
-    match e {
-        ServerError::Duplicate { .. } => "duplicate",
-        ServerError::NotTargeted(_) => "not-targeted",
-        ServerError::WrongRevision { .. } => "wrong-revision",
-        ServerError::UnknownCampaign { .. } => "unknown-campaign",
-        ServerError::MalformedReport(_) | ServerError::NoSuchSetting { .. } => "malformed",
-        _ => "other",
-    }
 }
 
 /// Runs the simulation; `sink` receives every batch of server events before it is folded

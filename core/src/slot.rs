@@ -42,9 +42,20 @@ pub fn report_time(
     evaluated_at: Timestamp,
     policy: &ReportPolicy,
 ) -> Timestamp {
-    let window = policy.window.as_millis().max(1);
+    first_report_at(salt, device, evaluated_at, policy.offset, policy.window)
+}
+
+/// [`report_time`] from the bare offset and window (for the bindings and the C API).
+pub fn first_report_at(
+    salt: &[u8; 16],
+    device: &DeviceId,
+    evaluated_at: Timestamp,
+    offset: Duration,
+    window: Duration,
+) -> Timestamp {
+    let window = window.as_millis().max(1);
     evaluated_at
-        .plus(policy.offset)
+        .plus(offset)
         .plus(Duration(slot(salt, device) % window))
 }
 

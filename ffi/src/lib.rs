@@ -21,7 +21,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use devcare::payload::{PayloadError, PayloadLimits, ServerKey, TrustedKeys, build_payload};
-use devcare::runtime::{CareServer, DeviceAgent, Directory, Ingest, IngestRejection, RuntimeError};
+use devcare::runtime::{
+    CareServer, DeviceAgent, Ingest, IngestRejection, MasterKeys, RuntimeError,
+};
 use devcare::store::{AnyStore, StoreError};
 use devcare::wire::{DeviceKey, ReportError, derive_device_key};
 use devcare::{
@@ -849,16 +851,6 @@ pub unsafe extern "C" fn devcare_device_rejections(
 // ---------------------------------------------------------------------------------------
 // Server
 
-/// Device keys derived from one master secret.
-#[derive(Debug)]
-struct MasterKeys([u8; 32]);
-
-impl Directory for MasterKeys {
-    fn device_key(&self, device: &DeviceId) -> Option<DeviceKey> {
-        Some(derive_device_key(&self.0, device))
-    }
-}
-
 /// The server side: one stream per campaign.
 #[derive(Debug)]
 pub struct devcare_server {
@@ -1433,18 +1425,13 @@ pub unsafe extern "C" fn devcare_report_time(
         if out.is_null() {
             return fail(DEVCARE_NULL_ARGUMENT, "out is NULL");
         }
-        let policy = devcare::ReportPolicy {
-            offset: devcare::Duration(offset_ms),
-            window: devcare::Duration(window_ms),
-            retry: devcare::RetryPolicy {
-                attempts: 1,
-                backoff: devcare::Duration::ZERO,
-                max_backoff: devcare::Duration::ZERO,
-            },
-            deadline: devcare::Duration(u64::MAX),
-            detail: devcare::Detail::PerSetting,
-        };
-        let t = devcare::slot::report_time(&salt, &dev, Timestamp(evaluated_at_ms), &policy);
+        let t = devcare::slot::first_report_at(
+            &salt,
+            &dev,
+            Timestamp(evaluated_at_ms),
+            devcare::Duration(offset_ms),
+            devcare::Duration(window_ms),
+        );
         // SAFETY: non-NULL.
         unsafe { *out = t.as_millis() };
         DEVCARE_OK

@@ -195,3 +195,85 @@ fn a_second_writer_gets_a_conflict_and_the_first_sees_the_truth() {
         Err(RuntimeError::Refused(ServerError::Duplicate { .. }))
     ));
 }
+
+#[test]
+fn a_group_commit_that_loses_a_race_keeps_nothing_and_reloads() {
+    let store = MemoryStore::new();
+    let c = campaign();
+    let mut a = CareServer::open(&store).unwrap();
+    a.handle(
+        &c.id,
+        &ServerCommand::Create {
+            campaign: Box::new(c.clone()),
+            targeted: None,
+            at: c.issued_at,
+        },
+    )
+    .unwrap();
+    let mut b = CareServer::open(&store).unwrap();
+    b.handle(&c.id, &report(&c, "IMEI:1", 1)).unwrap();
+    // `a` decides its batch against a stale state: the append conflicts, nothing lands.
+    let err = a
+        .handle_batch(&[
+            (c.id.clone(), report(&c, "IMEI:2", 1)),
+            (c.id.clone(), report(&c, "IMEI:3", 1)),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 1,
+                actual: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(store.version(&StreamId::server(&c.id)).unwrap(), 3);
+    assert_eq!(
+        a.state(&c.id),
+        b.state(&c.id),
+        "the loser reloaded the store's truth"
+    );
+    // The retry is decided against the real state and lands.
+    let results = a
+        .handle_batch(&[
+            (c.id.clone(), report(&c, "IMEI:2", 1)),
+            (c.id.clone(), report(&c, "IMEI:1", 1)),
+        ])
+        .unwrap();
+    assert!(results[0].is_ok() && matches!(results[1], Err(ServerError::Duplicate { .. })));
+    assert_eq!(a.state(&c.id).unwrap().stats().failure_reports, 2);
+}
+
+#[test]
+fn a_dm_tree_that_fails_partway_leaves_the_rest_counted_as_not_applied() {
+    use devcare::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload};
+    let c = campaign();
+    let key = ServerKey::from_seed(&[3; 32]);
+    let mut trusted = TrustedKeys::new();
+    trusted.add(key.public());
+    let limits = PayloadLimits::default();
+    let bytes = build_payload(&c, &key, Timestamp(u64::MAX), &limits).unwrap();
+    let mut agent = DeviceAgent::open(MemoryStore::new(), dev("IMEI:1"), vec![]).unwrap();
+    let mut calls = 0;
+    let host = agent
+        .receive_and_apply(&bytes, &trusted, &limits, c.issued_at, |_| {
+            calls += 1;
+            if calls == 1 {
+                Ok(ApplyResult::OK)
+            } else {
+                Err("tree locked")
+            }
+        })
+        .unwrap();
+    assert_eq!(host, Some("tree locked"));
+    agent
+        .tick(c.issued_at.plus(c.schedule.evaluate_after))
+        .unwrap();
+    assert_eq!(
+        agent.state(&c.id).unwrap().findings,
+        vec![Finding::Missing { index: 1 }]
+    );
+}

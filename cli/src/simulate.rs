@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 use devcare::file::parse_human_duration;
-use devcare::runtime::CareServer;
+use devcare::host::CareServer;
 use devcare::sim::{FleetConfig, FleetOutcome, simulate_with};
 use devcare::store::{EventStore, MemoryStore, SledStore, StreamId};
 use devcare::{Campaign, ServerEvent, ServerState, TargetSet};

@@ -10,7 +10,7 @@
 //! * replay of the same 1,000,000 events from memory.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use devcare::runtime::CareServer;
+use devcare::host::CareServer;
 use devcare::server::ServerEvent;
 use devcare::store::{EventStore, MemoryStore, Persist, SledStore, StreamId, event_key};
 use devcare::*;

@@ -129,13 +129,29 @@ pub enum AlertError {
 }
 
 impl AlertError {
+    /// Short stable kebab-case name, unique per variant (counters, C codes, bindings).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AlertError::TooLarge { .. } => "too-large",
+            AlertError::TooManyItems { .. } => "too-many-items",
+            AlertError::Xml { .. } => "malformed-xml",
+            AlertError::NoGenericAlert => "no-generic-alert",
+            AlertError::UnknownType { .. } => "unknown-type",
+            AlertError::BadData { .. } => "bad-data",
+            AlertError::Inconsistent { .. } => "inconsistent",
+        }
+    }
+
     /// The OMA DM status code a host answers with: 415 for an unknown alert type, 413 for a
     /// message over the limits, 400 for everything malformed.
     pub fn dm_status(&self) -> u16 {
         match self {
             AlertError::UnknownType { .. } => 415,
             AlertError::TooLarge { .. } | AlertError::TooManyItems { .. } => 413,
-            _ => 400,
+            AlertError::Xml { .. }
+            | AlertError::NoGenericAlert
+            | AlertError::BadData { .. }
+            | AlertError::Inconsistent { .. } => 400,
         }
     }
 }

@@ -251,6 +251,25 @@ pub enum DeviceError {
     },
 }
 
+impl DeviceError {
+    /// Short stable kebab-case name of this refusal, unique per variant: runtime counters,
+    /// C result codes, binding reasons and CLI messages all derive from it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DeviceError::NotTargeted { .. } => "not-targeted",
+            DeviceError::StaleRevision { .. } => "stale-revision",
+            DeviceError::WrongCampaign { .. } => "wrong-campaign",
+            DeviceError::Invalid(_) => "invalid-campaign",
+            DeviceError::WrongPhase { .. } => "wrong-phase",
+            DeviceError::TooManyResults { .. } => "too-many-results",
+            DeviceError::CareResultsMismatch { .. } => "care-results-mismatch",
+            DeviceError::WrongAttempt { .. } => "wrong-attempt",
+            DeviceError::NotDue { .. } => "not-due",
+            DeviceError::NoSuchSetting { .. } => "no-such-setting",
+        }
+    }
+}
+
 /// Where the device is in the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Phase {

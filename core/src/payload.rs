@@ -174,7 +174,7 @@ pub enum PayloadError {
 }
 
 impl PayloadError {
-    /// Short stable name for counting.
+    /// Short stable kebab-case name, unique per variant (counters, C codes, bindings).
     pub fn reason(&self) -> &'static str {
         match self {
             PayloadError::Oversize { .. } => "oversize",

@@ -307,6 +307,53 @@ pub enum ServerError {
     AlreadyBroadcast,
 }
 
+impl ServerError {
+    /// Short stable kebab-case name of this refusal, unique per variant: runtime counters,
+    /// C result codes, binding reasons and CLI messages all derive from it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ServerError::AlreadyCreated(_) => "already-created",
+            ServerError::NoCampaign => "unknown-campaign",
+            ServerError::Invalid(_) => "invalid-campaign",
+            ServerError::TargetCount(_) => "target-count",
+            ServerError::UnknownCampaign { .. } => "wrong-campaign",
+            ServerError::WrongRevision { .. } => "wrong-revision",
+            ServerError::NotTargeted(_) => "not-targeted",
+            ServerError::Duplicate { .. } => "duplicate",
+            ServerError::MalformedReport(_) => "malformed-report",
+            ServerError::NoSuchSetting { .. } => "no-such-setting",
+            ServerError::NoCase(_) => "no-case",
+            ServerError::CareMismatch { .. } => "care-mismatch",
+            ServerError::Paused => "paused",
+            ServerError::NotPaused => "not-paused",
+            ServerError::AlreadyBroadcast => "already-broadcast",
+        }
+    }
+
+    /// The OMA DM status a host answers a device with when this refusal concerns the
+    /// device's report: 200 for a duplicate (the device must stop retrying), 403 not a
+    /// target, 404 unknown campaign or revision, 400 a malformed report, 500 for a refusal
+    /// that points at the server's own state.
+    pub fn dm_status(&self) -> u16 {
+        match self {
+            ServerError::Duplicate { .. } => 200,
+            ServerError::NotTargeted(_) => 403,
+            ServerError::UnknownCampaign { .. }
+            | ServerError::NoCampaign
+            | ServerError::WrongRevision { .. } => 404,
+            ServerError::MalformedReport(_) | ServerError::NoSuchSetting { .. } => 400,
+            ServerError::AlreadyCreated(_)
+            | ServerError::Invalid(_)
+            | ServerError::TargetCount(_)
+            | ServerError::NoCase(_)
+            | ServerError::CareMismatch { .. }
+            | ServerError::Paused
+            | ServerError::NotPaused
+            | ServerError::AlreadyBroadcast => 500,
+        }
+    }
+}
+
 /// Where a device's case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CaseStatus {

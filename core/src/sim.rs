@@ -511,7 +511,7 @@ where
                 *self
                     .out
                     .reports_rejected
-                    .entry(crate::runtime::server_reason(&e).to_string())
+                    .entry(e.reason().to_string())
                     .or_default() += 1;
             }
         }

@@ -59,19 +59,31 @@ pub fn first_report_at(
         .plus(Duration(slot(salt, device) % window))
 }
 
-/// Delay before resend number `retry` (1 = first resend) after the previous send.
+/// Delay before resend number `retry` (1 = first resend) after the previous send, under
+/// `policy` ([`backoff_delay`] with the policy's backoff and cap).
 pub fn retry_delay(
     salt: &[u8; 16],
     device: &DeviceId,
     retry: u32,
     policy: &RetryPolicy,
 ) -> Duration {
+    backoff_delay(salt, device, retry, policy.backoff, policy.max_backoff)
+}
+
+/// Capped equal-jitter backoff: the delay before resend `retry` (from 1) is
+/// `d = min(backoff · 2^(retry-1), max_backoff)`, then `d/2 + jitter` with the jitter in
+/// `[0, d/2]` drawn from the device's slot hash, so a device's retries are reproducible.
+pub fn backoff_delay(
+    salt: &[u8; 16],
+    device: &DeviceId,
+    retry: u32,
+    backoff: Duration,
+    max_backoff: Duration,
+) -> Duration {
     let shift = retry.saturating_sub(1).min(63);
-    let base = policy.backoff.as_millis();
+    let base = backoff.as_millis();
     let doubled = base.checked_shl(shift).filter(|v| v >> shift == base);
-    let d = doubled
-        .unwrap_or(u64::MAX)
-        .min(policy.max_backoff.as_millis());
+    let d = doubled.unwrap_or(u64::MAX).min(max_backoff.as_millis());
     let half = d / 2;
     let jitter = domain_hash(salt, RETRY_DOMAIN, &retry.to_be_bytes(), device) % (half + 1);
     Duration(d - half + jitter)

@@ -105,7 +105,7 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    /// Short stable name for counting.
+    /// Short stable kebab-case name, unique per variant (counters, C codes, bindings).
     pub fn reason(&self) -> &'static str {
         match self {
             ReportError::Oversize { .. } => "oversize",
@@ -119,6 +119,25 @@ impl ReportError {
             ReportError::Malformed(_) => "malformed",
             ReportError::DeviceMismatch { .. } => "device-mismatch",
             ReportError::Encode(_) => "encode",
+        }
+    }
+}
+
+impl ReportError {
+    /// The OMA DM status a server answers with: 401 unknown device or bad MAC, 413 over the
+    /// size limit, 400 for everything malformed.
+    pub fn dm_status(&self) -> u16 {
+        match self {
+            ReportError::UnknownDevice(_) | ReportError::BadMac(_) => 401,
+            ReportError::Oversize { .. } => 413,
+            ReportError::Truncated { .. }
+            | ReportError::BadMagic
+            | ReportError::UnsupportedVersion(_)
+            | ReportError::BadDeviceId(_)
+            | ReportError::LengthMismatch { .. }
+            | ReportError::Malformed(_)
+            | ReportError::DeviceMismatch { .. }
+            | ReportError::Encode(_) => 400,
         }
     }
 }

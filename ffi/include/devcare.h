@@ -20,18 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-// Read-back outcome a host may report for a setting.
-#define DEVCARE_VERIFY_NOT_CHECKED 0
-
-// The node reads back as provisioned.
-#define DEVCARE_VERIFY_MATCH 1
-
-// The node reads back differently.
-#define DEVCARE_VERIFY_MISMATCH 2
-
 // Result codes. Blocks: 0 ok; 1–99 general; 100–199 payload refusals; 200–299 device
-// refusals; 300–399 report refusals; 400–499 server refusals; 500–599 campaign files.
+// and decider refusals; 300–399 report and Generic Alert refusals; 400–499 server
+// refusals; 500–599 campaign files. Retired numbers are never reused.
 enum devcare_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -77,6 +68,8 @@ enum devcare_result
   DEVCARE_PAYLOAD_EXPIRED = 109,
   // Not a valid ed25519 public key.
   DEVCARE_PAYLOAD_BAD_PUBLIC_KEY = 110,
+  // The campaign could not be encoded into a payload (building side).
+  DEVCARE_PAYLOAD_ENCODE = 111,
   // The campaign does not target this device (ignored).
   DEVCARE_NOT_TARGETED = 200,
   // This revision (or a newer one) was already taken on (ignored).
@@ -87,31 +80,72 @@ enum devcare_result
   DEVCARE_WRONG_ATTEMPT = 203,
   // The report is not due yet.
   DEVCARE_NOT_DUE = 204,
+  // A payload or report for another campaign than the stream it was fed into.
+  DEVCARE_WRONG_CAMPAIGN = 205,
+  // The campaign breaks a rule of the model (the message names the field).
+  DEVCARE_INVALID_CAMPAIGN = 206,
+  // More apply results than the campaign has settings.
+  DEVCARE_TOO_MANY_RESULTS = 207,
+  // Care results that do not match the care order's settings one to one.
+  DEVCARE_CARE_RESULTS_MISMATCH = 208,
+  // A setting index the campaign does not have.
+  DEVCARE_NO_SUCH_SETTING = 209,
   // The report is larger than the limit.
   DEVCARE_REPORT_OVERSIZE = 300,
-  // The report bytes are not a well-formed devcare report.
+  // Authenticated report bytes whose body does not decode.
   DEVCARE_REPORT_MALFORMED = 301,
   // No key for the reporting device.
   DEVCARE_REPORT_UNKNOWN_DEVICE = 302,
   // The report's MAC does not verify.
   DEVCARE_REPORT_BAD_MAC = 303,
-  // An OMA DM message that is not well-formed devcare Generic Alerts (answer 400; 413
-  // when over the size or Item limit).
-  DEVCARE_ALERT_MALFORMED = 304,
+  // An OMA DM message that is not well-formed XML (answer 400).
+  DEVCARE_ALERT_MALFORMED_XML = 304,
   // A Generic Alert of a type devcare does not handle (answer 415).
   DEVCARE_ALERT_UNKNOWN_TYPE = 305,
+  // The report is shorter than its frame.
+  DEVCARE_REPORT_TRUNCATED = 306,
+  // Not a devcare report.
+  DEVCARE_REPORT_BAD_MAGIC = 307,
+  // A report format this build does not read.
+  DEVCARE_REPORT_UNSUPPORTED_VERSION = 308,
+  // The report header's device id breaks the id rules.
+  DEVCARE_REPORT_BAD_DEVICE_ID = 309,
+  // The report's length field disagrees with its size.
+  DEVCARE_REPORT_LENGTH_MISMATCH = 310,
+  // The report body names another device than its header.
+  DEVCARE_REPORT_DEVICE_MISMATCH = 311,
+  // The report could not be encoded (sending side).
+  DEVCARE_REPORT_ENCODE = 312,
+  // An OMA DM message over the size limit (answer 413).
+  DEVCARE_ALERT_TOO_LARGE = 313,
+  // An OMA DM message with more Items than the limit (answer 413).
+  DEVCARE_ALERT_TOO_MANY_ITEMS = 314,
+  // An OMA DM message without a Generic Alert (answer 400).
+  DEVCARE_ALERT_NO_GENERIC_ALERT = 315,
+  // A Generic Alert Item whose Data is not a devcare report (answer 400).
+  DEVCARE_ALERT_BAD_DATA = 316,
+  // Items of one Alert that disagree about their report (answer 400).
+  DEVCARE_ALERT_INCONSISTENT = 317,
   // The device already reported (acknowledge it).
   DEVCARE_DUPLICATE = 400,
   // The campaign exists already.
-  DEVCARE_ALREADY_EXISTS = 401,
+  DEVCARE_ALREADY_CREATED = 401,
   // A report for a revision the campaign is not at.
   DEVCARE_WRONG_REVISION = 402,
   // Care is paused by the abort threshold.
   DEVCARE_PAUSED = 403,
   // A care call that does not fit the device's case.
   DEVCARE_CARE_MISMATCH = 404,
-  // A refusal of the server decider not listed above.
-  DEVCARE_REFUSED = 405,
+  // The target count is missing or disagrees with the explicit device list.
+  DEVCARE_TARGET_COUNT = 406,
+  // A report that breaks the report rules (attempt 0, a failure without findings).
+  DEVCARE_MALFORMED_REPORT = 407,
+  // A care call for a device that has no open case.
+  DEVCARE_NO_CASE = 408,
+  // Resume of a campaign that is not paused.
+  DEVCARE_NOT_PAUSED = 409,
+  // The broadcast was already recorded.
+  DEVCARE_ALREADY_BROADCAST = 410,
   // The campaign file does not parse or validate (message has file:line:col).
   DEVCARE_CAMPAIGN_INVALID = 500,
 };
@@ -122,6 +156,16 @@ typedef enum devcare_result devcare_result;
 typedef uint32_t devcare_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+
+// Read-back outcome a host may report for a setting.
+#define DEVCARE_VERIFY_NOT_CHECKED 0
+
+// The node reads back as provisioned.
+#define DEVCARE_VERIFY_MATCH 1
+
+// The node reads back differently.
+#define DEVCARE_VERIFY_MISMATCH 2
 
 // The DM command of a setting.
 enum devcare_op
@@ -288,9 +332,6 @@ extern "C" {
 // `buf` must be valid for `cap` bytes of writes (or NULL with `cap == 0`).
 devcare_result devcare_last_error(char *buf, size_t cap, size_t *out_len);
 
-// A static, NUL-terminated name for a result code (e.g. "DEVCARE_NOT_TARGETED").
-const char *devcare_result_name(uint32_t result);
-
 // Opens a device agent for `device_id`, trusting payloads signed by `server_public_key`
 // (32 bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` NULL
 // keeps the log in memory; otherwise the log lives in that directory and is replayed.
@@ -350,6 +391,22 @@ devcare_result devcare_device_next_report(struct devcare_device *device,
                                           size_t campaign_cap,
                                           uint32_t *attempt);
 
+// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
+// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
+// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
+// On `DEVCARE_BUFFER_TOO_SMALL`, `*len` is the size needed with the NUL.
+//
+// # Safety
+// Buffers valid for their capacities; out-params valid for writes.
+devcare_result devcare_device_next_report_alert(struct devcare_device *device,
+                                                uint64_t now_ms,
+                                                char *xml,
+                                                size_t cap,
+                                                size_t *len,
+                                                char *campaign_buf,
+                                                size_t campaign_cap,
+                                                uint32_t *attempt);
+
 // The host sent report `attempt` of `campaign` at `now_ms`.
 //
 // # Safety
@@ -388,21 +445,6 @@ devcare_result devcare_device_receive_care(struct devcare_device *device,
 // `out` valid for a write.
 devcare_result devcare_device_rejections(struct devcare_device *device, uint64_t *out);
 
-// Opens a care server. Device report keys are derived from `master_key` (32 bytes, see
-// `devcare_derive_device_key`). `sled_path` NULL keeps the log in memory.
-//
-// # Safety
-// Pointers NULL or valid; `out` valid for a write.
-devcare_result devcare_server_open(const char *sled_path,
-                                   const uint8_t *master_key,
-                                   struct devcare_server **out);
-
-// Flushes and frees a server. NULL does nothing.
-//
-// # Safety
-// NULL or a live handle.
-void devcare_server_free(struct devcare_server *server);
-
 // The report key of `device_id` under `master_key`, into `out` (32 bytes): what
 // provisioning writes to the device.
 //
@@ -417,90 +459,6 @@ devcare_result devcare_derive_device_key(const uint8_t *master_key,
 // # Safety
 // `seed` 32 readable bytes; `out` 32 writable bytes.
 devcare_result devcare_public_key(const uint8_t *seed, uint8_t *out);
-
-// Creates a campaign from campaign-file text (`toml`, `len` bytes, UTF-8) at `now_ms`.
-// `targeted` is the number of target devices (0 for an explicit device list). Writes the
-// campaign id into `campaign_buf` (65 bytes suffice). A file error is
-// `DEVCARE_CAMPAIGN_INVALID` with `line:col` in `devcare_last_error`.
-//
-// # Safety
-// `toml` valid for `len` bytes; `campaign_buf` for `campaign_cap` bytes.
-devcare_result devcare_server_create_campaign(struct devcare_server *server,
-                                              const char *toml,
-                                              size_t len,
-                                              uint64_t targeted,
-                                              uint64_t now_ms,
-                                              char *campaign_buf,
-                                              size_t campaign_cap);
-
-// Signs `campaign` into its broadcast payload with the secret `signing_seed` (32 bytes),
-// valid until `valid_until_ms`, and records the broadcast. Bytes into `buf`, size into
-// `*len` (on `DEVCARE_BUFFER_TOO_SMALL`, the needed size and nothing else).
-//
-// # Safety
-// Pointers valid as described.
-devcare_result devcare_server_build_payload(struct devcare_server *server,
-                                            const char *campaign,
-                                            const uint8_t *signing_seed,
-                                            uint64_t valid_until_ms,
-                                            uint64_t now_ms,
-                                            uint8_t *buf,
-                                            size_t cap,
-                                            size_t *len);
-
-// Ingests report bytes received at `now_ms`. Returns `DEVCARE_OK` with `*outcome`,
-// `*reason` (`DEVCARE_OK` unless rejected) and `*dm_status` (200, 401, 403, 404, …, the
-// status to answer the device with). Other return codes are failures of the call itself.
-//
-// # Safety
-// `bytes` valid for `len` bytes; out-params valid for writes.
-devcare_result devcare_server_ingest_report(struct devcare_server *server,
-                                            const uint8_t *bytes,
-                                            size_t len,
-                                            uint64_t now_ms,
-                                            devcare_ingest *outcome,
-                                            devcare_result *reason,
-                                            uint16_t *dm_status);
-
-// The next care order due at `now_ms` (any campaign), marked dispatched: fills `*order`
-// and writes the setting indices to `settings` (capacity `cap`; 256 suffice for the
-// default limits). `DEVCARE_NOTHING_DUE` when none.
-//
-// # Safety
-// `order` valid for a write; `settings` for `cap` writes.
-devcare_result devcare_server_next_care(struct devcare_server *server,
-                                        uint64_t now_ms,
-                                        struct devcare_care_order *order,
-                                        uint32_t *settings,
-                                        size_t cap);
-
-// Records the outcome of care `attempt` for `device` in `campaign`.
-//
-// # Safety
-// Strings NUL-terminated.
-devcare_result devcare_server_care_outcome(struct devcare_server *server,
-                                           const char *campaign,
-                                           const char *device,
-                                           uint32_t attempt,
-                                           bool success,
-                                           uint64_t now_ms);
-
-// Lets time pass on every campaign (settles those past their report deadline). Writes the
-// next time a tick or care is due to `*next_wake_ms` (0 if none) when not NULL.
-//
-// # Safety
-// `next_wake_ms` NULL or valid for a write.
-devcare_result devcare_server_tick(struct devcare_server *server,
-                                   uint64_t now_ms,
-                                   uint64_t *next_wake_ms);
-
-// Reads `campaign`'s statistics into `*out`.
-//
-// # Safety
-// `campaign` NUL-terminated; `out` valid for a write.
-devcare_result devcare_server_stats(struct devcare_server *server,
-                                    const char *campaign,
-                                    struct devcare_stats *out);
 
 // SipHash-2-4 of `device_id` under the 16-byte campaign `salt`.
 //
@@ -550,27 +508,77 @@ devcare_result devcare_payload_inspect(const uint8_t *payload,
                                        uint32_t *revision,
                                        size_t *settings);
 
-// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
-// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
-// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
+// A static, NUL-terminated name for a result code (e.g. "DEVCARE_NOT_TARGETED");
+// "DEVCARE_UNKNOWN_RESULT" for a number that is no code.
+const char *devcare_result_name(uint32_t result);
+
+// Opens a care server. Device report keys are derived from `master_key` (32 bytes, see
+// `devcare_derive_device_key`). `sled_path` NULL keeps the log in memory.
 //
 // # Safety
-// Buffers valid for their capacities; out-params valid for writes.
-devcare_result devcare_device_next_report_alert(struct devcare_device *device,
-                                                uint64_t now_ms,
-                                                char *xml,
-                                                size_t cap,
-                                                size_t *len,
-                                                char *campaign_buf,
-                                                size_t campaign_cap,
-                                                uint32_t *attempt);
+// Pointers NULL or valid; `out` valid for a write.
+devcare_result devcare_server_open(const char *sled_path,
+                                   const uint8_t *master_key,
+                                   struct devcare_server **out);
+
+// Flushes and frees a server. NULL does nothing.
+//
+// # Safety
+// NULL or a live handle.
+void devcare_server_free(struct devcare_server *server);
+
+// Creates a campaign from campaign-file text (`toml`, `len` bytes, UTF-8) at `now_ms`.
+// `targeted` is the number of target devices (0 for an explicit device list). Writes the
+// campaign id into `campaign_buf` (65 bytes suffice). A file error is
+// `DEVCARE_CAMPAIGN_INVALID` with `line:col` in `devcare_last_error`.
+//
+// # Safety
+// `toml` valid for `len` bytes; `campaign_buf` for `campaign_cap` bytes.
+devcare_result devcare_server_create_campaign(struct devcare_server *server,
+                                              const char *toml,
+                                              size_t len,
+                                              uint64_t targeted,
+                                              uint64_t now_ms,
+                                              char *campaign_buf,
+                                              size_t campaign_cap);
+
+// Signs `campaign` into its broadcast payload with the secret `signing_seed` (32 bytes),
+// valid until `valid_until_ms`, and records the broadcast. Bytes into `buf`, size into
+// `*len` (on `DEVCARE_BUFFER_TOO_SMALL`, the needed size and nothing else: the broadcast
+// is recorded only when the payload was handed out).
+//
+// # Safety
+// Pointers valid as described.
+devcare_result devcare_server_build_payload(struct devcare_server *server,
+                                            const char *campaign,
+                                            const uint8_t *signing_seed,
+                                            uint64_t valid_until_ms,
+                                            uint64_t now_ms,
+                                            uint8_t *buf,
+                                            size_t cap,
+                                            size_t *len);
+
+// Ingests report bytes received at `now_ms`. Returns `DEVCARE_OK` with `*outcome`,
+// `*reason` (`DEVCARE_OK` unless rejected; then `devcare_last_error` says why) and
+// `*dm_status` (200, 401, 403, 404, …, the status to answer the device with). Other
+// return codes are failures of the call itself.
+//
+// # Safety
+// `bytes` valid for `len` bytes; out-params valid for writes.
+devcare_result devcare_server_ingest_report(struct devcare_server *server,
+                                            const uint8_t *bytes,
+                                            size_t len,
+                                            uint64_t now_ms,
+                                            devcare_ingest *outcome,
+                                            devcare_result *reason,
+                                            uint16_t *dm_status);
 
 // Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the host's
 // DM session) at `now_ms`. On `DEVCARE_OK`: `*reports` reports were read, `*accepted` of
 // them accepted, `*duplicates` duplicates; `*dm_status` is 200 when every report was
 // accepted or a duplicate, else the status of the first refused one. A message that does
-// not parse gives `DEVCARE_ALERT_MALFORMED` (answer 400, or 413 when over the limits —
-// see `devcare_last_error`) or `DEVCARE_ALERT_UNKNOWN_TYPE` (answer 415).
+// not parse gives one of the `DEVCARE_ALERT_*` codes (answer 415 for
+// `DEVCARE_ALERT_UNKNOWN_TYPE`, 413 for `_TOO_LARGE` and `_TOO_MANY_ITEMS`, else 400).
 //
 // # Safety
 // `xml` valid for `len` bytes; out-params valid for writes.
@@ -582,6 +590,46 @@ devcare_result devcare_server_ingest_alert(struct devcare_server *server,
                                            size_t *accepted,
                                            size_t *duplicates,
                                            uint16_t *dm_status);
+
+// The next care order due at `now_ms` (any campaign), marked dispatched: fills `*order`
+// and writes the setting indices to `settings` (capacity `cap`; 256 suffice for the
+// default limits). `DEVCARE_NOTHING_DUE` when none.
+//
+// # Safety
+// `order` valid for a write; `settings` for `cap` writes.
+devcare_result devcare_server_next_care(struct devcare_server *server,
+                                        uint64_t now_ms,
+                                        struct devcare_care_order *order,
+                                        uint32_t *settings,
+                                        size_t cap);
+
+// Records the outcome of care `attempt` for `device` in `campaign`.
+//
+// # Safety
+// Strings NUL-terminated.
+devcare_result devcare_server_care_outcome(struct devcare_server *server,
+                                           const char *campaign,
+                                           const char *device,
+                                           uint32_t attempt,
+                                           bool success,
+                                           uint64_t now_ms);
+
+// Lets time pass on every campaign (settles those past their report deadline). Writes the
+// next time a tick or care is due to `*next_wake_ms` (0 if none) when not NULL.
+//
+// # Safety
+// `next_wake_ms` NULL or valid for a write.
+devcare_result devcare_server_tick(struct devcare_server *server,
+                                   uint64_t now_ms,
+                                   uint64_t *next_wake_ms);
+
+// Reads `campaign`'s statistics into `*out`.
+//
+// # Safety
+// `campaign` NUL-terminated; `out` valid for a write.
+devcare_result devcare_server_stats(struct devcare_server *server,
+                                    const char *campaign,
+                                    struct devcare_stats *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -295,7 +295,7 @@ fn limits_are_checked_before_parsing() {
 }
 
 struct NoKeys;
-impl devcare::runtime::Directory for NoKeys {
+impl devcare::host::Directory for NoKeys {
     fn device_key(&self, _: &DeviceId) -> Option<[u8; 32]> {
         None
     }
@@ -303,7 +303,7 @@ impl devcare::runtime::Directory for NoKeys {
 
 #[test]
 fn the_server_answers_alerts_with_dm_status_codes() {
-    use devcare::runtime::CareServer;
+    use devcare::host::CareServer;
     use devcare::store::MemoryStore;
     let mut c = campaign();
     c.targets = TargetSet::devices(vec![DeviceId::new("IMEI:490154203237518").unwrap()]);
@@ -332,13 +332,13 @@ fn the_server_answers_alerts_with_dm_status_codes() {
         .ingest_alerts(&xml, &limits, &NoKeys, at)
         .unwrap()
         .unwrap();
-    assert!(matches!(first[0], devcare::runtime::Ingest::Accepted(_)));
+    assert!(matches!(first[0], devcare::host::Ingest::Accepted(_)));
     assert_eq!(first[0].dm_status(), 200);
     let again = s
         .ingest_alerts(&xml, &limits, &NoKeys, at)
         .unwrap()
         .unwrap();
-    assert_eq!(again, vec![devcare::runtime::Ingest::Duplicate]);
+    assert_eq!(again, vec![devcare::host::Ingest::Duplicate]);
     assert_eq!(again[0].dm_status(), 200);
     let mut stranger = failure();
     stranger.device = DeviceId::new("IMEI:2").unwrap();

@@ -167,7 +167,7 @@ fn a_sink_failure_stops_the_simulation_with_an_error() {
 
 #[test]
 fn a_fleet_run_on_sled_replays_to_the_live_state() {
-    use devcare::runtime::CareServer;
+    use devcare::host::CareServer;
     use devcare::store::{EventStore, SledStore, StreamId};
     let dir = tempfile::tempdir().unwrap();
     let cfg = config();

@@ -1,6 +1,6 @@
 //! Deciders paired with stores: handle → append → evolve; open = replay.
 
-use devcare::runtime::{CareServer, DeviceAgent, RuntimeError};
+use devcare::host::{CareServer, DeviceAgent, RuntimeError};
 use devcare::store::{EventStore, MemoryStore, SledStore, StoreError, StreamId};
 use devcare::*;
 

@@ -163,6 +163,6 @@ fn a_damaged_log_fails_open_with_the_error_instead_of_a_partial_state() {
         v[1] ^= 0xff;
         tree.insert(key, v).unwrap();
     });
-    let err = devcare::runtime::CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap_err();
+    let err = devcare::host::CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { seq: 3, .. }), "{err}");
 }

@@ -1,10 +1,10 @@
 //! Wire formats under attack: the signed broadcast payload and the authenticated report.
 //! Every refusal is typed, counted, and changes no state.
 
+use devcare::host::{CareServer, DeviceAgent, Directory, Ingest, IngestRejection, RuntimeError};
 use devcare::payload::{
     PayloadError, PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload,
 };
-use devcare::runtime::{CareServer, DeviceAgent, Directory, Ingest, IngestRejection, RuntimeError};
 use devcare::store::{EventStore, MemoryStore, StreamId};
 use devcare::wire::{
     DEFAULT_MAX_REPORT_BYTES, ReportError, decode_report, derive_device_key, encode_report,

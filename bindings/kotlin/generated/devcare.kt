@@ -713,22 +713,6 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_slot(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_build_payload(
-    ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_care_outcome(
-    ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(
-    ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(
-    ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(
-    ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_next_care(
-    ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_stats(
-    ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_tick(
-    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert(
@@ -745,11 +729,27 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_tick(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_build_payload(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_care_outcome(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_next_care(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_stats(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_tick(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_dmtree_apply(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_constructor_careserver_open(
-    ): Int
     external fun uniffi_devcare_uniffi_checksum_constructor_deviceagent_open(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_constructor_careserver_open(
     ): Int
     external fun ffi_devcare_uniffi_uniffi_contract_version(
     ): Int
@@ -772,28 +772,6 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun uniffi_devcare_uniffi_fn_clone_careserver(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun uniffi_devcare_uniffi_fn_free_careserver(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_devcare_uniffi_fn_constructor_careserver_open(`sledPath`: RustBuffer.ByValue,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
-    external fun uniffi_devcare_uniffi_fn_method_careserver_build_payload(`ptr`: Long,`campaign`: RustBuffer.ByValue,`signingSeed`: RustBuffer.ByValue,`validUntilMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_care_outcome(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`attempt`: Int,`success`: Byte,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_create_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_report(`ptr`: Long,`bytes`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_next_care(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_stats(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_clone_deviceagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_devcare_uniffi_fn_free_deviceagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -815,6 +793,28 @@ internal object UniffiLib {
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_clone_careserver(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_devcare_uniffi_fn_free_careserver(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_devcare_uniffi_fn_constructor_careserver_open(`sledPath`: RustBuffer.ByValue,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_devcare_uniffi_fn_method_careserver_build_payload(`ptr`: Long,`campaign`: RustBuffer.ByValue,`signingSeed`: RustBuffer.ByValue,`validUntilMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_care_outcome(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`attempt`: Int,`success`: Byte,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_careserver_create_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_report(`ptr`: Long,`bytes`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_next_care(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_stats(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_clone_dmtree(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -959,85 +959,85 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
-    if ((lib.uniffi_devcare_uniffi_checksum_func_decode_report() and 0xFFFF) != 59103) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_decode_report() and 0xFFFF) != 3087) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_func_derive_device_key() and 0xFFFF) != 10003) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_derive_device_key() and 0xFFFF) != 72) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_func_open_payload() and 0xFFFF) != 62711) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_open_payload() and 0xFFFF) != 56233) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_func_public_key() and 0xFFFF) != 64722) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_public_key() and 0xFFFF) != 60386) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_func_report_time() and 0xFFFF) != 28259) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_report_time() and 0xFFFF) != 15509) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_func_retry_delay() and 0xFFFF) != 59494) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_retry_delay() and 0xFFFF) != 36358) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_func_sampled() and 0xFFFF) != 275) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_sampled() and 0xFFFF) != 52586) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_func_slot() and 0xFFFF) != 11633) {
+    if ((lib.uniffi_devcare_uniffi_checksum_func_slot() and 0xFFFF) != 36296) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() and 0xFFFF) != 28489) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() and 0xFFFF) != 5703) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() and 0xFFFF) != 21976) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() and 0xFFFF) != 55212) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() and 0xFFFF) != 64249) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 44185) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() and 0xFFFF) != 19699) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() and 0xFFFF) != 40786) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() and 0xFFFF) != 2186) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() and 0xFFFF) != 19516) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() and 0xFFFF) != 2553) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() and 0xFFFF) != 19798) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() and 0xFFFF) != 61111) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() and 0xFFFF) != 4165) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_tick() and 0xFFFF) != 11821) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() and 0xFFFF) != 19351) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() and 0xFFFF) != 9617) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() and 0xFFFF) != 27035) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() and 0xFFFF) != 46370) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() and 0xFFFF) != 36503) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 52333) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() and 0xFFFF) != 44976) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() and 0xFFFF) != 58121) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() and 0xFFFF) != 886) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() and 0xFFFF) != 53746) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() and 0xFFFF) != 18589) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() and 0xFFFF) != 50221) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() and 0xFFFF) != 16684) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() and 0xFFFF) != 43539) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() and 0xFFFF) != 3402) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() and 0xFFFF) != 64934) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_tick() and 0xFFFF) != 16721) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() and 0xFFFF) != 9718) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() and 0xFFFF) != 30202) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() and 0xFFFF) != 52822) {
+    if ((lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() and 0xFFFF) != 15695) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() and 0xFFFF) != 44425) {
+    if ((lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() and 0xFFFF) != 58160) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1566,8 +1566,9 @@ public interface CareServerInterface {
     
     /**
      * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-     * session): one result per report. A message that does not parse is refused with reason
-     * "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+     * session): one result per report. A message that does not parse is refused with the
+     * alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
+     * (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
      */
     fun `ingestAlert`(`xml`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult>
     
@@ -1765,8 +1766,9 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
     
     /**
      * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-     * session): one result per report. A message that does not parse is refused with reason
-     * "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+     * session): one result per report. A message that does not parse is refused with the
+     * alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
+     * (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
      */
     @Throws(DevcareException::class)override fun `ingestAlert`(`xml`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult> {
             return FfiConverterSequenceTypeIngestResult.lift(
@@ -3346,12 +3348,13 @@ sealed class DevcareException: kotlin.Exception() {
     
     /**
      * devcare refused the input (a forged payload, a stale revision, a duplicate…):
-     * nothing changed. `reason` is a short stable name.
+     * nothing changed. `reason` is the error's stable name (`reason()` in Rust; the C code
+     * is `DEVCARE_` + layer + the same name).
      */
     class Refused(
         
         /**
-         * Short stable name, e.g. "bad-signature", "not-targeted", "stale-revision".
+         * Stable kebab-case name, e.g. "bad-signature", "not-targeted", "stale-revision".
          */
         val `reason`: kotlin.String, 
         
@@ -3777,7 +3780,7 @@ sealed class IngestOutcome {
      */
     data class Rejected(
         /**
-         * Short stable name ("bad-mac", "not-targeted", …).
+         * The refusal's stable name ("bad-mac", "not-targeted", …).
          */
         val `reason`: kotlin.String, 
         /**

@@ -524,59 +524,59 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
-    if lib.uniffi_devcare_uniffi_checksum_func_decode_report() != 59103:
+    if lib.uniffi_devcare_uniffi_checksum_func_decode_report() != 3087:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_func_derive_device_key() != 10003:
+    if lib.uniffi_devcare_uniffi_checksum_func_derive_device_key() != 72:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_func_open_payload() != 62711:
+    if lib.uniffi_devcare_uniffi_checksum_func_open_payload() != 56233:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_func_public_key() != 64722:
+    if lib.uniffi_devcare_uniffi_checksum_func_public_key() != 60386:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_func_report_time() != 28259:
+    if lib.uniffi_devcare_uniffi_checksum_func_report_time() != 15509:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_func_retry_delay() != 59494:
+    if lib.uniffi_devcare_uniffi_checksum_func_retry_delay() != 36358:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_func_sampled() != 275:
+    if lib.uniffi_devcare_uniffi_checksum_func_sampled() != 52586:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_func_slot() != 11633:
+    if lib.uniffi_devcare_uniffi_checksum_func_slot() != 36296:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 28489:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 27035:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 21976:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 36503:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 64249:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 19699:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 886:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 2186:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 18589:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 2553:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 16684:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() != 61111:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_tick() != 11821:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_tick() != 16721:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 52822:
+    if lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 9617:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 46370:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 55212:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 52333:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 44185:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 58121:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 53746:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 19516:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 50221:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 43539:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 4165:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 64934:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 44425:
+    if lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 15695:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 9718:
+    if lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
@@ -1963,7 +1963,7 @@ class IngestOutcome:
             self.reason = reason
             
             """
-        Short stable name ("bad-mac", "not-targeted", …).
+        The refusal's stable name ("bad-mac", "not-targeted", …).
 """
         
             self.detail = detail
@@ -2273,7 +2273,8 @@ class DevcareError:  # type: ignore
     class Refused(_UniffiTempDevcareError):
         """
         devcare refused the input (a forged payload, a stale revision, a duplicate…):
-        nothing changed. `reason` is a short stable name.
+        nothing changed. `reason` is the error's stable name (`reason()` in Rust; the C code
+        is `DEVCARE_` + layer + the same name).
 """
         
         def __init__(self, reason, detail):
@@ -2489,8 +2490,9 @@ class CareServerProtocol(typing.Protocol):
     def ingest_alert(self, xml: str,now_ms: int) -> typing.List[IngestResult]:
         """
         Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-        session): one result per report. A message that does not parse is refused with reason
-        "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+        session): one result per report. A message that does not parse is refused with the
+        alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
+        (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
 """
         raise NotImplementedError
     def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
@@ -2649,8 +2651,9 @@ class CareServer(CareServerProtocol):
     def ingest_alert(self, xml: str,now_ms: int) -> typing.List[IngestResult]:
         """
         Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-        session): one result per report. A message that does not parse is refused with reason
-        "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+        session): one result per report. A message that does not parse is refused with the
+        alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
+        (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
 """
         
         _UniffiFfiConverterString.check_lower(xml)

@@ -663,8 +663,9 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     
     /**
      * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-     * session): one result per report. A message that does not parse is refused with reason
-     * "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+     * session): one result per report. A message that does not parse is refused with the
+     * alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
+     * (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
      */
     func ingestAlert(xml: String, nowMs: UInt64) throws  -> [IngestResult]
     
@@ -810,8 +811,9 @@ open func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -
     
     /**
      * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-     * session): one result per report. A message that does not parse is refused with reason
-     * "unknown-alert-type" (answer 415), "alert-too-large" (413) or "malformed-alert" (400).
+     * session): one result per report. A message that does not parse is refused with the
+     * alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
+     * (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
      */
 open func ingestAlert(xml: String, nowMs: UInt64)throws  -> [IngestResult]  {
     return try  FfiConverterSequenceTypeIngestResult.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
@@ -2320,11 +2322,12 @@ enum DevcareError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     
     /**
      * devcare refused the input (a forged payload, a stale revision, a duplicate…):
-     * nothing changed. `reason` is a short stable name.
+     * nothing changed. `reason` is the error's stable name (`reason()` in Rust; the C code
+     * is `DEVCARE_` + layer + the same name).
      */
     case Refused(
         /**
-         * Short stable name, e.g. "bad-signature", "not-targeted", "stale-revision".
+         * Stable kebab-case name, e.g. "bad-signature", "not-targeted", "stale-revision".
          */reason: String, 
         /**
          * What happened.
@@ -2708,7 +2711,7 @@ public enum IngestOutcome: Equatable, Hashable {
      */
     case rejected(
         /**
-         * Short stable name ("bad-mac", "not-targeted", …).
+         * The refusal's stable name ("bad-mac", "not-targeted", …).
          */reason: String, 
         /**
          * What happened.
@@ -3205,85 +3208,85 @@ private let initializationResult: InitializationResult = {
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_func_decode_report() != 59103) {
+    if (uniffi_devcare_uniffi_checksum_func_decode_report() != 3087) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_func_derive_device_key() != 10003) {
+    if (uniffi_devcare_uniffi_checksum_func_derive_device_key() != 72) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_func_open_payload() != 62711) {
+    if (uniffi_devcare_uniffi_checksum_func_open_payload() != 56233) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_func_public_key() != 64722) {
+    if (uniffi_devcare_uniffi_checksum_func_public_key() != 60386) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_func_report_time() != 28259) {
+    if (uniffi_devcare_uniffi_checksum_func_report_time() != 15509) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_func_retry_delay() != 59494) {
+    if (uniffi_devcare_uniffi_checksum_func_retry_delay() != 36358) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_func_sampled() != 275) {
+    if (uniffi_devcare_uniffi_checksum_func_sampled() != 52586) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_func_slot() != 11633) {
+    if (uniffi_devcare_uniffi_checksum_func_slot() != 36296) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 28489) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 21976) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 55212) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 64249) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 44185) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 19699) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 2186) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 19516) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 2553) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_stats() != 61111) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 4165) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_tick() != 11821) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 9617) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 27035) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 46370) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 36503) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 52333) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 58121) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 886) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 53746) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 18589) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 50221) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 16684) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 43539) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 64934) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_tick() != 16721) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 9718) {
+    if (uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 52822) {
+    if (uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 15695) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 44425) {
+    if (uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160) {
         return InitializationResult.apiChecksumMismatch
     }
 

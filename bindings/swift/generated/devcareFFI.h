@@ -259,61 +259,6 @@ typedef struct UniffiVTableCallbackInterfaceDmTree {
 } UniffiVTableCallbackInterfaceDmTree;
 
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_CARESERVER
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_CARESERVER
-uint64_t uniffi_devcare_uniffi_fn_clone_careserver(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FREE_CARESERVER
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FREE_CARESERVER
-void uniffi_devcare_uniffi_fn_free_careserver(uint64_t handle, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_CARESERVER_OPEN
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_CARESERVER_OPEN
-uint64_t uniffi_devcare_uniffi_fn_constructor_careserver_open(RustBuffer sled_path, RustBuffer master_key, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_BUILD_PAYLOAD
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_BUILD_PAYLOAD
-RustBuffer uniffi_devcare_uniffi_fn_method_careserver_build_payload(uint64_t ptr, RustBuffer campaign, RustBuffer signing_seed, uint64_t valid_until_ms, uint64_t now_ms, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CARE_OUTCOME
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CARE_OUTCOME
-void uniffi_devcare_uniffi_fn_method_careserver_care_outcome(uint64_t ptr, RustBuffer campaign, RustBuffer device, uint32_t attempt, int8_t success, uint64_t now_ms, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CREATE_CAMPAIGN
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CREATE_CAMPAIGN
-RustBuffer uniffi_devcare_uniffi_fn_method_careserver_create_campaign(uint64_t ptr, RustBuffer toml, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
-RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(uint64_t ptr, RustBuffer xml, uint64_t now_ms, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_REPORT
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_REPORT
-RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_report(uint64_t ptr, RustBuffer bytes, uint64_t now_ms, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_NEXT_CARE
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_NEXT_CARE
-RustBuffer uniffi_devcare_uniffi_fn_method_careserver_next_care(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_STATS
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_STATS
-RustBuffer uniffi_devcare_uniffi_fn_method_careserver_stats(uint64_t ptr, RustBuffer campaign, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_TICK
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_TICK
-RustBuffer uniffi_devcare_uniffi_fn_method_careserver_tick(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_DEVICEAGENT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_DEVICEAGENT
 uint64_t uniffi_devcare_uniffi_fn_clone_deviceagent(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -367,6 +312,61 @@ void uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(uint64_t ptr, RustB
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_TICK
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_TICK
 RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_tick(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_CARESERVER
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_CARESERVER
+uint64_t uniffi_devcare_uniffi_fn_clone_careserver(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FREE_CARESERVER
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FREE_CARESERVER
+void uniffi_devcare_uniffi_fn_free_careserver(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_CARESERVER_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_CARESERVER_OPEN
+uint64_t uniffi_devcare_uniffi_fn_constructor_careserver_open(RustBuffer sled_path, RustBuffer master_key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_BUILD_PAYLOAD
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_BUILD_PAYLOAD
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_build_payload(uint64_t ptr, RustBuffer campaign, RustBuffer signing_seed, uint64_t valid_until_ms, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CARE_OUTCOME
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CARE_OUTCOME
+void uniffi_devcare_uniffi_fn_method_careserver_care_outcome(uint64_t ptr, RustBuffer campaign, RustBuffer device, uint32_t attempt, int8_t success, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CREATE_CAMPAIGN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CREATE_CAMPAIGN
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_create_campaign(uint64_t ptr, RustBuffer toml, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(uint64_t ptr, RustBuffer xml, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_REPORT
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_report(uint64_t ptr, RustBuffer bytes, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_NEXT_CARE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_NEXT_CARE
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_next_care(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_STATS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_STATS
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_stats(uint64_t ptr, RustBuffer campaign, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_TICK
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_TICK
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_tick(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_DMTREE
@@ -737,54 +737,6 @@ uint16_t uniffi_devcare_uniffi_checksum_func_slot(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_BUILD_PAYLOAD
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_BUILD_PAYLOAD
-uint16_t uniffi_devcare_uniffi_checksum_method_careserver_build_payload(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CARE_OUTCOME
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CARE_OUTCOME
-uint16_t uniffi_devcare_uniffi_checksum_method_careserver_care_outcome(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CREATE_CAMPAIGN
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CREATE_CAMPAIGN
-uint16_t uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
-uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_REPORT
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_REPORT
-uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_NEXT_CARE
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_NEXT_CARE
-uint16_t uniffi_devcare_uniffi_checksum_method_careserver_next_care(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_STATS
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_STATS
-uint16_t uniffi_devcare_uniffi_checksum_method_careserver_stats(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_TICK
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_TICK
-uint16_t uniffi_devcare_uniffi_checksum_method_careserver_tick(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_NEXT_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_NEXT_REPORT
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_next_report(void
@@ -833,21 +785,69 @@ uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_tick(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_BUILD_PAYLOAD
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_BUILD_PAYLOAD
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_build_payload(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CARE_OUTCOME
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CARE_OUTCOME
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_care_outcome(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CREATE_CAMPAIGN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CREATE_CAMPAIGN
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_REPORT
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_NEXT_CARE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_NEXT_CARE
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_next_care(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_STATS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_STATS
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_stats(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_TICK
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_TICK
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_tick(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DMTREE_APPLY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DMTREE_APPLY
 uint16_t uniffi_devcare_uniffi_checksum_method_dmtree_apply(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_CONSTRUCTOR_CARESERVER_OPEN
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_CONSTRUCTOR_CARESERVER_OPEN
-uint16_t uniffi_devcare_uniffi_checksum_constructor_careserver_open(void
-    
-);
-#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_CONSTRUCTOR_DEVICEAGENT_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_CONSTRUCTOR_DEVICEAGENT_OPEN
 uint16_t uniffi_devcare_uniffi_checksum_constructor_deviceagent_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_CONSTRUCTOR_CARESERVER_OPEN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_CONSTRUCTOR_CARESERVER_OPEN
+uint16_t uniffi_devcare_uniffi_checksum_constructor_careserver_open(void
     
 );
 #endif

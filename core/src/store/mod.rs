@@ -151,6 +151,20 @@ pub enum StoreError {
     Backend(String),
 }
 
+impl StoreError {
+    /// Short stable kebab-case name, unique per variant.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StoreError::Conflict { .. } => "conflict",
+            StoreError::Corrupt { .. } => "corrupt",
+            StoreError::Missing { .. } => "missing",
+            StoreError::WrongKind { .. } => "wrong-kind",
+            StoreError::Encode { .. } => "encode",
+            StoreError::Backend(_) => "backend",
+        }
+    }
+}
+
 /// Either backend, chosen at run time (for the C API and the bindings).
 #[derive(Debug)]
 pub enum AnyStore {

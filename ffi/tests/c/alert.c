@@ -46,7 +46,7 @@ int main(void) {
 
   const char *broken = "<Alert><Data>1226</Data><Item>";
   EXPECT(devcare_server_ingest_alert(srv, broken, strlen(broken), slot, &reports, &accepted, &duplicates, &status),
-         DEVCARE_ALERT_MALFORMED);
+         DEVCARE_ALERT_MALFORMED_XML);
   char *other = strstr(xml, "org.devcare.report.failure");
   ASSERT(other != NULL);
   memcpy(other, "com.vendor.fota.xxxxxxxxxx", 26);

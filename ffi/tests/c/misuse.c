@@ -68,7 +68,7 @@ int main(void) {
   EXPECT(devcare_server_create_campaign(srv, bad, strlen(bad), 10, T0, NULL, 0), DEVCARE_CAMPAIGN_INVALID);
   char toml[4096];
   snprintf(toml, sizeof toml, CAMPAIGN_TOML, "targets = { all = true }");
-  EXPECT(devcare_server_create_campaign(srv, toml, strlen(toml), 0, T0, campaign, 65), DEVCARE_CAMPAIGN_INVALID);
+  EXPECT(devcare_server_create_campaign(srv, toml, strlen(toml), 0, T0, campaign, 65), DEVCARE_TARGET_COUNT);
   CHECK(devcare_server_create_campaign(srv, toml, strlen(toml), 10, T0, campaign, 65));
   size_t need = 0;
   EXPECT(devcare_server_build_payload(srv, campaign, SIGNING_SEED, T0 + MIN, T0, buf, sizeof buf, &need), DEVCARE_BUFFER_TOO_SMALL);
@@ -78,7 +78,7 @@ int main(void) {
   devcare_result reason;
   uint16_t status;
   CHECK(devcare_server_ingest_report(srv, garbage, sizeof garbage, T0, &outcome, &reason, &status));
-  ASSERT(outcome == DEVCARE_INGEST_REJECTED && reason == DEVCARE_REPORT_MALFORMED && status == 400);
+  ASSERT(outcome == DEVCARE_INGEST_REJECTED && reason == DEVCARE_REPORT_BAD_MAGIC && status == 400);
   CHECK(devcare_server_ingest_report(srv, NULL, 0, T0, &outcome, &reason, &status));
   ASSERT(outcome == DEVCARE_INGEST_REJECTED);
   devcare_stats st;

@@ -51,7 +51,7 @@ int main(void) {
   char campaign[65];
   CHECK(devcare_server_create_campaign(srv, toml, strlen(toml), 0, T0, campaign, sizeof campaign));
   EXPECT(devcare_server_create_campaign(srv, toml, strlen(toml), 0, T0, campaign, sizeof campaign),
-         DEVCARE_ALREADY_EXISTS);
+         DEVCARE_ALREADY_CREATED);
   uint8_t payload[4096];
   size_t len = 0;
   CHECK(devcare_server_build_payload(srv, campaign, SIGNING_SEED, T0 + 24 * 60 * MIN, T0, payload, sizeof payload, &len));

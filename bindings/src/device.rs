@@ -1,0 +1,137 @@
+//! `DeviceAgent`: a thin uniffi object over [`DeviceHost`].
+
+use std::sync::{Arc, Mutex};
+
+use devcare::Timestamp;
+use devcare::host::DeviceHost;
+
+use crate::tree::{DmTree, apply_with};
+use crate::{DevcareError, lock};
+
+/// A report to send now, as an OMA DM Generic Alert.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DueAlert {
+    /// The campaign it belongs to.
+    pub campaign: String,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// The `<Alert>` XML.
+    pub xml: String,
+}
+
+/// A report to send now.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DueReport {
+    /// The campaign it belongs to.
+    pub campaign: String,
+    /// Its attempt number.
+    pub attempt: u32,
+    /// The authenticated wire bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A handset's devcare agent: one device, one stream per campaign. Thread-safe.
+#[derive(Debug, uniffi::Object)]
+pub struct DeviceAgent(Mutex<DeviceHost>);
+
+#[uniffi::export]
+impl DeviceAgent {
+    /// Opens the agent of `device_id`, trusting payloads signed by `server_public_key` (32
+    /// bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` null keeps
+    /// the log in memory.
+    #[uniffi::constructor]
+    pub fn open(
+        sled_path: Option<String>,
+        device_id: String,
+        server_public_key: Vec<u8>,
+        device_key: Vec<u8>,
+    ) -> Result<Arc<Self>, DevcareError> {
+        let path = sled_path.as_deref().map(std::path::Path::new);
+        let host = DeviceHost::open(path, &device_id, &server_public_key, &device_key)?;
+        Ok(Arc::new(DeviceAgent(Mutex::new(host))))
+    }
+
+    /// Feeds a received broadcast payload: verifies it, then `tree` applies each setting.
+    pub fn receive_payload(
+        &self,
+        payload: Vec<u8>,
+        now_ms: u64,
+        tree: Arc<dyn DmTree>,
+    ) -> Result<(), DevcareError> {
+        let mut host = lock(&self.0);
+        let failed = host.receive(&payload, Timestamp(now_ms), apply_with(tree.as_ref()))?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Lets time pass; returns when the next tick is needed (null when nothing waits).
+    pub fn tick(&self, now_ms: u64) -> Result<Option<u64>, DevcareError> {
+        let next = lock(&self.0).tick(Timestamp(now_ms))?;
+        Ok(next.map(Timestamp::as_millis))
+    }
+
+    /// The report to send at `now_ms`, if one is due.
+    pub fn next_report(&self, now_ms: u64) -> Result<Option<DueReport>, DevcareError> {
+        let due = lock(&self.0).next_report(Timestamp(now_ms))?;
+        Ok(due.map(|d| DueReport {
+            campaign: d.campaign.to_string(),
+            attempt: d.attempt,
+            bytes: d.bytes,
+        }))
+    }
+
+    /// The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
+    /// for a DM client that sends it in its session; null when none is due.
+    pub fn next_report_alert(&self, now_ms: u64) -> Option<DueAlert> {
+        let due = lock(&self.0).next_report_alert(Timestamp(now_ms));
+        due.map(|d| DueAlert {
+            campaign: d.campaign.to_string(),
+            attempt: d.attempt,
+            xml: d.xml,
+        })
+    }
+
+    /// The host sent report `attempt` of `campaign`.
+    pub fn report_sent(
+        &self,
+        campaign: String,
+        attempt: u32,
+        now_ms: u64,
+    ) -> Result<(), DevcareError> {
+        Ok(lock(&self.0).report_sent(&campaign, attempt, Timestamp(now_ms))?)
+    }
+
+    /// The server acknowledged report `attempt` of `campaign`.
+    pub fn report_acknowledged(
+        &self,
+        campaign: String,
+        attempt: u32,
+        now_ms: u64,
+    ) -> Result<(), DevcareError> {
+        Ok(lock(&self.0).report_acknowledged(&campaign, attempt, Timestamp(now_ms))?)
+    }
+
+    /// Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
+    pub fn receive_care(
+        &self,
+        campaign: String,
+        attempt: u32,
+        settings: Vec<u32>,
+        now_ms: u64,
+        tree: Arc<dyn DmTree>,
+    ) -> Result<(), DevcareError> {
+        let mut host = lock(&self.0);
+        let failed = host.receive_care(
+            &campaign,
+            attempt,
+            settings,
+            Timestamp(now_ms),
+            apply_with(tree.as_ref()),
+        )?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Input refused since open (all reasons).
+    pub fn rejections(&self) -> u64 {
+        lock(&self.0).rejections()
+    }
+}

@@ -1,0 +1,219 @@
+//! `CareServer`: a thin uniffi object over [`ServerHost`].
+
+use std::sync::{Arc, Mutex};
+
+use devcare::Timestamp;
+use devcare::host::{HostError, Ingest, ServerHost};
+
+use crate::{DevcareError, lock};
+
+/// What became of an ingested report.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum IngestOutcome {
+    /// Accepted: care is scheduled (or the success probe counted).
+    Accepted,
+    /// Already known: acknowledge, nothing changed.
+    Duplicate,
+    /// Refused, nothing changed.
+    Rejected {
+        /// The refusal's stable name ("bad-mac", "not-targeted", …).
+        reason: String,
+        /// What happened.
+        detail: String,
+    },
+}
+
+/// An ingest outcome with the OMA DM status to answer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct IngestResult {
+    /// What happened.
+    pub outcome: IngestOutcome,
+    /// 200, 400, 401, 403, 404, 413, 415 or 500.
+    pub dm_status: u16,
+}
+
+/// A care order to send by unicast.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CareOrder {
+    /// Campaign id.
+    pub campaign: String,
+    /// Device id.
+    pub device: String,
+    /// Care attempt (from 1).
+    pub attempt: u32,
+    /// Setting indices to re-provision.
+    pub settings: Vec<u32>,
+}
+
+/// Statistics of one campaign.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CampaignStats {
+    /// Target devices.
+    pub targeted: u64,
+    /// Failure reports accepted.
+    pub failure_reports: u64,
+    /// Success probes accepted.
+    pub sampled_successes: u64,
+    /// Reports accepted after settlement.
+    pub late_reports: u64,
+    /// Targets that checked in behind.
+    pub checkins_behind: u64,
+    /// Care orders sent.
+    pub care_attempts: u64,
+    /// Devices with care pending.
+    pub in_care: u64,
+    /// Devices recovered.
+    pub recovered: u64,
+    /// Devices escalated.
+    pub escalated: u64,
+    /// Devices whose care was given up.
+    pub abandoned: u64,
+    /// Targets presumed OK.
+    pub presumed_ok: u64,
+    /// Care paused by the abort threshold.
+    pub paused: bool,
+    /// Report deadline passed.
+    pub settled: bool,
+    /// Coverage estimate, when sampling is on.
+    pub coverage: Option<f64>,
+    /// 95% interval, low.
+    pub coverage_lo: Option<f64>,
+    /// 95% interval, high.
+    pub coverage_hi: Option<f64>,
+}
+
+fn ingest_result(ingest: &Ingest) -> IngestResult {
+    let outcome = match ingest {
+        Ingest::Accepted(_) => IngestOutcome::Accepted,
+        Ingest::Duplicate => IngestOutcome::Duplicate,
+        Ingest::Rejected(r) => {
+            let e = HostError::from(r.clone());
+            IngestOutcome::Rejected {
+                reason: e.reason().to_string(),
+                detail: e.to_string(),
+            }
+        }
+    };
+    IngestResult {
+        outcome,
+        dm_status: ingest.dm_status(),
+    }
+}
+
+/// The DM server's devcare side. Thread-safe.
+#[derive(Debug, uniffi::Object)]
+pub struct CareServer(Mutex<ServerHost>);
+
+#[uniffi::export]
+impl CareServer {
+    /// Opens a care server; device report keys derive from `master_key` (32 bytes).
+    /// `sled_path` null keeps the log in memory.
+    #[uniffi::constructor]
+    pub fn open(sled_path: Option<String>, master_key: Vec<u8>) -> Result<Arc<Self>, DevcareError> {
+        let path = sled_path.as_deref().map(std::path::Path::new);
+        Ok(Arc::new(CareServer(Mutex::new(ServerHost::open(
+            path,
+            &master_key,
+        )?))))
+    }
+
+    /// Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
+    /// an explicit device list). Returns the campaign id.
+    pub fn create_campaign(
+        &self,
+        toml: String,
+        targeted: u64,
+        now_ms: u64,
+    ) -> Result<String, DevcareError> {
+        let id = lock(&self.0).create_campaign(&toml, targeted, Timestamp(now_ms))?;
+        Ok(id.to_string())
+    }
+
+    /// Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
+    /// records the broadcast.
+    pub fn build_payload(
+        &self,
+        campaign: String,
+        signing_seed: Vec<u8>,
+        valid_until_ms: u64,
+        now_ms: u64,
+    ) -> Result<Vec<u8>, DevcareError> {
+        Ok(lock(&self.0).build_payload(
+            &campaign,
+            &signing_seed,
+            Timestamp(valid_until_ms),
+            Timestamp(now_ms),
+        )?)
+    }
+
+    /// Ingests report bytes received at `now_ms`.
+    pub fn ingest_report(&self, bytes: Vec<u8>, now_ms: u64) -> Result<IngestResult, DevcareError> {
+        let ingest = lock(&self.0).ingest_report(&bytes, Timestamp(now_ms))?;
+        Ok(ingest_result(&ingest))
+    }
+
+    /// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
+    /// session): one result per report. A message that does not parse is refused with the
+    /// alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
+    /// (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
+    pub fn ingest_alert(
+        &self,
+        xml: String,
+        now_ms: u64,
+    ) -> Result<Vec<IngestResult>, DevcareError> {
+        let done = lock(&self.0).ingest_alert(&xml, Timestamp(now_ms))?;
+        Ok(done.outcomes.iter().map(ingest_result).collect())
+    }
+
+    /// The next care order due at `now_ms`, marked dispatched; null when none.
+    pub fn next_care(&self, now_ms: u64) -> Result<Option<CareOrder>, DevcareError> {
+        let next = lock(&self.0).next_care(Timestamp(now_ms))?;
+        Ok(next.map(|(id, o)| CareOrder {
+            campaign: id.to_string(),
+            device: o.device.to_string(),
+            attempt: o.attempt,
+            settings: o.settings,
+        }))
+    }
+
+    /// Records the outcome of care `attempt` for `device`.
+    pub fn care_outcome(
+        &self,
+        campaign: String,
+        device: String,
+        attempt: u32,
+        success: bool,
+        now_ms: u64,
+    ) -> Result<(), DevcareError> {
+        Ok(lock(&self.0).care_outcome(&campaign, &device, attempt, success, Timestamp(now_ms))?)
+    }
+
+    /// Lets time pass (settles campaigns past their deadline); returns the next wake-up.
+    pub fn tick(&self, now_ms: u64) -> Result<Option<u64>, DevcareError> {
+        let next = lock(&self.0).tick(Timestamp(now_ms))?;
+        Ok(next.map(Timestamp::as_millis))
+    }
+
+    /// The statistics of `campaign`.
+    pub fn stats(&self, campaign: String) -> Result<CampaignStats, DevcareError> {
+        let s = lock(&self.0).stats(&campaign)?;
+        Ok(CampaignStats {
+            targeted: s.targeted,
+            failure_reports: s.failure_reports,
+            sampled_successes: s.sampled_successes,
+            late_reports: s.late_reports,
+            checkins_behind: s.checkins_behind,
+            care_attempts: s.care_attempts,
+            in_care: s.in_care,
+            recovered: s.recovered,
+            escalated: s.escalated,
+            abandoned: s.abandoned,
+            presumed_ok: s.presumed_ok,
+            paused: s.paused,
+            settled: s.settled,
+            coverage: s.coverage.map(|c| c.estimate),
+            coverage_lo: s.coverage.map(|c| c.lo),
+            coverage_hi: s.coverage.map(|c| c.hi),
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! A handset's devcare side: [`DeviceAgent`], a [`Device`] decider per campaign stream over
+//! a store.
+
+use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
+use crate::host::streams::{Rejections, RuntimeError, Streams};
+use crate::model::{Campaign, CampaignId, DeviceId, Setting, Timestamp};
+use crate::payload::{PayloadLimits, TrustedKeys, open_payload};
+use crate::report::{ApplyResult, Report};
+use crate::store::{EventStore, StoreError};
+use crate::wire::{DeviceKey, ReportError, encode_report};
+
+/// A handset's devcare agent: one device, one stream per campaign.
+#[derive(Debug)]
+pub struct DeviceAgent<S> {
+    store: S,
+    device: DeviceId,
+    groups: Vec<String>,
+    streams: Streams<Device>,
+    rejections: Rejections,
+}
+
+impl<S: EventStore> DeviceAgent<S> {
+    /// Opens the agent for `device` (member of `groups`) on `store`, replaying its streams.
+    pub fn open(store: S, device: DeviceId, groups: Vec<String>) -> Result<Self, StoreError> {
+        let streams = Streams::open(&store, "device")?;
+        Ok(DeviceAgent {
+            store,
+            device,
+            groups,
+            streams,
+            rejections: Rejections::new(),
+        })
+    }
+
+    /// A verified campaign arrived at `at`.
+    pub fn receive(
+        &mut self,
+        campaign: Campaign,
+        at: Timestamp,
+    ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
+        let id = campaign.id.clone();
+        let cmd = DeviceCommand::Receive {
+            campaign: Box::new(campaign),
+            device: self.device.clone(),
+            groups: self.groups.clone(),
+            at,
+        };
+        self.handle(&id, &cmd)
+    }
+
+    /// The host flow for a received payload: verify and take it on
+    /// ([`Self::receive_payload`]), then ask the host to `apply` each setting in order and
+    /// record the results. If `apply` fails partway, the results so far are recorded (the
+    /// rest count as not applied, which `payload-incomplete` detects) and the host's error
+    /// is returned as `Ok(Some(e))`.
+    pub fn receive_and_apply<E>(
+        &mut self,
+        bytes: &[u8],
+        trusted: &TrustedKeys,
+        limits: &PayloadLimits,
+        at: Timestamp,
+        mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<Option<E>, RuntimeError<DeviceError>> {
+        self.receive_payload(bytes, trusted, limits, at)?;
+        let pending: Option<(CampaignId, Vec<Setting>)> = self
+            .states()
+            .find(|(_, s)| s.phase == Phase::Applying)
+            .and_then(|(id, s)| Some((id.clone(), s.pending_apply()?.to_vec())));
+        let Some((id, settings)) = pending else {
+            return Ok(None);
+        };
+        let mut results = Vec::with_capacity(settings.len());
+        let mut host_error = None;
+        for s in &settings {
+            match apply(s) {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    host_error = Some(e);
+                    break;
+                }
+            }
+        }
+        self.handle(&id, &DeviceCommand::RecordApplied { results, at })?;
+        Ok(host_error)
+    }
+
+    /// The host flow for unicast care: take the care order on, ask the host to `apply` each
+    /// setting, record the results. A host failure partway records the failed setting as
+    /// status 500 and the rest as not re-applied (500), and is returned as `Ok(Some(e))`.
+    pub fn receive_care_and_apply<E>(
+        &mut self,
+        campaign: &CampaignId,
+        attempt: u32,
+        settings: Vec<u32>,
+        at: Timestamp,
+        mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<Option<E>, RuntimeError<DeviceError>> {
+        self.handle(
+            campaign,
+            &DeviceCommand::ReceiveCare {
+                attempt,
+                settings,
+                at,
+            },
+        )?;
+        let care: Vec<Setting> = self
+            .state(campaign)
+            .and_then(DeviceState::pending_care)
+            .map(|(_, v)| v.into_iter().cloned().collect())
+            .unwrap_or_default();
+        let mut results = Vec::with_capacity(care.len());
+        let mut host_error = None;
+        for s in &care {
+            if host_error.is_some() {
+                results.push(ApplyResult::status(500));
+                continue;
+            }
+            match apply(s) {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    results.push(ApplyResult::status(500));
+                    host_error = Some(e);
+                }
+            }
+        }
+        self.handle(
+            campaign,
+            &DeviceCommand::RecordCareApplied {
+                attempt,
+                results,
+                at,
+            },
+        )?;
+        Ok(host_error)
+    }
+
+    /// The first report due at `now` over all campaigns: its campaign, the report and its
+    /// wire bytes authenticated with `key`.
+    pub fn next_due_report(
+        &self,
+        now: Timestamp,
+        key: &DeviceKey,
+    ) -> Option<(CampaignId, Report, Result<Vec<u8>, ReportError>)> {
+        self.states().find_map(|(id, s)| {
+            let r = s.due_report(now)?;
+            let bytes = encode_report(&r, key);
+            Some((id.clone(), r, bytes))
+        })
+    }
+
+    /// The first report due at `now` rendered as an OMA DM Generic Alert (see
+    /// [`crate::alert`]) for a host whose DM client sends it in a DM session: its campaign,
+    /// the report and the `<Alert>` XML (with `hdr`, a whole SyncML message).
+    pub fn next_due_alert(
+        &self,
+        now: Timestamp,
+        hdr: Option<&crate::alert::SyncHeader>,
+    ) -> Option<(CampaignId, Report, String)> {
+        self.states().find_map(|(id, s)| {
+            let r = s.due_report(now)?;
+            let campaign = s.campaign.as_ref();
+            let xml = match hdr {
+                Some(h) => crate::alert::render_syncml(&r, campaign, h),
+                None => crate::alert::render_alert(&r, campaign, 1),
+            };
+            Some((id.clone(), r, xml))
+        })
+    }
+
+    /// Verifies a received broadcast payload (size, frame, signature, limits, expiry) and
+    /// takes its campaign on. A refused payload is counted per reason and changes nothing.
+    pub fn receive_payload(
+        &mut self,
+        bytes: &[u8],
+        trusted: &TrustedKeys,
+        limits: &PayloadLimits,
+        at: Timestamp,
+    ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
+        match open_payload(bytes, trusted, at, limits) {
+            Ok(p) => self.receive(p.campaign, at),
+            Err(e) => {
+                self.count_rejection(e.reason());
+                Err(RuntimeError::Payload(e))
+            }
+        }
+    }
+
+    /// The report due at `now` for `campaign`, encoded and authenticated with `key`, ready
+    /// to send; mark it sent with [`DeviceCommand::MarkSent`] once it is out.
+    pub fn due_report_bytes(
+        &self,
+        campaign: &CampaignId,
+        now: Timestamp,
+        key: &DeviceKey,
+    ) -> Option<(Report, Result<Vec<u8>, ReportError>)> {
+        let report = self.state(campaign)?.due_report(now)?;
+        let bytes = encode_report(&report, key);
+        Some((report, bytes))
+    }
+
+    /// Runs `cmd` on `campaign`'s stream.
+    pub fn handle(
+        &mut self,
+        campaign: &CampaignId,
+        cmd: &DeviceCommand,
+    ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
+        let r = self.streams.handle(&self.store, campaign, cmd);
+        if let Err(RuntimeError::Refused(e)) = &r {
+            *self.rejections.entry(e.reason()).or_default() += 1;
+        }
+        r
+    }
+
+    /// Ticks every campaign at `now`; returns the events per campaign that had any.
+    pub fn tick(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Vec<(CampaignId, Vec<DeviceEvent>)>, RuntimeError<DeviceError>> {
+        let ids: Vec<CampaignId> = self.streams.loaded.keys().cloned().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let ev = self.handle(&id, &DeviceCommand::Tick { now })?;
+            if !ev.is_empty() {
+                out.push((id, ev));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The state of `campaign`'s stream.
+    pub fn state(&self, campaign: &CampaignId) -> Option<&DeviceState> {
+        self.streams.loaded.get(campaign).map(|(s, _)| s)
+    }
+
+    /// Every campaign's state.
+    pub fn states(&self) -> impl Iterator<Item = (&CampaignId, &DeviceState)> {
+        self.streams.loaded.iter().map(|(k, (s, _))| (k, s))
+    }
+
+    /// The earliest time any campaign needs a tick.
+    pub fn next_wake(&self) -> Option<Timestamp> {
+        self.states().filter_map(|(_, s)| s.next_wake()).min()
+    }
+
+    /// This device.
+    pub fn device(&self) -> &DeviceId {
+        &self.device
+    }
+
+    /// Refusals since open, per reason.
+    pub fn rejections(&self) -> &Rejections {
+        &self.rejections
+    }
+
+    /// Counts a payload refused before it reached the decider (bad signature, oversize…).
+    pub fn count_rejection(&mut self, reason: &'static str) {
+        *self.rejections.entry(reason).or_default() += 1;
+    }
+
+    /// Makes every append so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}

@@ -1,0 +1,372 @@
+//! The DM server's devcare side: [`CareServer`], a [`Server`] decider per campaign stream
+//! over a store, with group-committed report ingest.
+
+use crate::decider::Decider;
+use crate::host::streams::{Rejections, RuntimeError, Streams};
+use crate::model::{CampaignId, DeviceId, Timestamp};
+use crate::report::Report;
+use crate::server::{CareOrder, Server, ServerCommand, ServerError, ServerEvent, ServerState};
+use crate::store::{EventStore, Persist, Record, StoreError, StreamId, Version};
+use crate::wire::{DeviceKey, ReportError, decode_report};
+
+/// What the server knows about devices: their report keys and groups.
+pub trait Directory {
+    /// The device's report key, if it is known.
+    fn device_key(&self, device: &DeviceId) -> Option<DeviceKey>;
+    /// The groups the device belongs to (for group-targeted campaigns).
+    fn groups(&self, _device: &DeviceId) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A directory that derives every device's report key from one master secret
+/// ([`crate::wire::derive_device_key`]) and knows no groups.
+#[derive(Debug, Clone)]
+pub struct MasterKeys(pub [u8; 32]);
+
+impl Directory for MasterKeys {
+    fn device_key(&self, device: &DeviceId) -> Option<DeviceKey> {
+        Some(crate::wire::derive_device_key(&self.0, device))
+    }
+}
+
+/// The outcome of ingesting one report's bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingest {
+    /// Accepted: these events were appended (care scheduled, and so on).
+    Accepted(Vec<ServerEvent>),
+    /// Already known from this device: acknowledge, nothing appended.
+    Duplicate,
+    /// Refused: nothing appended.
+    Rejected(IngestRejection),
+}
+
+/// Why a report was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IngestRejection {
+    /// The bytes failed the wire checks (size, frame, key, MAC, decoding).
+    #[error(transparent)]
+    Wire(#[from] ReportError),
+    /// The server decider refused it (unknown campaign, wrong revision, not a target…).
+    #[error(transparent)]
+    Refused(#[from] ServerError),
+}
+
+impl Ingest {
+    /// The OMA DM status code the host answers with: 200 for accepted and duplicate
+    /// (the device must stop retrying either way), otherwise [`IngestRejection::dm_status`].
+    pub fn dm_status(&self) -> u16 {
+        match self {
+            Ingest::Accepted(_) | Ingest::Duplicate => 200,
+            Ingest::Rejected(r) => r.dm_status(),
+        }
+    }
+}
+
+impl IngestRejection {
+    /// The OMA DM status code for a refusal ([`ReportError::dm_status`],
+    /// [`ServerError::dm_status`]).
+    pub fn dm_status(&self) -> u16 {
+        match self {
+            IngestRejection::Wire(e) => e.dm_status(),
+            IngestRejection::Refused(e) => e.dm_status(),
+        }
+    }
+
+    /// The refusal's stable name ([`ReportError::reason`], [`ServerError::reason`]).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestRejection::Wire(e) => e.reason(),
+            IngestRejection::Refused(e) => e.reason(),
+        }
+    }
+}
+
+/// The DM server's devcare side: one stream per campaign.
+#[derive(Debug)]
+pub struct CareServer<S> {
+    store: S,
+    streams: Streams<Server>,
+    rejections: Rejections,
+}
+
+impl<S: EventStore> CareServer<S> {
+    /// Opens the server on `store`, replaying every `server/…` stream.
+    pub fn open(store: S) -> Result<Self, StoreError> {
+        let streams = Streams::open(&store, "server")?;
+        Ok(CareServer {
+            store,
+            streams,
+            rejections: Rejections::new(),
+        })
+    }
+
+    /// Runs `cmd` on `campaign`'s stream (appended, durable after [`Self::flush`]).
+    pub fn handle(
+        &mut self,
+        campaign: &CampaignId,
+        cmd: &ServerCommand,
+    ) -> Result<Vec<ServerEvent>, RuntimeError<ServerError>> {
+        let r = self.streams.handle(&self.store, campaign, cmd);
+        if let Err(RuntimeError::Refused(e)) = &r {
+            *self.rejections.entry(e.reason()).or_default() += 1;
+        }
+        r
+    }
+
+    /// Group commit for the ingest path: decides every command in order (each against the
+    /// state left by the previous ones), appends all their events in one atomic batch and
+    /// flushes once. Returns one result per command; refused commands append nothing. If
+    /// the append or flush fails, nothing of the batch is kept in memory and the error is
+    /// returned for the whole batch.
+    pub fn handle_batch(
+        &mut self,
+        cmds: &[(CampaignId, ServerCommand)],
+    ) -> Result<Vec<Result<Vec<ServerEvent>, ServerError>>, StoreError> {
+        let mut results = Vec::with_capacity(cmds.len());
+        // Per campaign touched: its stream, the version before the batch, and the records
+        // of the events decided in it — encoded at once, so events are never cloned.
+        let mut touched: Vec<(CampaignId, StreamId, Version, Vec<Record>)> = Vec::new();
+        let mut encode_error = None;
+        for (campaign, cmd) in cmds {
+            if !self.streams.loaded.contains_key(campaign) {
+                self.streams
+                    .loaded
+                    .insert(campaign.clone(), (ServerState::default(), 0));
+            }
+            let Some(entry) = self.streams.loaded.get_mut(campaign) else {
+                continue; // inserted just above
+            };
+            match Server::decide(&entry.0, cmd) {
+                Ok(events) => {
+                    let i = match touched.iter().position(|t| &t.0 == campaign) {
+                        Some(i) => i,
+                        None => {
+                            let stream = StreamId::server(campaign);
+                            touched.push((campaign.clone(), stream, entry.1, Vec::new()));
+                            touched.len() - 1
+                        }
+                    };
+                    for e in &events {
+                        Server::evolve(&mut entry.0, e);
+                        match e.to_record() {
+                            Ok(r) => touched[i].3.push(r),
+                            Err(reason) => {
+                                encode_error.get_or_insert(StoreError::Encode {
+                                    stream: touched[i].1.clone(),
+                                    reason,
+                                });
+                            }
+                        }
+                    }
+                    results.push(Ok(events));
+                }
+                Err(e) => {
+                    *self.rejections.entry(e.reason()).or_default() += 1;
+                    results.push(Err(e));
+                }
+            }
+        }
+        // Streams whose commands all decided to no events append nothing.
+        if encode_error.is_none() {
+            touched.retain(|t| !t.3.is_empty());
+        }
+        let outcome = match encode_error {
+            Some(e) => Err(e),
+            None if touched.is_empty() => Ok(vec![]),
+            None => {
+                let batch: Vec<(&StreamId, Version, Vec<Record>)> = touched
+                    .iter_mut()
+                    .map(|(_, s, v, recs)| (&*s, *v, std::mem::take(recs)))
+                    .collect();
+                self.store
+                    .append_records(&batch)
+                    .and_then(|v| self.store.flush().map(|_| v))
+            }
+        };
+        let result = match outcome {
+            Ok(versions) => {
+                for ((c, ..), v) in touched.iter().zip(versions) {
+                    if let Some(entry) = self.streams.loaded.get_mut(c) {
+                        entry.1 = v;
+                    }
+                }
+                Ok(results)
+            }
+            Err(e) => {
+                for (c, ..) in &touched {
+                    self.streams.reload(&self.store, c)?;
+                }
+                Err(e)
+            }
+        };
+        self.streams.loaded.retain(|_, (_, v)| *v > 0);
+        result
+    }
+
+    /// Ingests report bytes received at `at`: wire checks with the device's key from
+    /// `directory`, then the decider. Duplicates and refusals append nothing.
+    pub fn ingest(
+        &mut self,
+        bytes: &[u8],
+        directory: &dyn Directory,
+        at: Timestamp,
+    ) -> Result<Ingest, StoreError> {
+        let mut out = self.ingest_batch(&[bytes], directory, at)?;
+        Ok(out.pop().unwrap_or(Ingest::Duplicate))
+    }
+
+    /// Ingests many reports with one atomic append and one flush (group commit).
+    pub fn ingest_batch(
+        &mut self,
+        reports: &[&[u8]],
+        directory: &dyn Directory,
+        at: Timestamp,
+    ) -> Result<Vec<Ingest>, StoreError> {
+        let decoded: Vec<Result<Report, IngestRejection>> = reports
+            .iter()
+            .map(|bytes| {
+                decode_report(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
+                    directory.device_key(d)
+                })
+                .map_err(|e| {
+                    self.count_rejection(e.reason());
+                    IngestRejection::Wire(e)
+                })
+            })
+            .collect();
+        self.accept_reports(decoded, directory, at)
+    }
+
+    /// Ingests the reports of an OMA DM message (Generic Alerts, see [`crate::alert`]),
+    /// authenticated by the host's DM session. A message that does not parse is refused as a
+    /// whole with its [`AlertError`](crate::alert::AlertError) (answer with its `dm_status`).
+    pub fn ingest_alerts(
+        &mut self,
+        xml: &str,
+        limits: &crate::alert::AlertLimits,
+        directory: &dyn Directory,
+        at: Timestamp,
+    ) -> Result<Result<Vec<Ingest>, crate::alert::AlertError>, StoreError> {
+        let reports = match crate::alert::parse_alerts(xml, limits) {
+            Ok(r) => r,
+            Err(e) => {
+                self.count_rejection(e.reason());
+                return Ok(Err(e));
+            }
+        };
+        self.accept_reports(reports.into_iter().map(Ok).collect(), directory, at)
+            .map(Ok)
+    }
+
+    /// Runs decoded reports (or their decoding refusals) through the decider in one group
+    /// commit.
+    fn accept_reports(
+        &mut self,
+        reports: Vec<Result<Report, IngestRejection>>,
+        directory: &dyn Directory,
+        at: Timestamp,
+    ) -> Result<Vec<Ingest>, StoreError> {
+        let mut slots: Vec<Option<Ingest>> = Vec::with_capacity(reports.len());
+        let mut cmds = Vec::new();
+        for r in reports {
+            match r {
+                Ok(report) => {
+                    let groups = directory.groups(&report.device);
+                    cmds.push((
+                        report.campaign.clone(),
+                        ServerCommand::AcceptReport { report, groups, at },
+                    ));
+                    slots.push(None);
+                }
+                Err(e) => slots.push(Some(Ingest::Rejected(e))),
+            }
+        }
+        let mut decided = self.handle_batch(&cmds)?.into_iter();
+        Ok(slots
+            .into_iter()
+            .map(|slot| match slot {
+                Some(done) => done,
+                None => match decided.next() {
+                    Some(Ok(events)) => Ingest::Accepted(events),
+                    Some(Err(ServerError::Duplicate { .. })) => Ingest::Duplicate,
+                    Some(Err(e)) => Ingest::Rejected(e.into()),
+                    None => Ingest::Duplicate, // unreachable: one result per command
+                },
+            })
+            .collect())
+    }
+
+    /// The first care order due at `now` over all campaigns, marked dispatched (logged)
+    /// before it is returned for the host to send.
+    pub fn dispatch_next_care(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Option<(CampaignId, CareOrder)>, RuntimeError<ServerError>> {
+        let next = self.states().find_map(|(id, s)| {
+            s.due_care(now, 1)
+                .into_iter()
+                .next()
+                .map(|o| (id.clone(), o))
+        });
+        let Some((id, order)) = next else {
+            return Ok(None);
+        };
+        self.handle(
+            &id,
+            &ServerCommand::DispatchCare {
+                device: order.device.clone(),
+                attempt: order.attempt,
+                at: now,
+            },
+        )?;
+        Ok(Some((id, order)))
+    }
+
+    /// Ticks every campaign at `now`; returns when the next care or settlement falls due.
+    pub fn tick_all(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, RuntimeError<ServerError>> {
+        let ids: Vec<CampaignId> = self.states().map(|(id, _)| id.clone()).collect();
+        for id in &ids {
+            self.handle(id, &ServerCommand::Tick { now })?;
+        }
+        Ok(self.states().filter_map(|(_, s)| s.next_wake()).min())
+    }
+
+    /// The state of `campaign`.
+    pub fn state(&self, campaign: &CampaignId) -> Option<&ServerState> {
+        self.streams.loaded.get(campaign).map(|(s, _)| s)
+    }
+
+    /// Every campaign's state.
+    pub fn states(&self) -> impl Iterator<Item = (&CampaignId, &ServerState)> {
+        self.streams.loaded.iter().map(|(k, (s, _))| (k, s))
+    }
+
+    /// The version of `campaign`'s stream.
+    pub fn version(&self, campaign: &CampaignId) -> Version {
+        self.streams.loaded.get(campaign).map_or(0, |(_, v)| *v)
+    }
+
+    /// Refusals since open, per reason.
+    pub fn rejections(&self) -> &Rejections {
+        &self.rejections
+    }
+
+    /// Counts input refused before it reached the decider (bad MAC, oversize…).
+    pub fn count_rejection(&mut self, reason: &'static str) {
+        *self.rejections.entry(reason).or_default() += 1;
+    }
+
+    /// Makes every append so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}

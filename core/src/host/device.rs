@@ -1,0 +1,186 @@
+//! [`DeviceHost`]: every flow a handset's DM stack runs, as one Rust function each. The C
+//! API (`devcare_device_*`) and the bindings' `DeviceAgent` only convert types around it.
+
+use std::path::Path;
+
+use crate::device::DeviceCommand;
+use crate::host::HostError;
+use crate::host::agent::DeviceAgent;
+use crate::host::keys::{campaign_id, device_id, key32, trust};
+use crate::model::{CampaignId, Setting, Timestamp};
+use crate::payload::{PayloadLimits, TrustedKeys};
+use crate::report::ApplyResult;
+use crate::store::AnyStore;
+use crate::wire::DeviceKey;
+
+/// A report to send now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueReport {
+    /// The campaign it belongs to.
+    pub campaign: CampaignId,
+    /// Its attempt number (from 1): mark it sent and acknowledged with this number.
+    pub attempt: u32,
+    /// The authenticated wire bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A report to send now, rendered as an OMA DM Generic Alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueAlert {
+    /// The campaign it belongs to.
+    pub campaign: CampaignId,
+    /// Its attempt number (from 1).
+    pub attempt: u32,
+    /// The `<Alert>` XML (code 1226).
+    pub xml: String,
+}
+
+/// A handset's devcare host: its agent on the embedded store, the server key it trusts and
+/// its own report key. Every call that changes state flushes before it returns `Ok`.
+#[derive(Debug)]
+pub struct DeviceHost {
+    agent: DeviceAgent<AnyStore>,
+    trusted: TrustedKeys,
+    key: DeviceKey,
+    limits: PayloadLimits,
+}
+
+impl DeviceHost {
+    /// Opens the host of `device` (text id), trusting payloads signed by
+    /// `server_public_key` (32 bytes) and authenticating reports with `device_key` (32
+    /// bytes). `path` `None` keeps the log in memory; otherwise it is a sled directory,
+    /// replayed on open.
+    pub fn open(
+        path: Option<&Path>,
+        device: &str,
+        server_public_key: &[u8],
+        device_key: &[u8],
+    ) -> Result<Self, HostError> {
+        let device = device_id(device)?;
+        let trusted = trust(server_public_key)?;
+        let key = key32(device_key, "device_key")?;
+        let store = AnyStore::open(path)?;
+        let agent = DeviceAgent::open(store, device, vec![])?;
+        Ok(DeviceHost {
+            agent,
+            trusted,
+            key,
+            limits: PayloadLimits::default(),
+        })
+    }
+
+    /// A broadcast payload arrived at `now`: verify it, take it on, let `apply` apply each
+    /// setting in order, record the results, flush. A host error from `apply` stops the
+    /// apply (the rest count as not applied) and comes back as `Ok(Some(e))`.
+    pub fn receive<E>(
+        &mut self,
+        payload: &[u8],
+        now: Timestamp,
+        apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<Option<E>, HostError> {
+        let host_error =
+            self.agent
+                .receive_and_apply(payload, &self.trusted, &self.limits, now, apply)?;
+        self.agent.flush()?;
+        Ok(host_error)
+    }
+
+    /// Lets time pass; returns when the next tick is needed (`None`: nothing waits).
+    pub fn tick(&mut self, now: Timestamp) -> Result<Option<Timestamp>, HostError> {
+        self.agent.tick(now)?;
+        self.agent.flush()?;
+        Ok(self.agent.next_wake())
+    }
+
+    /// The report due at `now`, if any, encoded and authenticated.
+    pub fn next_report(&self, now: Timestamp) -> Result<Option<DueReport>, HostError> {
+        match self.agent.next_due_report(now, &self.key) {
+            None => Ok(None),
+            Some((campaign, report, bytes)) => Ok(Some(DueReport {
+                campaign,
+                attempt: report.attempt,
+                bytes: bytes?,
+            })),
+        }
+    }
+
+    /// The report due at `now`, if any, as an OMA DM 1.2 Generic Alert.
+    pub fn next_report_alert(&self, now: Timestamp) -> Option<DueAlert> {
+        self.agent
+            .next_due_alert(now, None)
+            .map(|(campaign, report, xml)| DueAlert {
+                campaign,
+                attempt: report.attempt,
+                xml,
+            })
+    }
+
+    /// The host sent report `attempt` of `campaign` at `now`.
+    pub fn report_sent(
+        &mut self,
+        campaign: &str,
+        attempt: u32,
+        now: Timestamp,
+    ) -> Result<(), HostError> {
+        self.command(campaign, DeviceCommand::MarkSent { attempt, at: now })
+    }
+
+    /// The server acknowledged report `attempt` of `campaign`.
+    pub fn report_acknowledged(
+        &mut self,
+        campaign: &str,
+        attempt: u32,
+        now: Timestamp,
+    ) -> Result<(), HostError> {
+        self.command(campaign, DeviceCommand::Acknowledge { attempt, at: now })
+    }
+
+    /// Unicast care arrived for `campaign`: `apply` re-applies the settings at `indices`,
+    /// the results are recorded and flushed. A host error from `apply` comes back as
+    /// `Ok(Some(e))` (that setting and the rest count as failed).
+    pub fn receive_care<E>(
+        &mut self,
+        campaign: &str,
+        attempt: u32,
+        indices: Vec<u32>,
+        now: Timestamp,
+        apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<Option<E>, HostError> {
+        let id = self.known(campaign)?;
+        let host_error = self
+            .agent
+            .receive_care_and_apply(&id, attempt, indices, now, apply)?;
+        self.agent.flush()?;
+        Ok(host_error)
+    }
+
+    /// Input refused since the host was opened, all reasons together.
+    pub fn rejections(&self) -> u64 {
+        self.agent.rejections().values().sum()
+    }
+
+    /// The agent underneath (states, per-reason refusal counts).
+    pub fn agent(&self) -> &DeviceAgent<AnyStore> {
+        &self.agent
+    }
+
+    /// Makes every append so far durable.
+    pub fn flush(&self) -> Result<(), HostError> {
+        Ok(self.agent.flush()?)
+    }
+
+    fn known(&self, campaign: &str) -> Result<CampaignId, HostError> {
+        let id = campaign_id(campaign)?;
+        if self.agent.state(&id).is_none() {
+            return Err(HostError::UnknownCampaign(id.to_string()));
+        }
+        Ok(id)
+    }
+
+    fn command(&mut self, campaign: &str, cmd: DeviceCommand) -> Result<(), HostError> {
+        let id = self.known(campaign)?;
+        self.agent.handle(&id, &cmd)?;
+        self.agent.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! [`ServerHost`]: every flow a DM server runs, as one Rust function each. The C API
+//! (`devcare_server_*`) and the bindings' `CareServer` only convert types around it.
+
+use std::path::Path;
+
+use crate::alert::AlertLimits;
+use crate::host::HostError;
+use crate::host::care_server::{CareServer, Ingest, MasterKeys};
+use crate::host::keys::{campaign_id, device_id, key32};
+use crate::model::{Campaign, CampaignId, Timestamp};
+use crate::payload::{PayloadLimits, ServerKey, build_payload};
+use crate::server::{CampaignStats, CareOrder, ServerCommand};
+use crate::store::AnyStore;
+
+/// What an OMA DM message of Generic Alerts came to: one [`Ingest`] per report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertIngest {
+    /// One outcome per report, in message order.
+    pub outcomes: Vec<Ingest>,
+}
+
+impl AlertIngest {
+    /// Reports accepted.
+    pub fn accepted(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|i| matches!(i, Ingest::Accepted(_)))
+            .count()
+    }
+
+    /// Reports already known (acknowledged, nothing changed).
+    pub fn duplicates(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|i| matches!(i, Ingest::Duplicate))
+            .count()
+    }
+
+    /// The status to answer the message with: 200 when every report was accepted or a
+    /// duplicate, else the status of the first refused one.
+    pub fn dm_status(&self) -> u16 {
+        self.outcomes
+            .iter()
+            .map(Ingest::dm_status)
+            .find(|s| *s != 200)
+            .unwrap_or(200)
+    }
+}
+
+/// A DM server's devcare host: the care server on the embedded store and the master
+/// secret its device report keys derive from. Every call that changes state flushes
+/// before it returns `Ok`.
+#[derive(Debug)]
+pub struct ServerHost {
+    server: CareServer<AnyStore>,
+    keys: MasterKeys,
+}
+
+impl ServerHost {
+    /// Opens the host. Device report keys derive from `master_key` (32 bytes). `path`
+    /// `None` keeps the log in memory; otherwise it is a sled directory, replayed on open.
+    pub fn open(path: Option<&Path>, master_key: &[u8]) -> Result<Self, HostError> {
+        let keys = MasterKeys(key32(master_key, "master_key")?);
+        let store = AnyStore::open(path)?;
+        Ok(ServerHost {
+            server: CareServer::open(store)?,
+            keys,
+        })
+    }
+
+    /// Parses and validates campaign-file text (errors located at `campaign.toml:line:col`).
+    pub fn parse_campaign(toml: &str) -> Result<Campaign, HostError> {
+        Ok(Campaign::from_toml("campaign.toml", toml)?)
+    }
+
+    /// Creates `campaign` at `now`. `targeted` is the number of target devices (0 for an
+    /// explicit device list). Returns the campaign id.
+    pub fn create(
+        &mut self,
+        campaign: Campaign,
+        targeted: u64,
+        now: Timestamp,
+    ) -> Result<CampaignId, HostError> {
+        let id = campaign.id.clone();
+        let cmd = ServerCommand::Create {
+            campaign: Box::new(campaign),
+            targeted: (targeted > 0).then_some(targeted),
+            at: now,
+        };
+        self.server.handle(&id, &cmd)?;
+        self.server.flush()?;
+        Ok(id)
+    }
+
+    /// [`Self::parse_campaign`] then [`Self::create`].
+    pub fn create_campaign(
+        &mut self,
+        toml: &str,
+        targeted: u64,
+        now: Timestamp,
+    ) -> Result<CampaignId, HostError> {
+        let campaign = Self::parse_campaign(toml)?;
+        self.create(campaign, targeted, now)
+    }
+
+    /// Signs `campaign` into its broadcast payload with the secret `signing_seed` (32
+    /// bytes), valid until `valid_until`. Changes nothing: see [`Self::mark_broadcast`].
+    pub fn sign_payload(
+        &self,
+        campaign: &str,
+        signing_seed: &[u8],
+        valid_until: Timestamp,
+    ) -> Result<Vec<u8>, HostError> {
+        let id = campaign_id(campaign)?;
+        let seed = key32(signing_seed, "signing_seed")?;
+        let c = self
+            .server
+            .state(&id)
+            .and_then(|s| s.campaign.as_ref())
+            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?;
+        Ok(build_payload(
+            c,
+            &ServerKey::from_seed(&seed),
+            valid_until,
+            &PayloadLimits::default(),
+        )?)
+    }
+
+    /// Records that `campaign`'s payload went out at `now`; later calls keep the first time.
+    pub fn mark_broadcast(&mut self, campaign: &str, now: Timestamp) -> Result<(), HostError> {
+        let id = campaign_id(campaign)?;
+        let state = self
+            .server
+            .state(&id)
+            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?;
+        if state.broadcast_at.is_none() {
+            self.server
+                .handle(&id, &ServerCommand::MarkBroadcast { at: now })?;
+            self.server.flush()?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::sign_payload`] then [`Self::mark_broadcast`]: the payload to send now.
+    pub fn build_payload(
+        &mut self,
+        campaign: &str,
+        signing_seed: &[u8],
+        valid_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, HostError> {
+        let bytes = self.sign_payload(campaign, signing_seed, valid_until)?;
+        self.mark_broadcast(campaign, now)?;
+        Ok(bytes)
+    }
+
+    /// Ingests report bytes received at `now` (keys from the master secret). A refusal
+    /// is an `Ok(Ingest::Rejected(_))`: answer the device with [`Ingest::dm_status`].
+    pub fn ingest_report(&mut self, bytes: &[u8], now: Timestamp) -> Result<Ingest, HostError> {
+        Ok(self.server.ingest(bytes, &self.keys, now)?)
+    }
+
+    /// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the
+    /// host's DM session) at `now`. A message that does not parse is
+    /// [`HostError::Alert`] (answer its `dm_status`).
+    pub fn ingest_alert(&mut self, xml: &str, now: Timestamp) -> Result<AlertIngest, HostError> {
+        let outcomes =
+            self.server
+                .ingest_alerts(xml, &AlertLimits::default(), &self.keys, now)??;
+        Ok(AlertIngest { outcomes })
+    }
+
+    /// The care order that [`Self::next_care`] would dispatch at `now`, without
+    /// dispatching it (a C host sizes its buffers with it).
+    pub fn peek_care(&self, now: Timestamp) -> Option<(CampaignId, CareOrder)> {
+        self.server.states().find_map(|(id, s)| {
+            s.due_care(now, 1)
+                .into_iter()
+                .next()
+                .map(|o| (id.clone(), o))
+        })
+    }
+
+    /// The next care order due at `now` (any campaign), marked dispatched and flushed
+    /// before it is returned for the host to send.
+    pub fn next_care(
+        &mut self,
+        now: Timestamp,
+    ) -> Result<Option<(CampaignId, CareOrder)>, HostError> {
+        let next = self.server.dispatch_next_care(now)?;
+        self.server.flush()?;
+        Ok(next)
+    }
+
+    /// Records the outcome of care `attempt` for `device` in `campaign`.
+    pub fn care_outcome(
+        &mut self,
+        campaign: &str,
+        device: &str,
+        attempt: u32,
+        success: bool,
+        now: Timestamp,
+    ) -> Result<(), HostError> {
+        let id = campaign_id(campaign)?;
+        let cmd = ServerCommand::RecordCareOutcome {
+            device: device_id(device)?,
+            attempt,
+            success,
+            at: now,
+        };
+        self.server.handle(&id, &cmd)?;
+        self.server.flush()?;
+        Ok(())
+    }
+
+    /// Lets time pass on every campaign (settles those past their report deadline);
+    /// returns when the next care or settlement falls due.
+    pub fn tick(&mut self, now: Timestamp) -> Result<Option<Timestamp>, HostError> {
+        let next = self.server.tick_all(now)?;
+        self.server.flush()?;
+        Ok(next)
+    }
+
+    /// The statistics of `campaign`.
+    pub fn stats(&self, campaign: &str) -> Result<CampaignStats, HostError> {
+        let id = campaign_id(campaign)?;
+        self.server
+            .state(&id)
+            .map(|s| s.stats())
+            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
+    }
+
+    /// The care server underneath (states, per-reason refusal counts).
+    pub fn server(&self) -> &CareServer<AnyStore> {
+        &self.server
+    }
+
+    /// Makes every append so far durable.
+    pub fn flush(&self) -> Result<(), HostError> {
+        Ok(self.server.flush()?)
+    }
+}

@@ -1,0 +1,272 @@
+//! The C boundary: the panic guard, this thread's last error, and the `try_*!` macros that
+//! write each null check and each pointer cast — each `unsafe` — once.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use devcare::host::HostError;
+
+use crate::result::{code_of, devcare_result};
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Records `msg` as this thread's last error and returns `code`.
+pub(crate) fn fail(code: devcare_result, msg: impl Into<String>) -> devcare_result {
+    LAST_ERROR.with(|e| *e.borrow_mut() = msg.into());
+    code
+}
+
+/// The one error path of a host error: its code, its message recorded.
+pub(crate) fn host_fail(e: &HostError) -> devcare_result {
+    fail(code_of(e), e.to_string())
+}
+
+/// Runs `f` inside the panic boundary: a panic becomes `DEVCARE_PANIC`.
+pub(crate) fn guard(f: impl FnOnce() -> devcare_result) -> devcare_result {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => fail(
+            devcare_result::DEVCARE_PANIC,
+            "internal panic caught at the C boundary",
+        ),
+    }
+}
+
+/// Copies this thread's last error message into `buf` (see `devcare_last_error`).
+///
+/// # Safety
+/// `buf` valid for `cap` bytes of writes (or NULL); `out_len` NULL or valid for a write.
+pub(crate) unsafe fn copy_last_error(buf: *mut c_char, cap: usize, out_len: *mut usize) {
+    LAST_ERROR.with(|e| {
+        let e = e.borrow();
+        if !out_len.is_null() {
+            // SAFETY: non-NULL, writable per contract.
+            unsafe { *out_len = e.len() };
+        }
+        if buf.is_null() || cap == 0 {
+            return;
+        }
+        let n = e.len().min(cap - 1);
+        // SAFETY: `buf` holds `cap` > n bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(e.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = 0;
+        }
+    });
+}
+
+/// Borrows a NUL-terminated UTF-8 string.
+///
+/// # Safety
+/// `p` must be NULL or point to a NUL-terminated string valid for the call.
+pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, devcare_result> {
+    if p.is_null() {
+        return Err(fail(
+            devcare_result::DEVCARE_NULL_ARGUMENT,
+            format!("{what} is NULL"),
+        ));
+    }
+    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+    let c = unsafe { CStr::from_ptr(p) };
+    c.to_str().map_err(|_| {
+        fail(
+            devcare_result::DEVCARE_INVALID_UTF8,
+            format!("{what} is not UTF-8"),
+        )
+    })
+}
+
+/// Borrows `len` bytes at `p` (NULL is allowed only for `len == 0`).
+///
+/// # Safety
+/// `p` must be NULL or valid for reads of `len` bytes for the call.
+pub(crate) unsafe fn slice_arg<'a, T>(
+    p: *const T,
+    len: usize,
+    what: &str,
+) -> Result<&'a [T], devcare_result> {
+    if p.is_null() {
+        if len == 0 {
+            return Ok(&[]);
+        }
+        return Err(fail(
+            devcare_result::DEVCARE_NULL_ARGUMENT,
+            format!("{what} is NULL"),
+        ));
+    }
+    // SAFETY: non-NULL and valid for `len` elements per the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// Borrows a handle mutably.
+///
+/// # Safety
+/// `p` must be NULL or a live handle not used elsewhere for the call.
+pub(crate) unsafe fn handle_arg<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, devcare_result> {
+    if p.is_null() {
+        return Err(fail(
+            devcare_result::DEVCARE_NULL_ARGUMENT,
+            format!("{what} is NULL"),
+        ));
+    }
+    // SAFETY: a live handle, not used concurrently (documented).
+    Ok(unsafe { &mut *p })
+}
+
+/// Writes `data` into `buf`/`cap` and its length into `*len`; on a short buffer only
+/// `*len` (the needed size).
+///
+/// # Safety
+/// `buf` valid for `cap` bytes of writes (or NULL); `len` valid for a write (checked).
+pub(crate) unsafe fn write_bytes(
+    data: &[u8],
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> Result<(), devcare_result> {
+    if len.is_null() {
+        return Err(fail(
+            devcare_result::DEVCARE_NULL_ARGUMENT,
+            "length out-parameter is NULL",
+        ));
+    }
+    if cap < data.len() || buf.is_null() {
+        // SAFETY: `len` is non-NULL and writable per the contract.
+        unsafe { *len = data.len() };
+        return Err(fail(
+            devcare_result::DEVCARE_BUFFER_TOO_SMALL,
+            format!("{} bytes needed, the buffer holds {cap}", data.len()),
+        ));
+    }
+    // SAFETY: `buf` holds at least `data.len()` bytes; ours is Rust memory (no overlap).
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
+        *len = data.len();
+    }
+    Ok(())
+}
+
+/// Copies `s` as a NUL-terminated string into `buf` of `cap` bytes.
+///
+/// # Safety
+/// `buf` valid for `cap` bytes of writes (or NULL, refused).
+pub(crate) unsafe fn write_str(
+    s: &str,
+    buf: *mut c_char,
+    cap: usize,
+) -> Result<(), devcare_result> {
+    if buf.is_null() {
+        return Err(fail(
+            devcare_result::DEVCARE_NULL_ARGUMENT,
+            "string buffer is NULL",
+        ));
+    }
+    if cap < s.len() + 1 {
+        return Err(fail(
+            devcare_result::DEVCARE_BUFFER_TOO_SMALL,
+            format!("{} bytes needed for {s:?}", s.len() + 1),
+        ));
+    }
+    // SAFETY: `buf` holds at least `s.len() + 1` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
+        *buf.add(s.len()) = 0;
+    }
+    Ok(())
+}
+
+/// Fails with `DEVCARE_NULL_ARGUMENT` naming the first NULL out-parameter.
+pub(crate) fn check_out(ptrs: &[(bool, &str)]) -> Result<(), devcare_result> {
+    match ptrs.iter().find(|(null, _)| *null) {
+        Some((_, what)) => Err(fail(
+            devcare_result::DEVCARE_NULL_ARGUMENT,
+            format!("{what} is NULL"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Unwraps `Result<T, devcare_result>` or returns the code.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(code) => return code,
+        }
+    };
+}
+
+/// Unwraps `Result<T, HostError>` or records the error and returns its code.
+macro_rules! try_host {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return $crate::boundary::host_fail(&e),
+        }
+    };
+}
+
+/// Borrows a handle argument mutably (NULL → `DEVCARE_NULL_ARGUMENT`).
+macro_rules! try_handle {
+    ($p:ident) => {
+        // SAFETY: the caller passes NULL or a live handle not used concurrently.
+        tri!(unsafe { $crate::boundary::handle_arg($p, stringify!($p)) })
+    };
+}
+
+/// Borrows a NUL-terminated UTF-8 string argument.
+macro_rules! try_str {
+    ($p:ident) => {
+        // SAFETY: the caller passes NULL or a NUL-terminated string valid for the call.
+        tri!(unsafe { $crate::boundary::str_arg($p, stringify!($p)) })
+    };
+}
+
+/// Borrows `len` elements at a pointer argument (NULL allowed for `len == 0`).
+macro_rules! try_slice {
+    ($p:expr, $len:expr, $what:expr) => {
+        // SAFETY: the caller passes NULL or a pointer valid for `len` reads.
+        tri!(unsafe { $crate::boundary::slice_arg($p, $len, $what) })
+    };
+}
+
+/// Borrows a 32-byte key argument.
+macro_rules! try_key {
+    ($p:ident) => {
+        try_slice!($p, 32, stringify!($p))
+    };
+}
+
+/// Fails with `DEVCARE_NULL_ARGUMENT` if any out-parameter is NULL.
+macro_rules! try_out {
+    ($($p:ident),+) => {
+        tri!($crate::boundary::check_out(&[$(($p.is_null(), stringify!($p))),+]))
+    };
+}
+
+/// Writes a value through an out-parameter already checked by `try_out!`.
+macro_rules! put {
+    ($p:expr, $v:expr) => {
+        // SAFETY: `$p` was checked non-NULL by `try_out!`; the caller made it writable.
+        unsafe { *$p = $v }
+    };
+}
+
+/// Writes bytes to `buf`/`cap` and their length to `*len` (needed size on a short buffer).
+macro_rules! try_write_bytes {
+    ($data:expr, $buf:ident, $cap:ident, $len:ident) => {
+        // SAFETY: the caller made `buf` valid for `cap` writes and `len` writable.
+        tri!(unsafe { $crate::boundary::write_bytes($data, $buf, $cap, $len) })
+    };
+}
+
+/// Writes a NUL-terminated string to `buf`/`cap`.
+macro_rules! try_write_str {
+    ($s:expr, $buf:expr, $cap:expr) => {
+        // SAFETY: the caller made `buf` valid for `cap` writes.
+        tri!(unsafe { $crate::boundary::write_str($s, $buf, $cap) })
+    };
+}

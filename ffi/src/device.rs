@@ -1,0 +1,421 @@
+//! `devcare_device`: a handset's agent. Each function converts its C arguments and calls
+//! one [`DeviceHost`] flow.
+
+use std::ffi::{CString, c_char, c_void};
+use std::path::Path;
+
+use devcare::host::DeviceHost;
+use devcare::{ApplyResult, Setting, SettingOp, Timestamp, Value, Verify};
+
+use crate::boundary::{fail, guard};
+use crate::result::devcare_result::{self, *};
+
+/// The DM command of a setting.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum devcare_op {
+    /// Add.
+    DEVCARE_OP_ADD = 0,
+    /// Replace.
+    DEVCARE_OP_REPLACE = 1,
+    /// Delete.
+    DEVCARE_OP_DELETE = 2,
+    /// Exec.
+    DEVCARE_OP_EXEC = 3,
+}
+
+/// The type of a setting's value.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum devcare_value_type {
+    /// No value.
+    DEVCARE_VALUE_NULL = 0,
+    /// UTF-8 text in `bytes`/`bytes_len`.
+    DEVCARE_VALUE_STR = 1,
+    /// `int_value`.
+    DEVCARE_VALUE_INT = 2,
+    /// `bool_value`.
+    DEVCARE_VALUE_BOOL = 3,
+    /// `float_value`.
+    DEVCARE_VALUE_FLOAT = 4,
+    /// Binary in `bytes`/`bytes_len`.
+    DEVCARE_VALUE_BYTES = 5,
+}
+
+/// One setting the host must apply to its DM tree. Valid only during the callback.
+#[repr(C)]
+#[derive(Debug)]
+pub struct devcare_setting {
+    /// The DM command.
+    pub op: devcare_op,
+    /// NUL-terminated URI, e.g. "./AP/Default/APN".
+    pub uri: *const c_char,
+    /// Which value field is set.
+    pub value_type: devcare_value_type,
+    /// Text or binary value (not NUL-terminated).
+    pub bytes: *const u8,
+    /// Length of `bytes`.
+    pub bytes_len: usize,
+    /// Integer value.
+    pub int_value: i64,
+    /// Boolean value.
+    pub bool_value: bool,
+    /// Float value.
+    pub float_value: f64,
+}
+
+/// Read-back outcome a host may report for a setting.
+pub const DEVCARE_VERIFY_NOT_CHECKED: u8 = 0;
+/// The node reads back as provisioned.
+pub const DEVCARE_VERIFY_MATCH: u8 = 1;
+/// The node reads back differently.
+pub const DEVCARE_VERIFY_MISMATCH: u8 = 2;
+
+/// The host applies one setting and returns its OMA DM status code (200 ok; 404, 405, 415,
+/// 420, 500 … failures). It may set `*verify` (preset to `DEVCARE_VERIFY_NOT_CHECKED`)
+/// after reading the node back.
+pub type devcare_apply_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        setting: *const devcare_setting,
+        verify: *mut u8,
+    ) -> u16,
+>;
+
+/// A device agent: one device, one stream per campaign.
+#[derive(Debug)]
+pub struct devcare_device {
+    host: DeviceHost,
+}
+
+fn to_c_setting(s: &Setting, uri: &CString) -> devcare_setting {
+    let mut c = devcare_setting {
+        op: match s.op {
+            SettingOp::Add => devcare_op::DEVCARE_OP_ADD,
+            SettingOp::Replace => devcare_op::DEVCARE_OP_REPLACE,
+            SettingOp::Delete => devcare_op::DEVCARE_OP_DELETE,
+            SettingOp::Exec => devcare_op::DEVCARE_OP_EXEC,
+        },
+        uri: uri.as_ptr(),
+        value_type: devcare_value_type::DEVCARE_VALUE_NULL,
+        bytes: std::ptr::null(),
+        bytes_len: 0,
+        int_value: 0,
+        bool_value: false,
+        float_value: 0.0,
+    };
+    match &s.value {
+        Value::Null => {}
+        Value::Str(t) => {
+            c.value_type = devcare_value_type::DEVCARE_VALUE_STR;
+            c.bytes = t.as_ptr();
+            c.bytes_len = t.len();
+        }
+        Value::Bytes(b) => {
+            c.value_type = devcare_value_type::DEVCARE_VALUE_BYTES;
+            c.bytes = b.as_ptr();
+            c.bytes_len = b.len();
+        }
+        Value::Int(n) => {
+            c.value_type = devcare_value_type::DEVCARE_VALUE_INT;
+            c.int_value = *n;
+        }
+        Value::Bool(b) => {
+            c.value_type = devcare_value_type::DEVCARE_VALUE_BOOL;
+            c.bool_value = *b;
+        }
+        Value::Float(f) => {
+            c.value_type = devcare_value_type::DEVCARE_VALUE_FLOAT;
+            c.float_value = *f;
+        }
+    }
+    c
+}
+
+/// The host's DM tree as a Rust closure over the C callback.
+///
+/// # Safety
+/// `apply` must be safe to call with `user_data` for the duration of the flow.
+unsafe fn c_tree(
+    apply: unsafe extern "C" fn(*mut c_void, *const devcare_setting, *mut u8) -> u16,
+    user_data: *mut c_void,
+) -> impl FnMut(&Setting) -> Result<ApplyResult, std::convert::Infallible> {
+    move |s| {
+        // URIs are validated free of control characters, so they hold no NUL.
+        let uri = CString::new(s.uri.as_str()).unwrap_or_default();
+        let c = to_c_setting(s, &uri);
+        let mut verify = DEVCARE_VERIFY_NOT_CHECKED;
+        // SAFETY: host callback per the caller's contract; pointers valid for the call.
+        let status = unsafe { apply(user_data, &c, &mut verify) };
+        Ok(ApplyResult {
+            status,
+            verify: match verify {
+                DEVCARE_VERIFY_MATCH => Verify::Match,
+                DEVCARE_VERIFY_MISMATCH => Verify::Mismatch,
+                _ => Verify::NotChecked,
+            },
+        })
+    }
+}
+
+/// Opens a device agent for `device_id`, trusting payloads signed by `server_public_key`
+/// (32 bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` NULL
+/// keeps the log in memory; otherwise the log lives in that directory and is replayed.
+///
+/// # Safety
+/// Pointers must be NULL or valid as described; `out` must be valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_open(
+    sled_path: *const c_char,
+    device_id: *const c_char,
+    server_public_key: *const u8,
+    device_key: *const u8,
+    out: *mut *mut devcare_device,
+) -> devcare_result {
+    guard(|| {
+        try_out!(out);
+        let id = try_str!(device_id);
+        let pk = try_key!(server_public_key);
+        let key = try_key!(device_key);
+        let path = if sled_path.is_null() {
+            None
+        } else {
+            Some(Path::new(try_str!(sled_path)))
+        };
+        let host = try_host!(DeviceHost::open(path, id, pk, key));
+        put!(out, Box::into_raw(Box::new(devcare_device { host })));
+        DEVCARE_OK
+    })
+}
+
+/// Flushes and frees a device agent. NULL does nothing; freeing twice is undefined (as for
+/// `free`).
+///
+/// # Safety
+/// `device` must be NULL or a handle from `devcare_device_open` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_free(device: *mut devcare_device) {
+    let _ = guard(|| {
+        if !device.is_null() {
+            // SAFETY: a live handle from `devcare_device_open`.
+            let h = unsafe { Box::from_raw(device) };
+            let _ = h.host.flush();
+        }
+        DEVCARE_OK
+    });
+}
+
+/// Feeds a received broadcast payload at `now_ms`. If it is authentic, valid, new and
+/// targets this device, the library calls `apply` once per setting, in order, and records
+/// the results. A refused payload (the payload, not-targeted and stale-revision codes)
+/// changes nothing and is counted.
+///
+/// # Safety
+/// `payload` valid for `len` bytes; `apply` a valid callback for `user_data`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_receive(
+    device: *mut devcare_device,
+    payload: *const u8,
+    len: usize,
+    now_ms: u64,
+    apply: devcare_apply_cb,
+    user_data: *mut c_void,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        let bytes = try_slice!(payload, len, "payload");
+        let Some(apply) = apply else {
+            return fail(DEVCARE_NULL_ARGUMENT, "apply callback is NULL");
+        };
+        // SAFETY: callback contract forwarded.
+        let tree = unsafe { c_tree(apply, user_data) };
+        try_host!(h.host.receive(bytes, Timestamp(now_ms), tree));
+        DEVCARE_OK
+    })
+}
+
+/// Lets time pass: evaluates, schedules retries, gives up — whatever is due at `now_ms`.
+/// Writes the next time a tick is needed to `*next_wake_ms` (0 when nothing is waiting).
+///
+/// # Safety
+/// `next_wake_ms` NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_tick(
+    device: *mut devcare_device,
+    now_ms: u64,
+    next_wake_ms: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        let next = try_host!(h.host.tick(Timestamp(now_ms)));
+        if !next_wake_ms.is_null() {
+            put!(next_wake_ms, next.map_or(0, Timestamp::as_millis));
+        }
+        DEVCARE_OK
+    })
+}
+
+/// The report due at `now_ms`, if any: its bytes into `buf` (`*len` = size), its campaign
+/// id into `campaign_buf` (NUL-terminated; 65 bytes always suffice) and its attempt into
+/// `*attempt`. `DEVCARE_NOTHING_DUE` when no report is due. On `DEVCARE_BUFFER_TOO_SMALL`
+/// only `*len` (the needed size) is written. Send it, then call
+/// `devcare_device_report_sent`.
+///
+/// # Safety
+/// Buffers valid for their capacities; out-params valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_next_report(
+    device: *mut devcare_device,
+    now_ms: u64,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+    campaign_buf: *mut c_char,
+    campaign_cap: usize,
+    attempt: *mut u32,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        try_out!(attempt, len, campaign_buf);
+        let Some(due) = try_host!(h.host.next_report(Timestamp(now_ms))) else {
+            return DEVCARE_NOTHING_DUE;
+        };
+        if campaign_cap < due.campaign.as_str().len() + 1 {
+            return fail(
+                DEVCARE_BUFFER_TOO_SMALL,
+                "campaign buffer too small (65 bytes suffice)",
+            );
+        }
+        try_write_bytes!(&due.bytes, buf, cap, len);
+        try_write_str!(due.campaign.as_str(), campaign_buf, campaign_cap);
+        put!(attempt, due.attempt);
+        DEVCARE_OK
+    })
+}
+
+/// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
+/// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
+/// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
+/// On `DEVCARE_BUFFER_TOO_SMALL`, `*len` is the size needed with the NUL.
+///
+/// # Safety
+/// Buffers valid for their capacities; out-params valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_next_report_alert(
+    device: *mut devcare_device,
+    now_ms: u64,
+    xml: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+    campaign_buf: *mut c_char,
+    campaign_cap: usize,
+    attempt: *mut u32,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        try_out!(attempt, len, campaign_buf, xml);
+        let Some(due) = h.host.next_report_alert(Timestamp(now_ms)) else {
+            return DEVCARE_NOTHING_DUE;
+        };
+        if cap < due.xml.len() + 1 {
+            put!(len, due.xml.len() + 1);
+            return fail(
+                DEVCARE_BUFFER_TOO_SMALL,
+                format!("{} bytes needed", due.xml.len() + 1),
+            );
+        }
+        try_write_str!(due.campaign.as_str(), campaign_buf, campaign_cap);
+        try_write_str!(&due.xml, xml, cap);
+        put!(len, due.xml.len());
+        put!(attempt, due.attempt);
+        DEVCARE_OK
+    })
+}
+
+/// The host sent report `attempt` of `campaign` at `now_ms`.
+///
+/// # Safety
+/// `campaign` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_report_sent(
+    device: *mut devcare_device,
+    campaign: *const c_char,
+    attempt: u32,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        let id = try_str!(campaign);
+        try_host!(h.host.report_sent(id, attempt, Timestamp(now_ms)));
+        DEVCARE_OK
+    })
+}
+
+/// The server acknowledged report `attempt` of `campaign`.
+///
+/// # Safety
+/// `campaign` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_report_acknowledged(
+    device: *mut devcare_device,
+    campaign: *const c_char,
+    attempt: u32,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        let id = try_str!(campaign);
+        try_host!(h.host.report_acknowledged(id, attempt, Timestamp(now_ms)));
+        DEVCARE_OK
+    })
+}
+
+/// Unicast care arrived for `campaign`: re-apply the settings at `indices` (count `n`)
+/// through `apply`, and record the results.
+///
+/// # Safety
+/// `indices` valid for `n` reads; callback contract as for `devcare_device_receive`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_receive_care(
+    device: *mut devcare_device,
+    campaign: *const c_char,
+    attempt: u32,
+    indices: *const u32,
+    n: usize,
+    now_ms: u64,
+    apply: devcare_apply_cb,
+    user_data: *mut c_void,
+) -> devcare_result {
+    guard(|| {
+        let Some(apply) = apply else {
+            return fail(DEVCARE_NULL_ARGUMENT, "apply callback is NULL");
+        };
+        let idx = try_slice!(indices, n, "indices").to_vec();
+        let h = try_handle!(device);
+        let id = try_str!(campaign);
+        // SAFETY: callback contract forwarded.
+        let tree = unsafe { c_tree(apply, user_data) };
+        try_host!(
+            h.host
+                .receive_care(id, attempt, idx, Timestamp(now_ms), tree)
+        );
+        DEVCARE_OK
+    })
+}
+
+/// Payloads this device refused since it was opened (all reasons).
+///
+/// # Safety
+/// `out` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_rejections(
+    device: *mut devcare_device,
+    out: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        try_out!(out);
+        put!(out, h.host.rejections());
+        DEVCARE_OK
+    })
+}

@@ -1,0 +1,396 @@
+//! `devcare_server`: the DM server side. Each function converts its C arguments and calls
+//! one [`ServerHost`] flow.
+
+use std::ffi::c_char;
+use std::path::Path;
+
+use devcare::Timestamp;
+use devcare::host::{HostError, Ingest, ServerHost};
+
+use crate::boundary::{fail, guard};
+use crate::result::code_of;
+use crate::result::devcare_result::{self, *};
+
+/// The server side: one stream per campaign.
+#[derive(Debug)]
+pub struct devcare_server {
+    host: ServerHost,
+}
+
+/// Reads a UTF-8 text argument given as pointer + length.
+fn text<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, devcare_result> {
+    std::str::from_utf8(bytes)
+        .map_err(|_| fail(DEVCARE_INVALID_UTF8, format!("{what} is not UTF-8")))
+}
+
+/// Opens a care server. Device report keys are derived from `master_key` (32 bytes, see
+/// `devcare_derive_device_key`). `sled_path` NULL keeps the log in memory.
+///
+/// # Safety
+/// Pointers NULL or valid; `out` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_open(
+    sled_path: *const c_char,
+    master_key: *const u8,
+    out: *mut *mut devcare_server,
+) -> devcare_result {
+    guard(|| {
+        try_out!(out);
+        let master = try_key!(master_key);
+        let path = if sled_path.is_null() {
+            None
+        } else {
+            Some(Path::new(try_str!(sled_path)))
+        };
+        let host = try_host!(ServerHost::open(path, master));
+        put!(out, Box::into_raw(Box::new(devcare_server { host })));
+        DEVCARE_OK
+    })
+}
+
+/// Flushes and frees a server. NULL does nothing.
+///
+/// # Safety
+/// NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_free(server: *mut devcare_server) {
+    let _ = guard(|| {
+        if !server.is_null() {
+            // SAFETY: live handle.
+            let h = unsafe { Box::from_raw(server) };
+            let _ = h.host.flush();
+        }
+        DEVCARE_OK
+    });
+}
+
+/// Creates a campaign from campaign-file text (`toml`, `len` bytes, UTF-8) at `now_ms`.
+/// `targeted` is the number of target devices (0 for an explicit device list). Writes the
+/// campaign id into `campaign_buf` (65 bytes suffice). A file error is
+/// `DEVCARE_CAMPAIGN_INVALID` with `line:col` in `devcare_last_error`.
+///
+/// # Safety
+/// `toml` valid for `len` bytes; `campaign_buf` for `campaign_cap` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_create_campaign(
+    server: *mut devcare_server,
+    toml: *const c_char,
+    len: usize,
+    targeted: u64,
+    now_ms: u64,
+    campaign_buf: *mut c_char,
+    campaign_cap: usize,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let toml = tri!(text(try_slice!(toml.cast::<u8>(), len, "toml"), "toml"));
+        // A campaign file error is reported before a missing output buffer.
+        let campaign = try_host!(ServerHost::parse_campaign(toml));
+        try_out!(campaign_buf);
+        if campaign_cap < campaign.id.as_str().len() + 1 {
+            return fail(
+                DEVCARE_BUFFER_TOO_SMALL,
+                "campaign buffer too small (65 bytes suffice)",
+            );
+        }
+        let id = try_host!(h.host.create(campaign, targeted, Timestamp(now_ms)));
+        try_write_str!(id.as_str(), campaign_buf, campaign_cap);
+        DEVCARE_OK
+    })
+}
+
+/// Signs `campaign` into its broadcast payload with the secret `signing_seed` (32 bytes),
+/// valid until `valid_until_ms`, and records the broadcast. Bytes into `buf`, size into
+/// `*len` (on `DEVCARE_BUFFER_TOO_SMALL`, the needed size and nothing else: the broadcast
+/// is recorded only when the payload was handed out).
+///
+/// # Safety
+/// Pointers valid as described.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_build_payload(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    signing_seed: *const u8,
+    valid_until_ms: u64,
+    now_ms: u64,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        let seed = try_key!(signing_seed);
+        try_out!(len);
+        let bytes = try_host!(h.host.sign_payload(id, seed, Timestamp(valid_until_ms)));
+        try_write_bytes!(&bytes, buf, cap, len);
+        try_host!(h.host.mark_broadcast(id, Timestamp(now_ms)));
+        DEVCARE_OK
+    })
+}
+
+/// What became of an ingested report.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum devcare_ingest {
+    /// Accepted: care is scheduled (or the success probe counted).
+    DEVCARE_INGEST_ACCEPTED = 0,
+    /// Already known: acknowledge, nothing changed.
+    DEVCARE_INGEST_DUPLICATE = 1,
+    /// Refused: nothing changed; the reason is in `*reason`.
+    DEVCARE_INGEST_REJECTED = 2,
+}
+
+/// Ingests report bytes received at `now_ms`. Returns `DEVCARE_OK` with `*outcome`,
+/// `*reason` (`DEVCARE_OK` unless rejected; then `devcare_last_error` says why) and
+/// `*dm_status` (200, 401, 403, 404, …, the status to answer the device with). Other
+/// return codes are failures of the call itself.
+///
+/// # Safety
+/// `bytes` valid for `len` bytes; out-params valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_ingest_report(
+    server: *mut devcare_server,
+    bytes: *const u8,
+    len: usize,
+    now_ms: u64,
+    outcome: *mut devcare_ingest,
+    reason: *mut devcare_result,
+    dm_status: *mut u16,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let data = try_slice!(bytes, len, "bytes");
+        try_out!(outcome, reason, dm_status);
+        let ingest = try_host!(h.host.ingest_report(data, Timestamp(now_ms)));
+        let (o, r) = match &ingest {
+            Ingest::Accepted(_) => (devcare_ingest::DEVCARE_INGEST_ACCEPTED, DEVCARE_OK),
+            Ingest::Duplicate => (devcare_ingest::DEVCARE_INGEST_DUPLICATE, DEVCARE_OK),
+            Ingest::Rejected(rejection) => {
+                let e = HostError::from(rejection.clone());
+                let code = fail(code_of(&e), e.to_string());
+                (devcare_ingest::DEVCARE_INGEST_REJECTED, code)
+            }
+        };
+        put!(outcome, o);
+        put!(reason, r);
+        put!(dm_status, ingest.dm_status());
+        DEVCARE_OK
+    })
+}
+
+/// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the host's
+/// DM session) at `now_ms`. On `DEVCARE_OK`: `*reports` reports were read, `*accepted` of
+/// them accepted, `*duplicates` duplicates; `*dm_status` is 200 when every report was
+/// accepted or a duplicate, else the status of the first refused one. A message that does
+/// not parse gives one of the `DEVCARE_ALERT_*` codes (answer 415 for
+/// `DEVCARE_ALERT_UNKNOWN_TYPE`, 413 for `_TOO_LARGE` and `_TOO_MANY_ITEMS`, else 400).
+///
+/// # Safety
+/// `xml` valid for `len` bytes; out-params valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_ingest_alert(
+    server: *mut devcare_server,
+    xml: *const c_char,
+    len: usize,
+    now_ms: u64,
+    reports: *mut usize,
+    accepted: *mut usize,
+    duplicates: *mut usize,
+    dm_status: *mut u16,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let xml = tri!(text(try_slice!(xml.cast::<u8>(), len, "xml"), "xml"));
+        try_out!(reports, accepted, duplicates, dm_status);
+        let done = try_host!(h.host.ingest_alert(xml, Timestamp(now_ms)));
+        put!(reports, done.outcomes.len());
+        put!(accepted, done.accepted());
+        put!(duplicates, done.duplicates());
+        put!(dm_status, done.dm_status());
+        DEVCARE_OK
+    })
+}
+
+/// A care order the host must send by unicast.
+#[repr(C)]
+#[derive(Debug)]
+pub struct devcare_care_order {
+    /// Campaign id, NUL-terminated.
+    pub campaign: [c_char; 65],
+    /// Device id, NUL-terminated.
+    pub device: [c_char; 129],
+    /// Care attempt (from 1).
+    pub attempt: u32,
+    /// Number of setting indices written to the caller's array.
+    pub settings_count: usize,
+}
+
+/// The next care order due at `now_ms` (any campaign), marked dispatched: fills `*order`
+/// and writes the setting indices to `settings` (capacity `cap`; 256 suffice for the
+/// default limits). `DEVCARE_NOTHING_DUE` when none.
+///
+/// # Safety
+/// `order` valid for a write; `settings` for `cap` writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_next_care(
+    server: *mut devcare_server,
+    now_ms: u64,
+    order: *mut devcare_care_order,
+    settings: *mut u32,
+    cap: usize,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        try_out!(order, settings);
+        let now = Timestamp(now_ms);
+        if let Some((_, o)) = h.host.peek_care(now)
+            && cap < o.settings.len()
+        {
+            return fail(
+                DEVCARE_BUFFER_TOO_SMALL,
+                format!("{} setting indices, room for {cap}", o.settings.len()),
+            );
+        }
+        let Some((id, o)) = try_host!(h.host.next_care(now)) else {
+            return DEVCARE_NOTHING_DUE;
+        };
+        // SAFETY: `order` checked non-NULL and writable per contract.
+        let ord = unsafe { &mut *order };
+        try_write_str!(id.as_str(), ord.campaign.as_mut_ptr(), ord.campaign.len());
+        try_write_str!(o.device.as_str(), ord.device.as_mut_ptr(), ord.device.len());
+        ord.attempt = o.attempt;
+        ord.settings_count = o.settings.len();
+        // SAFETY: `settings` holds `cap` >= len entries (checked above).
+        unsafe { std::ptr::copy_nonoverlapping(o.settings.as_ptr(), settings, o.settings.len()) };
+        DEVCARE_OK
+    })
+}
+
+/// Records the outcome of care `attempt` for `device` in `campaign`.
+///
+/// # Safety
+/// Strings NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_care_outcome(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    device: *const c_char,
+    attempt: u32,
+    success: bool,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        let dev = try_str!(device);
+        try_host!(
+            h.host
+                .care_outcome(id, dev, attempt, success, Timestamp(now_ms))
+        );
+        DEVCARE_OK
+    })
+}
+
+/// Lets time pass on every campaign (settles those past their report deadline). Writes the
+/// next time a tick or care is due to `*next_wake_ms` (0 if none) when not NULL.
+///
+/// # Safety
+/// `next_wake_ms` NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_tick(
+    server: *mut devcare_server,
+    now_ms: u64,
+    next_wake_ms: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let next = try_host!(h.host.tick(Timestamp(now_ms)));
+        if !next_wake_ms.is_null() {
+            put!(next_wake_ms, next.map_or(0, Timestamp::as_millis));
+        }
+        DEVCARE_OK
+    })
+}
+
+/// Statistics of one campaign.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct devcare_stats {
+    /// Target devices.
+    pub targeted: u64,
+    /// Failure reports accepted.
+    pub failure_reports: u64,
+    /// Success probes accepted.
+    pub sampled_successes: u64,
+    /// Reports accepted after settlement.
+    pub late_reports: u64,
+    /// Targets that checked in behind.
+    pub checkins_behind: u64,
+    /// Care orders sent.
+    pub care_attempts: u64,
+    /// Devices with care pending.
+    pub in_care: u64,
+    /// Devices recovered.
+    pub recovered: u64,
+    /// Devices escalated.
+    pub escalated: u64,
+    /// Devices whose care was given up.
+    pub abandoned: u64,
+    /// Targets presumed OK.
+    pub presumed_ok: u64,
+    /// Care paused by the abort threshold.
+    pub paused: bool,
+    /// Report deadline passed.
+    pub settled: bool,
+    /// Coverage estimate available.
+    pub has_coverage: bool,
+    /// Coverage estimate.
+    pub coverage: f64,
+    /// 95% interval, low.
+    pub coverage_lo: f64,
+    /// 95% interval, high.
+    pub coverage_hi: f64,
+}
+
+/// Reads `campaign`'s statistics into `*out`.
+///
+/// # Safety
+/// `campaign` NUL-terminated; `out` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_stats(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    out: *mut devcare_stats,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        try_out!(out);
+        let st = try_host!(h.host.stats(id));
+        let c = st.coverage;
+        put!(
+            out,
+            devcare_stats {
+                targeted: st.targeted,
+                failure_reports: st.failure_reports,
+                sampled_successes: st.sampled_successes,
+                late_reports: st.late_reports,
+                checkins_behind: st.checkins_behind,
+                care_attempts: st.care_attempts,
+                in_care: st.in_care,
+                recovered: st.recovered,
+                escalated: st.escalated,
+                abandoned: st.abandoned,
+                presumed_ok: st.presumed_ok,
+                paused: st.paused,
+                settled: st.settled,
+                has_coverage: c.is_some(),
+                coverage: c.map_or(0.0, |c| c.estimate),
+                coverage_lo: c.map_or(0.0, |c| c.lo),
+                coverage_hi: c.map_or(0.0, |c| c.hi),
+            }
+        );
+        DEVCARE_OK
+    })
+}

@@ -21,20 +21,6 @@ fn targets(t: &TargetSet) -> String {
     }
 }
 
-fn condition(c: &Condition) -> String {
-    match c {
-        Condition::AnyFailed => "any setting fails".into(),
-        Condition::SettingFailed { uri_prefix } => format!("a setting under {uri_prefix} fails"),
-        Condition::StatusIn { codes } => {
-            let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
-            format!("a setting returns status {}", codes.join("/"))
-        }
-        Condition::VerifyMismatch { uri } => format!("{uri} reads back differently"),
-        Condition::PayloadIncomplete => "not every setting was applied".into(),
-        Condition::NotAppliedWithin { within } => format!("applying takes longer than {within}"),
-    }
-}
-
 fn value(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
@@ -62,7 +48,7 @@ pub(crate) fn campaign_text(c: &Campaign) -> String {
     for st in &c.settings {
         out.push_str(&format!("  {} {}{}\n", st.op, st.uri, value(&st.value)));
     }
-    let conds: Vec<String> = s.conditions.iter().map(condition).collect();
+    let conds: Vec<String> = s.conditions.iter().map(devcare::rules::describe).collect();
     out.push_str(&format!(
         "evaluation: {} after receipt; a device reports if {}\n",
         s.evaluate_after,

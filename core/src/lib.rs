@@ -23,6 +23,7 @@ pub mod host;
 pub mod model;
 pub mod payload;
 pub mod report;
+pub mod rules;
 pub mod schedule;
 pub mod server;
 pub mod sim;

@@ -1,0 +1,65 @@
+//! [`DeviceCommand`]: what the device host asks of the device decider.
+
+use crate::model::{Campaign, DeviceId, Timestamp};
+use crate::report::ApplyResult;
+
+/// What the device host asks of the device decider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceCommand {
+    /// A payload arrived and was verified (signature, size): take it on if targeted and new.
+    Receive {
+        /// The verified campaign.
+        campaign: Box<Campaign>,
+        /// This device.
+        device: DeviceId,
+        /// Groups this device belongs to.
+        groups: Vec<String>,
+        /// When it arrived.
+        at: Timestamp,
+    },
+    /// The host applied the settings: one result per setting, in order (fewer if the apply
+    /// was interrupted).
+    RecordApplied {
+        /// Results in setting order.
+        results: Vec<ApplyResult>,
+        /// When applying finished.
+        at: Timestamp,
+    },
+    /// Time passed: evaluate, schedule retries, give up — whatever is due.
+    Tick {
+        /// Now.
+        now: Timestamp,
+    },
+    /// The host sent report `attempt`.
+    MarkSent {
+        /// Which attempt.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// The server acknowledged report `attempt` (or an earlier one).
+    Acknowledge {
+        /// Which attempt.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// The server sent unicast care: re-apply these settings (indices into the campaign).
+    ReceiveCare {
+        /// The server's care attempt number.
+        attempt: u32,
+        /// Setting indices to re-apply.
+        settings: Vec<u32>,
+        /// When.
+        at: Timestamp,
+    },
+    /// The host re-applied the care settings: one result per care setting, in order.
+    RecordCareApplied {
+        /// The care attempt.
+        attempt: u32,
+        /// Results in the order of the care's settings.
+        results: Vec<ApplyResult>,
+        /// When.
+        at: Timestamp,
+    },
+}

@@ -1,0 +1,107 @@
+//! [`DeviceError`]: why the device decider refused a command.
+
+use crate::error::ValidationError;
+use crate::model::Timestamp;
+
+/// Why the device refused a command. A refused command appends nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeviceError {
+    /// The campaign does not target this device.
+    #[error("campaign {campaign} does not target device {device}")]
+    NotTargeted {
+        /// Campaign id.
+        campaign: String,
+        /// Device id.
+        device: String,
+    },
+    /// A revision at or below the one already taken on.
+    #[error("campaign {campaign} revision {got} is not newer than revision {have} already taken")]
+    StaleRevision {
+        /// Campaign id.
+        campaign: String,
+        /// Revision held.
+        have: u32,
+        /// Revision offered.
+        got: u32,
+    },
+    /// A payload for another campaign id was fed into this campaign's stream.
+    #[error("this stream is campaign {stream}, the payload is campaign {got}")]
+    WrongCampaign {
+        /// The stream's campaign.
+        stream: String,
+        /// The payload's campaign.
+        got: String,
+    },
+    /// The campaign broke a rule.
+    #[error("invalid campaign: {0}")]
+    Invalid(#[from] ValidationError),
+    /// The command does not fit the current phase.
+    #[error("{command} is not possible now: the device is {phase}")]
+    WrongPhase {
+        /// The command's name.
+        command: &'static str,
+        /// The current phase's name.
+        phase: &'static str,
+    },
+    /// More results than there are settings.
+    #[error("{got} results for {expected} settings")]
+    TooManyResults {
+        /// Settings.
+        expected: usize,
+        /// Results.
+        got: usize,
+    },
+    /// Care results must match the care's settings one to one.
+    #[error("care attempt {attempt} had {expected} settings, got {got} results")]
+    CareResultsMismatch {
+        /// Care attempt.
+        attempt: u32,
+        /// Settings in the care.
+        expected: usize,
+        /// Results given.
+        got: usize,
+    },
+    /// An attempt number that does not match the current one.
+    #[error("attempt {got} does not match the current attempt {current}")]
+    WrongAttempt {
+        /// Current attempt.
+        current: u32,
+        /// Given attempt.
+        got: u32,
+    },
+    /// Sending before the slot.
+    #[error("report attempt {attempt} is not due before {due}")]
+    NotDue {
+        /// Attempt.
+        attempt: u32,
+        /// Due time.
+        due: Timestamp,
+    },
+    /// A care setting index outside the campaign.
+    #[error("care names setting {index}, the campaign has {settings}")]
+    NoSuchSetting {
+        /// The index.
+        index: u32,
+        /// Number of settings.
+        settings: usize,
+    },
+}
+
+impl DeviceError {
+    /// Short stable kebab-case name of this refusal, unique per variant: runtime counters,
+    /// C result codes, binding reasons and CLI messages all derive from it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DeviceError::NotTargeted { .. } => "not-targeted",
+            DeviceError::StaleRevision { .. } => "stale-revision",
+            DeviceError::WrongCampaign { .. } => "wrong-campaign",
+            DeviceError::Invalid(_) => "invalid-campaign",
+            DeviceError::WrongPhase { .. } => "wrong-phase",
+            DeviceError::TooManyResults { .. } => "too-many-results",
+            DeviceError::CareResultsMismatch { .. } => "care-results-mismatch",
+            DeviceError::WrongAttempt { .. } => "wrong-attempt",
+            DeviceError::NotDue { .. } => "not-due",
+            DeviceError::NoSuchSetting { .. } => "no-such-setting",
+        }
+    }
+}

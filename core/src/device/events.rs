@@ -1,0 +1,91 @@
+//! [`DeviceEvent`]: everything that happens on a device, per campaign stream.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Campaign, DeviceId, Timestamp};
+use crate::report::{ApplyResult, Finding};
+
+/// Why a device stopped reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GiveUpReason {
+    /// Every allowed attempt was sent and none was acknowledged.
+    AttemptsExhausted,
+    /// The next retry would fall after the report deadline.
+    DeadlinePassed,
+}
+
+/// Everything that happens on a device, per campaign stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DeviceEvent {
+    /// A targeted, new revision was taken on.
+    PayloadAccepted {
+        /// The campaign.
+        campaign: Box<Campaign>,
+        /// This device.
+        device: DeviceId,
+        /// When.
+        at: Timestamp,
+    },
+    /// The host's per-setting results.
+    SettingsApplied {
+        /// Results in setting order.
+        results: Vec<ApplyResult>,
+        /// When.
+        at: Timestamp,
+    },
+    /// The outcome was checked against the schedule. Healthy iff `findings` is empty.
+    Evaluated {
+        /// Why the device is exceptional (sorted, unique); empty when healthy.
+        findings: Vec<Finding>,
+        /// Healthy and picked as a coverage probe.
+        sampled: bool,
+        /// When.
+        at: Timestamp,
+    },
+    /// Report `attempt` is due at `due`.
+    ReportScheduled {
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// When to send.
+        due: Timestamp,
+    },
+    /// Report `attempt` went out.
+    ReportSent {
+        /// Attempt number.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// The server has the report.
+    ReportAcknowledged {
+        /// The attempt acknowledged.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// Unicast care arrived.
+    CareReceived {
+        /// Server's care attempt.
+        attempt: u32,
+        /// Setting indices to re-apply.
+        settings: Vec<u32>,
+        /// When.
+        at: Timestamp,
+    },
+    /// Care settings were re-applied.
+    CareApplied {
+        /// Server's care attempt.
+        attempt: u32,
+        /// Results in care order.
+        results: Vec<ApplyResult>,
+        /// When.
+        at: Timestamp,
+    },
+    /// The device stopped trying to report.
+    GaveUp {
+        /// Why.
+        reason: GiveUpReason,
+        /// When.
+        at: Timestamp,
+    },
+}

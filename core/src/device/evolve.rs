@@ -1,0 +1,78 @@
+//! How each [`DeviceEvent`] changes the [`DeviceState`].
+
+use crate::device::{CareProgress, DeviceEvent, DeviceState, Phase, ReportProgress};
+use crate::schedule::is_success;
+
+/// Folds one event into the state (the [`Decider::evolve`](crate::Decider::evolve) of
+/// [`Device`](crate::device::Device)).
+pub(super) fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
+    match event {
+        DeviceEvent::PayloadAccepted {
+            campaign,
+            device,
+            at,
+        } => {
+            *state = DeviceState {
+                phase: Phase::Applying,
+                campaign: Some((**campaign).clone()),
+                device: Some(device.clone()),
+                received_at: *at,
+                ..DeviceState::default()
+            };
+        }
+        DeviceEvent::SettingsApplied { results, at } => {
+            if state.phase == Phase::Applying {
+                state.applied = Some((*at, results.clone()));
+                state.phase = Phase::Evaluating;
+            }
+        }
+        DeviceEvent::Evaluated {
+            findings,
+            sampled,
+            at,
+        } => {
+            state.evaluated_at = Some(*at);
+            state.findings = findings.clone();
+            state.sampled = *sampled;
+            state.phase = Phase::Healthy;
+        }
+        DeviceEvent::ReportScheduled { attempt, due } => {
+            state.report = Some(ReportProgress {
+                attempt: *attempt,
+                due: *due,
+                sent_at: None,
+            });
+            state.phase = Phase::Reporting;
+        }
+        DeviceEvent::ReportSent { attempt, at } => {
+            if let Some(r) = state.report.as_mut().filter(|r| r.attempt == *attempt) {
+                r.sent_at = Some(*at);
+            }
+        }
+        DeviceEvent::ReportAcknowledged { .. } => {
+            state.phase = if state.findings.is_empty() {
+                Phase::Confirmed
+            } else {
+                Phase::AwaitingCare
+            };
+        }
+        DeviceEvent::CareReceived {
+            attempt, settings, ..
+        } => {
+            state.care = Some(CareProgress {
+                attempt: *attempt,
+                settings: settings.clone(),
+            });
+            state.phase = Phase::ApplyingCare;
+        }
+        DeviceEvent::CareApplied { results, .. } => {
+            state.care_attempts = state.care_attempts.saturating_add(1);
+            state.phase = if results.iter().all(|r| is_success(r.status)) {
+                Phase::Recovered
+            } else {
+                Phase::AwaitingCare
+            };
+        }
+        DeviceEvent::GaveUp { .. } => state.phase = Phase::GaveUp,
+    }
+}

@@ -1,0 +1,75 @@
+//! The device side: one decider per campaign stream.
+//!
+//! ```text
+//! Idle ──Receive──▶ Applying ──RecordApplied──▶ Evaluating ──Tick(≥ received+evaluate_after)──┐
+//!   healthy, not sampled ◀──────────────────────────────────────────────────────────────────────┤
+//!   exceptional / sampled ──▶ Reporting(attempt, due) ──MarkSent──▶ (retry at sent + backoff) ──┤
+//!                             ──Acknowledge──▶ AwaitingCare ──ReceiveCare──▶ ApplyingCare ──▶ Recovered
+//!                             ──(attempts or deadline exhausted)──▶ GaveUp
+//! ```
+//!
+//! Effects for the host — the settings to apply, the report due now, the next wake-up — are
+//! read off the state ([`DeviceState::pending_apply`], [`DeviceState::due_report`],
+//! [`DeviceState::next_wake`]); `decide` performs none of them.
+//!
+//! Where to find what: [`DeviceCommand`] in `command.rs`, [`DeviceEvent`] in `events.rs`,
+//! [`DeviceError`] in `error.rs`, [`DeviceState`] in `state.rs`, one function per command
+//! in `decide.rs`, the fold in `evolve.rs`; the schedule's rules in [`crate::rules`].
+
+mod command;
+mod decide;
+mod error;
+mod events;
+mod evolve;
+mod state;
+
+pub use command::DeviceCommand;
+pub use error::DeviceError;
+pub use events::{DeviceEvent, GiveUpReason};
+pub use state::{CareProgress, DeviceState, Phase, ReportProgress};
+
+use crate::decider::Decider;
+
+/// The device decider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Device;
+
+impl Decider for Device {
+    type State = DeviceState;
+    type Command = DeviceCommand;
+    type Event = DeviceEvent;
+    type Error = DeviceError;
+
+    fn decide(
+        state: &DeviceState,
+        command: &DeviceCommand,
+    ) -> Result<Vec<DeviceEvent>, DeviceError> {
+        use DeviceCommand as C;
+        match command {
+            C::Receive {
+                campaign,
+                device,
+                groups,
+                at,
+            } => decide::receive(state, campaign, device, groups, *at),
+            C::RecordApplied { results, at } => decide::record_applied(state, results, *at),
+            C::Tick { now } => decide::tick(state, *now),
+            C::MarkSent { attempt, at } => decide::mark_sent(state, *attempt, *at),
+            C::Acknowledge { attempt, at } => decide::acknowledge(state, *attempt, *at),
+            C::ReceiveCare {
+                attempt,
+                settings,
+                at,
+            } => decide::receive_care(state, *attempt, settings, *at),
+            C::RecordCareApplied {
+                attempt,
+                results,
+                at,
+            } => decide::record_care_applied(state, *attempt, results, *at),
+        }
+    }
+
+    fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
+        evolve::evolve(state, event);
+    }
+}

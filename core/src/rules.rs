@@ -1,0 +1,265 @@
+//! The schedule's rules, one named function each. The device and server deciders, the
+//! CLI's campaign description and the simulator all call these; the schedule types' docs
+//! link here. A newcomer finds any behaviour of a [`CareSchedule`](crate::CareSchedule) in
+//! this one file.
+//!
+//! | rule | function | decided by |
+//! |---|---|---|
+//! | when a device evaluates | [`evaluation_due`] | device `Tick` |
+//! | each [`Condition`] | [`any_failed`], [`setting_failed`], [`status_in`], [`verify_mismatch`], [`payload_incomplete`], [`not_applied_within`] via [`findings`] | device `Tick` |
+//! | exceptional or healthy | [`is_exceptional`] | device `Tick` |
+//! | healthy devices that probe | [`sends_probe`] | device `Tick` |
+//! | first report slot | [`first_report_at`] | device `Tick` |
+//! | when a resend is due | [`retry_instant`] | device `Tick`, `next_wake` |
+//! | when a device stops resending | [`give_up`] | device `Tick` |
+//! | which settings care re-provisions | [`care_settings`] | server `AcceptReport`, `CheckIn` |
+//! | the abort threshold | [`abort_trips`] | server `AcceptReport`, `CheckIn` |
+//! | after a failed care attempt | [`after_failed_care`] | server `RecordCareOutcome` |
+//! | presumed success of the silent | [`settles`] | server `Tick` |
+
+use crate::device::GiveUpReason;
+use crate::model::{Campaign, DeviceId, Duration, Timestamp};
+use crate::report::{ApplyResult, Finding, Verify};
+use crate::schedule::{
+    AbortPolicy, AfterCare, CareAction, CarePolicy, Condition, is_success, uri_in_subtree,
+};
+use crate::slot;
+
+/// A device evaluates its outcome `evaluate_after` the campaign was received.
+pub fn evaluation_due(campaign: &Campaign, received_at: Timestamp) -> Timestamp {
+    received_at.plus(campaign.schedule.evaluate_after)
+}
+
+fn failed(i: usize, r: &ApplyResult) -> Option<Finding> {
+    (!is_success(r.status)).then_some(Finding::Status {
+        index: i as u32,
+        status: r.status,
+    })
+}
+
+/// `any-failed`: every setting whose status is not 2xx.
+pub fn any_failed(results: &[ApplyResult]) -> Vec<Finding> {
+    results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| failed(i, r))
+        .collect()
+}
+
+/// `setting-failed(uri-prefix)`: failed settings in the DM subtree at `uri_prefix`.
+pub fn setting_failed(
+    campaign: &Campaign,
+    results: &[ApplyResult],
+    uri_prefix: &str,
+) -> Vec<Finding> {
+    results
+        .iter()
+        .zip(&campaign.settings)
+        .enumerate()
+        .filter(|(_, (_, s))| uri_in_subtree(&s.uri, uri_prefix))
+        .filter_map(|(i, (r, _))| failed(i, r))
+        .collect()
+}
+
+/// `status-in(codes)`: settings that returned one of `codes` (any code, even a 2xx).
+pub fn status_in(results: &[ApplyResult], codes: &[u16]) -> Vec<Finding> {
+    results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| codes.contains(&r.status))
+        .map(|(i, r)| Finding::Status {
+            index: i as u32,
+            status: r.status,
+        })
+        .collect()
+}
+
+/// `verify-mismatch(uri)`: the node at `uri` read back differently after it was applied.
+pub fn verify_mismatch(campaign: &Campaign, results: &[ApplyResult], uri: &str) -> Vec<Finding> {
+    results
+        .iter()
+        .zip(&campaign.settings)
+        .enumerate()
+        .filter(|(_, (r, s))| s.uri == uri && r.verify == Verify::Mismatch)
+        .map(|(i, _)| Finding::VerifyMismatch { index: i as u32 })
+        .collect()
+}
+
+/// `payload-incomplete`: settings the host never returned a result for.
+pub fn payload_incomplete(campaign: &Campaign, results: &[ApplyResult]) -> Vec<Finding> {
+    (results.len()..campaign.settings.len())
+        .map(|i| Finding::Missing { index: i as u32 })
+        .collect()
+}
+
+/// `not-applied-within(within)`: applying took longer than `within` after reception, or
+/// had not finished by evaluation time `now` (`applied_at` `None`).
+pub fn not_applied_within(
+    within: Duration,
+    received_at: Timestamp,
+    applied_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Option<Finding> {
+    let took = applied_at.unwrap_or(now).since(received_at);
+    (applied_at.is_none() || took > within).then_some(Finding::Late { after: took })
+}
+
+/// Checks a device's apply results against every condition of the schedule. `applied` is
+/// `None` when the host had not returned results by evaluation time `now`. Returns the
+/// sorted, unique findings; empty means healthy.
+pub fn findings(
+    campaign: &Campaign,
+    received_at: Timestamp,
+    applied: Option<(Timestamp, &[ApplyResult])>,
+    now: Timestamp,
+) -> Vec<Finding> {
+    let results: &[ApplyResult] = applied.map(|(_, r)| r).unwrap_or(&[]);
+    let mut out = Vec::new();
+    for cond in &campaign.schedule.conditions {
+        match cond {
+            Condition::AnyFailed => out.extend(any_failed(results)),
+            Condition::SettingFailed { uri_prefix } => {
+                out.extend(setting_failed(campaign, results, uri_prefix));
+            }
+            Condition::StatusIn { codes } => out.extend(status_in(results, codes)),
+            Condition::VerifyMismatch { uri } => {
+                out.extend(verify_mismatch(campaign, results, uri));
+            }
+            Condition::PayloadIncomplete => out.extend(payload_incomplete(campaign, results)),
+            Condition::NotAppliedWithin { within } => out.extend(not_applied_within(
+                *within,
+                received_at,
+                applied.map(|(at, _)| at),
+                now,
+            )),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The condition in words (the CLI's campaign description).
+pub fn describe(condition: &Condition) -> String {
+    match condition {
+        Condition::AnyFailed => "any setting fails".into(),
+        Condition::SettingFailed { uri_prefix } => format!("a setting under {uri_prefix} fails"),
+        Condition::StatusIn { codes } => {
+            let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
+            format!("a setting returns status {}", codes.join("/"))
+        }
+        Condition::VerifyMismatch { uri } => format!("{uri} reads back differently"),
+        Condition::PayloadIncomplete => "not every setting was applied".into(),
+        Condition::NotAppliedWithin { within } => format!("applying takes longer than {within}"),
+    }
+}
+
+/// A device with findings is exceptional and reports; one without is healthy and silent.
+pub fn is_exceptional(findings: &[Finding]) -> bool {
+    !findings.is_empty()
+}
+
+/// A healthy device sends a success probe when the campaign's sample picks it
+/// ([`slot::sampled`] at `sample_success_ppm`).
+pub fn sends_probe(campaign: &Campaign, device: &DeviceId, findings: &[Finding]) -> bool {
+    !is_exceptional(findings)
+        && slot::sampled(&campaign.salt, device, campaign.schedule.sample_success_ppm)
+}
+
+/// The first report is due at `evaluated_at + offset + slot % window`.
+pub fn first_report_at(
+    campaign: &Campaign,
+    device: &DeviceId,
+    evaluated_at: Timestamp,
+) -> Timestamp {
+    slot::report_time(
+        &campaign.salt,
+        device,
+        evaluated_at,
+        &campaign.schedule.report,
+    )
+}
+
+/// Report `attempt`, sent at `sent_at` and not acknowledged, is resent (or given up) at
+/// `sent_at + retry_delay(attempt)`.
+pub fn retry_instant(
+    campaign: &Campaign,
+    device: &DeviceId,
+    attempt: u32,
+    sent_at: Timestamp,
+) -> Timestamp {
+    sent_at.plus(slot::retry_delay(
+        &campaign.salt,
+        device,
+        attempt,
+        &campaign.schedule.report.retry,
+    ))
+}
+
+/// At the retry instant `next` of report `attempt`: give up when the attempts are spent
+/// or `next` is past the report deadline; `None` means resend.
+pub fn give_up(campaign: &Campaign, attempt: u32, next: Timestamp) -> Option<GiveUpReason> {
+    if attempt >= campaign.schedule.report.retry.attempts {
+        Some(GiveUpReason::AttemptsExhausted)
+    } else if next >= campaign.report_deadline() {
+        Some(GiveUpReason::DeadlinePassed)
+    } else {
+        None
+    }
+}
+
+/// The settings care re-provisions: under `reprovision-failed`, the settings the findings
+/// name (all of them when the findings name none, e.g. only timing); otherwise all.
+pub fn care_settings(campaign: &Campaign, findings: Option<&[Finding]>) -> Vec<u32> {
+    let all = || (0..campaign.settings.len() as u32).collect::<Vec<_>>();
+    match (campaign.schedule.care.action, findings) {
+        (CareAction::ReprovisionFailed, Some(f)) => {
+            let mut s: Vec<u32> = f.iter().filter_map(Finding::setting).collect();
+            s.sort_unstable();
+            s.dedup();
+            if s.is_empty() { all() } else { s }
+        }
+        _ => all(),
+    }
+}
+
+/// The abort threshold: with `failures` devices failed (this one included) out of
+/// `targeted`, care pauses once `failures >= min_reports` and the ratio passes
+/// `failure_ratio`.
+pub fn abort_trips(abort: &AbortPolicy, failures: u64, targeted: u64) -> bool {
+    failures >= abort.min_reports
+        && targeted > 0
+        && failures as f64 / targeted as f64 > abort.failure_ratio
+}
+
+/// What follows failed care attempt `attempt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailedCare {
+    /// Try again: attempt number and when.
+    Retry {
+        /// The next attempt.
+        attempt: u32,
+        /// When it is due.
+        due: Timestamp,
+    },
+    /// The attempts are spent: the policy's `then`.
+    Exhausted(AfterCare),
+}
+
+/// After failed care `attempt` at `at`: the next attempt `spacing` later while attempts
+/// remain, else the policy's `then` (escalate or give up).
+pub fn after_failed_care(care: &CarePolicy, attempt: u32, at: Timestamp) -> AfterFailedCare {
+    if attempt < care.attempts {
+        AfterFailedCare::Retry {
+            attempt: attempt + 1,
+            due: at.plus(care.spacing),
+        }
+    } else {
+        AfterFailedCare::Exhausted(care.then)
+    }
+}
+
+/// After the report deadline the campaign settles: silent targets are presumed OK.
+pub fn settles(campaign: &Campaign, now: Timestamp) -> bool {
+    now >= campaign.report_deadline()
+}

@@ -1,0 +1,76 @@
+//! [`ServerCommand`]: what the server host asks of the server decider.
+
+use crate::model::{Campaign, DeviceId, Timestamp};
+use crate::report::Report;
+
+/// What the server host asks of the server decider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerCommand {
+    /// Start a campaign. `targeted` is the number of target devices: required for `All` and
+    /// `Groups` targets (the server's directory knows it), optional for an explicit list
+    /// (whose length it must equal).
+    Create {
+        /// The campaign.
+        campaign: Box<Campaign>,
+        /// Number of targets.
+        targeted: Option<u64>,
+        /// When.
+        at: Timestamp,
+    },
+    /// The payload went out over the broadcast channel.
+    MarkBroadcast {
+        /// When.
+        at: Timestamp,
+    },
+    /// A report arrived (already authenticated by the host or the wire format).
+    AcceptReport {
+        /// The report.
+        report: Report,
+        /// The reporting device's groups, from the server's directory.
+        groups: Vec<String>,
+        /// When it arrived.
+        at: Timestamp,
+    },
+    /// A device states, in an ordinary DM session, which revision it has applied
+    /// (0 = none).
+    CheckIn {
+        /// The device.
+        device: DeviceId,
+        /// Its groups, from the server's directory.
+        groups: Vec<String>,
+        /// Revision it has applied.
+        applied_revision: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// The host sent care order `attempt` to `device`.
+    DispatchCare {
+        /// The device.
+        device: DeviceId,
+        /// Care attempt.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// The outcome of care `attempt` for `device` (from the unicast DM session's statuses).
+    RecordCareOutcome {
+        /// The device.
+        device: DeviceId,
+        /// Care attempt.
+        attempt: u32,
+        /// All re-provisioned settings succeeded.
+        success: bool,
+        /// When.
+        at: Timestamp,
+    },
+    /// An operator resumes a paused campaign; the abort threshold does not fire again.
+    Resume {
+        /// When.
+        at: Timestamp,
+    },
+    /// Time passed: settle after the report deadline.
+    Tick {
+        /// Now.
+        now: Timestamp,
+    },
+}

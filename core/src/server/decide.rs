@@ -1,0 +1,337 @@
+//! One function per [`ServerCommand`](crate::server::ServerCommand): the rules a command
+//! must pass and the events it yields. [`Server::decide`](crate::server::Server) only
+//! dispatches here.
+
+use crate::model::{Campaign, DeviceId, Limits, Timestamp};
+use crate::report::{Finding, Report, ReportKind};
+use crate::rules::{self, AfterFailedCare};
+use crate::schedule::{AfterCare, CareAction};
+use crate::server::{
+    CaseStatus, EscalationReason, PauseReason, ServerError, ServerEvent, ServerState,
+};
+
+type Decided = Result<Vec<ServerEvent>, ServerError>;
+
+/// `Create`: a new campaign on an empty stream, with a consistent target count.
+pub(super) fn create(
+    state: &ServerState,
+    campaign: &Campaign,
+    targeted: Option<u64>,
+    at: Timestamp,
+) -> Decided {
+    if let Some(c) = &state.campaign {
+        return Err(ServerError::AlreadyCreated(c.id.to_string()));
+    }
+    campaign.validate(&Limits::DEFAULT)?;
+    let targeted = match (campaign.targets.known_len(), targeted) {
+        (Some(n), None) => n,
+        (Some(n), Some(t)) if n == t => n,
+        (Some(_), Some(_)) => {
+            return Err(ServerError::TargetCount(
+                "the count given differs from the explicit device list's length",
+            ));
+        }
+        (None, Some(0)) => {
+            return Err(ServerError::TargetCount(
+                "a campaign needs at least one target",
+            ));
+        }
+        (None, Some(t)) => t,
+        (None, None) => {
+            return Err(ServerError::TargetCount(
+                "all/groups targets need the number of targeted devices",
+            ));
+        }
+    };
+    Ok(vec![ServerEvent::CampaignCreated {
+        campaign: Box::new(campaign.clone()),
+        targeted,
+        at,
+    }])
+}
+
+/// `MarkBroadcast`: once per campaign.
+pub(super) fn mark_broadcast(state: &ServerState, at: Timestamp) -> Decided {
+    state.campaign()?;
+    if state.broadcast_at.is_some() {
+        return Err(ServerError::AlreadyBroadcast);
+    }
+    Ok(vec![ServerEvent::BroadcastSent { at }])
+}
+
+/// `AcceptReport`: a well-formed report of this campaign and revision from a target with
+/// no case yet opens its case, and care for a failure.
+pub(super) fn accept_report(
+    state: &ServerState,
+    report: &Report,
+    groups: &[String],
+    at: Timestamp,
+) -> Decided {
+    let c = state.campaign()?;
+    if report.campaign != c.id {
+        return Err(ServerError::UnknownCampaign {
+            stream: c.id.to_string(),
+            got: report.campaign.to_string(),
+        });
+    }
+    if report.revision != c.revision {
+        return Err(ServerError::WrongRevision {
+            current: c.revision,
+            got: report.revision,
+        });
+    }
+    if report.attempt == 0 {
+        return Err(ServerError::MalformedReport(
+            "attempt 0 (attempts count from 1)",
+        ));
+    }
+    if !c.targets.contains(&report.device, groups) {
+        return Err(ServerError::NotTargeted(report.device.to_string()));
+    }
+    if state.cases.contains_key(&report.device) {
+        return Err(ServerError::Duplicate {
+            device: report.device.to_string(),
+            attempt: report.attempt,
+        });
+    }
+    let findings = match &report.kind {
+        ReportKind::Failure { findings } => {
+            if findings.is_empty() {
+                return Err(ServerError::MalformedReport(
+                    "a failure report without findings",
+                ));
+            }
+            if let Some(index) = findings
+                .iter()
+                .filter_map(Finding::setting)
+                .find(|&i| i as usize >= c.settings.len())
+            {
+                return Err(ServerError::NoSuchSetting {
+                    index,
+                    settings: c.settings.len(),
+                });
+            }
+            Some(findings.as_slice())
+        }
+        ReportKind::FailureSummary { count: 0, .. } => {
+            return Err(ServerError::MalformedReport(
+                "a failure summary counting no findings",
+            ));
+        }
+        _ => None,
+    };
+    let late = state.settled_at.is_some();
+    let mut events = vec![ServerEvent::ReportAccepted {
+        device: report.device.clone(),
+        attempt: report.attempt,
+        evaluated_at: report.evaluated_at,
+        kind: report.kind.clone(),
+        late,
+        at,
+    }];
+    if report.kind.is_failure() {
+        if late {
+            events.push(ServerEvent::LateReportReconciled {
+                device: report.device.clone(),
+                at,
+            });
+        }
+        let settings = rules::care_settings(c, findings);
+        open_care(state, c, &report.device, settings, at, &mut events);
+    }
+    Ok(events)
+}
+
+/// `CheckIn`: a target behind the campaign's revision, with no case yet, gets care for
+/// every setting.
+pub(super) fn check_in(
+    state: &ServerState,
+    device: &DeviceId,
+    groups: &[String],
+    applied_revision: u32,
+    at: Timestamp,
+) -> Decided {
+    let c = state.campaign()?;
+    if !c.targets.contains(device, groups) {
+        return Err(ServerError::NotTargeted(device.to_string()));
+    }
+    if applied_revision >= c.revision || state.cases.contains_key(device) {
+        return Ok(vec![]); // up to date, or already in care: nothing to do
+    }
+    let mut events = vec![ServerEvent::CheckInBehind {
+        device: device.clone(),
+        applied_revision,
+        at,
+    }];
+    if state.settled_at.is_some() {
+        events.push(ServerEvent::LateReportReconciled {
+            device: device.clone(),
+            at,
+        });
+    }
+    let all = rules::care_settings(c, None);
+    open_care(state, c, device, all, at, &mut events);
+    Ok(events)
+}
+
+/// Events that open care for a failed device: schedule the first attempt, or escalate at
+/// once under notify-only; then the abort threshold ([`rules::abort_trips`]).
+fn open_care(
+    state: &ServerState,
+    campaign: &Campaign,
+    device: &DeviceId,
+    settings: Vec<u32>,
+    at: Timestamp,
+    events: &mut Vec<ServerEvent>,
+) {
+    if campaign.schedule.care.action == CareAction::NotifyOnly {
+        events.push(ServerEvent::DeviceEscalated {
+            device: device.clone(),
+            reason: EscalationReason::NotifyOnly,
+            at,
+        });
+    } else {
+        events.push(ServerEvent::CareScheduled {
+            device: device.clone(),
+            attempt: 1,
+            settings,
+            due: at,
+        });
+    }
+    if let Some(abort) = &campaign.schedule.abort
+        && state.paused.is_none()
+        && !state.resumed
+    {
+        let failures = state.failed() + 1;
+        if rules::abort_trips(abort, failures, state.targeted) {
+            events.push(ServerEvent::CampaignPaused {
+                reason: PauseReason {
+                    failure_reports: failures,
+                    targeted: state.targeted,
+                    threshold: abort.failure_ratio,
+                },
+                at,
+            });
+        }
+    }
+}
+
+/// `DispatchCare`: the scheduled attempt, once due, while care is not paused; telling the
+/// same dispatch twice appends nothing.
+pub(super) fn dispatch_care(
+    state: &ServerState,
+    device: &DeviceId,
+    attempt: u32,
+    at: Timestamp,
+) -> Decided {
+    state.campaign()?;
+    if state.paused.is_some() {
+        return Err(ServerError::Paused);
+    }
+    let case = state
+        .cases
+        .get(device)
+        .ok_or_else(|| ServerError::NoCase(device.to_string()))?;
+    match case.status {
+        CaseStatus::CareScheduled { attempt: a, due } if a == attempt => {
+            if at < due {
+                return Err(ServerError::CareMismatch {
+                    device: device.to_string(),
+                    what: format!("care attempt {a} is not due before {due}"),
+                });
+            }
+            Ok(vec![ServerEvent::CareDispatched {
+                device: device.clone(),
+                attempt,
+                at,
+            }])
+        }
+        CaseStatus::CareInFlight { attempt: a } if a == attempt => Ok(vec![]),
+        other => Err(ServerError::CareMismatch {
+            device: device.to_string(),
+            what: format!("cannot dispatch care attempt {attempt} in state {other:?}"),
+        }),
+    }
+}
+
+/// `RecordCareOutcome`: for the attempt in flight; a failure schedules the next attempt
+/// or ends care ([`rules::after_failed_care`]).
+pub(super) fn record_care_outcome(
+    state: &ServerState,
+    device: &DeviceId,
+    attempt: u32,
+    success: bool,
+    at: Timestamp,
+) -> Decided {
+    let c = state.campaign()?;
+    let case = state
+        .cases
+        .get(device)
+        .ok_or_else(|| ServerError::NoCase(device.to_string()))?;
+    let CaseStatus::CareInFlight { attempt: a } = case.status else {
+        return Err(ServerError::CareMismatch {
+            device: device.to_string(),
+            what: format!("no care in flight (state {:?})", case.status),
+        });
+    };
+    if a != attempt {
+        return Err(ServerError::CareMismatch {
+            device: device.to_string(),
+            what: format!("care attempt {a} is in flight, not {attempt}"),
+        });
+    }
+    let device = device.clone();
+    if success {
+        return Ok(vec![ServerEvent::CareSucceeded {
+            device,
+            attempt,
+            at,
+        }]);
+    }
+    let next = match rules::after_failed_care(&c.schedule.care, attempt, at) {
+        AfterFailedCare::Retry { attempt, due } => ServerEvent::CareScheduled {
+            device: device.clone(),
+            attempt,
+            settings: case.care_settings.clone(),
+            due,
+        },
+        AfterFailedCare::Exhausted(AfterCare::Escalate) => ServerEvent::DeviceEscalated {
+            device: device.clone(),
+            reason: EscalationReason::CareExhausted,
+            at,
+        },
+        AfterFailedCare::Exhausted(AfterCare::GiveUp) => ServerEvent::CareAbandoned {
+            device: device.clone(),
+            at,
+        },
+    };
+    Ok(vec![
+        ServerEvent::CareFailed {
+            device,
+            attempt,
+            at,
+        },
+        next,
+    ])
+}
+
+/// `Resume`: only a paused campaign.
+pub(super) fn resume(state: &ServerState, at: Timestamp) -> Decided {
+    state.campaign()?;
+    if state.paused.is_none() {
+        return Err(ServerError::NotPaused);
+    }
+    Ok(vec![ServerEvent::CampaignResumed { at }])
+}
+
+/// `Tick`: settle once the report deadline has passed ([`rules::settles`]).
+pub(super) fn tick(state: &ServerState, now: Timestamp) -> Decided {
+    let c = state.campaign()?;
+    if state.settled_at.is_none() && rules::settles(c, now) {
+        return Ok(vec![ServerEvent::CampaignSettled {
+            presumed_ok: state.targeted.saturating_sub(state.failed()),
+            at: now,
+        }]);
+    }
+    Ok(vec![])
+}

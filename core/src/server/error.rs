@@ -1,0 +1,125 @@
+//! [`ServerError`]: why the server decider refused a command.
+
+use crate::error::ValidationError;
+
+/// Why the server refused a command. A refused command appends nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServerError {
+    /// Create on a stream that already has a campaign.
+    #[error("campaign {0} already exists")]
+    AlreadyCreated(String),
+    /// A command before Create.
+    #[error("no campaign has been created on this stream")]
+    NoCampaign,
+    /// The campaign broke a rule.
+    #[error("invalid campaign: {0}")]
+    Invalid(#[from] ValidationError),
+    /// `targeted` missing or inconsistent.
+    #[error("targets: {0}")]
+    TargetCount(&'static str),
+    /// A report or check-in for another campaign.
+    #[error("report is for campaign {got}, this stream is {stream}")]
+    UnknownCampaign {
+        /// This stream's campaign.
+        stream: String,
+        /// The report's.
+        got: String,
+    },
+    /// A report for another revision.
+    #[error("report is for revision {got}, the campaign is at revision {current}")]
+    WrongRevision {
+        /// Current revision.
+        current: u32,
+        /// The report's.
+        got: u32,
+    },
+    /// The device is not a target.
+    #[error("device {0} is not a target of this campaign")]
+    NotTargeted(String),
+    /// The device already has a case: this report (any attempt) is a duplicate.
+    #[error("device {device} already reported (this is attempt {attempt})")]
+    Duplicate {
+        /// Who.
+        device: String,
+        /// The duplicate's attempt.
+        attempt: u32,
+    },
+    /// Attempt 0 or a report with no findings claiming failure.
+    #[error("malformed report: {0}")]
+    MalformedReport(&'static str),
+    /// A finding names a setting the campaign does not have.
+    #[error("finding names setting {index}, the campaign has {settings}")]
+    NoSuchSetting {
+        /// Index.
+        index: u32,
+        /// Number of settings.
+        settings: usize,
+    },
+    /// Care command for a device with no case.
+    #[error("device {0} has no open case")]
+    NoCase(String),
+    /// Care command that does not fit the case.
+    #[error("device {device}: {what}")]
+    CareMismatch {
+        /// Who.
+        device: String,
+        /// What does not fit.
+        what: String,
+    },
+    /// Care dispatch while paused.
+    #[error("care is paused by the abort threshold; resume first")]
+    Paused,
+    /// Resume while not paused.
+    #[error("the campaign is not paused")]
+    NotPaused,
+    /// Broadcast marked twice.
+    #[error("broadcast already marked")]
+    AlreadyBroadcast,
+}
+
+impl ServerError {
+    /// Short stable kebab-case name of this refusal, unique per variant: runtime counters,
+    /// C result codes, binding reasons and CLI messages all derive from it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ServerError::AlreadyCreated(_) => "already-created",
+            ServerError::NoCampaign => "unknown-campaign",
+            ServerError::Invalid(_) => "invalid-campaign",
+            ServerError::TargetCount(_) => "target-count",
+            ServerError::UnknownCampaign { .. } => "wrong-campaign",
+            ServerError::WrongRevision { .. } => "wrong-revision",
+            ServerError::NotTargeted(_) => "not-targeted",
+            ServerError::Duplicate { .. } => "duplicate",
+            ServerError::MalformedReport(_) => "malformed-report",
+            ServerError::NoSuchSetting { .. } => "no-such-setting",
+            ServerError::NoCase(_) => "no-case",
+            ServerError::CareMismatch { .. } => "care-mismatch",
+            ServerError::Paused => "paused",
+            ServerError::NotPaused => "not-paused",
+            ServerError::AlreadyBroadcast => "already-broadcast",
+        }
+    }
+
+    /// The OMA DM status a host answers a device with when this refusal concerns the
+    /// device's report: 200 for a duplicate (the device must stop retrying), 403 not a
+    /// target, 404 unknown campaign or revision, 400 a malformed report, 500 for a refusal
+    /// that points at the server's own state.
+    pub fn dm_status(&self) -> u16 {
+        match self {
+            ServerError::Duplicate { .. } => 200,
+            ServerError::NotTargeted(_) => 403,
+            ServerError::UnknownCampaign { .. }
+            | ServerError::NoCampaign
+            | ServerError::WrongRevision { .. } => 404,
+            ServerError::MalformedReport(_) | ServerError::NoSuchSetting { .. } => 400,
+            ServerError::AlreadyCreated(_)
+            | ServerError::Invalid(_)
+            | ServerError::TargetCount(_)
+            | ServerError::NoCase(_)
+            | ServerError::CareMismatch { .. }
+            | ServerError::Paused
+            | ServerError::NotPaused
+            | ServerError::AlreadyBroadcast => 500,
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! [`ServerEvent`]: everything that happens on the server, per campaign stream.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Campaign, DeviceId, Timestamp};
+use crate::report::ReportKind;
+
+/// Why a device was escalated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EscalationReason {
+    /// Every care attempt failed and the policy says escalate.
+    CareExhausted,
+    /// The policy's action is notify-only: the operator handles it.
+    NotifyOnly,
+}
+
+/// Why care was paused.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PauseReason {
+    /// Failures (reports and check-ins behind) when it fired.
+    pub failure_reports: u64,
+    /// Targets.
+    pub targeted: u64,
+    /// The policy's threshold.
+    pub threshold: f64,
+}
+
+/// Everything that happens on the server, per campaign stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerEvent {
+    /// The campaign exists.
+    CampaignCreated {
+        /// The campaign.
+        campaign: Box<Campaign>,
+        /// Number of targets.
+        targeted: u64,
+        /// When.
+        at: Timestamp,
+    },
+    /// The payload was broadcast.
+    BroadcastSent {
+        /// When.
+        at: Timestamp,
+    },
+    /// A report was taken.
+    ReportAccepted {
+        /// Who.
+        device: DeviceId,
+        /// Attempt number of the report.
+        attempt: u32,
+        /// When the device evaluated.
+        evaluated_at: Timestamp,
+        /// What it said.
+        kind: ReportKind,
+        /// Arrived after the campaign settled.
+        late: bool,
+        /// When.
+        at: Timestamp,
+    },
+    /// A target checked in with an older revision.
+    CheckInBehind {
+        /// Who.
+        device: DeviceId,
+        /// What it has.
+        applied_revision: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// A device presumed OK at settlement turned out not to be.
+    LateReportReconciled {
+        /// Who.
+        device: DeviceId,
+        /// When.
+        at: Timestamp,
+    },
+    /// Care attempt `attempt` for `device` is due at `due`.
+    CareScheduled {
+        /// Who.
+        device: DeviceId,
+        /// Care attempt, from 1.
+        attempt: u32,
+        /// Setting indices to re-provision.
+        settings: Vec<u32>,
+        /// When.
+        due: Timestamp,
+    },
+    /// The host sent the care.
+    CareDispatched {
+        /// Who.
+        device: DeviceId,
+        /// Care attempt.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// The care fixed the device.
+    CareSucceeded {
+        /// Who.
+        device: DeviceId,
+        /// Care attempt.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// The care did not fix the device.
+    CareFailed {
+        /// Who.
+        device: DeviceId,
+        /// Care attempt.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// A human must look at this device.
+    DeviceEscalated {
+        /// Who.
+        device: DeviceId,
+        /// Why.
+        reason: EscalationReason,
+        /// When.
+        at: Timestamp,
+    },
+    /// Care was given up (policy `then = give-up`).
+    CareAbandoned {
+        /// Who.
+        device: DeviceId,
+        /// When.
+        at: Timestamp,
+    },
+    /// The failure ratio passed the abort threshold: care is paused.
+    CampaignPaused {
+        /// Why.
+        reason: PauseReason,
+        /// When.
+        at: Timestamp,
+    },
+    /// An operator resumed care.
+    CampaignResumed {
+        /// When.
+        at: Timestamp,
+    },
+    /// The report deadline passed: silent targets are presumed OK.
+    CampaignSettled {
+        /// Targets presumed OK at settlement.
+        presumed_ok: u64,
+        /// When.
+        at: Timestamp,
+    },
+}

@@ -1,0 +1,139 @@
+//! How each [`ServerEvent`] changes the [`ServerState`].
+
+use std::collections::BTreeSet;
+
+use crate::model::{DeviceId, Timestamp};
+use crate::server::{Case, CaseOrigin, CaseStatus, ServerEvent, ServerState};
+
+/// Folds one event into the state (the [`Decider::evolve`](crate::Decider::evolve) of
+/// [`Server`](crate::server::Server)).
+pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
+    match event {
+        ServerEvent::CampaignCreated {
+            campaign, targeted, ..
+        } => {
+            *state = ServerState {
+                campaign: Some((**campaign).clone()),
+                targeted: *targeted,
+                ..ServerState::default()
+            };
+        }
+        ServerEvent::BroadcastSent { at } => state.broadcast_at = Some(*at),
+        ServerEvent::ReportAccepted {
+            device,
+            attempt,
+            kind,
+            late,
+            at,
+            ..
+        } => {
+            let k = &mut state.counters;
+            if kind.is_failure() {
+                k.failure_reports += 1;
+            } else {
+                k.success_reports += 1;
+            }
+            if *late {
+                k.late_reports += 1;
+            }
+            state.cases.insert(
+                device.clone(),
+                Case {
+                    origin: CaseOrigin::Report {
+                        attempt: *attempt,
+                        kind: kind.clone(),
+                        late: *late,
+                    },
+                    opened_at: *at,
+                    status: CaseStatus::Healthy,
+                    care_settings: vec![],
+                },
+            );
+        }
+        ServerEvent::CheckInBehind {
+            device,
+            applied_revision,
+            at,
+        } => {
+            state.counters.checkins_behind += 1;
+            state.cases.insert(
+                device.clone(),
+                Case {
+                    origin: CaseOrigin::CheckInBehind {
+                        applied_revision: *applied_revision,
+                    },
+                    opened_at: *at,
+                    status: CaseStatus::Healthy,
+                    care_settings: vec![],
+                },
+            );
+        }
+        ServerEvent::LateReportReconciled { .. } => state.counters.reconciled += 1,
+        ServerEvent::CareScheduled {
+            device,
+            attempt,
+            settings,
+            due,
+        } => {
+            if let Some(case) = state.cases.get_mut(device) {
+                case.status = CaseStatus::CareScheduled {
+                    attempt: *attempt,
+                    due: *due,
+                };
+                case.care_settings = settings.clone();
+                state.care_queue.insert((*due, device.clone()));
+            }
+        }
+        ServerEvent::CareDispatched {
+            device, attempt, ..
+        } => {
+            if let Some(case) = state.cases.get_mut(device) {
+                if let CaseStatus::CareScheduled { due, .. } = case.status {
+                    state.care_queue.remove(&(due, device.clone()));
+                }
+                case.status = CaseStatus::CareInFlight { attempt: *attempt };
+                state.counters.care_dispatched += 1;
+            }
+        }
+        ServerEvent::CareSucceeded { device, .. } => {
+            if let Some(case) = state.cases.get_mut(device) {
+                case.status = CaseStatus::Recovered;
+                state.counters.recovered += 1;
+            }
+        }
+        ServerEvent::CareFailed { .. } => state.counters.care_failed += 1,
+        ServerEvent::DeviceEscalated { device, .. } => {
+            if let Some(case) = state.cases.get_mut(device) {
+                remove_from_queue(&mut state.care_queue, device, case.status);
+                case.status = CaseStatus::Escalated;
+                state.counters.escalated += 1;
+            }
+        }
+        ServerEvent::CareAbandoned { device, .. } => {
+            if let Some(case) = state.cases.get_mut(device) {
+                remove_from_queue(&mut state.care_queue, device, case.status);
+                case.status = CaseStatus::Abandoned;
+                state.counters.abandoned += 1;
+            }
+        }
+        ServerEvent::CampaignPaused { reason, .. } => state.paused = Some(*reason),
+        ServerEvent::CampaignResumed { .. } => {
+            state.paused = None;
+            state.resumed = true;
+        }
+        ServerEvent::CampaignSettled { presumed_ok, at } => {
+            state.settled_at = Some(*at);
+            state.presumed_ok_at_settle = Some(*presumed_ok);
+        }
+    }
+}
+
+fn remove_from_queue(
+    queue: &mut BTreeSet<(Timestamp, DeviceId)>,
+    device: &DeviceId,
+    status: CaseStatus,
+) {
+    if let CaseStatus::CareScheduled { due, .. } = status {
+        queue.remove(&(due, device.clone()));
+    }
+}

@@ -1,0 +1,77 @@
+//! The server side: one decider per campaign stream.
+//!
+//! Cost is O(failures), not O(fleet): targets stay a set description, and per-device state
+//! ([`Case`]) exists only for devices that reported or checked in behind.
+//!
+//! Effects for the host — the care orders due now — are read off the state
+//! ([`ServerState::due_care`]); `decide` sends nothing.
+//!
+//! Where to find what: [`ServerCommand`] in `command.rs`, [`ServerEvent`] in `events.rs`,
+//! [`ServerError`] in `error.rs`, [`ServerState`] in `state.rs`, one function per command
+//! in `decide.rs`, the fold in `evolve.rs`; the schedule's rules in [`crate::rules`].
+
+mod command;
+mod decide;
+mod error;
+mod events;
+mod evolve;
+mod state;
+
+pub use command::ServerCommand;
+pub use error::ServerError;
+pub use events::{EscalationReason, PauseReason, ServerEvent};
+pub use state::{CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, ServerState};
+
+use crate::decider::Decider;
+
+/// The server decider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Server;
+
+impl Decider for Server {
+    type State = ServerState;
+    type Command = ServerCommand;
+    type Event = ServerEvent;
+    type Error = ServerError;
+
+    fn decide(
+        state: &ServerState,
+        command: &ServerCommand,
+    ) -> Result<Vec<ServerEvent>, ServerError> {
+        use ServerCommand as C;
+        match command {
+            C::Create {
+                campaign,
+                targeted,
+                at,
+            } => decide::create(state, campaign, *targeted, *at),
+            C::MarkBroadcast { at } => decide::mark_broadcast(state, *at),
+            C::AcceptReport { report, groups, at } => {
+                decide::accept_report(state, report, groups, *at)
+            }
+            C::CheckIn {
+                device,
+                groups,
+                applied_revision,
+                at,
+            } => decide::check_in(state, device, groups, *applied_revision, *at),
+            C::DispatchCare {
+                device,
+                attempt,
+                at,
+            } => decide::dispatch_care(state, device, *attempt, *at),
+            C::RecordCareOutcome {
+                device,
+                attempt,
+                success,
+                at,
+            } => decide::record_care_outcome(state, device, *attempt, *success, *at),
+            C::Resume { at } => decide::resume(state, *at),
+            C::Tick { now } => decide::tick(state, *now),
+        }
+    }
+
+    fn evolve(state: &mut ServerState, event: &ServerEvent) {
+        evolve::evolve(state, event);
+    }
+}

@@ -1,0 +1,265 @@
+//! [`ServerState`]: the folded state of one campaign stream, and what the host reads off it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Campaign, DeviceId, Timestamp};
+use crate::report::ReportKind;
+use crate::server::{PauseReason, ServerError};
+use crate::stats::{Coverage, wilson_interval};
+
+/// Where a device's case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaseStatus {
+    /// Sent a success probe: healthy.
+    Healthy,
+    /// Care `attempt` is scheduled for `due`.
+    CareScheduled {
+        /// Care attempt.
+        attempt: u32,
+        /// When.
+        due: Timestamp,
+    },
+    /// Care `attempt` was sent; waiting for its outcome.
+    CareInFlight {
+        /// Care attempt.
+        attempt: u32,
+    },
+    /// Care fixed it.
+    Recovered,
+    /// A human must look at it.
+    Escalated,
+    /// Care was given up.
+    Abandoned,
+}
+
+/// How a case was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaseOrigin {
+    /// A report.
+    Report {
+        /// Attempt of the accepted report.
+        attempt: u32,
+        /// What it said.
+        kind: ReportKind,
+        /// After settlement.
+        late: bool,
+    },
+    /// A check-in behind the campaign's revision.
+    CheckInBehind {
+        /// Revision the device had.
+        applied_revision: u32,
+    },
+}
+
+/// Per-device state: only for devices that reported or checked in behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    /// How it was opened.
+    pub origin: CaseOrigin,
+    /// When.
+    pub opened_at: Timestamp,
+    /// Where it stands.
+    pub status: CaseStatus,
+    /// Settings the care re-provisions.
+    pub care_settings: Vec<u32>,
+}
+
+impl Case {
+    /// Whether the case counts as a failure (not a success probe).
+    pub fn is_failure(&self) -> bool {
+        match &self.origin {
+            CaseOrigin::Report { kind, .. } => kind.is_failure(),
+            CaseOrigin::CheckInBehind { .. } => true,
+        }
+    }
+}
+
+/// Counters folded from events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Counters {
+    /// Failure reports accepted.
+    pub failure_reports: u64,
+    /// Success probes accepted.
+    pub success_reports: u64,
+    /// Reports accepted after settlement.
+    pub late_reports: u64,
+    /// Presumed-OK devices later found failed.
+    pub reconciled: u64,
+    /// Check-ins behind.
+    pub checkins_behind: u64,
+    /// Care orders sent.
+    pub care_dispatched: u64,
+    /// Care orders that failed.
+    pub care_failed: u64,
+    /// Devices recovered by care.
+    pub recovered: u64,
+    /// Devices escalated.
+    pub escalated: u64,
+    /// Devices whose care was given up.
+    pub abandoned: u64,
+}
+
+/// A care order the host must send now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareOrder {
+    /// To whom.
+    pub device: DeviceId,
+    /// Care attempt.
+    pub attempt: u32,
+    /// Setting indices to re-provision (all settings for re-provision-all and check-ins).
+    pub settings: Vec<u32>,
+    /// When it became due.
+    pub due: Timestamp,
+}
+
+/// Statistics of one campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CampaignStats {
+    /// Target devices.
+    pub targeted: u64,
+    /// Failure reports accepted.
+    pub failure_reports: u64,
+    /// Success probes accepted.
+    pub sampled_successes: u64,
+    /// Reports accepted after settlement.
+    pub late_reports: u64,
+    /// Targets that checked in behind.
+    pub checkins_behind: u64,
+    /// Care orders sent.
+    pub care_attempts: u64,
+    /// Devices with care still pending.
+    pub in_care: u64,
+    /// Devices recovered by care.
+    pub recovered: u64,
+    /// Devices escalated.
+    pub escalated: u64,
+    /// Devices whose care was given up.
+    pub abandoned: u64,
+    /// Targets neither failed nor behind: presumed OK (final once settled).
+    pub presumed_ok: u64,
+    /// Care is paused by the abort threshold.
+    pub paused: bool,
+    /// The report deadline passed.
+    pub settled: bool,
+    /// Estimated share of targets that received the broadcast, when sampling is on.
+    pub coverage: Option<Coverage>,
+}
+
+/// The folded state of one server campaign stream.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ServerState {
+    /// The campaign.
+    pub campaign: Option<Campaign>,
+    /// Number of targets.
+    pub targeted: u64,
+    /// When the broadcast went out.
+    pub broadcast_at: Option<Timestamp>,
+    /// Per-device cases.
+    pub cases: BTreeMap<DeviceId, Case>,
+    /// Scheduled, undispatched care, by due time.
+    pub care_queue: BTreeSet<(Timestamp, DeviceId)>,
+    /// Why care is paused, if it is.
+    pub paused: Option<PauseReason>,
+    /// An operator resumed once: the threshold stays quiet.
+    pub resumed: bool,
+    /// When the campaign settled.
+    pub settled_at: Option<Timestamp>,
+    /// Presumed OK at settlement.
+    pub presumed_ok_at_settle: Option<u64>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl ServerState {
+    pub(crate) fn campaign(&self) -> Result<&Campaign, ServerError> {
+        self.campaign.as_ref().ok_or(ServerError::NoCampaign)
+    }
+
+    /// Care orders due at `now` (empty while paused), earliest first, at most `max`.
+    pub fn due_care(&self, now: Timestamp, max: usize) -> Vec<CareOrder> {
+        if self.paused.is_some() {
+            return vec![];
+        }
+        self.care_queue
+            .iter()
+            .take_while(|(due, _)| *due <= now)
+            .take(max)
+            .filter_map(|(due, dev)| {
+                let case = self.cases.get(dev)?;
+                let CaseStatus::CareScheduled { attempt, .. } = case.status else {
+                    return None;
+                };
+                Some(CareOrder {
+                    device: dev.clone(),
+                    attempt,
+                    settings: case.care_settings.clone(),
+                    due: *due,
+                })
+            })
+            .collect()
+    }
+
+    /// When the next scheduled care or the settlement falls due, if anything is waiting.
+    pub fn next_wake(&self) -> Option<Timestamp> {
+        let care = if self.paused.is_some() {
+            None
+        } else {
+            self.care_queue.first().map(|(t, _)| *t)
+        };
+        let settle = match (&self.campaign, self.settled_at) {
+            (Some(c), None) => Some(c.report_deadline()),
+            _ => None,
+        };
+        match (care, settle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Failure cases (reports + check-ins behind).
+    pub fn failed(&self) -> u64 {
+        self.counters.failure_reports + self.counters.checkins_behind
+    }
+
+    /// The campaign's statistics.
+    pub fn stats(&self) -> CampaignStats {
+        let k = &self.counters;
+        let failed = self.failed();
+        let healthy_pool = self.targeted.saturating_sub(failed);
+        let ppm = self
+            .campaign
+            .as_ref()
+            .map_or(0, |c| c.schedule.sample_success_ppm);
+        let coverage = (ppm > 0 && self.targeted > 0).then(|| {
+            let p = f64::from(ppm) / 1e6;
+            let (q, lo, hi) = wilson_interval(k.success_reports, healthy_pool);
+            let t = self.targeted as f64;
+            let scale = |q: f64| {
+                ((failed as f64 + (q / p).min(1.0) * healthy_pool as f64) / t).clamp(0.0, 1.0)
+            };
+            Coverage {
+                estimate: scale(q),
+                lo: scale(lo),
+                hi: scale(hi),
+            }
+        });
+        CampaignStats {
+            targeted: self.targeted,
+            failure_reports: k.failure_reports,
+            sampled_successes: k.success_reports,
+            late_reports: k.late_reports,
+            checkins_behind: k.checkins_behind,
+            care_attempts: k.care_dispatched,
+            in_care: failed.saturating_sub(k.recovered + k.escalated + k.abandoned),
+            recovered: k.recovered,
+            escalated: k.escalated,
+            abandoned: k.abandoned,
+            presumed_ok: healthy_pool,
+            paused: self.paused.is_some(),
+            settled: self.settled_at.is_some(),
+            coverage,
+        }
+    }
+}

@@ -339,7 +339,8 @@ fn log_inspect(dir: &Path, stream: Option<&str>, json: bool) -> Result<()> {
             }
         };
         let mut io_err = None;
-        let result = if s.as_str().starts_with("device/") {
+        let side = devcare::decider::Side::of(s).map(|(side, _)| side);
+        let result = if side == Some(devcare::decider::Side::Device) {
             store.fold(s, 0, |seq, e: DeviceEvent| {
                 if io_err.is_none()
                     && let Err(e) = emit(

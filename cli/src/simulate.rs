@@ -7,7 +7,7 @@ use clap::Args;
 use devcare::file::parse_human_duration;
 use devcare::host::CareServer;
 use devcare::sim::{FleetConfig, FleetOutcome, simulate_with};
-use devcare::store::{EventStore, MemoryStore, SledStore, StreamId};
+use devcare::store::{EventStore, MemoryStore, SledStore};
 use devcare::{Campaign, ServerEvent, ServerState, TargetSet};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -80,7 +80,7 @@ fn run_on<S: EventStore>(
     store: &S,
     bar: &ProgressBar,
 ) -> Result<(FleetOutcome, ServerState)> {
-    let stream = StreamId::server(&cfg.campaign.id);
+    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
     let mut version = 0;
     let mut pending: Vec<ServerEvent> = Vec::with_capacity(BATCH);
     let r = simulate_with(

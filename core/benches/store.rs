@@ -188,7 +188,7 @@ fn fill<S: EventStore>(store: &S, stream: &StreamId, log: &[ServerEvent]) {
 fn replay(cr: &mut Criterion) {
     let c = campaign();
     let log = replay_log(&c);
-    let stream = StreamId::server(&c.id);
+    let stream = devcare::decider::Side::Server.stream(&c.id);
     let mut g = cr.benchmark_group("replay 1M events");
     g.throughput(Throughput::Elements(REPLAY_EVENTS));
     g.sample_size(10);

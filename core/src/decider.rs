@@ -5,8 +5,49 @@
 //! every platform, and folding a stored log rebuilds the state exactly. `evolve` is total:
 //! an event that does not fit the state (which `decide` never emits) leaves it unchanged.
 
+use crate::model::CampaignId;
+use crate::store::StreamId;
+
+/// Which decider a stream belongs to: its streams are named `<side>/<campaign>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    /// A handset's device decider ([`crate::device::Device`]).
+    Device,
+    /// The DM server's decider ([`crate::server::Server`]).
+    Server,
+}
+
+impl Side {
+    /// `"device"` or `"server"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Device => "device",
+            Side::Server => "server",
+        }
+    }
+
+    /// The stream of `campaign` on this side: `device/<campaign>` or `server/<campaign>`.
+    pub fn stream(self, campaign: &CampaignId) -> StreamId {
+        // A campaign id is visible ASCII of at most 64 bytes: the stream id is valid.
+        StreamId::joined(self.name(), campaign.as_str())
+    }
+
+    /// The side and campaign of a stream named by [`Side::stream`]; `None` for any other.
+    pub fn of(stream: &StreamId) -> Option<(Side, CampaignId)> {
+        let (side, rest) = stream.as_str().split_once('/')?;
+        let side = match side {
+            "device" => Side::Device,
+            "server" => Side::Server,
+            _ => return None,
+        };
+        Some((side, CampaignId::new(rest).ok()?))
+    }
+}
+
 /// A pure decision model over one stream of events.
 pub trait Decider {
+    /// The side whose streams this decider folds.
+    const SIDE: Side;
     /// Folded state; `Default` is the state of an empty stream.
     type State: Default;
     /// What a caller asks for.

@@ -22,6 +22,7 @@ pub mod file;
 pub mod host;
 pub mod model;
 pub mod payload;
+pub mod persist;
 pub mod report;
 pub mod rules;
 pub mod schedule;

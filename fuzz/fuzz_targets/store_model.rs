@@ -3,7 +3,7 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use devcare::runtime::CareServer;
+use devcare::host::CareServer;
 use devcare::store::{MemoryStore, SledStore};
 use devcare::*;
 use libfuzzer_sys::fuzz_target;

@@ -2,7 +2,8 @@
 //! the same bytes.
 #![no_main]
 
-use devcare::store::{Persist, StoredEvent, StreamId};
+use devcare::persist::StoredEvent;
+use devcare::store::{Persist, StreamId};
 use devcare::{DeviceEvent, ServerEvent};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,4 +1,7 @@
-//! Helpers shared by the integration tests and their child processes.
+//! Helpers shared by the integration tests and their child processes, and the event
+//! store conformance suite ([`conformance`]).
+
+pub mod conformance;
 
 use devcare::{DeviceId, Finding, ReportKind, ServerEvent, Timestamp};
 

@@ -168,10 +168,10 @@ fn a_sink_failure_stops_the_simulation_with_an_error() {
 #[test]
 fn a_fleet_run_on_sled_replays_to_the_live_state() {
     use devcare::host::CareServer;
-    use devcare::store::{EventStore, SledStore, StreamId};
+    use devcare::store::{EventStore, SledStore};
     let dir = tempfile::tempdir().unwrap();
     let cfg = config();
-    let stream = StreamId::server(&cfg.campaign.id);
+    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
     let live = {
         let store = SledStore::open(dir.path()).unwrap();
         let mut version = 0;

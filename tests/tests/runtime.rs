@@ -1,7 +1,7 @@
 //! Deciders paired with stores: handle → append → evolve; open = replay.
 
 use devcare::host::{CareServer, DeviceAgent, RuntimeError};
-use devcare::store::{EventStore, MemoryStore, SledStore, StoreError, StreamId};
+use devcare::store::{EventStore, MemoryStore, SledStore, StoreError};
 use devcare::*;
 
 fn campaign() -> Campaign {
@@ -84,10 +84,17 @@ fn refused_payloads_are_counted_not_logged() {
     );
     let mut agent = DeviceAgent::open(&store, dev("IMEI:1"), vec![]).unwrap();
     agent.receive(c.clone(), c.issued_at).unwrap();
-    let v = store.version(&StreamId::device(&c.id)).unwrap();
+    let v = store
+        .version(&devcare::decider::Side::Device.stream(&c.id))
+        .unwrap();
     assert!(agent.receive(c.clone(), c.issued_at).is_err());
     assert_eq!(agent.rejections().get("stale-revision"), Some(&1));
-    assert_eq!(store.version(&StreamId::device(&c.id)).unwrap(), v);
+    assert_eq!(
+        store
+            .version(&devcare::decider::Side::Device.stream(&c.id))
+            .unwrap(),
+        v
+    );
 }
 
 fn report(c: &Campaign, d: &str, attempt: u32) -> ServerCommand {
@@ -230,7 +237,12 @@ fn a_group_commit_that_loses_a_race_keeps_nothing_and_reloads() {
         ),
         "{err}"
     );
-    assert_eq!(store.version(&StreamId::server(&c.id)).unwrap(), 3);
+    assert_eq!(
+        store
+            .version(&devcare::decider::Side::Server.stream(&c.id))
+            .unwrap(),
+        3
+    );
     assert_eq!(
         a.state(&c.id),
         b.state(&c.id),

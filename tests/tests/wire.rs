@@ -5,7 +5,7 @@ use devcare::host::{CareServer, DeviceAgent, Directory, Ingest, IngestRejection,
 use devcare::payload::{
     PayloadError, PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload,
 };
-use devcare::store::{EventStore, MemoryStore, StreamId};
+use devcare::store::{EventStore, MemoryStore};
 use devcare::wire::{
     DEFAULT_MAX_REPORT_BYTES, ReportError, decode_report, derive_device_key, encode_report,
 };
@@ -189,7 +189,9 @@ fn a_replayed_old_revision_is_refused_without_change() {
     agent
         .receive_payload(&payload(2), &trusted(), &limits, now())
         .unwrap();
-    let v = store.version(&StreamId::device(&campaign(2).id)).unwrap();
+    let v = store
+        .version(&devcare::decider::Side::Device.stream(&campaign(2).id))
+        .unwrap();
     for old in [payload(1), payload(2)] {
         let err = agent
             .receive_payload(&old, &trusted(), &limits, now())
@@ -203,7 +205,9 @@ fn a_replayed_old_revision_is_refused_without_change() {
         );
     }
     assert_eq!(
-        store.version(&StreamId::device(&campaign(2).id)).unwrap(),
+        store
+            .version(&devcare::decider::Side::Device.stream(&campaign(2).id))
+            .unwrap(),
         v
     );
     assert_eq!(agent.rejections().get("stale-revision"), Some(&2));
@@ -324,7 +328,7 @@ fn forged_or_damaged_reports_are_refused_without_change() {
     assert_eq!(s.state(&campaign(1).id).unwrap(), &before);
     assert_eq!(
         s.store()
-            .version(&StreamId::server(&campaign(1).id))
+            .version(&devcare::decider::Side::Server.stream(&campaign(1).id))
             .unwrap(),
         1
     );

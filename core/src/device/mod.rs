@@ -28,7 +28,7 @@ pub use error::DeviceError;
 pub use events::{DeviceEvent, GiveUpReason};
 pub use state::{CareProgress, DeviceState, Phase, ReportProgress};
 
-use crate::decider::Decider;
+use crate::decider::{Decider, Side};
 
 /// The device decider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,6 +39,7 @@ impl Decider for Device {
     type Command = DeviceCommand;
     type Event = DeviceEvent;
     type Error = DeviceError;
+    const SIDE: Side = Side::Device;
 
     fn decide(
         state: &DeviceState,

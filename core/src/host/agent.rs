@@ -22,7 +22,7 @@ pub struct DeviceAgent<S> {
 impl<S: EventStore> DeviceAgent<S> {
     /// Opens the agent for `device` (member of `groups`) on `store`, replaying its streams.
     pub fn open(store: S, device: DeviceId, groups: Vec<String>) -> Result<Self, StoreError> {
-        let streams = Streams::open(&store, "device")?;
+        let streams = Streams::open(&store)?;
         Ok(DeviceAgent {
             store,
             device,

@@ -2,11 +2,12 @@
 //! over a store, with group-committed report ingest.
 
 use crate::decider::Decider;
+use crate::decider::Side;
 use crate::host::streams::{Rejections, RuntimeError, Streams};
 use crate::model::{CampaignId, DeviceId, Timestamp};
 use crate::report::Report;
 use crate::server::{CareOrder, Server, ServerCommand, ServerError, ServerEvent, ServerState};
-use crate::store::{EventStore, Persist, Record, StoreError, StreamId, Version};
+use crate::store::{EventStore, Persist, Record, StoreError, StreamBatch, StreamId, Version};
 use crate::wire::{DeviceKey, ReportError, decode_report};
 
 /// What the server knows about devices: their report keys and groups.
@@ -93,7 +94,7 @@ pub struct CareServer<S> {
 impl<S: EventStore> CareServer<S> {
     /// Opens the server on `store`, replaying every `server/…` stream.
     pub fn open(store: S) -> Result<Self, StoreError> {
-        let streams = Streams::open(&store, "server")?;
+        let streams = Streams::open(&store)?;
         Ok(CareServer {
             store,
             streams,
@@ -142,7 +143,7 @@ impl<S: EventStore> CareServer<S> {
                     let i = match touched.iter().position(|t| &t.0 == campaign) {
                         Some(i) => i,
                         None => {
-                            let stream = StreamId::server(campaign);
+                            let stream = Side::Server.stream(campaign);
                             touched.push((campaign.clone(), stream, entry.1, Vec::new()));
                             touched.len() - 1
                         }
@@ -175,7 +176,7 @@ impl<S: EventStore> CareServer<S> {
             Some(e) => Err(e),
             None if touched.is_empty() => Ok(vec![]),
             None => {
-                let batch: Vec<(&StreamId, Version, Vec<Record>)> = touched
+                let batch: Vec<StreamBatch<'_>> = touched
                     .iter_mut()
                     .map(|(_, s, v, recs)| (&*s, *v, std::mem::take(recs)))
                     .collect();

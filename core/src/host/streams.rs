@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::decider::Decider;
+use crate::decider::{Decider, Side};
 use crate::model::CampaignId;
 use crate::payload::PayloadError;
 use crate::store::{EventStore, Persist, StoreError, StreamId, Version};
@@ -27,7 +27,6 @@ pub type Rejections = BTreeMap<&'static str, u64>;
 /// The streams of one decider type, loaded from a store.
 #[derive(Debug)]
 pub(crate) struct Streams<D: Decider> {
-    side: &'static str,
     pub(crate) loaded: BTreeMap<CampaignId, (D::State, Version)>,
 }
 
@@ -36,23 +35,23 @@ where
     D: Decider,
     D::Event: Persist,
 {
-    pub(crate) fn open<S: EventStore>(store: &S, side: &'static str) -> Result<Self, StoreError> {
+    /// Replays every stream of `D`'s side.
+    pub(crate) fn open<S: EventStore>(store: &S) -> Result<Self, StoreError> {
         let mut loaded = BTreeMap::new();
         for stream in store.streams()? {
-            if let Some(campaign) = stream.campaign(side) {
+            if let Some((side, campaign)) = Side::of(&stream)
+                && side == D::SIDE
+            {
                 let mut state = D::State::default();
                 let v = store.fold(&stream, 0, |_, e: D::Event| D::evolve(&mut state, &e))?;
                 loaded.insert(campaign, (state, v));
             }
         }
-        Ok(Streams { side, loaded })
+        Ok(Streams { loaded })
     }
 
     pub(crate) fn stream(&self, campaign: &CampaignId) -> StreamId {
-        match self.side {
-            "device" => StreamId::device(campaign),
-            _ => StreamId::server(campaign),
-        }
+        D::SIDE.stream(campaign)
     }
 
     pub(crate) fn reload<S: EventStore>(

@@ -22,7 +22,7 @@ pub use error::ServerError;
 pub use events::{EscalationReason, PauseReason, ServerEvent};
 pub use state::{CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, ServerState};
 
-use crate::decider::Decider;
+use crate::decider::{Decider, Side};
 
 /// The server decider.
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,6 +33,7 @@ impl Decider for Server {
     type Command = ServerCommand;
     type Event = ServerEvent;
     type Error = ServerError;
+    const SIDE: Side = Side::Server;
 
     fn decide(
         state: &ServerState,

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::store::{EventStore, Record, RecordVisitor, StoreError, StreamId, Version, check_batch};
+use crate::store::{
+    EventStore, Record, RecordVisitor, StoreError, StreamBatch, StreamId, Version, check_batch,
+};
 
 /// Records in a map behind a mutex. Same semantics as the sled backend, no durability.
 #[derive(Debug, Default)]
@@ -25,10 +27,7 @@ impl MemoryStore {
 }
 
 impl EventStore for MemoryStore {
-    fn append_records(
-        &self,
-        batch: &[(&StreamId, Version, Vec<Record>)],
-    ) -> Result<Vec<Version>, StoreError> {
+    fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
         let mut map = self.lock();
         let out = check_batch(batch, |s| Ok(map.get(s).map_or(0, |v| v.len() as u64)))?;
         for (stream, _, recs) in batch {

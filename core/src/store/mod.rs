@@ -1,7 +1,8 @@
 //! The append-only event log.
 //!
-//! One stream per decider instance (`device/<campaign>` on a handset, `server/<campaign>`
-//! on a DM server). Events are numbered from 1 within their stream; a stream's *version* is
+//! The store knows records and streams, not the domain: the domain names its streams
+//! ([`crate::decider::Side`]) and turns its events into records ([`Persist`], implemented in
+//! [`crate::persist`]). Events are numbered from 1 within their stream; a stream's *version* is
 //! the number of events in it. [`EventStore::append`] is optimistic: it succeeds only if the
 //! stream is still at the version the caller read, so two writers cannot both win a version.
 //!
@@ -16,24 +17,22 @@
 //! ## Records
 //!
 //! Each event is stored as `[format version u8][bincode body][CRC32C]` (see [`crate::codec`]).
-//! The body is a [`StoredEvent`], the persisted schema, separate from the domain enums: its
+//! The body is a [`StoredEvent`](crate::persist::StoredEvent), the persisted schema,
+//! separate from the domain enums: its
 //! variants are never reordered or reused, and old variants are upcast to the domain event on
 //! read. A damaged or unknown record is a [`StoreError::Corrupt`] naming stream and sequence
 //! number — never a panic, never skipped.
 
 mod memory;
-mod schema;
 mod sled_store;
 
 pub use memory::MemoryStore;
-pub use schema::{Persist, StoredEvent};
 pub use sled_store::{SledStore, event_key, head_key};
 
 use std::fmt;
 
 use crate::codec::CodecError;
 use crate::error::ValidationError;
-use crate::model::CampaignId;
 
 /// Number of events in a stream (0 = empty). Event *n* has sequence number *n*.
 pub type Version = u64;
@@ -64,25 +63,15 @@ impl StreamId {
         Ok(StreamId(id))
     }
 
-    /// The device-side stream of `campaign`: `device/<campaign>`.
-    pub fn device(campaign: &CampaignId) -> Self {
-        StreamId(format!("device/{campaign}"))
-    }
-
-    /// The server-side stream of `campaign`: `server/<campaign>`.
-    pub fn server(campaign: &CampaignId) -> Self {
-        StreamId(format!("server/{campaign}"))
+    /// `<prefix>/<name>` from parts already checked to be visible ASCII whose total stays
+    /// within [`MAX_STREAM_ID_LEN`] (a side name and a campaign id).
+    pub(crate) fn joined(prefix: &str, name: &str) -> Self {
+        StreamId(format!("{prefix}/{name}"))
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    /// The campaign of a `device/…` or `server/…` stream with that `side` prefix.
-    pub fn campaign(&self, side: &str) -> Option<CampaignId> {
-        let rest = self.0.strip_prefix(side)?.strip_prefix('/')?;
-        CampaignId::new(rest).ok()
     }
 }
 
@@ -192,10 +181,7 @@ impl AnyStore {
 }
 
 impl EventStore for AnyStore {
-    fn append_records(
-        &self,
-        batch: &[(&StreamId, Version, Vec<Record>)],
-    ) -> Result<Vec<Version>, StoreError> {
+    fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
         self.inner().append_records(batch)
     }
     fn scan_records(
@@ -234,16 +220,30 @@ pub type RecordVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), StoreError> + '
 /// A record as the backends store it: encoded bytes.
 pub type Record = Vec<u8>;
 
+/// One stream's part of an atomic record batch: the stream, the version the caller read,
+/// and the records to append after it.
+pub type StreamBatch<'a> = (&'a StreamId, Version, Vec<Record>);
+
+/// An event type that can be stored: how it becomes a record and comes back (upcast).
+/// The domain's events implement it in [`crate::persist`].
+pub trait Persist: Sized {
+    /// The kind of event, named in [`StoreError::WrongKind`].
+    const KIND: &'static str;
+
+    /// Encodes the event as a framed record.
+    fn to_record(&self) -> Result<Vec<u8>, CodecError>;
+
+    /// Decodes (and upcasts) the record at `stream`/`seq`.
+    fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError>;
+}
+
 /// An append-only, optimistically concurrent event log. Backends implement the record-level
 /// methods; the typed methods (`append`, `read`, `fold`) are provided and identical for
 /// every backend.
 pub trait EventStore {
     /// Appends each request's records atomically (all or nothing), after checking every
     /// request's expected version. Returns the new versions, in request order.
-    fn append_records(
-        &self,
-        batch: &[(&StreamId, Version, Vec<Record>)],
-    ) -> Result<Vec<Version>, StoreError>;
+    fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError>;
 
     /// Calls `f(seq, record)` for every record of `stream` with `seq > from`, in order.
     /// Checks that sequence numbers are contiguous up to the stream's head.
@@ -343,10 +343,7 @@ pub trait EventStore {
 }
 
 impl<S: EventStore + ?Sized> EventStore for &S {
-    fn append_records(
-        &self,
-        batch: &[(&StreamId, Version, Vec<Record>)],
-    ) -> Result<Vec<Version>, StoreError> {
+    fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
         (**self).append_records(batch)
     }
     fn scan_records(
@@ -371,7 +368,7 @@ impl<S: EventStore + ?Sized> EventStore for &S {
 /// Checks a batch's expected versions against `current` (the versions before the batch),
 /// allowing one stream to appear several times. Returns the new versions.
 pub(crate) fn check_batch(
-    batch: &[(&StreamId, Version, Vec<Record>)],
+    batch: &[StreamBatch<'_>],
     mut current: impl FnMut(&StreamId) -> Result<Version, StoreError>,
 ) -> Result<Vec<Version>, StoreError> {
     let mut pending: Vec<(&StreamId, Version)> = Vec::new();

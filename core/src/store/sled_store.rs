@@ -12,7 +12,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::store::{EventStore, Record, RecordVisitor, StoreError, StreamId, Version, check_batch};
+use crate::store::{
+    EventStore, RecordVisitor, StoreError, StreamBatch, StreamId, Version, check_batch,
+};
 
 const TREE: &str = "events";
 const HEAD: u8 = 0xFF;
@@ -132,10 +134,7 @@ impl SledStore {
 }
 
 impl EventStore for SledStore {
-    fn append_records(
-        &self,
-        batch: &[(&StreamId, Version, Vec<Record>)],
-    ) -> Result<Vec<Version>, StoreError> {
+    fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
         let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
         let out = check_batch(batch, |s| self.head(s))?;
         let mut b = sled::Batch::default();

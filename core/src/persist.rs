@@ -7,13 +7,16 @@
 //!   still encodes exactly as its `…V1` variant was first written, the variant holds the
 //!   domain type itself. The first change to that encoding must freeze the old shape as a
 //!   type of its own here and upcast it in [`Persist::from_record`].
+//!
+//! The store knows records and streams only; this module is where the domain's events
+//! become records.
 
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::device::DeviceEvent;
 use crate::server::ServerEvent;
-use crate::store::{StoreError, StreamId};
+use crate::store::{Persist, StoreError, StreamId};
 
 /// A persisted event, as decoded from a record body.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -45,18 +48,6 @@ impl StoredEvent {
 enum StoredEventRef<'a> {
     DeviceV1(&'a DeviceEvent),
     ServerV1(&'a ServerEvent),
-}
-
-/// A domain event that can be stored: how it becomes a record and comes back (upcast).
-pub trait Persist: Sized {
-    /// `"device"` or `"server"`.
-    const KIND: &'static str;
-
-    /// Encodes the event as a framed record.
-    fn to_record(&self) -> Result<Vec<u8>, CodecError>;
-
-    /// Decodes (and upcasts) the record at `stream`/`seq`.
-    fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError>;
 }
 
 fn decode_at(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<StoredEvent, StoreError> {

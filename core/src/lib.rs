@@ -29,6 +29,7 @@ pub mod schedule;
 pub mod server;
 pub mod sim;
 pub mod slot;
+pub mod spec;
 pub mod stats;
 pub mod store;
 pub mod wire;

@@ -380,9 +380,9 @@ fn device_gives_up_when_the_next_retry_falls_after_the_deadline() {
 fn payload_for_another_device_is_ignored() {
     let mut c = campaign();
     c.targets = TargetSet::devices(vec![dev("IMEI:2"), dev("IMEI:3")]);
-    let s = DeviceState::default();
-    let err = Device::decide(&s, &receive(&c, "IMEI:1", T0)).unwrap_err();
-    assert!(matches!(err, DeviceError::NotTargeted { .. }), "{err}");
+    spec::<Device>([])
+        .when(receive(&c, "IMEI:1", T0))
+        .then_refused("not-targeted");
     // A group campaign reaches members only.
     c.targets = TargetSet::groups(vec!["beta".into()]);
     let cmd = |groups: Vec<String>| DeviceCommand::Receive {
@@ -391,8 +391,16 @@ fn payload_for_another_device_is_ignored() {
         groups,
         at: T0,
     };
-    assert!(Device::decide(&s, &cmd(vec!["alpha".into()])).is_err());
-    assert!(Device::decide(&s, &cmd(vec!["alpha".into(), "beta".into()])).is_ok());
+    spec::<Device>([])
+        .when(cmd(vec!["alpha".into()]))
+        .then_refused("not-targeted");
+    spec::<Device>([])
+        .when(cmd(vec!["alpha".into(), "beta".into()]))
+        .then([DeviceEvent::PayloadAccepted {
+            campaign: Box::new(c.clone()),
+            device: dev("IMEI:1"),
+            at: T0,
+        }]);
 }
 
 #[test]
@@ -426,20 +434,20 @@ fn revisions_already_taken_are_ignored_and_newer_ones_restart() {
 #[test]
 fn payload_of_another_campaign_is_refused_on_this_stream() {
     let c = campaign();
-    let s = device_evaluated(&c, "IMEI:1", ok(4));
     let mut other = c.clone();
     other.id = CampaignId::new("other").unwrap();
-    assert!(matches!(
-        Device::decide(&s, &receive(&other, "IMEI:1", at(5))),
-        Err(DeviceError::WrongCampaign { .. })
-    ));
+    spec::<Device>(device_evaluated_events(&c, "IMEI:1", ok(4)))
+        .when(receive(&other, "IMEI:1", at(5)))
+        .then_refused("wrong-campaign");
 }
 
 #[test]
 fn invalid_campaign_is_refused() {
     let mut c = campaign();
     c.schedule.report.window = Duration::ZERO;
-    let err = Device::decide(&DeviceState::default(), &receive(&c, "IMEI:1", T0)).unwrap_err();
+    let err = spec::<Device>([])
+        .when(receive(&c, "IMEI:1", T0))
+        .then_refused("invalid-campaign");
     assert_eq!(
         err.to_string(),
         "invalid campaign: schedule.report.window: must be longer than zero (reports are spread over it)"
@@ -449,19 +457,18 @@ fn invalid_campaign_is_refused() {
 #[test]
 fn more_results_than_settings_are_refused() {
     let c = campaign();
-    let s = given::<Device>(&device_applied(&c, "IMEI:1", ok(4))[..1]);
+    let err = spec::<Device>(device_applied(&c, "IMEI:1", ok(4))[..1].to_vec())
+        .when(DeviceCommand::RecordApplied {
+            results: ok(5),
+            at: T0,
+        })
+        .then_refused("too-many-results");
     assert_eq!(
-        Device::decide(
-            &s,
-            &DeviceCommand::RecordApplied {
-                results: ok(5),
-                at: T0
-            }
-        ),
-        Err(DeviceError::TooManyResults {
+        err,
+        DeviceError::TooManyResults {
             expected: 4,
             got: 5
-        })
+        }
     );
 }
 
@@ -647,20 +654,17 @@ fn sampling_rate_is_within_tolerance_over_many_devices() {
 
 #[test]
 fn commands_before_a_payload_are_refused() {
-    let s = DeviceState::default();
-    assert!(matches!(
-        Device::decide(
-            &s,
-            &DeviceCommand::RecordApplied {
-                results: ok(1),
-                at: T0
-            }
-        ),
-        Err(DeviceError::WrongPhase { phase: "idle", .. })
-    ));
-    assert!(Device::decide(&s, &DeviceCommand::Acknowledge { attempt: 1, at: T0 }).is_err());
-    assert_eq!(
-        Device::decide(&s, &DeviceCommand::Tick { now: T0 }).unwrap(),
-        vec![]
-    );
+    let err = spec::<Device>([])
+        .when(DeviceCommand::RecordApplied {
+            results: ok(1),
+            at: T0,
+        })
+        .then_refused("wrong-phase");
+    assert!(matches!(err, DeviceError::WrongPhase { phase: "idle", .. }));
+    spec::<Device>([])
+        .when(DeviceCommand::Acknowledge { attempt: 1, at: T0 })
+        .then_refused("wrong-phase");
+    spec::<Device>([])
+        .when(DeviceCommand::Tick { now: T0 })
+        .then([]);
 }

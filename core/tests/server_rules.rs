@@ -77,7 +77,6 @@ fn create_needs_a_target_count_unless_the_list_is_explicit() {
 #[test]
 fn failure_report_is_accepted_and_care_scheduled_for_the_failed_settings() {
     let c = campaign();
-    let s = server_created(&c, 1_000);
     let r = failure_report(
         &c,
         "IMEI:1",
@@ -86,27 +85,24 @@ fn failure_report_is_accepted_and_care_scheduled_for_the_failed_settings() {
             status: 404,
         }],
     );
-    let events = Server::decide(&s, &accept(r.clone(), report_at())).unwrap();
-    assert_eq!(
-        events,
-        vec![
+    let s = spec::<Server>([created(&c, 1_000)])
+        .when(accept(r.clone(), report_at()))
+        .then([
             ServerEvent::ReportAccepted {
                 device: dev("IMEI:1"),
                 attempt: 1,
                 evaluated_at: r.evaluated_at,
                 kind: r.kind.clone(),
                 late: false,
-                at: report_at()
+                at: report_at(),
             },
             ServerEvent::CareScheduled {
                 device: dev("IMEI:1"),
                 attempt: 1,
                 settings: vec![1],
-                due: report_at()
-            }
-        ]
-    );
-    let s = with_failure(&c);
+                due: report_at(),
+            },
+        ]);
     let due = s.due_care(report_at(), 10);
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].settings, vec![1]);
@@ -139,7 +135,6 @@ fn duplicate_reports_are_rejected_without_events() {
 fn reports_from_non_targets_or_for_other_campaigns_are_rejected() {
     let mut c = campaign();
     c.targets = TargetSet::devices(vec![dev("IMEI:1"), dev("IMEI:2")]);
-    let s = server_created(&c, 2);
     let r = |d: &str| {
         failure_report(
             &c,
@@ -150,40 +145,39 @@ fn reports_from_non_targets_or_for_other_campaigns_are_rejected() {
             }],
         )
     };
-    refused(&s, accept(r("IMEI:9"), report_at()), |e| {
-        *e == ServerError::NotTargeted("IMEI:9".into())
-    });
+    let refused = |report: Report, reason: &str| {
+        spec::<Server>([created(&c, 2)])
+            .when(accept(report, report_at()))
+            .then_refused(reason)
+    };
+    assert_eq!(
+        refused(r("IMEI:9"), "not-targeted"),
+        ServerError::NotTargeted("IMEI:9".into())
+    );
     let mut wrong_rev = r("IMEI:1");
     wrong_rev.revision = 7;
-    refused(&s, accept(wrong_rev, report_at()), |e| {
-        *e == ServerError::WrongRevision { current: 1, got: 7 }
-    });
+    assert_eq!(
+        refused(wrong_rev, "wrong-revision"),
+        ServerError::WrongRevision { current: 1, got: 7 }
+    );
     let mut other = r("IMEI:1");
     other.campaign = CampaignId::new("other").unwrap();
-    refused(&s, accept(other, report_at()), |e| {
-        matches!(e, ServerError::UnknownCampaign { .. })
-    });
+    refused(other, "wrong-campaign");
     let mut zero = r("IMEI:1");
     zero.attempt = 0;
-    refused(&s, accept(zero, report_at()), |e| {
-        matches!(e, ServerError::MalformedReport(_))
-    });
-    let empty = failure_report(&c, "IMEI:1", vec![]);
-    refused(&s, accept(empty, report_at()), |e| {
-        matches!(e, ServerError::MalformedReport(_))
-    });
+    refused(zero, "malformed-report");
+    refused(failure_report(&c, "IMEI:1", vec![]), "malformed-report");
     let beyond = failure_report(&c, "IMEI:1", vec![Finding::Missing { index: 4 }]);
-    refused(&s, accept(beyond, report_at()), |e| {
-        *e == ServerError::NoSuchSetting {
+    assert_eq!(
+        refused(beyond, "no-such-setting"),
+        ServerError::NoSuchSetting {
             index: 4,
             settings: 4,
         }
-    });
-    refused(
-        &ServerState::default(),
-        accept(r("IMEI:1"), report_at()),
-        |e| *e == ServerError::NoCampaign,
     );
+    spec::<Server>([])
+        .when(accept(r("IMEI:1"), report_at()))
+        .then_refused("unknown-campaign");
 }
 
 fn dispatch(s: &mut ServerState, attempt: u32, when: Timestamp) {

@@ -5,9 +5,6 @@ use devcare::*;
 
 fn campaign() -> Campaign {
     Campaign {
-        id: CampaignId::new("apn-2026-11").unwrap(),
-        revision: 1,
-        issued_at: Timestamp(1_780_000_000_000),
         salt: *b"e2e-fleet-salt!!",
         targets: TargetSet::All,
         settings: vec![
@@ -49,6 +46,7 @@ fn campaign() -> Campaign {
             },
             abort: None,
         },
+        ..devcare::spec::fixtures::campaign()
     }
 }
 

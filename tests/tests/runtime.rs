@@ -7,15 +7,13 @@ use devcare::*;
 fn campaign() -> Campaign {
     Campaign {
         id: CampaignId::new("apn").unwrap(),
-        revision: 1,
-        issued_at: Timestamp(1_780_000_000_000),
         salt: *b"runtime-salt-001",
         targets: TargetSet::devices(vec![dev("IMEI:1"), dev("IMEI:2"), dev("IMEI:3")]),
         settings: vec![
             Setting::replace("./AP/APN", Value::Str("a".into())),
             Setting::replace("./AP/Port", Value::Int(1)),
         ],
-        schedule: CareSchedule::default(),
+        ..devcare::spec::fixtures::campaign()
     }
 }
 

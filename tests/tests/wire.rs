@@ -17,13 +17,12 @@ fn campaign(revision: u32) -> Campaign {
     Campaign {
         id: CampaignId::new("apn").unwrap(),
         revision,
-        issued_at: Timestamp(1_780_000_000_000),
         salt: *b"wire-test-salt-1",
         targets: TargetSet::devices(vec![dev("IMEI:1"), dev("IMEI:2")]),
         settings: (0..32)
             .map(|i| Setting::replace(format!("./N/{i}"), Value::Int(i)))
             .collect(),
-        schedule: CareSchedule::default(),
+        ..devcare::spec::fixtures::campaign()
     }
 }
 

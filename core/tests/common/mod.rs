@@ -1,42 +1,13 @@
 //! Shared fixtures: a campaign builder and given/when/then helpers.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use devcare::*;
 
-pub const T0: Timestamp = Timestamp(1_780_000_000_000);
-
-pub fn dev(id: &str) -> DeviceId {
-    DeviceId::new(id).unwrap()
-}
-
-pub fn at(ms_after_t0: u64) -> Timestamp {
-    T0.plus(Duration(ms_after_t0))
-}
+pub use devcare::spec::fixtures::{T0, at, campaign, dev};
+pub use devcare::spec::given as spec;
 
 pub fn mins(m: u64) -> Duration {
     Duration::from_mins(m)
-}
-
-/// A 4-setting APN campaign, targeting all devices, with the default schedule.
-pub fn campaign() -> Campaign {
-    Campaign {
-        id: CampaignId::new("apn-2026-11").unwrap(),
-        revision: 1,
-        issued_at: T0,
-        salt: *b"0123456789abcdef",
-        targets: TargetSet::All,
-        settings: vec![
-            Setting::replace("./AP/Default/APN", Value::Str("internet.example".into())),
-            Setting::replace("./AP/Default/Auth", Value::Str("pap".into())),
-            Setting::replace("./Proxy/Port", Value::Int(8080)),
-            Setting {
-                op: SettingOp::Exec,
-                uri: "./Vendor/Reload".into(),
-                value: Value::Null,
-            },
-        ],
-        schedule: CareSchedule::default(),
-    }
 }
 
 pub fn with_conditions(mut c: Campaign, conditions: Vec<Condition>) -> Campaign {
@@ -93,6 +64,19 @@ pub fn device_applied(c: &Campaign, d: &str, results: Vec<ApplyResult>) -> Vec<D
     ]
 }
 
+/// The events of a device from receipt to evaluation.
+pub fn device_evaluated_events(
+    c: &Campaign,
+    d: &str,
+    results: Vec<ApplyResult>,
+) -> Vec<DeviceEvent> {
+    let mut events = device_applied(c, d, results);
+    let s = given::<Device>(&events);
+    let eval = T0.plus(c.schedule.evaluate_after);
+    events.extend(Device::decide(&s, &DeviceCommand::Tick { now: eval }).unwrap());
+    events
+}
+
 /// Runs a device from receipt to evaluation; returns the state.
 pub fn device_evaluated(c: &Campaign, d: &str, results: Vec<ApplyResult>) -> DeviceState {
     let mut s = given::<Device>(&device_applied(c, d, results));
@@ -112,12 +96,16 @@ pub fn failure_report(c: &Campaign, d: &str, findings: Vec<Finding>) -> Report {
     }
 }
 
-pub fn server_created(c: &Campaign, targeted: u64) -> ServerState {
-    given::<Server>(&[ServerEvent::CampaignCreated {
+pub fn created(c: &Campaign, targeted: u64) -> ServerEvent {
+    ServerEvent::CampaignCreated {
         campaign: Box::new(c.clone()),
         targeted,
         at: T0,
-    }])
+    }
+}
+
+pub fn server_created(c: &Campaign, targeted: u64) -> ServerState {
+    given::<Server>(&[created(c, targeted)])
 }
 
 pub fn accept(r: Report, when: Timestamp) -> ServerCommand {

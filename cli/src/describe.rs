@@ -1,6 +1,6 @@
 //! A campaign in words, and as JSON.
 
-use devcare::file::format_rfc3339;
+use devcare::text::format_rfc3339;
 use devcare::{AfterCare, Campaign, CareAction, Condition, Detail, TargetSet, Value};
 use serde_json::json;
 

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use devcare::file::{format_rfc3339, hex_decode, hex_encode, parse_human_duration, parse_rfc3339};
 use devcare::payload::{self, PayloadLimits, ServerKey, TrustedKeys};
 use devcare::store::{EventStore, SledStore, StreamId};
+use devcare::text::{format_rfc3339, hex_decode, hex_encode, parse_human_duration, parse_rfc3339};
 use devcare::{Campaign, DeviceEvent, ServerEvent, Timestamp};
 use serde_json::json;
 

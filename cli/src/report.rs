@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use devcare::alert::{
     AlertError, AlertLimits, SyncHeader, parse_alerts, render_alert, render_syncml,
 };
-use devcare::file::{format_rfc3339, parse_human_duration, parse_rfc3339};
+use devcare::text::{format_rfc3339, parse_human_duration, parse_rfc3339};
 use devcare::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report};
 use devcare::{CampaignId, DeviceId, Finding, Report, ReportKind, Timestamp};
 use serde_json::json;

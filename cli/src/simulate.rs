@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use devcare::file::parse_human_duration;
 use devcare::host::CareServer;
 use devcare::sim::{FleetConfig, FleetOutcome, simulate_with};
 use devcare::store::{EventStore, MemoryStore, SledStore};
+use devcare::text::parse_human_duration;
 use devcare::{Campaign, ServerEvent, ServerState, TargetSet};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;

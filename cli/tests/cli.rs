@@ -447,7 +447,7 @@ fn report_render_and_parse_round_trip_and_locate_errors() {
     let bin = dir.path().join("r.bin");
     std::fs::write(&bin, encode_report(&report, &key).unwrap()).unwrap();
     let keyfile = dir.path().join("dev.key");
-    std::fs::write(&keyfile, devcare::file::hex_encode(&key)).unwrap();
+    std::fs::write(&keyfile, devcare::text::hex_encode(&key)).unwrap();
     let xml = ok(&[
         "report",
         "render",
@@ -460,7 +460,7 @@ fn report_render_and_parse_round_trip_and_locate_errors() {
         xml.contains("org.devcare.report.success") && xml.contains("result=ok"),
         "{xml}"
     );
-    std::fs::write(&keyfile, devcare::file::hex_encode(&[0; 32])).unwrap();
+    std::fs::write(&keyfile, devcare::text::hex_encode(&[0; 32])).unwrap();
     let err = fails(
         &[
             "report",

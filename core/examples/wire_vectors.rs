@@ -4,8 +4,8 @@
 //!
 //! `cargo run -p devcare --example wire_vectors > tests/vectors/wire.json`
 
-use devcare::file::hex_encode;
 use devcare::payload::{PayloadLimits, ServerKey, build_payload};
+use devcare::text::hex_encode;
 use devcare::wire::{derive_device_key, encode_report};
 use devcare::*;
 use serde_json::json;

@@ -35,6 +35,7 @@ use quick_xml::reader::Reader;
 
 use crate::model::{Campaign, CampaignId, DeviceId, Duration, Timestamp};
 use crate::report::{Finding, Report, ReportKind};
+use crate::text::line_col;
 
 /// Generic Alert code.
 pub const GENERIC_ALERT: &str = "1226";
@@ -301,14 +302,6 @@ pub fn render_syncml(report: &Report, campaign: Option<&Campaign>, hdr: &SyncHea
 
 // ---------------------------------------------------------------------------------------
 // Parsing
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
 
 #[derive(Debug, Default)]
 struct RawItem {

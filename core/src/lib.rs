@@ -14,12 +14,14 @@
 #![warn(missing_docs)]
 
 pub mod alert;
+pub mod campaign;
 pub mod codec;
 pub mod decider;
 pub mod device;
 pub mod error;
 pub mod file;
 pub mod host;
+pub mod ids;
 pub mod model;
 pub mod payload;
 pub mod persist;
@@ -27,11 +29,14 @@ pub mod report;
 pub mod rules;
 pub mod schedule;
 pub mod server;
+pub mod setting;
 pub mod sim;
 pub mod slot;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod text;
+pub mod time;
 pub mod wire;
 
 pub use decider::Decider;

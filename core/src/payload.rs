@@ -299,7 +299,7 @@ pub fn open_payload(
     let header = read_header(bytes, limits)?;
     let key = trusted
         .get(&header.key_id)
-        .ok_or_else(|| PayloadError::UnknownKey(crate::file::hex_encode(&header.key_id)))?;
+        .ok_or_else(|| PayloadError::UnknownKey(crate::text::hex_encode(&header.key_id)))?;
     let (signed, sig) = bytes.split_at(bytes.len() - SIG);
     let sig = Signature::from_slice(sig).map_err(|_| PayloadError::BadSignature)?;
     key.verify_strict(signed, &sig)

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
-use crate::model::{Duration, Limits, Setting};
+use crate::setting::{Limits, Setting};
+use crate::time::Duration;
 
 /// An exceptional situation a device checks for after applying a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,8 @@
 //! The committed wire vectors (`tests/vectors/wire.json`) decode to their stated values and
 //! are what this build produces, byte for byte (ed25519 signatures are deterministic).
 
-use devcare::file::{hex_decode, hex_encode};
 use devcare::payload::{PayloadLimits, TrustedKeys, open_payload};
+use devcare::text::{hex_decode, hex_encode};
 use devcare::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key};
 use devcare::*;
 use serde_json::Value;

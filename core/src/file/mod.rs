@@ -1,0 +1,96 @@
+//! Campaign files: the TOML an operator writes.
+//!
+//! Strict: unknown keys are errors; durations are strings like `"30s"`, `"2h"`, `"7d"`;
+//! ratios are `"5%"` or `0.05`; `issued_at` is an RFC 3339 date-time with an offset; setting
+//! values are typed by their TOML type (`{ bytes = "hex" }` for binary, absent for none).
+//! Every error says `file:line:col: field.path: what is wrong`. Parts of the schedule that
+//! the file leaves out take the values of [`CareSchedule::default`].
+//!
+//! ```toml
+//! id = "apn-2026-11"
+//! revision = 1
+//! issued_at = 2026-11-25T10:00:00Z
+//! salt = "000102030405060708090a0b0c0d0e0f"
+//! targets = { all = true }
+//!
+//! [[settings]]
+//! op = "replace"
+//! uri = "./AP/Default/APN"
+//! value = "internet.example"
+//!
+//! [schedule.report]
+//! window = "2h"
+//! ```
+
+mod convert;
+mod locate;
+mod schema;
+
+use crate::model::{Campaign, Limits};
+use locate::{file_path_of, located, span_of};
+use schema::FileCampaign;
+
+/// A campaign file that could not be read, with its location.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: {path}{sep}{message}", sep = if path.is_empty() { "" } else { ": " })]
+pub struct FileError {
+    /// The file name as given.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub col: usize,
+    /// Dotted field path (`schedule.report.window`, `settings[2].uri`), empty for syntax errors.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Campaign {
+    /// Parses and validates a campaign file. `file` names it in errors.
+    pub fn from_toml(file: &str, text: &str) -> Result<Campaign, FileError> {
+        Self::from_toml_with_limits(file, text, &Limits::DEFAULT)
+    }
+
+    /// [`Campaign::from_toml`] with explicit limits.
+    pub fn from_toml_with_limits(
+        file: &str,
+        text: &str,
+        limits: &Limits,
+    ) -> Result<Campaign, FileError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            located(
+                file,
+                text,
+                span,
+                String::new(),
+                e.message().trim().to_string(),
+            )
+        })?;
+        let parsed: FileCampaign = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let span = inner.span().unwrap_or_else(|| span_of(text, &path));
+            let path = if path == "." { String::new() } else { path };
+            located(file, text, span, path, inner.message().trim().to_string())
+        })?;
+        let campaign = parsed.into_campaign().map_err(|p| {
+            let span = span_of(text, &p.path);
+            located(file, text, span, p.path, p.message)
+        })?;
+        campaign.validate(limits).map_err(|e| {
+            let path = file_path_of(&e.field);
+            let span = span_of(text, &path);
+            located(file, text, span, path, e.reason.into_owned())
+        })?;
+        Ok(campaign)
+    }
+
+    /// Writes the campaign as a campaign file that [`Campaign::from_toml`] reads back to an
+    /// equal campaign. Every schedule field is written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&FileCampaign::from_campaign(self))
+            .unwrap_or_else(|e| format!("# cannot write campaign: {e}\n"))
+    }
+}

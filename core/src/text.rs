@@ -1,0 +1,161 @@
+//! Text forms of the model's scalars, written once for every format that needs them
+//! (campaign files, Generic Alerts, the CLI): hex, RFC 3339 date-times, human durations,
+//! and the line:column of a byte offset.
+
+use crate::time::{Duration, Timestamp};
+
+/// Lower-case hex of `b`.
+pub fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Bytes of an even-length hex string, or `None`.
+pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    // Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+pub(crate) fn datetime_to_timestamp(dt: &toml::value::Datetime) -> Result<Timestamp, String> {
+    let (Some(date), Some(time), Some(offset)) = (dt.date, dt.time, dt.offset) else {
+        return Err(format!(
+            "expected an RFC 3339 date-time with an offset, like 2026-11-25T10:00:00Z, found {dt}"
+        ));
+    };
+    let offset_min = match offset {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i64::from(minutes),
+    };
+    let days = days_from_civil(
+        i64::from(date.year),
+        u32::from(date.month),
+        u32::from(date.day),
+    );
+    let secs = days * 86_400
+        + i64::from(time.hour) * 3_600
+        + i64::from(time.minute) * 60
+        + i64::from(time.second.unwrap_or(0))
+        - offset_min * 60;
+    let ms = secs * 1_000 + i64::from(time.nanosecond.unwrap_or(0) / 1_000_000);
+    u64::try_from(ms)
+        .map(Timestamp)
+        .map_err(|_| format!("{dt} is before 1970"))
+}
+
+/// RFC 3339 (UTC, `Z`) text of `t`, with milliseconds when they are not zero.
+pub fn format_rfc3339(t: Timestamp) -> String {
+    timestamp_to_datetime(t)
+}
+
+pub(crate) fn timestamp_to_datetime(t: Timestamp) -> String {
+    let ms = t.as_millis();
+    let secs = ms / 1_000;
+    let days = (secs / 86_400) as i64;
+    // civil_from_days (Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let rem = secs % 86_400;
+    let frac = ms % 1_000;
+    let base = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60
+    );
+    if frac == 0 {
+        format!("{base}Z")
+    } else {
+        format!("{base}.{frac:03}Z")
+    }
+}
+
+/// Parses RFC 3339 text with an offset (`2026-11-25T10:00:00Z`).
+pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
+    let dt: toml::value::Datetime = s.trim().parse().map_err(|_| {
+        format!("expected an RFC 3339 date-time like 2026-11-25T10:00:00Z, found {s:?}")
+    })?;
+    datetime_to_timestamp(&dt)
+}
+
+/// Parses a human duration (`"30s"`, `"2h"`, `"7d"`, `"1500ms"`).
+pub fn parse_human_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|_| format!("expected a duration like \"2h\", found {s:?}"))?;
+    u64::try_from(d.as_millis())
+        .map(Duration)
+        .map_err(|_| format!("duration {s:?} is too long"))
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    // An offset inside a character (never given by the parsers) counts the whole text.
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_convert_both_ways() {
+        for (s, ms) in [
+            ("1970-01-01T00:00:00Z", 0u64),
+            ("2026-11-25T10:00:00Z", 1_795_600_800_000),
+            ("2000-02-29T23:59:59.250Z", 951_868_799_250),
+        ] {
+            let dt: toml::value::Datetime = s.parse().unwrap();
+            assert_eq!(datetime_to_timestamp(&dt).unwrap(), Timestamp(ms), "{s}");
+            assert_eq!(timestamp_to_datetime(Timestamp(ms)), s);
+        }
+        let dt: toml::value::Datetime = "2026-11-25T12:00:00+02:00".parse().unwrap();
+        assert_eq!(
+            datetime_to_timestamp(&dt).unwrap(),
+            Timestamp(1_795_600_800_000)
+        );
+        let local: toml::value::Datetime = "2026-11-25T12:00:00".parse().unwrap();
+        assert!(datetime_to_timestamp(&local).is_err());
+    }
+
+    #[test]
+    fn durations_and_ratios_parse() {
+        assert_eq!(
+            parse_human_duration("30s").unwrap(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(parse_human_duration("7d").unwrap(), Duration::from_days(7));
+        assert_eq!(
+            parse_human_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_human_duration("soon").unwrap_err(),
+            "expected a duration like \"2h\", found \"soon\""
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Time as data: [`Timestamp`] and [`Duration`] in milliseconds. Nothing here reads a
+//! clock: every timestamp is an argument, in milliseconds since the Unix epoch (UTC).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A point in time: milliseconds since the Unix epoch, UTC, supplied by the caller.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// `self + d`, saturating at the end of time instead of overflowing.
+    #[must_use]
+    pub const fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.0))
+    }
+
+    /// Time elapsed from `earlier` to `self`; zero if `earlier` is later.
+    pub const fn since(self, earlier: Timestamp) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t={}ms", self.0)
+    }
+}
+
+/// A span of time in milliseconds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Duration(pub u64);
+
+impl Duration {
+    /// Zero length.
+    pub const ZERO: Duration = Duration(0);
+
+    /// `ms` milliseconds.
+    pub const fn from_millis(ms: u64) -> Self {
+        Duration(ms)
+    }
+    /// `s` seconds.
+    pub const fn from_secs(s: u64) -> Self {
+        Duration(s.saturating_mul(1_000))
+    }
+    /// `m` minutes.
+    pub const fn from_mins(m: u64) -> Self {
+        Duration(m.saturating_mul(60_000))
+    }
+    /// `h` hours.
+    pub const fn from_hours(h: u64) -> Self {
+        Duration(h.saturating_mul(3_600_000))
+    }
+    /// `d` days.
+    pub const fn from_days(d: u64) -> Self {
+        Duration(d.saturating_mul(86_400_000))
+    }
+    /// Length in milliseconds.
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+    /// Saturating sum.
+    #[must_use]
+    pub const fn plus(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_add(other.0))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0;
+        const UNITS: [(u64, &str); 4] = [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1_000, "s"),
+        ];
+        for (unit, name) in UNITS {
+            if ms >= unit && ms.is_multiple_of(unit) {
+                return write!(f, "{}{name}", ms / unit);
+            }
+        }
+        write!(f, "{ms}ms")
+    }
+}

@@ -1,0 +1,156 @@
+//! OMA DM 1.2 interop: a report as a Generic Alert (alert code 1226), rendered on the device
+//! side and parsed on the server side.
+//!
+//! One `<Item>` per finding (or one summary / success Item). Each Item stands alone: its
+//! `<Data>` repeats the report identity, so a server can route any Item.
+//!
+//! ```xml
+//! <Alert>
+//!   <CmdID>2</CmdID>
+//!   <Data>1226</Data>
+//!   <Item>
+//!     <Source><LocURI>./Vendor/devcare/Campaign/apn-2026-11</LocURI></Source>
+//!     <Meta>
+//!       <Type xmlns="syncml:metinf">Reversed-Domain-Name: org.devcare.report.failure</Type>
+//!       <Format xmlns="syncml:metinf">chr</Format>
+//!       <Mark xmlns="syncml:metinf">critical</Mark>
+//!     </Meta>
+//!     <Data>devcare/1 campaign=apn-2026-11 revision=3 device=IMEI:1 attempt=1
+//!       evaluated_at=1780000300000 finding=status index=1 code=404 uri=./AP/Default/Auth</Data>
+//!   </Item>
+//! </Alert>
+//! ```
+//!
+//! Alert types (reversed domain names of this project): `org.devcare.report.failure`
+//! (Mark `critical`) and `org.devcare.report.success` (Mark `informational`). The parser is
+//! tolerant of what real stacks emit: Correlator before or after Data, Meta before or after
+//! Source, Type with or without the `Reversed-Domain-Name:` prefix, a missing Mark,
+//! several Items, whitespace, namespace declarations or prefixes on Meta children, and a
+//! bare `<Alert>` or a whole `<SyncML>` message. Limits on message size and Item count are
+//! checked before anything is allocated for them.
+
+mod parse;
+mod render;
+
+pub use parse::parse_alerts;
+pub use render::{SyncHeader, render_alert, render_syncml};
+
+/// Generic Alert code.
+pub const GENERIC_ALERT: &str = "1226";
+/// Alert type of a failure report.
+pub const TYPE_FAILURE: &str = "org.devcare.report.failure";
+/// Alert type of a sampled success report.
+pub const TYPE_SUCCESS: &str = "org.devcare.report.success";
+/// Version token that starts every Item's Data.
+pub const DATA_VERSION: &str = "devcare/1";
+
+/// Limits applied before parsing allocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertLimits {
+    /// Largest message, in bytes.
+    pub max_bytes: usize,
+    /// Most Items in one message.
+    pub max_items: usize,
+}
+
+impl Default for AlertLimits {
+    /// 64 KiB, 512 Items.
+    fn default() -> Self {
+        AlertLimits {
+            max_bytes: 64 * 1024,
+            max_items: 512,
+        }
+    }
+}
+
+/// Why a message could not be read as devcare Generic Alerts. `line`/`col` are 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertError {
+    /// Larger than the limit.
+    #[error("message is {len} bytes, the limit is {max}")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More Items than the limit.
+    #[error("{line}:{col}: more than {max} Items")]
+    TooManyItems {
+        /// Where the Item over the limit starts.
+        line: usize,
+        /// Column.
+        col: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not well-formed XML.
+    #[error("{line}:{col}: malformed XML: {message}")]
+    Xml {
+        /// Line.
+        line: usize,
+        /// Column.
+        col: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// No Generic Alert (1226) in the message.
+    #[error("no Generic Alert (Alert with Data 1226) in the message")]
+    NoGenericAlert,
+    /// An Item of an alert type this server does not handle (answer 415).
+    #[error("{line}:{col}: unknown alert type {found:?}")]
+    UnknownType {
+        /// Where the Item starts.
+        line: usize,
+        /// Column.
+        col: usize,
+        /// The type found.
+        found: String,
+    },
+    /// An Item's Data is not a devcare report.
+    #[error("{line}:{col}: Item Data: {message}")]
+    BadData {
+        /// Where the Item starts.
+        line: usize,
+        /// Column.
+        col: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Items of one Alert disagree about the report they belong to.
+    #[error("{line}:{col}: Item belongs to another report than the first Item of its Alert")]
+    Inconsistent {
+        /// Where the Item starts.
+        line: usize,
+        /// Column.
+        col: usize,
+    },
+}
+
+impl AlertError {
+    /// Short stable kebab-case name, unique per variant (counters, C codes, bindings).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AlertError::TooLarge { .. } => "too-large",
+            AlertError::TooManyItems { .. } => "too-many-items",
+            AlertError::Xml { .. } => "malformed-xml",
+            AlertError::NoGenericAlert => "no-generic-alert",
+            AlertError::UnknownType { .. } => "unknown-type",
+            AlertError::BadData { .. } => "bad-data",
+            AlertError::Inconsistent { .. } => "inconsistent",
+        }
+    }
+
+    /// The OMA DM status code a host answers with: 415 for an unknown alert type, 413 for a
+    /// message over the limits, 400 for everything malformed.
+    pub fn dm_status(&self) -> u16 {
+        match self {
+            AlertError::UnknownType { .. } => 415,
+            AlertError::TooLarge { .. } | AlertError::TooManyItems { .. } => 413,
+            AlertError::Xml { .. }
+            | AlertError::NoGenericAlert
+            | AlertError::BadData { .. }
+            | AlertError::Inconsistent { .. } => 400,
+        }
+    }
+}

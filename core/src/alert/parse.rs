@@ -1,0 +1,312 @@
+//! Parsing Generic Alerts back into reports, tolerant of element order.
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::Event;
+use quick_xml::reader::Reader;
+
+use super::render::pct_decode;
+use super::*;
+use crate::model::{CampaignId, DeviceId, Duration, Timestamp};
+use crate::report::{Finding, Report, ReportKind};
+use crate::text::line_col;
+
+#[derive(Debug, Default)]
+struct RawItem {
+    at: usize,
+    ty: Option<String>,
+    data: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct RawAlert {
+    code: Option<String>,
+    items: Vec<RawItem>,
+}
+
+/// One parsed Item.
+#[derive(Debug)]
+struct ParsedItem {
+    campaign: CampaignId,
+    revision: u32,
+    device: DeviceId,
+    attempt: u32,
+    evaluated_at: Timestamp,
+    body: ItemBody,
+}
+
+#[derive(Debug)]
+enum ItemBody {
+    Finding(Finding),
+    Summary {
+        count: u32,
+        first_status: Option<u16>,
+    },
+    Success,
+}
+
+fn parse_item_data(ty: &str, data: &str) -> Result<ParsedItem, String> {
+    let mut tokens = data.split_ascii_whitespace();
+    match tokens.next() {
+        Some(DATA_VERSION) => {}
+        Some(other) => return Err(format!("starts with {other:?}, expected {DATA_VERSION:?}")),
+        None => return Err("is empty".into()),
+    }
+    let mut kv: Vec<(&str, &str)> = Vec::new();
+    let mut flags: Vec<&str> = Vec::new();
+    for t in tokens {
+        match t.split_once('=') {
+            Some((k, v)) => {
+                if kv.iter().any(|(k2, _)| *k2 == k) {
+                    return Err(format!("{k} appears twice"));
+                }
+                kv.push((k, v));
+            }
+            None => flags.push(t),
+        }
+    }
+    let get = |k: &str| kv.iter().find(|(k2, _)| *k2 == k).map(|(_, v)| *v);
+    let need = |k: &str| get(k).ok_or_else(|| format!("{k}= is missing"));
+    fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
+        v.parse().map_err(|_| format!("{k}={v} is not a number"))
+    }
+    let campaign =
+        CampaignId::new(need("campaign")?).map_err(|e| format!("campaign: {}", e.reason))?;
+    let device = DeviceId::new(need("device")?).map_err(|e| format!("device: {}", e.reason))?;
+    let revision = num("revision", need("revision")?)?;
+    let attempt = num("attempt", need("attempt")?)?;
+    let evaluated_at = Timestamp(num("evaluated_at", need("evaluated_at")?)?);
+    if let Some(u) = get("uri") {
+        pct_decode(u).ok_or_else(|| format!("uri={u} is not percent-encoded UTF-8"))?;
+    }
+    let body = if ty == TYPE_SUCCESS {
+        match get("result") {
+            Some("ok") => ItemBody::Success,
+            _ => return Err("a success Item needs result=ok".into()),
+        }
+    } else if flags.contains(&"summary") {
+        ItemBody::Summary {
+            count: num("count", need("count")?)?,
+            first_status: get("first_status")
+                .map(|v| num("first_status", v))
+                .transpose()?,
+        }
+    } else {
+        let index = || -> Result<u32, String> { num("index", need("index")?) };
+        ItemBody::Finding(match need("finding")? {
+            "status" => Finding::Status {
+                index: index()?,
+                status: num("code", need("code")?)?,
+            },
+            "verify-mismatch" => Finding::VerifyMismatch { index: index()? },
+            "missing" => Finding::Missing { index: index()? },
+            "late" => Finding::Late {
+                after: Duration(num("after_ms", need("after_ms")?)?),
+            },
+            other => return Err(format!("unknown finding {other:?}")),
+        })
+    };
+    Ok(ParsedItem {
+        campaign,
+        revision,
+        device,
+        attempt,
+        evaluated_at,
+        body,
+    })
+}
+
+fn normalise_type(t: &str) -> String {
+    let t = t.trim();
+    let t = t.strip_prefix("Reversed-Domain-Name:").map_or(t, str::trim);
+    t.to_string()
+}
+
+/// Reads every devcare Generic Alert in `xml` (a bare `<Alert>`, several, or a whole
+/// `<SyncML>` message) as reports. Alerts with other codes are skipped.
+pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, AlertError> {
+    if xml.len() > limits.max_bytes {
+        return Err(AlertError::TooLarge {
+            len: xml.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let mut reader = Reader::from_str(xml);
+    let mut stack: Vec<String> = Vec::new();
+    let mut alerts: Vec<RawAlert> = Vec::new();
+    let mut current: Option<RawAlert> = None;
+    let mut text = String::new();
+    let mut items = 0usize;
+    let xml_err = |reader: &Reader<&[u8]>, message: String| {
+        let (line, col) = line_col(xml, reader.error_position() as usize);
+        AlertError::Xml { line, col, message }
+    };
+    loop {
+        let before = reader.buffer_position() as usize;
+        let ev = reader
+            .read_event()
+            .map_err(|e| xml_err(&reader, e.to_string()))?;
+        match ev {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_string();
+                text.clear();
+                match name.as_str() {
+                    "Alert" => current = Some(RawAlert::default()),
+                    "Item"
+                        if current.is_some()
+                            && stack.last().map(String::as_str) == Some("Alert") =>
+                    {
+                        items += 1;
+                        if items > limits.max_items {
+                            let (line, col) = line_col(xml, before);
+                            return Err(AlertError::TooManyItems {
+                                line,
+                                col,
+                                max: limits.max_items,
+                            });
+                        }
+                        if let Some(a) = current.as_mut() {
+                            a.items.push(RawItem {
+                                at: before,
+                                ..RawItem::default()
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+                stack.push(name);
+            }
+            Event::Empty(_) => text.clear(),
+            Event::Text(t) => text.push_str(&t.xml10_content()),
+            Event::CData(t) => text.push_str(&t),
+            Event::GeneralRef(r) => {
+                if let Some(c) = r
+                    .resolve_char_ref()
+                    .map_err(|e| xml_err(&reader, e.to_string()))?
+                {
+                    text.push(c);
+                } else if let Some(s) = resolve_predefined_entity(&r) {
+                    text.push_str(s);
+                } else {
+                    return Err(xml_err(&reader, format!("unknown entity &{};", &*r)));
+                }
+            }
+            Event::End(e) => {
+                let name = e.local_name().as_ref().to_string();
+                stack.pop();
+                let parent = stack.last().map(String::as_str);
+                if name == "Alert" {
+                    if let Some(done) = current.take() {
+                        alerts.push(done);
+                    }
+                } else if let Some(a) = current.as_mut() {
+                    match (name.as_str(), parent) {
+                        ("Data", Some("Alert")) => a.code = Some(text.trim().to_string()),
+                        ("Data", Some("Item")) => {
+                            if let Some(it) = a.items.last_mut() {
+                                it.data = Some(text.trim().to_string());
+                            }
+                        }
+                        ("Type", Some("Meta"))
+                            if stack.iter().rev().nth(1).map(String::as_str) == Some("Item") =>
+                        {
+                            if let Some(it) = a.items.last_mut() {
+                                it.ty = Some(normalise_type(&text));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                text.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !stack.is_empty() {
+        let (line, col) = line_col(xml, xml.len());
+        return Err(AlertError::Xml {
+            line,
+            col,
+            message: format!("unclosed element <{}>", stack.join("><")),
+        });
+    }
+    let mut reports = Vec::new();
+    for a in alerts
+        .into_iter()
+        .filter(|a| a.code.as_deref() == Some(GENERIC_ALERT))
+    {
+        reports.push(assemble(xml, a)?);
+    }
+    if reports.is_empty() {
+        return Err(AlertError::NoGenericAlert);
+    }
+    Ok(reports)
+}
+
+fn assemble(xml: &str, a: RawAlert) -> Result<Report, AlertError> {
+    let mut report: Option<Report> = None;
+    let mut findings = Vec::new();
+    let alert_at = a.items.first().map_or(0, |i| i.at);
+    for it in a.items {
+        let (line, col) = line_col(xml, it.at);
+        let ty = it.ty.unwrap_or_default();
+        if ty != TYPE_FAILURE && ty != TYPE_SUCCESS {
+            return Err(AlertError::UnknownType {
+                line,
+                col,
+                found: ty,
+            });
+        }
+        let data = it.data.ok_or_else(|| AlertError::BadData {
+            line,
+            col,
+            message: "the Item has no Data".into(),
+        })?;
+        let p = parse_item_data(&ty, &data).map_err(|message| AlertError::BadData {
+            line,
+            col,
+            message,
+        })?;
+        let kind = match &p.body {
+            ItemBody::Success => ReportKind::Success,
+            ItemBody::Summary {
+                count,
+                first_status,
+            } => ReportKind::FailureSummary {
+                count: *count,
+                first_status: *first_status,
+            },
+            ItemBody::Finding(f) => {
+                findings.push(*f);
+                ReportKind::Failure { findings: vec![] }
+            }
+        };
+        let this = Report {
+            campaign: p.campaign,
+            revision: p.revision,
+            device: p.device,
+            attempt: p.attempt,
+            evaluated_at: p.evaluated_at,
+            kind,
+        };
+        match &report {
+            None => report = Some(this),
+            Some(r) if *r == this && matches!(r.kind, ReportKind::Failure { .. }) => {}
+            Some(_) => return Err(AlertError::Inconsistent { line, col }),
+        }
+    }
+    let mut report = report.ok_or_else(|| {
+        let (line, col) = line_col(xml, alert_at);
+        AlertError::BadData {
+            line,
+            col,
+            message: "the Generic Alert has no Item".into(),
+        }
+    })?;
+    if let ReportKind::Failure { findings: f } = &mut report.kind {
+        findings.sort_unstable();
+        findings.dedup();
+        *f = findings;
+    }
+    Ok(report)
+}

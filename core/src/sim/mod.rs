@@ -1,0 +1,209 @@
+//! A deterministic fleet simulation: one campaign, N devices, the real device and server
+//! deciders, simulated time. Used by the `fleet` example, the end-to-end tests and the CLI.
+//!
+//! Every random choice (which device fails and how, which misses the broadcast, whether a
+//! care attempt works) is SipHash-2-4 of the device index under a key derived from the
+//! seed, so the same configuration gives the same outcome on every machine. Healthy devices
+//! are folded and dropped at once: memory grows with failures, not with the fleet.
+
+mod fate;
+mod world;
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use crate::model::{Campaign, DeviceId, Duration};
+use crate::server::{CampaignStats, ServerError, ServerEvent, ServerState};
+use crate::stats::Coverage;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// The campaign (its `targets` should be `All`; every simulated device is a target).
+    pub campaign: Campaign,
+    /// Fleet size.
+    pub devices: u64,
+    /// Share of devices whose provisioning fails (spread over the campaign's conditions).
+    pub fail_rate: f64,
+    /// Share of devices that miss the broadcast (found later by check-in).
+    pub loss: f64,
+    /// Chance that one care attempt fixes a device.
+    pub care_success: f64,
+    /// Devices check in at a uniformly spread time within this interval after issue.
+    pub checkin_interval: Duration,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl FleetConfig {
+    /// A configuration with the defaults: 2% failures, no loss, 90% care success, 24 h
+    /// check-in interval, seed 1.
+    pub fn new(campaign: Campaign, devices: u64) -> Self {
+        FleetConfig {
+            campaign,
+            devices,
+            fail_rate: 0.02,
+            loss: 0.0,
+            care_success: 0.9,
+            checkin_interval: Duration::from_hours(24),
+            seed: 1,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetOutcome {
+    /// Fleet size.
+    pub devices: u64,
+    /// Devices whose provisioning failed (injected).
+    pub failed: u64,
+    /// Devices that missed the broadcast.
+    pub missed: u64,
+    /// Healthy devices picked as coverage probes.
+    pub sampled: u64,
+    /// Reports sent by devices (all attempts).
+    pub reports_sent: u64,
+    /// Reports the server accepted.
+    pub reports_accepted: u64,
+    /// Reports the server rejected, by reason.
+    pub reports_rejected: BTreeMap<String, u64>,
+    /// Reports sent per minute since issue (index = minute).
+    pub reports_per_minute: BTreeMap<u64, u64>,
+    /// Care orders dispatched.
+    pub care_attempts: u64,
+    /// The server's statistics at the end.
+    pub stats: CampaignStats,
+    /// Targets neither presumed/confirmed OK, recovered, escalated nor abandoned.
+    pub unresolved: u64,
+    /// Time from issue to the last care outcome or settlement.
+    pub converged_after: Duration,
+    /// Server events produced.
+    pub events_logged: u64,
+    /// Device events produced (all devices).
+    pub device_events: u64,
+    /// Size of the signed broadcast payload every device received.
+    pub payload_bytes: u64,
+    /// Bytes of all reports sent (wire format, MAC included).
+    pub report_bytes: u64,
+}
+
+impl FleetOutcome {
+    /// The busiest minute's report count.
+    pub fn peak_reports_per_minute(&self) -> u64 {
+        self.reports_per_minute.values().copied().max().unwrap_or(0)
+    }
+
+    /// Coverage estimate from the success probes, if sampling was on.
+    pub fn coverage(&self) -> Option<Coverage> {
+        self.stats.coverage
+    }
+}
+
+/// A simulation failed: a decider refused a command the simulation expected to work.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The server refused a command.
+    #[error("server refused {what}: {source}")]
+    Server {
+        /// What was attempted.
+        what: &'static str,
+        /// The refusal.
+        source: ServerError,
+    },
+    /// A device refused a command.
+    #[error("device {device} refused {what}: {reason}")]
+    Device {
+        /// Which device.
+        device: String,
+        /// What was attempted.
+        what: &'static str,
+        /// The refusal.
+        reason: String,
+    },
+    /// The sink (e.g. an event store) failed.
+    #[error("event sink: {0}")]
+    Sink(String),
+    /// Bad configuration.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+use fate::*;
+use world::*;
+
+/// The simulated device id of index `i`.
+pub fn device_id(i: u64) -> DeviceId {
+    DeviceId::new(format!("dev-{i:010}")).expect("simulated ids are valid")
+}
+
+/// Runs the simulation; `sink` receives every batch of server events before it is folded
+/// (an event store appends them there). Returns the outcome and the server's final state.
+pub fn simulate<S>(cfg: &FleetConfig, sink: S) -> Result<(FleetOutcome, ServerState), SimError>
+where
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+{
+    simulate_with(cfg, sink, |_| {})
+}
+
+/// [`simulate`], calling `progress` with the number of devices provisioned so far.
+pub fn simulate_with<S, P>(
+    cfg: &FleetConfig,
+    sink: S,
+    progress: P,
+) -> Result<(FleetOutcome, ServerState), SimError>
+where
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+    P: FnMut(u64),
+{
+    if !(0.0..=1.0).contains(&cfg.fail_rate)
+        || !(0.0..=1.0).contains(&cfg.loss)
+        || !(0.0..=1.0).contains(&cfg.care_success)
+    {
+        return Err(SimError::Config(
+            "fail rate, loss and care success must be within 0..=1".into(),
+        ));
+    }
+    if cfg.devices == 0 {
+        return Err(SimError::Config("at least one device is needed".into()));
+    }
+    let fate = Fate::new(cfg.seed);
+    let mut sim = Sim {
+        cfg,
+        progress,
+        report_master: [0; 32],
+        fate,
+        server: ServerState::default(),
+        sink,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        devices: HashMap::new(),
+        out: FleetOutcome {
+            devices: cfg.devices,
+            failed: 0,
+            missed: 0,
+            sampled: 0,
+            reports_sent: 0,
+            reports_accepted: 0,
+            reports_rejected: BTreeMap::new(),
+            reports_per_minute: BTreeMap::new(),
+            care_attempts: 0,
+            stats: ServerState::default().stats(),
+            unresolved: 0,
+            converged_after: Duration::ZERO,
+            events_logged: 0,
+            device_events: 0,
+            payload_bytes: 0,
+            report_bytes: 0,
+        },
+        last_activity: cfg.campaign.issued_at,
+        wake_at: None,
+    };
+    sim.report_master = sim.secret(TAG_REPORT_MASTER);
+    sim.run()?;
+    let stats = sim.server.stats();
+    let mut out = sim.out;
+    out.unresolved = stats.in_care;
+    out.converged_after = sim.last_activity.since(cfg.campaign.issued_at);
+    out.stats = stats;
+    Ok((out, sim.server))
+}

@@ -6,7 +6,7 @@ use devcare::Campaign;
 use devcare::sim::FleetOutcome;
 use plotters::prelude::*;
 
-use crate::{Result, internal};
+use crate::error::{Result, internal};
 
 /// Writes an SVG bar chart of reports per minute since issue, with the report window shaded.
 pub(crate) fn reports_per_minute(path: &Path, c: &Campaign, out: &FleetOutcome) -> Result<()> {

@@ -474,3 +474,20 @@ fn report_render_and_parse_round_trip_and_locate_errors() {
     );
     assert!(err.contains("rejected (bad-mac)"), "{err}");
 }
+
+#[test]
+fn one_global_format_for_every_command() {
+    let file = example("apn-full.toml");
+    let text = ok(&["campaign", "check", &file]);
+    assert!(text.contains(": ok\n"), "{text}");
+    assert_eq!(ok(&["--format", "text", "campaign", "check", &file]), text);
+    let json = ok(&["--format", "json", "campaign", "check", &file]);
+    let v: Value = serde_json::from_str(&json).expect("one JSON object");
+    assert_eq!(v["id"], "apn-2026-11", "{json}");
+    // --json is the short form, before or after the command.
+    assert_eq!(ok(&["--json", "campaign", "check", &file]), json);
+    assert_eq!(ok(&["campaign", "check", &file, "--json"]), json);
+    assert_eq!(ok(&["campaign", "check", &file, "--format=json"]), json);
+    let err = fails(&["--format", "yaml", "campaign", "check", &file], 2);
+    assert!(err.contains("yaml"), "{err}");
+}

@@ -12,10 +12,13 @@ use devcare::{Campaign, ServerEvent, ServerState, TargetSet};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::{CliError, Result, input, internal, load_campaign, print_json};
+use std::fmt::Write as _;
+
+use crate::error::{CliError, Result, input, internal, load_campaign};
+use crate::printer::Printer;
 
 /// The built-in campaign: `examples/campaigns/apn-full.toml`.
-const BUILT_IN: &str = include_str!("../../examples/campaigns/apn-full.toml");
+const BUILT_IN: &str = include_str!("../../../examples/campaigns/apn-full.toml");
 
 #[derive(Debug, Args)]
 pub(crate) struct SimArgs {
@@ -47,9 +50,6 @@ pub(crate) struct SimArgs {
     /// Write an SVG of reports per minute over simulated time.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
-    /// Print exactly one JSON object.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Peak resident set size of this process, in MB (Linux `VmHWM`).
@@ -150,7 +150,7 @@ fn execute(cfg: &FleetConfig, store: &str, bar: &ProgressBar) -> Result<Run> {
     })
 }
 
-pub(crate) fn run(a: &SimArgs) -> Result<()> {
+pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
     let campaign = match &a.campaign {
         Some(p) => load_campaign(p)?,
         None => Campaign::from_toml("built-in apn-full.toml", BUILT_IN)
@@ -204,10 +204,10 @@ pub(crate) fn run(a: &SimArgs) -> Result<()> {
             CliError::Input(m) | CliError::Internal(m) => input(format!("{}: {m}", path.display())),
         })?;
     }
-    report(a, &cfg, &run, wall_s)
+    report(printer, &cfg, &run, wall_s)
 }
 
-fn report(a: &SimArgs, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result<()> {
+fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result<()> {
     let out = &run.out;
     let st = run.state.stats();
     let sent = out.reports_sent.max(1);
@@ -215,8 +215,87 @@ fn report(a: &SimArgs, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result<()> 
     let window_s = cfg.campaign.schedule.report.window.as_millis() / 1000;
     let converged_s = out.converged_after.as_millis() as f64 / 1e3;
     let rss = peak_rss_mb();
-    if a.json {
-        return print_json(&json!({
+    let c = &cfg.campaign;
+    let text = || {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "campaign {} rev {}: {} devices, {:.2}% injected failures, {:.2}% broadcast loss, seed {}",
+            c.id,
+            c.revision,
+            out.devices,
+            cfg.fail_rate * 100.0,
+            cfg.loss * 100.0,
+            cfg.seed
+        );
+        let _ = writeln!(
+            t,
+            "  broadcast payload   {:>10} bytes, signed and verified",
+            out.payload_bytes
+        );
+        let _ = writeln!(t, "  failed              {:>10}", out.failed);
+        let _ = writeln!(
+            t,
+            "  missed broadcast    {:>10}   (found by check-in: {})",
+            out.missed, st.checkins_behind
+        );
+        let _ = writeln!(
+            t,
+            "  reports sent        {:>10}   ({} failures + {} success probes; every-device design: {}, {:.0}x more)",
+            out.reports_sent,
+            out.reports_sent - out.sampled.min(out.reports_sent),
+            out.sampled,
+            out.devices,
+            reduction
+        );
+        let _ = writeln!(
+            t,
+            "  peak reports/min    {:>10}   over a {} window",
+            out.peak_reports_per_minute(),
+            c.schedule.report.window
+        );
+        let _ = writeln!(t, "  care attempts       {:>10}", out.care_attempts);
+        let _ = writeln!(t, "  recovered           {:>10}", st.recovered);
+        let _ = writeln!(
+            t,
+            "  escalated           {:>10}",
+            st.escalated + st.abandoned
+        );
+        let _ = writeln!(t, "  presumed OK         {:>10}", st.presumed_ok);
+        if let Some(cv) = st.coverage {
+            let _ = writeln!(
+                t,
+                "  coverage estimate   {:>10.4}   95% CI [{:.4}, {:.4}]",
+                cv.estimate, cv.lo, cv.hi
+            );
+        }
+        if st.paused {
+            let _ = writeln!(t, "  care PAUSED by the abort threshold");
+        }
+        let _ = writeln!(t, "  unresolved          {:>10}", out.unresolved);
+        let _ = writeln!(
+            t,
+            "  converged after     {:>10}",
+            out.converged_after.to_string()
+        );
+        let replay = match run.replay_identical {
+            Some(true) => ", reopened and replayed: identical",
+            _ => "",
+        };
+        let _ = writeln!(
+            t,
+            "  events logged       {:>10}   ({}{replay})",
+            out.events_logged, run.log_location
+        );
+        let _ = writeln!(
+            t,
+            "  wall time           {:>9.2}s, peak RSS {:.0} MB",
+            wall_s, rss
+        );
+        t
+    };
+    printer.result(text, || {
+        json!({
             "devices": out.devices,
             "failed": out.failed,
             "missed": out.missed,
@@ -245,69 +324,6 @@ fn report(a: &SimArgs, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result<()> 
             "replay_identical": run.replay_identical,
             "wall_s": wall_s,
             "peak_rss_mb": rss,
-        }));
-    }
-    let c = &cfg.campaign;
-    println!(
-        "campaign {} rev {}: {} devices, {:.2}% injected failures, {:.2}% broadcast loss, seed {}",
-        c.id,
-        c.revision,
-        out.devices,
-        cfg.fail_rate * 100.0,
-        cfg.loss * 100.0,
-        cfg.seed
-    );
-    println!(
-        "  broadcast payload   {:>10} bytes, signed and verified",
-        out.payload_bytes
-    );
-    println!("  failed              {:>10}", out.failed);
-    println!(
-        "  missed broadcast    {:>10}   (found by check-in: {})",
-        out.missed, st.checkins_behind
-    );
-    println!(
-        "  reports sent        {:>10}   ({} failures + {} success probes; every-device design: {}, {:.0}x more)",
-        out.reports_sent,
-        out.reports_sent - out.sampled.min(out.reports_sent),
-        out.sampled,
-        out.devices,
-        reduction
-    );
-    println!(
-        "  peak reports/min    {:>10}   over a {} window",
-        out.peak_reports_per_minute(),
-        c.schedule.report.window
-    );
-    println!("  care attempts       {:>10}", out.care_attempts);
-    println!("  recovered           {:>10}", st.recovered);
-    println!("  escalated           {:>10}", st.escalated + st.abandoned);
-    println!("  presumed OK         {:>10}", st.presumed_ok);
-    if let Some(cv) = st.coverage {
-        println!(
-            "  coverage estimate   {:>10.4}   95% CI [{:.4}, {:.4}]",
-            cv.estimate, cv.lo, cv.hi
-        );
-    }
-    if st.paused {
-        println!("  care PAUSED by the abort threshold");
-    }
-    println!("  unresolved          {:>10}", out.unresolved);
-    println!(
-        "  converged after     {:>10}",
-        out.converged_after.to_string()
-    );
-    let replay = match run.replay_identical {
-        Some(true) => ", reopened and replayed: identical",
-        _ => "",
-    };
-    println!(
-        "  events logged       {:>10}   ({}{replay})",
-        out.events_logged, run.log_location
-    );
-    println!(
-        "  wall time           {:>9.2}s, peak RSS {:.0} MB",
-        wall_s, rss
-    );
-    Ok(())
+        })
+    })
 }

@@ -11,7 +11,8 @@ use devcare::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report};
 use devcare::{CampaignId, DeviceId, Finding, Report, ReportKind, Timestamp};
 use serde_json::json;
 
-use crate::{Result, input, load_campaign, print_json, read_hex32, read_text};
+use crate::error::{CliError, Result, input, load_campaign, read_hex32, read_text};
+use crate::printer::Printer;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReportCmd {
@@ -21,9 +22,6 @@ pub(crate) enum ReportCmd {
     Parse {
         /// The XML file.
         file: PathBuf,
-        /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -71,9 +69,6 @@ pub(crate) struct RenderArgs {
     /// The DM server's URI (with --session-id).
     #[arg(long, default_value = "https://dm.example/manage")]
     server: String,
-    /// Print one JSON object ({"xml": ...}).
-    #[arg(long)]
-    json: bool,
 }
 
 fn finding(s: &str) -> Result<Finding> {
@@ -162,7 +157,7 @@ fn build_report(a: &RenderArgs) -> Result<Report> {
     })
 }
 
-pub(crate) fn run(cmd: &ReportCmd) -> Result<()> {
+pub(crate) fn run(cmd: &ReportCmd, printer: Printer) -> Result<()> {
     match cmd {
         ReportCmd::Render(a) => {
             let report = build_report(a)?;
@@ -183,38 +178,36 @@ pub(crate) fn run(cmd: &ReportCmd) -> Result<()> {
                 ),
                 None => render_alert(&report, campaign.as_ref(), 1),
             };
-            if a.json {
-                print_json(&json!({ "xml": xml }))
-            } else {
-                print!("{xml}");
-                Ok(())
-            }
+            printer.result(|| xml.clone(), || json!({ "xml": xml }))
         }
-        ReportCmd::Parse { file, json } => {
+        ReportCmd::Parse { file } => {
             let text = read_text(file)?;
             let reports =
                 parse_alerts(&text, &AlertLimits::default()).map_err(|e| located(file, &e))?;
-            if *json {
-                let list: Vec<serde_json::Value> = reports.iter().map(report_json).collect();
-                return print_json(&json!({ "reports": list }));
-            }
-            for r in &reports {
-                println!(
-                    "campaign {} revision {} device {} attempt {} evaluated {}: {}",
-                    r.campaign,
-                    r.revision,
-                    r.device,
-                    r.attempt,
-                    format_rfc3339(r.evaluated_at),
-                    describe_kind(&r.kind)
-                );
-            }
-            Ok(())
+            printer.result(
+                || {
+                    reports
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "campaign {} revision {} device {} attempt {} evaluated {}: {}\n",
+                                r.campaign,
+                                r.revision,
+                                r.device,
+                                r.attempt,
+                                format_rfc3339(r.evaluated_at),
+                                describe_kind(&r.kind)
+                            )
+                        })
+                        .collect()
+                },
+                || json!({ "reports": reports.iter().map(report_json).collect::<Vec<_>>() }),
+            )
         }
     }
 }
 
-fn located(file: &std::path::Path, e: &AlertError) -> crate::CliError {
+fn located(file: &std::path::Path, e: &AlertError) -> CliError {
     let msg = match e {
         AlertError::TooLarge { .. } | AlertError::NoGenericAlert => {
             format!("{}: {e} (DM status {})", file.display(), e.dm_status())

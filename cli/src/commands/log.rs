@@ -1,0 +1,87 @@
+//! `devcare log inspect`: the events of a sled event store, one per line.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use devcare::decider::Side;
+use devcare::store::{EventStore, SledStore, StreamId};
+use devcare::{DeviceEvent, ServerEvent};
+use serde_json::json;
+
+use crate::error::{Result, input, internal};
+use crate::printer::{Printer, quiet_on_closed_pipe};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LogCmd {
+    /// Print the events of a sled event store, one per line (JSON lines with --json).
+    Inspect {
+        /// The store directory.
+        dir: PathBuf,
+        /// Only this stream (e.g. server/apn-2026-11).
+        #[arg(long, value_name = "ID")]
+        stream: Option<String>,
+    },
+}
+
+pub(crate) fn run(cmd: &LogCmd, printer: Printer) -> Result<()> {
+    match cmd {
+        LogCmd::Inspect { dir, stream } => inspect(dir, stream.as_deref(), printer),
+    }
+}
+
+/// Prints every event of `stream` as `E`; stops at the first write error.
+fn print_stream<E: devcare::store::Persist + serde::Serialize + std::fmt::Debug>(
+    store: &SledStore,
+    stream: &StreamId,
+    printer: Printer,
+    out: &mut impl std::io::Write,
+) -> Result<std::io::Result<()>> {
+    let mut written = Ok(());
+    store
+        .fold(stream, 0, |seq, e: E| {
+            if written.is_ok() {
+                written = printer.line(
+                    out,
+                    || format!("{stream} {seq} {e:?}"),
+                    || {
+                        json!({
+                            "stream": stream.as_str(),
+                            "seq": seq,
+                            "event": serde_json::to_value(&e).unwrap_or_default(),
+                        })
+                    },
+                );
+            }
+        })
+        .map_err(|e| input(e.to_string()))?;
+    Ok(written)
+}
+
+fn inspect(dir: &Path, stream: Option<&str>, printer: Printer) -> Result<()> {
+    if !dir.join("conf").is_file() {
+        return Err(input(format!(
+            "{}: not a devcare sled store (no conf file)",
+            dir.display()
+        )));
+    }
+    let store = SledStore::open(dir).map_err(|e| input(format!("{}: {e}", dir.display())))?;
+    let streams = match stream {
+        Some(s) => vec![StreamId::new(s).map_err(|e| input(format!("--stream: {e}")))?],
+        None => store.streams().map_err(|e| internal(e.to_string()))?,
+    };
+    let mut out = std::io::stdout().lock();
+    for s in &streams {
+        let written = match Side::of(s).map(|(side, _)| side) {
+            Some(Side::Device) => print_stream::<DeviceEvent>(&store, s, printer, &mut out),
+            _ => print_stream::<ServerEvent>(&store, s, printer, &mut out),
+        }
+        .map_err(|e| match e {
+            crate::error::CliError::Input(m) => input(format!("{}: {m}", dir.display())),
+            other => other,
+        })?;
+        if let Err(e) = written {
+            return quiet_on_closed_pipe(Err(e));
+        }
+    }
+    Ok(())
+}

@@ -27,14 +27,14 @@ pub fn slot(salt: Vec<u8>, device_id: String) -> Result<u64, DevcareError> {
 
 /// When the first report is due: `evaluated_at + offset + slot % window`.
 #[uniffi::export]
-pub fn report_time(
+pub fn first_report_at(
     salt: Vec<u8>,
     device_id: String,
     evaluated_at_ms: u64,
     offset_ms: u64,
     window_ms: u64,
 ) -> Result<u64, DevcareError> {
-    let t = keys::report_time(
+    let t = keys::first_report_at(
         &salt,
         &device_id,
         Timestamp(evaluated_at_ms),

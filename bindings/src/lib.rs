@@ -20,8 +20,8 @@ mod tree;
 pub use device::{DeviceAgent, DueAlert, DueReport};
 pub use error::DevcareError;
 pub use keys::{
-    PayloadInfo, ReportInfo, decode_report, derive_device_key, open_payload, public_key,
-    report_time, retry_delay, sampled, slot,
+    PayloadInfo, ReportInfo, decode_report, derive_device_key, first_report_at, open_payload,
+    public_key, retry_delay, sampled, slot,
 };
 pub use server::{CampaignStats, CareOrder, CareServer, IngestOutcome, IngestResult};
 pub use tree::{ApplyOutcome, DmOp, DmSetting, DmTree, DmValue, VerifyOutcome};

@@ -53,13 +53,13 @@ pub struct CampaignStats {
     /// Failure reports accepted.
     pub failure_reports: u64,
     /// Success probes accepted.
-    pub sampled_successes: u64,
+    pub success_probes: u64,
     /// Reports accepted after settlement.
     pub late_reports: u64,
     /// Targets that checked in behind.
     pub checkins_behind: u64,
     /// Care orders sent.
-    pub care_attempts: u64,
+    pub care_dispatched: u64,
     /// Devices with care pending.
     pub in_care: u64,
     /// Devices recovered.
@@ -200,10 +200,10 @@ impl CareServer {
         Ok(CampaignStats {
             targeted: s.targeted,
             failure_reports: s.failure_reports,
-            sampled_successes: s.sampled_successes,
+            success_probes: s.success_probes,
             late_reports: s.late_reports,
             checkins_behind: s.checkins_behind,
-            care_attempts: s.care_attempts,
+            care_dispatched: s.care_dispatched,
             in_care: s.in_care,
             recovered: s.recovered,
             escalated: s.escalated,

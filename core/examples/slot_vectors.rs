@@ -53,7 +53,7 @@ fn main() {
                     json!({
                         "offset_ms": offset.as_millis(),
                         "window_ms": window.as_millis(),
-                        "report_at_ms": slot::report_time(salt, &device, evaluated_at, &p).as_millis(),
+                        "report_at_ms": slot::first_report_at(salt, &device, evaluated_at, p.offset, p.window).as_millis(),
                     })
                 })
                 .collect();

@@ -172,11 +172,13 @@ pub fn first_report_at(
     device: &DeviceId,
     evaluated_at: Timestamp,
 ) -> Timestamp {
-    slot::report_time(
+    let report = &campaign.schedule.report;
+    slot::first_report_at(
         &campaign.salt,
         device,
         evaluated_at,
-        &campaign.schedule.report,
+        report.offset,
+        report.window,
     )
 }
 

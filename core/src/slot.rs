@@ -15,7 +15,7 @@
 use siphasher::sip::SipHasher24;
 
 use crate::model::{DeviceId, Duration, Timestamp};
-use crate::schedule::{ReportPolicy, RetryPolicy};
+use crate::schedule::RetryPolicy;
 
 const SAMPLE_DOMAIN: &[u8] = b"devcare/sample\0";
 const RETRY_DOMAIN: &[u8] = b"devcare/retry\0";
@@ -36,16 +36,6 @@ fn domain_hash(salt: &[u8; 16], domain: &[u8], extra: &[u8], device: &DeviceId) 
 /// When the first report is due: `evaluated_at + offset + slot % window`.
 /// Always in `[evaluated_at + offset, evaluated_at + offset + window)` (a zero window, which
 /// validation rejects, is treated as one millisecond).
-pub fn report_time(
-    salt: &[u8; 16],
-    device: &DeviceId,
-    evaluated_at: Timestamp,
-    policy: &ReportPolicy,
-) -> Timestamp {
-    first_report_at(salt, device, evaluated_at, policy.offset, policy.window)
-}
-
-/// [`report_time`] from the bare offset and window (for the bindings and the C API).
 pub fn first_report_at(
     salt: &[u8; 16],
     device: &DeviceId,

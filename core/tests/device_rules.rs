@@ -184,7 +184,13 @@ fn not_applied_within_flags_a_slow_or_missing_apply() {
 fn report_is_due_at_its_slot_inside_the_window() {
     let c = campaign();
     let s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
-    let due = slot::report_time(&c.salt, &dev("IMEI:1"), eval_time(&c), &c.schedule.report);
+    let due = slot::first_report_at(
+        &c.salt,
+        &dev("IMEI:1"),
+        eval_time(&c),
+        c.schedule.report.offset,
+        c.schedule.report.window,
+    );
     assert_eq!(s.report.unwrap().due, due);
     let open = eval_time(&c).plus(c.schedule.report.offset);
     assert!(due >= open && due < open.plus(c.schedule.report.window));

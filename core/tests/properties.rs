@@ -191,7 +191,7 @@ proptest! {
             deadline: Duration(u64::MAX),
             detail: Detail::PerSetting,
         };
-        let t = slot::report_time(&salt, &device, Timestamp(evaluated), &policy).as_millis();
+        let t = slot::first_report_at(&salt, &device, Timestamp(evaluated), policy.offset, policy.window).as_millis();
         prop_assert!(t >= evaluated + offset);
         prop_assert!(t < evaluated + offset + window);
     }

@@ -260,7 +260,7 @@ fn failed_care_is_retried_with_spacing_then_escalated() {
         }
     }
     let st = s.stats();
-    assert_eq!((st.escalated, st.care_attempts, st.in_care), (1, 3, 0));
+    assert_eq!((st.escalated, st.care_dispatched, st.in_care), (1, 3, 0));
 }
 
 #[test]
@@ -533,7 +533,7 @@ fn success_probes_feed_the_coverage_estimate() {
         cov.lo < 0.5 && cov.hi > 0.5 && cov.hi - cov.lo < 0.1,
         "{cov:?}"
     );
-    assert_eq!(s.stats().sampled_successes, 500);
+    assert_eq!(s.stats().success_probes, 500);
     assert_eq!(s.stats().in_care, 0);
     assert!(
         server_created(

@@ -50,7 +50,8 @@ fn slot_function_matches_the_committed_vectors() {
             };
             let want = u64_of(&rt["report_at_ms"]);
             assert_eq!(
-                slot::report_time(&salt, &device, evaluated_at, &policy).as_millis(),
+                slot::first_report_at(&salt, &device, evaluated_at, policy.offset, policy.window)
+                    .as_millis(),
                 want
             );
             assert_eq!(evaluated_at.as_millis() + offset + raw % window, want);

@@ -290,13 +290,13 @@ typedef struct devcare_stats {
   // Failure reports accepted.
   uint64_t failure_reports;
   // Success probes accepted.
-  uint64_t sampled_successes;
+  uint64_t success_probes;
   // Reports accepted after settlement.
   uint64_t late_reports;
   // Targets that checked in behind.
   uint64_t checkins_behind;
   // Care orders sent.
-  uint64_t care_attempts;
+  uint64_t care_dispatched;
   // Devices with care pending.
   uint64_t in_care;
   // Devices recovered.
@@ -470,12 +470,12 @@ devcare_result devcare_slot(const uint8_t *salt, const char *device_id, uint64_t
 //
 // # Safety
 // As for `devcare_slot`.
-devcare_result devcare_report_time(const uint8_t *salt,
-                                   const char *device_id,
-                                   uint64_t evaluated_at_ms,
-                                   uint64_t offset_ms,
-                                   uint64_t window_ms,
-                                   uint64_t *out);
+devcare_result devcare_first_report_at(const uint8_t *salt,
+                                       const char *device_id,
+                                       uint64_t evaluated_at_ms,
+                                       uint64_t offset_ms,
+                                       uint64_t window_ms,
+                                       uint64_t *out);
 
 // Delay (ms) before resend `retry` (from 1) with the given backoff and cap.
 //

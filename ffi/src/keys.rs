@@ -69,7 +69,7 @@ pub unsafe extern "C" fn devcare_slot(
 /// # Safety
 /// As for `devcare_slot`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn devcare_report_time(
+pub unsafe extern "C" fn devcare_first_report_at(
     salt: *const u8,
     device_id: *const c_char,
     evaluated_at_ms: u64,
@@ -81,7 +81,7 @@ pub unsafe extern "C" fn devcare_report_time(
         let salt = try_slice!(salt, 16, "salt");
         let id = try_str!(device_id);
         try_out!(out);
-        let t = try_host!(keys::report_time(
+        let t = try_host!(keys::first_report_at(
             salt,
             id,
             Timestamp(evaluated_at_ms),

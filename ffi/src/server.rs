@@ -322,13 +322,13 @@ pub struct devcare_stats {
     /// Failure reports accepted.
     pub failure_reports: u64,
     /// Success probes accepted.
-    pub sampled_successes: u64,
+    pub success_probes: u64,
     /// Reports accepted after settlement.
     pub late_reports: u64,
     /// Targets that checked in behind.
     pub checkins_behind: u64,
     /// Care orders sent.
-    pub care_attempts: u64,
+    pub care_dispatched: u64,
     /// Devices with care pending.
     pub in_care: u64,
     /// Devices recovered.
@@ -374,10 +374,10 @@ pub unsafe extern "C" fn devcare_server_stats(
             devcare_stats {
                 targeted: st.targeted,
                 failure_reports: st.failure_reports,
-                sampled_successes: st.sampled_successes,
+                success_probes: st.success_probes,
                 late_reports: st.late_reports,
                 checkins_behind: st.checkins_behind,
-                care_attempts: st.care_attempts,
+                care_dispatched: st.care_dispatched,
                 in_care: st.in_care,
                 recovered: st.recovered,
                 escalated: st.escalated,

@@ -89,7 +89,7 @@ fn server_ingests_refuses_cares_and_counts() {
     let out = run("server", &[]);
     assert!(
         out.contains(
-            "stats: targeted=5 failure_reports=3 care_attempts=4 recovered=3 escalated=0 presumed_ok=2 in_care=0 settled=1 orders=4"
+            "stats: targeted=5 failure_reports=3 care_dispatched=4 recovered=3 escalated=0 presumed_ok=2 in_care=0 settled=1 orders=4"
         ),
         "{out}"
     );
@@ -134,7 +134,7 @@ fn flat_vectors() -> (std::path::PathBuf, usize) {
         for rt in v["report_times"].as_array().unwrap() {
             writeln!(
                 out,
-                "report_time {salt} {dev} {} {} {} {}",
+                "first_report_at {salt} {dev} {} {} {} {}",
                 v["evaluated_at_ms"], rt["offset_ms"], rt["window_ms"], rt["report_at_ms"]
             )
             .unwrap();

@@ -80,7 +80,7 @@ fn only_failed_and_sampled_devices_report_and_every_failure_is_resolved() {
     assert_eq!(out.reports_sent, out.failed + out.sampled);
     assert_eq!(out.reports_accepted, out.reports_sent);
     assert_eq!(st.failure_reports, out.failed);
-    assert_eq!(st.sampled_successes, out.sampled);
+    assert_eq!(st.success_probes, out.sampled);
     // Every failed device ends recovered or escalated; the silent are presumed OK.
     assert_eq!(st.recovered + st.escalated, out.failed);
     assert!(st.escalated > 0 && st.recovered > st.escalated, "{st:?}");

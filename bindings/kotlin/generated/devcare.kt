@@ -701,11 +701,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_derive_device_key(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_func_first_report_at(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_func_open_payload(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_public_key(
-    ): Int
-    external fun uniffi_devcare_uniffi_checksum_func_report_time(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_retry_delay(
     ): Int
@@ -828,12 +828,12 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_func_derive_device_key(`master`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_func_first_report_at(`salt`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`evaluatedAtMs`: Long,`offsetMs`: Long,`windowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_devcare_uniffi_fn_func_open_payload(`bytes`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_func_public_key(`seed`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_func_report_time(`salt`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`evaluatedAtMs`: Long,`offsetMs`: Long,`windowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Long
     external fun uniffi_devcare_uniffi_fn_func_retry_delay(`salt`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`retry`: Int,`backoffMs`: Long,`maxBackoffMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_devcare_uniffi_fn_func_sampled(`salt`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`ppm`: Int,uniffi_out_err: UniffiRustCallStatus, 
@@ -965,13 +965,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_func_derive_device_key() and 0xFFFF) != 72) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_func_first_report_at() and 0xFFFF) != 30197) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_func_open_payload() and 0xFFFF) != 56233) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_func_public_key() and 0xFFFF) != 60386) {
-        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    }
-    if ((lib.uniffi_devcare_uniffi_checksum_func_report_time() and 0xFFFF) != 15509) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_func_retry_delay() and 0xFFFF) != 36358) {
@@ -2764,7 +2764,7 @@ data class CampaignStats (
     /**
      * Success probes accepted.
      */
-    var `sampledSuccesses`: kotlin.ULong
+    var `successProbes`: kotlin.ULong
     , 
     /**
      * Reports accepted after settlement.
@@ -2779,7 +2779,7 @@ data class CampaignStats (
     /**
      * Care orders sent.
      */
-    var `careAttempts`: kotlin.ULong
+    var `careDispatched`: kotlin.ULong
     , 
     /**
      * Devices with care pending.
@@ -2868,10 +2868,10 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
     override fun allocationSize(value: CampaignStats) = (
             FfiConverterULong.allocationSize(value.`targeted`) +
             FfiConverterULong.allocationSize(value.`failureReports`) +
-            FfiConverterULong.allocationSize(value.`sampledSuccesses`) +
+            FfiConverterULong.allocationSize(value.`successProbes`) +
             FfiConverterULong.allocationSize(value.`lateReports`) +
             FfiConverterULong.allocationSize(value.`checkinsBehind`) +
-            FfiConverterULong.allocationSize(value.`careAttempts`) +
+            FfiConverterULong.allocationSize(value.`careDispatched`) +
             FfiConverterULong.allocationSize(value.`inCare`) +
             FfiConverterULong.allocationSize(value.`recovered`) +
             FfiConverterULong.allocationSize(value.`escalated`) +
@@ -2887,10 +2887,10 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
     override fun write(value: CampaignStats, buf: ByteBuffer) {
             FfiConverterULong.write(value.`targeted`, buf)
             FfiConverterULong.write(value.`failureReports`, buf)
-            FfiConverterULong.write(value.`sampledSuccesses`, buf)
+            FfiConverterULong.write(value.`successProbes`, buf)
             FfiConverterULong.write(value.`lateReports`, buf)
             FfiConverterULong.write(value.`checkinsBehind`, buf)
-            FfiConverterULong.write(value.`careAttempts`, buf)
+            FfiConverterULong.write(value.`careDispatched`, buf)
             FfiConverterULong.write(value.`inCare`, buf)
             FfiConverterULong.write(value.`recovered`, buf)
             FfiConverterULong.write(value.`escalated`, buf)
@@ -4220,6 +4220,25 @@ public object FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer<List<
     
 
         /**
+         * When the first report is due: `evaluated_at + offset + slot % window`.
+         */
+    @Throws(DevcareException::class) fun `firstReportAt`(`salt`: kotlin.ByteArray, `deviceId`: kotlin.String, `evaluatedAtMs`: kotlin.ULong, `offsetMs`: kotlin.ULong, `windowMs`: kotlin.ULong): kotlin.ULong {
+            return FfiConverterULong.lift(
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_func_first_report_at(
+    
+        
+        FfiConverterByteArray.lower(`salt`),
+        FfiConverterString.lower(`deviceId`),
+        FfiConverterULong.lower(`evaluatedAtMs`),
+        FfiConverterULong.lower(`offsetMs`),
+        FfiConverterULong.lower(`windowMs`),_status)
+}
+    )
+    }
+    
+
+        /**
          * Verifies a payload against `server_public_key` at `now_ms` and says what it carries.
          */
     @Throws(DevcareException::class) fun `openPayload`(`bytes`: kotlin.ByteArray, `serverPublicKey`: kotlin.ByteArray, `nowMs`: kotlin.ULong): PayloadInfo {
@@ -4246,25 +4265,6 @@ public object FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer<List<
     
         
         FfiConverterByteArray.lower(`seed`),_status)
-}
-    )
-    }
-    
-
-        /**
-         * When the first report is due: `evaluated_at + offset + slot % window`.
-         */
-    @Throws(DevcareException::class) fun `reportTime`(`salt`: kotlin.ByteArray, `deviceId`: kotlin.String, `evaluatedAtMs`: kotlin.ULong, `offsetMs`: kotlin.ULong, `windowMs`: kotlin.ULong): kotlin.ULong {
-            return FfiConverterULong.lift(
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_func_report_time(
-    
-        
-        FfiConverterByteArray.lower(`salt`),
-        FfiConverterString.lower(`deviceId`),
-        FfiConverterULong.lower(`evaluatedAtMs`),
-        FfiConverterULong.lower(`offsetMs`),
-        FfiConverterULong.lower(`windowMs`),_status)
 }
     )
     }

@@ -168,7 +168,7 @@ fun vectors() {
         val dev = v["device"] as String
         check(slot(salt, dev) == java.lang.Long.parseUnsignedLong(v["slot_hex"] as String, 16).toULong(), "slot $dev")
         for (rt in v["report_times"] as List<Map<String, Any?>>) {
-            val got = reportTime(salt, dev, (v["evaluated_at_ms"] as Long).toULong(), (rt["offset_ms"] as Long).toULong(), (rt["window_ms"] as Long).toULong())
+            val got = firstReportAt(salt, dev, (v["evaluated_at_ms"] as Long).toULong(), (rt["offset_ms"] as Long).toULong(), (rt["window_ms"] as Long).toULong())
             check(got == (rt["report_at_ms"] as Long).toULong(), "report time $dev")
         }
         val r = v["retry"] as Map<String, Any?>

@@ -528,11 +528,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_derive_device_key() != 72:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_func_first_report_at() != 30197:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_open_payload() != 56233:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_public_key() != 60386:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_func_report_time() != 15509:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_retry_delay() != 36358:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -613,15 +613,15 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_func_decode_report.restype = ctypes.c_
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_derive_device_key.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_derive_device_key.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_first_report_at.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_first_report_at.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_open_payload.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_open_payload.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_public_key.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_public_key.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_func_report_time.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_func_report_time.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_retry_delay.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_retry_delay.restype = ctypes.c_uint16
@@ -700,6 +700,15 @@ _UniffiLib.uniffi_devcare_uniffi_fn_func_derive_device_key.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_func_derive_device_key.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_func_first_report_at.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_func_first_report_at.restype = ctypes.c_uint64
 _UniffiLib.uniffi_devcare_uniffi_fn_func_open_payload.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -712,15 +721,6 @@ _UniffiLib.uniffi_devcare_uniffi_fn_func_public_key.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_func_public_key.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_func_report_time.argtypes = (
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_func_report_time.restype = ctypes.c_uint64
 _UniffiLib.uniffi_devcare_uniffi_fn_func_retry_delay.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -1120,13 +1120,13 @@ class CampaignStats:
     """
     Statistics of one campaign.
 """
-    def __init__(self, *, targeted:int, failure_reports:int, sampled_successes:int, late_reports:int, checkins_behind:int, care_attempts:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float]):
+    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float]):
         self.targeted = targeted
         self.failure_reports = failure_reports
-        self.sampled_successes = sampled_successes
+        self.success_probes = success_probes
         self.late_reports = late_reports
         self.checkins_behind = checkins_behind
-        self.care_attempts = care_attempts
+        self.care_dispatched = care_dispatched
         self.in_care = in_care
         self.recovered = recovered
         self.escalated = escalated
@@ -1142,19 +1142,19 @@ class CampaignStats:
 
     
     def __str__(self):
-        return "CampaignStats(targeted={}, failure_reports={}, sampled_successes={}, late_reports={}, checkins_behind={}, care_attempts={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={})".format(self.targeted, self.failure_reports, self.sampled_successes, self.late_reports, self.checkins_behind, self.care_attempts, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.settled, self.coverage, self.coverage_lo, self.coverage_hi)
+        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.settled, self.coverage, self.coverage_lo, self.coverage_hi)
     def __eq__(self, other):
         if self.targeted != other.targeted:
             return False
         if self.failure_reports != other.failure_reports:
             return False
-        if self.sampled_successes != other.sampled_successes:
+        if self.success_probes != other.success_probes:
             return False
         if self.late_reports != other.late_reports:
             return False
         if self.checkins_behind != other.checkins_behind:
             return False
-        if self.care_attempts != other.care_attempts:
+        if self.care_dispatched != other.care_dispatched:
             return False
         if self.in_care != other.in_care:
             return False
@@ -1184,10 +1184,10 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         return CampaignStats(
             targeted=_UniffiFfiConverterUInt64.read(buf),
             failure_reports=_UniffiFfiConverterUInt64.read(buf),
-            sampled_successes=_UniffiFfiConverterUInt64.read(buf),
+            success_probes=_UniffiFfiConverterUInt64.read(buf),
             late_reports=_UniffiFfiConverterUInt64.read(buf),
             checkins_behind=_UniffiFfiConverterUInt64.read(buf),
-            care_attempts=_UniffiFfiConverterUInt64.read(buf),
+            care_dispatched=_UniffiFfiConverterUInt64.read(buf),
             in_care=_UniffiFfiConverterUInt64.read(buf),
             recovered=_UniffiFfiConverterUInt64.read(buf),
             escalated=_UniffiFfiConverterUInt64.read(buf),
@@ -1204,10 +1204,10 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
     def check_lower(value):
         _UniffiFfiConverterUInt64.check_lower(value.targeted)
         _UniffiFfiConverterUInt64.check_lower(value.failure_reports)
-        _UniffiFfiConverterUInt64.check_lower(value.sampled_successes)
+        _UniffiFfiConverterUInt64.check_lower(value.success_probes)
         _UniffiFfiConverterUInt64.check_lower(value.late_reports)
         _UniffiFfiConverterUInt64.check_lower(value.checkins_behind)
-        _UniffiFfiConverterUInt64.check_lower(value.care_attempts)
+        _UniffiFfiConverterUInt64.check_lower(value.care_dispatched)
         _UniffiFfiConverterUInt64.check_lower(value.in_care)
         _UniffiFfiConverterUInt64.check_lower(value.recovered)
         _UniffiFfiConverterUInt64.check_lower(value.escalated)
@@ -1223,10 +1223,10 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterUInt64.write(value.targeted, buf)
         _UniffiFfiConverterUInt64.write(value.failure_reports, buf)
-        _UniffiFfiConverterUInt64.write(value.sampled_successes, buf)
+        _UniffiFfiConverterUInt64.write(value.success_probes, buf)
         _UniffiFfiConverterUInt64.write(value.late_reports, buf)
         _UniffiFfiConverterUInt64.write(value.checkins_behind, buf)
-        _UniffiFfiConverterUInt64.write(value.care_attempts, buf)
+        _UniffiFfiConverterUInt64.write(value.care_dispatched, buf)
         _UniffiFfiConverterUInt64.write(value.in_care, buf)
         _UniffiFfiConverterUInt64.write(value.recovered, buf)
         _UniffiFfiConverterUInt64.write(value.escalated, buf)
@@ -3342,6 +3342,35 @@ def derive_device_key(master: bytes,device_id: str) -> bytes:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def first_report_at(salt: bytes,device_id: str,evaluated_at_ms: int,offset_ms: int,window_ms: int) -> int:
+    """
+    When the first report is due: `evaluated_at + offset + slot % window`.
+"""
+    
+    _UniffiFfiConverterBytes.check_lower(salt)
+
+    _UniffiFfiConverterString.check_lower(device_id)
+
+    _UniffiFfiConverterUInt64.check_lower(evaluated_at_ms)
+
+    _UniffiFfiConverterUInt64.check_lower(offset_ms)
+
+    _UniffiFfiConverterUInt64.check_lower(window_ms)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterBytes.lower(salt),
+        _UniffiFfiConverterString.lower(device_id),
+        _UniffiFfiConverterUInt64.lower(evaluated_at_ms),
+        _UniffiFfiConverterUInt64.lower(offset_ms),
+        _UniffiFfiConverterUInt64.lower(window_ms),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_devcare_uniffi_fn_func_first_report_at,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def open_payload(bytes: bytes,server_public_key: bytes,now_ms: int) -> PayloadInfo:
     """
     Verifies a payload against `server_public_key` at `now_ms` and says what it carries.
@@ -3379,35 +3408,6 @@ def public_key(seed: bytes) -> bytes:
     _uniffi_ffi_result = _uniffi_rust_call_with_error(
         _uniffi_error_converter,
         _UniffiLib.uniffi_devcare_uniffi_fn_func_public_key,
-        *_uniffi_lowered_args,
-    )
-    return _uniffi_lift_return(_uniffi_ffi_result)
-def report_time(salt: bytes,device_id: str,evaluated_at_ms: int,offset_ms: int,window_ms: int) -> int:
-    """
-    When the first report is due: `evaluated_at + offset + slot % window`.
-"""
-    
-    _UniffiFfiConverterBytes.check_lower(salt)
-
-    _UniffiFfiConverterString.check_lower(device_id)
-
-    _UniffiFfiConverterUInt64.check_lower(evaluated_at_ms)
-
-    _UniffiFfiConverterUInt64.check_lower(offset_ms)
-
-    _UniffiFfiConverterUInt64.check_lower(window_ms)
-    _uniffi_lowered_args = (
-        _UniffiFfiConverterBytes.lower(salt),
-        _UniffiFfiConverterString.lower(device_id),
-        _UniffiFfiConverterUInt64.lower(evaluated_at_ms),
-        _UniffiFfiConverterUInt64.lower(offset_ms),
-        _UniffiFfiConverterUInt64.lower(window_ms),
-    )
-    _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
-    _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-    _uniffi_ffi_result = _uniffi_rust_call_with_error(
-        _uniffi_error_converter,
-        _UniffiLib.uniffi_devcare_uniffi_fn_func_report_time,
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3502,9 +3502,9 @@ __all__ = [
     "ReportInfo",
     "decode_report",
     "derive_device_key",
+    "first_report_at",
     "open_payload",
     "public_key",
-    "report_time",
     "retry_delay",
     "sampled",
     "slot",

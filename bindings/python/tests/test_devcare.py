@@ -133,7 +133,7 @@ def fleet_of_200_only_failures_report_and_care_converges():
     server.tick(T0 + 6 * 60 * MIN)
     st = server.stats(cid)
     assert (st.targeted, st.failure_reports, st.recovered, st.escalated, st.in_care) == (200, 10, 10, 0, 0), st
-    assert st.presumed_ok == 190 and st.settled and st.care_attempts == 10
+    assert st.presumed_ok == 190 and st.settled and st.care_dispatched == 10
 
 
 @test
@@ -212,7 +212,7 @@ def slot_function_matches_the_shared_vectors():
         dev = v["device"]
         assert devcare.slot(salt, dev) == int(v["slot_hex"], 16)
         for rt in v["report_times"]:
-            got = devcare.report_time(salt, dev, v["evaluated_at_ms"], rt["offset_ms"], rt["window_ms"])
+            got = devcare.first_report_at(salt, dev, v["evaluated_at_ms"], rt["offset_ms"], rt["window_ms"])
             assert got == rt["report_at_ms"]
         r = v["retry"]
         for n, d in enumerate(r["delays_ms"], start=1):

@@ -1505,7 +1505,7 @@ public struct CampaignStats: Equatable, Hashable {
     /**
      * Success probes accepted.
      */
-    public var sampledSuccesses: UInt64
+    public var successProbes: UInt64
     /**
      * Reports accepted after settlement.
      */
@@ -1517,7 +1517,7 @@ public struct CampaignStats: Equatable, Hashable {
     /**
      * Care orders sent.
      */
-    public var careAttempts: UInt64
+    public var careDispatched: UInt64
     /**
      * Devices with care pending.
      */
@@ -1570,7 +1570,7 @@ public struct CampaignStats: Equatable, Hashable {
          */failureReports: UInt64, 
         /**
          * Success probes accepted.
-         */sampledSuccesses: UInt64, 
+         */successProbes: UInt64, 
         /**
          * Reports accepted after settlement.
          */lateReports: UInt64, 
@@ -1579,7 +1579,7 @@ public struct CampaignStats: Equatable, Hashable {
          */checkinsBehind: UInt64, 
         /**
          * Care orders sent.
-         */careAttempts: UInt64, 
+         */careDispatched: UInt64, 
         /**
          * Devices with care pending.
          */inCare: UInt64, 
@@ -1612,10 +1612,10 @@ public struct CampaignStats: Equatable, Hashable {
          */coverageHi: Double?) {
         self.targeted = targeted
         self.failureReports = failureReports
-        self.sampledSuccesses = sampledSuccesses
+        self.successProbes = successProbes
         self.lateReports = lateReports
         self.checkinsBehind = checkinsBehind
-        self.careAttempts = careAttempts
+        self.careDispatched = careDispatched
         self.inCare = inCare
         self.recovered = recovered
         self.escalated = escalated
@@ -1646,10 +1646,10 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
             try CampaignStats(
                 targeted: FfiConverterUInt64.read(from: &buf), 
                 failureReports: FfiConverterUInt64.read(from: &buf), 
-                sampledSuccesses: FfiConverterUInt64.read(from: &buf), 
+                successProbes: FfiConverterUInt64.read(from: &buf), 
                 lateReports: FfiConverterUInt64.read(from: &buf), 
                 checkinsBehind: FfiConverterUInt64.read(from: &buf), 
-                careAttempts: FfiConverterUInt64.read(from: &buf), 
+                careDispatched: FfiConverterUInt64.read(from: &buf), 
                 inCare: FfiConverterUInt64.read(from: &buf), 
                 recovered: FfiConverterUInt64.read(from: &buf), 
                 escalated: FfiConverterUInt64.read(from: &buf), 
@@ -1666,10 +1666,10 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
     public static func write(_ value: CampaignStats, into buf: inout [UInt8]) {
         FfiConverterUInt64.write(value.targeted, into: &buf)
         FfiConverterUInt64.write(value.failureReports, into: &buf)
-        FfiConverterUInt64.write(value.sampledSuccesses, into: &buf)
+        FfiConverterUInt64.write(value.successProbes, into: &buf)
         FfiConverterUInt64.write(value.lateReports, into: &buf)
         FfiConverterUInt64.write(value.checkinsBehind, into: &buf)
-        FfiConverterUInt64.write(value.careAttempts, into: &buf)
+        FfiConverterUInt64.write(value.careDispatched, into: &buf)
         FfiConverterUInt64.write(value.inCare, into: &buf)
         FfiConverterUInt64.write(value.recovered, into: &buf)
         FfiConverterUInt64.write(value.escalated, into: &buf)
@@ -3114,6 +3114,21 @@ public func deriveDeviceKey(master: Data, deviceId: String)throws  -> Data  {
 })
 }
 /**
+ * When the first report is due: `evaluated_at + offset + slot % window`.
+ */
+public func firstReportAt(salt: Data, deviceId: String, evaluatedAtMs: UInt64, offsetMs: UInt64, windowMs: UInt64)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_func_first_report_at(
+        FfiConverterData.lower(salt),
+        FfiConverterString.lower(deviceId),
+        FfiConverterUInt64.lower(evaluatedAtMs),
+        FfiConverterUInt64.lower(offsetMs),
+        FfiConverterUInt64.lower(windowMs),uniffiCallStatus
+    )
+})
+}
+/**
  * Verifies a payload against `server_public_key` at `now_ms` and says what it carries.
  */
 public func openPayload(bytes: Data, serverPublicKey: Data, nowMs: UInt64)throws  -> PayloadInfo  {
@@ -3134,21 +3149,6 @@ public func publicKey(seed: Data)throws  -> Data  {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_func_public_key(
         FfiConverterData.lower(seed),uniffiCallStatus
-    )
-})
-}
-/**
- * When the first report is due: `evaluated_at + offset + slot % window`.
- */
-public func reportTime(salt: Data, deviceId: String, evaluatedAtMs: UInt64, offsetMs: UInt64, windowMs: UInt64)throws  -> UInt64  {
-    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_func_report_time(
-        FfiConverterData.lower(salt),
-        FfiConverterString.lower(deviceId),
-        FfiConverterUInt64.lower(evaluatedAtMs),
-        FfiConverterUInt64.lower(offsetMs),
-        FfiConverterUInt64.lower(windowMs),uniffiCallStatus
     )
 })
 }
@@ -3214,13 +3214,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_func_derive_device_key() != 72) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_func_first_report_at() != 30197) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_func_open_payload() != 56233) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_func_public_key() != 60386) {
-        return InitializationResult.apiChecksumMismatch
-    }
-    if (uniffi_devcare_uniffi_checksum_func_report_time() != 15509) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_func_retry_delay() != 36358) {

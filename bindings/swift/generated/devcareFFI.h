@@ -399,6 +399,11 @@ RustBuffer uniffi_devcare_uniffi_fn_func_decode_report(RustBuffer bytes, RustBuf
 RustBuffer uniffi_devcare_uniffi_fn_func_derive_device_key(RustBuffer master, RustBuffer device_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_FIRST_REPORT_AT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_FIRST_REPORT_AT
+uint64_t uniffi_devcare_uniffi_fn_func_first_report_at(RustBuffer salt, RustBuffer device_id, uint64_t evaluated_at_ms, uint64_t offset_ms, uint64_t window_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_OPEN_PAYLOAD
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_OPEN_PAYLOAD
 RustBuffer uniffi_devcare_uniffi_fn_func_open_payload(RustBuffer bytes, RustBuffer server_public_key, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -407,11 +412,6 @@ RustBuffer uniffi_devcare_uniffi_fn_func_open_payload(RustBuffer bytes, RustBuff
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_PUBLIC_KEY
 RustBuffer uniffi_devcare_uniffi_fn_func_public_key(RustBuffer seed, RustCallStatus *_Nonnull out_status
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_REPORT_TIME
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_REPORT_TIME
-uint64_t uniffi_devcare_uniffi_fn_func_report_time(RustBuffer salt, RustBuffer device_id, uint64_t evaluated_at_ms, uint64_t offset_ms, uint64_t window_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_RETRY_DELAY
@@ -701,6 +701,12 @@ uint16_t uniffi_devcare_uniffi_checksum_func_derive_device_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_FIRST_REPORT_AT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_FIRST_REPORT_AT
+uint16_t uniffi_devcare_uniffi_checksum_func_first_report_at(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_OPEN_PAYLOAD
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_OPEN_PAYLOAD
 uint16_t uniffi_devcare_uniffi_checksum_func_open_payload(void
@@ -710,12 +716,6 @@ uint16_t uniffi_devcare_uniffi_checksum_func_open_payload(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_PUBLIC_KEY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_PUBLIC_KEY
 uint16_t uniffi_devcare_uniffi_checksum_func_public_key(void
-    
-);
-#endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_REPORT_TIME
-#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_REPORT_TIME
-uint16_t uniffi_devcare_uniffi_checksum_func_report_time(void
     
 );
 #endif

@@ -254,7 +254,7 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             out.peak_reports_per_minute(),
             c.schedule.report.window
         );
-        let _ = writeln!(t, "  care attempts       {:>10}", out.care_attempts);
+        let _ = writeln!(t, "  care dispatched     {:>10}", out.care_dispatched);
         let _ = writeln!(t, "  recovered           {:>10}", st.recovered);
         let _ = writeln!(
             t,
@@ -308,7 +308,7 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             "window_s": window_s,
             "payload_bytes": out.payload_bytes,
             "report_bytes": out.report_bytes,
-            "care_attempts": out.care_attempts,
+            "care_dispatched": out.care_dispatched,
             "recovered": st.recovered,
             "escalated": st.escalated,
             "abandoned": st.abandoned,

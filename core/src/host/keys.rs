@@ -61,7 +61,7 @@ pub fn slot(salt: &[u8], device: &str) -> Result<u64, HostError> {
 }
 
 /// [`crate::slot::first_report_at`]: `evaluated_at + offset + slot % window`.
-pub fn report_time(
+pub fn first_report_at(
     salt: &[u8],
     device: &str,
     evaluated_at: Timestamp,

@@ -31,7 +31,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             if kind.is_failure() {
                 k.failure_reports += 1;
             } else {
-                k.success_reports += 1;
+                k.success_probes += 1;
             }
             if *late {
                 k.late_reports += 1;

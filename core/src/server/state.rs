@@ -82,7 +82,7 @@ pub struct Counters {
     /// Failure reports accepted.
     pub failure_reports: u64,
     /// Success probes accepted.
-    pub success_reports: u64,
+    pub success_probes: u64,
     /// Reports accepted after settlement.
     pub late_reports: u64,
     /// Presumed-OK devices later found failed.
@@ -122,13 +122,13 @@ pub struct CampaignStats {
     /// Failure reports accepted.
     pub failure_reports: u64,
     /// Success probes accepted.
-    pub sampled_successes: u64,
+    pub success_probes: u64,
     /// Reports accepted after settlement.
     pub late_reports: u64,
     /// Targets that checked in behind.
     pub checkins_behind: u64,
     /// Care orders sent.
-    pub care_attempts: u64,
+    pub care_dispatched: u64,
     /// Devices with care still pending.
     pub in_care: u64,
     /// Devices recovered by care.
@@ -234,7 +234,7 @@ impl ServerState {
             .map_or(0, |c| c.schedule.sample_success_ppm);
         let coverage = (ppm > 0 && self.targeted > 0).then(|| {
             let p = f64::from(ppm) / 1e6;
-            let (q, lo, hi) = wilson_interval(k.success_reports, healthy_pool);
+            let (q, lo, hi) = wilson_interval(k.success_probes, healthy_pool);
             let t = self.targeted as f64;
             let scale = |q: f64| {
                 ((failed as f64 + (q / p).min(1.0) * healthy_pool as f64) / t).clamp(0.0, 1.0)
@@ -248,10 +248,10 @@ impl ServerState {
         CampaignStats {
             targeted: self.targeted,
             failure_reports: k.failure_reports,
-            sampled_successes: k.success_reports,
+            success_probes: k.success_probes,
             late_reports: k.late_reports,
             checkins_behind: k.checkins_behind,
-            care_attempts: k.care_dispatched,
+            care_dispatched: k.care_dispatched,
             in_care: failed.saturating_sub(k.recovered + k.escalated + k.abandoned),
             recovered: k.recovered,
             escalated: k.escalated,

@@ -70,7 +70,7 @@ pub struct FleetOutcome {
     /// Reports sent per minute since issue (index = minute).
     pub reports_per_minute: BTreeMap<u64, u64>,
     /// Care orders dispatched.
-    pub care_attempts: u64,
+    pub care_dispatched: u64,
     /// The server's statistics at the end.
     pub stats: CampaignStats,
     /// Targets neither presumed/confirmed OK, recovered, escalated nor abandoned.
@@ -186,7 +186,7 @@ where
             reports_accepted: 0,
             reports_rejected: BTreeMap::new(),
             reports_per_minute: BTreeMap::new(),
-            care_attempts: 0,
+            care_dispatched: 0,
             stats: ServerState::default().stats(),
             unresolved: 0,
             converged_after: Duration::ZERO,

@@ -350,7 +350,7 @@ where
                     at: now,
                 },
             )?;
-            self.out.care_attempts += 1;
+            self.out.care_dispatched += 1;
             let works = self.fate.unit(TAG_CARE, i, u64::from(attempt)) < self.cfg.care_success;
             let results: Vec<ApplyResult> = order
                 .settings

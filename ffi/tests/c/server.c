@@ -109,10 +109,10 @@ int main(void) {
 
   devcare_stats st;
   CHECK(devcare_server_stats(srv, campaign, &st));
-  printf("stats: targeted=%llu failure_reports=%llu care_attempts=%llu recovered=%llu escalated=%llu "
+  printf("stats: targeted=%llu failure_reports=%llu care_dispatched=%llu recovered=%llu escalated=%llu "
          "presumed_ok=%llu in_care=%llu settled=%d orders=%d\n",
          (unsigned long long)st.targeted, (unsigned long long)st.failure_reports,
-         (unsigned long long)st.care_attempts, (unsigned long long)st.recovered,
+         (unsigned long long)st.care_dispatched, (unsigned long long)st.recovered,
          (unsigned long long)st.escalated, (unsigned long long)st.presumed_ok,
          (unsigned long long)st.in_care, st.settled, orders);
   devcare_server_free(srv);

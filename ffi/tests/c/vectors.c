@@ -1,7 +1,7 @@
 /* The shared vectors, checked from C. Reads a flattened copy of tests/vectors/slots.json and
  * tests/vectors/wire.json that the Rust harness writes (one record per line):
  *   slot SALT_HEX DEVICE SLOT_HEX
- *   report_time SALT_HEX DEVICE EVALUATED OFFSET WINDOW EXPECTED
+ *   first_report_at SALT_HEX DEVICE EVALUATED OFFSET WINDOW EXPECTED
  *   retry SALT_HEX DEVICE N BACKOFF MAX EXPECTED
  *   sampled SALT_HEX DEVICE PPM 0|1
  *   payload PUBKEY_HEX NOW PAYLOAD_HEX CAMPAIGN REVISION SETTINGS
@@ -58,10 +58,10 @@ int main(int argc, char **argv) {
       ASSERT(sscanf(line, "%*s %*s %*s %" SCNx64, &want) == 1);
       CHECK(devcare_slot(salt, dev, &got));
       ASSERT(got == want);
-    } else if (strcmp(kind, "report_time") == 0) {
+    } else if (strcmp(kind, "first_report_at") == 0) {
       uint64_t eval, off, win, want, got;
       ASSERT(sscanf(line, "%*s %*s %*s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &eval, &off, &win, &want) == 4);
-      CHECK(devcare_report_time(salt, dev, eval, off, win, &got));
+      CHECK(devcare_first_report_at(salt, dev, eval, off, win, &got));
       ASSERT(got == want);
     } else if (strcmp(kind, "retry") == 0) {
       unsigned n;

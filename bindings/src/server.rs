@@ -45,40 +45,26 @@ pub struct CareOrder {
     pub settings: Vec<u32>,
 }
 
-/// Statistics of one campaign.
+/// Statistics of one campaign: the fields of `devcare::server::CampaignStats` under the
+/// same names (the coverage interval flattened into three optionals). Each field's
+/// meaning is in the README's "Campaign statistics" table.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CampaignStats {
-    /// Target devices.
     pub targeted: u64,
-    /// Failure reports accepted.
     pub failure_reports: u64,
-    /// Success probes accepted.
     pub success_probes: u64,
-    /// Reports accepted after settlement.
     pub late_reports: u64,
-    /// Targets that checked in behind.
     pub checkins_behind: u64,
-    /// Care orders sent.
     pub care_dispatched: u64,
-    /// Devices with care pending.
     pub in_care: u64,
-    /// Devices recovered.
     pub recovered: u64,
-    /// Devices escalated.
     pub escalated: u64,
-    /// Devices whose care was given up.
     pub abandoned: u64,
-    /// Targets presumed OK.
     pub presumed_ok: u64,
-    /// Care paused by the abort threshold.
     pub paused: bool,
-    /// Report deadline passed.
     pub settled: bool,
-    /// Coverage estimate, when sampling is on.
     pub coverage: Option<f64>,
-    /// 95% interval, low.
     pub coverage_lo: Option<f64>,
-    /// 95% interval, high.
     pub coverage_hi: Option<f64>,
 }
 

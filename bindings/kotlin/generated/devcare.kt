@@ -2748,87 +2748,41 @@ public object FfiConverterTypeApplyOutcome: FfiConverterRustBuffer<ApplyOutcome>
 
 
 /**
- * Statistics of one campaign.
+ * Statistics of one campaign: the fields of `devcare::server::CampaignStats` under the
+ * same names (the coverage interval flattened into three optionals). Each field's
+ * meaning is in the README's "Campaign statistics" table.
  */
 data class CampaignStats (
-    /**
-     * Target devices.
-     */
     var `targeted`: kotlin.ULong
     , 
-    /**
-     * Failure reports accepted.
-     */
     var `failureReports`: kotlin.ULong
     , 
-    /**
-     * Success probes accepted.
-     */
     var `successProbes`: kotlin.ULong
     , 
-    /**
-     * Reports accepted after settlement.
-     */
     var `lateReports`: kotlin.ULong
     , 
-    /**
-     * Targets that checked in behind.
-     */
     var `checkinsBehind`: kotlin.ULong
     , 
-    /**
-     * Care orders sent.
-     */
     var `careDispatched`: kotlin.ULong
     , 
-    /**
-     * Devices with care pending.
-     */
     var `inCare`: kotlin.ULong
     , 
-    /**
-     * Devices recovered.
-     */
     var `recovered`: kotlin.ULong
     , 
-    /**
-     * Devices escalated.
-     */
     var `escalated`: kotlin.ULong
     , 
-    /**
-     * Devices whose care was given up.
-     */
     var `abandoned`: kotlin.ULong
     , 
-    /**
-     * Targets presumed OK.
-     */
     var `presumedOk`: kotlin.ULong
     , 
-    /**
-     * Care paused by the abort threshold.
-     */
     var `paused`: kotlin.Boolean
     , 
-    /**
-     * Report deadline passed.
-     */
     var `settled`: kotlin.Boolean
     , 
-    /**
-     * Coverage estimate, when sampling is on.
-     */
     var `coverage`: kotlin.Double?
     , 
-    /**
-     * 95% interval, low.
-     */
     var `coverageLo`: kotlin.Double?
     , 
-    /**
-     * 95% interval, high.
-     */
     var `coverageHi`: kotlin.Double?
     
 ){

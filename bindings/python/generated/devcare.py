@@ -1118,7 +1118,9 @@ class _UniffiFfiConverterOptionalFloat64(_UniffiConverterRustBuffer):
 @dataclass
 class CampaignStats:
     """
-    Statistics of one campaign.
+    Statistics of one campaign: the fields of `devcare::server::CampaignStats` under the
+    same names (the coverage interval flattened into three optionals). Each field's
+    meaning is in the README's "Campaign statistics" table.
 """
     def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float]):
         self.targeted = targeted

@@ -1491,125 +1491,31 @@ public func FfiConverterTypeApplyOutcome_lower(_ value: ApplyOutcome) -> RustBuf
 
 
 /**
- * Statistics of one campaign.
+ * Statistics of one campaign: the fields of `devcare::server::CampaignStats` under the
+ * same names (the coverage interval flattened into three optionals). Each field's
+ * meaning is in the README's "Campaign statistics" table.
  */
 public struct CampaignStats: Equatable, Hashable {
-    /**
-     * Target devices.
-     */
     public var targeted: UInt64
-    /**
-     * Failure reports accepted.
-     */
     public var failureReports: UInt64
-    /**
-     * Success probes accepted.
-     */
     public var successProbes: UInt64
-    /**
-     * Reports accepted after settlement.
-     */
     public var lateReports: UInt64
-    /**
-     * Targets that checked in behind.
-     */
     public var checkinsBehind: UInt64
-    /**
-     * Care orders sent.
-     */
     public var careDispatched: UInt64
-    /**
-     * Devices with care pending.
-     */
     public var inCare: UInt64
-    /**
-     * Devices recovered.
-     */
     public var recovered: UInt64
-    /**
-     * Devices escalated.
-     */
     public var escalated: UInt64
-    /**
-     * Devices whose care was given up.
-     */
     public var abandoned: UInt64
-    /**
-     * Targets presumed OK.
-     */
     public var presumedOk: UInt64
-    /**
-     * Care paused by the abort threshold.
-     */
     public var paused: Bool
-    /**
-     * Report deadline passed.
-     */
     public var settled: Bool
-    /**
-     * Coverage estimate, when sampling is on.
-     */
     public var coverage: Double?
-    /**
-     * 95% interval, low.
-     */
     public var coverageLo: Double?
-    /**
-     * 95% interval, high.
-     */
     public var coverageHi: Double?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * Target devices.
-         */targeted: UInt64, 
-        /**
-         * Failure reports accepted.
-         */failureReports: UInt64, 
-        /**
-         * Success probes accepted.
-         */successProbes: UInt64, 
-        /**
-         * Reports accepted after settlement.
-         */lateReports: UInt64, 
-        /**
-         * Targets that checked in behind.
-         */checkinsBehind: UInt64, 
-        /**
-         * Care orders sent.
-         */careDispatched: UInt64, 
-        /**
-         * Devices with care pending.
-         */inCare: UInt64, 
-        /**
-         * Devices recovered.
-         */recovered: UInt64, 
-        /**
-         * Devices escalated.
-         */escalated: UInt64, 
-        /**
-         * Devices whose care was given up.
-         */abandoned: UInt64, 
-        /**
-         * Targets presumed OK.
-         */presumedOk: UInt64, 
-        /**
-         * Care paused by the abort threshold.
-         */paused: Bool, 
-        /**
-         * Report deadline passed.
-         */settled: Bool, 
-        /**
-         * Coverage estimate, when sampling is on.
-         */coverage: Double?, 
-        /**
-         * 95% interval, low.
-         */coverageLo: Double?, 
-        /**
-         * 95% interval, high.
-         */coverageHi: Double?) {
+    public init(targeted: UInt64, failureReports: UInt64, successProbes: UInt64, lateReports: UInt64, checkinsBehind: UInt64, careDispatched: UInt64, inCare: UInt64, recovered: UInt64, escalated: UInt64, abandoned: UInt64, presumedOk: UInt64, paused: Bool, settled: Bool, coverage: Double?, coverageLo: Double?, coverageHi: Double?) {
         self.targeted = targeted
         self.failureReports = failureReports
         self.successProbes = successProbes

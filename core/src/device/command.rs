@@ -27,21 +27,21 @@ pub enum DeviceCommand {
     },
     /// Time passed: evaluate, schedule retries, give up — whatever is due.
     Tick {
-        /// Now.
+        /// The host's current time (ms since the epoch).
         now: Timestamp,
     },
     /// The host sent report `attempt`.
     MarkSent {
         /// Which attempt.
         attempt: u32,
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// The server acknowledged report `attempt` (or an earlier one).
     Acknowledge {
         /// Which attempt.
         attempt: u32,
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// The server sent unicast care: re-apply these settings (indices into the campaign).
@@ -50,7 +50,7 @@ pub enum DeviceCommand {
         attempt: u32,
         /// Setting indices to re-apply.
         settings: Vec<u32>,
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// The host re-applied the care settings: one result per care setting, in order.
@@ -59,7 +59,7 @@ pub enum DeviceCommand {
         attempt: u32,
         /// Results in the order of the care's settings.
         results: Vec<ApplyResult>,
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
 }

@@ -23,14 +23,14 @@ pub enum DeviceEvent {
         campaign: Box<Campaign>,
         /// This device.
         device: DeviceId,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The host's per-setting results.
     SettingsApplied {
         /// Results in setting order.
         results: Vec<ApplyResult>,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The outcome was checked against the schedule. Healthy iff `findings` is empty.
@@ -39,7 +39,7 @@ pub enum DeviceEvent {
         findings: Vec<Finding>,
         /// Healthy and picked as a coverage probe.
         sampled: bool,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// Report `attempt` is due at `due`.
@@ -53,14 +53,14 @@ pub enum DeviceEvent {
     ReportSent {
         /// Attempt number.
         attempt: u32,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The server has the report.
     ReportAcknowledged {
         /// The attempt acknowledged.
         attempt: u32,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// Unicast care arrived.
@@ -69,7 +69,7 @@ pub enum DeviceEvent {
         attempt: u32,
         /// Setting indices to re-apply.
         settings: Vec<u32>,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// Care settings were re-applied.
@@ -78,14 +78,14 @@ pub enum DeviceEvent {
         attempt: u32,
         /// Results in care order.
         results: Vec<ApplyResult>,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The device stopped trying to report.
     GaveUp {
         /// Why.
         reason: GiveUpReason,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
 }

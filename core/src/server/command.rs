@@ -14,12 +14,12 @@ pub enum ServerCommand {
         campaign: Box<Campaign>,
         /// Number of targets.
         targeted: Option<u64>,
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// The payload went out over the broadcast channel.
     MarkBroadcast {
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// A report arrived (already authenticated by the host or the wire format).
@@ -40,7 +40,7 @@ pub enum ServerCommand {
         groups: Vec<String>,
         /// Revision it has applied.
         applied_revision: u32,
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// The host sent care order `attempt` to `device`.
@@ -49,7 +49,7 @@ pub enum ServerCommand {
         device: DeviceId,
         /// Care attempt.
         attempt: u32,
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// The outcome of care `attempt` for `device` (from the unicast DM session's statuses).
@@ -60,17 +60,17 @@ pub enum ServerCommand {
         attempt: u32,
         /// All re-provisioned settings succeeded.
         success: bool,
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// An operator resumes a paused campaign; the abort threshold does not fire again.
     Resume {
-        /// When.
+        /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
     /// Time passed: settle after the report deadline.
     Tick {
-        /// Now.
+        /// The host's current time (ms since the epoch).
         now: Timestamp,
     },
 }

@@ -34,17 +34,17 @@ pub enum ServerEvent {
         campaign: Box<Campaign>,
         /// Number of targets.
         targeted: u64,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The payload was broadcast.
     BroadcastSent {
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// A report was taken.
     ReportAccepted {
-        /// Who.
+        /// The device.
         device: DeviceId,
         /// Attempt number of the report.
         attempt: u32,
@@ -54,96 +54,96 @@ pub enum ServerEvent {
         kind: ReportKind,
         /// Arrived after the campaign settled.
         late: bool,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// A target checked in with an older revision.
     CheckInBehind {
-        /// Who.
+        /// The device.
         device: DeviceId,
         /// What it has.
         applied_revision: u32,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// A device presumed OK at settlement turned out not to be.
     LateReportReconciled {
-        /// Who.
+        /// The device.
         device: DeviceId,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// Care attempt `attempt` for `device` is due at `due`.
     CareScheduled {
-        /// Who.
+        /// The device.
         device: DeviceId,
         /// Care attempt, from 1.
         attempt: u32,
         /// Setting indices to re-provision.
         settings: Vec<u32>,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         due: Timestamp,
     },
     /// The host sent the care.
     CareDispatched {
-        /// Who.
+        /// The device.
         device: DeviceId,
         /// Care attempt.
         attempt: u32,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The care fixed the device.
     CareSucceeded {
-        /// Who.
+        /// The device.
         device: DeviceId,
         /// Care attempt.
         attempt: u32,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The care did not fix the device.
     CareFailed {
-        /// Who.
+        /// The device.
         device: DeviceId,
         /// Care attempt.
         attempt: u32,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// A human must look at this device.
     DeviceEscalated {
-        /// Who.
+        /// The device.
         device: DeviceId,
         /// Why.
         reason: EscalationReason,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// Care was given up (policy `then = give-up`).
     CareAbandoned {
-        /// Who.
+        /// The device.
         device: DeviceId,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The failure ratio passed the abort threshold: care is paused.
     CampaignPaused {
         /// Why.
         reason: PauseReason,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// An operator resumed care.
     CampaignResumed {
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
     /// The report deadline passed: silent targets are presumed OK.
     CampaignSettled {
         /// Targets presumed OK at settlement.
         presumed_ok: u64,
-        /// When.
+        /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
 }

@@ -18,7 +18,7 @@ pub enum CaseStatus {
     CareScheduled {
         /// Care attempt.
         attempt: u32,
-        /// When.
+        /// When the attempt falls due (dispatch is refused before it).
         due: Timestamp,
     },
     /// Care `attempt` was sent; waiting for its outcome.
@@ -58,7 +58,7 @@ pub enum CaseOrigin {
 pub struct Case {
     /// How it was opened.
     pub origin: CaseOrigin,
-    /// When.
+    /// When the case was opened (the report or check-in arrived).
     pub opened_at: Timestamp,
     /// Where it stands.
     pub status: CaseStatus,

@@ -30,48 +30,55 @@ fn with_failure(c: &Campaign) -> ServerState {
     s
 }
 
-/// Asserts that `cmd` is refused with an error matching `pred` and leaves `s` unchanged.
-fn refused(s: &ServerState, cmd: ServerCommand, pred: impl Fn(&ServerError) -> bool) {
-    let mut after = s.clone();
-    let err = Server::handle(&mut after, &cmd).unwrap_err();
-    assert!(pred(&err), "unexpected error: {err}");
-    assert_eq!(&after, s, "a refused command changed the state");
+/// The events of [`with_failure`].
+fn with_failure_events(c: &Campaign) -> Vec<ServerEvent> {
+    let mut log = vec![created(c, 1_000)];
+    let s = server_created(c, 1_000);
+    let report = failure_report(
+        c,
+        "IMEI:1",
+        vec![Finding::Status {
+            index: 1,
+            status: 404,
+        }],
+    );
+    log.extend(Server::decide(&s, &accept(report, report_at())).unwrap());
+    log
 }
 
 #[test]
 fn create_needs_a_target_count_unless_the_list_is_explicit() {
     let c = campaign();
-    let s = ServerState::default();
     let create = |c: &Campaign, targeted| ServerCommand::Create {
         campaign: Box::new(c.clone()),
         targeted,
         at: T0,
     };
-    refused(&s, create(&c, None), |e| {
-        matches!(e, ServerError::TargetCount(_))
-    });
-    refused(&s, create(&c, Some(0)), |e| {
-        matches!(e, ServerError::TargetCount(_))
-    });
+    let empty = || spec::<Server>([]);
+    empty().when(create(&c, None)).then_refused("target-count");
+    empty()
+        .when(create(&c, Some(0)))
+        .then_refused("target-count");
     let mut listed = c.clone();
     listed.targets = TargetSet::devices(vec![dev("A"), dev("B")]);
-    refused(&s, create(&listed, Some(3)), |e| {
-        matches!(e, ServerError::TargetCount(_))
-    });
-    let events = Server::decide(&s, &create(&listed, None)).unwrap();
-    assert!(matches!(
-        events[0],
-        ServerEvent::CampaignCreated { targeted: 2, .. }
-    ));
+    empty()
+        .when(create(&listed, Some(3)))
+        .then_refused("target-count");
+    empty()
+        .when(create(&listed, None))
+        .then([created(&listed, 2)]);
     let mut bad = c.clone();
     bad.schedule.care.attempts = 0;
-    refused(&s, create(&bad, Some(5)), |e| {
-        e.to_string() == "invalid campaign: schedule.care.attempts: is 0, must be 1..=32"
-    });
-    let created = server_created(&c, 10);
-    refused(&created, create(&c, Some(10)), |e| {
-        matches!(e, ServerError::AlreadyCreated(_))
-    });
+    let err = empty()
+        .when(create(&bad, Some(5)))
+        .then_refused("invalid-campaign");
+    assert_eq!(
+        err.to_string(),
+        "invalid campaign: schedule.care.attempts: is 0, must be 1..=32"
+    );
+    spec::<Server>([created(&c, 10)])
+        .when(create(&c, Some(10)))
+        .then_refused("already-created");
 }
 
 #[test]
@@ -112,7 +119,6 @@ fn failure_report_is_accepted_and_care_scheduled_for_the_failed_settings() {
 #[test]
 fn duplicate_reports_are_rejected_without_events() {
     let c = campaign();
-    let s = with_failure(&c);
     let r = failure_report(
         &c,
         "IMEI:1",
@@ -121,14 +127,16 @@ fn duplicate_reports_are_rejected_without_events() {
             status: 404,
         }],
     );
-    refused(&s, accept(r.clone(), report_at()), |e| {
-        matches!(e, ServerError::Duplicate { attempt: 1, .. })
-    });
+    let err = spec::<Server>(with_failure_events(&c))
+        .when(accept(r.clone(), report_at()))
+        .then_refused("duplicate");
+    assert!(matches!(err, ServerError::Duplicate { attempt: 1, .. }));
     let mut retry = r;
     retry.attempt = 2;
-    refused(&s, accept(retry, report_at()), |e| {
-        matches!(e, ServerError::Duplicate { attempt: 2, .. })
-    });
+    let err = spec::<Server>(with_failure_events(&c))
+        .when(accept(retry, report_at()))
+        .then_refused("duplicate");
+    assert!(matches!(err, ServerError::Duplicate { attempt: 2, .. }));
 }
 
 #[test]
@@ -295,31 +303,29 @@ fn reprovision_all_sends_every_setting() {
 #[test]
 fn care_commands_that_do_not_fit_are_refused() {
     let c = campaign();
-    let s = with_failure(&c);
+    let given = || spec::<Server>(with_failure_events(&c));
     let cmd = |d: &str, attempt, at| ServerCommand::DispatchCare {
         device: dev(d),
         attempt,
         at,
     };
-    refused(&s, cmd("IMEI:7", 1, report_at()), |e| {
-        matches!(e, ServerError::NoCase(_))
-    });
-    refused(&s, cmd("IMEI:1", 2, report_at()), |e| {
-        matches!(e, ServerError::CareMismatch { .. })
-    });
-    refused(&s, cmd("IMEI:1", 1, Timestamp(report_at().0 - 1)), |e| {
-        matches!(e, ServerError::CareMismatch { .. })
-    });
-    refused(
-        &s,
-        ServerCommand::RecordCareOutcome {
+    given()
+        .when(cmd("IMEI:7", 1, report_at()))
+        .then_refused("no-case");
+    given()
+        .when(cmd("IMEI:1", 2, report_at()))
+        .then_refused("care-mismatch");
+    given()
+        .when(cmd("IMEI:1", 1, Timestamp(report_at().0 - 1)))
+        .then_refused("care-mismatch");
+    given()
+        .when(ServerCommand::RecordCareOutcome {
             device: dev("IMEI:1"),
             attempt: 1,
             success: true,
             at: report_at(),
-        },
-        |e| matches!(e, ServerError::CareMismatch { .. }),
-    );
+        })
+        .then_refused("care-mismatch");
 }
 
 #[test]
@@ -330,6 +336,7 @@ fn abort_threshold_pauses_care_until_resumed() {
         min_reports: 3,
     });
     let mut s = server_created(&c, 100);
+    let mut log = vec![created(&c, 100)];
     let f = vec![Finding::Status {
         index: 0,
         status: 500,
@@ -347,27 +354,30 @@ fn abort_threshold_pauses_care_until_resumed() {
                 .any(|e| matches!(e, ServerEvent::CampaignPaused { .. })),
             "5/100 is not above 5%"
         );
+        log.extend(ev);
     }
     let ev = run::<Server>(
         &mut s,
         &[accept(failure_report(&c, "D5", f.clone()), report_at())],
     );
+    log.extend(ev.iter().cloned());
     assert!(matches!(
         ev.last(),
         Some(ServerEvent::CampaignPaused { reason, .. }) if reason.failure_reports == 6 && reason.targeted == 100
     ));
     assert!(s.stats().paused);
     assert!(s.due_care(report_at(), 100).is_empty());
-    refused(
-        &s,
-        ServerCommand::DispatchCare {
+    spec::<Server>(log.clone())
+        .when(ServerCommand::DispatchCare {
             device: dev("D0"),
             attempt: 1,
             at: report_at(),
-        },
-        |e| *e == ServerError::Paused,
-    );
-    run::<Server>(&mut s, &[ServerCommand::Resume { at: report_at() }]);
+        })
+        .then_refused("paused");
+    log.extend(run::<Server>(
+        &mut s,
+        &[ServerCommand::Resume { at: report_at() }],
+    ));
     assert_eq!(s.due_care(report_at(), 100).len(), 6);
     let ev = run::<Server>(&mut s, &[accept(failure_report(&c, "D6", f), report_at())]);
     assert!(
@@ -375,9 +385,10 @@ fn abort_threshold_pauses_care_until_resumed() {
             .any(|e| matches!(e, ServerEvent::CampaignPaused { .. })),
         "resumed stays resumed"
     );
-    refused(&s, ServerCommand::Resume { at: report_at() }, |e| {
-        *e == ServerError::NotPaused
-    });
+    log.extend(ev);
+    spec::<Server>(log)
+        .when(ServerCommand::Resume { at: report_at() })
+        .then_refused("not-paused");
 }
 
 #[test]
@@ -482,10 +493,9 @@ fn check_in_behind_gets_care_and_up_to_date_check_in_is_a_no_op() {
     assert_eq!(s.stats().presumed_ok, 49);
     let mut listed = c.clone();
     listed.targets = TargetSet::devices(vec![dev("A")]);
-    let s2 = server_created(&listed, 1);
-    refused(&s2, check_in("B", 0), |e| {
-        matches!(e, ServerError::NotTargeted(_))
-    });
+    spec::<Server>([created(&listed, 1)])
+        .when(check_in("B", 0))
+        .then_refused("not-targeted");
 }
 
 #[test]

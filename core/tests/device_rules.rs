@@ -228,16 +228,18 @@ fn summary_detail_sends_counts_only() {
 #[test]
 fn sending_before_the_slot_is_refused_without_change() {
     let c = campaign();
-    let s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
-    let due = s.report.unwrap().due;
-    let err = Device::decide(
-        &s,
-        &DeviceCommand::MarkSent {
+    let given = spec::<Device>(device_evaluated_events(
+        &c,
+        "IMEI:1",
+        statuses(&[500, 200, 200, 200]),
+    ));
+    let due = given.state().report.unwrap().due;
+    let err = given
+        .when(DeviceCommand::MarkSent {
             attempt: 1,
             at: Timestamp(due.0 - 1),
-        },
-    )
-    .unwrap_err();
+        })
+        .then_refused("not-due");
     assert_eq!(err, DeviceError::NotDue { attempt: 1, due });
 }
 
@@ -413,12 +415,14 @@ fn payload_for_another_device_is_ignored() {
 fn revisions_already_taken_are_ignored_and_newer_ones_restart() {
     let mut c = campaign();
     c.revision = 2;
-    let mut s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
-    let before = s.clone();
+    let evaluated = device_evaluated_events(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let mut s = given::<Device>(&evaluated);
     for rev in [1, 2] {
         let mut old = c.clone();
         old.revision = rev;
-        let err = Device::decide(&s, &receive(&old, "IMEI:1", at(10))).unwrap_err();
+        let err = spec::<Device>(evaluated.clone())
+            .when(receive(&old, "IMEI:1", at(10)))
+            .then_refused("stale-revision");
         assert_eq!(
             err,
             DeviceError::StaleRevision {
@@ -428,7 +432,6 @@ fn revisions_already_taken_are_ignored_and_newer_ones_restart() {
             }
         );
     }
-    assert_eq!(s, before);
     let mut newer = c.clone();
     newer.revision = 3;
     run::<Device>(&mut s, &[receive(&newer, "IMEI:1", at(10))]);
@@ -476,6 +479,27 @@ fn more_results_than_settings_are_refused() {
             got: 5
         }
     );
+}
+
+/// The events of [`acked_failure`].
+fn acked_failure_events(c: &Campaign) -> Vec<DeviceEvent> {
+    let mut log = device_evaluated_events(c, "IMEI:1", statuses(&[500, 200, 404, 200]));
+    let mut s = given::<Device>(&log);
+    let due = s.report.unwrap().due;
+    log.extend(run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::MarkSent {
+                attempt: 1,
+                at: due,
+            },
+            DeviceCommand::Acknowledge {
+                attempt: 1,
+                at: due,
+            },
+        ],
+    ));
+    log
 }
 
 fn acked_failure(c: &Campaign) -> DeviceState {
@@ -587,33 +611,24 @@ fn care_before_the_ack_counts_as_the_ack() {
 #[test]
 fn care_naming_a_missing_setting_or_for_a_healthy_device_is_refused() {
     let c = campaign();
-    let s = acked_failure(&c);
+    let care = |settings: Vec<u32>| DeviceCommand::ReceiveCare {
+        attempt: 1,
+        settings,
+        at: T0,
+    };
+    let err = spec::<Device>(acked_failure_events(&c))
+        .when(care(vec![9]))
+        .then_refused("no-such-setting");
     assert_eq!(
-        Device::decide(
-            &s,
-            &DeviceCommand::ReceiveCare {
-                attempt: 1,
-                settings: vec![9],
-                at: T0
-            }
-        ),
-        Err(DeviceError::NoSuchSetting {
+        err,
+        DeviceError::NoSuchSetting {
             index: 9,
             settings: 4
-        })
+        }
     );
-    let healthy = device_evaluated(&no_sampling(c), "IMEI:1", ok(4));
-    assert!(matches!(
-        Device::decide(
-            &healthy,
-            &DeviceCommand::ReceiveCare {
-                attempt: 1,
-                settings: vec![0],
-                at: T0
-            }
-        ),
-        Err(DeviceError::WrongPhase { .. })
-    ));
+    spec::<Device>(device_evaluated_events(&no_sampling(c), "IMEI:1", ok(4)))
+        .when(care(vec![0]))
+        .then_refused("wrong-phase");
 }
 
 #[test]

@@ -7,31 +7,37 @@ use crate::error::ValidationError;
 use crate::setting::{Limits, Setting};
 use crate::time::Duration;
 
-/// An exceptional situation a device checks for after applying a campaign.
+/// An exceptional situation a device checks for after applying a campaign; each variant is
+/// one rule function in [`crate::rules`], all applied by [`rules::findings`](crate::rules::findings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Condition {
-    /// Any setting returned a status outside 200..=299.
+    /// Any setting returned a status outside 200..=299 ([`rules::any_failed`](crate::rules::any_failed)).
     AnyFailed,
     /// A setting under `uri_prefix` (whole path segments: `./AP` matches `./AP/x`, not
-    /// `./APN`) returned a status outside 200..=299.
+    /// `./APN`) returned a status outside 200..=299
+    /// ([`rules::setting_failed`](crate::rules::setting_failed)).
     SettingFailed {
         /// The subtree to watch.
         uri_prefix: String,
     },
-    /// Any setting returned one of these status codes.
+    /// Any setting returned one of these status codes
+    /// ([`rules::status_in`](crate::rules::status_in)).
     StatusIn {
         /// OMA DM status codes (e.g. 404, 415, 500).
         codes: Vec<u16>,
     },
-    /// The host read `uri` back after applying and it did not hold the provisioned value.
+    /// The host read `uri` back after applying and it did not hold the provisioned value
+    /// ([`rules::verify_mismatch`](crate::rules::verify_mismatch)).
     VerifyMismatch {
         /// The node to verify.
         uri: String,
     },
     /// The host returned results for fewer settings than the campaign has (the apply was
-    /// interrupted), or none at all before evaluation.
+    /// interrupted), or none at all before evaluation
+    /// ([`rules::payload_incomplete`](crate::rules::payload_incomplete)).
     PayloadIncomplete,
-    /// The settings were not applied within `within` of receiving the payload.
+    /// The settings were not applied within `within` of receiving the payload
+    /// ([`rules::not_applied_within`](crate::rules::not_applied_within)).
     NotAppliedWithin {
         /// How long applying may take.
         within: Duration,
@@ -61,7 +67,9 @@ pub enum Detail {
     PerSetting,
 }
 
-/// Retries of an unacknowledged report.
+/// Retries of an unacknowledged report: when each resend falls due is
+/// [`rules::retry_instant`](crate::rules::retry_instant), when the device stops is
+/// [`rules::give_up`](crate::rules::give_up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Total sends allowed, the first included (1 = never retry).
@@ -72,7 +80,9 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
 }
 
-/// When and how an exceptional device reports.
+/// When and how an exceptional device reports: the first slot is
+/// [`rules::first_report_at`](crate::rules::first_report_at), settlement after the deadline
+/// is [`rules::settles`](crate::rules::settles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportPolicy {
     /// Quiet time after evaluation before the window opens.
@@ -109,7 +119,9 @@ pub enum AfterCare {
     GiveUp,
 }
 
-/// The server's care for one failed device.
+/// The server's care for one failed device: which settings is
+/// [`rules::care_settings`](crate::rules::care_settings), what follows a failed attempt is
+/// [`rules::after_failed_care`](crate::rules::after_failed_care).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarePolicy {
     /// What to send.
@@ -122,7 +134,7 @@ pub struct CarePolicy {
     pub then: AfterCare,
 }
 
-/// Pause care when the rollout itself looks broken.
+/// Pause care when the rollout itself looks broken ([`rules::abort_trips`](crate::rules::abort_trips)).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AbortPolicy {
     /// Pause when failure reports / targets exceeds this (0 < ratio ≤ 1).
@@ -134,13 +146,16 @@ pub struct AbortPolicy {
 /// The schedule for exceptional situations, shipped with the settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CareSchedule {
-    /// How long after receiving the payload the device evaluates the outcome.
+    /// How long after receiving the payload the device evaluates the outcome
+    /// ([`rules::evaluation_due`](crate::rules::evaluation_due)).
     pub evaluate_after: Duration,
-    /// Any matching condition makes the device exceptional (it reports).
+    /// Any matching condition makes the device exceptional and it reports
+    /// ([`rules::is_exceptional`](crate::rules::is_exceptional)).
     pub conditions: Vec<Condition>,
     /// When and how it reports.
     pub report: ReportPolicy,
-    /// Parts per million of healthy devices that send a tiny success report (coverage probe).
+    /// Parts per million of healthy devices that send a tiny success report, the coverage
+    /// probe ([`rules::sends_probe`](crate::rules::sends_probe)).
     pub sample_success_ppm: u32,
     /// The server's care.
     pub care: CarePolicy,

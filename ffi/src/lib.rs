@@ -15,7 +15,7 @@
 //! at once. Different handles are independent. `devcare_last_error` is per thread.
 //!
 //! Layout (after rustls-ffi's `librustls/src`): [`result`] holds the codes, generated from
-//! one list, and the one mapping from a host error to its code; [`boundary`] the panic
+//! one list, and the one mapping from a host error to its code; `boundary` the panic
 //! guard, the last error and the `try_*!` macros that write each `unsafe` once; [`device`],
 //! [`server`] and [`keys`] one C type or topic each. Every flow itself is one function of
 //! [`devcare::host`]: this crate only converts types.

@@ -4,7 +4,8 @@
 //! ratios are `"5%"` or `0.05`; `issued_at` is an RFC 3339 date-time with an offset; setting
 //! values are typed by their TOML type (`{ bytes = "hex" }` for binary, absent for none).
 //! Every error says `file:line:col: field.path: what is wrong`. Parts of the schedule that
-//! the file leaves out take the values of [`CareSchedule::default`].
+//! the file leaves out take the values of
+//! [`CareSchedule::default`](crate::schedule::CareSchedule::default).
 //!
 //! ```toml
 //! id = "apn-2026-11"

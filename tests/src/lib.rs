@@ -2,6 +2,7 @@
 //! store conformance suite ([`conformance`]).
 
 pub mod conformance;
+pub mod faults;
 
 use devcare::{DeviceId, Finding, ReportKind, ServerEvent, Timestamp};
 

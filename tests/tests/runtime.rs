@@ -287,3 +287,55 @@ fn a_dm_tree_that_fails_partway_leaves_the_rest_counted_as_not_applied() {
         vec![Finding::Missing { index: 1 }]
     );
 }
+
+#[test]
+fn a_failed_group_commit_whose_reload_fails_leaves_no_half_loaded_stream() {
+    use devcare_integration::faults::FaultyStore;
+    let store = FaultyStore::new(MemoryStore::new());
+    let c = campaign();
+    let mut other = campaign();
+    other.id = devcare::CampaignId::new("other").unwrap();
+    let mut server = CareServer::open(&store).unwrap();
+    server
+        .handle(
+            &other.id,
+            &ServerCommand::Create {
+                campaign: Box::new(other.clone()),
+                targeted: None,
+                at: other.issued_at,
+            },
+        )
+        .unwrap();
+    // A batch that creates a campaign fails to append, and the store cannot be read back.
+    FaultyStore::<MemoryStore>::set(&store.fail_appends, true);
+    FaultyStore::<MemoryStore>::set(&store.fail_reads, true);
+    let err = server
+        .handle_batch(&[(
+            c.id.clone(),
+            ServerCommand::Create {
+                campaign: Box::new(c.clone()),
+                targeted: None,
+                at: c.issued_at,
+            },
+        )])
+        .unwrap_err();
+    assert!(err.to_string().contains("injected append failure"), "{err}");
+    FaultyStore::<MemoryStore>::set(&store.fail_appends, false);
+    FaultyStore::<MemoryStore>::set(&store.fail_reads, false);
+    // Nothing of the failed batch stays in memory: the campaign is not there, and time
+    // passing on every campaign still works.
+    assert!(server.state(&c.id).is_none());
+    assert_eq!(server.states().count(), 1);
+    server.tick_all(other.issued_at).unwrap();
+    // The campaign can be created for real afterwards.
+    server
+        .handle(
+            &c.id,
+            &ServerCommand::Create {
+                campaign: Box::new(c.clone()),
+                targeted: None,
+                at: c.issued_at,
+            },
+        )
+        .unwrap();
+}

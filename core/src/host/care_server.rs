@@ -196,7 +196,12 @@ impl<S: EventStore> CareServer<S> {
             }
             Err(e) => {
                 for (c, ..) in &touched {
-                    self.streams.reload(&self.store, c)?;
+                    if self.streams.reload(&self.store, c).is_err() {
+                        // The store cannot be read back now: forget what this batch evolved.
+                        // The next append of the campaign is checked against the store's
+                        // version, and the next open replays it.
+                        self.streams.loaded.remove(c);
+                    }
                 }
                 Err(e)
             }

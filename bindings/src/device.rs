@@ -30,24 +30,34 @@ pub struct DueReport {
     pub bytes: Vec<u8>,
 }
 
+/// What a device states about one campaign when it checks in.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CheckInRecord {
+    /// The campaign.
+    pub campaign: String,
+    /// The last revision of it the device applied successfully (0: none).
+    pub applied_revision: u32,
+}
+
 /// A handset's devcare agent: one device, one stream per campaign. Thread-safe.
 #[derive(Debug, uniffi::Object)]
 pub struct DeviceAgent(Mutex<DeviceHost>);
 
 #[uniffi::export]
 impl DeviceAgent {
-    /// Opens the agent of `device_id`, trusting payloads signed by `server_public_key` (32
-    /// bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` null keeps
-    /// the log in memory.
+    /// Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
+    /// empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
+    /// reports with `device_key` (32 bytes). `sled_path` null keeps the log in memory.
     #[uniffi::constructor]
     pub fn open(
         sled_path: Option<String>,
         device_id: String,
+        groups: Vec<String>,
         server_public_key: Vec<u8>,
         device_key: Vec<u8>,
     ) -> Result<Arc<Self>, DevcareError> {
         let path = sled_path.as_deref().map(std::path::Path::new);
-        let host = DeviceHost::open(path, &device_id, &server_public_key, &device_key)?;
+        let host = DeviceHost::open(path, &device_id, groups, &server_public_key, &device_key)?;
         Ok(Arc::new(DeviceAgent(Mutex::new(host))))
     }
 
@@ -128,6 +138,19 @@ impl DeviceAgent {
             apply_with(tree.as_ref()),
         )?;
         failed.map_or(Ok(()), Err)
+    }
+
+    /// What to state when checking in on an ordinary DM session: per campaign this device
+    /// knows, the last revision it applied successfully (0: none).
+    pub fn check_in(&self) -> Vec<CheckInRecord> {
+        lock(&self.0)
+            .check_in()
+            .into_iter()
+            .map(|c| CheckInRecord {
+                campaign: c.campaign.to_string(),
+                applied_revision: c.applied_revision,
+            })
+            .collect()
     }
 
     /// Input refused since open (all reasons).

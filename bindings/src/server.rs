@@ -103,6 +103,17 @@ impl CareServer {
         )?))))
     }
 
+    /// Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+    /// it). Group campaigns accept reports only from members. Kept in memory: set it after
+    /// every open.
+    pub fn set_device_groups(
+        &self,
+        device: String,
+        groups: Vec<String>,
+    ) -> Result<(), DevcareError> {
+        Ok(lock(&self.0).set_device_groups(&device, groups)?)
+    }
+
     /// Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
     /// an explicit device list). Returns the campaign id.
     pub fn create_campaign(
@@ -172,6 +183,28 @@ impl CareServer {
         now_ms: u64,
     ) -> Result<(), DevcareError> {
         Ok(lock(&self.0).care_outcome(&campaign, &device, attempt, success, Timestamp(now_ms))?)
+    }
+
+    /// `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+    /// never); a target behind gets care. Returns whether care was opened.
+    pub fn check_in(
+        &self,
+        campaign: String,
+        device: String,
+        applied_revision: u32,
+        now_ms: u64,
+    ) -> Result<bool, DevcareError> {
+        Ok(lock(&self.0).check_in(&campaign, &device, applied_revision, Timestamp(now_ms))?)
+    }
+
+    /// An operator pauses care of `campaign` until `resume`.
+    pub fn pause(&self, campaign: String, now_ms: u64) -> Result<(), DevcareError> {
+        Ok(lock(&self.0).pause(&campaign, Timestamp(now_ms))?)
+    }
+
+    /// An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+    pub fn resume(&self, campaign: String, now_ms: u64) -> Result<(), DevcareError> {
+        Ok(lock(&self.0).resume(&campaign, Timestamp(now_ms))?)
     }
 
     /// Lets time pass (settles campaigns past their deadline); returns the next wake-up.

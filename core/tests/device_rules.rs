@@ -689,3 +689,55 @@ fn commands_before_a_payload_are_refused() {
         .when(DeviceCommand::Tick { now: T0 })
         .then([]);
 }
+
+#[test]
+fn the_last_successfully_applied_revision_is_what_a_device_checks_in_with() {
+    let mut c = no_sampling(campaign());
+    assert_eq!(
+        device_evaluated(&c, "IMEI:1", ok(4)).applied_revision,
+        1,
+        "healthy: applied"
+    );
+    // Revision 2 fails: the device still has revision 1 applied.
+    let mut log = device_evaluated_events(&c, "IMEI:1", ok(4));
+    c.revision = 2;
+    let mut s = given::<Device>(&log);
+    log.extend(run::<Device>(&mut s, &[receive(&c, "IMEI:1", at(60_000))]));
+    log.extend(run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::RecordApplied {
+                results: statuses(&[500, 200, 200, 200]),
+                at: at(61_000),
+            },
+            DeviceCommand::Tick {
+                now: at(60_000).plus(c.schedule.evaluate_after),
+            },
+        ],
+    ));
+    assert_eq!(s.phase, Phase::Reporting);
+    assert_eq!(s.applied_revision, 1, "a failed revision is not applied");
+    assert_eq!(given::<Device>(&log), s, "replay keeps it");
+    // Care that works brings it to revision 2.
+    let due = s.report.unwrap().due;
+    run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::MarkSent {
+                attempt: 1,
+                at: due,
+            },
+            DeviceCommand::ReceiveCare {
+                attempt: 1,
+                settings: vec![0],
+                at: due,
+            },
+            DeviceCommand::RecordCareApplied {
+                attempt: 1,
+                results: ok(1),
+                at: due,
+            },
+        ],
+    );
+    assert_eq!((s.phase, s.applied_revision), (Phase::Recovered, 2));
+}

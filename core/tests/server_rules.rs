@@ -585,3 +585,34 @@ fn next_wake_is_the_earliest_care_or_the_deadline() {
     let s = with_failure(&c);
     assert_eq!(s.next_wake(), Some(report_at()));
 }
+
+#[test]
+fn an_operator_pause_stops_care_until_resumed_and_leaves_the_abort_threshold_armed() {
+    let c = campaign();
+    let mut log = with_failure_events(&c);
+    let paused = spec::<Server>(log.clone())
+        .when(ServerCommand::Pause { at: report_at() })
+        .then([ServerEvent::OperatorPaused { at: report_at() }]);
+    assert!(paused.is_paused() && paused.stats().paused);
+    assert!(paused.due_care(report_at(), 10).is_empty());
+    log.push(ServerEvent::OperatorPaused { at: report_at() });
+    spec::<Server>(log.clone())
+        .when(ServerCommand::Pause { at: report_at() })
+        .then_refused("already-paused");
+    spec::<Server>(log.clone())
+        .when(ServerCommand::DispatchCare {
+            device: dev("IMEI:1"),
+            attempt: 1,
+            at: report_at(),
+        })
+        .then_refused("paused");
+    let resumed = spec::<Server>(log)
+        .when(ServerCommand::Resume { at: report_at() })
+        .then([ServerEvent::CampaignResumed { at: report_at() }]);
+    assert!(!resumed.is_paused());
+    assert_eq!(resumed.due_care(report_at(), 10).len(), 1);
+    assert!(
+        !resumed.resumed,
+        "only resuming an abort pause silences the threshold"
+    );
+}

@@ -37,7 +37,7 @@ int main(void) {
   devcare_derive_device_key(master, "IMEI:490154203237518", key);
   devcare_device *dev = NULL;
   uint64_t wake = 0;
-  devcare_result r = devcare_device_open(NULL, "IMEI:490154203237518", pub, key, &dev);
+  devcare_result r = devcare_device_open(NULL, "IMEI:490154203237518", NULL, 0, pub, key, &dev);
   if (r == DEVCARE_OK) r = devcare_device_receive(dev, payload, len, now, apply, NULL);
   if (r == DEVCARE_OK) r = devcare_device_tick(dev, now + 5 * 60000, &wake);
   printf("%s, next wake %llu\n", devcare_result_name(r), (unsigned long long)wake);

@@ -146,6 +146,8 @@ enum devcare_result
   DEVCARE_NOT_PAUSED = 409,
   // The broadcast was already recorded.
   DEVCARE_ALREADY_BROADCAST = 410,
+  // Pause of a campaign whose care is already paused.
+  DEVCARE_ALREADY_PAUSED = 411,
   // The campaign file does not parse or validate (message has file:line:col).
   DEVCARE_CAMPAIGN_INVALID = 500,
 };
@@ -332,7 +334,8 @@ extern "C" {
 // `buf` must be valid for `cap` bytes of writes (or NULL with `cap == 0`).
 devcare_result devcare_last_error(char *buf, size_t cap, size_t *out_len);
 
-// Opens a device agent for `device_id`, trusting payloads signed by `server_public_key`
+// Opens a device agent for `device_id`, member of the `n_groups` groups at `groups` (for
+// group campaigns; NULL and 0 for none), trusting payloads signed by `server_public_key`
 // (32 bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` NULL
 // keeps the log in memory; otherwise the log lives in that directory and is replayed.
 //
@@ -340,6 +343,8 @@ devcare_result devcare_last_error(char *buf, size_t cap, size_t *out_len);
 // Pointers must be NULL or valid as described; `out` must be valid for a write.
 devcare_result devcare_device_open(const char *sled_path,
                                    const char *device_id,
+                                   const char *const *groups,
+                                   size_t n_groups,
                                    const uint8_t *server_public_key,
                                    const uint8_t *device_key,
                                    struct devcare_device **out);
@@ -439,6 +444,19 @@ devcare_result devcare_device_receive_care(struct devcare_device *device,
                                            devcare_apply_cb apply,
                                            void *user_data);
 
+// What to state when checking in on an ordinary DM session: for the `index`-th campaign
+// this device knows (from 0), its id into `campaign_buf` (65 bytes suffice) and the last
+// revision it applied successfully into `*applied_revision` (0: none).
+// `DEVCARE_NOTHING_DUE` past the last campaign.
+//
+// # Safety
+// `campaign_buf` valid for `campaign_cap` bytes; `applied_revision` valid for a write.
+devcare_result devcare_device_checkin(struct devcare_device *device,
+                                      size_t index,
+                                      char *campaign_buf,
+                                      size_t campaign_cap,
+                                      uint32_t *applied_revision);
+
 // Payloads this device refused since it was opened (all reasons).
 //
 // # Safety
@@ -527,6 +545,17 @@ devcare_result devcare_server_open(const char *sled_path,
 // NULL or a live handle.
 void devcare_server_free(struct devcare_server *server);
 
+// Records that `device_id` belongs to the `n_groups` groups at `groups` (replacing what was
+// recorded; 0 groups clears it). Group campaigns accept reports only from members. The
+// table is kept in memory: set it after every `devcare_server_open`.
+//
+// # Safety
+// `device_id` NUL-terminated; `groups` valid for `n_groups` string pointers.
+devcare_result devcare_server_set_device_groups(struct devcare_server *server,
+                                                const char *device_id,
+                                                const char *const *groups,
+                                                size_t n_groups);
+
 // Creates a campaign from campaign-file text (`toml`, `len` bytes, UTF-8) at `now_ms`.
 // `targeted` is the number of target devices (0 for an explicit device list). Writes the
 // campaign id into `campaign_buf` (65 bytes suffice). A file error is
@@ -613,6 +642,38 @@ devcare_result devcare_server_care_outcome(struct devcare_server *server,
                                            uint32_t attempt,
                                            bool success,
                                            uint64_t now_ms);
+
+// `device_id` checked in at `now_ms` stating it applied `campaign` up to
+// `applied_revision` (0: never). A target behind gets care for every setting;
+// `*care_opened` says whether it did. A device that is not a target is
+// `DEVCARE_NOT_TARGETED`.
+//
+// # Safety
+// Strings NUL-terminated; `care_opened` valid for a write.
+devcare_result devcare_server_check_in(struct devcare_server *server,
+                                       const char *campaign,
+                                       const char *device_id,
+                                       uint32_t applied_revision,
+                                       uint64_t now_ms,
+                                       bool *care_opened);
+
+// An operator pauses care of `campaign`: no care order is dispatched until
+// `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.
+//
+// # Safety
+// `campaign` NUL-terminated.
+devcare_result devcare_server_pause(struct devcare_server *server,
+                                    const char *campaign,
+                                    uint64_t now_ms);
+
+// An operator resumes care of `campaign`, paused by an operator or by the abort threshold
+// (which then stays quiet for the campaign). `DEVCARE_NOT_PAUSED` if it is not paused.
+//
+// # Safety
+// `campaign` NUL-terminated.
+devcare_result devcare_server_resume(struct devcare_server *server,
+                                     const char *campaign,
+                                     uint64_t now_ms);
 
 // Lets time pass on every campaign (settles those past their report deadline). Writes the
 // next time a tick or care is due to `*next_wake_ms` (0 if none) when not NULL.

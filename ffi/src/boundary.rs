@@ -101,6 +101,25 @@ pub(crate) unsafe fn slice_arg<'a, T>(
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
+/// Copies `n` NUL-terminated UTF-8 strings at `p` (NULL is allowed only for `n == 0`).
+///
+/// # Safety
+/// `p` must be NULL or valid for `n` reads of pointers, each NULL or a NUL-terminated
+/// string valid for the call.
+pub(crate) unsafe fn str_array_arg(
+    p: *const *const c_char,
+    n: usize,
+    what: &str,
+) -> Result<Vec<String>, devcare_result> {
+    // SAFETY: forwarded contract.
+    let ptrs = unsafe { slice_arg(p, n, what) }?;
+    ptrs.iter()
+        .enumerate()
+        // SAFETY: each element is NULL or a valid string per the contract.
+        .map(|(i, &s)| unsafe { str_arg(s, &format!("{what}[{i}]")) }.map(str::to_owned))
+        .collect()
+}
+
 /// Borrows a handle mutably.
 ///
 /// # Safety
@@ -230,6 +249,14 @@ macro_rules! try_slice {
     ($p:expr, $len:expr, $what:expr) => {
         // SAFETY: the caller passes NULL or a pointer valid for `len` reads.
         tri!(unsafe { $crate::boundary::slice_arg($p, $len, $what) })
+    };
+}
+
+/// Copies an array of `n` strings.
+macro_rules! try_str_array {
+    ($p:ident, $n:expr) => {
+        // SAFETY: the caller passes NULL (with n == 0) or `n` valid string pointers.
+        tri!(unsafe { $crate::boundary::str_array_arg($p, $n, stringify!($p)) })
     };
 }
 

@@ -158,7 +158,8 @@ unsafe fn c_tree(
     }
 }
 
-/// Opens a device agent for `device_id`, trusting payloads signed by `server_public_key`
+/// Opens a device agent for `device_id`, member of the `n_groups` groups at `groups` (for
+/// group campaigns; NULL and 0 for none), trusting payloads signed by `server_public_key`
 /// (32 bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` NULL
 /// keeps the log in memory; otherwise the log lives in that directory and is replayed.
 ///
@@ -168,6 +169,8 @@ unsafe fn c_tree(
 pub unsafe extern "C" fn devcare_device_open(
     sled_path: *const c_char,
     device_id: *const c_char,
+    groups: *const *const c_char,
+    n_groups: usize,
     server_public_key: *const u8,
     device_key: *const u8,
     out: *mut *mut devcare_device,
@@ -175,6 +178,7 @@ pub unsafe extern "C" fn devcare_device_open(
     guard(|| {
         try_out!(out);
         let id = try_str!(device_id);
+        let groups = try_str_array!(groups, n_groups);
         let pk = try_key!(server_public_key);
         let key = try_key!(device_key);
         let path = if sled_path.is_null() {
@@ -182,7 +186,7 @@ pub unsafe extern "C" fn devcare_device_open(
         } else {
             Some(Path::new(try_str!(sled_path)))
         };
-        let host = try_host!(DeviceHost::open(path, id, pk, key));
+        let host = try_host!(DeviceHost::open(path, id, groups, pk, key));
         put!(out, Box::into_raw(Box::new(devcare_device { host })));
         DEVCARE_OK
     })
@@ -399,6 +403,33 @@ pub unsafe extern "C" fn devcare_device_receive_care(
             h.host
                 .receive_care(id, attempt, idx, Timestamp(now_ms), tree)
         );
+        DEVCARE_OK
+    })
+}
+
+/// What to state when checking in on an ordinary DM session: for the `index`-th campaign
+/// this device knows (from 0), its id into `campaign_buf` (65 bytes suffice) and the last
+/// revision it applied successfully into `*applied_revision` (0: none).
+/// `DEVCARE_NOTHING_DUE` past the last campaign.
+///
+/// # Safety
+/// `campaign_buf` valid for `campaign_cap` bytes; `applied_revision` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_checkin(
+    device: *mut devcare_device,
+    index: usize,
+    campaign_buf: *mut c_char,
+    campaign_cap: usize,
+    applied_revision: *mut u32,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        try_out!(campaign_buf, applied_revision);
+        let Some(c) = h.host.check_in().into_iter().nth(index) else {
+            return DEVCARE_NOTHING_DUE;
+        };
+        try_write_str!(c.campaign.as_str(), campaign_buf, campaign_cap);
+        put!(applied_revision, c.applied_revision);
         DEVCARE_OK
     })
 }

@@ -169,6 +169,8 @@ result_codes! {
     DEVCARE_NOT_PAUSED = 409,
     /// The broadcast was already recorded.
     DEVCARE_ALREADY_BROADCAST = 410,
+    /// Pause of a campaign whose care is already paused.
+    DEVCARE_ALREADY_PAUSED = 411,
     /// The campaign file does not parse or validate (message has file:line:col).
     DEVCARE_CAMPAIGN_INVALID = 500,
 }

@@ -64,6 +64,28 @@ pub unsafe extern "C" fn devcare_server_free(server: *mut devcare_server) {
     });
 }
 
+/// Records that `device_id` belongs to the `n_groups` groups at `groups` (replacing what was
+/// recorded; 0 groups clears it). Group campaigns accept reports only from members. The
+/// table is kept in memory: set it after every `devcare_server_open`.
+///
+/// # Safety
+/// `device_id` NUL-terminated; `groups` valid for `n_groups` string pointers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_set_device_groups(
+    server: *mut devcare_server,
+    device_id: *const c_char,
+    groups: *const *const c_char,
+    n_groups: usize,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(device_id);
+        let groups = try_str_array!(groups, n_groups);
+        try_host!(h.host.set_device_groups(id, groups));
+        DEVCARE_OK
+    })
+}
+
 /// Creates a campaign from campaign-file text (`toml`, `len` bytes, UTF-8) at `now_ms`.
 /// `targeted` is the number of target devices (0 for an explicit device list). Writes the
 /// campaign id into `campaign_buf` (65 bytes suffice). A file error is
@@ -288,6 +310,74 @@ pub unsafe extern "C" fn devcare_server_care_outcome(
             h.host
                 .care_outcome(id, dev, attempt, success, Timestamp(now_ms))
         );
+        DEVCARE_OK
+    })
+}
+
+/// `device_id` checked in at `now_ms` stating it applied `campaign` up to
+/// `applied_revision` (0: never). A target behind gets care for every setting;
+/// `*care_opened` says whether it did. A device that is not a target is
+/// `DEVCARE_NOT_TARGETED`.
+///
+/// # Safety
+/// Strings NUL-terminated; `care_opened` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_check_in(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    device_id: *const c_char,
+    applied_revision: u32,
+    now_ms: u64,
+    care_opened: *mut bool,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        let dev = try_str!(device_id);
+        try_out!(care_opened);
+        let opened = try_host!(
+            h.host
+                .check_in(id, dev, applied_revision, Timestamp(now_ms))
+        );
+        put!(care_opened, opened);
+        DEVCARE_OK
+    })
+}
+
+/// An operator pauses care of `campaign`: no care order is dispatched until
+/// `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.
+///
+/// # Safety
+/// `campaign` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_pause(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        try_host!(h.host.pause(id, Timestamp(now_ms)));
+        DEVCARE_OK
+    })
+}
+
+/// An operator resumes care of `campaign`, paused by an operator or by the abort threshold
+/// (which then stays quiet for the campaign). `DEVCARE_NOT_PAUSED` if it is not paused.
+///
+/// # Safety
+/// `campaign` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_resume(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        try_host!(h.host.resume(id, Timestamp(now_ms)));
         DEVCARE_OK
     })
 }

@@ -114,6 +114,7 @@ fn server_errors() -> Vec<ServerError> {
         ServerError::Paused,
         ServerError::NotPaused,
         ServerError::AlreadyBroadcast,
+        ServerError::AlreadyPaused,
     ]
 }
 
@@ -134,6 +135,7 @@ fn server_variant(e: &ServerError) -> usize {
         ServerError::Paused => 12,
         ServerError::NotPaused => 13,
         ServerError::AlreadyBroadcast => 14,
+        ServerError::AlreadyPaused => 15,
     }
 }
 

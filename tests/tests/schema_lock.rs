@@ -310,6 +310,10 @@ fn server_events() -> Vec<(&'static str, ServerEvent)> {
                 at: t,
             },
         ),
+        (
+            "server.OperatorPaused",
+            ServerEvent::OperatorPaused { at: t },
+        ),
     ]
 }
 

@@ -67,7 +67,7 @@ fun fleet() {
     for (i in 0 until 200) {
         val id = "dev-%04d".format(i)
         val fail = if (i % 20 == 7) "./Proxy/Port" else null
-        val agent = DeviceAgent.open(null, id, pk, deriveDeviceKey(MASTER, id))
+        val agent = DeviceAgent.open(null, id, listOf(), pk, deriveDeviceKey(MASTER, id))
         val tree = Tree(fail)
         agent.receivePayload(payload, T0, tree)
         val wake = agent.tick(T0 + 5UL * MIN)
@@ -114,7 +114,7 @@ fun forged() {
     val cid = server.createCampaign(CAMPAIGN, 10UL, T0)
     val payload = server.buildPayload(cid, SEED, T0 + 60UL * MIN, T0)
     payload[payload.size - 10] = (payload[payload.size - 10].toInt() xor 1).toByte()
-    val agent = DeviceAgent.open(null, "dev-1", publicKey(SEED), deriveDeviceKey(MASTER, "dev-1"))
+    val agent = DeviceAgent.open(null, "dev-1", listOf(), publicKey(SEED), deriveDeviceKey(MASTER, "dev-1"))
     try {
         agent.receivePayload(payload, T0, Tree(null))
         throw AssertionError("a forged payload was accepted")

@@ -82,7 +82,7 @@ def test(fn):
 def device(server_pk, i, path=None):
     dev_id = f"dev-{i:04}"
     key = devcare.derive_device_key(MASTER, dev_id)
-    return dev_id, devcare.DeviceAgent.open(path, dev_id, server_pk, key)
+    return dev_id, devcare.DeviceAgent.open(path, dev_id, [], server_pk, key)
 
 
 @test

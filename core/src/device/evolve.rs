@@ -17,6 +17,7 @@ pub(super) fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
                 campaign: Some((**campaign).clone()),
                 device: Some(device.clone()),
                 received_at: *at,
+                applied_revision: state.applied_revision,
                 ..DeviceState::default()
             };
         }
@@ -35,6 +36,11 @@ pub(super) fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
             state.findings = findings.clone();
             state.sampled = *sampled;
             state.phase = Phase::Healthy;
+            if findings.is_empty()
+                && let Some(c) = &state.campaign
+            {
+                state.applied_revision = c.revision;
+            }
         }
         DeviceEvent::ReportScheduled { attempt, due } => {
             state.report = Some(ReportProgress {
@@ -68,6 +74,9 @@ pub(super) fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
         DeviceEvent::CareApplied { results, .. } => {
             state.care_attempts = state.care_attempts.saturating_add(1);
             state.phase = if results.iter().all(|r| is_success(r.status)) {
+                if let Some(c) = &state.campaign {
+                    state.applied_revision = c.revision;
+                }
                 Phase::Recovered
             } else {
                 Phase::AwaitingCare

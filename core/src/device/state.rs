@@ -97,6 +97,11 @@ pub struct DeviceState {
     pub care: Option<CareProgress>,
     /// Care results received so far, per attempt.
     pub care_attempts: u32,
+    /// The last revision of this campaign the device applied successfully (evaluated
+    /// healthy, or recovered by care); 0 for none. Kept across revisions: a device that took
+    /// revision 2 on and failed still has revision 1 applied. It is what the device states
+    /// when it checks in.
+    pub applied_revision: u32,
 }
 
 impl DeviceState {

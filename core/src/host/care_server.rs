@@ -31,6 +31,44 @@ impl Directory for MasterKeys {
     }
 }
 
+/// [`MasterKeys`] plus a table of the groups each device belongs to, for hosts that keep
+/// their directory in devcare (the C API and the bindings). A device not in the table
+/// belongs to no group.
+#[derive(Debug, Clone)]
+pub struct GroupDirectory {
+    keys: MasterKeys,
+    groups: std::collections::HashMap<DeviceId, Vec<String>>,
+}
+
+impl GroupDirectory {
+    /// A directory deriving keys from `master`, with no groups yet.
+    pub fn new(master: [u8; 32]) -> Self {
+        GroupDirectory {
+            keys: MasterKeys(master),
+            groups: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Sets `device`'s groups (sorted, unique); an empty list removes its entry.
+    pub fn set_groups(&mut self, device: DeviceId, groups: Vec<String>) {
+        if groups.is_empty() {
+            self.groups.remove(&device);
+        } else {
+            self.groups.insert(device, groups);
+        }
+    }
+}
+
+impl Directory for GroupDirectory {
+    fn device_key(&self, device: &DeviceId) -> Option<DeviceKey> {
+        self.keys.device_key(device)
+    }
+
+    fn groups(&self, device: &DeviceId) -> Vec<String> {
+        self.groups.get(device).cloned().unwrap_or_default()
+    }
+}
+
 /// The outcome of ingesting one report's bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ingest {

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::device::DeviceCommand;
 use crate::host::HostError;
 use crate::host::agent::DeviceAgent;
-use crate::host::keys::{campaign_id, device_id, key32, trust};
+use crate::host::keys::{campaign_id, device_id, group_names, key32, trust};
 use crate::model::{CampaignId, Setting, Timestamp};
 use crate::payload::{PayloadLimits, TrustedKeys};
 use crate::report::ApplyResult;
@@ -35,6 +35,15 @@ pub struct DueAlert {
     pub xml: String,
 }
 
+/// What a device states about one campaign when it checks in on an ordinary DM session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIn {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// The last revision of it the device applied successfully (0 for none).
+    pub applied_revision: u32,
+}
+
 /// A handset's devcare host: its agent on the embedded store, the server key it trusts and
 /// its own report key. Every call that changes state flushes before it returns `Ok`.
 #[derive(Debug)]
@@ -46,21 +55,23 @@ pub struct DeviceHost {
 }
 
 impl DeviceHost {
-    /// Opens the host of `device` (text id), trusting payloads signed by
-    /// `server_public_key` (32 bytes) and authenticating reports with `device_key` (32
-    /// bytes). `path` `None` keeps the log in memory; otherwise it is a sled directory,
-    /// replayed on open.
+    /// Opens the host of `device` (text id), member of `groups` (for group campaigns; may
+    /// be empty), trusting payloads signed by `server_public_key` (32 bytes) and
+    /// authenticating reports with `device_key` (32 bytes). `path` `None` keeps the log in
+    /// memory; otherwise it is a sled directory, replayed on open.
     pub fn open(
         path: Option<&Path>,
         device: &str,
+        groups: Vec<String>,
         server_public_key: &[u8],
         device_key: &[u8],
     ) -> Result<Self, HostError> {
         let device = device_id(device)?;
+        let groups = group_names(groups)?;
         let trusted = trust(server_public_key)?;
         let key = key32(device_key, "device_key")?;
         let store = AnyStore::open(path)?;
-        let agent = DeviceAgent::open(store, device, vec![])?;
+        let agent = DeviceAgent::open(store, device, groups)?;
         Ok(DeviceHost {
             agent,
             trusted,
@@ -152,6 +163,18 @@ impl DeviceHost {
             .receive_care_and_apply(&id, attempt, indices, now, apply)?;
         self.agent.flush()?;
         Ok(host_error)
+    }
+
+    /// What to state when checking in: per campaign this device knows, the last revision it
+    /// applied successfully. The server gives care to a target that is behind.
+    pub fn check_in(&self) -> Vec<CheckIn> {
+        self.agent
+            .states()
+            .map(|(id, s)| CheckIn {
+                campaign: id.clone(),
+                applied_revision: s.applied_revision,
+            })
+            .collect()
     }
 
     /// Input refused since the host was opened, all reasons together.

@@ -32,6 +32,27 @@ pub fn campaign_id(text: &str) -> Result<crate::model::CampaignId, HostError> {
     crate::model::CampaignId::new(text).map_err(|e| HostError::invalid("campaign", e))
 }
 
+/// A device's group names: non-empty, at most 256, sorted and deduplicated.
+pub fn group_names(groups: Vec<String>) -> Result<Vec<String>, HostError> {
+    if groups.len() > crate::model::Limits::DEFAULT.max_target_groups {
+        return Err(HostError::invalid(
+            "groups",
+            format!(
+                "{} groups, the limit is {}",
+                groups.len(),
+                crate::model::Limits::DEFAULT.max_target_groups
+            ),
+        ));
+    }
+    if let Some(i) = groups.iter().position(String::is_empty) {
+        return Err(HostError::invalid("groups", format!("group {i} is empty")));
+    }
+    let mut groups = groups;
+    groups.sort_unstable();
+    groups.dedup();
+    Ok(groups)
+}
+
 /// Trusted keys holding the one server public key `public_key` (32 bytes).
 pub fn trust(public_key: &[u8]) -> Result<TrustedKeys, HostError> {
     let mut trusted = TrustedKeys::new();

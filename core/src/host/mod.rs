@@ -21,8 +21,8 @@ mod server;
 mod streams;
 
 pub use agent::DeviceAgent;
-pub use care_server::{CareServer, Directory, Ingest, IngestRejection, MasterKeys};
-pub use device::{DeviceHost, DueAlert, DueReport};
+pub use care_server::{CareServer, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys};
+pub use device::{CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};
 pub use server::{AlertIngest, ServerHost};
 pub use streams::{Rejections, RuntimeError};

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use crate::alert::AlertLimits;
 use crate::host::HostError;
-use crate::host::care_server::{CareServer, Ingest, MasterKeys};
-use crate::host::keys::{campaign_id, device_id, key32};
+use crate::host::care_server::{CareServer, GroupDirectory, Ingest};
+use crate::host::keys::{campaign_id, device_id, group_names, key32};
 use crate::model::{Campaign, CampaignId, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, build_payload};
 use crate::server::{CampaignStats, CareOrder, ServerCommand};
@@ -53,19 +53,33 @@ impl AlertIngest {
 #[derive(Debug)]
 pub struct ServerHost {
     server: CareServer<AnyStore>,
-    keys: MasterKeys,
+    keys: GroupDirectory,
 }
 
 impl ServerHost {
     /// Opens the host. Device report keys derive from `master_key` (32 bytes). `path`
     /// `None` keeps the log in memory; otherwise it is a sled directory, replayed on open.
     pub fn open(path: Option<&Path>, master_key: &[u8]) -> Result<Self, HostError> {
-        let keys = MasterKeys(key32(master_key, "master_key")?);
+        let keys = GroupDirectory::new(key32(master_key, "master_key")?);
         let store = AnyStore::open(path)?;
         Ok(ServerHost {
             server: CareServer::open(store)?,
             keys,
         })
+    }
+
+    /// Records that `device` belongs to `groups` (replacing what was recorded; an empty list
+    /// clears it). Group campaigns accept reports only from members. The table lives in
+    /// memory: the host sets it after every open, from its own device directory.
+    pub fn set_device_groups(
+        &mut self,
+        device: &str,
+        groups: Vec<String>,
+    ) -> Result<(), HostError> {
+        let device = device_id(device)?;
+        let groups = group_names(groups)?;
+        self.keys.set_groups(device, groups);
+        Ok(())
     }
 
     /// Parses and validates campaign-file text (errors located at `campaign.toml:line:col`).
@@ -208,6 +222,55 @@ impl ServerHost {
             success,
             at: now,
         };
+        self.server.handle(&id, &cmd)?;
+        self.server.flush()?;
+        Ok(())
+    }
+
+    /// A device stated, in an ordinary DM session at `now`, that it applied `campaign` up to
+    /// `applied_revision` (0: never). A target behind the campaign's revision gets care for
+    /// every setting; returns whether care was opened (false: up to date, or already in a
+    /// case). A device that is not a target is refused (`not-targeted`).
+    pub fn check_in(
+        &mut self,
+        campaign: &str,
+        device: &str,
+        applied_revision: u32,
+        now: Timestamp,
+    ) -> Result<bool, HostError> {
+        let id = campaign_id(campaign)?;
+        let device = device_id(device)?;
+        if self.server.state(&id).is_none() {
+            return Err(HostError::UnknownCampaign(id.to_string()));
+        }
+        let groups = crate::host::Directory::groups(&self.keys, &device);
+        let cmd = ServerCommand::CheckIn {
+            device,
+            groups,
+            applied_revision,
+            at: now,
+        };
+        let events = self.server.handle(&id, &cmd)?;
+        self.server.flush()?;
+        Ok(!events.is_empty())
+    }
+
+    /// An operator pauses care of `campaign`: no order is dispatched until [`Self::resume`].
+    pub fn pause(&mut self, campaign: &str, now: Timestamp) -> Result<(), HostError> {
+        self.operator(campaign, ServerCommand::Pause { at: now })
+    }
+
+    /// An operator resumes care of `campaign`, paused by an operator or by the abort
+    /// threshold (which then stays quiet for the campaign).
+    pub fn resume(&mut self, campaign: &str, now: Timestamp) -> Result<(), HostError> {
+        self.operator(campaign, ServerCommand::Resume { at: now })
+    }
+
+    fn operator(&mut self, campaign: &str, cmd: ServerCommand) -> Result<(), HostError> {
+        let id = campaign_id(campaign)?;
+        if self.server.state(&id).is_none() {
+            return Err(HostError::UnknownCampaign(id.to_string()));
+        }
         self.server.handle(&id, &cmd)?;
         self.server.flush()?;
         Ok(())

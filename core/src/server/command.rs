@@ -63,7 +63,13 @@ pub enum ServerCommand {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
-    /// An operator resumes a paused campaign; the abort threshold does not fire again.
+    /// An operator pauses care (no care order is dispatched until `Resume`).
+    Pause {
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
+    /// An operator resumes a paused campaign; after a pause by the abort threshold, the
+    /// threshold does not fire again.
     Resume {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,

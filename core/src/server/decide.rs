@@ -199,7 +199,7 @@ fn open_care(
         });
     }
     if let Some(abort) = &campaign.schedule.abort
-        && state.paused.is_none()
+        && !state.is_paused()
         && !state.resumed
     {
         let failures = state.failed() + 1;
@@ -225,7 +225,7 @@ pub(super) fn dispatch_care(
     at: Timestamp,
 ) -> Decided {
     state.campaign()?;
-    if state.paused.is_some() {
+    if state.is_paused() {
         return Err(ServerError::Paused);
     }
     let case = state
@@ -315,10 +315,19 @@ pub(super) fn record_care_outcome(
     ])
 }
 
+/// `Pause`: an operator stops care dispatch until `Resume`.
+pub(super) fn pause(state: &ServerState, at: Timestamp) -> Decided {
+    state.campaign()?;
+    if state.is_paused() {
+        return Err(ServerError::AlreadyPaused);
+    }
+    Ok(vec![ServerEvent::OperatorPaused { at }])
+}
+
 /// `Resume`: only a paused campaign.
 pub(super) fn resume(state: &ServerState, at: Timestamp) -> Decided {
     state.campaign()?;
-    if state.paused.is_none() {
+    if !state.is_paused() {
         return Err(ServerError::NotPaused);
     }
     Ok(vec![ServerEvent::CampaignResumed { at }])

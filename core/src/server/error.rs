@@ -72,6 +72,9 @@ pub enum ServerError {
     /// Resume while not paused.
     #[error("the campaign is not paused")]
     NotPaused,
+    /// Pause while paused.
+    #[error("care is already paused")]
+    AlreadyPaused,
     /// Broadcast marked twice.
     #[error("broadcast already marked")]
     AlreadyBroadcast,
@@ -96,6 +99,7 @@ impl ServerError {
             ServerError::CareMismatch { .. } => "care-mismatch",
             ServerError::Paused => "paused",
             ServerError::NotPaused => "not-paused",
+            ServerError::AlreadyPaused => "already-paused",
             ServerError::AlreadyBroadcast => "already-broadcast",
         }
     }
@@ -119,6 +123,7 @@ impl ServerError {
             | ServerError::CareMismatch { .. }
             | ServerError::Paused
             | ServerError::NotPaused
+            | ServerError::AlreadyPaused
             | ServerError::AlreadyBroadcast => 500,
         }
     }

@@ -146,4 +146,9 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// An operator paused care.
+    OperatorPaused {
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
 }

@@ -118,9 +118,11 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
         }
         ServerEvent::CampaignPaused { reason, .. } => state.paused = Some(*reason),
         ServerEvent::CampaignResumed { .. } => {
+            state.resumed |= state.paused.is_some();
             state.paused = None;
-            state.resumed = true;
+            state.operator_paused = None;
         }
+        ServerEvent::OperatorPaused { at } => state.operator_paused = Some(*at),
         ServerEvent::CampaignSettled { presumed_ok, at } => {
             state.settled_at = Some(*at);
             state.presumed_ok_at_settle = Some(*presumed_ok);

@@ -67,6 +67,7 @@ impl Decider for Server {
                 success,
                 at,
             } => decide::record_care_outcome(state, device, *attempt, *success, *at),
+            C::Pause { at } => decide::pause(state, *at),
             C::Resume { at } => decide::resume(state, *at),
             C::Tick { now } => decide::tick(state, *now),
         }

@@ -160,8 +160,10 @@ pub struct ServerState {
     pub cases: BTreeMap<DeviceId, Case>,
     /// Scheduled, undispatched care, by due time.
     pub care_queue: BTreeSet<(Timestamp, DeviceId)>,
-    /// Why care is paused, if it is.
+    /// Why the abort threshold paused care, if it did.
     pub paused: Option<PauseReason>,
+    /// When an operator paused care, if one did.
+    pub operator_paused: Option<Timestamp>,
     /// An operator resumed once: the threshold stays quiet.
     pub resumed: bool,
     /// When the campaign settled.
@@ -177,9 +179,14 @@ impl ServerState {
         self.campaign.as_ref().ok_or(ServerError::NoCampaign)
     }
 
+    /// Whether care is paused, by the abort threshold or by an operator.
+    pub fn is_paused(&self) -> bool {
+        self.paused.is_some() || self.operator_paused.is_some()
+    }
+
     /// Care orders due at `now` (empty while paused), earliest first, at most `max`.
     pub fn due_care(&self, now: Timestamp, max: usize) -> Vec<CareOrder> {
-        if self.paused.is_some() {
+        if self.is_paused() {
             return vec![];
         }
         self.care_queue
@@ -203,7 +210,7 @@ impl ServerState {
 
     /// When the next scheduled care or the settlement falls due, if anything is waiting.
     pub fn next_wake(&self) -> Option<Timestamp> {
-        let care = if self.paused.is_some() {
+        let care = if self.is_paused() {
             None
         } else {
             self.care_queue.first().map(|(t, _)| *t)
@@ -257,7 +264,7 @@ impl ServerState {
             escalated: k.escalated,
             abandoned: k.abandoned,
             presumed_ok: healthy_pool,
-            paused: self.paused.is_some(),
+            paused: self.is_paused(),
             settled: self.settled_at.is_some(),
             coverage,
         }

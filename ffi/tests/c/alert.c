@@ -17,7 +17,7 @@ int main(void) {
   CHECK(devcare_public_key(SIGNING_SEED, pk));
   CHECK(devcare_derive_device_key(MASTER, "IMEI:7", key));
   devcare_device *dev = NULL;
-  CHECK(devcare_device_open(NULL, "IMEI:7", pk, key, &dev));
+  CHECK(devcare_device_open(NULL, "IMEI:7", NULL, 0, pk, key, &dev));
   struct dm_tree tree = {.fail_uri = "./AP/Default/Auth"};
   CHECK(devcare_device_receive(dev, payload, len, T0, tree_apply, &tree));
   uint64_t slot = 0;

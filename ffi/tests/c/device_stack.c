@@ -19,7 +19,7 @@ static devcare_device *open_device(const char *dir, const char *id) {
   CHECK(devcare_public_key(SIGNING_SEED, pk));
   CHECK(devcare_derive_device_key(MASTER, id, key));
   devcare_device *dev = NULL;
-  CHECK(devcare_device_open(dir, id, pk, key, &dev));
+  CHECK(devcare_device_open(dir, id, NULL, 0, pk, key, &dev));
   return dev;
 }
 

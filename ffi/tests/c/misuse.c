@@ -23,14 +23,14 @@ int main(void) {
 
   /* NULL arguments to open. */
   devcare_device *dev = NULL;
-  EXPECT(devcare_device_open(NULL, NULL, pk, key, &dev), DEVCARE_NULL_ARGUMENT);
-  EXPECT(devcare_device_open(NULL, "IMEI:1", NULL, key, &dev), DEVCARE_NULL_ARGUMENT);
-  EXPECT(devcare_device_open(NULL, "IMEI:1", pk, key, NULL), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_device_open(NULL, NULL, NULL, 0, pk, key, &dev), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_device_open(NULL, "IMEI:1", NULL, 0, NULL, key, &dev), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_device_open(NULL, "IMEI:1", NULL, 0, pk, key, NULL), DEVCARE_NULL_ARGUMENT);
   ASSERT(dev == NULL); /* out-parameters untouched on failure */
-  EXPECT(devcare_device_open(NULL, "IMEI 1", pk, key, &dev), DEVCARE_INVALID_ARGUMENT);
-  EXPECT(devcare_device_open(NULL, "\xff\xfe", pk, key, &dev), DEVCARE_INVALID_UTF8);
+  EXPECT(devcare_device_open(NULL, "IMEI 1", NULL, 0, pk, key, &dev), DEVCARE_INVALID_ARGUMENT);
+  EXPECT(devcare_device_open(NULL, "\xff\xfe", NULL, 0, pk, key, &dev), DEVCARE_INVALID_UTF8);
   ASSERT(dev == NULL);
-  CHECK(devcare_device_open(NULL, "IMEI:1", pk, key, &dev));
+  CHECK(devcare_device_open(NULL, "IMEI:1", NULL, 0, pk, key, &dev));
 
   /* Zero-length and garbage payloads, NULL buffer with a length, NULL callback. */
   EXPECT(devcare_device_receive(dev, NULL, 0, T0, tree_apply, NULL), DEVCARE_PAYLOAD_TRUNCATED);

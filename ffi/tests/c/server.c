@@ -11,7 +11,7 @@ static size_t report_from(const char *id, const char *fail_uri, const uint8_t *p
   CHECK(devcare_public_key(SIGNING_SEED, pk));
   CHECK(devcare_derive_device_key(MASTER, id, key));
   devcare_device *dev = NULL;
-  CHECK(devcare_device_open(NULL, id, pk, key, &dev));
+  CHECK(devcare_device_open(NULL, id, NULL, 0, pk, key, &dev));
   struct dm_tree tree = {.fail_uri = fail_uri};
   devcare_result r = devcare_device_receive(dev, payload, len, T0, tree_apply, &tree);
   if (r != DEVCARE_OK) die("receive", r);

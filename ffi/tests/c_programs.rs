@@ -194,3 +194,9 @@ fn reports_travel_as_dm_generic_alerts() {
     let out = run("alert", &[]);
     assert!(out.contains("alert: ok"), "{out}");
 }
+
+#[test]
+fn lifecycle_groups_check_in_pause_and_resume() {
+    let out = run("lifecycle", &[]);
+    assert!(out.contains("lifecycle: ok"), "{out}");
+}

@@ -713,6 +713,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_slot(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_check_in(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert(
@@ -733,6 +735,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_care_outcome(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_check_in(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(
@@ -740,6 +744,12 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_next_care(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_pause(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_resume(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_stats(
     ): Int
@@ -776,8 +786,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_devcare_uniffi_fn_free_deviceagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_constructor_deviceagent_open(`sledPath`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_constructor_deviceagent_open(`sledPath`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_check_in(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_next_report(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -804,6 +816,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_care_outcome(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`attempt`: Int,`success`: Byte,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_careserver_check_in(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`appliedRevision`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_devcare_uniffi_fn_method_careserver_create_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -812,6 +826,12 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_next_care(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_pause(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_careserver_resume(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(`ptr`: Long,`device`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_stats(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -983,6 +1003,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_func_slot() and 0xFFFF) != 36296) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() and 0xFFFF) != 22416) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() and 0xFFFF) != 5703) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1013,6 +1036,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() and 0xFFFF) != 36503) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_check_in() and 0xFFFF) != 31377) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() and 0xFFFF) != 44976) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1025,6 +1051,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() and 0xFFFF) != 16684) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_pause() and 0xFFFF) != 46199) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() and 0xFFFF) != 17974) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() and 0xFFFF) != 51507) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() and 0xFFFF) != 3402) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1034,7 +1069,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() and 0xFFFF) != 30202) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() and 0xFFFF) != 15695) {
+    if ((lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() and 0xFFFF) != 65391) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() and 0xFFFF) != 58160) {
@@ -1559,6 +1594,12 @@ public interface CareServerInterface {
     fun `careOutcome`(`campaign`: kotlin.String, `device`: kotlin.String, `attempt`: kotlin.UInt, `success`: kotlin.Boolean, `nowMs`: kotlin.ULong)
     
     /**
+     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+     * never); a target behind gets care. Returns whether care was opened.
+     */
+    fun `checkIn`(`campaign`: kotlin.String, `device`: kotlin.String, `appliedRevision`: kotlin.UInt, `nowMs`: kotlin.ULong): kotlin.Boolean
+    
+    /**
      * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
      * an explicit device list). Returns the campaign id.
      */
@@ -1581,6 +1622,23 @@ public interface CareServerInterface {
      * The next care order due at `now_ms`, marked dispatched; null when none.
      */
     fun `nextCare`(`nowMs`: kotlin.ULong): CareOrder?
+    
+    /**
+     * An operator pauses care of `campaign` until `resume`.
+     */
+    fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
+     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     */
+    fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+     * it). Group campaigns accept reports only from members. Kept in memory: set it after
+     * every open.
+     */
+    fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
     
     /**
      * The statistics of `campaign`.
@@ -1744,6 +1802,28 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
 
     
     /**
+     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+     * never); a target behind gets care. Returns whether care was opened.
+     */
+    @Throws(DevcareException::class)override fun `checkIn`(`campaign`: kotlin.String, `device`: kotlin.String, `appliedRevision`: kotlin.UInt, `nowMs`: kotlin.ULong): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterString.lower(`device`),
+        FfiConverterUInt.lower(`appliedRevision`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
      * an explicit device list). Returns the campaign id.
      */
@@ -1820,6 +1900,62 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
     }
     )
     }
+    
+
+    
+    /**
+     * An operator pauses care of `campaign` until `resume`.
+     */
+    @Throws(DevcareException::class)override fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     */
+    @Throws(DevcareException::class)override fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+     * it). Group campaigns accept reports only from members. Kept in memory: set it after
+     * every open.
+     */
+    @Throws(DevcareException::class)override fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(
+        it,
+        
+        FfiConverterString.lower(`device`),
+        FfiConverterSequenceString.lower(`groups`),_status)
+}
+    }
+    
     
 
     
@@ -2014,6 +2150,12 @@ public object FfiConverterTypeCareServer: FfiConverter<CareServer, Long> {
 public interface DeviceAgentInterface {
     
     /**
+     * What to state when checking in on an ordinary DM session: per campaign this device
+     * knows, the last revision it applied successfully (0: none).
+     */
+    fun `checkIn`(): List<CheckInRecord>
+    
+    /**
      * The report to send at `now_ms`, if one is due.
      */
     fun `nextReport`(`nowMs`: kotlin.ULong): DueReport?
@@ -2160,6 +2302,23 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             UniffiLib.uniffi_devcare_uniffi_fn_clone_deviceagent(handle, status)
         }
     }
+
+    
+    /**
+     * What to state when checking in on an ordinary DM session: per campaign this device
+     * knows, the last revision it applied successfully (0: none).
+     */override fun `checkIn`(): List<CheckInRecord> {
+            return FfiConverterSequenceTypeCheckInRecord.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -2318,11 +2477,11 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     companion object {
         
     /**
-     * Opens the agent of `device_id`, trusting payloads signed by `server_public_key` (32
-     * bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` null keeps
-     * the log in memory.
+     * Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
+     * empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
+     * reports with `device_key` (32 bytes). `sled_path` null keeps the log in memory.
      */
-    @Throws(DevcareException::class) fun `open`(`sledPath`: kotlin.String?, `deviceId`: kotlin.String, `serverPublicKey`: kotlin.ByteArray, `deviceKey`: kotlin.ByteArray): DeviceAgent {
+    @Throws(DevcareException::class) fun `open`(`sledPath`: kotlin.String?, `deviceId`: kotlin.String, `groups`: List<kotlin.String>, `serverPublicKey`: kotlin.ByteArray, `deviceKey`: kotlin.ByteArray): DeviceAgent {
             return FfiConverterTypeDeviceAgent.lift(
     uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_constructor_deviceagent_open(
@@ -2330,6 +2489,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
         
         FfiConverterOptionalString.lower(`sledPath`),
         FfiConverterString.lower(`deviceId`),
+        FfiConverterSequenceString.lower(`groups`),
         FfiConverterByteArray.lower(`serverPublicKey`),
         FfiConverterByteArray.lower(`deviceKey`),_status)
 }
@@ -2918,6 +3078,53 @@ public object FfiConverterTypeCareOrder: FfiConverterRustBuffer<CareOrder> {
             FfiConverterString.write(value.`device`, buf)
             FfiConverterUInt.write(value.`attempt`, buf)
             FfiConverterSequenceUInt.write(value.`settings`, buf)
+    }
+}
+
+
+
+/**
+ * What a device states about one campaign when it checks in.
+ */
+data class CheckInRecord (
+    /**
+     * The campaign.
+     */
+    var `campaign`: kotlin.String
+    , 
+    /**
+     * The last revision of it the device applied successfully (0: none).
+     */
+    var `appliedRevision`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCheckInRecord: FfiConverterRustBuffer<CheckInRecord> {
+    override fun read(buf: ByteBuffer): CheckInRecord {
+        return CheckInRecord(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CheckInRecord) = (
+            FfiConverterString.allocationSize(value.`campaign`) +
+            FfiConverterUInt.allocationSize(value.`appliedRevision`)
+    )
+
+    override fun write(value: CheckInRecord, buf: ByteBuffer) {
+            FfiConverterString.write(value.`campaign`, buf)
+            FfiConverterUInt.write(value.`appliedRevision`, buf)
     }
 }
 
@@ -4110,6 +4317,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeCheckInRecord: FfiConverterRustBuffer<List<CheckInRecord>> {
+    override fun read(buf: ByteBuffer): List<CheckInRecord> {
+        val len = buf.getInt()
+        return List<CheckInRecord>(len) {
+            FfiConverterTypeCheckInRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<CheckInRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeCheckInRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<CheckInRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeCheckInRecord.write(it, buf)
         }
     }
 }

@@ -544,6 +544,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 36503:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_check_in() != 31377:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 886:
@@ -552,11 +554,19 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 16684:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_pause() != 46199:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_tick() != 16721:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 22416:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -574,7 +584,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 15695:
+    if lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 65391:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -637,6 +647,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload.restyp
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_check_in.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_check_in.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.restype = ctypes.c_uint16
@@ -649,6 +662,15 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report.restyp
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_next_care.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_next_care.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_stats.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_stats.restype = ctypes.c_uint16
@@ -658,6 +680,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_tick.restype = ctype
 _UniffiLib.uniffi_devcare_uniffi_checksum_constructor_careserver_open.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_constructor_careserver_open.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report.restype = ctypes.c_uint16
@@ -762,6 +787,15 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_outcome.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_outcome.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in.restype = ctypes.c_int8
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -790,6 +824,27 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_next_care.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_next_care.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_stats.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -808,6 +863,11 @@ _UniffiLib.uniffi_devcare_uniffi_fn_constructor_careserver_open.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_constructor_careserver_open.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -866,6 +926,7 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_tick.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_tick.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_constructor_deviceagent_open.argtypes = (
+    _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -1358,6 +1419,45 @@ class _UniffiFfiConverterTypeCareOrder(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.device, buf)
         _UniffiFfiConverterUInt32.write(value.attempt, buf)
         _UniffiFfiConverterSequenceUInt32.write(value.settings, buf)
+
+@dataclass
+class CheckInRecord:
+    """
+    What a device states about one campaign when it checks in.
+"""
+    def __init__(self, *, campaign:str, applied_revision:int):
+        self.campaign = campaign
+        self.applied_revision = applied_revision
+        
+        
+
+    
+    def __str__(self):
+        return "CheckInRecord(campaign={}, applied_revision={})".format(self.campaign, self.applied_revision)
+    def __eq__(self, other):
+        if self.campaign != other.campaign:
+            return False
+        if self.applied_revision != other.applied_revision:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeCheckInRecord(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return CheckInRecord(
+            campaign=_UniffiFfiConverterString.read(buf),
+            applied_revision=_UniffiFfiConverterUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.campaign)
+        _UniffiFfiConverterUInt32.check_lower(value.applied_revision)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.campaign, buf)
+        _UniffiFfiConverterUInt32.write(value.applied_revision, buf)
 
 
 
@@ -2483,6 +2583,12 @@ class CareServerProtocol(typing.Protocol):
         Records the outcome of care `attempt` for `device`.
 """
         raise NotImplementedError
+    def check_in(self, campaign: str,device: str,applied_revision: int,now_ms: int) -> bool:
+        """
+        `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+        never); a target behind gets care. Returns whether care was opened.
+"""
+        raise NotImplementedError
     def create_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
         """
         Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
@@ -2505,6 +2611,23 @@ class CareServerProtocol(typing.Protocol):
     def next_care(self, now_ms: int) -> typing.Optional[CareOrder]:
         """
         The next care order due at `now_ms`, marked dispatched; null when none.
+"""
+        raise NotImplementedError
+    def pause(self, campaign: str,now_ms: int) -> None:
+        """
+        An operator pauses care of `campaign` until `resume`.
+"""
+        raise NotImplementedError
+    def resume(self, campaign: str,now_ms: int) -> None:
+        """
+        An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+"""
+        raise NotImplementedError
+    def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
+        """
+        Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+        it). Group campaigns accept reports only from members. Kept in memory: set it after
+        every open.
 """
         raise NotImplementedError
     def stats(self, campaign: str) -> CampaignStats:
@@ -2625,6 +2748,34 @@ class CareServer(CareServerProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def check_in(self, campaign: str,device: str,applied_revision: int,now_ms: int) -> bool:
+        """
+        `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+        never); a target behind gets care. Returns whether care was opened.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterString.check_lower(device)
+
+        _UniffiFfiConverterUInt32.check_lower(applied_revision)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterString.lower(device),
+            _UniffiFfiConverterUInt32.lower(applied_revision),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def create_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
         """
         Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
@@ -2713,6 +2864,71 @@ class CareServer(CareServerProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def pause(self, campaign: str,now_ms: int) -> None:
+        """
+        An operator pauses care of `campaign` until `resume`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def resume(self, campaign: str,now_ms: int) -> None:
+        """
+        An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
+        """
+        Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+        it). Group campaigns accept reports only from members. Kept in memory: set it after
+        every open.
+"""
+        
+        _UniffiFfiConverterString.check_lower(device)
+
+        _UniffiFfiConverterSequenceString.check_lower(groups)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(device),
+            _UniffiFfiConverterSequenceString.lower(groups),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def stats(self, campaign: str) -> CampaignStats:
         """
         The statistics of `campaign`.
@@ -2778,6 +2994,29 @@ class _UniffiFfiConverterTypeCareServer:
     @classmethod
     def write(cls, value: CareServer, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
+
+class _UniffiFfiConverterSequenceTypeCheckInRecord(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeCheckInRecord.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeCheckInRecord.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeCheckInRecord.read(buf) for i in range(count)
+        ]
 
 class _UniffiFfiConverterOptionalTypeDueReport(_UniffiConverterRustBuffer):
     @classmethod
@@ -2980,6 +3219,12 @@ class DeviceAgentProtocol(typing.Protocol):
     A handset's devcare agent: one device, one stream per campaign. Thread-safe.
 """
     
+    def check_in(self, ) -> typing.List[CheckInRecord]:
+        """
+        What to state when checking in on an ordinary DM session: per campaign this device
+        knows, the last revision it applied successfully (0: none).
+"""
+        raise NotImplementedError
     def next_report(self, now_ms: int) -> typing.Optional[DueReport]:
         """
         The report to send at `now_ms`, if one is due.
@@ -3029,16 +3274,18 @@ class DeviceAgent(DeviceAgentProtocol):
     
     _handle: ctypes.c_uint64
     @classmethod
-    def open(cls, sled_path: typing.Optional[str],device_id: str,server_public_key: bytes,device_key: bytes) -> DeviceAgent:
+    def open(cls, sled_path: typing.Optional[str],device_id: str,groups: typing.List[str],server_public_key: bytes,device_key: bytes) -> DeviceAgent:
         """
-        Opens the agent of `device_id`, trusting payloads signed by `server_public_key` (32
-        bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` null keeps
-        the log in memory.
+        Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
+        empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
+        reports with `device_key` (32 bytes). `sled_path` null keeps the log in memory.
 """
         
         _UniffiFfiConverterOptionalString.check_lower(sled_path)
 
         _UniffiFfiConverterString.check_lower(device_id)
+
+        _UniffiFfiConverterSequenceString.check_lower(groups)
 
         _UniffiFfiConverterBytes.check_lower(server_public_key)
 
@@ -3046,6 +3293,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_lowered_args = (
             _UniffiFfiConverterOptionalString.lower(sled_path),
             _UniffiFfiConverterString.lower(device_id),
+            _UniffiFfiConverterSequenceString.lower(groups),
             _UniffiFfiConverterBytes.lower(server_public_key),
             _UniffiFfiConverterBytes.lower(device_key),
         )
@@ -3078,6 +3326,22 @@ class DeviceAgent(DeviceAgentProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
+    def check_in(self, ) -> typing.List[CheckInRecord]:
+        """
+        What to state when checking in on an ordinary DM session: per campaign this device
+        knows, the last revision it applied successfully (0: none).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeCheckInRecord.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def next_report(self, now_ms: int) -> typing.Optional[DueReport]:
         """
         The report to send at `now_ms`, if one is due.
@@ -3496,6 +3760,7 @@ __all__ = [
     "ApplyOutcome",
     "CampaignStats",
     "CareOrder",
+    "CheckInRecord",
     "DmSetting",
     "DueAlert",
     "DueReport",

@@ -240,4 +240,61 @@ def wire_vectors_decode_to_the_stated_values():
     assert r.failed_settings == w["failed_settings"]
 
 
+
+@test
+def group_campaign_check_in_and_operator_pause():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN.replace("targets = { all = true }", 'targets = { groups = ["beta"] }'), 3, T0)
+    for dev_id in ("dev-0001", "dev-0003"):
+        server.set_device_groups(dev_id, ["beta"])
+    server.set_device_groups("dev-0002", ["alpha"])
+    payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
+    pk = devcare.public_key(SEED)
+    member = devcare.DeviceAgent.open(None, "dev-0001", ["beta"], pk, devcare.derive_device_key(MASTER, "dev-0001"))
+    member.receive_payload(payload, T0, Tree("./Proxy/Port"))
+    slot = member.tick(T0 + 5 * MIN)
+    due = member.next_report(slot)
+    member.report_sent(due.campaign, due.attempt, slot)
+    result = server.ingest_report(due.bytes, slot)
+    assert result.outcome.is_ACCEPTED() and result.dm_status == 200, result
+    member.report_acknowledged(due.campaign, due.attempt, slot)
+    # Outside the group, the payload is refused and nothing is applied.
+    outsider = devcare.DeviceAgent.open(None, "dev-0002", ["alpha"], pk, devcare.derive_device_key(MASTER, "dev-0002"))
+    tree = Tree()
+    try:
+        outsider.receive_payload(payload, T0, tree)
+        raise AssertionError("a non-member took the group payload on")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "not-targeted", e
+    assert tree.nodes == {} and outsider.check_in() == []
+    # dev-0003 missed the broadcast: it checks in at revision 0 and gets care for every setting.
+    assert member.check_in() == [devcare.CheckInRecord(campaign=cid, applied_revision=0)]
+    assert server.check_in(cid, "dev-0003", 0, T0 + 10 * MIN)
+    assert not server.check_in(cid, "dev-0003", 0, T0 + 10 * MIN), "already in care"
+    try:
+        server.check_in(cid, "dev-0002", 0, T0 + 10 * MIN)
+        raise AssertionError("a non-member check-in opened care")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "not-targeted", e
+    # An operator pause holds every order until resume.
+    now = slot + MIN
+    server.pause(cid, now)
+    assert server.next_care(now) is None and server.stats(cid).paused
+    try:
+        server.pause(cid, now)
+        raise AssertionError("paused twice")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "already-paused", e
+    server.resume(cid, now)
+    orders = []
+    while (order := server.next_care(now)) is not None:
+        orders.append((order.device, order.settings))
+        if order.device == "dev-0001":
+            member.receive_care(order.campaign, order.attempt, order.settings, now, Tree())
+        server.care_outcome(order.campaign, order.device, order.attempt, True, now)
+    assert sorted(orders) == [("dev-0001", [1]), ("dev-0003", [0, 1, 2])], orders
+    assert member.check_in() == [devcare.CheckInRecord(campaign=cid, applied_revision=1)]
+    st = server.stats(cid)
+    assert (st.failure_reports, st.checkins_behind, st.recovered, st.in_care, st.paused) == (1, 1, 2, 0, False), st
+
 print(f"{len(PASSED)} passed, 0 failed")

@@ -656,6 +656,12 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     func careOutcome(campaign: String, device: String, attempt: UInt32, success: Bool, nowMs: UInt64) throws 
     
     /**
+     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+     * never); a target behind gets care. Returns whether care was opened.
+     */
+    func checkIn(campaign: String, device: String, appliedRevision: UInt32, nowMs: UInt64) throws  -> Bool
+    
+    /**
      * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
      * an explicit device list). Returns the campaign id.
      */
@@ -678,6 +684,23 @@ public protocol CareServerProtocol: AnyObject, Sendable {
      * The next care order due at `now_ms`, marked dispatched; null when none.
      */
     func nextCare(nowMs: UInt64) throws  -> CareOrder?
+    
+    /**
+     * An operator pauses care of `campaign` until `resume`.
+     */
+    func pause(campaign: String, nowMs: UInt64) throws 
+    
+    /**
+     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     */
+    func resume(campaign: String, nowMs: UInt64) throws 
+    
+    /**
+     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+     * it). Group campaigns accept reports only from members. Kept in memory: set it after
+     * every open.
+     */
+    func setDeviceGroups(device: String, groups: [String]) throws 
     
     /**
      * The statistics of `campaign`.
@@ -794,6 +817,23 @@ open func careOutcome(campaign: String, device: String, attempt: UInt32, success
 }
     
     /**
+     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+     * never); a target behind gets care. Returns whether care was opened.
+     */
+open func checkIn(campaign: String, device: String, appliedRevision: UInt32, nowMs: UInt64)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_check_in(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterString.lower(device),
+        FfiConverterUInt32.lower(appliedRevision),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
      * an explicit device list). Returns the campaign id.
      */
@@ -851,6 +891,47 @@ open func nextCare(nowMs: UInt64)throws  -> CareOrder?  {
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * An operator pauses care of `campaign` until `resume`.
+     */
+open func pause(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_pause(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     */
+open func resume(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_resume(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+     * it). Group campaigns accept reports only from members. Kept in memory: set it after
+     * every open.
+     */
+open func setDeviceGroups(device: String, groups: [String])throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(device),
+        FfiConverterSequenceString.lower(groups),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -933,6 +1014,12 @@ public func FfiConverterTypeCareServer_lower(_ value: CareServer) -> UInt64 {
  * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
  */
 public protocol DeviceAgentProtocol: AnyObject, Sendable {
+    
+    /**
+     * What to state when checking in on an ordinary DM session: per campaign this device
+     * knows, the last revision it applied successfully (0: none).
+     */
+    func checkIn()  -> [CheckInRecord]
     
     /**
      * The report to send at `now_ms`, if one is due.
@@ -1031,16 +1118,17 @@ open class DeviceAgent: DeviceAgentProtocol, @unchecked Sendable {
 
     
     /**
-     * Opens the agent of `device_id`, trusting payloads signed by `server_public_key` (32
-     * bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` null keeps
-     * the log in memory.
+     * Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
+     * empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
+     * reports with `device_key` (32 bytes). `sled_path` null keeps the log in memory.
      */
-public static func `open`(sledPath: String?, deviceId: String, serverPublicKey: Data, deviceKey: Data)throws  -> DeviceAgent  {
+public static func `open`(sledPath: String?, deviceId: String, groups: [String], serverPublicKey: Data, deviceKey: Data)throws  -> DeviceAgent  {
     return try  FfiConverterTypeDeviceAgent_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_constructor_deviceagent_open(
         FfiConverterOptionString.lower(sledPath),
         FfiConverterString.lower(deviceId),
+        FfiConverterSequenceString.lower(groups),
         FfiConverterData.lower(serverPublicKey),
         FfiConverterData.lower(deviceKey),uniffiCallStatus
     )
@@ -1048,6 +1136,19 @@ public static func `open`(sledPath: String?, deviceId: String, serverPublicKey: 
 }
     
 
+    
+    /**
+     * What to state when checking in on an ordinary DM session: per campaign this device
+     * knows, the last revision it applied successfully (0: none).
+     */
+open func checkIn() -> [CheckInRecord]  {
+    return try!  FfiConverterSequenceTypeCheckInRecord.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_deviceagent_check_in(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
     
     /**
      * The report to send at `now_ms`, if one is due.
@@ -1691,6 +1792,75 @@ public func FfiConverterTypeCareOrder_lift(_ buf: RustBuffer) throws -> CareOrde
 #endif
 public func FfiConverterTypeCareOrder_lower(_ value: CareOrder) -> RustBuffer {
     return FfiConverterTypeCareOrder.lower(value)
+}
+
+
+/**
+ * What a device states about one campaign when it checks in.
+ */
+public struct CheckInRecord: Equatable, Hashable {
+    /**
+     * The campaign.
+     */
+    public var campaign: String
+    /**
+     * The last revision of it the device applied successfully (0: none).
+     */
+    public var appliedRevision: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The campaign.
+         */campaign: String, 
+        /**
+         * The last revision of it the device applied successfully (0: none).
+         */appliedRevision: UInt32) {
+        self.campaign = campaign
+        self.appliedRevision = appliedRevision
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CheckInRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCheckInRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CheckInRecord {
+        return
+            try CheckInRecord(
+                campaign: FfiConverterString.read(from: &buf), 
+                appliedRevision: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CheckInRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.campaign, into: &buf)
+        FfiConverterUInt32.write(value.appliedRevision, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCheckInRecord_lift(_ buf: RustBuffer) throws -> CheckInRecord {
+    return try FfiConverterTypeCheckInRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCheckInRecord_lower(_ value: CheckInRecord) -> RustBuffer {
+    return FfiConverterTypeCheckInRecord.lower(value)
 }
 
 
@@ -2974,6 +3144,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCheckInRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [CheckInRecord]
+
+    public static func write(_ value: [CheckInRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCheckInRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CheckInRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CheckInRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCheckInRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer {
     typealias SwiftType = [IngestResult]
 
@@ -3138,6 +3333,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_func_slot() != 36296) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 22416) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3168,6 +3366,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 36503) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_check_in() != 31377) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3180,6 +3381,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 16684) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_pause() != 46199) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3189,7 +3399,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 15695) {
+    if (uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 65391) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160) {

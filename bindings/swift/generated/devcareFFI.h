@@ -271,7 +271,12 @@ void uniffi_devcare_uniffi_fn_free_deviceagent(uint64_t handle, RustCallStatus *
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_DEVICEAGENT_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_DEVICEAGENT_OPEN
-uint64_t uniffi_devcare_uniffi_fn_constructor_deviceagent_open(RustBuffer sled_path, RustBuffer device_id, RustBuffer server_public_key, RustBuffer device_key, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_devcare_uniffi_fn_constructor_deviceagent_open(RustBuffer sled_path, RustBuffer device_id, RustBuffer groups, RustBuffer server_public_key, RustBuffer device_key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_CHECK_IN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_CHECK_IN
+RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_check_in(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_NEXT_REPORT
@@ -339,6 +344,11 @@ RustBuffer uniffi_devcare_uniffi_fn_method_careserver_build_payload(uint64_t ptr
 void uniffi_devcare_uniffi_fn_method_careserver_care_outcome(uint64_t ptr, RustBuffer campaign, RustBuffer device, uint32_t attempt, int8_t success, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CHECK_IN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CHECK_IN
+int8_t uniffi_devcare_uniffi_fn_method_careserver_check_in(uint64_t ptr, RustBuffer campaign, RustBuffer device, uint32_t applied_revision, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CREATE_CAMPAIGN
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CREATE_CAMPAIGN
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_create_campaign(uint64_t ptr, RustBuffer toml, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -357,6 +367,21 @@ RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_report(uint64_t ptr
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_NEXT_CARE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_NEXT_CARE
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_next_care(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_PAUSE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_PAUSE
+void uniffi_devcare_uniffi_fn_method_careserver_pause(uint64_t ptr, RustBuffer campaign, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_RESUME
+void uniffi_devcare_uniffi_fn_method_careserver_resume(uint64_t ptr, RustBuffer campaign, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_DEVICE_GROUPS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_DEVICE_GROUPS
+void uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(uint64_t ptr, RustBuffer device, RustBuffer groups, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_STATS
@@ -737,6 +762,12 @@ uint16_t uniffi_devcare_uniffi_checksum_func_slot(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_CHECK_IN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_CHECK_IN
+uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_check_in(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_NEXT_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_NEXT_REPORT
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_next_report(void
@@ -797,6 +828,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_care_outcome(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CHECK_IN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CHECK_IN
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_check_in(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CREATE_CAMPAIGN
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CREATE_CAMPAIGN
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(void
@@ -818,6 +855,24 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_NEXT_CARE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_NEXT_CARE
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_next_care(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_PAUSE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_PAUSE
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_pause(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_RESUME
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_resume(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SET_DEVICE_GROUPS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SET_DEVICE_GROUPS
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups(void
     
 );
 #endif

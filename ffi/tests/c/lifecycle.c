@@ -1,0 +1,131 @@
+/* Lifecycle flows a DM stack and server run outside the happy path, through the C API:
+ * a group campaign (members report and get care, others refuse the payload), a check-in
+ * from a device that missed the broadcast, and an operator pause and resume. */
+#include "common.h"
+
+static const char *BETA[] = {"beta"};
+static const char *ALPHA_GAMMA[] = {"alpha", "gamma"};
+
+static devcare_device *open_device(const char *id, const char **groups, size_t n) {
+  uint8_t pk[32], key[32];
+  CHECK(devcare_public_key(SIGNING_SEED, pk));
+  CHECK(devcare_derive_device_key(MASTER, id, key));
+  devcare_device *dev = NULL;
+  CHECK(devcare_device_open(NULL, id, groups, n, pk, key, &dev));
+  return dev;
+}
+
+int main(void) {
+  devcare_server *srv = NULL;
+  CHECK(devcare_server_open(NULL, MASTER, &srv));
+  char toml[4096], campaign[65];
+  snprintf(toml, sizeof toml, CAMPAIGN_TOML, "targets = { groups = [\"beta\"] }");
+  CHECK(devcare_server_create_campaign(srv, toml, strlen(toml), 3, T0, campaign, sizeof campaign));
+  /* The server's directory: IMEI:1 and IMEI:3 are in beta, IMEI:2 is not. */
+  CHECK(devcare_server_set_device_groups(srv, "IMEI:1", BETA, 1));
+  CHECK(devcare_server_set_device_groups(srv, "IMEI:2", ALPHA_GAMMA, 2));
+  CHECK(devcare_server_set_device_groups(srv, "IMEI:3", BETA, 1));
+  uint8_t payload[4096];
+  size_t len = 0;
+  CHECK(devcare_server_build_payload(srv, campaign, SIGNING_SEED, T0 + 24 * 60 * MIN, T0, payload,
+                                     sizeof payload, &len));
+
+  /* A member whose Proxy/Port fails reports, and the server accepts it (not 403). */
+  devcare_device *member = open_device("IMEI:1", BETA, 1);
+  struct dm_tree tree = {.fail_uri = "./Proxy/Port"};
+  CHECK(devcare_device_receive(member, payload, len, T0, tree_apply, &tree));
+  uint64_t slot = 0;
+  CHECK(devcare_device_tick(member, T0 + 5 * MIN, &slot));
+  uint8_t rep[1024];
+  size_t n = 0;
+  char rc[65];
+  uint32_t attempt = 0;
+  CHECK(devcare_device_next_report(member, slot, rep, sizeof rep, &n, rc, sizeof rc, &attempt));
+  CHECK(devcare_device_report_sent(member, rc, attempt, slot));
+  devcare_ingest outcome;
+  devcare_result reason;
+  uint16_t status = 0;
+  CHECK(devcare_server_ingest_report(srv, rep, n, slot, &outcome, &reason, &status));
+  ASSERT(outcome == DEVCARE_INGEST_ACCEPTED && status == 200);
+  CHECK(devcare_device_report_acknowledged(member, rc, attempt, slot));
+  uint64_t reported = slot;
+
+  /* A device outside the group ignores the payload. */
+  devcare_device *outsider = open_device("IMEI:2", ALPHA_GAMMA, 2);
+  struct dm_tree untouched = {0};
+  EXPECT(devcare_device_receive(outsider, payload, len, T0, tree_apply, &untouched), DEVCARE_NOT_TARGETED);
+  ASSERT(untouched.applied == 0);
+  char cid[65];
+  uint32_t rev = 99;
+  EXPECT(devcare_device_checkin(outsider, 0, cid, sizeof cid, &rev), DEVCARE_NOTHING_DUE);
+
+  /* A healthy member states revision 1 when it checks in: nothing to do. */
+  devcare_device *healthy = open_device("IMEI:3", BETA, 1);
+  struct dm_tree ok_tree = {0};
+  CHECK(devcare_device_receive(healthy, payload, len, T0, tree_apply, &ok_tree));
+  CHECK(devcare_device_tick(healthy, T0 + 5 * MIN, &slot));
+  CHECK(devcare_device_checkin(healthy, 0, cid, sizeof cid, &rev));
+  ASSERT(strcmp(cid, campaign) == 0 && rev == 1);
+  bool opened = true;
+  CHECK(devcare_server_check_in(srv, cid, "IMEI:3", rev, T0 + 10 * MIN, &opened));
+  ASSERT(!opened);
+  /* IMEI:4 missed the broadcast; until the directory knows its groups it is no target. */
+  EXPECT(devcare_server_check_in(srv, campaign, "IMEI:4", 0, T0 + 10 * MIN, &opened), DEVCARE_NOT_TARGETED);
+  CHECK(devcare_server_set_device_groups(srv, "IMEI:4", BETA, 1));
+  CHECK(devcare_server_check_in(srv, campaign, "IMEI:4", 0, T0 + 10 * MIN, &opened));
+  ASSERT(opened);
+
+  /* An operator pauses care: nothing is dispatched; resuming releases both orders. */
+  uint64_t now = reported + MIN;
+  CHECK(devcare_server_pause(srv, campaign, now));
+  EXPECT(devcare_server_pause(srv, campaign, now), DEVCARE_ALREADY_PAUSED);
+  devcare_care_order order;
+  uint32_t idx[256];
+  EXPECT(devcare_server_next_care(srv, now, &order, idx, 256), DEVCARE_NOTHING_DUE);
+  devcare_stats st;
+  CHECK(devcare_server_stats(srv, campaign, &st));
+  ASSERT(st.paused && st.failure_reports == 1 && st.checkins_behind == 1);
+  CHECK(devcare_server_resume(srv, campaign, now));
+  EXPECT(devcare_server_resume(srv, campaign, now), DEVCARE_NOT_PAUSED);
+  int orders = 0;
+  devcare_result r;
+  while ((r = devcare_server_next_care(srv, now, &order, idx, 256)) == DEVCARE_OK) {
+    orders++;
+    if (strcmp(order.device, "IMEI:1") == 0) {
+      ASSERT(order.settings_count == 1 && idx[0] == 2);
+      CHECK(devcare_device_receive_care(member, order.campaign, order.attempt, idx, order.settings_count, now,
+                                        tree_apply, &ok_tree));
+    } else {
+      ASSERT(strcmp(order.device, "IMEI:4") == 0 && order.settings_count == 4);
+    }
+    CHECK(devcare_server_care_outcome(srv, order.campaign, order.device, order.attempt, true, now));
+  }
+  EXPECT(r, DEVCARE_NOTHING_DUE);
+  ASSERT(orders == 2);
+  CHECK(devcare_device_checkin(member, 0, cid, sizeof cid, &rev));
+  ASSERT(rev == 1); /* recovered by care: revision 1 applied */
+  CHECK(devcare_server_stats(srv, campaign, &st));
+  ASSERT(!st.paused && st.recovered == 2 && st.in_care == 0);
+
+  /* Misuse of the new arguments. */
+  const char *bad[] = {"beta", NULL};
+  const char *empty[] = {""};
+  devcare_device *d = NULL;
+  uint8_t pk[32] = {0}, key[32] = {0};
+  CHECK(devcare_public_key(SIGNING_SEED, pk));
+  EXPECT(devcare_device_open(NULL, "IMEI:5", NULL, 2, pk, key, &d), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_device_open(NULL, "IMEI:5", bad, 2, pk, key, &d), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_device_open(NULL, "IMEI:5", empty, 1, pk, key, &d), DEVCARE_INVALID_ARGUMENT);
+  ASSERT(d == NULL);
+  EXPECT(devcare_server_set_device_groups(srv, "IMEI:5", bad, 2), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_server_pause(srv, "nope", now), DEVCARE_UNKNOWN_CAMPAIGN);
+  EXPECT(devcare_server_check_in(srv, campaign, "IMEI:4", 0, now, NULL), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_device_checkin(member, 0, NULL, 0, &rev), DEVCARE_NULL_ARGUMENT);
+
+  devcare_device_free(member);
+  devcare_device_free(outsider);
+  devcare_device_free(healthy);
+  devcare_server_free(srv);
+  printf("lifecycle: ok\n");
+  return 0;
+}

@@ -85,7 +85,8 @@ pub fn verify_mismatch(campaign: &Campaign, results: &[ApplyResult], uri: &str) 
         .collect()
 }
 
-/// `payload-incomplete`: settings the host never returned a result for.
+/// `payload-incomplete`: settings the host never returned a result for. Always checked,
+/// listed in the schedule or not.
 pub fn payload_incomplete(campaign: &Campaign, results: &[ApplyResult]) -> Vec<Finding> {
     (results.len()..campaign.settings.len())
         .map(|i| Finding::Missing { index: i as u32 })
@@ -104,9 +105,10 @@ pub fn not_applied_within(
     (applied_at.is_none() || took > within).then_some(Finding::Late { after: took })
 }
 
-/// Checks a device's apply results against every condition of the schedule. `applied` is
-/// `None` when the host had not returned results by evaluation time `now`. Returns the
-/// sorted, unique findings; empty means healthy.
+/// Checks a device's apply results against every condition of the schedule, plus
+/// [`payload_incomplete`], which always applies. `applied` is `None` when the host had not
+/// returned results by evaluation time `now`. Returns the sorted, unique findings; empty
+/// means healthy.
 pub fn findings(
     campaign: &Campaign,
     received_at: Timestamp,
@@ -114,7 +116,10 @@ pub fn findings(
     now: Timestamp,
 ) -> Vec<Finding> {
     let results: &[ApplyResult] = applied.map(|(_, r)| r).unwrap_or(&[]);
-    let mut out = Vec::new();
+    // A setting without a result was not applied: always a finding, whether or not the
+    // schedule lists `payload-incomplete` (a device must never call an unapplied campaign
+    // healthy).
+    let mut out = payload_incomplete(campaign, results);
     for cond in &campaign.schedule.conditions {
         match cond {
             Condition::AnyFailed => out.extend(any_failed(results)),

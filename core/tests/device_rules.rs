@@ -154,6 +154,34 @@ fn payload_incomplete_flags_settings_without_results() {
 }
 
 #[test]
+fn settings_without_results_are_findings_even_when_payload_incomplete_is_not_listed() {
+    let c = no_sampling(with_conditions(campaign(), vec![Condition::AnyFailed]));
+    let s = device_evaluated(&c, "IMEI:1", ok(3));
+    assert_eq!(findings_of(&s), vec![Finding::Missing { index: 3 }]);
+    assert_eq!(
+        s.phase,
+        Phase::Reporting,
+        "an unapplied setting is not healthy"
+    );
+    // Never applied at all (the host died before it returned results).
+    let received = DeviceEvent::PayloadAccepted {
+        campaign: Box::new(c.clone()),
+        device: dev("IMEI:1"),
+        at: T0,
+    };
+    let s = spec::<Device>([received])
+        .when(DeviceCommand::Tick { now: eval_time(&c) })
+        .then_events(|events| {
+            assert!(matches!(
+                &events[0],
+                DeviceEvent::Evaluated { findings, .. } if findings.len() == 4
+            ));
+        });
+    assert_eq!(s.phase, Phase::Reporting);
+    assert_eq!(s.applied_revision, 0);
+}
+
+#[test]
 fn not_applied_within_flags_a_slow_or_missing_apply() {
     let c = no_sampling(with_conditions(
         campaign(),

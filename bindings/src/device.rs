@@ -30,6 +30,17 @@ pub struct DueReport {
     pub bytes: Vec<u8>,
 }
 
+/// Work a device took on and did not finish.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PendingWork {
+    /// The campaign.
+    pub campaign: String,
+    /// Null: the campaign's settings; otherwise that care attempt's.
+    pub care_attempt: Option<u32>,
+    /// The settings still without a recorded result, by URI.
+    pub setting_uris: Vec<String>,
+}
+
 /// What a device states about one campaign when it checks in.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct CheckInRecord {
@@ -151,6 +162,28 @@ impl DeviceAgent {
                 applied_revision: c.applied_revision,
             })
             .collect()
+    }
+
+    /// Work taken on and not finished (e.g. the device died mid-apply); check it after
+    /// every open.
+    pub fn pending(&self) -> Vec<PendingWork> {
+        lock(&self.0)
+            .pending()
+            .into_iter()
+            .map(|p| PendingWork {
+                campaign: p.campaign.to_string(),
+                care_attempt: p.care_attempt,
+                setting_uris: p.settings.iter().map(|s| s.uri.clone()).collect(),
+            })
+            .collect()
+    }
+
+    /// Finishes every pending piece of work: `tree` applies its settings. Returns how many
+    /// were finished.
+    pub fn resume(&self, now_ms: u64, tree: Arc<dyn DmTree>) -> Result<u32, DevcareError> {
+        let mut host = lock(&self.0);
+        let (n, failed) = host.resume(Timestamp(now_ms), apply_with(tree.as_ref()))?;
+        failed.map_or(Ok(u32::try_from(n).unwrap_or(u32::MAX)), Err)
     }
 
     /// Input refused since open (all reasons).

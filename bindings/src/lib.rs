@@ -17,7 +17,7 @@ mod keys;
 mod server;
 mod tree;
 
-pub use device::{CheckInRecord, DeviceAgent, DueAlert, DueReport};
+pub use device::{CheckInRecord, DeviceAgent, DueAlert, DueReport, PendingWork};
 pub use error::DevcareError;
 pub use keys::{
     PayloadInfo, ReportInfo, decode_report, derive_device_key, first_report_at, open_payload,

@@ -457,6 +457,26 @@ devcare_result devcare_device_checkin(struct devcare_device *device,
                                       size_t campaign_cap,
                                       uint32_t *applied_revision);
 
+// How many pieces of work this device took on and did not finish (a campaign or a care
+// attempt whose results were never recorded, e.g. the device died mid-apply) into
+// `*count`. Check it after every open; `devcare_device_resume` finishes them.
+//
+// # Safety
+// `count` valid for a write.
+devcare_result devcare_device_pending(struct devcare_device *device, size_t *count);
+
+// Finishes every pending piece of work at `now_ms`: the library calls `apply` for each of
+// its settings and records the results. Writes how many were finished to `*resumed` when
+// not NULL.
+//
+// # Safety
+// `apply` a valid callback for `user_data`; `resumed` NULL or valid for a write.
+devcare_result devcare_device_resume(struct devcare_device *device,
+                                     uint64_t now_ms,
+                                     devcare_apply_cb apply,
+                                     void *user_data,
+                                     size_t *resumed);
+
 // Payloads this device refused since it was opened (all reasons).
 //
 // # Safety

@@ -434,6 +434,54 @@ pub unsafe extern "C" fn devcare_device_checkin(
     })
 }
 
+/// How many pieces of work this device took on and did not finish (a campaign or a care
+/// attempt whose results were never recorded, e.g. the device died mid-apply) into
+/// `*count`. Check it after every open; `devcare_device_resume` finishes them.
+///
+/// # Safety
+/// `count` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_pending(
+    device: *mut devcare_device,
+    count: *mut usize,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        try_out!(count);
+        put!(count, h.host.pending().len());
+        DEVCARE_OK
+    })
+}
+
+/// Finishes every pending piece of work at `now_ms`: the library calls `apply` for each of
+/// its settings and records the results. Writes how many were finished to `*resumed` when
+/// not NULL.
+///
+/// # Safety
+/// `apply` a valid callback for `user_data`; `resumed` NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_resume(
+    device: *mut devcare_device,
+    now_ms: u64,
+    apply: devcare_apply_cb,
+    user_data: *mut c_void,
+    resumed: *mut usize,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        let Some(apply) = apply else {
+            return fail(DEVCARE_NULL_ARGUMENT, "apply callback is NULL");
+        };
+        // SAFETY: callback contract forwarded.
+        let tree = unsafe { c_tree(apply, user_data) };
+        let (n, _) = try_host!(h.host.resume(Timestamp(now_ms), tree));
+        if !resumed.is_null() {
+            put!(resumed, n);
+        }
+        DEVCARE_OK
+    })
+}
+
 /// Payloads this device refused since it was opened (all reasons).
 ///
 /// # Safety

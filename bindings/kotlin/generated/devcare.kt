@@ -719,6 +719,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_pending(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload(
@@ -728,6 +730,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_resume(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_tick(
     ): Int
@@ -794,6 +798,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_pending(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`settings`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload(`ptr`: Long,`payload`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -804,6 +810,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_resume(`ptr`: Long,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_clone_careserver(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1012,6 +1020,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() and 0xFFFF) != 55212) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() and 0xFFFF) != 8472) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 44185) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1025,6 +1036,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() and 0xFFFF) != 4165) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume() and 0xFFFF) != 58928) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() and 0xFFFF) != 19351) {
@@ -2167,6 +2181,12 @@ public interface DeviceAgentInterface {
     fun `nextReportAlert`(`nowMs`: kotlin.ULong): DueAlert?
     
     /**
+     * Work taken on and not finished (e.g. the device died mid-apply); check it after
+     * every open.
+     */
+    fun `pending`(): List<PendingWork>
+    
+    /**
      * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
      */
     fun `receiveCare`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
@@ -2190,6 +2210,12 @@ public interface DeviceAgentInterface {
      * The host sent report `attempt` of `campaign`.
      */
     fun `reportSent`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Finishes every pending piece of work: `tree` applies its settings. Returns how many
+     * were finished.
+     */
+    fun `resume`(`nowMs`: kotlin.ULong, `tree`: DmTree): kotlin.UInt
     
     /**
      * Lets time pass; returns when the next tick is needed (null when nothing waits).
@@ -2358,6 +2384,23 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
 
     
     /**
+     * Work taken on and not finished (e.g. the device died mid-apply); check it after
+     * every open.
+     */override fun `pending`(): List<PendingWork> {
+            return FfiConverterSequenceTypePendingWork.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
      */
     @Throws(DevcareException::class)override fun `receiveCare`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
@@ -2448,6 +2491,26 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
 }
     }
     
+    
+
+    
+    /**
+     * Finishes every pending piece of work: `tree` applies its settings. Returns how many
+     * were finished.
+     */
+    @Throws(DevcareException::class)override fun `resume`(`nowMs`: kotlin.ULong, `tree`: DmTree): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_resume(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),
+        FfiConverterTypeDmTree.lower(`tree`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -3414,6 +3477,61 @@ public object FfiConverterTypePayloadInfo: FfiConverterRustBuffer<PayloadInfo> {
 
 
 /**
+ * Work a device took on and did not finish.
+ */
+data class PendingWork (
+    /**
+     * The campaign.
+     */
+    var `campaign`: kotlin.String
+    , 
+    /**
+     * Null: the campaign's settings; otherwise that care attempt's.
+     */
+    var `careAttempt`: kotlin.UInt?
+    , 
+    /**
+     * The settings still without a recorded result, by URI.
+     */
+    var `settingUris`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePendingWork: FfiConverterRustBuffer<PendingWork> {
+    override fun read(buf: ByteBuffer): PendingWork {
+        return PendingWork(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PendingWork) = (
+            FfiConverterString.allocationSize(value.`campaign`) +
+            FfiConverterOptionalUInt.allocationSize(value.`careAttempt`) +
+            FfiConverterSequenceString.allocationSize(value.`settingUris`)
+    )
+
+    override fun write(value: PendingWork, buf: ByteBuffer) {
+            FfiConverterString.write(value.`campaign`, buf)
+            FfiConverterOptionalUInt.write(value.`careAttempt`, buf)
+            FfiConverterSequenceString.write(value.`settingUris`, buf)
+    }
+}
+
+
+
+/**
  * What an authenticated report says.
  */
 data class ReportInfo (
@@ -4079,6 +4197,38 @@ public object FfiConverterTypeVerifyOutcome: FfiConverterRustBuffer<VerifyOutcom
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
     override fun read(buf: ByteBuffer): kotlin.ULong? {
         if (buf.get().toInt() == 0) {
@@ -4373,6 +4523,34 @@ public object FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer<List<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeIngestResult.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePendingWork: FfiConverterRustBuffer<List<PendingWork>> {
+    override fun read(buf: ByteBuffer): List<PendingWork> {
+        val len = buf.getInt()
+        return List<PendingWork>(len) {
+            FfiConverterTypePendingWork.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PendingWork>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePendingWork.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PendingWork>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePendingWork.write(it, buf)
         }
     }
 }

@@ -572,6 +572,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 55212:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 8472:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 44185:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786:
@@ -581,6 +583,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 4165:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume() != 58928:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -689,6 +693,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report.restype
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care.restype = ctypes.c_uint16
@@ -704,6 +711,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick.restype = ctypes.c_uint16
@@ -880,6 +890,11 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert.argtype
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -919,6 +934,13 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_sent.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_sent.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_resume.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_resume.restype = ctypes.c_uint32
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_tick.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -2282,6 +2304,76 @@ class _UniffiFfiConverterTypePayloadInfo(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.valid_until_ms, buf)
         _UniffiFfiConverterSequenceString.write(value.setting_uris, buf)
 
+class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt32.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt32.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt32.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class PendingWork:
+    """
+    Work a device took on and did not finish.
+"""
+    def __init__(self, *, campaign:str, care_attempt:typing.Optional[int], setting_uris:typing.List[str]):
+        self.campaign = campaign
+        self.care_attempt = care_attempt
+        self.setting_uris = setting_uris
+        
+        
+
+    
+    def __str__(self):
+        return "PendingWork(campaign={}, care_attempt={}, setting_uris={})".format(self.campaign, self.care_attempt, self.setting_uris)
+    def __eq__(self, other):
+        if self.campaign != other.campaign:
+            return False
+        if self.care_attempt != other.care_attempt:
+            return False
+        if self.setting_uris != other.setting_uris:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePendingWork(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PendingWork(
+            campaign=_UniffiFfiConverterString.read(buf),
+            care_attempt=_UniffiFfiConverterOptionalUInt32.read(buf),
+            setting_uris=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.campaign)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.care_attempt)
+        _UniffiFfiConverterSequenceString.check_lower(value.setting_uris)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.campaign, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.care_attempt, buf)
+        _UniffiFfiConverterSequenceString.write(value.setting_uris, buf)
+
 @dataclass
 class ReportInfo:
     """
@@ -3068,6 +3160,29 @@ class _UniffiFfiConverterOptionalTypeDueAlert(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+class _UniffiFfiConverterSequenceTypePendingWork(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypePendingWork.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypePendingWork.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypePendingWork.read(buf) for i in range(count)
+        ]
+
 
 class DmTree():
     """
@@ -3236,6 +3351,12 @@ class DeviceAgentProtocol(typing.Protocol):
         for a DM client that sends it in its session; null when none is due.
 """
         raise NotImplementedError
+    def pending(self, ) -> typing.List[PendingWork]:
+        """
+        Work taken on and not finished (e.g. the device died mid-apply); check it after
+        every open.
+"""
+        raise NotImplementedError
     def receive_care(self, campaign: str,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
         """
         Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
@@ -3259,6 +3380,12 @@ class DeviceAgentProtocol(typing.Protocol):
     def report_sent(self, campaign: str,attempt: int,now_ms: int) -> None:
         """
         The host sent report `attempt` of `campaign`.
+"""
+        raise NotImplementedError
+    def resume(self, now_ms: int,tree: DmTree) -> int:
+        """
+        Finishes every pending piece of work: `tree` applies its settings. Returns how many
+        were finished.
 """
         raise NotImplementedError
     def tick(self, now_ms: int) -> typing.Optional[int]:
@@ -3379,6 +3506,22 @@ class DeviceAgent(DeviceAgentProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def pending(self, ) -> typing.List[PendingWork]:
+        """
+        Work taken on and not finished (e.g. the device died mid-apply); check it after
+        every open.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypePendingWork.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def receive_care(self, campaign: str,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
         """
         Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
@@ -3493,6 +3636,28 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_sent,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def resume(self, now_ms: int,tree: DmTree) -> int:
+        """
+        Finishes every pending piece of work: `tree` applies its settings. Returns how many
+        were finished.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+
+        _UniffiFfiConverterTypeDmTree.check_lower(tree)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+            _UniffiFfiConverterTypeDmTree.lower(tree),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt32.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_resume,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3766,6 +3931,7 @@ __all__ = [
     "DueReport",
     "IngestResult",
     "PayloadInfo",
+    "PendingWork",
     "ReportInfo",
     "decode_report",
     "derive_device_key",

@@ -1033,6 +1033,12 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
     func nextReportAlert(nowMs: UInt64)  -> DueAlert?
     
     /**
+     * Work taken on and not finished (e.g. the device died mid-apply); check it after
+     * every open.
+     */
+    func pending()  -> [PendingWork]
+    
+    /**
      * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
      */
     func receiveCare(campaign: String, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree) throws 
@@ -1056,6 +1062,12 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
      * The host sent report `attempt` of `campaign`.
      */
     func reportSent(campaign: String, attempt: UInt32, nowMs: UInt64) throws 
+    
+    /**
+     * Finishes every pending piece of work: `tree` applies its settings. Returns how many
+     * were finished.
+     */
+    func resume(nowMs: UInt64, tree: DmTree) throws  -> UInt32
     
     /**
      * Lets time pass; returns when the next tick is needed (null when nothing waits).
@@ -1178,6 +1190,19 @@ open func nextReportAlert(nowMs: UInt64) -> DueAlert?  {
 }
     
     /**
+     * Work taken on and not finished (e.g. the device died mid-apply); check it after
+     * every open.
+     */
+open func pending() -> [PendingWork]  {
+    return try!  FfiConverterSequenceTypePendingWork.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_deviceagent_pending(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
      */
 open func receiveCare(campaign: String, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
@@ -1245,6 +1270,21 @@ open func reportSent(campaign: String, attempt: UInt32, nowMs: UInt64)throws   {
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Finishes every pending piece of work: `tree` applies its settings. Returns how many
+     * were finished.
+     */
+open func resume(nowMs: UInt64, tree: DmTree)throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_deviceagent_resume(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),
+        FfiConverterTypeDmTree_lower(tree),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2270,6 +2310,85 @@ public func FfiConverterTypePayloadInfo_lower(_ value: PayloadInfo) -> RustBuffe
 
 
 /**
+ * Work a device took on and did not finish.
+ */
+public struct PendingWork: Equatable, Hashable {
+    /**
+     * The campaign.
+     */
+    public var campaign: String
+    /**
+     * Null: the campaign's settings; otherwise that care attempt's.
+     */
+    public var careAttempt: UInt32?
+    /**
+     * The settings still without a recorded result, by URI.
+     */
+    public var settingUris: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The campaign.
+         */campaign: String, 
+        /**
+         * Null: the campaign's settings; otherwise that care attempt's.
+         */careAttempt: UInt32?, 
+        /**
+         * The settings still without a recorded result, by URI.
+         */settingUris: [String]) {
+        self.campaign = campaign
+        self.careAttempt = careAttempt
+        self.settingUris = settingUris
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PendingWork: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePendingWork: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PendingWork {
+        return
+            try PendingWork(
+                campaign: FfiConverterString.read(from: &buf), 
+                careAttempt: FfiConverterOptionUInt32.read(from: &buf), 
+                settingUris: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PendingWork, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.campaign, into: &buf)
+        FfiConverterOptionUInt32.write(value.careAttempt, into: &buf)
+        FfiConverterSequenceString.write(value.settingUris, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePendingWork_lift(_ buf: RustBuffer) throws -> PendingWork {
+    return try FfiConverterTypePendingWork.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePendingWork_lower(_ value: PendingWork) -> RustBuffer {
+    return FfiConverterTypePendingWork.lower(value)
+}
+
+
+/**
  * What an authenticated report says.
  */
 public struct ReportInfo: Equatable, Hashable {
@@ -2950,6 +3069,30 @@ public func FfiConverterTypeVerifyOutcome_lower(_ value: VerifyOutcome) -> RustB
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
     typealias SwiftType = UInt64?
 
@@ -3190,6 +3333,31 @@ fileprivate struct FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer 
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePendingWork: FfiConverterRustBuffer {
+    typealias SwiftType = [PendingWork]
+
+    public static func write(_ value: [PendingWork], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePendingWork.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PendingWork] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PendingWork]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePendingWork.read(from: &buf))
+        }
+        return seq
+    }
+}
 /**
  * Authenticates report bytes with `device_key` (32 bytes) and decodes them.
  */
@@ -3342,6 +3510,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 55212) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 8472) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 44185) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3355,6 +3526,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 4165) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_resume() != 58928) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351) {

@@ -289,6 +289,11 @@ RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_next_report(uint64_t ptr,
 RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_PENDING
+RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_pending(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_CARE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_CARE
 void uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(uint64_t ptr, RustBuffer campaign, uint32_t attempt, RustBuffer settings, uint64_t now_ms, uint64_t tree, RustCallStatus *_Nonnull out_status
@@ -312,6 +317,11 @@ void uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(uint64_t pt
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REPORT_SENT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REPORT_SENT
 void uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(uint64_t ptr, RustBuffer campaign, uint32_t attempt, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RESUME
+uint32_t uniffi_devcare_uniffi_fn_method_deviceagent_resume(uint64_t ptr, uint64_t now_ms, uint64_t tree, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_TICK
@@ -780,6 +790,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert(voi
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_PENDING
+uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_pending(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_RECEIVE_CARE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_RECEIVE_CARE
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care(void
@@ -807,6 +823,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged(v
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REPORT_SENT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REPORT_SENT
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_RESUME
+uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_resume(void
     
 );
 #endif

@@ -9,6 +9,17 @@ use crate::report::{ApplyResult, Report};
 use crate::store::{EventStore, StoreError};
 use crate::wire::{DeviceKey, ReportError, encode_report};
 
+/// Work a device took on and did not finish (see [`DeviceAgent::pending`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// `None`: the campaign's settings; `Some(attempt)`: that care attempt's settings.
+    pub care_attempt: Option<u32>,
+    /// The settings still without a recorded result.
+    pub settings: Vec<Setting>,
+}
+
 /// A handset's devcare agent: one device, one stream per campaign.
 #[derive(Debug)]
 pub struct DeviceAgent<S> {
@@ -49,51 +60,43 @@ impl<S: EventStore> DeviceAgent<S> {
     }
 
     /// The host flow for a received payload: verify and take it on
-    /// ([`Self::receive_payload`]), then ask the host to `apply` each setting in order and
-    /// record the results. If `apply` fails partway, the results so far are recorded (the
-    /// rest count as not applied, which `payload-incomplete` detects) and the host's error
-    /// is returned as `Ok(Some(e))`.
+    /// ([`Self::receive_payload`]), make that durable (flush), then ask the host to `apply`
+    /// each of *that campaign's* settings in order and record the results. If `apply` fails
+    /// partway, the results so far are recorded (the rest count as not applied) and the
+    /// host's error is returned as `Ok(Some(e))`. If the device dies while applying, the
+    /// campaign stays pending: [`Self::pending`] names it and [`Self::resume`] applies it.
     pub fn receive_and_apply<E>(
         &mut self,
         bytes: &[u8],
         trusted: &TrustedKeys,
         limits: &PayloadLimits,
         at: Timestamp,
-        mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+        apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<Option<E>, RuntimeError<DeviceError>> {
-        self.receive_payload(bytes, trusted, limits, at)?;
-        let pending: Option<(CampaignId, Vec<Setting>)> = self
-            .states()
-            .find(|(_, s)| s.phase == Phase::Applying)
-            .and_then(|(id, s)| Some((id.clone(), s.pending_apply()?.to_vec())));
-        let Some((id, settings)) = pending else {
-            return Ok(None);
-        };
-        let mut results = Vec::with_capacity(settings.len());
-        let mut host_error = None;
-        for s in &settings {
-            match apply(s) {
-                Ok(r) => results.push(r),
-                Err(e) => {
-                    host_error = Some(e);
-                    break;
-                }
-            }
-        }
-        self.handle(&id, &DeviceCommand::RecordApplied { results, at })?;
-        Ok(host_error)
+        let campaign = open_payload(bytes, trusted, at, limits)
+            .map_err(|e| {
+                self.count_rejection(e.reason());
+                RuntimeError::Payload(e)
+            })?
+            .campaign;
+        let id = campaign.id.clone();
+        self.receive(campaign, at)?;
+        // Intent before effects: a device that dies mid-apply finds the campaign pending.
+        self.flush()?;
+        self.apply_pending(&id, at, apply)
     }
 
-    /// The host flow for unicast care: take the care order on, ask the host to `apply` each
-    /// setting, record the results. A host failure partway records the failed setting as
-    /// status 500 and the rest as not re-applied (500), and is returned as `Ok(Some(e))`.
+    /// The host flow for unicast care: take the care order on, make that durable, ask the
+    /// host to `apply` each setting, record the results. A host failure partway records the
+    /// failed setting as status 500 and the rest as not re-applied (500), and is returned as
+    /// `Ok(Some(e))`. If the device dies while applying, [`Self::resume`] finishes it.
     pub fn receive_care_and_apply<E>(
         &mut self,
         campaign: &CampaignId,
         attempt: u32,
         settings: Vec<u32>,
         at: Timestamp,
-        mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+        apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<Option<E>, RuntimeError<DeviceError>> {
         self.handle(
             campaign,
@@ -103,35 +106,115 @@ impl<S: EventStore> DeviceAgent<S> {
                 at,
             },
         )?;
-        let care: Vec<Setting> = self
-            .state(campaign)
-            .and_then(DeviceState::pending_care)
-            .map(|(_, v)| v.into_iter().cloned().collect())
-            .unwrap_or_default();
-        let mut results = Vec::with_capacity(care.len());
-        let mut host_error = None;
-        for s in &care {
-            if host_error.is_some() {
-                results.push(ApplyResult::status(500));
-                continue;
-            }
-            match apply(s) {
-                Ok(r) => results.push(r),
-                Err(e) => {
-                    results.push(ApplyResult::status(500));
-                    host_error = Some(e);
-                }
+        self.flush()?;
+        self.apply_pending(campaign, at, apply)
+    }
+
+    /// Work a device took on and has not finished: a campaign whose settings were never
+    /// recorded as applied, or care whose results were never recorded (the device died,
+    /// or the host returned without recording). Empty when nothing is pending.
+    pub fn pending(&self) -> Vec<Pending> {
+        self.states()
+            .filter_map(|(id, s)| {
+                let (care_attempt, settings) = match s.phase {
+                    Phase::Applying => (None, s.pending_apply()?.to_vec()),
+                    Phase::ApplyingCare => {
+                        let (attempt, settings) = s.pending_care()?;
+                        (Some(attempt), settings.into_iter().cloned().collect())
+                    }
+                    _ => return None,
+                };
+                Some(Pending {
+                    campaign: id.clone(),
+                    care_attempt,
+                    settings,
+                })
+            })
+            .collect()
+    }
+
+    /// Finishes every [`Self::pending`] piece of work at `at`: `apply` applies its settings
+    /// again (the apply never recorded a result, so every setting is applied) and the
+    /// results are recorded. Returns how many were finished, and the first host error.
+    pub fn resume<E>(
+        &mut self,
+        at: Timestamp,
+        mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<(usize, Option<E>), RuntimeError<DeviceError>> {
+        let pending = self.pending();
+        let mut first_error = None;
+        for p in &pending {
+            let e = self.apply_pending(&p.campaign, at, &mut apply)?;
+            if first_error.is_none() {
+                first_error = e;
             }
         }
-        self.handle(
-            campaign,
-            &DeviceCommand::RecordCareApplied {
-                attempt,
-                results,
-                at,
-            },
-        )?;
-        Ok(host_error)
+        Ok((pending.len(), first_error))
+    }
+
+    /// Applies what `campaign`'s stream has pending (its settings, or its care) and records
+    /// the results; nothing when nothing is pending.
+    fn apply_pending<E>(
+        &mut self,
+        campaign: &CampaignId,
+        at: Timestamp,
+        mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<Option<E>, RuntimeError<DeviceError>> {
+        let Some(state) = self.state(campaign) else {
+            return Ok(None);
+        };
+        match state.phase {
+            Phase::Applying => {
+                let settings = state
+                    .pending_apply()
+                    .map(<[Setting]>::to_vec)
+                    .unwrap_or_default();
+                let mut results = Vec::with_capacity(settings.len());
+                let mut host_error = None;
+                for s in &settings {
+                    match apply(s) {
+                        Ok(r) => results.push(r),
+                        Err(e) => {
+                            host_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                self.handle(campaign, &DeviceCommand::RecordApplied { results, at })?;
+                Ok(host_error)
+            }
+            Phase::ApplyingCare => {
+                let Some((attempt, care)) = state
+                    .pending_care()
+                    .map(|(a, v)| (a, v.into_iter().cloned().collect::<Vec<_>>()))
+                else {
+                    return Ok(None);
+                };
+                let mut results = Vec::with_capacity(care.len());
+                let mut host_error = None;
+                for s in &care {
+                    if host_error.is_some() {
+                        results.push(ApplyResult::status(500));
+                        continue;
+                    }
+                    match apply(s) {
+                        Ok(r) => results.push(r),
+                        Err(e) => {
+                            results.push(ApplyResult::status(500));
+                            host_error = Some(e);
+                        }
+                    }
+                }
+                let cmd = DeviceCommand::RecordCareApplied {
+                    attempt,
+                    results,
+                    at,
+                };
+                self.handle(campaign, &cmd)?;
+                Ok(host_error)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The first report due at `now` over all campaigns: its campaign, the report and its

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::device::DeviceCommand;
 use crate::host::HostError;
-use crate::host::agent::DeviceAgent;
+use crate::host::agent::{DeviceAgent, Pending};
 use crate::host::keys::{campaign_id, device_id, group_names, key32, trust};
 use crate::model::{CampaignId, Setting, Timestamp};
 use crate::payload::{PayloadLimits, TrustedKeys};
@@ -163,6 +163,25 @@ impl DeviceHost {
             .receive_care_and_apply(&id, attempt, indices, now, apply)?;
         self.agent.flush()?;
         Ok(host_error)
+    }
+
+    /// Work taken on and not finished, e.g. after the device died mid-apply (see
+    /// [`DeviceAgent::pending`]). A host checks it after every open.
+    pub fn pending(&self) -> Vec<Pending> {
+        self.agent.pending()
+    }
+
+    /// Finishes every pending piece of work at `now`: `apply` applies its settings and the
+    /// results are recorded and flushed. Returns how many were finished; a host error from
+    /// `apply` comes back as the second value.
+    pub fn resume<E>(
+        &mut self,
+        now: Timestamp,
+        apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
+    ) -> Result<(usize, Option<E>), HostError> {
+        let done = self.agent.resume(now, apply)?;
+        self.agent.flush()?;
+        Ok(done)
     }
 
     /// What to state when checking in: per campaign this device knows, the last revision it

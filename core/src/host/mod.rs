@@ -20,7 +20,7 @@ pub mod keys;
 mod server;
 mod streams;
 
-pub use agent::DeviceAgent;
+pub use agent::{DeviceAgent, Pending};
 pub use care_server::{CareServer, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys};
 pub use device::{CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};

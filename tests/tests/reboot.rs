@@ -1,0 +1,165 @@
+//! A device that dies at a step boundary — after taking a campaign on, mid-apply, mid-care —
+//! reopens from its sled log, finds the unfinished work pending, finishes it and converges.
+//! Death is a panic inside the host's apply callback followed by dropping the host: what was
+//! flushed before the callback ran is all that survives.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use devcare::host::DeviceHost;
+use devcare::payload::{PayloadLimits, ServerKey, build_payload};
+use devcare::wire::derive_device_key;
+use devcare::*;
+
+const SEED: [u8; 32] = [42; 32];
+const MASTER: [u8; 32] = [7; 32];
+
+fn campaign(id: &str, uris: &[&str]) -> Campaign {
+    Campaign {
+        id: CampaignId::new(id).unwrap(),
+        settings: uris
+            .iter()
+            .map(|u| Setting::replace(*u, Value::Int(1)))
+            .collect(),
+        ..devcare::spec::fixtures::campaign()
+    }
+}
+
+fn payload(c: &Campaign) -> Vec<u8> {
+    let key = ServerKey::from_seed(&SEED);
+    build_payload(c, &key, c.report_deadline(), &PayloadLimits::default()).unwrap()
+}
+
+fn open(dir: &Path) -> DeviceHost {
+    let id = DeviceId::new("IMEI:1").unwrap();
+    let pk = ServerKey::from_seed(&SEED).public().to_bytes();
+    DeviceHost::open(
+        Some(dir),
+        "IMEI:1",
+        vec![],
+        &pk,
+        &derive_device_key(&MASTER, &id),
+    )
+    .unwrap()
+}
+
+/// A DM tree that records what it applied and fails the URIs in `fail`.
+fn tree<'a>(
+    applied: &'a mut Vec<String>,
+    fail: &'a [&'a str],
+) -> impl FnMut(&Setting) -> Result<ApplyResult, std::convert::Infallible> + 'a {
+    move |s| {
+        applied.push(s.uri.clone());
+        Ok(if fail.contains(&s.uri.as_str()) {
+            ApplyResult::status(500)
+        } else {
+            ApplyResult::OK
+        })
+    }
+}
+
+/// Runs `f` with a host on `dir` that "dies" when `f` panics: the host is dropped.
+fn die_during(dir: &Path, f: impl FnOnce(&mut DeviceHost)) {
+    let mut host = open(dir);
+    let died = catch_unwind(AssertUnwindSafe(|| f(&mut host)));
+    assert!(died.is_err(), "the device was meant to die");
+}
+
+#[test]
+fn a_device_killed_mid_apply_resumes_its_own_campaign_and_applies_the_next_one_to_its_own_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = campaign("camp-a", &["./A/1", "./A/2", "./A/3"]);
+    let b = campaign("camp-b", &["./B/1", "./B/2"]);
+    let t0 = a.issued_at;
+    die_during(dir.path(), |host| {
+        let mut n = 0;
+        let _ = host.receive(&payload(&a), t0, |_s: &Setting| {
+            n += 1;
+            if n == 2 {
+                panic!("power cut mid-apply");
+            }
+            Ok::<_, std::convert::Infallible>(ApplyResult::OK)
+        });
+    });
+    let mut host = open(dir.path());
+    let pending = host.pending();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].campaign, a.id);
+    assert_eq!(pending[0].care_attempt, None);
+    assert_eq!(pending[0].settings, a.settings);
+    // Re-feeding the same payload is a stale revision; the campaign stays pending.
+    let mut applied = Vec::new();
+    assert!(
+        host.receive(&payload(&a), t0, tree(&mut applied, &[]))
+            .is_err()
+    );
+    assert_eq!(host.pending().len(), 1);
+    // The next campaign is applied to its own stream, with its own settings.
+    host.receive(&payload(&b), t0, tree(&mut applied, &[]))
+        .unwrap();
+    assert_eq!(applied, ["./B/1", "./B/2"]);
+    assert_eq!(host.pending().len(), 1, "camp-a is still pending");
+    // Resume applies camp-a.
+    applied.clear();
+    let (n, err) = host.resume(t0, tree(&mut applied, &[])).unwrap();
+    assert_eq!((n, err.is_none()), (1, true));
+    assert_eq!(applied, ["./A/1", "./A/2", "./A/3"]);
+    assert!(host.pending().is_empty());
+    // Both evaluate healthy and are what the device checks in with.
+    host.tick(t0.plus(a.schedule.evaluate_after)).unwrap();
+    let mut revisions: Vec<(String, u32)> = host
+        .check_in()
+        .into_iter()
+        .map(|c| (c.campaign.to_string(), c.applied_revision))
+        .collect();
+    revisions.sort();
+    assert_eq!(
+        revisions,
+        [("camp-a".to_string(), 1), ("camp-b".to_string(), 1)]
+    );
+    // And that survives another reboot.
+    drop(host);
+    assert!(open(dir.path()).pending().is_empty());
+}
+
+#[test]
+fn a_device_killed_mid_care_resumes_the_care_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = campaign("camp-a", &["./A/1", "./A/2"]);
+    let t0 = a.issued_at;
+    let attempt;
+    {
+        let mut host = open(dir.path());
+        let mut applied = Vec::new();
+        host.receive(&payload(&a), t0, tree(&mut applied, &["./A/2"]))
+            .unwrap();
+        let slot = host
+            .tick(t0.plus(a.schedule.evaluate_after))
+            .unwrap()
+            .unwrap();
+        let due = host.next_report(slot).unwrap().unwrap();
+        host.report_sent(a.id.as_str(), due.attempt, slot).unwrap();
+        host.report_acknowledged(a.id.as_str(), due.attempt, slot)
+            .unwrap();
+        attempt = due.attempt;
+    }
+    die_during(dir.path(), |host| {
+        let _ = host.receive_care(a.id.as_str(), 1, vec![1], t0, |_s: &Setting| {
+            panic!("power cut mid-care");
+            #[allow(unreachable_code)]
+            Ok::<_, std::convert::Infallible>(ApplyResult::OK)
+        });
+    });
+    assert_eq!(attempt, 1);
+    let mut host = open(dir.path());
+    let pending = host.pending();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].care_attempt, Some(1));
+    assert_eq!(pending[0].settings, vec![a.settings[1].clone()]);
+    let mut applied = Vec::new();
+    host.resume(t0, tree(&mut applied, &[])).unwrap();
+    assert_eq!(applied, ["./A/2"]);
+    let state = host.agent().state(&a.id).unwrap();
+    assert_eq!(state.phase, devcare::device::Phase::Recovered);
+    assert_eq!(host.check_in()[0].applied_revision, 1);
+}

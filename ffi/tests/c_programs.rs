@@ -200,3 +200,24 @@ fn lifecycle_groups_check_in_pause_and_resume() {
     let out = run("lifecycle", &[]);
     assert!(out.contains("lifecycle: ok"), "{out}");
 }
+
+#[test]
+fn a_device_killed_mid_apply_resumes_after_reopen() {
+    let dir = std::env::temp_dir().join(format!("devcare-reboot-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().expect("UTF-8 temp path");
+    // The dying run exits inside the apply callback: not under valgrind (it ends without
+    // cleanup by design).
+    let exe = build("reboot");
+    let out = Command::new(&exe).args([d, "die"]).output().expect("runs");
+    let _ = std::fs::remove_file(&exe);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("died after 1 settings"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run("reboot", &[d, "resume"]);
+    assert!(out.contains("reboot: ok"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

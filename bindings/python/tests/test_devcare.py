@@ -297,4 +297,53 @@ def group_campaign_check_in_and_operator_pause():
     st = server.stats(cid)
     assert (st.failure_reports, st.checkins_behind, st.recovered, st.in_care, st.paused) == (1, 1, 2, 0, False), st
 
+
+CHILD = """
+import os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ".")
+import devcare
+
+class Dying(devcare.DmTree):
+    def __init__(self):
+        self.n = 0
+    def apply(self, setting):
+        self.n += 1
+        if self.n == 2:
+            print("died after 1 setting", flush=True)
+            os._exit(0)  # the power cut: no return, no cleanup
+        return devcare.ApplyOutcome(status=200, verify=devcare.VerifyOutcome.NOT_CHECKED)
+
+path, payload_hex, pk_hex, key_hex = sys.argv[1:5]
+agent = devcare.DeviceAgent.open(path, "dev-0001", [], bytes.fromhex(pk_hex), bytes.fromhex(key_hex))
+agent.receive_payload(bytes.fromhex(payload_hex), %d, Dying())
+print("the tree returned", flush=True)
+sys.exit(1)
+"""
+
+
+@test
+def a_device_killed_mid_apply_resumes_after_reopen():
+    import subprocess
+    import tempfile
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 10, T0)
+    payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
+    pk = devcare.public_key(SEED)
+    key = devcare.derive_device_key(MASTER, "dev-0001")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "device")
+        child = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dying_device.py")
+        with open(child, "w") as f:
+            f.write(CHILD % T0)
+        out = subprocess.run(["python3", child, path, payload.hex(), pk.hex(), key.hex()], capture_output=True, text=True)
+        assert out.returncode == 0 and "died after 1 setting" in out.stdout, (out.stdout, out.stderr)
+        agent = devcare.DeviceAgent.open(path, "dev-0001", [], pk, key)
+        pending = agent.pending()
+        assert pending == [devcare.PendingWork(campaign=cid, care_attempt=None, setting_uris=["./AP/Default/APN", "./Proxy/Port", "./Proxy/Enabled"])], pending
+        tree = Tree()
+        assert agent.resume(T0 + MIN, tree) == 1
+        assert len(tree.nodes) == 3 and agent.pending() == []
+        assert agent.tick(T0 + 5 * MIN) is None, "healthy after resume: silent"
+        assert agent.check_in() == [devcare.CheckInRecord(campaign=cid, applied_revision=1)]
+
 print(f"{len(PASSED)} passed, 0 failed")

@@ -12,6 +12,7 @@
 //! | first report slot | [`first_report_at`] | device `Tick` |
 //! | when a resend is due | [`retry_instant`] | device `Tick`, `next_wake` |
 //! | when a device stops resending | [`give_up`] | device `Tick` |
+//! | whether care fixed the device | [`care_findings`] | device `RecordCareApplied` |
 //! | which settings care re-provisions | [`care_settings`] | server `AcceptReport`, `CheckIn` |
 //! | the abort threshold | [`abort_trips`] | server `AcceptReport`, `CheckIn` |
 //! | after a failed care attempt | [`after_failed_care`] | server `RecordCareOutcome` |
@@ -137,6 +138,52 @@ pub fn findings(
                 applied.map(|(at, _)| at),
                 now,
             )),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether care fixed the device: the care results (for the settings at `indices`, in
+/// order) checked by the same result conditions as the first evaluation — `any-failed`,
+/// `setting-failed`, `status-in`, `verify-mismatch` — and a missing result is a finding.
+/// Timing (`not-applied-within`) is not judged again. Empty means recovered.
+pub fn care_findings(
+    campaign: &Campaign,
+    indices: &[u32],
+    results: &[ApplyResult],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let setting = |i: u32| campaign.settings.get(i as usize);
+    for (k, &index) in indices.iter().enumerate() {
+        let Some(r) = results.get(k) else {
+            out.push(Finding::Missing { index });
+            continue;
+        };
+        let Some(s) = setting(index) else { continue };
+        let status = Finding::Status {
+            index,
+            status: r.status,
+        };
+        for cond in &campaign.schedule.conditions {
+            let hit = match cond {
+                Condition::AnyFailed => !is_success(r.status),
+                Condition::SettingFailed { uri_prefix } => {
+                    !is_success(r.status) && uri_in_subtree(&s.uri, uri_prefix)
+                }
+                Condition::StatusIn { codes } => codes.contains(&r.status),
+                Condition::VerifyMismatch { uri } => {
+                    if s.uri == *uri && r.verify == Verify::Mismatch {
+                        out.push(Finding::VerifyMismatch { index });
+                    }
+                    false
+                }
+                Condition::PayloadIncomplete | Condition::NotAppliedWithin { .. } => false,
+            };
+            if hit {
+                out.push(status);
+            }
         }
     }
     out.sort_unstable();

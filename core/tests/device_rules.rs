@@ -769,3 +769,50 @@ fn the_last_successfully_applied_revision_is_what_a_device_checks_in_with() {
     );
     assert_eq!((s.phase, s.applied_revision), (Phase::Recovered, 2));
 }
+
+#[test]
+fn care_is_judged_by_the_same_conditions_as_the_first_evaluation() {
+    let c = no_sampling(with_conditions(
+        campaign(),
+        vec![
+            Condition::AnyFailed,
+            Condition::VerifyMismatch {
+                uri: "./Proxy/Port".into(),
+            },
+            Condition::StatusIn { codes: vec![420] },
+        ],
+    ));
+    let care_with = |result: ApplyResult| {
+        let mut s = acked_failure(&c);
+        run::<Device>(
+            &mut s,
+            &[
+                DeviceCommand::ReceiveCare {
+                    attempt: 1,
+                    settings: vec![2],
+                    at: at(7_200_000),
+                },
+                DeviceCommand::RecordCareApplied {
+                    attempt: 1,
+                    results: vec![result],
+                    at: at(7_200_001),
+                },
+            ],
+        );
+        s.phase
+    };
+    // 2xx but the node reads back differently: not fixed.
+    let mismatch = ApplyResult {
+        status: 200,
+        verify: Verify::Mismatch,
+    };
+    assert_eq!(care_with(mismatch), Phase::AwaitingCare);
+    // A status the schedule lists as exceptional, even a 2xx one: not fixed.
+    assert_eq!(care_with(ApplyResult::status(420)), Phase::AwaitingCare);
+    assert_eq!(care_with(ApplyResult::status(500)), Phase::AwaitingCare);
+    let fixed = ApplyResult {
+        status: 200,
+        verify: Verify::Match,
+    };
+    assert_eq!(care_with(fixed), Phase::Recovered);
+}

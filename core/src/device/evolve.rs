@@ -1,6 +1,7 @@
 //! How each [`DeviceEvent`] changes the [`DeviceState`].
 
 use crate::device::{CareProgress, DeviceEvent, DeviceState, Phase, ReportProgress};
+use crate::rules;
 use crate::schedule::is_success;
 
 /// Folds one event into the state (the [`Decider::evolve`](crate::Decider::evolve) of
@@ -73,7 +74,13 @@ pub(super) fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
         }
         DeviceEvent::CareApplied { results, .. } => {
             state.care_attempts = state.care_attempts.saturating_add(1);
-            state.phase = if results.iter().all(|r| is_success(r.status)) {
+            let fixed = match (&state.campaign, &state.care) {
+                (Some(c), Some(care)) => {
+                    rules::care_findings(c, &care.settings, results).is_empty()
+                }
+                _ => results.iter().all(|r| is_success(r.status)),
+            };
+            state.phase = if fixed {
                 if let Some(c) = &state.campaign {
                     state.applied_revision = c.revision;
                 }

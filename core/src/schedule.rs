@@ -211,6 +211,26 @@ impl CareSchedule {
             .plus(self.report.window)
     }
 
+    /// The longest time a device's resends can take after its first send: for each retry
+    /// `n` (1 to `attempts - 1`), the longest delay `min(backoff · 2ⁿ⁻¹, max_backoff)` that
+    /// [`crate::slot::backoff_delay`] can draw.
+    pub fn retry_span(&self) -> Duration {
+        let r = &self.report.retry;
+        let mut total: u64 = 0;
+        for n in 1..r.attempts {
+            let shift = (n - 1).min(63);
+            let d = r
+                .backoff
+                .as_millis()
+                .checked_shl(shift)
+                .filter(|v| v >> shift == r.backoff.as_millis())
+                .unwrap_or(u64::MAX)
+                .min(r.max_backoff.as_millis());
+            total = total.saturating_add(d);
+        }
+        Duration(total)
+    }
+
     /// Checks the schedule against the campaign's `settings`.
     pub fn validate(&self, settings: &[Setting], limits: &Limits) -> Result<(), ValidationError> {
         if self.conditions.is_empty() {
@@ -315,6 +335,18 @@ impl CareSchedule {
                 "schedule.report.deadline",
                 format!(
                     "{} ends before the report window does (evaluate_after + offset + window = {end})",
+                    r.deadline
+                ),
+            ));
+        }
+        // A device whose slot is the window's last must still have every retry the policy
+        // allows: otherwise one lost report is a silent failure presumed OK.
+        let needed = end.plus(self.retry_span());
+        if r.deadline < needed {
+            return Err(ValidationError::new(
+                "schedule.report.deadline",
+                format!(
+                    "{} leaves the window's last slot without its retries (evaluate_after + offset + window + the retry delays = {needed})",
                     r.deadline
                 ),
             ));

@@ -98,6 +98,11 @@ fn each_broken_rule_names_its_field() {
             "schedule.report.deadline: 30m ends before the report window does (evaluate_after + offset + window = 66m)",
         ),
         (
+            // Default policy: 5 sends, backoff 2m doubling, cap 30m: 2+4+8+16 = 30m of retries.
+            |c| c.schedule.report.deadline = Duration::from_mins(66),
+            "schedule.report.deadline: 66m leaves the window's last slot without its retries (evaluate_after + offset + window + the retry delays = 96m)",
+        ),
+        (
             |c| c.schedule.report.retry.attempts = 0,
             "schedule.report.retry.attempts: is 0, must be 1..=32",
         ),

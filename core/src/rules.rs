@@ -313,6 +313,14 @@ pub fn after_failed_care(care: &CarePolicy, attempt: u32, at: Timestamp) -> Afte
     }
 }
 
+/// When the reports of devices that receive the broadcast at `at` are over: the last slot
+/// of the window and every retry after it. A broadcast whose reports end after the report
+/// deadline is refused (`broadcast-too-late`).
+pub fn reports_end(campaign: &Campaign, at: Timestamp) -> Timestamp {
+    at.plus(campaign.schedule.first_window_end())
+        .plus(campaign.schedule.retry_span())
+}
+
 /// After the report deadline the campaign settles: silent targets are presumed OK.
 pub fn settles(campaign: &Campaign, now: Timestamp) -> bool {
     now >= campaign.report_deadline()

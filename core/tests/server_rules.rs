@@ -616,3 +616,27 @@ fn an_operator_pause_stops_care_until_resumed_and_leaves_the_abort_threshold_arm
         "only resuming an abort pause silences the threshold"
     );
 }
+
+#[test]
+fn a_broadcast_too_late_for_the_reports_to_end_before_the_deadline_is_refused() {
+    let c = campaign();
+    let s = &c.schedule;
+    // Default schedule: 5m + 1m + 1h window + 30m of retries = 96m of reports after receipt.
+    let last_ok = c.report_deadline().0 - s.first_window_end().0 - s.retry_span().0;
+    spec::<Server>([created(&c, 10)])
+        .when(ServerCommand::MarkBroadcast {
+            at: Timestamp(last_ok),
+        })
+        .then([ServerEvent::BroadcastSent {
+            at: Timestamp(last_ok),
+        }]);
+    let err = spec::<Server>([created(&c, 10)])
+        .when(ServerCommand::MarkBroadcast {
+            at: Timestamp(last_ok + 1),
+        })
+        .then_refused("broadcast-too-late");
+    assert!(
+        err.to_string().contains("after the report deadline"),
+        "{err}"
+    );
+}

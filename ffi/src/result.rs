@@ -171,6 +171,8 @@ result_codes! {
     DEVCARE_ALREADY_BROADCAST = 410,
     /// Pause of a campaign whose care is already paused.
     DEVCARE_ALREADY_PAUSED = 411,
+    /// A broadcast so late that reports and retries would end after the report deadline.
+    DEVCARE_BROADCAST_TOO_LATE = 412,
     /// The campaign file does not parse or validate (message has file:line:col).
     DEVCARE_CAMPAIGN_INVALID = 500,
 }

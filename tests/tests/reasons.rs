@@ -115,6 +115,11 @@ fn server_errors() -> Vec<ServerError> {
         ServerError::NotPaused,
         ServerError::AlreadyBroadcast,
         ServerError::AlreadyPaused,
+        ServerError::BroadcastTooLate {
+            at: Timestamp(3),
+            needed: Timestamp(2),
+            deadline: Timestamp(1),
+        },
     ]
 }
 
@@ -136,6 +141,7 @@ fn server_variant(e: &ServerError) -> usize {
         ServerError::NotPaused => 13,
         ServerError::AlreadyBroadcast => 14,
         ServerError::AlreadyPaused => 15,
+        ServerError::BroadcastTooLate { .. } => 16,
     }
 }
 

@@ -50,11 +50,20 @@ pub(super) fn create(
     }])
 }
 
-/// `MarkBroadcast`: once per campaign.
+/// `MarkBroadcast`: once per campaign, early enough that reports and their retries end
+/// before the deadline ([`rules::reports_end`]).
 pub(super) fn mark_broadcast(state: &ServerState, at: Timestamp) -> Decided {
-    state.campaign()?;
+    let c = state.campaign()?;
     if state.broadcast_at.is_some() {
         return Err(ServerError::AlreadyBroadcast);
+    }
+    let needed = rules::reports_end(c, at);
+    if needed > c.report_deadline() {
+        return Err(ServerError::BroadcastTooLate {
+            at,
+            needed,
+            deadline: c.report_deadline(),
+        });
     }
     Ok(vec![ServerEvent::BroadcastSent { at }])
 }

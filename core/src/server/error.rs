@@ -75,6 +75,18 @@ pub enum ServerError {
     /// Pause while paused.
     #[error("care is already paused")]
     AlreadyPaused,
+    /// A broadcast so late that devices' slots and retries would fall after the deadline.
+    #[error(
+        "a broadcast at {at} is too late: reports and their retries would run until {needed}, after the report deadline {deadline}; revise the campaign with a later deadline"
+    )]
+    BroadcastTooLate {
+        /// The broadcast time.
+        at: crate::model::Timestamp,
+        /// When the last slot's retries end for a device that receives it then.
+        needed: crate::model::Timestamp,
+        /// The campaign's report deadline.
+        deadline: crate::model::Timestamp,
+    },
     /// Broadcast marked twice.
     #[error("broadcast already marked")]
     AlreadyBroadcast,
@@ -100,6 +112,7 @@ impl ServerError {
             ServerError::Paused => "paused",
             ServerError::NotPaused => "not-paused",
             ServerError::AlreadyPaused => "already-paused",
+            ServerError::BroadcastTooLate { .. } => "broadcast-too-late",
             ServerError::AlreadyBroadcast => "already-broadcast",
         }
     }
@@ -124,6 +137,7 @@ impl ServerError {
             | ServerError::Paused
             | ServerError::NotPaused
             | ServerError::AlreadyPaused
+            | ServerError::BroadcastTooLate { .. }
             | ServerError::AlreadyBroadcast => 500,
         }
     }

@@ -131,10 +131,12 @@ impl DeviceAgent {
         Ok(lock(&self.0).report_acknowledged(&campaign, attempt, Timestamp(now_ms))?)
     }
 
-    /// Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
+    /// Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
+    /// (indices). Refused (`wrong-revision`) when the device holds another revision.
     pub fn receive_care(
         &self,
         campaign: String,
+        revision: u32,
         attempt: u32,
         settings: Vec<u32>,
         now_ms: u64,
@@ -143,6 +145,7 @@ impl DeviceAgent {
         let mut host = lock(&self.0);
         let failed = host.receive_care(
             &campaign,
+            revision,
             attempt,
             settings,
             Timestamp(now_ms),

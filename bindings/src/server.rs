@@ -39,6 +39,8 @@ pub struct CareOrder {
     pub campaign: String,
     /// Device id.
     pub device: String,
+    /// The campaign revision the care is for (pass it to `receiveCare`).
+    pub revision: u32,
     /// Care attempt (from 1).
     pub attempt: u32,
     /// Setting indices to re-provision.
@@ -126,6 +128,18 @@ impl CareServer {
         Ok(id.to_string())
     }
 
+    /// Revises a live campaign from campaign-file text (same id, higher revision): the old
+    /// revision's care stops and its reports are refused with DM 410.
+    pub fn revise_campaign(
+        &self,
+        toml: String,
+        targeted: u64,
+        now_ms: u64,
+    ) -> Result<String, DevcareError> {
+        let id = lock(&self.0).revise_campaign(&toml, targeted, Timestamp(now_ms))?;
+        Ok(id.to_string())
+    }
+
     /// Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
     /// records the broadcast.
     pub fn build_payload(
@@ -168,6 +182,7 @@ impl CareServer {
         Ok(next.map(|(id, o)| CareOrder {
             campaign: id.to_string(),
             device: o.device.to_string(),
+            revision: o.revision,
             attempt: o.attempt,
             settings: o.settings,
         }))

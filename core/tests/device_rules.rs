@@ -556,6 +556,7 @@ fn care_that_succeeds_recovers_the_device() {
     run::<Device>(
         &mut s,
         &[DeviceCommand::ReceiveCare {
+            revision: 1,
             attempt: 1,
             settings: vec![0, 2],
             at: at(7_200_000),
@@ -595,6 +596,7 @@ fn care_that_fails_waits_for_the_next_attempt() {
         &mut s,
         &[
             DeviceCommand::ReceiveCare {
+                revision: 1,
                 attempt: 1,
                 settings: vec![0],
                 at: at(7_200_000),
@@ -624,6 +626,7 @@ fn care_before_the_ack_counts_as_the_ack() {
     let events = run::<Device>(
         &mut s,
         &[DeviceCommand::ReceiveCare {
+            revision: 1,
             attempt: 1,
             settings: vec![0],
             at: due,
@@ -640,6 +643,7 @@ fn care_before_the_ack_counts_as_the_ack() {
 fn care_naming_a_missing_setting_or_for_a_healthy_device_is_refused() {
     let c = campaign();
     let care = |settings: Vec<u32>| DeviceCommand::ReceiveCare {
+        revision: 1,
         attempt: 1,
         settings,
         at: T0,
@@ -756,6 +760,7 @@ fn the_last_successfully_applied_revision_is_what_a_device_checks_in_with() {
                 at: due,
             },
             DeviceCommand::ReceiveCare {
+                revision: 2,
                 attempt: 1,
                 settings: vec![0],
                 at: due,
@@ -788,6 +793,7 @@ fn care_is_judged_by_the_same_conditions_as_the_first_evaluation() {
             &mut s,
             &[
                 DeviceCommand::ReceiveCare {
+                    revision: 1,
                     attempt: 1,
                     settings: vec![2],
                     at: at(7_200_000),
@@ -815,4 +821,18 @@ fn care_is_judged_by_the_same_conditions_as_the_first_evaluation() {
         verify: Verify::Match,
     };
     assert_eq!(care_with(fixed), Phase::Recovered);
+}
+
+#[test]
+fn care_for_a_revision_the_device_does_not_hold_is_refused() {
+    let c = campaign();
+    let err = spec::<Device>(acked_failure_events(&c))
+        .when(DeviceCommand::ReceiveCare {
+            revision: 2,
+            attempt: 1,
+            settings: vec![0],
+            at: at(7_200_000),
+        })
+        .then_refused("wrong-revision");
+    assert_eq!(err, DeviceError::WrongRevision { have: 1, got: 2 });
 }

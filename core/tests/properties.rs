@@ -55,6 +55,7 @@ fn to_device_command(
             at: now,
         },
         6 => DeviceCommand::ReceiveCare {
+            revision: 1,
             attempt: *n,
             settings: codes.iter().map(|&s| u32::from(s % 5)).collect(),
             at: now,

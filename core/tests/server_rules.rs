@@ -640,3 +640,57 @@ fn a_broadcast_too_late_for_the_reports_to_end_before_the_deadline_is_refused() 
         "{err}"
     );
 }
+
+#[test]
+fn a_revision_replaces_the_campaign_stops_old_care_and_refuses_old_reports_with_410() {
+    let c = campaign();
+    let mut rev2 = c.clone();
+    rev2.revision = 2;
+    let revise = |campaign: &Campaign| ServerCommand::Revise {
+        campaign: Box::new(campaign.clone()),
+        targeted: Some(1_000),
+        at: at(7_200_000),
+    };
+    let s = spec::<Server>(with_failure_events(&c))
+        .when(revise(&rev2))
+        .then([ServerEvent::CampaignRevised {
+            campaign: Box::new(rev2.clone()),
+            targeted: 1_000,
+            at: at(7_200_000),
+        }]);
+    assert_eq!(s.campaign.as_ref().unwrap().revision, 2);
+    assert!(
+        s.cases.is_empty() && s.due_care(at(7_200_000), 10).is_empty(),
+        "revision 1's care stops"
+    );
+    assert_eq!(s.earlier.len(), 1);
+    assert_eq!((s.earlier[0].0, s.earlier[0].1.failure_reports), (1, 1));
+    assert_eq!(s.stats().failure_reports, 0, "statistics are per revision");
+    // A revision-1 report now: refused, and the device is told to stop retrying (410).
+    let mut log = with_failure_events(&c);
+    log.extend(Server::decide(&given::<Server>(&log), &revise(&rev2)).unwrap());
+    let old = failure_report(&c, "IMEI:2", vec![Finding::Missing { index: 0 }]);
+    let err = spec::<Server>(log.clone())
+        .when(accept(old, at(7_300_000)))
+        .then_refused("wrong-revision");
+    assert_eq!(err.dm_status(), 410);
+    // A revision-2 report opens a fresh case whose care order names revision 2.
+    let new = failure_report(&rev2, "IMEI:1", vec![Finding::Missing { index: 0 }]);
+    let s = spec::<Server>(log.clone())
+        .when(accept(new, at(7_300_000)))
+        .then_events(|events| assert_eq!(events.len(), 2));
+    assert_eq!(s.due_care(at(7_300_000), 10)[0].revision, 2);
+    // Not newer, another campaign, or nothing to revise: refused.
+    spec::<Server>(log.clone())
+        .when(revise(&rev2))
+        .then_refused("revision-not-newer");
+    let mut other = rev2.clone();
+    other.id = CampaignId::new("other").unwrap();
+    other.revision = 3;
+    spec::<Server>(log)
+        .when(revise(&other))
+        .then_refused("wrong-campaign");
+    spec::<Server>([])
+        .when(revise(&rev2))
+        .then_refused("unknown-campaign");
+}

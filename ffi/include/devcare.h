@@ -150,6 +150,8 @@ enum devcare_result
   DEVCARE_ALREADY_PAUSED = 411,
   // A broadcast so late that reports and retries would end after the report deadline.
   DEVCARE_BROADCAST_TOO_LATE = 412,
+  // A campaign revision that is not newer than the live one.
+  DEVCARE_REVISION_NOT_NEWER = 413,
   // The campaign file does not parse or validate (message has file:line:col).
   DEVCARE_CAMPAIGN_INVALID = 500,
 };
@@ -281,6 +283,8 @@ typedef struct devcare_care_order {
   char campaign[65];
   // Device id, NUL-terminated.
   char device[129];
+  // The campaign revision the care is for (pass it to `devcare_device_receive_care`).
+  uint32_t revision;
   // Care attempt (from 1).
   uint32_t attempt;
   // Number of setting indices written to the caller's array.
@@ -432,13 +436,15 @@ devcare_result devcare_device_report_acknowledged(struct devcare_device *device,
                                                   uint32_t attempt,
                                                   uint64_t now_ms);
 
-// Unicast care arrived for `campaign`: re-apply the settings at `indices` (count `n`)
-// through `apply`, and record the results.
+// Unicast care for `revision` of `campaign` arrived (`DEVCARE_WRONG_REVISION` when the
+// device holds another revision): re-apply the settings at `indices` (count `n`) through
+// `apply`, and record the results.
 //
 // # Safety
 // `indices` valid for `n` reads; callback contract as for `devcare_device_receive`.
 devcare_result devcare_device_receive_care(struct devcare_device *device,
                                            const char *campaign,
+                                           uint32_t revision,
                                            uint32_t attempt,
                                            const uint32_t *indices,
                                            size_t n,
@@ -592,6 +598,19 @@ devcare_result devcare_server_create_campaign(struct devcare_server *server,
                                               uint64_t now_ms,
                                               char *campaign_buf,
                                               size_t campaign_cap);
+
+// Revises a live campaign from campaign-file text (`toml`, `len` bytes): the same id at a
+// higher revision (`DEVCARE_REVISION_NOT_NEWER` otherwise). The old revision's care stops
+// and its reports are refused (DM status 410: the device stops retrying). Build and
+// broadcast the new payload next. `targeted` as for `devcare_server_create_campaign`.
+//
+// # Safety
+// `toml` valid for `len` bytes.
+devcare_result devcare_server_revise_campaign(struct devcare_server *server,
+                                              const char *toml,
+                                              size_t len,
+                                              uint64_t targeted,
+                                              uint64_t now_ms);
 
 // Signs `campaign` into its broadcast payload with the secret `signing_seed` (32 bytes),
 // valid until `valid_until_ms`, and records the broadcast. Bytes into `buf`, size into

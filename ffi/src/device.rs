@@ -374,8 +374,9 @@ pub unsafe extern "C" fn devcare_device_report_acknowledged(
     })
 }
 
-/// Unicast care arrived for `campaign`: re-apply the settings at `indices` (count `n`)
-/// through `apply`, and record the results.
+/// Unicast care for `revision` of `campaign` arrived (`DEVCARE_WRONG_REVISION` when the
+/// device holds another revision): re-apply the settings at `indices` (count `n`) through
+/// `apply`, and record the results.
 ///
 /// # Safety
 /// `indices` valid for `n` reads; callback contract as for `devcare_device_receive`.
@@ -383,6 +384,7 @@ pub unsafe extern "C" fn devcare_device_report_acknowledged(
 pub unsafe extern "C" fn devcare_device_receive_care(
     device: *mut devcare_device,
     campaign: *const c_char,
+    revision: u32,
     attempt: u32,
     indices: *const u32,
     n: usize,
@@ -401,7 +403,7 @@ pub unsafe extern "C" fn devcare_device_receive_care(
         let tree = unsafe { c_tree(apply, user_data) };
         try_host!(
             h.host
-                .receive_care(id, attempt, idx, Timestamp(now_ms), tree)
+                .receive_care(id, revision, attempt, idx, Timestamp(now_ms), tree)
         );
         DEVCARE_OK
     })

@@ -173,6 +173,8 @@ result_codes! {
     DEVCARE_ALREADY_PAUSED = 411,
     /// A broadcast so late that reports and retries would end after the report deadline.
     DEVCARE_BROADCAST_TOO_LATE = 412,
+    /// A campaign revision that is not newer than the live one.
+    DEVCARE_REVISION_NOT_NEWER = 413,
     /// The campaign file does not parse or validate (message has file:line:col).
     DEVCARE_CAMPAIGN_INVALID = 500,
 }

@@ -121,6 +121,29 @@ pub unsafe extern "C" fn devcare_server_create_campaign(
     })
 }
 
+/// Revises a live campaign from campaign-file text (`toml`, `len` bytes): the same id at a
+/// higher revision (`DEVCARE_REVISION_NOT_NEWER` otherwise). The old revision's care stops
+/// and its reports are refused (DM status 410: the device stops retrying). Build and
+/// broadcast the new payload next. `targeted` as for `devcare_server_create_campaign`.
+///
+/// # Safety
+/// `toml` valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_revise_campaign(
+    server: *mut devcare_server,
+    toml: *const c_char,
+    len: usize,
+    targeted: u64,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let toml = tri!(text(try_slice!(toml.cast::<u8>(), len, "toml"), "toml"));
+        try_host!(h.host.revise_campaign(toml, targeted, Timestamp(now_ms)));
+        DEVCARE_OK
+    })
+}
+
 /// Signs `campaign` into its broadcast payload with the secret `signing_seed` (32 bytes),
 /// valid until `valid_until_ms`, and records the broadcast. Bytes into `buf`, size into
 /// `*len` (on `DEVCARE_BUFFER_TOO_SMALL`, the needed size and nothing else: the broadcast
@@ -242,6 +265,8 @@ pub struct devcare_care_order {
     pub campaign: [c_char; 65],
     /// Device id, NUL-terminated.
     pub device: [c_char; 129],
+    /// The campaign revision the care is for (pass it to `devcare_device_receive_care`).
+    pub revision: u32,
     /// Care attempt (from 1).
     pub attempt: u32,
     /// Number of setting indices written to the caller's array.
@@ -281,6 +306,7 @@ pub unsafe extern "C" fn devcare_server_next_care(
         let ord = unsafe { &mut *order };
         try_write_str!(id.as_str(), ord.campaign.as_mut_ptr(), ord.campaign.len());
         try_write_str!(o.device.as_str(), ord.device.as_mut_ptr(), ord.device.len());
+        ord.revision = o.revision;
         ord.attempt = o.attempt;
         ord.settings_count = o.settings.len();
         // SAFETY: `settings` holds `cap` >= len entries (checked above).

@@ -353,7 +353,14 @@ fn the_server_answers_alerts_with_dm_status_codes() {
         .ingest_alerts(&render_alert(&old, None, 1), &limits, &NoKeys, at)
         .unwrap()
         .unwrap();
-    assert_eq!(r[0].dm_status(), 404);
+    assert_eq!(r[0].dm_status(), 410, "an older revision: stop retrying");
+    let mut newer = failure();
+    newer.revision = 9;
+    let r = s
+        .ingest_alerts(&render_alert(&newer, None, 1), &limits, &NoKeys, at)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r[0].dm_status(), 404, "a revision the server does not have");
     let unknown = xml.replace("org.devcare.report.failure", "com.vendor.other");
     let err = s
         .ingest_alerts(&unknown, &limits, &NoKeys, at)

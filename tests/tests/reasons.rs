@@ -66,6 +66,7 @@ fn device_errors() -> Vec<DeviceError> {
             index: 3,
             settings: 1,
         },
+        DeviceError::WrongRevision { have: 2, got: 1 },
     ]
 }
 
@@ -81,6 +82,7 @@ fn device_variant(e: &DeviceError) -> usize {
         DeviceError::WrongAttempt { .. } => 7,
         DeviceError::NotDue { .. } => 8,
         DeviceError::NoSuchSetting { .. } => 9,
+        DeviceError::WrongRevision { .. } => 10,
     }
 }
 
@@ -120,6 +122,7 @@ fn server_errors() -> Vec<ServerError> {
             needed: Timestamp(2),
             deadline: Timestamp(1),
         },
+        ServerError::RevisionNotNewer { current: 2, got: 1 },
     ]
 }
 
@@ -142,6 +145,7 @@ fn server_variant(e: &ServerError) -> usize {
         ServerError::AlreadyBroadcast => 14,
         ServerError::AlreadyPaused => 15,
         ServerError::BroadcastTooLate { .. } => 16,
+        ServerError::RevisionNotNewer { .. } => 17,
     }
 }
 

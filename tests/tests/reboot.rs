@@ -144,7 +144,7 @@ fn a_device_killed_mid_care_resumes_the_care_and_recovers() {
         attempt = due.attempt;
     }
     die_during(dir.path(), |host| {
-        let _ = host.receive_care(a.id.as_str(), 1, vec![1], t0, |_s: &Setting| {
+        let _ = host.receive_care(a.id.as_str(), 1, 1, vec![1], t0, |_s: &Setting| {
             panic!("power cut mid-care");
             #[allow(unreachable_code)]
             Ok::<_, std::convert::Infallible>(ApplyResult::OK)

@@ -314,6 +314,14 @@ fn server_events() -> Vec<(&'static str, ServerEvent)> {
             "server.OperatorPaused",
             ServerEvent::OperatorPaused { at: t },
         ),
+        (
+            "server.CampaignRevised",
+            ServerEvent::CampaignRevised {
+                campaign: Box::new(campaign()),
+                targeted: 40,
+                at: t,
+            },
+        ),
     ]
 }
 

@@ -753,6 +753,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_resume(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_stats(
@@ -800,7 +802,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_pending(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`settings`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(`ptr`: Long,`campaign`: RustBuffer.ByValue,`revision`: Int,`attempt`: Int,`settings`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload(`ptr`: Long,`payload`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -838,6 +840,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_resume(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(`ptr`: Long,`device`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_stats(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1023,7 +1027,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() and 0xFFFF) != 8472) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 44185) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 54699) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() and 0xFFFF) != 40786) {
@@ -1069,6 +1073,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() and 0xFFFF) != 17974) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() and 0xFFFF) != 62124) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() and 0xFFFF) != 51507) {
@@ -1648,6 +1655,12 @@ public interface CareServerInterface {
     fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
     
     /**
+     * Revises a live campaign from campaign-file text (same id, higher revision): the old
+     * revision's care stops and its reports are refused with DM 410.
+     */
+    fun `reviseCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
+    
+    /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
      * it). Group campaigns accept reports only from members. Kept in memory: set it after
      * every open.
@@ -1954,6 +1967,27 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
 
     
     /**
+     * Revises a live campaign from campaign-file text (same id, higher revision): the old
+     * revision's care stops and its reports are refused with DM 410.
+     */
+    @Throws(DevcareException::class)override fun `reviseCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(
+        it,
+        
+        FfiConverterString.lower(`toml`),
+        FfiConverterULong.lower(`targeted`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
      * it). Group campaigns accept reports only from members. Kept in memory: set it after
      * every open.
@@ -2187,9 +2221,10 @@ public interface DeviceAgentInterface {
     fun `pending`(): List<PendingWork>
     
     /**
-     * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
+     * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
+     * (indices). Refused (`wrong-revision`) when the device holds another revision.
      */
-    fun `receiveCare`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
+    fun `receiveCare`(`campaign`: kotlin.String, `revision`: kotlin.UInt, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
     
     /**
      * Feeds a received broadcast payload: verifies it, then `tree` applies each setting.
@@ -2401,9 +2436,10 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
 
     
     /**
-     * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
+     * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
+     * (indices). Refused (`wrong-revision`) when the device holds another revision.
      */
-    @Throws(DevcareException::class)override fun `receiveCare`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
+    @Throws(DevcareException::class)override fun `receiveCare`(`campaign`: kotlin.String, `revision`: kotlin.UInt, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
         = 
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
@@ -2411,6 +2447,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
         it,
         
         FfiConverterString.lower(`campaign`),
+        FfiConverterUInt.lower(`revision`),
         FfiConverterUInt.lower(`attempt`),
         FfiConverterSequenceUInt.lower(`settings`),
         FfiConverterULong.lower(`nowMs`),
@@ -3098,6 +3135,11 @@ data class CareOrder (
     var `device`: kotlin.String
     , 
     /**
+     * The campaign revision the care is for (pass it to `receiveCare`).
+     */
+    var `revision`: kotlin.UInt
+    , 
+    /**
      * Care attempt (from 1).
      */
     var `attempt`: kotlin.UInt
@@ -3125,6 +3167,7 @@ public object FfiConverterTypeCareOrder: FfiConverterRustBuffer<CareOrder> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
             FfiConverterSequenceUInt.read(buf),
         )
     }
@@ -3132,6 +3175,7 @@ public object FfiConverterTypeCareOrder: FfiConverterRustBuffer<CareOrder> {
     override fun allocationSize(value: CareOrder) = (
             FfiConverterString.allocationSize(value.`campaign`) +
             FfiConverterString.allocationSize(value.`device`) +
+            FfiConverterUInt.allocationSize(value.`revision`) +
             FfiConverterUInt.allocationSize(value.`attempt`) +
             FfiConverterSequenceUInt.allocationSize(value.`settings`)
     )
@@ -3139,6 +3183,7 @@ public object FfiConverterTypeCareOrder: FfiConverterRustBuffer<CareOrder> {
     override fun write(value: CareOrder, buf: ByteBuffer) {
             FfiConverterString.write(value.`campaign`, buf)
             FfiConverterString.write(value.`device`, buf)
+            FfiConverterUInt.write(value.`revision`, buf)
             FfiConverterUInt.write(value.`attempt`, buf)
             FfiConverterSequenceUInt.write(value.`settings`, buf)
     }

@@ -98,7 +98,7 @@ fun fleet() {
     repeat(5) {
         while (true) {
             val order = server.nextCare(now) ?: break
-            agents.getValue(order.device).receiveCare(order.campaign, order.attempt, order.settings, now, Tree(null))
+            agents.getValue(order.device).receiveCare(order.campaign, order.revision, order.attempt, order.settings, now, Tree(null))
             server.careOutcome(order.campaign, order.device, order.attempt, true, now)
         }
         now += 10UL * MIN

@@ -558,6 +558,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() != 62124:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402:
@@ -574,7 +576,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 8472:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 44185:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 54699:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -672,6 +674,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.restype = ctyp
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.restype = ctypes.c_uint16
@@ -848,6 +853,14 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -898,6 +911,7 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending.restype = _Uniffi
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
+    ctypes.c_uint32,
     ctypes.c_uint32,
     _UniffiRustBuffer,
     ctypes.c_uint64,
@@ -1396,9 +1410,10 @@ class CareOrder:
     """
     A care order to send by unicast.
 """
-    def __init__(self, *, campaign:str, device:str, attempt:int, settings:typing.List[int]):
+    def __init__(self, *, campaign:str, device:str, revision:int, attempt:int, settings:typing.List[int]):
         self.campaign = campaign
         self.device = device
+        self.revision = revision
         self.attempt = attempt
         self.settings = settings
         
@@ -1406,11 +1421,13 @@ class CareOrder:
 
     
     def __str__(self):
-        return "CareOrder(campaign={}, device={}, attempt={}, settings={})".format(self.campaign, self.device, self.attempt, self.settings)
+        return "CareOrder(campaign={}, device={}, revision={}, attempt={}, settings={})".format(self.campaign, self.device, self.revision, self.attempt, self.settings)
     def __eq__(self, other):
         if self.campaign != other.campaign:
             return False
         if self.device != other.device:
+            return False
+        if self.revision != other.revision:
             return False
         if self.attempt != other.attempt:
             return False
@@ -1424,6 +1441,7 @@ class _UniffiFfiConverterTypeCareOrder(_UniffiConverterRustBuffer):
         return CareOrder(
             campaign=_UniffiFfiConverterString.read(buf),
             device=_UniffiFfiConverterString.read(buf),
+            revision=_UniffiFfiConverterUInt32.read(buf),
             attempt=_UniffiFfiConverterUInt32.read(buf),
             settings=_UniffiFfiConverterSequenceUInt32.read(buf),
         )
@@ -1432,6 +1450,7 @@ class _UniffiFfiConverterTypeCareOrder(_UniffiConverterRustBuffer):
     def check_lower(value):
         _UniffiFfiConverterString.check_lower(value.campaign)
         _UniffiFfiConverterString.check_lower(value.device)
+        _UniffiFfiConverterUInt32.check_lower(value.revision)
         _UniffiFfiConverterUInt32.check_lower(value.attempt)
         _UniffiFfiConverterSequenceUInt32.check_lower(value.settings)
 
@@ -1439,6 +1458,7 @@ class _UniffiFfiConverterTypeCareOrder(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterString.write(value.campaign, buf)
         _UniffiFfiConverterString.write(value.device, buf)
+        _UniffiFfiConverterUInt32.write(value.revision, buf)
         _UniffiFfiConverterUInt32.write(value.attempt, buf)
         _UniffiFfiConverterSequenceUInt32.write(value.settings, buf)
 
@@ -2715,6 +2735,12 @@ class CareServerProtocol(typing.Protocol):
         An operator resumes care of `campaign` (paused by an operator or the abort threshold).
 """
         raise NotImplementedError
+    def revise_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
+        """
+        Revises a live campaign from campaign-file text (same id, higher revision): the old
+        revision's care stops and its reports are refused with DM 410.
+"""
+        raise NotImplementedError
     def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
         """
         Records that `device` belongs to `groups` (replacing what was recorded; empty clears
@@ -2995,6 +3021,31 @@ class CareServer(CareServerProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def revise_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
+        """
+        Revises a live campaign from campaign-file text (same id, higher revision): the old
+        revision's care stops and its reports are refused with DM 410.
+"""
+        
+        _UniffiFfiConverterString.check_lower(toml)
+
+        _UniffiFfiConverterUInt64.check_lower(targeted)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(toml),
+            _UniffiFfiConverterUInt64.lower(targeted),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3357,9 +3408,10 @@ class DeviceAgentProtocol(typing.Protocol):
         every open.
 """
         raise NotImplementedError
-    def receive_care(self, campaign: str,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
+    def receive_care(self, campaign: str,revision: int,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
         """
-        Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
+        Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
+        (indices). Refused (`wrong-revision`) when the device holds another revision.
 """
         raise NotImplementedError
     def receive_payload(self, payload: bytes,now_ms: int,tree: DmTree) -> None:
@@ -3522,12 +3574,15 @@ class DeviceAgent(DeviceAgentProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def receive_care(self, campaign: str,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
+    def receive_care(self, campaign: str,revision: int,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
         """
-        Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
+        Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
+        (indices). Refused (`wrong-revision`) when the device holds another revision.
 """
         
         _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt32.check_lower(revision)
 
         _UniffiFfiConverterUInt32.check_lower(attempt)
 
@@ -3539,6 +3594,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
             _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt32.lower(revision),
             _UniffiFfiConverterUInt32.lower(attempt),
             _UniffiFfiConverterSequenceUInt32.lower(settings),
             _UniffiFfiConverterUInt64.lower(now_ms),

@@ -127,7 +127,7 @@ def fleet_of_200_only_failures_report_and_care_converges():
     for _ in range(5):
         while (order := server.next_care(now)) is not None:
             assert order.settings == [1]
-            agents[order.device].receive_care(order.campaign, order.attempt, order.settings, now, Tree())
+            agents[order.device].receive_care(order.campaign, order.revision, order.attempt, order.settings, now, Tree())
             server.care_outcome(order.campaign, order.device, order.attempt, True, now)
         now += 10 * MIN
     server.tick(T0 + 6 * 60 * MIN)
@@ -290,7 +290,7 @@ def group_campaign_check_in_and_operator_pause():
     while (order := server.next_care(now)) is not None:
         orders.append((order.device, order.settings))
         if order.device == "dev-0001":
-            member.receive_care(order.campaign, order.attempt, order.settings, now, Tree())
+            member.receive_care(order.campaign, order.revision, order.attempt, order.settings, now, Tree())
         server.care_outcome(order.campaign, order.device, order.attempt, True, now)
     assert sorted(orders) == [("dev-0001", [1]), ("dev-0003", [0, 1, 2])], orders
     assert member.check_in() == [devcare.CheckInRecord(campaign=cid, applied_revision=1)]

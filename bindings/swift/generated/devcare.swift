@@ -696,6 +696,12 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     func resume(campaign: String, nowMs: UInt64) throws 
     
     /**
+     * Revises a live campaign from campaign-file text (same id, higher revision): the old
+     * revision's care stops and its reports are refused with DM 410.
+     */
+    func reviseCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
+    
+    /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
      * it). Group campaigns accept reports only from members. Kept in memory: set it after
      * every open.
@@ -920,6 +926,22 @@ open func resume(campaign: String, nowMs: UInt64)throws   {try rustCallWithError
 }
     
     /**
+     * Revises a live campaign from campaign-file text (same id, higher revision): the old
+     * revision's care stops and its reports are refused with DM 410.
+     */
+open func reviseCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(toml),
+        FfiConverterUInt64.lower(targeted),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
      * it). Group campaigns accept reports only from members. Kept in memory: set it after
      * every open.
@@ -1039,9 +1061,10 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
     func pending()  -> [PendingWork]
     
     /**
-     * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
+     * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
+     * (indices). Refused (`wrong-revision`) when the device holds another revision.
      */
-    func receiveCare(campaign: String, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree) throws 
+    func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree) throws 
     
     /**
      * Feeds a received broadcast payload: verifies it, then `tree` applies each setting.
@@ -1203,13 +1226,15 @@ open func pending() -> [PendingWork]  {
 }
     
     /**
-     * Unicast care arrived: `tree` re-applies the settings at `settings` (indices).
+     * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
+     * (indices). Refused (`wrong-revision`) when the device holds another revision.
      */
-open func receiveCare(campaign: String, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+open func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(campaign),
+        FfiConverterUInt32.lower(revision),
         FfiConverterUInt32.lower(attempt),
         FfiConverterSequenceUInt32.lower(settings),
         FfiConverterUInt64.lower(nowMs),
@@ -1759,6 +1784,10 @@ public struct CareOrder: Equatable, Hashable {
      */
     public var device: String
     /**
+     * The campaign revision the care is for (pass it to `receiveCare`).
+     */
+    public var revision: UInt32
+    /**
      * Care attempt (from 1).
      */
     public var attempt: UInt32
@@ -1777,6 +1806,9 @@ public struct CareOrder: Equatable, Hashable {
          * Device id.
          */device: String, 
         /**
+         * The campaign revision the care is for (pass it to `receiveCare`).
+         */revision: UInt32, 
+        /**
          * Care attempt (from 1).
          */attempt: UInt32, 
         /**
@@ -1784,6 +1816,7 @@ public struct CareOrder: Equatable, Hashable {
          */settings: [UInt32]) {
         self.campaign = campaign
         self.device = device
+        self.revision = revision
         self.attempt = attempt
         self.settings = settings
     }
@@ -1806,6 +1839,7 @@ public struct FfiConverterTypeCareOrder: FfiConverterRustBuffer {
             try CareOrder(
                 campaign: FfiConverterString.read(from: &buf), 
                 device: FfiConverterString.read(from: &buf), 
+                revision: FfiConverterUInt32.read(from: &buf), 
                 attempt: FfiConverterUInt32.read(from: &buf), 
                 settings: FfiConverterSequenceUInt32.read(from: &buf)
         )
@@ -1814,6 +1848,7 @@ public struct FfiConverterTypeCareOrder: FfiConverterRustBuffer {
     public static func write(_ value: CareOrder, into buf: inout [UInt8]) {
         FfiConverterString.write(value.campaign, into: &buf)
         FfiConverterString.write(value.device, into: &buf)
+        FfiConverterUInt32.write(value.revision, into: &buf)
         FfiConverterUInt32.write(value.attempt, into: &buf)
         FfiConverterSequenceUInt32.write(value.settings, into: &buf)
     }
@@ -3513,7 +3548,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 8472) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 44185) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 54699) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786) {
@@ -3559,6 +3594,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() != 62124) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507) {

@@ -296,7 +296,7 @@ RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_pending(uint64_t ptr, Rus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_CARE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_CARE
-void uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(uint64_t ptr, RustBuffer campaign, uint32_t attempt, RustBuffer settings, uint64_t now_ms, uint64_t tree, RustCallStatus *_Nonnull out_status
+void uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(uint64_t ptr, RustBuffer campaign, uint32_t revision, uint32_t attempt, RustBuffer settings, uint64_t now_ms, uint64_t tree, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_PAYLOAD
@@ -387,6 +387,11 @@ void uniffi_devcare_uniffi_fn_method_careserver_pause(uint64_t ptr, RustBuffer c
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_RESUME
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_RESUME
 void uniffi_devcare_uniffi_fn_method_careserver_resume(uint64_t ptr, RustBuffer campaign, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_REVISE_CAMPAIGN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_REVISE_CAMPAIGN
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(uint64_t ptr, RustBuffer toml, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_DEVICE_GROUPS
@@ -889,6 +894,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_pause(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_RESUME
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_RESUME
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_resume(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_REVISE_CAMPAIGN
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_REVISE_CAMPAIGN
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign(void
     
 );
 #endif

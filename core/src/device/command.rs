@@ -46,6 +46,9 @@ pub enum DeviceCommand {
     },
     /// The server sent unicast care: re-apply these settings (indices into the campaign).
     ReceiveCare {
+        /// The campaign revision the care order is for (a device refuses care for a
+        /// revision it does not hold).
+        revision: u32,
         /// The server's care attempt number.
         attempt: u32,
         /// Setting indices to re-apply.

@@ -174,10 +174,11 @@ pub(super) fn acknowledge(state: &DeviceState, attempt: u32, at: Timestamp) -> D
     }
 }
 
-/// `ReceiveCare`: settings the campaign has, while awaiting care (or still reporting a
+/// `ReceiveCare`: for the revision the device holds, settings the campaign has, while awaiting care (or still reporting a
 /// failure: care proves the server has the report, whatever became of the ack).
 pub(super) fn receive_care(
     state: &DeviceState,
+    revision: u32,
     attempt: u32,
     settings: &[u32],
     at: Timestamp,
@@ -185,6 +186,12 @@ pub(super) fn receive_care(
     let Some(c) = &state.campaign else {
         return Err(wrong_phase("receive-care", state));
     };
+    if revision != c.revision {
+        return Err(DeviceError::WrongRevision {
+            have: c.revision,
+            got: revision,
+        });
+    }
     if let Some(&index) = settings.iter().find(|&&i| i as usize >= c.settings.len()) {
         return Err(DeviceError::NoSuchSetting {
             index,

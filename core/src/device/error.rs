@@ -77,6 +77,14 @@ pub enum DeviceError {
         /// Due time.
         due: Timestamp,
     },
+    /// Care for a revision the device does not hold (an order of an older revision).
+    #[error("care is for revision {got}, the device holds revision {have}")]
+    WrongRevision {
+        /// The revision the device holds.
+        have: u32,
+        /// The care order's revision.
+        got: u32,
+    },
     /// A care setting index outside the campaign.
     #[error("care names setting {index}, the campaign has {settings}")]
     NoSuchSetting {
@@ -102,6 +110,7 @@ impl DeviceError {
             DeviceError::WrongAttempt { .. } => "wrong-attempt",
             DeviceError::NotDue { .. } => "not-due",
             DeviceError::NoSuchSetting { .. } => "no-such-setting",
+            DeviceError::WrongRevision { .. } => "wrong-revision",
         }
     }
 }

@@ -58,10 +58,11 @@ impl Decider for Device {
             C::MarkSent { attempt, at } => decide::mark_sent(state, *attempt, *at),
             C::Acknowledge { attempt, at } => decide::acknowledge(state, *attempt, *at),
             C::ReceiveCare {
+                revision,
                 attempt,
                 settings,
                 at,
-            } => decide::receive_care(state, *attempt, settings, *at),
+            } => decide::receive_care(state, *revision, *attempt, settings, *at),
             C::RecordCareApplied {
                 attempt,
                 results,

@@ -93,6 +93,7 @@ impl<S: EventStore> DeviceAgent<S> {
     pub fn receive_care_and_apply<E>(
         &mut self,
         campaign: &CampaignId,
+        revision: u32,
         attempt: u32,
         settings: Vec<u32>,
         at: Timestamp,
@@ -101,6 +102,7 @@ impl<S: EventStore> DeviceAgent<S> {
         self.handle(
             campaign,
             &DeviceCommand::ReceiveCare {
+                revision,
                 attempt,
                 settings,
                 at,

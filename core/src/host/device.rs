@@ -152,6 +152,7 @@ impl DeviceHost {
     pub fn receive_care<E>(
         &mut self,
         campaign: &str,
+        revision: u32,
         attempt: u32,
         indices: Vec<u32>,
         now: Timestamp,
@@ -160,7 +161,7 @@ impl DeviceHost {
         let id = self.known(campaign)?;
         let host_error = self
             .agent
-            .receive_care_and_apply(&id, attempt, indices, now, apply)?;
+            .receive_care_and_apply(&id, revision, attempt, indices, now, apply)?;
         self.agent.flush()?;
         Ok(host_error)
     }

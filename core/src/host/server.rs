@@ -117,6 +117,30 @@ impl ServerHost {
         self.create(campaign, targeted, now)
     }
 
+    /// Revises a live campaign from campaign-file text at `now` (same id, higher revision;
+    /// `targeted` as for [`Self::create`]). Revision N's care stops and its reports are
+    /// refused with DM 410; build and broadcast the new payload next.
+    pub fn revise_campaign(
+        &mut self,
+        toml: &str,
+        targeted: u64,
+        now: Timestamp,
+    ) -> Result<CampaignId, HostError> {
+        let campaign = Self::parse_campaign(toml)?;
+        let id = campaign.id.clone();
+        if self.server.state(&id).is_none() {
+            return Err(HostError::UnknownCampaign(id.to_string()));
+        }
+        let cmd = ServerCommand::Revise {
+            campaign: Box::new(campaign),
+            targeted: (targeted > 0).then_some(targeted),
+            at: now,
+        };
+        self.server.handle(&id, &cmd)?;
+        self.server.flush()?;
+        Ok(id)
+    }
+
     /// Signs `campaign` into its broadcast payload with the secret `signing_seed` (32
     /// bytes), valid until `valid_until`. Changes nothing: see [`Self::mark_broadcast`].
     pub fn sign_payload(

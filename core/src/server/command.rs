@@ -17,6 +17,17 @@ pub enum ServerCommand {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
+    /// Revise a live campaign: revision N+1 replaces revision N. Revision N's care stops,
+    /// its reports are refused as `wrong-revision` (DM 410: stop retrying), and cases and
+    /// statistics start afresh (revision N's statistics are kept in `earlier`).
+    Revise {
+        /// The new revision of the campaign (same id, higher revision).
+        campaign: Box<Campaign>,
+        /// Number of targets, as for `Create`.
+        targeted: Option<u64>,
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
     /// The payload went out over the broadcast channel.
     MarkBroadcast {
         /// The host's time when it gives the command (ms since the epoch).

@@ -23,7 +23,45 @@ pub(super) fn create(
         return Err(ServerError::AlreadyCreated(c.id.to_string()));
     }
     campaign.validate(&Limits::DEFAULT)?;
-    let targeted = match (campaign.targets.known_len(), targeted) {
+    Ok(vec![ServerEvent::CampaignCreated {
+        campaign: Box::new(campaign.clone()),
+        targeted: target_count(campaign, targeted)?,
+        at,
+    }])
+}
+
+/// `Revise`: the same campaign at a higher revision, valid, with a consistent target count.
+pub(super) fn revise(
+    state: &ServerState,
+    campaign: &Campaign,
+    targeted: Option<u64>,
+    at: Timestamp,
+) -> Decided {
+    let c = state.campaign()?;
+    if campaign.id != c.id {
+        return Err(ServerError::UnknownCampaign {
+            stream: c.id.to_string(),
+            got: campaign.id.to_string(),
+        });
+    }
+    if campaign.revision <= c.revision {
+        return Err(ServerError::RevisionNotNewer {
+            current: c.revision,
+            got: campaign.revision,
+        });
+    }
+    campaign.validate(&Limits::DEFAULT)?;
+    Ok(vec![ServerEvent::CampaignRevised {
+        campaign: Box::new(campaign.clone()),
+        targeted: target_count(campaign, targeted)?,
+        at,
+    }])
+}
+
+/// The number of targets: an explicit list knows it (a count given must agree), `all`
+/// and `groups` need it given.
+fn target_count(campaign: &Campaign, targeted: Option<u64>) -> Result<u64, ServerError> {
+    Ok(match (campaign.targets.known_len(), targeted) {
         (Some(n), None) => n,
         (Some(n), Some(t)) if n == t => n,
         (Some(_), Some(_)) => {
@@ -42,12 +80,7 @@ pub(super) fn create(
                 "all/groups targets need the number of targeted devices",
             ));
         }
-    };
-    Ok(vec![ServerEvent::CampaignCreated {
-        campaign: Box::new(campaign.clone()),
-        targeted,
-        at,
-    }])
+    })
 }
 
 /// `MarkBroadcast`: once per campaign, early enough that reports and their retries end

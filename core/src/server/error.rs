@@ -72,6 +72,14 @@ pub enum ServerError {
     /// Resume while not paused.
     #[error("the campaign is not paused")]
     NotPaused,
+    /// A revision that is not newer than the campaign's.
+    #[error("revision {got} is not newer than the campaign's revision {current}")]
+    RevisionNotNewer {
+        /// The campaign's revision.
+        current: u32,
+        /// The offered revision.
+        got: u32,
+    },
     /// Pause while paused.
     #[error("care is already paused")]
     AlreadyPaused,
@@ -112,6 +120,7 @@ impl ServerError {
             ServerError::Paused => "paused",
             ServerError::NotPaused => "not-paused",
             ServerError::AlreadyPaused => "already-paused",
+            ServerError::RevisionNotNewer { .. } => "revision-not-newer",
             ServerError::BroadcastTooLate { .. } => "broadcast-too-late",
             ServerError::AlreadyBroadcast => "already-broadcast",
         }
@@ -125,6 +134,9 @@ impl ServerError {
         match self {
             ServerError::Duplicate { .. } => 200,
             ServerError::NotTargeted(_) => 403,
+            // A report of an older revision: 410 Gone tells the device to stop retrying
+            // (its revision is obsolete; a check-in brings it to the new one).
+            ServerError::WrongRevision { current, got } if got < current => 410,
             ServerError::UnknownCampaign { .. }
             | ServerError::NoCampaign
             | ServerError::WrongRevision { .. } => 404,
@@ -137,6 +149,7 @@ impl ServerError {
             | ServerError::Paused
             | ServerError::NotPaused
             | ServerError::AlreadyPaused
+            | ServerError::RevisionNotNewer { .. }
             | ServerError::BroadcastTooLate { .. }
             | ServerError::AlreadyBroadcast => 500,
         }

@@ -151,4 +151,13 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// A new revision replaced the campaign.
+    CampaignRevised {
+        /// The new revision.
+        campaign: Box<Campaign>,
+        /// Number of targets.
+        targeted: u64,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
 }

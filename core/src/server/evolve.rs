@@ -123,6 +123,20 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             state.operator_paused = None;
         }
         ServerEvent::OperatorPaused { at } => state.operator_paused = Some(*at),
+        ServerEvent::CampaignRevised {
+            campaign, targeted, ..
+        } => {
+            let mut earlier = std::mem::take(&mut state.earlier);
+            if let Some(c) = &state.campaign {
+                earlier.push((c.revision, state.stats()));
+            }
+            *state = ServerState {
+                campaign: Some((**campaign).clone()),
+                targeted: *targeted,
+                earlier,
+                ..ServerState::default()
+            };
+        }
         ServerEvent::CampaignSettled { presumed_ok, at } => {
             state.settled_at = Some(*at);
             state.presumed_ok_at_settle = Some(*presumed_ok);

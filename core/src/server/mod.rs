@@ -46,6 +46,11 @@ impl Decider for Server {
                 targeted,
                 at,
             } => decide::create(state, campaign, *targeted, *at),
+            C::Revise {
+                campaign,
+                targeted,
+                at,
+            } => decide::revise(state, campaign, *targeted, *at),
             C::MarkBroadcast { at } => decide::mark_broadcast(state, *at),
             C::AcceptReport { report, groups, at } => {
                 decide::accept_report(state, report, groups, *at)

@@ -106,6 +106,8 @@ pub struct Counters {
 pub struct CareOrder {
     /// To whom.
     pub device: DeviceId,
+    /// The campaign revision the care is for; the device refuses care of another revision.
+    pub revision: u32,
     /// Care attempt.
     pub attempt: u32,
     /// Setting indices to re-provision (all settings for re-provision-all and check-ins).
@@ -172,6 +174,8 @@ pub struct ServerState {
     pub presumed_ok_at_settle: Option<u64>,
     /// Counters.
     pub counters: Counters,
+    /// The statistics of earlier revisions, oldest first, as they stood when revised.
+    pub earlier: Vec<(u32, CampaignStats)>,
 }
 
 impl ServerState {
@@ -200,6 +204,7 @@ impl ServerState {
                 };
                 Some(CareOrder {
                     device: dev.clone(),
+                    revision: self.campaign.as_ref().map_or(0, |c| c.revision),
                     attempt,
                     settings: case.care_settings.clone(),
                     due: *due,

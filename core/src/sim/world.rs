@@ -368,6 +368,7 @@ where
                         &mut s,
                         "receive-care",
                         DeviceCommand::ReceiveCare {
+                            revision: order.revision,
                             attempt,
                             settings: order.settings.clone(),
                             at: now,

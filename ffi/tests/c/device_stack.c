@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
   CHECK(devcare_server_next_care(srv, slot, &order, idx, 256));
   ASSERT(strcmp(order.device, "IMEI:490154203237518") == 0 && order.settings_count == 1 && idx[0] == 2);
   struct dm_tree fixed = {.fail_uri = NULL};
-  CHECK(devcare_device_receive_care(dev, order.campaign, order.attempt, idx, order.settings_count, slot, tree_apply, &fixed));
+  CHECK(devcare_device_receive_care(dev, order.campaign, order.revision, order.attempt, idx, order.settings_count, slot, tree_apply, &fixed));
   ASSERT(fixed.applied == 1 && strcmp(fixed.uris[0], "./Proxy/Port") == 0);
   CHECK(devcare_server_care_outcome(srv, order.campaign, order.device, order.attempt, true, slot));
   devcare_device_free(dev);

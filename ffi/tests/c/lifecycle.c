@@ -93,7 +93,7 @@ int main(void) {
     orders++;
     if (strcmp(order.device, "IMEI:1") == 0) {
       ASSERT(order.settings_count == 1 && idx[0] == 2);
-      CHECK(devcare_device_receive_care(member, order.campaign, order.attempt, idx, order.settings_count, now,
+      CHECK(devcare_device_receive_care(member, order.campaign, order.revision, order.attempt, idx, order.settings_count, now,
                                         tree_apply, &ok_tree));
     } else {
       ASSERT(strcmp(order.device, "IMEI:4") == 0 && order.settings_count == 4);
@@ -106,6 +106,27 @@ int main(void) {
   ASSERT(rev == 1); /* recovered by care: revision 1 applied */
   CHECK(devcare_server_stats(srv, campaign, &st));
   ASSERT(!st.paused && st.recovered == 2 && st.in_care == 0);
+
+  /* Revision 2 mid-window: revision 1's reports are refused with 410 (stop retrying), the
+   * member takes revision 2 on and checks in with it. */
+  char *line = strstr(toml, "revision = 1");
+  ASSERT(line != NULL);
+  line[strlen("revision = ")] = '2';
+  CHECK(devcare_server_revise_campaign(srv, toml, strlen(toml), 3, now));
+  EXPECT(devcare_server_revise_campaign(srv, toml, strlen(toml), 3, now), DEVCARE_REVISION_NOT_NEWER);
+  CHECK(devcare_server_ingest_report(srv, rep, n, now, &outcome, &reason, &status));
+  ASSERT(outcome == DEVCARE_INGEST_REJECTED && reason == DEVCARE_WRONG_REVISION && status == 410);
+  CHECK(devcare_server_build_payload(srv, campaign, SIGNING_SEED, T0 + 24 * 60 * MIN, now, payload,
+                                     sizeof payload, &len));
+  struct dm_tree rev2_tree = {0};
+  CHECK(devcare_device_receive(member, payload, len, now, tree_apply, &rev2_tree));
+  ASSERT(rev2_tree.applied == 4);
+  CHECK(devcare_device_tick(member, now + 5 * MIN, &slot));
+  ASSERT(slot == 0); /* healthy on revision 2 */
+  CHECK(devcare_device_checkin(member, 0, cid, sizeof cid, &rev));
+  ASSERT(rev == 2);
+  CHECK(devcare_server_stats(srv, campaign, &st));
+  ASSERT(st.failure_reports == 0 && st.recovered == 0); /* statistics are per revision */
 
   /* Misuse of the new arguments. */
   const char *bad[] = {"beta", NULL};

@@ -193,6 +193,27 @@ impl PayloadError {
     }
 }
 
+/// The size of `campaign`'s broadcast payload: frame, body and signature. A server checks it
+/// against [`PayloadLimits::max_payload_bytes`] before it takes a campaign on, so it never
+/// holds a campaign it cannot broadcast (an explicit target list can validate and still not
+/// fit).
+pub fn payload_len(campaign: &Campaign, limits: &PayloadLimits) -> Result<usize, PayloadError> {
+    let body = codec::encode(campaign).map_err(PayloadError::Encode)?;
+    framed_len(body.len(), limits)
+}
+
+/// Frame + body + signature, within the limit.
+fn framed_len(body: usize, limits: &PayloadLimits) -> Result<usize, PayloadError> {
+    let total = HEADER + body + SIG;
+    if total > limits.max_payload_bytes {
+        return Err(PayloadError::Oversize {
+            len: total,
+            max: limits.max_payload_bytes,
+        });
+    }
+    Ok(total)
+}
+
 /// Signs `campaign` into a broadcast payload valid until `valid_until`. The campaign is
 /// validated against `limits` first, so a server cannot build what devices would refuse.
 pub fn build_payload(
@@ -205,13 +226,7 @@ pub fn build_payload(
         .validate(&limits.campaign)
         .map_err(PayloadError::Invalid)?;
     let body = codec::encode(campaign).map_err(PayloadError::Encode)?;
-    let total = HEADER + body.len() + SIG;
-    if total > limits.max_payload_bytes {
-        return Err(PayloadError::Oversize {
-            len: total,
-            max: limits.max_payload_bytes,
-        });
-    }
+    let total = framed_len(body.len(), limits)?;
     let len = u32::try_from(body.len()).map_err(|_| PayloadError::Oversize {
         len: total,
         max: limits.max_payload_bytes,

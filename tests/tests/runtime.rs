@@ -339,3 +339,28 @@ fn a_failed_group_commit_whose_reload_fails_leaves_no_half_loaded_stream() {
         )
         .unwrap();
 }
+
+#[test]
+fn a_campaign_too_large_to_broadcast_is_refused_at_creation() {
+    use devcare::host::{HostError, ServerHost};
+    use devcare::payload::PayloadError;
+    // 9,000 explicit targets with 120-byte ids validate (the limit is 100,000 targets) but
+    // cannot fit a 1 MiB payload.
+    let ids: Vec<DeviceId> = (0..9_000).map(|i| dev(&format!("{i:0>120}"))).collect();
+    let c = Campaign {
+        targets: TargetSet::devices(ids),
+        ..campaign()
+    };
+    c.validate(&devcare::Limits::DEFAULT).unwrap();
+    let mut server = ServerHost::open(None, &[7; 32]).unwrap();
+    let err = server.create(c.clone(), 0, c.issued_at).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HostError::Payload(PayloadError::Oversize { max: 1_048_576, .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.reason(), "oversize");
+    assert!(server.stats(c.id.as_str()).is_err(), "nothing was created");
+}

@@ -88,13 +88,16 @@ impl ServerHost {
     }
 
     /// Creates `campaign` at `now`. `targeted` is the number of target devices (0 for an
-    /// explicit device list). Returns the campaign id.
+    /// explicit device list). Returns the campaign id. A campaign whose broadcast payload
+    /// would exceed the payload limit (a long explicit target list) is refused
+    /// (`PayloadError::Oversize`).
     pub fn create(
         &mut self,
         campaign: Campaign,
         targeted: u64,
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
+        crate::payload::payload_len(&campaign, &PayloadLimits::default())?;
         let id = campaign.id.clone();
         let cmd = ServerCommand::Create {
             campaign: Box::new(campaign),
@@ -127,6 +130,7 @@ impl ServerHost {
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
         let campaign = Self::parse_campaign(toml)?;
+        crate::payload::payload_len(&campaign, &PayloadLimits::default())?;
         let id = campaign.id.clone();
         if self.server.state(&id).is_none() {
             return Err(HostError::UnknownCampaign(id.to_string()));

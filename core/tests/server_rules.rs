@@ -694,3 +694,47 @@ fn a_revision_replaces_the_campaign_stops_old_care_and_refuses_old_reports_with_
         .when(revise(&rev2))
         .then_refused("unknown-campaign");
 }
+
+#[test]
+fn a_recovered_device_that_checks_in_behind_gets_care_again_and_counts_once() {
+    let c = campaign();
+    let mut s = with_failure(&c);
+    let mut log = with_failure_events(&c);
+    let t = report_at();
+    for cmd in [
+        ServerCommand::DispatchCare {
+            device: dev("IMEI:1"),
+            attempt: 1,
+            at: t,
+        },
+        ServerCommand::RecordCareOutcome {
+            device: dev("IMEI:1"),
+            attempt: 1,
+            success: true,
+            at: t,
+        },
+    ] {
+        log.extend(run::<Server>(&mut s, &[cmd]));
+    }
+    assert_eq!((s.stats().recovered, s.stats().in_care), (1, 0));
+    // The setting was reverted: the device checks in behind and its case opens again.
+    let check_in = ServerCommand::CheckIn {
+        device: dev("IMEI:1"),
+        groups: vec![],
+        applied_revision: 0,
+        at: t,
+    };
+    let s = spec::<Server>(log).when(check_in).then_events(|events| {
+        assert!(matches!(events[0], ServerEvent::CheckInBehind { .. }));
+        assert!(
+            matches!(&events[1], ServerEvent::CareScheduled { settings, .. } if settings.len() == 4)
+        );
+    });
+    let st = s.stats();
+    assert_eq!(
+        (st.recovered, st.in_care, st.presumed_ok),
+        (0, 1, 999),
+        "one device, failed once, in care again"
+    );
+    assert_eq!(s.failed(), 1);
+}

@@ -7,7 +7,7 @@ use crate::report::{Finding, Report, ReportKind};
 use crate::rules::{self, AfterFailedCare};
 use crate::schedule::{AfterCare, CareAction};
 use crate::server::{
-    CaseStatus, EscalationReason, PauseReason, ServerError, ServerEvent, ServerState,
+    Case, CaseStatus, EscalationReason, PauseReason, ServerError, ServerEvent, ServerState,
 };
 
 type Decided = Result<Vec<ServerEvent>, ServerError>;
@@ -184,8 +184,9 @@ pub(super) fn accept_report(
     Ok(events)
 }
 
-/// `CheckIn`: a target behind the campaign's revision, with no case yet, gets care for
-/// every setting.
+/// `CheckIn`: a target behind the campaign's revision that is not in care now — no case
+/// yet, or a case that ended (recovered, escalated, given up, a success probe) — gets care
+/// for every setting.
 pub(super) fn check_in(
     state: &ServerState,
     device: &DeviceId,
@@ -197,8 +198,9 @@ pub(super) fn check_in(
     if !c.targets.contains(device, groups) {
         return Err(ServerError::NotTargeted(device.to_string()));
     }
-    if applied_revision >= c.revision || state.cases.contains_key(device) {
-        return Ok(vec![]); // up to date, or already in care: nothing to do
+    let case = state.cases.get(device);
+    if applied_revision >= c.revision || case.is_some_and(Case::in_care) {
+        return Ok(vec![]); // up to date, or in care now: nothing to do
     }
     let mut events = vec![ServerEvent::CheckInBehind {
         device: device.clone(),
@@ -244,7 +246,8 @@ fn open_care(
         && !state.is_paused()
         && !state.resumed
     {
-        let failures = state.failed() + 1;
+        let already = state.cases.get(device).is_some_and(Case::is_failure);
+        let failures = state.failed() + u64::from(!already);
         if rules::abort_trips(abort, failures, state.targeted) {
             events.push(ServerEvent::CampaignPaused {
                 reason: PauseReason {

@@ -56,6 +56,20 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             at,
         } => {
             state.counters.checkins_behind += 1;
+            // A device whose case ended (recovered, escalated, given up, or a success probe)
+            // and is behind again: the case opens again; the device is failed once.
+            if let Some(old) = state.cases.get(device) {
+                let k = &mut state.counters;
+                if old.is_failure() {
+                    k.reopened += 1;
+                }
+                match old.status {
+                    CaseStatus::Recovered => k.recovered = k.recovered.saturating_sub(1),
+                    CaseStatus::Escalated => k.escalated = k.escalated.saturating_sub(1),
+                    CaseStatus::Abandoned => k.abandoned = k.abandoned.saturating_sub(1),
+                    _ => {}
+                }
+            }
             state.cases.insert(
                 device.clone(),
                 Case {

@@ -67,6 +67,14 @@ pub struct Case {
 }
 
 impl Case {
+    /// Whether the case is in care now (an attempt scheduled or in flight).
+    pub fn in_care(&self) -> bool {
+        matches!(
+            self.status,
+            CaseStatus::CareScheduled { .. } | CaseStatus::CareInFlight { .. }
+        )
+    }
+
     /// Whether the case counts as a failure (not a success probe).
     pub fn is_failure(&self) -> bool {
         match &self.origin {
@@ -99,6 +107,9 @@ pub struct Counters {
     pub escalated: u64,
     /// Devices whose care was given up.
     pub abandoned: u64,
+    /// Failed devices whose case a later check-in behind opened again (counted once in
+    /// [`ServerState::failed`]).
+    pub reopened: u64,
 }
 
 /// A care order the host must send now.
@@ -232,7 +243,8 @@ impl ServerState {
 
     /// Failure cases (reports + check-ins behind).
     pub fn failed(&self) -> u64 {
-        self.counters.failure_reports + self.counters.checkins_behind
+        (self.counters.failure_reports + self.counters.checkins_behind)
+            .saturating_sub(self.counters.reopened)
     }
 
     /// The campaign's statistics.

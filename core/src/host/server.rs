@@ -97,13 +97,27 @@ impl ServerHost {
         targeted: u64,
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
+        self.take_on(campaign, targeted, now, |campaign, targeted, at| {
+            ServerCommand::Create {
+                campaign,
+                targeted,
+                at,
+            }
+        })
+    }
+
+    /// Checks that `campaign` fits a broadcast payload, then runs the `Create` or `Revise`
+    /// that `command` makes of it, and flushes.
+    fn take_on(
+        &mut self,
+        campaign: Campaign,
+        targeted: u64,
+        now: Timestamp,
+        command: fn(Box<Campaign>, Option<u64>, Timestamp) -> ServerCommand,
+    ) -> Result<CampaignId, HostError> {
         crate::payload::payload_len(&campaign, &PayloadLimits::default())?;
         let id = campaign.id.clone();
-        let cmd = ServerCommand::Create {
-            campaign: Box::new(campaign),
-            targeted: (targeted > 0).then_some(targeted),
-            at: now,
-        };
+        let cmd = command(Box::new(campaign), (targeted > 0).then_some(targeted), now);
         self.server.handle(&id, &cmd)?;
         self.server.flush()?;
         Ok(id)
@@ -130,19 +144,16 @@ impl ServerHost {
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
         let campaign = Self::parse_campaign(toml)?;
-        crate::payload::payload_len(&campaign, &PayloadLimits::default())?;
-        let id = campaign.id.clone();
-        if self.server.state(&id).is_none() {
-            return Err(HostError::UnknownCampaign(id.to_string()));
+        if self.server.state(&campaign.id).is_none() {
+            return Err(HostError::UnknownCampaign(campaign.id.to_string()));
         }
-        let cmd = ServerCommand::Revise {
-            campaign: Box::new(campaign),
-            targeted: (targeted > 0).then_some(targeted),
-            at: now,
-        };
-        self.server.handle(&id, &cmd)?;
-        self.server.flush()?;
-        Ok(id)
+        self.take_on(campaign, targeted, now, |campaign, targeted, at| {
+            ServerCommand::Revise {
+                campaign,
+                targeted,
+                at,
+            }
+        })
     }
 
     /// Signs `campaign` into its broadcast payload with the secret `signing_seed` (32

@@ -124,6 +124,50 @@ fun forged() {
     check(agent.rejections() == 1UL, "counted")
 }
 
+/** A group campaign revised mid-window, a check-in behind, an operator pause. */
+fun lifecycle() {
+    val server = CareServer.open(null, MASTER)
+    val cid = server.createCampaign(CAMPAIGN.replace("targets = { all = true }", "targets = { groups = [\"beta\"] }"), 3UL, T0)
+    server.setDeviceGroups("dev-1", listOf("beta"))
+    server.setDeviceGroups("dev-2", listOf("beta"))
+    val payload = server.buildPayload(cid, SEED, T0 + 24UL * 60UL * MIN, T0)
+    val pk = publicKey(SEED)
+    val member = DeviceAgent.open(null, "dev-1", listOf("beta"), pk, deriveDeviceKey(MASTER, "dev-1"))
+    member.receivePayload(payload, T0, Tree("./Proxy/Port"))
+    val slot = member.tick(T0 + 5UL * MIN)!!
+    val due = member.nextReport(slot)!!
+    member.reportSent(due.campaign, due.attempt, slot)
+    check(server.ingestReport(due.bytes, slot).dmStatus.toInt() == 200, "member accepted")
+    member.reportAcknowledged(due.campaign, due.attempt, slot)
+    try {
+        DeviceAgent.open(null, "dev-3", listOf("alpha"), pk, deriveDeviceKey(MASTER, "dev-3")).receivePayload(payload, T0, Tree(null))
+        throw AssertionError("a non-member took the payload on")
+    } catch (e: DevcareException.Refused) {
+        check(e.reason == "not-targeted", "reason ${e.reason}")
+    }
+    check(server.checkIn(cid, "dev-2", 0u, T0 + 10UL * MIN), "a member that missed the broadcast gets care")
+    val now = maxOf(slot, T0 + 10UL * MIN)
+    server.pause(cid, now)
+    check(server.nextCare(now) == null && server.stats(cid).paused, "paused")
+    server.resume(cid, now)
+    var orders = 0
+    while (true) {
+        val order = server.nextCare(now) ?: break
+        orders++
+        if (order.device == "dev-1") member.receiveCare(order.campaign, order.revision, order.attempt, order.settings, now, Tree(null))
+        server.careOutcome(order.campaign, order.device, order.attempt, true, now)
+    }
+    check(orders == 2, "orders $orders")
+    check(member.checkIn() == listOf(CheckInRecord(cid, 1u)), "recovered on revision 1")
+    // Revision 2: the old report is refused with 410 and the member takes revision 2 on.
+    server.reviseCampaign(CAMPAIGN.replace("targets = { all = true }", "targets = { groups = [\"beta\"] }").replace("revision = 1", "revision = 2"), 3UL, now)
+    check(server.ingestReport(due.bytes, now).dmStatus.toInt() == 410, "old revision: stop retrying")
+    val rev2 = server.buildPayload(cid, SEED, T0 + 24UL * 60UL * MIN, now)
+    member.receivePayload(rev2, now, Tree(null))
+    check(member.tick(now + 5UL * MIN) == null, "healthy on revision 2")
+    check(member.checkIn() == listOf(CheckInRecord(cid, 2u)), "checks in with revision 2")
+}
+
 // A minimal JSON reader for the shared vector file (the JDK has none).
 class Json(private val s: String) {
     private var i = 0
@@ -204,5 +248,6 @@ fun main() {
     test("forged_payload_raises_refused") { forged() }
     test("slot_function_matches_the_shared_vectors") { vectors() }
     test("wire_vectors_decode_to_the_stated_values") { wireVectors() }
+    test("group_campaign_revision_check_in_and_pause") { lifecycle() }
     println("$passed passed, 0 failed")
 }

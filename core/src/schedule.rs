@@ -212,22 +212,12 @@ impl CareSchedule {
     }
 
     /// The longest time a device's resends can take after its first send: for each retry
-    /// `n` (1 to `attempts - 1`), the longest delay `min(backoff · 2ⁿ⁻¹, max_backoff)` that
-    /// [`crate::slot::backoff_delay`] can draw.
+    /// `n` (1 to `attempts - 1`), the longest delay [`crate::slot::backoff_cap`] allows.
     pub fn retry_span(&self) -> Duration {
         let r = &self.report.retry;
-        let mut total: u64 = 0;
-        for n in 1..r.attempts {
-            let shift = (n - 1).min(63);
-            let d = r
-                .backoff
-                .as_millis()
-                .checked_shl(shift)
-                .filter(|v| v >> shift == r.backoff.as_millis())
-                .unwrap_or(u64::MAX)
-                .min(r.max_backoff.as_millis());
-            total = total.saturating_add(d);
-        }
+        let total = (1..r.attempts)
+            .map(|n| crate::slot::backoff_cap(n, r.backoff, r.max_backoff).as_millis())
+            .fold(0u64, u64::saturating_add);
         Duration(total)
     }
 

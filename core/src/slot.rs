@@ -60,6 +60,15 @@ pub fn retry_delay(
     backoff_delay(salt, device, retry, policy.backoff, policy.max_backoff)
 }
 
+/// The longest delay before resend `retry` (from 1): `min(backoff · 2^(retry-1),
+/// max_backoff)`, saturating. [`backoff_delay`] draws between half of it and all of it.
+pub fn backoff_cap(retry: u32, backoff: Duration, max_backoff: Duration) -> Duration {
+    let shift = retry.saturating_sub(1).min(63);
+    let base = backoff.as_millis();
+    let doubled = base.checked_shl(shift).filter(|v| v >> shift == base);
+    Duration(doubled.unwrap_or(u64::MAX).min(max_backoff.as_millis()))
+}
+
 /// Capped equal-jitter backoff: the delay before resend `retry` (from 1) is
 /// `d = min(backoff · 2^(retry-1), max_backoff)`, then `d/2 + jitter` with the jitter in
 /// `[0, d/2]` drawn from the device's slot hash, so a device's retries are reproducible.
@@ -70,10 +79,7 @@ pub fn backoff_delay(
     backoff: Duration,
     max_backoff: Duration,
 ) -> Duration {
-    let shift = retry.saturating_sub(1).min(63);
-    let base = backoff.as_millis();
-    let doubled = base.checked_shl(shift).filter(|v| v >> shift == base);
-    let d = doubled.unwrap_or(u64::MAX).min(max_backoff.as_millis());
+    let d = backoff_cap(retry, backoff, max_backoff).as_millis();
     let half = d / 2;
     let jitter = domain_hash(salt, RETRY_DOMAIN, &retry.to_be_bytes(), device) % (half + 1);
     Duration(d - half + jitter)

@@ -341,19 +341,24 @@ impl<S: EventStore> CareServer<S> {
             .collect())
     }
 
+    /// The first care order due at `now` over all campaigns, not dispatched: what
+    /// [`Self::dispatch_next_care`] would send.
+    pub fn next_due_care(&self, now: Timestamp) -> Option<(CampaignId, CareOrder)> {
+        self.states().find_map(|(id, s)| {
+            s.due_care(now, 1)
+                .into_iter()
+                .next()
+                .map(|o| (id.clone(), o))
+        })
+    }
+
     /// The first care order due at `now` over all campaigns, marked dispatched (logged)
     /// before it is returned for the host to send.
     pub fn dispatch_next_care(
         &mut self,
         now: Timestamp,
     ) -> Result<Option<(CampaignId, CareOrder)>, RuntimeError<ServerError>> {
-        let next = self.states().find_map(|(id, s)| {
-            s.due_care(now, 1)
-                .into_iter()
-                .next()
-                .map(|o| (id.clone(), o))
-        });
-        let Some((id, order)) = next else {
+        let Some((id, order)) = self.next_due_care(now) else {
             return Ok(None);
         };
         self.handle(

@@ -226,12 +226,7 @@ impl ServerHost {
     /// The care order that [`Self::next_care`] would dispatch at `now`, without
     /// dispatching it (a C host sizes its buffers with it).
     pub fn peek_care(&self, now: Timestamp) -> Option<(CampaignId, CareOrder)> {
-        self.server.states().find_map(|(id, s)| {
-            s.due_care(now, 1)
-                .into_iter()
-                .next()
-                .map(|o| (id.clone(), o))
-        })
+        self.server.next_due_care(now)
     }
 
     /// The next care order due at `now` (any campaign), marked dispatched and flushed

@@ -73,14 +73,11 @@ impl<S: EventStore> DeviceAgent<S> {
         at: Timestamp,
         apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<Option<E>, RuntimeError<DeviceError>> {
-        let campaign = open_payload(bytes, trusted, at, limits)
-            .map_err(|e| {
-                self.count_rejection(e.reason());
-                RuntimeError::Payload(e)
-            })?
-            .campaign;
+        let events = self.receive_payload(bytes, trusted, limits, at)?;
+        let Some(DeviceEvent::PayloadAccepted { campaign, .. }) = events.first() else {
+            return Ok(None); // taking a campaign on always starts with PayloadAccepted
+        };
         let id = campaign.id.clone();
-        self.receive(campaign, at)?;
         // Intent before effects: a device that dies mid-apply finds the campaign pending.
         self.flush()?;
         self.apply_pending(&id, at, apply)

@@ -364,3 +364,23 @@ fn a_campaign_too_large_to_broadcast_is_refused_at_creation() {
     assert_eq!(err.reason(), "oversize");
     assert!(server.stats(c.id.as_str()).is_err(), "nothing was created");
 }
+
+#[test]
+fn operator_calls_on_a_campaign_that_does_not_exist_are_refused_and_append_nothing() {
+    use devcare::host::ServerHost;
+    let mut server = ServerHost::open(None, &[7; 32]).unwrap();
+    let t = campaign().issued_at;
+    let toml = campaign().to_toml();
+    let errors = [
+        server.pause("nope", t).unwrap_err(),
+        server.resume("nope", t).unwrap_err(),
+        server.check_in("nope", "IMEI:1", 0, t).unwrap_err(),
+        server.care_outcome("nope", "IMEI:1", 1, true, t).unwrap_err(),
+        server.revise_campaign(&toml, 0, t).unwrap_err(),
+    ];
+    for e in &errors {
+        assert_eq!(e.reason(), "unknown-campaign", "{e}");
+    }
+    assert!(server.server().store().streams().unwrap().is_empty());
+    assert_eq!(server.server().rejections()["unknown-campaign"], 5);
+}

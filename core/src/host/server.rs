@@ -118,9 +118,20 @@ impl ServerHost {
         crate::payload::payload_len(&campaign, &PayloadLimits::default())?;
         let id = campaign.id.clone();
         let cmd = command(Box::new(campaign), (targeted > 0).then_some(targeted), now);
-        self.server.handle(&id, &cmd)?;
-        self.server.flush()?;
+        self.run(&id, &cmd)?;
         Ok(id)
+    }
+
+    /// Runs `cmd` on `campaign`'s stream and flushes. A campaign that does not exist is
+    /// the decider's own `unknown-campaign` refusal.
+    fn run(
+        &mut self,
+        campaign: &CampaignId,
+        cmd: &ServerCommand,
+    ) -> Result<Vec<crate::server::ServerEvent>, HostError> {
+        let events = self.server.handle(campaign, cmd)?;
+        self.server.flush()?;
+        Ok(events)
     }
 
     /// [`Self::parse_campaign`] then [`Self::create`].
@@ -144,9 +155,6 @@ impl ServerHost {
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
         let campaign = Self::parse_campaign(toml)?;
-        if self.server.state(&campaign.id).is_none() {
-            return Err(HostError::UnknownCampaign(campaign.id.to_string()));
-        }
         self.take_on(campaign, targeted, now, |campaign, targeted, at| {
             ServerCommand::Revise {
                 campaign,
@@ -187,9 +195,7 @@ impl ServerHost {
             .state(&id)
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?;
         if state.broadcast_at.is_none() {
-            self.server
-                .handle(&id, &ServerCommand::MarkBroadcast { at: now })?;
-            self.server.flush()?;
+            self.run(&id, &ServerCommand::MarkBroadcast { at: now })?;
         }
         Ok(())
     }
@@ -256,8 +262,7 @@ impl ServerHost {
             success,
             at: now,
         };
-        self.server.handle(&id, &cmd)?;
-        self.server.flush()?;
+        self.run(&id, &cmd)?;
         Ok(())
     }
 
@@ -274,9 +279,6 @@ impl ServerHost {
     ) -> Result<bool, HostError> {
         let id = campaign_id(campaign)?;
         let device = device_id(device)?;
-        if self.server.state(&id).is_none() {
-            return Err(HostError::UnknownCampaign(id.to_string()));
-        }
         let groups = crate::host::Directory::groups(&self.keys, &device);
         let cmd = ServerCommand::CheckIn {
             device,
@@ -284,9 +286,7 @@ impl ServerHost {
             applied_revision,
             at: now,
         };
-        let events = self.server.handle(&id, &cmd)?;
-        self.server.flush()?;
-        Ok(!events.is_empty())
+        Ok(!self.run(&id, &cmd)?.is_empty())
     }
 
     /// An operator pauses care of `campaign`: no order is dispatched until [`Self::resume`].
@@ -301,12 +301,7 @@ impl ServerHost {
     }
 
     fn operator(&mut self, campaign: &str, cmd: ServerCommand) -> Result<(), HostError> {
-        let id = campaign_id(campaign)?;
-        if self.server.state(&id).is_none() {
-            return Err(HostError::UnknownCampaign(id.to_string()));
-        }
-        self.server.handle(&id, &cmd)?;
-        self.server.flush()?;
+        self.run(&campaign_id(campaign)?, &cmd)?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 //! | rule | function | decided by |
 //! |---|---|---|
 //! | when a device evaluates | [`evaluation_due`] | device `Tick` |
-//! | each [`Condition`] | [`any_failed`], [`setting_failed`], [`status_in`], [`verify_mismatch`], [`payload_incomplete`], [`not_applied_within`] via [`findings`] | device `Tick` |
+//! | each [`Condition`] | [`any_failed`], [`setting_failed`], [`status_in`], [`verify_mismatch`] (one [`Outcome`] each), [`payload_incomplete`], [`not_applied_within`] via [`findings`] | device `Tick` |
 //! | exceptional or healthy | [`is_exceptional`] | device `Tick` |
 //! | healthy devices that probe | [`sends_probe`] | device `Tick` |
 //! | first report slot | [`first_report_at`] | device `Tick` |
@@ -19,7 +19,7 @@
 //! | presumed success of the silent | [`settles`] | server `Tick` |
 
 use crate::device::GiveUpReason;
-use crate::model::{Campaign, DeviceId, Duration, Timestamp};
+use crate::model::{Campaign, DeviceId, Duration, Setting, Timestamp};
 use crate::report::{ApplyResult, Finding, Verify};
 use crate::schedule::{
     AbortPolicy, AfterCare, CareAction, CarePolicy, Condition, is_success, uri_in_subtree,
@@ -31,59 +31,67 @@ pub fn evaluation_due(campaign: &Campaign, received_at: Timestamp) -> Timestamp 
     received_at.plus(campaign.schedule.evaluate_after)
 }
 
-fn failed(i: usize, r: &ApplyResult) -> Option<Finding> {
-    (!is_success(r.status)).then_some(Finding::Status {
-        index: i as u32,
-        status: r.status,
+/// One setting's outcome: its index in the campaign, the setting and the host's result.
+/// The result conditions judge one outcome at a time, after the first apply and after care.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    /// The setting's index in the campaign.
+    pub index: u32,
+    /// The setting.
+    pub setting: &'a Setting,
+    /// What the host's DM tree answered.
+    pub result: &'a ApplyResult,
+}
+
+fn failed(o: &Outcome<'_>) -> Option<Finding> {
+    (!is_success(o.result.status)).then_some(Finding::Status {
+        index: o.index,
+        status: o.result.status,
     })
 }
 
-/// `any-failed`: every setting whose status is not 2xx.
-pub fn any_failed(results: &[ApplyResult]) -> Vec<Finding> {
-    results
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| failed(i, r))
-        .collect()
+/// `any-failed`: the setting's status is not 2xx.
+pub fn any_failed(o: &Outcome<'_>) -> Option<Finding> {
+    failed(o)
 }
 
-/// `setting-failed(uri-prefix)`: failed settings in the DM subtree at `uri_prefix`.
-pub fn setting_failed(
-    campaign: &Campaign,
-    results: &[ApplyResult],
-    uri_prefix: &str,
-) -> Vec<Finding> {
-    results
-        .iter()
-        .zip(&campaign.settings)
-        .enumerate()
-        .filter(|(_, (_, s))| uri_in_subtree(&s.uri, uri_prefix))
-        .filter_map(|(i, (r, _))| failed(i, r))
-        .collect()
+/// `setting-failed(uri-prefix)`: a failed setting in the DM subtree at `uri_prefix`.
+pub fn setting_failed(o: &Outcome<'_>, uri_prefix: &str) -> Option<Finding> {
+    failed(o).filter(|_| uri_in_subtree(&o.setting.uri, uri_prefix))
 }
 
-/// `status-in(codes)`: settings that returned one of `codes` (any code, even a 2xx).
-pub fn status_in(results: &[ApplyResult], codes: &[u16]) -> Vec<Finding> {
-    results
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| codes.contains(&r.status))
-        .map(|(i, r)| Finding::Status {
-            index: i as u32,
-            status: r.status,
-        })
-        .collect()
+/// `status-in(codes)`: the setting returned one of `codes` (any code, even a 2xx).
+pub fn status_in(o: &Outcome<'_>, codes: &[u16]) -> Option<Finding> {
+    codes.contains(&o.result.status).then_some(Finding::Status {
+        index: o.index,
+        status: o.result.status,
+    })
 }
 
 /// `verify-mismatch(uri)`: the node at `uri` read back differently after it was applied.
-pub fn verify_mismatch(campaign: &Campaign, results: &[ApplyResult], uri: &str) -> Vec<Finding> {
-    results
-        .iter()
-        .zip(&campaign.settings)
-        .enumerate()
-        .filter(|(_, (r, s))| s.uri == uri && r.verify == Verify::Mismatch)
-        .map(|(i, _)| Finding::VerifyMismatch { index: i as u32 })
-        .collect()
+pub fn verify_mismatch(o: &Outcome<'_>, uri: &str) -> Option<Finding> {
+    (o.setting.uri == uri && o.result.verify == Verify::Mismatch)
+        .then_some(Finding::VerifyMismatch { index: o.index })
+}
+
+/// The schedule's result conditions over `outcomes` (the timing and completeness
+/// conditions are judged by the caller).
+fn result_findings<'a>(
+    conditions: &[Condition],
+    outcomes: impl Iterator<Item = Outcome<'a>>,
+    out: &mut Vec<Finding>,
+) {
+    for o in outcomes {
+        for cond in conditions {
+            out.extend(match cond {
+                Condition::AnyFailed => any_failed(&o),
+                Condition::SettingFailed { uri_prefix } => setting_failed(&o, uri_prefix),
+                Condition::StatusIn { codes } => status_in(&o, codes),
+                Condition::VerifyMismatch { uri } => verify_mismatch(&o, uri),
+                Condition::PayloadIncomplete | Condition::NotAppliedWithin { .. } => None,
+            });
+        }
+    }
 }
 
 /// `payload-incomplete`: settings the host never returned a result for. Always checked,
@@ -121,23 +129,26 @@ pub fn findings(
     // schedule lists `payload-incomplete` (a device must never call an unapplied campaign
     // healthy).
     let mut out = payload_incomplete(campaign, results);
+    let outcomes =
+        campaign
+            .settings
+            .iter()
+            .zip(results)
+            .enumerate()
+            .map(|(i, (setting, result))| Outcome {
+                index: i as u32,
+                setting,
+                result,
+            });
+    result_findings(&campaign.schedule.conditions, outcomes, &mut out);
     for cond in &campaign.schedule.conditions {
-        match cond {
-            Condition::AnyFailed => out.extend(any_failed(results)),
-            Condition::SettingFailed { uri_prefix } => {
-                out.extend(setting_failed(campaign, results, uri_prefix));
-            }
-            Condition::StatusIn { codes } => out.extend(status_in(results, codes)),
-            Condition::VerifyMismatch { uri } => {
-                out.extend(verify_mismatch(campaign, results, uri));
-            }
-            Condition::PayloadIncomplete => out.extend(payload_incomplete(campaign, results)),
-            Condition::NotAppliedWithin { within } => out.extend(not_applied_within(
+        if let Condition::NotAppliedWithin { within } = cond {
+            out.extend(not_applied_within(
                 *within,
                 received_at,
                 applied.map(|(at, _)| at),
                 now,
-            )),
+            ));
         }
     }
     out.sort_unstable();
@@ -154,38 +165,20 @@ pub fn care_findings(
     indices: &[u32],
     results: &[ApplyResult],
 ) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let setting = |i: u32| campaign.settings.get(i as usize);
-    for (k, &index) in indices.iter().enumerate() {
-        let Some(r) = results.get(k) else {
-            out.push(Finding::Missing { index });
-            continue;
-        };
-        let Some(s) = setting(index) else { continue };
-        let status = Finding::Status {
+    // A care setting without a result was not re-applied.
+    let mut out: Vec<Finding> = indices
+        .iter()
+        .skip(results.len())
+        .map(|&index| Finding::Missing { index })
+        .collect();
+    let outcomes = indices.iter().zip(results).filter_map(|(&index, result)| {
+        Some(Outcome {
             index,
-            status: r.status,
-        };
-        for cond in &campaign.schedule.conditions {
-            let hit = match cond {
-                Condition::AnyFailed => !is_success(r.status),
-                Condition::SettingFailed { uri_prefix } => {
-                    !is_success(r.status) && uri_in_subtree(&s.uri, uri_prefix)
-                }
-                Condition::StatusIn { codes } => codes.contains(&r.status),
-                Condition::VerifyMismatch { uri } => {
-                    if s.uri == *uri && r.verify == Verify::Mismatch {
-                        out.push(Finding::VerifyMismatch { index });
-                    }
-                    false
-                }
-                Condition::PayloadIncomplete | Condition::NotAppliedWithin { .. } => false,
-            };
-            if hit {
-                out.push(status);
-            }
-        }
-    }
+            setting: campaign.settings.get(index as usize)?,
+            result,
+        })
+    });
+    result_findings(&campaign.schedule.conditions, outcomes, &mut out);
     out.sort_unstable();
     out.dedup();
     out

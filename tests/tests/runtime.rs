@@ -375,7 +375,9 @@ fn operator_calls_on_a_campaign_that_does_not_exist_are_refused_and_append_nothi
         server.pause("nope", t).unwrap_err(),
         server.resume("nope", t).unwrap_err(),
         server.check_in("nope", "IMEI:1", 0, t).unwrap_err(),
-        server.care_outcome("nope", "IMEI:1", 1, true, t).unwrap_err(),
+        server
+            .care_outcome("nope", "IMEI:1", 1, true, t)
+            .unwrap_err(),
         server.revise_campaign(&toml, 0, t).unwrap_err(),
     ];
     for e in &errors {

@@ -163,3 +163,34 @@ fn a_device_killed_mid_care_resumes_the_care_and_recovers() {
     assert_eq!(state.phase, devcare::device::Phase::Recovered);
     assert_eq!(host.check_in()[0].applied_revision, 1);
 }
+
+#[test]
+fn a_flush_that_fails_after_taking_a_campaign_on_applies_nothing_and_leaves_it_pending() {
+    use devcare::host::DeviceAgent;
+    use devcare::payload::TrustedKeys;
+    use devcare::store::MemoryStore;
+    use devcare_integration::faults::FaultyStore;
+    let store = FaultyStore::new(MemoryStore::new());
+    let a = campaign("camp-a", &["./A/1", "./A/2"]);
+    let mut trusted = TrustedKeys::new();
+    trusted.add(ServerKey::from_seed(&SEED).public());
+    let mut agent = DeviceAgent::open(&store, DeviceId::new("IMEI:1").unwrap(), vec![]).unwrap();
+    FaultyStore::<MemoryStore>::set(&store.fail_flushes, true);
+    let mut applied = Vec::new();
+    let err = agent
+        .receive_and_apply(
+            &payload(&a),
+            &trusted,
+            &PayloadLimits::default(),
+            a.issued_at,
+            tree(&mut applied, &[]),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("injected flush failure"), "{err}");
+    assert!(applied.is_empty(), "no effect before the intent is durable");
+    assert_eq!(agent.pending().len(), 1);
+    FaultyStore::<MemoryStore>::set(&store.fail_flushes, false);
+    let (n, _) = agent.resume(a.issued_at, tree(&mut applied, &[])).unwrap();
+    assert_eq!((n, applied.len()), (1, 2));
+    assert!(agent.pending().is_empty());
+}

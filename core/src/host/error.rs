@@ -94,16 +94,6 @@ impl HostError {
         }
     }
 
-    /// The OMA DM status a server answers with, where the protocol has one.
-    pub fn dm_status(&self) -> Option<u16> {
-        match self {
-            HostError::Server(e) => Some(e.dm_status()),
-            HostError::Report(e) => Some(e.dm_status()),
-            HostError::Alert(e) => Some(e.dm_status()),
-            _ => None,
-        }
-    }
-
     pub(crate) fn invalid(what: &'static str, detail: impl ToString) -> Self {
         HostError::InvalidArgument {
             what,

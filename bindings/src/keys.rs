@@ -82,6 +82,10 @@ pub struct PayloadInfo {
     pub valid_until_ms: u64,
     /// The settings' URIs, in order.
     pub setting_uris: Vec<String>,
+    /// Payload format version (1 or 2).
+    pub format: u8,
+    /// The care timeout of the schedule, ms (format 1: the default, 1 hour).
+    pub care_timeout_ms: u64,
 }
 
 /// Verifies a payload against `server_public_key` at `now_ms` and says what it carries.
@@ -98,6 +102,8 @@ pub fn open_payload(
         issued_at_ms: p.issued_at.as_millis(),
         valid_until_ms: p.valid_until.as_millis(),
         setting_uris: p.setting_uris,
+        format: p.format,
+        care_timeout_ms: p.care_timeout.as_millis(),
     })
 }
 

@@ -47,6 +47,18 @@ pub struct CareOrder {
     pub settings: Vec<u32>,
 }
 
+/// A care order sent and not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct InFlightCare {
+    /// Device id.
+    pub device: String,
+    /// Care attempt.
+    pub attempt: u32,
+    /// Without an outcome by then (ms since the epoch), the attempt counts as failed at the
+    /// next `tick`.
+    pub expires_ms: u64,
+}
+
 /// Statistics of one campaign: the fields of `devcare::server::CampaignStats` under the
 /// same names (the coverage interval flattened into three optionals). Each field's
 /// meaning is in the README's "Campaign statistics" table.
@@ -58,6 +70,7 @@ pub struct CampaignStats {
     pub late_reports: u64,
     pub checkins_behind: u64,
     pub care_dispatched: u64,
+    pub care_timed_out: u64,
     pub in_care: u64,
     pub recovered: u64,
     pub escalated: u64,
@@ -212,6 +225,19 @@ impl CareServer {
         Ok(lock(&self.0).check_in(&campaign, &device, applied_revision, Timestamp(now_ms))?)
     }
 
+    /// Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+    pub fn care_in_flight(&self, campaign: String) -> Result<Vec<InFlightCare>, DevcareError> {
+        Ok(lock(&self.0)
+            .care_in_flight(&campaign)?
+            .into_iter()
+            .map(|c| InFlightCare {
+                device: c.device.to_string(),
+                attempt: c.attempt,
+                expires_ms: c.expires.as_millis(),
+            })
+            .collect())
+    }
+
     /// An operator pauses care of `campaign` until `resume`.
     pub fn pause(&self, campaign: String, now_ms: u64) -> Result<(), DevcareError> {
         Ok(lock(&self.0).pause(&campaign, Timestamp(now_ms))?)
@@ -238,6 +264,7 @@ impl CareServer {
             late_reports: s.late_reports,
             checkins_behind: s.checkins_behind,
             care_dispatched: s.care_dispatched,
+            care_timed_out: s.care_timed_out,
             in_care: s.in_care,
             recovered: s.recovered,
             escalated: s.escalated,

@@ -84,12 +84,12 @@ pub(crate) fn campaign_text(c: &Campaign) -> String {
     let care = match s.care.action {
         CareAction::NotifyOnly => "notify the operator (no automatic re-provisioning)".to_string(),
         CareAction::ReprovisionFailed => format!(
-            "re-provision the failed settings up to {} times, {} apart, then {then}",
-            s.care.attempts, s.care.spacing
+            "re-provision the failed settings up to {} times, {} apart (an attempt unanswered after {} failed), then {then}",
+            s.care.attempts, s.care.spacing, s.care.timeout
         ),
         CareAction::ReprovisionAll => format!(
-            "re-provision every setting up to {} times, {} apart, then {then}",
-            s.care.attempts, s.care.spacing
+            "re-provision every setting up to {} times, {} apart (an attempt unanswered after {} failed), then {then}",
+            s.care.attempts, s.care.spacing, s.care.timeout
         ),
     };
     out.push_str(&format!("care: {care}\n"));

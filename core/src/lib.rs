@@ -48,9 +48,10 @@ pub use model::{
 };
 pub use report::{ApplyResult, Finding, Report, ReportKind, Verify};
 pub use schedule::{
-    AbortPolicy, AfterCare, CareAction, CarePolicy, CareSchedule, Condition, Detail, ReportPolicy,
-    RetryPolicy,
+    AbortPolicy, AfterCare, CareAction, CarePolicy, CareSchedule, Condition, DEFAULT_CARE_TIMEOUT,
+    Detail, ReportPolicy, RetryPolicy,
 };
 pub use server::{
-    CampaignStats, CareOrder, Server, ServerCommand, ServerError, ServerEvent, ServerState,
+    CampaignStats, CareOrder, InFlightCare, Server, ServerCommand, ServerError, ServerEvent,
+    ServerState,
 };

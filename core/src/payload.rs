@@ -4,13 +4,19 @@
 //! ```text
 //! offset  size  field
 //!      0     4  magic "DVCP"
-//!      4     1  format version (1)
+//!      4     1  format version (1 or 2, see below)
 //!      5     8  key id = SHA-256(ed25519 public key)[..8]
 //!     13     8  valid_until, ms since the epoch, u64 big-endian
 //!     21     4  body length, u32 big-endian
-//!     25     n  body: the campaign, bincode 2 (see `codec`)
+//!     25     n  body: the campaign, bincode 2 (see `codec`), in the version's schema
 //!   25+n    64  ed25519 signature over bytes [0, 25+n)
 //! ```
+//!
+//! Format 1 carries a schema-1 campaign (no care timeout; it reads as the default,
+//! [`DEFAULT_CARE_TIMEOUT`](crate::schedule::DEFAULT_CARE_TIMEOUT)); format 2 the current
+//! campaign. [`build_payload`] writes the oldest format that holds the campaign — format 1
+//! unless its care timeout differs from the default — so devices of older builds keep
+//! reading campaigns that use nothing new; every format is read.
 //!
 //! [`open_payload`] checks, in this order, and stops at the first failure: total size
 //! against the limit (before anything is read), the frame (magic, version, length), the key
@@ -25,11 +31,14 @@ use sha2::{Digest, Sha256};
 use crate::codec::{self, CodecError};
 use crate::error::ValidationError;
 use crate::model::{Campaign, Limits, Timestamp};
+use crate::persist::v1::CampaignV1;
 
 /// Payload magic.
 pub const MAGIC: &[u8; 4] = b"DVCP";
-/// Payload format version.
-pub const VERSION: u8 = 1;
+/// The newest payload format version this build writes and reads.
+pub const VERSION: u8 = 2;
+/// The oldest payload format version this build reads (and writes when it can).
+pub const OLDEST_VERSION: u8 = 1;
 const HEADER: usize = 25;
 const SIG: usize = 64;
 
@@ -135,7 +144,7 @@ pub enum PayloadError {
     #[error("not a devcare payload (bad magic)")]
     BadMagic,
     /// A format this build does not read.
-    #[error("payload format version {0} is not supported (this build reads version 1)")]
+    #[error("payload format version {0} is not supported (this build reads versions 1 and 2)")]
     UnsupportedVersion(u8),
     /// The body length field disagrees with the payload's size.
     #[error("body length field says {declared} bytes, the payload carries {actual}")]
@@ -198,8 +207,25 @@ impl PayloadError {
 /// holds a campaign it cannot broadcast (an explicit target list can validate and still not
 /// fit).
 pub fn payload_len(campaign: &Campaign, limits: &PayloadLimits) -> Result<usize, PayloadError> {
-    let body = codec::encode(campaign).map_err(PayloadError::Encode)?;
+    let (_, body) = encode_body(campaign)?;
     framed_len(body.len(), limits)
+}
+
+/// The oldest format that holds `campaign`, and the body in it.
+fn encode_body(campaign: &Campaign) -> Result<(u8, Vec<u8>), PayloadError> {
+    match CampaignV1::downcast(campaign) {
+        Some(v1) => Ok((1, codec::encode(&v1).map_err(PayloadError::Encode)?)),
+        None => Ok((2, codec::encode(campaign).map_err(PayloadError::Encode)?)),
+    }
+}
+
+/// Decodes an authenticated body of format `version` (already checked to be known).
+fn decode_body(version: u8, body: &[u8]) -> Result<Campaign, PayloadError> {
+    if version == 1 {
+        let v1: CampaignV1 = codec::decode(body).map_err(PayloadError::Malformed)?;
+        return Ok(v1.into());
+    }
+    codec::decode(body).map_err(PayloadError::Malformed)
 }
 
 /// Frame + body + signature, within the limit.
@@ -225,7 +251,7 @@ pub fn build_payload(
     campaign
         .validate(&limits.campaign)
         .map_err(PayloadError::Invalid)?;
-    let body = codec::encode(campaign).map_err(PayloadError::Encode)?;
+    let (version, body) = encode_body(campaign)?;
     let total = framed_len(body.len(), limits)?;
     let len = u32::try_from(body.len()).map_err(|_| PayloadError::Oversize {
         len: total,
@@ -233,7 +259,7 @@ pub fn build_payload(
     })?;
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(MAGIC);
-    out.push(VERSION);
+    out.push(version);
     out.extend_from_slice(&key.id());
     out.extend_from_slice(&valid_until.as_millis().to_be_bytes());
     out.extend_from_slice(&len.to_be_bytes());
@@ -257,6 +283,8 @@ pub struct VerifiedPayload {
 /// The header fields, read without verifying anything (for inspection tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PayloadHeader {
+    /// Format version (1 or 2).
+    pub version: u8,
     /// Signing key id.
     pub key_id: KeyId,
     /// Expiry.
@@ -282,7 +310,7 @@ pub fn read_header(bytes: &[u8], limits: &PayloadLimits) -> Result<PayloadHeader
     if &bytes[..4] != MAGIC {
         return Err(PayloadError::BadMagic);
     }
-    if bytes[4] != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&bytes[4]) {
         return Err(PayloadError::UnsupportedVersion(bytes[4]));
     }
     let mut key_id = [0u8; 8];
@@ -297,6 +325,7 @@ pub fn read_header(bytes: &[u8], limits: &PayloadLimits) -> Result<PayloadHeader
         return Err(PayloadError::LengthMismatch { declared, actual });
     }
     Ok(PayloadHeader {
+        version: bytes[4],
         key_id,
         valid_until: Timestamp(u64::from_be_bytes(t)),
         body_len: declared,
@@ -319,7 +348,7 @@ pub fn open_payload(
     let sig = Signature::from_slice(sig).map_err(|_| PayloadError::BadSignature)?;
     key.verify_strict(signed, &sig)
         .map_err(|_| PayloadError::BadSignature)?;
-    let campaign: Campaign = codec::decode(&signed[HEADER..]).map_err(PayloadError::Malformed)?;
+    let campaign = decode_body(header.version, &signed[HEADER..])?;
     campaign
         .validate(&limits.campaign)
         .map_err(PayloadError::Invalid)?;

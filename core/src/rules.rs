@@ -293,6 +293,12 @@ pub enum AfterFailedCare {
     Exhausted(AfterCare),
 }
 
+/// When care dispatched at `dispatched_at` counts as failed if no outcome came:
+/// `dispatched_at + timeout`.
+pub fn care_expires(care: &CarePolicy, dispatched_at: Timestamp) -> Timestamp {
+    dispatched_at.plus(care.timeout)
+}
+
 /// After failed care `attempt` at `at`: the next attempt `spacing` later while attempts
 /// remain, else the policy's `then` (escalate or give up).
 pub fn after_failed_care(care: &CarePolicy, attempt: u32, at: Timestamp) -> AfterFailedCare {

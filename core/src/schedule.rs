@@ -132,7 +132,14 @@ pub struct CarePolicy {
     pub spacing: Duration,
     /// After the last failed attempt.
     pub then: AfterCare,
+    /// How long a dispatched care order may go without an outcome before it counts as a
+    /// failed attempt ([`rules::care_expires`](crate::rules::care_expires)). Non-zero.
+    pub timeout: Duration,
 }
+
+/// The care timeout a schedule that states none gets, and the one every campaign of
+/// payload format 1 and schema 1 had: 1 hour.
+pub const DEFAULT_CARE_TIMEOUT: Duration = Duration::from_hours(1);
 
 /// Pause care when the rollout itself looks broken ([`rules::abort_trips`](crate::rules::abort_trips)).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -169,7 +176,7 @@ impl Default for CareSchedule {
     /// offset, spread over a 1-hour window, 5 attempts with backoff 2 minutes doubling to
     /// 30 minutes; deadline 24 hours after issue; per-setting detail; sample 0.1% of
     /// healthy devices; re-provision the failed settings up to 3 times, 15 minutes apart,
-    /// then escalate; no abort threshold.
+    /// each given 1 hour to answer, then escalate; no abort threshold.
     fn default() -> Self {
         CareSchedule {
             evaluate_after: Duration::from_mins(5),
@@ -191,6 +198,7 @@ impl Default for CareSchedule {
                 attempts: 3,
                 spacing: Duration::from_mins(15),
                 then: AfterCare::Escalate,
+                timeout: DEFAULT_CARE_TIMEOUT,
             },
             abort: None,
         }
@@ -201,6 +209,8 @@ impl Default for CareSchedule {
 pub const MAX_REPORT_ATTEMPTS: u32 = 32;
 /// Most care attempts a schedule may ask for.
 pub const MAX_CARE_ATTEMPTS: u32 = 32;
+/// Longest care timeout a schedule may ask for: 7 days.
+pub const MAX_CARE_TIMEOUT: Duration = Duration::from_hours(7 * 24);
 
 impl CareSchedule {
     /// The earliest time after evaluation that a device that received the payload at
@@ -354,6 +364,16 @@ impl CareSchedule {
             return Err(ValidationError::new(
                 "schedule.care.attempts",
                 format!("is {}, must be 1..={MAX_CARE_ATTEMPTS}", self.care.attempts),
+            ));
+        }
+        if self.care.timeout == Duration::ZERO || self.care.timeout > MAX_CARE_TIMEOUT {
+            return Err(ValidationError::new(
+                "schedule.care.timeout",
+                format!(
+                    "is {}, must be longer than zero and at most {MAX_CARE_TIMEOUT} \
+                     (a care order without an outcome by then counts as failed)",
+                    self.care.timeout
+                ),
             ));
         }
         if self.care.action == CareAction::ReprovisionFailed && r.detail == Detail::Summary {

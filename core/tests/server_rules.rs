@@ -738,3 +738,178 @@ fn a_recovered_device_that_checks_in_behind_gets_care_again_and_counts_once() {
     );
     assert_eq!(s.failed(), 1);
 }
+
+/// The events of [`with_failure`] followed by dispatching attempt 1 at `t`.
+fn dispatched_events(c: &Campaign, t: Timestamp) -> Vec<ServerEvent> {
+    let mut log = with_failure_events(c);
+    log.push(ServerEvent::CareDispatched {
+        device: dev("IMEI:1"),
+        attempt: 1,
+        at: t,
+    });
+    log
+}
+
+#[test]
+fn care_without_an_outcome_times_out_is_retried_after_spacing_then_escalated() {
+    let c = campaign(); // 3 attempts, 15 min apart, 1 h timeout, then escalate
+    let (timeout, spacing) = (c.schedule.care.timeout, c.schedule.care.spacing);
+    assert_eq!(timeout, DEFAULT_CARE_TIMEOUT);
+    let t = report_at();
+    let expires = t.plus(timeout);
+    let given = || spec::<Server>(dispatched_events(&c, t));
+    let s = given().state().clone();
+    assert_eq!(
+        s.care_in_flight(),
+        vec![InFlightCare {
+            device: dev("IMEI:1"),
+            attempt: 1,
+            expires
+        }]
+    );
+    assert_eq!(s.next_wake(), Some(expires), "the timeout wakes the host");
+    // Not before the timeout…
+    given()
+        .when(ServerCommand::Tick {
+            now: Timestamp(expires.0 - 1),
+        })
+        .then([]);
+    // …at it, the attempt failed and the next one is due `spacing` later.
+    let s = given().when(ServerCommand::Tick { now: expires }).then([
+        ServerEvent::CareTimedOut {
+            device: dev("IMEI:1"),
+            attempt: 1,
+            at: expires,
+        },
+        ServerEvent::CareScheduled {
+            device: dev("IMEI:1"),
+            attempt: 2,
+            settings: vec![1],
+            due: expires.plus(spacing),
+        },
+    ]);
+    assert!(s.care_in_flight().is_empty());
+    assert_eq!(s.stats().care_timed_out, 1);
+    assert_eq!(s.due_care(expires.plus(spacing), 10)[0].attempt, 2);
+    // Attempts 2 and 3 time out too: escalated, nothing left in flight or queued.
+    let mut s = s;
+    let mut now = expires.plus(spacing);
+    for attempt in 2..=3 {
+        dispatch(&mut s, attempt, now);
+        now = now.plus(timeout);
+        run::<Server>(&mut s, &[ServerCommand::Tick { now }]);
+        now = now.plus(spacing);
+    }
+    assert_eq!(s.cases[&dev("IMEI:1")].status, CaseStatus::Escalated);
+    let st = s.stats();
+    assert_eq!(
+        (
+            st.care_timed_out,
+            st.escalated,
+            st.in_care,
+            st.care_dispatched
+        ),
+        (3, 1, 0, 3)
+    );
+    assert!(s.care_in_flight().is_empty() && s.care_queue.is_empty());
+}
+
+#[test]
+fn a_late_success_of_a_timed_out_attempt_still_recovers_the_device() {
+    let c = campaign();
+    let t = report_at();
+    let expires = t.plus(c.schedule.care.timeout);
+    let mut log = dispatched_events(&c, t);
+    let timed_out = Server::decide(
+        &spec::<Server>(log.clone()).state().clone(),
+        &ServerCommand::Tick { now: expires },
+    )
+    .unwrap();
+    log.extend(timed_out);
+    let outcome = |success| ServerCommand::RecordCareOutcome {
+        device: dev("IMEI:1"),
+        attempt: 1,
+        success,
+        at: expires.plus(Duration::from_mins(1)),
+    };
+    // A failure of the timed-out attempt was already counted: nothing appended.
+    spec::<Server>(log.clone()).when(outcome(false)).then([]);
+    // A success ends the case and takes attempt 2 off the queue.
+    let s = spec::<Server>(log.clone())
+        .when(outcome(true))
+        .then([ServerEvent::CareSucceeded {
+            device: dev("IMEI:1"),
+            attempt: 1,
+            at: expires.plus(Duration::from_mins(1)),
+        }]);
+    assert_eq!(s.cases[&dev("IMEI:1")].status, CaseStatus::Recovered);
+    assert!(s.care_queue.is_empty() && s.due_care(Timestamp(u64::MAX), 10).is_empty());
+    assert_eq!((s.stats().recovered, s.stats().in_care), (1, 0));
+    // An outcome of an attempt never dispatched is refused.
+    spec::<Server>(log)
+        .when(ServerCommand::RecordCareOutcome {
+            device: dev("IMEI:1"),
+            attempt: 2,
+            success: true,
+            at: expires,
+        })
+        .then_refused("care-mismatch");
+}
+
+#[test]
+fn a_late_success_after_timeouts_escalated_the_device_recovers_it() {
+    let mut c = campaign();
+    c.schedule.care.attempts = 1;
+    let t = report_at();
+    let expires = t.plus(c.schedule.care.timeout);
+    let mut s = spec::<Server>(dispatched_events(&c, t)).state().clone();
+    run::<Server>(&mut s, &[ServerCommand::Tick { now: expires }]);
+    assert_eq!(s.cases[&dev("IMEI:1")].status, CaseStatus::Escalated);
+    assert_eq!(s.stats().escalated, 1);
+    outcome(&mut s, 1, true, expires.plus(Duration::from_mins(5)));
+    assert_eq!(s.cases[&dev("IMEI:1")].status, CaseStatus::Recovered);
+    let st = s.stats();
+    assert_eq!((st.escalated, st.recovered, st.in_care), (0, 1, 0));
+}
+
+#[test]
+fn care_timeouts_fire_while_paused_and_a_revision_drops_care_in_flight() {
+    let c = campaign();
+    let t = report_at();
+    let expires = t.plus(c.schedule.care.timeout);
+    let mut log = dispatched_events(&c, t);
+    log.push(ServerEvent::OperatorPaused { at: t });
+    let s = spec::<Server>(log.clone()).state().clone();
+    assert_eq!(s.next_wake(), Some(expires));
+    spec::<Server>(log.clone())
+        .when(ServerCommand::Tick { now: expires })
+        .then_events(|e| {
+            assert!(matches!(e[0], ServerEvent::CareTimedOut { attempt: 1, .. }));
+        });
+    let mut next = c.clone();
+    next.revision += 1;
+    let s = spec::<Server>(log)
+        .when(ServerCommand::Revise {
+            campaign: Box::new(next),
+            targeted: Some(1_000),
+            at: t,
+        })
+        .then_events(|_| {});
+    assert!(s.care_in_flight().is_empty());
+    assert_eq!(s.next_wake(), Some(c.report_deadline()));
+}
+
+#[test]
+fn a_care_timeout_must_be_non_zero_and_at_most_a_week() {
+    let mut c = campaign();
+    c.schedule.care.timeout = Duration::ZERO;
+    let e = c.validate(&Limits::DEFAULT).unwrap_err();
+    assert_eq!(e.field, "schedule.care.timeout");
+    c.schedule.care.timeout = Duration::from_hours(7 * 24 + 1);
+    assert_eq!(
+        c.validate(&Limits::DEFAULT).unwrap_err().field,
+        "schedule.care.timeout"
+    );
+    c.schedule.care.timeout = Duration::from_hours(7 * 24);
+    c.validate(&Limits::DEFAULT).unwrap();
+}

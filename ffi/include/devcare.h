@@ -305,6 +305,8 @@ typedef struct devcare_stats {
   uint64_t checkins_behind;
   // Care orders sent.
   uint64_t care_dispatched;
+  // Care attempts that timed out without an outcome (each counted as a failed attempt).
+  uint64_t care_timed_out;
   // Devices with care pending.
   uint64_t in_care;
   // Devices recovered.
@@ -697,6 +699,22 @@ devcare_result devcare_server_check_in(struct devcare_server *server,
                                        uint32_t applied_revision,
                                        uint64_t now_ms,
                                        bool *care_opened);
+
+// The `index`-th care order of `campaign` dispatched and not answered yet, the soonest to
+// expire first: its device (into `device_buf`), attempt and expiry. One without an outcome
+// by `*expires_ms` counts as a failed attempt at the next `devcare_server_tick`.
+// `DEVCARE_NOTHING_DUE` past the last one (index 0: nothing in flight).
+//
+// # Safety
+// `campaign` NUL-terminated; `device_buf` valid for `device_cap` bytes; `attempt` and
+// `expires_ms` valid for a write.
+devcare_result devcare_server_care_in_flight(struct devcare_server *server,
+                                             const char *campaign,
+                                             size_t index,
+                                             char *device_buf,
+                                             size_t device_cap,
+                                             uint32_t *attempt,
+                                             uint64_t *expires_ms);
 
 // An operator pauses care of `campaign`: no care order is dispatched until
 // `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.

@@ -370,6 +370,38 @@ pub unsafe extern "C" fn devcare_server_check_in(
     })
 }
 
+/// The `index`-th care order of `campaign` dispatched and not answered yet, the soonest to
+/// expire first: its device (into `device_buf`), attempt and expiry. One without an outcome
+/// by `*expires_ms` counts as a failed attempt at the next `devcare_server_tick`.
+/// `DEVCARE_NOTHING_DUE` past the last one (index 0: nothing in flight).
+///
+/// # Safety
+/// `campaign` NUL-terminated; `device_buf` valid for `device_cap` bytes; `attempt` and
+/// `expires_ms` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_care_in_flight(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    index: usize,
+    device_buf: *mut c_char,
+    device_cap: usize,
+    attempt: *mut u32,
+    expires_ms: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        try_out!(device_buf, attempt, expires_ms);
+        let Some(c) = try_host!(h.host.care_in_flight(id)).into_iter().nth(index) else {
+            return DEVCARE_NOTHING_DUE;
+        };
+        try_write_str!(c.device.as_str(), device_buf, device_cap);
+        put!(attempt, c.attempt);
+        put!(expires_ms, c.expires.as_millis());
+        DEVCARE_OK
+    })
+}
+
 /// An operator pauses care of `campaign`: no care order is dispatched until
 /// `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.
 ///
@@ -445,6 +477,8 @@ pub struct devcare_stats {
     pub checkins_behind: u64,
     /// Care orders sent.
     pub care_dispatched: u64,
+    /// Care attempts that timed out without an outcome (each counted as a failed attempt).
+    pub care_timed_out: u64,
     /// Devices with care pending.
     pub in_care: u64,
     /// Devices recovered.
@@ -494,6 +528,7 @@ pub unsafe extern "C" fn devcare_server_stats(
                 late_reports: st.late_reports,
                 checkins_behind: st.checkins_behind,
                 care_dispatched: st.care_dispatched,
+                care_timed_out: st.care_timed_out,
                 in_care: st.in_care,
                 recovered: st.recovered,
                 escalated: st.escalated,

@@ -164,18 +164,21 @@ fn flat_vectors() -> (std::path::PathBuf, usize) {
         }
     }
     let c = &wire["campaign"];
-    writeln!(
-        out,
-        "payload {} {} {} {} {} {}",
-        wire["public_key_hex"].as_str().unwrap(),
-        wire["now_ms"],
-        wire["payload_hex"].as_str().unwrap(),
-        c["id"].as_str().unwrap(),
-        c["revision"],
-        c["setting_uris"].as_array().unwrap().len()
-    )
-    .unwrap();
-    n += 1;
+    // Format 2, and format 1 (written before care timeouts), which must still open.
+    for field in ["payload_hex", "payload_v1_hex"] {
+        writeln!(
+            out,
+            "payload {} {} {} {} {} {}",
+            wire["public_key_hex"].as_str().unwrap(),
+            wire["now_ms"],
+            wire[field].as_str().unwrap(),
+            c["id"].as_str().unwrap(),
+            c["revision"],
+            c["setting_uris"].as_array().unwrap().len()
+        )
+        .unwrap();
+        n += 1;
+    }
     let path = std::env::temp_dir().join(format!("devcare-vectors-{}.txt", std::process::id()));
     std::fs::write(&path, out).unwrap();
     (path, n)

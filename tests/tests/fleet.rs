@@ -43,6 +43,7 @@ fn campaign() -> Campaign {
                 attempts: 3,
                 spacing: Duration::from_mins(10),
                 then: AfterCare::Escalate,
+                timeout: Duration::from_mins(30),
             },
             abort: None,
         },

@@ -1,7 +1,9 @@
 //! The persisted schema is locked by golden records: one of every device and server event
-//! variant, encoded as stored. If this test fails, an encoding changed — old logs would no
-//! longer read. Freeze the old shape in `core/src/store/schema.rs` (see its rules) instead
-//! of re-blessing. A new variant is added with `DEVCARE_BLESS=1 cargo test --test schema_lock`.
+//! variant, encoded as stored. `stored-events-v2.txt` is what this build writes; if it
+//! fails, an encoding changed — old logs would no longer read. Freeze the old shape in
+//! `core/src/persist/` (see its rules) instead of re-blessing. A new variant is added with
+//! `DEVCARE_BLESS=1 cargo test --test schema_lock`. `stored-events-v1.txt` is frozen: the
+//! records schema 1 wrote, which must still read (upcast) for ever.
 
 use devcare::device::GiveUpReason;
 use devcare::server::{EscalationReason, PauseReason};
@@ -9,6 +11,13 @@ use devcare::store::{Persist, StreamId};
 use devcare::*;
 
 fn campaign() -> Campaign {
+    let mut c = campaign_v1();
+    c.schedule.care.timeout = Duration::from_mins(45);
+    c
+}
+
+/// The golden campaign as schema 1 held it: the default care timeout.
+fn campaign_v1() -> Campaign {
     Campaign {
         id: CampaignId::new("golden").unwrap(),
         revision: 3,
@@ -76,12 +85,20 @@ fn dev() -> DeviceId {
 }
 
 fn device_events() -> Vec<(&'static str, DeviceEvent)> {
+    device_events_of(campaign())
+}
+
+fn server_events() -> Vec<(&'static str, ServerEvent)> {
+    server_events_of(campaign())
+}
+
+fn device_events_of(campaign: Campaign) -> Vec<(&'static str, DeviceEvent)> {
     let t = Timestamp(1_780_000_100_000);
     vec![
         (
             "device.PayloadAccepted",
             DeviceEvent::PayloadAccepted {
-                campaign: Box::new(campaign()),
+                campaign: Box::new(campaign.clone()),
                 device: dev(),
                 at: t,
             },
@@ -166,14 +183,14 @@ fn device_events() -> Vec<(&'static str, DeviceEvent)> {
     ]
 }
 
-fn server_events() -> Vec<(&'static str, ServerEvent)> {
+fn server_events_of(campaign: Campaign) -> Vec<(&'static str, ServerEvent)> {
     let t = Timestamp(1_780_000_200_000);
     let d = dev();
     vec![
         (
             "server.CampaignCreated",
             ServerEvent::CampaignCreated {
-                campaign: Box::new(campaign()),
+                campaign: Box::new(campaign.clone()),
                 targeted: 1_000_000,
                 at: t,
             },
@@ -317,8 +334,16 @@ fn server_events() -> Vec<(&'static str, ServerEvent)> {
         (
             "server.CampaignRevised",
             ServerEvent::CampaignRevised {
-                campaign: Box::new(campaign()),
+                campaign: Box::new(campaign.clone()),
                 targeted: 40,
+                at: t,
+            },
+        ),
+        (
+            "server.CareTimedOut",
+            ServerEvent::CareTimedOut {
+                device: dev(),
+                attempt: 2,
                 at: t,
             },
         ),
@@ -336,7 +361,60 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/stored-events-v1.txt");
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/stored-events-v2.txt");
+const PATH_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/stored-events-v1.txt");
+
+fn golden(path: &str) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, h)| (n.to_string(), unhex(h)))
+        .collect()
+}
+
+#[test]
+fn schema_1_records_still_read_upcast_with_the_default_care_timeout() {
+    let stream = StreamId::new("server/golden").unwrap();
+    let old = golden(PATH_V1);
+    let devices = device_events_of(campaign_v1());
+    let servers = server_events_of(campaign_v1());
+    // Every schema-1 variant has its record; the schema-2 additions have none.
+    assert_eq!(old.len(), 29);
+    for (name, bytes) in &old {
+        assert!(bytes[1] < 2, "{name}: a schema-1 record (StoredEvent::*V1)");
+        if let Some((_, want)) = devices.iter().find(|(n, _)| n == name) {
+            let got = DeviceEvent::from_record(&stream, 1, bytes).unwrap();
+            assert_eq!(&got, want, "{name}");
+        } else {
+            let (_, want) = servers
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("{name}: no such event"));
+            let got = ServerEvent::from_record(&stream, 1, bytes).unwrap();
+            assert_eq!(&got, want, "{name}");
+        }
+    }
+    // A schema-1 campaign record replays to the default timeout, not the file's 45 minutes.
+    let created = &old
+        .iter()
+        .find(|(n, _)| n == "server.CampaignCreated")
+        .unwrap()
+        .1;
+    let ServerEvent::CampaignCreated { campaign, .. } =
+        ServerEvent::from_record(&stream, 1, created).unwrap()
+    else {
+        panic!("created")
+    };
+    assert_eq!(campaign.schedule.care.timeout, DEFAULT_CARE_TIMEOUT);
+    // A device record is refused where a server record is expected, whatever its schema.
+    let accepted = &old
+        .iter()
+        .find(|(n, _)| n == "device.PayloadAccepted")
+        .unwrap()
+        .1;
+    assert!(ServerEvent::from_record(&stream, 1, accepted).is_err());
+}
 
 #[test]
 fn stored_records_match_the_golden_file() {
@@ -351,7 +429,7 @@ fn stored_records_match_the_golden_file() {
     if std::env::var_os("DEVCARE_BLESS").is_some() {
         std::fs::write(PATH, &text).unwrap();
     }
-    let golden = std::fs::read_to_string(PATH).expect("tests/vectors/stored-events-v1.txt");
+    let golden = std::fs::read_to_string(PATH).expect("tests/vectors/stored-events-v2.txt");
     let golden: Vec<(&str, &str)> = golden.lines().filter_map(|l| l.split_once(' ')).collect();
     assert_eq!(golden.len(), lines.len(), "one golden record per variant");
     let stream = StreamId::new("server/golden").unwrap();

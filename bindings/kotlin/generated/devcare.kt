@@ -737,6 +737,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_build_payload(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_care_outcome(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_check_in(
@@ -823,6 +825,8 @@ internal object UniffiLib {
     external fun uniffi_devcare_uniffi_fn_constructor_careserver_open(`sledPath`: RustBuffer.ByValue,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_devcare_uniffi_fn_method_careserver_build_payload(`ptr`: Long,`campaign`: RustBuffer.ByValue,`signingSeed`: RustBuffer.ByValue,`validUntilMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_care_in_flight(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_care_outcome(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`attempt`: Int,`success`: Byte,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1049,6 +1053,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() and 0xFFFF) != 27035) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight() and 0xFFFF) != 4479) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() and 0xFFFF) != 36503) {
@@ -1282,6 +1289,33 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUByte: FfiConverter<UByte, Byte> {
+    override fun lift(value: Byte): UByte {
+        return value.toUByte()
+    }
+
+    fun lift(value: Int): UByte {
+        return value.toUByte()
+    }
+
+    override fun read(buf: ByteBuffer): UByte {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: UByte): Byte {
+        return value.toByte()
+    }
+
+    override fun allocationSize(value: UByte) = 1UL
+
+    override fun write(value: UByte, buf: ByteBuffer) {
+        buf.put(value.toByte())
+    }
 }
 
 /**
@@ -1610,6 +1644,11 @@ public interface CareServerInterface {
     fun `buildPayload`(`campaign`: kotlin.String, `signingSeed`: kotlin.ByteArray, `validUntilMs`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.ByteArray
     
     /**
+     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+     */
+    fun `careInFlight`(`campaign`: kotlin.String): List<InFlightCare>
+    
+    /**
      * Records the outcome of care `attempt` for `device`.
      */
     fun `careOutcome`(`campaign`: kotlin.String, `device`: kotlin.String, `attempt`: kotlin.UInt, `success`: kotlin.Boolean, `nowMs`: kotlin.ULong)
@@ -1800,6 +1839,24 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
         FfiConverterByteArray.lower(`signingSeed`),
         FfiConverterULong.lower(`validUntilMs`),
         FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+     */
+    @Throws(DevcareException::class)override fun `careInFlight`(`campaign`: kotlin.String): List<InFlightCare> {
+            return FfiConverterSequenceTypeInFlightCare.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_in_flight(
+        it,
+        
+        FfiConverterString.lower(`campaign`),_status)
 }
     }
     )
@@ -3025,6 +3082,8 @@ data class CampaignStats (
     , 
     var `careDispatched`: kotlin.ULong
     , 
+    var `careTimedOut`: kotlin.ULong
+    , 
     var `inCare`: kotlin.ULong
     , 
     var `recovered`: kotlin.ULong
@@ -3071,6 +3130,7 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalDouble.read(buf),
@@ -3086,6 +3146,7 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterULong.allocationSize(value.`lateReports`) +
             FfiConverterULong.allocationSize(value.`checkinsBehind`) +
             FfiConverterULong.allocationSize(value.`careDispatched`) +
+            FfiConverterULong.allocationSize(value.`careTimedOut`) +
             FfiConverterULong.allocationSize(value.`inCare`) +
             FfiConverterULong.allocationSize(value.`recovered`) +
             FfiConverterULong.allocationSize(value.`escalated`) +
@@ -3105,6 +3166,7 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterULong.write(value.`lateReports`, buf)
             FfiConverterULong.write(value.`checkinsBehind`, buf)
             FfiConverterULong.write(value.`careDispatched`, buf)
+            FfiConverterULong.write(value.`careTimedOut`, buf)
             FfiConverterULong.write(value.`inCare`, buf)
             FfiConverterULong.write(value.`recovered`, buf)
             FfiConverterULong.write(value.`escalated`, buf)
@@ -3404,6 +3466,62 @@ public object FfiConverterTypeDueReport: FfiConverterRustBuffer<DueReport> {
 
 
 /**
+ * A care order sent and not answered yet.
+ */
+data class InFlightCare (
+    /**
+     * Device id.
+     */
+    var `device`: kotlin.String
+    , 
+    /**
+     * Care attempt.
+     */
+    var `attempt`: kotlin.UInt
+    , 
+    /**
+     * Without an outcome by then (ms since the epoch), the attempt counts as failed at the
+     * next `tick`.
+     */
+    var `expiresMs`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInFlightCare: FfiConverterRustBuffer<InFlightCare> {
+    override fun read(buf: ByteBuffer): InFlightCare {
+        return InFlightCare(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: InFlightCare) = (
+            FfiConverterString.allocationSize(value.`device`) +
+            FfiConverterUInt.allocationSize(value.`attempt`) +
+            FfiConverterULong.allocationSize(value.`expiresMs`)
+    )
+
+    override fun write(value: InFlightCare, buf: ByteBuffer) {
+            FfiConverterString.write(value.`device`, buf)
+            FfiConverterUInt.write(value.`attempt`, buf)
+            FfiConverterULong.write(value.`expiresMs`, buf)
+    }
+}
+
+
+
+/**
  * An ingest outcome with the OMA DM status to answer.
  */
 data class IngestResult (
@@ -3478,6 +3596,16 @@ data class PayloadInfo (
      * The settings' URIs, in order.
      */
     var `settingUris`: List<kotlin.String>
+    , 
+    /**
+     * Payload format version (1 or 2).
+     */
+    var `format`: kotlin.UByte
+    , 
+    /**
+     * The care timeout of the schedule, ms (format 1: the default, 1 hour).
+     */
+    var `careTimeoutMs`: kotlin.ULong
     
 ){
     
@@ -3499,6 +3627,8 @@ public object FfiConverterTypePayloadInfo: FfiConverterRustBuffer<PayloadInfo> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -3507,7 +3637,9 @@ public object FfiConverterTypePayloadInfo: FfiConverterRustBuffer<PayloadInfo> {
             FfiConverterUInt.allocationSize(value.`revision`) +
             FfiConverterULong.allocationSize(value.`issuedAtMs`) +
             FfiConverterULong.allocationSize(value.`validUntilMs`) +
-            FfiConverterSequenceString.allocationSize(value.`settingUris`)
+            FfiConverterSequenceString.allocationSize(value.`settingUris`) +
+            FfiConverterUByte.allocationSize(value.`format`) +
+            FfiConverterULong.allocationSize(value.`careTimeoutMs`)
     )
 
     override fun write(value: PayloadInfo, buf: ByteBuffer) {
@@ -3516,6 +3648,8 @@ public object FfiConverterTypePayloadInfo: FfiConverterRustBuffer<PayloadInfo> {
             FfiConverterULong.write(value.`issuedAtMs`, buf)
             FfiConverterULong.write(value.`validUntilMs`, buf)
             FfiConverterSequenceString.write(value.`settingUris`, buf)
+            FfiConverterUByte.write(value.`format`, buf)
+            FfiConverterULong.write(value.`careTimeoutMs`, buf)
     }
 }
 
@@ -4540,6 +4674,34 @@ public object FfiConverterSequenceTypeCheckInRecord: FfiConverterRustBuffer<List
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeCheckInRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeInFlightCare: FfiConverterRustBuffer<List<InFlightCare>> {
+    override fun read(buf: ByteBuffer): List<InFlightCare> {
+        val len = buf.getInt()
+        return List<InFlightCare>(len) {
+            FfiConverterTypeInFlightCare.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<InFlightCare>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeInFlightCare.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<InFlightCare>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeInFlightCare.write(it, buf)
         }
     }
 }

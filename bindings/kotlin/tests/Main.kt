@@ -230,10 +230,14 @@ fun vectors() {
 fun wireVectors() {
     val d = Json(java.io.File(System.getProperty("devcare.wire")).readText()).value() as Map<String, Any?>
     val c = d["campaign"] as Map<String, Any?>
-    val p = openPayload(hex(d["payload_hex"] as String), hex(d["public_key_hex"] as String), (d["now_ms"] as Long).toULong())
-    check(p.campaign == c["id"] && p.revision == (c["revision"] as Long).toUInt(), "payload $p")
-    check(p.issuedAtMs == (c["issued_at_ms"] as Long).toULong() && p.validUntilMs == (c["valid_until_ms"] as Long).toULong(), "times $p")
-    check(p.settingUris == c["setting_uris"], "uris $p")
+    // Format 2, and format 1 (written before care timeouts: the default timeout).
+    for ((field, fmt, timeout) in listOf(Triple("payload_hex", 2, "care_timeout_ms"), Triple("payload_v1_hex", 1, "care_timeout_ms_v1"))) {
+        val p = openPayload(hex(d[field] as String), hex(d["public_key_hex"] as String), (d["now_ms"] as Long).toULong())
+        check(p.campaign == c["id"] && p.revision == (c["revision"] as Long).toUInt(), "payload $p")
+        check(p.issuedAtMs == (c["issued_at_ms"] as Long).toULong() && p.validUntilMs == (c["valid_until_ms"] as Long).toULong(), "times $p")
+        check(p.settingUris == c["setting_uris"], "uris $p")
+        check(p.format.toInt() == fmt && p.careTimeoutMs == (c[timeout] as Long).toULong(), "format $field $p")
+    }
     val w = d["report"] as Map<String, Any?>
     val key = deriveDeviceKey(hex(d["master_hex"] as String), w["device"] as String)
     check(key.joinToString("") { "%02x".format(it) } == d["device_key_hex"], "device key")

@@ -542,6 +542,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 27035:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight() != 4479:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 36503:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_check_in() != 31377:
@@ -650,6 +652,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_func_slot.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome.restype = ctypes.c_uint16
@@ -792,6 +797,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_in_flight.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_in_flight.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_outcome.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1219,13 +1230,14 @@ class CampaignStats:
     same names (the coverage interval flattened into three optionals). Each field's
     meaning is in the README's "Campaign statistics" table.
 """
-    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float]):
+    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, care_timed_out:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float]):
         self.targeted = targeted
         self.failure_reports = failure_reports
         self.success_probes = success_probes
         self.late_reports = late_reports
         self.checkins_behind = checkins_behind
         self.care_dispatched = care_dispatched
+        self.care_timed_out = care_timed_out
         self.in_care = in_care
         self.recovered = recovered
         self.escalated = escalated
@@ -1241,7 +1253,7 @@ class CampaignStats:
 
     
     def __str__(self):
-        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.settled, self.coverage, self.coverage_lo, self.coverage_hi)
+        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, care_timed_out={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.care_timed_out, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.settled, self.coverage, self.coverage_lo, self.coverage_hi)
     def __eq__(self, other):
         if self.targeted != other.targeted:
             return False
@@ -1254,6 +1266,8 @@ class CampaignStats:
         if self.checkins_behind != other.checkins_behind:
             return False
         if self.care_dispatched != other.care_dispatched:
+            return False
+        if self.care_timed_out != other.care_timed_out:
             return False
         if self.in_care != other.in_care:
             return False
@@ -1287,6 +1301,7 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
             late_reports=_UniffiFfiConverterUInt64.read(buf),
             checkins_behind=_UniffiFfiConverterUInt64.read(buf),
             care_dispatched=_UniffiFfiConverterUInt64.read(buf),
+            care_timed_out=_UniffiFfiConverterUInt64.read(buf),
             in_care=_UniffiFfiConverterUInt64.read(buf),
             recovered=_UniffiFfiConverterUInt64.read(buf),
             escalated=_UniffiFfiConverterUInt64.read(buf),
@@ -1307,6 +1322,7 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.check_lower(value.late_reports)
         _UniffiFfiConverterUInt64.check_lower(value.checkins_behind)
         _UniffiFfiConverterUInt64.check_lower(value.care_dispatched)
+        _UniffiFfiConverterUInt64.check_lower(value.care_timed_out)
         _UniffiFfiConverterUInt64.check_lower(value.in_care)
         _UniffiFfiConverterUInt64.check_lower(value.recovered)
         _UniffiFfiConverterUInt64.check_lower(value.escalated)
@@ -1326,6 +1342,7 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.late_reports, buf)
         _UniffiFfiConverterUInt64.write(value.checkins_behind, buf)
         _UniffiFfiConverterUInt64.write(value.care_dispatched, buf)
+        _UniffiFfiConverterUInt64.write(value.care_timed_out, buf)
         _UniffiFfiConverterUInt64.write(value.in_care, buf)
         _UniffiFfiConverterUInt64.write(value.recovered, buf)
         _UniffiFfiConverterUInt64.write(value.escalated, buf)
@@ -2040,6 +2057,51 @@ class _UniffiFfiConverterTypeDueReport(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.write(value.attempt, buf)
         _UniffiFfiConverterBytes.write(value.bytes, buf)
 
+@dataclass
+class InFlightCare:
+    """
+    A care order sent and not answered yet.
+"""
+    def __init__(self, *, device:str, attempt:int, expires_ms:int):
+        self.device = device
+        self.attempt = attempt
+        self.expires_ms = expires_ms
+        
+        
+
+    
+    def __str__(self):
+        return "InFlightCare(device={}, attempt={}, expires_ms={})".format(self.device, self.attempt, self.expires_ms)
+    def __eq__(self, other):
+        if self.device != other.device:
+            return False
+        if self.attempt != other.attempt:
+            return False
+        if self.expires_ms != other.expires_ms:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeInFlightCare(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return InFlightCare(
+            device=_UniffiFfiConverterString.read(buf),
+            attempt=_UniffiFfiConverterUInt32.read(buf),
+            expires_ms=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.device)
+        _UniffiFfiConverterUInt32.check_lower(value.attempt)
+        _UniffiFfiConverterUInt64.check_lower(value.expires_ms)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.device, buf)
+        _UniffiFfiConverterUInt32.write(value.attempt, buf)
+        _UniffiFfiConverterUInt64.write(value.expires_ms, buf)
+
 
 
 
@@ -2267,23 +2329,38 @@ class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterUInt8(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u8"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**8
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u8()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u8(value)
+
 @dataclass
 class PayloadInfo:
     """
     What a verified payload carries.
 """
-    def __init__(self, *, campaign:str, revision:int, issued_at_ms:int, valid_until_ms:int, setting_uris:typing.List[str]):
+    def __init__(self, *, campaign:str, revision:int, issued_at_ms:int, valid_until_ms:int, setting_uris:typing.List[str], format:int, care_timeout_ms:int):
         self.campaign = campaign
         self.revision = revision
         self.issued_at_ms = issued_at_ms
         self.valid_until_ms = valid_until_ms
         self.setting_uris = setting_uris
+        self.format = format
+        self.care_timeout_ms = care_timeout_ms
         
         
 
     
     def __str__(self):
-        return "PayloadInfo(campaign={}, revision={}, issued_at_ms={}, valid_until_ms={}, setting_uris={})".format(self.campaign, self.revision, self.issued_at_ms, self.valid_until_ms, self.setting_uris)
+        return "PayloadInfo(campaign={}, revision={}, issued_at_ms={}, valid_until_ms={}, setting_uris={}, format={}, care_timeout_ms={})".format(self.campaign, self.revision, self.issued_at_ms, self.valid_until_ms, self.setting_uris, self.format, self.care_timeout_ms)
     def __eq__(self, other):
         if self.campaign != other.campaign:
             return False
@@ -2294,6 +2371,10 @@ class PayloadInfo:
         if self.valid_until_ms != other.valid_until_ms:
             return False
         if self.setting_uris != other.setting_uris:
+            return False
+        if self.format != other.format:
+            return False
+        if self.care_timeout_ms != other.care_timeout_ms:
             return False
         return True
 
@@ -2306,6 +2387,8 @@ class _UniffiFfiConverterTypePayloadInfo(_UniffiConverterRustBuffer):
             issued_at_ms=_UniffiFfiConverterUInt64.read(buf),
             valid_until_ms=_UniffiFfiConverterUInt64.read(buf),
             setting_uris=_UniffiFfiConverterSequenceString.read(buf),
+            format=_UniffiFfiConverterUInt8.read(buf),
+            care_timeout_ms=_UniffiFfiConverterUInt64.read(buf),
         )
 
     @staticmethod
@@ -2315,6 +2398,8 @@ class _UniffiFfiConverterTypePayloadInfo(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.check_lower(value.issued_at_ms)
         _UniffiFfiConverterUInt64.check_lower(value.valid_until_ms)
         _UniffiFfiConverterSequenceString.check_lower(value.setting_uris)
+        _UniffiFfiConverterUInt8.check_lower(value.format)
+        _UniffiFfiConverterUInt64.check_lower(value.care_timeout_ms)
 
     @staticmethod
     def write(value, buf):
@@ -2323,6 +2408,8 @@ class _UniffiFfiConverterTypePayloadInfo(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.issued_at_ms, buf)
         _UniffiFfiConverterUInt64.write(value.valid_until_ms, buf)
         _UniffiFfiConverterSequenceString.write(value.setting_uris, buf)
+        _UniffiFfiConverterUInt8.write(value.format, buf)
+        _UniffiFfiConverterUInt64.write(value.care_timeout_ms, buf)
 
 class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
     @classmethod
@@ -2605,6 +2692,29 @@ class _UniffiFfiConverterTypeDevcareError(_UniffiConverterRustBuffer):
             buf.write_i32(4)
             _UniffiFfiConverterString.write(value.detail, buf)
 
+class _UniffiFfiConverterSequenceTypeInFlightCare(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeInFlightCare.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeInFlightCare.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeInFlightCare.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterSequenceTypeIngestResult(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -2688,6 +2798,11 @@ class CareServerProtocol(typing.Protocol):
         """
         Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
         records the broadcast.
+"""
+        raise NotImplementedError
+    def care_in_flight(self, campaign: str) -> typing.List[InFlightCare]:
+        """
+        Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
 """
         raise NotImplementedError
     def care_outcome(self, campaign: str,device: str,attempt: int,success: bool,now_ms: int) -> None:
@@ -2833,6 +2948,24 @@ class CareServer(CareServerProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def care_in_flight(self, campaign: str) -> typing.List[InFlightCare]:
+        """
+        Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeInFlightCare.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_in_flight,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3985,6 +4118,7 @@ __all__ = [
     "DmSetting",
     "DueAlert",
     "DueReport",
+    "InFlightCare",
     "IngestResult",
     "PayloadInfo",
     "PendingWork",

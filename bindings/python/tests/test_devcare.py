@@ -228,10 +228,13 @@ def wire_vectors_decode_to_the_stated_values():
     path = os.environ.get("DEVCARE_WIRE_VECTORS") or os.path.join(here, "..", "..", "..", "tests", "vectors", "wire.json")
     with open(path) as f:
         d = json.load(f)
-    p = devcare.open_payload(bytes.fromhex(d["payload_hex"]), bytes.fromhex(d["public_key_hex"]), d["now_ms"])
     c = d["campaign"]
-    assert (p.campaign, p.revision, p.issued_at_ms, p.valid_until_ms) == (c["id"], c["revision"], c["issued_at_ms"], c["valid_until_ms"])
-    assert p.setting_uris == c["setting_uris"]
+    # Format 2, and format 1 (written before care timeouts: the default timeout).
+    for field, fmt, timeout in (("payload_hex", 2, "care_timeout_ms"), ("payload_v1_hex", 1, "care_timeout_ms_v1")):
+        p = devcare.open_payload(bytes.fromhex(d[field]), bytes.fromhex(d["public_key_hex"]), d["now_ms"])
+        assert (p.campaign, p.revision, p.issued_at_ms, p.valid_until_ms) == (c["id"], c["revision"], c["issued_at_ms"], c["valid_until_ms"])
+        assert p.setting_uris == c["setting_uris"]
+        assert (p.format, p.care_timeout_ms) == (fmt, c[timeout]), (field, p)
     key = devcare.derive_device_key(bytes.fromhex(d["master_hex"]), d["report"]["device"])
     assert key.hex() == d["device_key_hex"]
     r = devcare.decode_report(bytes.fromhex(d["report_hex"]), key)
@@ -296,6 +299,53 @@ def group_campaign_check_in_and_operator_pause():
     assert member.check_in() == [devcare.CheckInRecord(campaign=cid, applied_revision=1)]
     st = server.stats(cid)
     assert (st.failure_reports, st.checkins_behind, st.recovered, st.in_care, st.paused) == (1, 1, 2, 0, False), st
+
+
+
+@test
+def revision_2_mid_window_and_care_that_times_out_is_retried_then_escalated():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 3, T0)
+    payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
+    pk = devcare.public_key(SEED)
+    dev = devcare.DeviceAgent.open(None, "dev-0001", [], pk, devcare.derive_device_key(MASTER, "dev-0001"))
+    dev.receive_payload(payload, T0, Tree("./Proxy/Port"))
+    slot = dev.tick(T0 + 5 * MIN)
+    due = dev.next_report(slot)
+    dev.report_sent(due.campaign, due.attempt, slot)
+    # Revision 2 before the report arrives: revision 1's report is answered 410 (stop
+    # retrying), and the device takes revision 2 on, healthy this time.
+    now = slot + MIN
+    server.revise_campaign(CAMPAIGN.replace("revision = 1", "revision = 2"), 3, now)
+    result = server.ingest_report(due.bytes, now)
+    assert result.outcome.is_REJECTED() and result.dm_status == 410, result
+    assert result.outcome.reason == "wrong-revision", result
+    payload2 = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, now)
+    dev.receive_payload(payload2, now, Tree())
+    assert dev.tick(now + 5 * MIN) is None, "healthy on revision 2: nothing to report"
+    assert dev.check_in() == [devcare.CheckInRecord(campaign=cid, applied_revision=2)]
+    assert server.stats(cid).failure_reports == 0, "statistics are per revision"
+    # dev-0002 is behind and offline: its care goes unanswered. Each attempt is in flight
+    # until the care timeout (1 h by default), then counts as failed; the next is due after
+    # the spacing (15 min); after the third the device is escalated.
+    assert server.check_in(cid, "dev-0002", 0, now)
+    assert server.care_in_flight(cid) == []
+    for attempt in (1, 2, 3):
+        order = server.next_care(now)
+        assert (order.device, order.attempt, order.revision) == ("dev-0002", attempt, 2), order
+        flying = server.care_in_flight(cid)
+        assert flying == [devcare.InFlightCare(device="dev-0002", attempt=attempt, expires_ms=now + 60 * MIN)], flying
+        assert server.tick(now + 60 * MIN - 1) == now + 60 * MIN, "woken for the timeout"
+        server.tick(now + 60 * MIN)
+        now += 60 * MIN + 15 * MIN
+    st = server.stats(cid)
+    assert (st.care_dispatched, st.care_timed_out, st.escalated, st.in_care) == (3, 3, 1, 0), st
+    assert server.care_in_flight(cid) == []
+    try:
+        server.care_in_flight("nope")
+        raise AssertionError("an unknown campaign listed care")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "unknown-campaign", e
 
 
 CHILD = """

@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
     typealias FfiType = UInt16
     typealias SwiftType = UInt16
@@ -651,6 +667,11 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     func buildPayload(campaign: String, signingSeed: Data, validUntilMs: UInt64, nowMs: UInt64) throws  -> Data
     
     /**
+     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+     */
+    func careInFlight(campaign: String) throws  -> [InFlightCare]
+    
+    /**
      * Records the outcome of care `attempt` for `device`.
      */
     func careOutcome(campaign: String, device: String, attempt: UInt32, success: Bool, nowMs: UInt64) throws 
@@ -802,6 +823,19 @@ open func buildPayload(campaign: String, signingSeed: Data, validUntilMs: UInt64
         FfiConverterData.lower(signingSeed),
         FfiConverterUInt64.lower(validUntilMs),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+     */
+open func careInFlight(campaign: String)throws  -> [InFlightCare]  {
+    return try  FfiConverterSequenceTypeInFlightCare.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_care_in_flight(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),uniffiCallStatus
     )
 })
 }
@@ -1668,6 +1702,7 @@ public struct CampaignStats: Equatable, Hashable {
     public var lateReports: UInt64
     public var checkinsBehind: UInt64
     public var careDispatched: UInt64
+    public var careTimedOut: UInt64
     public var inCare: UInt64
     public var recovered: UInt64
     public var escalated: UInt64
@@ -1681,13 +1716,14 @@ public struct CampaignStats: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(targeted: UInt64, failureReports: UInt64, successProbes: UInt64, lateReports: UInt64, checkinsBehind: UInt64, careDispatched: UInt64, inCare: UInt64, recovered: UInt64, escalated: UInt64, abandoned: UInt64, presumedOk: UInt64, paused: Bool, settled: Bool, coverage: Double?, coverageLo: Double?, coverageHi: Double?) {
+    public init(targeted: UInt64, failureReports: UInt64, successProbes: UInt64, lateReports: UInt64, checkinsBehind: UInt64, careDispatched: UInt64, careTimedOut: UInt64, inCare: UInt64, recovered: UInt64, escalated: UInt64, abandoned: UInt64, presumedOk: UInt64, paused: Bool, settled: Bool, coverage: Double?, coverageLo: Double?, coverageHi: Double?) {
         self.targeted = targeted
         self.failureReports = failureReports
         self.successProbes = successProbes
         self.lateReports = lateReports
         self.checkinsBehind = checkinsBehind
         self.careDispatched = careDispatched
+        self.careTimedOut = careTimedOut
         self.inCare = inCare
         self.recovered = recovered
         self.escalated = escalated
@@ -1722,6 +1758,7 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
                 lateReports: FfiConverterUInt64.read(from: &buf), 
                 checkinsBehind: FfiConverterUInt64.read(from: &buf), 
                 careDispatched: FfiConverterUInt64.read(from: &buf), 
+                careTimedOut: FfiConverterUInt64.read(from: &buf), 
                 inCare: FfiConverterUInt64.read(from: &buf), 
                 recovered: FfiConverterUInt64.read(from: &buf), 
                 escalated: FfiConverterUInt64.read(from: &buf), 
@@ -1742,6 +1779,7 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.lateReports, into: &buf)
         FfiConverterUInt64.write(value.checkinsBehind, into: &buf)
         FfiConverterUInt64.write(value.careDispatched, into: &buf)
+        FfiConverterUInt64.write(value.careTimedOut, into: &buf)
         FfiConverterUInt64.write(value.inCare, into: &buf)
         FfiConverterUInt64.write(value.recovered, into: &buf)
         FfiConverterUInt64.write(value.escalated, into: &buf)
@@ -2177,6 +2215,87 @@ public func FfiConverterTypeDueReport_lower(_ value: DueReport) -> RustBuffer {
 
 
 /**
+ * A care order sent and not answered yet.
+ */
+public struct InFlightCare: Equatable, Hashable {
+    /**
+     * Device id.
+     */
+    public var device: String
+    /**
+     * Care attempt.
+     */
+    public var attempt: UInt32
+    /**
+     * Without an outcome by then (ms since the epoch), the attempt counts as failed at the
+     * next `tick`.
+     */
+    public var expiresMs: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Device id.
+         */device: String, 
+        /**
+         * Care attempt.
+         */attempt: UInt32, 
+        /**
+         * Without an outcome by then (ms since the epoch), the attempt counts as failed at the
+         * next `tick`.
+         */expiresMs: UInt64) {
+        self.device = device
+        self.attempt = attempt
+        self.expiresMs = expiresMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension InFlightCare: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInFlightCare: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InFlightCare {
+        return
+            try InFlightCare(
+                device: FfiConverterString.read(from: &buf), 
+                attempt: FfiConverterUInt32.read(from: &buf), 
+                expiresMs: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: InFlightCare, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.device, into: &buf)
+        FfiConverterUInt32.write(value.attempt, into: &buf)
+        FfiConverterUInt64.write(value.expiresMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInFlightCare_lift(_ buf: RustBuffer) throws -> InFlightCare {
+    return try FfiConverterTypeInFlightCare.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInFlightCare_lower(_ value: InFlightCare) -> RustBuffer {
+    return FfiConverterTypeInFlightCare.lower(value)
+}
+
+
+/**
  * An ingest outcome with the OMA DM status to answer.
  */
 public struct IngestResult: Equatable, Hashable {
@@ -2269,6 +2388,14 @@ public struct PayloadInfo: Equatable, Hashable {
      * The settings' URIs, in order.
      */
     public var settingUris: [String]
+    /**
+     * Payload format version (1 or 2).
+     */
+    public var format: UInt8
+    /**
+     * The care timeout of the schedule, ms (format 1: the default, 1 hour).
+     */
+    public var careTimeoutMs: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2287,12 +2414,20 @@ public struct PayloadInfo: Equatable, Hashable {
          */validUntilMs: UInt64, 
         /**
          * The settings' URIs, in order.
-         */settingUris: [String]) {
+         */settingUris: [String], 
+        /**
+         * Payload format version (1 or 2).
+         */format: UInt8, 
+        /**
+         * The care timeout of the schedule, ms (format 1: the default, 1 hour).
+         */careTimeoutMs: UInt64) {
         self.campaign = campaign
         self.revision = revision
         self.issuedAtMs = issuedAtMs
         self.validUntilMs = validUntilMs
         self.settingUris = settingUris
+        self.format = format
+        self.careTimeoutMs = careTimeoutMs
     }
 
     
@@ -2315,7 +2450,9 @@ public struct FfiConverterTypePayloadInfo: FfiConverterRustBuffer {
                 revision: FfiConverterUInt32.read(from: &buf), 
                 issuedAtMs: FfiConverterUInt64.read(from: &buf), 
                 validUntilMs: FfiConverterUInt64.read(from: &buf), 
-                settingUris: FfiConverterSequenceString.read(from: &buf)
+                settingUris: FfiConverterSequenceString.read(from: &buf), 
+                format: FfiConverterUInt8.read(from: &buf), 
+                careTimeoutMs: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -2325,6 +2462,8 @@ public struct FfiConverterTypePayloadInfo: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.issuedAtMs, into: &buf)
         FfiConverterUInt64.write(value.validUntilMs, into: &buf)
         FfiConverterSequenceString.write(value.settingUris, into: &buf)
+        FfiConverterUInt8.write(value.format, into: &buf)
+        FfiConverterUInt64.write(value.careTimeoutMs, into: &buf)
     }
 }
 
@@ -3347,6 +3486,31 @@ fileprivate struct FfiConverterSequenceTypeCheckInRecord: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeInFlightCare: FfiConverterRustBuffer {
+    typealias SwiftType = [InFlightCare]
+
+    public static func write(_ value: [InFlightCare], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeInFlightCare.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [InFlightCare] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [InFlightCare]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeInFlightCare.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer {
     typealias SwiftType = [IngestResult]
 
@@ -3570,6 +3734,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 27035) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight() != 4479) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 36503) {

@@ -349,6 +349,11 @@ uint64_t uniffi_devcare_uniffi_fn_constructor_careserver_open(RustBuffer sled_pa
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_build_payload(uint64_t ptr, RustBuffer campaign, RustBuffer signing_seed, uint64_t valid_until_ms, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CARE_IN_FLIGHT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CARE_IN_FLIGHT
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_care_in_flight(uint64_t ptr, RustBuffer campaign, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CARE_OUTCOME
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_CARE_OUTCOME
 void uniffi_devcare_uniffi_fn_method_careserver_care_outcome(uint64_t ptr, RustBuffer campaign, RustBuffer device, uint32_t attempt, int8_t success, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -846,6 +851,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_tick(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_BUILD_PAYLOAD
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_BUILD_PAYLOAD
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_build_payload(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CARE_IN_FLIGHT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_CARE_IN_FLIGHT
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight(void
     
 );
 #endif

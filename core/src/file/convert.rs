@@ -199,6 +199,7 @@ impl FileCampaign {
                     AfterCare::Escalate => FileThen::Escalate,
                     AfterCare::GiveUp => FileThen::GiveUp,
                 }),
+                timeout: Some(DurationStr(s.care.timeout)),
             }),
             abort: s.abort.map(|a| FileAbort {
                 failure_ratio: Ratio(a.failure_ratio),
@@ -277,6 +278,7 @@ impl FileSchedule {
                     Some(FileThen::Escalate) => AfterCare::Escalate,
                     Some(FileThen::GiveUp) => AfterCare::GiveUp,
                 },
+                timeout: dur(care.timeout, d.care.timeout),
             },
             abort: self.abort.map(|a| AbortPolicy {
                 failure_ratio: a.failure_ratio.0,

@@ -247,6 +247,8 @@ pub(super) struct FileCare {
     pub(super) spacing: Option<DurationStr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) then: Option<FileThen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) timeout: Option<DurationStr>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

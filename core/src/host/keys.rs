@@ -137,6 +137,10 @@ pub struct PayloadInfo {
     pub valid_until: Timestamp,
     /// The settings' URIs, in order.
     pub setting_uris: Vec<String>,
+    /// Payload format version (1 or 2).
+    pub format: u8,
+    /// The care timeout of the schedule (format 1: the default, 1 hour).
+    pub care_timeout: Duration,
 }
 
 /// Verifies `payload` against `server_public_key` at `now` without taking it on.
@@ -153,6 +157,8 @@ pub fn inspect_payload(
         issued_at: p.campaign.issued_at,
         valid_until: p.valid_until,
         setting_uris: p.campaign.settings.iter().map(|s| s.uri.clone()).collect(),
+        format: payload[4],
+        care_timeout: p.campaign.schedule.care.timeout,
     })
 }
 

@@ -9,7 +9,7 @@ use crate::host::care_server::{CareServer, GroupDirectory, Ingest};
 use crate::host::keys::{campaign_id, device_id, group_names, key32};
 use crate::model::{Campaign, CampaignId, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, build_payload};
-use crate::server::{CampaignStats, CareOrder, ServerCommand};
+use crate::server::{CampaignStats, CareOrder, InFlightCare, ServerCommand};
 use crate::store::AnyStore;
 
 /// What an OMA DM message of Generic Alerts came to: one [`Ingest`] per report.
@@ -319,6 +319,17 @@ impl ServerHost {
         self.server
             .state(&id)
             .map(|s| s.stats())
+            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
+    }
+
+    /// Care orders of `campaign` dispatched and not answered yet, the soonest to expire
+    /// first. One without an outcome by its `expires` counts as a failed attempt at the next
+    /// [`Self::tick`].
+    pub fn care_in_flight(&self, campaign: &str) -> Result<Vec<InFlightCare>, HostError> {
+        let id = campaign_id(campaign)?;
+        self.server
+            .state(&id)
+            .map(|s| s.care_in_flight())
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
     }
 

@@ -291,7 +291,7 @@ pub(super) fn dispatch_care(
                 at,
             }])
         }
-        CaseStatus::CareInFlight { attempt: a } if a == attempt => Ok(vec![]),
+        CaseStatus::CareInFlight { attempt: a, .. } if a == attempt => Ok(vec![]),
         other => Err(ServerError::CareMismatch {
             device: device.to_string(),
             what: format!("cannot dispatch care attempt {attempt} in state {other:?}"),
@@ -300,7 +300,9 @@ pub(super) fn dispatch_care(
 }
 
 /// `RecordCareOutcome`: for the attempt in flight; a failure schedules the next attempt
-/// or ends care ([`rules::after_failed_care`]).
+/// or ends care ([`rules::after_failed_care`]). An outcome of an attempt that already timed
+/// out: a success still ends the case (the device is fixed, whatever came after), a failure
+/// appends nothing (the timeout counted it).
 pub(super) fn record_care_outcome(
     state: &ServerState,
     device: &DeviceId,
@@ -313,19 +315,33 @@ pub(super) fn record_care_outcome(
         .cases
         .get(device)
         .ok_or_else(|| ServerError::NoCase(device.to_string()))?;
-    let CaseStatus::CareInFlight { attempt: a } = case.status else {
-        return Err(ServerError::CareMismatch {
-            device: device.to_string(),
-            what: format!("no care in flight (state {:?})", case.status),
-        });
+    let mismatch = |what: String| ServerError::CareMismatch {
+        device: device.to_string(),
+        what,
     };
-    if a != attempt {
-        return Err(ServerError::CareMismatch {
-            device: device.to_string(),
-            what: format!("care attempt {a} is in flight, not {attempt}"),
-        });
+    if attempt == 0 || attempt > case.dispatched {
+        return Err(mismatch(format!(
+            "care attempt {attempt} was never dispatched (dispatched up to {})",
+            case.dispatched
+        )));
     }
     let device = device.clone();
+    let in_flight =
+        matches!(case.status, CaseStatus::CareInFlight { attempt: a, .. } if a == attempt);
+    if !in_flight {
+        // An attempt that timed out: only news that the device is fixed matters. Anything
+        // else is a repeat of an outcome already recorded.
+        let open = !matches!(case.status, CaseStatus::Recovered | CaseStatus::Healthy);
+        return Ok(if success && open && case.attempt_timed_out(attempt) {
+            vec![ServerEvent::CareSucceeded {
+                device,
+                attempt,
+                at,
+            }]
+        } else {
+            vec![]
+        });
+    }
     if success {
         return Ok(vec![ServerEvent::CareSucceeded {
             device,
@@ -333,31 +349,39 @@ pub(super) fn record_care_outcome(
             at,
         }]);
     }
-    let next = match rules::after_failed_care(&c.schedule.care, attempt, at) {
-        AfterFailedCare::Retry { attempt, due } => ServerEvent::CareScheduled {
+    Ok(vec![
+        ServerEvent::CareFailed {
             device: device.clone(),
+            attempt,
+            at,
+        },
+        after_failed(c, case, device, attempt, at),
+    ])
+}
+
+/// What follows a failed or timed-out care attempt: the next attempt, an escalation or
+/// giving up ([`rules::after_failed_care`]).
+fn after_failed(
+    c: &Campaign,
+    case: &Case,
+    device: DeviceId,
+    attempt: u32,
+    at: Timestamp,
+) -> ServerEvent {
+    match rules::after_failed_care(&c.schedule.care, attempt, at) {
+        AfterFailedCare::Retry { attempt, due } => ServerEvent::CareScheduled {
+            device,
             attempt,
             settings: case.care_settings.clone(),
             due,
         },
         AfterFailedCare::Exhausted(AfterCare::Escalate) => ServerEvent::DeviceEscalated {
-            device: device.clone(),
+            device,
             reason: EscalationReason::CareExhausted,
             at,
         },
-        AfterFailedCare::Exhausted(AfterCare::GiveUp) => ServerEvent::CareAbandoned {
-            device: device.clone(),
-            at,
-        },
-    };
-    Ok(vec![
-        ServerEvent::CareFailed {
-            device,
-            attempt,
-            at,
-        },
-        next,
-    ])
+        AfterFailedCare::Exhausted(AfterCare::GiveUp) => ServerEvent::CareAbandoned { device, at },
+    }
 }
 
 /// `Pause`: an operator stops care dispatch until `Resume`.
@@ -378,14 +402,31 @@ pub(super) fn resume(state: &ServerState, at: Timestamp) -> Decided {
     Ok(vec![ServerEvent::CampaignResumed { at }])
 }
 
-/// `Tick`: settle once the report deadline has passed ([`rules::settles`]).
+/// `Tick`: care in flight past its timeout counts as a failed attempt
+/// ([`rules::care_expires`]); settle once the report deadline has passed
+/// ([`rules::settles`]).
 pub(super) fn tick(state: &ServerState, now: Timestamp) -> Decided {
     let c = state.campaign()?;
+    let mut events = Vec::new();
+    for (_, device) in state.in_flight.iter().take_while(|(t, _)| *t <= now) {
+        let Some(case) = state.cases.get(device) else {
+            continue;
+        };
+        let CaseStatus::CareInFlight { attempt, .. } = case.status else {
+            continue;
+        };
+        events.push(ServerEvent::CareTimedOut {
+            device: device.clone(),
+            attempt,
+            at: now,
+        });
+        events.push(after_failed(c, case, device.clone(), attempt, now));
+    }
     if state.settled_at.is_none() && rules::settles(c, now) {
-        return Ok(vec![ServerEvent::CampaignSettled {
+        events.push(ServerEvent::CampaignSettled {
             presumed_ok: state.targeted.saturating_sub(state.failed()),
             at: now,
-        }]);
+        });
     }
-    Ok(vec![])
+    Ok(events)
 }

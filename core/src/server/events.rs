@@ -160,4 +160,14 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// Care attempt `attempt` had no outcome by the care timeout: it counts as failed.
+    /// Followed, like [`ServerEvent::CareFailed`], by the next attempt or the policy's end.
+    CareTimedOut {
+        /// The device.
+        device: DeviceId,
+        /// Care attempt.
+        attempt: u32,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::model::{DeviceId, Timestamp};
+use crate::rules;
 use crate::server::{Case, CaseOrigin, CaseStatus, ServerEvent, ServerState};
 
 /// Folds one event into the state (the [`Decider::evolve`](crate::Decider::evolve) of
@@ -47,6 +48,8 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                     opened_at: *at,
                     status: CaseStatus::Healthy,
                     care_settings: vec![],
+                    dispatched: 0,
+                    timed_out: 0,
                 },
             );
         }
@@ -79,6 +82,8 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                     opened_at: *at,
                     status: CaseStatus::Healthy,
                     care_settings: vec![],
+                    dispatched: 0,
+                    timed_out: 0,
                 },
             );
         }
@@ -99,33 +104,94 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             }
         }
         ServerEvent::CareDispatched {
-            device, attempt, ..
+            device,
+            attempt,
+            at,
         } => {
-            if let Some(case) = state.cases.get_mut(device) {
-                if let CaseStatus::CareScheduled { due, .. } = case.status {
-                    state.care_queue.remove(&(due, device.clone()));
-                }
-                case.status = CaseStatus::CareInFlight { attempt: *attempt };
+            let timeout = state.campaign.as_ref().map(|c| c.schedule.care);
+            if let (Some(case), Some(care)) = (state.cases.get_mut(device), timeout) {
+                leave_care(
+                    &mut state.care_queue,
+                    &mut state.in_flight,
+                    device,
+                    case.status,
+                );
+                let expires = rules::care_expires(&care, *at);
+                case.status = CaseStatus::CareInFlight {
+                    attempt: *attempt,
+                    expires,
+                };
+                case.dispatched = case.dispatched.max(*attempt);
+                state.in_flight.insert((expires, device.clone()));
                 state.counters.care_dispatched += 1;
             }
         }
         ServerEvent::CareSucceeded { device, .. } => {
             if let Some(case) = state.cases.get_mut(device) {
+                // A late success can end a case that a timeout had escalated or given up.
+                let k = &mut state.counters;
+                match case.status {
+                    CaseStatus::Escalated => k.escalated = k.escalated.saturating_sub(1),
+                    CaseStatus::Abandoned => k.abandoned = k.abandoned.saturating_sub(1),
+                    _ => {}
+                }
+                leave_care(
+                    &mut state.care_queue,
+                    &mut state.in_flight,
+                    device,
+                    case.status,
+                );
                 case.status = CaseStatus::Recovered;
                 state.counters.recovered += 1;
             }
         }
-        ServerEvent::CareFailed { .. } => state.counters.care_failed += 1,
+        ServerEvent::CareFailed { device, .. } => {
+            if let Some(case) = state.cases.get(device) {
+                leave_care(
+                    &mut state.care_queue,
+                    &mut state.in_flight,
+                    device,
+                    case.status,
+                );
+            }
+            state.counters.care_failed += 1;
+        }
+        ServerEvent::CareTimedOut {
+            device, attempt, ..
+        } => {
+            if let Some(case) = state.cases.get_mut(device) {
+                leave_care(
+                    &mut state.care_queue,
+                    &mut state.in_flight,
+                    device,
+                    case.status,
+                );
+                if (1..=64).contains(attempt) {
+                    case.timed_out |= 1 << (attempt - 1);
+                }
+            }
+            state.counters.care_timed_out += 1;
+        }
         ServerEvent::DeviceEscalated { device, .. } => {
             if let Some(case) = state.cases.get_mut(device) {
-                remove_from_queue(&mut state.care_queue, device, case.status);
+                leave_care(
+                    &mut state.care_queue,
+                    &mut state.in_flight,
+                    device,
+                    case.status,
+                );
                 case.status = CaseStatus::Escalated;
                 state.counters.escalated += 1;
             }
         }
         ServerEvent::CareAbandoned { device, .. } => {
             if let Some(case) = state.cases.get_mut(device) {
-                remove_from_queue(&mut state.care_queue, device, case.status);
+                leave_care(
+                    &mut state.care_queue,
+                    &mut state.in_flight,
+                    device,
+                    case.status,
+                );
                 case.status = CaseStatus::Abandoned;
                 state.counters.abandoned += 1;
             }
@@ -158,12 +224,20 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
     }
 }
 
-fn remove_from_queue(
+/// Takes `device` off the care queue or the in-flight set, whichever its `status` puts it on.
+fn leave_care(
     queue: &mut BTreeSet<(Timestamp, DeviceId)>,
+    in_flight: &mut BTreeSet<(Timestamp, DeviceId)>,
     device: &DeviceId,
     status: CaseStatus,
 ) {
-    if let CaseStatus::CareScheduled { due, .. } = status {
-        queue.remove(&(due, device.clone()));
+    match status {
+        CaseStatus::CareScheduled { due, .. } => {
+            queue.remove(&(due, device.clone()));
+        }
+        CaseStatus::CareInFlight { expires, .. } => {
+            in_flight.remove(&(expires, device.clone()));
+        }
+        _ => {}
     }
 }

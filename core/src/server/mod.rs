@@ -20,7 +20,9 @@ mod state;
 pub use command::ServerCommand;
 pub use error::ServerError;
 pub use events::{EscalationReason, PauseReason, ServerEvent};
-pub use state::{CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, ServerState};
+pub use state::{
+    CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare, ServerState,
+};
 
 use crate::decider::{Decider, Side};
 

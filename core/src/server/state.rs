@@ -21,10 +21,13 @@ pub enum CaseStatus {
         /// When the attempt falls due (dispatch is refused before it).
         due: Timestamp,
     },
-    /// Care `attempt` was sent; waiting for its outcome.
+    /// Care `attempt` was sent; waiting for its outcome until `expires`
+    /// ([`rules::care_expires`](crate::rules::care_expires)).
     CareInFlight {
         /// Care attempt.
         attempt: u32,
+        /// Without an outcome by then, the attempt counts as failed (`CareTimedOut`).
+        expires: Timestamp,
     },
     /// Care fixed it.
     Recovered,
@@ -64,9 +67,21 @@ pub struct Case {
     pub status: CaseStatus,
     /// Settings the care re-provisions.
     pub care_settings: Vec<u32>,
+    /// The highest care attempt dispatched (0: none). A success outcome of an attempt up to
+    /// it is taken even after that attempt timed out.
+    pub dispatched: u32,
+    /// The care attempts that timed out, bit `n - 1` for attempt `n` (attempts are at most
+    /// [`MAX_CARE_ATTEMPTS`](crate::schedule::MAX_CARE_ATTEMPTS)): a late success of one of
+    /// them still ends the case.
+    pub timed_out: u64,
 }
 
 impl Case {
+    /// Whether care attempt `attempt` timed out.
+    pub fn attempt_timed_out(&self, attempt: u32) -> bool {
+        (1..=64).contains(&attempt) && self.timed_out & (1 << (attempt - 1)) != 0
+    }
+
     /// Whether the case is in care now (an attempt scheduled or in flight).
     pub fn in_care(&self) -> bool {
         matches!(
@@ -99,8 +114,10 @@ pub struct Counters {
     pub checkins_behind: u64,
     /// Care orders sent.
     pub care_dispatched: u64,
-    /// Care orders that failed.
+    /// Care attempts whose outcome said failed.
     pub care_failed: u64,
+    /// Care attempts without an outcome by the care timeout (counted as failed attempts).
+    pub care_timed_out: u64,
     /// Devices recovered by care.
     pub recovered: u64,
     /// Devices escalated.
@@ -127,6 +144,17 @@ pub struct CareOrder {
     pub due: Timestamp,
 }
 
+/// A care order sent and not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlightCare {
+    /// To whom.
+    pub device: DeviceId,
+    /// Care attempt.
+    pub attempt: u32,
+    /// Without an outcome by then, the attempt counts as failed.
+    pub expires: Timestamp,
+}
+
 /// Statistics of one campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CampaignStats {
@@ -142,6 +170,8 @@ pub struct CampaignStats {
     pub checkins_behind: u64,
     /// Care orders sent.
     pub care_dispatched: u64,
+    /// Care attempts that timed out without an outcome.
+    pub care_timed_out: u64,
     /// Devices with care still pending.
     pub in_care: u64,
     /// Devices recovered by care.
@@ -173,6 +203,8 @@ pub struct ServerState {
     pub cases: BTreeMap<DeviceId, Case>,
     /// Scheduled, undispatched care, by due time.
     pub care_queue: BTreeSet<(Timestamp, DeviceId)>,
+    /// Dispatched care awaiting its outcome, by the time it expires.
+    pub in_flight: BTreeSet<(Timestamp, DeviceId)>,
     /// Why the abort threshold paused care, if it did.
     pub paused: Option<PauseReason>,
     /// When an operator paused care, if one did.
@@ -224,21 +256,39 @@ impl ServerState {
             .collect()
     }
 
-    /// When the next scheduled care or the settlement falls due, if anything is waiting.
+    /// Care dispatched and awaiting its outcome, the soonest to expire first.
+    pub fn care_in_flight(&self) -> Vec<InFlightCare> {
+        self.in_flight
+            .iter()
+            .filter_map(|(expires, dev)| {
+                let case = self.cases.get(dev)?;
+                let CaseStatus::CareInFlight { attempt, .. } = case.status else {
+                    return None;
+                };
+                Some(InFlightCare {
+                    device: dev.clone(),
+                    attempt,
+                    expires: *expires,
+                })
+            })
+            .collect()
+    }
+
+    /// When the next scheduled care, care timeout or the settlement falls due, if anything
+    /// is waiting. Timeouts fall due while care is paused too (a paused campaign still
+    /// learns that an order it sent went unanswered).
     pub fn next_wake(&self) -> Option<Timestamp> {
         let care = if self.is_paused() {
             None
         } else {
             self.care_queue.first().map(|(t, _)| *t)
         };
+        let timeout = self.in_flight.first().map(|(t, _)| *t);
         let settle = match (&self.campaign, self.settled_at) {
             (Some(c), None) => Some(c.report_deadline()),
             _ => None,
         };
-        match (care, settle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [care, timeout, settle].into_iter().flatten().min()
     }
 
     /// Failure cases (reports + check-ins behind).
@@ -276,6 +326,7 @@ impl ServerState {
             late_reports: k.late_reports,
             checkins_behind: k.checkins_behind,
             care_dispatched: k.care_dispatched,
+            care_timed_out: k.care_timed_out,
             in_care: failed.saturating_sub(k.recovered + k.escalated + k.abandoned),
             recovered: k.recovered,
             escalated: k.escalated,

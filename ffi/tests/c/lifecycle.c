@@ -1,6 +1,7 @@
 /* Lifecycle flows a DM stack and server run outside the happy path, through the C API:
  * a group campaign (members report and get care, others refuse the payload), a check-in
- * from a device that missed the broadcast, and an operator pause and resume. */
+ * from a device that missed the broadcast, an operator pause and resume, revision 2
+ * mid-window, and care that times out, is retried and escalated. */
 #include "common.h"
 
 static const char *BETA[] = {"beta"};
@@ -127,6 +128,32 @@ int main(void) {
   ASSERT(rev == 2);
   CHECK(devcare_server_stats(srv, campaign, &st));
   ASSERT(st.failure_reports == 0 && st.recovered == 0); /* statistics are per revision */
+
+  /* Care that is never answered: IMEI:4 is behind revision 2 and offline. Each order is in
+   * flight until the care timeout (1 h by default), then counts as a failed attempt and the
+   * next is due 10 min later; after the third, the device is escalated. */
+  CHECK(devcare_server_check_in(srv, campaign, "IMEI:4", 0, now, &opened));
+  ASSERT(opened);
+  char who[65];
+  uint64_t expires = 0, wake = 0;
+  uint32_t in_flight_attempt = 0;
+  EXPECT(devcare_server_care_in_flight(srv, campaign, 0, who, sizeof who, &in_flight_attempt, &expires), DEVCARE_NOTHING_DUE);
+  for (uint32_t a = 1; a <= 3; a++) {
+    CHECK(devcare_server_next_care(srv, now, &order, idx, 256));
+    ASSERT(strcmp(order.device, "IMEI:4") == 0 && order.attempt == a);
+    CHECK(devcare_server_care_in_flight(srv, campaign, 0, who, sizeof who, &in_flight_attempt, &expires));
+    ASSERT(strcmp(who, "IMEI:4") == 0 && in_flight_attempt == a && expires == now + 60 * MIN);
+    EXPECT(devcare_server_care_in_flight(srv, campaign, 1, who, sizeof who, &in_flight_attempt, &expires), DEVCARE_NOTHING_DUE);
+    CHECK(devcare_server_tick(srv, expires - 1, &wake));
+    ASSERT(wake == expires); /* the host is woken for the timeout */
+    CHECK(devcare_server_tick(srv, expires, &wake));
+    now = expires + 10 * MIN;
+  }
+  CHECK(devcare_server_stats(srv, campaign, &st));
+  ASSERT(st.care_timed_out == 3 && st.care_dispatched == 3 && st.escalated == 1 && st.in_care == 0);
+  EXPECT(devcare_server_care_in_flight(srv, campaign, 0, who, sizeof who, &in_flight_attempt, &expires), DEVCARE_NOTHING_DUE);
+  EXPECT(devcare_server_care_in_flight(srv, "nope", 0, who, sizeof who, &in_flight_attempt, &expires), DEVCARE_UNKNOWN_CAMPAIGN);
+  EXPECT(devcare_server_care_in_flight(srv, campaign, 0, NULL, 0, &in_flight_attempt, &expires), DEVCARE_NULL_ARGUMENT);
 
   /* Misuse of the new arguments. */
   const char *bad[] = {"beta", NULL};

@@ -1,12 +1,15 @@
 //! The persisted event schema, separate from the domain events.
 //!
-//! Rules (checked by the golden records in `tests/vectors/stored-events-v1.txt`):
+//! Rules (checked by the golden records in `tests/vectors/stored-events-v*.txt`):
 //! * variants of [`StoredEvent`] are never reordered, removed or reused — new shapes are
-//!   appended as new variants (`DeviceV2`, …);
-//! * while a domain enum (`DeviceEvent`, `ServerEvent` and the model types inside them)
-//!   still encodes exactly as its `…V1` variant was first written, the variant holds the
-//!   domain type itself. The first change to that encoding must freeze the old shape as a
-//!   type of its own here and upcast it in [`Persist::from_record`].
+//!   appended as new variants;
+//! * the newest variants (`DeviceV2`, `ServerV2`) hold the domain enums themselves, and a
+//!   new domain event is appended to its enum (its golden record added with
+//!   `DEVCARE_BLESS=1`);
+//! * the first change to how an existing domain type encodes freezes the old shapes as
+//!   types of their own (as [`v1`] froze schema 1 when care timeouts were added), adds
+//!   `DeviceV3` / `ServerV3`, and upcasts the old variants in [`Persist::from_record`].
+//!   Records are always written in the newest schema; every older one is read.
 //!
 //! The store knows records and streams only; this module is where the domain's events
 //! become records.
@@ -18,21 +21,29 @@ use crate::device::DeviceEvent;
 use crate::server::ServerEvent;
 use crate::store::{Persist, StoreError, StreamId};
 
+pub mod v1;
+
+use v1::{DeviceEventV1, ServerEventV1};
+
 /// A persisted event, as decoded from a record body.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub enum StoredEvent {
-    /// Device event, schema 1.
-    DeviceV1(DeviceEvent),
-    /// Server event, schema 1.
-    ServerV1(ServerEvent),
+    /// Device event, schema 1 (before care timeouts).
+    DeviceV1(DeviceEventV1),
+    /// Server event, schema 1 (before care timeouts).
+    ServerV1(ServerEventV1),
+    /// Device event, schema 2.
+    DeviceV2(DeviceEvent),
+    /// Server event, schema 2.
+    ServerV2(ServerEvent),
 }
 
 impl StoredEvent {
     /// `"device"` or `"server"`.
     pub fn kind(&self) -> &'static str {
         match self {
-            StoredEvent::DeviceV1(_) => "device",
-            StoredEvent::ServerV1(_) => "server",
+            StoredEvent::DeviceV1(_) | StoredEvent::DeviceV2(_) => "device",
+            StoredEvent::ServerV1(_) | StoredEvent::ServerV2(_) => "server",
         }
     }
 
@@ -43,11 +54,17 @@ impl StoredEvent {
     }
 }
 
-/// The encoding side of [`StoredEvent`]: same variants, borrowed, so encoding never clones.
+/// The encoding side of [`StoredEvent`]: the same variant indices, borrowed, so encoding
+/// never clones. Only the newest schema is written; the older variants are placeholders
+/// that keep the indices.
 #[derive(Serialize)]
 enum StoredEventRef<'a> {
-    DeviceV1(&'a DeviceEvent),
-    ServerV1(&'a ServerEvent),
+    #[allow(dead_code)]
+    DeviceV1(()),
+    #[allow(dead_code)]
+    ServerV1(()),
+    DeviceV2(&'a DeviceEvent),
+    ServerV2(&'a ServerEvent),
 }
 
 fn decode_at(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<StoredEvent, StoreError> {
@@ -62,12 +79,13 @@ impl Persist for DeviceEvent {
     const KIND: &'static str = "device";
 
     fn to_record(&self) -> Result<Vec<u8>, CodecError> {
-        codec::encode_record(&StoredEventRef::DeviceV1(self))
+        codec::encode_record(&StoredEventRef::DeviceV2(self))
     }
 
     fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError> {
         match decode_at(stream, seq, rec)? {
-            StoredEvent::DeviceV1(e) => Ok(e),
+            StoredEvent::DeviceV2(e) => Ok(e),
+            StoredEvent::DeviceV1(e) => Ok(e.into()),
             other => Err(StoreError::WrongKind {
                 stream: stream.clone(),
                 seq,
@@ -82,12 +100,13 @@ impl Persist for ServerEvent {
     const KIND: &'static str = "server";
 
     fn to_record(&self) -> Result<Vec<u8>, CodecError> {
-        codec::encode_record(&StoredEventRef::ServerV1(self))
+        codec::encode_record(&StoredEventRef::ServerV2(self))
     }
 
     fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError> {
         match decode_at(stream, seq, rec)? {
-            StoredEvent::ServerV1(e) => Ok(e),
+            StoredEvent::ServerV2(e) => Ok(e),
+            StoredEvent::ServerV1(e) => Ok(e.into()),
             other => Err(StoreError::WrongKind {
                 stream: stream.clone(),
                 seq,

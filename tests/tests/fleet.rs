@@ -188,3 +188,57 @@ fn a_fleet_run_on_sled_replays_to_the_live_state() {
     let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
     assert_eq!(server.state(&cfg.campaign.id), Some(&live));
 }
+
+#[test]
+fn a_revision_mid_window_converges_with_nothing_unresolved_and_replays() {
+    use devcare::host::CareServer;
+    use devcare::store::{EventStore, SledStore};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.loss = 0.01;
+    // Mid-window: evaluate after 5 min, reports spread over minutes 6 to 16.
+    cfg.revise_at = Some(Duration::from_mins(10));
+    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut version = 0;
+    let (out, live) = simulate(&cfg, |events| {
+        version = store
+            .append(&stream, version, events)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let c = live.campaign.as_ref().unwrap();
+    assert_eq!(c.revision, cfg.campaign.revision + 1);
+    assert_eq!(
+        c.issued_at,
+        cfg.campaign.issued_at.plus(Duration::from_mins(10))
+    );
+    // Revision 1's figures are kept as they stood; its care stopped.
+    assert_eq!(live.earlier.len(), 1);
+    let (rev, before) = live.earlier[0];
+    assert_eq!(rev, cfg.campaign.revision);
+    assert!(before.failure_reports > 0, "{before:?}");
+    // Reports of the old revision still in flight were refused (410: stop retrying).
+    assert!(
+        out.reports_rejected
+            .get("wrong-revision")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        out.reports_rejected
+    );
+    // Revision 2 is cared for to the end: every failure and every device that missed its
+    // broadcast recovered or escalated.
+    let st = out.stats;
+    assert_eq!(out.unresolved, 0, "{st:?}");
+    assert_eq!(st.checkins_behind, out.missed);
+    assert_eq!(st.recovered + st.escalated, out.failed + out.missed);
+    assert!(st.settled);
+    // The log (revision 1, the revision, revision 2) replays to the live state.
+    let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+    assert_eq!(server.state(&cfg.campaign.id), Some(&live));
+}

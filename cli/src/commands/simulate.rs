@@ -50,6 +50,10 @@ pub(crate) struct SimArgs {
     /// Write an SVG of reports per minute over simulated time.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    /// Revise the campaign this long after issue (e.g. `30m`): revision N+1 replaces N on
+    /// the server and is broadcast to the fleet again; the figures are revision N+1's.
+    #[arg(long, value_name = "DURATION")]
+    revise_at: Option<String>,
 }
 
 /// Peak resident set size of this process, in MB (Linux `VmHWM`).
@@ -181,6 +185,11 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
     cfg.care_success = a.care_success;
     cfg.seed = a.seed;
     cfg.checkin_interval = checkin;
+    cfg.revise_at = a
+        .revise_at
+        .as_deref()
+        .map(|d| parse_human_duration(d).map_err(|e| input(format!("--revise-at: {e}"))))
+        .transpose()?;
 
     let bar = ProgressBar::new(a.devices);
     bar.set_style(
@@ -216,18 +225,33 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
     let converged_s = out.converged_after.as_millis() as f64 / 1e3;
     let rss = peak_rss_mb();
     let c = &cfg.campaign;
+    let revision = run
+        .state
+        .campaign
+        .as_ref()
+        .map_or(c.revision, |c| c.revision);
     let text = || {
         let mut t = String::new();
         let _ = writeln!(
             t,
             "campaign {} rev {}: {} devices, {:.2}% injected failures, {:.2}% broadcast loss, seed {}",
             c.id,
-            c.revision,
+            revision,
             out.devices,
             cfg.fail_rate * 100.0,
             cfg.loss * 100.0,
             cfg.seed
         );
+        for (rev, e) in &run.state.earlier {
+            let _ = writeln!(
+                t,
+                "  revision {rev} replaced after {}: {} failure reports, {} in care (stopped), {} recovered",
+                cfg.revise_at.map_or_else(String::new, |d| d.to_string()),
+                e.failure_reports,
+                e.in_care,
+                e.recovered
+            );
+        }
         let _ = writeln!(
             t,
             "  broadcast payload   {:>10} bytes, signed and verified",
@@ -254,6 +278,14 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             out.peak_reports_per_minute(),
             c.schedule.report.window
         );
+        if !out.reports_rejected.is_empty() {
+            let refused: Vec<String> = out
+                .reports_rejected
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            let _ = writeln!(t, "  reports refused     {}", refused.join(", "));
+        }
         let _ = writeln!(t, "  care dispatched     {:>10}", out.care_dispatched);
         let _ = writeln!(t, "  recovered           {:>10}", st.recovered);
         let _ = writeln!(
@@ -296,6 +328,15 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
     };
     printer.result(text, || {
         json!({
+            "revision": revision,
+            "earlier_revisions": run.state.earlier.iter().map(|(rev, e)| json!({
+                "revision": rev,
+                "failure_reports": e.failure_reports,
+                "in_care": e.in_care,
+                "recovered": e.recovered,
+            })).collect::<Vec<_>>(),
+            "reports_rejected": out.reports_rejected,
+            "care_timed_out": st.care_timed_out,
             "devices": out.devices,
             "failed": out.failed,
             "missed": out.missed,

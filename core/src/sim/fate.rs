@@ -36,6 +36,7 @@ pub(super) const TAG_CHECKIN: u8 = 5;
 pub(super) const TAG_RECEIVE: u8 = 6;
 pub(super) const TAG_SERVER_KEY: u8 = 7;
 pub(super) const TAG_REPORT_MASTER: u8 = 8;
+pub(super) const TAG_SALT: u8 = 9;
 
 /// How a device's apply goes wrong.
 #[derive(Debug, Clone, Copy)]

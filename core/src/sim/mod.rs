@@ -32,6 +32,10 @@ pub struct FleetConfig {
     pub checkin_interval: Duration,
     /// Seed of every random choice.
     pub seed: u64,
+    /// Revise the campaign this long after issue: revision N+1 (same settings and
+    /// schedule, issued then, a fresh salt) replaces N on the server and is broadcast to the
+    /// fleet again, with fresh draws of loss and failure. `None`: no revision.
+    pub revise_at: Option<Duration>,
 }
 
 impl FleetConfig {
@@ -46,6 +50,7 @@ impl FleetConfig {
             care_success: 0.9,
             checkin_interval: Duration::from_hours(24),
             seed: 1,
+            revise_at: None,
         }
     }
 }
@@ -55,11 +60,12 @@ impl FleetConfig {
 pub struct FleetOutcome {
     /// Fleet size.
     pub devices: u64,
-    /// Devices whose provisioning failed (injected).
+    /// Ground truth of the last broadcast (of the last revision): devices whose
+    /// provisioning failed (injected).
     pub failed: u64,
-    /// Devices that missed the broadcast.
+    /// Ground truth of the last broadcast: devices that missed it.
     pub missed: u64,
-    /// Healthy devices picked as coverage probes.
+    /// Ground truth of the last broadcast: healthy devices picked as coverage probes.
     pub sampled: u64,
     /// Reports sent by devices (all attempts).
     pub reports_sent: u64,
@@ -169,6 +175,8 @@ where
     let fate = Fate::new(cfg.seed);
     let mut sim = Sim {
         cfg,
+        campaign: cfg.campaign.clone(),
+        round: 0,
         progress,
         report_master: [0; 32],
         fate,

@@ -21,14 +21,22 @@ use super::*;
 pub(super) enum Work {
     /// A device's report is due.
     Report(u64),
-    /// A missed device checks in.
-    CheckIn(u64),
+    /// A device that missed the broadcast of this revision checks in (stale once a newer
+    /// revision was broadcast).
+    CheckIn(u64, u32),
+    /// The campaign is revised and broadcast again.
+    Revise,
     /// The server wakes (care due, settlement).
     ServerWake,
 }
 
 pub(super) struct Sim<'a, S, P> {
     pub(super) cfg: &'a FleetConfig,
+    /// The campaign's current revision.
+    pub(super) campaign: Campaign,
+    /// Broadcasts so far, less one: the fate draws of the first broadcast use 0, a
+    /// revision's draw afresh.
+    pub(super) round: u64,
     pub(super) progress: P,
     /// Report keys are derived from this master secret (itself derived from the seed).
     pub(super) report_master: [u8; 32],
@@ -107,11 +115,12 @@ where
     pub(super) fn provision(
         &mut self,
         i: u64,
+        mut s: DeviceState,
         received_at: Timestamp,
         injure: bool,
     ) -> Result<DeviceState, SimError> {
-        let c = &self.cfg.campaign;
-        let mut s = DeviceState::default();
+        let c = &self.campaign.clone();
+        let round = self.round;
         let id = device_id(i);
         self.device(
             i,
@@ -133,7 +142,7 @@ where
         ];
         let mut applied_at = received_at.plus(Duration::from_secs(2));
         if injure {
-            let r = self.fate.u64(TAG_MODE, i, 0);
+            let r = self.fate.u64(TAG_MODE, i, round);
             let modes = injuries(c, r);
             let pick = modes.get((r % modes.len().max(1) as u64) as usize).copied();
             match pick {
@@ -162,50 +171,114 @@ where
 
     pub(super) fn run(&mut self) -> Result<(), SimError> {
         let cfg = self.cfg;
-        let c = &cfg.campaign;
-        let t0 = c.issued_at;
+        let t0 = cfg.campaign.issued_at;
         self.server(
             "create",
             ServerCommand::Create {
-                campaign: Box::new(c.clone()),
+                campaign: Box::new(self.campaign.clone()),
                 targeted: Some(cfg.devices),
                 at: t0,
             },
         )?;
+        self.broadcast(t0)?;
+        if let Some(after) = cfg.revise_at {
+            self.push(t0.plus(after), Work::Revise);
+        }
+        while let Some(Reverse((now, _, work))) = self.queue.pop() {
+            match work {
+                Work::Report(i) => self.deliver_report(i, now)?,
+                Work::CheckIn(i, revision) if revision == self.campaign.revision => {
+                    let applied_revision = self.devices.get(&i).map_or(0, |s| s.applied_revision);
+                    let ev = self.server(
+                        "check-in",
+                        ServerCommand::CheckIn {
+                            device: device_id(i),
+                            groups: vec![],
+                            applied_revision,
+                            at: now,
+                        },
+                    )?;
+                    if !ev.is_empty() {
+                        self.last_activity = self.last_activity.max(now);
+                        self.schedule_wake();
+                    }
+                }
+                Work::CheckIn(..) => {}
+                Work::Revise => self.revise(now)?,
+                // Only the latest scheduled wake counts; earlier pushes are stale.
+                Work::ServerWake if self.wake_at == Some(now) => {
+                    self.wake_at = None;
+                    self.server_wake(now)?;
+                }
+                Work::ServerWake => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Revision N+1 replaces N on the server at `now` and is broadcast again.
+    fn revise(&mut self, now: Timestamp) -> Result<(), SimError> {
+        let mut next = self.campaign.clone();
+        next.revision += 1;
+        next.issued_at = now;
+        let salt = self.secret(TAG_SALT);
+        next.salt.copy_from_slice(&salt[..16]);
+        self.server(
+            "revise",
+            ServerCommand::Revise {
+                campaign: Box::new(next.clone()),
+                targeted: Some(self.cfg.devices),
+                at: now,
+            },
+        )?;
+        self.campaign = next;
+        self.round += 1;
+        self.out.failed = 0;
+        self.out.missed = 0;
+        self.out.sampled = 0;
+        self.last_activity = self.last_activity.max(now);
+        self.broadcast(now)
+    }
+
+    /// Signs the current revision, marks it broadcast at `t`, and delivers it: every device
+    /// that hears it applies and evaluates at once; only the exceptional and the sampled keep
+    /// state and queue a report; the others that missed it check in later.
+    fn broadcast(&mut self, t: Timestamp) -> Result<(), SimError> {
+        let cfg = self.cfg;
+        let c = self.campaign.clone();
         // The real payload: signed once, verified once (every device receives the same
         // bytes), the verified campaign shared.
         let key = ServerKey::from_seed(&self.secret(TAG_SERVER_KEY));
         let mut trusted = TrustedKeys::new();
         trusted.add(key.public());
         let limits = PayloadLimits::default();
-        let bytes = build_payload(c, &key, Timestamp(u64::MAX), &limits)
+        let bytes = build_payload(&c, &key, Timestamp(u64::MAX), &limits)
             .map_err(|e| SimError::Config(format!("campaign payload: {e}")))?;
-        let verified = open_payload(&bytes, &trusted, t0, &limits)
+        let verified = open_payload(&bytes, &trusted, t, &limits)
             .map_err(|e| SimError::Config(format!("campaign payload: {e}")))?;
-        if verified.campaign != *c {
+        if verified.campaign != c {
             return Err(SimError::Config("the payload did not round-trip".into()));
         }
         self.out.payload_bytes = bytes.len() as u64;
-        self.server("broadcast", ServerCommand::MarkBroadcast { at: t0 })?;
+        self.server("broadcast", ServerCommand::MarkBroadcast { at: t })?;
         self.schedule_wake();
-
-        // Broadcast: every device that hears it applies and evaluates at once; only the
-        // exceptional and the sampled keep state and queue a report.
         for i in 0..cfg.devices {
             if i % 16_384 == 0 {
                 (self.progress)(i);
             }
-            if self.fate.unit(TAG_LOSS, i, 0) < cfg.loss {
+            let extra = self.round;
+            if self.fate.unit(TAG_LOSS, i, extra) < cfg.loss {
                 self.out.missed += 1;
-                let at = t0.plus(Duration(
-                    self.fate.u64(TAG_CHECKIN, i, 0) % cfg.checkin_interval.as_millis().max(1),
+                let at = t.plus(Duration(
+                    self.fate.u64(TAG_CHECKIN, i, extra) % cfg.checkin_interval.as_millis().max(1),
                 ));
-                self.push(at, Work::CheckIn(i));
+                self.push(at, Work::CheckIn(i, c.revision));
                 continue;
             }
-            let injure = self.fate.unit(TAG_FAIL, i, 0) < cfg.fail_rate;
-            let received_at = t0.plus(Duration(self.fate.u64(TAG_RECEIVE, i, 0) % 30_000));
-            let s = self.provision(i, received_at, injure)?;
+            let injure = self.fate.unit(TAG_FAIL, i, extra) < cfg.fail_rate;
+            let received_at = t.plus(Duration(self.fate.u64(TAG_RECEIVE, i, extra) % 30_000));
+            let before = self.devices.remove(&i).unwrap_or_default();
+            let s = self.provision(i, before, received_at, injure)?;
             if !s.findings.is_empty() {
                 self.out.failed += 1;
             }
@@ -217,34 +290,7 @@ where
                 self.devices.insert(i, s);
             }
         }
-
         (self.progress)(cfg.devices);
-        while let Some(Reverse((now, _, work))) = self.queue.pop() {
-            match work {
-                Work::Report(i) => self.deliver_report(i, now)?,
-                Work::CheckIn(i) => {
-                    let ev = self.server(
-                        "check-in",
-                        ServerCommand::CheckIn {
-                            device: device_id(i),
-                            groups: vec![],
-                            applied_revision: 0,
-                            at: now,
-                        },
-                    )?;
-                    if !ev.is_empty() {
-                        self.last_activity = self.last_activity.max(now);
-                        self.schedule_wake();
-                    }
-                }
-                // Only the latest scheduled wake counts; earlier pushes are stale.
-                Work::ServerWake if self.wake_at == Some(now) => {
-                    self.wake_at = None;
-                    self.server_wake(now)?;
-                }
-                Work::ServerWake => {}
-            }
-        }
         Ok(())
     }
 
@@ -361,8 +407,13 @@ where
             let success = results.iter().all(|r| is_success(r.status));
             // The device side: care for a reporter, or the payload by unicast for a device
             // that missed the broadcast.
-            match self.devices.remove(&i) {
-                Some(mut s) => {
+            let held = self.devices.remove(&i);
+            let holds_revision = held
+                .as_ref()
+                .and_then(|s| s.campaign.as_ref())
+                .is_some_and(|c| c.revision == order.revision);
+            match held {
+                Some(mut s) if holds_revision => {
                     self.device(
                         i,
                         &mut s,
@@ -388,14 +439,14 @@ where
                         self.devices.insert(i, s);
                     }
                 }
-                None => {
-                    let mut s = DeviceState::default();
+                held => {
+                    let mut s = held.unwrap_or_default();
                     self.device(
                         i,
                         &mut s,
                         "receive (unicast)",
                         DeviceCommand::Receive {
-                            campaign: Box::new(self.cfg.campaign.clone()),
+                            campaign: Box::new(self.campaign.clone()),
                             device: order.device.clone(),
                             groups: vec![],
                             at: now,
@@ -406,7 +457,7 @@ where
                         &mut s,
                         "record-applied",
                         DeviceCommand::RecordApplied {
-                            results: full_results(&results, self.cfg.campaign.settings.len()),
+                            results: full_results(&results, self.campaign.settings.len()),
                             at: now,
                         },
                     )?;

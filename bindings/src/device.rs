@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use devcare::Timestamp;
 use devcare::host::DeviceHost;
 
-use crate::tree::{DmTree, apply_with};
+use crate::tree::{ApplyOutcome, DmTree, apply_with, to_result};
 use crate::{DevcareError, lock};
 
 /// A report to send now, as an OMA DM Generic Alert.
@@ -133,6 +133,8 @@ impl DeviceAgent {
 
     /// Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
     /// (indices). Refused (`wrong-revision`) when the device holds another revision.
+    /// Returns the device's own verdict (the care results checked by the campaign's result
+    /// conditions): tell it to the server as the care outcome.
     pub fn receive_care(
         &self,
         campaign: String,
@@ -141,9 +143,9 @@ impl DeviceAgent {
         settings: Vec<u32>,
         now_ms: u64,
         tree: Arc<dyn DmTree>,
-    ) -> Result<(), DevcareError> {
+    ) -> Result<bool, DevcareError> {
         let mut host = lock(&self.0);
-        let failed = host.receive_care(
+        let done = host.receive_care(
             &campaign,
             revision,
             attempt,
@@ -151,7 +153,21 @@ impl DeviceAgent {
             Timestamp(now_ms),
             apply_with(tree.as_ref()),
         )?;
-        failed.map_or(Ok(()), Err)
+        done.host_error.map_or(Ok(done.recovered), Err)
+    }
+
+    /// The app read `campaign`'s settings back at `now_ms` (one outcome per setting, in
+    /// order). A device that was done and now fails the campaign's result conditions has
+    /// relapsed: it reports again at its slot (`nextReport`) and the server opens a new care
+    /// cycle. Returns whether it relapsed; nothing changes while the settings pass.
+    pub fn recheck(
+        &self,
+        campaign: String,
+        results: Vec<ApplyOutcome>,
+        now_ms: u64,
+    ) -> Result<bool, DevcareError> {
+        let results = results.into_iter().map(to_result).collect();
+        Ok(lock(&self.0).recheck(&campaign, results, Timestamp(now_ms))?)
     }
 
     /// What to state when checking in on an ordinary DM session: per campaign this device

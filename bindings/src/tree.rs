@@ -113,15 +113,17 @@ fn to_dm(s: &Setting) -> DmSetting {
 pub(crate) fn apply_with(
     tree: &dyn DmTree,
 ) -> impl FnMut(&Setting) -> Result<ApplyResult, DevcareError> + '_ {
-    |s| {
-        let o = tree.apply(to_dm(s))?;
-        Ok(ApplyResult {
-            status: o.status,
-            verify: match o.verify {
-                VerifyOutcome::NotChecked => Verify::NotChecked,
-                VerifyOutcome::Match => Verify::Match,
-                VerifyOutcome::Mismatch => Verify::Mismatch,
-            },
-        })
+    |s| Ok(to_result(tree.apply(to_dm(s))?))
+}
+
+/// The core's result for one outcome.
+pub(crate) fn to_result(o: ApplyOutcome) -> ApplyResult {
+    ApplyResult {
+        status: o.status,
+        verify: match o.verify {
+            VerifyOutcome::NotChecked => Verify::NotChecked,
+            VerifyOutcome::Match => Verify::Match,
+            VerifyOutcome::Mismatch => Verify::Mismatch,
+        },
     }
 }

@@ -156,8 +156,8 @@ pub fn findings(
     out
 }
 
-/// Whether care fixed the device: the care results (for the settings at `indices`, in
-/// order) checked by the same result conditions as the first evaluation — `any-failed`,
+/// Whether care fixed the device (or a recheck still passes): the results for the settings
+/// at `indices`, in order, checked by the same result conditions as the first evaluation — `any-failed`,
 /// `setting-failed`, `status-in`, `verify-mismatch` — and a missing result is a finding.
 /// Timing (`not-applied-within`) is not judged again. Empty means recovered.
 pub fn care_findings(

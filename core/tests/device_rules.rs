@@ -836,3 +836,112 @@ fn care_for_a_revision_the_device_does_not_hold_is_refused() {
         .then_refused("wrong-revision");
     assert_eq!(err, DeviceError::WrongRevision { have: 1, got: 2 });
 }
+
+/// The events of a device that failed settings 0 and 2, reported, and was recovered by care
+/// attempt 1 at 2 h.
+fn recovered_events(c: &Campaign) -> Vec<DeviceEvent> {
+    let mut log = acked_failure_events(c);
+    let mut s = given::<Device>(&log);
+    log.extend(run::<Device>(
+        &mut s,
+        &[
+            DeviceCommand::ReceiveCare {
+                revision: 1,
+                attempt: 1,
+                settings: vec![0, 2],
+                at: at(7_200_000),
+            },
+            DeviceCommand::RecordCareApplied {
+                attempt: 1,
+                results: ok(2),
+                at: at(7_200_001),
+            },
+        ],
+    ));
+    assert_eq!(s.phase, Phase::Recovered);
+    log
+}
+
+#[test]
+fn a_recovered_device_whose_setting_reverts_relapses_and_reports_again_as_a_new_attempt() {
+    let c = campaign();
+    let when = at(10_800_000);
+    let recheck = |results| DeviceCommand::Recheck { results, at: when };
+    // Still fine: nothing is appended.
+    spec::<Device>(recovered_events(&c))
+        .when(recheck(ok(4)))
+        .then([]);
+    // Setting 2 reverted: relapsed, and a report with the next attempt at the device's slot.
+    let s = spec::<Device>(recovered_events(&c))
+        .when(recheck(statuses(&[200, 200, 404, 200])))
+        .then([
+            DeviceEvent::Relapsed {
+                findings: vec![Finding::Status {
+                    index: 2,
+                    status: 404,
+                }],
+                at: when,
+            },
+            DeviceEvent::ReportScheduled {
+                attempt: 2,
+                due: devcare::rules::first_report_at(&c, &dev("IMEI:1"), when),
+            },
+        ]);
+    assert_eq!(s.phase, Phase::Reporting);
+    assert_eq!(
+        s.applied_revision, 0,
+        "nothing is known to be applied any more"
+    );
+    let report = s.due_report(Timestamp(u64::MAX)).unwrap();
+    assert_eq!((report.attempt, report.evaluated_at), (2, when));
+    // The retry policy counts the new cycle's sends: the first retry waits the first backoff.
+    let mut s = s;
+    let due = s.report.unwrap().due;
+    run::<Device>(
+        &mut s,
+        &[DeviceCommand::MarkSent {
+            attempt: 2,
+            at: due,
+        }],
+    );
+    assert_eq!(
+        s.next_wake(),
+        Some(devcare::rules::retry_instant(&c, &dev("IMEI:1"), 1, due))
+    );
+    // A result the host could not read back is a finding too.
+    spec::<Device>(recovered_events(&c))
+        .when(recheck(ok(3)))
+        .then_events(|e| {
+            assert!(matches!(&e[0], DeviceEvent::Relapsed { findings, .. }
+                if findings == &vec![Finding::Missing { index: 3 }]));
+        });
+}
+
+#[test]
+fn recheck_is_for_a_device_that_was_done_and_takes_at_most_one_result_per_setting() {
+    let c = campaign();
+    let recheck = |results| DeviceCommand::Recheck {
+        results,
+        at: at(10_800_000),
+    };
+    // Awaiting care, still reporting, or nothing received: not done, refused.
+    spec::<Device>(acked_failure_events(&c))
+        .when(recheck(ok(4)))
+        .then_refused("wrong-phase");
+    spec::<Device>([])
+        .when(recheck(ok(4)))
+        .then_refused("wrong-phase");
+    spec::<Device>(recovered_events(&c))
+        .when(recheck(ok(5)))
+        .then_refused("too-many-results");
+    // A healthy device (never reported) relapses into its first report, attempt 1.
+    let c = no_sampling(campaign());
+    spec::<Device>(device_evaluated_events(&c, "IMEI:9", ok(4)))
+        .when(recheck(statuses(&[500, 200, 200, 200])))
+        .then_events(|e| {
+            assert!(matches!(
+                e[1],
+                DeviceEvent::ReportScheduled { attempt: 1, .. }
+            ));
+        });
+}

@@ -913,3 +913,129 @@ fn a_care_timeout_must_be_non_zero_and_at_most_a_week() {
     c.schedule.care.timeout = Duration::from_hours(7 * 24);
     c.validate(&Limits::DEFAULT).unwrap();
 }
+
+/// [`with_failure`], dispatched and recovered by care attempt 1 at `report_at()`.
+fn recovered(c: &Campaign) -> ServerState {
+    let mut s = with_failure(c);
+    dispatch(&mut s, 1, report_at());
+    outcome(&mut s, 1, true, report_at());
+    assert_eq!(s.cases[&dev("IMEI:1")].status, CaseStatus::Recovered);
+    s
+}
+
+fn relapse_report(c: &Campaign, attempt: u32, evaluated_at: Timestamp) -> Report {
+    let mut r = failure_report(
+        c,
+        "IMEI:1",
+        vec![Finding::Status {
+            index: 1,
+            status: 404,
+        }],
+    );
+    r.attempt = attempt;
+    r.evaluated_at = evaluated_at;
+    r
+}
+
+#[test]
+fn a_recovered_device_that_relapses_gets_a_new_care_cycle_and_counts_once() {
+    let c = campaign();
+    let mut s = recovered(&c);
+    let before = s.stats();
+    let later = report_at().plus(Duration::from_hours(2));
+    // A late retry of the report that opened the case (same evaluation): a duplicate.
+    let retry = relapse_report(&c, 2, s.cases[&dev("IMEI:1")].evaluated_at);
+    assert!(matches!(
+        Server::decide(&s, &accept(retry, later)),
+        Err(ServerError::Duplicate { .. })
+    ));
+    // A report evaluated later: a relapse, a new cycle with care for its settings.
+    let events = run::<Server>(&mut s, &[accept(relapse_report(&c, 2, later), later)]);
+    assert!(matches!(
+        events[1],
+        ServerEvent::CareScheduled { attempt: 1, .. }
+    ));
+    let case = &s.cases[&dev("IMEI:1")];
+    assert_eq!(
+        (case.cycle, case.status),
+        (
+            2,
+            CaseStatus::CareScheduled {
+                attempt: 1,
+                due: later
+            }
+        )
+    );
+    let st = s.stats();
+    // Counted once as failed; no longer counted recovered until care fixes it again.
+    assert_eq!(st.presumed_ok, before.presumed_ok);
+    assert_eq!((st.failure_reports, st.recovered, st.in_care), (2, 0, 1));
+    dispatch(&mut s, 1, later);
+    outcome(&mut s, 1, true, later);
+    let st = s.stats();
+    assert_eq!(
+        (st.recovered, st.in_care, st.presumed_ok),
+        (1, 0, before.presumed_ok)
+    );
+}
+
+#[test]
+fn relapses_beyond_the_care_attempts_escalate_at_once() {
+    let mut c = campaign();
+    c.schedule.care.attempts = 2;
+    let mut s = recovered(&c);
+    let t2 = report_at().plus(Duration::from_hours(1));
+    run::<Server>(&mut s, &[accept(relapse_report(&c, 2, t2), t2)]);
+    dispatch(&mut s, 1, t2);
+    outcome(&mut s, 1, true, t2);
+    assert_eq!(s.cases[&dev("IMEI:1")].cycle, 2);
+    // A third cycle exceeds `care.attempts` (2): escalated at once, no care.
+    let t3 = t2.plus(Duration::from_hours(1));
+    let events = run::<Server>(&mut s, &[accept(relapse_report(&c, 3, t3), t3)]);
+    assert_eq!(
+        events[1],
+        ServerEvent::DeviceEscalated {
+            device: dev("IMEI:1"),
+            reason: EscalationReason::Relapsing,
+            at: t3
+        }
+    );
+    assert!(s.care_queue.is_empty());
+    let st = s.stats();
+    assert_eq!((st.escalated, st.recovered, st.in_care), (1, 0, 0));
+    // The escalated device checking in behind changes nothing (an operator has it), and
+    // more relapse reports are duplicates.
+    let check_in = ServerCommand::CheckIn {
+        device: dev("IMEI:1"),
+        groups: vec![],
+        applied_revision: 0,
+        at: t3,
+    };
+    assert_eq!(Server::decide(&s, &check_in).unwrap(), vec![]);
+    let t4 = t3.plus(Duration::from_hours(1));
+    assert!(matches!(
+        Server::decide(&s, &accept(relapse_report(&c, 4, t4), t4)),
+        Err(ServerError::Duplicate { .. })
+    ));
+}
+
+#[test]
+fn a_success_probe_followed_by_a_failure_opens_a_first_cycle() {
+    let c = campaign();
+    let mut s = server_created(&c, 1_000);
+    let mut probe = relapse_report(&c, 1, report_at());
+    probe.kind = ReportKind::Success;
+    run::<Server>(&mut s, &[accept(probe, report_at())]);
+    assert_eq!(s.cases[&dev("IMEI:1")].cycle, 0);
+    let later = report_at().plus(Duration::from_hours(1));
+    let events = run::<Server>(&mut s, &[accept(relapse_report(&c, 2, later), later)]);
+    assert!(matches!(
+        events[1],
+        ServerEvent::CareScheduled { attempt: 1, .. }
+    ));
+    assert_eq!(s.cases[&dev("IMEI:1")].cycle, 1);
+    assert_eq!(
+        (s.stats().success_probes, s.stats().failure_reports),
+        (1, 1)
+    );
+}

@@ -440,10 +440,13 @@ devcare_result devcare_device_report_acknowledged(struct devcare_device *device,
 
 // Unicast care for `revision` of `campaign` arrived (`DEVCARE_WRONG_REVISION` when the
 // device holds another revision): re-apply the settings at `indices` (count `n`) through
-// `apply`, and record the results.
+// `apply`, and record the results. `*recovered` (when not NULL) is the device's own
+// verdict — the care results checked by the campaign's result conditions, as the first
+// evaluation was — which the host tells the server as the care outcome.
 //
 // # Safety
-// `indices` valid for `n` reads; callback contract as for `devcare_device_receive`.
+// `indices` valid for `n` reads; callback contract as for `devcare_device_receive`;
+// `recovered` NULL or valid for a write.
 devcare_result devcare_device_receive_care(struct devcare_device *device,
                                            const char *campaign,
                                            uint32_t revision,
@@ -452,7 +455,26 @@ devcare_result devcare_device_receive_care(struct devcare_device *device,
                                            size_t n,
                                            uint64_t now_ms,
                                            devcare_apply_cb apply,
-                                           void *user_data);
+                                           void *user_data,
+                                           bool *recovered);
+
+// The host read `campaign`'s settings back at `now_ms`: `statuses[i]` is setting `i`'s
+// DM status (200 when present and readable) and, when `verify` is not NULL, `verify[i]`
+// its `DEVCARE_VERIFY_*` value; `n` at most the campaign's settings (a missing one is a
+// finding). A device that was done (healthy, confirmed, recovered) and now fails the
+// campaign's result conditions has relapsed: it reports again at its slot and
+// `*relapsed` is true; nothing changes while the settings pass.
+//
+// # Safety
+// `statuses` valid for `n` reads, `verify` NULL or valid for `n` reads; `relapsed` valid
+// for a write.
+devcare_result devcare_device_recheck(struct devcare_device *device,
+                                      const char *campaign,
+                                      const uint16_t *statuses,
+                                      const uint8_t *verify,
+                                      size_t n,
+                                      uint64_t now_ms,
+                                      bool *relapsed);
 
 // What to state when checking in on an ordinary DM session: for the `index`-th campaign
 // this device knows (from 0), its id into `campaign_buf` (65 bytes suffice) and the last

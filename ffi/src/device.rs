@@ -376,10 +376,13 @@ pub unsafe extern "C" fn devcare_device_report_acknowledged(
 
 /// Unicast care for `revision` of `campaign` arrived (`DEVCARE_WRONG_REVISION` when the
 /// device holds another revision): re-apply the settings at `indices` (count `n`) through
-/// `apply`, and record the results.
+/// `apply`, and record the results. `*recovered` (when not NULL) is the device's own
+/// verdict — the care results checked by the campaign's result conditions, as the first
+/// evaluation was — which the host tells the server as the care outcome.
 ///
 /// # Safety
-/// `indices` valid for `n` reads; callback contract as for `devcare_device_receive`.
+/// `indices` valid for `n` reads; callback contract as for `devcare_device_receive`;
+/// `recovered` NULL or valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devcare_device_receive_care(
     device: *mut devcare_device,
@@ -391,6 +394,7 @@ pub unsafe extern "C" fn devcare_device_receive_care(
     now_ms: u64,
     apply: devcare_apply_cb,
     user_data: *mut c_void,
+    recovered: *mut bool,
 ) -> devcare_result {
     guard(|| {
         let Some(apply) = apply else {
@@ -401,10 +405,65 @@ pub unsafe extern "C" fn devcare_device_receive_care(
         let id = try_str!(campaign);
         // SAFETY: callback contract forwarded.
         let tree = unsafe { c_tree(apply, user_data) };
-        try_host!(
-            h.host
-                .receive_care(id, revision, attempt, idx, Timestamp(now_ms), tree)
-        );
+        let done =
+            try_host!(
+                h.host
+                    .receive_care(id, revision, attempt, idx, Timestamp(now_ms), tree)
+            );
+        if !recovered.is_null() {
+            put!(recovered, done.recovered);
+        }
+        DEVCARE_OK
+    })
+}
+
+/// The host read `campaign`'s settings back at `now_ms`: `statuses[i]` is setting `i`'s
+/// DM status (200 when present and readable) and, when `verify` is not NULL, `verify[i]`
+/// its `DEVCARE_VERIFY_*` value; `n` at most the campaign's settings (a missing one is a
+/// finding). A device that was done (healthy, confirmed, recovered) and now fails the
+/// campaign's result conditions has relapsed: it reports again at its slot and
+/// `*relapsed` is true; nothing changes while the settings pass.
+///
+/// # Safety
+/// `statuses` valid for `n` reads, `verify` NULL or valid for `n` reads; `relapsed` valid
+/// for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_recheck(
+    device: *mut devcare_device,
+    campaign: *const c_char,
+    statuses: *const u16,
+    verify: *const u8,
+    n: usize,
+    now_ms: u64,
+    relapsed: *mut bool,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(device);
+        let id = try_str!(campaign);
+        try_out!(relapsed);
+        let st = try_slice!(statuses, n, "statuses");
+        let vf: &[u8] = if verify.is_null() {
+            &[]
+        } else {
+            try_slice!(verify, n, "verify")
+        };
+        let mut results = Vec::with_capacity(n);
+        for (i, &status) in st.iter().enumerate() {
+            let verify = match vf.get(i).copied().unwrap_or(DEVCARE_VERIFY_NOT_CHECKED) {
+                DEVCARE_VERIFY_NOT_CHECKED => Verify::NotChecked,
+                DEVCARE_VERIFY_MATCH => Verify::Match,
+                DEVCARE_VERIFY_MISMATCH => Verify::Mismatch,
+                other => {
+                    return fail(
+                        DEVCARE_INVALID_ARGUMENT,
+                        format!("verify[{i}] = {other} is not a DEVCARE_VERIFY_* value"),
+                    );
+                }
+            };
+            results.push(ApplyResult { status, verify });
+        }
+        let r = try_host!(h.host.recheck(id, results, Timestamp(now_ms)));
+        put!(relapsed, r);
         DEVCARE_OK
     })
 }

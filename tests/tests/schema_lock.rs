@@ -180,6 +180,19 @@ fn device_events_of(campaign: Campaign) -> Vec<(&'static str, DeviceEvent)> {
                 at: t,
             },
         ),
+        (
+            "device.Relapsed",
+            DeviceEvent::Relapsed {
+                findings: vec![
+                    Finding::Status {
+                        index: 1,
+                        status: 404,
+                    },
+                    Finding::Missing { index: 5 },
+                ],
+                at: t,
+            },
+        ),
     ]
 }
 
@@ -344,6 +357,14 @@ fn server_events_of(campaign: Campaign) -> Vec<(&'static str, ServerEvent)> {
             ServerEvent::CareTimedOut {
                 device: dev(),
                 attempt: 2,
+                at: t,
+            },
+        ),
+        (
+            "server.DeviceEscalated.relapsing",
+            ServerEvent::DeviceEscalated {
+                device: dev(),
+                reason: EscalationReason::Relapsing,
                 at: t,
             },
         ),

@@ -725,6 +725,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_recheck(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_rejections(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged(
@@ -805,9 +807,11 @@ internal object UniffiLib {
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_pending(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(`ptr`: Long,`campaign`: RustBuffer.ByValue,`revision`: Int,`attempt`: Int,`settings`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
-    ): Unit
+    ): Byte
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload(`ptr`: Long,`payload`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_recheck(`ptr`: Long,`campaign`: RustBuffer.ByValue,`results`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_rejections(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1031,10 +1035,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() and 0xFFFF) != 8472) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 54699) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 58936) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() and 0xFFFF) != 40786) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() and 0xFFFF) != 40054) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() and 0xFFFF) != 19516) {
@@ -2280,13 +2287,23 @@ public interface DeviceAgentInterface {
     /**
      * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
      * (indices). Refused (`wrong-revision`) when the device holds another revision.
+     * Returns the device's own verdict (the care results checked by the campaign's result
+     * conditions): tell it to the server as the care outcome.
      */
-    fun `receiveCare`(`campaign`: kotlin.String, `revision`: kotlin.UInt, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
+    fun `receiveCare`(`campaign`: kotlin.String, `revision`: kotlin.UInt, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree): kotlin.Boolean
     
     /**
      * Feeds a received broadcast payload: verifies it, then `tree` applies each setting.
      */
     fun `receivePayload`(`payload`: kotlin.ByteArray, `nowMs`: kotlin.ULong, `tree`: DmTree)
+    
+    /**
+     * The app read `campaign`'s settings back at `now_ms` (one outcome per setting, in
+     * order). A device that was done and now fails the campaign's result conditions has
+     * relapsed: it reports again at its slot (`nextReport`) and the server opens a new care
+     * cycle. Returns whether it relapsed; nothing changes while the settings pass.
+     */
+    fun `recheck`(`campaign`: kotlin.String, `results`: List<ApplyOutcome>, `nowMs`: kotlin.ULong): kotlin.Boolean
     
     /**
      * Input refused since open (all reasons).
@@ -2495,9 +2512,11 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     /**
      * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
      * (indices). Refused (`wrong-revision`) when the device holds another revision.
+     * Returns the device's own verdict (the care results checked by the campaign's result
+     * conditions): tell it to the server as the care outcome.
      */
-    @Throws(DevcareException::class)override fun `receiveCare`(`campaign`: kotlin.String, `revision`: kotlin.UInt, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree)
-        = 
+    @Throws(DevcareException::class)override fun `receiveCare`(`campaign`: kotlin.String, `revision`: kotlin.UInt, `attempt`: kotlin.UInt, `settings`: List<kotlin.UInt>, `nowMs`: kotlin.ULong, `tree`: DmTree): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(
@@ -2511,7 +2530,8 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
         FfiConverterTypeDmTree.lower(`tree`),_status)
 }
     }
-    
+    )
+    }
     
 
     
@@ -2531,6 +2551,29 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
 }
     }
     
+    
+
+    
+    /**
+     * The app read `campaign`'s settings back at `now_ms` (one outcome per setting, in
+     * order). A device that was done and now fails the campaign's result conditions has
+     * relapsed: it reports again at its slot (`nextReport`) and the server opens a new care
+     * cycle. Returns whether it relapsed; nothing changes while the settings pass.
+     */
+    @Throws(DevcareException::class)override fun `recheck`(`campaign`: kotlin.String, `results`: List<ApplyOutcome>, `nowMs`: kotlin.ULong): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_recheck(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterSequenceTypeApplyOutcome.lower(`results`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -4646,6 +4689,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeApplyOutcome: FfiConverterRustBuffer<List<ApplyOutcome>> {
+    override fun read(buf: ByteBuffer): List<ApplyOutcome> {
+        val len = buf.getInt()
+        return List<ApplyOutcome>(len) {
+            FfiConverterTypeApplyOutcome.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ApplyOutcome>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeApplyOutcome.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ApplyOutcome>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeApplyOutcome.write(it, buf)
         }
     }
 }

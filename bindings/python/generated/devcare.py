@@ -578,9 +578,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 8472:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 54699:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 58936:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() != 40054:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 19516:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -712,6 +714,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care.restyp
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections.restype = ctypes.c_uint16
@@ -929,7 +934,7 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care.restype = ctypes.c_int8
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -938,6 +943,14 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload.argtypes 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_recheck.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_recheck.restype = ctypes.c_int8
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -3512,6 +3525,29 @@ class _UniffiFfiConverterTypeDmTree:
     def write(cls, value: DmTree, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+class _UniffiFfiConverterSequenceTypeApplyOutcome(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeApplyOutcome.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeApplyOutcome.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeApplyOutcome.read(buf) for i in range(count)
+        ]
+
 
 class DeviceAgentProtocol(typing.Protocol):
     """
@@ -3541,15 +3577,25 @@ class DeviceAgentProtocol(typing.Protocol):
         every open.
 """
         raise NotImplementedError
-    def receive_care(self, campaign: str,revision: int,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
+    def receive_care(self, campaign: str,revision: int,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> bool:
         """
         Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
         (indices). Refused (`wrong-revision`) when the device holds another revision.
+        Returns the device's own verdict (the care results checked by the campaign's result
+        conditions): tell it to the server as the care outcome.
 """
         raise NotImplementedError
     def receive_payload(self, payload: bytes,now_ms: int,tree: DmTree) -> None:
         """
         Feeds a received broadcast payload: verifies it, then `tree` applies each setting.
+"""
+        raise NotImplementedError
+    def recheck(self, campaign: str,results: typing.List[ApplyOutcome],now_ms: int) -> bool:
+        """
+        The app read `campaign`'s settings back at `now_ms` (one outcome per setting, in
+        order). A device that was done and now fails the campaign's result conditions has
+        relapsed: it reports again at its slot (`nextReport`) and the server opens a new care
+        cycle. Returns whether it relapsed; nothing changes while the settings pass.
 """
         raise NotImplementedError
     def rejections(self, ) -> int:
@@ -3707,10 +3753,12 @@ class DeviceAgent(DeviceAgentProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def receive_care(self, campaign: str,revision: int,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> None:
+    def receive_care(self, campaign: str,revision: int,attempt: int,settings: typing.List[int],now_ms: int,tree: DmTree) -> bool:
         """
         Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
         (indices). Refused (`wrong-revision`) when the device holds another revision.
+        Returns the device's own verdict (the care results checked by the campaign's result
+        conditions): tell it to the server as the care outcome.
 """
         
         _UniffiFfiConverterString.check_lower(campaign)
@@ -3733,7 +3781,7 @@ class DeviceAgent(DeviceAgentProtocol):
             _UniffiFfiConverterUInt64.lower(now_ms),
             _UniffiFfiConverterTypeDmTree.lower(tree),
         )
-        _uniffi_lift_return = lambda val: None
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
@@ -3762,6 +3810,33 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def recheck(self, campaign: str,results: typing.List[ApplyOutcome],now_ms: int) -> bool:
+        """
+        The app read `campaign`'s settings back at `now_ms` (one outcome per setting, in
+        order). A device that was done and now fails the campaign's result conditions has
+        relapsed: it reports again at its slot (`nextReport`) and the server opens a new care
+        cycle. Returns whether it relapsed; nothing changes while the settings pass.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterSequenceTypeApplyOutcome.check_lower(results)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterSequenceTypeApplyOutcome.lower(results),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_recheck,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

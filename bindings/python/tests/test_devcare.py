@@ -292,13 +292,35 @@ def group_campaign_check_in_and_operator_pause():
     orders = []
     while (order := server.next_care(now)) is not None:
         orders.append((order.device, order.settings))
+        recovered = True
         if order.device == "dev-0001":
-            member.receive_care(order.campaign, order.revision, order.attempt, order.settings, now, Tree())
-        server.care_outcome(order.campaign, order.device, order.attempt, True, now)
+            recovered = member.receive_care(order.campaign, order.revision, order.attempt, order.settings, now, Tree())
+            assert recovered, "the device's own verdict"
+        server.care_outcome(order.campaign, order.device, order.attempt, recovered, now)
     assert sorted(orders) == [("dev-0001", [1]), ("dev-0003", [0, 1, 2])], orders
     assert member.check_in() == [devcare.CheckInRecord(campaign=cid, applied_revision=1)]
     st = server.stats(cid)
     assert (st.failure_reports, st.checkins_behind, st.recovered, st.in_care, st.paused) == (1, 1, 2, 0, False), st
+    # A relapse: ./Proxy/Port reverts on the recovered member. Read back, it reports again
+    # (a new attempt), the server opens a new cycle and care fixes it again.
+    good = devcare.ApplyOutcome(status=200, verify=devcare.VerifyOutcome.MATCH)
+    assert not member.recheck(cid, [good, good, good], now + 5 * MIN), "still fine"
+    bad = devcare.ApplyOutcome(status=404, verify=devcare.VerifyOutcome.NOT_CHECKED)
+    assert member.recheck(cid, [good, bad, good], now + 10 * MIN)
+    assert member.check_in() == [devcare.CheckInRecord(campaign=cid, applied_revision=0)]
+    slot = member.tick(now + 10 * MIN)
+    due = member.next_report(slot)
+    assert due.attempt == 2, due
+    member.report_sent(due.campaign, due.attempt, slot)
+    result = server.ingest_report(due.bytes, slot)
+    assert result.outcome.is_ACCEPTED(), result
+    member.report_acknowledged(due.campaign, due.attempt, slot)
+    order = server.next_care(slot)
+    assert (order.device, order.attempt, order.settings) == ("dev-0001", 1, [1]), order
+    fixed = member.receive_care(order.campaign, order.revision, order.attempt, order.settings, slot, Tree())
+    server.care_outcome(order.campaign, order.device, order.attempt, fixed, slot)
+    st = server.stats(cid)
+    assert (fixed, st.failure_reports, st.recovered, st.in_care) == (True, 2, 2, 0), st
 
 
 

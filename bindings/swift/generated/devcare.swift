@@ -1097,13 +1097,23 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
     /**
      * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
      * (indices). Refused (`wrong-revision`) when the device holds another revision.
+     * Returns the device's own verdict (the care results checked by the campaign's result
+     * conditions): tell it to the server as the care outcome.
      */
-    func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree) throws 
+    func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree) throws  -> Bool
     
     /**
      * Feeds a received broadcast payload: verifies it, then `tree` applies each setting.
      */
     func receivePayload(payload: Data, nowMs: UInt64, tree: DmTree) throws 
+    
+    /**
+     * The app read `campaign`'s settings back at `now_ms` (one outcome per setting, in
+     * order). A device that was done and now fails the campaign's result conditions has
+     * relapsed: it reports again at its slot (`nextReport`) and the server opens a new care
+     * cycle. Returns whether it relapsed; nothing changes while the settings pass.
+     */
+    func recheck(campaign: String, results: [ApplyOutcome], nowMs: UInt64) throws  -> Bool
     
     /**
      * Input refused since open (all reasons).
@@ -1262,8 +1272,11 @@ open func pending() -> [PendingWork]  {
     /**
      * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
      * (indices). Refused (`wrong-revision`) when the device holds another revision.
+     * Returns the device's own verdict (the care results checked by the campaign's result
+     * conditions): tell it to the server as the care outcome.
      */
-open func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+open func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(
             self.uniffiCloneHandle(),
@@ -1274,7 +1287,7 @@ open func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, setti
         FfiConverterUInt64.lower(nowMs),
         FfiConverterTypeDmTree_lower(tree),uniffiCallStatus
     )
-}
+})
 }
     
     /**
@@ -1289,6 +1302,24 @@ open func receivePayload(payload: Data, nowMs: UInt64, tree: DmTree)throws   {tr
         FfiConverterTypeDmTree_lower(tree),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The app read `campaign`'s settings back at `now_ms` (one outcome per setting, in
+     * order). A device that was done and now fails the campaign's result conditions has
+     * relapsed: it reports again at its slot (`nextReport`) and the server opens a new care
+     * cycle. Returns whether it relapsed; nothing changes while the settings pass.
+     */
+open func recheck(campaign: String, results: [ApplyOutcome], nowMs: UInt64)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_deviceagent_recheck(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterSequenceTypeApplyOutcome.lower(results),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -3461,6 +3492,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeApplyOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = [ApplyOutcome]
+
+    public static func write(_ value: [ApplyOutcome], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeApplyOutcome.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ApplyOutcome] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ApplyOutcome]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeApplyOutcome.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeCheckInRecord: FfiConverterRustBuffer {
     typealias SwiftType = [CheckInRecord]
 
@@ -3712,10 +3768,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 8472) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 54699) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 58936) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() != 40054) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 19516) {

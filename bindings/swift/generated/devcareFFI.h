@@ -296,12 +296,17 @@ RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_pending(uint64_t ptr, Rus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_CARE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_CARE
-void uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(uint64_t ptr, RustBuffer campaign, uint32_t revision, uint32_t attempt, RustBuffer settings, uint64_t now_ms, uint64_t tree, RustCallStatus *_Nonnull out_status
+int8_t uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(uint64_t ptr, RustBuffer campaign, uint32_t revision, uint32_t attempt, RustBuffer settings, uint64_t now_ms, uint64_t tree, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_PAYLOAD
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECEIVE_PAYLOAD
 void uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload(uint64_t ptr, RustBuffer payload, uint64_t now_ms, uint64_t tree, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECHECK
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_RECHECK
+int8_t uniffi_devcare_uniffi_fn_method_deviceagent_recheck(uint64_t ptr, RustBuffer campaign, RustBuffer results, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REJECTIONS
@@ -815,6 +820,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_RECEIVE_PAYLOAD
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_RECEIVE_PAYLOAD
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_RECHECK
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_RECHECK
+uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_recheck(void
     
 );
 #endif

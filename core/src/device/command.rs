@@ -65,4 +65,14 @@ pub enum DeviceCommand {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
+    /// The host read the campaign's settings back (a periodic check, or after something
+    /// else touched the DM tree): one result per setting, in order. A device that was done —
+    /// healthy, confirmed or recovered — and now fails the result conditions has relapsed
+    /// and reports again (a new case cycle on the server). Nothing changes while it passes.
+    Recheck {
+        /// One per setting of the campaign (a missing one is a finding).
+        results: Vec<ApplyResult>,
+        /// When the host read them.
+        at: Timestamp,
+    },
 }

@@ -109,11 +109,13 @@ pub(super) fn tick(state: &DeviceState, now: Timestamp) -> Decided {
             let Some(sent) = r.sent_at else {
                 return Ok(vec![]);
             };
-            let next = rules::retry_instant(c, dev, r.attempt, sent);
+            // The retry policy counts this cycle's sends (a relapse starts a new cycle).
+            let sends = r.attempt - state.report_base;
+            let next = rules::retry_instant(c, dev, sends, sent);
             if now < next {
                 return Ok(vec![]);
             }
-            match rules::give_up(c, r.attempt, next) {
+            match rules::give_up(c, sends, next) {
                 Some(reason) => vec![DeviceEvent::GaveUp { reason, at: now }],
                 None => vec![DeviceEvent::ReportScheduled {
                     attempt: r.attempt + 1,
@@ -243,4 +245,40 @@ pub(super) fn record_care_applied(
         results: results.to_vec(),
         at,
     }])
+}
+
+/// `Recheck`: a device that was done (healthy, confirmed, recovered) and whose settings, read
+/// back, fail the result conditions ([`rules::care_findings`] over every setting) has
+/// relapsed: `Relapsed`, and a report with the next attempt number, at its slot
+/// ([`rules::first_report_at`]) so a fleet-wide revert does not report all at once. A
+/// device that still passes appends nothing.
+pub(super) fn recheck(state: &DeviceState, results: &[ApplyResult], at: Timestamp) -> Decided {
+    let (Some(c), Some(dev)) = (&state.campaign, &state.device) else {
+        return Err(wrong_phase("recheck", state));
+    };
+    if !matches!(
+        state.phase,
+        Phase::Healthy | Phase::Confirmed | Phase::Recovered
+    ) {
+        return Err(wrong_phase("recheck", state));
+    }
+    if results.len() > c.settings.len() {
+        return Err(DeviceError::TooManyResults {
+            expected: c.settings.len(),
+            got: results.len(),
+        });
+    }
+    let all: Vec<u32> = (0..c.settings.len() as u32).collect();
+    let findings = rules::care_findings(c, &all, results);
+    if findings.is_empty() {
+        return Ok(vec![]);
+    }
+    let attempt = state.report.map_or(0, |r| r.attempt) + 1;
+    Ok(vec![
+        DeviceEvent::Relapsed { findings, at },
+        DeviceEvent::ReportScheduled {
+            attempt,
+            due: rules::first_report_at(c, dev, at),
+        },
+    ])
 }

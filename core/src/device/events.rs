@@ -88,4 +88,11 @@ pub enum DeviceEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// A recheck found a device that was done failing again: it reports again.
+    Relapsed {
+        /// What the recheck found (never empty).
+        findings: Vec<Finding>,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
 }

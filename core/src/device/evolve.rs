@@ -90,5 +90,15 @@ pub(super) fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
             };
         }
         DeviceEvent::GaveUp { .. } => state.phase = Phase::GaveUp,
+        DeviceEvent::Relapsed { findings, at } => {
+            // Nothing is known to be applied any more: a check-in states 0 until care (or a
+            // newer revision) succeeds.
+            state.findings = findings.clone();
+            state.evaluated_at = Some(*at);
+            state.sampled = false;
+            state.care = None;
+            state.applied_revision = 0;
+            state.report_base = state.report.map_or(0, |r| r.attempt);
+        }
     }
 }

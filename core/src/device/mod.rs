@@ -6,6 +6,7 @@
 //!   exceptional / sampled ──▶ Reporting(attempt, due) ──MarkSent──▶ (retry at sent + backoff) ──┤
 //!                             ──Acknowledge──▶ AwaitingCare ──ReceiveCare──▶ ApplyingCare ──▶ Recovered
 //!                             ──(attempts or deadline exhausted)──▶ GaveUp
+//! Healthy / Confirmed / Recovered ──Recheck finds failures (Relapsed)──▶ Reporting(next attempt)
 //! ```
 //!
 //! Effects for the host — the settings to apply, the report due now, the next wake-up — are
@@ -57,6 +58,7 @@ impl Decider for Device {
             C::Tick { now } => decide::tick(state, *now),
             C::MarkSent { attempt, at } => decide::mark_sent(state, *attempt, *at),
             C::Acknowledge { attempt, at } => decide::acknowledge(state, *attempt, *at),
+            C::Recheck { results, at } => decide::recheck(state, results, *at),
             C::ReceiveCare {
                 revision,
                 attempt,

@@ -102,6 +102,10 @@ pub struct DeviceState {
     /// revision 2 on and failed still has revision 1 applied. It is what the device states
     /// when it checks in.
     pub applied_revision: u32,
+    /// Report attempts of earlier cycles (before the last relapse): the retry policy counts
+    /// the current cycle's attempts from `report_base + 1`, while attempt numbers keep
+    /// growing so every report stays a distinct idempotency key.
+    pub report_base: u32,
 }
 
 impl DeviceState {
@@ -180,7 +184,7 @@ impl DeviceState {
                     Some(sent) => Some(rules::retry_instant(
                         c,
                         self.device.as_ref()?,
-                        r.attempt,
+                        r.attempt - self.report_base,
                         sent,
                     )),
                 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::device::DeviceCommand;
+use crate::device::{DeviceCommand, Phase};
 use crate::host::HostError;
 use crate::host::agent::{DeviceAgent, Pending};
 use crate::host::keys::{campaign_id, device_id, group_names, key32, trust};
@@ -42,6 +42,19 @@ pub struct CheckIn {
     pub campaign: CampaignId,
     /// The last revision of it the device applied successfully (0 for none).
     pub applied_revision: u32,
+}
+
+/// What became of care a device applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareDone<E> {
+    /// The device judged itself fixed: the care results pass the campaign's result
+    /// conditions ([`rules::care_findings`](crate::rules::care_findings)), the same ones the
+    /// first evaluation used. This is the outcome a host tells the server
+    /// ([`ServerHost::care_outcome`](crate::host::ServerHost::care_outcome)'s `success`).
+    pub recovered: bool,
+    /// An error the host's apply returned partway (that setting and the rest counted as
+    /// failed), if any.
+    pub host_error: Option<E>,
 }
 
 /// A handset's devcare host: its agent on the embedded store, the server key it trusts and
@@ -147,8 +160,9 @@ impl DeviceHost {
     }
 
     /// Unicast care arrived for `campaign`: `apply` re-applies the settings at `indices`,
-    /// the results are recorded and flushed. A host error from `apply` comes back as
-    /// `Ok(Some(e))` (that setting and the rest count as failed).
+    /// the results are recorded and flushed. Returns the device's own verdict — tell it to
+    /// the server as the care outcome — and a host error from `apply`, if one stopped it
+    /// partway (that setting and the rest count as failed).
     pub fn receive_care<E>(
         &mut self,
         campaign: &str,
@@ -157,13 +171,40 @@ impl DeviceHost {
         indices: Vec<u32>,
         now: Timestamp,
         apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
-    ) -> Result<Option<E>, HostError> {
+    ) -> Result<CareDone<E>, HostError> {
         let id = self.known(campaign)?;
         let host_error = self
             .agent
             .receive_care_and_apply(&id, revision, attempt, indices, now, apply)?;
         self.agent.flush()?;
-        Ok(host_error)
+        let recovered = self
+            .agent
+            .state(&id)
+            .is_some_and(|s| s.phase == Phase::Recovered);
+        Ok(CareDone {
+            recovered,
+            host_error,
+        })
+    }
+
+    /// The host read `campaign`'s settings back at `now` (one result per setting, in
+    /// order: a periodic check, or after something else touched the DM tree). A device that
+    /// was done — healthy, confirmed or recovered — and now fails the campaign's result
+    /// conditions has relapsed: it reports again at its slot ([`Self::next_report`]) and the
+    /// server opens a new care cycle. Returns whether it relapsed; nothing changes while the
+    /// settings pass.
+    pub fn recheck(
+        &mut self,
+        campaign: &str,
+        results: Vec<ApplyResult>,
+        now: Timestamp,
+    ) -> Result<bool, HostError> {
+        let id = self.known(campaign)?;
+        let events = self
+            .agent
+            .handle(&id, &DeviceCommand::Recheck { results, at: now })?;
+        self.agent.flush()?;
+        Ok(!events.is_empty())
     }
 
     /// Work taken on and not finished, e.g. after the device died mid-apply (see

@@ -22,7 +22,7 @@ mod streams;
 
 pub use agent::{DeviceAgent, Pending};
 pub use care_server::{CareServer, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys};
-pub use device::{CheckIn, DeviceHost, DueAlert, DueReport};
+pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};
 pub use server::{AlertIngest, ServerHost};
 pub use streams::{Rejections, RuntimeError};

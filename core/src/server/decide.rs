@@ -130,7 +130,9 @@ pub(super) fn accept_report(
     if !c.targets.contains(&report.device, groups) {
         return Err(ServerError::NotTargeted(report.device.to_string()));
     }
-    if state.cases.contains_key(&report.device) {
+    if let Some(case) = state.cases.get(&report.device)
+        && !is_relapse(case, report)
+    {
         return Err(ServerError::Duplicate {
             device: report.device.to_string(),
             attempt: report.attempt,
@@ -184,6 +186,16 @@ pub(super) fn accept_report(
     Ok(events)
 }
 
+/// A failure report evaluated after the case it meets was opened, when that case ended
+/// well — recovered by care, or a success probe — is a relapse: a new cycle. Anything else
+/// from a device with a case (a retry, a replay, a report while in care or escalated) is a
+/// duplicate.
+fn is_relapse(case: &Case, report: &Report) -> bool {
+    report.kind.is_failure()
+        && report.evaluated_at > case.evaluated_at
+        && matches!(case.status, CaseStatus::Recovered | CaseStatus::Healthy)
+}
+
 /// `CheckIn`: a target behind the campaign's revision that is not in care now — no case
 /// yet, or a case that ended (recovered, escalated, given up, a success probe) — gets care
 /// for every setting.
@@ -202,6 +214,11 @@ pub(super) fn check_in(
     if applied_revision >= c.revision || case.is_some_and(Case::in_care) {
         return Ok(vec![]); // up to date, or in care now: nothing to do
     }
+    if case
+        .is_some_and(|k| k.status == CaseStatus::Escalated && k.cycle >= c.schedule.care.attempts)
+    {
+        return Ok(vec![]); // out of cycles and with an operator already
+    }
     let mut events = vec![ServerEvent::CheckInBehind {
         device: device.clone(),
         applied_revision,
@@ -219,7 +236,8 @@ pub(super) fn check_in(
 }
 
 /// Events that open care for a failed device: schedule the first attempt, or escalate at
-/// once under notify-only; then the abort threshold ([`rules::abort_trips`]).
+/// once under notify-only or when the device relapsed into more cycles than `care.attempts`
+/// allows; then the abort threshold ([`rules::abort_trips`]).
 fn open_care(
     state: &ServerState,
     campaign: &Campaign,
@@ -228,10 +246,17 @@ fn open_care(
     at: Timestamp,
     events: &mut Vec<ServerEvent>,
 ) {
+    let cycle = state.cases.get(device).map_or(0, |c| c.cycle) + 1;
     if campaign.schedule.care.action == CareAction::NotifyOnly {
         events.push(ServerEvent::DeviceEscalated {
             device: device.clone(),
             reason: EscalationReason::NotifyOnly,
+            at,
+        });
+    } else if cycle > campaign.schedule.care.attempts {
+        events.push(ServerEvent::DeviceEscalated {
+            device: device.clone(),
+            reason: EscalationReason::Relapsing,
             at,
         });
     } else {

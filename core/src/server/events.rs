@@ -12,6 +12,9 @@ pub enum EscalationReason {
     CareExhausted,
     /// The policy's action is notify-only: the operator handles it.
     NotifyOnly,
+    /// The device relapsed after care more often than the care policy allows cycles
+    /// (`care.attempts`): it keeps reverting, a human must look.
+    Relapsing,
 }
 
 /// Why care was paused.

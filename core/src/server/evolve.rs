@@ -23,11 +23,13 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
         ServerEvent::ReportAccepted {
             device,
             attempt,
+            evaluated_at,
             kind,
             late,
             at,
-            ..
         } => {
+            // A relapse: the case that ended opens again; the device is failed once.
+            let cycle = reopen(state, device) + u32::from(kind.is_failure());
             let k = &mut state.counters;
             if kind.is_failure() {
                 k.failure_reports += 1;
@@ -46,6 +48,8 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                         late: *late,
                     },
                     opened_at: *at,
+                    evaluated_at: *evaluated_at,
+                    cycle,
                     status: CaseStatus::Healthy,
                     care_settings: vec![],
                     dispatched: 0,
@@ -61,18 +65,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             state.counters.checkins_behind += 1;
             // A device whose case ended (recovered, escalated, given up, or a success probe)
             // and is behind again: the case opens again; the device is failed once.
-            if let Some(old) = state.cases.get(device) {
-                let k = &mut state.counters;
-                if old.is_failure() {
-                    k.reopened += 1;
-                }
-                match old.status {
-                    CaseStatus::Recovered => k.recovered = k.recovered.saturating_sub(1),
-                    CaseStatus::Escalated => k.escalated = k.escalated.saturating_sub(1),
-                    CaseStatus::Abandoned => k.abandoned = k.abandoned.saturating_sub(1),
-                    _ => {}
-                }
-            }
+            let cycle = reopen(state, device) + 1;
             state.cases.insert(
                 device.clone(),
                 Case {
@@ -80,6 +73,8 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                         applied_revision: *applied_revision,
                     },
                     opened_at: *at,
+                    evaluated_at: *at,
+                    cycle,
                     status: CaseStatus::Healthy,
                     care_settings: vec![],
                     dispatched: 0,
@@ -222,6 +217,26 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             state.presumed_ok_at_settle = Some(*presumed_ok);
         }
     }
+}
+
+/// Takes the case of `device` that ended out of the counts before a new one replaces it (its
+/// terminal status is no longer counted, and a failed device stays counted once in
+/// `failed()` through `reopened`); returns the care cycles it had (0: none).
+fn reopen(state: &mut ServerState, device: &DeviceId) -> u32 {
+    let Some(old) = state.cases.get(device) else {
+        return 0;
+    };
+    let k = &mut state.counters;
+    if old.is_failure() {
+        k.reopened += 1;
+    }
+    match old.status {
+        CaseStatus::Recovered => k.recovered = k.recovered.saturating_sub(1),
+        CaseStatus::Escalated => k.escalated = k.escalated.saturating_sub(1),
+        CaseStatus::Abandoned => k.abandoned = k.abandoned.saturating_sub(1),
+        _ => {}
+    }
+    old.cycle
 }
 
 /// Takes `device` off the care queue or the in-flight set, whichever its `status` puts it on.

@@ -63,6 +63,13 @@ pub struct Case {
     pub origin: CaseOrigin,
     /// When the case was opened (the report or check-in arrived).
     pub opened_at: Timestamp,
+    /// When the device evaluated what opened the case (a check-in: when it arrived). A
+    /// failure report evaluated later, once the case ended, is a relapse: a new cycle.
+    pub evaluated_at: Timestamp,
+    /// Failure cycles of this device in this revision: 1 for its first failure (report or
+    /// check-in behind), +1 for each relapse after its case ended; 0 for a success probe.
+    /// A cycle beyond `care.attempts` is escalated at once.
+    pub cycle: u32,
     /// Where it stands.
     pub status: CaseStatus,
     /// Settings the care re-provisions.

@@ -5,11 +5,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::decider::Decider;
-use crate::device::{Device, DeviceCommand, DeviceState};
+use crate::device::{Device, DeviceCommand, DeviceState, Phase};
 use crate::model::{DeviceId, Duration, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::report::{ApplyResult, Verify};
-use crate::schedule::is_success;
 use crate::server::{Server, ServerCommand, ServerEvent, ServerState};
 use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
 
@@ -404,7 +403,8 @@ where
                 .enumerate()
                 .map(|(k, _)| ApplyResult::status(if works || k > 0 { 200 } else { 500 }))
                 .collect();
-            let success = results.iter().all(|r| is_success(r.status));
+            // The outcome the server is told is the device's own verdict.
+            let success;
             // The device side: care for a reporter, or the payload by unicast for a device
             // that missed the broadcast.
             let held = self.devices.remove(&i);
@@ -435,6 +435,7 @@ where
                             at: now,
                         },
                     )?;
+                    success = s.phase == Phase::Recovered;
                     if !success {
                         self.devices.insert(i, s);
                     }
@@ -461,6 +462,13 @@ where
                             at: now,
                         },
                     )?;
+                    // The device evaluates the unicast payload as it would the broadcast.
+                    let evaluate_at = now.plus(self.campaign.schedule.evaluate_after);
+                    self.device(i, &mut s, "tick", DeviceCommand::Tick { now: evaluate_at })?;
+                    success = s.findings.is_empty();
+                    if !success {
+                        self.devices.insert(i, s);
+                    }
                 }
             }
             self.server(

@@ -85,9 +85,11 @@ int main(int argc, char **argv) {
   CHECK(devcare_server_next_care(srv, slot, &order, idx, 256));
   ASSERT(strcmp(order.device, "IMEI:490154203237518") == 0 && order.settings_count == 1 && idx[0] == 2);
   struct dm_tree fixed = {.fail_uri = NULL};
-  CHECK(devcare_device_receive_care(dev, order.campaign, order.revision, order.attempt, idx, order.settings_count, slot, tree_apply, &fixed));
+  bool recovered = false;
+  CHECK(devcare_device_receive_care(dev, order.campaign, order.revision, order.attempt, idx, order.settings_count, slot, tree_apply, &fixed, &recovered));
   ASSERT(fixed.applied == 1 && strcmp(fixed.uris[0], "./Proxy/Port") == 0);
-  CHECK(devcare_server_care_outcome(srv, order.campaign, order.device, order.attempt, true, slot));
+  ASSERT(recovered); /* the device's own verdict is what the server is told */
+  CHECK(devcare_server_care_outcome(srv, order.campaign, order.device, order.attempt, recovered, slot));
   devcare_device_free(dev);
 
   /* 2. No failure: silent. */

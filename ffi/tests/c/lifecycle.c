@@ -94,8 +94,10 @@ int main(void) {
     orders++;
     if (strcmp(order.device, "IMEI:1") == 0) {
       ASSERT(order.settings_count == 1 && idx[0] == 2);
+      bool recovered = false;
       CHECK(devcare_device_receive_care(member, order.campaign, order.revision, order.attempt, idx, order.settings_count, now,
-                                        tree_apply, &ok_tree));
+                                        tree_apply, &ok_tree, &recovered));
+      ASSERT(recovered);
     } else {
       ASSERT(strcmp(order.device, "IMEI:4") == 0 && order.settings_count == 4);
     }
@@ -107,6 +109,40 @@ int main(void) {
   ASSERT(rev == 1); /* recovered by care: revision 1 applied */
   CHECK(devcare_server_stats(srv, campaign, &st));
   ASSERT(!st.paused && st.recovered == 2 && st.in_care == 0);
+
+  /* A relapse: something reverts ./Proxy/Port on the recovered member. The host reads the
+   * settings back; the device reports again at its slot, the server opens a new cycle, care
+   * fixes it again (the device's own verdict is the outcome), and the counts stay per device. */
+  uint16_t statuses[4] = {200, 200, 200, 200};
+  uint8_t verify[4] = {DEVCARE_VERIFY_MATCH, DEVCARE_VERIFY_MATCH, DEVCARE_VERIFY_MATCH, DEVCARE_VERIFY_NOT_CHECKED};
+  bool relapsed = true;
+  CHECK(devcare_device_recheck(member, campaign, statuses, verify, 4, now + 5 * MIN, &relapsed));
+  ASSERT(!relapsed); /* still fine: nothing changes */
+  statuses[2] = 404;
+  CHECK(devcare_device_recheck(member, campaign, statuses, verify, 4, now + 10 * MIN, &relapsed));
+  ASSERT(relapsed);
+  EXPECT(devcare_device_recheck(member, campaign, statuses, verify, 4, now + 10 * MIN, &relapsed), DEVCARE_WRONG_PHASE);
+  verify[0] = 7;
+  EXPECT(devcare_device_recheck(healthy, campaign, statuses, verify, 4, now, &relapsed), DEVCARE_INVALID_ARGUMENT);
+  EXPECT(devcare_device_recheck(member, campaign, NULL, NULL, 4, now, &relapsed), DEVCARE_NULL_ARGUMENT);
+  CHECK(devcare_device_tick(member, now + 10 * MIN, &slot));
+  ASSERT(slot >= now + 10 * MIN);
+  CHECK(devcare_device_next_report(member, slot, rep, sizeof rep, &n, rc, sizeof rc, &attempt));
+  ASSERT(attempt == 2); /* a new idempotency key */
+  CHECK(devcare_device_report_sent(member, rc, attempt, slot));
+  CHECK(devcare_server_ingest_report(srv, rep, n, slot, &outcome, &reason, &status));
+  ASSERT(outcome == DEVCARE_INGEST_ACCEPTED && status == 200);
+  CHECK(devcare_device_report_acknowledged(member, rc, attempt, slot));
+  now = slot;
+  CHECK(devcare_server_next_care(srv, now, &order, idx, 256));
+  ASSERT(strcmp(order.device, "IMEI:1") == 0 && order.attempt == 1 && order.settings_count == 1 && idx[0] == 2);
+  bool fixed_again = false;
+  CHECK(devcare_device_receive_care(member, order.campaign, order.revision, order.attempt, idx, order.settings_count, now,
+                                    tree_apply, &ok_tree, &fixed_again));
+  ASSERT(fixed_again);
+  CHECK(devcare_server_care_outcome(srv, order.campaign, order.device, order.attempt, fixed_again, now));
+  CHECK(devcare_server_stats(srv, campaign, &st));
+  ASSERT(st.failure_reports == 2 && st.recovered == 2 && st.in_care == 0 && st.presumed_ok == 1);
 
   /* Revision 2 mid-window: revision 1's reports are refused with 410 (stop retrying), the
    * member takes revision 2 on and checks in with it. */

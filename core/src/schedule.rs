@@ -144,7 +144,7 @@ pub const DEFAULT_CARE_TIMEOUT: Duration = Duration::from_hours(1);
 /// Pause care when the rollout itself looks broken ([`rules::abort_trips`](crate::rules::abort_trips)).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AbortPolicy {
-    /// Pause when failure reports / targets exceeds this (0 < ratio ≤ 1).
+    /// Pause when failure reports / targets exceeds this (0 < ratio < 1).
     pub failure_ratio: f64,
     /// … but only once at least this many failure reports arrived.
     pub min_reports: u64,
@@ -384,10 +384,14 @@ impl CareSchedule {
             ));
         }
         if let Some(a) = &self.abort {
-            if !(a.failure_ratio > 0.0 && a.failure_ratio <= 1.0) {
+            if !(a.failure_ratio > 0.0 && a.failure_ratio < 1.0) {
                 return Err(ValidationError::new(
                     "schedule.abort.failure_ratio",
-                    format!("is {}, must be in (0, 1]", a.failure_ratio),
+                    format!(
+                        "is {}, must be in (0, 1): care pauses once failures exceed it, \
+                         which they never can at 100%",
+                        a.failure_ratio
+                    ),
                 ));
             }
             if a.min_reports == 0 {

@@ -125,7 +125,16 @@ fn each_broken_rule_names_its_field() {
                     min_reports: 1,
                 })
             },
-            "schedule.abort.failure_ratio: is 1.5, must be in (0, 1]",
+            "schedule.abort.failure_ratio: is 1.5, must be in (0, 1): care pauses once failures exceed it, which they never can at 100%",
+        ),
+        (
+            |c| {
+                c.schedule.abort = Some(AbortPolicy {
+                    failure_ratio: 1.0,
+                    min_reports: 1,
+                })
+            },
+            "schedule.abort.failure_ratio: is 1, must be in (0, 1): care pauses once failures exceed it, which they never can at 100%",
         ),
         (
             |c| {

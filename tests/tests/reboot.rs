@@ -194,3 +194,95 @@ fn a_flush_that_fails_after_taking_a_campaign_on_applies_nothing_and_leaves_it_p
     assert_eq!((n, applied.len()), (1, 2));
     assert!(agent.pending().is_empty());
 }
+
+/// Where the sweep below interrupts the flow.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// Never: the reference run.
+    None,
+    /// A clean reboot (host dropped, reopened) after step `n`.
+    RebootAfter(usize),
+    /// Death inside the apply of step `step` (0 = the payload, 4 = the care) after `k`
+    /// settings were applied.
+    DieIn { step: usize, k: usize },
+}
+
+/// The whole device flow on sled — take on, apply (./A/2 fails), evaluate, send, ack,
+/// care — interrupted at `cut`, resumed after the reopen. Returns the final state.
+fn flow(dir: &Path, cut: Cut) -> devcare::DeviceState {
+    let a = campaign("camp-a", &["./A/1", "./A/2", "./A/3"]);
+    let t0 = a.issued_at;
+    let eval = t0.plus(a.schedule.evaluate_after);
+    let mut host = open(dir);
+    let mut slot = Timestamp(0);
+    let mut attempt = 0;
+    for step in 0..5 {
+        let fail: &[&str] = if step == 0 { &["./A/2"] } else { &[] };
+        let mut applied = 0;
+        let apply = |s: &Setting| {
+            if matches!(cut, Cut::DieIn { step: d, k } if d == step && applied == k) {
+                panic!("power cut in step {step}");
+            }
+            applied += 1;
+            Ok::<_, std::convert::Infallible>(if fail.contains(&s.uri.as_str()) {
+                ApplyResult::status(500)
+            } else {
+                ApplyResult::OK
+            })
+        };
+        let died = catch_unwind(AssertUnwindSafe(|| match step {
+            0 => {
+                host.receive(&payload(&a), t0, apply).unwrap();
+            }
+            1 => slot = host.tick(eval).unwrap().unwrap(),
+            2 => {
+                let due = host.next_report(slot).unwrap().unwrap();
+                host.report_sent(a.id.as_str(), due.attempt, slot).unwrap();
+                attempt = due.attempt;
+            }
+            3 => host
+                .report_acknowledged(a.id.as_str(), attempt, slot)
+                .unwrap(),
+            _ => {
+                let done = host
+                    .receive_care(a.id.as_str(), 1, 1, vec![1], slot, apply)
+                    .unwrap();
+                assert!(done.recovered && done.host_error.is_none());
+            }
+        }));
+        let reboot = matches!(cut, Cut::RebootAfter(n) if n == step);
+        if died.is_err() || reboot {
+            drop(host);
+            host = open(dir);
+            // What was taken on and not finished is pending; the host finishes it.
+            let pending = host.pending();
+            assert_eq!(
+                pending.len(),
+                usize::from(died.is_err()),
+                "{cut:?}: {pending:?}"
+            );
+            let at = if step == 0 { t0 } else { slot };
+            let mut again = Vec::new();
+            host.resume(at, tree(&mut again, fail)).unwrap();
+            assert!(host.pending().is_empty());
+        }
+    }
+    let a_id = a.id.clone();
+    drop(host);
+    // What the log holds after a last reboot is the final state.
+    open(dir).agent().state(&a_id).unwrap().clone()
+}
+
+#[test]
+fn a_device_rebooted_or_killed_at_every_step_boundary_converges_to_the_same_state() {
+    let reference = flow(tempfile::tempdir().unwrap().path(), Cut::None);
+    assert_eq!(reference.phase, devcare::device::Phase::Recovered);
+    assert_eq!(reference.applied_revision, 1);
+    let mut cuts: Vec<Cut> = (0..5).map(Cut::RebootAfter).collect();
+    cuts.extend((0..3).map(|k| Cut::DieIn { step: 0, k }));
+    cuts.push(Cut::DieIn { step: 4, k: 0 });
+    for cut in cuts {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(flow(dir.path(), cut), reference, "{cut:?}");
+    }
+}

@@ -81,6 +81,17 @@ pub struct CampaignStats {
     pub coverage: Option<f64>,
     pub coverage_lo: Option<f64>,
     pub coverage_hi: Option<f64>,
+    /// `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
+    pub coverage_basis: Option<String>,
+}
+
+/// Which devices of a directory are in a campaign's success sample.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SampleInfo {
+    /// How many are sampled (what `setSampledTargets` takes).
+    pub sampled: u64,
+    /// The sampled devices the server has heard nothing from yet.
+    pub silent: Vec<String>,
 }
 
 fn ingest_result(ingest: &Ingest) -> IngestResult {
@@ -225,6 +236,31 @@ impl CareServer {
         Ok(lock(&self.0).check_in(&campaign, &device, applied_revision, Timestamp(now_ms))?)
     }
 
+    /// Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+    /// sample, and which of those the server has heard nothing from yet.
+    pub fn sample(
+        &self,
+        campaign: String,
+        devices: Vec<String>,
+    ) -> Result<SampleInfo, DevcareError> {
+        let v = lock(&self.0).sample(&campaign, devices.iter().map(String::as_str))?;
+        Ok(SampleInfo {
+            sampled: v.sampled,
+            silent: v.silent,
+        })
+    }
+
+    /// Records how many of `campaign`'s targets are in its success sample (see `sample`):
+    /// the coverage estimate is then valid for this campaign. Tell it again after a revision.
+    pub fn set_sampled_targets(
+        &self,
+        campaign: String,
+        sampled_targets: u64,
+        now_ms: u64,
+    ) -> Result<(), DevcareError> {
+        Ok(lock(&self.0).set_sampled_targets(&campaign, sampled_targets, Timestamp(now_ms))?)
+    }
+
     /// Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
     pub fn care_in_flight(&self, campaign: String) -> Result<Vec<InFlightCare>, DevcareError> {
         Ok(lock(&self.0)
@@ -275,6 +311,7 @@ impl CareServer {
             coverage: s.coverage.map(|c| c.estimate),
             coverage_lo: s.coverage.map(|c| c.lo),
             coverage_hi: s.coverage.map(|c| c.hi),
+            coverage_basis: s.coverage.map(|c| c.basis.name().to_string()),
         })
     }
 }

@@ -270,13 +270,34 @@ pub fn care_settings(campaign: &Campaign, findings: Option<&[Finding]>) -> Vec<u
     }
 }
 
-/// The abort threshold: with `failures` devices failed (this one included) out of
-/// `targeted`, care pauses once `failures >= min_reports` and the ratio passes
-/// `failure_ratio`.
-pub fn abort_trips(abort: &AbortPolicy, failures: u64, targeted: u64) -> bool {
+/// The abort threshold: with `failures` failure reporters (this one included) out of the
+/// `expected` devices that could have reported by now ([`expected_reporters`]), care
+/// pauses once `failures >= min_reports` and the ratio passes `failure_ratio`.
+pub fn abort_trips(abort: &AbortPolicy, failures: u64, expected: u64) -> bool {
     failures >= abort.min_reports
-        && targeted > 0
-        && failures as f64 / targeted as f64 > abort.failure_ratio
+        && expected > 0
+        && failures as f64 / expected as f64 > abort.failure_ratio
+}
+
+/// How many of `targeted` devices are expected to have evaluated and reported by `now`
+/// if all were exceptional, for a broadcast at `broadcast`: reports are spread evenly over
+/// the window that opens `evaluate_after + offset` after it, so by `now` a share
+/// `φ = (now − window start) / window`, clamped to [0, 1], of the targets has reached its
+/// slot. At least 1. See [`abort_trips`]: early in the window a broken rollout is measured against the devices
+/// that could have reported yet, not the whole fleet, so it pauses after `min_reports`
+/// instead of after `failure_ratio` of the fleet.
+pub fn expected_reporters(
+    campaign: &Campaign,
+    broadcast: Timestamp,
+    targeted: u64,
+    now: Timestamp,
+) -> u64 {
+    let s = &campaign.schedule;
+    let start = broadcast.plus(s.evaluate_after).plus(s.report.offset);
+    let window = s.report.window.as_millis().max(1);
+    let elapsed = now.since(start).as_millis().min(window);
+    let share = elapsed as f64 / window as f64;
+    ((targeted as f64 * share).ceil() as u64).clamp(1, targeted.max(1))
 }
 
 /// What follows failed care attempt `attempt`.

@@ -11,6 +11,29 @@ pub struct Coverage {
     pub lo: f64,
     /// Upper bound (95%).
     pub hi: f64,
+    /// What the interval is conditioned on.
+    pub basis: CoverageBasis,
+}
+
+/// What a coverage interval is conditioned on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoverageBasis {
+    /// The number of sampled targets is known (counted over the target list or the host's
+    /// directory): the interval is valid for this campaign.
+    KnownSample,
+    /// Only the sampling rate is known: the interval is valid on average over campaigns
+    /// (salts), and one campaign's sample can be unlucky.
+    Design,
+}
+
+impl CoverageBasis {
+    /// `"known-sample"` or `"design"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CoverageBasis::KnownSample => "known-sample",
+            CoverageBasis::Design => "design",
+        }
+    }
 }
 
 /// z for a two-sided 95% interval.

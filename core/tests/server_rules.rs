@@ -64,9 +64,14 @@ fn create_needs_a_target_count_unless_the_list_is_explicit() {
     empty()
         .when(create(&listed, Some(3)))
         .then_refused("target-count");
-    empty()
-        .when(create(&listed, None))
-        .then([created(&listed, 2)]);
+    // An explicit list's sample is counted at creation.
+    empty().when(create(&listed, None)).then([
+        created(&listed, 2),
+        ServerEvent::SampleSized {
+            sampled_targets: 0,
+            at: T0,
+        },
+    ]);
     let mut bad = c.clone();
     bad.schedule.care.attempts = 0;
     let err = empty()
@@ -341,6 +346,13 @@ fn abort_threshold_pauses_care_until_resumed() {
         index: 0,
         status: 500,
     }];
+    // After the report window every target could have reported: the ratio is over all 100.
+    let sch = &c.schedule;
+    let report_at = || {
+        T0.plus(sch.evaluate_after)
+            .plus(sch.report.offset)
+            .plus(sch.report.window)
+    };
     for i in 0..5 {
         let ev = run::<Server>(
             &mut s,
@@ -525,17 +537,20 @@ fn success_probes_feed_the_coverage_estimate() {
     let mut c = campaign();
     c.schedule.sample_success_ppm = 10_000; // 1 %
     let mut s = server_created(&c, 100_000);
-    let success = |d: String| Report {
+    let success = |d: &DeviceId| Report {
         campaign: c.id.clone(),
         revision: 1,
-        device: dev(&d),
+        device: d.clone(),
         attempt: 1,
         evaluated_at: T0,
         kind: ReportKind::Success,
     };
-    // Half the fleet received the broadcast: ~500 probes instead of ~1000.
-    for i in 0..500 {
-        run::<Server>(&mut s, &[accept(success(format!("S{i}")), report_at())]);
+    // Half the fleet received the broadcast: 500 probes where the rate expects 1000.
+    let sampled = (0..)
+        .map(|i| dev(&format!("S{i}")))
+        .filter(|d| devcare::slot::sampled(&c.salt, d, 10_000));
+    for d in sampled.take(500) {
+        run::<Server>(&mut s, &[accept(success(&d), report_at())]);
     }
     let cov = s.stats().coverage.unwrap();
     assert!((cov.estimate - 0.5).abs() < 1e-9, "{cov:?}");
@@ -1021,7 +1036,8 @@ fn relapses_beyond_the_care_attempts_escalate_at_once() {
 
 #[test]
 fn a_success_probe_followed_by_a_failure_opens_a_first_cycle() {
-    let c = campaign();
+    let mut c = campaign();
+    c.schedule.sample_success_ppm = 1_000_000; // every device probes
     let mut s = server_created(&c, 1_000);
     let mut probe = relapse_report(&c, 1, report_at());
     probe.kind = ReportKind::Success;
@@ -1038,4 +1054,195 @@ fn a_success_probe_followed_by_a_failure_opens_a_first_cycle() {
         (s.stats().success_probes, s.stats().failure_reports),
         (1, 1)
     );
+}
+
+fn probe(c: &Campaign, d: &DeviceId) -> Report {
+    Report {
+        campaign: c.id.clone(),
+        revision: c.revision,
+        device: d.clone(),
+        attempt: 1,
+        evaluated_at: T0,
+        kind: ReportKind::Success,
+    }
+}
+
+/// Devices `{prefix}{i}` for which `keep(sampled)` holds, the first `n`.
+fn devices_where(c: &Campaign, prefix: &str, n: usize, keep: bool) -> Vec<DeviceId> {
+    (0..)
+        .map(|i| dev(&format!("{prefix}{i}")))
+        .filter(|d| devcare::slot::sampled(&c.salt, d, c.schedule.sample_success_ppm) == keep)
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn a_success_probe_from_a_device_outside_the_sample_is_refused_with_403() {
+    let c = campaign();
+    let outsider = devices_where(&c, "X", 1, false).remove(0);
+    let err = spec::<Server>([created(&c, 1_000)])
+        .when(accept(probe(&c, &outsider), report_at()))
+        .then_refused("not-sampled");
+    assert_eq!(err.dm_status(), 403);
+    let insider = devices_where(&c, "X", 1, true).remove(0);
+    spec::<Server>([created(&c, 1_000)])
+        .when(accept(probe(&c, &insider), report_at()))
+        .then_events(|e| assert_eq!(e.len(), 1));
+}
+
+#[test]
+fn with_the_sample_size_known_check_ins_count_as_missed_and_the_interval_is_exact() {
+    let mut c = campaign();
+    c.schedule.sample_success_ppm = 50_000; // 5 %
+    let t = 2_000u64;
+    let mut s = server_created(&c, t);
+    // The host counted 100 sampled targets among its 2,000.
+    run::<Server>(
+        &mut s,
+        &[ServerCommand::SizeSample {
+            sampled_targets: 100,
+            at: T0,
+        }],
+    );
+    // 40 failures (2 of them sampled), 100 check-ins behind (5 sampled), and every other
+    // sampled device probes: 93.
+    let f: Vec<DeviceId> = devices_where(&c, "F", 38, false)
+        .into_iter()
+        .chain(devices_where(&c, "F", 2, true))
+        .collect();
+    let k: Vec<DeviceId> = devices_where(&c, "K", 95, false)
+        .into_iter()
+        .chain(devices_where(&c, "K", 5, true))
+        .collect();
+    let finding = vec![Finding::Status {
+        index: 0,
+        status: 500,
+    }];
+    for d in &f {
+        let mut r = failure_report(&c, d.as_str(), finding.clone());
+        r.device = d.clone();
+        run::<Server>(&mut s, &[accept(r, report_at())]);
+    }
+    for d in &k {
+        run::<Server>(
+            &mut s,
+            &[ServerCommand::CheckIn {
+                device: d.clone(),
+                groups: vec![],
+                applied_revision: 0,
+                at: report_at(),
+            }],
+        );
+    }
+    for d in devices_where(&c, "P", 93, true) {
+        run::<Server>(&mut s, &[accept(probe(&c, &d), report_at())]);
+    }
+    let cov = s.stats().coverage.unwrap();
+    assert_eq!(cov.basis, devcare::stats::CoverageBasis::KnownSample);
+    // Truth: everyone but the 100 behind received it. With every sampled device of the
+    // uncertain rest probing, the estimate is exact and the interval's top is the truth.
+    let truth = 1.0 - 100.0 / t as f64;
+    assert!((cov.estimate - truth).abs() < 1e-12, "{cov:?}");
+    assert!((cov.hi - truth).abs() < 1e-12 && cov.lo < truth, "{cov:?}");
+    // Without the sample size the estimate rests on the rate (design basis).
+    let mut d = s.clone();
+    d.sampled_targets = None;
+    assert_eq!(
+        d.stats().coverage.unwrap().basis,
+        devcare::stats::CoverageBasis::Design
+    );
+    // A sample size beyond the targets is refused.
+    assert!(matches!(
+        Server::decide(
+            &s,
+            &ServerCommand::SizeSample {
+                sampled_targets: t + 1,
+                at: T0
+            }
+        ),
+        Err(ServerError::SampleSize { .. })
+    ));
+}
+
+#[test]
+fn broadcast_loss_alone_never_trips_the_abort_threshold() {
+    let mut c = campaign();
+    c.schedule.abort = Some(AbortPolicy {
+        failure_ratio: 0.05,
+        min_reports: 10,
+    });
+    let mut s = server_created(&c, 1_000);
+    // 200 of 1,000 missed the broadcast and check in behind: 20% "failed", no pause.
+    for i in 0..200 {
+        run::<Server>(
+            &mut s,
+            &[ServerCommand::CheckIn {
+                device: dev(&format!("K{i}")),
+                groups: vec![],
+                applied_revision: 0,
+                at: report_at(),
+            }],
+        );
+    }
+    assert!(!s.is_paused());
+    assert_eq!(s.due_care(report_at(), usize::MAX).len(), 200);
+}
+
+#[test]
+fn a_broken_rollout_pauses_after_min_reports_early_in_the_window() {
+    let mut c = campaign();
+    c.schedule.abort = Some(AbortPolicy {
+        failure_ratio: 0.05,
+        min_reports: 20,
+    });
+    let targeted = 100_000;
+    let mut s = server_created(&c, targeted);
+    run::<Server>(&mut s, &[ServerCommand::MarkBroadcast { at: T0 }]);
+    // Every device fails; reports arrive in slot order over the window. The host
+    // dispatches care as soon as it is due.
+    let sch = c.schedule.clone();
+    let start = T0.plus(sch.evaluate_after).plus(sch.report.offset);
+    let finding = vec![Finding::Status {
+        index: 0,
+        status: 500,
+    }];
+    let mut dispatched = 0;
+    let mut reports = 0;
+    for i in 0..targeted {
+        let at = start.plus(Duration(sch.report.window.as_millis() * i / targeted));
+        let events = run::<Server>(
+            &mut s,
+            &[accept(
+                failure_report(&c, &format!("B{i}"), finding.clone()),
+                at,
+            )],
+        );
+        reports += 1;
+        if events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::CampaignPaused { .. }))
+        {
+            break;
+        }
+        for order in s.due_care(at, usize::MAX) {
+            run::<Server>(
+                &mut s,
+                &[ServerCommand::DispatchCare {
+                    device: order.device,
+                    attempt: order.attempt,
+                    at,
+                }],
+            );
+            dispatched += 1;
+        }
+    }
+    assert!(s.is_paused());
+    assert_eq!(reports, 20, "paused at min_reports");
+    assert_eq!(dispatched, 19, "care orders that went out before the pause");
+    // Measured against the whole fleet (the old rule) it would have run to 5,001 reports.
+    assert!(!devcare::rules::abort_trips(
+        sch.abort.as_ref().unwrap(),
+        20,
+        targeted
+    ));
 }

@@ -152,6 +152,10 @@ enum devcare_result
   DEVCARE_BROADCAST_TOO_LATE = 412,
   // A campaign revision that is not newer than the live one.
   DEVCARE_REVISION_NOT_NEWER = 413,
+  // A success probe from a device outside the campaign's sample (answer 403).
+  DEVCARE_NOT_SAMPLED = 414,
+  // A sample size larger than the campaign's targets.
+  DEVCARE_SAMPLE_SIZE = 415,
   // The campaign file does not parse or validate (message has file:line:col).
   DEVCARE_CAMPAIGN_INVALID = 500,
 };
@@ -323,6 +327,9 @@ typedef struct devcare_stats {
   bool settled;
   // Coverage estimate available.
   bool has_coverage;
+  // The estimate is conditioned on the known sample size (valid for this campaign);
+  // false: on the sampling rate only (valid on average over campaigns).
+  bool coverage_known_sample;
   // Coverage estimate.
   double coverage;
   // 95% interval, low.
@@ -737,6 +744,31 @@ devcare_result devcare_server_care_in_flight(struct devcare_server *server,
                                              size_t device_cap,
                                              uint32_t *attempt,
                                              uint64_t *expires_ms);
+
+// Records how many of `campaign`'s targets are in its success sample: count them over the
+// host's directory with `devcare_server_sample_status` (an explicit target list is
+// counted at creation). The coverage estimate is then valid for this campaign
+// (`devcare_stats.coverage_known_sample`). Tell it again after a revision.
+// `DEVCARE_SAMPLE_SIZE` if it exceeds the targets.
+//
+// # Safety
+// `campaign` NUL-terminated.
+devcare_result devcare_server_set_sampled_targets(struct devcare_server *server,
+                                                  const char *campaign,
+                                                  uint64_t sampled_targets,
+                                                  uint64_t now_ms);
+
+// Whether `device` is in `campaign`'s success sample (`*sampled`) and, if so, whether the
+// server has heard nothing from it yet (`*silent`: poll it by unicast to tell a missed
+// broadcast from a lost probe). A host loops over its directory with it.
+//
+// # Safety
+// `campaign`, `device` NUL-terminated; `sampled`, `silent` valid for a write.
+devcare_result devcare_server_sample_status(struct devcare_server *server,
+                                            const char *campaign,
+                                            const char *device,
+                                            bool *sampled,
+                                            bool *silent);
 
 // An operator pauses care of `campaign`: no care order is dispatched until
 // `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.

@@ -175,6 +175,10 @@ result_codes! {
     DEVCARE_BROADCAST_TOO_LATE = 412,
     /// A campaign revision that is not newer than the live one.
     DEVCARE_REVISION_NOT_NEWER = 413,
+    /// A success probe from a device outside the campaign's sample (answer 403).
+    DEVCARE_NOT_SAMPLED = 414,
+    /// A sample size larger than the campaign's targets.
+    DEVCARE_SAMPLE_SIZE = 415,
     /// The campaign file does not parse or validate (message has file:line:col).
     DEVCARE_CAMPAIGN_INVALID = 500,
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use devcare::Timestamp;
 use devcare::host::{HostError, Ingest, ServerHost};
+use devcare::stats::CoverageBasis;
 
 use crate::boundary::{fail, guard};
 use crate::result::code_of;
@@ -402,6 +403,58 @@ pub unsafe extern "C" fn devcare_server_care_in_flight(
     })
 }
 
+/// Records how many of `campaign`'s targets are in its success sample: count them over the
+/// host's directory with `devcare_server_sample_status` (an explicit target list is
+/// counted at creation). The coverage estimate is then valid for this campaign
+/// (`devcare_stats.coverage_known_sample`). Tell it again after a revision.
+/// `DEVCARE_SAMPLE_SIZE` if it exceeds the targets.
+///
+/// # Safety
+/// `campaign` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_set_sampled_targets(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    sampled_targets: u64,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        try_host!(
+            h.host
+                .set_sampled_targets(id, sampled_targets, Timestamp(now_ms))
+        );
+        DEVCARE_OK
+    })
+}
+
+/// Whether `device` is in `campaign`'s success sample (`*sampled`) and, if so, whether the
+/// server has heard nothing from it yet (`*silent`: poll it by unicast to tell a missed
+/// broadcast from a lost probe). A host loops over its directory with it.
+///
+/// # Safety
+/// `campaign`, `device` NUL-terminated; `sampled`, `silent` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_sample_status(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    device: *const c_char,
+    sampled: *mut bool,
+    silent: *mut bool,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let id = try_str!(campaign);
+        let dev = try_str!(device);
+        try_out!(sampled, silent);
+        let view = try_host!(h.host.sample(id, [dev]));
+        put!(sampled, view.sampled == 1);
+        put!(silent, !view.silent.is_empty());
+        DEVCARE_OK
+    })
+}
+
 /// An operator pauses care of `campaign`: no care order is dispatched until
 /// `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.
 ///
@@ -495,6 +548,9 @@ pub struct devcare_stats {
     pub settled: bool,
     /// Coverage estimate available.
     pub has_coverage: bool,
+    /// The estimate is conditioned on the known sample size (valid for this campaign);
+    /// false: on the sampling rate only (valid on average over campaigns).
+    pub coverage_known_sample: bool,
     /// Coverage estimate.
     pub coverage: f64,
     /// 95% interval, low.
@@ -537,6 +593,7 @@ pub unsafe extern "C" fn devcare_server_stats(
                 paused: st.paused,
                 settled: st.settled,
                 has_coverage: c.is_some(),
+                coverage_known_sample: c.is_some_and(|c| c.basis == CoverageBasis::KnownSample),
                 coverage: c.map_or(0.0, |c| c.estimate),
                 coverage_lo: c.map_or(0.0, |c| c.lo),
                 coverage_hi: c.map_or(0.0, |c| c.hi),

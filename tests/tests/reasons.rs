@@ -123,6 +123,11 @@ fn server_errors() -> Vec<ServerError> {
             deadline: Timestamp(1),
         },
         ServerError::RevisionNotNewer { current: 2, got: 1 },
+        ServerError::NotSampled(s()),
+        ServerError::SampleSize {
+            sampled: 2,
+            targeted: 1,
+        },
     ]
 }
 
@@ -146,6 +151,8 @@ fn server_variant(e: &ServerError) -> usize {
         ServerError::AlreadyPaused => 15,
         ServerError::BroadcastTooLate { .. } => 16,
         ServerError::RevisionNotNewer { .. } => 17,
+        ServerError::NotSampled(_) => 18,
+        ServerError::SampleSize { .. } => 19,
     }
 }
 

@@ -149,8 +149,8 @@ fn ingest_batches_commit_accepted_reports_once_and_survive_reopen() {
         assert_eq!(server.rejections().get("duplicate"), Some(&1));
         assert_eq!(server.rejections().get("not-targeted"), Some(&1));
         assert_eq!(server.rejections().get("unknown-campaign"), Some(&1));
-        // Create + 2 × (accepted + care scheduled).
-        assert_eq!(server.version(&c.id), 5);
+        // Create (+ the listed targets' sample size) + 2 × (accepted + care scheduled).
+        assert_eq!(server.version(&c.id), 6);
         assert_eq!(
             server.store().streams().unwrap().len(),
             1,
@@ -179,14 +179,14 @@ fn a_second_writer_gets_a_conflict_and_the_first_sees_the_truth() {
     .unwrap();
     let mut b = CareServer::open(&store).unwrap();
     b.handle(&c.id, &report(&c, "IMEI:1", 1)).unwrap();
-    // `a` still believes the stream is at version 1.
+    // `a` still believes the stream is at version 2 (created, sample sized).
     let err = a.handle(&c.id, &report(&c, "IMEI:2", 1)).unwrap_err();
     assert!(
         matches!(
             err,
             RuntimeError::Store(StoreError::Conflict {
-                expected: 1,
-                actual: 3,
+                expected: 2,
+                actual: 4,
                 ..
             })
         ),
@@ -228,8 +228,8 @@ fn a_group_commit_that_loses_a_race_keeps_nothing_and_reloads() {
         matches!(
             err,
             StoreError::Conflict {
-                expected: 1,
-                actual: 3,
+                expected: 2,
+                actual: 4,
                 ..
             }
         ),
@@ -239,7 +239,7 @@ fn a_group_commit_that_loses_a_race_keeps_nothing_and_reloads() {
         store
             .version(&devcare::decider::Side::Server.stream(&c.id))
             .unwrap(),
-        3
+        4
     );
     assert_eq!(
         a.state(&c.id),

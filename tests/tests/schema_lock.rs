@@ -368,6 +368,13 @@ fn server_events_of(campaign: Campaign) -> Vec<(&'static str, ServerEvent)> {
                 at: t,
             },
         ),
+        (
+            "server.SampleSized",
+            ServerEvent::SampleSized {
+                sampled_targets: 497,
+                at: t,
+            },
+        ),
     ]
 }
 

@@ -329,7 +329,8 @@ fn forged_or_damaged_reports_are_refused_without_change() {
         s.store()
             .version(&devcare::decider::Side::Server.stream(&campaign(1).id))
             .unwrap(),
-        1
+        2,
+        "only the creation and its listed sample size"
     );
 }
 

@@ -759,7 +759,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_sample(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_stats(
     ): Int
@@ -850,7 +854,11 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_sample(`ptr`: Long,`campaign`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(`ptr`: Long,`device`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets(`ptr`: Long,`campaign`: RustBuffer.ByValue,`sampledTargets`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_stats(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1092,7 +1100,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() and 0xFFFF) != 62124) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_sample() and 0xFFFF) != 53724) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() and 0xFFFF) != 51507) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets() and 0xFFFF) != 26176) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() and 0xFFFF) != 3402) {
@@ -1707,11 +1721,23 @@ public interface CareServerInterface {
     fun `reviseCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
     
     /**
+     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+     * sample, and which of those the server has heard nothing from yet.
+     */
+    fun `sample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>): SampleInfo
+    
+    /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
      * it). Group campaigns accept reports only from members. Kept in memory: set it after
      * every open.
      */
     fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
+    
+    /**
+     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
+     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
+     */
+    fun `setSampledTargets`(`campaign`: kotlin.String, `sampledTargets`: kotlin.ULong, `nowMs`: kotlin.ULong)
     
     /**
      * The statistics of `campaign`.
@@ -2052,6 +2078,26 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
 
     
     /**
+     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+     * sample, and which of those the server has heard nothing from yet.
+     */
+    @Throws(DevcareException::class)override fun `sample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>): SampleInfo {
+            return FfiConverterTypeSampleInfo.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterSequenceString.lower(`devices`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
      * it). Group campaigns accept reports only from members. Kept in memory: set it after
      * every open.
@@ -2065,6 +2111,26 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
         
         FfiConverterString.lower(`device`),
         FfiConverterSequenceString.lower(`groups`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
+     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
+     */
+    @Throws(DevcareException::class)override fun `setSampledTargets`(`campaign`: kotlin.String, `sampledTargets`: kotlin.ULong, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`sampledTargets`),
+        FfiConverterULong.lower(`nowMs`),_status)
 }
     }
     
@@ -3146,6 +3212,11 @@ data class CampaignStats (
     var `coverageLo`: kotlin.Double?
     , 
     var `coverageHi`: kotlin.Double?
+    , 
+    /**
+     * `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
+     */
+    var `coverageBasis`: kotlin.String?
     
 ){
     
@@ -3179,6 +3250,7 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterOptionalDouble.read(buf),
             FfiConverterOptionalDouble.read(buf),
             FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -3199,7 +3271,8 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterBoolean.allocationSize(value.`settled`) +
             FfiConverterOptionalDouble.allocationSize(value.`coverage`) +
             FfiConverterOptionalDouble.allocationSize(value.`coverageLo`) +
-            FfiConverterOptionalDouble.allocationSize(value.`coverageHi`)
+            FfiConverterOptionalDouble.allocationSize(value.`coverageHi`) +
+            FfiConverterOptionalString.allocationSize(value.`coverageBasis`)
     )
 
     override fun write(value: CampaignStats, buf: ByteBuffer) {
@@ -3220,6 +3293,7 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterOptionalDouble.write(value.`coverage`, buf)
             FfiConverterOptionalDouble.write(value.`coverageLo`, buf)
             FfiConverterOptionalDouble.write(value.`coverageHi`, buf)
+            FfiConverterOptionalString.write(value.`coverageBasis`, buf)
     }
 }
 
@@ -3835,6 +3909,53 @@ public object FfiConverterTypeReportInfo: FfiConverterRustBuffer<ReportInfo> {
             FfiConverterULong.write(value.`evaluatedAtMs`, buf)
             FfiConverterString.write(value.`kind`, buf)
             FfiConverterSequenceUInt.write(value.`failedSettings`, buf)
+    }
+}
+
+
+
+/**
+ * Which devices of a directory are in a campaign's success sample.
+ */
+data class SampleInfo (
+    /**
+     * How many are sampled (what `setSampledTargets` takes).
+     */
+    var `sampled`: kotlin.ULong
+    , 
+    /**
+     * The sampled devices the server has heard nothing from yet.
+     */
+    var `silent`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSampleInfo: FfiConverterRustBuffer<SampleInfo> {
+    override fun read(buf: ByteBuffer): SampleInfo {
+        return SampleInfo(
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SampleInfo) = (
+            FfiConverterULong.allocationSize(value.`sampled`) +
+            FfiConverterSequenceString.allocationSize(value.`silent`)
+    )
+
+    override fun write(value: SampleInfo, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`sampled`, buf)
+            FfiConverterSequenceString.write(value.`silent`, buf)
     }
 }
 

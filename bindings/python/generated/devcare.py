@@ -562,7 +562,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() != 62124:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_sample() != 53724:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets() != 26176:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -684,9 +688,15 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.restype = cty
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_sample.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_sample.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_stats.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_stats.restype = ctypes.c_uint16
@@ -877,6 +887,13 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -884,6 +901,14 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.argtypes
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_stats.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1236,6 +1261,63 @@ class _UniffiFfiConverterOptionalFloat64(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+class _UniffiFfiConverterString:
+    @staticmethod
+    def check_lower(value):
+        if not isinstance(value, str):
+            raise TypeError("argument must be str, not {}".format(type(value).__name__))
+        return value
+
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative string length")
+        utf8_bytes = buf.read(size)
+        return utf8_bytes.decode("utf-8")
+
+    @staticmethod
+    def write(value, buf):
+        utf8_bytes = value.encode("utf-8")
+        buf.write_i32(len(utf8_bytes))
+        buf.write(utf8_bytes)
+
+    @staticmethod
+    def lift(buf):
+        with buf.consume_with_stream() as stream:
+            return stream.read(stream.remaining()).decode("utf-8")
+
+    @staticmethod
+    def lower(value):
+        with _UniffiRustBuffer.alloc_with_builder() as builder:
+            builder.write(value.encode("utf-8"))
+            return builder.finalize()
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class CampaignStats:
     """
@@ -1243,7 +1325,7 @@ class CampaignStats:
     same names (the coverage interval flattened into three optionals). Each field's
     meaning is in the README's "Campaign statistics" table.
 """
-    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, care_timed_out:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float]):
+    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, care_timed_out:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float], coverage_basis:typing.Optional[str]):
         self.targeted = targeted
         self.failure_reports = failure_reports
         self.success_probes = success_probes
@@ -1261,12 +1343,13 @@ class CampaignStats:
         self.coverage = coverage
         self.coverage_lo = coverage_lo
         self.coverage_hi = coverage_hi
+        self.coverage_basis = coverage_basis
         
         
 
     
     def __str__(self):
-        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, care_timed_out={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.care_timed_out, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.settled, self.coverage, self.coverage_lo, self.coverage_hi)
+        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, care_timed_out={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={}, coverage_basis={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.care_timed_out, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.settled, self.coverage, self.coverage_lo, self.coverage_hi, self.coverage_basis)
     def __eq__(self, other):
         if self.targeted != other.targeted:
             return False
@@ -1302,6 +1385,8 @@ class CampaignStats:
             return False
         if self.coverage_hi != other.coverage_hi:
             return False
+        if self.coverage_basis != other.coverage_basis:
+            return False
         return True
 
 class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
@@ -1325,6 +1410,7 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
             coverage=_UniffiFfiConverterOptionalFloat64.read(buf),
             coverage_lo=_UniffiFfiConverterOptionalFloat64.read(buf),
             coverage_hi=_UniffiFfiConverterOptionalFloat64.read(buf),
+            coverage_basis=_UniffiFfiConverterOptionalString.read(buf),
         )
 
     @staticmethod
@@ -1346,6 +1432,7 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalFloat64.check_lower(value.coverage)
         _UniffiFfiConverterOptionalFloat64.check_lower(value.coverage_lo)
         _UniffiFfiConverterOptionalFloat64.check_lower(value.coverage_hi)
+        _UniffiFfiConverterOptionalString.check_lower(value.coverage_basis)
 
     @staticmethod
     def write(value, buf):
@@ -1366,38 +1453,7 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalFloat64.write(value.coverage, buf)
         _UniffiFfiConverterOptionalFloat64.write(value.coverage_lo, buf)
         _UniffiFfiConverterOptionalFloat64.write(value.coverage_hi, buf)
-
-class _UniffiFfiConverterString:
-    @staticmethod
-    def check_lower(value):
-        if not isinstance(value, str):
-            raise TypeError("argument must be str, not {}".format(type(value).__name__))
-        return value
-
-    @staticmethod
-    def read(buf):
-        size = buf.read_i32()
-        if size < 0:
-            raise InternalError("Unexpected negative string length")
-        utf8_bytes = buf.read(size)
-        return utf8_bytes.decode("utf-8")
-
-    @staticmethod
-    def write(value, buf):
-        utf8_bytes = value.encode("utf-8")
-        buf.write_i32(len(utf8_bytes))
-        buf.write(utf8_bytes)
-
-    @staticmethod
-    def lift(buf):
-        with buf.consume_with_stream() as stream:
-            return stream.read(stream.remaining()).decode("utf-8")
-
-    @staticmethod
-    def lower(value):
-        with _UniffiRustBuffer.alloc_with_builder() as builder:
-            builder.write(value.encode("utf-8"))
-            return builder.finalize()
+        _UniffiFfiConverterOptionalString.write(value.coverage_basis, buf)
 
 class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u32"
@@ -2563,6 +2619,45 @@ class _UniffiFfiConverterTypeReportInfo(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.kind, buf)
         _UniffiFfiConverterSequenceUInt32.write(value.failed_settings, buf)
 
+@dataclass
+class SampleInfo:
+    """
+    Which devices of a directory are in a campaign's success sample.
+"""
+    def __init__(self, *, sampled:int, silent:typing.List[str]):
+        self.sampled = sampled
+        self.silent = silent
+        
+        
+
+    
+    def __str__(self):
+        return "SampleInfo(sampled={}, silent={})".format(self.sampled, self.silent)
+    def __eq__(self, other):
+        if self.sampled != other.sampled:
+            return False
+        if self.silent != other.silent:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeSampleInfo(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return SampleInfo(
+            sampled=_UniffiFfiConverterUInt64.read(buf),
+            silent=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt64.check_lower(value.sampled)
+        _UniffiFfiConverterSequenceString.check_lower(value.silent)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt64.write(value.sampled, buf)
+        _UniffiFfiConverterSequenceString.write(value.silent, buf)
+
 
 
 # DevcareError
@@ -2869,11 +2964,23 @@ class CareServerProtocol(typing.Protocol):
         revision's care stops and its reports are refused with DM 410.
 """
         raise NotImplementedError
+    def sample(self, campaign: str,devices: typing.List[str]) -> SampleInfo:
+        """
+        Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+        sample, and which of those the server has heard nothing from yet.
+"""
+        raise NotImplementedError
     def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
         """
         Records that `device` belongs to `groups` (replacing what was recorded; empty clears
         it). Group campaigns accept reports only from members. Kept in memory: set it after
         every open.
+"""
+        raise NotImplementedError
+    def set_sampled_targets(self, campaign: str,sampled_targets: int,now_ms: int) -> None:
+        """
+        Records how many of `campaign`'s targets are in its success sample (see `sample`):
+        the coverage estimate is then valid for this campaign. Tell it again after a revision.
 """
         raise NotImplementedError
     def stats(self, campaign: str) -> CampaignStats:
@@ -3195,6 +3302,28 @@ class CareServer(CareServerProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def sample(self, campaign: str,devices: typing.List[str]) -> SampleInfo:
+        """
+        Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+        sample, and which of those the server has heard nothing from yet.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterSequenceString.check_lower(devices)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterSequenceString.lower(devices),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSampleInfo.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
         """
         Records that `device` belongs to `groups` (replacing what was recorded; empty clears
@@ -3215,6 +3344,31 @@ class CareServer(CareServerProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_sampled_targets(self, campaign: str,sampled_targets: int,now_ms: int) -> None:
+        """
+        Records how many of `campaign`'s targets are in its success sample (see `sample`):
+        the coverage estimate is then valid for this campaign. Tell it again after a revision.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(sampled_targets)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(sampled_targets),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3972,31 +4126,6 @@ class _UniffiFfiConverterTypeDeviceAgent:
     @classmethod
     def write(cls, value: DeviceAgent, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
-
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
 def decode_report(bytes: bytes,device_key: bytes) -> ReportInfo:
     """
     Authenticates report bytes with `device_key` (32 bytes) and decodes them.
@@ -4198,6 +4327,7 @@ __all__ = [
     "PayloadInfo",
     "PendingWork",
     "ReportInfo",
+    "SampleInfo",
     "decode_report",
     "derive_device_key",
     "first_report_at",

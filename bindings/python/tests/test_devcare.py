@@ -370,6 +370,44 @@ def revision_2_mid_window_and_care_that_times_out_is_retried_then_escalated():
         assert e.reason == "unknown-campaign", e
 
 
+
+@test
+def the_known_sample_makes_coverage_exact_and_names_the_silent_sampled():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN.replace('sample_success = "0%"', 'sample_success = "20%"'), 50, T0)
+    fleet = ["dev-%04d" % i for i in range(50)]
+    view = server.sample(cid, fleet)
+    assert 0 < view.sampled < 50 and view.silent == [d for d in fleet if d in view.silent], view
+    assert server.stats(cid).coverage_basis == "design"
+    server.set_sampled_targets(cid, view.sampled, T0)
+    try:
+        server.set_sampled_targets(cid, 51, T0)
+        raise AssertionError("a sample larger than the fleet was taken")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "sample-size", e
+    assert server.stats(cid).coverage_basis == "known-sample"
+    payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
+    pk = devcare.public_key(SEED)
+    # Every sampled device but the first received the payload, is healthy and probes; the
+    # first missed the broadcast and stays silent: it is the one named.
+    missed = view.silent[0]
+    for d in view.silent[1:]:
+        agent = devcare.DeviceAgent.open(None, d, [], pk, devcare.derive_device_key(MASTER, d))
+        agent.receive_payload(payload, T0, Tree())
+        slot = agent.tick(T0 + 5 * MIN)
+        due = agent.next_report(slot)
+        assert server.ingest_report(due.bytes, slot).outcome.is_ACCEPTED()
+    assert server.sample(cid, fleet).silent == [missed]
+    st = server.stats(cid)
+    assert st.success_probes == view.sampled - 1, st
+    assert st.coverage_lo <= 49 / 50 <= st.coverage_hi and st.coverage_hi < 1.0, st
+    # A healthy device outside the sample stays silent.
+    outsider = next(d for d in fleet if d not in view.silent and d != missed)
+    agent = devcare.DeviceAgent.open(None, outsider, [], pk, devcare.derive_device_key(MASTER, outsider))
+    agent.receive_payload(payload, T0, Tree())
+    assert agent.tick(T0 + 5 * MIN) is None, "healthy and not sampled: silent"
+
+
 CHILD = """
 import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ".")

@@ -723,11 +723,23 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     func reviseCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
     
     /**
+     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+     * sample, and which of those the server has heard nothing from yet.
+     */
+    func sample(campaign: String, devices: [String]) throws  -> SampleInfo
+    
+    /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
      * it). Group campaigns accept reports only from members. Kept in memory: set it after
      * every open.
      */
     func setDeviceGroups(device: String, groups: [String]) throws 
+    
+    /**
+     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
+     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
+     */
+    func setSampledTargets(campaign: String, sampledTargets: UInt64, nowMs: UInt64) throws 
     
     /**
      * The statistics of `campaign`.
@@ -976,6 +988,21 @@ open func reviseCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -
 }
     
     /**
+     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+     * sample, and which of those the server has heard nothing from yet.
+     */
+open func sample(campaign: String, devices: [String])throws  -> SampleInfo  {
+    return try  FfiConverterTypeSampleInfo_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_sample(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterSequenceString.lower(devices),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
      * it). Group campaigns accept reports only from members. Kept in memory: set it after
      * every open.
@@ -986,6 +1013,21 @@ open func setDeviceGroups(device: String, groups: [String])throws   {try rustCal
             self.uniffiCloneHandle(),
         FfiConverterString.lower(device),
         FfiConverterSequenceString.lower(groups),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
+     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
+     */
+open func setSampledTargets(campaign: String, sampledTargets: UInt64, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(sampledTargets),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 }
 }
@@ -1744,10 +1786,17 @@ public struct CampaignStats: Equatable, Hashable {
     public var coverage: Double?
     public var coverageLo: Double?
     public var coverageHi: Double?
+    /**
+     * `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
+     */
+    public var coverageBasis: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(targeted: UInt64, failureReports: UInt64, successProbes: UInt64, lateReports: UInt64, checkinsBehind: UInt64, careDispatched: UInt64, careTimedOut: UInt64, inCare: UInt64, recovered: UInt64, escalated: UInt64, abandoned: UInt64, presumedOk: UInt64, paused: Bool, settled: Bool, coverage: Double?, coverageLo: Double?, coverageHi: Double?) {
+    public init(targeted: UInt64, failureReports: UInt64, successProbes: UInt64, lateReports: UInt64, checkinsBehind: UInt64, careDispatched: UInt64, careTimedOut: UInt64, inCare: UInt64, recovered: UInt64, escalated: UInt64, abandoned: UInt64, presumedOk: UInt64, paused: Bool, settled: Bool, coverage: Double?, coverageLo: Double?, coverageHi: Double?, 
+        /**
+         * `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
+         */coverageBasis: String?) {
         self.targeted = targeted
         self.failureReports = failureReports
         self.successProbes = successProbes
@@ -1765,6 +1814,7 @@ public struct CampaignStats: Equatable, Hashable {
         self.coverage = coverage
         self.coverageLo = coverageLo
         self.coverageHi = coverageHi
+        self.coverageBasis = coverageBasis
     }
 
     
@@ -1799,7 +1849,8 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
                 settled: FfiConverterBool.read(from: &buf), 
                 coverage: FfiConverterOptionDouble.read(from: &buf), 
                 coverageLo: FfiConverterOptionDouble.read(from: &buf), 
-                coverageHi: FfiConverterOptionDouble.read(from: &buf)
+                coverageHi: FfiConverterOptionDouble.read(from: &buf), 
+                coverageBasis: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1821,6 +1872,7 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
         FfiConverterOptionDouble.write(value.coverage, into: &buf)
         FfiConverterOptionDouble.write(value.coverageLo, into: &buf)
         FfiConverterOptionDouble.write(value.coverageHi, into: &buf)
+        FfiConverterOptionString.write(value.coverageBasis, into: &buf)
     }
 }
 
@@ -2709,6 +2761,75 @@ public func FfiConverterTypeReportInfo_lift(_ buf: RustBuffer) throws -> ReportI
 #endif
 public func FfiConverterTypeReportInfo_lower(_ value: ReportInfo) -> RustBuffer {
     return FfiConverterTypeReportInfo.lower(value)
+}
+
+
+/**
+ * Which devices of a directory are in a campaign's success sample.
+ */
+public struct SampleInfo: Equatable, Hashable {
+    /**
+     * How many are sampled (what `setSampledTargets` takes).
+     */
+    public var sampled: UInt64
+    /**
+     * The sampled devices the server has heard nothing from yet.
+     */
+    public var silent: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * How many are sampled (what `setSampledTargets` takes).
+         */sampled: UInt64, 
+        /**
+         * The sampled devices the server has heard nothing from yet.
+         */silent: [String]) {
+        self.sampled = sampled
+        self.silent = silent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SampleInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSampleInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SampleInfo {
+        return
+            try SampleInfo(
+                sampled: FfiConverterUInt64.read(from: &buf), 
+                silent: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SampleInfo, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.sampled, into: &buf)
+        FfiConverterSequenceString.write(value.silent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSampleInfo_lift(_ buf: RustBuffer) throws -> SampleInfo {
+    return try FfiConverterTypeSampleInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSampleInfo_lower(_ value: SampleInfo) -> RustBuffer {
+    return FfiConverterTypeSampleInfo.lower(value)
 }
 
 
@@ -3825,7 +3946,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() != 62124) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_sample() != 53724) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets() != 26176) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402) {

@@ -404,9 +404,19 @@ void uniffi_devcare_uniffi_fn_method_careserver_resume(uint64_t ptr, RustBuffer 
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(uint64_t ptr, RustBuffer toml, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SAMPLE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SAMPLE
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_sample(uint64_t ptr, RustBuffer campaign, RustBuffer devices, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_DEVICE_GROUPS
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_DEVICE_GROUPS
 void uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(uint64_t ptr, RustBuffer device, RustBuffer groups, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_SAMPLED_TARGETS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_SAMPLED_TARGETS
+void uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets(uint64_t ptr, RustBuffer campaign, uint64_t sampled_targets, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_STATS
@@ -925,9 +935,21 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SAMPLE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SAMPLE
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_sample(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SET_DEVICE_GROUPS
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SET_DEVICE_GROUPS
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SET_SAMPLED_TARGETS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SET_SAMPLED_TARGETS
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets(void
     
 );
 #endif

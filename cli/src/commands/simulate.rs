@@ -230,6 +230,11 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
         .campaign
         .as_ref()
         .map_or(c.revision, |c| c.revision);
+    let tl = &run.state.tally;
+    let silent = run
+        .state
+        .sampled_targets
+        .map(|n| n.saturating_sub(tl.sampled_reporters + tl.sampled_behind + tl.probes));
     let text = || {
         let mut t = String::new();
         let _ = writeln!(
@@ -297,9 +302,20 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
         if let Some(cv) = st.coverage {
             let _ = writeln!(
                 t,
-                "  coverage estimate   {:>10.4}   95% CI [{:.4}, {:.4}]",
-                cv.estimate, cv.lo, cv.hi
+                "  coverage estimate   {:>10.4}   95% CI [{:.4}, {:.4}] ({}; truth {:.4})",
+                cv.estimate,
+                cv.lo,
+                cv.hi,
+                cv.basis.name(),
+                1.0 - out.missed as f64 / out.devices as f64
             );
+            if let Some(n) = silent {
+                let _ = writeln!(
+                    t,
+                    "  silent sampled      {:>10}   (no probe, report or check-in: poll them)",
+                    n
+                );
+            }
         }
         if st.paused {
             let _ = writeln!(t, "  care PAUSED by the abort threshold");
@@ -358,6 +374,10 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             "paused": st.paused,
             "coverage_estimate": st.coverage.map(|c| c.estimate),
             "coverage_ci95": st.coverage.map(|c| [c.lo, c.hi]),
+            "coverage_basis": st.coverage.map(|c| c.basis.name()),
+            "coverage_truth": 1.0 - out.missed as f64 / out.devices as f64,
+            "sampled_targets": run.state.sampled_targets,
+            "silent_sampled": silent,
             "converged_after_s": converged_s,
             "unresolved": out.unresolved,
             "events_logged": out.events_logged,

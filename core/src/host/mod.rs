@@ -24,5 +24,5 @@ pub use agent::{DeviceAgent, Pending};
 pub use care_server::{CareServer, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys};
 pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};
-pub use server::{AlertIngest, ServerHost};
+pub use server::{AlertIngest, SampleView, ServerHost};
 pub use streams::{Rejections, RuntimeError};

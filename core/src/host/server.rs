@@ -12,6 +12,14 @@ use crate::payload::{PayloadLimits, ServerKey, build_payload};
 use crate::server::{CampaignStats, CareOrder, InFlightCare, ServerCommand};
 use crate::store::AnyStore;
 
+/// Which devices of a host's directory are in a campaign's success sample.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SampleView {
+    /// How many are sampled.
+    pub sampled: u64,
+    /// The sampled devices the server has heard nothing from yet, in the order given.
+    pub silent: Vec<String>,
+}
 /// What an OMA DM message of Generic Alerts came to: one [`Ingest`] per report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertIngest {
@@ -320,6 +328,56 @@ impl ServerHost {
             .state(&id)
             .map(|s| s.stats())
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
+    }
+
+    /// Which of `devices` are in `campaign`'s success sample (`sampled(salt, id, ppm)`), and
+    /// of those, which are *silent*: no probe, no report, no check-in yet. Pass the targets
+    /// from the host's directory: the count of the first is what [`Self::set_sampled_targets`]
+    /// takes; the second names the devices to poll by unicast to tell "missed the
+    /// broadcast" from "probe lost". One hash per device; nothing is stored.
+    pub fn sample<'a>(
+        &self,
+        campaign: &str,
+        devices: impl IntoIterator<Item = &'a str>,
+    ) -> Result<SampleView, HostError> {
+        let id = campaign_id(campaign)?;
+        let state = self
+            .server
+            .state(&id)
+            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?;
+        let c = state.campaign()?;
+        let ppm = c.schedule.sample_success_ppm;
+        let mut view = SampleView::default();
+        for d in devices {
+            let d = device_id(d)?;
+            if crate::slot::sampled(&c.salt, &d, ppm) {
+                view.sampled += 1;
+                if !state.cases.contains_key(&d) {
+                    view.silent.push(d.to_string());
+                }
+            }
+        }
+        Ok(view)
+    }
+
+    /// Records how many of `campaign`'s targets are in its success sample (count them with
+    /// [`Self::sample`] over the host's directory; an explicit target list is counted at
+    /// creation). From then on the coverage estimate is conditioned on the known sample and
+    /// valid for this campaign (`CoverageBasis::KnownSample`). Tell it again after a
+    /// revision (its salt, and so its sample, may change).
+    pub fn set_sampled_targets(
+        &mut self,
+        campaign: &str,
+        sampled_targets: u64,
+        now: Timestamp,
+    ) -> Result<(), HostError> {
+        self.operator(
+            campaign,
+            ServerCommand::SizeSample {
+                sampled_targets,
+                at: now,
+            },
+        )
     }
 
     /// Care orders of `campaign` dispatched and not answered yet, the soonest to expire

@@ -69,8 +69,17 @@ pub enum ServerCommand {
         device: DeviceId,
         /// Care attempt.
         attempt: u32,
-        /// All re-provisioned settings succeeded.
+        /// The device's verdict: the care results pass the campaign's result conditions
+        /// (what `DeviceHost::receive_care` returns as `recovered`).
         success: bool,
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
+    /// The host counted the targets in the campaign's success sample over its device
+    /// directory (`all` and `groups` campaigns; an explicit list is counted at `Create`).
+    SizeSample {
+        /// Targets with `sampled(salt, id, ppm)`.
+        sampled_targets: u64,
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },

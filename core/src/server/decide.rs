@@ -2,13 +2,15 @@
 //! must pass and the events it yields. [`Server::decide`](crate::server::Server) only
 //! dispatches here.
 
-use crate::model::{Campaign, DeviceId, Limits, Timestamp};
+use crate::model::{Campaign, DeviceId, Limits, TargetSet, Timestamp};
 use crate::report::{Finding, Report, ReportKind};
 use crate::rules::{self, AfterFailedCare};
 use crate::schedule::{AfterCare, CareAction};
 use crate::server::{
-    Case, CaseStatus, EscalationReason, PauseReason, ServerError, ServerEvent, ServerState,
+    Case, CaseOrigin, CaseStatus, EscalationReason, PauseReason, ServerError, ServerEvent,
+    ServerState,
 };
+use crate::slot;
 
 type Decided = Result<Vec<ServerEvent>, ServerError>;
 
@@ -23,9 +25,46 @@ pub(super) fn create(
         return Err(ServerError::AlreadyCreated(c.id.to_string()));
     }
     campaign.validate(&Limits::DEFAULT)?;
-    Ok(vec![ServerEvent::CampaignCreated {
+    let mut events = vec![ServerEvent::CampaignCreated {
         campaign: Box::new(campaign.clone()),
         targeted: target_count(campaign, targeted)?,
+        at,
+    }];
+    events.extend(listed_sample(campaign, at));
+    Ok(events)
+}
+
+/// An explicit target list's sample size, counted here (one hash per listed device).
+fn listed_sample(campaign: &Campaign, at: Timestamp) -> Option<ServerEvent> {
+    let TargetSet::Devices(ids) = &campaign.targets else {
+        return None;
+    };
+    let ppm = campaign.schedule.sample_success_ppm;
+    let sampled_targets = ids
+        .iter()
+        .filter(|d| slot::sampled(&campaign.salt, d, ppm))
+        .count() as u64;
+    Some(ServerEvent::SampleSized {
+        sampled_targets,
+        at,
+    })
+}
+
+/// `SizeSample`: the host's count of sampled targets, at most the targets; telling the
+/// same count again appends nothing.
+pub(super) fn size_sample(state: &ServerState, sampled_targets: u64, at: Timestamp) -> Decided {
+    state.campaign()?;
+    if sampled_targets > state.targeted {
+        return Err(ServerError::SampleSize {
+            sampled: sampled_targets,
+            targeted: state.targeted,
+        });
+    }
+    if state.sampled_targets == Some(sampled_targets) {
+        return Ok(vec![]);
+    }
+    Ok(vec![ServerEvent::SampleSized {
+        sampled_targets,
         at,
     }])
 }
@@ -51,11 +90,13 @@ pub(super) fn revise(
         });
     }
     campaign.validate(&Limits::DEFAULT)?;
-    Ok(vec![ServerEvent::CampaignRevised {
+    let mut events = vec![ServerEvent::CampaignRevised {
         campaign: Box::new(campaign.clone()),
         targeted: target_count(campaign, targeted)?,
         at,
-    }])
+    }];
+    events.extend(listed_sample(campaign, at));
+    Ok(events)
 }
 
 /// The number of targets: an explicit list knows it (a count given must agree), `all`
@@ -162,6 +203,11 @@ pub(super) fn accept_report(
                 "a failure summary counting no findings",
             ));
         }
+        ReportKind::Success
+            if !slot::sampled(&c.salt, &report.device, c.schedule.sample_success_ppm) =>
+        {
+            return Err(ServerError::NotSampled(report.device.to_string()));
+        }
         _ => None,
     };
     let late = state.settled_at.is_some();
@@ -182,6 +228,7 @@ pub(super) fn accept_report(
         }
         let settings = rules::care_settings(c, findings);
         open_care(state, c, &report.device, settings, at, &mut events);
+        abort_check(state, c, &report.device, at, &mut events);
     }
     Ok(events)
 }
@@ -267,22 +314,41 @@ fn open_care(
             due: at,
         });
     }
-    if let Some(abort) = &campaign.schedule.abort
-        && !state.is_paused()
-        && !state.resumed
-    {
-        let already = state.cases.get(device).is_some_and(Case::is_failure);
-        let failures = state.failed() + u64::from(!already);
-        if rules::abort_trips(abort, failures, state.targeted) {
-            events.push(ServerEvent::CampaignPaused {
-                reason: PauseReason {
-                    failure_reports: failures,
-                    targeted: state.targeted,
-                    threshold: abort.failure_ratio,
-                },
-                at,
-            });
-        }
+}
+
+/// After a failure report from `device`: pause care when failure reporters exceed the
+/// abort ratio of the devices expected to have evaluated and reported by `at`
+/// ([`rules::expected_reporters`], [`rules::abort_trips`]). Check-ins behind do not count:
+/// they measure broadcast loss, which the coverage estimate answers.
+fn abort_check(
+    state: &ServerState,
+    campaign: &Campaign,
+    device: &DeviceId,
+    at: Timestamp,
+    events: &mut Vec<ServerEvent>,
+) {
+    let Some(abort) = &campaign.schedule.abort else {
+        return;
+    };
+    if state.is_paused() || state.resumed {
+        return;
+    }
+    let already = state
+        .cases
+        .get(device)
+        .is_some_and(|k| matches!(&k.origin, CaseOrigin::Report { kind, .. } if kind.is_failure()));
+    let failures = state.tally.reporters + u64::from(!already);
+    let broadcast = state.broadcast_at.unwrap_or(campaign.issued_at);
+    let expected = rules::expected_reporters(campaign, broadcast, state.targeted, at);
+    if rules::abort_trips(abort, failures, expected) {
+        events.push(ServerEvent::CampaignPaused {
+            reason: PauseReason {
+                failure_reports: failures,
+                targeted: expected,
+                threshold: abort.failure_ratio,
+            },
+            at,
+        });
     }
 }
 

@@ -83,6 +83,18 @@ pub enum ServerError {
     /// Pause while paused.
     #[error("care is already paused")]
     AlreadyPaused,
+    /// A success probe from a device the campaign's sample does not hold: only sampled
+    /// devices probe, so it cannot be counted as coverage.
+    #[error("device {0} is not in the campaign's success sample: its probe is not counted")]
+    NotSampled(String),
+    /// A sample size larger than the targets.
+    #[error("{sampled} sampled targets cannot be more than the {targeted} targets")]
+    SampleSize {
+        /// The size given.
+        sampled: u64,
+        /// The campaign's targets.
+        targeted: u64,
+    },
     /// A broadcast so late that devices' slots and retries would fall after the deadline.
     #[error(
         "a broadcast at {at} is too late: reports and their retries would run until {needed}, after the report deadline {deadline}; revise the campaign with a later deadline"
@@ -120,6 +132,8 @@ impl ServerError {
             ServerError::Paused => "paused",
             ServerError::NotPaused => "not-paused",
             ServerError::AlreadyPaused => "already-paused",
+            ServerError::NotSampled(_) => "not-sampled",
+            ServerError::SampleSize { .. } => "sample-size",
             ServerError::RevisionNotNewer { .. } => "revision-not-newer",
             ServerError::BroadcastTooLate { .. } => "broadcast-too-late",
             ServerError::AlreadyBroadcast => "already-broadcast",
@@ -133,7 +147,7 @@ impl ServerError {
     pub fn dm_status(&self) -> u16 {
         match self {
             ServerError::Duplicate { .. } => 200,
-            ServerError::NotTargeted(_) => 403,
+            ServerError::NotTargeted(_) | ServerError::NotSampled(_) => 403,
             // A report of an older revision: 410 Gone tells the device to stop retrying
             // (its revision is obsolete; a check-in brings it to the new one).
             ServerError::WrongRevision { current, got } if got < current => 410,
@@ -149,6 +163,7 @@ impl ServerError {
             | ServerError::Paused
             | ServerError::NotPaused
             | ServerError::AlreadyPaused
+            | ServerError::SampleSize { .. }
             | ServerError::RevisionNotNewer { .. }
             | ServerError::BroadcastTooLate { .. }
             | ServerError::AlreadyBroadcast => 500,

@@ -173,4 +173,13 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// How many targets the campaign's success sample holds (`sampled(salt, id, ppm)` over
+    /// the targets): counted by the decider for an explicit device list, by the host over
+    /// its directory otherwise. Makes the coverage estimate exact for this campaign.
+    SampleSized {
+        /// Sampled targets.
+        sampled_targets: u64,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
 }

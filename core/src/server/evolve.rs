@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use crate::model::{DeviceId, Timestamp};
 use crate::rules;
 use crate::server::{Case, CaseOrigin, CaseStatus, ServerEvent, ServerState};
+use crate::slot;
 
 /// Folds one event into the state (the [`Decider::evolve`](crate::Decider::evolve) of
 /// [`Server`](crate::server::Server)).
@@ -30,6 +31,12 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
         } => {
             // A relapse: the case that ended opens again; the device is failed once.
             let cycle = reopen(state, device) + u32::from(kind.is_failure());
+            let origin = if kind.is_failure() {
+                Origin::Reporter
+            } else {
+                Origin::Probe
+            };
+            count(state, device, origin, 1);
             let k = &mut state.counters;
             if kind.is_failure() {
                 k.failure_reports += 1;
@@ -66,6 +73,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             // A device whose case ended (recovered, escalated, given up, or a success probe)
             // and is behind again: the case opens again; the device is failed once.
             let cycle = reopen(state, device) + 1;
+            count(state, device, Origin::Behind, 1);
             state.cases.insert(
                 device.clone(),
                 Case {
@@ -212,6 +220,9 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                 ..ServerState::default()
             };
         }
+        ServerEvent::SampleSized {
+            sampled_targets, ..
+        } => state.sampled_targets = Some(*sampled_targets),
         ServerEvent::CampaignSettled { presumed_ok, at } => {
             state.settled_at = Some(*at);
             state.presumed_ok_at_settle = Some(*presumed_ok);
@@ -226,6 +237,11 @@ fn reopen(state: &mut ServerState, device: &DeviceId) -> u32 {
     let Some(old) = state.cases.get(device) else {
         return 0;
     };
+    let (old_origin, old_cycle) = (Origin::of(old), old.cycle);
+    count(state, device, old_origin, -1);
+    let Some(old) = state.cases.get(device) else {
+        return old_cycle;
+    };
     let k = &mut state.counters;
     if old.is_failure() {
         k.reopened += 1;
@@ -237,6 +253,55 @@ fn reopen(state: &mut ServerState, device: &DeviceId) -> u32 {
         _ => {}
     }
     old.cycle
+}
+
+/// How a case says its device stands towards the broadcast ([`crate::server::Tally`]).
+#[derive(Clone, Copy)]
+enum Origin {
+    Reporter,
+    Behind,
+    Probe,
+}
+
+impl Origin {
+    fn of(case: &Case) -> Origin {
+        match &case.origin {
+            CaseOrigin::Report { kind, .. } if kind.is_failure() => Origin::Reporter,
+            CaseOrigin::Report { .. } => Origin::Probe,
+            CaseOrigin::CheckInBehind { .. } => Origin::Behind,
+        }
+    }
+}
+
+/// Adds (`+1`) or takes away (`-1`) `device`'s case of `origin` in the tally.
+fn count(state: &mut ServerState, device: &DeviceId, origin: Origin, delta: i8) {
+    let sampled = state
+        .campaign
+        .as_ref()
+        .is_some_and(|c| slot::sampled(&c.salt, device, c.schedule.sample_success_ppm));
+    let t = &mut state.tally;
+    let bump = |n: &mut u64| {
+        *n = if delta > 0 {
+            n.saturating_add(1)
+        } else {
+            n.saturating_sub(1)
+        }
+    };
+    match origin {
+        Origin::Reporter => {
+            bump(&mut t.reporters);
+            if sampled {
+                bump(&mut t.sampled_reporters);
+            }
+        }
+        Origin::Behind => {
+            bump(&mut t.behind);
+            if sampled {
+                bump(&mut t.sampled_behind);
+            }
+        }
+        Origin::Probe => bump(&mut t.probes),
+    }
 }
 
 /// Takes `device` off the care queue or the in-flight set, whichever its `status` puts it on.

@@ -22,6 +22,7 @@ pub use error::ServerError;
 pub use events::{EscalationReason, PauseReason, ServerEvent};
 pub use state::{
     CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare, ServerState,
+    Tally,
 };
 
 use crate::decider::{Decider, Side};
@@ -74,6 +75,10 @@ impl Decider for Server {
                 success,
                 at,
             } => decide::record_care_outcome(state, device, *attempt, *success, *at),
+            C::SizeSample {
+                sampled_targets,
+                at,
+            } => decide::size_sample(state, *sampled_targets, *at),
             C::Pause { at } => decide::pause(state, *at),
             C::Resume { at } => decide::resume(state, *at),
             C::Tick { now } => decide::tick(state, *now),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::ReportKind;
 use crate::server::{PauseReason, ServerError};
-use crate::stats::{Coverage, wilson_interval};
+use crate::stats::{Coverage, CoverageBasis, wilson_interval};
 
 /// Where a device's case stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +136,22 @@ pub struct Counters {
     pub reopened: u64,
 }
 
+/// Who the cases say received the broadcast, kept current as cases open and reopen: the
+/// inputs of the coverage estimate and the abort threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Tally {
+    /// Cases opened by a failure report: devices that received the broadcast and failed.
+    pub reporters: u64,
+    /// Cases opened by a check-in behind: devices that missed the broadcast.
+    pub behind: u64,
+    /// Cases opened by a success probe: sampled devices that received it, healthy.
+    pub probes: u64,
+    /// Of `reporters`, those in the campaign's success sample.
+    pub sampled_reporters: u64,
+    /// Of `behind`, those in the campaign's success sample.
+    pub sampled_behind: u64,
+}
+
 /// A care order the host must send now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CareOrder {
@@ -224,6 +240,10 @@ pub struct ServerState {
     pub presumed_ok_at_settle: Option<u64>,
     /// Counters.
     pub counters: Counters,
+    /// Who the cases say received the broadcast.
+    pub tally: Tally,
+    /// Targets in the campaign's success sample, once known (`SampleSized`).
+    pub sampled_targets: Option<u64>,
     /// The statistics of earlier revisions, oldest first, as they stood when revised.
     pub earlier: Vec<(u32, CampaignStats)>,
 }
@@ -309,23 +329,59 @@ impl ServerState {
         let k = &self.counters;
         let failed = self.failed();
         let healthy_pool = self.targeted.saturating_sub(failed);
-        let ppm = self
-            .campaign
-            .as_ref()
-            .map_or(0, |c| c.schedule.sample_success_ppm);
-        let coverage = (ppm > 0 && self.targeted > 0).then(|| {
-            let p = f64::from(ppm) / 1e6;
-            let (q, lo, hi) = wilson_interval(k.success_probes, healthy_pool);
-            let t = self.targeted as f64;
-            let scale = |q: f64| {
-                ((failed as f64 + (q / p).min(1.0) * healthy_pool as f64) / t).clamp(0.0, 1.0)
-            };
-            Coverage {
-                estimate: scale(q),
-                lo: scale(lo),
-                hi: scale(hi),
+        CampaignStats {
+            coverage: self.coverage(),
+            ..self.stats_without_coverage(k, failed, healthy_pool)
+        }
+    }
+
+    /// The share of targets that received the broadcast, estimated from the cases and the
+    /// success probes (`docs/design.md`, "Coverage estimate"). Failure reporters received
+    /// it (F), devices that checked in behind missed it (K); of the rest (U = T − F − K),
+    /// the share `r` that received it is estimated from the probes: with the sample size
+    /// known, `r = s / n_U` over the sampled members of U (`n_U` = sampled targets − the
+    /// sampled among F and K), a Wilson interval valid for this campaign; otherwise from the
+    /// sampling rate, `r = s / (p · U)`. Coverage = (F + r · U) / T.
+    pub fn coverage(&self) -> Option<Coverage> {
+        let c = self.campaign.as_ref()?;
+        let ppm = c.schedule.sample_success_ppm;
+        if ppm == 0 || self.targeted == 0 {
+            return None;
+        }
+        let tl = &self.tally;
+        let t = self.targeted as f64;
+        let received = tl.reporters.min(self.targeted);
+        let uncertain = self.targeted.saturating_sub(tl.reporters + tl.behind);
+        let ((q, lo, hi), basis) = match self.sampled_targets {
+            Some(n) => {
+                let n_u = n.saturating_sub(tl.sampled_reporters + tl.sampled_behind);
+                (wilson_interval(tl.probes, n_u), CoverageBasis::KnownSample)
             }
-        });
+            None => {
+                let expected = (f64::from(ppm) / 1e6 * uncertain as f64).round() as u64;
+                (
+                    wilson_interval(tl.probes, expected.max(tl.probes)),
+                    CoverageBasis::Design,
+                )
+            }
+        };
+        let scale =
+            |r: f64| ((received as f64 + r.min(1.0) * uncertain as f64) / t).clamp(0.0, 1.0);
+        Some(Coverage {
+            estimate: scale(q),
+            lo: scale(lo),
+            hi: scale(hi),
+            basis,
+        })
+    }
+
+    fn stats_without_coverage(
+        &self,
+        k: &Counters,
+        failed: u64,
+        healthy_pool: u64,
+    ) -> CampaignStats {
+        let coverage = None;
         CampaignStats {
             targeted: self.targeted,
             failure_reports: k.failure_reports,

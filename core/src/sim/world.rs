@@ -259,6 +259,18 @@ where
             return Err(SimError::Config("the payload did not round-trip".into()));
         }
         self.out.payload_bytes = bytes.len() as u64;
+        // The server's directory is the whole fleet: it counts the sample exactly.
+        let ppm = c.schedule.sample_success_ppm;
+        let sampled_targets = (0..cfg.devices)
+            .filter(|&i| crate::slot::sampled(&c.salt, &device_id(i), ppm))
+            .count() as u64;
+        self.server(
+            "size-sample",
+            ServerCommand::SizeSample {
+                sampled_targets,
+                at: t,
+            },
+        )?;
         self.server("broadcast", ServerCommand::MarkBroadcast { at: t })?;
         self.schedule_wake();
         for i in 0..cfg.devices {

@@ -191,6 +191,17 @@ int main(void) {
   EXPECT(devcare_server_care_in_flight(srv, "nope", 0, who, sizeof who, &in_flight_attempt, &expires), DEVCARE_UNKNOWN_CAMPAIGN);
   EXPECT(devcare_server_care_in_flight(srv, campaign, 0, NULL, 0, &in_flight_attempt, &expires), DEVCARE_NULL_ARGUMENT);
 
+  /* The success sample: with sampling off nobody is sampled; a size beyond the targets
+   * is refused. */
+  bool sampled = true, silent = true;
+  CHECK(devcare_server_sample_status(srv, campaign, "IMEI:1", &sampled, &silent));
+  ASSERT(!sampled && !silent);
+  CHECK(devcare_server_set_sampled_targets(srv, campaign, 0, now));
+  EXPECT(devcare_server_set_sampled_targets(srv, campaign, 4, now), DEVCARE_SAMPLE_SIZE);
+  EXPECT(devcare_server_sample_status(srv, campaign, "IMEI:1", NULL, &silent), DEVCARE_NULL_ARGUMENT);
+  CHECK(devcare_server_stats(srv, campaign, &st));
+  ASSERT(!st.has_coverage && !st.coverage_known_sample);
+
   /* Misuse of the new arguments. */
   const char *bad[] = {"beta", NULL};
   const char *empty[] = {""};

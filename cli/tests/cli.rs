@@ -313,9 +313,14 @@ fn simulate_on_sled_replays_and_the_log_can_be_inspected() {
         "--stream",
         "server/apn-2026-11",
     ]);
-    let first: Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
-    assert_eq!(first["seq"], 2);
-    assert!(first["event"]["BroadcastSent"].is_object());
+    let second: Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(second["seq"], 2);
+    assert_eq!(
+        second["event"]["SampleSized"]["sampled_targets"],
+        v["sampled_targets"]
+    );
+    let third: Value = serde_json::from_str(json.lines().nth(2).unwrap()).unwrap();
+    assert!(third["event"]["BroadcastSent"].is_object());
     // Running again empties the simulation's own store first.
     let again: Value = serde_json::from_str(&ok(&[
         "simulate",

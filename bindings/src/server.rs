@@ -187,16 +187,32 @@ impl CareServer {
         Ok(ingest_result(&ingest))
     }
 
-    /// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-    /// session): one result per report. A message that does not parse is refused with the
-    /// alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
-    /// (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
+    /// Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+    /// `session_device` (the device the app's DM server authenticated, never an id read
+    /// from the message): one result per report. A message refused as a whole changes
+    /// nothing and carries the alert error's reason: "not-sender" (a report for another
+    /// device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+    /// "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+    /// "inconsistent" (400).
     pub fn ingest_alert(
         &self,
         xml: String,
+        session_device: String,
         now_ms: u64,
     ) -> Result<Vec<IngestResult>, DevcareError> {
-        let done = lock(&self.0).ingest_alert(&xml, Timestamp(now_ms))?;
+        let done = lock(&self.0).ingest_alert(&xml, &session_device, Timestamp(now_ms))?;
+        Ok(done.outcomes.iter().map(ingest_result).collect())
+    }
+
+    /// `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+    /// naming in `devices` whom it may speak for ("not-sender" for any other).
+    pub fn ingest_gateway_alert(
+        &self,
+        xml: String,
+        devices: Vec<String>,
+        now_ms: u64,
+    ) -> Result<Vec<IngestResult>, DevcareError> {
+        let done = lock(&self.0).ingest_gateway_alert(&xml, &devices, Timestamp(now_ms))?;
         Ok(done.outcomes.iter().map(ingest_result).collect())
     }
 

@@ -126,6 +126,10 @@ enum devcare_result
   DEVCARE_ALERT_BAD_DATA = 316,
   // Items of one Alert that disagree about their report (answer 400).
   DEVCARE_ALERT_INCONSISTENT = 317,
+  // A message with a report for a device its sender may not speak for (answer 403).
+  DEVCARE_ALERT_NOT_SENDER = 318,
+  // The session's device is not in the key directory (answer 401).
+  DEVCARE_ALERT_UNKNOWN_SENDER = 319,
   // The device already reported (acknowledge it).
   DEVCARE_DUPLICATE = 400,
   // The campaign exists already.
@@ -674,23 +678,47 @@ devcare_result devcare_server_ingest_report(struct devcare_server *server,
                                             devcare_result *reason,
                                             uint16_t *dm_status);
 
-// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the host's
-// DM session) at `now_ms`. On `DEVCARE_OK`: `*reports` reports were read, `*accepted` of
-// them accepted, `*duplicates` duplicates; `*dm_status` is 200 when every report was
-// accepted or a duplicate, else the status of the first refused one. A message that does
-// not parse gives one of the `DEVCARE_ALERT_*` codes (answer 415 for
-// `DEVCARE_ALERT_UNKNOWN_TYPE`, 413 for `_TOO_LARGE` and `_TOO_MANY_ITEMS`, else 400).
+// Ingests an OMA DM message carrying devcare Generic Alerts at `now_ms`, sent in the DM
+// session of `session_device`: the device the host authenticated (SyncHdr Source and
+// credentials), never an id read from the message. On `DEVCARE_OK`: `*reports` reports
+// were read, `*accepted` of them accepted, `*duplicates` duplicates; `*dm_status` is 200
+// when every report was accepted or a duplicate, else the status of the first refused
+// one. A message refused as a whole changes nothing and gives one of the
+// `DEVCARE_ALERT_*` codes: `_NOT_SENDER` (a report for another device: answer 403),
+// `_UNKNOWN_SENDER` (401), `_UNKNOWN_TYPE` (415), `_TOO_LARGE` and `_TOO_MANY_ITEMS`
+// (413), the others 400.
 //
 // # Safety
-// `xml` valid for `len` bytes; out-params valid for writes.
+// `xml` valid for `len` bytes; `session_device` NUL-terminated; out-params valid for
+// writes.
 devcare_result devcare_server_ingest_alert(struct devcare_server *server,
                                            const char *xml,
                                            size_t len,
+                                           const char *session_device,
                                            uint64_t now_ms,
                                            size_t *reports,
                                            size_t *accepted,
                                            size_t *duplicates,
                                            uint16_t *dm_status);
+
+// `devcare_server_ingest_alert` for a trusted gateway that relays the reports of many
+// devices: an explicit opt-in of the host, which names in `devices` (count `n_devices`)
+// every device the gateway may speak for. A report for any other device refuses the
+// message with `DEVCARE_ALERT_NOT_SENDER` (answer 403).
+//
+// # Safety
+// `xml` valid for `len` bytes; `devices` `n_devices` NUL-terminated strings (NULL when
+// 0); out-params valid for writes.
+devcare_result devcare_server_ingest_gateway_alert(struct devcare_server *server,
+                                                   const char *xml,
+                                                   size_t len,
+                                                   const char *const *devices,
+                                                   size_t n_devices,
+                                                   uint64_t now_ms,
+                                                   size_t *reports,
+                                                   size_t *accepted,
+                                                   size_t *duplicates,
+                                                   uint16_t *dm_status);
 
 // The next care order due at `now_ms` (any campaign), marked dispatched: fills `*order`
 // and writes the setting indices to `settings` (capacity `cap`; 256 suffice for the

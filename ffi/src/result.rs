@@ -148,6 +148,10 @@ result_codes! {
     DEVCARE_ALERT_BAD_DATA = 316,
     /// Items of one Alert that disagree about their report (answer 400).
     DEVCARE_ALERT_INCONSISTENT = 317,
+    /// A message with a report for a device its sender may not speak for (answer 403).
+    DEVCARE_ALERT_NOT_SENDER = 318,
+    /// The session's device is not in the key directory (answer 401).
+    DEVCARE_ALERT_UNKNOWN_SENDER = 319,
     /// The device already reported (acknowledge it).
     DEVCARE_DUPLICATE = 400,
     /// The campaign exists already.

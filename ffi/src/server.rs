@@ -225,20 +225,25 @@ pub unsafe extern "C" fn devcare_server_ingest_report(
     })
 }
 
-/// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the host's
-/// DM session) at `now_ms`. On `DEVCARE_OK`: `*reports` reports were read, `*accepted` of
-/// them accepted, `*duplicates` duplicates; `*dm_status` is 200 when every report was
-/// accepted or a duplicate, else the status of the first refused one. A message that does
-/// not parse gives one of the `DEVCARE_ALERT_*` codes (answer 415 for
-/// `DEVCARE_ALERT_UNKNOWN_TYPE`, 413 for `_TOO_LARGE` and `_TOO_MANY_ITEMS`, else 400).
+/// Ingests an OMA DM message carrying devcare Generic Alerts at `now_ms`, sent in the DM
+/// session of `session_device`: the device the host authenticated (SyncHdr Source and
+/// credentials), never an id read from the message. On `DEVCARE_OK`: `*reports` reports
+/// were read, `*accepted` of them accepted, `*duplicates` duplicates; `*dm_status` is 200
+/// when every report was accepted or a duplicate, else the status of the first refused
+/// one. A message refused as a whole changes nothing and gives one of the
+/// `DEVCARE_ALERT_*` codes: `_NOT_SENDER` (a report for another device: answer 403),
+/// `_UNKNOWN_SENDER` (401), `_UNKNOWN_TYPE` (415), `_TOO_LARGE` and `_TOO_MANY_ITEMS`
+/// (413), the others 400.
 ///
 /// # Safety
-/// `xml` valid for `len` bytes; out-params valid for writes.
+/// `xml` valid for `len` bytes; `session_device` NUL-terminated; out-params valid for
+/// writes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devcare_server_ingest_alert(
     server: *mut devcare_server,
     xml: *const c_char,
     len: usize,
+    session_device: *const c_char,
     now_ms: u64,
     reports: *mut usize,
     accepted: *mut usize,
@@ -248,8 +253,47 @@ pub unsafe extern "C" fn devcare_server_ingest_alert(
     guard(|| {
         let h = try_handle!(server);
         let xml = tri!(text(try_slice!(xml.cast::<u8>(), len, "xml"), "xml"));
+        let session = try_str!(session_device);
         try_out!(reports, accepted, duplicates, dm_status);
-        let done = try_host!(h.host.ingest_alert(xml, Timestamp(now_ms)));
+        let done = try_host!(h.host.ingest_alert(xml, session, Timestamp(now_ms)));
+        put!(reports, done.outcomes.len());
+        put!(accepted, done.accepted());
+        put!(duplicates, done.duplicates());
+        put!(dm_status, done.dm_status());
+        DEVCARE_OK
+    })
+}
+
+/// `devcare_server_ingest_alert` for a trusted gateway that relays the reports of many
+/// devices: an explicit opt-in of the host, which names in `devices` (count `n_devices`)
+/// every device the gateway may speak for. A report for any other device refuses the
+/// message with `DEVCARE_ALERT_NOT_SENDER` (answer 403).
+///
+/// # Safety
+/// `xml` valid for `len` bytes; `devices` `n_devices` NUL-terminated strings (NULL when
+/// 0); out-params valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_ingest_gateway_alert(
+    server: *mut devcare_server,
+    xml: *const c_char,
+    len: usize,
+    devices: *const *const c_char,
+    n_devices: usize,
+    now_ms: u64,
+    reports: *mut usize,
+    accepted: *mut usize,
+    duplicates: *mut usize,
+    dm_status: *mut u16,
+) -> devcare_result {
+    guard(|| {
+        let h = try_handle!(server);
+        let xml = tri!(text(try_slice!(xml.cast::<u8>(), len, "xml"), "xml"));
+        let devices = try_str_array!(devices, n_devices);
+        try_out!(reports, accepted, duplicates, dm_status);
+        let done = try_host!(
+            h.host
+                .ingest_gateway_alert(xml, &devices, Timestamp(now_ms))
+        );
         put!(reports, done.outcomes.len());
         put!(accepted, done.accepted());
         put!(duplicates, done.duplicates());

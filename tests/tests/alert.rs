@@ -2,7 +2,7 @@
 //! errors for malformed messages.
 
 use devcare::alert::{
-    AlertError, AlertLimits, SyncHeader, parse_alerts, render_alert, render_syncml,
+    AlertError, AlertLimits, Sender, SyncHeader, parse_alerts, render_alert, render_syncml,
 };
 use devcare::*;
 
@@ -328,14 +328,17 @@ fn the_server_answers_alerts_with_dm_status_codes() {
             server_uri: "https://dm".into(),
         },
     );
+    let keys = devcare::host::MasterKeys([7; 32]);
+    let device = failure().device;
+    let own = Sender::Device(&device);
     let first = s
-        .ingest_alerts(&xml, &limits, &NoKeys, at)
+        .ingest_alerts(&xml, own, &limits, &keys, at)
         .unwrap()
         .unwrap();
     assert!(matches!(first[0], devcare::host::Ingest::Accepted(_)));
     assert_eq!(first[0].dm_status(), 200);
     let again = s
-        .ingest_alerts(&xml, &limits, &NoKeys, at)
+        .ingest_alerts(&xml, own, &limits, &keys, at)
         .unwrap()
         .unwrap();
     assert_eq!(again, vec![devcare::host::Ingest::Duplicate]);
@@ -343,29 +346,137 @@ fn the_server_answers_alerts_with_dm_status_codes() {
     let mut stranger = failure();
     stranger.device = DeviceId::new("IMEI:2").unwrap();
     let r = s
-        .ingest_alerts(&render_alert(&stranger, None, 1), &limits, &NoKeys, at)
+        .ingest_alerts(
+            &render_alert(&stranger, None, 1),
+            Sender::Device(&stranger.device),
+            &limits,
+            &keys,
+            at,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(r[0].dm_status(), 403);
     let mut old = failure();
     old.revision = 1;
     let r = s
-        .ingest_alerts(&render_alert(&old, None, 1), &limits, &NoKeys, at)
+        .ingest_alerts(&render_alert(&old, None, 1), own, &limits, &keys, at)
         .unwrap()
         .unwrap();
     assert_eq!(r[0].dm_status(), 410, "an older revision: stop retrying");
     let mut newer = failure();
     newer.revision = 9;
     let r = s
-        .ingest_alerts(&render_alert(&newer, None, 1), &limits, &NoKeys, at)
+        .ingest_alerts(&render_alert(&newer, None, 1), own, &limits, &keys, at)
         .unwrap()
         .unwrap();
     assert_eq!(r[0].dm_status(), 404, "a revision the server does not have");
     let unknown = xml.replace("org.devcare.report.failure", "com.vendor.other");
     let err = s
-        .ingest_alerts(&unknown, &limits, &NoKeys, at)
+        .ingest_alerts(&unknown, own, &limits, &keys, at)
         .unwrap()
         .unwrap_err();
     assert_eq!(err.dm_status(), 415);
     assert_eq!(s.state(&c.id).unwrap().stats().failure_reports, 1);
+}
+
+#[test]
+fn an_alert_is_taken_only_for_the_device_of_its_session() {
+    use devcare::host::CareServer;
+    use devcare::store::{EventStore, MemoryStore};
+    let mut c = campaign();
+    c.targets = TargetSet::All;
+    let mut s = CareServer::open(MemoryStore::new()).unwrap();
+    s.handle(
+        &c.id.clone(),
+        &ServerCommand::Create {
+            campaign: Box::new(c.clone()),
+            targeted: Some(1_000),
+            at: c.issued_at,
+        },
+    )
+    .unwrap();
+    let limits = AlertLimits::default();
+    let keys = devcare::host::MasterKeys([7; 32]);
+    let at = c.issued_at.plus(Duration::from_hours(1));
+    let stream = devcare::decider::Side::Server.stream(&c.id);
+    let before = s.store().version(&stream).unwrap();
+    // A hostile client's one message speaking for 100 other devices: refused whole (403),
+    // nothing logged, no case.
+    let victims: Vec<Report> = (0..100)
+        .map(|i| {
+            let mut r = failure();
+            r.device = DeviceId::new(format!("IMEI:{i}")).unwrap();
+            r.kind = ReportKind::Failure {
+                findings: vec![Finding::Status {
+                    index: 0,
+                    status: 404,
+                }],
+            };
+            r
+        })
+        .collect();
+    let xml: String = victims.iter().map(|r| render_alert(r, None, 1)).collect();
+    let attacker = DeviceId::new("IMEI:attacker").unwrap();
+    let err = s
+        .ingest_alerts(&xml, Sender::Device(&attacker), &limits, &keys, at)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((err.reason(), err.dm_status()), ("not-sender", 403));
+    // One foreign Item among the sender's own is enough to refuse the message.
+    let mut own = failure();
+    own.device = attacker.clone();
+    let mixed = render_alert(&own, None, 1) + &render_alert(&victims[0], None, 1);
+    assert!(matches!(
+        s.ingest_alerts(&mixed, Sender::Device(&attacker), &limits, &keys, at)
+            .unwrap(),
+        Err(AlertError::NotSender { .. })
+    ));
+    // A forged success probe for a victim cannot suppress its genuine report later.
+    let mut probe = failure();
+    probe.device = victims[1].device.clone();
+    probe.kind = ReportKind::Success;
+    assert!(
+        s.ingest_alerts(
+            &render_alert(&probe, None, 1),
+            Sender::Device(&attacker),
+            &limits,
+            &keys,
+            at
+        )
+        .unwrap()
+        .is_err()
+    );
+    assert_eq!(s.store().version(&stream).unwrap(), before);
+    assert!(s.state(&c.id).unwrap().cases.is_empty());
+    let victim = victims[1].device.clone();
+    let genuine = s
+        .ingest_alerts(
+            &render_alert(&victims[1], None, 1),
+            Sender::Device(&victim),
+            &limits,
+            &keys,
+            at,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(matches!(genuine[0], devcare::host::Ingest::Accepted(_)));
+    // A session device unknown to the key directory: 401.
+    let err = s
+        .ingest_alerts(&xml, Sender::Device(&victim), &limits, &NoKeys, at)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((err.reason(), err.dm_status()), ("unknown-sender", 401));
+    // A trusted gateway speaks for the devices it is allowed: all 100 here.
+    let allowed: Vec<DeviceId> = victims.iter().map(|r| r.device.clone()).collect();
+    let relayed = s
+        .ingest_alerts(&xml, Sender::Gateway(&allowed), &limits, &keys, at)
+        .unwrap()
+        .unwrap();
+    assert_eq!(relayed.len(), 100);
+    assert!(
+        s.ingest_alerts(&xml, Sender::Gateway(&allowed[1..]), &limits, &keys, at)
+            .unwrap()
+            .is_err(),
+        "IMEI:0 is not in this gateway's list"
+    );
 }

@@ -260,6 +260,11 @@ fn alert_errors() -> Vec<AlertError> {
             message: "x".into(),
         },
         AlertError::Inconsistent { line: 1, col: 1 },
+        AlertError::NotSender {
+            device: "x".into(),
+            sender: "y".into(),
+        },
+        AlertError::UnknownSender("x".into()),
     ]
 }
 
@@ -272,6 +277,8 @@ fn alert_variant(e: &AlertError) -> usize {
         AlertError::UnknownType { .. } => 4,
         AlertError::BadData { .. } => 5,
         AlertError::Inconsistent { .. } => 6,
+        AlertError::NotSender { .. } => 7,
+        AlertError::UnknownSender(_) => 8,
     }
 }
 

@@ -749,6 +749,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_next_care(
@@ -842,7 +844,9 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_devcare_uniffi_fn_method_careserver_create_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`sessionDevice`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_report(`ptr`: Long,`bytes`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1082,7 +1086,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() and 0xFFFF) != 44976) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() and 0xFFFF) != 886) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() and 0xFFFF) != 62153) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert() and 0xFFFF) != 25341) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() and 0xFFFF) != 18589) {
@@ -1687,12 +1694,21 @@ public interface CareServerInterface {
     fun `createCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
     
     /**
-     * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-     * session): one result per report. A message that does not parse is refused with the
-     * alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
-     * (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
+     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+     * `session_device` (the device the app's DM server authenticated, never an id read
+     * from the message): one result per report. A message refused as a whole changes
+     * nothing and carries the alert error's reason: "not-sender" (a report for another
+     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+     * "inconsistent" (400).
      */
-    fun `ingestAlert`(`xml`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult>
+    fun `ingestAlert`(`xml`: kotlin.String, `sessionDevice`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult>
+    
+    /**
+     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+     * naming in `devices` whom it may speak for ("not-sender" for any other).
+     */
+    fun `ingestGatewayAlert`(`xml`: kotlin.String, `devices`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<IngestResult>
     
     /**
      * Ingests report bytes received at `now_ms`.
@@ -1962,12 +1978,15 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
 
     
     /**
-     * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-     * session): one result per report. A message that does not parse is refused with the
-     * alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
-     * (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
+     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+     * `session_device` (the device the app's DM server authenticated, never an id read
+     * from the message): one result per report. A message refused as a whole changes
+     * nothing and carries the alert error's reason: "not-sender" (a report for another
+     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+     * "inconsistent" (400).
      */
-    @Throws(DevcareException::class)override fun `ingestAlert`(`xml`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult> {
+    @Throws(DevcareException::class)override fun `ingestAlert`(`xml`: kotlin.String, `sessionDevice`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult> {
             return FfiConverterSequenceTypeIngestResult.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
@@ -1975,6 +1994,28 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
         it,
         
         FfiConverterString.lower(`xml`),
+        FfiConverterString.lower(`sessionDevice`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+     * naming in `devices` whom it may speak for ("not-sender" for any other).
+     */
+    @Throws(DevcareException::class)override fun `ingestGatewayAlert`(`xml`: kotlin.String, `devices`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<IngestResult> {
+            return FfiConverterSequenceTypeIngestResult.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert(
+        it,
+        
+        FfiConverterString.lower(`xml`),
+        FfiConverterSequenceString.lower(`devices`),
         FfiConverterULong.lower(`nowMs`),_status)
 }
     }

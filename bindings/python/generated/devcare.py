@@ -550,7 +550,9 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 886:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 62153:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert() != 25341:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 18589:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -673,6 +675,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.rest
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report.restype = ctypes.c_uint16
@@ -848,10 +853,19 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign.restype = 
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
+    _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_report.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2930,12 +2944,21 @@ class CareServerProtocol(typing.Protocol):
         an explicit device list). Returns the campaign id.
 """
         raise NotImplementedError
-    def ingest_alert(self, xml: str,now_ms: int) -> typing.List[IngestResult]:
+    def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
         """
-        Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-        session): one result per report. A message that does not parse is refused with the
-        alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
-        (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
+        Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+        `session_device` (the device the app's DM server authenticated, never an id read
+        from the message): one result per report. A message refused as a whole changes
+        nothing and carries the alert error's reason: "not-sender" (a report for another
+        device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+        "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+        "inconsistent" (400).
+"""
+        raise NotImplementedError
+    def ingest_gateway_alert(self, xml: str,devices: typing.List[str],now_ms: int) -> typing.List[IngestResult]:
+        """
+        `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+        naming in `devices` whom it may speak for ("not-sender" for any other).
 """
         raise NotImplementedError
     def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
@@ -3172,20 +3195,26 @@ class CareServer(CareServerProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def ingest_alert(self, xml: str,now_ms: int) -> typing.List[IngestResult]:
+    def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
         """
-        Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-        session): one result per report. A message that does not parse is refused with the
-        alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
-        (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
+        Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+        `session_device` (the device the app's DM server authenticated, never an id read
+        from the message): one result per report. A message refused as a whole changes
+        nothing and carries the alert error's reason: "not-sender" (a report for another
+        device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+        "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+        "inconsistent" (400).
 """
         
         _UniffiFfiConverterString.check_lower(xml)
+
+        _UniffiFfiConverterString.check_lower(session_device)
 
         _UniffiFfiConverterUInt64.check_lower(now_ms)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
             _UniffiFfiConverterString.lower(xml),
+            _UniffiFfiConverterString.lower(session_device),
             _UniffiFfiConverterUInt64.lower(now_ms),
         )
         _uniffi_lift_return = _UniffiFfiConverterSequenceTypeIngestResult.lift
@@ -3193,6 +3222,31 @@ class CareServer(CareServerProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def ingest_gateway_alert(self, xml: str,devices: typing.List[str],now_ms: int) -> typing.List[IngestResult]:
+        """
+        `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+        naming in `devices` whom it may speak for ("not-sender" for any other).
+"""
+        
+        _UniffiFfiConverterString.check_lower(xml)
+
+        _UniffiFfiConverterSequenceString.check_lower(devices)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(xml),
+            _UniffiFfiConverterSequenceString.lower(devices),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeIngestResult.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -191,11 +191,27 @@ def reports_travel_as_dm_generic_alerts():
     due = agent.next_report_alert(slot)
     assert "<Data>1226</Data>" in due.xml and "uri=./Proxy/Port" in due.xml
     agent.report_sent(due.campaign, due.attempt, slot)
-    first = server.ingest_alert(due.xml, slot)
-    assert len(first) == 1 and first[0].outcome.is_ACCEPTED() and first[0].dm_status == 200
-    assert server.ingest_alert(due.xml, slot)[0].outcome.is_DUPLICATE()
+    me = "dev-0003"
+    # The same message in another device's DM session: refused whole, nothing recorded; a
+    # forged success probe in this device's name cannot suppress its report either.
+    for session in ("dev-0004", "attacker"):
+        try:
+            server.ingest_alert(due.xml, session, slot)
+            raise AssertionError("a report was taken for a device outside its session")
+        except devcare.DevcareError.Refused as e:
+            assert e.reason == "not-sender", e
+    assert server.stats(cid).failure_reports == 0
     try:
-        server.ingest_alert(due.xml.replace("org.devcare.report.failure", "com.vendor.x"), slot)
+        server.ingest_gateway_alert(due.xml, ["dev-0001"], slot)
+        raise AssertionError("a gateway spoke for a device outside its list")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "not-sender", e
+    first = server.ingest_alert(due.xml, me, slot)
+    assert len(first) == 1 and first[0].outcome.is_ACCEPTED() and first[0].dm_status == 200
+    assert server.ingest_alert(due.xml, me, slot)[0].outcome.is_DUPLICATE()
+    assert server.ingest_gateway_alert(due.xml, ["dev-0001", me], slot)[0].outcome.is_DUPLICATE()
+    try:
+        server.ingest_alert(due.xml.replace("org.devcare.report.failure", "com.vendor.x"), me, slot)
         raise AssertionError("an unknown alert type was accepted")
     except devcare.DevcareError.Refused as e:
         assert e.reason == "unknown-type"

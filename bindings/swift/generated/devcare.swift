@@ -689,12 +689,21 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
     
     /**
-     * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-     * session): one result per report. A message that does not parse is refused with the
-     * alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
-     * (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
+     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+     * `session_device` (the device the app's DM server authenticated, never an id read
+     * from the message): one result per report. A message refused as a whole changes
+     * nothing and carries the alert error's reason: "not-sender" (a report for another
+     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+     * "inconsistent" (400).
      */
-    func ingestAlert(xml: String, nowMs: UInt64) throws  -> [IngestResult]
+    func ingestAlert(xml: String, sessionDevice: String, nowMs: UInt64) throws  -> [IngestResult]
+    
+    /**
+     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+     * naming in `devices` whom it may speak for ("not-sender" for any other).
+     */
+    func ingestGatewayAlert(xml: String, devices: [String], nowMs: UInt64) throws  -> [IngestResult]
     
     /**
      * Ingests report bytes received at `now_ms`.
@@ -902,17 +911,37 @@ open func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -
 }
     
     /**
-     * Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the DM
-     * session): one result per report. A message that does not parse is refused with the
-     * alert error's reason: "unknown-type" (answer 415), "too-large" or "too-many-items"
-     * (413), "malformed-xml", "no-generic-alert", "bad-data" or "inconsistent" (400).
+     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+     * `session_device` (the device the app's DM server authenticated, never an id read
+     * from the message): one result per report. A message refused as a whole changes
+     * nothing and carries the alert error's reason: "not-sender" (a report for another
+     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+     * "inconsistent" (400).
      */
-open func ingestAlert(xml: String, nowMs: UInt64)throws  -> [IngestResult]  {
+open func ingestAlert(xml: String, sessionDevice: String, nowMs: UInt64)throws  -> [IngestResult]  {
     return try  FfiConverterSequenceTypeIngestResult.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(xml),
+        FfiConverterString.lower(sessionDevice),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+     * naming in `devices` whom it may speak for ("not-sender" for any other).
+     */
+open func ingestGatewayAlert(xml: String, devices: [String], nowMs: UInt64)throws  -> [IngestResult]  {
+    return try  FfiConverterSequenceTypeIngestResult.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(xml),
+        FfiConverterSequenceString.lower(devices),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 })
@@ -3928,7 +3957,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 886) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 62153) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert() != 25341) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 18589) {

@@ -376,7 +376,12 @@ RustBuffer uniffi_devcare_uniffi_fn_method_careserver_create_campaign(uint64_t p
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
-RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(uint64_t ptr, RustBuffer xml, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(uint64_t ptr, RustBuffer xml, RustBuffer session_device, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_GATEWAY_ALERT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_GATEWAY_ALERT
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert(uint64_t ptr, RustBuffer xml, RustBuffer devices, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_REPORT
@@ -902,6 +907,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_GATEWAY_ALERT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_GATEWAY_ALERT
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert(void
     
 );
 #endif

@@ -33,6 +33,9 @@ mod parse;
 mod render;
 
 pub use parse::parse_alerts;
+
+use crate::model::DeviceId;
+use crate::report::Report;
 pub use render::{SyncHeader, render_alert, render_syncml};
 
 /// Generic Alert code.
@@ -125,6 +128,65 @@ pub enum AlertError {
         /// Column.
         col: usize,
     },
+    /// A report for a device the sender may not speak for: another device than the one the
+    /// DM session authenticated, or one outside a gateway's list. The whole message is
+    /// refused (answer 403): an honest DM client never sends another device's reports.
+    #[error("a report for device {device:?}, but the session may only speak for {sender}")]
+    NotSender {
+        /// The device the report names.
+        device: String,
+        /// Whom the sender may speak for.
+        sender: String,
+    },
+    /// The session's device is not in the key directory (answer 401).
+    #[error("the session's device {0:?} is not in the key directory")]
+    UnknownSender(String),
+}
+
+/// Who sent a message of Generic Alerts, as the host's DM session authenticated it: the
+/// reports it carries may only be for the devices it may speak for.
+#[derive(Debug, Clone, Copy)]
+pub enum Sender<'a> {
+    /// A device's own DM session (SyncHdr Source and credentials checked by the host): only
+    /// its own reports.
+    Device(&'a DeviceId),
+    /// A trusted gateway relaying for many devices — an explicit opt-in of the host, which
+    /// names the devices it may speak for (sorted or not).
+    Gateway(&'a [DeviceId]),
+}
+
+impl Sender<'_> {
+    /// Whether the sender may speak for `device`.
+    pub fn speaks_for(&self, device: &DeviceId) -> bool {
+        match self {
+            Sender::Device(d) => *d == device,
+            Sender::Gateway(ds) => ds.contains(device),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Sender::Device(d) => format!("device {:?}", d.as_str()),
+            Sender::Gateway(ds) => format!("the {} devices of its gateway list", ds.len()),
+        }
+    }
+}
+
+/// [`parse_alerts`] for a message from `sender`: every report must be for a device the
+/// sender may speak for, or the whole message is refused ([`AlertError::NotSender`]).
+pub fn parse_alerts_from(
+    xml: &str,
+    limits: &AlertLimits,
+    sender: Sender<'_>,
+) -> Result<Vec<Report>, AlertError> {
+    let reports = parse_alerts(xml, limits)?;
+    if let Some(r) = reports.iter().find(|r| !sender.speaks_for(&r.device)) {
+        return Err(AlertError::NotSender {
+            device: r.device.to_string(),
+            sender: sender.describe(),
+        });
+    }
+    Ok(reports)
 }
 
 impl AlertError {
@@ -138,6 +200,8 @@ impl AlertError {
             AlertError::UnknownType { .. } => "unknown-type",
             AlertError::BadData { .. } => "bad-data",
             AlertError::Inconsistent { .. } => "inconsistent",
+            AlertError::NotSender { .. } => "not-sender",
+            AlertError::UnknownSender(_) => "unknown-sender",
         }
     }
 
@@ -146,6 +210,8 @@ impl AlertError {
     pub fn dm_status(&self) -> u16 {
         match self {
             AlertError::UnknownType { .. } => 415,
+            AlertError::NotSender { .. } => 403,
+            AlertError::UnknownSender(_) => 401,
             AlertError::TooLarge { .. } | AlertError::TooManyItems { .. } => 413,
             AlertError::Xml { .. }
             | AlertError::NoGenericAlert

@@ -282,17 +282,28 @@ impl<S: EventStore> CareServer<S> {
         self.accept_reports(decoded, directory, at)
     }
 
-    /// Ingests the reports of an OMA DM message (Generic Alerts, see [`crate::alert`]),
-    /// authenticated by the host's DM session. A message that does not parse is refused as a
-    /// whole with its [`AlertError`](crate::alert::AlertError) (answer with its `dm_status`).
+    /// Ingests the reports of an OMA DM message (Generic Alerts, see [`crate::alert`]) from
+    /// `sender`, whom the host's DM session authenticated. A message that does not parse, or
+    /// that carries a report for a device the sender may not speak for, or whose sending
+    /// device is not in the key directory, is refused as a whole with its
+    /// [`AlertError`](crate::alert::AlertError) (answer with its `dm_status`); nothing is
+    /// logged.
     pub fn ingest_alerts(
         &mut self,
         xml: &str,
+        sender: crate::alert::Sender<'_>,
         limits: &crate::alert::AlertLimits,
         directory: &dyn Directory,
         at: Timestamp,
     ) -> Result<Result<Vec<Ingest>, crate::alert::AlertError>, StoreError> {
-        let reports = match crate::alert::parse_alerts(xml, limits) {
+        if let crate::alert::Sender::Device(d) = sender
+            && directory.device_key(d).is_none()
+        {
+            let e = crate::alert::AlertError::UnknownSender(d.to_string());
+            self.count_rejection(e.reason());
+            return Ok(Err(e));
+        }
+        let reports = match crate::alert::parse_alerts_from(xml, limits, sender) {
             Ok(r) => r,
             Err(e) => {
                 self.count_rejection(e.reason());

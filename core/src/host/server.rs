@@ -227,13 +227,43 @@ impl ServerHost {
         Ok(self.server.ingest(bytes, &self.keys, now)?)
     }
 
-    /// Ingests an OMA DM message carrying devcare Generic Alerts (authenticated by the
-    /// host's DM session) at `now`. A message that does not parse is
-    /// [`HostError::Alert`] (answer its `dm_status`).
-    pub fn ingest_alert(&mut self, xml: &str, now: Timestamp) -> Result<AlertIngest, HostError> {
+    /// Ingests an OMA DM message carrying devcare Generic Alerts at `now`, sent in the DM
+    /// session of `session_device` — the device the host authenticated (SyncHdr Source and
+    /// credentials), never an id taken from the message. A message with a report for any
+    /// other device (`not-sender`, 403), from a device unknown to the key directory
+    /// (`unknown-sender`, 401) or that does not parse is [`HostError::Alert`] (answer its
+    /// `dm_status`) and changes nothing.
+    pub fn ingest_alert(
+        &mut self,
+        xml: &str,
+        session_device: &str,
+        now: Timestamp,
+    ) -> Result<AlertIngest, HostError> {
+        let device = device_id(session_device)?;
+        let sender = crate::alert::Sender::Device(&device);
         let outcomes =
             self.server
-                .ingest_alerts(xml, &AlertLimits::default(), &self.keys, now)??;
+                .ingest_alerts(xml, sender, &AlertLimits::default(), &self.keys, now)??;
+        Ok(AlertIngest { outcomes })
+    }
+
+    /// [`Self::ingest_alert`] for a trusted gateway that relays the reports of many devices:
+    /// an explicit opt-in of the host, which names in `devices` whom the gateway may speak
+    /// for; a report for any other device refuses the message (`not-sender`, 403).
+    pub fn ingest_gateway_alert(
+        &mut self,
+        xml: &str,
+        devices: &[String],
+        now: Timestamp,
+    ) -> Result<AlertIngest, HostError> {
+        let allowed = devices
+            .iter()
+            .map(|d| device_id(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sender = crate::alert::Sender::Gateway(&allowed);
+        let outcomes =
+            self.server
+                .ingest_alerts(xml, sender, &AlertLimits::default(), &self.keys, now)??;
         Ok(AlertIngest { outcomes })
     }
 

@@ -38,19 +38,34 @@ int main(void) {
 
   size_t reports = 0, accepted = 0, duplicates = 0;
   uint16_t status = 0;
-  CHECK(devcare_server_ingest_alert(srv, xml, xlen, slot, &reports, &accepted, &duplicates, &status));
+  /* A report for IMEI:7 in another device's session is refused whole (403) and changes
+   * nothing; a gateway must be allowed to speak for it. */
+  EXPECT(devcare_server_ingest_alert(srv, xml, xlen, "IMEI:8", slot, &reports, &accepted, &duplicates, &status),
+         DEVCARE_ALERT_NOT_SENDER);
+  const char *others[] = {"IMEI:8", "IMEI:9"};
+  EXPECT(devcare_server_ingest_gateway_alert(srv, xml, xlen, others, 2, slot, &reports, &accepted, &duplicates, &status),
+         DEVCARE_ALERT_NOT_SENDER);
+  EXPECT(devcare_server_ingest_alert(srv, xml, xlen, NULL, slot, &reports, &accepted, &duplicates, &status),
+         DEVCARE_NULL_ARGUMENT);
+  devcare_stats before;
+  CHECK(devcare_server_stats(srv, campaign, &before));
+  ASSERT(before.failure_reports == 0);
+  CHECK(devcare_server_ingest_alert(srv, xml, xlen, "IMEI:7", slot, &reports, &accepted, &duplicates, &status));
   ASSERT(reports == 1 && accepted == 1 && duplicates == 0 && status == 200);
   CHECK(devcare_device_report_acknowledged(dev, cid, attempt, slot));
-  CHECK(devcare_server_ingest_alert(srv, xml, xlen, slot, &reports, &accepted, &duplicates, &status));
+  const char *gateway[] = {"IMEI:9", "IMEI:7"};
+  CHECK(devcare_server_ingest_gateway_alert(srv, xml, xlen, gateway, 2, slot, &reports, &accepted, &duplicates, &status));
+  ASSERT(reports == 1 && duplicates == 1);
+  CHECK(devcare_server_ingest_alert(srv, xml, xlen, "IMEI:7", slot, &reports, &accepted, &duplicates, &status));
   ASSERT(reports == 1 && accepted == 0 && duplicates == 1 && status == 200);
 
   const char *broken = "<Alert><Data>1226</Data><Item>";
-  EXPECT(devcare_server_ingest_alert(srv, broken, strlen(broken), slot, &reports, &accepted, &duplicates, &status),
+  EXPECT(devcare_server_ingest_alert(srv, broken, strlen(broken), "IMEI:7", slot, &reports, &accepted, &duplicates, &status),
          DEVCARE_ALERT_MALFORMED_XML);
   char *other = strstr(xml, "org.devcare.report.failure");
   ASSERT(other != NULL);
   memcpy(other, "com.vendor.fota.xxxxxxxxxx", 26);
-  EXPECT(devcare_server_ingest_alert(srv, xml, xlen, slot, &reports, &accepted, &duplicates, &status),
+  EXPECT(devcare_server_ingest_alert(srv, xml, xlen, "IMEI:7", slot, &reports, &accepted, &duplicates, &status),
          DEVCARE_ALERT_UNKNOWN_TYPE);
   char msg[256];
   CHECK(devcare_last_error(msg, sizeof msg, NULL));

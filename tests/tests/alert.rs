@@ -480,3 +480,51 @@ fn an_alert_is_taken_only_for_the_device_of_its_session() {
         "IMEI:0 is not in this gateway's list"
     );
 }
+
+#[test]
+fn parsing_an_item_stays_linear_in_its_size_whatever_keys_it_holds() {
+    // One Item padded to the 64 KiB limit with ~10,000 distinct unknown keys (the worst
+    // case for a duplicate-key check that compares every key with every other), against
+    // the same size padded with tokens that hold no `=`. Measured side by side, the best
+    // of several runs each; the ratio is what is asserted, not a time.
+    let mut r = failure();
+    r.kind = ReportKind::Failure {
+        findings: vec![Finding::Missing { index: 3 }],
+    };
+    let base = render_alert(&r, None, 1);
+    let pad = |with_eq: bool| -> String {
+        let mut p = String::new();
+        let mut i = 0;
+        while base.len() + p.len() < 60 * 1024 {
+            if with_eq {
+                p.push_str(&format!(" k{i}=1"));
+            } else {
+                p.push_str(&format!(" k{i}x1"));
+            }
+            i += 1;
+        }
+        p
+    };
+    let at = base.rfind("</Data>").expect("the Item's Data ends");
+    let worst = format!("{}{}{}", &base[..at], pad(true), &base[at..]);
+    let plain = format!("{}{}{}", &base[..at], pad(false), &base[at..]);
+    assert!(worst.len() <= 64 * 1024 && plain.len() <= 64 * 1024);
+    let limits = AlertLimits::default();
+    assert_eq!(parse_alerts(&worst, &limits).unwrap(), vec![r.clone()]);
+    assert_eq!(parse_alerts(&plain, &limits).unwrap(), vec![r]);
+    let best = |xml: &str| {
+        (0..7)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                std::hint::black_box(parse_alerts(xml, &limits).unwrap());
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let (w, p) = (best(&worst), best(&plain));
+    assert!(
+        w.as_secs_f64() <= 5.0 * p.as_secs_f64(),
+        "worst case {w:?} vs plain {p:?}"
+    );
+}

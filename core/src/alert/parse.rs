@@ -44,6 +44,23 @@ enum ItemBody {
     Success,
 }
 
+/// The keys an Item's Data may carry; any other is skipped.
+const KEYS: [&str; 13] = [
+    "campaign",
+    "device",
+    "revision",
+    "attempt",
+    "evaluated_at",
+    "uri",
+    "result",
+    "count",
+    "first_status",
+    "finding",
+    "index",
+    "code",
+    "after_ms",
+];
+
 fn parse_item_data(ty: &str, data: &str) -> Result<ParsedItem, String> {
     let mut tokens = data.split_ascii_whitespace();
     match tokens.next() {
@@ -51,20 +68,28 @@ fn parse_item_data(ty: &str, data: &str) -> Result<ParsedItem, String> {
         Some(other) => return Err(format!("starts with {other:?}, expected {DATA_VERSION:?}")),
         None => return Err("is empty".into()),
     }
-    let mut kv: Vec<(&str, &str)> = Vec::new();
-    let mut flags: Vec<&str> = Vec::new();
+    // One slot per known key, so each token costs one lookup in a fixed table: the work is
+    // linear in the Item's size whatever it holds (unknown keys and flags are skipped).
+    let mut slots: [Option<&str>; KEYS.len()] = [None; KEYS.len()];
+    let mut summary = false;
     for t in tokens {
         match t.split_once('=') {
             Some((k, v)) => {
-                if kv.iter().any(|(k2, _)| *k2 == k) {
-                    return Err(format!("{k} appears twice"));
+                if let Some(i) = KEYS.iter().position(|known| *known == k) {
+                    if slots[i].is_some() {
+                        return Err(format!("{k} appears twice"));
+                    }
+                    slots[i] = Some(v);
                 }
-                kv.push((k, v));
             }
-            None => flags.push(t),
+            None => summary |= t == "summary",
         }
     }
-    let get = |k: &str| kv.iter().find(|(k2, _)| *k2 == k).map(|(_, v)| *v);
+    let get = |k: &str| {
+        KEYS.iter()
+            .position(|known| *known == k)
+            .and_then(|i| slots[i])
+    };
     let need = |k: &str| get(k).ok_or_else(|| format!("{k}= is missing"));
     fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
         v.parse().map_err(|_| format!("{k}={v} is not a number"))
@@ -83,7 +108,7 @@ fn parse_item_data(ty: &str, data: &str) -> Result<ParsedItem, String> {
             Some("ok") => ItemBody::Success,
             _ => return Err("a success Item needs result=ok".into()),
         }
-    } else if flags.contains(&"summary") {
+    } else if summary {
         ItemBody::Summary {
             count: num("count", need("count")?)?,
             first_status: get("first_status")

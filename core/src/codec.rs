@@ -71,8 +71,50 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes a whole bincode body; refuses trailing bytes.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
-    let (value, read) = bincode::serde::decode_from_slice(body, cfg())
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    whole(body, bincode::serde::decode_from_slice(body, cfg()))
+}
+
+/// Largest body [`decode_small`] reads: 16 KiB, the report size limit.
+pub const MAX_SMALL_BODY: usize = 16 * 1024;
+
+/// [`decode`] for small untrusted bodies (reports): no length the body claims — a string,
+/// a list — may exceed 16 KiB, so a few bytes can never make the decoder allocate more
+/// than that (bincode reserves what a length prefix claims).
+pub fn decode_small<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    let cfg = config::standard().with_limit::<MAX_SMALL_BODY>();
+    whole(body, bincode::serde::decode_from_slice(body, cfg))
+}
+
+/// Deserializes a list without reserving what its length prefix claims (serde reserves
+/// up to 1 MiB for a claimed length): an untrusted report claiming a million findings in a
+/// few bytes grows its list one decoded element at a time and fails at the end of its bytes.
+pub fn bounded_seq<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Seq<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Seq<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+            while let Some(x) = seq.next_element()? {
+                out.push(x);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Seq(std::marker::PhantomData))
+}
+
+fn whole<T>(
+    body: &[u8],
+    decoded: Result<(T, usize), bincode::error::DecodeError>,
+) -> Result<T, CodecError> {
+    let (value, read) = decoded.map_err(|e| CodecError::Decode(e.to_string()))?;
     if read != body.len() {
         return Err(CodecError::TrailingBytes {
             extra: body.len() - read,

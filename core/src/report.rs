@@ -86,6 +86,7 @@ pub enum ReportKind {
     /// Exceptional, with every finding (`detail = per-setting`).
     Failure {
         /// Sorted, unique findings.
+        #[serde(deserialize_with = "crate::codec::bounded_seq")]
         findings: Vec<Finding>,
     },
     /// Exceptional, summarised (`detail = summary`).

@@ -222,7 +222,8 @@ pub fn decode_report(
     mac.verify_slice(&bytes[tag_at..])
         .map_err(|_| ReportError::BadMac(device.to_string()))?;
     let body_at = 10 + device.as_bytes().len();
-    let report: Report = codec::decode(&bytes[body_at..tag_at]).map_err(ReportError::Malformed)?;
+    let report: Report =
+        codec::decode_small(&bytes[body_at..tag_at]).map_err(ReportError::Malformed)?;
     if report.device != device {
         return Err(ReportError::DeviceMismatch {
             header: device.to_string(),

@@ -213,6 +213,42 @@ pub fn concurrent_writers<S: EventStore + Send + Sync + 'static>(store: S) {
     );
 }
 
+/// A read while another thread appends sees a consistent prefix of the stream — whole
+/// events, in order, up to the version it read — never a "missing record" that is not
+/// missing.
+pub fn read_during_appends<S: EventStore + Send + Sync + 'static>(store: S) {
+    let store = Arc::new(store);
+    let a = s("server/tail");
+    let total = 1_500;
+    let writer = {
+        let (store, a) = (store.clone(), a.clone());
+        std::thread::spawn(move || {
+            for i in 0..total {
+                store.append(&a, i, &evs(i..i + 1)).unwrap();
+            }
+        })
+    };
+    let mut seen = 0;
+    let mut reads = 0;
+    while seen < total {
+        let got: Vec<(u64, ServerEvent)> = store
+            .read(&a, 0)
+            .unwrap_or_else(|e| panic!("read_during_appends: a read after {seen} events: {e}"));
+        assert!(got.len() as u64 >= seen, "read_during_appends: went back");
+        for (k, (seq, e)) in got.iter().enumerate() {
+            assert_eq!(*seq, k as u64 + 1, "read_during_appends: seq");
+            assert_eq!(e, &ev(k as u64), "read_during_appends: event");
+        }
+        seen = got.len() as u64;
+        reads += 1;
+    }
+    writer.join().unwrap();
+    assert!(
+        reads > 1,
+        "read_during_appends: the reads overlapped the appends"
+    );
+}
+
 /// What was flushed is there after the store is reopened (`open` opens the same store
 /// again), and appends go on from it.
 pub fn flush_durability<S: EventStore>(open: impl Fn() -> S) {

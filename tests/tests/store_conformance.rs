@@ -32,6 +32,10 @@ rule!(
     memory_concurrent_writers,
     concurrent_writers(MemoryStore::new())
 );
+rule!(
+    memory_read_during_appends,
+    read_during_appends(MemoryStore::new())
+);
 // The in-memory backend promises no durability: it has no flush_durability line.
 
 fn sled() -> SledStore {
@@ -45,6 +49,7 @@ rule!(sled_streams_listing, streams_listing(&sled()));
 rule!(sled_large_streams, large_streams(&sled()));
 rule!(sled_wrong_kind_is_typed, wrong_kind_is_typed(&sled()));
 rule!(sled_concurrent_writers, concurrent_writers(sled()));
+rule!(sled_read_during_appends, read_during_appends(sled()));
 
 #[test]
 fn sled_flush_durability() {

@@ -154,11 +154,17 @@ impl EventStore for SledStore {
         from: Version,
         f: &mut RecordVisitor<'_>,
     ) -> Result<(), StoreError> {
+        // The head is read once and the scan stops there: records a concurrent append adds
+        // after it (records and head land in one atomic batch) are not part of this read.
         let head = self.head(stream)?;
+        if from >= head {
+            return Ok(());
+        }
         let start = event_key(stream, from.saturating_add(1));
+        let end = event_key(stream, head);
         let pfx = prefix(stream);
         let mut expect = from.saturating_add(1);
-        for item in self.tree.range(start..) {
+        for item in self.tree.range(start..=end) {
             let (k, v) = item.map_err(backend)?;
             if !k.starts_with(&pfx) {
                 break;

@@ -79,20 +79,20 @@ impl DeviceAgent {
         now_ms: u64,
         tree: Arc<dyn DmTree>,
     ) -> Result<(), DevcareError> {
-        let mut host = lock(&self.0);
+        let mut host = lock(&self.0)?;
         let failed = host.receive(&payload, Timestamp(now_ms), apply_with(tree.as_ref()))?;
         failed.map_or(Ok(()), Err)
     }
 
     /// Lets time pass; returns when the next tick is needed (null when nothing waits).
     pub fn tick(&self, now_ms: u64) -> Result<Option<u64>, DevcareError> {
-        let next = lock(&self.0).tick(Timestamp(now_ms))?;
+        let next = lock(&self.0)?.tick(Timestamp(now_ms))?;
         Ok(next.map(Timestamp::as_millis))
     }
 
     /// The report to send at `now_ms`, if one is due.
     pub fn next_report(&self, now_ms: u64) -> Result<Option<DueReport>, DevcareError> {
-        let due = lock(&self.0).next_report(Timestamp(now_ms))?;
+        let due = lock(&self.0)?.next_report(Timestamp(now_ms))?;
         Ok(due.map(|d| DueReport {
             campaign: d.campaign.to_string(),
             attempt: d.attempt,
@@ -102,13 +102,13 @@ impl DeviceAgent {
 
     /// The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
     /// for a DM client that sends it in its session; null when none is due.
-    pub fn next_report_alert(&self, now_ms: u64) -> Option<DueAlert> {
-        let due = lock(&self.0).next_report_alert(Timestamp(now_ms));
-        due.map(|d| DueAlert {
+    pub fn next_report_alert(&self, now_ms: u64) -> Result<Option<DueAlert>, DevcareError> {
+        let due = lock(&self.0)?.next_report_alert(Timestamp(now_ms));
+        Ok(due.map(|d| DueAlert {
             campaign: d.campaign.to_string(),
             attempt: d.attempt,
             xml: d.xml,
-        })
+        }))
     }
 
     /// The host sent report `attempt` of `campaign`.
@@ -118,7 +118,7 @@ impl DeviceAgent {
         attempt: u32,
         now_ms: u64,
     ) -> Result<(), DevcareError> {
-        Ok(lock(&self.0).report_sent(&campaign, attempt, Timestamp(now_ms))?)
+        Ok(lock(&self.0)?.report_sent(&campaign, attempt, Timestamp(now_ms))?)
     }
 
     /// The server acknowledged report `attempt` of `campaign`.
@@ -128,7 +128,7 @@ impl DeviceAgent {
         attempt: u32,
         now_ms: u64,
     ) -> Result<(), DevcareError> {
-        Ok(lock(&self.0).report_acknowledged(&campaign, attempt, Timestamp(now_ms))?)
+        Ok(lock(&self.0)?.report_acknowledged(&campaign, attempt, Timestamp(now_ms))?)
     }
 
     /// Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
@@ -144,7 +144,7 @@ impl DeviceAgent {
         now_ms: u64,
         tree: Arc<dyn DmTree>,
     ) -> Result<bool, DevcareError> {
-        let mut host = lock(&self.0);
+        let mut host = lock(&self.0)?;
         let done = host.receive_care(
             &campaign,
             revision,
@@ -167,26 +167,26 @@ impl DeviceAgent {
         now_ms: u64,
     ) -> Result<bool, DevcareError> {
         let results = results.into_iter().map(to_result).collect();
-        Ok(lock(&self.0).recheck(&campaign, results, Timestamp(now_ms))?)
+        Ok(lock(&self.0)?.recheck(&campaign, results, Timestamp(now_ms))?)
     }
 
     /// What to state when checking in on an ordinary DM session: per campaign this device
     /// knows, the last revision it applied successfully (0: none).
-    pub fn check_in(&self) -> Vec<CheckInRecord> {
-        lock(&self.0)
+    pub fn check_in(&self) -> Result<Vec<CheckInRecord>, DevcareError> {
+        Ok(lock(&self.0)?
             .check_in()
             .into_iter()
             .map(|c| CheckInRecord {
                 campaign: c.campaign.to_string(),
                 applied_revision: c.applied_revision,
             })
-            .collect()
+            .collect())
     }
 
     /// Work taken on and not finished (e.g. the device died mid-apply); check it after
     /// every open.
-    pub fn pending(&self) -> Vec<PendingWork> {
-        lock(&self.0)
+    pub fn pending(&self) -> Result<Vec<PendingWork>, DevcareError> {
+        Ok(lock(&self.0)?
             .pending()
             .into_iter()
             .map(|p| PendingWork {
@@ -194,19 +194,19 @@ impl DeviceAgent {
                 care_attempt: p.care_attempt,
                 setting_uris: p.settings.iter().map(|s| s.uri.clone()).collect(),
             })
-            .collect()
+            .collect())
     }
 
     /// Finishes every pending piece of work: `tree` applies its settings. Returns how many
     /// were finished.
     pub fn resume(&self, now_ms: u64, tree: Arc<dyn DmTree>) -> Result<u32, DevcareError> {
-        let mut host = lock(&self.0);
+        let mut host = lock(&self.0)?;
         let (n, failed) = host.resume(Timestamp(now_ms), apply_with(tree.as_ref()))?;
         failed.map_or(Ok(u32::try_from(n).unwrap_or(u32::MAX)), Err)
     }
 
     /// Input refused since open (all reasons).
-    pub fn rejections(&self) -> u64 {
-        lock(&self.0).rejections()
+    pub fn rejections(&self) -> Result<u64, DevcareError> {
+        Ok(lock(&self.0)?.rejections())
     }
 }

@@ -9,6 +9,8 @@
 //! [`devcare::host::HostError`]).
 #![forbid(unsafe_code)]
 
+use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, MutexGuard};
 
 mod device;
@@ -28,7 +30,51 @@ pub use tree::{ApplyOutcome, DmOp, DmSetting, DmTree, DmValue, VerifyOutcome};
 
 uniffi::setup_scaffolding!("devcare");
 
-/// Locks a handle; a panic in another thread does not poison it for good.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+thread_local! {
+    /// The handles this thread holds locked: a call on one of them from inside a callback
+    /// of that same handle (the app's `DmTree`) would wait for itself for ever.
+    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A locked handle; unlocks (and forgets it was held) on drop.
+struct Held<'a, T> {
+    guard: MutexGuard<'a, T>,
+    addr: usize,
+}
+
+impl<T> Deref for Held<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for Held<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Held<'_, T> {
+    fn drop(&mut self) {
+        HELD.with(|h| h.borrow_mut().retain(|&a| a != self.addr));
+    }
+}
+
+/// Locks a handle; a panic in another thread does not poison it for good. A call on a
+/// handle from inside one of its own callbacks is refused (`reentrant`) instead of waiting
+/// for itself; other threads wait their turn.
+fn lock<T>(m: &Mutex<T>) -> Result<Held<'_, T>, DevcareError> {
+    let addr = std::ptr::from_ref(m) as usize;
+    if HELD.with(|h| h.borrow().contains(&addr)) {
+        return Err(DevcareError::Refused {
+            reason: "reentrant".into(),
+            detail: "called from inside one of this object's own callbacks (DmTree.apply): \
+                     return from the callback first"
+                .into(),
+        });
+    }
+    let guard = m.lock().unwrap_or_else(|p| p.into_inner());
+    HELD.with(|h| h.borrow_mut().push(addr));
+    Ok(Held { guard, addr })
 }

@@ -137,7 +137,7 @@ impl CareServer {
         device: String,
         groups: Vec<String>,
     ) -> Result<(), DevcareError> {
-        Ok(lock(&self.0).set_device_groups(&device, groups)?)
+        Ok(lock(&self.0)?.set_device_groups(&device, groups)?)
     }
 
     /// Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
@@ -148,7 +148,7 @@ impl CareServer {
         targeted: u64,
         now_ms: u64,
     ) -> Result<String, DevcareError> {
-        let id = lock(&self.0).create_campaign(&toml, targeted, Timestamp(now_ms))?;
+        let id = lock(&self.0)?.create_campaign(&toml, targeted, Timestamp(now_ms))?;
         Ok(id.to_string())
     }
 
@@ -160,7 +160,7 @@ impl CareServer {
         targeted: u64,
         now_ms: u64,
     ) -> Result<String, DevcareError> {
-        let id = lock(&self.0).revise_campaign(&toml, targeted, Timestamp(now_ms))?;
+        let id = lock(&self.0)?.revise_campaign(&toml, targeted, Timestamp(now_ms))?;
         Ok(id.to_string())
     }
 
@@ -173,7 +173,7 @@ impl CareServer {
         valid_until_ms: u64,
         now_ms: u64,
     ) -> Result<Vec<u8>, DevcareError> {
-        Ok(lock(&self.0).build_payload(
+        Ok(lock(&self.0)?.build_payload(
             &campaign,
             &signing_seed,
             Timestamp(valid_until_ms),
@@ -183,7 +183,7 @@ impl CareServer {
 
     /// Ingests report bytes received at `now_ms`.
     pub fn ingest_report(&self, bytes: Vec<u8>, now_ms: u64) -> Result<IngestResult, DevcareError> {
-        let ingest = lock(&self.0).ingest_report(&bytes, Timestamp(now_ms))?;
+        let ingest = lock(&self.0)?.ingest_report(&bytes, Timestamp(now_ms))?;
         Ok(ingest_result(&ingest))
     }
 
@@ -200,7 +200,7 @@ impl CareServer {
         session_device: String,
         now_ms: u64,
     ) -> Result<Vec<IngestResult>, DevcareError> {
-        let done = lock(&self.0).ingest_alert(&xml, &session_device, Timestamp(now_ms))?;
+        let done = lock(&self.0)?.ingest_alert(&xml, &session_device, Timestamp(now_ms))?;
         Ok(done.outcomes.iter().map(ingest_result).collect())
     }
 
@@ -212,13 +212,13 @@ impl CareServer {
         devices: Vec<String>,
         now_ms: u64,
     ) -> Result<Vec<IngestResult>, DevcareError> {
-        let done = lock(&self.0).ingest_gateway_alert(&xml, &devices, Timestamp(now_ms))?;
+        let done = lock(&self.0)?.ingest_gateway_alert(&xml, &devices, Timestamp(now_ms))?;
         Ok(done.outcomes.iter().map(ingest_result).collect())
     }
 
     /// The next care order due at `now_ms`, marked dispatched; null when none.
     pub fn next_care(&self, now_ms: u64) -> Result<Option<CareOrder>, DevcareError> {
-        let next = lock(&self.0).next_care(Timestamp(now_ms))?;
+        let next = lock(&self.0)?.next_care(Timestamp(now_ms))?;
         Ok(next.map(|(id, o)| CareOrder {
             campaign: id.to_string(),
             device: o.device.to_string(),
@@ -237,7 +237,7 @@ impl CareServer {
         success: bool,
         now_ms: u64,
     ) -> Result<(), DevcareError> {
-        Ok(lock(&self.0).care_outcome(&campaign, &device, attempt, success, Timestamp(now_ms))?)
+        Ok(lock(&self.0)?.care_outcome(&campaign, &device, attempt, success, Timestamp(now_ms))?)
     }
 
     /// `device` checked in stating it applied `campaign` up to `applied_revision` (0:
@@ -249,7 +249,7 @@ impl CareServer {
         applied_revision: u32,
         now_ms: u64,
     ) -> Result<bool, DevcareError> {
-        Ok(lock(&self.0).check_in(&campaign, &device, applied_revision, Timestamp(now_ms))?)
+        Ok(lock(&self.0)?.check_in(&campaign, &device, applied_revision, Timestamp(now_ms))?)
     }
 
     /// Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
@@ -259,7 +259,7 @@ impl CareServer {
         campaign: String,
         devices: Vec<String>,
     ) -> Result<SampleInfo, DevcareError> {
-        let v = lock(&self.0).sample(&campaign, devices.iter().map(String::as_str))?;
+        let v = lock(&self.0)?.sample(&campaign, devices.iter().map(String::as_str))?;
         Ok(SampleInfo {
             sampled: v.sampled,
             silent: v.silent,
@@ -274,12 +274,12 @@ impl CareServer {
         sampled_targets: u64,
         now_ms: u64,
     ) -> Result<(), DevcareError> {
-        Ok(lock(&self.0).set_sampled_targets(&campaign, sampled_targets, Timestamp(now_ms))?)
+        Ok(lock(&self.0)?.set_sampled_targets(&campaign, sampled_targets, Timestamp(now_ms))?)
     }
 
     /// Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
     pub fn care_in_flight(&self, campaign: String) -> Result<Vec<InFlightCare>, DevcareError> {
-        Ok(lock(&self.0)
+        Ok(lock(&self.0)?
             .care_in_flight(&campaign)?
             .into_iter()
             .map(|c| InFlightCare {
@@ -292,23 +292,23 @@ impl CareServer {
 
     /// An operator pauses care of `campaign` until `resume`.
     pub fn pause(&self, campaign: String, now_ms: u64) -> Result<(), DevcareError> {
-        Ok(lock(&self.0).pause(&campaign, Timestamp(now_ms))?)
+        Ok(lock(&self.0)?.pause(&campaign, Timestamp(now_ms))?)
     }
 
     /// An operator resumes care of `campaign` (paused by an operator or the abort threshold).
     pub fn resume(&self, campaign: String, now_ms: u64) -> Result<(), DevcareError> {
-        Ok(lock(&self.0).resume(&campaign, Timestamp(now_ms))?)
+        Ok(lock(&self.0)?.resume(&campaign, Timestamp(now_ms))?)
     }
 
     /// Lets time pass (settles campaigns past their deadline); returns the next wake-up.
     pub fn tick(&self, now_ms: u64) -> Result<Option<u64>, DevcareError> {
-        let next = lock(&self.0).tick(Timestamp(now_ms))?;
+        let next = lock(&self.0)?.tick(Timestamp(now_ms))?;
         Ok(next.map(Timestamp::as_millis))
     }
 
     /// The statistics of `campaign`.
     pub fn stats(&self, campaign: String) -> Result<CampaignStats, DevcareError> {
-        let s = lock(&self.0).stats(&campaign)?;
+        let s = lock(&self.0)?.stats(&campaign)?;
         Ok(CampaignStats {
             targeted: s.targeted,
             failure_reports: s.failure_reports,

@@ -46,6 +46,8 @@ enum devcare_result
   DEVCARE_STORE_ERROR = 7,
   // No such campaign on this handle.
   DEVCARE_UNKNOWN_CAMPAIGN = 8,
+  // A call on a handle from inside one of its own callbacks (the apply callback): refused, nothing touched; return from the callback first.
+  DEVCARE_REENTRANT = 9,
   // The payload is larger than the limit.
   DEVCARE_PAYLOAD_OVERSIZE = 100,
   // The payload is shorter than its frame.
@@ -369,7 +371,9 @@ devcare_result devcare_device_open(const char *sled_path,
                                    struct devcare_device **out);
 
 // Flushes and frees a device agent. NULL does nothing; freeing twice is undefined (as for
-// `free`).
+// `free`). Called from inside one of the handle's own callbacks it frees nothing (the
+// call in progress still uses the handle): `devcare_last_error` then says
+// `DEVCARE_REENTRANT`; free it after the call returns.
 //
 // # Safety
 // `device` must be NULL or a handle from `devcare_device_open` not yet freed.

@@ -1,8 +1,9 @@
 //! The C boundary: the panic guard, this thread's last error, and the `try_*!` macros that
 //! write each null check and each pointer cast — each `unsafe` — once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::{CStr, c_char};
+use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use devcare::host::HostError;
@@ -120,19 +121,96 @@ pub(crate) unsafe fn str_array_arg(
         .collect()
 }
 
-/// Borrows a handle mutably.
+/// A handle's contents behind a busy flag: a call takes it for its duration
+/// ([`handle_arg`]), so a call on the same handle from inside one of its callbacks finds it
+/// busy and is refused (`DEVCARE_REENTRANT`) instead of creating a second `&mut` to it.
+#[derive(Debug)]
+pub struct Guarded<T> {
+    busy: Cell<bool>,
+    inner: UnsafeCell<T>,
+}
+
+impl<T> Guarded<T> {
+    /// Wraps a handle's contents.
+    pub(crate) fn new(inner: T) -> Self {
+        Guarded {
+            busy: Cell::new(false),
+            inner: UnsafeCell::new(inner),
+        }
+    }
+
+    /// Whether a call holds it now.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy.get()
+    }
+
+    /// The contents, for a handle no call holds (its free).
+    pub(crate) fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+
+/// A handle held by one call; released on drop.
+pub(crate) struct Lease<'a, T> {
+    guarded: &'a Guarded<T>,
+}
+
+impl<T> Deref for Lease<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the lease is the only access to the contents while it lives (the busy
+        // flag refuses every other).
+        unsafe { &*self.guarded.inner.get() }
+    }
+}
+
+impl<T> DerefMut for Lease<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for `deref`; `&mut self` makes this borrow unique among the lease's.
+        unsafe { &mut *self.guarded.inner.get() }
+    }
+}
+
+impl<T> Drop for Lease<'_, T> {
+    fn drop(&mut self) {
+        self.guarded.busy.set(false);
+    }
+}
+
+/// A C handle type: its contents behind a [`Guarded`].
+pub(crate) trait Handle {
+    /// What the handle holds.
+    type Inner;
+    /// The guarded contents.
+    fn guarded(&self) -> &Guarded<Self::Inner>;
+}
+
+/// Takes a handle for one call.
 ///
 /// # Safety
-/// `p` must be NULL or a live handle not used elsewhere for the call.
-pub(crate) unsafe fn handle_arg<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, devcare_result> {
+/// `p` must be NULL or a live handle, used from one thread at a time (documented).
+pub(crate) unsafe fn handle_arg<'a, H: Handle + 'a>(
+    p: *mut H,
+    what: &str,
+) -> Result<Lease<'a, H::Inner>, devcare_result> {
     if p.is_null() {
         return Err(fail(
             devcare_result::DEVCARE_NULL_ARGUMENT,
             format!("{what} is NULL"),
         ));
     }
-    // SAFETY: a live handle, not used concurrently (documented).
-    Ok(unsafe { &mut *p })
+    // SAFETY: a live handle; only shared references to it are ever made, the contents are
+    // reached through the lease alone.
+    let guarded = unsafe { &*p }.guarded();
+    if guarded.busy.replace(true) {
+        return Err(fail(
+            devcare_result::DEVCARE_REENTRANT,
+            format!(
+                "{what} is in use by the call whose callback is running: return from the callback first"
+            ),
+        ));
+    }
+    Ok(Lease { guarded })
 }
 
 /// Writes `data` into `buf`/`cap` and its length into `*len`; on a short buffer only
@@ -228,11 +306,13 @@ macro_rules! try_host {
     };
 }
 
-/// Borrows a handle argument mutably (NULL → `DEVCARE_NULL_ARGUMENT`).
+/// Takes a handle argument for the call as `h` (NULL → `DEVCARE_NULL_ARGUMENT`; a handle
+/// a call holds already, from inside its callback → `DEVCARE_REENTRANT`).
 macro_rules! try_handle {
-    ($p:ident) => {
+    ($h:ident = $p:ident) => {
         // SAFETY: the caller passes NULL or a live handle not used concurrently.
-        tri!(unsafe { $crate::boundary::handle_arg($p, stringify!($p)) })
+        let mut lease = tri!(unsafe { $crate::boundary::handle_arg($p, stringify!($p)) });
+        let $h = &mut *lease;
     };
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use devcare::host::DeviceHost;
 use devcare::{ApplyResult, Setting, SettingOp, Timestamp, Value, Verify};
 
-use crate::boundary::{fail, guard};
+use crate::boundary::{Guarded, Handle, fail, guard};
 use crate::result::devcare_result::{self, *};
 
 /// The DM command of a setting.
@@ -85,7 +85,20 @@ pub type devcare_apply_cb = Option<
 /// A device agent: one device, one stream per campaign.
 #[derive(Debug)]
 pub struct devcare_device {
-    host: DeviceHost,
+    g: Guarded<DeviceInner>,
+}
+
+/// What a device handle holds.
+#[derive(Debug)]
+pub(crate) struct DeviceInner {
+    pub(crate) host: DeviceHost,
+}
+
+impl Handle for devcare_device {
+    type Inner = DeviceInner;
+    fn guarded(&self) -> &Guarded<DeviceInner> {
+        &self.g
+    }
 }
 
 fn to_c_setting(s: &Setting, uri: &CString) -> devcare_setting {
@@ -187,24 +200,39 @@ pub unsafe extern "C" fn devcare_device_open(
             Some(Path::new(try_str!(sled_path)))
         };
         let host = try_host!(DeviceHost::open(path, id, groups, pk, key));
-        put!(out, Box::into_raw(Box::new(devcare_device { host })));
+        put!(
+            out,
+            Box::into_raw(Box::new(devcare_device {
+                g: Guarded::new(DeviceInner { host }),
+            }))
+        );
         DEVCARE_OK
     })
 }
 
 /// Flushes and frees a device agent. NULL does nothing; freeing twice is undefined (as for
-/// `free`).
+/// `free`). Called from inside one of the handle's own callbacks it frees nothing (the
+/// call in progress still uses the handle): `devcare_last_error` then says
+/// `DEVCARE_REENTRANT`; free it after the call returns.
 ///
 /// # Safety
 /// `device` must be NULL or a handle from `devcare_device_open` not yet freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devcare_device_free(device: *mut devcare_device) {
     let _ = guard(|| {
-        if !device.is_null() {
-            // SAFETY: a live handle from `devcare_device_open`.
-            let h = unsafe { Box::from_raw(device) };
-            let _ = h.host.flush();
+        if device.is_null() {
+            return DEVCARE_OK;
         }
+        // SAFETY: a live handle from `devcare_device_open`; shared until known idle.
+        if unsafe { &*device }.g.is_busy() {
+            return fail(
+                DEVCARE_REENTRANT,
+                "devcare_device_free inside the handle's own callback: nothing freed",
+            );
+        }
+        // SAFETY: a live, idle handle from `devcare_device_open`, freed once.
+        let h = unsafe { Box::from_raw(device) };
+        let _ = h.g.into_inner().host.flush();
         DEVCARE_OK
     });
 }
@@ -226,7 +254,7 @@ pub unsafe extern "C" fn devcare_device_receive(
     user_data: *mut c_void,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         let bytes = try_slice!(payload, len, "payload");
         let Some(apply) = apply else {
             return fail(DEVCARE_NULL_ARGUMENT, "apply callback is NULL");
@@ -250,7 +278,7 @@ pub unsafe extern "C" fn devcare_device_tick(
     next_wake_ms: *mut u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         let next = try_host!(h.host.tick(Timestamp(now_ms)));
         if !next_wake_ms.is_null() {
             put!(next_wake_ms, next.map_or(0, Timestamp::as_millis));
@@ -279,7 +307,7 @@ pub unsafe extern "C" fn devcare_device_next_report(
     attempt: *mut u32,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         try_out!(attempt, len, campaign_buf);
         let Some(due) = try_host!(h.host.next_report(Timestamp(now_ms))) else {
             return DEVCARE_NOTHING_DUE;
@@ -316,7 +344,7 @@ pub unsafe extern "C" fn devcare_device_next_report_alert(
     attempt: *mut u32,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         try_out!(attempt, len, campaign_buf, xml);
         let Some(due) = h.host.next_report_alert(Timestamp(now_ms)) else {
             return DEVCARE_NOTHING_DUE;
@@ -348,7 +376,7 @@ pub unsafe extern "C" fn devcare_device_report_sent(
     now_ms: u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         let id = try_str!(campaign);
         try_host!(h.host.report_sent(id, attempt, Timestamp(now_ms)));
         DEVCARE_OK
@@ -367,7 +395,7 @@ pub unsafe extern "C" fn devcare_device_report_acknowledged(
     now_ms: u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         let id = try_str!(campaign);
         try_host!(h.host.report_acknowledged(id, attempt, Timestamp(now_ms)));
         DEVCARE_OK
@@ -401,7 +429,7 @@ pub unsafe extern "C" fn devcare_device_receive_care(
             return fail(DEVCARE_NULL_ARGUMENT, "apply callback is NULL");
         };
         let idx = try_slice!(indices, n, "indices").to_vec();
-        let h = try_handle!(device);
+        try_handle!(h = device);
         let id = try_str!(campaign);
         // SAFETY: callback contract forwarded.
         let tree = unsafe { c_tree(apply, user_data) };
@@ -438,7 +466,7 @@ pub unsafe extern "C" fn devcare_device_recheck(
     relapsed: *mut bool,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         let id = try_str!(campaign);
         try_out!(relapsed);
         let st = try_slice!(statuses, n, "statuses");
@@ -484,7 +512,7 @@ pub unsafe extern "C" fn devcare_device_checkin(
     applied_revision: *mut u32,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         try_out!(campaign_buf, applied_revision);
         let Some(c) = h.host.check_in().into_iter().nth(index) else {
             return DEVCARE_NOTHING_DUE;
@@ -507,7 +535,7 @@ pub unsafe extern "C" fn devcare_device_pending(
     count: *mut usize,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         try_out!(count);
         put!(count, h.host.pending().len());
         DEVCARE_OK
@@ -529,7 +557,7 @@ pub unsafe extern "C" fn devcare_device_resume(
     resumed: *mut usize,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         let Some(apply) = apply else {
             return fail(DEVCARE_NULL_ARGUMENT, "apply callback is NULL");
         };
@@ -553,7 +581,7 @@ pub unsafe extern "C" fn devcare_device_rejections(
     out: *mut u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(device);
+        try_handle!(h = device);
         try_out!(out);
         put!(out, h.host.rejections());
         DEVCARE_OK

@@ -14,6 +14,12 @@
 //! Thread safety: a handle may move between threads but must not be used from two threads
 //! at once. Different handles are independent. `devcare_last_error` is per thread.
 //!
+//! Callbacks: while a call runs a host callback (the apply callback), it holds its handle.
+//! A call on the same handle from inside the callback — `devcare_device_free` included —
+//! is refused with `DEVCARE_REENTRANT` and touches nothing; calls on other handles are
+//! fine. A callback must return normally: a C++ exception or `longjmp` out of it is
+//! undefined behaviour (it would unwind through Rust frames).
+//!
 //! Layout (after rustls-ffi's `librustls/src`): [`result`] holds the codes, generated from
 //! one list, and the one mapping from a host error to its code; `boundary` the panic
 //! guard, the last error and the `try_*!` macros that write each `unsafe` once; [`device`],

@@ -68,6 +68,9 @@ result_codes! {
     DEVCARE_STORE_ERROR = 7,
     /// No such campaign on this handle.
     DEVCARE_UNKNOWN_CAMPAIGN = 8,
+    /// A call on a handle from inside one of its own callbacks (the apply callback):
+    /// refused, nothing touched; return from the callback first.
+    DEVCARE_REENTRANT = 9,
     /// The payload is larger than the limit.
     DEVCARE_PAYLOAD_OVERSIZE = 100,
     /// The payload is shorter than its frame.

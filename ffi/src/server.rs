@@ -8,14 +8,27 @@ use devcare::Timestamp;
 use devcare::host::{HostError, Ingest, ServerHost};
 use devcare::stats::CoverageBasis;
 
-use crate::boundary::{fail, guard};
+use crate::boundary::{Guarded, Handle, fail, guard};
 use crate::result::code_of;
 use crate::result::devcare_result::{self, *};
 
 /// The server side: one stream per campaign.
 #[derive(Debug)]
 pub struct devcare_server {
-    host: ServerHost,
+    g: Guarded<ServerInner>,
+}
+
+/// What a server handle holds.
+#[derive(Debug)]
+pub(crate) struct ServerInner {
+    pub(crate) host: ServerHost,
+}
+
+impl Handle for devcare_server {
+    type Inner = ServerInner;
+    fn guarded(&self) -> &Guarded<ServerInner> {
+        &self.g
+    }
 }
 
 /// Reads a UTF-8 text argument given as pointer + length.
@@ -44,7 +57,12 @@ pub unsafe extern "C" fn devcare_server_open(
             Some(Path::new(try_str!(sled_path)))
         };
         let host = try_host!(ServerHost::open(path, master));
-        put!(out, Box::into_raw(Box::new(devcare_server { host })));
+        put!(
+            out,
+            Box::into_raw(Box::new(devcare_server {
+                g: Guarded::new(ServerInner { host }),
+            }))
+        );
         DEVCARE_OK
     })
 }
@@ -56,11 +74,19 @@ pub unsafe extern "C" fn devcare_server_open(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devcare_server_free(server: *mut devcare_server) {
     let _ = guard(|| {
-        if !server.is_null() {
-            // SAFETY: live handle.
-            let h = unsafe { Box::from_raw(server) };
-            let _ = h.host.flush();
+        if server.is_null() {
+            return DEVCARE_OK;
         }
+        // SAFETY: a live handle; shared until known idle.
+        if unsafe { &*server }.g.is_busy() {
+            return fail(
+                DEVCARE_REENTRANT,
+                "devcare_server_free while a call holds the handle: nothing freed",
+            );
+        }
+        // SAFETY: a live, idle handle, freed once.
+        let h = unsafe { Box::from_raw(server) };
+        let _ = h.g.into_inner().host.flush();
         DEVCARE_OK
     });
 }
@@ -79,7 +105,7 @@ pub unsafe extern "C" fn devcare_server_set_device_groups(
     n_groups: usize,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(device_id);
         let groups = try_str_array!(groups, n_groups);
         try_host!(h.host.set_device_groups(id, groups));
@@ -105,7 +131,7 @@ pub unsafe extern "C" fn devcare_server_create_campaign(
     campaign_cap: usize,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let toml = tri!(text(try_slice!(toml.cast::<u8>(), len, "toml"), "toml"));
         // A campaign file error is reported before a missing output buffer.
         let campaign = try_host!(ServerHost::parse_campaign(toml));
@@ -138,7 +164,7 @@ pub unsafe extern "C" fn devcare_server_revise_campaign(
     now_ms: u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let toml = tri!(text(try_slice!(toml.cast::<u8>(), len, "toml"), "toml"));
         try_host!(h.host.revise_campaign(toml, targeted, Timestamp(now_ms)));
         DEVCARE_OK
@@ -164,7 +190,7 @@ pub unsafe extern "C" fn devcare_server_build_payload(
     len: *mut usize,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         let seed = try_key!(signing_seed);
         try_out!(len);
@@ -205,7 +231,7 @@ pub unsafe extern "C" fn devcare_server_ingest_report(
     dm_status: *mut u16,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let data = try_slice!(bytes, len, "bytes");
         try_out!(outcome, reason, dm_status);
         let ingest = try_host!(h.host.ingest_report(data, Timestamp(now_ms)));
@@ -251,7 +277,7 @@ pub unsafe extern "C" fn devcare_server_ingest_alert(
     dm_status: *mut u16,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let xml = tri!(text(try_slice!(xml.cast::<u8>(), len, "xml"), "xml"));
         let session = try_str!(session_device);
         try_out!(reports, accepted, duplicates, dm_status);
@@ -286,7 +312,7 @@ pub unsafe extern "C" fn devcare_server_ingest_gateway_alert(
     dm_status: *mut u16,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let xml = tri!(text(try_slice!(xml.cast::<u8>(), len, "xml"), "xml"));
         let devices = try_str_array!(devices, n_devices);
         try_out!(reports, accepted, duplicates, dm_status);
@@ -333,7 +359,7 @@ pub unsafe extern "C" fn devcare_server_next_care(
     cap: usize,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         try_out!(order, settings);
         let now = Timestamp(now_ms);
         if let Some((_, o)) = h.host.peek_care(now)
@@ -374,7 +400,7 @@ pub unsafe extern "C" fn devcare_server_care_outcome(
     now_ms: u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         let dev = try_str!(device);
         try_host!(
@@ -402,7 +428,7 @@ pub unsafe extern "C" fn devcare_server_check_in(
     care_opened: *mut bool,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         let dev = try_str!(device_id);
         try_out!(care_opened);
@@ -434,7 +460,7 @@ pub unsafe extern "C" fn devcare_server_care_in_flight(
     expires_ms: *mut u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         try_out!(device_buf, attempt, expires_ms);
         let Some(c) = try_host!(h.host.care_in_flight(id)).into_iter().nth(index) else {
@@ -463,7 +489,7 @@ pub unsafe extern "C" fn devcare_server_set_sampled_targets(
     now_ms: u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         try_host!(
             h.host
@@ -488,7 +514,7 @@ pub unsafe extern "C" fn devcare_server_sample_status(
     silent: *mut bool,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         let dev = try_str!(device);
         try_out!(sampled, silent);
@@ -511,7 +537,7 @@ pub unsafe extern "C" fn devcare_server_pause(
     now_ms: u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         try_host!(h.host.pause(id, Timestamp(now_ms)));
         DEVCARE_OK
@@ -530,7 +556,7 @@ pub unsafe extern "C" fn devcare_server_resume(
     now_ms: u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         try_host!(h.host.resume(id, Timestamp(now_ms)));
         DEVCARE_OK
@@ -549,7 +575,7 @@ pub unsafe extern "C" fn devcare_server_tick(
     next_wake_ms: *mut u64,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let next = try_host!(h.host.tick(Timestamp(now_ms)));
         if !next_wake_ms.is_null() {
             put!(next_wake_ms, next.map_or(0, Timestamp::as_millis));
@@ -614,7 +640,7 @@ pub unsafe extern "C" fn devcare_server_stats(
     out: *mut devcare_stats,
 ) -> devcare_result {
     guard(|| {
-        let h = try_handle!(server);
+        try_handle!(h = server);
         let id = try_str!(campaign);
         try_out!(out);
         let st = try_host!(h.host.stats(id));

@@ -205,6 +205,12 @@ fn lifecycle_groups_check_in_pause_and_resume() {
 }
 
 #[test]
+fn calls_back_into_a_handle_from_its_own_callback_are_refused() {
+    let out = run("reentrant", &[]);
+    assert!(out.contains("reentrant: ok"), "{out}");
+}
+
+#[test]
 fn a_device_killed_mid_apply_resumes_after_reopen() {
     let dir = std::env::temp_dir().join(format!("devcare-reboot-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -1035,16 +1035,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_func_slot() and 0xFFFF) != 36296) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() and 0xFFFF) != 22416) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() and 0xFFFF) != 10802) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() and 0xFFFF) != 5703) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() and 0xFFFF) != 55212) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() and 0xFFFF) != 62845) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() and 0xFFFF) != 8472) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() and 0xFFFF) != 56516) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 58936) {
@@ -1056,7 +1056,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() and 0xFFFF) != 40054) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() and 0xFFFF) != 19516) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() and 0xFFFF) != 26843) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() and 0xFFFF) != 19798) {
@@ -2549,10 +2549,11 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     /**
      * What to state when checking in on an ordinary DM session: per campaign this device
      * knows, the last revision it applied successfully (0: none).
-     */override fun `checkIn`(): List<CheckInRecord> {
+     */
+    @Throws(DevcareException::class)override fun `checkIn`(): List<CheckInRecord> {
             return FfiConverterSequenceTypeCheckInRecord.lift(
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in(
         it,
         _status)
@@ -2584,10 +2585,11 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     /**
      * The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
      * for a DM client that sends it in its session; null when none is due.
-     */override fun `nextReportAlert`(`nowMs`: kotlin.ULong): DueAlert? {
+     */
+    @Throws(DevcareException::class)override fun `nextReportAlert`(`nowMs`: kotlin.ULong): DueAlert? {
             return FfiConverterOptionalTypeDueAlert.lift(
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(
         it,
         
@@ -2602,10 +2604,11 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     /**
      * Work taken on and not finished (e.g. the device died mid-apply); check it after
      * every open.
-     */override fun `pending`(): List<PendingWork> {
+     */
+    @Throws(DevcareException::class)override fun `pending`(): List<PendingWork> {
             return FfiConverterSequenceTypePendingWork.lift(
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending(
         it,
         _status)
@@ -2686,10 +2689,11 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     
     /**
      * Input refused since open (all reasons).
-     */override fun `rejections`(): kotlin.ULong {
+     */
+    @Throws(DevcareException::class)override fun `rejections`(): kotlin.ULong {
             return FfiConverterULong.lift(
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections(
         it,
         _status)

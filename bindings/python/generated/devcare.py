@@ -576,13 +576,13 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 22416:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 10802:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 55212:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 62845:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 8472:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 56516:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 58936:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -590,7 +590,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() != 40054:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 19516:
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 26843:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -3901,7 +3901,7 @@ class DeviceAgent(DeviceAgentProtocol):
             self._uniffi_clone_handle(),
         )
         _uniffi_lift_return = _UniffiFfiConverterSequenceTypeCheckInRecord.lift
-        _uniffi_error_converter = None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in,
@@ -3938,7 +3938,7 @@ class DeviceAgent(DeviceAgentProtocol):
             _UniffiFfiConverterUInt64.lower(now_ms),
         )
         _uniffi_lift_return = _UniffiFfiConverterOptionalTypeDueAlert.lift
-        _uniffi_error_converter = None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert,
@@ -3954,7 +3954,7 @@ class DeviceAgent(DeviceAgentProtocol):
             self._uniffi_clone_handle(),
         )
         _uniffi_lift_return = _UniffiFfiConverterSequenceTypePendingWork.lift
-        _uniffi_error_converter = None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending,
@@ -4056,7 +4056,7 @@ class DeviceAgent(DeviceAgentProtocol):
             self._uniffi_clone_handle(),
         )
         _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
-        _uniffi_error_converter = None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections,

@@ -424,6 +424,32 @@ def the_known_sample_makes_coverage_exact_and_names_the_silent_sampled():
     assert agent.tick(T0 + 5 * MIN) is None, "healthy and not sampled: silent"
 
 
+
+@test
+def a_call_back_into_the_agent_from_its_own_tree_is_refused_not_a_deadlock():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 10, T0)
+    payload = server.build_payload(cid, SEED, T0 + 60 * MIN, T0)
+    _, agent = device(devcare.public_key(SEED), 1)
+    seen = []
+
+    class Reentrant(devcare.DmTree):
+        def apply(self, setting):
+            if not seen:
+                for call in (lambda: agent.tick(T0), lambda: agent.pending(), lambda: agent.check_in()):
+                    try:
+                        call()
+                        seen.append("ran")
+                    except devcare.DevcareError.Refused as e:
+                        seen.append(e.reason)
+                seen.append(len(server.stats(cid).__dict__) > 0)  # another object is free to use
+            return devcare.ApplyOutcome(status=200, verify=devcare.VerifyOutcome.NOT_CHECKED)
+
+    agent.receive_payload(payload, T0, Reentrant())
+    assert seen == ["reentrant", "reentrant", "reentrant", True], seen
+    assert agent.tick(T0 + 5 * MIN) is None and agent.pending() == [], "usable afterwards, healthy"
+
+
 CHILD = """
 import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ".")

@@ -1146,7 +1146,7 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
      * What to state when checking in on an ordinary DM session: per campaign this device
      * knows, the last revision it applied successfully (0: none).
      */
-    func checkIn()  -> [CheckInRecord]
+    func checkIn() throws  -> [CheckInRecord]
     
     /**
      * The report to send at `now_ms`, if one is due.
@@ -1157,13 +1157,13 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
      * The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
      * for a DM client that sends it in its session; null when none is due.
      */
-    func nextReportAlert(nowMs: UInt64)  -> DueAlert?
+    func nextReportAlert(nowMs: UInt64) throws  -> DueAlert?
     
     /**
      * Work taken on and not finished (e.g. the device died mid-apply); check it after
      * every open.
      */
-    func pending()  -> [PendingWork]
+    func pending() throws  -> [PendingWork]
     
     /**
      * Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
@@ -1189,7 +1189,7 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
     /**
      * Input refused since open (all reasons).
      */
-    func rejections()  -> UInt64
+    func rejections() throws  -> UInt64
     
     /**
      * The server acknowledged report `attempt` of `campaign`.
@@ -1291,8 +1291,8 @@ public static func `open`(sledPath: String?, deviceId: String, groups: [String],
      * What to state when checking in on an ordinary DM session: per campaign this device
      * knows, the last revision it applied successfully (0: none).
      */
-open func checkIn() -> [CheckInRecord]  {
-    return try!  FfiConverterSequenceTypeCheckInRecord.lift(try! rustCall() {
+open func checkIn()throws  -> [CheckInRecord]  {
+    return try  FfiConverterSequenceTypeCheckInRecord.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_deviceagent_check_in(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1317,8 +1317,8 @@ open func nextReport(nowMs: UInt64)throws  -> DueReport?  {
      * The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
      * for a DM client that sends it in its session; null when none is due.
      */
-open func nextReportAlert(nowMs: UInt64) -> DueAlert?  {
-    return try!  FfiConverterOptionTypeDueAlert.lift(try! rustCall() {
+open func nextReportAlert(nowMs: UInt64)throws  -> DueAlert?  {
+    return try  FfiConverterOptionTypeDueAlert.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(
             self.uniffiCloneHandle(),
@@ -1331,8 +1331,8 @@ open func nextReportAlert(nowMs: UInt64) -> DueAlert?  {
      * Work taken on and not finished (e.g. the device died mid-apply); check it after
      * every open.
      */
-open func pending() -> [PendingWork]  {
-    return try!  FfiConverterSequenceTypePendingWork.lift(try! rustCall() {
+open func pending()throws  -> [PendingWork]  {
+    return try  FfiConverterSequenceTypePendingWork.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_deviceagent_pending(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1396,8 +1396,8 @@ open func recheck(campaign: String, results: [ApplyOutcome], nowMs: UInt64)throw
     /**
      * Input refused since open (all reasons).
      */
-open func rejections() -> UInt64  {
-    return try!  FfiConverterUInt64.lift(try! rustCall() {
+open func rejections()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_deviceagent_rejections(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -3906,16 +3906,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_func_slot() != 36296) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 22416) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 10802) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 55212) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 62845) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 8472) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 56516) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 58936) {
@@ -3927,7 +3927,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() != 40054) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 19516) {
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 26843) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798) {

@@ -4,7 +4,8 @@
 //!
 //! * ingest: durable group commit of 256 failure reports (decide, encode, one atomic
 //!   append of 512 events, flush) vs a raw sled batch insert of 512 values of the same
-//!   sizes + flush;
+//!   sizes + flush; and the same group commit on a store in a directory, whose flush
+//!   also fsyncs (the price of surviving a power cut);
 //! * replay of 1,000,000 events from sled: read + CRC + decode, and the full fold into the
 //!   server state, vs a raw sled prefix scan;
 //! * replay of the same 1,000,000 events from memory.
@@ -84,6 +85,38 @@ fn ingest(cr: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+
+    // The same on a store in a directory: the flush then also fsyncs the data file and the
+    // directory (a temporary store has no file to fsync).
+    let dir = tempfile::tempdir().unwrap();
+    let mut durable = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+    durable
+        .handle(
+            &c.id,
+            &ServerCommand::Create {
+                campaign: Box::new(c.clone()),
+                targeted: Some(100_000_000),
+                at: c.issued_at,
+            },
+        )
+        .unwrap();
+    let mut next_durable = 0u64;
+    g.bench_function(
+        "devcare on disk: 256 reports, decide + append + flush + fsync",
+        |b| {
+            b.iter_batched(
+                || {
+                    let cmds: Vec<_> = (next_durable..next_durable + BATCH)
+                        .map(|i| (c.id.clone(), report(&c, i)))
+                        .collect();
+                    next_durable += BATCH;
+                    cmds
+                },
+                |cmds| durable.handle_batch(&cmds).unwrap().len(),
+                BatchSize::LargeInput,
+            )
+        },
+    );
 
     // Same number and sizes of values, straight into sled.
     let sample: Vec<usize> = {

@@ -528,3 +528,38 @@ fn parsing_an_item_stays_linear_in_its_size_whatever_keys_it_holds() {
         "worst case {w:?} vs plain {p:?}"
     );
 }
+
+#[test]
+fn one_report_split_over_several_alerts_of_a_message_is_merged() {
+    // Some DM clients send one Generic Alert per Item.
+    let whole = failure();
+    let ReportKind::Failure { findings } = &whole.kind else {
+        unreachable!()
+    };
+    let xml: String = findings
+        .iter()
+        .map(|f| {
+            let mut part = whole.clone();
+            part.kind = ReportKind::Failure { findings: vec![*f] };
+            render_alert(&part, None, 1)
+        })
+        .collect();
+    assert_eq!(xml.matches("<Alert>").count(), findings.len());
+    assert_eq!(parse(&xml).unwrap(), vec![whole.clone()]);
+    // The same report twice is one report.
+    let twice = render_alert(&whole, None, 1) + &render_alert(&whole, None, 1);
+    assert_eq!(parse(&twice).unwrap(), vec![whole.clone()]);
+    // Two parts that disagree (another evaluation time) refuse the message.
+    let mut other = whole.clone();
+    other.evaluated_at = Timestamp(whole.evaluated_at.0 + 1);
+    let conflict = render_alert(&whole, None, 1) + &render_alert(&other, None, 1);
+    assert!(matches!(
+        parse(&conflict),
+        Err(AlertError::Inconsistent { .. })
+    ));
+    // Another attempt of the same device is another report.
+    let mut next = whole.clone();
+    next.attempt += 1;
+    let both = render_alert(&whole, None, 1) + &render_alert(&next, None, 1);
+    assert_eq!(parse(&both).unwrap(), vec![whole, next]);
+}

@@ -1,5 +1,7 @@
 //! Parsing Generic Alerts back into reports, tolerant of element order.
 
+use std::collections::BTreeMap;
+
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
@@ -255,17 +257,56 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
             message: format!("unclosed element <{}>", stack.join("><")),
         });
     }
-    let mut reports = Vec::new();
+    // Some DM clients send one Generic Alert per Item: the Items of one report merge across
+    // the Alerts of a message (in the order they first appear); the same report twice is
+    // one; two that disagree (another kind or evaluation time) refuse the message.
+    let mut reports: Vec<Report> = Vec::new();
+    let mut index: BTreeMap<(String, u32, String, u32), usize> = BTreeMap::new();
     for a in alerts
         .into_iter()
         .filter(|a| a.code.as_deref() == Some(GENERIC_ALERT))
     {
-        reports.push(assemble(xml, a)?);
+        let at = a.items.first().map_or(0, |i| i.at);
+        let r = assemble(xml, a)?;
+        let key = (
+            r.campaign.to_string(),
+            r.revision,
+            r.device.to_string(),
+            r.attempt,
+        );
+        match index.get(&key) {
+            None => {
+                index.insert(key, reports.len());
+                reports.push(r);
+            }
+            Some(&i) => merge(&mut reports[i], r).map_err(|()| {
+                let (line, col) = line_col(xml, at);
+                AlertError::Inconsistent { line, col }
+            })?,
+        }
     }
     if reports.is_empty() {
         return Err(AlertError::NoGenericAlert);
     }
     Ok(reports)
+}
+
+/// Folds `more` — another part of the same report — into `into`: failure findings are
+/// joined; anything else must be the same report again.
+fn merge(into: &mut Report, more: Report) -> Result<(), ()> {
+    if into.evaluated_at != more.evaluated_at {
+        return Err(());
+    }
+    match (&mut into.kind, more.kind) {
+        (ReportKind::Failure { findings }, ReportKind::Failure { findings: extra }) => {
+            findings.extend(extra);
+            findings.sort_unstable();
+            findings.dedup();
+            Ok(())
+        }
+        (kind, other) if *kind == other => Ok(()),
+        _ => Err(()),
+    }
 }
 
 fn assemble(xml: &str, a: RawAlert) -> Result<Report, AlertError> {

@@ -422,7 +422,8 @@ devcare_result devcare_device_next_report(struct devcare_device *device,
 // Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
 // Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
 // for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
-// On `DEVCARE_BUFFER_TOO_SMALL`, `*len` is the size needed with the NUL.
+// `*len` is the XML's length without the NUL, on success and on
+// `DEVCARE_BUFFER_TOO_SMALL` alike: `xml` needs `*len + 1` bytes.
 //
 // # Safety
 // Buffers valid for their capacities; out-params valid for writes.
@@ -625,7 +626,8 @@ devcare_result devcare_server_set_device_groups(struct devcare_server *server,
 
 // Creates a campaign from campaign-file text (`toml`, `len` bytes, UTF-8) at `now_ms`.
 // `targeted` is the number of target devices (0 for an explicit device list). Writes the
-// campaign id into `campaign_buf` (65 bytes suffice). A file error is
+// campaign id into `campaign_buf`: 65 bytes always suffice (a smaller buffer that cannot
+// hold the id is `DEVCARE_BUFFER_TOO_SMALL` and nothing is created). A file error is
 // `DEVCARE_CAMPAIGN_INVALID` with `line:col` in `devcare_last_error`.
 //
 // # Safety
@@ -654,7 +656,9 @@ devcare_result devcare_server_revise_campaign(struct devcare_server *server,
 // Signs `campaign` into its broadcast payload with the secret `signing_seed` (32 bytes),
 // valid until `valid_until_ms`, and records the broadcast. Bytes into `buf`, size into
 // `*len` (on `DEVCARE_BUFFER_TOO_SMALL`, the needed size and nothing else: the broadcast
-// is recorded only when the payload was handed out).
+// is recorded only when the payload is handed out). When recording the broadcast fails
+// (`DEVCARE_ALREADY_BROADCAST`, `DEVCARE_BROADCAST_TOO_LATE`, a store error) neither
+// `buf` nor `*len` is written.
 //
 // # Safety
 // Pointers valid as described.

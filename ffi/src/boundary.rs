@@ -50,7 +50,11 @@ pub(crate) unsafe fn copy_last_error(buf: *mut c_char, cap: usize, out_len: *mut
         if buf.is_null() || cap == 0 {
             return;
         }
-        let n = e.len().min(cap - 1);
+        // Truncated on a character boundary: the copy is always valid UTF-8.
+        let mut n = e.len().min(cap - 1);
+        while !e.is_char_boundary(n) {
+            n -= 1;
+        }
         // SAFETY: `buf` holds `cap` > n bytes.
         unsafe {
             std::ptr::copy_nonoverlapping(e.as_ptr(), buf.cast::<u8>(), n);

@@ -328,7 +328,8 @@ pub unsafe extern "C" fn devcare_device_next_report(
 /// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
 /// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
 /// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
-/// On `DEVCARE_BUFFER_TOO_SMALL`, `*len` is the size needed with the NUL.
+/// `*len` is the XML's length without the NUL, on success and on
+/// `DEVCARE_BUFFER_TOO_SMALL` alike: `xml` needs `*len + 1` bytes.
 ///
 /// # Safety
 /// Buffers valid for their capacities; out-params valid for writes.
@@ -350,10 +351,10 @@ pub unsafe extern "C" fn devcare_device_next_report_alert(
             return DEVCARE_NOTHING_DUE;
         };
         if cap < due.xml.len() + 1 {
-            put!(len, due.xml.len() + 1);
+            put!(len, due.xml.len());
             return fail(
                 DEVCARE_BUFFER_TOO_SMALL,
-                format!("{} bytes needed", due.xml.len() + 1),
+                format!("{} bytes needed (with the NUL)", due.xml.len() + 1),
             );
         }
         try_write_str!(due.campaign.as_str(), campaign_buf, campaign_cap);

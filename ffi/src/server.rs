@@ -115,7 +115,8 @@ pub unsafe extern "C" fn devcare_server_set_device_groups(
 
 /// Creates a campaign from campaign-file text (`toml`, `len` bytes, UTF-8) at `now_ms`.
 /// `targeted` is the number of target devices (0 for an explicit device list). Writes the
-/// campaign id into `campaign_buf` (65 bytes suffice). A file error is
+/// campaign id into `campaign_buf`: 65 bytes always suffice (a smaller buffer that cannot
+/// hold the id is `DEVCARE_BUFFER_TOO_SMALL` and nothing is created). A file error is
 /// `DEVCARE_CAMPAIGN_INVALID` with `line:col` in `devcare_last_error`.
 ///
 /// # Safety
@@ -174,7 +175,9 @@ pub unsafe extern "C" fn devcare_server_revise_campaign(
 /// Signs `campaign` into its broadcast payload with the secret `signing_seed` (32 bytes),
 /// valid until `valid_until_ms`, and records the broadcast. Bytes into `buf`, size into
 /// `*len` (on `DEVCARE_BUFFER_TOO_SMALL`, the needed size and nothing else: the broadcast
-/// is recorded only when the payload was handed out).
+/// is recorded only when the payload is handed out). When recording the broadcast fails
+/// (`DEVCARE_ALREADY_BROADCAST`, `DEVCARE_BROADCAST_TOO_LATE`, a store error) neither
+/// `buf` nor `*len` is written.
 ///
 /// # Safety
 /// Pointers valid as described.
@@ -195,8 +198,12 @@ pub unsafe extern "C" fn devcare_server_build_payload(
         let seed = try_key!(signing_seed);
         try_out!(len);
         let bytes = try_host!(h.host.sign_payload(id, seed, Timestamp(valid_until_ms)));
-        try_write_bytes!(&bytes, buf, cap, len);
+        if cap < bytes.len() || buf.is_null() {
+            // Only the needed size: nothing is recorded.
+            try_write_bytes!(&bytes, buf, cap, len);
+        }
         try_host!(h.host.mark_broadcast(id, Timestamp(now_ms)));
+        try_write_bytes!(&bytes, buf, cap, len);
         DEVCARE_OK
     })
 }

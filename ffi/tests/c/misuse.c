@@ -86,6 +86,32 @@ int main(void) {
   CHECK(devcare_server_stats(srv, campaign, &st));
   ASSERT(st.failure_reports == 0 && st.targeted == 10);
 
+  /* A payload whose broadcast cannot be recorded (too late for the deadline) is not handed
+   * out: neither the buffer nor the length is written. */
+  devcare_server *late = NULL;
+  CHECK(devcare_server_open(NULL, MASTER, &late));
+  CHECK(devcare_server_create_campaign(late, toml, strlen(toml), 10, T0, campaign, 65));
+  static uint8_t big[4096];
+  memset(big, 0xAB, sizeof big);
+  size_t untouched = 12345;
+  EXPECT(devcare_server_build_payload(late, campaign, SIGNING_SEED, T0 + 600 * MIN, T0 + 300 * MIN, big, sizeof big,
+                                      &untouched),
+         DEVCARE_BROADCAST_TOO_LATE);
+  ASSERT(untouched == 12345 && big[0] == 0xAB && big[sizeof big - 1] == 0xAB);
+  devcare_server_free(late);
+
+  /* devcare_last_error truncates on a character boundary: a message with a two-byte
+   * character cut in the middle keeps it out whole. */
+  EXPECT(devcare_server_stats(srv, "caf\xc3\xa9-nope", &st), DEVCARE_INVALID_ARGUMENT);
+  char whole[256];
+  CHECK(devcare_last_error(whole, sizeof whole, NULL));
+  const char *e_acute = strstr(whole, "\xc3\xa9");
+  ASSERT(e_acute != NULL);
+  size_t cut = (size_t)(e_acute - whole) + 2; /* room for the text before it and 1 byte of it */
+  char part[256];
+  CHECK(devcare_last_error(part, cut, NULL));
+  ASSERT(strlen(part) == (size_t)(e_acute - whole)); /* the half character is left out */
+
   /* Close, then the documented double close: free(NULL) is a no-op. */
   devcare_device_free(dev);
   dev = NULL;

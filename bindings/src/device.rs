@@ -170,6 +170,18 @@ impl DeviceAgent {
         Ok(lock(&self.0)?.recheck(&campaign, results, Timestamp(now_ms))?)
     }
 
+    /// Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+    /// starts. Returns the key's 8-byte id.
+    pub fn add_trusted_key(&self, server_public_key: Vec<u8>) -> Result<Vec<u8>, DevcareError> {
+        Ok(lock(&self.0)?.add_trusted_key(&server_public_key)?.to_vec())
+    }
+
+    /// Stops trusting the server key with id `key_id` (8 bytes); returns whether it was
+    /// trusted. Refused for the last trusted key.
+    pub fn remove_trusted_key(&self, key_id: Vec<u8>) -> Result<bool, DevcareError> {
+        Ok(lock(&self.0)?.remove_trusted_key(&key_id)?)
+    }
+
     /// What to state when checking in on an ordinary DM session: per campaign this device
     /// knows, the last revision it applied successfully (0: none).
     pub fn check_in(&self) -> Result<Vec<CheckInRecord>, DevcareError> {

@@ -290,6 +290,18 @@ impl CareServer {
             .collect())
     }
 
+    /// Also takes reports under device keys derived from `master_key` (a report key rotation
+    /// starts).
+    pub fn add_master_key(&self, master_key: Vec<u8>) -> Result<(), DevcareError> {
+        Ok(lock(&self.0)?.add_master_key(&master_key)?)
+    }
+
+    /// Stops taking reports under keys derived from `master_key`; returns whether it was
+    /// held (the last master stays).
+    pub fn remove_master_key(&self, master_key: Vec<u8>) -> Result<bool, DevcareError> {
+        Ok(lock(&self.0)?.remove_master_key(&master_key)?)
+    }
+
     /// An operator pauses care of `campaign` until `resume`.
     pub fn pause(&self, campaign: String, now_ms: u64) -> Result<(), DevcareError> {
         Ok(lock(&self.0)?.pause(&campaign, Timestamp(now_ms))?)

@@ -45,6 +45,12 @@ const SIG: usize = 64;
 /// An 8-byte key id: the first 8 bytes of SHA-256 of the public key.
 pub type KeyId = [u8; 8];
 
+/// The key id of the ed25519 public key `bytes`, checked to be a valid key.
+pub fn key_id_of(bytes: &[u8; 32]) -> Result<KeyId, PayloadError> {
+    let k = VerifyingKey::from_bytes(bytes).map_err(|_| PayloadError::BadPublicKey)?;
+    Ok(key_id(&k))
+}
+
 /// The key id of `key`.
 pub fn key_id(key: &VerifyingKey) -> KeyId {
     let h = Sha256::digest(key.as_bytes());
@@ -86,9 +92,22 @@ impl TrustedKeys {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Adds a key.
+    /// Adds a key (a key already trusted is not added twice).
     pub fn add(&mut self, key: VerifyingKey) {
-        self.0.push((key_id(&key), key));
+        let id = key_id(&key);
+        if self.get(&id).is_none() {
+            self.0.push((id, key));
+        }
+    }
+    /// Stops trusting the key with id `id`; returns whether it was trusted.
+    pub fn remove(&mut self, id: &KeyId) -> bool {
+        let before = self.0.len();
+        self.0.retain(|(k, _)| k != id);
+        self.0.len() != before
+    }
+    /// The ids of the trusted keys, in the order they were added.
+    pub fn ids(&self) -> Vec<KeyId> {
+        self.0.iter().map(|(k, _)| *k).collect()
     }
     /// Adds a key from its 32 bytes.
     pub fn add_bytes(&mut self, key: &[u8; 32]) -> Result<(), PayloadError> {

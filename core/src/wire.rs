@@ -215,12 +215,30 @@ pub fn decode_report(
     max_bytes: usize,
     key_of: impl FnOnce(&DeviceId) -> Option<DeviceKey>,
 ) -> Result<Report, ReportError> {
+    decode_report_keys(bytes, max_bytes, |d| key_of(d).into_iter().collect())
+}
+
+/// [`decode_report`] for a device that may hold any of several keys (a key rotation in
+/// progress): the MAC must verify under one of `keys_of(device)` (each check in constant
+/// time); none at all is `UnknownDevice`.
+pub fn decode_report_keys(
+    bytes: &[u8],
+    max_bytes: usize,
+    keys_of: impl FnOnce(&DeviceId) -> Vec<DeviceKey>,
+) -> Result<Report, ReportError> {
     let (device, tag_at) = frame(bytes, max_bytes)?;
-    let key = key_of(&device).ok_or_else(|| ReportError::UnknownDevice(device.to_string()))?;
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC takes any key length");
-    mac.update(&bytes[..tag_at]);
-    mac.verify_slice(&bytes[tag_at..])
-        .map_err(|_| ReportError::BadMac(device.to_string()))?;
+    let keys = keys_of(&device);
+    if keys.is_empty() {
+        return Err(ReportError::UnknownDevice(device.to_string()));
+    }
+    let verifies = |key: &DeviceKey| {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(&bytes[..tag_at]);
+        mac.verify_slice(&bytes[tag_at..]).is_ok()
+    };
+    if !keys.iter().any(verifies) {
+        return Err(ReportError::BadMac(device.to_string()));
+    }
     let body_at = 10 + device.as_bytes().len();
     let report: Report =
         codec::decode_small(&bytes[body_at..tag_at]).map_err(ReportError::Malformed)?;

@@ -379,6 +379,26 @@ devcare_result devcare_device_open(const char *sled_path,
 // `device` must be NULL or a handle from `devcare_device_open` not yet freed.
 void devcare_device_free(struct devcare_device *device);
 
+// Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+// starts (trust the new key before the server signs with it). Writes its 8-byte key id to
+// `key_id` when not NULL.
+//
+// # Safety
+// `server_public_key` valid for 32 bytes; `key_id` NULL or valid for 8 bytes of writes.
+devcare_result devcare_device_add_trusted_key(struct devcare_device *device,
+                                              const uint8_t *server_public_key,
+                                              uint8_t *key_id);
+
+// Stops trusting the server key with id `key_id` (8 bytes, as `devcare_device_add_trusted_key`
+// wrote it or a payload header names it): payloads it signed are refused from now on.
+// `DEVCARE_INVALID_ARGUMENT` for the last trusted key (add its successor first);
+// `DEVCARE_NOTHING_DUE` when it was not trusted.
+//
+// # Safety
+// `key_id` valid for 8 bytes.
+devcare_result devcare_device_remove_trusted_key(struct devcare_device *device,
+                                                 const uint8_t *key_id);
+
 // Feeds a received broadcast payload at `now_ms`. If it is authentic, valid, new and
 // targets this device, the library calls `apply` once per setting, in order, and records
 // the results. A refused payload (the payload, not-targeted and stale-revision codes)
@@ -612,6 +632,22 @@ devcare_result devcare_server_open(const char *sled_path,
 // # Safety
 // NULL or a live handle.
 void devcare_server_free(struct devcare_server *server);
+
+// Also takes reports under device keys derived from `master_key` (32 bytes): a report key
+// rotation starts.
+//
+// # Safety
+// `master_key` valid for 32 bytes.
+devcare_result devcare_server_add_master_key(struct devcare_server *server,
+                                             const uint8_t *master_key);
+
+// Stops taking reports under keys derived from `master_key` (the rotation is over).
+// `DEVCARE_NOTHING_DUE` when it was not held or is the last master (which stays).
+//
+// # Safety
+// `master_key` valid for 32 bytes.
+devcare_result devcare_server_remove_master_key(struct devcare_server *server,
+                                                const uint8_t *master_key);
 
 // Records that `device_id` belongs to the `n_groups` groups at `groups` (replacing what was
 // recorded; 0 groups clears it). Group campaigns accept reports only from members. The

@@ -237,6 +237,53 @@ pub unsafe extern "C" fn devcare_device_free(device: *mut devcare_device) {
     });
 }
 
+/// Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+/// starts (trust the new key before the server signs with it). Writes its 8-byte key id to
+/// `key_id` when not NULL.
+///
+/// # Safety
+/// `server_public_key` valid for 32 bytes; `key_id` NULL or valid for 8 bytes of writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_add_trusted_key(
+    device: *mut devcare_device,
+    server_public_key: *const u8,
+    key_id: *mut u8,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = device);
+        let pk = try_key!(server_public_key);
+        let id = try_host!(h.host.add_trusted_key(pk));
+        if !key_id.is_null() {
+            // SAFETY: non-NULL and valid for 8 bytes per the contract.
+            unsafe { std::ptr::copy_nonoverlapping(id.as_ptr(), key_id, id.len()) };
+        }
+        DEVCARE_OK
+    })
+}
+
+/// Stops trusting the server key with id `key_id` (8 bytes, as `devcare_device_add_trusted_key`
+/// wrote it or a payload header names it): payloads it signed are refused from now on.
+/// `DEVCARE_INVALID_ARGUMENT` for the last trusted key (add its successor first);
+/// `DEVCARE_NOTHING_DUE` when it was not trusted.
+///
+/// # Safety
+/// `key_id` valid for 8 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_remove_trusted_key(
+    device: *mut devcare_device,
+    key_id: *const u8,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = device);
+        let id = try_slice!(key_id, 8, "key_id");
+        if try_host!(h.host.remove_trusted_key(id)) {
+            DEVCARE_OK
+        } else {
+            DEVCARE_NOTHING_DUE
+        }
+    })
+}
+
 /// Feeds a received broadcast payload at `now_ms`. If it is authentic, valid, new and
 /// targets this device, the library calls `apply` once per setting, in order, and records
 /// the results. A refused payload (the payload, not-targeted and stale-revision codes)

@@ -91,6 +91,45 @@ pub unsafe extern "C" fn devcare_server_free(server: *mut devcare_server) {
     });
 }
 
+/// Also takes reports under device keys derived from `master_key` (32 bytes): a report key
+/// rotation starts.
+///
+/// # Safety
+/// `master_key` valid for 32 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_add_master_key(
+    server: *mut devcare_server,
+    master_key: *const u8,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = server);
+        let master = try_key!(master_key);
+        try_host!(h.host.add_master_key(master));
+        DEVCARE_OK
+    })
+}
+
+/// Stops taking reports under keys derived from `master_key` (the rotation is over).
+/// `DEVCARE_NOTHING_DUE` when it was not held or is the last master (which stays).
+///
+/// # Safety
+/// `master_key` valid for 32 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_remove_master_key(
+    server: *mut devcare_server,
+    master_key: *const u8,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = server);
+        let master = try_key!(master_key);
+        if try_host!(h.host.remove_master_key(master)) {
+            DEVCARE_OK
+        } else {
+            DEVCARE_NOTHING_DUE
+        }
+    })
+}
+
 /// Records that `device_id` belongs to the `n_groups` groups at `groups` (replacing what was
 /// recorded; 0 groups clears it). Group campaigns accept reports only from members. The
 /// table is kept in memory: set it after every `devcare_server_open`.

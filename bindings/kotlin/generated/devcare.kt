@@ -713,6 +713,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_slot(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_check_in(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report(
@@ -729,6 +731,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_rejections(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent(
@@ -736,6 +740,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_resume(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_tick(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_add_master_key(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_build_payload(
     ): Int
@@ -756,6 +762,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_devcare_uniffi_checksum_method_careserver_next_care(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_pause(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_resume(
     ): Int
@@ -804,6 +812,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_constructor_deviceagent_open(`sledPath`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key(`ptr`: Long,`serverPublicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_check_in(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_next_report(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -820,6 +830,8 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_rejections(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(`ptr`: Long,`keyId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -834,6 +846,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_constructor_careserver_open(`sledPath`: RustBuffer.ByValue,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_devcare_uniffi_fn_method_careserver_add_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_build_payload(`ptr`: Long,`campaign`: RustBuffer.ByValue,`signingSeed`: RustBuffer.ByValue,`validUntilMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_care_in_flight(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -854,6 +868,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_pause(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_devcare_uniffi_fn_method_careserver_resume(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1035,6 +1051,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_func_slot() and 0xFFFF) != 36296) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key() and 0xFFFF) != 3533) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() and 0xFFFF) != 10802) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1059,6 +1078,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() and 0xFFFF) != 26843) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key() and 0xFFFF) != 38468) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() and 0xFFFF) != 19798) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1069,6 +1091,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() and 0xFFFF) != 19351) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_add_master_key() and 0xFFFF) != 47660) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() and 0xFFFF) != 27035) {
@@ -1099,6 +1124,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_pause() and 0xFFFF) != 46199) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() and 0xFFFF) != 49750) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() and 0xFFFF) != 17974) {
@@ -1666,6 +1694,12 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface CareServerInterface {
     
     /**
+     * Also takes reports under device keys derived from `master_key` (a report key rotation
+     * starts).
+     */
+    fun `addMasterKey`(`masterKey`: kotlin.ByteArray)
+    
+    /**
      * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
      * records the broadcast.
      */
@@ -1724,6 +1758,12 @@ public interface CareServerInterface {
      * An operator pauses care of `campaign` until `resume`.
      */
     fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Stops taking reports under keys derived from `master_key`; returns whether it was
+     * held (the last master stays).
+     */
+    fun `removeMasterKey`(`masterKey`: kotlin.ByteArray): kotlin.Boolean
     
     /**
      * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
@@ -1871,6 +1911,24 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
             UniffiLib.uniffi_devcare_uniffi_fn_clone_careserver(handle, status)
         }
     }
+
+    
+    /**
+     * Also takes reports under device keys derived from `master_key` (a report key rotation
+     * starts).
+     */
+    @Throws(DevcareException::class)override fun `addMasterKey`(`masterKey`: kotlin.ByteArray)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_add_master_key(
+        it,
+        
+        FfiConverterByteArray.lower(`masterKey`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -2076,6 +2134,25 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
 }
     }
     
+    
+
+    
+    /**
+     * Stops taking reports under keys derived from `master_key`; returns whether it was
+     * held (the last master stays).
+     */
+    @Throws(DevcareException::class)override fun `removeMasterKey`(`masterKey`: kotlin.ByteArray): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(
+        it,
+        
+        FfiConverterByteArray.lower(`masterKey`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -2369,6 +2446,12 @@ public object FfiConverterTypeCareServer: FfiConverter<CareServer, Long> {
 public interface DeviceAgentInterface {
     
     /**
+     * Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+     * starts. Returns the key's 8-byte id.
+     */
+    fun `addTrustedKey`(`serverPublicKey`: kotlin.ByteArray): kotlin.ByteArray
+    
+    /**
      * What to state when checking in on an ordinary DM session: per campaign this device
      * knows, the last revision it applied successfully (0: none).
      */
@@ -2416,6 +2499,12 @@ public interface DeviceAgentInterface {
      * Input refused since open (all reasons).
      */
     fun `rejections`(): kotlin.ULong
+    
+    /**
+     * Stops trusting the server key with id `key_id` (8 bytes); returns whether it was
+     * trusted. Refused for the last trusted key.
+     */
+    fun `removeTrustedKey`(`keyId`: kotlin.ByteArray): kotlin.Boolean
     
     /**
      * The server acknowledged report `attempt` of `campaign`.
@@ -2544,6 +2633,25 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             UniffiLib.uniffi_devcare_uniffi_fn_clone_deviceagent(handle, status)
         }
     }
+
+    
+    /**
+     * Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+     * starts. Returns the key's 8-byte id.
+     */
+    @Throws(DevcareException::class)override fun `addTrustedKey`(`serverPublicKey`: kotlin.ByteArray): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key(
+        it,
+        
+        FfiConverterByteArray.lower(`serverPublicKey`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -2697,6 +2805,25 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Stops trusting the server key with id `key_id` (8 bytes); returns whether it was
+     * trusted. Refused for the last trusted key.
+     */
+    @Throws(DevcareException::class)override fun `removeTrustedKey`(`keyId`: kotlin.ByteArray): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(
+        it,
+        
+        FfiConverterByteArray.lower(`keyId`),_status)
 }
     }
     )

@@ -540,6 +540,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_slot() != 36296:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_add_master_key() != 47660:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 27035:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight() != 4479:
@@ -560,6 +562,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_pause() != 46199:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() != 49750:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() != 62124:
@@ -576,6 +580,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key() != 3533:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 10802:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703:
@@ -591,6 +597,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() != 40054:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 26843:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key() != 38468:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -657,6 +665,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_func_sampled.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_slot.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_slot.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_add_master_key.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_add_master_key.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload.restype = ctypes.c_uint16
@@ -687,6 +698,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_next_care.restype = 
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.restype = ctypes.c_uint16
@@ -711,6 +725,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_tick.restype = ctype
 _UniffiLib.uniffi_devcare_uniffi_checksum_constructor_careserver_open.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_constructor_careserver_open.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in.restype = ctypes.c_uint16
@@ -735,6 +752,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck.restype = c
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged.restype = ctypes.c_uint16
@@ -808,6 +828,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_func_slot.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_func_slot.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_add_master_key.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_add_master_key.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -886,6 +912,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key.restype = ctypes.c_int8
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -941,6 +973,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_constructor_careserver_open.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_constructor_careserver_open.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -995,6 +1033,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key.restype = ctypes.c_int8
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2916,6 +2960,12 @@ class CareServerProtocol(typing.Protocol):
     The DM server's devcare side. Thread-safe.
 """
     
+    def add_master_key(self, master_key: bytes) -> None:
+        """
+        Also takes reports under device keys derived from `master_key` (a report key rotation
+        starts).
+"""
+        raise NotImplementedError
     def build_payload(self, campaign: str,signing_seed: bytes,valid_until_ms: int,now_ms: int) -> bytes:
         """
         Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
@@ -2974,6 +3024,12 @@ class CareServerProtocol(typing.Protocol):
     def pause(self, campaign: str,now_ms: int) -> None:
         """
         An operator pauses care of `campaign` until `resume`.
+"""
+        raise NotImplementedError
+    def remove_master_key(self, master_key: bytes) -> bool:
+        """
+        Stops taking reports under keys derived from `master_key`; returns whether it was
+        held (the last master stays).
 """
         raise NotImplementedError
     def resume(self, campaign: str,now_ms: int) -> None:
@@ -3066,6 +3122,25 @@ class CareServer(CareServerProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
+    def add_master_key(self, master_key: bytes) -> None:
+        """
+        Also takes reports under device keys derived from `master_key` (a report key rotation
+        starts).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(master_key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(master_key),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_add_master_key,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def build_payload(self, campaign: str,signing_seed: bytes,valid_until_ms: int,now_ms: int) -> bytes:
         """
         Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
@@ -3307,6 +3382,25 @@ class CareServer(CareServerProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def remove_master_key(self, master_key: bytes) -> bool:
+        """
+        Stops taking reports under keys derived from `master_key`; returns whether it was
+        held (the last master stays).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(master_key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(master_key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3762,6 +3856,12 @@ class DeviceAgentProtocol(typing.Protocol):
     A handset's devcare agent: one device, one stream per campaign. Thread-safe.
 """
     
+    def add_trusted_key(self, server_public_key: bytes) -> bytes:
+        """
+        Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+        starts. Returns the key's 8-byte id.
+"""
+        raise NotImplementedError
     def check_in(self, ) -> typing.List[CheckInRecord]:
         """
         What to state when checking in on an ordinary DM session: per campaign this device
@@ -3809,6 +3909,12 @@ class DeviceAgentProtocol(typing.Protocol):
     def rejections(self, ) -> int:
         """
         Input refused since open (all reasons).
+"""
+        raise NotImplementedError
+    def remove_trusted_key(self, key_id: bytes) -> bool:
+        """
+        Stops trusting the server key with id `key_id` (8 bytes); returns whether it was
+        trusted. Refused for the last trusted key.
 """
         raise NotImplementedError
     def report_acknowledged(self, campaign: str,attempt: int,now_ms: int) -> None:
@@ -3892,6 +3998,25 @@ class DeviceAgent(DeviceAgentProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
+    def add_trusted_key(self, server_public_key: bytes) -> bytes:
+        """
+        Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+        starts. Returns the key's 8-byte id.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(server_public_key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(server_public_key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def check_in(self, ) -> typing.List[CheckInRecord]:
         """
         What to state when checking in on an ordinary DM session: per campaign this device
@@ -4060,6 +4185,25 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def remove_trusted_key(self, key_id: bytes) -> bool:
+        """
+        Stops trusting the server key with id `key_id` (8 bytes); returns whether it was
+        trusted. Refused for the last trusted key.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(key_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(key_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

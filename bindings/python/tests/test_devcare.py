@@ -450,6 +450,34 @@ def a_call_back_into_the_agent_from_its_own_tree_is_refused_not_a_deadlock():
     assert agent.tick(T0 + 5 * MIN) is None and agent.pending() == [], "usable afterwards, healthy"
 
 
+
+@test
+def keys_rotate_mid_campaign():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 10, T0)
+    old_pk, new_seed = devcare.public_key(SEED), bytes([9] * 32)
+    new_pk = devcare.public_key(new_seed)
+    _, agent = device(old_pk, 1)
+    signed_new = server.build_payload(cid, new_seed, T0 + 60 * MIN, T0)
+    try:
+        agent.receive_payload(signed_new, T0, Tree())
+        raise AssertionError("a payload of an untrusted key was taken")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "unknown-key", e
+    new_id = agent.add_trusted_key(new_pk)
+    assert len(new_id) == 8
+    old_id = agent.add_trusted_key(old_pk)  # already trusted: its id
+    assert agent.remove_trusted_key(old_id) and not agent.remove_trusted_key(old_id)
+    try:
+        agent.remove_trusted_key(new_id)
+        raise AssertionError("the last trusted key was removed")
+    except devcare.DevcareError.InvalidInput:
+        pass
+    agent.receive_payload(signed_new, T0, Tree())
+    server.add_master_key(bytes([8] * 32))
+    assert server.remove_master_key(MASTER) and not server.remove_master_key(bytes([8] * 32))
+
+
 CHILD = """
 import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])) if sys.argv[0] else ".")

@@ -661,6 +661,12 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol CareServerProtocol: AnyObject, Sendable {
     
     /**
+     * Also takes reports under device keys derived from `master_key` (a report key rotation
+     * starts).
+     */
+    func addMasterKey(masterKey: Data) throws 
+    
+    /**
      * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
      * records the broadcast.
      */
@@ -719,6 +725,12 @@ public protocol CareServerProtocol: AnyObject, Sendable {
      * An operator pauses care of `campaign` until `resume`.
      */
     func pause(campaign: String, nowMs: UInt64) throws 
+    
+    /**
+     * Stops taking reports under keys derived from `master_key`; returns whether it was
+     * held (the last master stays).
+     */
+    func removeMasterKey(masterKey: Data) throws  -> Bool
     
     /**
      * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
@@ -830,6 +842,19 @@ public static func `open`(sledPath: String?, masterKey: Data)throws  -> CareServ
 }
     
 
+    
+    /**
+     * Also takes reports under device keys derived from `master_key` (a report key rotation
+     * starts).
+     */
+open func addMasterKey(masterKey: Data)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_add_master_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(masterKey),uniffiCallStatus
+    )
+}
+}
     
     /**
      * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
@@ -988,6 +1013,20 @@ open func pause(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(
 }
     
     /**
+     * Stops taking reports under keys derived from `master_key`; returns whether it was
+     * held (the last master stays).
+     */
+open func removeMasterKey(masterKey: Data)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(masterKey),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
      */
 open func resume(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
@@ -1143,6 +1182,12 @@ public func FfiConverterTypeCareServer_lower(_ value: CareServer) -> UInt64 {
 public protocol DeviceAgentProtocol: AnyObject, Sendable {
     
     /**
+     * Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+     * starts. Returns the key's 8-byte id.
+     */
+    func addTrustedKey(serverPublicKey: Data) throws  -> Data
+    
+    /**
      * What to state when checking in on an ordinary DM session: per campaign this device
      * knows, the last revision it applied successfully (0: none).
      */
@@ -1190,6 +1235,12 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
      * Input refused since open (all reasons).
      */
     func rejections() throws  -> UInt64
+    
+    /**
+     * Stops trusting the server key with id `key_id` (8 bytes); returns whether it was
+     * trusted. Refused for the last trusted key.
+     */
+    func removeTrustedKey(keyId: Data) throws  -> Bool
     
     /**
      * The server acknowledged report `attempt` of `campaign`.
@@ -1286,6 +1337,20 @@ public static func `open`(sledPath: String?, deviceId: String, groups: [String],
 }
     
 
+    
+    /**
+     * Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
+     * starts. Returns the key's 8-byte id.
+     */
+open func addTrustedKey(serverPublicKey: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(serverPublicKey),uniffiCallStatus
+    )
+})
+}
     
     /**
      * What to state when checking in on an ordinary DM session: per campaign this device
@@ -1401,6 +1466,20 @@ open func rejections()throws  -> UInt64  {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_deviceagent_rejections(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Stops trusting the server key with id `key_id` (8 bytes); returns whether it was
+     * trusted. Refused for the last trusted key.
+     */
+open func removeTrustedKey(keyId: Data)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(keyId),uniffiCallStatus
     )
 })
 }
@@ -3906,6 +3985,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_func_slot() != 36296) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key() != 3533) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 10802) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3930,6 +4012,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 26843) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key() != 38468) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3940,6 +4025,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_add_master_key() != 47660) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 27035) {
@@ -3970,6 +4058,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_pause() != 46199) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() != 49750) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974) {

@@ -274,6 +274,11 @@ void uniffi_devcare_uniffi_fn_free_deviceagent(uint64_t handle, RustCallStatus *
 uint64_t uniffi_devcare_uniffi_fn_constructor_deviceagent_open(RustBuffer sled_path, RustBuffer device_id, RustBuffer groups, RustBuffer server_public_key, RustBuffer device_key, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_ADD_TRUSTED_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_ADD_TRUSTED_KEY
+RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key(uint64_t ptr, RustBuffer server_public_key, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_CHECK_IN
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_CHECK_IN
 RustBuffer uniffi_devcare_uniffi_fn_method_deviceagent_check_in(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -314,6 +319,11 @@ int8_t uniffi_devcare_uniffi_fn_method_deviceagent_recheck(uint64_t ptr, RustBuf
 uint64_t uniffi_devcare_uniffi_fn_method_deviceagent_rejections(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REMOVE_TRUSTED_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REMOVE_TRUSTED_KEY
+int8_t uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(uint64_t ptr, RustBuffer key_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REPORT_ACKNOWLEDGED
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REPORT_ACKNOWLEDGED
 void uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(uint64_t ptr, RustBuffer campaign, uint32_t attempt, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -347,6 +357,11 @@ void uniffi_devcare_uniffi_fn_free_careserver(uint64_t handle, RustCallStatus *_
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_CARESERVER_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_CARESERVER_OPEN
 uint64_t uniffi_devcare_uniffi_fn_constructor_careserver_open(RustBuffer sled_path, RustBuffer master_key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_ADD_MASTER_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_ADD_MASTER_KEY
+void uniffi_devcare_uniffi_fn_method_careserver_add_master_key(uint64_t ptr, RustBuffer master_key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_BUILD_PAYLOAD
@@ -397,6 +412,11 @@ RustBuffer uniffi_devcare_uniffi_fn_method_careserver_next_care(uint64_t ptr, ui
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_PAUSE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_PAUSE
 void uniffi_devcare_uniffi_fn_method_careserver_pause(uint64_t ptr, RustBuffer campaign, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_REMOVE_MASTER_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_REMOVE_MASTER_KEY
+int8_t uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(uint64_t ptr, RustBuffer master_key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_RESUME
@@ -802,6 +822,12 @@ uint16_t uniffi_devcare_uniffi_checksum_func_slot(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_ADD_TRUSTED_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_ADD_TRUSTED_KEY
+uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_CHECK_IN
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_CHECK_IN
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_check_in(void
@@ -850,6 +876,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_rejections(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REMOVE_TRUSTED_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REMOVE_TRUSTED_KEY
+uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REPORT_ACKNOWLEDGED
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REPORT_ACKNOWLEDGED
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged(void
@@ -871,6 +903,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_resume(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_TICK
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_TICK
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_tick(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_ADD_MASTER_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_ADD_MASTER_KEY
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_add_master_key(void
     
 );
 #endif
@@ -931,6 +969,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_next_care(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_PAUSE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_PAUSE
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_pause(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_REMOVE_MASTER_KEY
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_REMOVE_MASTER_KEY
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key(void
     
 );
 #endif

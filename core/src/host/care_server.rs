@@ -8,12 +8,17 @@ use crate::model::{CampaignId, DeviceId, Timestamp};
 use crate::report::Report;
 use crate::server::{CareOrder, Server, ServerCommand, ServerError, ServerEvent, ServerState};
 use crate::store::{EventStore, Persist, Record, StoreError, StreamBatch, StreamId, Version};
-use crate::wire::{DeviceKey, ReportError, decode_report};
+use crate::wire::{DeviceKey, ReportError, decode_report_keys};
 
 /// What the server knows about devices: their report keys and groups.
 pub trait Directory {
     /// The device's report key, if it is known.
     fn device_key(&self, device: &DeviceId) -> Option<DeviceKey>;
+    /// Every report key the device may hold now — more than one while a key rotation is
+    /// under way. Defaults to [`Self::device_key`].
+    fn device_keys(&self, device: &DeviceId) -> Vec<DeviceKey> {
+        self.device_key(device).into_iter().collect()
+    }
     /// The groups the device belongs to (for group-targeted campaigns).
     fn groups(&self, _device: &DeviceId) -> Vec<String> {
         Vec::new()
@@ -31,22 +36,51 @@ impl Directory for MasterKeys {
     }
 }
 
-/// [`MasterKeys`] plus a table of the groups each device belongs to, for hosts that keep
-/// their directory in devcare (the C API and the bindings). A device not in the table
-/// belongs to no group.
-#[derive(Debug, Clone)]
+/// Master secrets plus a table of the groups each device belongs to, for hosts that keep
+/// their directory in devcare (the C API and the bindings). Device report keys derive from
+/// each master ([`crate::wire::derive_device_key`]): during a rotation a device's report is
+/// taken under the key of any master held. A device not in the table belongs to no group.
+#[derive(Clone)]
 pub struct GroupDirectory {
-    keys: MasterKeys,
+    masters: Vec<MasterKeys>,
     groups: std::collections::HashMap<DeviceId, Vec<String>>,
+}
+
+impl std::fmt::Debug for GroupDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupDirectory")
+            .field("masters", &self.masters.len())
+            .field("groups", &self.groups.len())
+            .finish()
+    }
 }
 
 impl GroupDirectory {
     /// A directory deriving keys from `master`, with no groups yet.
     pub fn new(master: [u8; 32]) -> Self {
         GroupDirectory {
-            keys: MasterKeys(master),
+            masters: vec![MasterKeys(master)],
             groups: std::collections::HashMap::new(),
         }
+    }
+
+    /// Also takes reports under keys derived from `master` (a rotation starts: devices are
+    /// re-provisioned with keys of the new master while others still hold the old ones).
+    pub fn add_master(&mut self, master: [u8; 32]) {
+        if !self.masters.iter().any(|m| m.0 == master) {
+            self.masters.push(MasterKeys(master));
+        }
+    }
+
+    /// Stops taking reports under keys derived from `master` (the rotation ends); returns
+    /// whether it was held. The last master cannot be removed.
+    pub fn remove_master(&mut self, master: &[u8; 32]) -> bool {
+        let held = self.masters.iter().any(|m| &m.0 == master);
+        if held && self.masters.len() > 1 {
+            self.masters.retain(|m| &m.0 != master);
+            return true;
+        }
+        false
     }
 
     /// Sets `device`'s groups (sorted, unique); an empty list removes its entry.
@@ -61,7 +95,14 @@ impl GroupDirectory {
 
 impl Directory for GroupDirectory {
     fn device_key(&self, device: &DeviceId) -> Option<DeviceKey> {
-        self.keys.device_key(device)
+        self.masters.first().and_then(|m| m.device_key(device))
+    }
+
+    fn device_keys(&self, device: &DeviceId) -> Vec<DeviceKey> {
+        self.masters
+            .iter()
+            .filter_map(|m| m.device_key(device))
+            .collect()
     }
 
     fn groups(&self, device: &DeviceId) -> Vec<String> {
@@ -270,8 +311,8 @@ impl<S: EventStore> CareServer<S> {
         let decoded: Vec<Result<Report, IngestRejection>> = reports
             .iter()
             .map(|bytes| {
-                decode_report(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
-                    directory.device_key(d)
+                decode_report_keys(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
+                    directory.device_keys(d)
                 })
                 .map_err(|e| {
                     self.count_rejection(e.reason());

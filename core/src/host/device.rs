@@ -8,7 +8,7 @@ use crate::host::HostError;
 use crate::host::agent::{DeviceAgent, Pending};
 use crate::host::keys::{campaign_id, device_id, group_names, key32, trust};
 use crate::model::{CampaignId, Setting, Timestamp};
-use crate::payload::{PayloadLimits, TrustedKeys};
+use crate::payload::{KeyId, PayloadLimits, TrustedKeys};
 use crate::report::ApplyResult;
 use crate::store::AnyStore;
 use crate::wire::DeviceKey;
@@ -57,14 +57,23 @@ pub struct CareDone<E> {
     pub host_error: Option<E>,
 }
 
-/// A handset's devcare host: its agent on the embedded store, the server key it trusts and
+/// A handset's devcare host: its agent on the embedded store, the server keys it trusts and
 /// its own report key. Every call that changes state flushes before it returns `Ok`.
-#[derive(Debug)]
 pub struct DeviceHost {
     agent: DeviceAgent<AnyStore>,
     trusted: TrustedKeys,
-    key: DeviceKey,
+    key: zeroize::Zeroizing<DeviceKey>,
     limits: PayloadLimits,
+}
+
+impl std::fmt::Debug for DeviceHost {
+    /// The report key is a secret: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceHost")
+            .field("device", self.agent.device())
+            .field("trusted_keys", &self.trusted.ids().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl DeviceHost {
@@ -82,7 +91,7 @@ impl DeviceHost {
         let device = device_id(device)?;
         let groups = group_names(groups)?;
         let trusted = trust(server_public_key)?;
-        let key = key32(device_key, "device_key")?;
+        let key = zeroize::Zeroizing::new(key32(device_key, "device_key")?);
         let store = AnyStore::open(path)?;
         let agent = DeviceAgent::open(store, device, groups)?;
         Ok(DeviceHost {
@@ -91,6 +100,37 @@ impl DeviceHost {
             key,
             limits: PayloadLimits::default(),
         })
+    }
+
+    /// Also trusts payloads signed by `server_public_key` (32 bytes) — a server key rotation
+    /// starts: trust the new key before the server signs with it. Returns its key id (what
+    /// a payload header names).
+    pub fn add_trusted_key(&mut self, server_public_key: &[u8]) -> Result<KeyId, HostError> {
+        let bytes = key32(server_public_key, "server_public_key")?;
+        self.trusted.add_bytes(&bytes)?;
+        Ok(crate::payload::key_id_of(&bytes)?)
+    }
+
+    /// Stops trusting the key with id `key_id` (8 bytes) — the rotation ends, or the key was
+    /// compromised: payloads it signed are refused from now on (`unknown-key`). Returns
+    /// whether it was trusted. The last trusted key cannot be removed.
+    pub fn remove_trusted_key(&mut self, key_id: &[u8]) -> Result<bool, HostError> {
+        let id: KeyId = key_id.try_into().map_err(|_| HostError::InvalidArgument {
+            what: "key_id",
+            detail: format!("is {} bytes, a key id is 8", key_id.len()),
+        })?;
+        if self.trusted.ids() == [id] {
+            return Err(HostError::InvalidArgument {
+                what: "key_id",
+                detail: "is the last trusted key: add its successor first".into(),
+            });
+        }
+        Ok(self.trusted.remove(&id))
+    }
+
+    /// The ids of the server keys trusted now, oldest first.
+    pub fn trusted_key_ids(&self) -> Vec<KeyId> {
+        self.trusted.ids()
     }
 
     /// A broadcast payload arrived at `now`: verify it, take it on, let `apply` apply each

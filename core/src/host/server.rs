@@ -90,6 +90,20 @@ impl ServerHost {
         Ok(())
     }
 
+    /// Also takes reports under device keys derived from `master_key` (32 bytes): a report
+    /// key rotation starts — devices are re-provisioned with keys of the new master while
+    /// the others still hold keys of the old one.
+    pub fn add_master_key(&mut self, master_key: &[u8]) -> Result<(), HostError> {
+        self.keys.add_master(key32(master_key, "master_key")?);
+        Ok(())
+    }
+
+    /// Stops taking reports under keys derived from `master_key` (the rotation is over, or
+    /// the master leaked). Returns whether it was held; the last master stays.
+    pub fn remove_master_key(&mut self, master_key: &[u8]) -> Result<bool, HostError> {
+        Ok(self.keys.remove_master(&key32(master_key, "master_key")?))
+    }
+
     /// Parses and validates campaign-file text (errors located at `campaign.toml:line:col`).
     pub fn parse_campaign(toml: &str) -> Result<Campaign, HostError> {
         Ok(Campaign::from_toml("campaign.toml", toml)?)

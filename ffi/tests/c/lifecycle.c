@@ -202,6 +202,31 @@ int main(void) {
   CHECK(devcare_server_stats(srv, campaign, &st));
   ASSERT(!st.has_coverage && !st.coverage_known_sample);
 
+  /* Key rotation: the member trusts a second server key, then drops the first; a payload
+   * signed with the dropped key is refused, one signed with the new key is taken. */
+  uint8_t seed2[32], pk1[32], pk2[32], kid1[8], kid2[8];
+  memset(seed2, 9, sizeof seed2);
+  CHECK(devcare_public_key(SIGNING_SEED, pk1));
+  CHECK(devcare_public_key(seed2, pk2));
+  CHECK(devcare_device_add_trusted_key(member, pk2, kid2));
+  CHECK(devcare_device_add_trusted_key(member, pk1, kid1)); /* already trusted: its id */
+  CHECK(devcare_device_remove_trusted_key(member, kid1));
+  EXPECT(devcare_device_remove_trusted_key(member, kid1), DEVCARE_NOTHING_DUE);
+  EXPECT(devcare_device_remove_trusted_key(member, kid2), DEVCARE_INVALID_ARGUMENT); /* the last one */
+  line[strlen("revision = ")] = '3';
+  CHECK(devcare_server_revise_campaign(srv, toml, strlen(toml), 3, now));
+  CHECK(devcare_server_build_payload(srv, campaign, SIGNING_SEED, T0 + 24 * 60 * MIN, now, payload, sizeof payload, &len));
+  EXPECT(devcare_device_receive(member, payload, len, now, tree_apply, &ok_tree), DEVCARE_PAYLOAD_UNKNOWN_KEY);
+  CHECK(devcare_server_build_payload(srv, campaign, seed2, T0 + 24 * 60 * MIN, now, payload, sizeof payload, &len));
+  CHECK(devcare_device_receive(member, payload, len, now, tree_apply, &ok_tree));
+  /* The server takes reports under a second master while devices are re-provisioned. */
+  uint8_t master2[32];
+  memset(master2, 8, sizeof master2);
+  CHECK(devcare_server_add_master_key(srv, master2));
+  CHECK(devcare_server_remove_master_key(srv, MASTER));
+  EXPECT(devcare_server_remove_master_key(srv, master2), DEVCARE_NOTHING_DUE); /* the last one stays */
+  EXPECT(devcare_server_add_master_key(srv, NULL), DEVCARE_NULL_ARGUMENT);
+
   /* Misuse of the new arguments. */
   const char *bad[] = {"beta", NULL};
   const char *empty[] = {""};

@@ -1,0 +1,105 @@
+//! Key rotation mid-campaign, through the host layer: the device trusts a new server key
+//! before the server signs with it and drops the old one after; the server takes reports
+//! under the old and the new report master while devices are re-provisioned, then only the
+//! new.
+
+use devcare::host::{DeviceHost, HostError, Ingest, ServerHost};
+use devcare::payload::{PayloadError, ServerKey};
+use devcare::wire::{DeviceKey, ReportError, derive_device_key};
+use devcare::*;
+
+const OLD_SEED: [u8; 32] = [1; 32];
+const NEW_SEED: [u8; 32] = [2; 32];
+const OLD_MASTER: [u8; 32] = [7; 32];
+const NEW_MASTER: [u8; 32] = [8; 32];
+
+fn key(master: &[u8; 32], id: &str) -> DeviceKey {
+    derive_device_key(master, &DeviceId::new(id).unwrap())
+}
+
+fn failing(s: &Setting) -> Result<ApplyResult, std::convert::Infallible> {
+    Ok(if s.uri == "./Proxy/Port" {
+        ApplyResult::status(500)
+    } else {
+        ApplyResult::OK
+    })
+}
+
+#[test]
+fn a_server_key_and_a_report_master_rotate_mid_campaign() {
+    let c = devcare::spec::fixtures::campaign();
+    let t0 = c.issued_at;
+    let mut server = ServerHost::open(None, &OLD_MASTER).unwrap();
+    let id = server.create(c.clone(), 10, t0).unwrap();
+    let old_pk = ServerKey::from_seed(&OLD_SEED).public().to_bytes();
+    let new_pk = ServerKey::from_seed(&NEW_SEED).public().to_bytes();
+    let mut a =
+        DeviceHost::open(None, "IMEI:1", vec![], &old_pk, &key(&OLD_MASTER, "IMEI:1")).unwrap();
+    let mut b =
+        DeviceHost::open(None, "IMEI:2", vec![], &old_pk, &key(&NEW_MASTER, "IMEI:2")).unwrap();
+
+    // A payload signed with the new key is refused until the device trusts it.
+    let signed_new = server
+        .sign_payload(id.as_str(), &NEW_SEED, c.report_deadline())
+        .unwrap();
+    assert!(matches!(
+        a.receive(&signed_new, t0, failing),
+        Err(HostError::Payload(PayloadError::UnknownKey(_)))
+    ));
+    let new_id = a.add_trusted_key(&new_pk).unwrap();
+    b.add_trusted_key(&new_pk).unwrap();
+    assert_eq!(a.trusted_key_ids().len(), 2);
+    a.receive(&signed_new, t0, failing).unwrap();
+    // Dropping the old key: its payloads are refused from now on; the last key stays.
+    let old_id = devcare::payload::key_id_of(&old_pk).unwrap();
+    assert!(b.remove_trusted_key(&old_id).unwrap());
+    assert!(!b.remove_trusted_key(&old_id).unwrap(), "already gone");
+    assert!(matches!(
+        b.remove_trusted_key(&new_id),
+        Err(HostError::InvalidArgument { .. })
+    ));
+    let signed_old = server
+        .sign_payload(id.as_str(), &OLD_SEED, c.report_deadline())
+        .unwrap();
+    assert!(matches!(
+        b.receive(&signed_old, t0, failing),
+        Err(HostError::Payload(PayloadError::UnknownKey(_)))
+    ));
+    b.receive(&signed_new, t0, failing).unwrap();
+
+    // Reports: IMEI:1 holds an old-master key, IMEI:2 a new-master one.
+    let due = |h: &mut DeviceHost| {
+        let slot = h.tick(t0.plus(c.schedule.evaluate_after)).unwrap().unwrap();
+        h.next_report(slot).unwrap().unwrap().bytes
+    };
+    let (ra, rb) = (due(&mut a), due(&mut b));
+    let at = t0.plus(Duration::from_hours(3));
+    assert!(matches!(
+        server.ingest_report(&rb, at).unwrap(),
+        Ingest::Rejected(devcare::host::IngestRejection::Wire(ReportError::BadMac(_)))
+    ));
+    server.add_master_key(&NEW_MASTER).unwrap();
+    assert!(matches!(
+        server.ingest_report(&rb, at).unwrap(),
+        Ingest::Accepted(_)
+    ));
+    assert!(matches!(
+        server.ingest_report(&ra, at).unwrap(),
+        Ingest::Accepted(_)
+    ));
+    // The rotation ends: old-master keys no longer authenticate.
+    assert!(server.remove_master_key(&OLD_MASTER).unwrap());
+    assert!(
+        !server.remove_master_key(&NEW_MASTER).unwrap(),
+        "the last master stays"
+    );
+    let mut late =
+        devcare::wire::decode_report(&ra, 16 * 1024, |_| Some(key(&OLD_MASTER, "IMEI:1"))).unwrap();
+    late.attempt += 1;
+    let late = devcare::wire::encode_report(&late, &key(&OLD_MASTER, "IMEI:1")).unwrap();
+    assert!(matches!(
+        server.ingest_report(&late, at).unwrap(),
+        Ingest::Rejected(devcare::host::IngestRejection::Wire(ReportError::BadMac(_)))
+    ));
+    assert_eq!(server.stats(id.as_str()).unwrap().failure_reports, 2);
+}

@@ -127,14 +127,18 @@ pub struct PayloadLimits {
     pub max_payload_bytes: usize,
     /// Limits on the campaign inside.
     pub campaign: Limits,
+    /// The replay floor's slack: a device refuses a payload issued more than this before
+    /// the newest campaign it holds (see [`check_replay_floor`]).
+    pub replay_skew: crate::model::Duration,
 }
 
 impl Default for PayloadLimits {
-    /// 1 MiB and [`Limits::DEFAULT`].
+    /// 1 MiB, [`Limits::DEFAULT`], a replay skew of 30 days.
     fn default() -> Self {
         PayloadLimits {
             max_payload_bytes: 1024 * 1024,
             campaign: Limits::DEFAULT,
+            replay_skew: crate::model::Duration::from_hours(30 * 24),
         }
     }
 }
@@ -199,6 +203,48 @@ pub enum PayloadError {
     /// The campaign could not be encoded (building side).
     #[error("cannot encode campaign: {0}")]
     Encode(CodecError),
+    /// A payload issued long before the newest campaign the device holds: an old, still
+    /// unexpired payload replayed (of this campaign or another).
+    #[error(
+        "payload issued at {issued_at}, more than the replay skew before the newest campaign held ({floor})"
+    )]
+    Replayed {
+        /// When the payload's campaign was issued.
+        issued_at: Timestamp,
+        /// The newest `issued_at` the device holds.
+        floor: Timestamp,
+    },
+    /// The device's clock is before the newest campaign it holds: its clock was reset (a
+    /// dead RTC battery), and every payload ever signed would look unexpired.
+    #[error("the clock says {now}, before the newest campaign held ({floor}): set the clock")]
+    ClockBehind {
+        /// The device's time.
+        now: Timestamp,
+        /// The newest `issued_at` the device holds.
+        floor: Timestamp,
+    },
+}
+
+/// The replay floor: with `floor` the newest `issued_at` among the campaigns a device holds,
+/// a clock before it is a reset clock ([`PayloadError::ClockBehind`]) and a campaign
+/// issued more than `limits.replay_skew` before it is a replay
+/// ([`PayloadError::Replayed`]). Nothing held: no floor.
+pub fn check_replay_floor(
+    issued_at: Timestamp,
+    floor: Option<Timestamp>,
+    now: Timestamp,
+    limits: &PayloadLimits,
+) -> Result<(), PayloadError> {
+    let Some(floor) = floor else {
+        return Ok(());
+    };
+    if now < floor {
+        return Err(PayloadError::ClockBehind { now, floor });
+    }
+    if issued_at.plus(limits.replay_skew) < floor {
+        return Err(PayloadError::Replayed { issued_at, floor });
+    }
+    Ok(())
 }
 
 impl PayloadError {
@@ -217,6 +263,8 @@ impl PayloadError {
             PayloadError::Expired { .. } => "expired",
             PayloadError::BadPublicKey => "bad-public-key",
             PayloadError::Encode(_) => "encode",
+            PayloadError::Replayed { .. } => "replayed",
+            PayloadError::ClockBehind { .. } => "clock-behind",
         }
     }
 }

@@ -95,6 +95,10 @@ result_codes! {
     DEVCARE_PAYLOAD_BAD_PUBLIC_KEY = 110,
     /// The campaign could not be encoded into a payload (building side).
     DEVCARE_PAYLOAD_ENCODE = 111,
+    /// A payload issued long before the newest campaign the device holds: a replay.
+    DEVCARE_PAYLOAD_REPLAYED = 112,
+    /// The device's clock is before the newest campaign it holds: set the clock.
+    DEVCARE_PAYLOAD_CLOCK_BEHIND = 113,
     /// The campaign does not target this device (ignored).
     DEVCARE_NOT_TARGETED = 200,
     /// This revision (or a newer one) was already taken on (ignored).

@@ -176,6 +176,14 @@ fn payload_errors() -> Vec<PayloadError> {
         },
         PayloadError::BadPublicKey,
         PayloadError::Encode(codec()),
+        PayloadError::Replayed {
+            issued_at: Timestamp(1),
+            floor: Timestamp(2),
+        },
+        PayloadError::ClockBehind {
+            now: Timestamp(1),
+            floor: Timestamp(2),
+        },
     ]
 }
 
@@ -193,6 +201,8 @@ fn payload_variant(e: &PayloadError) -> usize {
         PayloadError::Expired { .. } => 9,
         PayloadError::BadPublicKey => 10,
         PayloadError::Encode(_) => 11,
+        PayloadError::Replayed { .. } => 12,
+        PayloadError::ClockBehind { .. } => 13,
     }
 }
 

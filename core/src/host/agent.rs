@@ -4,7 +4,7 @@
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
 use crate::host::streams::{Rejections, RuntimeError, Streams};
 use crate::model::{Campaign, CampaignId, DeviceId, Setting, Timestamp};
-use crate::payload::{PayloadLimits, TrustedKeys, open_payload};
+use crate::payload::{PayloadLimits, TrustedKeys, check_replay_floor, open_payload};
 use crate::report::{ApplyResult, Report};
 use crate::store::{EventStore, StoreError};
 use crate::wire::{DeviceKey, ReportError, encode_report};
@@ -258,7 +258,15 @@ impl<S: EventStore> DeviceAgent<S> {
         limits: &PayloadLimits,
         at: Timestamp,
     ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
-        match open_payload(bytes, trusted, at, limits) {
+        let floor = self
+            .states()
+            .filter_map(|(_, s)| s.campaign.as_ref().map(|c| c.issued_at))
+            .max();
+        let opened = open_payload(bytes, trusted, at, limits).and_then(|p| {
+            check_replay_floor(p.campaign.issued_at, floor, at, limits)?;
+            Ok(p)
+        });
+        match opened {
             Ok(p) => self.receive(p.campaign, at),
             Err(e) => {
                 self.count_rejection(e.reason());

@@ -4,6 +4,23 @@
 
 use crate::time::{Duration, Timestamp};
 
+/// `s` with every control character escaped (`\u{1b}` for ESC): safe to print in a message,
+/// a log line or a terminal whatever untrusted input it quotes.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Lower-case hex of `b`.
 pub fn hex_encode(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -563,3 +563,14 @@ fn one_report_split_over_several_alerts_of_a_message_is_merged() {
     let both = render_alert(&whole, None, 1) + &render_alert(&next, None, 1);
     assert_eq!(parse(&both).unwrap(), vec![whole, next]);
 }
+
+#[test]
+fn control_characters_from_a_message_never_reach_an_error_message() {
+    // ESC arrives as a character reference; the error quotes the bad value escaped.
+    let xml = render_alert(&failure(), None, 1).replace("attempt=2", "attempt=2&#27;[31m");
+    let err = parse(&xml).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, AlertError::BadData { .. }), "{err:?}");
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(text.contains("\\u{1b}"), "{text}");
+}

@@ -103,3 +103,18 @@ fn a_server_key_and_a_report_master_rotate_mid_campaign() {
     ));
     assert_eq!(server.stats(id.as_str()).unwrap().failure_reports, 2);
 }
+
+#[test]
+fn secrets_are_never_printed() {
+    let server = ServerHost::open(None, &[0xAB; 32]).unwrap();
+    let pk = ServerKey::from_seed(&OLD_SEED).public().to_bytes();
+    let device = DeviceHost::open(None, "IMEI:1", vec![], &pk, &[0xCD; 32]).unwrap();
+    let keys = devcare::host::MasterKeys([0xEF; 32]);
+    for (text, secret) in [
+        (format!("{server:?}"), "171"),
+        (format!("{device:?}"), "205"),
+        (format!("{keys:?}"), "239"),
+    ] {
+        assert!(!text.contains(secret), "{text}");
+    }
+}

@@ -165,7 +165,11 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
     let mut items = 0usize;
     let xml_err = |reader: &Reader<&[u8]>, message: String| {
         let (line, col) = line_col(xml, reader.error_position() as usize);
-        AlertError::Xml { line, col, message }
+        AlertError::Xml {
+            line,
+            col,
+            message: crate::text::printable(&message),
+        }
     };
     loop {
         let before = reader.buffer_position() as usize;
@@ -254,7 +258,7 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
         return Err(AlertError::Xml {
             line,
             col,
-            message: format!("unclosed element <{}>", stack.join("><")),
+            message: crate::text::printable(&format!("unclosed element <{}>", stack.join("><"))),
         });
     }
     // Some DM clients send one Generic Alert per Item: the Items of one report merge across
@@ -331,7 +335,7 @@ fn assemble(xml: &str, a: RawAlert) -> Result<Report, AlertError> {
         let p = parse_item_data(&ty, &data).map_err(|message| AlertError::BadData {
             line,
             col,
-            message,
+            message: crate::text::printable(&message),
         })?;
         let kind = match &p.body {
             ItemBody::Success => ReportKind::Success,

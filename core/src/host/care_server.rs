@@ -26,9 +26,22 @@ pub trait Directory {
 }
 
 /// A directory that derives every device's report key from one master secret
-/// ([`crate::wire::derive_device_key`]) and knows no groups.
-#[derive(Debug, Clone)]
+/// ([`crate::wire::derive_device_key`]) and knows no groups. The secret is never printed
+/// (`Debug` shows a redaction) and is zeroized on drop.
+#[derive(Clone)]
 pub struct MasterKeys(pub [u8; 32]);
+
+impl std::fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKeys(<secret>)")
+    }
+}
+
+impl Drop for MasterKeys {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl Directory for MasterKeys {
     fn device_key(&self, device: &DeviceId) -> Option<DeviceKey> {

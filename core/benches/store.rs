@@ -120,6 +120,7 @@ fn ingest(cr: &mut Criterion) {
 
     // Same number and sizes of values, straight into sled.
     let sample: Vec<usize> = {
+        let raw = StreamId::new("server/raw").unwrap();
         let ServerCommand::AcceptReport { report, .. } = report(&c, 1) else {
             unreachable!()
         };
@@ -138,8 +139,8 @@ fn ingest(cr: &mut Criterion) {
             due: c.issued_at,
         };
         vec![
-            accepted.to_record().unwrap().len(),
-            care.to_record().unwrap().len(),
+            accepted.to_record(&raw, 1).unwrap().len(),
+            care.to_record(&raw, 2).unwrap().len(),
         ]
     };
     let db = sled::Config::new().temporary(true).open().unwrap();

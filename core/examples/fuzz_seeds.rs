@@ -49,7 +49,7 @@ fn main() {
             out,
             "stored_event_decode",
             &format!("created-{i}"),
-            &e.to_record().expect("record"),
+            &e.to_record(&fuzz_stream(), 1).expect("record"),
         );
     }
     let device = DeviceId::new("IMEI:490154203237518").expect("id");
@@ -113,7 +113,7 @@ fn main() {
             out,
             "stored_event_decode",
             &format!("device-{i}"),
-            &e.to_record().expect("record"),
+            &e.to_record(&fuzz_stream(), 1).expect("record"),
         );
     }
     // Byte seeds for the structure-driven targets.
@@ -125,4 +125,9 @@ fn main() {
         write(out, "store_model", &format!("bytes-{i}"), &seed);
     }
     println!("seeds written to {}", out.display());
+}
+
+/// The stream the `stored_event_decode` target reads its input at (seq 1).
+fn fuzz_stream() -> devcare::store::StreamId {
+    devcare::store::StreamId::new("server/fuzz").expect("valid")
 }

@@ -13,8 +13,9 @@ use serde::de::DeserializeOwned;
 /// targets fits).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// Current record format version.
-pub const RECORD_FORMAT: u8 = 1;
+/// Current record format version: 2, whose CRC covers the record's key (stream and seq) as
+/// well as its bytes. Format 1 (CRC over the bytes only) is still read.
+pub const RECORD_FORMAT: u8 = 2;
 
 type Limited = Configuration<LittleEndian, Varint, config::Limit<MAX_BODY>>;
 
@@ -123,31 +124,58 @@ fn whole<T>(
     Ok(value)
 }
 
-/// Frames `value` as a record: version, body, CRC32C.
-pub fn encode_record<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+/// Frames `value` as the record at `seq` of `stream`: format 2, body, CRC32C over
+/// `stream ‖ 0x00 ‖ seq (u64 BE) ‖ format ‖ body`. The key is fed to the CRC, not stored:
+/// a record copied or moved to another stream or seq fails its check there.
+pub fn encode_record<T: Serialize + ?Sized>(
+    stream: &str,
+    seq: u64,
+    value: &T,
+) -> Result<Vec<u8>, CodecError> {
     let body = encode(value)?;
     let mut rec = Vec::with_capacity(body.len() + 5);
     rec.push(RECORD_FORMAT);
     rec.extend_from_slice(&body);
-    let crc = crc32c::crc32c(&rec);
+    let crc = crc32c::crc32c_append(key_crc(stream, seq), &rec);
     rec.extend_from_slice(&crc.to_be_bytes());
     Ok(rec)
 }
 
-/// Checks a record's frame and CRC; returns its format version and body.
-pub fn open_record(rec: &[u8]) -> Result<(u8, &[u8]), CodecError> {
+/// The CRC32C of a record key, the start of a format-2 record's CRC.
+fn key_crc(stream: &str, seq: u64) -> u32 {
+    let crc = crc32c::crc32c(stream.as_bytes());
+    let crc = crc32c::crc32c_append(crc, &[0]);
+    crc32c::crc32c_append(crc, &seq.to_be_bytes())
+}
+
+/// Checks the frame and CRC of the record at `seq` of `stream` (format 2: the CRC covers
+/// the key; format 1, written before 0.3: the bytes only); returns its format and body.
+pub fn open_record<'a>(
+    stream: &str,
+    seq: u64,
+    rec: &'a [u8],
+) -> Result<(u8, &'a [u8]), CodecError> {
     if rec.len() < 5 {
         return Err(CodecError::Truncated { len: rec.len() });
     }
     let (framed, crc) = rec.split_at(rec.len() - 4);
     let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
-    let computed = crc32c::crc32c(framed);
+    let version = framed[0];
+    let computed = match version {
+        1 => crc32c::crc32c(framed),
+        2 => crc32c::crc32c_append(key_crc(stream, seq), framed),
+        other => {
+            // An unknown format whose bytes are intact is named as such; damage first.
+            let plain = crc32c::crc32c(framed);
+            let keyed = crc32c::crc32c_append(key_crc(stream, seq), framed);
+            if stored == plain || stored == keyed {
+                return Err(CodecError::UnknownFormat(other));
+            }
+            keyed
+        }
+    };
     if stored != computed {
         return Err(CodecError::BadChecksum { stored, computed });
-    }
-    let version = framed[0];
-    if version != RECORD_FORMAT {
-        return Err(CodecError::UnknownFormat(version));
     }
     Ok((version, &framed[1..]))
 }
@@ -172,8 +200,8 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_detect_damage() {
-        let rec = encode_record(&("stream", 42u64)).unwrap();
-        let (v, body) = open_record(&rec).unwrap();
+        let rec = encode_record("server/s", 7, &("stream", 42u64)).unwrap();
+        let (v, body) = open_record("server/s", 7, &rec).unwrap();
         assert_eq!(v, RECORD_FORMAT);
         assert_eq!(
             decode::<(String, u64)>(body).unwrap(),
@@ -182,11 +210,14 @@ mod tests {
         for i in 0..rec.len() {
             let mut bad = rec.clone();
             bad[i] ^= 0x01;
-            assert!(open_record(&bad).is_err(), "flip at {i} undetected");
+            assert!(
+                open_record("server/s", 7, &bad).is_err(),
+                "flip at {i} undetected"
+            );
         }
         for len in 0..rec.len() {
             assert!(
-                open_record(&rec[..len]).is_err(),
+                open_record("server/s", 7, &rec[..len]).is_err(),
                 "truncation to {len} undetected"
             );
         }
@@ -194,6 +225,25 @@ mod tests {
             decode::<u8>(&[1, 2]),
             Err(CodecError::TrailingBytes { extra: 1 })
         );
+        // The key is part of the check: the same bytes at another seq or stream fail.
+        assert!(matches!(
+            open_record("server/s", 8, &rec),
+            Err(CodecError::BadChecksum { .. })
+        ));
+        assert!(matches!(
+            open_record("server/t", 7, &rec),
+            Err(CodecError::BadChecksum { .. })
+        ));
+    }
+
+    #[test]
+    fn a_format_1_record_still_opens_wherever_it_is() {
+        let mut rec = vec![1u8];
+        rec.extend_from_slice(&encode(&7u32).unwrap());
+        let crc = crc32c::crc32c(&rec);
+        rec.extend_from_slice(&crc.to_be_bytes());
+        let (v, body) = open_record("server/any", 99, &rec).unwrap();
+        assert_eq!((v, decode::<u32>(body).unwrap()), (1, 7));
     }
 
     #[test]
@@ -201,6 +251,9 @@ mod tests {
         let mut rec = vec![9u8, 0];
         let crc = crc32c::crc32c(&rec);
         rec.extend_from_slice(&crc.to_be_bytes());
-        assert_eq!(open_record(&rec), Err(CodecError::UnknownFormat(9)));
+        assert_eq!(
+            open_record("server/s", 1, &rec),
+            Err(CodecError::UnknownFormat(9))
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! The persisted schema is locked by golden records: one of every device and server event
-//! variant, encoded as stored. `stored-events-v2.txt` is what this build writes; if it
+//! variant, encoded as stored. `stored-events-v2-keyed.txt` is what this build writes
+//! (schema 2 in record format 2, whose CRC covers the key `server/golden`, seq 1); if it
 //! fails, an encoding changed — old logs would no longer read. Freeze the old shape in
 //! `core/src/persist/` (see its rules) instead of re-blessing. A new variant is added with
 //! `DEVCARE_BLESS=1 cargo test --test schema_lock`. `stored-events-v1.txt` is frozen: the
-//! records schema 1 wrote, which must still read (upcast) for ever.
+//! records schema 1 wrote, which must still read (upcast) for ever; so is
+//! `stored-events-v2.txt`, schema 2 in record format 1 (before the CRC covered the key).
 
 use devcare::device::GiveUpReason;
 use devcare::server::{EscalationReason, PauseReason};
@@ -389,7 +391,11 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/stored-events-v2.txt");
+const PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/vectors/stored-events-v2-keyed.txt"
+);
+const PATH_V2_F1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/stored-events-v2.txt");
 const PATH_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/stored-events-v1.txt");
 
 fn golden(path: &str) -> Vec<(String, Vec<u8>)> {
@@ -445,22 +451,60 @@ fn schema_1_records_still_read_upcast_with_the_default_care_timeout() {
 }
 
 #[test]
+fn format_1_records_of_schema_2_still_read() {
+    // Written by 0.3 builds before records bound their key (record format 1): frozen.
+    let stream = StreamId::new("server/golden").unwrap();
+    let old = golden(PATH_V2_F1);
+    assert_eq!(old.len(), 33);
+    let devices = device_events();
+    let servers = server_events();
+    for (name, bytes) in &old {
+        assert_eq!(bytes[0], 1, "{name}: record format 1");
+        if let Some((_, want)) = devices.iter().find(|(n, _)| n == name) {
+            assert_eq!(&DeviceEvent::from_record(&stream, 1, bytes).unwrap(), want);
+        } else {
+            let (_, want) = servers.iter().find(|(n, _)| n == name).unwrap();
+            assert_eq!(&ServerEvent::from_record(&stream, 1, bytes).unwrap(), want);
+        }
+    }
+}
+
+#[test]
+fn a_record_moved_to_another_key_is_corrupt_there() {
+    let stream = StreamId::new("server/golden").unwrap();
+    let other = StreamId::new("server/other").unwrap();
+    let (_, e) = server_events().remove(1);
+    let rec = e.to_record(&stream, 5).unwrap();
+    assert_eq!(ServerEvent::from_record(&stream, 5, &rec).unwrap(), e);
+    for (s, seq) in [(&stream, 6), (&other, 5)] {
+        match ServerEvent::from_record(s, seq, &rec) {
+            Err(devcare::store::StoreError::Corrupt {
+                stream: got,
+                seq: at,
+                ..
+            }) => assert_eq!((&got, at), (s, seq)),
+            other => panic!("a moved record read as {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn stored_records_match_the_golden_file() {
+    let stream = StreamId::new("server/golden").unwrap();
     let mut lines = Vec::new();
     for (name, e) in device_events() {
-        lines.push((name, hex(&e.to_record().unwrap())));
+        lines.push((name, hex(&e.to_record(&stream, 1).unwrap())));
     }
     for (name, e) in server_events() {
-        lines.push((name, hex(&e.to_record().unwrap())));
+        lines.push((name, hex(&e.to_record(&stream, 1).unwrap())));
     }
     let text: String = lines.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
     if std::env::var_os("DEVCARE_BLESS").is_some() {
         std::fs::write(PATH, &text).unwrap();
     }
-    let golden = std::fs::read_to_string(PATH).expect("tests/vectors/stored-events-v2.txt");
+    let golden = std::fs::read_to_string(PATH).expect("tests/vectors/stored-events-v2-keyed.txt");
     let golden: Vec<(&str, &str)> = golden.lines().filter_map(|l| l.split_once(' ')).collect();
     assert_eq!(golden.len(), lines.len(), "one golden record per variant");
-    let stream = StreamId::new("server/golden").unwrap();
     for ((name, got), (gname, want)) in lines.iter().zip(&golden) {
         assert_eq!(name, gname);
         assert_eq!(

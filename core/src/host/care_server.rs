@@ -242,7 +242,8 @@ impl<S: EventStore> CareServer<S> {
                     };
                     for e in &events {
                         Server::evolve(&mut entry.0, e);
-                        match e.to_record() {
+                        let seq = touched[i].2 + touched[i].3.len() as u64 + 1;
+                        match e.to_record(&touched[i].1, seq) {
                             Ok(r) => touched[i].3.push(r),
                             Err(reason) => {
                                 encode_error.get_or_insert(StoreError::Encode {

@@ -47,9 +47,9 @@ impl StoredEvent {
         }
     }
 
-    /// Decodes a whole record (frame, CRC, body).
-    pub fn decode_record(rec: &[u8]) -> Result<StoredEvent, CodecError> {
-        let (_version, body) = codec::open_record(rec)?;
+    /// Decodes the whole record at `seq` of `stream` (frame, CRC over key and bytes, body).
+    pub fn decode_record(stream: &str, seq: u64, rec: &[u8]) -> Result<StoredEvent, CodecError> {
+        let (_version, body) = codec::open_record(stream, seq, rec)?;
         codec::decode(body)
     }
 }
@@ -68,7 +68,7 @@ enum StoredEventRef<'a> {
 }
 
 fn decode_at(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<StoredEvent, StoreError> {
-    StoredEvent::decode_record(rec).map_err(|reason| StoreError::Corrupt {
+    StoredEvent::decode_record(stream.as_str(), seq, rec).map_err(|reason| StoreError::Corrupt {
         stream: stream.clone(),
         seq,
         reason,
@@ -78,8 +78,8 @@ fn decode_at(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<StoredEvent, Sto
 impl Persist for DeviceEvent {
     const KIND: &'static str = "device";
 
-    fn to_record(&self) -> Result<Vec<u8>, CodecError> {
-        codec::encode_record(&StoredEventRef::DeviceV2(self))
+    fn to_record(&self, stream: &StreamId, seq: u64) -> Result<Vec<u8>, CodecError> {
+        codec::encode_record(stream.as_str(), seq, &StoredEventRef::DeviceV2(self))
     }
 
     fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError> {
@@ -99,8 +99,8 @@ impl Persist for DeviceEvent {
 impl Persist for ServerEvent {
     const KIND: &'static str = "server";
 
-    fn to_record(&self) -> Result<Vec<u8>, CodecError> {
-        codec::encode_record(&StoredEventRef::ServerV2(self))
+    fn to_record(&self, stream: &StreamId, seq: u64) -> Result<Vec<u8>, CodecError> {
+        codec::encode_record(stream.as_str(), seq, &StoredEventRef::ServerV2(self))
     }
 
     fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError> {

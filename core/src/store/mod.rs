@@ -230,8 +230,8 @@ pub trait Persist: Sized {
     /// The kind of event, named in [`StoreError::WrongKind`].
     const KIND: &'static str;
 
-    /// Encodes the event as a framed record.
-    fn to_record(&self) -> Result<Vec<u8>, CodecError>;
+    /// Encodes the event as the framed record at `seq` of `stream` (its CRC covers the key).
+    fn to_record(&self, stream: &StreamId, seq: u64) -> Result<Vec<u8>, CodecError>;
 
     /// Decodes (and upcasts) the record at `stream`/`seq`.
     fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError>;
@@ -294,11 +294,13 @@ pub trait EventStore {
             let recs = req
                 .events
                 .iter()
-                .map(|e| {
-                    e.to_record().map_err(|reason| StoreError::Encode {
-                        stream: req.stream.clone(),
-                        reason,
-                    })
+                .zip(req.expected + 1..)
+                .map(|(e, seq)| {
+                    e.to_record(req.stream, seq)
+                        .map_err(|reason| StoreError::Encode {
+                            stream: req.stream.clone(),
+                            reason,
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             encoded.push((req.stream, req.expected, recs));

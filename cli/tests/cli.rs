@@ -496,3 +496,36 @@ fn one_global_format_for_every_command() {
     let err = fails(&["--format", "yaml", "campaign", "check", &file], 2);
     assert!(err.contains("yaml"), "{err}");
 }
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_output_quietly() {
+    // `devcare log inspect … | head -1`: the reader goes away after one line; the CLI must
+    // end with status 0 and no panic, not 101 with a "Broken pipe" backtrace.
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    ok(&[
+        "simulate",
+        "--devices",
+        "5000",
+        "--store",
+        dir.path().to_str().unwrap(),
+    ]);
+    let store = dir.path().join("simulate-apn-2026-11");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_devcare"))
+        .args(["log", "inspect", store.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("server/apn-2026-11 1 "), "{first}");
+    // The pipe's read end is dropped here: the rest of the log has nowhere to go.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -529,3 +529,50 @@ fn a_reader_that_closes_the_pipe_early_ends_the_output_quietly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn campaign_sample_counts_what_the_server_is_told() {
+    // The simulation's server directory is dev-0000000000 … : its sample size for the
+    // README campaign is the count `campaign sample` gives for the same ids.
+    let dir = tempfile::tempdir().unwrap();
+    let ids: String = (0..5000).map(|i| format!("dev-{i:010}\n")).collect();
+    let list = dir.path().join("devices.txt");
+    std::fs::write(&list, ids).unwrap();
+    let file = example("apn-full.toml");
+    let v: Value = serde_json::from_str(&ok(&[
+        "campaign",
+        "sample",
+        &file,
+        "--devices",
+        list.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    let sim: Value = serde_json::from_str(&ok(&[
+        "simulate",
+        "--json",
+        "--devices",
+        "5000",
+        "--store",
+        "memory",
+    ]))
+    .unwrap();
+    assert_eq!(v["devices"], 5000);
+    assert_eq!(v["sampled_targets"], sim["sampled_targets"]);
+    assert_eq!(
+        v["sampled"].as_array().unwrap().len() as u64,
+        v["sampled_targets"].as_u64().unwrap()
+    );
+    std::fs::write(&list, "dev-1\nbad id\n").unwrap();
+    let err = fails(
+        &[
+            "campaign",
+            "sample",
+            &file,
+            "--devices",
+            list.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("devices.txt:2: device id"), "{err}");
+}

@@ -1,5 +1,5 @@
-//! `devcare campaign check|build`: read a campaign file back in words, or sign it into the
-//! broadcast payload.
+//! `devcare campaign check|build|sample`: read a campaign file back in words, sign it into
+//! the broadcast payload, or count its success sample over a device list.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,16 @@ pub(crate) enum CampaignCmd {
     },
     /// Sign a campaign file into the broadcast payload devices receive.
     Build(BuildArgs),
+    /// Count which devices of a list (one id per line, the targets from your directory) are
+    /// in the campaign's success sample: the number a server is told
+    /// (`set_sampled_targets`) for a coverage interval valid for this campaign.
+    Sample {
+        /// The campaign file (TOML).
+        file: PathBuf,
+        /// The device ids, one per line (`-` for standard input).
+        #[arg(long, value_name = "FILE|-")]
+        devices: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -43,7 +53,59 @@ pub(crate) fn run(cmd: &CampaignCmd, printer: Printer) -> Result<()> {
     match cmd {
         CampaignCmd::Check { file } => check(file, printer),
         CampaignCmd::Build(a) => build(a, printer),
+        CampaignCmd::Sample { file, devices } => sample(file, devices, printer),
     }
+}
+
+fn sample(file: &Path, devices: &Path, printer: Printer) -> Result<()> {
+    let c = load_campaign(file)?;
+    let text = if devices == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| input(format!("standard input: {e}")))?
+    } else {
+        std::fs::read_to_string(devices)
+            .map_err(|e| input(format!("{}: {e}", devices.display())))?
+    };
+    let ppm = c.schedule.sample_success_ppm;
+    let mut listed = 0u64;
+    let mut sampled = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let id = line.trim();
+        if id.is_empty() {
+            continue;
+        }
+        let d = devcare::DeviceId::new(id).map_err(|e| {
+            input(format!(
+                "{}:{}: device id: {}",
+                devices.display(),
+                n + 1,
+                e.reason
+            ))
+        })?;
+        listed += 1;
+        if devcare::slot::sampled(&c.salt, &d, ppm) {
+            sampled.push(d.to_string());
+        }
+    }
+    printer.result(
+        || {
+            format!(
+                "{}: {} of {listed} devices sampled at {ppm} ppm (expected {:.1})\n",
+                c.id,
+                sampled.len(),
+                listed as f64 * f64::from(ppm) / 1e6
+            )
+        },
+        || {
+            json!({
+                "campaign": c.id.as_str(),
+                "devices": listed,
+                "sampled_targets": sampled.len(),
+                "sample_ppm": ppm,
+                "sampled": sampled,
+            })
+        },
+    )
 }
 
 fn check(file: &Path, printer: Printer) -> Result<()> {

@@ -307,7 +307,7 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
                 cv.lo,
                 cv.hi,
                 cv.basis.name(),
-                1.0 - out.missed as f64 / out.devices as f64
+                (out.devices - out.missed) as f64 / out.devices as f64
             );
             if let Some(n) = silent {
                 let _ = writeln!(
@@ -375,7 +375,7 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             "coverage_estimate": st.coverage.map(|c| c.estimate),
             "coverage_ci95": st.coverage.map(|c| [c.lo, c.hi]),
             "coverage_basis": st.coverage.map(|c| c.basis.name()),
-            "coverage_truth": 1.0 - out.missed as f64 / out.devices as f64,
+            "coverage_truth": (out.devices - out.missed) as f64 / out.devices as f64,
             "sampled_targets": run.state.sampled_targets,
             "silent_sampled": silent,
             "converged_after_s": converged_s,

@@ -54,13 +54,14 @@ fn report(c: &Campaign, i: u64) -> ServerCommand {
     }
 }
 
-fn ingest(cr: &mut Criterion) {
-    let c = campaign();
-    let mut g = cr.benchmark_group("ingest");
-    g.throughput(Throughput::Elements(BATCH));
-    g.sample_size(30);
-
-    let mut server = CareServer::open(SledStore::temporary().unwrap()).unwrap();
+/// Benchmarks group commits of 256 fresh failure reports each on a server over `store`.
+fn group_commits(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    store: SledStore,
+    c: &Campaign,
+) {
+    let mut server = CareServer::open(store).unwrap();
     server
         .handle(
             &c.id,
@@ -72,11 +73,11 @@ fn ingest(cr: &mut Criterion) {
         )
         .unwrap();
     let mut next = 0u64;
-    g.bench_function("devcare: 256 reports, decide + append + flush", |b| {
+    g.bench_function(name, |b| {
         b.iter_batched(
             || {
                 let cmds: Vec<_> = (next..next + BATCH)
-                    .map(|i| (c.id.clone(), report(&c, i)))
+                    .map(|i| (c.id.clone(), report(c, i)))
                     .collect();
                 next += BATCH;
                 cmds
@@ -85,37 +86,28 @@ fn ingest(cr: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+}
 
+fn ingest(cr: &mut Criterion) {
+    let c = campaign();
+    let mut g = cr.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(BATCH));
+    g.sample_size(30);
+
+    group_commits(
+        &mut g,
+        "devcare: 256 reports, decide + append + flush",
+        SledStore::temporary().unwrap(),
+        &c,
+    );
     // The same on a store in a directory: the flush then also fsyncs the data file and the
     // directory (a temporary store has no file to fsync).
     let dir = tempfile::tempdir().unwrap();
-    let mut durable = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
-    durable
-        .handle(
-            &c.id,
-            &ServerCommand::Create {
-                campaign: Box::new(c.clone()),
-                targeted: Some(100_000_000),
-                at: c.issued_at,
-            },
-        )
-        .unwrap();
-    let mut next_durable = 0u64;
-    g.bench_function(
+    group_commits(
+        &mut g,
         "devcare on disk: 256 reports, decide + append + flush + fsync",
-        |b| {
-            b.iter_batched(
-                || {
-                    let cmds: Vec<_> = (next_durable..next_durable + BATCH)
-                        .map(|i| (c.id.clone(), report(&c, i)))
-                        .collect();
-                    next_durable += BATCH;
-                    cmds
-                },
-                |cmds| durable.handle_batch(&cmds).unwrap().len(),
-                BatchSize::LargeInput,
-            )
-        },
+        SledStore::open(dir.path()).unwrap(),
+        &c,
     );
 
     // Same number and sizes of values, straight into sled.

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 use std::path::Path;
 
 use devcare::Timestamp;
-use devcare::host::{HostError, Ingest, ServerHost};
+use devcare::host::{AlertIngest, HostError, Ingest, ServerHost};
 use devcare::stats::CoverageBasis;
 
 use crate::boundary::{Guarded, Handle, fail, guard};
@@ -328,10 +328,8 @@ pub unsafe extern "C" fn devcare_server_ingest_alert(
         let session = try_str!(session_device);
         try_out!(reports, accepted, duplicates, dm_status);
         let done = try_host!(h.host.ingest_alert(xml, session, Timestamp(now_ms)));
-        put!(reports, done.outcomes.len());
-        put!(accepted, done.accepted());
-        put!(duplicates, done.duplicates());
-        put!(dm_status, done.dm_status());
+        // SAFETY: the out-parameters were checked non-NULL above.
+        unsafe { put_alert_outcome(&done, reports, accepted, duplicates, dm_status) };
         DEVCARE_OK
     })
 }
@@ -366,12 +364,27 @@ pub unsafe extern "C" fn devcare_server_ingest_gateway_alert(
             h.host
                 .ingest_gateway_alert(xml, &devices, Timestamp(now_ms))
         );
-        put!(reports, done.outcomes.len());
-        put!(accepted, done.accepted());
-        put!(duplicates, done.duplicates());
-        put!(dm_status, done.dm_status());
+        // SAFETY: the out-parameters were checked non-NULL above.
+        unsafe { put_alert_outcome(&done, reports, accepted, duplicates, dm_status) };
         DEVCARE_OK
     })
+}
+
+/// Writes what a message of Generic Alerts came to.
+///
+/// # Safety
+/// Every pointer non-NULL and valid for a write (the caller checked them with `try_out!`).
+unsafe fn put_alert_outcome(
+    done: &AlertIngest,
+    reports: *mut usize,
+    accepted: *mut usize,
+    duplicates: *mut usize,
+    dm_status: *mut u16,
+) {
+    put!(reports, done.outcomes.len());
+    put!(accepted, done.accepted());
+    put!(duplicates, done.duplicates());
+    put!(dm_status, done.dm_status());
 }
 
 /// A care order the host must send by unicast.

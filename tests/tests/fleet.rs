@@ -145,6 +145,28 @@ fn devices_that_miss_the_broadcast_are_found_by_check_in() {
     assert!(cov.lo <= truth && truth <= cov.hi, "truth {truth}, {cov:?}");
 }
 
+/// Runs `cfg` with the server's events appended to a sled store in `dir`, flushed; checks
+/// every event was logged.
+fn simulate_on_sled(
+    cfg: &FleetConfig,
+    dir: &std::path::Path,
+) -> (devcare::sim::FleetOutcome, ServerState) {
+    use devcare::store::{EventStore, SledStore};
+    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
+    let store = SledStore::open(dir).unwrap();
+    let mut version = 0;
+    let (out, live) = simulate(cfg, |events| {
+        version = store
+            .append(&stream, version, events)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .unwrap();
+    store.flush().unwrap();
+    assert_eq!(version, out.events_logged);
+    (out, live)
+}
+
 fn state_reconciled(cfg: &FleetConfig) -> u64 {
     simulate(cfg, |_| Ok(())).unwrap().1.counters.reconciled
 }
@@ -167,24 +189,10 @@ fn a_sink_failure_stops_the_simulation_with_an_error() {
 #[test]
 fn a_fleet_run_on_sled_replays_to_the_live_state() {
     use devcare::host::CareServer;
-    use devcare::store::{EventStore, SledStore};
+    use devcare::store::SledStore;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config();
-    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
-    let live = {
-        let store = SledStore::open(dir.path()).unwrap();
-        let mut version = 0;
-        let (out, live) = simulate(&cfg, |events| {
-            version = store
-                .append(&stream, version, events)
-                .map_err(|e| e.to_string())?;
-            Ok(())
-        })
-        .unwrap();
-        store.flush().unwrap();
-        assert_eq!(version, out.events_logged);
-        live
-    };
+    let (_, live) = simulate_on_sled(&cfg, dir.path());
     let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
     assert_eq!(server.state(&cfg.campaign.id), Some(&live));
 }
@@ -192,24 +200,13 @@ fn a_fleet_run_on_sled_replays_to_the_live_state() {
 #[test]
 fn a_revision_mid_window_converges_with_nothing_unresolved_and_replays() {
     use devcare::host::CareServer;
-    use devcare::store::{EventStore, SledStore};
+    use devcare::store::SledStore;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config();
     cfg.loss = 0.01;
     // Mid-window: evaluate after 5 min, reports spread over minutes 6 to 16.
     cfg.revise_at = Some(Duration::from_mins(10));
-    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
-    let store = SledStore::open(dir.path()).unwrap();
-    let mut version = 0;
-    let (out, live) = simulate(&cfg, |events| {
-        version = store
-            .append(&stream, version, events)
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    })
-    .unwrap();
-    store.flush().unwrap();
-    drop(store);
+    let (out, live) = simulate_on_sled(&cfg, dir.path());
     let c = live.campaign.as_ref().unwrap();
     assert_eq!(c.revision, cfg.campaign.revision + 1);
     assert_eq!(

@@ -55,6 +55,14 @@ fn a_server_key_and_a_report_master_rotate_mid_campaign() {
     assert!(b.remove_trusted_key(&old_id).unwrap());
     assert!(!b.remove_trusted_key(&old_id).unwrap(), "already gone");
     assert!(matches!(
+        b.remove_trusted_key(&old_id[..7]),
+        Err(HostError::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        a.add_trusted_key(&[0u8; 31]),
+        Err(HostError::InvalidArgument { .. })
+    ));
+    assert!(matches!(
         b.remove_trusted_key(&new_id),
         Err(HostError::InvalidArgument { .. })
     ));

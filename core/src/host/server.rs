@@ -254,11 +254,7 @@ impl ServerHost {
         now: Timestamp,
     ) -> Result<AlertIngest, HostError> {
         let device = device_id(session_device)?;
-        let sender = crate::alert::Sender::Device(&device);
-        let outcomes =
-            self.server
-                .ingest_alerts(xml, sender, &AlertLimits::default(), &self.keys, now)??;
-        Ok(AlertIngest { outcomes })
+        self.ingest_from(xml, crate::alert::Sender::Device(&device), now)
     }
 
     /// [`Self::ingest_alert`] for a trusted gateway that relays the reports of many devices:
@@ -274,7 +270,15 @@ impl ServerHost {
             .iter()
             .map(|d| device_id(d))
             .collect::<Result<Vec<_>, _>>()?;
-        let sender = crate::alert::Sender::Gateway(&allowed);
+        self.ingest_from(xml, crate::alert::Sender::Gateway(&allowed), now)
+    }
+
+    fn ingest_from(
+        &mut self,
+        xml: &str,
+        sender: crate::alert::Sender<'_>,
+        now: Timestamp,
+    ) -> Result<AlertIngest, HostError> {
         let outcomes =
             self.server
                 .ingest_alerts(xml, sender, &AlertLimits::default(), &self.keys, now)??;

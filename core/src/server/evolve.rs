@@ -46,23 +46,13 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             if *late {
                 k.late_reports += 1;
             }
-            state.cases.insert(
-                device.clone(),
-                Case {
-                    origin: CaseOrigin::Report {
-                        attempt: *attempt,
-                        kind: kind.clone(),
-                        late: *late,
-                    },
-                    opened_at: *at,
-                    evaluated_at: *evaluated_at,
-                    cycle,
-                    status: CaseStatus::Healthy,
-                    care_settings: vec![],
-                    dispatched: 0,
-                    timed_out: 0,
-                },
-            );
+            let origin = CaseOrigin::Report {
+                attempt: *attempt,
+                kind: kind.clone(),
+                late: *late,
+            };
+            let case = Case::opened(origin, *at, *evaluated_at, cycle);
+            state.cases.insert(device.clone(), case);
         }
         ServerEvent::CheckInBehind {
             device,
@@ -74,21 +64,12 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             // and is behind again: the case opens again; the device is failed once.
             let cycle = reopen(state, device) + 1;
             count(state, device, Origin::Behind, 1);
-            state.cases.insert(
-                device.clone(),
-                Case {
-                    origin: CaseOrigin::CheckInBehind {
-                        applied_revision: *applied_revision,
-                    },
-                    opened_at: *at,
-                    evaluated_at: *at,
-                    cycle,
-                    status: CaseStatus::Healthy,
-                    care_settings: vec![],
-                    dispatched: 0,
-                    timed_out: 0,
-                },
-            );
+            let origin = CaseOrigin::CheckInBehind {
+                applied_revision: *applied_revision,
+            };
+            state
+                .cases
+                .insert(device.clone(), Case::opened(origin, *at, *at, cycle));
         }
         ServerEvent::LateReportReconciled { .. } => state.counters.reconciled += 1,
         ServerEvent::CareScheduled {
@@ -148,20 +129,15 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                 state.counters.recovered += 1;
             }
         }
-        ServerEvent::CareFailed { device, .. } => {
-            if let Some(case) = state.cases.get(device) {
-                leave_care(
-                    &mut state.care_queue,
-                    &mut state.in_flight,
-                    device,
-                    case.status,
-                );
-            }
-            state.counters.care_failed += 1;
+        ServerEvent::CareFailed {
+            device, attempt, ..
         }
-        ServerEvent::CareTimedOut {
+        | ServerEvent::CareTimedOut {
             device, attempt, ..
         } => {
+            // A failed attempt, by its outcome or by its timeout: off the queue and the
+            // in-flight set; what follows is the next event (retry, escalate, give up).
+            let timed_out = matches!(event, ServerEvent::CareTimedOut { .. });
             if let Some(case) = state.cases.get_mut(device) {
                 leave_care(
                     &mut state.care_queue,
@@ -169,11 +145,16 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                     device,
                     case.status,
                 );
-                if (1..=64).contains(attempt) {
-                    case.timed_out |= 1 << (attempt - 1);
+                if timed_out {
+                    case.mark_timed_out(*attempt);
                 }
             }
-            state.counters.care_timed_out += 1;
+            let k = &mut state.counters;
+            if timed_out {
+                k.care_timed_out += 1;
+            } else {
+                k.care_failed += 1;
+            }
         }
         ServerEvent::DeviceEscalated { device, .. } => {
             if let Some(case) = state.cases.get_mut(device) {

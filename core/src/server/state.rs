@@ -84,9 +84,38 @@ pub struct Case {
 }
 
 impl Case {
+    /// A case opened now for `origin`, in failure cycle `cycle`, not in care yet.
+    pub(crate) fn opened(
+        origin: CaseOrigin,
+        opened_at: Timestamp,
+        evaluated_at: Timestamp,
+        cycle: u32,
+    ) -> Case {
+        Case {
+            origin,
+            opened_at,
+            evaluated_at,
+            cycle,
+            status: CaseStatus::Healthy,
+            care_settings: vec![],
+            dispatched: 0,
+            timed_out: 0,
+        }
+    }
+
+    /// The bit of care attempt `attempt` in [`Case::timed_out`], if it has one.
+    fn timeout_bit(attempt: u32) -> Option<u64> {
+        (1..=64).contains(&attempt).then(|| 1 << (attempt - 1))
+    }
+
     /// Whether care attempt `attempt` timed out.
     pub fn attempt_timed_out(&self, attempt: u32) -> bool {
-        (1..=64).contains(&attempt) && self.timed_out & (1 << (attempt - 1)) != 0
+        Self::timeout_bit(attempt).is_some_and(|b| self.timed_out & b != 0)
+    }
+
+    /// Records that care attempt `attempt` timed out.
+    pub(crate) fn mark_timed_out(&mut self, attempt: u32) {
+        self.timed_out |= Self::timeout_bit(attempt).unwrap_or(0);
     }
 
     /// Whether the case is in care now (an attempt scheduled or in flight).

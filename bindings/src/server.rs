@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use devcare::Timestamp;
 use devcare::host::{HostError, Ingest, ServerHost};
+use devcare::server::{Fallback, FallbackDue};
 
 use crate::{DevcareError, lock};
 
@@ -30,6 +31,39 @@ pub struct IngestResult {
     pub outcome: IngestOutcome,
     /// 200, 400, 401, 403, 404, 413, 415 or 500.
     pub dm_status: u16,
+}
+
+/// What runs when a campaign's coverage is below its floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum FallbackPolicy {
+    /// Only record `BroadcastDegraded` (an operator decides).
+    None,
+    /// Broadcast the payload once more.
+    Rebroadcast,
+    /// Unicast the payload to the silent targets, `per_minute` devices per minute.
+    Unicast {
+        /// Devices per minute.
+        per_minute: u32,
+    },
+}
+
+/// What a campaign's coverage fallback asks of the app now.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum FallbackAction {
+    /// Nothing to do.
+    Nothing,
+    /// Broadcast the payload again, then call `recordRebroadcast`.
+    Rebroadcast,
+    /// Call `fallbackUnicast` for a batch of up to `allowance` devices.
+    Unicast {
+        /// Devices the pace allows now.
+        allowance: u64,
+    },
+    /// The pace allows no device before `at_ms`.
+    Wait {
+        /// When the next batch is allowed (ms since the epoch).
+        at_ms: u64,
+    },
 }
 
 /// A care order to send by unicast.
@@ -275,6 +309,63 @@ impl CareServer {
         now_ms: u64,
     ) -> Result<(), DevcareError> {
         Ok(lock(&self.0)?.set_sampled_targets(&campaign, sampled_targets, Timestamp(now_ms))?)
+    }
+
+    /// Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+    /// (server-side, kept across revisions). Below the floor the server records
+    /// `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+    pub fn set_coverage_floor(
+        &self,
+        campaign: String,
+        floor: f64,
+        fallback: FallbackPolicy,
+        now_ms: u64,
+    ) -> Result<(), DevcareError> {
+        let fallback = match fallback {
+            FallbackPolicy::None => Fallback::None,
+            FallbackPolicy::Rebroadcast => Fallback::Rebroadcast,
+            FallbackPolicy::Unicast { per_minute } => Fallback::Unicast { per_minute },
+        };
+        Ok(lock(&self.0)?.set_coverage_floor(&campaign, floor, fallback, Timestamp(now_ms))?)
+    }
+
+    /// What `campaign`'s coverage fallback asks of the app at `now_ms`.
+    pub fn fallback_due(
+        &self,
+        campaign: String,
+        now_ms: u64,
+    ) -> Result<FallbackAction, DevcareError> {
+        Ok(
+            match lock(&self.0)?.fallback_due(&campaign, Timestamp(now_ms))? {
+                FallbackDue::Nothing => FallbackAction::Nothing,
+                FallbackDue::Rebroadcast => FallbackAction::Rebroadcast,
+                FallbackDue::Unicast { allowance, .. } => FallbackAction::Unicast { allowance },
+                FallbackDue::WaitUntil { at } => FallbackAction::Wait {
+                    at_ms: at.as_millis(),
+                },
+            },
+        )
+    }
+
+    /// Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+    pub fn record_rebroadcast(&self, campaign: String, now_ms: u64) -> Result<(), DevcareError> {
+        Ok(lock(&self.0)?.record_rebroadcast(&campaign, Timestamp(now_ms))?)
+    }
+
+    /// Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+    /// app's target ids, any order): the smallest silent ids after the server's cursor, as
+    /// many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+    pub fn fallback_unicast(
+        &self,
+        campaign: String,
+        directory: Vec<String>,
+        now_ms: u64,
+    ) -> Result<Vec<String>, DevcareError> {
+        Ok(lock(&self.0)?.fallback_unicast(
+            &campaign,
+            directory.iter().map(String::as_str),
+            Timestamp(now_ms),
+        )?)
     }
 
     /// Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.

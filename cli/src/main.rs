@@ -4,6 +4,7 @@
 //! [`commands`], one [`printer::Printer`] for text and JSON, one error type with exit
 //! codes in [`error`]. Exit codes: 0 success, 2 bad input (the message names the file and
 //! line:col or field), 1 internal failure.
+#![recursion_limit = "256"]
 #![forbid(unsafe_code)]
 
 mod commands;

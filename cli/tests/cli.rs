@@ -313,14 +313,18 @@ fn simulate_on_sled_replays_and_the_log_can_be_inspected() {
         "--stream",
         "server/apn-2026-11",
     ]);
-    let second: Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+    let event = |n: usize| -> Value { serde_json::from_str(json.lines().nth(n).unwrap()).unwrap() };
+    let second = event(1);
     assert_eq!(second["seq"], 2);
     assert_eq!(
-        second["event"]["SampleSized"]["sampled_targets"],
+        second["event"]["CoverageFloorSet"]["policy"]["floor"],
+        v["coverage_floor"]
+    );
+    assert_eq!(
+        event(2)["event"]["SampleSized"]["sampled_targets"],
         v["sampled_targets"]
     );
-    let third: Value = serde_json::from_str(json.lines().nth(2).unwrap()).unwrap();
-    assert!(third["event"]["BroadcastSent"].is_object());
+    assert!(event(3)["event"]["BroadcastSent"].is_object());
     // Running again empties the simulation's own store first.
     let again: Value = serde_json::from_str(&ok(&[
         "simulate",

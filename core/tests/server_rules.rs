@@ -1056,17 +1056,6 @@ fn a_success_probe_followed_by_a_failure_opens_a_first_cycle() {
     );
 }
 
-fn probe(c: &Campaign, d: &DeviceId) -> Report {
-    Report {
-        campaign: c.id.clone(),
-        revision: c.revision,
-        device: d.clone(),
-        attempt: 1,
-        evaluated_at: T0,
-        kind: ReportKind::Success,
-    }
-}
-
 /// Devices `{prefix}{i}` for which `keep(sampled)` holds, the first `n`.
 fn devices_where(c: &Campaign, prefix: &str, n: usize, keep: bool) -> Vec<DeviceId> {
     (0..)

@@ -166,6 +166,8 @@ enum devcare_result
   DEVCARE_NOT_SAMPLED = 414,
   // A sample size larger than the campaign's targets.
   DEVCARE_SAMPLE_SIZE = 415,
+  // A coverage floor or fallback call that does not fit the campaign or its fallback (a floor outside (0, 1], no sampling, a batch the pace or order does not allow).
+  DEVCARE_FALLBACK = 416,
   // The campaign file does not parse or validate (message has file:line:col).
   DEVCARE_CAMPAIGN_INVALID = 500,
 };
@@ -186,6 +188,29 @@ typedef uint32_t devcare_result;
 
 // The node reads back differently.
 #define DEVCARE_VERIFY_MISMATCH 2
+
+// No coverage fallback: below the floor only `BroadcastDegraded` is recorded.
+#define DEVCARE_FALLBACK_NONE 0
+
+// Coverage fallback: broadcast the payload once more.
+#define DEVCARE_FALLBACK_REBROADCAST 1
+
+// Coverage fallback: unicast the payload to the silent targets, paced.
+#define DEVCARE_FALLBACK_UNICAST 2
+
+// `devcare_server_fallback_due`: nothing to do.
+#define DEVCARE_FALLBACK_DUE_NOTHING 0
+
+// `devcare_server_fallback_due`: broadcast the payload again, then
+// `devcare_server_record_rebroadcast`.
+#define DEVCARE_FALLBACK_DUE_REBROADCAST 1
+
+// `devcare_server_fallback_due`: call `devcare_server_fallback_unicast` for a batch of up
+// to `*allowance` devices.
+#define DEVCARE_FALLBACK_DUE_UNICAST 2
+
+// `devcare_server_fallback_due`: the unicast pace allows no device before `*at_ms`.
+#define DEVCARE_FALLBACK_DUE_WAIT 3
 
 // The DM command of a setting.
 enum devcare_op
@@ -845,6 +870,65 @@ devcare_result devcare_server_sample_status(struct devcare_server *server,
                                             const char *device,
                                             bool *sampled,
                                             bool *silent);
+
+// Sets `campaign`'s coverage floor (`floor` in (0, 1]) and what runs below it:
+// `DEVCARE_FALLBACK_NONE`, `_REBROADCAST` or `_UNICAST` at `per_minute` devices per
+// minute (ignored otherwise). Server-side policy, kept across revisions. The server checks
+// the reach interval once every report of a device that received the broadcast is in, and
+// at the deadline; below the floor it records `BroadcastDegraded` and the host then calls
+// `devcare_server_fallback_due` after every `devcare_server_tick`. `DEVCARE_FALLBACK` for
+// a floor or pace out of range, a campaign that samples no device, or a degraded revision;
+// `DEVCARE_INVALID_ARGUMENT` for an unknown `fallback`.
+//
+// # Safety
+// `campaign` NUL-terminated.
+devcare_result devcare_server_set_coverage_floor(struct devcare_server *server,
+                                                 const char *campaign,
+                                                 double floor,
+                                                 uint32_t fallback,
+                                                 uint32_t per_minute,
+                                                 uint64_t now_ms);
+
+// What `campaign`'s coverage fallback asks of the host at `now_ms`: writes one of
+// `DEVCARE_FALLBACK_DUE_*` to `*action`, the unicast batch size allowed to `*allowance`
+// (0 otherwise) and, for `_WAIT`, when the pace allows the next device to `*at_ms` (0
+// otherwise).
+//
+// # Safety
+// `campaign` NUL-terminated; `action`, `allowance`, `at_ms` valid for a write.
+devcare_result devcare_server_fallback_due(struct devcare_server *server,
+                                           const char *campaign,
+                                           uint64_t now_ms,
+                                           uint32_t *action,
+                                           uint64_t *allowance,
+                                           uint64_t *at_ms);
+
+// Records that the host broadcast `campaign`'s payload again, as its rebroadcast fallback
+// asked. `DEVCARE_FALLBACK` when no rebroadcast is due; `DEVCARE_BROADCAST_TOO_LATE` when
+// it came too late for its reports to end before the deadline.
+//
+// # Safety
+// `campaign` NUL-terminated.
+devcare_result devcare_server_record_rebroadcast(struct devcare_server *server,
+                                                 const char *campaign,
+                                                 uint64_t now_ms);
+
+// Picks and records `campaign`'s next unicast fallback batch from the host's directory
+// `directory[0..n]` (target ids, any order): the smallest ids after the server's cursor that
+// it has heard nothing from, as many as the pace allows now. Sets `picked[i]` for each
+// chosen `directory[i]` (the host sends those the payload by unicast) and writes their number
+// to `*count`; 0 when no batch is due. Nothing is picked or recorded on an error.
+//
+// # Safety
+// `campaign` NUL-terminated; `directory` `n` NUL-terminated strings (NULL when `n` is 0);
+// `picked` valid for `n` writes (NULL when `n` is 0); `count` valid for a write.
+devcare_result devcare_server_fallback_unicast(struct devcare_server *server,
+                                               const char *campaign,
+                                               const char *const *directory,
+                                               size_t n,
+                                               uint64_t now_ms,
+                                               bool *picked,
+                                               size_t *count);
 
 // An operator pauses care of `campaign`: no care order is dispatched until
 // `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.

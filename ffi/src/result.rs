@@ -190,6 +190,9 @@ result_codes! {
     DEVCARE_NOT_SAMPLED = 414,
     /// A sample size larger than the campaign's targets.
     DEVCARE_SAMPLE_SIZE = 415,
+    /// A coverage floor or fallback call that does not fit the campaign or its fallback
+    /// (a floor outside (0, 1], no sampling, a batch the pace or order does not allow).
+    DEVCARE_FALLBACK = 416,
     /// The campaign file does not parse or validate (message has file:line:col).
     DEVCARE_CAMPAIGN_INVALID = 500,
 }

@@ -199,6 +199,12 @@ fn reports_travel_as_dm_generic_alerts() {
 }
 
 #[test]
+fn coverage_fallback_degrades_and_paces_unicast_batches() {
+    let out = run("fallback", &[]);
+    assert!(out.contains("fallback: ok"), "{out}");
+}
+
+#[test]
 fn lifecycle_groups_check_in_pause_and_resume() {
     let out = run("lifecycle", &[]);
     assert!(out.contains("lifecycle: ok"), "{out}");

@@ -128,6 +128,7 @@ fn server_errors() -> Vec<ServerError> {
             sampled: 2,
             targeted: 1,
         },
+        ServerError::Fallback(s()),
     ]
 }
 
@@ -153,6 +154,7 @@ fn server_variant(e: &ServerError) -> usize {
         ServerError::RevisionNotNewer { .. } => 17,
         ServerError::NotSampled(_) => 18,
         ServerError::SampleSize { .. } => 19,
+        ServerError::Fallback(_) => 20,
     }
 }
 

@@ -8,7 +8,8 @@
 //! `stored-events-v2.txt`, schema 2 in record format 1 (before the CRC covered the key).
 
 use devcare::device::GiveUpReason;
-use devcare::server::{EscalationReason, PauseReason};
+use devcare::server::{CoverageFloor, EscalationReason, Fallback, PauseReason};
+use devcare::stats::{Coverage, CoverageBasis};
 use devcare::store::{Persist, StreamId};
 use devcare::*;
 
@@ -377,7 +378,54 @@ fn server_events_of(campaign: Campaign) -> Vec<(&'static str, ServerEvent)> {
                 at: t,
             },
         ),
+        (
+            "server.CoverageFloorSet",
+            ServerEvent::CoverageFloorSet {
+                policy: CoverageFloor {
+                    floor: 0.97,
+                    fallback: Fallback::Unicast { per_minute: 2_000 },
+                },
+                at: t,
+            },
+        ),
+        (
+            "server.CoverageChecked",
+            ServerEvent::CoverageChecked {
+                reach: coverage(),
+                at: t,
+            },
+        ),
+        (
+            "server.BroadcastDegraded",
+            ServerEvent::BroadcastDegraded {
+                coverage: coverage(),
+                reach: Coverage {
+                    basis: CoverageBasis::Design,
+                    ..coverage()
+                },
+                at: t,
+            },
+        ),
+        ("server.Rebroadcast", ServerEvent::Rebroadcast { at: t }),
+        (
+            "server.FallbackUnicastSent",
+            ServerEvent::FallbackUnicastSent {
+                count: 2_000,
+                last: Some(dev()),
+                done: false,
+                at: t,
+            },
+        ),
     ]
+}
+
+fn coverage() -> Coverage {
+    Coverage {
+        estimate: 0.95,
+        lo: 0.93,
+        hi: 0.96,
+        basis: CoverageBasis::KnownSample,
+    }
 }
 
 fn hex(b: &[u8]) -> String {

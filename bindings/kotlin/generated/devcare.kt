@@ -753,6 +753,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_fallback_due(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert(
@@ -763,6 +767,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_pause(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_resume(
@@ -770,6 +776,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_sample(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups(
     ): Int
@@ -858,6 +866,10 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_devcare_uniffi_fn_method_careserver_create_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_fallback_due(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast(`ptr`: Long,`campaign`: RustBuffer.ByValue,`directory`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`sessionDevice`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -868,6 +880,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_pause(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_devcare_uniffi_fn_method_careserver_resume(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -876,6 +890,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_careserver_sample(`ptr`: Long,`campaign`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor(`ptr`: Long,`campaign`: RustBuffer.ByValue,`floor`: Double,`fallback`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(`ptr`: Long,`device`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets(`ptr`: Long,`campaign`: RustBuffer.ByValue,`sampledTargets`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1111,6 +1127,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() and 0xFFFF) != 44976) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() and 0xFFFF) != 61052) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() and 0xFFFF) != 29212) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() and 0xFFFF) != 62153) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1126,6 +1148,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_pause() and 0xFFFF) != 46199) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast() and 0xFFFF) != 42094) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() and 0xFFFF) != 49750) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1136,6 +1161,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_sample() and 0xFFFF) != 53724) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor() and 0xFFFF) != 1308) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() and 0xFFFF) != 51507) {
@@ -1728,6 +1756,18 @@ public interface CareServerInterface {
     fun `createCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
     
     /**
+     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
+     */
+    fun `fallbackDue`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong): FallbackAction
+    
+    /**
+     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+     * app's target ids, any order): the smallest silent ids after the server's cursor, as
+     * many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+     */
+    fun `fallbackUnicast`(`campaign`: kotlin.String, `directory`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<kotlin.String>
+    
+    /**
      * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
      * `session_device` (the device the app's DM server authenticated, never an id read
      * from the message): one result per report. A message refused as a whole changes
@@ -1760,6 +1800,11 @@ public interface CareServerInterface {
     fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
     
     /**
+     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+     */
+    fun `recordRebroadcast`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
      * Stops taking reports under keys derived from `master_key`; returns whether it was
      * held (the last master stays).
      */
@@ -1781,6 +1826,13 @@ public interface CareServerInterface {
      * sample, and which of those the server has heard nothing from yet.
      */
     fun `sample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>): SampleInfo
+    
+    /**
+     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+     * (server-side, kept across revisions). Below the floor the server records
+     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+     */
+    fun `setCoverageFloor`(`campaign`: kotlin.String, `floor`: kotlin.Double, `fallback`: FallbackPolicy, `nowMs`: kotlin.ULong)
     
     /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
@@ -2036,6 +2088,47 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
 
     
     /**
+     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
+     */
+    @Throws(DevcareException::class)override fun `fallbackDue`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong): FallbackAction {
+            return FfiConverterTypeFallbackAction.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_due(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+     * app's target ids, any order): the smallest silent ids after the server's cursor, as
+     * many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+     */
+    @Throws(DevcareException::class)override fun `fallbackUnicast`(`campaign`: kotlin.String, `directory`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterSequenceString.lower(`directory`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
      * `session_device` (the device the app's DM server authenticated, never an id read
      * from the message): one result per report. A message refused as a whole changes
@@ -2138,6 +2231,24 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
 
     
     /**
+     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+     */
+    @Throws(DevcareException::class)override fun `recordRebroadcast`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Stops taking reports under keys derived from `master_key`; returns whether it was
      * held (the last master stays).
      */
@@ -2212,6 +2323,28 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+     * (server-side, kept across revisions). Below the floor the server records
+     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+     */
+    @Throws(DevcareException::class)override fun `setCoverageFloor`(`campaign`: kotlin.String, `floor`: kotlin.Double, `fallback`: FallbackPolicy, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterDouble.lower(`floor`),
+        FfiConverterTypeFallbackPolicy.lower(`fallback`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
     
 
     
@@ -4542,6 +4675,240 @@ public object FfiConverterTypeDmValue : FfiConverterRustBuffer<DmValue>{
             is DmValue.Bytes -> {
                 buf.putInt(6)
                 FfiConverterByteArray.write(value.`value`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What a campaign's coverage fallback asks of the app now.
+ */
+sealed class FallbackAction {
+    
+    /**
+     * Nothing to do.
+     */
+    object Nothing : FallbackAction()
+    
+    
+    /**
+     * Broadcast the payload again, then call `recordRebroadcast`.
+     */
+    object Rebroadcast : FallbackAction()
+    
+    
+    /**
+     * Call `fallbackUnicast` for a batch of up to `allowance` devices.
+     */
+    data class Unicast(
+        /**
+         * Devices the pace allows now.
+         */
+        val `allowance`: kotlin.ULong) : FallbackAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The pace allows no device before `at_ms`.
+     */
+    data class Wait(
+        /**
+         * When the next batch is allowed (ms since the epoch).
+         */
+        val `atMs`: kotlin.ULong) : FallbackAction()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFallbackAction : FfiConverterRustBuffer<FallbackAction>{
+    override fun read(buf: ByteBuffer): FallbackAction {
+        return when(buf.getInt()) {
+            1 -> FallbackAction.Nothing
+            2 -> FallbackAction.Rebroadcast
+            3 -> FallbackAction.Unicast(
+                FfiConverterULong.read(buf),
+                )
+            4 -> FallbackAction.Wait(
+                FfiConverterULong.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FallbackAction): ULong = when(value) {
+        is FallbackAction.Nothing -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is FallbackAction.Rebroadcast -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is FallbackAction.Unicast -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`allowance`)
+            )
+        }
+        is FallbackAction.Wait -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`atMs`)
+            )
+        }
+    }
+
+    override fun write(value: FallbackAction, buf: ByteBuffer) {
+        when(value) {
+            is FallbackAction.Nothing -> {
+                buf.putInt(1)
+                Unit
+            }
+            is FallbackAction.Rebroadcast -> {
+                buf.putInt(2)
+                Unit
+            }
+            is FallbackAction.Unicast -> {
+                buf.putInt(3)
+                FfiConverterULong.write(value.`allowance`, buf)
+                Unit
+            }
+            is FallbackAction.Wait -> {
+                buf.putInt(4)
+                FfiConverterULong.write(value.`atMs`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What runs when a campaign's coverage is below its floor.
+ */
+sealed class FallbackPolicy {
+    
+    /**
+     * Only record `BroadcastDegraded` (an operator decides).
+     */
+    object None : FallbackPolicy()
+    
+    
+    /**
+     * Broadcast the payload once more.
+     */
+    object Rebroadcast : FallbackPolicy()
+    
+    
+    /**
+     * Unicast the payload to the silent targets, `per_minute` devices per minute.
+     */
+    data class Unicast(
+        /**
+         * Devices per minute.
+         */
+        val `perMinute`: kotlin.UInt) : FallbackPolicy()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFallbackPolicy : FfiConverterRustBuffer<FallbackPolicy>{
+    override fun read(buf: ByteBuffer): FallbackPolicy {
+        return when(buf.getInt()) {
+            1 -> FallbackPolicy.None
+            2 -> FallbackPolicy.Rebroadcast
+            3 -> FallbackPolicy.Unicast(
+                FfiConverterUInt.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FallbackPolicy): ULong = when(value) {
+        is FallbackPolicy.None -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is FallbackPolicy.Rebroadcast -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is FallbackPolicy.Unicast -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`perMinute`)
+            )
+        }
+    }
+
+    override fun write(value: FallbackPolicy, buf: ByteBuffer) {
+        when(value) {
+            is FallbackPolicy.None -> {
+                buf.putInt(1)
+                Unit
+            }
+            is FallbackPolicy.Rebroadcast -> {
+                buf.putInt(2)
+                Unit
+            }
+            is FallbackPolicy.Unicast -> {
+                buf.putInt(3)
+                FfiConverterUInt.write(value.`perMinute`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }

@@ -247,11 +247,33 @@ fun wireVectors() {
     check(r.failedSettings.map { it.toLong() } == w["failed_settings"], "failed settings $r")
 }
 
+fun fallback() {
+    val server = CareServer.open(null, MASTER)
+    val cid = server.createCampaign(CAMPAIGN.replace("sample_success = \"0%\"", "sample_success = \"20%\""), 50UL, T0)
+    val fleet = (0 until 50).map { "dev-%04d".format(it) }
+    server.setSampledTargets(cid, server.sample(cid, fleet).sampled, T0)
+    try {
+        server.setCoverageFloor(cid, 1.5, FallbackPolicy.None, T0)
+        throw AssertionError("a floor above 1 was taken")
+    } catch (e: DevcareException.Refused) {
+        check(e.reason == "fallback", "reason ${e.reason}")
+    }
+    server.setCoverageFloor(cid, 0.99, FallbackPolicy.Unicast(3u), T0)
+    server.buildPayload(cid, SEED, T0 + 6UL * 60UL * MIN, T0)
+    val wake = server.tick(T0 + MIN)!!
+    server.tick(wake)
+    val due = server.fallbackDue(cid, wake)
+    check(due == FallbackAction.Unicast(3UL), "due $due")
+    check(server.fallbackUnicast(cid, fleet.reversed(), wake) == fleet.take(3), "the three smallest silent ids")
+    check(server.fallbackDue(cid, wake) == FallbackAction.Wait(wake + MIN), "then wait a minute")
+}
+
 fun main() {
     test("fleet_of_200_only_failures_report_and_care_converges") { fleet() }
     test("forged_payload_raises_refused") { forged() }
     test("slot_function_matches_the_shared_vectors") { vectors() }
     test("wire_vectors_decode_to_the_stated_values") { wireVectors() }
     test("group_campaign_revision_check_in_and_pause") { lifecycle() }
+    test("degraded_broadcast_paces_unicast_batches") { fallback() }
     println("$passed passed, 0 failed")
 }

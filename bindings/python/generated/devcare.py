@@ -552,6 +552,10 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() != 61052:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() != 29212:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 62153:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert() != 25341:
@@ -562,6 +566,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_pause() != 46199:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast() != 42094:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() != 49750:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974:
@@ -569,6 +575,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() != 62124:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_sample() != 53724:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor() != 1308:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -683,6 +691,12 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_check_in.restype = c
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert.restype = ctypes.c_uint16
@@ -698,6 +712,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_next_care.restype = 
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key.restype = ctypes.c_uint16
@@ -710,6 +727,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign.rest
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_sample.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_sample.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.restype = ctypes.c_uint16
@@ -876,6 +896,21 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_due.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_due.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -912,6 +947,13 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -940,6 +982,15 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_double,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2858,6 +2909,359 @@ class _UniffiFfiConverterTypeDevcareError(_UniffiConverterRustBuffer):
             buf.write_i32(4)
             _UniffiFfiConverterString.write(value.detail, buf)
 
+
+
+
+
+
+class FallbackAction:
+    """
+    What a campaign's coverage fallback asks of the app now.
+"""
+    def __init__(self):
+        raise RuntimeError("FallbackAction cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class NOTHING:
+        """
+        Nothing to do.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "FallbackAction.NOTHING()".format()
+        def __eq__(self, other):
+            if not isinstance(other, FallbackAction):
+                return NotImplemented
+            if not other.is_NOTHING():
+                return False
+            return True
+
+    @dataclass
+    class REBROADCAST:
+        """
+        Broadcast the payload again, then call `recordRebroadcast`.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "FallbackAction.REBROADCAST()".format()
+        def __eq__(self, other):
+            if not isinstance(other, FallbackAction):
+                return NotImplemented
+            if not other.is_REBROADCAST():
+                return False
+            return True
+
+    @dataclass
+    class UNICAST:
+        """
+        Call `fallbackUnicast` for a batch of up to `allowance` devices.
+"""
+        
+        def __init__(self, allowance:int):
+            self.allowance = allowance
+            
+            """
+        Devices the pace allows now.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "FallbackAction.UNICAST(allowance={})".format(self.allowance)
+        def __eq__(self, other):
+            if not isinstance(other, FallbackAction):
+                return NotImplemented
+            if not other.is_UNICAST():
+                return False
+            if self.allowance != other.allowance:
+                return False
+            return True
+
+    @dataclass
+    class WAIT:
+        """
+        The pace allows no device before `at_ms`.
+"""
+        
+        def __init__(self, at_ms:int):
+            self.at_ms = at_ms
+            
+            """
+        When the next batch is allowed (ms since the epoch).
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "FallbackAction.WAIT(at_ms={})".format(self.at_ms)
+        def __eq__(self, other):
+            if not isinstance(other, FallbackAction):
+                return NotImplemented
+            if not other.is_WAIT():
+                return False
+            if self.at_ms != other.at_ms:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_NOTHING(self) -> bool:
+        return isinstance(self, FallbackAction.NOTHING)
+    def is_nothing(self) -> bool:
+        return isinstance(self, FallbackAction.NOTHING)
+    def is_REBROADCAST(self) -> bool:
+        return isinstance(self, FallbackAction.REBROADCAST)
+    def is_rebroadcast(self) -> bool:
+        return isinstance(self, FallbackAction.REBROADCAST)
+    def is_UNICAST(self) -> bool:
+        return isinstance(self, FallbackAction.UNICAST)
+    def is_unicast(self) -> bool:
+        return isinstance(self, FallbackAction.UNICAST)
+    def is_WAIT(self) -> bool:
+        return isinstance(self, FallbackAction.WAIT)
+    def is_wait(self) -> bool:
+        return isinstance(self, FallbackAction.WAIT)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+FallbackAction.NOTHING = type("FallbackAction.NOTHING", (FallbackAction.NOTHING, FallbackAction,), {})  # type: ignore
+FallbackAction.REBROADCAST = type("FallbackAction.REBROADCAST", (FallbackAction.REBROADCAST, FallbackAction,), {})  # type: ignore
+FallbackAction.UNICAST = type("FallbackAction.UNICAST", (FallbackAction.UNICAST, FallbackAction,), {})  # type: ignore
+FallbackAction.WAIT = type("FallbackAction.WAIT", (FallbackAction.WAIT, FallbackAction,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeFallbackAction(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return FallbackAction.NOTHING(
+            )
+        if variant == 2:
+            return FallbackAction.REBROADCAST(
+            )
+        if variant == 3:
+            return FallbackAction.UNICAST(
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 4:
+            return FallbackAction.WAIT(
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_NOTHING():
+            return
+        if value.is_REBROADCAST():
+            return
+        if value.is_UNICAST():
+            _UniffiFfiConverterUInt64.check_lower(value.allowance)
+            return
+        if value.is_WAIT():
+            _UniffiFfiConverterUInt64.check_lower(value.at_ms)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_NOTHING():
+            buf.write_i32(1)
+        if value.is_REBROADCAST():
+            buf.write_i32(2)
+        if value.is_UNICAST():
+            buf.write_i32(3)
+            _UniffiFfiConverterUInt64.write(value.allowance, buf)
+        if value.is_WAIT():
+            buf.write_i32(4)
+            _UniffiFfiConverterUInt64.write(value.at_ms, buf)
+
+
+
+
+
+
+
+
+class FallbackPolicy:
+    """
+    What runs when a campaign's coverage is below its floor.
+"""
+    def __init__(self):
+        raise RuntimeError("FallbackPolicy cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class NONE:
+        """
+        Only record `BroadcastDegraded` (an operator decides).
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "FallbackPolicy.NONE()".format()
+        def __eq__(self, other):
+            if not isinstance(other, FallbackPolicy):
+                return NotImplemented
+            if not other.is_NONE():
+                return False
+            return True
+
+    @dataclass
+    class REBROADCAST:
+        """
+        Broadcast the payload once more.
+"""
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "FallbackPolicy.REBROADCAST()".format()
+        def __eq__(self, other):
+            if not isinstance(other, FallbackPolicy):
+                return NotImplemented
+            if not other.is_REBROADCAST():
+                return False
+            return True
+
+    @dataclass
+    class UNICAST:
+        """
+        Unicast the payload to the silent targets, `per_minute` devices per minute.
+"""
+        
+        def __init__(self, per_minute:int):
+            self.per_minute = per_minute
+            
+            """
+        Devices per minute.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "FallbackPolicy.UNICAST(per_minute={})".format(self.per_minute)
+        def __eq__(self, other):
+            if not isinstance(other, FallbackPolicy):
+                return NotImplemented
+            if not other.is_UNICAST():
+                return False
+            if self.per_minute != other.per_minute:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_NONE(self) -> bool:
+        return isinstance(self, FallbackPolicy.NONE)
+    def is_none(self) -> bool:
+        return isinstance(self, FallbackPolicy.NONE)
+    def is_REBROADCAST(self) -> bool:
+        return isinstance(self, FallbackPolicy.REBROADCAST)
+    def is_rebroadcast(self) -> bool:
+        return isinstance(self, FallbackPolicy.REBROADCAST)
+    def is_UNICAST(self) -> bool:
+        return isinstance(self, FallbackPolicy.UNICAST)
+    def is_unicast(self) -> bool:
+        return isinstance(self, FallbackPolicy.UNICAST)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+FallbackPolicy.NONE = type("FallbackPolicy.NONE", (FallbackPolicy.NONE, FallbackPolicy,), {})  # type: ignore
+FallbackPolicy.REBROADCAST = type("FallbackPolicy.REBROADCAST", (FallbackPolicy.REBROADCAST, FallbackPolicy,), {})  # type: ignore
+FallbackPolicy.UNICAST = type("FallbackPolicy.UNICAST", (FallbackPolicy.UNICAST, FallbackPolicy,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeFallbackPolicy(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return FallbackPolicy.NONE(
+            )
+        if variant == 2:
+            return FallbackPolicy.REBROADCAST(
+            )
+        if variant == 3:
+            return FallbackPolicy.UNICAST(
+                _UniffiFfiConverterUInt32.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_NONE():
+            return
+        if value.is_REBROADCAST():
+            return
+        if value.is_UNICAST():
+            _UniffiFfiConverterUInt32.check_lower(value.per_minute)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_NONE():
+            buf.write_i32(1)
+        if value.is_REBROADCAST():
+            buf.write_i32(2)
+        if value.is_UNICAST():
+            buf.write_i32(3)
+            _UniffiFfiConverterUInt32.write(value.per_minute, buf)
+
+
+
 class _UniffiFfiConverterSequenceTypeInFlightCare(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -2994,6 +3398,18 @@ class CareServerProtocol(typing.Protocol):
         an explicit device list). Returns the campaign id.
 """
         raise NotImplementedError
+    def fallback_due(self, campaign: str,now_ms: int) -> FallbackAction:
+        """
+        What `campaign`'s coverage fallback asks of the app at `now_ms`.
+"""
+        raise NotImplementedError
+    def fallback_unicast(self, campaign: str,directory: typing.List[str],now_ms: int) -> typing.List[str]:
+        """
+        Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+        app's target ids, any order): the smallest silent ids after the server's cursor, as
+        many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+"""
+        raise NotImplementedError
     def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
         """
         Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
@@ -3026,6 +3442,11 @@ class CareServerProtocol(typing.Protocol):
         An operator pauses care of `campaign` until `resume`.
 """
         raise NotImplementedError
+    def record_rebroadcast(self, campaign: str,now_ms: int) -> None:
+        """
+        Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+"""
+        raise NotImplementedError
     def remove_master_key(self, master_key: bytes) -> bool:
         """
         Stops taking reports under keys derived from `master_key`; returns whether it was
@@ -3047,6 +3468,13 @@ class CareServerProtocol(typing.Protocol):
         """
         Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
         sample, and which of those the server has heard nothing from yet.
+"""
+        raise NotImplementedError
+    def set_coverage_floor(self, campaign: str,floor: float,fallback: FallbackPolicy,now_ms: int) -> None:
+        """
+        Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+        (server-side, kept across revisions). Below the floor the server records
+        `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
 """
         raise NotImplementedError
     def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
@@ -3270,6 +3698,53 @@ class CareServer(CareServerProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def fallback_due(self, campaign: str,now_ms: int) -> FallbackAction:
+        """
+        What `campaign`'s coverage fallback asks of the app at `now_ms`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFallbackAction.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_due,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def fallback_unicast(self, campaign: str,directory: typing.List[str],now_ms: int) -> typing.List[str]:
+        """
+        Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+        app's target ids, any order): the smallest silent ids after the server's cursor, as
+        many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterSequenceString.check_lower(directory)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterSequenceString.lower(directory),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
         """
         Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
@@ -3385,6 +3860,27 @@ class CareServer(CareServerProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def record_rebroadcast(self, campaign: str,now_ms: int) -> None:
+        """
+        Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def remove_master_key(self, master_key: bytes) -> bool:
         """
         Stops taking reports under keys derived from `master_key`; returns whether it was
@@ -3469,6 +3965,35 @@ class CareServer(CareServerProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_coverage_floor(self, campaign: str,floor: float,fallback: FallbackPolicy,now_ms: int) -> None:
+        """
+        Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+        (server-side, kept across revisions). Below the floor the server records
+        `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterFloat64.check_lower(floor)
+
+        _UniffiFfiConverterTypeFallbackPolicy.check_lower(fallback)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterFloat64.lower(floor),
+            _UniffiFfiConverterTypeFallbackPolicy.lower(fallback),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4513,6 +5038,8 @@ __all__ = [
     "DmValue",
     "IngestOutcome",
     "DevcareError",
+    "FallbackAction",
+    "FallbackPolicy",
     "ApplyOutcome",
     "CampaignStats",
     "CareOrder",

@@ -426,6 +426,40 @@ def the_known_sample_makes_coverage_exact_and_names_the_silent_sampled():
 
 
 @test
+def a_degraded_broadcast_hands_the_app_paced_unicast_batches_of_silent_targets():
+    server = devcare.CareServer.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN.replace('sample_success = "0%"', 'sample_success = "20%"'), 50, T0)
+    fleet = ["dev-%04d" % i for i in range(50)]
+    server.set_sampled_targets(cid, server.sample(cid, fleet).sampled, T0)
+    for bad, reason in ((1.5, "fallback"), (0.99, "fallback")):
+        try:
+            policy = devcare.FallbackPolicy.UNICAST(0) if bad < 1 else devcare.FallbackPolicy.NONE()
+            server.set_coverage_floor(cid, bad, policy, T0)
+            raise AssertionError("a bad floor or pace was taken")
+        except devcare.DevcareError.Refused as e:
+            assert e.reason == reason, e
+    server.set_coverage_floor(cid, 0.99, devcare.FallbackPolicy.UNICAST(3), T0)
+    server.build_payload(cid, SEED, T0 + 6 * 60 * MIN, T0)
+    assert server.fallback_due(cid, T0).is_NOTHING()
+    # No sampled device probes: at the check (the next wake) the broadcast is degraded.
+    wake = server.tick(T0 + MIN)
+    assert T0 + 60 * MIN < wake < T0 + 6 * 60 * MIN, wake
+    server.tick(wake)
+    due = server.fallback_due(cid, wake)
+    assert due.is_UNICAST() and due.allowance == 3, due
+    batch = server.fallback_unicast(cid, list(reversed(fleet)), wake)
+    assert batch == fleet[:3], batch
+    assert server.fallback_due(cid, wake) == devcare.FallbackAction.WAIT(wake + MIN)
+    assert server.fallback_unicast(cid, fleet, wake) == []
+    assert server.fallback_unicast(cid, fleet, wake + MIN) == fleet[3:6]
+    try:
+        server.record_rebroadcast(cid, wake)
+        raise AssertionError("a rebroadcast nobody asked for was recorded")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "fallback", e
+
+
+@test
 def a_call_back_into_the_agent_from_its_own_tree_is_refused_not_a_deadlock():
     server = devcare.CareServer.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 10, T0)

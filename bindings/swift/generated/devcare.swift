@@ -695,6 +695,18 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
     
     /**
+     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
+     */
+    func fallbackDue(campaign: String, nowMs: UInt64) throws  -> FallbackAction
+    
+    /**
+     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+     * app's target ids, any order): the smallest silent ids after the server's cursor, as
+     * many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+     */
+    func fallbackUnicast(campaign: String, directory: [String], nowMs: UInt64) throws  -> [String]
+    
+    /**
      * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
      * `session_device` (the device the app's DM server authenticated, never an id read
      * from the message): one result per report. A message refused as a whole changes
@@ -727,6 +739,11 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     func pause(campaign: String, nowMs: UInt64) throws 
     
     /**
+     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+     */
+    func recordRebroadcast(campaign: String, nowMs: UInt64) throws 
+    
+    /**
      * Stops taking reports under keys derived from `master_key`; returns whether it was
      * held (the last master stays).
      */
@@ -748,6 +765,13 @@ public protocol CareServerProtocol: AnyObject, Sendable {
      * sample, and which of those the server has heard nothing from yet.
      */
     func sample(campaign: String, devices: [String]) throws  -> SampleInfo
+    
+    /**
+     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+     * (server-side, kept across revisions). Below the floor the server records
+     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+     */
+    func setCoverageFloor(campaign: String, floor: Double, fallback: FallbackPolicy, nowMs: UInt64) throws 
     
     /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
@@ -936,6 +960,37 @@ open func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -
 }
     
     /**
+     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
+     */
+open func fallbackDue(campaign: String, nowMs: UInt64)throws  -> FallbackAction  {
+    return try  FfiConverterTypeFallbackAction_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_fallback_due(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+     * app's target ids, any order): the smallest silent ids after the server's cursor, as
+     * many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+     */
+open func fallbackUnicast(campaign: String, directory: [String], nowMs: UInt64)throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterSequenceString.lower(directory),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
      * `session_device` (the device the app's DM server authenticated, never an id read
      * from the message): one result per report. A message refused as a whole changes
@@ -1013,6 +1068,19 @@ open func pause(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(
 }
     
     /**
+     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+     */
+open func recordRebroadcast(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Stops taking reports under keys derived from `master_key`; returns whether it was
      * held (the last master stays).
      */
@@ -1068,6 +1136,23 @@ open func sample(campaign: String, devices: [String])throws  -> SampleInfo  {
         FfiConverterSequenceString.lower(devices),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+     * (server-side, kept across revisions). Below the floor the server records
+     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+     */
+open func setCoverageFloor(campaign: String, floor: Double, fallback: FallbackPolicy, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterDouble.lower(floor),
+        FfiConverterTypeFallbackPolicy_lower(fallback),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3322,6 +3407,204 @@ public func FfiConverterTypeDmValue_lower(_ value: DmValue) -> RustBuffer {
 
 
 /**
+ * What a campaign's coverage fallback asks of the app now.
+ */
+
+public enum FallbackAction: Equatable, Hashable {
+    
+    /**
+     * Nothing to do.
+     */
+    case nothing
+    /**
+     * Broadcast the payload again, then call `recordRebroadcast`.
+     */
+    case rebroadcast
+    /**
+     * Call `fallbackUnicast` for a batch of up to `allowance` devices.
+     */
+    case unicast(
+        /**
+         * Devices the pace allows now.
+         */allowance: UInt64
+    )
+    /**
+     * The pace allows no device before `at_ms`.
+     */
+    case wait(
+        /**
+         * When the next batch is allowed (ms since the epoch).
+         */atMs: UInt64
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FallbackAction: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFallbackAction: FfiConverterRustBuffer {
+    typealias SwiftType = FallbackAction
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FallbackAction {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .nothing
+        
+        case 2: return .rebroadcast
+        
+        case 3: return .unicast(allowance: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 4: return .wait(atMs: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FallbackAction, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .nothing:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .rebroadcast:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .unicast(allowance):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt64.write(allowance, into: &buf)
+            
+        
+        case let .wait(atMs):
+            writeInt(&buf, Int32(4))
+            FfiConverterUInt64.write(atMs, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFallbackAction_lift(_ buf: RustBuffer) throws -> FallbackAction {
+    return try FfiConverterTypeFallbackAction.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFallbackAction_lower(_ value: FallbackAction) -> RustBuffer {
+    return FfiConverterTypeFallbackAction.lower(value)
+}
+
+
+
+/**
+ * What runs when a campaign's coverage is below its floor.
+ */
+
+public enum FallbackPolicy: Equatable, Hashable {
+    
+    /**
+     * Only record `BroadcastDegraded` (an operator decides).
+     */
+    case none
+    /**
+     * Broadcast the payload once more.
+     */
+    case rebroadcast
+    /**
+     * Unicast the payload to the silent targets, `per_minute` devices per minute.
+     */
+    case unicast(
+        /**
+         * Devices per minute.
+         */perMinute: UInt32
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FallbackPolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFallbackPolicy: FfiConverterRustBuffer {
+    typealias SwiftType = FallbackPolicy
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FallbackPolicy {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .none
+        
+        case 2: return .rebroadcast
+        
+        case 3: return .unicast(perMinute: try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FallbackPolicy, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .none:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .rebroadcast:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .unicast(perMinute):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt32.write(perMinute, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFallbackPolicy_lift(_ buf: RustBuffer) throws -> FallbackPolicy {
+    return try FfiConverterTypeFallbackPolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFallbackPolicy_lower(_ value: FallbackPolicy) -> RustBuffer {
+    return FfiConverterTypeFallbackPolicy.lower(value)
+}
+
+
+
+/**
  * What became of an ingested report.
  */
 
@@ -4045,6 +4328,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() != 61052) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() != 29212) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 62153) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4060,6 +4349,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_careserver_pause() != 46199) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast() != 42094) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() != 49750) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4070,6 +4362,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_sample() != 53724) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor() != 1308) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507) {

@@ -389,6 +389,16 @@ int8_t uniffi_devcare_uniffi_fn_method_careserver_check_in(uint64_t ptr, RustBuf
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_create_campaign(uint64_t ptr, RustBuffer toml, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_FALLBACK_DUE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_FALLBACK_DUE
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_fallback_due(uint64_t ptr, RustBuffer campaign, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_FALLBACK_UNICAST
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_FALLBACK_UNICAST
+RustBuffer uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast(uint64_t ptr, RustBuffer campaign, RustBuffer directory, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_INGEST_ALERT
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(uint64_t ptr, RustBuffer xml, RustBuffer session_device, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -414,6 +424,11 @@ RustBuffer uniffi_devcare_uniffi_fn_method_careserver_next_care(uint64_t ptr, ui
 void uniffi_devcare_uniffi_fn_method_careserver_pause(uint64_t ptr, RustBuffer campaign, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_RECORD_REBROADCAST
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_RECORD_REBROADCAST
+void uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast(uint64_t ptr, RustBuffer campaign, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_REMOVE_MASTER_KEY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_REMOVE_MASTER_KEY
 int8_t uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(uint64_t ptr, RustBuffer master_key, RustCallStatus *_Nonnull out_status
@@ -432,6 +447,11 @@ RustBuffer uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(uint64_t p
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SAMPLE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SAMPLE
 RustBuffer uniffi_devcare_uniffi_fn_method_careserver_sample(uint64_t ptr, RustBuffer campaign, RustBuffer devices, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_COVERAGE_FLOOR
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_COVERAGE_FLOOR
+void uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor(uint64_t ptr, RustBuffer campaign, double floor, RustBuffer fallback, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_CARESERVER_SET_DEVICE_GROUPS
@@ -942,6 +962,18 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_FALLBACK_DUE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_FALLBACK_DUE
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_fallback_due(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_FALLBACK_UNICAST
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_FALLBACK_UNICAST
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_INGEST_ALERT
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(void
@@ -972,6 +1004,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_pause(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_RECORD_REBROADCAST
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_RECORD_REBROADCAST
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_REMOVE_MASTER_KEY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_REMOVE_MASTER_KEY
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key(void
@@ -993,6 +1031,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SAMPLE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SAMPLE
 uint16_t uniffi_devcare_uniffi_checksum_method_careserver_sample(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SET_COVERAGE_FLOOR
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_CARESERVER_SET_COVERAGE_FLOOR
+uint16_t uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor(void
     
 );
 #endif

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 use devcare::host::CareServer;
+use devcare::server::{CoverageFloor, Fallback};
 use devcare::sim::{FleetConfig, FleetOutcome, simulate_with};
 use devcare::store::{EventStore, MemoryStore, SledStore};
 use devcare::text::parse_human_duration;
@@ -54,6 +55,51 @@ pub(crate) struct SimArgs {
     /// the server and is broadcast to the fleet again; the figures are revision N+1's.
     #[arg(long, value_name = "DURATION")]
     revise_at: Option<String>,
+    /// Coverage floor: when the server's reach interval (share of targets holding the
+    /// payload) lies wholly below it, the broadcast is degraded and the fallback runs
+    /// (`none`: no floor).
+    #[arg(long, default_value = "0.99", value_name = "SHARE|none")]
+    coverage_floor: String,
+    /// What runs below the floor.
+    #[arg(
+        long,
+        default_value = "unicast",
+        value_name = "none|rebroadcast|unicast"
+    )]
+    fallback: String,
+    /// Devices per minute the unicast fallback sends the payload to.
+    #[arg(long, default_value_t = 2_000, value_name = "N")]
+    fallback_pace: u32,
+}
+
+/// The coverage floor the flags ask for.
+fn coverage_floor(a: &SimArgs) -> Result<Option<CoverageFloor>> {
+    if a.coverage_floor == "none" {
+        return Ok(None);
+    }
+    let floor: f64 = a.coverage_floor.parse().map_err(|_| {
+        input(format!(
+            "--coverage-floor: {:?} is not a share or `none`",
+            a.coverage_floor
+        ))
+    })?;
+    let fallback = match a.fallback.as_str() {
+        "none" => Fallback::None,
+        "rebroadcast" => Fallback::Rebroadcast,
+        "unicast" => Fallback::Unicast {
+            per_minute: a.fallback_pace,
+        },
+        other => {
+            return Err(input(format!(
+                "--fallback: {other:?} is not one of none, rebroadcast, unicast"
+            )));
+        }
+    };
+    let policy = CoverageFloor { floor, fallback };
+    policy
+        .validate()
+        .map_err(|e| input(format!("--coverage-floor/--fallback-pace: {e}")))?;
+    Ok(Some(policy))
 }
 
 /// Peak resident set size of this process, in MB (Linux `VmHWM`).
@@ -190,6 +236,7 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
         .as_deref()
         .map(|d| parse_human_duration(d).map_err(|e| input(format!("--revise-at: {e}"))))
         .transpose()?;
+    cfg.coverage_floor = coverage_floor(a)?;
 
     let bar = ProgressBar::new(a.devices);
     bar.set_style(
@@ -317,6 +364,33 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
                 );
             }
         }
+        if let Some((r, after)) = out.fallback.degraded {
+            let f = &out.fallback;
+            let _ = writeln!(
+                t,
+                "  BroadcastDegraded   after {after}: server's reach {:.4} [{:.4}, {:.4}] below floor {} (truth {:.4})",
+                r.estimate,
+                r.lo,
+                r.hi,
+                cfg.coverage_floor.map_or(0.0, |p| p.floor),
+                f.true_reach.unwrap_or(0.0)
+            );
+            let how = match cfg.coverage_floor.map(|p| p.fallback) {
+                Some(Fallback::Rebroadcast) if f.rebroadcast => "rebroadcast".to_string(),
+                Some(Fallback::Unicast { per_minute }) => format!(
+                    "unicast to {} silent targets at {per_minute}/min",
+                    f.unicast_sent
+                ),
+                _ => "none run".to_string(),
+            };
+            let _ = writeln!(
+                t,
+                "  fallback            {how}: reached {} that had missed the broadcast (truth){}",
+                f.reached_missed,
+                f.finished_after
+                    .map_or_else(String::new, |d| format!(", last step after {d}"))
+            );
+        }
         if st.paused {
             let _ = writeln!(t, "  care PAUSED by the abort threshold");
         }
@@ -378,6 +452,16 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             "coverage_truth": (out.devices - out.missed) as f64 / out.devices as f64,
             "sampled_targets": run.state.sampled_targets,
             "silent_sampled": silent,
+            "coverage_floor": cfg.coverage_floor.map(|p| p.floor),
+            "fallback": cfg.coverage_floor.map(|p| p.fallback.name()),
+            "broadcast_degraded": out.fallback.degraded.map(|(r, after)| json!({
+                "server": {"reach": r.estimate, "ci95": [r.lo, r.hi], "basis": r.basis.name()},
+                "after_s": after.as_millis() as f64 / 1e3,
+                "truth": {"reach": out.fallback.true_reach},
+            })),
+            "fallback_rebroadcast": out.fallback.rebroadcast,
+            "fallback_unicast_sent": out.fallback.unicast_sent,
+            "fallback_reached_missed": out.fallback.reached_missed,
             "converged_after_s": converged_s,
             "unresolved": out.unresolved,
             "events_logged": out.events_logged,

@@ -9,7 +9,10 @@ use crate::host::care_server::{CareServer, GroupDirectory, Ingest};
 use crate::host::keys::{campaign_id, device_id, group_names, key32};
 use crate::model::{Campaign, CampaignId, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, build_payload};
-use crate::server::{CampaignStats, CareOrder, InFlightCare, ServerCommand};
+use crate::server::{
+    CampaignStats, CareOrder, CoverageFloor, Fallback, FallbackDue, InFlightCare, ServerCommand,
+    ServerState,
+};
 use crate::store::AnyStore;
 
 /// Which devices of a host's directory are in a campaign's success sample.
@@ -436,6 +439,89 @@ impl ServerHost {
         self.server
             .state(&id)
             .map(|s| s.care_in_flight())
+            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
+    }
+
+    /// Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it (server-side
+    /// policy, kept across revisions; `docs/design.md`, "Coverage fallback"). The server
+    /// checks the reach interval once every report of a device that received the broadcast
+    /// is in, and at the deadline; below the floor it records `BroadcastDegraded`, and the
+    /// host then runs [`Self::fallback_due`] after every [`Self::tick`].
+    pub fn set_coverage_floor(
+        &mut self,
+        campaign: &str,
+        floor: f64,
+        fallback: Fallback,
+        now: Timestamp,
+    ) -> Result<(), HostError> {
+        let policy = CoverageFloor { floor, fallback };
+        self.operator(
+            campaign,
+            ServerCommand::SetCoverageFloor { policy, at: now },
+        )
+    }
+
+    /// What `campaign`'s coverage fallback asks of the host at `now`: nothing, a
+    /// rebroadcast (then [`Self::record_rebroadcast`]), or a unicast batch (then
+    /// [`Self::fallback_unicast`]).
+    pub fn fallback_due(&self, campaign: &str, now: Timestamp) -> Result<FallbackDue, HostError> {
+        Ok(self.state(campaign)?.fallback_due(now))
+    }
+
+    /// Records that the host broadcast `campaign`'s payload again, as its rebroadcast
+    /// fallback asked.
+    pub fn record_rebroadcast(&mut self, campaign: &str, now: Timestamp) -> Result<(), HostError> {
+        self.operator(campaign, ServerCommand::RecordRebroadcast { at: now })
+    }
+
+    /// Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+    /// host's target ids, in any order): the smallest ids after the cursor that the server has
+    /// heard nothing from, as many as the pace allows now. Returns them; the host sends each
+    /// the payload by unicast. When the batch holds every remaining silent target the
+    /// fallback is done. Returns an empty list when no batch is due.
+    pub fn fallback_unicast<'a>(
+        &mut self,
+        campaign: &str,
+        directory: impl IntoIterator<Item = &'a str>,
+        now: Timestamp,
+    ) -> Result<Vec<String>, HostError> {
+        let id = campaign_id(campaign)?;
+        let state = self.state(campaign)?;
+        let FallbackDue::Unicast { allowance, after } = state.fallback_due(now) else {
+            return Ok(vec![]);
+        };
+        // The `allowance` smallest silent ids after the cursor (a max-heap of the best so far).
+        let k = usize::try_from(allowance).unwrap_or(usize::MAX);
+        let mut best = std::collections::BinaryHeap::new();
+        let mut candidates = 0u64;
+        for d in directory {
+            let d = device_id(d)?;
+            if after.as_ref().is_some_and(|a| &d <= a) || state.cases.contains_key(&d) {
+                continue;
+            }
+            candidates += 1;
+            if best.len() < k {
+                best.push(d);
+            } else if best.peek().is_some_and(|top| &d < top) {
+                best.pop();
+                best.push(d);
+            }
+        }
+        let devices = best.into_sorted_vec();
+        let done = candidates <= allowance;
+        let cmd = ServerCommand::RecordFallbackUnicast {
+            devices: devices.clone(),
+            done,
+            at: now,
+        };
+        self.run(&id, &cmd)?;
+        Ok(devices.into_iter().map(|d| d.to_string()).collect())
+    }
+
+    fn state(&self, campaign: &str) -> Result<&ServerState, HostError> {
+        let id = campaign_id(campaign)?;
+        self.server
+            .state(&id)
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
     }
 

@@ -2,6 +2,7 @@
 
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::Report;
+use crate::server::CoverageFloor;
 
 /// What the server host asks of the server decider.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +92,31 @@ pub enum ServerCommand {
     /// An operator resumes a paused campaign; after a pause by the abort threshold, the
     /// threshold does not fire again.
     Resume {
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
+    /// Set (or replace) the campaign's coverage floor and fallback (server-side policy,
+    /// kept across revisions). Refused once the current revision is degraded, and when the
+    /// campaign samples no device (nothing to measure coverage with).
+    SetCoverageFloor {
+        /// The floor and what runs below it.
+        policy: CoverageFloor,
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
+    /// The host broadcast the payload again, as the `Rebroadcast` fallback asked.
+    RecordRebroadcast {
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
+    /// The host sent the payload by unicast to `devices` (ascending ids after the cursor,
+    /// none with a case, at most the pace's allowance), as the `Unicast` fallback asked;
+    /// `done`: its directory holds no further silent target.
+    RecordFallbackUnicast {
+        /// Devices sent the payload, in ascending id order.
+        devices: Vec<DeviceId>,
+        /// The directory is exhausted.
+        done: bool,
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },

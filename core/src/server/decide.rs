@@ -6,9 +6,10 @@ use crate::model::{Campaign, DeviceId, Limits, TargetSet, Timestamp};
 use crate::report::{Finding, Report, ReportKind};
 use crate::rules::{self, AfterFailedCare};
 use crate::schedule::{AfterCare, CareAction};
+use crate::server::fallback::{self, FallbackDue};
 use crate::server::{
-    Case, CaseOrigin, CaseStatus, EscalationReason, PauseReason, ServerError, ServerEvent,
-    ServerState,
+    Case, CaseOrigin, CaseStatus, CoverageFloor, EscalationReason, PauseReason, ServerError,
+    ServerEvent, ServerState,
 };
 use crate::slot;
 
@@ -513,6 +514,9 @@ pub(super) fn tick(state: &ServerState, now: Timestamp) -> Decided {
         });
         events.push(after_failed(c, case, device.clone(), attempt, now));
     }
+    if let Some(e) = coverage_check(state, now) {
+        events.push(e);
+    }
     if state.settled_at.is_none() && rules::settles(c, now) {
         events.push(ServerEvent::CampaignSettled {
             presumed_ok: state.targeted.saturating_sub(state.failed()),
@@ -520,4 +524,133 @@ pub(super) fn tick(state: &ServerState, now: Timestamp) -> Decided {
         });
     }
     Ok(events)
+}
+
+/// A coverage check due by `now` ([`fallback::check_times`]): `BroadcastDegraded` when the
+/// interval's upper bound is below the floor, `CoverageChecked` otherwise.
+fn coverage_check(state: &ServerState, now: Timestamp) -> Option<ServerEvent> {
+    let due = fallback::next_check(state)?;
+    if now < due {
+        return None;
+    }
+    Some(match fallback::below_floor(state) {
+        Some((coverage, reach)) => ServerEvent::BroadcastDegraded {
+            coverage,
+            reach,
+            at: now,
+        },
+        None => ServerEvent::CoverageChecked {
+            reach: state.reach()?,
+            at: now,
+        },
+    })
+}
+
+/// `SetCoverageFloor`: a valid floor, on a campaign that samples, before the current
+/// revision degraded.
+pub(super) fn set_coverage_floor(
+    state: &ServerState,
+    policy: &CoverageFloor,
+    at: Timestamp,
+) -> Decided {
+    let c = state.campaign()?;
+    policy.validate().map_err(ServerError::Fallback)?;
+    if c.schedule.sample_success_ppm == 0 {
+        return Err(ServerError::Fallback(
+            "the campaign samples no healthy device (sample_success_ppm = 0): coverage cannot be measured".into(),
+        ));
+    }
+    if state.fallback.degraded.is_some() {
+        return Err(ServerError::Fallback(
+            "this revision is already degraded and its fallback started; revise the campaign to change the floor".into(),
+        ));
+    }
+    if state.fallback.policy == Some(*policy) {
+        return Ok(vec![]);
+    }
+    Ok(vec![ServerEvent::CoverageFloorSet {
+        policy: *policy,
+        at,
+    }])
+}
+
+/// `RecordRebroadcast`: only when the rebroadcast fallback asks for it, once, early enough
+/// that the reports it causes end before the deadline.
+pub(super) fn record_rebroadcast(state: &ServerState, at: Timestamp) -> Decided {
+    let c = state.campaign()?;
+    if fallback::due(state, at) == FallbackDue::Rebroadcast {
+        return Ok(vec![ServerEvent::Rebroadcast { at }]);
+    }
+    let needed = rules::reports_end(c, at);
+    let f = &state.fallback;
+    let waiting = f.degraded.is_some()
+        && f.rebroadcast_at.is_none()
+        && f.policy
+            .is_some_and(|p| p.fallback == crate::server::Fallback::Rebroadcast);
+    if waiting && needed > c.report_deadline() {
+        return Err(ServerError::BroadcastTooLate {
+            at,
+            needed,
+            deadline: c.report_deadline(),
+        });
+    }
+    Err(ServerError::Fallback(
+        "no rebroadcast is due (the campaign is not degraded, its fallback is not rebroadcast, or it was rebroadcast already)".into(),
+    ))
+}
+
+/// `RecordFallbackUnicast`: a batch the unicast fallback allows — ascending ids after the
+/// cursor, none with a case, within the pace's allowance.
+pub(super) fn record_fallback_unicast(
+    state: &ServerState,
+    devices: &[DeviceId],
+    done: bool,
+    at: Timestamp,
+) -> Decided {
+    state.campaign()?;
+    let refuse = |why: String| Err(ServerError::Fallback(why));
+    let (allowance, after) = match fallback::due(state, at) {
+        FallbackDue::Unicast { allowance, after } => (allowance, after),
+        FallbackDue::WaitUntil { at: next } => {
+            if devices.is_empty() && done {
+                (0, state.fallback.unicast_cursor.clone())
+            } else {
+                return refuse(format!("the unicast pace allows no device before {next}"));
+            }
+        }
+        _ => {
+            return refuse(
+                "no unicast fallback is due (the campaign is not degraded, its fallback is not unicast, or it is done)".into(),
+            );
+        }
+    };
+    if devices.len() as u64 > allowance {
+        return refuse(format!(
+            "{} devices exceed the pace's allowance of {allowance} now",
+            devices.len()
+        ));
+    }
+    let mut prev = after.as_ref();
+    for d in devices {
+        if prev.is_some_and(|p| d <= p) {
+            return refuse(format!(
+                "device {d} is not after the cursor or the previous device: a batch runs in ascending id order"
+            ));
+        }
+        if state.cases.contains_key(d) {
+            return refuse(format!(
+                "device {d} has a case: the server heard from it, it is not silent"
+            ));
+        }
+        prev = Some(d);
+    }
+    if devices.is_empty() && !done {
+        return Ok(vec![]);
+    }
+    Ok(vec![ServerEvent::FallbackUnicastSent {
+        count: devices.len() as u64,
+        last: devices.last().cloned().or(after),
+        done,
+        at,
+    }])
 }

@@ -110,6 +110,9 @@ pub enum ServerError {
     /// Broadcast marked twice.
     #[error("broadcast already marked")]
     AlreadyBroadcast,
+    /// A coverage floor or fallback command that does not fit the campaign or its fallback.
+    #[error("coverage fallback: {0}")]
+    Fallback(String),
 }
 
 impl ServerError {
@@ -137,6 +140,7 @@ impl ServerError {
             ServerError::RevisionNotNewer { .. } => "revision-not-newer",
             ServerError::BroadcastTooLate { .. } => "broadcast-too-late",
             ServerError::AlreadyBroadcast => "already-broadcast",
+            ServerError::Fallback(_) => "fallback",
         }
     }
 
@@ -166,7 +170,8 @@ impl ServerError {
             | ServerError::SampleSize { .. }
             | ServerError::RevisionNotNewer { .. }
             | ServerError::BroadcastTooLate { .. }
-            | ServerError::AlreadyBroadcast => 500,
+            | ServerError::AlreadyBroadcast
+            | ServerError::Fallback(_) => 500,
         }
     }
 }

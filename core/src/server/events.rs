@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::ReportKind;
+use crate::server::CoverageFloor;
+#[cfg(doc)]
+use crate::server::ServerState;
+use crate::stats::Coverage;
 
 /// Why a device was escalated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +183,49 @@ pub enum ServerEvent {
     SampleSized {
         /// Sampled targets.
         sampled_targets: u64,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// The campaign's coverage floor and fallback were set (server-side policy).
+    CoverageFloorSet {
+        /// The floor and its fallback.
+        policy: CoverageFloor,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// A coverage check found the reach interval's upper bound ([`ServerState::reach`]:
+    /// the share of targets holding the payload) at or above the floor.
+    CoverageChecked {
+        /// The reach interval at the check.
+        reach: Coverage,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// A coverage check found the reach interval's upper bound ([`ServerState::reach`])
+    /// below the floor: the broadcast reached too few targets, and the fallback starts.
+    BroadcastDegraded {
+        /// The broadcast's coverage interval at the check ([`ServerState::coverage`]); the
+        /// campaign's statistics keep it from here on, as the fallback's receivers probe
+        /// and report too.
+        coverage: Coverage,
+        /// The reach interval at the check.
+        reach: Coverage,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// The host broadcast the payload again (fallback `Rebroadcast`).
+    Rebroadcast {
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// The host sent the payload by unicast to `count` silent targets (fallback `Unicast`).
+    FallbackUnicastSent {
+        /// Devices in this batch.
+        count: u64,
+        /// The batch's highest id: the cursor of the next batch.
+        last: Option<DeviceId>,
+        /// The host's directory holds no further silent target.
+        done: bool,
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },

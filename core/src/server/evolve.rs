@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use crate::model::{DeviceId, Timestamp};
 use crate::rules;
-use crate::server::{Case, CaseOrigin, CaseStatus, ServerEvent, ServerState};
+use crate::server::fallback;
+use crate::server::{Case, CaseOrigin, CaseStatus, FallbackState, ServerEvent, ServerState};
 use crate::slot;
 
 /// Folds one event into the state (the [`Decider::evolve`](crate::Decider::evolve) of
@@ -194,16 +195,50 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             if let Some(c) = &state.campaign {
                 earlier.push((c.revision, state.stats()));
             }
+            let fallback = FallbackState {
+                policy: state.fallback.policy,
+                ..FallbackState::default()
+            };
             *state = ServerState {
                 campaign: Some((**campaign).clone()),
                 targeted: *targeted,
                 earlier,
+                fallback,
                 ..ServerState::default()
             };
         }
         ServerEvent::SampleSized {
             sampled_targets, ..
         } => state.sampled_targets = Some(*sampled_targets),
+        ServerEvent::CoverageFloorSet { policy, .. } => state.fallback.policy = Some(*policy),
+        ServerEvent::CoverageChecked { at, .. } => {
+            state.fallback.checks = fallback::checks_by(state, *at);
+        }
+        ServerEvent::BroadcastDegraded {
+            coverage,
+            reach,
+            at,
+        } => {
+            state.fallback.checks = fallback::checks_by(state, *at);
+            state.fallback.degraded = Some(fallback::Degraded {
+                coverage: *coverage,
+                reach: *reach,
+                at: *at,
+            });
+        }
+        ServerEvent::Rebroadcast { at } => state.fallback.rebroadcast_at = Some(*at),
+        ServerEvent::FallbackUnicastSent {
+            count,
+            last,
+            done,
+            at,
+        } => {
+            let f = &mut state.fallback;
+            f.unicast_sent += count;
+            f.unicast_cursor.clone_from(last);
+            f.unicast_last_at = Some(*at);
+            f.unicast_done |= *done;
+        }
         ServerEvent::CampaignSettled { presumed_ok, at } => {
             state.settled_at = Some(*at);
             state.presumed_ok_at_settle = Some(*presumed_ok);

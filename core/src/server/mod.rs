@@ -15,11 +15,16 @@ mod decide;
 mod error;
 mod events;
 mod evolve;
+mod fallback;
 mod state;
 
 pub use command::ServerCommand;
 pub use error::ServerError;
 pub use events::{EscalationReason, PauseReason, ServerEvent};
+pub use fallback::{
+    CoverageFloor, Degraded, Fallback, FallbackDue, FallbackState, MAX_FALLBACK_PER_MINUTE,
+    check_times,
+};
 pub use state::{
     CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare, ServerState,
     Tally,
@@ -81,6 +86,11 @@ impl Decider for Server {
             } => decide::size_sample(state, *sampled_targets, *at),
             C::Pause { at } => decide::pause(state, *at),
             C::Resume { at } => decide::resume(state, *at),
+            C::SetCoverageFloor { policy, at } => decide::set_coverage_floor(state, policy, *at),
+            C::RecordRebroadcast { at } => decide::record_rebroadcast(state, *at),
+            C::RecordFallbackUnicast { devices, done, at } => {
+                decide::record_fallback_unicast(state, devices, *done, *at)
+            }
             C::Tick { now } => decide::tick(state, *now),
         }
     }

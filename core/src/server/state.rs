@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::ReportKind;
-use crate::server::{PauseReason, ServerError};
+use crate::server::{FallbackDue, FallbackState, PauseReason, ServerError};
 use crate::stats::{Coverage, CoverageBasis, wilson_interval};
 
 /// Where a device's case stands.
@@ -275,6 +275,8 @@ pub struct ServerState {
     pub sampled_targets: Option<u64>,
     /// The statistics of earlier revisions, oldest first, as they stood when revised.
     pub earlier: Vec<(u32, CampaignStats)>,
+    /// The coverage floor, its checks and the fallback's progress.
+    pub fallback: FallbackState,
 }
 
 impl ServerState {
@@ -330,8 +332,10 @@ impl ServerState {
             .collect()
     }
 
-    /// When the next scheduled care, care timeout or the settlement falls due, if anything
-    /// is waiting. Timeouts fall due while care is paused too (a paused campaign still
+    /// When the next scheduled care, care timeout, settlement, coverage check or coverage
+    /// fallback step falls due, if anything is waiting (a fallback step stays due until the
+    /// host records it: a host that sets a rebroadcast or unicast fallback acts on
+    /// [`ServerState::fallback_due`]). Timeouts fall due while care is paused too (a paused campaign still
     /// learns that an order it sent went unanswered).
     pub fn next_wake(&self) -> Option<Timestamp> {
         let care = if self.is_paused() {
@@ -344,7 +348,18 @@ impl ServerState {
             (Some(c), None) => Some(c.report_deadline()),
             _ => None,
         };
-        [care, timeout, settle].into_iter().flatten().min()
+        let check = super::fallback::next_check(self);
+        let fallback = super::fallback::next_wake(self);
+        [care, timeout, settle, check, fallback]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// What the coverage fallback asks of the host at `now`
+    /// (`docs/design.md`, "Coverage fallback").
+    pub fn fallback_due(&self, now: Timestamp) -> FallbackDue {
+        super::fallback::due(self, now)
     }
 
     /// Failure cases (reports + check-ins behind).
@@ -371,7 +386,26 @@ impl ServerState {
     /// known, `r = s / n_U` over the sampled members of U (`n_U` = sampled targets − the
     /// sampled among F and K), a Wilson interval valid for this campaign; otherwise from the
     /// sampling rate, `r = s / (p · U)`. Coverage = (F + r · U) / T.
+    ///
+    /// Once a coverage check found the broadcast degraded, the interval of that check: the
+    /// fallback's receivers probe and report too, and would count as broadcast receivers.
     pub fn coverage(&self) -> Option<Coverage> {
+        if let Some(d) = &self.fallback.degraded {
+            return Some(d.coverage);
+        }
+        self.share_holding(self.tally.reporters)
+    }
+
+    /// The share of targets that hold the payload now: [`ServerState::coverage`]'s estimate
+    /// with the devices that checked in behind (and were sent the payload by unicast) counted
+    /// as holding it. The coverage floor compares this one, so a loss that check-ins have
+    /// already repaired does not start a fallback.
+    pub fn reach(&self) -> Option<Coverage> {
+        self.share_holding(self.tally.reporters + self.tally.behind)
+    }
+
+    /// (known + r · U) / T, with r estimated from the probes over the uncertain targets U.
+    fn share_holding(&self, known: u64) -> Option<Coverage> {
         let c = self.campaign.as_ref()?;
         let ppm = c.schedule.sample_success_ppm;
         if ppm == 0 || self.targeted == 0 {
@@ -379,7 +413,7 @@ impl ServerState {
         }
         let tl = &self.tally;
         let t = self.targeted as f64;
-        let received = tl.reporters.min(self.targeted);
+        let received = known.min(self.targeted);
         let uncertain = self.targeted.saturating_sub(tl.reporters + tl.behind);
         let ((q, lo, hi), basis) = match self.sampled_targets {
             Some(n) => {

@@ -12,7 +12,7 @@ mod world;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use crate::model::{Campaign, DeviceId, Duration};
-use crate::server::{CampaignStats, ServerError, ServerEvent, ServerState};
+use crate::server::{CampaignStats, CoverageFloor, ServerError, ServerEvent, ServerState};
 use crate::stats::Coverage;
 
 /// What to simulate.
@@ -36,6 +36,8 @@ pub struct FleetConfig {
     /// schedule, issued then, a fresh salt) replaces N on the server and is broadcast to the
     /// fleet again, with fresh draws of loss and failure. `None`: no revision.
     pub revise_at: Option<Duration>,
+    /// The campaign's coverage floor and fallback (server-side policy), if any.
+    pub coverage_floor: Option<CoverageFloor>,
 }
 
 impl FleetConfig {
@@ -51,6 +53,7 @@ impl FleetConfig {
             checkin_interval: Duration::from_hours(24),
             seed: 1,
             revise_at: None,
+            coverage_floor: None,
         }
     }
 }
@@ -91,6 +94,27 @@ pub struct FleetOutcome {
     pub payload_bytes: u64,
     /// Bytes of all reports sent (wire format, MAC included).
     pub report_bytes: u64,
+    /// What the coverage fallback did (last revision).
+    pub fallback: FallbackOutcome,
+}
+
+/// What the coverage fallback did in the last revision.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FallbackOutcome {
+    /// The server's reach interval when it found the broadcast degraded, and when (time
+    /// since issue).
+    pub degraded: Option<(Coverage, Duration)>,
+    /// Ground truth at that moment: the share of targets holding the payload.
+    pub true_reach: Option<f64>,
+    /// The payload was broadcast again.
+    pub rebroadcast: bool,
+    /// Devices sent the payload by unicast by the fallback.
+    pub unicast_sent: u64,
+    /// Of those and of the rebroadcast's receivers, devices that had missed the broadcast
+    /// and were not reached yet (ground truth).
+    pub reached_missed: u64,
+    /// Time since issue of the last fallback step.
+    pub finished_after: Option<Duration>,
 }
 
 impl FleetOutcome {
@@ -202,7 +226,9 @@ where
             device_events: 0,
             payload_bytes: 0,
             report_bytes: 0,
+            fallback: FallbackOutcome::default(),
         },
+        missed_now: std::collections::BTreeSet::new(),
         last_activity: cfg.campaign.issued_at,
         wake_at: None,
     };

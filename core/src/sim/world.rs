@@ -2,14 +2,14 @@
 //! work.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceState, Phase};
 use crate::model::{DeviceId, Duration, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::report::{ApplyResult, Verify};
-use crate::server::{Server, ServerCommand, ServerEvent, ServerState};
+use crate::server::{FallbackDue, Server, ServerCommand, ServerEvent, ServerState};
 use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
 
 use super::fate::*;
@@ -49,6 +49,9 @@ pub(super) struct Sim<'a, S, P> {
     pub(super) last_activity: Timestamp,
     /// The one pending server wake.
     pub(super) wake_at: Option<Timestamp>,
+    /// Devices that missed the current revision's broadcast and were not reached since
+    /// (ground truth).
+    pub(super) missed_now: BTreeSet<u64>,
 }
 
 impl<S, P> Sim<'_, S, P>
@@ -179,6 +182,12 @@ where
                 at: t0,
             },
         )?;
+        if let Some(policy) = cfg.coverage_floor {
+            self.server(
+                "set-coverage-floor",
+                ServerCommand::SetCoverageFloor { policy, at: t0 },
+            )?;
+        }
         self.broadcast(t0)?;
         if let Some(after) = cfg.revise_at {
             self.push(t0.plus(after), Work::Revise);
@@ -187,7 +196,13 @@ where
             match work {
                 Work::Report(i) => self.deliver_report(i, now)?,
                 Work::CheckIn(i, revision) if revision == self.campaign.revision => {
-                    let applied_revision = self.devices.get(&i).map_or(0, |s| s.applied_revision);
+                    // A device the fallback reached holds the revision; one still missing it
+                    // states what it has.
+                    let applied_revision = if self.missed_now.contains(&i) {
+                        self.devices.get(&i).map_or(0, |s| s.applied_revision)
+                    } else {
+                        self.campaign.revision
+                    };
                     let ev = self.server(
                         "check-in",
                         ServerCommand::CheckIn {
@@ -235,6 +250,8 @@ where
         self.out.failed = 0;
         self.out.missed = 0;
         self.out.sampled = 0;
+        self.out.fallback = FallbackOutcome::default();
+        self.missed_now.clear();
         self.last_activity = self.last_activity.max(now);
         self.broadcast(now)
     }
@@ -280,28 +297,102 @@ where
             let extra = self.round;
             if self.fate.unit(TAG_LOSS, i, extra) < cfg.loss {
                 self.out.missed += 1;
+                self.missed_now.insert(i);
                 let at = t.plus(Duration(
                     self.fate.u64(TAG_CHECKIN, i, extra) % cfg.checkin_interval.as_millis().max(1),
                 ));
                 self.push(at, Work::CheckIn(i, c.revision));
                 continue;
             }
-            let injure = self.fate.unit(TAG_FAIL, i, extra) < cfg.fail_rate;
             let received_at = t.plus(Duration(self.fate.u64(TAG_RECEIVE, i, extra) % 30_000));
-            let before = self.devices.remove(&i).unwrap_or_default();
-            let s = self.provision(i, before, received_at, injure)?;
-            if !s.findings.is_empty() {
-                self.out.failed += 1;
-            }
-            if s.sampled {
-                self.out.sampled += 1;
-            }
-            if let Some(r) = s.report {
-                self.push(r.due, Work::Report(i));
-                self.devices.insert(i, s);
-            }
+            self.deliver_payload(i, received_at)?;
         }
         (self.progress)(cfg.devices);
+        Ok(())
+    }
+
+    /// Device `i` receives the current revision at `received_at` (broadcast or fallback
+    /// unicast): it applies (with its injury), evaluates, and keeps state and queues a report
+    /// only when it has one.
+    fn deliver_payload(&mut self, i: u64, received_at: Timestamp) -> Result<(), SimError> {
+        let injure = self.fate.unit(TAG_FAIL, i, self.round) < self.cfg.fail_rate;
+        let before = self.devices.remove(&i).unwrap_or_default();
+        let s = self.provision(i, before, received_at, injure)?;
+        if !s.findings.is_empty() {
+            self.out.failed += 1;
+        }
+        if s.sampled {
+            self.out.sampled += 1;
+        }
+        if let Some(r) = s.report {
+            self.push(r.due, Work::Report(i));
+            self.devices.insert(i, s);
+        }
+        Ok(())
+    }
+
+    /// Runs what the coverage fallback asks at `now`: a rebroadcast to the devices that
+    /// still lack the payload (each misses it again with the configured loss), or the batch
+    /// of silent targets the unicast pace allows, walked in ascending id order.
+    fn run_fallback(&mut self, now: Timestamp) -> Result<(), SimError> {
+        if let Some(d) = self.server.fallback.degraded
+            && self.out.fallback.degraded.is_none()
+        {
+            let t0 = self.campaign.issued_at;
+            self.out.fallback.degraded = Some((d.reach, d.at.since(t0)));
+            let lacking = self.missed_now.len() as f64;
+            self.out.fallback.true_reach = Some(1.0 - lacking / self.cfg.devices as f64);
+        }
+        match self.server.fallback_due(now) {
+            FallbackDue::Rebroadcast => {
+                self.server("rebroadcast", ServerCommand::RecordRebroadcast { at: now })?;
+                self.out.fallback.rebroadcast = true;
+                let round = self.round | (1 << 32);
+                for i in std::mem::take(&mut self.missed_now) {
+                    if self.fate.unit(TAG_LOSS, i, round) < self.cfg.loss {
+                        self.missed_now.insert(i);
+                        continue;
+                    }
+                    self.out.fallback.reached_missed += 1;
+                    let at = now.plus(Duration(self.fate.u64(TAG_RECEIVE, i, round) % 30_000));
+                    self.deliver_payload(i, at)?;
+                }
+            }
+            FallbackDue::Unicast { allowance, after } => {
+                let mut i = after.as_ref().map_or(0, |d| device_index(d) + 1);
+                let mut batch = Vec::new();
+                while i < self.cfg.devices && (batch.len() as u64) < allowance {
+                    let id = device_id(i);
+                    if !self.server.cases.contains_key(&id) {
+                        batch.push(id);
+                    }
+                    i += 1;
+                }
+                let done = i >= self.cfg.devices;
+                let sent = batch.len() as u64;
+                let indices: Vec<u64> = batch.iter().map(device_index).collect();
+                self.server(
+                    "fallback-unicast",
+                    ServerCommand::RecordFallbackUnicast {
+                        devices: batch,
+                        done,
+                        at: now,
+                    },
+                )?;
+                self.out.fallback.unicast_sent += sent;
+                for i in indices {
+                    // A device that holds the revision already answers the unicast as a
+                    // duplicate; one that missed the broadcast applies it now.
+                    if self.missed_now.remove(&i) {
+                        self.out.fallback.reached_missed += 1;
+                        self.deliver_payload(i, now)?;
+                    }
+                }
+            }
+            FallbackDue::Nothing | FallbackDue::WaitUntil { .. } => return Ok(()),
+        }
+        self.out.fallback.finished_after = Some(now.since(self.campaign.issued_at));
+        self.last_activity = self.last_activity.max(now);
         Ok(())
     }
 
@@ -477,6 +568,7 @@ where
                     // The device evaluates the unicast payload as it would the broadcast.
                     let evaluate_at = now.plus(self.campaign.schedule.evaluate_after);
                     self.device(i, &mut s, "tick", DeviceCommand::Tick { now: evaluate_at })?;
+                    self.missed_now.remove(&i);
                     success = s.findings.is_empty();
                     if !success {
                         self.devices.insert(i, s);
@@ -494,6 +586,7 @@ where
             )?;
             self.last_activity = self.last_activity.max(now);
         }
+        self.run_fallback(now)?;
         self.schedule_wake();
         Ok(())
     }

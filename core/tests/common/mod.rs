@@ -115,3 +115,15 @@ pub fn accept(r: Report, when: Timestamp) -> ServerCommand {
         at: when,
     }
 }
+
+/// A success probe from `d` for `c`'s current revision, evaluated at `T0`.
+pub fn probe(c: &Campaign, d: &DeviceId) -> Report {
+    Report {
+        campaign: c.id.clone(),
+        revision: c.revision,
+        device: d.clone(),
+        attempt: 1,
+        evaluated_at: T0,
+        kind: ReportKind::Success,
+    }
+}

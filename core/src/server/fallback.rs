@@ -1,0 +1,254 @@
+//! The coverage floor: what the server does when the broadcast's coverage interval lies
+//! below it (`docs/design.md`, "Coverage fallback").
+//!
+//! The floor is server-side policy: devices never see it, so it is not in the payload. It is
+//! set on a campaign by [`ServerCommand::SetCoverageFloor`](crate::server::ServerCommand)
+//! and kept across revisions. The server checks the coverage interval twice per revision
+//! ([`check_times`]): once every report of a device that received the broadcast is in
+//! (including its retries; the probes then allow a decision), and at the report deadline.
+//! When the interval's upper bound lies below the floor it appends
+//! [`BroadcastDegraded`](crate::server::ServerEvent::BroadcastDegraded) and the host runs
+//! the fallback: a rebroadcast, or unicast re-provisioning of the silent targets it can
+//! enumerate, paced at `per_minute` devices, walked in ascending id order from a cursor the
+//! server keeps (the server's state stays O(failures): it stores a count and the last id).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{DeviceId, Duration, Timestamp};
+use crate::rules;
+use crate::stats::Coverage;
+
+use super::ServerState;
+
+/// Most devices per minute a unicast fallback may be paced at.
+pub const MAX_FALLBACK_PER_MINUTE: u32 = 1_000_000;
+
+/// What the host does when the broadcast's coverage is below the floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fallback {
+    /// Only record [`BroadcastDegraded`](crate::server::ServerEvent::BroadcastDegraded)
+    /// (an operator decides).
+    None,
+    /// Broadcast the same payload once more.
+    Rebroadcast,
+    /// Send the payload by unicast to the targets the server has heard nothing from.
+    Unicast {
+        /// Devices per minute (1 to [`MAX_FALLBACK_PER_MINUTE`]).
+        per_minute: u32,
+    },
+}
+
+impl Fallback {
+    /// Short stable name: `none`, `rebroadcast`, `unicast`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fallback::None => "none",
+            Fallback::Rebroadcast => "rebroadcast",
+            Fallback::Unicast { .. } => "unicast",
+        }
+    }
+}
+
+/// A campaign's coverage floor and its fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CoverageFloor {
+    /// The least acceptable coverage (0 < floor ≤ 1).
+    pub floor: f64,
+    /// What runs when the interval's upper bound is below `floor`.
+    pub fallback: Fallback,
+}
+
+impl CoverageFloor {
+    /// Checks the floor and the pace; the error says which field and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.floor > 0.0 && self.floor <= 1.0) {
+            return Err(format!(
+                "coverage floor {} is outside (0, 1]: a share of the targets",
+                self.floor
+            ));
+        }
+        if let Fallback::Unicast { per_minute } = self.fallback
+            && !(1..=MAX_FALLBACK_PER_MINUTE).contains(&per_minute)
+        {
+            return Err(format!(
+                "unicast pace {per_minute} devices per minute is outside 1 to {MAX_FALLBACK_PER_MINUTE}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The fallback's progress in one revision (reset by a revision, but for the policy).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FallbackState {
+    /// The campaign's coverage floor, if one is set.
+    pub policy: Option<CoverageFloor>,
+    /// Coverage checks made in this revision (0, 1 or 2; see [`check_times`]).
+    pub checks: u8,
+    /// The check that found the broadcast degraded.
+    pub degraded: Option<Degraded>,
+    /// When the host rebroadcast the payload (policy `Rebroadcast`).
+    pub rebroadcast_at: Option<Timestamp>,
+    /// Devices sent the payload by unicast so far (policy `Unicast`).
+    pub unicast_sent: u64,
+    /// The highest device id sent so far: the next batch starts after it.
+    pub unicast_cursor: Option<DeviceId>,
+    /// When the last batch was recorded.
+    pub unicast_last_at: Option<Timestamp>,
+    /// The host's directory has no further silent target.
+    pub unicast_done: bool,
+}
+
+/// The check that found the broadcast degraded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Degraded {
+    /// The broadcast's coverage interval then.
+    pub coverage: Coverage,
+    /// The reach interval then, whose upper bound was below the floor.
+    pub reach: Coverage,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// What the fallback asks of the host now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FallbackDue {
+    /// Nothing (no floor, not degraded, policy `None`, or the fallback is done).
+    Nothing,
+    /// Broadcast the payload again, then record it (due while a broadcast now leaves its
+    /// reports time before the deadline).
+    Rebroadcast,
+    /// Send the payload by unicast to up to `allowance` silent targets after `after` (in
+    /// ascending id order), then record them.
+    Unicast {
+        /// How many devices the pace allows now.
+        allowance: u64,
+        /// The cursor: only ids greater than this one.
+        after: Option<DeviceId>,
+    },
+    /// The pace allows no device before `at`.
+    WaitUntil {
+        /// When the next batch is allowed.
+        at: Timestamp,
+    },
+}
+
+/// When a revision broadcast at `broadcast_at` has its coverage checked: once every report
+/// and retry of a device that received the broadcast is in ([`rules::reports_end`]), and at
+/// the report deadline; one time when the two coincide.
+pub fn check_times(state: &ServerState, broadcast_at: Timestamp) -> Vec<Timestamp> {
+    let Some(c) = &state.campaign else {
+        return vec![];
+    };
+    let deadline = c.report_deadline();
+    let early = rules::reports_end(c, broadcast_at).min(deadline);
+    if early < deadline {
+        vec![early, deadline]
+    } else {
+        vec![deadline]
+    }
+}
+
+/// The next coverage check still to make, if the campaign has a floor, sampling on and a
+/// broadcast, and is not degraded yet.
+pub(super) fn next_check(state: &ServerState) -> Option<Timestamp> {
+    let f = &state.fallback;
+    f.policy?;
+    if f.degraded.is_some() || state.coverage().is_none() {
+        return None;
+    }
+    let times = check_times(state, state.broadcast_at?);
+    times.get(usize::from(f.checks)).copied()
+}
+
+/// How many checks are made by `at`.
+pub(super) fn checks_by(state: &ServerState, at: Timestamp) -> u8 {
+    let Some(b) = state.broadcast_at else {
+        return 0;
+    };
+    check_times(state, b).iter().filter(|t| **t <= at).count() as u8
+}
+
+/// The devices a unicast fallback at `per_minute` allows by `now`: `per_minute` for each
+/// minute begun since the degradation, less those sent.
+fn allowance(per_minute: u32, since: Timestamp, sent: u64, now: Timestamp) -> u64 {
+    if now < since {
+        return 0;
+    }
+    let minutes = now.since(since).as_millis() / 60_000 + 1;
+    minutes
+        .saturating_mul(u64::from(per_minute))
+        .saturating_sub(sent)
+}
+
+/// What the fallback asks of the host at `now`.
+pub(super) fn due(state: &ServerState, now: Timestamp) -> FallbackDue {
+    let f = &state.fallback;
+    let (Some(policy), Some(Degraded { at: since, .. })) = (f.policy, f.degraded) else {
+        return FallbackDue::Nothing;
+    };
+    match policy.fallback {
+        Fallback::None => FallbackDue::Nothing,
+        Fallback::Rebroadcast if f.rebroadcast_at.is_none() && rebroadcast_fits(state, now) => {
+            FallbackDue::Rebroadcast
+        }
+        Fallback::Rebroadcast => FallbackDue::Nothing,
+        Fallback::Unicast { .. } if f.unicast_done => FallbackDue::Nothing,
+        Fallback::Unicast { per_minute } => {
+            match allowance(per_minute, since, f.unicast_sent, now) {
+                0 => FallbackDue::WaitUntil {
+                    at: next_minute(per_minute, since, f.unicast_sent),
+                },
+                allowance => FallbackDue::Unicast {
+                    allowance,
+                    after: f.unicast_cursor.clone(),
+                },
+            }
+        }
+    }
+}
+
+/// Whether a broadcast at `now` leaves time for its reports and retries before the deadline
+/// (after that, a rebroadcast is no longer due: the degradation stays for an operator).
+fn rebroadcast_fits(state: &ServerState, now: Timestamp) -> bool {
+    state
+        .campaign
+        .as_ref()
+        .is_some_and(|c| rules::reports_end(c, now) <= c.report_deadline())
+}
+
+/// When the pace next allows a device, with `sent` devices sent since `since`.
+fn next_minute(per_minute: u32, since: Timestamp, sent: u64) -> Timestamp {
+    let minutes = sent / u64::from(per_minute.max(1));
+    since.plus(Duration(minutes.saturating_mul(60_000)))
+}
+
+/// When the unicast pace next allows a batch, once the host has recorded one: the start of
+/// the pace minute after the last batch. (The first batch, like a rebroadcast, is due right
+/// after the tick that recorded the degradation: the host asks [`due`] after every tick.)
+pub(super) fn next_wake(state: &ServerState) -> Option<Timestamp> {
+    let f = &state.fallback;
+    let (Some(policy), Some(Degraded { at: since, .. })) = (f.policy, f.degraded) else {
+        return None;
+    };
+    match policy.fallback {
+        Fallback::Unicast { per_minute } if !f.unicast_done => {
+            let last = f.unicast_last_at?;
+            Some(next_minute(per_minute, since, f.unicast_sent).max(next_after(last, since)))
+        }
+        _ => None,
+    }
+}
+
+/// The start of the pace minute after the one `last` fell in.
+fn next_after(last: Timestamp, since: Timestamp) -> Timestamp {
+    let minutes = last.since(since).as_millis() / 60_000 + 1;
+    since.plus(Duration(minutes * 60_000))
+}
+
+/// The reach interval when its upper bound is below the floor.
+pub(super) fn below_floor(state: &ServerState) -> Option<(Coverage, Coverage)> {
+    let policy = state.fallback.policy?;
+    let r = state.reach()?;
+    (r.hi < policy.floor).then_some((state.coverage()?, r))
+}

@@ -40,7 +40,8 @@ pub enum FallbackPolicy {
     None,
     /// Broadcast the payload once more.
     Rebroadcast,
-    /// Unicast the payload to the silent targets, `per_minute` devices per minute.
+    /// Poll the silent targets by unicast, `per_minute` devices per minute: each states its
+    /// revision (`checkIn`) and those behind get the payload as care.
     Unicast {
         /// Devices per minute.
         per_minute: u32,
@@ -354,7 +355,9 @@ impl CareServer {
 
     /// Picks and records `campaign`'s next unicast fallback batch from `directory` (the
     /// app's target ids, any order): the smallest silent ids after the server's cursor, as
-    /// many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+    /// many as the pace allows now. Open a DM session with each and pass the revision it holds
+    /// to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+    /// Empty when none is due.
     pub fn fallback_unicast(
         &self,
         campaign: String,

@@ -393,3 +393,33 @@ fn a_revision_starts_the_fallback_afresh_and_keeps_the_floor() {
     assert_eq!(s.fallback.checks, 0);
     assert_eq!(s.fallback_due(early_check(&c)), FallbackDue::Nothing);
 }
+
+#[test]
+fn after_a_degradation_reports_of_devices_silent_until_then_count_as_missed_not_as_received() {
+    let c = sampled_campaign();
+    let mut s = broadcast_with(&c, floor(Fallback::Rebroadcast), 40);
+    let t = early_check(&c);
+    run::<Server>(
+        &mut s,
+        &[tick(t), ServerCommand::RecordRebroadcast { at: t }],
+    );
+    let before = s.tally;
+    // A sampled device that never probed now probes (the rebroadcast reached it): it missed
+    // the first broadcast, and its probe is not counted as a broadcast receiver's — nor as
+    // a missed device's, which only the sample would reveal.
+    let late_prober = devices_where(&c, 41, true).remove(40);
+    run::<Server>(&mut s, &[accept(probe(&c, &late_prober), t.plus(mins(30)))]);
+    assert!(s.cases[&late_prober].silent_until_degraded);
+    assert_eq!(s.tally, before, "an uncounted probe");
+    // A failure report of a device silent until then counts with the missed.
+    let finding = vec![Finding::Status {
+        index: 0,
+        status: 500,
+    }];
+    let failed = failure_report(&c, "F-late", finding);
+    run::<Server>(&mut s, &[accept(failed, t.plus(mins(31)))]);
+    assert_eq!(s.tally.behind, before.behind + 1);
+    assert_eq!(s.tally.reporters, before.reporters);
+    // The estimate's r still rests on the broadcast's own probes.
+    assert_eq!(s.tally.probes, 40);
+}

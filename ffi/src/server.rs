@@ -703,8 +703,10 @@ pub unsafe extern "C" fn devcare_server_record_rebroadcast(
 /// Picks and records `campaign`'s next unicast fallback batch from the host's directory
 /// `directory[0..n]` (target ids, any order): the smallest ids after the server's cursor that
 /// it has heard nothing from, as many as the pace allows now. Sets `picked[i]` for each
-/// chosen `directory[i]` (the host sends those the payload by unicast) and writes their number
-/// to `*count`; 0 when no batch is due. Nothing is picked or recorded on an error.
+/// chosen `directory[i]` and writes their number to `*count`; 0 when no batch is due. The host
+/// opens a DM session with each chosen device and passes the revision it holds to
+/// `devcare_server_check_in`: one that missed the broadcast gets the payload as care
+/// (`devcare_server_next_care`). Nothing is picked or recorded on an error.
 ///
 /// # Safety
 /// `campaign` NUL-terminated; `directory` `n` NUL-terminated strings (NULL when `n` is 0);

@@ -39,23 +39,20 @@ fn a_lossy_broadcast_is_degraded_and_the_unicast_fallback_reaches_the_missed_dev
     );
     // Found at the early check, long before the deadline and most check-ins.
     assert!(after < Duration::from_hours(4), "{after}");
-    // Every silent target is sent the payload once; every missed device is reached by the
-    // fallback or by its own check-in, and nothing stays unresolved.
+    // Every silent target is polled once; most missed devices are found by the poll before
+    // their own check-in, each missed device is found exactly once (poll or check-in), and
+    // nothing stays unresolved.
     assert_eq!(state.fallback.unicast_sent, f.unicast_sent);
     assert!(state.fallback.unicast_done);
     assert!(f.unicast_sent > DEVICES * 9 / 10, "{}", f.unicast_sent);
     assert!(f.reached_missed > out.missed / 2, "{f:?}");
-    assert_eq!(
-        f.reached_missed + out.stats.checkins_behind,
-        out.missed,
-        "each missed device is reached exactly once"
-    );
+    assert_eq!(out.stats.checkins_behind, out.missed);
     assert_eq!(out.unresolved, 0);
-    // The statistics keep the broadcast's coverage as measured at the degradation.
+    // With every missed device known, the interval's top is the broadcast's true coverage.
     let cov = out.stats.coverage.unwrap();
     let broadcast_truth = 1.0 - out.missed as f64 / DEVICES as f64;
     assert!(
-        cov.lo <= broadcast_truth && broadcast_truth <= cov.hi,
+        cov.lo <= broadcast_truth && (cov.hi - broadcast_truth).abs() < 1e-9,
         "{cov:?}"
     );
     // The log replays to the live state.

@@ -1130,7 +1130,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() and 0xFFFF) != 61052) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() and 0xFFFF) != 29212) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() and 0xFFFF) != 12639) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() and 0xFFFF) != 62153) {
@@ -1763,7 +1763,9 @@ public interface CareServerInterface {
     /**
      * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
      * app's target ids, any order): the smallest silent ids after the server's cursor, as
-     * many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+     * many as the pace allows now. Open a DM session with each and pass the revision it holds
+     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+     * Empty when none is due.
      */
     fun `fallbackUnicast`(`campaign`: kotlin.String, `directory`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<kotlin.String>
     
@@ -2109,7 +2111,9 @@ open class CareServer: Disposable, AutoCloseable, CareServerInterface
     /**
      * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
      * app's target ids, any order): the smallest silent ids after the server's cursor, as
-     * many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+     * many as the pace allows now. Open a DM session with each and pass the revision it holds
+     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+     * Empty when none is due.
      */
     @Throws(DevcareException::class)override fun `fallbackUnicast`(`campaign`: kotlin.String, `directory`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<kotlin.String> {
             return FfiConverterSequenceString.lift(
@@ -4835,7 +4839,8 @@ sealed class FallbackPolicy {
     
     
     /**
-     * Unicast the payload to the silent targets, `per_minute` devices per minute.
+     * Poll the silent targets by unicast, `per_minute` devices per minute: each states its
+     * revision (`checkIn`) and those behind get the payload as care.
      */
     data class Unicast(
         /**

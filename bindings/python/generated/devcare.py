@@ -554,7 +554,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() != 61052:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() != 29212:
+    if lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() != 12639:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 62153:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -3168,7 +3168,8 @@ class FallbackPolicy:
     @dataclass
     class UNICAST:
         """
-        Unicast the payload to the silent targets, `per_minute` devices per minute.
+        Poll the silent targets by unicast, `per_minute` devices per minute: each states its
+        revision (`checkIn`) and those behind get the payload as care.
 """
         
         def __init__(self, per_minute:int):
@@ -3407,7 +3408,9 @@ class CareServerProtocol(typing.Protocol):
         """
         Picks and records `campaign`'s next unicast fallback batch from `directory` (the
         app's target ids, any order): the smallest silent ids after the server's cursor, as
-        many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+        many as the pace allows now. Open a DM session with each and pass the revision it holds
+        to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+        Empty when none is due.
 """
         raise NotImplementedError
     def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
@@ -3723,7 +3726,9 @@ class CareServer(CareServerProtocol):
         """
         Picks and records `campaign`'s next unicast fallback batch from `directory` (the
         app's target ids, any order): the smallest silent ids after the server's cursor, as
-        many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+        many as the pace allows now. Open a DM session with each and pass the revision it holds
+        to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+        Empty when none is due.
 """
         
         _UniffiFfiConverterString.check_lower(campaign)

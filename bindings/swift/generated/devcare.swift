@@ -702,7 +702,9 @@ public protocol CareServerProtocol: AnyObject, Sendable {
     /**
      * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
      * app's target ids, any order): the smallest silent ids after the server's cursor, as
-     * many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+     * many as the pace allows now. Open a DM session with each and pass the revision it holds
+     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+     * Empty when none is due.
      */
     func fallbackUnicast(campaign: String, directory: [String], nowMs: UInt64) throws  -> [String]
     
@@ -976,7 +978,9 @@ open func fallbackDue(campaign: String, nowMs: UInt64)throws  -> FallbackAction 
     /**
      * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
      * app's target ids, any order): the smallest silent ids after the server's cursor, as
-     * many as the pace allows now. Send each the payload by unicast. Empty when none is due.
+     * many as the pace allows now. Open a DM session with each and pass the revision it holds
+     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+     * Empty when none is due.
      */
 open func fallbackUnicast(campaign: String, directory: [String], nowMs: UInt64)throws  -> [String]  {
     return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
@@ -3528,7 +3532,8 @@ public enum FallbackPolicy: Equatable, Hashable {
      */
     case rebroadcast
     /**
-     * Unicast the payload to the silent targets, `per_minute` devices per minute.
+     * Poll the silent targets by unicast, `per_minute` devices per minute: each states its
+     * revision (`checkIn`) and those behind get the payload as care.
      */
     case unicast(
         /**
@@ -4331,7 +4336,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() != 61052) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() != 29212) {
+    if (uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() != 12639) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 62153) {

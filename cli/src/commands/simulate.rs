@@ -312,7 +312,7 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
         let _ = writeln!(t, "  failed              {:>10}", out.failed);
         let _ = writeln!(
             t,
-            "  missed broadcast    {:>10}   (found by check-in: {})",
+            "  missed broadcast    {:>10}   (found by check-in or fallback poll: {})",
             out.missed, st.checkins_behind
         );
         let _ = writeln!(
@@ -378,14 +378,14 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             let how = match cfg.coverage_floor.map(|p| p.fallback) {
                 Some(Fallback::Rebroadcast) if f.rebroadcast => "rebroadcast".to_string(),
                 Some(Fallback::Unicast { per_minute }) => format!(
-                    "unicast to {} silent targets at {per_minute}/min",
+                    "polled {} silent targets by unicast at {per_minute}/min",
                     f.unicast_sent
                 ),
                 _ => "none run".to_string(),
             };
             let _ = writeln!(
                 t,
-                "  fallback            {how}: reached {} that had missed the broadcast (truth){}",
+                "  fallback            {how}: {} lacked the payload and got it as care{}",
                 f.reached_missed,
                 f.finished_after
                     .map_or_else(String::new, |d| format!(", last step after {d}"))

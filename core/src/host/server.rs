@@ -476,9 +476,11 @@ impl ServerHost {
 
     /// Picks and records `campaign`'s next unicast fallback batch from `directory` (the
     /// host's target ids, in any order): the smallest ids after the cursor that the server has
-    /// heard nothing from, as many as the pace allows now. Returns them; the host sends each
-    /// the payload by unicast. When the batch holds every remaining silent target the
-    /// fallback is done. Returns an empty list when no batch is due.
+    /// heard nothing from, as many as the pace allows now. Returns them; the host opens a DM
+    /// session with each and passes the revision it holds to [`Self::check_in`]: one that
+    /// missed the broadcast gets the payload as care ([`Self::next_care`]). When the batch
+    /// holds every remaining silent target the fallback is done. Returns an empty list when
+    /// no batch is due.
     pub fn fallback_unicast<'a>(
         &mut self,
         campaign: &str,

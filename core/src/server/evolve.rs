@@ -30,13 +30,17 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             late,
             at,
         } => {
+            // After the broadcast was found degraded, a device silent until then was reached
+            // by the fallback: it counts with those that missed the broadcast (and so does
+            // its relapse).
+            let silent_until_degraded = state.fallback.degraded.is_some()
+                && state
+                    .cases
+                    .get(device)
+                    .is_none_or(|c| c.silent_until_degraded);
             // A relapse: the case that ended opens again; the device is failed once.
             let cycle = reopen(state, device) + u32::from(kind.is_failure());
-            let origin = if kind.is_failure() {
-                Origin::Reporter
-            } else {
-                Origin::Probe
-            };
+            let origin = Origin::new(kind.is_failure(), silent_until_degraded);
             count(state, device, origin, 1);
             let k = &mut state.counters;
             if kind.is_failure() {
@@ -52,7 +56,8 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                 kind: kind.clone(),
                 late: *late,
             };
-            let case = Case::opened(origin, *at, *evaluated_at, cycle);
+            let mut case = Case::opened(origin, *at, *evaluated_at, cycle);
+            case.silent_until_degraded = silent_until_degraded;
             state.cases.insert(device.clone(), case);
         }
         ServerEvent::CheckInBehind {
@@ -277,13 +282,33 @@ enum Origin {
     Reporter,
     Behind,
     Probe,
+    /// Not counted: a success probe from a device reached by the coverage fallback. It
+    /// missed the broadcast, but only sampled devices probe, so counting it as missed would
+    /// find the missed among the sampled more often than among the rest and bias the
+    /// estimate; left uncounted it stays a sampled, uncertain device that did not probe the
+    /// broadcast — which is what it is.
+    Uncounted,
 }
 
 impl Origin {
+    /// A report's origin: a failure or a probe, from a device silent until the broadcast was
+    /// found degraded or not ([`Case::silent_until_degraded`]).
+    fn new(failure: bool, silent_until_degraded: bool) -> Origin {
+        match (failure, silent_until_degraded) {
+            (true, false) => Origin::Reporter,
+            (false, false) => Origin::Probe,
+            // A failure is reported whether or not the device is sampled: finding these
+            // does not depend on the sample.
+            (true, true) => Origin::Behind,
+            (false, true) => Origin::Uncounted,
+        }
+    }
+
     fn of(case: &Case) -> Origin {
         match &case.origin {
-            CaseOrigin::Report { kind, .. } if kind.is_failure() => Origin::Reporter,
-            CaseOrigin::Report { .. } => Origin::Probe,
+            CaseOrigin::Report { kind, .. } => {
+                Origin::new(kind.is_failure(), case.silent_until_degraded)
+            }
             CaseOrigin::CheckInBehind { .. } => Origin::Behind,
         }
     }
@@ -317,6 +342,7 @@ fn count(state: &mut ServerState, device: &DeviceId, origin: Origin, delta: i8) 
             }
         }
         Origin::Probe => bump(&mut t.probes),
+        Origin::Uncounted => {}
     }
 }
 

@@ -8,9 +8,10 @@
 //! (including its retries; the probes then allow a decision), and at the report deadline.
 //! When the interval's upper bound lies below the floor it appends
 //! [`BroadcastDegraded`](crate::server::ServerEvent::BroadcastDegraded) and the host runs
-//! the fallback: a rebroadcast, or unicast re-provisioning of the silent targets it can
-//! enumerate, paced at `per_minute` devices, walked in ascending id order from a cursor the
-//! server keeps (the server's state stays O(failures): it stores a count and the last id).
+//! the fallback: a rebroadcast, or a paced unicast poll of the silent targets it can
+//! enumerate — `per_minute` devices, walked in ascending id order from a cursor the server
+//! keeps (the server's state stays O(failures): it stores a count and the last id). Each
+//! polled device states its revision in a check-in; those behind get the payload as care.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +32,11 @@ pub enum Fallback {
     None,
     /// Broadcast the same payload once more.
     Rebroadcast,
-    /// Send the payload by unicast to the targets the server has heard nothing from.
+    /// Open a unicast DM session with each target the server has heard nothing from, paced:
+    /// the device states the revision it holds ([`ServerCommand::CheckIn`]); one that
+    /// missed the broadcast opens a check-in-behind case and gets the payload as care.
+    ///
+    /// [`ServerCommand::CheckIn`]: crate::server::ServerCommand::CheckIn
     Unicast {
         /// Devices per minute (1 to [`MAX_FALLBACK_PER_MINUTE`]).
         per_minute: u32,

@@ -81,6 +81,11 @@ pub struct Case {
     /// [`MAX_CARE_ATTEMPTS`](crate::schedule::MAX_CARE_ATTEMPTS)): a late success of one of
     /// them still ends the case.
     pub timed_out: u64,
+    /// Opened by a report after the broadcast was found degraded, from a device silent until
+    /// then: it was silent through the whole report period, so it missed the broadcast (or
+    /// every one of its reports was lost) and reached the payload by the fallback. The
+    /// coverage tally counts it with the devices that checked in behind.
+    pub silent_until_degraded: bool,
 }
 
 impl Case {
@@ -100,6 +105,7 @@ impl Case {
             care_settings: vec![],
             dispatched: 0,
             timed_out: 0,
+            silent_until_degraded: false,
         }
     }
 
@@ -387,12 +393,10 @@ impl ServerState {
     /// sampled among F and K), a Wilson interval valid for this campaign; otherwise from the
     /// sampling rate, `r = s / (p · U)`. Coverage = (F + r · U) / T.
     ///
-    /// Once a coverage check found the broadcast degraded, the interval of that check: the
-    /// fallback's receivers probe and report too, and would count as broadcast receivers.
+    /// Once a coverage check found the broadcast degraded, a device silent until then that
+    /// reports (reached by the fallback) counts with the devices that checked in behind
+    /// ([`Case::silent_until_degraded`]), not as a broadcast receiver.
     pub fn coverage(&self) -> Option<Coverage> {
-        if let Some(d) = &self.fallback.degraded {
-            return Some(d.coverage);
-        }
         self.share_holding(self.tally.reporters)
     }
 

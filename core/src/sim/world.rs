@@ -380,13 +380,24 @@ where
                     },
                 )?;
                 self.out.fallback.unicast_sent += sent;
+                // The DM session with each device states the revision it holds (a check-in):
+                // one that missed the broadcast opens a case and gets the payload as care,
+                // with the care policy's attempts and timeouts; the others change nothing.
                 for i in indices {
-                    // A device that holds the revision already answers the unicast as a
-                    // duplicate; one that missed the broadcast applies it now.
-                    if self.missed_now.remove(&i) {
-                        self.out.fallback.reached_missed += 1;
-                        self.deliver_payload(i, now)?;
+                    if !self.missed_now.contains(&i) {
+                        continue;
                     }
+                    self.out.fallback.reached_missed += 1;
+                    let applied_revision = self.devices.get(&i).map_or(0, |s| s.applied_revision);
+                    self.server(
+                        "fallback check-in",
+                        ServerCommand::CheckIn {
+                            device: device_id(i),
+                            groups: vec![],
+                            applied_revision,
+                            at: now,
+                        },
+                    )?;
                 }
             }
             FallbackDue::Nothing | FallbackDue::WaitUntil { .. } => return Ok(()),

@@ -404,22 +404,33 @@ fn after_a_degradation_reports_of_devices_silent_until_then_count_as_missed_not_
         &[tick(t), ServerCommand::RecordRebroadcast { at: t }],
     );
     let before = s.tally;
-    // A sampled device that never probed now probes (the rebroadcast reached it): it missed
-    // the first broadcast, and its probe is not counted as a broadcast receiver's — nor as
-    // a missed device's, which only the sample would reveal.
-    let late_prober = devices_where(&c, 41, true).remove(40);
-    run::<Server>(&mut s, &[accept(probe(&c, &late_prober), t.plus(mins(30)))]);
-    assert!(s.cases[&late_prober].silent_until_degraded);
+    // A sampled device that never probed now probes, having evaluated after the
+    // degradation (the rebroadcast reached it): it missed the first broadcast, and its probe
+    // is not counted as a broadcast receiver's — nor as a missed device's, which only the
+    // sample would reveal.
+    let sampled = devices_where(&c, 42, true);
+    let mut late = probe(&c, &sampled[40]);
+    late.evaluated_at = t.plus(mins(5));
+    run::<Server>(&mut s, &[accept(late, t.plus(mins(30)))]);
+    assert!(s.cases[&sampled[40]].silent_until_degraded);
     assert_eq!(s.tally, before, "an uncounted probe");
-    // A failure report of a device silent until then counts with the missed.
+    // A failure report of a device silent until then, evaluated after the degradation,
+    // counts with the missed.
     let finding = vec![Finding::Status {
         index: 0,
         status: 500,
     }];
-    let failed = failure_report(&c, "F-late", finding);
+    let mut failed = failure_report(&c, "F-late", finding.clone());
+    failed.evaluated_at = t.plus(mins(6));
     run::<Server>(&mut s, &[accept(failed, t.plus(mins(31)))]);
     assert_eq!(s.tally.behind, before.behind + 1);
     assert_eq!(s.tally.reporters, before.reporters);
-    // The estimate's r still rests on the broadcast's own probes.
-    assert_eq!(s.tally.probes, 40);
+    // A late report of an evaluation before the degradation (the device was off, its
+    // reports lost) is a broadcast receiver's, counted as such.
+    run::<Server>(&mut s, &[accept(probe(&c, &sampled[41]), t.plus(mins(32)))]);
+    assert_eq!(s.tally.probes, 41);
+    let slow = failure_report(&c, "F-slow", finding);
+    run::<Server>(&mut s, &[accept(slow, t.plus(mins(33)))]);
+    assert_eq!(s.tally.reporters, before.reporters + 1);
+    assert_eq!(s.tally.behind, before.behind + 1);
 }

@@ -30,10 +30,15 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             late,
             at,
         } => {
-            // After the broadcast was found degraded, a device silent until then was reached
-            // by the fallback: it counts with those that missed the broadcast (and so does
-            // its relapse).
-            let silent_until_degraded = state.fallback.degraded.is_some()
+            // After the broadcast was found degraded, a device silent until then that
+            // evaluated after the degradation was reached by the fallback: it counts with
+            // those that missed the broadcast (and so does its relapse). One that evaluated
+            // before it received the broadcast and was only late to report (powered off,
+            // its reports lost or delayed).
+            let silent_until_degraded = state
+                .fallback
+                .degraded
+                .is_some_and(|d| *evaluated_at >= d.at)
                 && state
                     .cases
                     .get(device)

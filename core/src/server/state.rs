@@ -81,9 +81,9 @@ pub struct Case {
     /// [`MAX_CARE_ATTEMPTS`](crate::schedule::MAX_CARE_ATTEMPTS)): a late success of one of
     /// them still ends the case.
     pub timed_out: u64,
-    /// Opened by a report after the broadcast was found degraded, from a device silent until
-    /// then: it was silent through the whole report period, so it missed the broadcast (or
-    /// every one of its reports was lost) and reached the payload by the fallback. The
+    /// Opened by a report evaluated after the broadcast was found degraded, from a device
+    /// silent until then: it took the payload from the fallback, so it missed the broadcast
+    /// (a late report of an evaluation before the degradation is a broadcast receiver's). The
     /// coverage tally counts it with the devices that checked in behind.
     pub silent_until_degraded: bool,
 }

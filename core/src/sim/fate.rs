@@ -37,6 +37,17 @@ pub(super) const TAG_RECEIVE: u8 = 6;
 pub(super) const TAG_SERVER_KEY: u8 = 7;
 pub(super) const TAG_REPORT_MASTER: u8 = 8;
 pub(super) const TAG_SALT: u8 = 9;
+pub(super) const TAG_SKEW: u8 = 10;
+pub(super) const TAG_SERVER_CRASH: u8 = 11;
+pub(super) const TAG_STORE_ERROR: u8 = 12;
+pub(super) const TAG_POWER_CUT: u8 = 13;
+pub(super) const TAG_REBOOT: u8 = 14;
+pub(super) const TAG_POWER_OFF: u8 = 15;
+pub(super) const TAG_FORGED: u8 = 16;
+pub(super) const TAG_MSG_LOSS: u8 = 17;
+pub(super) const TAG_MSG_DUP: u8 = 18;
+pub(super) const TAG_MSG_DELAY: u8 = 19;
+pub(super) const TAG_DISPATCH_CRASH: u8 = 20;
 
 /// How a device's apply goes wrong.
 #[derive(Debug, Clone, Copy)]

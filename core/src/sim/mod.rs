@@ -7,7 +7,10 @@
 //! are folded and dropped at once: memory grows with failures, not with the fleet.
 
 mod fate;
+mod faults;
 mod world;
+
+pub use faults::{FaultCounts, Faults, Violation};
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
@@ -38,6 +41,8 @@ pub struct FleetConfig {
     pub revise_at: Option<Duration>,
     /// The campaign's coverage floor and fallback (server-side policy), if any.
     pub coverage_floor: Option<CoverageFloor>,
+    /// What goes wrong between devices, channel and server.
+    pub faults: Faults,
 }
 
 impl FleetConfig {
@@ -54,6 +59,7 @@ impl FleetConfig {
             seed: 1,
             revise_at: None,
             coverage_floor: None,
+            faults: Faults::none(),
         }
     }
 }
@@ -84,7 +90,8 @@ pub struct FleetOutcome {
     pub stats: CampaignStats,
     /// Targets neither presumed/confirmed OK, recovered, escalated nor abandoned.
     pub unresolved: u64,
-    /// Time from issue to the last care outcome or settlement.
+    /// Time from issue to the last case resolved (recovered, escalated, given up); to the
+    /// last server activity when no case was opened.
     pub converged_after: Duration,
     /// Server events produced.
     pub events_logged: u64,
@@ -96,6 +103,15 @@ pub struct FleetOutcome {
     pub report_bytes: u64,
     /// What the coverage fallback did (last revision).
     pub fallback: FallbackOutcome,
+    /// Faults injected, by kind.
+    pub faults: FaultCounts,
+    /// Forged reports refused, by reason.
+    pub forged_rejected: BTreeMap<String, u64>,
+    /// Failed devices that gave up reporting with every attempt unacknowledged (the server
+    /// never heard of them; allowed by the retry policy).
+    pub gave_up_reporting: u64,
+    /// When the last case was resolved (recovered, escalated or given up), if one was.
+    pub last_resolved: Option<crate::model::Timestamp>,
 }
 
 /// What the coverage fallback did in the last revision.
@@ -156,6 +172,9 @@ pub enum SimError {
     /// Bad configuration.
     #[error("configuration: {0}")]
     Config(String),
+    /// An invariant broke (`docs/design.md`, "Fault simulation").
+    #[error("{0}")]
+    Invariant(Violation),
 }
 
 use fate::*;
@@ -196,6 +215,7 @@ where
     if cfg.devices == 0 {
         return Err(SimError::Config("at least one device is needed".into()));
     }
+    cfg.faults.validate().map_err(SimError::Config)?;
     let fate = Fate::new(cfg.seed);
     let mut sim = Sim {
         cfg,
@@ -227,8 +247,22 @@ where
             payload_bytes: 0,
             report_bytes: 0,
             fallback: FallbackOutcome::default(),
+            faults: FaultCounts::new(),
+            forged_rejected: BTreeMap::new(),
+            gave_up_reporting: 0,
+            last_resolved: None,
         },
         missed_now: std::collections::BTreeSet::new(),
+        messages: HashMap::new(),
+        next_msg: 0,
+        steps: 0,
+        server_cmds: 0,
+        work_done: 0,
+        logs: HashMap::new(),
+        server_log: Vec::new(),
+        ever_bad: std::collections::HashSet::new(),
+        powered_off: std::collections::HashSet::new(),
+        server_backoff: None,
         last_activity: cfg.campaign.issued_at,
         wake_at: None,
     };
@@ -237,7 +271,90 @@ where
     let stats = sim.server.stats();
     let mut out = sim.out;
     out.unresolved = stats.in_care;
-    out.converged_after = sim.last_activity.since(cfg.campaign.issued_at);
+    out.converged_after = out
+        .last_resolved
+        .unwrap_or(sim.last_activity)
+        .since(cfg.campaign.issued_at);
     out.stats = stats;
     Ok((out, sim.server))
+}
+
+/// What a sweep of many seeds found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepOutcome {
+    /// Seeds run.
+    pub seeds: u64,
+    /// Faults injected over all seeds, by kind.
+    pub faults: FaultCounts,
+    /// Seeds that broke an invariant (or failed otherwise), with what broke, by seed.
+    pub failures: Vec<(u64, String)>,
+    /// Seeds whose final coverage interval held the broadcast's true coverage, of those
+    /// with an interval.
+    pub coverage_held: u64,
+    /// Seeds with a coverage interval.
+    pub coverage_checked: u64,
+    /// Failed devices that gave up reporting unheard, over all seeds.
+    pub gave_up_reporting: u64,
+    /// Reports sent over all seeds, and failure reports + probes the server took.
+    pub reports_sent: u64,
+    /// Reports accepted over all seeds.
+    pub reports_accepted: u64,
+}
+
+/// Runs `cfg` for every seed of `seeds` on `threads` threads (each seed its own world,
+/// events discarded) and gathers the faults and the broken invariants. The result does not
+/// depend on the thread count.
+pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> SweepOutcome {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let next = AtomicU64::new(seeds.start);
+    let results: Mutex<Vec<(u64, Result<FleetOutcome, String>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= seeds.end {
+                        break;
+                    }
+                    let mut c = cfg.clone();
+                    c.seed = seed;
+                    let r = simulate(&c, |_| Ok(()))
+                        .map(|(out, _)| out)
+                        .map_err(|e| e.to_string());
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((seed, r));
+                }
+            });
+        }
+    });
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_by_key(|(seed, _)| *seed);
+    let mut out = SweepOutcome::default();
+    for (seed, r) in results {
+        out.seeds += 1;
+        match r {
+            Err(e) => out.failures.push((seed, e)),
+            Ok(o) => {
+                for (k, n) in &o.faults {
+                    *out.faults.entry(k).or_default() += n;
+                }
+                out.gave_up_reporting += o.gave_up_reporting;
+                out.reports_sent += o.reports_sent;
+                out.reports_accepted += o.reports_accepted;
+                if let Some(cv) = o.stats.coverage {
+                    out.coverage_checked += 1;
+                    let truth = 1.0 - o.missed as f64 / o.devices as f64;
+                    if cv.lo <= truth + 1e-12 && truth <= cv.hi + 1e-12 {
+                        out.coverage_held += 1;
+                    }
+                }
+            }
+        }
+    }
+    out
 }

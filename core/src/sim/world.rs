@@ -1,24 +1,31 @@
 //! The simulated world: devices, the server and the broadcast, run on one queue of timed
-//! work.
+//! work. Between them sits the fault model ([`Faults`]): every message crosses a channel
+//! that may lose, duplicate or delay it; every device step may be cut by a power loss or
+//! followed by a reboot; the server may crash, fail an append or restart mid-dispatch. With
+//! [`Faults::none`] every message arrives at once and the run is the best case.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use crate::decider::Decider;
-use crate::device::{Device, DeviceCommand, DeviceState, Phase};
+use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
 use crate::model::{DeviceId, Duration, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::report::{ApplyResult, Verify};
-use crate::server::{FallbackDue, Server, ServerCommand, ServerEvent, ServerState};
+use crate::server::{
+    CareOrder, CaseStatus, FallbackDue, Server, ServerCommand, ServerEvent, ServerState,
+};
 use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
 
 use super::fate::*;
+use super::faults::{Faults, Violation};
 use super::*;
 
 /// Timed work in the simulation, ordered by time then sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Work {
-    /// A device's report is due.
+    /// A device may have something to do: apply, evaluate, send or resend a report, apply
+    /// care (after a power cut).
     Report(u64),
     /// A device that missed the broadcast of this revision checks in (stale once a newer
     /// revision was broadcast).
@@ -27,7 +34,44 @@ pub(super) enum Work {
     Revise,
     /// The server wakes (care due, settlement).
     ServerWake,
+    /// A message reaches the other side (its id in `Sim::messages`).
+    Arrive(u64),
+    /// An operator pauses care.
+    Pause,
+    /// The operator resumes care.
+    Resume,
 }
+
+/// A message on the interaction channel.
+#[derive(Debug, Clone)]
+pub(super) enum Msg {
+    /// A device's report, as wire bytes, to the server.
+    Report {
+        i: u64,
+        attempt: u32,
+        bytes: Vec<u8>,
+    },
+    /// The server's DM status for a report, to the device.
+    Answer { i: u64, attempt: u32, status: u16 },
+    /// A care order, to the device.
+    Care { order: CareOrder },
+    /// A care outcome (the device's verdict), to the server.
+    Outcome { i: u64, attempt: u32, success: bool },
+}
+
+/// How a device step went.
+#[derive(Debug)]
+pub(super) enum Step {
+    /// Done and durable.
+    Done,
+    /// Cut by a power loss before its events were flushed: it did not happen.
+    Cut,
+    /// The decider refused it.
+    Refused(DeviceError),
+}
+
+/// How long a device takes to come back after a power cut.
+const RESTART: Duration = Duration::from_secs(30);
 
 pub(super) struct Sim<'a, S, P> {
     pub(super) cfg: &'a FleetConfig,
@@ -52,6 +96,27 @@ pub(super) struct Sim<'a, S, P> {
     /// Devices that missed the current revision's broadcast and were not reached since
     /// (ground truth).
     pub(super) missed_now: BTreeSet<u64>,
+    /// Messages in flight, by id.
+    pub(super) messages: HashMap<u64, Msg>,
+    /// Message ids handed out (also the key of each message's fault draws).
+    pub(super) next_msg: u64,
+    /// Device steps taken (the key of each step's fault draws).
+    pub(super) steps: u64,
+    /// Server commands committed (the key of each crash draw).
+    pub(super) server_cmds: u64,
+    /// Work items processed (named by a violation).
+    pub(super) work_done: u64,
+    /// Each kept device's event log, when reboots or power cuts rebuild devices from it.
+    pub(super) logs: HashMap<u64, Vec<DeviceEvent>>,
+    /// The server's event log, when crashes rebuild the server from it.
+    pub(super) server_log: Vec<ServerEvent>,
+    /// Devices that truly failed, or lacked the payload, at some point (ground truth): the
+    /// only ones care may be sent to.
+    pub(super) ever_bad: HashSet<u64>,
+    /// Devices already powered off once.
+    pub(super) powered_off: HashSet<u64>,
+    /// After a store failure the server retries no sooner than this.
+    pub(super) server_backoff: Option<Timestamp>,
 }
 
 impl<S, P> Sim<'_, S, P>
@@ -59,6 +124,10 @@ where
     S: FnMut(&[ServerEvent]) -> Result<(), String>,
     P: FnMut(u64),
 {
+    fn faults(&self) -> &Faults {
+        &self.cfg.faults
+    }
+
     /// A 32-byte secret derived from the seed (simulation keys only).
     pub(super) fn secret(&self, tag: u8) -> [u8; 32] {
         let mut out = [0u8; 32];
@@ -71,6 +140,38 @@ where
     pub(super) fn push(&mut self, at: Timestamp, w: Work) {
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq, w)));
+    }
+
+    fn inject(&mut self, kind: &'static str) {
+        *self.out.faults.entry(kind).or_default() += 1;
+    }
+
+    fn violation(&self, invariant: &'static str, at: Timestamp, detail: String) -> SimError {
+        SimError::Invariant(Violation {
+            invariant,
+            at,
+            step: self.work_done,
+            detail,
+        })
+    }
+
+    /// Device `i`'s clock offset in ms (within ± the configured skew).
+    fn skew(&self, i: u64) -> i64 {
+        let s = self.faults().clock_skew.as_millis();
+        if s == 0 {
+            return 0;
+        }
+        (self.fate.u64(TAG_SKEW, i, 0) % (2 * s + 1)) as i64 - s as i64
+    }
+
+    /// True time `t` on device `i`'s clock.
+    fn dev_time(&self, i: u64, t: Timestamp) -> Timestamp {
+        Timestamp(t.0.saturating_add_signed(self.skew(i)))
+    }
+
+    /// Device `i`'s clock reading `t` in true time.
+    fn true_time(&self, i: u64, t: Timestamp) -> Timestamp {
+        Timestamp(t.0.saturating_add_signed(-self.skew(i)))
     }
 
     pub(super) fn server(
@@ -87,54 +188,151 @@ where
         &mut self,
         events: Vec<ServerEvent>,
     ) -> Result<Vec<ServerEvent>, SimError> {
-        if !events.is_empty() {
-            (self.sink)(&events).map_err(SimError::Sink)?;
-            for e in &events {
-                Server::evolve(&mut self.server, e);
+        if events.is_empty() {
+            return Ok(events);
+        }
+        (self.sink)(&events).map_err(SimError::Sink)?;
+        for e in &events {
+            Server::evolve(&mut self.server, e);
+            if let ServerEvent::CareSucceeded { at, .. }
+            | ServerEvent::DeviceEscalated { at, .. }
+            | ServerEvent::CareAbandoned { at, .. } = e
+            {
+                self.out.last_resolved = Some(self.out.last_resolved.map_or(*at, |t| t.max(*at)));
             }
-            self.out.events_logged += events.len() as u64;
+        }
+        self.out.events_logged += events.len() as u64;
+        if self.faults().logs_server() {
+            self.server_log.extend_from_slice(&events);
+        }
+        self.server_cmds += 1;
+        let crash = self.faults().server_crash;
+        if crash > 0.0 && self.fate.unit(TAG_SERVER_CRASH, self.server_cmds, 0) < crash {
+            self.inject("server-crash");
+            self.restart_server()?;
         }
         Ok(events)
     }
 
+    /// The server process restarts: its state is rebuilt from its log, which must give the
+    /// live state exactly.
+    fn restart_server(&mut self) -> Result<(), SimError> {
+        let replayed = Server::replay(&self.server_log);
+        if replayed != self.server {
+            let at = self.last_activity;
+            return Err(self.violation(
+                "server-log-replays-to-live-state",
+                at,
+                format!(
+                    "after {} events the replayed server differs from the live one",
+                    self.server_log.len()
+                ),
+            ));
+        }
+        self.server = replayed;
+        Ok(())
+    }
+
+    /// Whether the store fails this append (fault `store_error`).
+    fn store_fails(&mut self) -> bool {
+        let p = self.faults().store_error;
+        self.next_msg += 1;
+        if p > 0.0 && self.fate.unit(TAG_STORE_ERROR, self.next_msg, 0) < p {
+            self.inject("store-error");
+            return true;
+        }
+        false
+    }
+
+    /// One device step: the decider's events folded into `state`, appended to the
+    /// device's log — unless a power cut loses them first (the device restarts from its
+    /// log, which must hold exactly the state before the step); after it, maybe a reboot
+    /// (the state rebuilt from the log must be the live state).
+    pub(super) fn device_step(
+        &mut self,
+        i: u64,
+        state: &mut DeviceState,
+        cmd: DeviceCommand,
+    ) -> Result<Step, SimError> {
+        let logged = self.faults().logs_devices();
+        self.steps += 1;
+        let step = self.steps;
+        if logged && self.fate.unit(TAG_POWER_CUT, i, step) < self.faults().power_cut {
+            self.inject("power-cut");
+            let replayed = Device::replay(self.logs.get(&i).map_or(&[][..], Vec::as_slice));
+            if replayed != *state {
+                return Err(self.violation(
+                    "a-power-cut-loses-only-the-unflushed-step",
+                    self.last_activity,
+                    format!(
+                        "device {}: its log does not rebuild its state",
+                        device_id(i)
+                    ),
+                ));
+            }
+            return Ok(Step::Cut);
+        }
+        let events = match Device::handle(state, &cmd) {
+            Ok(events) => events,
+            Err(e) => return Ok(Step::Refused(e)),
+        };
+        self.out.device_events += events.len() as u64;
+        if logged {
+            self.logs.entry(i).or_default().extend(events);
+            if self.fate.unit(TAG_REBOOT, i, step) < self.faults().reboot {
+                self.inject("reboot");
+                let replayed = Device::replay(&self.logs[&i]);
+                if replayed != *state {
+                    return Err(self.violation(
+                        "device-log-replays-to-live-state",
+                        self.last_activity,
+                        format!("device {} after {cmd:?}", device_id(i)),
+                    ));
+                }
+                *state = replayed;
+            }
+        }
+        Ok(Step::Done)
+    }
+
+    /// A device step that must not be refused (a refusal is a bug in the simulation).
     pub(super) fn device(
         &mut self,
         i: u64,
         state: &mut DeviceState,
         what: &'static str,
         cmd: DeviceCommand,
-    ) -> Result<(), SimError> {
-        let events = Device::handle(state, &cmd).map_err(|e| SimError::Device {
-            device: device_id(i).to_string(),
-            what,
-            reason: e.to_string(),
-        })?;
-        self.out.device_events += events.len() as u64;
-        Ok(())
+    ) -> Result<bool, SimError> {
+        match self.device_step(i, state, cmd)? {
+            Step::Done => Ok(true),
+            Step::Cut => Ok(false),
+            Step::Refused(e) => Err(SimError::Device {
+                device: device_id(i).to_string(),
+                what,
+                reason: e.to_string(),
+            }),
+        }
     }
 
-    /// Receive, apply (with the device's injury), evaluate. Returns the state.
-    pub(super) fn provision(
-        &mut self,
-        i: u64,
-        mut s: DeviceState,
-        received_at: Timestamp,
-        injure: bool,
-    ) -> Result<DeviceState, SimError> {
-        let c = &self.campaign.clone();
-        let round = self.round;
-        let id = device_id(i);
-        self.device(
-            i,
-            &mut s,
-            "receive",
-            DeviceCommand::Receive {
-                campaign: Box::new(c.clone()),
-                device: id,
-                groups: vec![],
-                at: received_at,
-            },
-        )?;
+    /// Keeps device `i` (with its log) and wakes it when its state asks.
+    fn keep(&mut self, i: u64, s: DeviceState) {
+        if let Some(w) = s.next_wake() {
+            let at = self.true_time(i, w);
+            self.push(at, Work::Report(i));
+        }
+        self.devices.insert(i, s);
+    }
+
+    /// Forgets device `i`: it has nothing left to do.
+    fn forget(&mut self, i: u64) {
+        self.devices.remove(&i);
+        self.logs.remove(&i);
+    }
+
+    /// What device `i`'s apply of the current revision returns (its injury, if it fails),
+    /// and how long after receipt it finishes.
+    fn apply_results(&self, i: u64) -> (Vec<ApplyResult>, Duration) {
+        let c = &self.campaign;
         let mut results = vec![
             ApplyResult {
                 status: 200,
@@ -142,33 +340,66 @@ where
             };
             c.settings.len()
         ];
-        let mut applied_at = received_at.plus(Duration::from_secs(2));
-        if injure {
-            let r = self.fate.u64(TAG_MODE, i, round);
+        let mut after = Duration::from_secs(2);
+        if self.fate.unit(TAG_FAIL, i, self.round) < self.cfg.fail_rate {
+            let r = self.fate.u64(TAG_MODE, i, self.round);
             let modes = injuries(c, r);
             let pick = modes.get((r % modes.len().max(1) as u64) as usize).copied();
             match pick {
                 Some(Injury::Status { index, code }) => results[index].status = code,
                 Some(Injury::Mismatch { index }) => results[index].verify = Verify::Mismatch,
                 Some(Injury::Truncate { keep }) => results.truncate(keep),
-                Some(Injury::Late { after }) => applied_at = received_at.plus(after),
+                Some(Injury::Late { after: late }) => after = late,
                 None => {}
             }
         }
-        let evaluate_at = received_at.plus(c.schedule.evaluate_after);
+        (results, after)
+    }
+
+    /// Receive, apply (with the device's injury), evaluate, at true time `received_at`.
+    /// Returns the state and whether the device holds the payload (a power cut while
+    /// receiving loses it).
+    pub(super) fn provision(
+        &mut self,
+        i: u64,
+        mut s: DeviceState,
+        received_at: Timestamp,
+    ) -> Result<(DeviceState, bool), SimError> {
+        let c = self.campaign.clone();
+        let at = self.dev_time(i, received_at);
+        let receive = DeviceCommand::Receive {
+            campaign: Box::new(c.clone()),
+            device: device_id(i),
+            groups: vec![],
+            at,
+        };
+        if !self.device(i, &mut s, "receive", receive)? {
+            return Ok((s, false));
+        }
+        let (results, after) = self.apply_results(i);
+        let applied_at = at.plus(after);
+        let evaluate_at = at.plus(c.schedule.evaluate_after);
         if applied_at < evaluate_at {
-            self.device(
-                i,
-                &mut s,
-                "record-applied",
-                DeviceCommand::RecordApplied {
-                    results,
-                    at: applied_at,
-                },
-            )?;
+            let cmd = DeviceCommand::RecordApplied {
+                results,
+                at: applied_at,
+            };
+            if !self.device(i, &mut s, "record-applied", cmd)? {
+                // Cut mid-apply: the device takes it up again when it restarts.
+                return Ok((s, true));
+            }
         }
         self.device(i, &mut s, "tick", DeviceCommand::Tick { now: evaluate_at })?;
-        Ok(s)
+        Ok((s, true))
+    }
+
+    /// The care results of device `i`'s attempt `attempt` over `n` settings: the first
+    /// setting fails unless the attempt works (chance `care_success`).
+    fn care_results(&self, i: u64, attempt: u32, n: usize) -> Vec<ApplyResult> {
+        let works = self.fate.unit(TAG_CARE, i, u64::from(attempt)) < self.cfg.care_success;
+        (0..n)
+            .map(|k| ApplyResult::status(if works || k > 0 { 200 } else { 500 }))
+            .collect()
     }
 
     pub(super) fn run(&mut self) -> Result<(), SimError> {
@@ -192,9 +423,36 @@ where
         if let Some(after) = cfg.revise_at {
             self.push(t0.plus(after), Work::Revise);
         }
+        if self.faults().operator_pause {
+            let mid = t0.plus(Duration(
+                self.campaign.schedule.first_window_end().as_millis() / 2,
+            ));
+            self.push(mid, Work::Pause);
+            self.push(mid.plus(Duration::from_mins(30)), Work::Resume);
+        }
+        // A world that has not settled a week after its deadline never will: a server that
+        // keeps waking without progress, a device that never stops. Either is a bug.
+        let horizon = self
+            .campaign
+            .report_deadline()
+            .plus(Duration::from_hours(7 * 24));
+        let mut same_instant = (Timestamp(0), 0u64);
         while let Some(Reverse((now, _, work))) = self.queue.pop() {
+            self.work_done += 1;
+            same_instant = if same_instant.0 == now {
+                (now, same_instant.1 + 1)
+            } else {
+                (now, 0)
+            };
+            if now > horizon || same_instant.1 > 10 * self.cfg.devices + 1_000_000 {
+                return Err(self.violation(
+                    "the-run-ends",
+                    now,
+                    format!("still busy ({work:?}) past the deadline's week or at one instant"),
+                ));
+            }
             match work {
-                Work::Report(i) => self.deliver_report(i, now)?,
+                Work::Report(i) => self.drive(i, now)?,
                 Work::CheckIn(i, revision) if revision == self.campaign.revision => {
                     // A device the fallback reached holds the revision; one still missing it
                     // states what it has.
@@ -225,11 +483,31 @@ where
                     self.server_wake(now)?;
                 }
                 Work::ServerWake => {}
+                Work::Arrive(id) => {
+                    if let Some(msg) = self.messages.remove(&id) {
+                        self.arrive(msg, now)?;
+                    }
+                }
+                Work::Pause => self.operator(ServerCommand::Pause { at: now }, now)?,
+                Work::Resume => self.operator(ServerCommand::Resume { at: now }, now)?,
             }
+        }
+        self.check_end()
+    }
+
+    /// An operator's pause or resume (refused when it does not fit: nothing happens).
+    fn operator(&mut self, cmd: ServerCommand, now: Timestamp) -> Result<(), SimError> {
+        if let Ok(events) = Server::decide(&self.server, &cmd) {
+            self.inject(match cmd {
+                ServerCommand::Pause { .. } => "operator-pause",
+                _ => "operator-resume",
+            });
+            self.commit_server(events)?;
+            self.last_activity = self.last_activity.max(now);
+            self.schedule_wake();
         }
         Ok(())
     }
-
     /// Revision N+1 replaces N on the server at `now` and is broadcast again.
     fn revise(&mut self, now: Timestamp) -> Result<(), SimError> {
         let mut next = self.campaign.clone();
@@ -298,6 +576,7 @@ where
             if self.fate.unit(TAG_LOSS, i, extra) < cfg.loss {
                 self.out.missed += 1;
                 self.missed_now.insert(i);
+                self.ever_bad.insert(i);
                 let at = t.plus(Duration(
                     self.fate.u64(TAG_CHECKIN, i, extra) % cfg.checkin_interval.as_millis().max(1),
                 ));
@@ -315,18 +594,498 @@ where
     /// unicast): it applies (with its injury), evaluates, and keeps state and queues a report
     /// only when it has one.
     fn deliver_payload(&mut self, i: u64, received_at: Timestamp) -> Result<(), SimError> {
-        let injure = self.fate.unit(TAG_FAIL, i, self.round) < self.cfg.fail_rate;
         let before = self.devices.remove(&i).unwrap_or_default();
-        let s = self.provision(i, before, received_at, injure)?;
+        let (s, holds) = self.provision(i, before, received_at)?;
+        if !holds {
+            // A power cut while receiving: the device never took the payload on; it is found
+            // when it checks in, as if it had missed the broadcast.
+            self.out.missed += 1;
+            self.missed_now.insert(i);
+            self.ever_bad.insert(i);
+            let at = received_at.plus(Duration(
+                self.fate.u64(TAG_CHECKIN, i, self.round)
+                    % self.cfg.checkin_interval.as_millis().max(1),
+            ));
+            let revision = self.campaign.revision;
+            self.push(at, Work::CheckIn(i, revision));
+            if s.campaign.is_some() {
+                self.keep(i, s);
+            } else {
+                self.forget(i);
+            }
+            return Ok(());
+        }
+        if matches!(s.phase, Phase::Applying | Phase::Evaluating) {
+            // Cut mid-apply or mid-evaluation: it takes up where it was when it restarts.
+            self.push(received_at.plus(RESTART), Work::Report(i));
+            self.keep(i, s);
+            return Ok(());
+        }
+        self.count_evaluation(i, &s);
+        if s.report.is_some() {
+            self.keep(i, s);
+        } else {
+            self.forget(i);
+        }
+        Ok(())
+    }
+
+    /// Ground truth of an evaluation: failed, sampled.
+    fn count_evaluation(&mut self, i: u64, s: &DeviceState) {
         if !s.findings.is_empty() {
             self.out.failed += 1;
+            self.ever_bad.insert(i);
         }
         if s.sampled {
             self.out.sampled += 1;
         }
-        if let Some(r) = s.report {
-            self.push(r.due, Work::Report(i));
+    }
+
+    /// Device `i` does what is due at `now`: finish an apply a power cut interrupted,
+    /// evaluate, resume care, send or resend its report (unless it is powered off).
+    pub(super) fn drive(&mut self, i: u64, now: Timestamp) -> Result<(), SimError> {
+        let Some(mut s) = self.devices.remove(&i) else {
+            return Ok(());
+        };
+        let d = self.dev_time(i, now);
+        if s.phase == Phase::ApplyingCare {
+            return self.apply_care(i, s, now);
+        }
+        let evaluating = matches!(s.phase, Phase::Applying | Phase::Evaluating);
+        if s.phase == Phase::Applying {
+            let (results, _) = self.apply_results(i);
+            let cmd = DeviceCommand::RecordApplied { results, at: d };
+            if !self.device(i, &mut s, "record-applied", cmd)? {
+                return self.restart(i, s, now);
+            }
+        }
+        if !self.device(i, &mut s, "tick", DeviceCommand::Tick { now: d })? {
+            return self.restart(i, s, now);
+        }
+        if evaluating && !matches!(s.phase, Phase::Applying | Phase::Evaluating) {
+            self.count_evaluation(i, &s);
+        }
+        let Some(report) = s.due_report(d) else {
+            let done = match s.phase {
+                Phase::Healthy | Phase::Confirmed | Phase::Recovered => true,
+                Phase::GaveUp => s.findings.is_empty(),
+                _ => false,
+            };
+            if done {
+                self.forget(i);
+            } else {
+                self.keep(i, s);
+            }
+            return Ok(());
+        };
+        let f = self.faults();
+        if f.power_off > 0.0
+            && !self.powered_off.contains(&i)
+            && self.fate.unit(TAG_POWER_OFF, i, 0) < f.power_off
+        {
+            let off =
+                Duration(1 + self.fate.u64(TAG_POWER_OFF, i, 1) % f.max_off.as_millis().max(1));
+            self.powered_off.insert(i);
+            self.inject("power-off");
             self.devices.insert(i, s);
+            self.push(now.plus(off), Work::Report(i));
+            return Ok(());
+        }
+        let attempt = report.attempt;
+        let allowed = self.campaign.schedule.report.retry.attempts;
+        if attempt - s.report_base > allowed {
+            return Err(self.violation(
+                "report-attempts-within-policy",
+                now,
+                format!(
+                    "device {} sends attempt {attempt} of a cycle allowed {allowed}",
+                    device_id(i)
+                ),
+            ));
+        }
+        let sent = DeviceCommand::MarkSent { attempt, at: d };
+        if !self.device(i, &mut s, "mark-sent", sent)? {
+            return self.restart(i, s, now);
+        }
+        self.out.reports_sent += 1;
+        let minute = now.since(self.cfg.campaign.issued_at).as_millis() / 60_000;
+        *self.out.reports_per_minute.entry(minute).or_default() += 1;
+        // Over the wire: encoded and MAC'd by the device, authenticated and decoded by the
+        // server.
+        let key = derive_device_key(&self.report_master, &report.device);
+        let bytes = encode_report(&report, &key).map_err(|e| SimError::Device {
+            device: report.device.to_string(),
+            what: "encode-report",
+            reason: e.to_string(),
+        })?;
+        self.out.report_bytes += bytes.len() as u64;
+        self.keep(i, s);
+        self.transmit(Msg::Report { i, attempt, bytes }, now)?;
+        let forged = self.faults().forged;
+        if forged > 0.0 && self.fate.unit(TAG_FORGED, i, self.steps) < forged {
+            self.inject("forged-report");
+            self.forge(&report, now)?;
+        }
+        Ok(())
+    }
+
+    /// A device cut by a power loss comes back after [`RESTART`] and carries on.
+    fn restart(&mut self, i: u64, s: DeviceState, now: Timestamp) -> Result<(), SimError> {
+        self.push(now.plus(RESTART), Work::Report(i));
+        self.keep(i, s);
+        Ok(())
+    }
+
+    /// A report under a key the server does not hold reaches it: refused, nothing logged.
+    fn forge(&mut self, report: &crate::report::Report, now: Timestamp) -> Result<(), SimError> {
+        let key = derive_device_key(&self.secret(TAG_FORGED), &report.device);
+        let bytes = encode_report(report, &key).map_err(|e| SimError::Config(e.to_string()))?;
+        let master = self.report_master;
+        let logged = self.out.events_logged;
+        match decode_report(&bytes, DEFAULT_MAX_REPORT_BYTES, |d| {
+            Some(derive_device_key(&master, d))
+        }) {
+            Err(e) => {
+                *self
+                    .out
+                    .forged_rejected
+                    .entry(e.reason().to_string())
+                    .or_default() += 1;
+            }
+            Ok(_) => {
+                return Err(self.violation(
+                    "forged-reports-change-nothing",
+                    now,
+                    format!("a forged report for {} authenticated", report.device),
+                ));
+            }
+        }
+        if self.out.events_logged != logged {
+            return Err(self.violation(
+                "refused-input-appends-nothing",
+                now,
+                "a forged report appended events".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` over the interaction channel at `now`: maybe lost, maybe duplicated, each
+    /// copy maybe delayed; a copy without delay arrives at once.
+    fn transmit(&mut self, msg: Msg, now: Timestamp) -> Result<(), SimError> {
+        let f = self.faults().clone();
+        self.next_msg += 1;
+        let id = self.next_msg;
+        let (loss, lost) = match &msg {
+            Msg::Report { .. } => (f.report_loss, "report-lost"),
+            Msg::Answer { .. } => (f.answer_loss, "answer-lost"),
+            Msg::Care { .. } => (f.care_loss, "care-order-lost"),
+            Msg::Outcome { .. } => (f.outcome_loss, "care-outcome-lost"),
+        };
+        if loss > 0.0 && self.fate.unit(TAG_MSG_LOSS, id, 0) < loss {
+            self.inject(lost);
+            return Ok(());
+        }
+        let copies = if f.duplicate > 0.0 && self.fate.unit(TAG_MSG_DUP, id, 0) < f.duplicate {
+            self.inject("duplicated");
+            2
+        } else {
+            1
+        };
+        for k in 0..copies {
+            let max = f.max_delay.as_millis();
+            let delay = if max == 0 {
+                0
+            } else {
+                self.fate.u64(TAG_MSG_DELAY, id, k) % max
+            };
+            if delay == 0 {
+                self.arrive(msg.clone(), now)?;
+            } else {
+                self.next_msg += 1;
+                let copy = self.next_msg;
+                self.messages.insert(copy, msg.clone());
+                self.push(now.plus(Duration(delay)), Work::Arrive(copy));
+            }
+        }
+        Ok(())
+    }
+
+    fn arrive(&mut self, msg: Msg, now: Timestamp) -> Result<(), SimError> {
+        match msg {
+            Msg::Report { i, attempt, bytes } => self.report_arrives(i, attempt, &bytes, now),
+            Msg::Answer { i, attempt, status } => self.answer_arrives(i, attempt, status, now),
+            Msg::Care { order } => self.care_arrives(order, now),
+            Msg::Outcome {
+                i,
+                attempt,
+                success,
+            } => self.outcome_arrives(i, attempt, success, now),
+        }
+    }
+
+    /// The server takes a report and answers it with its DM status.
+    fn report_arrives(
+        &mut self,
+        i: u64,
+        attempt: u32,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<(), SimError> {
+        let master = self.report_master;
+        let report = match decode_report(bytes, DEFAULT_MAX_REPORT_BYTES, |d| {
+            Some(derive_device_key(&master, d))
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                *self
+                    .out
+                    .reports_rejected
+                    .entry(e.reason().to_string())
+                    .or_default() += 1;
+                return self.transmit(
+                    Msg::Answer {
+                        i,
+                        attempt,
+                        status: 400,
+                    },
+                    now,
+                );
+            }
+        };
+        let cmd = ServerCommand::AcceptReport {
+            report,
+            groups: vec![],
+            at: now,
+        };
+        let status = match Server::decide(&self.server, &cmd) {
+            Ok(_) if self.store_fails() => 500,
+            Ok(events) => {
+                self.commit_server(events)?;
+                self.out.reports_accepted += 1;
+                self.last_activity = self.last_activity.max(now);
+                self.schedule_wake();
+                200
+            }
+            Err(e) => {
+                *self
+                    .out
+                    .reports_rejected
+                    .entry(e.reason().to_string())
+                    .or_default() += 1;
+                e.dm_status()
+            }
+        };
+        self.transmit(Msg::Answer { i, attempt, status }, now)
+    }
+
+    /// The device learns its report's fate: a 200 is an acknowledgement (stop resending);
+    /// anything else leaves it resending until its policy gives up.
+    fn answer_arrives(
+        &mut self,
+        i: u64,
+        attempt: u32,
+        status: u16,
+        now: Timestamp,
+    ) -> Result<(), SimError> {
+        if status != 200 {
+            return Ok(());
+        }
+        let Some(mut s) = self.devices.remove(&i) else {
+            return Ok(());
+        };
+        let d = self.dev_time(i, now);
+        match self.device_step(i, &mut s, DeviceCommand::Acknowledge { attempt, at: d })? {
+            // An acknowledgement of an attempt the device does not know (a stale copy of an
+            // older revision's): nothing to do.
+            Step::Refused(_) | Step::Cut | Step::Done => {}
+        }
+        if s.phase == Phase::Confirmed {
+            self.forget(i);
+        } else {
+            self.keep(i, s);
+        }
+        Ok(())
+    }
+
+    /// A care order reaches its device: care for a reporter, or the payload by unicast for
+    /// a device that lacks the revision. The device's verdict goes back as the outcome.
+    fn care_arrives(&mut self, order: CareOrder, now: Timestamp) -> Result<(), SimError> {
+        let i = device_index(&order.device);
+        if !self.ever_bad.contains(&i) {
+            return Err(self.violation(
+                "care-only-for-failed-or-behind-devices",
+                now,
+                format!(
+                    "care attempt {} reached {}, which provisioned fine and holds the payload",
+                    order.attempt, order.device
+                ),
+            ));
+        }
+        let d = self.dev_time(i, now);
+        let attempt = order.attempt;
+        let held = self.devices.remove(&i);
+        let held_revision = held
+            .as_ref()
+            .and_then(|s| s.campaign.as_ref())
+            .map(|c| c.revision);
+        let holds_revision = held_revision == Some(order.revision);
+        if order.revision != self.campaign.revision && !holds_revision {
+            // An order of a revision the device does not hold and the server has replaced
+            // (it arrived late): the device refuses it, nothing is answered.
+            self.inject("stale-care-order");
+            if let Some(s) = held {
+                self.devices.insert(i, s);
+            }
+            return Ok(());
+        }
+        match held {
+            Some(mut s) if holds_revision => {
+                let cmd = DeviceCommand::ReceiveCare {
+                    revision: order.revision,
+                    attempt,
+                    settings: order.settings.clone(),
+                    at: d,
+                };
+                match self.device_step(i, &mut s, cmd)? {
+                    Step::Done => {
+                        if s.campaign.as_ref().map(|c| c.revision) != Some(order.revision) {
+                            return Err(self.violation(
+                                "no-care-of-a-revision-the-device-does-not-hold",
+                                now,
+                                format!(
+                                    "{} took care of revision {}",
+                                    order.device, order.revision
+                                ),
+                            ));
+                        }
+                        self.apply_care(i, s, now)
+                    }
+                    // No outcome: the server's care timeout handles it.
+                    Step::Cut => self.restart(i, s, now),
+                    Step::Refused(_) => {
+                        // A copy of an order already applied, or an order for a device that
+                        // is fine by now: it says so.
+                        let fine = matches!(
+                            s.phase,
+                            Phase::Recovered | Phase::Healthy | Phase::Confirmed
+                        );
+                        self.keep(i, s);
+                        if fine {
+                            self.transmit(
+                                Msg::Outcome {
+                                    i,
+                                    attempt,
+                                    success: true,
+                                },
+                                now,
+                            )?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            held => {
+                let mut s = held.unwrap_or_default();
+                let results = self.care_results(i, attempt, order.settings.len());
+                let receive = DeviceCommand::Receive {
+                    campaign: Box::new(self.campaign.clone()),
+                    device: order.device.clone(),
+                    groups: vec![],
+                    at: d,
+                };
+                if !self.device(i, &mut s, "receive (unicast)", receive)? {
+                    if s.campaign.is_some() {
+                        self.keep(i, s);
+                    }
+                    return Ok(());
+                }
+                self.missed_now.remove(&i);
+                let applied = DeviceCommand::RecordApplied {
+                    results: full_results(&results, self.campaign.settings.len()),
+                    at: d,
+                };
+                if !self.device(i, &mut s, "record-applied", applied)? {
+                    return self.restart(i, s, now);
+                }
+                // The device evaluates the unicast payload as it would the broadcast.
+                let evaluate_at = d.plus(self.campaign.schedule.evaluate_after);
+                if !self.device(i, &mut s, "tick", DeviceCommand::Tick { now: evaluate_at })? {
+                    return self.restart(i, s, now);
+                }
+                let success = s.findings.is_empty();
+                if success {
+                    self.forget(i);
+                } else {
+                    self.devices.insert(i, s);
+                }
+                self.transmit(
+                    Msg::Outcome {
+                        i,
+                        attempt,
+                        success,
+                    },
+                    now,
+                )
+            }
+        }
+    }
+
+    /// Device `i` applies the care it received and sends its verdict.
+    fn apply_care(&mut self, i: u64, mut s: DeviceState, now: Timestamp) -> Result<(), SimError> {
+        let Some(care) = s.care.clone() else {
+            self.keep(i, s);
+            return Ok(());
+        };
+        let results = self.care_results(i, care.attempt, care.settings.len());
+        let d = self.dev_time(i, now);
+        let cmd = DeviceCommand::RecordCareApplied {
+            attempt: care.attempt,
+            results,
+            at: d,
+        };
+        if !self.device(i, &mut s, "record-care-applied", cmd)? {
+            return self.restart(i, s, now);
+        }
+        // The outcome the server is told is the device's own verdict.
+        let success = s.phase == Phase::Recovered;
+        if success {
+            self.forget(i);
+        } else {
+            self.keep(i, s);
+        }
+        self.transmit(
+            Msg::Outcome {
+                i,
+                attempt: care.attempt,
+                success,
+            },
+            now,
+        )
+    }
+
+    /// The server takes a care outcome (a copy of one it has, or one for an attempt it has
+    /// moved past, is refused and changes nothing).
+    fn outcome_arrives(
+        &mut self,
+        i: u64,
+        attempt: u32,
+        success: bool,
+        now: Timestamp,
+    ) -> Result<(), SimError> {
+        let cmd = ServerCommand::RecordCareOutcome {
+            device: device_id(i),
+            attempt,
+            success,
+            at: now,
+        };
+        if let Ok(events) = Server::decide(&self.server, &cmd) {
+            if self.store_fails() {
+                return Ok(());
+            }
+            self.commit_server(events)?;
+            self.last_activity = self.last_activity.max(now);
+            self.schedule_wake();
         }
         Ok(())
     }
@@ -407,198 +1166,153 @@ where
         Ok(())
     }
 
-    pub(super) fn deliver_report(&mut self, i: u64, now: Timestamp) -> Result<(), SimError> {
-        let Some(mut s) = self.devices.remove(&i) else {
-            return Ok(());
-        };
-        let Some(report) = s.due_report(now) else {
-            self.devices.insert(i, s);
-            return Ok(());
-        };
-        let attempt = report.attempt;
-        self.device(
-            i,
-            &mut s,
-            "mark-sent",
-            DeviceCommand::MarkSent { attempt, at: now },
-        )?;
-        self.out.reports_sent += 1;
-        let minute = now.since(self.cfg.campaign.issued_at).as_millis() / 60_000;
-        *self.out.reports_per_minute.entry(minute).or_default() += 1;
-        let failure = report.kind.is_failure();
-        // Over the wire: encoded and MAC'd by the device, authenticated and decoded by the
-        // server.
-        let key = derive_device_key(&self.report_master, &report.device);
-        let bytes = encode_report(&report, &key).map_err(|e| SimError::Device {
-            device: report.device.to_string(),
-            what: "encode-report",
-            reason: e.to_string(),
-        })?;
-        self.out.report_bytes += bytes.len() as u64;
-        let master = self.report_master;
-        let report = match decode_report(&bytes, DEFAULT_MAX_REPORT_BYTES, |d| {
-            Some(derive_device_key(&master, d))
-        }) {
-            Ok(r) => r,
-            Err(e) => {
-                *self
-                    .out
-                    .reports_rejected
-                    .entry(e.reason().to_string())
-                    .or_default() += 1;
-                self.devices.insert(i, s);
-                return Ok(());
-            }
-        };
-        let cmd = ServerCommand::AcceptReport {
-            report,
-            groups: vec![],
-            at: now,
-        };
-        match Server::decide(&self.server, &cmd) {
-            Ok(events) => {
-                self.commit_server(events)?;
-                self.out.reports_accepted += 1;
-                self.last_activity = self.last_activity.max(now);
-            }
-            Err(e) => {
-                *self
-                    .out
-                    .reports_rejected
-                    .entry(e.reason().to_string())
-                    .or_default() += 1;
-            }
-        }
-        self.device(
-            i,
-            &mut s,
-            "acknowledge",
-            DeviceCommand::Acknowledge { attempt, at: now },
-        )?;
-        if failure {
-            self.devices.insert(i, s);
-            self.schedule_wake();
-        }
-        Ok(())
-    }
-
-    /// Keeps exactly one server wake pending, at the server's next wake time.
+    /// Keeps exactly one server wake pending, at the server's next wake time (not before a
+    /// store failure's back-off).
     pub(super) fn schedule_wake(&mut self) {
-        if let Some(t) = self.server.next_wake()
-            && self.wake_at.is_none_or(|w| t < w)
-        {
-            self.wake_at = Some(t);
-            self.push(t, Work::ServerWake);
+        if let Some(t) = self.server.next_wake() {
+            let t = self.server_backoff.map_or(t, |b| t.max(b));
+            if self.wake_at.is_none_or(|w| t < w) {
+                self.wake_at = Some(t);
+                self.push(t, Work::ServerWake);
+            }
         }
     }
 
     pub(super) fn server_wake(&mut self, now: Timestamp) -> Result<(), SimError> {
         let settled = self.server.settled_at.is_some();
-        let ev = self.server("tick", ServerCommand::Tick { now })?;
+        let tick =
+            Server::decide(&self.server, &ServerCommand::Tick { now }).map_err(|source| {
+                SimError::Server {
+                    what: "tick",
+                    source,
+                }
+            })?;
+        if !tick.is_empty() && self.store_fails() {
+            return self.back_off(now);
+        }
+        let ev = self.commit_server(tick)?;
         if !ev.is_empty() && !settled {
             self.last_activity = self.last_activity.max(now);
         }
         for order in self.server.due_care(now, usize::MAX) {
-            let i = device_index(&order.device);
             let attempt = order.attempt;
-            self.server(
-                "dispatch-care",
-                ServerCommand::DispatchCare {
-                    device: order.device.clone(),
-                    attempt,
-                    at: now,
-                },
-            )?;
-            self.out.care_dispatched += 1;
-            let works = self.fate.unit(TAG_CARE, i, u64::from(attempt)) < self.cfg.care_success;
-            let results: Vec<ApplyResult> = order
-                .settings
-                .iter()
-                .enumerate()
-                .map(|(k, _)| ApplyResult::status(if works || k > 0 { 200 } else { 500 }))
-                .collect();
-            // The outcome the server is told is the device's own verdict.
-            let success;
-            // The device side: care for a reporter, or the payload by unicast for a device
-            // that missed the broadcast.
-            let held = self.devices.remove(&i);
-            let holds_revision = held
-                .as_ref()
-                .and_then(|s| s.campaign.as_ref())
-                .is_some_and(|c| c.revision == order.revision);
-            match held {
-                Some(mut s) if holds_revision => {
-                    self.device(
-                        i,
-                        &mut s,
-                        "receive-care",
-                        DeviceCommand::ReceiveCare {
-                            revision: order.revision,
-                            attempt,
-                            settings: order.settings.clone(),
-                            at: now,
-                        },
-                    )?;
-                    self.device(
-                        i,
-                        &mut s,
-                        "record-care-applied",
-                        DeviceCommand::RecordCareApplied {
-                            attempt,
-                            results,
-                            at: now,
-                        },
-                    )?;
-                    success = s.phase == Phase::Recovered;
-                    if !success {
-                        self.devices.insert(i, s);
-                    }
-                }
-                held => {
-                    let mut s = held.unwrap_or_default();
-                    self.device(
-                        i,
-                        &mut s,
-                        "receive (unicast)",
-                        DeviceCommand::Receive {
-                            campaign: Box::new(self.campaign.clone()),
-                            device: order.device.clone(),
-                            groups: vec![],
-                            at: now,
-                        },
-                    )?;
-                    self.device(
-                        i,
-                        &mut s,
-                        "record-applied",
-                        DeviceCommand::RecordApplied {
-                            results: full_results(&results, self.campaign.settings.len()),
-                            at: now,
-                        },
-                    )?;
-                    // The device evaluates the unicast payload as it would the broadcast.
-                    let evaluate_at = now.plus(self.campaign.schedule.evaluate_after);
-                    self.device(i, &mut s, "tick", DeviceCommand::Tick { now: evaluate_at })?;
-                    self.missed_now.remove(&i);
-                    success = s.findings.is_empty();
-                    if !success {
-                        self.devices.insert(i, s);
-                    }
-                }
+            let allowed = self.campaign.schedule.care.attempts;
+            if attempt > allowed {
+                return Err(self.violation(
+                    "care-attempts-within-policy",
+                    now,
+                    format!("{} gets care attempt {attempt} of {allowed}", order.device),
+                ));
             }
-            self.server(
-                "record-care-outcome",
-                ServerCommand::RecordCareOutcome {
-                    device: order.device,
-                    attempt,
-                    success,
-                    at: now,
-                },
-            )?;
+            let cmd = ServerCommand::DispatchCare {
+                device: order.device.clone(),
+                attempt,
+                at: now,
+            };
+            let events = Server::decide(&self.server, &cmd).map_err(|source| SimError::Server {
+                what: "dispatch-care",
+                source,
+            })?;
+            if self.store_fails() {
+                return self.back_off(now);
+            }
+            self.commit_server(events)?;
+            self.out.care_dispatched += 1;
             self.last_activity = self.last_activity.max(now);
+            let p = self.faults().dispatch_crash;
+            if p > 0.0 && self.fate.unit(TAG_DISPATCH_CRASH, self.server_cmds, 0) < p {
+                // Recorded as dispatched, never sent: the care timeout finds it.
+                self.inject("crash-mid-dispatch");
+                self.restart_server()?;
+                continue;
+            }
+            self.transmit(Msg::Care { order }, now)?;
         }
+        self.server_backoff = None;
         self.run_fallback(now)?;
         self.schedule_wake();
+        Ok(())
+    }
+
+    /// A store failure: the server tries again in a minute.
+    fn back_off(&mut self, now: Timestamp) -> Result<(), SimError> {
+        self.server_backoff = Some(now.plus(Duration::from_mins(1)));
+        self.schedule_wake();
+        Ok(())
+    }
+
+    /// The invariants checked when nothing is left to happen: nothing stuck, every failed
+    /// device accounted for, every log replaying to its live state.
+    fn check_end(&mut self) -> Result<(), SimError> {
+        let now = self.last_activity;
+        let st = self.server.stats();
+        if st.in_care > 0 && !st.paused {
+            let stuck: Vec<String> = self
+                .server
+                .cases
+                .iter()
+                .filter(|(_, c)| c.in_care())
+                .take(3)
+                .map(|(d, c)| format!("{d} {:?}", c.status))
+                .collect();
+            return Err(self.violation(
+                "none-stuck",
+                now,
+                format!(
+                    "{} cases still in care, e.g. {}",
+                    st.in_care,
+                    stuck.join(", ")
+                ),
+            ));
+        }
+        let revision = self.campaign.revision;
+        let mut ids: Vec<u64> = self.devices.keys().copied().collect();
+        ids.sort_unstable();
+        for i in ids {
+            let s = &self.devices[&i];
+            let current = s.campaign.as_ref().is_some_and(|c| c.revision == revision);
+            if !current || s.findings.is_empty() || s.phase == Phase::Recovered {
+                continue;
+            }
+            let case = self.server.cases.get(&device_id(i)).map(|c| c.status);
+            match (case, s.phase) {
+                (
+                    Some(CaseStatus::Escalated | CaseStatus::Abandoned | CaseStatus::Recovered),
+                    _,
+                ) => {}
+                (None, Phase::GaveUp) => self.out.gave_up_reporting += 1,
+                (case, phase) if st.paused => {
+                    let _ = (case, phase);
+                }
+                (case, phase) => {
+                    return Err(self.violation(
+                        "every-failed-device-ends-recovered-escalated-or-given-up",
+                        now,
+                        format!(
+                            "{} is {} (report {:?}, next wake {:?}) with server case {case:?}",
+                            device_id(i),
+                            phase.name(),
+                            s.report,
+                            s.next_wake()
+                        ),
+                    ));
+                }
+            }
+        }
+        for (i, log) in &self.logs {
+            if let Some(s) = self.devices.get(i)
+                && Device::replay(log) != *s
+            {
+                return Err(self.violation(
+                    "device-log-replays-to-live-state",
+                    now,
+                    format!("device {} at the end", device_id(*i)),
+                ));
+            }
+        }
+        if self.faults().logs_server() {
+            self.restart_server()?;
+        }
         Ok(())
     }
 }

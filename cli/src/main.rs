@@ -61,7 +61,7 @@ enum Cmd {
     #[command(subcommand)]
     Log(log::LogCmd),
     /// Run a whole campaign over a simulated fleet (the real deciders, formats and store).
-    Simulate(simulate::SimArgs),
+    Simulate(Box<simulate::SimArgs>),
     /// Render or parse reports as OMA DM 1.2 Generic Alerts.
     #[command(subcommand)]
     Report(report::ReportCmd),

@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::Args;
 use devcare::host::CareServer;
 use devcare::server::{CoverageFloor, Fallback};
-use devcare::sim::{FleetConfig, FleetOutcome, simulate_with};
+use devcare::sim::{Faults, FleetConfig, FleetOutcome, SweepOutcome, simulate_with, sweep};
 use devcare::store::{EventStore, MemoryStore, SledStore};
 use devcare::text::parse_human_duration;
 use devcare::{Campaign, ServerEvent, ServerState, TargetSet};
@@ -23,9 +23,9 @@ const BUILT_IN: &str = include_str!("../../../examples/campaigns/apn-full.toml")
 
 #[derive(Debug, Args)]
 pub(crate) struct SimArgs {
-    /// Fleet size.
-    #[arg(long, default_value_t = 100_000)]
-    devices: u64,
+    /// Fleet size [default: 100000, or 2000 per world with --sweep].
+    #[arg(long)]
+    devices: Option<u64>,
     /// Share of devices whose provisioning fails (spread over the campaign's conditions).
     #[arg(long, default_value_t = 0.02, value_name = "P")]
     fail_rate: f64,
@@ -67,9 +67,53 @@ pub(crate) struct SimArgs {
         value_name = "none|rebroadcast|unicast"
     )]
     fallback: String,
-    /// Devices per minute the unicast fallback sends the payload to.
+    /// Devices per minute the unicast fallback polls.
     #[arg(long, default_value_t = 2_000, value_name = "N")]
     fallback_pace: u32,
+    /// What goes wrong between devices, channel and server (`docs/design.md`, "Fault
+    /// simulation"); the rates below override the preset's.
+    #[arg(long, default_value = "none", value_name = "none|realistic|harsh")]
+    faults: String,
+    /// Share of report messages lost.
+    #[arg(long, value_name = "P")]
+    report_loss: Option<f64>,
+    /// Share of device steps followed by a reboot (state rebuilt from the device's log).
+    #[arg(long, value_name = "P")]
+    reboot_rate: Option<f64>,
+    /// Share of device steps cut by a power loss before their events were flushed.
+    #[arg(long, value_name = "P")]
+    power_cut: Option<f64>,
+    /// Share of server commands followed by a crash (state rebuilt from the log).
+    #[arg(long, value_name = "P")]
+    server_crash: Option<f64>,
+    /// Run this many worlds (seeds `--seed` to `--seed + N - 1`) on every core and report
+    /// faults injected and invariants broken, with the command that replays any failure.
+    #[arg(long, value_name = "SEEDS")]
+    sweep: Option<u64>,
+}
+
+/// The faults the flags ask for.
+fn faults(a: &SimArgs) -> Result<Faults> {
+    let mut f = Faults::preset(&a.faults).ok_or_else(|| {
+        input(format!(
+            "--faults: {:?} is not one of none, realistic, harsh",
+            a.faults
+        ))
+    })?;
+    if let Some(p) = a.report_loss {
+        f.report_loss = p;
+    }
+    if let Some(p) = a.reboot_rate {
+        f.reboot = p;
+    }
+    if let Some(p) = a.power_cut {
+        f.power_cut = p;
+    }
+    if let Some(p) = a.server_crash {
+        f.server_crash = p;
+    }
+    f.validate().map_err(|e| input(format!("--faults: {e}")))?;
+    Ok(f)
 }
 
 /// The coverage floor the flags ask for.
@@ -220,12 +264,15 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
             return Err(input(format!("{name}: must be between 0 and 1, is {v}")));
         }
     }
-    if a.devices == 0 {
+    let devices = a
+        .devices
+        .unwrap_or(if a.sweep.is_some() { 2_000 } else { 100_000 });
+    if devices == 0 {
         return Err(input("--devices: must be at least 1"));
     }
     let checkin = parse_human_duration(&a.checkin_interval)
         .map_err(|e| input(format!("--checkin-interval: {e}")))?;
-    let mut cfg = FleetConfig::new(campaign, a.devices);
+    let mut cfg = FleetConfig::new(campaign, devices);
     cfg.fail_rate = a.fail_rate;
     cfg.loss = a.loss;
     cfg.care_success = a.care_success;
@@ -237,8 +284,12 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
         .map(|d| parse_human_duration(d).map_err(|e| input(format!("--revise-at: {e}"))))
         .transpose()?;
     cfg.coverage_floor = coverage_floor(a)?;
+    cfg.faults = faults(a)?;
+    if let Some(n) = a.sweep {
+        return run_sweep(a, &cfg, n, printer);
+    }
 
-    let bar = ProgressBar::new(a.devices);
+    let bar = ProgressBar::new(devices);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} provisioning {pos}/{len} devices [{bar:30}] {elapsed}",
@@ -304,23 +355,37 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
                 e.recovered
             );
         }
+        let _ = writeln!(t, " truth (what the simulator injected)");
+        let _ = writeln!(t, "  failed              {:>10}", out.failed);
+        let _ = writeln!(t, "  missed broadcast    {:>10}", out.missed);
+        if !out.faults.is_empty() {
+            let kinds: Vec<String> = out.faults.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(t, "  faults injected     {}", kinds.join(", "));
+        }
+        let _ = writeln!(t, " server (what it knows and did)");
         let _ = writeln!(
             t,
             "  broadcast payload   {:>10} bytes, signed and verified",
             out.payload_bytes
         );
-        let _ = writeln!(t, "  failed              {:>10}", out.failed);
         let _ = writeln!(
             t,
-            "  missed broadcast    {:>10}   (found by check-in or fallback poll: {})",
-            out.missed, st.checkins_behind
+            "  found behind        {:>10}   (by check-in or fallback poll)",
+            st.checkins_behind
         );
         let _ = writeln!(
             t,
-            "  reports sent        {:>10}   ({} failures + {} success probes; every-device design: {}, {:.0}x more)",
+            "  reports sent        {:>10}   ({} failures + {} success probes taken{}; every-device design: {}, {:.0}x more)",
             out.reports_sent,
-            out.reports_sent - out.sampled.min(out.reports_sent),
-            out.sampled,
+            st.failure_reports,
+            st.success_probes,
+            match out
+                .reports_sent
+                .saturating_sub(st.failure_reports + st.success_probes)
+            {
+                0 => String::new(),
+                n => format!(", {n} resends and refused"),
+            },
             out.devices,
             reduction
         );
@@ -397,9 +462,16 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
         let _ = writeln!(t, "  unresolved          {:>10}", out.unresolved);
         let _ = writeln!(
             t,
-            "  converged after     {:>10}",
-            out.converged_after.to_string()
+            "  converged after     {:>10}   (the last case resolved)",
+            human(out.converged_after)
         );
+        if out.gave_up_reporting > 0 {
+            let _ = writeln!(
+                t,
+                "  gave up unheard     {:>10}   (failed devices whose every report went unacknowledged)",
+                out.gave_up_reporting
+            );
+        }
         let replay = match run.replay_identical {
             Some(true) => ", reopened and replayed: identical",
             _ => "",
@@ -463,6 +535,32 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             "fallback_unicast_sent": out.fallback.unicast_sent,
             "fallback_reached_missed": out.fallback.reached_missed,
             "converged_after_s": converged_s,
+            "truth": {
+                "failed": out.failed,
+                "missed": out.missed,
+                "sampled": out.sampled,
+                "coverage": (out.devices - out.missed) as f64 / out.devices as f64,
+                "faults_injected": out.faults,
+                "forged_refused": out.forged_rejected,
+                "gave_up_reporting": out.gave_up_reporting,
+            },
+            "server": {
+                "failure_reports": st.failure_reports,
+                "success_probes": st.success_probes,
+                "found_behind": st.checkins_behind,
+                "care_dispatched": st.care_dispatched,
+                "care_timed_out": st.care_timed_out,
+                "recovered": st.recovered,
+                "escalated": st.escalated,
+                "abandoned": st.abandoned,
+                "presumed_ok": st.presumed_ok,
+                "in_care": st.in_care,
+                "coverage": st.coverage.map(|c| json!({
+                    "estimate": c.estimate,
+                    "ci95": [c.lo, c.hi],
+                    "basis": c.basis.name(),
+                })),
+            },
             "unresolved": out.unresolved,
             "events_logged": out.events_logged,
             "server_cases": run.state.cases.len(),
@@ -471,4 +569,130 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             "peak_rss_mb": rss,
         })
     })
+}
+
+/// `--sweep N`: N worlds on every core, then what broke.
+fn run_sweep(a: &SimArgs, cfg: &FleetConfig, n: u64, printer: Printer) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let started = Instant::now();
+    let out = sweep(cfg, cfg.seed..cfg.seed.saturating_add(n), threads);
+    let wall_s = started.elapsed().as_secs_f64();
+    let repro = |seed: u64| replay_command(a, cfg, seed);
+    let text = || sweep_text(&out, cfg, threads, wall_s, &repro);
+    printer.result(text, || {
+        json!({
+            "seeds": out.seeds,
+            "devices_per_world": cfg.devices,
+            "faults": a.faults,
+            "threads": threads,
+            "faults_injected": out.faults,
+            "violations": out.failures.iter().map(|(seed, e)| json!({
+                "seed": seed,
+                "what": e,
+                "replay": repro(*seed),
+            })).collect::<Vec<_>>(),
+            "coverage_held": out.coverage_held,
+            "coverage_checked": out.coverage_checked,
+            "gave_up_reporting": out.gave_up_reporting,
+            "reports_sent": out.reports_sent,
+            "reports_accepted": out.reports_accepted,
+            "wall_s": wall_s,
+        })
+    })?;
+    if out.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(internal(format!(
+            "{} of {} worlds broke an invariant",
+            out.failures.len(),
+            out.seeds
+        )))
+    }
+}
+
+fn sweep_text(
+    out: &SweepOutcome,
+    cfg: &FleetConfig,
+    threads: usize,
+    wall_s: f64,
+    repro: &dyn Fn(u64) -> String,
+) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "sweep: {} worlds of {} devices on {threads} threads in {wall_s:.1}s",
+        out.seeds, cfg.devices
+    );
+    let _ = writeln!(t, "  faults injected (truth)");
+    for (kind, n) in &out.faults {
+        let _ = writeln!(t, "    {kind:<22} {n:>10}");
+    }
+    let _ = writeln!(
+        t,
+        "  reports sent {} / accepted {} (resends of lost reports and answers)",
+        out.reports_sent, out.reports_accepted
+    );
+    let _ = writeln!(
+        t,
+        "  coverage interval held the truth in {} of {} worlds",
+        out.coverage_held, out.coverage_checked
+    );
+    let _ = writeln!(
+        t,
+        "  failed devices that gave up reporting unheard: {}",
+        out.gave_up_reporting
+    );
+    let _ = writeln!(t, "  invariant violations   {:>10}", out.failures.len());
+    for (seed, e) in &out.failures {
+        let _ = writeln!(t, "    seed {seed}: {e}\n      replay: {}", repro(*seed));
+    }
+    t
+}
+
+/// The one-line command that replays world `seed` of a sweep.
+fn replay_command(a: &SimArgs, cfg: &FleetConfig, seed: u64) -> String {
+    let mut cmd = format!(
+        "devcare simulate --store memory --devices {} --seed {seed} --faults {} --fail-rate {} --loss {} --care-success {} --checkin-interval {}",
+        cfg.devices, a.faults, cfg.fail_rate, cfg.loss, cfg.care_success, a.checkin_interval
+    );
+    for (flag, v) in [
+        ("--report-loss", a.report_loss),
+        ("--reboot-rate", a.reboot_rate),
+        ("--power-cut", a.power_cut),
+        ("--server-crash", a.server_crash),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(cmd, " {flag} {v}");
+        }
+    }
+    if let Some(r) = &a.revise_at {
+        let _ = write!(cmd, " --revise-at {r}");
+    }
+    if let Some(c) = &a.campaign {
+        let _ = write!(cmd, " --campaign {}", c.display());
+    }
+    if a.coverage_floor != "0.99" || a.fallback != "unicast" || a.fallback_pace != 2_000 {
+        let _ = write!(
+            cmd,
+            " --coverage-floor {} --fallback {} --fallback-pace {}",
+            a.coverage_floor, a.fallback, a.fallback_pace
+        );
+    }
+    cmd
+}
+
+/// A duration to the second, largest units first: `2h32m20s`.
+fn human(d: devcare::Duration) -> String {
+    let mut s = d.as_millis() / 1000;
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, name) in [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")] {
+        if s >= unit {
+            let _ = write!(out, "{}{name}", s / unit);
+            s %= unit;
+        }
+    }
+    out
 }

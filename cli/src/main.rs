@@ -12,6 +12,7 @@ mod describe;
 mod error;
 mod plot;
 mod printer;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -580,3 +580,32 @@ fn campaign_sample_counts_what_the_server_is_told() {
     );
     assert!(err.contains("devices.txt:2: device id"), "{err}");
 }
+
+#[test]
+fn simulate_and_log_inspect_on_postgresql() {
+    let Some(url) = devcare_integration::pg::fresh_database("cli simulate on postgresql") else {
+        return;
+    };
+    let v: Value = serde_json::from_str(&ok(&[
+        "simulate",
+        "--json",
+        "--devices",
+        "3000",
+        "--faults",
+        "realistic",
+        "--store",
+        &url,
+    ]))
+    .unwrap();
+    assert_eq!(v["replay_identical"], true);
+    assert_eq!(v["unresolved"], 0);
+    let lines = ok(&["log", "inspect", &url]);
+    assert_eq!(lines.lines().count() as u64, u(&v, "events_logged"));
+    assert!(lines.starts_with("server/apn-2026-11 1 CampaignCreated"));
+    // The database already holds the campaign: the run refuses rather than mix logs.
+    let err = fails(&["simulate", "--devices", "3000", "--store", &url], 2);
+    assert!(err.contains("already holds"), "{err}");
+    // A connection string that does not parse is a clear input error.
+    let err = fails(&["log", "inspect", "host=/x port=nope dbname=x"], 2);
+    assert!(err.contains("connection string"), "{err}");
+}

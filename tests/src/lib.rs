@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod faults;
+pub mod pg;
 
 use devcare::{DeviceId, Finding, ReportKind, ServerEvent, Timestamp};
 
@@ -20,5 +21,31 @@ pub fn crash_event(i: u64) -> ServerEvent {
         },
         late: false,
         at: Timestamp(i),
+    }
+}
+
+/// Asserts a read stopped at a record whose byte `pos` was flipped: it saw seqs `1..seq`,
+/// and the error is a checksum mismatch at `stream`, `seq` (the same on every backend).
+pub fn assert_flip_caught(
+    seen: &[u64],
+    err: devcare::store::StoreError,
+    stream: &devcare::store::StreamId,
+    seq: u64,
+    pos: usize,
+) {
+    assert_eq!(seen, (1..seq).collect::<Vec<_>>(), "flip at byte {pos}");
+    match err {
+        devcare::store::StoreError::Corrupt {
+            stream: s,
+            seq: at,
+            reason,
+        } => {
+            assert_eq!((&s, at), (stream, seq), "flip at byte {pos}");
+            assert!(
+                matches!(reason, devcare::codec::CodecError::BadChecksum { .. }),
+                "flip at byte {pos}: {reason}"
+            );
+        }
+        other => panic!("flip at byte {pos}: {other}"),
     }
 }

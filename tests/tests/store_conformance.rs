@@ -78,3 +78,43 @@ fn the_domain_names_its_streams() {
     assert_eq!(Side::of(&StreamId::new("other/c1").unwrap()), None);
     assert_eq!(Side::of(&StreamId::new("server").unwrap()), None);
 }
+
+/// A PostgreSQL store on a fresh database of the throwaway cluster (or `DEVCARE_PG_URL`);
+/// `None` when no PostgreSQL is available (the harness printed the skip line).
+fn pg(test: &str) -> Option<devcare_pg::PgStore> {
+    let url = devcare_integration::pg::fresh_database(test)?;
+    Some(devcare_pg::PgStore::connect(&url).expect("connect to the test database"))
+}
+
+macro_rules! pg_rule {
+    ($test:ident, $rule:ident, $by:tt) => {
+        #[test]
+        fn $test() {
+            if let Some(store) = pg(stringify!($test)) {
+                pg_rule!(@call $rule, store, $by);
+            }
+        }
+    };
+    (@call $rule:ident, $store:ident, ref) => {
+        conformance::$rule(&$store)
+    };
+    (@call $rule:ident, $store:ident, own) => {
+        conformance::$rule($store)
+    };
+}
+
+pg_rule!(pg_optimistic_append, optimistic_append, ref);
+pg_rule!(pg_read_from_version, read_from_version, ref);
+pg_rule!(pg_atomic_batch, atomic_batch, ref);
+pg_rule!(pg_streams_listing, streams_listing, ref);
+pg_rule!(pg_large_streams, large_streams, ref);
+pg_rule!(pg_wrong_kind_is_typed, wrong_kind_is_typed, ref);
+pg_rule!(pg_concurrent_writers, concurrent_writers, own);
+pg_rule!(pg_read_during_appends, read_during_appends, own);
+
+#[test]
+fn pg_flush_durability() {
+    if let Some(url) = devcare_integration::pg::fresh_database("pg_flush_durability") {
+        conformance::flush_durability(|| devcare_pg::PgStore::connect(&url).unwrap());
+    }
+}

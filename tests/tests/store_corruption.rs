@@ -1,7 +1,6 @@
 //! Damaged records: flipped or truncated bytes give a typed error naming stream and seq;
 //! the stream stays readable up to the damage.
 
-use devcare::codec::CodecError;
 use devcare::store::{EventStore, SledStore, StoreError, StreamId, event_key};
 use devcare::{ServerEvent, Timestamp};
 
@@ -69,21 +68,7 @@ fn a_flipped_byte_anywhere_in_a_record_is_caught_with_stream_and_seq() {
             tree.insert(key, v).unwrap();
         });
         let (seen, err) = read_until_error(&dir, &stream);
-        assert_eq!(seen, (1..=6).collect::<Vec<_>>(), "flip at byte {pos}");
-        match err {
-            StoreError::Corrupt {
-                stream: s,
-                seq: 7,
-                reason,
-            } => {
-                assert_eq!(s, stream);
-                assert!(
-                    matches!(reason, CodecError::BadChecksum { .. }),
-                    "flip at byte {pos}: {reason}"
-                );
-            }
-            other => panic!("flip at byte {pos}: {other}"),
-        }
+        devcare_integration::assert_flip_caught(&seen, err, &stream, 7, pos);
     }
 }
 

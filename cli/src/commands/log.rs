@@ -1,10 +1,11 @@
-//! `devcare log inspect`: the events of a sled event store, one per line.
+//! `devcare log inspect`: the events of an event store (a sled directory or a PostgreSQL
+//! database), one per line.
 
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use devcare::decider::Side;
-use devcare::store::{EventStore, SledStore, StreamId};
+use devcare::store::{EventStore, StreamId};
 use devcare::{DeviceEvent, ServerEvent};
 use serde_json::json;
 
@@ -13,9 +14,10 @@ use crate::printer::{Printer, quiet_on_closed_pipe};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum LogCmd {
-    /// Print the events of a sled event store, one per line (JSON lines with --json).
+    /// Print the events of an event store, one per line (JSON lines with --json).
     Inspect {
-        /// The store directory.
+        /// The store: a sled directory, or a PostgreSQL connection string
+        /// (`postgres://user@host/db`).
         dir: PathBuf,
         /// Only this stream (e.g. server/apn-2026-11).
         #[arg(long, value_name = "ID")]
@@ -31,13 +33,13 @@ pub(crate) fn run(cmd: &LogCmd, printer: Printer) -> Result<()> {
 
 /// Prints every event of `stream` as `E`; stops at the first write error.
 fn print_stream<E: devcare::store::Persist + serde::Serialize + std::fmt::Debug>(
-    store: &SledStore,
+    store: &dyn EventStore,
     stream: &StreamId,
     printer: Printer,
     out: &mut impl std::io::Write,
 ) -> Result<std::io::Result<()>> {
     let mut written = Ok(());
-    store
+    (&store)
         .fold(stream, 0, |seq, e: E| {
             if written.is_ok() {
                 written = printer.line(
@@ -58,13 +60,8 @@ fn print_stream<E: devcare::store::Persist + serde::Serialize + std::fmt::Debug>
 }
 
 fn inspect(dir: &Path, stream: Option<&str>, printer: Printer) -> Result<()> {
-    if !dir.join("conf").is_file() {
-        return Err(input(format!(
-            "{}: not a devcare sled store (no conf file)",
-            dir.display()
-        )));
-    }
-    let store = SledStore::open(dir).map_err(|e| input(format!("{}: {e}", dir.display())))?;
+    let store = crate::store::open_existing(dir)?;
+    let store: &dyn EventStore = &*store;
     let streams = match stream {
         Some(s) => vec![StreamId::new(s).map_err(|e| input(format!("--stream: {e}")))?],
         None => store.streams().map_err(|e| internal(e.to_string()))?,
@@ -72,8 +69,8 @@ fn inspect(dir: &Path, stream: Option<&str>, printer: Printer) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for s in &streams {
         let written = match Side::of(s).map(|(side, _)| side) {
-            Some(Side::Device) => print_stream::<DeviceEvent>(&store, s, printer, &mut out),
-            _ => print_stream::<ServerEvent>(&store, s, printer, &mut out),
+            Some(Side::Device) => print_stream::<DeviceEvent>(store, s, printer, &mut out),
+            _ => print_stream::<ServerEvent>(store, s, printer, &mut out),
         }
         .map_err(|e| match e {
             crate::error::CliError::Input(m) => input(format!("{}: {m}", dir.display())),

@@ -10,6 +10,7 @@ use devcare::sim::{Faults, FleetConfig, FleetOutcome, SweepOutcome, simulate_wit
 use devcare::store::{EventStore, MemoryStore, SledStore};
 use devcare::text::parse_human_duration;
 use devcare::{Campaign, ServerEvent, ServerState, TargetSet};
+use devcare_pg::PgStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -45,8 +46,13 @@ pub(crate) struct SimArgs {
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     checkin_interval: String,
     /// Where the server's event log goes: a directory (the run uses DIR/simulate-<campaign>,
-    /// emptied first) or `memory`.
-    #[arg(long, default_value = "./devcare-data", value_name = "DIR|memory")]
+    /// emptied first), `memory`, or a PostgreSQL connection string (`postgres://…`; the
+    /// campaign's stream must be new in that database).
+    #[arg(
+        long,
+        default_value = "./devcare-data",
+        value_name = "DIR|memory|postgres://…"
+    )]
     store: String,
     /// Write an SVG of reports per minute over simulated time.
     #[arg(long, value_name = "FILE.svg")]
@@ -226,6 +232,9 @@ fn execute(cfg: &FleetConfig, store: &str, bar: &ProgressBar) -> Result<Run> {
             log_location: "memory".into(),
         });
     }
+    if crate::store::is_postgres(store) {
+        return execute_pg(cfg, store, bar);
+    }
     let dir = sled_dir(Path::new(store), &cfg.campaign)?;
     let (out, state) = {
         let s = SledStore::open(&dir).map_err(|e| input(format!("--store: {e}")))?;
@@ -241,6 +250,32 @@ fn execute(cfg: &FleetConfig, store: &str, bar: &ProgressBar) -> Result<Run> {
         state,
         replay_identical: Some(same),
         log_location: dir.display().to_string(),
+    })
+}
+
+/// The run on a PostgreSQL database: its campaign stream must be new there (the run does
+/// not delete anything from a database); reopened and replayed at the end like sled.
+fn execute_pg(cfg: &FleetConfig, url: &str, bar: &ProgressBar) -> Result<Run> {
+    let connect = || PgStore::connect(url).map_err(|e| input(format!("--store: {e}")));
+    let store = connect()?;
+    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
+    let existing = store
+        .version(&stream)
+        .map_err(|e| input(format!("--store: {e}")))?;
+    if existing > 0 {
+        return Err(input(format!(
+            "--store: {stream} already holds {existing} events in this database; simulate into a fresh database"
+        )));
+    }
+    let (out, state) = run_on(cfg, &store, bar)?;
+    let server = CareServer::open(connect()?)
+        .map_err(|e| internal(format!("replaying from PostgreSQL: {e}")))?;
+    let same = server.state(&cfg.campaign.id) == Some(&state);
+    Ok(Run {
+        out,
+        state,
+        replay_identical: Some(same),
+        log_location: format!("PostgreSQL {stream}"),
     })
 }
 

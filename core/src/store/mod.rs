@@ -369,7 +369,7 @@ impl<S: EventStore + ?Sized> EventStore for &S {
 
 /// Checks a batch's expected versions against `current` (the versions before the batch),
 /// allowing one stream to appear several times. Returns the new versions.
-pub(crate) fn check_batch(
+pub fn check_batch(
     batch: &[StreamBatch<'_>],
     mut current: impl FnMut(&StreamId) -> Result<Version, StoreError>,
 ) -> Result<Vec<Version>, StoreError> {

@@ -1,0 +1,35 @@
+//! Where a command's event log lives: a sled directory (the embedded default) or a
+//! PostgreSQL database named by a connection string.
+
+use std::path::Path;
+
+use devcare::store::{EventStore, SledStore};
+use devcare_pg::PgStore;
+
+use crate::error::{Result, input};
+
+/// Whether `s` names a PostgreSQL database: a `postgres://` / `postgresql://` URL or a
+/// libpq key/value string (`host=… dbname=…`).
+pub(crate) fn is_postgres(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains("dbname=")
+}
+
+/// Opens an existing store: a PostgreSQL database, or a sled directory (refused when the
+/// directory is not one, rather than created).
+pub(crate) fn open_existing(at: &Path) -> Result<Box<dyn EventStore>> {
+    let name = at.to_string_lossy();
+    if is_postgres(&name) {
+        return Ok(Box::new(
+            PgStore::connect(&name).map_err(|e| input(e.to_string()))?,
+        ));
+    }
+    if !at.join("conf").is_file() {
+        return Err(input(format!(
+            "{}: not a devcare sled store (no conf file) nor a PostgreSQL connection string",
+            at.display()
+        )));
+    }
+    Ok(Box::new(
+        SledStore::open(at).map_err(|e| input(format!("{}: {e}", at.display())))?,
+    ))
+}

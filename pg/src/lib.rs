@@ -1,0 +1,336 @@
+//! [`PgStore`]: devcare's [`EventStore`] on PostgreSQL, for DM servers that outgrow one
+//! machine and already run PostgreSQL.
+//!
+//! * **Tables** (created and migrated by [`PgStore::connect`], version in
+//!   `devcare_schema`): `devcare_events (stream text, seq bigint, body bytea, primary key
+//!   (stream, seq))` and `devcare_heads (stream text primary key, version bigint)`. A body
+//!   is the same record as on sled — format byte, CRC over stream ‖ seq ‖ body — so a record
+//!   moved to another key or flipped in place is caught the same way.
+//! * **Append** is one transaction: each stream's head row is locked (`FOR UPDATE`) and
+//!   checked against the expected version ([`check_batch`], shared with the other backends),
+//!   the records inserted, the heads moved. A batch over several streams lands whole or not
+//!   at all. Two writers racing to create a stream both find no head to lock; the loser's
+//!   insert hits the `(stream, seq)` key, and that unique violation comes back as
+//!   [`StoreError::Conflict`] with the version the winner left — never as a database error.
+//! * **Durability**: every session sets `synchronous_commit = on`, so a committed append is
+//!   on the server's disk (and its synchronous standbys, if configured) when `append`
+//!   returns. [`EventStore::flush`] has nothing left to do and returns at once.
+//! * **Reads** run in one repeatable-read transaction: the head is read first and the scan
+//!   stops there, so a read during appends sees a whole prefix.
+//! * **Connections**: a small pool; each call takes a connection (opening one when none is
+//!   idle) and gives it back, so threads sharing a store do run concurrently.
+//!
+//! The connection string is a libpq URL (`postgres://user:pass@host:5432/db`) or key/value
+//! form (`host=/run/postgresql port=5432 user=devcare dbname=devcare`).
+
+use std::sync::Mutex;
+
+use devcare::store::{
+    EventStore, RecordVisitor, StoreError, StreamBatch, StreamId, Version, check_batch,
+};
+use postgres::error::SqlState;
+use postgres::{Client, Config, IsolationLevel, NoTls};
+
+/// The schema this build creates and reads.
+pub const SCHEMA_VERSION: i32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS devcare_schema (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS devcare_heads (
+    stream text PRIMARY KEY,
+    version bigint NOT NULL CHECK (version >= 0)
+);
+CREATE TABLE IF NOT EXISTS devcare_events (
+    stream text NOT NULL,
+    seq bigint NOT NULL CHECK (seq >= 1),
+    body bytea NOT NULL,
+    PRIMARY KEY (stream, seq)
+);
+";
+
+/// The event store on PostgreSQL (see the crate docs).
+pub struct PgStore {
+    config: Config,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The configuration holds the password: only where it points.
+        f.debug_struct("PgStore")
+            .field("hosts", &self.config.get_hosts().len())
+            .field("dbname", &self.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(what: &str, e: postgres::Error) -> StoreError {
+    StoreError::Backend(format!("postgresql: {what}: {e}"))
+}
+
+fn as_seq(v: Version) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("version {v} beyond bigint")))
+}
+
+fn as_version(stream: &StreamId, v: i64) -> Result<Version, StoreError> {
+    u64::try_from(v).map_err(|_| {
+        StoreError::Backend(format!(
+            "stream {stream}: negative version {v} in the table"
+        ))
+    })
+}
+
+impl PgStore {
+    /// Connects to `url` (a libpq URL or key/value string), creates the tables if they are
+    /// missing, and checks the schema version: a database written by a newer build is
+    /// refused rather than misread.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("postgresql: connection string: {e}")))?;
+        let store = PgStore {
+            config,
+            idle: Mutex::new(Vec::new()),
+        };
+        store.with(|c| {
+            let mut tx = c.transaction().map_err(|e| backend("begin", e))?;
+            // Two processes creating the tables at once would race in the catalog: one at
+            // a time (a transaction-scoped advisory lock, key "devcare" in ASCII).
+            tx.batch_execute("SELECT pg_advisory_xact_lock(7310593858020254053)")
+                .map_err(|e| backend("locking the schema", e))?;
+            tx.batch_execute(SCHEMA)
+                .map_err(|e| backend("creating the tables", e))?;
+            let found: Option<i32> = tx
+                .query_opt("SELECT max(version) FROM devcare_schema", &[])
+                .map_err(|e| backend("reading the schema version", e))?
+                .and_then(|r| r.get(0));
+            match found {
+                None => {
+                    tx.execute(
+                        "INSERT INTO devcare_schema (version) VALUES ($1)",
+                        &[&SCHEMA_VERSION],
+                    )
+                    .map_err(|e| backend("recording the schema version", e))?;
+                }
+                Some(v) if v == SCHEMA_VERSION => {}
+                Some(v) => {
+                    return Err(StoreError::Backend(format!(
+                        "postgresql: the database has devcare schema {v}; this build reads schema {SCHEMA_VERSION}"
+                    )));
+                }
+            }
+            tx.commit().map_err(|e| backend("commit", e))
+        })?;
+        Ok(store)
+    }
+
+    /// Runs `f` on a pooled connection (a new one if none is idle); the connection goes back
+    /// to the pool unless it broke.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut client = match idle {
+            Some(c) if !c.is_closed() => c,
+            _ => {
+                let mut c = self
+                    .config
+                    .connect(NoTls)
+                    .map_err(|e| backend("connecting", e))?;
+                c.batch_execute("SET synchronous_commit = on")
+                    .map_err(|e| backend("setting synchronous_commit", e))?;
+                c
+            }
+        };
+        let out = f(&mut client);
+        if !client.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(client);
+        }
+        out
+    }
+
+    fn head(
+        c: &mut impl postgres::GenericClient,
+        stream: &StreamId,
+    ) -> Result<Version, StoreError> {
+        let row = c
+            .query_opt(
+                "SELECT version FROM devcare_heads WHERE stream = $1",
+                &[&stream.as_str()],
+            )
+            .map_err(|e| backend("reading a head", e))?;
+        match row {
+            None => Ok(0),
+            Some(r) => as_version(stream, r.get(0)),
+        }
+    }
+
+    /// One attempt at a batch, inside `tx`.
+    fn append_in(
+        tx: &mut postgres::Transaction<'_>,
+        batch: &[StreamBatch<'_>],
+    ) -> Result<Vec<Version>, Fail> {
+        let checked = check_batch(batch, |s| {
+            let row = tx
+                .query_opt(
+                    "SELECT version FROM devcare_heads WHERE stream = $1 FOR UPDATE",
+                    &[&s.as_str()],
+                )
+                .map_err(|e| backend("locking a head", e))?;
+            match row {
+                None => Ok(0),
+                Some(r) => as_version(s, r.get(0)),
+            }
+        });
+        let out = checked.map_err(Fail::Store)?;
+        for ((stream, expected, recs), new) in batch.iter().zip(&out) {
+            if !recs.is_empty() {
+                let seqs = (1..=recs.len() as u64)
+                    .map(|k| as_seq(expected + k))
+                    .collect::<Result<Vec<i64>, _>>()
+                    .map_err(Fail::Store)?;
+                let bodies: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+                tx.execute(
+                    "INSERT INTO devcare_events (stream, seq, body)
+                     SELECT $1, s, b FROM unnest($2::bigint[], $3::bytea[]) AS t(s, b)",
+                    &[&stream.as_str(), &seqs, &bodies],
+                )
+                .map_err(|e| Fail::Db("inserting events", e))?;
+            }
+            let version = as_seq(*new).map_err(Fail::Store)?;
+            tx.execute(
+                "INSERT INTO devcare_heads (stream, version) VALUES ($1, $2)
+                 ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version",
+                &[&stream.as_str(), &version],
+            )
+            .map_err(|e| Fail::Db("moving a head", e))?;
+        }
+        Ok(out)
+    }
+}
+
+/// Why an append attempt failed: a store-level refusal, or the database's own error (kept
+/// whole so a unique violation can be told apart).
+enum Fail {
+    Store(StoreError),
+    Db(&'static str, postgres::Error),
+}
+
+impl EventStore for PgStore {
+    fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
+        self.with(|c| {
+            let attempt = match c.transaction() {
+                Err(e) => Err(Fail::Db("begin", e)),
+                Ok(mut tx) => match Self::append_in(&mut tx, batch) {
+                    Ok(out) => tx.commit().map(|()| out).map_err(|e| Fail::Db("commit", e)),
+                    Err(f) => Err(f),
+                },
+            };
+            match attempt {
+                Ok(out) => Ok(out),
+                Err(Fail::Store(e)) => Err(e),
+                Err(Fail::Db(what, e)) => {
+                    // Only a writer that created the same stream first takes a
+                    // (stream, seq) or head key: report the version it left.
+                    if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                        && let Err(conflict) = check_batch(batch, |s| Self::head(c, s))
+                    {
+                        return Err(conflict);
+                    }
+                    Err(backend(what, e))
+                }
+            }
+        })
+    }
+
+    fn scan_records(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        f: &mut RecordVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(|e| backend("begin", e))?;
+            let head = Self::head(&mut tx, stream)?;
+            if from >= head {
+                return Ok(());
+            }
+            let missing = |seq| StoreError::Missing {
+                stream: stream.clone(),
+                seq,
+                head,
+            };
+            let mut expect = from.saturating_add(1);
+            // A portal fetches the rows in pages: a long stream never sits in memory whole.
+            let portal = tx
+                .bind(
+                    "SELECT seq, body FROM devcare_events
+                     WHERE stream = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+                    &[&stream.as_str(), &as_seq(from)?, &as_seq(head)?],
+                )
+                .map_err(|e| backend("reading events", e))?;
+            loop {
+                let rows = tx
+                    .query_portal(&portal, 4096)
+                    .map_err(|e| backend("reading events", e))?;
+                if rows.is_empty() {
+                    break;
+                }
+                for row in rows {
+                    let seq = as_version(stream, row.get(0))?;
+                    if seq != expect {
+                        return Err(missing(expect));
+                    }
+                    let body: &[u8] = row.get(1);
+                    f(seq, body)?;
+                    expect += 1;
+                }
+            }
+            if expect <= head {
+                return Err(missing(expect));
+            }
+            tx.commit().map_err(|e| backend("commit", e))
+        })
+    }
+
+    fn version(&self, stream: &StreamId) -> Result<Version, StoreError> {
+        self.with(|c| Self::head(c, stream))
+    }
+
+    fn streams(&self) -> Result<Vec<StreamId>, StoreError> {
+        self.with(|c| {
+            let rows = c
+                .query(
+                    "SELECT stream FROM devcare_heads ORDER BY stream COLLATE \"C\"",
+                    &[],
+                )
+                .map_err(|e| backend("listing streams", e))?;
+            rows.iter()
+                .map(|r| {
+                    let name: &str = r.get(0);
+                    StreamId::new(name)
+                        .map_err(|e| StoreError::Backend(format!("postgresql: head {name:?}: {e}")))
+                })
+                .collect()
+        })
+    }
+
+    /// Nothing to do: an append returned only after its commit, and every session commits
+    /// with `synchronous_commit = on`.
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

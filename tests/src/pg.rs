@@ -1,0 +1,199 @@
+//! A throwaway PostgreSQL cluster for tests: `initdb` and `pg_ctl` from the installed
+//! PostgreSQL into a temporary directory (as the `postgres` user through `runuser` when the
+//! tests run as root, since PostgreSQL refuses root), listening on a Unix socket in that
+//! directory and on a free loopback port. A watcher process stops the cluster and removes
+//! the directory when the test process exits, however it exits.
+//!
+//! `DEVCARE_PG_URL` points the tests at an existing server instead (each test creates and
+//! drops its own database there). Without either, a test prints one skip line — unless
+//! `DEVCARE_REQUIRE_PG=1` (set by `.ci/run`), which turns the skip into a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where the tests find a server: the admin connection string (database `postgres`).
+#[derive(Debug, Clone)]
+pub struct PgServer {
+    admin: String,
+    /// Key/value connection prefix without `dbname`.
+    base: String,
+}
+
+static SERVER: OnceLock<Result<PgServer, String>> = OnceLock::new();
+static NEXT_DB: AtomicU64 = AtomicU64::new(0);
+
+/// The PostgreSQL binaries' directory: `pg_ctl` on the PATH, else Debian's layout.
+fn bin_dir() -> Option<PathBuf> {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Some(dir);
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Runs a PostgreSQL program, as `postgres` when this process is root.
+fn pg_command(bin: &Path, program: &str, root: bool) -> Command {
+    let exe = bin.join(program);
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Starts a cluster (see the module docs).
+fn start_cluster() -> Result<PgServer, String> {
+    let bin = bin_dir().ok_or("no PostgreSQL binaries (initdb) found")?;
+    let root = is_root();
+    let dir = std::env::temp_dir().join(format!(
+        "devcare-pg-{}-{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if root {
+        let ok = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!(
+                "cannot hand {} to the postgres user",
+                dir.display()
+            ));
+        }
+    }
+    let data = dir.join("data");
+    let out = pg_command(&bin, "initdb", root)
+        .args(["-D"])
+        .arg(&data)
+        .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"])
+        .output()
+        .map_err(|e| format!("initdb: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let port = free_port()?;
+    let opts = format!(
+        "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200",
+        dir.display()
+    );
+    let out = pg_command(&bin, "pg_ctl", root)
+        .args(["-D"])
+        .arg(&data)
+        .args(["-w", "-l"])
+        .arg(dir.join("log"))
+        .args(["-o", &opts, "start"])
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| format!("pg_ctl start: {e}"))?;
+    if !out.status.success() {
+        let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+        return Err(format!(
+            "pg_ctl start failed: {}{log}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    // The watcher: when this test process is gone, stop the cluster and remove its files.
+    let stop = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {runas}{pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
+        pid = std::process::id(),
+        runas = if root { "runuser -u postgres -- " } else { "" },
+        pg_ctl = bin.join("pg_ctl").display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    Command::new("sh")
+        .args(["-c", &stop])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("watcher: {e}"))?;
+    let base = format!("host={} port={port} user=postgres", dir.display());
+    Ok(PgServer {
+        admin: format!("{base} dbname=postgres"),
+        base,
+    })
+}
+
+fn server() -> Result<PgServer, String> {
+    SERVER
+        .get_or_init(|| match std::env::var("DEVCARE_PG_URL") {
+            Ok(url) => {
+                let config: postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+                let _ = config;
+                Ok(PgServer {
+                    admin: url.clone(),
+                    base: url,
+                })
+            }
+            Err(_) => start_cluster(),
+        })
+        .clone()
+}
+
+/// A fresh, empty database for one test: its connection string. `None` (after printing the
+/// skip line `test` names) when no PostgreSQL is available and `DEVCARE_REQUIRE_PG` is not
+/// set; a panic when it is.
+pub fn fresh_database(test: &str) -> Option<String> {
+    let server = match server() {
+        Ok(s) => s,
+        Err(why) => {
+            if std::env::var_os("DEVCARE_REQUIRE_PG").is_some_and(|v| v == "1") {
+                panic!("{test}: PostgreSQL is required (DEVCARE_REQUIRE_PG=1): {why}");
+            }
+            println!(
+                "skipped {test}: no PostgreSQL ({why}); `apt-get install postgresql` or set DEVCARE_PG_URL"
+            );
+            return None;
+        }
+    };
+    let name = format!(
+        "devcare_t{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = postgres::Client::connect(&server.admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("{test}: connecting to PostgreSQL: {e}"));
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap_or_else(|e| panic!("{test}: creating database {name}: {e}"));
+    Some(if server.base.contains("://") {
+        // A URL: swap its database.
+        let (head, _) = server.base.rsplit_once('/').unwrap_or((&server.base, ""));
+        format!("{head}/{name}")
+    } else {
+        format!("{} dbname={name}", server.base)
+    })
+}

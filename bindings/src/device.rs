@@ -131,6 +131,18 @@ impl DeviceAgent {
         Ok(lock(&self.0)?.report_acknowledged(&campaign, attempt, Timestamp(now_ms))?)
     }
 
+    /// The server answered report `attempt` with `status`, a definitive refusal (any 4xx but
+    /// 408 and 429): stop resending it. Refused (`not-a-refusal`) for any other status.
+    pub fn report_refused(
+        &self,
+        campaign: String,
+        attempt: u32,
+        status: u16,
+        now_ms: u64,
+    ) -> Result<(), DevcareError> {
+        Ok(lock(&self.0)?.report_refused(&campaign, attempt, status, Timestamp(now_ms))?)
+    }
+
     /// Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`
     /// (indices). Refused (`wrong-revision`) when the device holds another revision.
     /// Returns the device's own verdict (the care results checked by the campaign's result

@@ -255,6 +255,14 @@ pub fn give_up(campaign: &Campaign, attempt: u32, next: Timestamp) -> Option<Giv
     }
 }
 
+/// Whether the DM status `status` answering a report refuses it for good, so the device
+/// stops resending: any 4xx (the report is malformed, unauthenticated, not targeted, of a
+/// replaced revision, too large) but 408 (timeout) and 429 (too many requests), which say
+/// "later". A 200 is an acknowledgement; a 5xx is the server's trouble: resend.
+pub fn is_definitive_refusal(status: u16) -> bool {
+    (400..500).contains(&status) && status != 408 && status != 429
+}
+
 /// The settings care re-provisions: under `reprovision-failed`, the settings the findings
 /// name (all of them when the findings name none, e.g. only timing); otherwise all.
 pub fn care_settings(campaign: &Campaign, findings: Option<&[Finding]>) -> Vec<u32> {

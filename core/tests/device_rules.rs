@@ -945,3 +945,52 @@ fn recheck_is_for_a_device_that_was_done_and_takes_at_most_one_result_per_settin
             ));
         });
 }
+
+#[test]
+fn a_definitive_refusal_stops_the_resends_and_only_a_4xx_is_one() {
+    let c = campaign();
+    let mut s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    let due = s.report.unwrap().due;
+    run::<Device>(
+        &mut s,
+        &[DeviceCommand::MarkSent {
+            attempt: 1,
+            at: due,
+        }],
+    );
+    let refused = |status| DeviceCommand::Refused {
+        attempt: 1,
+        status,
+        at: due,
+    };
+    // A 200 is an acknowledgement, a 5xx, 408 or 429 is worth resending: none stops it.
+    for status in [200, 500, 503, 408, 429] {
+        let err = Device::decide(&s, &refused(status)).unwrap_err();
+        assert_eq!(err, DeviceError::NotARefusal(status));
+        assert_eq!(err.reason(), "not-a-refusal");
+    }
+    // An attempt not sent yet cannot be refused.
+    let err = Device::decide(
+        &s,
+        &DeviceCommand::Refused {
+            attempt: 2,
+            status: 410,
+            at: due,
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.reason(), "wrong-attempt");
+    // 410 (a replaced revision): the device gives up, no more resends.
+    let events = run::<Device>(&mut s, &[refused(410)]);
+    assert_eq!(
+        events,
+        vec![DeviceEvent::GaveUp {
+            reason: devcare::device::GiveUpReason::Refused { status: 410 },
+            at: due,
+        }]
+    );
+    assert_eq!(s.phase, devcare::device::Phase::GaveUp);
+    assert_eq!(s.next_wake(), None, "nothing left to resend");
+    // Told again (a duplicated answer): nothing.
+    assert!(Device::decide(&s, &refused(410)).unwrap().is_empty());
+}

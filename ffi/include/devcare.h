@@ -96,6 +96,8 @@ enum devcare_result
   DEVCARE_CARE_RESULTS_MISMATCH = 208,
   // A setting index the campaign does not have.
   DEVCARE_NO_SUCH_SETTING = 209,
+  // A DM status given as a report's refusal that is not one (a 200, a 5xx, 408, 429).
+  DEVCARE_NOT_A_REFUSAL = 210,
   // The report is larger than the limit.
   DEVCARE_REPORT_OVERSIZE = 300,
   // Authenticated report bytes whose body does not decode.
@@ -502,6 +504,19 @@ devcare_result devcare_device_report_acknowledged(struct devcare_device *device,
                                                   const char *campaign,
                                                   uint32_t attempt,
                                                   uint64_t now_ms);
+
+// The server answered report `attempt` of `campaign` with DM status `status`, a definitive
+// refusal (any 4xx but 408 and 429): the device stops resending it. `DEVCARE_NOT_A_REFUSAL`
+// for any other status (acknowledge a 200 with `devcare_device_report_acknowledged`; after a
+// 5xx, 408 or 429 do nothing: the report is resent on its schedule).
+//
+// # Safety
+// `campaign` a NUL-terminated string.
+devcare_result devcare_device_report_refused(struct devcare_device *device,
+                                             const char *campaign,
+                                             uint32_t attempt,
+                                             uint16_t status,
+                                             uint64_t now_ms);
 
 // Unicast care for `revision` of `campaign` arrived (`DEVCARE_WRONG_REVISION` when the
 // device holds another revision): re-apply the settings at `indices` (count `n`) through

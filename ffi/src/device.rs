@@ -450,6 +450,32 @@ pub unsafe extern "C" fn devcare_device_report_acknowledged(
     })
 }
 
+/// The server answered report `attempt` of `campaign` with DM status `status`, a definitive
+/// refusal (any 4xx but 408 and 429): the device stops resending it. `DEVCARE_NOT_A_REFUSAL`
+/// for any other status (acknowledge a 200 with `devcare_device_report_acknowledged`; after a
+/// 5xx, 408 or 429 do nothing: the report is resent on its schedule).
+///
+/// # Safety
+/// `campaign` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_report_refused(
+    device: *mut devcare_device,
+    campaign: *const c_char,
+    attempt: u32,
+    status: u16,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = device);
+        let id = try_str!(campaign);
+        try_host!(
+            h.host
+                .report_refused(id, attempt, status, Timestamp(now_ms))
+        );
+        DEVCARE_OK
+    })
+}
+
 /// Unicast care for `revision` of `campaign` arrived (`DEVCARE_WRONG_REVISION` when the
 /// device holds another revision): re-apply the settings at `indices` (count `n`) through
 /// `apply`, and record the results. `*recovered` (when not NULL) is the device's own

@@ -119,6 +119,8 @@ result_codes! {
     DEVCARE_CARE_RESULTS_MISMATCH = 208,
     /// A setting index the campaign does not have.
     DEVCARE_NO_SUCH_SETTING = 209,
+    /// A DM status given as a report's refusal that is not one (a 200, a 5xx, 408, 429).
+    DEVCARE_NOT_A_REFUSAL = 210,
     /// The report is larger than the limit.
     DEVCARE_REPORT_OVERSIZE = 300,
     /// Authenticated report bytes whose body does not decode.

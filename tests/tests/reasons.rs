@@ -67,6 +67,7 @@ fn device_errors() -> Vec<DeviceError> {
             settings: 1,
         },
         DeviceError::WrongRevision { have: 2, got: 1 },
+        DeviceError::NotARefusal(500),
     ]
 }
 
@@ -83,6 +84,7 @@ fn device_variant(e: &DeviceError) -> usize {
         DeviceError::NotDue { .. } => 8,
         DeviceError::NoSuchSetting { .. } => 9,
         DeviceError::WrongRevision { .. } => 10,
+        DeviceError::NotARefusal(_) => 11,
     }
 }
 

@@ -196,6 +196,13 @@ fn device_events_of(campaign: Campaign) -> Vec<(&'static str, DeviceEvent)> {
                 at: t,
             },
         ),
+        (
+            "device.GaveUp.refused",
+            DeviceEvent::GaveUp {
+                reason: GiveUpReason::Refused { status: 410 },
+                at: t,
+            },
+        ),
     ]
 }
 

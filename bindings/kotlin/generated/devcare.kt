@@ -735,6 +735,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_deviceagent_resume(
@@ -841,6 +843,8 @@ internal object UniffiLib {
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(`ptr`: Long,`keyId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_refused(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`status`: Short,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1098,6 +1102,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() and 0xFFFF) != 19798) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused() and 0xFFFF) != 53) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() and 0xFFFF) != 4165) {
@@ -2649,6 +2656,12 @@ public interface DeviceAgentInterface {
     fun `reportAcknowledged`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `nowMs`: kotlin.ULong)
     
     /**
+     * The server answered report `attempt` with `status`, a definitive refusal (any 4xx but
+     * 408 and 429): stop resending it. Refused (`not-a-refusal`) for any other status.
+     */
+    fun `reportRefused`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `status`: kotlin.UShort, `nowMs`: kotlin.ULong)
+    
+    /**
      * The host sent report `attempt` of `campaign`.
      */
     fun `reportSent`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `nowMs`: kotlin.ULong)
@@ -2980,6 +2993,27 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
         
         FfiConverterString.lower(`campaign`),
         FfiConverterUInt.lower(`attempt`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The server answered report `attempt` with `status`, a definitive refusal (any 4xx but
+     * 408 and 429): stop resending it. Refused (`not-a-refusal`) for any other status.
+     */
+    @Throws(DevcareException::class)override fun `reportRefused`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `status`: kotlin.UShort, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_refused(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterUInt.lower(`attempt`),
+        FfiConverterUShort.lower(`status`),
         FfiConverterULong.lower(`nowMs`),_status)
 }
     }

@@ -610,6 +610,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused() != 53:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 4165:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume() != 58928:
@@ -778,6 +780,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key.
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent.restype = ctypes.c_uint16
@@ -1098,6 +1103,15 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged.argty
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_refused.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    ctypes.c_uint16,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_refused.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_sent.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -4452,6 +4466,12 @@ class DeviceAgentProtocol(typing.Protocol):
         The server acknowledged report `attempt` of `campaign`.
 """
         raise NotImplementedError
+    def report_refused(self, campaign: str,attempt: int,status: int,now_ms: int) -> None:
+        """
+        The server answered report `attempt` with `status`, a definitive refusal (any 4xx but
+        408 and 429): stop resending it. Refused (`not-a-refusal`) for any other status.
+"""
+        raise NotImplementedError
     def report_sent(self, campaign: str,attempt: int,now_ms: int) -> None:
         """
         The host sent report `attempt` of `campaign`.
@@ -4758,6 +4778,34 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def report_refused(self, campaign: str,attempt: int,status: int,now_ms: int) -> None:
+        """
+        The server answered report `attempt` with `status`, a definitive refusal (any 4xx but
+        408 and 429): stop resending it. Refused (`not-a-refusal`) for any other status.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt32.check_lower(attempt)
+
+        _UniffiFfiConverterUInt16.check_lower(status)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt32.lower(attempt),
+            _UniffiFfiConverterUInt16.lower(status),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_refused,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -358,6 +358,14 @@ def revision_2_mid_window_and_care_that_times_out_is_retried_then_escalated():
     result = server.ingest_report(due.bytes, now)
     assert result.outcome.is_REJECTED() and result.dm_status == 410, result
     assert result.outcome.reason == "wrong-revision", result
+    # A definitive refusal: the device stops resending; a 5xx is not one.
+    try:
+        dev.report_refused(due.campaign, due.attempt, 503, now)
+        raise AssertionError("a 503 stopped the resends")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "not-a-refusal", e
+    dev.report_refused(due.campaign, due.attempt, result.dm_status, now)
+    assert dev.next_report(now + 60 * MIN) is None, "no resend after a 410"
     payload2 = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, now)
     dev.receive_payload(payload2, now, Tree())
     assert dev.tick(now + 5 * MIN) is None, "healthy on revision 2: nothing to report"

@@ -1337,6 +1337,12 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
     func reportAcknowledged(campaign: String, attempt: UInt32, nowMs: UInt64) throws 
     
     /**
+     * The server answered report `attempt` with `status`, a definitive refusal (any 4xx but
+     * 408 and 429): stop resending it. Refused (`not-a-refusal`) for any other status.
+     */
+    func reportRefused(campaign: String, attempt: UInt32, status: UInt16, nowMs: UInt64) throws 
+    
+    /**
      * The host sent report `attempt` of `campaign`.
      */
     func reportSent(campaign: String, attempt: UInt32, nowMs: UInt64) throws 
@@ -1582,6 +1588,22 @@ open func reportAcknowledged(campaign: String, attempt: UInt32, nowMs: UInt64)th
             self.uniffiCloneHandle(),
         FfiConverterString.lower(campaign),
         FfiConverterUInt32.lower(attempt),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The server answered report `attempt` with `status`, a definitive refusal (any 4xx but
+     * 408 and 429): stop resending it. Refused (`not-a-refusal`) for any other status.
+     */
+open func reportRefused(campaign: String, attempt: UInt32, status: UInt16, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_deviceagent_report_refused(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt32.lower(attempt),
+        FfiConverterUInt16.lower(status),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 }
@@ -4304,6 +4326,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused() != 53) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 4165) {

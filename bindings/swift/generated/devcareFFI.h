@@ -329,6 +329,11 @@ int8_t uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(uint64_t p
 void uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(uint64_t ptr, RustBuffer campaign, uint32_t attempt, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REPORT_REFUSED
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REPORT_REFUSED
+void uniffi_devcare_uniffi_fn_method_deviceagent_report_refused(uint64_t ptr, RustBuffer campaign, uint32_t attempt, uint16_t status, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REPORT_SENT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_REPORT_SENT
 void uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(uint64_t ptr, RustBuffer campaign, uint32_t attempt, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -905,6 +910,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key(vo
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REPORT_ACKNOWLEDGED
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REPORT_ACKNOWLEDGED
 uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REPORT_REFUSED
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEAGENT_REPORT_REFUSED
+uint16_t uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused(void
     
 );
 #endif

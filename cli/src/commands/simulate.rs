@@ -578,6 +578,7 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
                 "faults_injected": out.faults,
                 "forged_refused": out.forged_rejected,
                 "gave_up_reporting": out.gave_up_reporting,
+                "reports_refused_for_good": out.reports_refused_for_good,
             },
             "server": {
                 "failure_reports": st.failure_reports,

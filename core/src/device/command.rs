@@ -44,6 +44,17 @@ pub enum DeviceCommand {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
+    /// The server answered report `attempt` with a definitive refusal
+    /// ([`rules::is_definitive_refusal`](crate::rules::is_definitive_refusal)): stop
+    /// resending it.
+    Refused {
+        /// Which attempt.
+        attempt: u32,
+        /// The server's DM status.
+        status: u16,
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
     /// The server sent unicast care: re-apply these settings (indices into the campaign).
     ReceiveCare {
         /// The campaign revision the care order is for (a device refuses care for a

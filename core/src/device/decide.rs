@@ -2,7 +2,7 @@
 //! must pass and the events it yields. [`Device::decide`](crate::device::Device) only
 //! dispatches here.
 
-use crate::device::{DeviceError, DeviceEvent, DeviceState, Phase};
+use crate::device::{DeviceError, DeviceEvent, DeviceState, GiveUpReason, Phase};
 use crate::model::{Campaign, DeviceId, Limits, Timestamp};
 use crate::report::ApplyResult;
 use crate::rules;
@@ -173,6 +173,38 @@ pub(super) fn acknowledge(state: &DeviceState, attempt: u32, at: Timestamp) -> D
             Ok(vec![DeviceEvent::ReportAcknowledged { attempt, at }])
         }
         _ => Err(wrong_phase("acknowledge", state)),
+    }
+}
+
+/// `Refused`: a definitive refusal of an attempt already sent, while reporting: the
+/// device gives up (`GaveUp { Refused }`); after an acknowledgement or giving up, nothing.
+pub(super) fn refused(state: &DeviceState, attempt: u32, status: u16, at: Timestamp) -> Decided {
+    if !rules::is_definitive_refusal(status) {
+        return Err(DeviceError::NotARefusal(status));
+    }
+    match state.phase {
+        Phase::GaveUp | Phase::AwaitingCare | Phase::Confirmed => Ok(vec![]),
+        Phase::Reporting => {
+            let Some(r) = &state.report else {
+                return Err(wrong_phase("refused", state));
+            };
+            let sent_upto = if r.sent_at.is_some() {
+                r.attempt
+            } else {
+                r.attempt - 1
+            };
+            if attempt == 0 || attempt > sent_upto {
+                return Err(DeviceError::WrongAttempt {
+                    current: sent_upto,
+                    got: attempt,
+                });
+            }
+            Ok(vec![DeviceEvent::GaveUp {
+                reason: GiveUpReason::Refused { status },
+                at,
+            }])
+        }
+        _ => Err(wrong_phase("refused", state)),
     }
 }
 

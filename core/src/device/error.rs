@@ -93,6 +93,11 @@ pub enum DeviceError {
         /// Number of settings.
         settings: usize,
     },
+    /// A DM status that is not a definitive refusal (a success, or one worth resending).
+    #[error(
+        "DM status {0} is not a definitive refusal: acknowledge a 200, resend after 5xx, 408 or 429"
+    )]
+    NotARefusal(u16),
 }
 
 impl DeviceError {
@@ -111,6 +116,7 @@ impl DeviceError {
             DeviceError::NotDue { .. } => "not-due",
             DeviceError::NoSuchSetting { .. } => "no-such-setting",
             DeviceError::WrongRevision { .. } => "wrong-revision",
+            DeviceError::NotARefusal(_) => "not-a-refusal",
         }
     }
 }

@@ -12,6 +12,12 @@ pub enum GiveUpReason {
     AttemptsExhausted,
     /// The next retry would fall after the report deadline.
     DeadlinePassed,
+    /// The server refused the report for good (a DM status resending cannot change, e.g.
+    /// 410 for a replaced revision, 403 for a device it does not target).
+    Refused {
+        /// The DM status.
+        status: u16,
+    },
 }
 
 /// Everything that happens on a device, per campaign stream.

@@ -58,6 +58,11 @@ impl Decider for Device {
             C::Tick { now } => decide::tick(state, *now),
             C::MarkSent { attempt, at } => decide::mark_sent(state, *attempt, *at),
             C::Acknowledge { attempt, at } => decide::acknowledge(state, *attempt, *at),
+            C::Refused {
+                attempt,
+                status,
+                at,
+            } => decide::refused(state, *attempt, *status, *at),
             C::Recheck { results, at } => decide::recheck(state, results, *at),
             C::ReceiveCare {
                 revision,

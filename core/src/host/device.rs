@@ -199,6 +199,29 @@ impl DeviceHost {
         self.command(campaign, DeviceCommand::Acknowledge { attempt, at: now })
     }
 
+    /// The server answered report `attempt` of `campaign` with DM status `status`, a
+    /// definitive refusal (any 4xx but 408 and 429, [`rules::is_definitive_refusal`]): the
+    /// device stops resending it (`not-a-refusal` for any other status: acknowledge a 200,
+    /// let a 5xx be resent).
+    ///
+    /// [`rules::is_definitive_refusal`]: crate::rules::is_definitive_refusal
+    pub fn report_refused(
+        &mut self,
+        campaign: &str,
+        attempt: u32,
+        status: u16,
+        now: Timestamp,
+    ) -> Result<(), HostError> {
+        self.command(
+            campaign,
+            DeviceCommand::Refused {
+                attempt,
+                status,
+                at: now,
+            },
+        )
+    }
+
     /// Unicast care arrived for `campaign`: `apply` re-applies the settings at `indices`,
     /// the results are recorded and flushed. Returns the device's own verdict — tell it to
     /// the server as the care outcome — and a host error from `apply`, if one stopped it

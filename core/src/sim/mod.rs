@@ -110,6 +110,8 @@ pub struct FleetOutcome {
     /// Failed devices that gave up reporting with every attempt unacknowledged (the server
     /// never heard of them; allowed by the retry policy).
     pub gave_up_reporting: u64,
+    /// Report answers that refused for good (a 4xx: the device stopped resending).
+    pub reports_refused_for_good: u64,
     /// When the last case was resolved (recovered, escalated or given up), if one was.
     pub last_resolved: Option<crate::model::Timestamp>,
 }
@@ -250,6 +252,7 @@ where
             faults: FaultCounts::new(),
             forged_rejected: BTreeMap::new(),
             gave_up_reporting: 0,
+            reports_refused_for_good: 0,
             last_resolved: None,
         },
         missed_now: std::collections::BTreeSet::new(),

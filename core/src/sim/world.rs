@@ -888,14 +888,25 @@ where
         status: u16,
         now: Timestamp,
     ) -> Result<(), SimError> {
-        if status != 200 {
+        let definitive = crate::rules::is_definitive_refusal(status);
+        if status != 200 && !definitive {
             return Ok(());
         }
         let Some(mut s) = self.devices.remove(&i) else {
             return Ok(());
         };
         let d = self.dev_time(i, now);
-        match self.device_step(i, &mut s, DeviceCommand::Acknowledge { attempt, at: d })? {
+        let cmd = if definitive {
+            self.out.reports_refused_for_good += 1;
+            DeviceCommand::Refused {
+                attempt,
+                status,
+                at: d,
+            }
+        } else {
+            DeviceCommand::Acknowledge { attempt, at: d }
+        };
+        match self.device_step(i, &mut s, cmd)? {
             // An acknowledgement of an attempt the device does not know (a stale copy of an
             // older revision's): nothing to do.
             Step::Refused(_) | Step::Cut | Step::Done => {}

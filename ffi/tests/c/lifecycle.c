@@ -153,6 +153,9 @@ int main(void) {
   EXPECT(devcare_server_revise_campaign(srv, toml, strlen(toml), 3, now), DEVCARE_REVISION_NOT_NEWER);
   CHECK(devcare_server_ingest_report(srv, rep, n, now, &outcome, &reason, &status));
   ASSERT(outcome == DEVCARE_INGEST_REJECTED && reason == DEVCARE_WRONG_REVISION && status == 410);
+  /* Only a 4xx (but 408 and 429) is a definitive refusal; the member was done anyway. */
+  EXPECT(devcare_device_report_refused(member, campaign, 1, 500, now), DEVCARE_NOT_A_REFUSAL);
+  EXPECT(devcare_device_report_refused(member, NULL, 1, 410, now), DEVCARE_NULL_ARGUMENT);
   CHECK(devcare_server_build_payload(srv, campaign, SIGNING_SEED, T0 + 24 * 60 * MIN, now, payload,
                                      sizeof payload, &len));
   struct dm_tree rev2_tree = {0};

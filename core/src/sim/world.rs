@@ -15,6 +15,7 @@ use crate::report::{ApplyResult, Verify};
 use crate::server::{
     CareOrder, CaseStatus, FallbackDue, Server, ServerCommand, ServerEvent, ServerState,
 };
+use crate::store::{Persist, StreamId};
 use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
 
 use super::fate::*;
@@ -106,10 +107,11 @@ pub(super) struct Sim<'a, S, P> {
     pub(super) server_cmds: u64,
     /// Work items processed (named by a violation).
     pub(super) work_done: u64,
-    /// Each kept device's event log, when reboots or power cuts rebuild devices from it.
-    pub(super) logs: HashMap<u64, Vec<DeviceEvent>>,
-    /// The server's event log, when crashes rebuild the server from it.
-    pub(super) server_log: Vec<ServerEvent>,
+    /// Each kept device's event log as stored records (the store's framing and CRC), when
+    /// reboots or power cuts rebuild devices from it.
+    pub(super) logs: HashMap<u64, Vec<Vec<u8>>>,
+    /// The server's event log as stored records, when crashes rebuild the server from it.
+    pub(super) server_log: Vec<Vec<u8>>,
     /// Devices that truly failed, or lacked the payload, at some point (ground truth): the
     /// only ones care may be sent to.
     pub(super) ever_bad: HashSet<u64>,
@@ -203,7 +205,14 @@ where
         }
         self.out.events_logged += events.len() as u64;
         if self.faults().logs_server() {
-            self.server_log.extend_from_slice(&events);
+            let stream = crate::decider::Side::Server.stream(&self.campaign.id);
+            for e in &events {
+                let seq = self.server_log.len() as u64 + 1;
+                let rec = e
+                    .to_record(&stream, seq)
+                    .map_err(|e| SimError::Sink(e.to_string()))?;
+                self.server_log.push(rec);
+            }
         }
         self.server_cmds += 1;
         let crash = self.faults().server_crash;
@@ -217,7 +226,18 @@ where
     /// The server process restarts: its state is rebuilt from its log, which must give the
     /// live state exactly.
     fn restart_server(&mut self) -> Result<(), SimError> {
-        let replayed = Server::replay(&self.server_log);
+        let stream = crate::decider::Side::Server.stream(&self.campaign.id);
+        let mut replayed = ServerState::default();
+        for (k, rec) in self.server_log.iter().enumerate() {
+            let e = ServerEvent::from_record(&stream, k as u64 + 1, rec).map_err(|e| {
+                self.violation(
+                    "server-log-replays-to-live-state",
+                    self.last_activity,
+                    e.to_string(),
+                )
+            })?;
+            Server::evolve(&mut replayed, &e);
+        }
         if replayed != self.server {
             let at = self.last_activity;
             return Err(self.violation(
@@ -259,7 +279,7 @@ where
         let step = self.steps;
         if logged && self.fate.unit(TAG_POWER_CUT, i, step) < self.faults().power_cut {
             self.inject("power-cut");
-            let replayed = Device::replay(self.logs.get(&i).map_or(&[][..], Vec::as_slice));
+            let replayed = self.device_from_log(i)?;
             if replayed != *state {
                 return Err(self.violation(
                     "a-power-cut-loses-only-the-unflushed-step",
@@ -278,10 +298,18 @@ where
         };
         self.out.device_events += events.len() as u64;
         if logged {
-            self.logs.entry(i).or_default().extend(events);
+            let stream = self.device_stream();
+            let log = self.logs.entry(i).or_default();
+            for e in &events {
+                let seq = log.len() as u64 + 1;
+                log.push(
+                    e.to_record(&stream, seq)
+                        .map_err(|e| SimError::Sink(e.to_string()))?,
+                );
+            }
             if self.fate.unit(TAG_REBOOT, i, step) < self.faults().reboot {
                 self.inject("reboot");
-                let replayed = Device::replay(&self.logs[&i]);
+                let replayed = self.device_from_log(i)?;
                 if replayed != *state {
                     return Err(self.violation(
                         "device-log-replays-to-live-state",
@@ -293,6 +321,35 @@ where
             }
         }
         Ok(Step::Done)
+    }
+
+    /// The stream every simulated device's log is kept under (each device has its own log).
+    fn device_stream(&self) -> StreamId {
+        crate::decider::Side::Device.stream(&self.campaign.id)
+    }
+
+    /// Device `i` rebuilt from its stored records: each decoded (checksum, format, kind
+    /// checked) and folded.
+    fn device_from_log(&self, i: u64) -> Result<DeviceState, SimError> {
+        let stream = self.device_stream();
+        let mut state = DeviceState::default();
+        for (k, rec) in self
+            .logs
+            .get(&i)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .enumerate()
+        {
+            let e = DeviceEvent::from_record(&stream, k as u64 + 1, rec).map_err(|e| {
+                self.violation(
+                    "device-log-replays-to-live-state",
+                    self.last_activity,
+                    format!("device {}: {e}", device_id(i)),
+                )
+            })?;
+            Device::evolve(&mut state, &e);
+        }
+        Ok(state)
     }
 
     /// A device step that must not be refused (a refusal is a bug in the simulation).
@@ -1310,9 +1367,11 @@ where
                 }
             }
         }
-        for (i, log) in &self.logs {
+        let mut ids: Vec<u64> = self.logs.keys().copied().collect();
+        ids.sort_unstable();
+        for i in &ids {
             if let Some(s) = self.devices.get(i)
-                && Device::replay(log) != *s
+                && self.device_from_log(*i)? != *s
             {
                 return Err(self.violation(
                     "device-log-replays-to-live-state",

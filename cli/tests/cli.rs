@@ -609,3 +609,36 @@ fn simulate_and_log_inspect_on_postgresql() {
     let err = fails(&["log", "inspect", "host=/x port=nope dbname=x"], 2);
     assert!(err.contains("connection string"), "{err}");
 }
+
+#[test]
+fn a_sweep_reports_faults_and_no_violations_and_bad_rates_are_input_errors() {
+    let v: Value = serde_json::from_str(&ok(&[
+        "simulate",
+        "--json",
+        "--sweep",
+        "6",
+        "--devices",
+        "300",
+        "--faults",
+        "harsh",
+    ]))
+    .unwrap();
+    assert_eq!(v["seeds"], 6);
+    assert_eq!(v["violations"].as_array().unwrap().len(), 0);
+    assert!(u(&v["faults_injected"], "report-lost") > 0, "{v}");
+    let text = ok(&[
+        "simulate",
+        "--sweep",
+        "2",
+        "--devices",
+        "200",
+        "--faults",
+        "realistic",
+    ]);
+    assert!(text.contains("invariant violations            0"), "{text}");
+    assert!(text.contains("faults injected (truth)"), "{text}");
+    let err = fails(&["simulate", "--faults", "stormy"], 2);
+    assert!(err.contains("not one of none, realistic, harsh"), "{err}");
+    let err = fails(&["simulate", "--report-loss", "1.5", "--devices", "10"], 2);
+    assert!(err.contains("report-loss 1.5"), "{err}");
+}

@@ -162,6 +162,12 @@ fun lifecycle() {
     // Revision 2: the old report is refused with 410 and the member takes revision 2 on.
     server.reviseCampaign(CAMPAIGN.replace("targets = { all = true }", "targets = { groups = [\"beta\"] }").replace("revision = 1", "revision = 2"), 3UL, now)
     check(server.ingestReport(due.bytes, now).dmStatus.toInt() == 410, "old revision: stop retrying")
+    try {
+        member.reportRefused(due.campaign, due.attempt, 503u, now)
+        throw AssertionError("a 503 was taken as a refusal")
+    } catch (e: DevcareException.Refused) {
+        check(e.reason == "not-a-refusal", "reason ${e.reason}")
+    }
     val rev2 = server.buildPayload(cid, SEED, T0 + 24UL * 60UL * MIN, now)
     member.receivePayload(rev2, now, Tree(null))
     check(member.tick(now + 5UL * MIN) == null, "healthy on revision 2")

@@ -64,8 +64,17 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// A database error as a store error: what was being done and what the server said (its
+/// message and SQLSTATE, which `postgres::Error`'s own text leaves out).
 fn backend(what: &str, e: postgres::Error) -> StoreError {
-    StoreError::Backend(format!("postgresql: {what}: {e}"))
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!(
+            "postgresql: {what}: {} (SQLSTATE {})",
+            db.message(),
+            db.code().code()
+        )),
+        None => StoreError::Backend(format!("postgresql: {what}: {e}")),
+    }
 }
 
 fn as_seq(v: Version) -> Result<i64, StoreError> {

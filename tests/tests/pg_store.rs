@@ -154,6 +154,13 @@ fn a_database_of_a_newer_schema_is_refused_and_bad_addresses_are_typed_errors() 
     assert!(err.to_string().contains("connecting"), "{err}");
     let err = PgStore::connect("host=/x port=notaport").unwrap_err();
     assert!(err.to_string().contains("connection string"), "{err}");
+    // What the server says is in the message, not just "db error".
+    let missing = url.replace(&url[url.rfind("devcare_t").unwrap()..], "no_such_database");
+    let err = PgStore::connect(&missing).unwrap_err();
+    assert!(
+        err.to_string().contains("\"no_such_database\" does not exist (SQLSTATE 3D000)"),
+        "{err}"
+    );
 }
 
 #[test]

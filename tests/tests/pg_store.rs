@@ -158,7 +158,8 @@ fn a_database_of_a_newer_schema_is_refused_and_bad_addresses_are_typed_errors() 
     let missing = url.replace(&url[url.rfind("devcare_t").unwrap()..], "no_such_database");
     let err = PgStore::connect(&missing).unwrap_err();
     assert!(
-        err.to_string().contains("\"no_such_database\" does not exist (SQLSTATE 3D000)"),
+        err.to_string()
+            .contains("\"no_such_database\" does not exist (SQLSTATE 3D000)"),
         "{err}"
     );
 }

@@ -207,3 +207,94 @@ fn missing_required_fields_are_named() {
     assert_eq!(err.message, "missing field `revision`");
     assert_eq!((err.line, err.col), (1, 1));
 }
+
+/// `BASE` with a `[coverage]` section of `body`.
+fn with_coverage(body: &str) -> String {
+    format!("{BASE}\n[coverage]\n{body}\n")
+}
+
+#[test]
+fn a_coverage_section_is_server_side_policy_taken_with_the_campaign() {
+    use devcare::host::ServerHost;
+    use devcare::server::{CoverageFloor, Fallback};
+    let text = with_coverage("floor = \"98%\"\nfallback = \"unicast\"\npace = 500");
+    let (campaign, floor) =
+        devcare::file::parse_campaign_file("c.toml", &text, &Limits::DEFAULT).unwrap();
+    let policy = CoverageFloor {
+        floor: 0.98,
+        fallback: Fallback::Unicast { per_minute: 500 },
+    };
+    assert_eq!(floor, Some(policy));
+    // It is not part of the campaign (nor of the payload devices receive).
+    assert_eq!(campaign, Campaign::from_toml("c.toml", BASE).unwrap());
+    // The host takes campaign and floor in one append.
+    let mut host = ServerHost::open(None, &[7; 32]).unwrap();
+    let id = host.create_campaign(&text, 1_000, Timestamp(1)).unwrap();
+    let state = host.server().state(&id).unwrap();
+    assert_eq!(state.fallback.policy, Some(policy));
+    assert_eq!(
+        host.server().version(&id),
+        2,
+        "CampaignCreated + CoverageFloorSet"
+    );
+    // A revision without the section keeps the floor (the server's policy outlives it).
+    let next = BASE.replace("revision = 1", "revision = 2");
+    host.revise_campaign(&next, 1_000, Timestamp(2)).unwrap();
+    assert_eq!(
+        host.server().state(&id).unwrap().fallback.policy,
+        Some(policy)
+    );
+}
+
+#[test]
+fn a_bad_coverage_section_fails_with_its_location_and_creates_nothing() {
+    for (body, want) in [
+        (
+            "floor = \"150%\"",
+            "c.toml:16:9: coverage.floor: coverage floor 1.5 is outside (0, 1]: a share of the targets",
+        ),
+        (
+            "floor = \"99%\"\nfallback = \"carrier-pigeon\"",
+            "c.toml:17:12: coverage.fallback: \"carrier-pigeon\" is not one of none, rebroadcast, unicast",
+        ),
+        (
+            "floor = \"99%\"\nfallback = \"unicast\"",
+            "c.toml:15:1: coverage.pace: a unicast fallback needs a pace (devices per minute)",
+        ),
+        (
+            "floor = \"99%\"\npace = 10",
+            "c.toml:17:8: coverage.pace: only a unicast fallback has a pace",
+        ),
+        (
+            "floor = \"99%\"\nfallback = \"unicast\"\npace = 0",
+            "c.toml:18:8: coverage.pace: unicast pace 0 devices per minute is outside 1 to 1000000",
+        ),
+        (
+            "flor = \"99%\"",
+            "c.toml:16:1: coverage.flor: unknown field `flor`, expected one of `floor`, `fallback`, `pace`",
+        ),
+    ] {
+        let text = with_coverage(body);
+        let err =
+            devcare::file::parse_campaign_file("c.toml", &text, &Limits::DEFAULT).unwrap_err();
+        assert_eq!(err.to_string(), want, "{body}");
+        let mut host = devcare::host::ServerHost::open(None, &[7; 32]).unwrap();
+        assert!(host.create_campaign(&text, 1_000, Timestamp(1)).is_err());
+        assert!(
+            host.server().states().next().is_none(),
+            "{body}: nothing created"
+        );
+    }
+    // A floor on a campaign that samples nobody measures nothing.
+    let text = with_coverage("floor = \"99%\"").replace(
+        "[schedule.report]",
+        "[schedule]\nsample_success = \"0%\"\n\n[schedule.report]",
+    );
+    let err = devcare::file::parse_campaign_file("c.toml", &text, &Limits::DEFAULT).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "coverage.floor: a coverage floor needs success probes: schedule.sample_success is 0%"
+        ),
+        "{err}"
+    );
+}

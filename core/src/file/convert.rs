@@ -8,6 +8,7 @@ use crate::schedule::{
     AbortPolicy, AfterCare, CareAction, CarePolicy, CareSchedule, Condition, Detail, ReportPolicy,
     RetryPolicy,
 };
+use crate::server::{CoverageFloor, Fallback};
 use crate::text::{hex_decode, hex_encode};
 
 /// A conversion error before we know its span: the field path and the message.
@@ -33,7 +34,58 @@ fn ppm_of(path: &str, r: Ratio) -> Result<u32, Problem> {
     Ok((r.0 * 1e6).round() as u32)
 }
 
+impl FileCoverage {
+    /// The policy, checked: a known fallback, a pace only (and always) for unicast, a floor
+    /// in (0, 1].
+    pub(super) fn into_policy(self) -> Result<CoverageFloor, Problem> {
+        let fallback = match (self.fallback.as_deref().unwrap_or("none"), self.pace) {
+            ("none", None) => Fallback::None,
+            ("rebroadcast", None) => Fallback::Rebroadcast,
+            ("unicast", Some(per_minute)) => Fallback::Unicast { per_minute },
+            ("unicast", None) => {
+                return Err(problem(
+                    "coverage.pace",
+                    "a unicast fallback needs a pace (devices per minute)",
+                ));
+            }
+            ("none" | "rebroadcast", Some(_)) => {
+                return Err(problem(
+                    "coverage.pace",
+                    "only a unicast fallback has a pace",
+                ));
+            }
+            (other, _) => {
+                return Err(problem(
+                    "coverage.fallback",
+                    format!("{other:?} is not one of none, rebroadcast, unicast"),
+                ));
+            }
+        };
+        let policy = CoverageFloor {
+            floor: self.floor.0,
+            fallback,
+        };
+        policy.validate().map_err(|m| {
+            let field = if m.contains("pace") {
+                "coverage.pace"
+            } else {
+                "coverage.floor"
+            };
+            problem(field, m)
+        })?;
+        Ok(policy)
+    }
+}
+
 impl FileCampaign {
+    /// The `[coverage]` policy, checked, if the file has one.
+    pub(super) fn coverage_policy(&mut self) -> Result<Option<CoverageFloor>, Problem> {
+        self.coverage
+            .take()
+            .map(FileCoverage::into_policy)
+            .transpose()
+    }
+
     pub(super) fn into_campaign(self) -> Result<Campaign, Problem> {
         let id = CampaignId::new(self.id).map_err(|e| problem("id", e.reason))?;
         let targets = match (self.targets.all, self.targets.groups, self.targets.devices) {
@@ -214,6 +266,7 @@ impl FileCampaign {
             targets,
             settings,
             schedule: Some(schedule),
+            coverage: None,
         }
     }
 }

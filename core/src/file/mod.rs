@@ -28,6 +28,7 @@ mod locate;
 mod schema;
 
 use crate::model::{Campaign, Limits};
+use crate::server::CoverageFloor;
 use locate::{file_path_of, located, span_of};
 use schema::FileCampaign;
 
@@ -59,33 +60,7 @@ impl Campaign {
         text: &str,
         limits: &Limits,
     ) -> Result<Campaign, FileError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            located(
-                file,
-                text,
-                span,
-                String::new(),
-                e.message().trim().to_string(),
-            )
-        })?;
-        let parsed: FileCampaign = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let span = inner.span().unwrap_or_else(|| span_of(text, &path));
-            let path = if path == "." { String::new() } else { path };
-            located(file, text, span, path, inner.message().trim().to_string())
-        })?;
-        let campaign = parsed.into_campaign().map_err(|p| {
-            let span = span_of(text, &p.path);
-            located(file, text, span, p.path, p.message)
-        })?;
-        campaign.validate(limits).map_err(|e| {
-            let path = file_path_of(&e.field);
-            let span = span_of(text, &path);
-            located(file, text, span, path, e.reason.into_owned())
-        })?;
-        Ok(campaign)
+        Ok(parse_campaign_file(file, text, limits)?.0)
     }
 
     /// Writes the campaign as a campaign file that [`Campaign::from_toml`] reads back to an
@@ -94,4 +69,54 @@ impl Campaign {
         toml::to_string(&FileCampaign::from_campaign(self))
             .unwrap_or_else(|e| format!("# cannot write campaign: {e}\n"))
     }
+}
+
+/// Parses and validates a campaign file: the campaign, and its server-side `[coverage]`
+/// policy if it has one (the coverage floor and its fallback, which the server keeps and the
+/// payload does not carry; `docs/design.md`, "Coverage fallback"). `file` names it in
+/// errors.
+pub fn parse_campaign_file(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+) -> Result<(Campaign, Option<CoverageFloor>), FileError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        located(
+            file,
+            text,
+            span,
+            String::new(),
+            e.message().trim().to_string(),
+        )
+    })?;
+    let mut parsed: FileCampaign = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let span = inner.span().unwrap_or_else(|| span_of(text, &path));
+        let path = if path == "." { String::new() } else { path };
+        located(file, text, span, path, inner.message().trim().to_string())
+    })?;
+    let problem_at = |p: convert::Problem| {
+        let span = span_of(text, &p.path);
+        located(file, text, span, p.path, p.message)
+    };
+    let coverage = parsed.coverage_policy().map_err(problem_at)?;
+    let campaign = parsed.into_campaign().map_err(problem_at)?;
+    campaign.validate(limits).map_err(|e| {
+        let path = file_path_of(&e.field);
+        let span = span_of(text, &path);
+        located(file, text, span, path, e.reason.into_owned())
+    })?;
+    if coverage.is_some() && campaign.schedule.sample_success_ppm == 0 {
+        let span = span_of(text, "coverage.floor");
+        return Err(located(
+            file,
+            text,
+            span,
+            "coverage.floor".into(),
+            "a coverage floor needs success probes: schedule.sample_success is 0%".into(),
+        ));
+    }
+    Ok((campaign, coverage))
 }

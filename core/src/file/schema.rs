@@ -130,6 +130,21 @@ pub(super) struct FileCampaign {
     pub(super) settings: Vec<FileSetting>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) schedule: Option<FileSchedule>,
+    /// Server-side policy, not in the payload: the coverage floor and its fallback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) coverage: Option<FileCoverage>,
+}
+
+/// `[coverage]`: `floor = "99%"`, `fallback = "none" | "rebroadcast" | "unicast"`
+/// (default `none`), `pace = 2000` (devices per minute, unicast only).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileCoverage {
+    pub(super) floor: Ratio,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) fallback: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) pace: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

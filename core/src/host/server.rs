@@ -160,14 +160,63 @@ impl ServerHost {
     }
 
     /// [`Self::parse_campaign`] then [`Self::create`].
+    /// A `[coverage]` section in the file sets the campaign's coverage floor in the same
+    /// atomic append.
     pub fn create_campaign(
         &mut self,
         toml: &str,
         targeted: u64,
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
-        let campaign = Self::parse_campaign(toml)?;
-        self.create(campaign, targeted, now)
+        let (campaign, floor) = Self::parse_campaign_file(toml)?;
+        self.take_on_with_floor(campaign, floor, targeted, now, |campaign, targeted, at| {
+            ServerCommand::Create {
+                campaign,
+                targeted,
+                at,
+            }
+        })
+    }
+
+    /// [`Self::parse_campaign`], with the file's server-side `[coverage]` policy.
+    pub fn parse_campaign_file(toml: &str) -> Result<(Campaign, Option<CoverageFloor>), HostError> {
+        Ok(crate::file::parse_campaign_file(
+            "campaign.toml",
+            toml,
+            &crate::model::Limits::DEFAULT,
+        )?)
+    }
+
+    /// [`Self::take_on`], then the file's coverage floor, if any, in one atomic append.
+    fn take_on_with_floor(
+        &mut self,
+        campaign: Campaign,
+        floor: Option<CoverageFloor>,
+        targeted: u64,
+        now: Timestamp,
+        command: fn(Box<Campaign>, Option<u64>, Timestamp) -> ServerCommand,
+    ) -> Result<CampaignId, HostError> {
+        let Some(policy) = floor else {
+            return self.take_on(campaign, targeted, now, command);
+        };
+        crate::payload::payload_len(&campaign, &PayloadLimits::default())?;
+        let id = campaign.id.clone();
+        let cmds = [
+            (
+                id.clone(),
+                command(Box::new(campaign), (targeted > 0).then_some(targeted), now),
+            ),
+            (
+                id.clone(),
+                ServerCommand::SetCoverageFloor { policy, at: now },
+            ),
+        ];
+        // The file was checked (a valid floor on a sampling campaign): the floor is refused
+        // only if the campaign is, and then nothing was appended for it.
+        for r in self.server.handle_batch(&cmds)? {
+            r?;
+        }
+        Ok(id)
     }
 
     /// Revises a live campaign from campaign-file text at `now` (same id, higher revision;
@@ -179,8 +228,8 @@ impl ServerHost {
         targeted: u64,
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
-        let campaign = Self::parse_campaign(toml)?;
-        self.take_on(campaign, targeted, now, |campaign, targeted, at| {
+        let (campaign, floor) = Self::parse_campaign_file(toml)?;
+        self.take_on_with_floor(campaign, floor, targeted, now, |campaign, targeted, at| {
             ServerCommand::Revise {
                 campaign,
                 targeted,

@@ -150,26 +150,33 @@ pub(super) fn mark_sent(state: &DeviceState, attempt: u32, at: Timestamp) -> Dec
     Ok(vec![DeviceEvent::ReportSent { attempt, at }])
 }
 
+/// `attempt` was sent (a report attempt the server can have answered): from 1 to the
+/// current attempt, or the one before it while the current is unsent.
+fn check_sent(state: &DeviceState, command: &'static str, attempt: u32) -> Result<(), DeviceError> {
+    let Some(r) = &state.report else {
+        return Err(wrong_phase(command, state));
+    };
+    let sent_upto = if r.sent_at.is_some() {
+        r.attempt
+    } else {
+        r.attempt - 1
+    };
+    if attempt == 0 || attempt > sent_upto {
+        return Err(DeviceError::WrongAttempt {
+            current: sent_upto,
+            got: attempt,
+        });
+    }
+    Ok(())
+}
+
 /// `Acknowledge`: any attempt already sent (also after giving up); repeated acks append
 /// nothing.
 pub(super) fn acknowledge(state: &DeviceState, attempt: u32, at: Timestamp) -> Decided {
     match state.phase {
         Phase::AwaitingCare | Phase::Confirmed => Ok(vec![]),
         Phase::Reporting | Phase::GaveUp => {
-            let Some(r) = &state.report else {
-                return Err(wrong_phase("acknowledge", state));
-            };
-            let sent_upto = if r.sent_at.is_some() {
-                r.attempt
-            } else {
-                r.attempt - 1
-            };
-            if attempt == 0 || attempt > sent_upto {
-                return Err(DeviceError::WrongAttempt {
-                    current: sent_upto,
-                    got: attempt,
-                });
-            }
+            check_sent(state, "acknowledge", attempt)?;
             Ok(vec![DeviceEvent::ReportAcknowledged { attempt, at }])
         }
         _ => Err(wrong_phase("acknowledge", state)),
@@ -185,20 +192,7 @@ pub(super) fn refused(state: &DeviceState, attempt: u32, status: u16, at: Timest
     match state.phase {
         Phase::GaveUp | Phase::AwaitingCare | Phase::Confirmed => Ok(vec![]),
         Phase::Reporting => {
-            let Some(r) = &state.report else {
-                return Err(wrong_phase("refused", state));
-            };
-            let sent_upto = if r.sent_at.is_some() {
-                r.attempt
-            } else {
-                r.attempt - 1
-            };
-            if attempt == 0 || attempt > sent_upto {
-                return Err(DeviceError::WrongAttempt {
-                    current: sent_upto,
-                    got: attempt,
-                });
-            }
+            check_sent(state, "refused", attempt)?;
             Ok(vec![DeviceEvent::GaveUp {
                 reason: GiveUpReason::Refused { status },
                 at,

@@ -46,6 +46,18 @@ pub(crate) fn read_hex32(path: &Path, what: &str) -> Result<[u8; 32]> {
 }
 
 pub(crate) fn load_campaign(path: &Path) -> Result<Campaign> {
+    Ok(load_campaign_file(path)?.0)
+}
+
+/// [`load_campaign`] with the file's server-side `[coverage]` policy.
+pub(crate) fn load_campaign_file(
+    path: &Path,
+) -> Result<(Campaign, Option<devcare::server::CoverageFloor>)> {
     let text = read_text(path)?;
-    Campaign::from_toml(&path.display().to_string(), &text).map_err(|e| input(e.to_string()))
+    devcare::file::parse_campaign_file(
+        &path.display().to_string(),
+        &text,
+        &devcare::Limits::DEFAULT,
+    )
+    .map_err(|e| input(e.to_string()))
 }

@@ -642,3 +642,36 @@ fn a_sweep_reports_faults_and_no_violations_and_bad_rates_are_input_errors() {
     let err = fails(&["simulate", "--report-loss", "1.5", "--devices", "10"], 2);
     assert!(err.contains("report-loss 1.5"), "{err}");
 }
+
+#[test]
+fn simulate_takes_the_campaign_file_s_coverage_section_unless_a_flag_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    let text = std::fs::read_to_string(example("apn-full.toml")).unwrap()
+        + "\n[coverage]\nfloor = \"99%\"\nfallback = \"rebroadcast\"\n";
+    std::fs::write(&file, text).unwrap();
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "simulate",
+            "--json",
+            "--store",
+            "memory",
+            "--devices",
+            "20000",
+            "--loss",
+            "0.05",
+            "--campaign",
+        ];
+        args.push(p(&file));
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let v = run(&[]);
+    assert_eq!(v["fallback"], "rebroadcast");
+    assert_eq!(v["fallback_rebroadcast"], true, "{v}");
+    let v = run(&["--coverage-floor", "none"]);
+    assert!(
+        v["fallback"].is_null() && v["broadcast_degraded"].is_null(),
+        "{v}"
+    );
+}

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use std::fmt::Write as _;
 
-use crate::error::{CliError, Result, input, internal, load_campaign};
+use crate::error::{CliError, Result, input, internal, load_campaign_file};
 use crate::printer::Printer;
 
 /// The built-in campaign: `examples/campaigns/apn-full.toml`.
@@ -63,10 +63,10 @@ pub(crate) struct SimArgs {
     revise_at: Option<String>,
     /// Coverage floor: when the server's reach interval (share of targets holding the
     /// payload) lies wholly below it, the broadcast is degraded and the fallback runs
-    /// (`none`: no floor).
-    #[arg(long, default_value = "0.99", value_name = "SHARE|none")]
-    coverage_floor: String,
-    /// What runs below the floor.
+    /// (`none`: no floor) [default: the campaign file's `[coverage]`, else 0.99].
+    #[arg(long, value_name = "SHARE|none")]
+    coverage_floor: Option<String>,
+    /// What runs below the floor (with --coverage-floor, or the default floor).
     #[arg(
         long,
         default_value = "unicast",
@@ -122,15 +122,20 @@ fn faults(a: &SimArgs) -> Result<Faults> {
     Ok(f)
 }
 
-/// The coverage floor the flags ask for.
-fn coverage_floor(a: &SimArgs) -> Result<Option<CoverageFloor>> {
-    if a.coverage_floor == "none" {
+/// The coverage floor the flags ask for; without `--coverage-floor`, the campaign file's
+/// `[coverage]`, else 0.99 with the `--fallback` and `--fallback-pace` given.
+fn coverage_floor(a: &SimArgs, file: Option<CoverageFloor>) -> Result<Option<CoverageFloor>> {
+    let given = match (&a.coverage_floor, file) {
+        (None, Some(f)) => return Ok(Some(f)),
+        (None, None) => "0.99",
+        (Some(g), _) => g.as_str(),
+    };
+    if given == "none" {
         return Ok(None);
     }
-    let floor: f64 = a.coverage_floor.parse().map_err(|_| {
+    let floor: f64 = given.parse().map_err(|_| {
         input(format!(
-            "--coverage-floor: {:?} is not a share or `none`",
-            a.coverage_floor
+            "--coverage-floor: {given:?} is not a share or `none`"
         ))
     })?;
     let fallback = match a.fallback.as_str() {
@@ -280,10 +285,13 @@ fn execute_pg(cfg: &FleetConfig, url: &str, bar: &ProgressBar) -> Result<Run> {
 }
 
 pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
-    let campaign = match &a.campaign {
-        Some(p) => load_campaign(p)?,
-        None => Campaign::from_toml("built-in apn-full.toml", BUILT_IN)
-            .map_err(|e| internal(e.to_string()))?,
+    let (campaign, file_floor) = match &a.campaign {
+        Some(p) => load_campaign_file(p)?,
+        None => (
+            Campaign::from_toml("built-in apn-full.toml", BUILT_IN)
+                .map_err(|e| internal(e.to_string()))?,
+            None,
+        ),
     };
     if campaign.targets != TargetSet::All {
         return Err(input(
@@ -318,7 +326,7 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
         .as_deref()
         .map(|d| parse_human_duration(d).map_err(|e| input(format!("--revise-at: {e}"))))
         .transpose()?;
-    cfg.coverage_floor = coverage_floor(a)?;
+    cfg.coverage_floor = coverage_floor(a, file_floor)?;
     cfg.faults = faults(a)?;
     if let Some(n) = a.sweep {
         return run_sweep(a, &cfg, n, printer);
@@ -707,11 +715,13 @@ fn replay_command(a: &SimArgs, cfg: &FleetConfig, seed: u64) -> String {
     if let Some(c) = &a.campaign {
         let _ = write!(cmd, " --campaign {}", c.display());
     }
-    if a.coverage_floor != "0.99" || a.fallback != "unicast" || a.fallback_pace != 2_000 {
+    if a.coverage_floor.is_some() || a.fallback != "unicast" || a.fallback_pace != 2_000 {
         let _ = write!(
             cmd,
             " --coverage-floor {} --fallback {} --fallback-pace {}",
-            a.coverage_floor, a.fallback, a.fallback_pace
+            a.coverage_floor.as_deref().unwrap_or("0.99"),
+            a.fallback,
+            a.fallback_pace
         );
     }
     cmd

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 fn device_cmd() -> impl Strategy<Value = (u8, u64, u32, Vec<u16>, bool)> {
     (
-        0u8..8,
+        0u8..9,
         0u64..4_000_000,
         0u32..4,
         prop::collection::vec(
@@ -54,6 +54,11 @@ fn to_device_command(
             attempt: *n,
             at: now,
         },
+        8 => DeviceCommand::Refused {
+            attempt: *n,
+            status: codes.first().copied().unwrap_or(410),
+            at: now,
+        },
         6 => DeviceCommand::ReceiveCare {
             revision: 1,
             attempt: *n,
@@ -69,7 +74,7 @@ fn to_device_command(
 }
 
 fn server_cmd() -> impl Strategy<Value = (u8, u64, u32, u8, bool)> {
-    (0u8..9, 0u64..20_000_000, 0u32..4, 0u8..12, any::<bool>())
+    (0u8..13, 0u64..20_000_000, 0u32..4, 0u8..12, any::<bool>())
 }
 
 fn to_server_command(
@@ -127,6 +132,31 @@ fn to_server_command(
         },
         6 => ServerCommand::Resume { at: now },
         7 => ServerCommand::MarkBroadcast { at: now },
+        8 => ServerCommand::SetCoverageFloor {
+            policy: devcare::server::CoverageFloor {
+                floor: 0.99,
+                fallback: if *flag {
+                    devcare::server::Fallback::Rebroadcast
+                } else {
+                    devcare::server::Fallback::Unicast { per_minute: 3 }
+                },
+            },
+            at: now,
+        },
+        9 => ServerCommand::RecordRebroadcast { at: now },
+        10 => {
+            let mut devices = vec![dev(&format!("D{d}")), dev(&format!("D{}", d + 1))];
+            devices.truncate(*n as usize % 3);
+            ServerCommand::RecordFallbackUnicast {
+                devices,
+                done: *flag,
+                at: now,
+            }
+        }
+        11 => ServerCommand::SizeSample {
+            sampled_targets: u64::from(*n),
+            at: now,
+        },
         _ => ServerCommand::Tick { now },
     }
 }

@@ -24,6 +24,19 @@ pub fn crash_event(i: u64) -> ServerEvent {
     }
 }
 
+/// Reads `stream` of `store` as server events until it fails: the seqs read, and the error
+/// (a damaged log's reads must fail; this panics if the read succeeds).
+pub fn read_until_error<S: devcare::store::EventStore>(
+    store: &S,
+    stream: &devcare::store::StreamId,
+) -> (Vec<u64>, devcare::store::StoreError) {
+    let mut seen = Vec::new();
+    let err = store
+        .fold(stream, 0, |seq, _e: ServerEvent| seen.push(seq))
+        .expect_err("a read of a damaged stream must fail");
+    (seen, err)
+}
+
 /// Asserts a read stopped at a record whose byte `pos` was flipped: it saw seqs `1..seq`,
 /// and the error is a checksum mismatch at `stream`, `seq` (the same on every backend).
 pub fn assert_flip_caught(

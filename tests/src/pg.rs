@@ -151,8 +151,8 @@ fn server() -> Result<PgServer, String> {
     SERVER
         .get_or_init(|| match std::env::var("DEVCARE_PG_URL") {
             Ok(url) => {
-                let config: postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
-                let _ = config;
+                url.parse::<postgres::Config>()
+                    .map_err(|e| format!("DEVCARE_PG_URL does not parse: {e}"))?;
                 Ok(PgServer {
                     admin: url.clone(),
                     base: url,
@@ -189,11 +189,40 @@ pub fn fresh_database(test: &str) -> Option<String> {
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap_or_else(|e| panic!("{test}: creating database {name}: {e}"));
-    Some(if server.base.contains("://") {
-        // A URL: swap its database.
-        let (head, _) = server.base.rsplit_once('/').unwrap_or((&server.base, ""));
-        format!("{head}/{name}")
-    } else {
-        format!("{} dbname={name}", server.base)
-    })
+    Some(with_database(&server.base, &name))
+}
+
+/// `conn` (a URL or a key/value string) naming database `name` instead of its own.
+fn with_database(conn: &str, name: &str) -> String {
+    let Some((scheme, rest)) = conn.split_once("://") else {
+        return format!("{conn} dbname={name}");
+    };
+    let (before_query, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(a, q)| (a, Some(q)));
+    let authority = before_query
+        .split_once('/')
+        .map_or(before_query, |(a, _)| a);
+    match query {
+        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
+        None => format!("{scheme}://{authority}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_test_database_replaces_the_url_s_own_and_keeps_its_options() {
+        use super::with_database as w;
+        assert_eq!(w("postgres://u@h:5/postgres", "t1"), "postgres://u@h:5/t1");
+        assert_eq!(w("postgres://u@h", "t1"), "postgres://u@h/t1");
+        assert_eq!(
+            w("postgresql://u@h/db?sslmode=disable", "t1"),
+            "postgresql://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            w("host=/tmp port=5 user=p", "t1"),
+            "host=/tmp port=5 user=p dbname=t1"
+        );
+    }
 }

@@ -10,6 +10,7 @@
 
 use devcare::store::{EventStore, StoreError, StreamId};
 use devcare::{ServerEvent, Timestamp};
+use devcare_integration::read_until_error;
 use devcare_pg::PgStore;
 
 fn events(n: u64) -> Vec<ServerEvent> {
@@ -43,14 +44,6 @@ fn set_body(raw: &mut postgres::Client, seq: i64, body: &[u8]) {
         &[&seq, &body],
     )
     .unwrap();
-}
-
-fn read_until_error(store: &PgStore, stream: &StreamId) -> (Vec<u64>, StoreError) {
-    let mut seen = Vec::new();
-    let err = store
-        .fold(stream, 0, |seq, _e: ServerEvent| seen.push(seq))
-        .unwrap_err();
-    (seen, err)
 }
 
 #[test]
@@ -205,4 +198,36 @@ fn a_campaign_simulated_on_postgresql_gives_the_sled_run_s_state() {
         Some(&sa),
         "replayed from PostgreSQL"
     );
+}
+
+#[test]
+fn connections_the_server_dropped_fail_one_call_with_a_typed_error_and_leave_no_harm() {
+    let Some((store, mut raw, stream)) = ten_events("pg dropped connections") else {
+        return;
+    };
+    // A failover or an administrator ends every session the store holds.
+    raw.batch_execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .unwrap();
+    // The pooled connection is dead: the call that finds it out gets a backend error
+    // (an append's outcome is then unknown: re-read the version), never a panic.
+    match store.append(&stream, 10, &events(1)) {
+        Ok(v) => assert_eq!(v, 11, "a fresh connection took it"),
+        Err(e) => assert!(matches!(e, StoreError::Backend(_)), "{e}"),
+    }
+    // The broken connection left the pool: the next calls work, and nothing was lost or
+    // doubled — the log is whole, and an append at a stale version is a conflict.
+    let v = store.version(&stream).unwrap();
+    assert!(v == 10 || v == 11, "{v}");
+    assert_eq!(
+        store.read::<ServerEvent>(&stream, 0).unwrap().len() as u64,
+        v
+    );
+    assert!(matches!(
+        store.append(&stream, 9, &events(1)),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(store.append(&stream, v, &events(1)).unwrap(), v + 1);
 }

@@ -40,12 +40,7 @@ fn open_raw(path: &std::path::Path) -> sled::Db {
 }
 
 fn read_until_error(dir: &tempfile::TempDir, stream: &StreamId) -> (Vec<u64>, StoreError) {
-    let store = SledStore::open(dir.path()).unwrap();
-    let mut seen = Vec::new();
-    let err = store
-        .fold(stream, 0, |seq, _e: ServerEvent| seen.push(seq))
-        .unwrap_err();
-    (seen, err)
+    devcare_integration::read_until_error(&SledStore::open(dir.path()).unwrap(), stream)
 }
 
 #[test]

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DeviceId, Duration, Timestamp};
+use crate::model::{Campaign, DeviceId, Duration, Timestamp};
 use crate::rules;
 use crate::stats::Coverage;
 
@@ -141,17 +141,16 @@ pub enum FallbackDue {
 /// When a revision broadcast at `broadcast_at` has its coverage checked: once every report
 /// and retry of a device that received the broadcast is in ([`rules::reports_end`]), and at
 /// the report deadline; one time when the two coincide.
-pub fn check_times(state: &ServerState, broadcast_at: Timestamp) -> Vec<Timestamp> {
-    let Some(c) = &state.campaign else {
-        return vec![];
-    };
-    let deadline = c.report_deadline();
-    let early = rules::reports_end(c, broadcast_at).min(deadline);
-    if early < deadline {
-        vec![early, deadline]
-    } else {
-        vec![deadline]
-    }
+pub fn check_times(
+    campaign: &Campaign,
+    broadcast_at: Timestamp,
+) -> impl Iterator<Item = Timestamp> {
+    let deadline = campaign.report_deadline();
+    let early = rules::reports_end(campaign, broadcast_at);
+    (early < deadline)
+        .then_some(early)
+        .into_iter()
+        .chain(std::iter::once(deadline))
 }
 
 /// The next coverage check still to make, if the campaign has a floor, sampling on and a
@@ -159,19 +158,20 @@ pub fn check_times(state: &ServerState, broadcast_at: Timestamp) -> Vec<Timestam
 pub(super) fn next_check(state: &ServerState) -> Option<Timestamp> {
     let f = &state.fallback;
     f.policy?;
-    if f.degraded.is_some() || state.coverage().is_none() {
+    let c = state.campaign.as_ref()?;
+    // No estimate without probes or targets (`ServerState::coverage` is `None` then).
+    if f.degraded.is_some() || c.schedule.sample_success_ppm == 0 || state.targeted == 0 {
         return None;
     }
-    let times = check_times(state, state.broadcast_at?);
-    times.get(usize::from(f.checks)).copied()
+    check_times(c, state.broadcast_at?).nth(usize::from(f.checks))
 }
 
 /// How many checks are made by `at`.
 pub(super) fn checks_by(state: &ServerState, at: Timestamp) -> u8 {
-    let Some(b) = state.broadcast_at else {
+    let (Some(c), Some(b)) = (&state.campaign, state.broadcast_at) else {
         return 0;
     };
-    check_times(state, b).iter().filter(|t| **t <= at).count() as u8
+    check_times(c, b).filter(|t| *t <= at).count() as u8
 }
 
 /// The devices a unicast fallback at `per_minute` allows by `now`: `per_minute` for each

@@ -830,7 +830,10 @@ where
     /// Sends `msg` over the interaction channel at `now`: maybe lost, maybe duplicated, each
     /// copy maybe delayed; a copy without delay arrives at once.
     fn transmit(&mut self, msg: Msg, now: Timestamp) -> Result<(), SimError> {
-        let f = self.faults().clone();
+        // The configuration outlives the simulation: no copy of it per message.
+        let cfg = self.cfg;
+        let f = &cfg.faults;
+        let (duplicate, max_delay) = (f.duplicate, f.max_delay.as_millis());
         self.next_msg += 1;
         let id = self.next_msg;
         let (loss, lost) = match &msg {
@@ -843,18 +846,17 @@ where
             self.inject(lost);
             return Ok(());
         }
-        let copies = if f.duplicate > 0.0 && self.fate.unit(TAG_MSG_DUP, id, 0) < f.duplicate {
+        let copies = if duplicate > 0.0 && self.fate.unit(TAG_MSG_DUP, id, 0) < duplicate {
             self.inject("duplicated");
             2
         } else {
             1
         };
         for k in 0..copies {
-            let max = f.max_delay.as_millis();
-            let delay = if max == 0 {
+            let delay = if max_delay == 0 {
                 0
             } else {
-                self.fate.u64(TAG_MSG_DELAY, id, k) % max
+                self.fate.u64(TAG_MSG_DELAY, id, k) % max_delay
             };
             if delay == 0 {
                 self.arrive(msg.clone(), now)?;
@@ -1349,9 +1351,8 @@ where
                     _,
                 ) => {}
                 (None, Phase::GaveUp) => self.out.gave_up_reporting += 1,
-                (case, phase) if st.paused => {
-                    let _ = (case, phase);
-                }
+                // Care paused (and not resumed) by the abort threshold: waiting is right.
+                _ if st.paused => {}
                 (case, phase) => {
                     return Err(self.violation(
                         "every-failed-device-ends-recovered-escalated-or-given-up",

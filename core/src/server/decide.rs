@@ -607,6 +607,18 @@ pub(super) fn record_fallback_unicast(
     done: bool,
     at: Timestamp,
 ) -> Decided {
+    record_fallback_unicast_with(state, devices, done, at, |d| state.cases.contains_key(d))
+}
+
+/// [`record_fallback_unicast`] with the cases looked up by `has_case`: the sharded server
+/// decides on the campaign's control state, whose devices' cases live in their shards.
+pub(super) fn record_fallback_unicast_with(
+    state: &ServerState,
+    devices: &[DeviceId],
+    done: bool,
+    at: Timestamp,
+    has_case: impl Fn(&DeviceId) -> bool,
+) -> Decided {
     state.campaign()?;
     let refuse = |why: String| Err(ServerError::Fallback(why));
     let (allowance, after) = match fallback::due(state, at) {
@@ -637,7 +649,7 @@ pub(super) fn record_fallback_unicast(
                 "device {d} is not after the cursor or the previous device: a batch runs in ascending id order"
             ));
         }
-        if state.cases.contains_key(d) {
+        if has_case(d) {
             return refuse(format!(
                 "device {d} has a case: the server heard from it, it is not silent"
             ));

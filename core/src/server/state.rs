@@ -187,6 +187,41 @@ pub struct Tally {
     pub sampled_behind: u64,
 }
 
+/// Adds `after - before` to `sum` field by field: the sharded server keeps its campaign's
+/// tally and counters as the sums of its shards' ([`crate::server::ShardedState`]).
+macro_rules! shift_fields {
+    ($t:ident { $($f:ident),* }) => {
+        impl $t {
+            pub(crate) fn shift(&mut self, before: &$t, after: &$t) {
+                // Exhaustive: a field added to the struct must be added here.
+                let $t { $($f: _),* } = *before;
+                $(self.$f = self.$f.wrapping_add(after.$f.wrapping_sub(before.$f));)*
+            }
+        }
+    };
+}
+shift_fields!(Tally {
+    reporters,
+    behind,
+    probes,
+    sampled_reporters,
+    sampled_behind
+});
+shift_fields!(Counters {
+    failure_reports,
+    success_probes,
+    late_reports,
+    reconciled,
+    checkins_behind,
+    care_dispatched,
+    care_failed,
+    care_timed_out,
+    recovered,
+    escalated,
+    abandoned,
+    reopened
+});
+
 /// A care order the host must send now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CareOrder {

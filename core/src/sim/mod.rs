@@ -6,10 +6,12 @@
 //! seed, so the same configuration gives the same outcome on every machine. Healthy devices
 //! are folded and dropped at once: memory grows with failures, not with the fleet.
 
+mod backend;
 mod fate;
 mod faults;
 mod world;
 
+pub use backend::SimServer;
 pub use faults::{FaultCounts, Faults, Violation};
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -206,6 +208,23 @@ where
     S: FnMut(&[ServerEvent]) -> Result<(), String>,
     P: FnMut(u64),
 {
+    simulate_on(cfg, ServerState::default(), sink, progress)
+}
+
+/// [`simulate_with`] on the server `server` (empty): one stream's [`ServerState`], or a
+/// [`ShardedState`](crate::server::ShardedState) over V shards, which decides the same
+/// run. `sink` receives every batch of server events before it is folded, in order.
+pub fn simulate_on<B, S, P>(
+    cfg: &FleetConfig,
+    server: B,
+    sink: S,
+    progress: P,
+) -> Result<(FleetOutcome, B), SimError>
+where
+    B: SimServer,
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+    P: FnMut(u64),
+{
     if !(0.0..=1.0).contains(&cfg.fail_rate)
         || !(0.0..=1.0).contains(&cfg.loss)
         || !(0.0..=1.0).contains(&cfg.care_success)
@@ -226,7 +245,7 @@ where
         progress,
         report_master: [0; 32],
         fate,
-        server: ServerState::default(),
+        server,
         sink,
         queue: BinaryHeap::new(),
         seq: 0,
@@ -271,7 +290,7 @@ where
     };
     sim.report_master = sim.secret(TAG_REPORT_MASTER);
     sim.run()?;
-    let stats = sim.server.stats();
+    let stats = sim.server.campaign().stats();
     let mut out = sim.out;
     out.unresolved = stats.in_care;
     out.converged_after = out

@@ -7,14 +7,13 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
+use super::backend::SimServer;
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
 use crate::model::{DeviceId, Duration, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::report::{ApplyResult, Verify};
-use crate::server::{
-    CareOrder, CaseStatus, FallbackDue, Server, ServerCommand, ServerEvent, ServerState,
-};
+use crate::server::{CareOrder, CaseStatus, FallbackDue, ServerCommand, ServerEvent};
 use crate::store::{Persist, StreamId};
 use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
 
@@ -74,7 +73,7 @@ pub(super) enum Step {
 /// How long a device takes to come back after a power cut.
 const RESTART: Duration = Duration::from_secs(30);
 
-pub(super) struct Sim<'a, S, P> {
+pub(super) struct Sim<'a, S, P, B> {
     pub(super) cfg: &'a FleetConfig,
     /// The campaign's current revision.
     pub(super) campaign: Campaign,
@@ -85,7 +84,7 @@ pub(super) struct Sim<'a, S, P> {
     /// Report keys are derived from this master secret (itself derived from the seed).
     pub(super) report_master: [u8; 32],
     pub(super) fate: Fate,
-    pub(super) server: ServerState,
+    pub(super) server: B,
     pub(super) sink: S,
     pub(super) queue: BinaryHeap<Reverse<(Timestamp, u64, Work)>>,
     pub(super) seq: u64,
@@ -121,10 +120,11 @@ pub(super) struct Sim<'a, S, P> {
     pub(super) server_backoff: Option<Timestamp>,
 }
 
-impl<S, P> Sim<'_, S, P>
+impl<S, P, B> Sim<'_, S, P, B>
 where
     S: FnMut(&[ServerEvent]) -> Result<(), String>,
     P: FnMut(u64),
+    B: SimServer,
 {
     fn faults(&self) -> &Faults {
         &self.cfg.faults
@@ -181,7 +181,9 @@ where
         what: &'static str,
         cmd: ServerCommand,
     ) -> Result<Vec<ServerEvent>, SimError> {
-        let events = Server::decide(&self.server, &cmd)
+        let events = self
+            .server
+            .decide(&cmd)
             .map_err(|source| SimError::Server { what, source })?;
         self.commit_server(events)
     }
@@ -195,7 +197,7 @@ where
         }
         (self.sink)(&events).map_err(SimError::Sink)?;
         for e in &events {
-            Server::evolve(&mut self.server, e);
+            self.server.evolve(e);
             if let ServerEvent::CareSucceeded { at, .. }
             | ServerEvent::DeviceEscalated { at, .. }
             | ServerEvent::CareAbandoned { at, .. } = e
@@ -227,7 +229,7 @@ where
     /// live state exactly.
     fn restart_server(&mut self) -> Result<(), SimError> {
         let stream = crate::decider::Side::Server.stream(&self.campaign.id);
-        let mut replayed = ServerState::default();
+        let mut replayed = self.server.empty();
         for (k, rec) in self.server_log.iter().enumerate() {
             let e = ServerEvent::from_record(&stream, k as u64 + 1, rec).map_err(|e| {
                 self.violation(
@@ -236,7 +238,7 @@ where
                     e.to_string(),
                 )
             })?;
-            Server::evolve(&mut replayed, &e);
+            replayed.evolve(&e);
         }
         if replayed != self.server {
             let at = self.last_activity;
@@ -554,7 +556,7 @@ where
 
     /// An operator's pause or resume (refused when it does not fit: nothing happens).
     fn operator(&mut self, cmd: ServerCommand, now: Timestamp) -> Result<(), SimError> {
-        if let Ok(events) = Server::decide(&self.server, &cmd) {
+        if let Ok(events) = self.server.decide(&cmd) {
             self.inject(match cmd {
                 ServerCommand::Pause { .. } => "operator-pause",
                 _ => "operator-resume",
@@ -917,7 +919,7 @@ where
             groups: vec![],
             at: now,
         };
-        let status = match Server::decide(&self.server, &cmd) {
+        let status = match self.server.decide(&cmd) {
             Ok(_) if self.store_fails() => 500,
             Ok(events) => {
                 self.commit_server(events)?;
@@ -1149,7 +1151,7 @@ where
             success,
             at: now,
         };
-        if let Ok(events) = Server::decide(&self.server, &cmd) {
+        if let Ok(events) = self.server.decide(&cmd) {
             if self.store_fails() {
                 return Ok(());
             }
@@ -1164,7 +1166,7 @@ where
     /// still lack the payload (each misses it again with the configured loss), or the batch
     /// of silent targets the unicast pace allows, walked in ascending id order.
     fn run_fallback(&mut self, now: Timestamp) -> Result<(), SimError> {
-        if let Some(d) = self.server.fallback.degraded
+        if let Some(d) = self.server.campaign().fallback.degraded
             && self.out.fallback.degraded.is_none()
         {
             let t0 = self.campaign.issued_at;
@@ -1172,7 +1174,7 @@ where
             let lacking = self.missed_now.len() as f64;
             self.out.fallback.true_reach = Some(1.0 - lacking / self.cfg.devices as f64);
         }
-        match self.server.fallback_due(now) {
+        match self.server.campaign().fallback_due(now) {
             FallbackDue::Rebroadcast => {
                 self.server("rebroadcast", ServerCommand::RecordRebroadcast { at: now })?;
                 self.out.fallback.rebroadcast = true;
@@ -1192,7 +1194,7 @@ where
                 let mut batch = Vec::new();
                 while i < self.cfg.devices && (batch.len() as u64) < allowance {
                     let id = device_id(i);
-                    if !self.server.cases.contains_key(&id) {
+                    if !self.server.case(&id).is_some() {
                         batch.push(id);
                     }
                     i += 1;
@@ -1249,13 +1251,13 @@ where
     }
 
     pub(super) fn server_wake(&mut self, now: Timestamp) -> Result<(), SimError> {
-        let settled = self.server.settled_at.is_some();
-        let tick =
-            Server::decide(&self.server, &ServerCommand::Tick { now }).map_err(|source| {
-                SimError::Server {
-                    what: "tick",
-                    source,
-                }
+        let settled = self.server.campaign().settled_at.is_some();
+        let tick = self
+            .server
+            .decide(&ServerCommand::Tick { now })
+            .map_err(|source| SimError::Server {
+                what: "tick",
+                source,
             })?;
         if !tick.is_empty() && self.store_fails() {
             return self.back_off(now);
@@ -1279,10 +1281,13 @@ where
                 attempt,
                 at: now,
             };
-            let events = Server::decide(&self.server, &cmd).map_err(|source| SimError::Server {
-                what: "dispatch-care",
-                source,
-            })?;
+            let events = self
+                .server
+                .decide(&cmd)
+                .map_err(|source| SimError::Server {
+                    what: "dispatch-care",
+                    source,
+                })?;
             if self.store_fails() {
                 return self.back_off(now);
             }
@@ -1315,12 +1320,11 @@ where
     /// device accounted for, every log replaying to its live state.
     fn check_end(&mut self) -> Result<(), SimError> {
         let now = self.last_activity;
-        let st = self.server.stats();
+        let st = self.server.campaign().stats();
         if st.in_care > 0 && !st.paused {
             let stuck: Vec<String> = self
                 .server
-                .cases
-                .iter()
+                .cases()
                 .filter(|(_, c)| c.in_care())
                 .take(3)
                 .map(|(d, c)| format!("{d} {:?}", c.status))
@@ -1344,7 +1348,7 @@ where
             if !current || s.findings.is_empty() || s.phase == Phase::Recovered {
                 continue;
             }
-            let case = self.server.cases.get(&device_id(i)).map(|c| c.status);
+            let case = self.server.case(&device_id(i)).map(|c| c.status);
             match (case, s.phase) {
                 (
                     Some(CaseStatus::Escalated | CaseStatus::Abandoned | CaseStatus::Recovered),

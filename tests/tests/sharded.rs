@@ -1,0 +1,194 @@
+//! The server sharded by device decides exactly what one stream decides: the same seed run
+//! on one `ServerState` and on `ShardedState`s of 1, 7 and 64 shards gives the same events
+//! in the same order, the same statistics and the same case for every device — under
+//! faults, revisions, the abort threshold and the coverage fallbacks. The logs a sharded run
+//! writes (a control log and one log per shard) replay to its live state.
+
+use std::collections::BTreeMap;
+
+use devcare::server::{
+    Case, CoverageFloor, Fallback, ServerEvent, ServerState, ShardRouter, ShardedState, device_of,
+};
+use devcare::sim::{Faults, FleetConfig, FleetOutcome, SimServer, simulate_on};
+use devcare::*;
+
+const BUILT_IN: &str = include_str!("../../examples/campaigns/apn-full.toml");
+const FLEET_KEY: [u8; 16] = *b"fleet-key-tests!";
+
+fn config(devices: u64, faults: Faults, seed: u64) -> FleetConfig {
+    let campaign = Campaign::from_toml("apn-full.toml", BUILT_IN).unwrap();
+    let mut cfg = FleetConfig::new(campaign, devices);
+    cfg.faults = faults;
+    cfg.loss = 0.02;
+    cfg.seed = seed;
+    cfg
+}
+
+fn run<B: SimServer>(cfg: &FleetConfig, server: B) -> (FleetOutcome, B, Vec<ServerEvent>) {
+    let mut log = Vec::new();
+    let (out, server) = simulate_on(
+        cfg,
+        server,
+        |events| {
+            log.extend_from_slice(events);
+            Ok(())
+        },
+        |_| {},
+    )
+    .unwrap();
+    (out, server, log)
+}
+
+fn cases<B: SimServer>(s: &B) -> BTreeMap<DeviceId, Case> {
+    s.cases().map(|(d, c)| (d.clone(), c.clone())).collect()
+}
+
+/// Splits a run's events as a sharded store writes them: the campaign-level events in the
+/// control log; each device's events in its shard's log, after the shard's copies of the
+/// control events that came before them.
+fn logs(router: ShardRouter, events: &[ServerEvent]) -> (Vec<ServerEvent>, Vec<Vec<ServerEvent>>) {
+    let mut control = Vec::new();
+    let mut shards = vec![Vec::new(); router.shards() as usize];
+    let mut copied = vec![0usize; router.shards() as usize];
+    for e in events {
+        match device_of(e) {
+            None => control.push(e.clone()),
+            Some(d) => {
+                let k = router.shard_of(d) as usize;
+                shards[k].extend(control[copied[k]..].iter().cloned());
+                copied[k] = control.len();
+                shards[k].push(e.clone());
+            }
+        }
+    }
+    (control, shards)
+}
+
+fn assert_same(name: &str, cfg: &FleetConfig) {
+    let (out1, one, log1) = run(cfg, ServerState::default());
+    assert!(out1.events_logged > 0, "{name}: nothing happened");
+    for v in [1, 7, 64] {
+        let router = ShardRouter::new(FLEET_KEY, v).unwrap();
+        let (out, sharded, log) = run(cfg, ShardedState::new(router));
+        assert_eq!(out, out1, "{name}, {v} shards: outcome");
+        assert!(
+            log == log1,
+            "{name}, {v} shards: the event sequences differ"
+        );
+        assert_eq!(
+            sharded.control().stats(),
+            one.stats(),
+            "{name}, {v} shards: statistics"
+        );
+        assert_eq!(
+            sharded.control().earlier,
+            one.earlier,
+            "{name}, {v} shards: earlier revisions"
+        );
+        assert!(
+            cases(&sharded) == cases(&one),
+            "{name}, {v} shards: cases differ"
+        );
+        let (control, shard_logs) = logs(router, &log);
+        let replayed = ShardedState::from_logs(router, &control, &shard_logs).unwrap();
+        assert!(
+            replayed == sharded,
+            "{name}, {v} shards: the logs replay to another state"
+        );
+    }
+}
+
+#[test]
+fn sharded_runs_decide_what_one_stream_decides_under_realistic_faults() {
+    for seed in 0..6 {
+        assert_same(
+            &format!("realistic seed {seed}"),
+            &config(1_500, Faults::realistic(), seed),
+        );
+    }
+}
+
+#[test]
+fn sharded_runs_decide_what_one_stream_decides_in_harsh_worlds() {
+    for seed in 0..3 {
+        let mut cfg = config(1_500, Faults::harsh(), seed);
+        cfg.fail_rate = 0.05;
+        assert_same(&format!("harsh seed {seed}"), &cfg);
+        cfg.revise_at = Some(Duration::from_mins(40));
+        assert_same(&format!("harsh revised seed {seed}"), &cfg);
+    }
+}
+
+#[test]
+fn sharded_runs_decide_what_one_stream_decides_with_coverage_fallbacks() {
+    for fallback in [Fallback::Unicast { per_minute: 50 }, Fallback::Rebroadcast] {
+        let mut cfg = config(1_500, Faults::realistic(), 3);
+        cfg.loss = 0.1;
+        cfg.coverage_floor = Some(CoverageFloor {
+            floor: 0.99,
+            fallback,
+        });
+        assert_same(fallback.name(), &cfg);
+    }
+}
+
+#[test]
+fn the_abort_threshold_fires_on_the_same_report_when_sharded() {
+    let mut cfg = config(2_000, Faults::none(), 1);
+    cfg.fail_rate = 0.4;
+    let (out, one, _) = run(&cfg, ServerState::default());
+    assert!(
+        one.paused.is_some(),
+        "the threshold must fire: {:?}",
+        out.stats
+    );
+    assert_same("abort", &cfg);
+}
+
+#[test]
+fn a_shard_log_with_a_device_of_another_shard_is_refused() {
+    let cfg = config(500, Faults::none(), 2);
+    let router = ShardRouter::new(FLEET_KEY, 4).unwrap();
+    let (_, _, log) = run(&cfg, ShardedState::new(router));
+    let (control, mut shards) = logs(router, &log);
+    let moved = shards
+        .iter()
+        .position(|l| l.iter().any(|e| device_of(e).is_some()))
+        .unwrap();
+    let stolen = shards[moved].clone();
+    shards[(moved + 1) % 4].extend(stolen.into_iter().filter(|e| device_of(e).is_some()));
+    let err = ShardedState::from_logs(router, &control, &shards).unwrap_err();
+    assert!(err.contains("holds device"), "{err}");
+    // A shard whose control copies are not the control log's: refused too.
+    let (control, mut shards) = logs(router, &log);
+    let k = shards.iter().position(|l| !l.is_empty()).unwrap();
+    let first = shards[k]
+        .iter()
+        .position(|e| device_of(e).is_none())
+        .unwrap();
+    shards[k][first] = ServerEvent::BroadcastSent { at: Timestamp(1) };
+    let err = ShardedState::from_logs(router, &control, &shards).unwrap_err();
+    assert!(err.contains("differs from the control log"), "{err}");
+}
+
+#[test]
+fn shard_counts_outside_the_limit_are_refused_and_devices_spread_evenly() {
+    assert!(ShardRouter::new(FLEET_KEY, 0).is_err());
+    assert!(ShardRouter::new(FLEET_KEY, devcare::server::MAX_SHARDS + 1).is_err());
+    let router = ShardRouter::new(FLEET_KEY, 64).unwrap();
+    let mut load = vec![0u32; 64];
+    for i in 0..64_000 {
+        load[router.shard_of(&devcare::sim::device_id(i)) as usize] += 1;
+    }
+    // 1,000 expected per shard; binomial sd ≈ 31: ±20% is over six sd.
+    assert!(load.iter().all(|n| (800..=1200).contains(n)), "{load:?}");
+    // Another fleet key places devices elsewhere.
+    let other = ShardRouter::new(*b"another-fleet-k!", 64).unwrap();
+    let moved = (0..1000)
+        .filter(|i| {
+            let d = devcare::sim::device_id(*i);
+            router.shard_of(&d) != other.shard_of(&d)
+        })
+        .count();
+    assert!(moved > 900, "{moved}");
+}

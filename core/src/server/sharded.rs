@@ -220,7 +220,7 @@ impl ShardedState {
         self.control.campaign()?;
         let mut timeouts: Vec<((Timestamp, DeviceId), Vec<ServerEvent>)> = Vec::new();
         for shard in &self.shards {
-            if !shard.in_flight.first().is_some_and(|(t, _)| *t <= now) {
+            if shard.in_flight.first().is_none_or(|(t, _)| *t > now) {
                 continue;
             }
             let events = Server::decide(shard, &ServerCommand::Tick { now })?;

@@ -1194,7 +1194,7 @@ where
                 let mut batch = Vec::new();
                 while i < self.cfg.devices && (batch.len() as u64) < allowance {
                     let id = device_id(i);
-                    if !self.server.case(&id).is_some() {
+                    if self.server.case(&id).is_none() {
                         batch.push(id);
                     }
                     i += 1;

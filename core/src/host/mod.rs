@@ -18,6 +18,7 @@ mod device;
 mod error;
 pub mod keys;
 mod server;
+mod sharded;
 mod streams;
 
 pub use agent::{DeviceAgent, Pending};
@@ -25,4 +26,5 @@ pub use care_server::{CareServer, Directory, GroupDirectory, Ingest, IngestRejec
 pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};
 pub use server::{AlertIngest, SampleView, ServerHost};
+pub use sharded::{ShardMap, ShardedLog, control_stream, shard_stream};
 pub use streams::{Rejections, RuntimeError};

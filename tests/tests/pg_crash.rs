@@ -1,0 +1,133 @@
+//! Crash safety on PostgreSQL. A child process appends two-stream batches
+//! (`crash_writer`), printing each version PostgreSQL acknowledged; then either the child is
+//! killed with SIGKILL mid-append (20 kills; `DEVCARE_CRASH_RUNS=1000` for a long run), or
+//! PostgreSQL itself is stopped with `pg_ctl stop -m immediate` under that load and started
+//! again (5 times). After each: every acknowledged append is present, both streams hold the
+//! same number of events (no batch half-written), and the log replays event by event.
+//! Skipped (one line) without PostgreSQL unless `DEVCARE_REQUIRE_PG=1`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use devcare::ServerEvent;
+use devcare::store::{EventStore, StreamId};
+use devcare_integration::crash_event;
+use devcare_pg::PgStore;
+
+struct Xorshift(u64);
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Runs the writer on `url` until `stop` ends it (after the first acknowledged append and a
+/// random 0–60 ms); returns the highest version it reported acknowledged.
+fn write_until(url: &str, seed: u64, rng: &mut Xorshift, stop: impl FnOnce(&mut Child)) -> u64 {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
+        .arg(url)
+        .arg(seed.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(v) = line
+                .strip_prefix("flushed ")
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the writer never had an append acknowledged");
+    std::thread::sleep(Duration::from_micros(rng.next() % 60_000));
+    stop(&mut child);
+    let _ = child.kill();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    rx.try_iter().fold(first, u64::max)
+}
+
+/// Checks the log after a crash; returns its version.
+fn check(url: &str, acknowledged: u64, what: &str) -> u64 {
+    let store = PgStore::connect(url).unwrap();
+    let a = StreamId::new("server/crash").unwrap();
+    let b = StreamId::new("server/crash-twin").unwrap();
+    let version = store.version(&a).unwrap();
+    assert!(
+        version >= acknowledged,
+        "{what}: {acknowledged} acknowledged, {version} found"
+    );
+    assert_eq!(
+        store.version(&b).unwrap(),
+        version,
+        "{what}: a two-stream batch was half written"
+    );
+    for stream in [&a, &b] {
+        let mut n = 0;
+        store
+            .fold(stream, 0, |seq, e: ServerEvent| {
+                assert_eq!(e, crash_event(seq - 1), "{what}: {stream} seq {seq}");
+                n += 1;
+            })
+            .unwrap_or_else(|e| panic!("{what}: replay failed: {e}"));
+        assert_eq!(n, version, "{what}: {stream}");
+    }
+    version
+}
+
+#[test]
+fn every_acknowledged_append_survives_sigkill_of_the_writer() {
+    let Some(url) = devcare_integration::pg::fresh_database("pg_crash::sigkill") else {
+        return;
+    };
+    let runs: u64 = std::env::var("DEVCARE_CRASH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
+    let mut floor = 0;
+    let mut beyond = 0;
+    for run in 0..runs {
+        let acknowledged = write_until(&url, run + 1, &mut rng, |child| {
+            child.kill().unwrap(); // SIGKILL
+        });
+        let acknowledged = acknowledged.max(floor);
+        let version = check(&url, acknowledged, &format!("kill {run}"));
+        beyond += version - acknowledged;
+        floor = version;
+    }
+    eprintln!(
+        "{runs} SIGKILLs of the writer; final version {floor}; committed but not yet acknowledged when killed: {beyond}"
+    );
+}
+
+#[test]
+fn every_acknowledged_append_survives_an_immediate_stop_of_postgres() {
+    let Some(cluster) = devcare_integration::pg::own_cluster("pg_crash::immediate_stop") else {
+        return;
+    };
+    let url = cluster.fresh_database("pg_crash::immediate_stop");
+    let mut rng = Xorshift(0x2545_F491_4F6C_DD1D);
+    let mut floor = 0;
+    for run in 0..5 {
+        let acknowledged = write_until(&url, 100 + run, &mut rng, |_| {
+            cluster.stop_immediate().unwrap(); // the writer's next append fails: it exits
+        });
+        cluster.start_server().unwrap();
+        let acknowledged = acknowledged.max(floor);
+        floor = check(&url, acknowledged, &format!("immediate stop {run}"));
+    }
+    eprintln!("5 immediate stops of PostgreSQL under load; final version {floor}");
+}

@@ -4,6 +4,7 @@
 pub mod conformance;
 pub mod faults;
 pub mod pg;
+pub mod workers;
 
 use devcare::{DeviceId, Finding, ReportKind, ServerEvent, Timestamp};
 

@@ -262,3 +262,219 @@ impl<'a, S: EventStore> ShardedLog<'a, S> {
         Ok(())
     }
 }
+
+impl<S: EventStore> ShardedLog<'_, S> {
+    /// Reads what other writers appended since this log last read: new control events
+    /// (folded into `state` and every shard), then the new events of each shard `owned`
+    /// says is not this writer's (their control copies skipped, their devices' events
+    /// folded). Returns `true`, having read nothing, when the control stream gained a create
+    /// or a revision: reopen then ([`ShardedLog::open`]), as a revision restarts every
+    /// shard. The other writers' shards are then as they were when read — exact for their
+    /// tallies, but not interleaved with this writer's control events as their own streams
+    /// interleave them; a reopen is exact.
+    pub fn refresh(
+        &mut self,
+        state: &mut ShardedState,
+        owned: &[bool],
+    ) -> Result<bool, StoreError> {
+        let mut new = Vec::new();
+        self.stores[0].scan_records(
+            &self.control_stream,
+            self.control_version,
+            &mut |seq, rec| {
+                new.push(ServerEvent::from_record(&self.control_stream, seq, rec)?);
+                Ok(())
+            },
+        )?;
+        if new.iter().any(|e| {
+            matches!(
+                e,
+                ServerEvent::CampaignCreated { .. } | ServerEvent::CampaignRevised { .. }
+            )
+        }) {
+            return Ok(true);
+        }
+        self.control_version += new.len() as u64;
+        for e in new {
+            state.evolve(&e);
+            self.control.push(e);
+        }
+        for (k, shard) in self.shards.iter_mut().enumerate() {
+            if owned.get(k).copied().unwrap_or(false) {
+                continue;
+            }
+            let store = &self.stores[usize::from(self.map.placement[k])];
+            let mut read = 0;
+            store.scan_records(&shard.stream, shard.version, &mut |seq, rec| {
+                let e = ServerEvent::from_record(&shard.stream, seq, rec)?;
+                if device_of(&e).is_some() {
+                    state.evolve(&e);
+                } else {
+                    shard.copied += 1;
+                }
+                read += 1;
+                Ok(())
+            })?;
+            shard.version += read;
+        }
+        Ok(false)
+    }
+}
+
+/// Why a [`ShardWorker`] did not run a command.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WorkerError {
+    /// The command is about a device whose shard another worker owns: route it there.
+    #[error("device {device} is in shard {shard}, which this worker does not own")]
+    NotOwned {
+        /// The device.
+        device: String,
+        /// Its shard.
+        shard: u32,
+    },
+    /// The decider refused the command; nothing was appended.
+    #[error(transparent)]
+    Refused(#[from] crate::server::ServerError),
+    /// The store failed (or this worker lost a shard it was writing: `Conflict`); the worker
+    /// reopened from the stores.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One of several server workers of a sharded campaign (`docs/scale-out.md`): it decides
+/// and appends the commands of devices in the shards it owns (given by a lease, e.g.
+/// `devcare_pg::PgStore::acquire_shards`), and campaign-level commands, which any worker
+/// may run (the control stream's expected version orders them: a worker that loses the race
+/// rereads and decides again). It reads the other workers' shards for the campaign's sums
+/// ([`ShardWorker::refresh`]).
+#[derive(Debug)]
+pub struct ShardWorker<'a, S> {
+    stores: &'a [S],
+    router: ShardRouter,
+    campaign: CampaignId,
+    log: ShardedLog<'a, S>,
+    state: ShardedState,
+    owned: Vec<bool>,
+}
+
+impl<'a, S: EventStore> ShardWorker<'a, S> {
+    /// Opens `campaign` on `stores` placed by `map`, owning no shard yet.
+    pub fn open(
+        stores: &'a [S],
+        map: ShardMap,
+        router: ShardRouter,
+        campaign: &CampaignId,
+    ) -> Result<Self, StoreError> {
+        let (log, state) = ShardedLog::open(stores, map, router, campaign)?;
+        Ok(ShardWorker {
+            stores,
+            router,
+            campaign: campaign.clone(),
+            log,
+            state,
+            owned: vec![false; router.shards() as usize],
+        })
+    }
+
+    fn reopen(&mut self) -> Result<(), StoreError> {
+        let map = self.log.map().clone();
+        let (log, state) = ShardedLog::open(self.stores, map, self.router, &self.campaign)?;
+        self.log = log;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Owns exactly `shards` from now on. A shard newly owned is read afresh from its
+    /// stream (the whole campaign is reopened), so the worker continues where the shard's
+    /// previous owner stopped.
+    pub fn set_owned(&mut self, shards: &[u32]) -> Result<(), StoreError> {
+        let mut owned = vec![false; self.router.shards() as usize];
+        for &k in shards {
+            if let Some(o) = owned.get_mut(k as usize) {
+                *o = true;
+            }
+        }
+        let gained = owned
+            .iter()
+            .zip(&self.owned)
+            .any(|(now, before)| *now && !before);
+        self.owned = owned;
+        if gained {
+            self.reopen()?;
+        }
+        Ok(())
+    }
+
+    /// The shards this worker owns.
+    pub fn owned(&self) -> Vec<u32> {
+        (0..self.router.shards())
+            .filter(|&k| self.owned[k as usize])
+            .collect()
+    }
+
+    /// Whether this worker owns `device`'s shard.
+    pub fn owns(&self, device: &crate::model::DeviceId) -> bool {
+        self.owned[self.router.shard_of(device) as usize]
+    }
+
+    /// Reads what the other workers appended (see [`ShardedLog::refresh`]).
+    pub fn refresh(&mut self) -> Result<(), StoreError> {
+        if self.log.refresh(&mut self.state, &self.owned)? {
+            self.reopen()?;
+        }
+        Ok(())
+    }
+
+    /// The campaign as this worker sees it: its own shards exact, the others' as of the
+    /// last refresh.
+    pub fn state(&self) -> &ShardedState {
+        &self.state
+    }
+
+    /// Decides and appends `cmd` (a tick covers this worker's shards and the campaign).
+    /// Refused with [`WorkerError::NotOwned`] for a device of another worker's shard.
+    pub fn handle(
+        &mut self,
+        cmd: &crate::server::ServerCommand,
+    ) -> Result<Vec<ServerEvent>, WorkerError> {
+        if let Some(device) = crate::server::command_device(cmd) {
+            let shard = self.router.shard_of(device);
+            if !self.owned[shard as usize] {
+                return Err(WorkerError::NotOwned {
+                    device: device.to_string(),
+                    shard,
+                });
+            }
+        }
+        let mut tries = 0;
+        loop {
+            let decided = match cmd {
+                crate::server::ServerCommand::Tick { now } => {
+                    let owned = &self.owned;
+                    self.state.tick(*now, |k| owned[k as usize])
+                }
+                _ => self.state.decide(cmd),
+            };
+            let events = decided?;
+            if events.is_empty() {
+                return Ok(events);
+            }
+            match self.log.append(&events) {
+                Ok(()) => {
+                    for e in &events {
+                        self.state.evolve(e);
+                    }
+                    return Ok(events);
+                }
+                Err(e) => {
+                    // Another worker moved the control stream (or took a shard): reread.
+                    self.reopen()?;
+                    tries += 1;
+                    if !matches!(e, StoreError::Conflict { .. }) || tries > 3 {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    }
+}

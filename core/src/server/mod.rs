@@ -26,7 +26,7 @@ pub use fallback::{
     CoverageFloor, Degraded, Fallback, FallbackDue, FallbackState, MAX_FALLBACK_PER_MINUTE,
     check_times,
 };
-pub use sharded::{MAX_SHARDS, ShardRouter, ShardedState, device_of};
+pub use sharded::{MAX_SHARDS, ShardRouter, ShardedState, command_device, device_of};
 pub use state::{
     CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare, ServerState,
     Tally,

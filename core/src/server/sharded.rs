@@ -112,7 +112,7 @@ pub fn device_of(event: &ServerEvent) -> Option<&DeviceId> {
 }
 
 /// The device a command is about, if it is decided on one shard.
-fn command_device(cmd: &ServerCommand) -> Option<&DeviceId> {
+pub fn command_device(cmd: &ServerCommand) -> Option<&DeviceId> {
     use ServerCommand as C;
     match cmd {
         C::AcceptReport { report, .. } => Some(&report.device),
@@ -190,7 +190,7 @@ impl ShardedState {
             return self.decide_on_shard(k, cmd);
         }
         match cmd {
-            ServerCommand::Tick { now } => self.tick(*now),
+            ServerCommand::Tick { now } => self.tick(*now, |_| true),
             ServerCommand::RecordFallbackUnicast { devices, done, at } => {
                 decide::record_fallback_unicast_with(&self.control, devices, *done, *at, |d| {
                     self.case(d).is_some()
@@ -214,13 +214,18 @@ impl ShardedState {
         decided
     }
 
-    /// Care timeouts from the shards, in the single stream's `(expires, device)` order, then
+    /// A tick decided for the shards `owned` says (a worker's) and the campaign: care
+    /// timeouts from those shards, in the single stream's `(expires, device)` order, then
     /// the campaign's coverage check and settlement from the control state.
-    fn tick(&mut self, now: Timestamp) -> Result<Vec<ServerEvent>, ServerError> {
+    pub fn tick(
+        &mut self,
+        now: Timestamp,
+        owned: impl Fn(u32) -> bool,
+    ) -> Result<Vec<ServerEvent>, ServerError> {
         self.control.campaign()?;
         let mut timeouts: Vec<((Timestamp, DeviceId), Vec<ServerEvent>)> = Vec::new();
-        for shard in &self.shards {
-            if shard.in_flight.first().is_none_or(|(t, _)| *t > now) {
+        for (k, shard) in self.shards.iter().enumerate() {
+            if !owned(k as u32) || shard.in_flight.first().is_none_or(|(t, _)| *t > now) {
                 continue;
             }
             let events = Server::decide(shard, &ServerCommand::Tick { now })?;

@@ -59,8 +59,31 @@ fn write_until(url: &str, seed: u64, rng: &mut Xorshift, stop: impl FnOnce(&mut 
     rx.try_iter().fold(first, u64::max)
 }
 
+/// Waits until no other session is connected to the database: a killed writer's server
+/// process may still be committing the append it was sending (it lands whole, unacknowledged
+/// — the client cannot tell, as with a lost commit answer).
+fn wait_for_other_sessions(url: &str) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    for _ in 0..1000 {
+        let others: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if others == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the killed writer's session never ended");
+}
+
 /// Checks the log after a crash; returns its version.
 fn check(url: &str, acknowledged: u64, what: &str) -> u64 {
+    wait_for_other_sessions(url);
     let store = PgStore::connect(url).unwrap();
     let a = StreamId::new("server/crash").unwrap();
     let b = StreamId::new("server/crash-twin").unwrap();

@@ -611,6 +611,95 @@ fn simulate_and_log_inspect_on_postgresql() {
 }
 
 #[test]
+fn simulate_sharded_over_two_postgresql_clusters_matches_one_stream() {
+    let Some([a, b]) =
+        devcare_integration::pg::fresh_databases_on_two_clusters("cli simulate --shards")
+    else {
+        return;
+    };
+    let run = |store: &str, extra: &[&str]| -> Value {
+        let mut args = vec![
+            "simulate",
+            "--json",
+            "--devices",
+            "4000",
+            "--faults",
+            "realistic",
+            "--store",
+            store,
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let one = run("memory", &[]);
+    let both = format!("{a},{b}");
+    let sharded = run(&both, &["--shards", "64", "--workers", "2"]);
+    assert_eq!(sharded["replay_identical"], true);
+    assert_eq!(sharded["shards"], 64);
+    assert_eq!(sharded["workers"], 2);
+    for key in [
+        "stats",
+        "unresolved",
+        "events_logged",
+        "server_cases",
+        "reports_sent",
+    ] {
+        assert_eq!(sharded[key], one[key], "{key}");
+    }
+    // The control stream is in the first database, shards in both.
+    let first = ok(&["log", "inspect", &a]);
+    assert!(
+        first.starts_with("control/apn-2026-11 1 CampaignCreated"),
+        "{first}"
+    );
+    assert!(
+        first.contains("\nshard/") && first.contains("/apn-2026-11 1 CampaignCreated"),
+        "{first}"
+    );
+    let second = ok(&["log", "inspect", &b]);
+    assert!(
+        second.starts_with("shard/") && !second.contains("control/"),
+        "{second}"
+    );
+    // Every event once in its stream, plus each shard's copies of the control events.
+    let body = |line: &str| line.splitn(3, ' ').nth(2).unwrap_or_default().to_string();
+    let control: std::collections::BTreeSet<String> = first
+        .lines()
+        .filter(|l| l.starts_with("control/"))
+        .map(body)
+        .collect();
+    let copies = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("shard/") && control.contains(&body(l)))
+            .count()
+    };
+    assert_eq!(
+        (first.lines().count() + second.lines().count() - copies(&first) - copies(&second)) as u64,
+        u(&sharded, "events_logged")
+    );
+    // Run again into the same databases: refused.
+    let err = fails(
+        &[
+            "simulate",
+            "--devices",
+            "4000",
+            "--store",
+            &both,
+            "--shards",
+            "64",
+        ],
+        2,
+    );
+    assert!(err.contains("already has a sharded log"), "{err}");
+    let err = fails(&["simulate", "--devices", "10", "--store", &both], 2);
+    assert!(err.contains("need --shards above 1"), "{err}");
+    let err = fails(&["simulate", "--devices", "10", "--workers", "2"], 2);
+    assert!(err.contains("need --shards above 1"), "{err}");
+    let err = fails(&["simulate", "--devices", "10", "--shards", "0"], 2);
+    assert!(err.contains("shards"), "{err}");
+}
+
+#[test]
 fn a_sweep_reports_faults_and_no_violations_and_bad_rates_are_input_errors() {
     let v: Value = serde_json::from_str(&ok(&[
         "simulate",

@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use devcare::host::CareServer;
-use devcare::server::{CoverageFloor, Fallback};
-use devcare::sim::{Faults, FleetConfig, FleetOutcome, SweepOutcome, simulate_with, sweep};
+use devcare::host::{CareServer, ShardMap, ShardedLog};
+use devcare::server::{CoverageFloor, Fallback, ShardRouter, ShardedState};
+use devcare::sim::{
+    Faults, FleetConfig, FleetOutcome, SweepOutcome, simulate_on, simulate_with, sweep,
+};
 use devcare::store::{EventStore, MemoryStore, SledStore};
 use devcare::text::parse_human_duration;
 use devcare::{Campaign, ServerEvent, ServerState, TargetSet};
@@ -92,6 +94,16 @@ pub(crate) struct SimArgs {
     /// Share of server commands followed by a crash (state rebuilt from the log).
     #[arg(long, value_name = "P")]
     server_crash: Option<f64>,
+    /// Split the campaign's server over this many shards by device (`docs/scale-out.md`): a
+    /// control stream and one stream per shard. With several comma-separated PostgreSQL
+    /// connection strings in --store, the shards are placed round-robin over those
+    /// databases (the first holds the control stream).
+    #[arg(long, default_value_t = 1, value_name = "V")]
+    shards: u32,
+    /// Threads appending the shards' batches at once, each owning the shards k with
+    /// k mod W its index (with --shards above 1).
+    #[arg(long, default_value_t = 1, value_name = "W")]
+    workers: usize,
     /// Run this many worlds (seeds `--seed` to `--seed + N - 1`) on every core and report
     /// faults injected and invariants broken, with the command that replays any failure.
     #[arg(long, value_name = "SEEDS")]
@@ -175,7 +187,12 @@ const BATCH: usize = 8192;
 
 struct Run {
     out: FleetOutcome,
+    /// The campaign-level state (with a sharded server: the control state, with the sums).
     state: ServerState,
+    /// Cases the server holds.
+    cases: usize,
+    /// Shards and writers, when sharded.
+    sharded: Option<(u32, usize)>,
     replay_identical: Option<bool>,
     log_location: String,
 }
@@ -227,12 +244,115 @@ fn sled_dir(base: &Path, c: &Campaign) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn execute(cfg: &FleetConfig, store: &str, bar: &ProgressBar) -> Result<Run> {
+/// The fleet key of simulated fleets (which shard each simulated device is in).
+const SIM_FLEET_KEY: [u8; 16] = *b"devcare-sim-flt!";
+
+/// A sharded run on `stores` (placed round-robin), appended in batches by `workers`
+/// threads, then reopened and replayed: (outcome, live state, replayed identically).
+fn run_sharded<S: EventStore + Sync>(
+    cfg: &FleetConfig,
+    stores: &[S],
+    router: ShardRouter,
+    workers: usize,
+    bar: &ProgressBar,
+) -> Result<(FleetOutcome, ShardedState, bool)> {
+    let map = ShardMap::round_robin(router.shards(), stores.len() as u16);
+    let (mut log, empty) = ShardedLog::open(stores, map.clone(), router, &cfg.campaign.id)
+        .map_err(|e| input(format!("--store: {e}")))?;
+    if empty.control_events() > 0 {
+        return Err(input(format!(
+            "--store: campaign {} already has a sharded log there; simulate into a fresh store",
+            cfg.campaign.id
+        )));
+    }
+    log.set_writers(workers);
+    let mut pending: Vec<ServerEvent> = Vec::with_capacity(BATCH);
+    let r = simulate_on(
+        cfg,
+        empty,
+        |events| {
+            pending.extend_from_slice(events);
+            if pending.len() >= BATCH {
+                log.append(&pending).map_err(|e| e.to_string())?;
+                pending.clear();
+            }
+            Ok(())
+        },
+        |done| bar.set_position(done),
+    );
+    let (out, state) = r.map_err(|e| internal(format!("simulation: {e}")))?;
+    log.append(&pending)
+        .map_err(|e| internal(format!("event log: {e}")))?;
+    drop(log);
+    let (_, replayed) = ShardedLog::open(stores, map, router, &cfg.campaign.id)
+        .map_err(|e| internal(format!("replaying the sharded log: {e}")))?;
+    let same = replayed == state;
+    Ok((out, state, same))
+}
+
+fn execute_sharded(cfg: &FleetConfig, a: &SimArgs, bar: &ProgressBar) -> Result<Run> {
+    let router = ShardRouter::new(SIM_FLEET_KEY, a.shards).map_err(|e| input(format!("--{e}")))?;
+    let (out, state, same, location) = if a.store == "memory" {
+        let (o, s, same) = run_sharded(cfg, &[MemoryStore::new()], router, a.workers, bar)?;
+        (o, s, same, "memory".to_string())
+    } else if a.store.split(',').all(crate::store::is_postgres) {
+        let stores = a
+            .store
+            .split(',')
+            .map(|url| PgStore::connect(url).map_err(|e| input(format!("--store: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let (o, s, same) = run_sharded(cfg, &stores, router, a.workers, bar)?;
+        (
+            o,
+            s,
+            same,
+            format!("PostgreSQL, {} database(s)", stores.len()),
+        )
+    } else {
+        if a.store.contains(',') {
+            return Err(input(
+                "--store: several stores must all be PostgreSQL connection strings",
+            ));
+        }
+        let dir = sled_dir(Path::new(&a.store), &cfg.campaign)?;
+        let store = SledStore::open(&dir).map_err(|e| input(format!("--store: {e}")))?;
+        let (o, s, same) = run_sharded(cfg, &[store], router, a.workers, bar)?;
+        (o, s, same, dir.display().to_string())
+    };
+    Ok(Run {
+        out,
+        cases: state.cases().count(),
+        state: state.control().clone(),
+        sharded: Some((a.shards, a.workers)),
+        replay_identical: Some(same),
+        log_location: format!("{location}, {} shards", a.shards),
+    })
+}
+
+fn execute(cfg: &FleetConfig, a: &SimArgs, bar: &ProgressBar) -> Result<Run> {
+    if a.workers == 0 {
+        return Err(input("--workers: at least 1"));
+    }
+    ShardRouter::new(SIM_FLEET_KEY, a.shards).map_err(|e| input(format!("--{e}")))?;
+    if a.shards > 1 {
+        return execute_sharded(cfg, a, bar);
+    }
+    if a.workers > 1 {
+        return Err(input("--workers: several workers need --shards above 1"));
+    }
+    if a.store.contains(',') {
+        return Err(input(
+            "--store: several databases need --shards above 1 (the shards are placed over them)",
+        ));
+    }
+    let store = a.store.as_str();
     if store == "memory" {
         let (out, state) = run_on(cfg, &MemoryStore::new(), bar)?;
         return Ok(Run {
             out,
+            cases: state.cases.len(),
             state,
+            sharded: None,
             replay_identical: None,
             log_location: "memory".into(),
         });
@@ -252,7 +372,9 @@ fn execute(cfg: &FleetConfig, store: &str, bar: &ProgressBar) -> Result<Run> {
     let same = server.state(&cfg.campaign.id) == Some(&state);
     Ok(Run {
         out,
+        cases: state.cases.len(),
         state,
+        sharded: None,
         replay_identical: Some(same),
         log_location: dir.display().to_string(),
     })
@@ -278,7 +400,9 @@ fn execute_pg(cfg: &FleetConfig, url: &str, bar: &ProgressBar) -> Result<Run> {
     let same = server.state(&cfg.campaign.id) == Some(&state);
     Ok(Run {
         out,
+        cases: state.cases.len(),
         state,
+        sharded: None,
         replay_identical: Some(same),
         log_location: format!("PostgreSQL {stream}"),
     })
@@ -340,7 +464,7 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
         .map_err(|e| internal(e.to_string()))?,
     );
     let started = Instant::now();
-    let run = execute(&cfg, &a.store, &bar)?;
+    let run = execute(&cfg, a, &bar)?;
     bar.finish_and_clear();
     let wall_s = started.elapsed().as_secs_f64();
     if run.replay_identical == Some(false) {
@@ -607,7 +731,9 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             },
             "unresolved": out.unresolved,
             "events_logged": out.events_logged,
-            "server_cases": run.state.cases.len(),
+            "server_cases": run.cases,
+            "shards": run.sharded.map_or(1, |s| s.0),
+            "workers": run.sharded.map_or(1, |s| s.1),
             "replay_identical": run.replay_identical,
             "wall_s": wall_s,
             "peak_rss_mb": rss,

@@ -79,6 +79,8 @@ pub struct ShardedLog<'a, S> {
     control: Vec<ServerEvent>,
     shards: Vec<ShardLog>,
     router: ShardRouter,
+    /// Threads appending shard batches at once (1: one atomic append per store).
+    writers: usize,
 }
 
 fn read_stream<S: EventStore>(
@@ -93,7 +95,7 @@ fn read_stream<S: EventStore>(
     Ok(out)
 }
 
-impl<'a, S: EventStore> ShardedLog<'a, S> {
+impl<'a, S: EventStore + Sync> ShardedLog<'a, S> {
     /// Opens `campaign`'s logs on `stores` placed by `map` (V = `router.shards()`), and
     /// replays them ([`ShardedState::from_logs`]). An empty campaign opens empty. Refused
     /// when the map does not fit the router or the stores, and when the logs do not fit the
@@ -155,9 +157,17 @@ impl<'a, S: EventStore> ShardedLog<'a, S> {
                 control,
                 shards,
                 router,
+                writers: 1,
             },
             state,
         ))
+    }
+
+    /// Appends shard batches from `writers` threads at once, each owning the shards `k` with
+    /// `k mod writers` its index (its own transaction per store). The control events of a
+    /// call are appended first, alone; only then the shards' batches, which copy them.
+    pub fn set_writers(&mut self, writers: usize) {
+        self.writers = writers.max(1);
     }
 
     /// The shard map.
@@ -228,42 +238,107 @@ impl<'a, S: EventStore> ShardedLog<'a, S> {
         control: Vec<Record>,
         touched: Vec<(usize, Vec<Record>)>,
     ) -> Result<(), StoreError> {
-        let mut by_store: Vec<Vec<(usize, Vec<Record>)>> = vec![Vec::new(); self.stores.len()];
+        let writers = self.writers;
+        // Group the shard batches by (writer, store); with one writer, the control batch
+        // goes in the home store's group, so that store's append is one transaction.
+        let mut groups: Vec<Vec<(usize, Vec<Record>)>> =
+            vec![Vec::new(); writers * self.stores.len()];
         for (k, recs) in touched {
-            by_store[usize::from(self.map.placement[k])].push((k, recs));
+            let store = usize::from(self.map.placement[k]);
+            groups[(k % writers) * self.stores.len() + store].push((k, recs));
         }
         let mut control = Some(control).filter(|c| !c.is_empty());
-        for (store, parts) in by_store.into_iter().enumerate() {
-            let with_control = store == 0 && control.is_some();
-            if parts.is_empty() && !with_control {
-                continue;
+        if writers > 1
+            && let Some(recs) = control.take()
+        {
+            let v = self.stores[0].append_records(&[(
+                &self.control_stream,
+                self.control_version,
+                recs,
+            )])?;
+            self.stores[0].flush()?;
+            self.control_version = v.first().copied().unwrap_or(self.control_version);
+        }
+        let stores = self.stores;
+        let shards = &self.shards;
+        let control_stream = &self.control_stream;
+        let control_version = self.control_version;
+        // One writer's groups, store by store: the new control version (if it wrote the
+        // control batch) and each shard's new version.
+        let run = |mine: Vec<(usize, Vec<(usize, Vec<Record>)>)>,
+                   mut control: Option<Vec<Record>>|
+         -> Result<(Option<Version>, Vec<(usize, Version)>), StoreError> {
+            let mut new_control = None;
+            let mut versions = Vec::new();
+            for (store, parts) in mine {
+                let with_control = store == 0 && control.is_some();
+                if parts.is_empty() && !with_control {
+                    continue;
+                }
+                let ks: Vec<usize> = parts.iter().map(|p| p.0).collect();
+                let mut batch = Vec::with_capacity(parts.len() + 1);
+                if with_control && let Some(recs) = control.take() {
+                    batch.push((control_stream, control_version, recs));
+                }
+                for (k, recs) in parts {
+                    batch.push((&shards[k].stream, shards[k].version, recs));
+                }
+                let got = stores[store].append_records(&batch)?;
+                stores[store].flush()?;
+                let mut v = got.into_iter();
+                if with_control {
+                    new_control = v.next();
+                }
+                versions.extend(ks.into_iter().zip(v));
             }
-            let ks: Vec<usize> = parts.iter().map(|p| p.0).collect();
-            let mut batch = Vec::with_capacity(parts.len() + 1);
-            if with_control && let Some(recs) = control.take() {
-                batch.push((&self.control_stream, self.control_version, recs));
-            }
-            for (k, recs) in parts {
-                let s = &self.shards[k];
-                batch.push((&s.stream, s.version, recs));
-            }
-            let versions = self.stores[store].append_records(&batch)?;
-            self.stores[store].flush()?;
-            let mut v = versions.into_iter();
-            if with_control {
-                self.control_version = v.next().unwrap_or(self.control_version);
-            }
-            for k in ks {
-                if let Some(nv) = v.next() {
-                    self.shards[k].version = nv;
+            Ok((new_control, versions))
+        };
+        let mut per_writer: Vec<Vec<(usize, Vec<(usize, Vec<Record>)>)>> =
+            vec![Vec::new(); writers];
+        for (i, g) in groups.into_iter().enumerate() {
+            per_writer[i / stores.len()].push((i % stores.len(), g));
+        }
+        let results = if writers == 1 {
+            let mine = per_writer.pop().unwrap_or_default();
+            vec![run(mine, control.take())]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = per_writer
+                    .into_iter()
+                    .filter(|w| w.iter().any(|(_, g)| !g.is_empty()))
+                    .map(|mine| scope.spawn(|| run(mine, None)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(StoreError::Backend("a shard writer thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        let mut first_error = None;
+        for r in results {
+            match r {
+                Ok((c, versions)) => {
+                    if let Some(c) = c {
+                        self.control_version = c;
+                    }
+                    for (k, v) in versions {
+                        self.shards[k].version = v;
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
                 }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 
-impl<S: EventStore> ShardedLog<'_, S> {
+impl<S: EventStore + Sync> ShardedLog<'_, S> {
     /// Reads what other writers appended since this log last read: new control events
     /// (folded into `state` and every shard), then the new events of each shard `owned`
     /// says is not this writer's (their control copies skipped, their devices' events
@@ -357,7 +432,7 @@ pub struct ShardWorker<'a, S> {
     owned: Vec<bool>,
 }
 
-impl<'a, S: EventStore> ShardWorker<'a, S> {
+impl<'a, S: EventStore + Sync> ShardWorker<'a, S> {
     /// Opens `campaign` on `stores` placed by `map`, owning no shard yet.
     pub fn open(
         stores: &'a [S],

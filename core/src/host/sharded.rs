@@ -60,6 +60,14 @@ pub fn shard_stream(campaign: &CampaignId, k: u32) -> StreamId {
     StreamId::joined(&format!("shard/{k}"), campaign.as_str())
 }
 
+/// Shard batches to append to one store: (shard, records).
+type StoreBatch = Vec<(usize, Vec<Record>)>;
+/// One writer's batches: (store index, its batches).
+type WriterBatches = Vec<(usize, StoreBatch)>;
+/// What a writer appended: the control stream's new version (if it wrote it) and each
+/// shard's new version.
+type Written = (Option<Version>, Vec<(usize, Version)>);
+
 #[derive(Debug)]
 struct ShardLog {
     stream: StreamId,
@@ -241,8 +249,7 @@ impl<'a, S: EventStore + Sync> ShardedLog<'a, S> {
         let writers = self.writers;
         // Group the shard batches by (writer, store); with one writer, the control batch
         // goes in the home store's group, so that store's append is one transaction.
-        let mut groups: Vec<Vec<(usize, Vec<Record>)>> =
-            vec![Vec::new(); writers * self.stores.len()];
+        let mut groups: Vec<StoreBatch> = vec![Vec::new(); writers * self.stores.len()];
         for (k, recs) in touched {
             let store = usize::from(self.map.placement[k]);
             groups[(k % writers) * self.stores.len() + store].push((k, recs));
@@ -265,9 +272,9 @@ impl<'a, S: EventStore + Sync> ShardedLog<'a, S> {
         let control_version = self.control_version;
         // One writer's groups, store by store: the new control version (if it wrote the
         // control batch) and each shard's new version.
-        let run = |mine: Vec<(usize, Vec<(usize, Vec<Record>)>)>,
+        let run = |mine: WriterBatches,
                    mut control: Option<Vec<Record>>|
-         -> Result<(Option<Version>, Vec<(usize, Version)>), StoreError> {
+         -> Result<Written, StoreError> {
             let mut new_control = None;
             let mut versions = Vec::new();
             for (store, parts) in mine {
@@ -293,8 +300,7 @@ impl<'a, S: EventStore + Sync> ShardedLog<'a, S> {
             }
             Ok((new_control, versions))
         };
-        let mut per_writer: Vec<Vec<(usize, Vec<(usize, Vec<Record>)>)>> =
-            vec![Vec::new(); writers];
+        let mut per_writer: Vec<WriterBatches> = vec![Vec::new(); writers];
         for (i, g) in groups.into_iter().enumerate() {
             per_writer[i / stores.len()].push((i % stores.len(), g));
         }

@@ -360,6 +360,71 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// One stream's append as a single statement (its own transaction, one round trip): the
+    /// head moves from `expected` only if it is there — for a new stream, only if no other
+    /// writer created it — and the events go in only if the head moved. Nothing moved means
+    /// the expected version was wrong: the `Conflict` names the version found.
+    fn append_one(
+        &self,
+        stream: &StreamId,
+        expected: Version,
+        recs: &[Vec<u8>],
+        batch: &[StreamBatch<'_>],
+    ) -> Result<Vec<Version>, StoreError> {
+        let new = expected + recs.len() as u64;
+        let seqs = (expected + 1..=new)
+            .map(as_seq)
+            .collect::<Result<Vec<i64>, _>>()?;
+        let bodies: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+        let move_head = if expected == 0 {
+            // A head at 0 exists after an append of no events.
+            "INSERT INTO devcare_heads AS h (stream, version) VALUES ($1, $2)
+             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version
+             WHERE h.version = $3 RETURNING 1"
+        } else {
+            "UPDATE devcare_heads SET version = $2 WHERE stream = $1 AND version = $3 RETURNING 1"
+        };
+        let sql = format!(
+            "WITH moved AS ({move_head}),
+                  ins AS (INSERT INTO devcare_events (stream, seq, body)
+                          SELECT $1, s, b FROM unnest($4::bigint[], $5::bytea[]) AS t(s, b)
+                          WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)
+             SELECT count(*) FROM ins"
+        );
+        self.with(|c| {
+            let inserted: i64 = match c.query_one(
+                sql.as_str(),
+                &[
+                    &stream.as_str(),
+                    &as_seq(new)?,
+                    &as_seq(expected)?,
+                    &seqs,
+                    &bodies,
+                ],
+            ) {
+                Ok(row) => row.get(0),
+                Err(e) => {
+                    if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                        && let Err(conflict) = check_batch(batch, |s| Self::head(c, s))
+                    {
+                        return Err(conflict);
+                    }
+                    return Err(backend("appending", e));
+                }
+            };
+            if inserted as usize == recs.len() {
+                return Ok(vec![new]);
+            }
+            // The head was elsewhere: say where.
+            check_batch(batch, |s| Self::head(c, s))?;
+            Err(StoreError::Backend(format!(
+                "postgresql: stream {stream}: the head did not move from {expected} and no other version was found"
+            )))
+        })
+    }
+}
+
 /// Why an append attempt failed: a store-level refusal, or the database's own error (kept
 /// whole so a unique violation can be told apart).
 enum Fail {
@@ -369,6 +434,11 @@ enum Fail {
 
 impl EventStore for PgStore {
     fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
+        if let [(stream, expected, recs)] = batch
+            && !recs.is_empty()
+        {
+            return self.append_one(stream, *expected, recs, batch);
+        }
         self.with(|c| {
             let attempt = match c.transaction() {
                 Err(e) => Err(Fail::Db("begin", e)),

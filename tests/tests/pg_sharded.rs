@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use devcare::host::{CareServer, ShardMap, ShardedLog};
 use devcare::server::{Case, ServerState, ShardRouter, ShardedState};
 use devcare::sim::{Faults, FleetConfig, FleetOutcome, SimServer, simulate, simulate_on};
-use devcare::store::{EventStore, SledStore};
+use devcare::store::{EventStore, SledStore, StoreError};
 use devcare::*;
 use devcare_pg::PgStore;
 
@@ -92,7 +92,8 @@ fn memory_sled_postgres_and_64_shards_on_two_clusters_agree() {
         assert!(shards >= 20, "{shards} shard streams on one cluster");
     }
     let fresh = [PgStore::connect(&a).unwrap(), PgStore::connect(&b).unwrap()];
-    let (_, pg64_replayed) = ShardedLog::open(&fresh, map, router, &cfg.campaign.id).unwrap();
+    let (_, pg64_replayed) =
+        ShardedLog::open(&fresh, map.clone(), router, &cfg.campaign.id).unwrap();
 
     for (name, out) in [
         ("sled", &out_sled),
@@ -113,6 +114,28 @@ fn memory_sled_postgres_and_64_shards_on_two_clusters_agree() {
     assert!(
         cases(&pg64) == cases(&mem),
         "pg V=64: per-device cases differ"
+    );
+    // Move shard 1 from the second cluster to the first: copy its stream, next map version.
+    let moved = devcare::host::copy_stream(
+        &fresh[1],
+        &fresh[0],
+        &devcare::host::shard_stream(&cfg.campaign.id, 1),
+    )
+    .unwrap();
+    assert!(moved > 0);
+    let next = map.moved(1, 0);
+    assert_eq!(next.version, map.version + 1);
+    let (_, after_move) = ShardedLog::open(&fresh, next, router, &cfg.campaign.id).unwrap();
+    assert!(after_move == pg64, "the moved shard reads back differently");
+    // A stream that exists at the target is not overwritten.
+    let again = devcare::host::copy_stream(
+        &fresh[1],
+        &fresh[0],
+        &devcare::host::shard_stream(&cfg.campaign.id, 1),
+    );
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
     );
     assert!(
         pg64_replayed == pg64,

@@ -192,3 +192,34 @@ fn shard_counts_outside_the_limit_are_refused_and_devices_spread_evenly() {
         .count();
     assert!(moved > 900, "{moved}");
 }
+
+/// The long comparison: `DEVCARE_SHARD_SEEDS=300 cargo test --release -p
+/// devcare-integration --test sharded many_seeds -- --ignored` compares one stream with 64
+/// shards over that many realistic and as many harsh worlds.
+#[test]
+#[ignore = "long: set DEVCARE_SHARD_SEEDS and run with --ignored"]
+fn many_seeds_one_stream_and_64_shards_agree() {
+    let seeds: u64 = std::env::var("DEVCARE_SHARD_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let router = ShardRouter::new(FLEET_KEY, 64).unwrap();
+    for seed in 0..seeds {
+        for (name, faults) in [
+            ("realistic", Faults::realistic()),
+            ("harsh", Faults::harsh()),
+        ] {
+            let mut cfg = config(2_000, faults, seed);
+            cfg.fail_rate = 0.05;
+            let (out1, one, log1) = run(&cfg, ServerState::default());
+            let (out, sharded, log) = run(&cfg, ShardedState::new(router));
+            assert_eq!(out, out1, "{name} seed {seed}");
+            assert!(log == log1, "{name} seed {seed}: events differ");
+            assert!(
+                cases(&sharded) == cases(&one),
+                "{name} seed {seed}: cases differ"
+            );
+        }
+    }
+    eprintln!("{seeds} realistic and {seeds} harsh worlds: one stream and 64 shards agree");
+}

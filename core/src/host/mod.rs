@@ -26,5 +26,7 @@ pub use care_server::{CareServer, Directory, GroupDirectory, Ingest, IngestRejec
 pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};
 pub use server::{AlertIngest, SampleView, ServerHost};
-pub use sharded::{ShardMap, ShardWorker, ShardedLog, WorkerError, control_stream, shard_stream};
+pub use sharded::{
+    ShardMap, ShardWorker, ShardedLog, WorkerError, control_stream, copy_stream, shard_stream,
+};
 pub use streams::{Rejections, RuntimeError};

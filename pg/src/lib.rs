@@ -61,10 +61,34 @@ CREATE TABLE IF NOT EXISTS devcare_workers (
 );
 ";
 
+/// A pooled connection and the append statements prepared on it (one per head case).
+struct Conn {
+    client: Client,
+    append: [Option<postgres::Statement>; 2],
+}
+
+/// The one-stream append (see [`PgStore::append_one`]): `[new stream, existing stream]`.
+const APPEND_ONE: [&str; 2] = [
+    // A head at 0 exists after an append of no events.
+    "WITH moved AS (INSERT INTO devcare_heads AS h (stream, version) VALUES ($1, $2)
+                    ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version
+                    WHERE h.version = $3 RETURNING 1),
+          ins AS (INSERT INTO devcare_events (stream, seq, body)
+                  SELECT $1, s, b FROM unnest($4::bigint[], $5::bytea[]) AS t(s, b)
+                  WHERE EXISTS (SELECT 1 FROM moved))
+     SELECT count(*) FROM moved",
+    "WITH moved AS (UPDATE devcare_heads SET version = $2
+                    WHERE stream = $1 AND version = $3 RETURNING 1),
+          ins AS (INSERT INTO devcare_events (stream, seq, body)
+                  SELECT $1, s, b FROM unnest($4::bigint[], $5::bytea[]) AS t(s, b)
+                  WHERE EXISTS (SELECT 1 FROM moved))
+     SELECT count(*) FROM moved",
+];
+
 /// The event store on PostgreSQL (see the crate docs).
 pub struct PgStore {
     config: Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Conn>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -147,34 +171,48 @@ impl PgStore {
     }
 
     /// Runs `f` on a pooled connection (a new one if none is idle); the connection goes back
-    /// to the pool unless it broke.
+    /// to the pool unless it broke or the call failed with a database error.
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_conn(|c| f(&mut c.client))
+    }
+
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let idle = self
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop();
-        let mut client = match idle {
-            Some(c) if !c.is_closed() => c,
+        let mut conn = match idle {
+            Some(c) if !c.client.is_closed() => c,
             _ => {
-                let mut c = self
+                let mut client = self
                     .config
                     .connect(NoTls)
                     .map_err(|e| backend("connecting", e))?;
-                c.batch_execute("SET synchronous_commit = on")
+                client
+                    .batch_execute("SET synchronous_commit = on")
                     .map_err(|e| backend("setting synchronous_commit", e))?;
-                c
+                Conn {
+                    client,
+                    append: [None, None],
+                }
             }
         };
-        let out = f(&mut client);
-        if !client.is_closed() {
+        let out = f(&mut conn);
+        // A database error may have left the session broken in ways `is_closed` does not
+        // see yet (a terminated backend): such a connection is not pooled again.
+        let suspect = matches!(out, Err(StoreError::Backend(_)));
+        if !suspect && !conn.client.is_closed() {
             self.idle
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(client);
+                .push(conn);
         }
         out
     }
@@ -377,24 +415,22 @@ impl PgStore {
             .map(as_seq)
             .collect::<Result<Vec<i64>, _>>()?;
         let bodies: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
-        let move_head = if expected == 0 {
-            // A head at 0 exists after an append of no events.
-            "INSERT INTO devcare_heads AS h (stream, version) VALUES ($1, $2)
-             ON CONFLICT (stream) DO UPDATE SET version = EXCLUDED.version
-             WHERE h.version = $3 RETURNING 1"
-        } else {
-            "UPDATE devcare_heads SET version = $2 WHERE stream = $1 AND version = $3 RETURNING 1"
-        };
-        let sql = format!(
-            "WITH moved AS ({move_head}),
-                  ins AS (INSERT INTO devcare_events (stream, seq, body)
-                          SELECT $1, s, b FROM unnest($4::bigint[], $5::bytea[]) AS t(s, b)
-                          WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)
-             SELECT count(*) FROM ins"
-        );
-        self.with(|c| {
-            let inserted: i64 = match c.query_one(
-                sql.as_str(),
+        let which = usize::from(expected > 0);
+        self.with_conn(|conn| {
+            let statement = match &conn.append[which] {
+                Some(st) => st.clone(),
+                None => {
+                    let st = conn
+                        .client
+                        .prepare(APPEND_ONE[which])
+                        .map_err(|e| backend("preparing the append", e))?;
+                    conn.append[which] = Some(st.clone());
+                    st
+                }
+            };
+            let c = &mut conn.client;
+            let moved: i64 = match c.query_one(
+                &statement,
                 &[
                     &stream.as_str(),
                     &as_seq(new)?,
@@ -413,7 +449,8 @@ impl PgStore {
                     return Err(backend("appending", e));
                 }
             };
-            if inserted as usize == recs.len() {
+            if moved == 1 {
+                // The events went in with the head, in the same statement.
                 return Ok(vec![new]);
             }
             // The head was elsewhere: say where.

@@ -5,6 +5,8 @@
 //! * `pg_ingest/{devcare,raw_insert}/B`: B failure reports through the care server (decide,
 //!   encode, one durable append: 2B events) against a raw `INSERT … SELECT unnest(…)` of the
 //!   same 2B record bodies in one transaction, at B = 1, 16, 256;
+//!   `pg_ingest/devcare_in_memory/256` is the same work on a store in memory: the share
+//!   that is devcare's own (decide, evolve, encode, CRC);
 //! * `pg_replay/{devcare,raw_select}`: a stream of 1,000,000 events read back, checked and
 //!   decoded, against a raw `SELECT seq, body` of the same rows through the same paging;
 //! * `pg_workers/{1,2}`: 512 reports ingested by 1 worker owning all 64 shards, and by 2
@@ -93,6 +95,28 @@ fn ingest(cr: &mut Criterion) {
                 assert!(out.iter().all(Result::is_ok));
             });
         });
+        if b == 256 {
+            // Where the time goes: the same work on a store in memory (decide, evolve,
+            // encode, CRC; no database).
+            let mut mem = CareServer::open(devcare::store::MemoryStore::new()).unwrap();
+            mem.handle(
+                &c.id,
+                &ServerCommand::Create {
+                    campaign: Box::new(c.clone()),
+                    targeted: Some(1 << 40),
+                    at: c.issued_at,
+                },
+            )
+            .unwrap();
+            let mut m = 0u64;
+            g.bench_with_input(BenchmarkId::new("devcare_in_memory", b), &b, |bench, &b| {
+                bench.iter(|| {
+                    let cmds: Vec<_> = (m..m + b).map(|n| (c.id.clone(), accept(&c, n))).collect();
+                    m += b;
+                    mem.handle_batch(&cmds).unwrap()
+                });
+            });
+        }
         // The same record bodies devcare writes for b reports: a ReportAccepted and a
         // CareScheduled each.
         let mut probe = devcare::server::ServerState::default();

@@ -63,3 +63,66 @@ pub fn assert_flip_caught(
         other => panic!("flip at byte {pos}: {other}"),
     }
 }
+
+/// Runs the crash writer (`exe`, the `crash_writer` binary) on `store` with `seed` until
+/// `stop` ends it — called after the writer's first durable append and `delay` — then kills
+/// it if still running. Returns the highest version it reported durable. Its error output
+/// is kept only when `show_errors`.
+pub fn run_crash_writer(
+    exe: &str,
+    store: &str,
+    seed: u64,
+    delay: std::time::Duration,
+    show_errors: bool,
+    stop: impl FnOnce(&mut std::process::Child),
+) -> u64 {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(exe)
+        .arg(store)
+        .arg(seed.to_string())
+        .stdout(Stdio::piped())
+        .stderr(if show_errors {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .expect("the crash writer starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(v) = line
+                .strip_prefix("flushed ")
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the writer never made an append durable");
+    std::thread::sleep(delay);
+    stop(&mut child);
+    let _ = child.kill();
+    child.wait().expect("the crash writer is reaped");
+    reader.join().expect("the reader thread ends");
+    rx.try_iter().fold(first, u64::max)
+}
+
+/// A xorshift generator for the crash tests' random delays.
+#[derive(Debug, Clone)]
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// The next number.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}

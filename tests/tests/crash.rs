@@ -2,14 +2,11 @@
 //! random points; after each kill, every append it reported flushed is present, and the log
 //! replays without error. Runs 20 kills by default; `DEVCARE_CRASH_RUNS=1000` for a long run.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use devcare::ServerEvent;
 use devcare::store::{EventStore, SledStore, StreamId};
-use devcare_integration::crash_event;
+use devcare_integration::{Xorshift, crash_event, run_crash_writer};
 
 #[test]
 fn every_flushed_append_survives_sigkill() {
@@ -21,39 +18,18 @@ fn every_flushed_append_survives_sigkill() {
     let stream = StreamId::new("server/crash").unwrap();
     let mut flushed_max = 0u64;
     let mut total_lost = 0u64;
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
     for run in 0..runs {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
-            .arg(dir.path())
-            .arg((run + 1).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(v) = line
-                    .strip_prefix("flushed ")
-                    .and_then(|v| v.parse::<u64>().ok())
-                {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        // Wait for the child to be writing, then kill it after a random 0–60 ms.
-        let first = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("child never flushed");
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        std::thread::sleep(Duration::from_micros(x % 60_000));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        reader.join().unwrap();
-        let reported = rx.try_iter().fold(first, u64::max);
+        // Once the child is writing, kill it after a random 0–60 ms.
+        let delay = Duration::from_micros(rng.next() % 60_000);
+        let reported = run_crash_writer(
+            env!("CARGO_BIN_EXE_crash_writer"),
+            dir.path().to_str().unwrap(),
+            run + 1,
+            delay,
+            true,
+            |child| child.kill().unwrap(), // SIGKILL
+        );
         flushed_max = flushed_max.max(reported);
 
         let store = SledStore::open(dir.path()).unwrap();

@@ -6,57 +6,26 @@
 //! same number of events (no batch half-written), and the log replays event by event.
 //! Skipped (one line) without PostgreSQL unless `DEVCARE_REQUIRE_PG=1`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::time::Duration;
 
 use devcare::ServerEvent;
 use devcare::store::{EventStore, StreamId};
-use devcare_integration::crash_event;
+use devcare_integration::{Xorshift, crash_event, run_crash_writer};
 use devcare_pg::PgStore;
 
-struct Xorshift(u64);
-impl Xorshift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-/// Runs the writer on `url` until `stop` ends it (after the first acknowledged append and a
-/// random 0–60 ms); returns the highest version it reported acknowledged.
+/// Runs the writer on `url` until `stop` ends it (after its first acknowledged append and
+/// a random 0–60 ms); returns the highest version it reported acknowledged.
 fn write_until(url: &str, seed: u64, rng: &mut Xorshift, stop: impl FnOnce(&mut Child)) -> u64 {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
-        .arg(url)
-        .arg(seed.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(v) = line
-                .strip_prefix("flushed ")
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                let _ = tx.send(v);
-            }
-        }
-    });
-    let first = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the writer never had an append acknowledged");
-    std::thread::sleep(Duration::from_micros(rng.next() % 60_000));
-    stop(&mut child);
-    let _ = child.kill();
-    child.wait().unwrap();
-    reader.join().unwrap();
-    rx.try_iter().fold(first, u64::max)
+    let delay = Duration::from_micros(rng.next() % 60_000);
+    run_crash_writer(
+        env!("CARGO_BIN_EXE_crash_writer"),
+        url,
+        seed,
+        delay,
+        false,
+        stop,
+    )
 }
 
 /// Waits until no other session is connected to the database: a killed writer's server

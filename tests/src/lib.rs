@@ -66,8 +66,8 @@ pub fn assert_flip_caught(
 
 /// Runs the crash writer (`exe`, the `crash_writer` binary) on `store` with `seed` until
 /// `stop` ends it — called after the writer's first durable append and `delay` — then kills
-/// it if still running. Returns the highest version it reported durable. Its error output
-/// is kept only when `show_errors`.
+/// it if still running. Returns the highest version it reported durable (`flushed N`). Its
+/// error output is kept only when `show_errors`.
 pub fn run_crash_writer(
     exe: &str,
     store: &str,
@@ -76,6 +76,18 @@ pub fn run_crash_writer(
     show_errors: bool,
     stop: impl FnOnce(&mut std::process::Child),
 ) -> u64 {
+    run_crash_writer_lines(exe, store, seed, delay, show_errors, stop).0
+}
+
+/// [`run_crash_writer`], also returning the highest `solo N` it printed (0 if none).
+pub fn run_crash_writer_lines(
+    exe: &str,
+    store: &str,
+    seed: u64,
+    delay: std::time::Duration,
+    show_errors: bool,
+    stop: impl FnOnce(&mut std::process::Child),
+) -> (u64, u64) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(exe)
@@ -91,6 +103,8 @@ pub fn run_crash_writer(
         .expect("the crash writer starts");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
+    let solo = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let solo_seen = solo.clone();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(v) = line
@@ -98,6 +112,11 @@ pub fn run_crash_writer(
                 .and_then(|v| v.parse::<u64>().ok())
             {
                 let _ = tx.send(v);
+            } else if let Some(v) = line
+                .strip_prefix("solo ")
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                solo_seen.fetch_max(v, std::sync::atomic::Ordering::SeqCst);
             }
         }
     });
@@ -109,7 +128,10 @@ pub fn run_crash_writer(
     let _ = child.kill();
     child.wait().expect("the crash writer is reaped");
     reader.join().expect("the reader thread ends");
-    rx.try_iter().fold(first, u64::max)
+    (
+        rx.try_iter().fold(first, u64::max),
+        solo.load(std::sync::atomic::Ordering::SeqCst),
+    )
 }
 
 /// A xorshift generator for the crash tests' random delays.

@@ -5,7 +5,9 @@
 //! On sled it appends to `server/crash` and flushes every 1 to 4 batches. On PostgreSQL
 //! every append is durable when it returns (synchronous commit), and each one is a batch
 //! over two streams, `server/crash` and `server/crash-twin`, with the same events: after any
-//! crash both must hold the same number (all of a batch or none of it).
+//! crash both must hold the same number (all of a batch or none of it). Every other round
+//! it also appends alone to `server/crash-solo` (PostgreSQL's one-statement path) and
+//! prints `solo N` once that append returned.
 
 use std::io::Write;
 
@@ -38,6 +40,10 @@ fn main() {
 fn run<S: EventStore>(store: &S, seed: u64, twin: bool) {
     let stream = StreamId::new("server/crash").expect("valid stream id");
     let twin_stream = StreamId::new("server/crash-twin").expect("valid stream id");
+    let solo_stream = StreamId::new("server/crash-solo").expect("valid stream id");
+    let mut solo = store
+        .version(&solo_stream)
+        .unwrap_or_else(|e| fail("version", e));
     let mut version = store
         .version(&stream)
         .unwrap_or_else(|e| fail("version", e));
@@ -73,6 +79,14 @@ fn run<S: EventStore>(store: &S, seed: u64, twin: bool) {
         };
         if durable {
             writeln!(out, "flushed {version}").expect("stdout");
+            out.flush().expect("stdout");
+        }
+        if twin && round % 2 == 1 {
+            let events: Vec<ServerEvent> = (solo..solo + n).map(crash_event).collect();
+            solo = store
+                .append(&solo_stream, solo, &events)
+                .unwrap_or_else(|e| fail("append", e));
+            writeln!(out, "solo {solo}").expect("stdout");
             out.flush().expect("stdout");
         }
     }

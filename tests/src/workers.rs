@@ -19,7 +19,7 @@ pub const FLEET: &str = "worker-tests";
 /// Shards.
 pub const SHARDS: u32 = 64;
 /// How long a lease lasts without renewal.
-pub const TTL: StdDuration = StdDuration::from_millis(1500);
+pub const TTL: StdDuration = StdDuration::from_millis(3000);
 
 const BUILT_IN: &str = include_str!("../../examples/campaigns/apn-full.toml");
 
@@ -100,14 +100,14 @@ pub struct Worked {
 }
 
 /// Runs worker `owner` on the workload until the whole campaign is cared for (every
-/// report in, nobody in care), then gives its leases back — or until `die` is set after it
-/// accepted `die_after` reports: then it stops as a crash would, holding its leases.
-/// `progress` hears each `accepted N` / `shards N`.
+/// report in, nobody in care), then gives its leases back — or until `die` is set: then, at
+/// its next step (never between sending care and recording its outcome), it stops as a
+/// crash would, holding its leases. `progress` hears each `accepted N` / `shards N`.
 pub fn work(
     stores: &[PgStore],
     owner: &str,
     devices: u64,
-    die: Option<(&AtomicBool, u64)>,
+    die: Option<&AtomicBool>,
     mut progress: impl FnMut(&str),
 ) -> Result<Worked, WorkerError> {
     let c = campaign();
@@ -121,6 +121,9 @@ pub fn work(
     let mut worked = Worked::default();
     let started = std::time::Instant::now();
     loop {
+        if die.is_some_and(|flag| flag.load(Ordering::SeqCst)) {
+            return Ok(worked); // a crash: no release, the leases run out
+        }
         if started.elapsed() > StdDuration::from_secs(120) {
             return Err(StoreError::Backend(format!(
                 "worker {owner}: the campaign did not converge in 120 s: {:?}",
@@ -154,10 +157,7 @@ pub fn work(
             }
             *d = true;
             progress(&format!("accepted {}", worked.accepted));
-            if let Some((flag, after)) = die
-                && worked.accepted >= after
-            {
-                flag.store(true, Ordering::SeqCst);
+            if die.is_some_and(|flag| flag.load(Ordering::SeqCst)) {
                 return Ok(worked); // a crash: no release, the leases run out
             }
             slice += 1;

@@ -56,6 +56,18 @@ fn reference() -> BTreeMap<DeviceId, Case> {
     s.cases
 }
 
+/// Waits until `flag` is set; fails (rather than hangs) after a minute.
+fn wait_for(flag: &AtomicBool, what: &str) {
+    let started = std::time::Instant::now();
+    while !flag.load(Ordering::SeqCst) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "waited a minute for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Reopens the campaign from both clusters and checks it converged: every report in, every
 /// device recovered — with exactly the reference's cases when `exact` (no care was cut
 /// between its dispatch and its outcome).
@@ -85,12 +97,13 @@ fn two_worker_threads_share_the_shards_and_one_takes_over_when_the_other_dies() 
     };
     let urls = format!("{a},{b}");
     workers::create(&workers::stores(&urls).unwrap(), DEVICES).unwrap();
-    let died = AtomicBool::new(false);
+    let die = AtomicBool::new(false);
     let started = AtomicBool::new(false);
+    let split = AtomicBool::new(false);
     let (dead, survivor) = std::thread::scope(|s| {
         let doomed = s.spawn(|| {
             let stores = workers::stores(&urls).unwrap();
-            workers::work(&stores, "doomed", DEVICES, Some((&died, 150)), |line| {
+            workers::work(&stores, "doomed", DEVICES, Some(&die), |line| {
                 if line.starts_with("accepted") {
                     started.store(true, Ordering::SeqCst);
                 }
@@ -98,27 +111,32 @@ fn two_worker_threads_share_the_shards_and_one_takes_over_when_the_other_dies() 
             .unwrap()
         });
         // The survivor starts once the doomed worker holds shards, so they split them.
-        while !started.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(&started, "the doomed worker to accept a report");
         let survivor = s.spawn(|| {
             let stores = workers::stores(&urls).unwrap();
-            workers::work(&stores, "survivor", DEVICES, None, |_| {}).unwrap()
+            workers::work(&stores, "survivor", DEVICES, None, |line| {
+                if line == format!("shards {}", SHARDS / 2) {
+                    split.store(true, Ordering::SeqCst);
+                }
+            })
+            .unwrap()
         });
+        // Once they share the shards, the doomed worker dies holding its half.
+        wait_for(&split, "the workers to split the shards");
+        die.store(true, Ordering::SeqCst);
         (doomed.join().unwrap(), survivor.join().unwrap())
     });
     eprintln!("doomed {dead:?}; survivor {survivor:?}");
-    assert!(died.load(Ordering::SeqCst));
-    assert_eq!(dead.accepted, 150);
-    // Each held about half while both lived; the survivor ended with all.
-    assert!(
-        dead.most_shards >= 1 && dead.most_shards <= SHARDS as usize,
+    // The doomed worker held all, gave half back when the survivor came, and died with it;
+    // the survivor held none, then half, then all.
+    assert_eq!(
+        dead.held,
+        vec![SHARDS as usize, SHARDS as usize / 2],
         "{dead:?}"
     );
-    assert_eq!(survivor.most_shards, SHARDS as usize, "{survivor:?}");
-    // While both lived they split the shards: the survivor held a part before it held all.
-    assert!(
-        survivor.held.iter().any(|&n| n > 0 && n < SHARDS as usize),
+    assert_eq!(
+        survivor.held,
+        vec![0, SHARDS as usize / 2, SHARDS as usize],
         "{survivor:?}"
     );
     assert!(survivor.accepted > 0 && dead.accepted > 0);
@@ -178,9 +196,7 @@ fn a_worker_process_killed_holding_shards_hands_them_over() {
             .unwrap()
         });
         // Kill the child once the two share the shards: it holds the other half.
-        while !holding.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(&holding, "the parent to hold half the shards");
         child.kill().unwrap(); // SIGKILL, holding its leases
         child.wait().unwrap();
         t.join().unwrap()

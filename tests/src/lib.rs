@@ -148,3 +148,24 @@ impl Xorshift {
         self.0
     }
 }
+
+/// Simulates `cfg` with every batch of server events appended to the campaign's stream of
+/// `store` (then flushed): the outcome and the live server state. The log holds exactly
+/// the events the run logged.
+pub fn simulate_into<S: devcare::store::EventStore>(
+    cfg: &devcare::sim::FleetConfig,
+    store: &S,
+) -> (devcare::sim::FleetOutcome, devcare::ServerState) {
+    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
+    let mut version = 0;
+    let (out, live) = devcare::sim::simulate(cfg, |events| {
+        version = store
+            .append(&stream, version, events)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .expect("the simulation runs");
+    store.flush().expect("the log flushes");
+    assert_eq!(version, out.events_logged, "every event logged once");
+    (out, live)
+}

@@ -151,20 +151,8 @@ fn simulate_on_sled(
     cfg: &FleetConfig,
     dir: &std::path::Path,
 ) -> (devcare::sim::FleetOutcome, ServerState) {
-    use devcare::store::{EventStore, SledStore};
-    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
-    let store = SledStore::open(dir).unwrap();
-    let mut version = 0;
-    let (out, live) = simulate(cfg, |events| {
-        version = store
-            .append(&stream, version, events)
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    })
-    .unwrap();
-    store.flush().unwrap();
-    assert_eq!(version, out.events_logged);
-    (out, live)
+    let store = devcare::store::SledStore::open(dir).unwrap();
+    devcare_integration::simulate_into(cfg, &store)
 }
 
 fn state_reconciled(cfg: &FleetConfig) -> u64 {

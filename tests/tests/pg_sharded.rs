@@ -34,16 +34,7 @@ fn one_stream<S: EventStore>(
     cfg: &FleetConfig,
     store: S,
 ) -> (FleetOutcome, ServerState, ServerState) {
-    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
-    let mut version = 0;
-    let (out, live) = simulate(cfg, |events| {
-        version = store
-            .append(&stream, version, events)
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    })
-    .unwrap();
-    store.flush().unwrap();
+    let (out, live) = devcare_integration::simulate_into(cfg, &store);
     let replayed = CareServer::open(store)
         .unwrap()
         .state(&cfg.campaign.id)

@@ -169,27 +169,10 @@ fn a_campaign_simulated_on_postgresql_gives_the_sled_run_s_state() {
     .unwrap();
     let mut cfg = devcare::sim::FleetConfig::new(campaign, 3_000);
     cfg.faults = devcare::sim::Faults::realistic();
-    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
-    let run = |store: &dyn EventStore| {
-        let mut version = 0;
-        let (out, state) = devcare::sim::simulate(&cfg, |evs| {
-            let recs = evs
-                .iter()
-                .zip(version + 1..)
-                .map(|(e, seq)| devcare::store::Persist::to_record(e, &stream, seq).unwrap())
-                .collect();
-            version = store
-                .append_records(&[(&stream, version, recs)])
-                .map_err(|e| e.to_string())?[0];
-            Ok(())
-        })
-        .unwrap();
-        (out, state)
-    };
     let pg = PgStore::connect(&url).unwrap();
     let sled = devcare::store::SledStore::temporary().unwrap();
-    let (a, sa) = run(&pg);
-    let (b, sb) = run(&sled);
+    let (a, sa) = devcare_integration::simulate_into(&cfg, &pg);
+    let (b, sb) = devcare_integration::simulate_into(&cfg, &sled);
     assert_eq!(a, b);
     assert_eq!(sa, sb);
     let from_pg = devcare::host::CareServer::open(pg).unwrap();

@@ -197,6 +197,25 @@ struct Run {
     log_location: String,
 }
 
+impl Run {
+    /// A run on one server stream.
+    fn one_stream(
+        out: FleetOutcome,
+        state: ServerState,
+        replay_identical: Option<bool>,
+        log_location: String,
+    ) -> Run {
+        Run {
+            out,
+            cases: state.cases.len(),
+            state,
+            sharded: None,
+            replay_identical,
+            log_location,
+        }
+    }
+}
+
 fn run_on<S: EventStore>(
     cfg: &FleetConfig,
     store: &S,
@@ -348,14 +367,7 @@ fn execute(cfg: &FleetConfig, a: &SimArgs, bar: &ProgressBar) -> Result<Run> {
     let store = a.store.as_str();
     if store == "memory" {
         let (out, state) = run_on(cfg, &MemoryStore::new(), bar)?;
-        return Ok(Run {
-            out,
-            cases: state.cases.len(),
-            state,
-            sharded: None,
-            replay_identical: None,
-            log_location: "memory".into(),
-        });
+        return Ok(Run::one_stream(out, state, None, "memory".into()));
     }
     if crate::store::is_postgres(store) {
         return execute_pg(cfg, store, bar);
@@ -370,14 +382,12 @@ fn execute(cfg: &FleetConfig, a: &SimArgs, bar: &ProgressBar) -> Result<Run> {
         .and_then(CareServer::open)
         .map_err(|e| internal(format!("replaying {}: {e}", dir.display())))?;
     let same = server.state(&cfg.campaign.id) == Some(&state);
-    Ok(Run {
+    Ok(Run::one_stream(
         out,
-        cases: state.cases.len(),
         state,
-        sharded: None,
-        replay_identical: Some(same),
-        log_location: dir.display().to_string(),
-    })
+        Some(same),
+        dir.display().to_string(),
+    ))
 }
 
 /// The run on a PostgreSQL database: its campaign stream must be new there (the run does
@@ -398,14 +408,12 @@ fn execute_pg(cfg: &FleetConfig, url: &str, bar: &ProgressBar) -> Result<Run> {
     let server = CareServer::open(connect()?)
         .map_err(|e| internal(format!("replaying from PostgreSQL: {e}")))?;
     let same = server.state(&cfg.campaign.id) == Some(&state);
-    Ok(Run {
+    Ok(Run::one_stream(
         out,
-        cases: state.cases.len(),
         state,
-        sharded: None,
-        replay_identical: Some(same),
-        log_location: format!("PostgreSQL {stream}"),
-    })
+        Some(same),
+        format!("PostgreSQL {stream}"),
+    ))
 }
 
 pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {

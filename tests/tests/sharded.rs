@@ -223,3 +223,123 @@ fn many_seeds_one_stream_and_64_shards_agree() {
     }
     eprintln!("{seeds} realistic and {seeds} harsh worlds: one stream and 64 shards agree");
 }
+
+/// Every stream of `store` with its version.
+fn heads<S: devcare::store::EventStore>(store: &S) -> Vec<(String, u64)> {
+    store
+        .streams()
+        .unwrap()
+        .iter()
+        .map(|s| (s.to_string(), store.version(s).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_sharded_log_cut_mid_write_keeps_copies_behind_the_control_stream_and_reopens() {
+    use devcare::host::{ShardMap, ShardedLog};
+    use devcare::store::MemoryStore;
+    use devcare_integration::faults::FaultyStore;
+    let cfg = config(1_500, Faults::none(), 4);
+    let router = ShardRouter::new(FLEET_KEY, 4).unwrap();
+    let (_, live, log) = run(&cfg, ShardedState::new(router));
+    let half = log.len() / 2;
+    assert!(log[half..].iter().any(|e| device_of(e).is_none()));
+    let map = ShardMap::round_robin(4, 2); // shards 1 and 3 on the second store
+    for failing in [1, 0] {
+        let stores = [
+            FaultyStore::new(MemoryStore::new()),
+            FaultyStore::new(MemoryStore::new()),
+        ];
+        let id = &cfg.campaign.id;
+        let (mut writer, _) = ShardedLog::open(&stores, map.clone(), router, id).unwrap();
+        writer.append(&log[..half]).unwrap();
+        let before = [heads(&stores[0]), heads(&stores[1])];
+        FaultyStore::<MemoryStore>::set(&stores[failing].fail_appends, true);
+        assert!(writer.append(&log[half..]).is_err());
+        FaultyStore::<MemoryStore>::set(&stores[failing].fail_appends, false);
+        // Nothing of the failed part reached the failing store; when the home store
+        // failed, nothing reached the other either (the control stream goes first).
+        assert_eq!(heads(&stores[failing]), before[failing], "store {failing}");
+        if failing == 0 {
+            assert_eq!(heads(&stores[1]), before[1]);
+        } else {
+            assert!(
+                heads(&stores[0]) != before[0],
+                "the home store took its part"
+            );
+        }
+        // The logs reopen: every shard's copies are a prefix of the control stream.
+        let (_, reopened) = ShardedLog::open(&stores, map.clone(), router, id).unwrap();
+        assert!(reopened.control_events() >= 1);
+    }
+    // With nothing cut, the same appends reopen to the live state.
+    let whole = [MemoryStore::new(), MemoryStore::new()];
+    let id = &cfg.campaign.id;
+    let (mut w, _) = ShardedLog::open(&whole, map.clone(), router, id).unwrap();
+    w.append(&log[..half]).unwrap();
+    w.append(&log[half..]).unwrap();
+    let (_, all) = ShardedLog::open(&whole, map, router, id).unwrap();
+    assert!(all == live);
+}
+
+#[test]
+fn a_worker_refuses_devices_of_shards_it_does_not_own_and_appends_nothing() {
+    use devcare::host::{ShardMap, ShardWorker, WorkerError};
+    use devcare::server::{ServerCommand, ServerError};
+    use devcare::store::{EventStore, MemoryStore};
+    let c = Campaign::from_toml("apn-full.toml", BUILT_IN).unwrap();
+    let router = ShardRouter::new(FLEET_KEY, 4).unwrap();
+    let stores = [MemoryStore::new()];
+    let mut w = ShardWorker::open(&stores, ShardMap::round_robin(4, 1), router, &c.id).unwrap();
+    // Campaign-level commands need no shard.
+    w.handle(&ServerCommand::Create {
+        campaign: Box::new(c.clone()),
+        targeted: Some(1000),
+        at: c.issued_at,
+    })
+    .unwrap();
+    w.handle(&ServerCommand::MarkBroadcast { at: c.issued_at })
+        .unwrap();
+    w.set_owned(&[0]).unwrap();
+    assert_eq!(w.owned(), vec![0]);
+    let report = |shard: u32| {
+        let device = (0..)
+            .map(devcare::sim::device_id)
+            .find(|d| router.shard_of(d) == shard)
+            .unwrap();
+        ServerCommand::AcceptReport {
+            report: Report {
+                campaign: c.id.clone(),
+                revision: c.revision,
+                device,
+                attempt: 1,
+                evaluated_at: c.issued_at.plus(Duration::from_mins(5)),
+                kind: ReportKind::Failure {
+                    findings: vec![Finding::Status {
+                        index: 0,
+                        status: 500,
+                    }],
+                },
+            },
+            groups: vec![],
+            at: c.issued_at.plus(Duration::from_mins(10)),
+        }
+    };
+    let theirs = w.handle(&report(1));
+    assert!(
+        matches!(theirs, Err(WorkerError::NotOwned { shard: 1, .. })),
+        "{theirs:?}"
+    );
+    let stream = devcare::host::shard_stream(&c.id, 1);
+    assert_eq!(stores[0].version(&stream).unwrap(), 0);
+    // Its own shard's report goes in once; the resend is a refused duplicate.
+    assert!(!w.handle(&report(0)).unwrap().is_empty());
+    let mine = devcare::host::shard_stream(&c.id, 0);
+    let v = stores[0].version(&mine).unwrap();
+    assert!(matches!(
+        w.handle(&report(0)),
+        Err(WorkerError::Refused(ServerError::Duplicate { .. }))
+    ));
+    assert_eq!(stores[0].version(&mine).unwrap(), v);
+    assert_eq!(w.state().control().stats().failure_reports, 1);
+}

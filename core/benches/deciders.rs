@@ -52,7 +52,7 @@ fn device(c: &mut Criterion) {
     results[5].status = 500;
     let cmds = [
         DeviceCommand::Receive {
-            campaign: Box::new(camp.clone()),
+            campaign: ValidCampaign::new(camp.clone(), &Limits::DEFAULT).unwrap(),
             device: id,
             groups: vec![],
             at: t0,

@@ -64,7 +64,7 @@ fn payload(c: &mut Criterion) {
                 Device::handle(
                     &mut s,
                     &DeviceCommand::Receive {
-                        campaign: Box::new(p.campaign),
+                        campaign: p.campaign,
                         device: device.clone(),
                         groups: vec![],
                         at: now,

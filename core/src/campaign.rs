@@ -1,7 +1,10 @@
 //! The campaign: settings + [`TargetSet`] + care schedule, broadcast as one payload. It
 //! sits on top of the layers below it: time, ids and settings → schedule → campaign.
 
-use serde::{Deserialize, Serialize};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ValidationError;
 use crate::ids::{CampaignId, DeviceId};
@@ -206,5 +209,81 @@ impl Campaign {
     /// When the report deadline passes: `issued_at + schedule.report.deadline`.
     pub fn report_deadline(&self) -> Timestamp {
         self.issued_at.plus(self.schedule.report.deadline)
+    }
+}
+
+/// A campaign that passed [`Campaign::validate`]: the only form the device decider takes
+/// on, so a campaign is validated once — by [`open_payload`](crate::payload::open_payload)
+/// or by [`ValidCampaign::new`] — and never again on the way in.
+///
+/// It is shared, not copied: a clone is a reference count, so the command, the event and
+/// the device's state all hold the same campaign. It reads as a [`Campaign`] (`Deref`).
+///
+/// In a record it encodes exactly as the [`Campaign`] it holds. Decoding one checks it
+/// again, with no size limits: the sizes were the receiving device's configuration and
+/// were checked when it took the campaign on; a record that decodes to a campaign that
+/// breaks the campaign's own rules is refused as corrupt.
+#[derive(Debug, Clone)]
+pub struct ValidCampaign(Arc<Campaign>);
+
+impl ValidCampaign {
+    /// Validates `campaign` against `limits` (see [`Campaign::validate`]).
+    pub fn new(campaign: Campaign, limits: &Limits) -> Result<Self, ValidationError> {
+        campaign.validate(limits)?;
+        Ok(ValidCampaign(Arc::new(campaign)))
+    }
+
+    /// The campaign.
+    pub fn campaign(&self) -> &Campaign {
+        &self.0
+    }
+
+    /// The campaign, copied only if another holder shares it.
+    pub fn into_inner(self) -> Campaign {
+        Arc::unwrap_or_clone(self.0)
+    }
+
+    /// Re-checks a campaign read back from a log: its rules, not the size limits.
+    pub(crate) fn from_log(campaign: Campaign) -> Result<Self, ValidationError> {
+        ValidCampaign::new(campaign, &Limits::UNBOUNDED)
+    }
+}
+
+impl Deref for ValidCampaign {
+    type Target = Campaign;
+
+    fn deref(&self) -> &Campaign {
+        &self.0
+    }
+}
+
+impl AsRef<Campaign> for ValidCampaign {
+    fn as_ref(&self) -> &Campaign {
+        &self.0
+    }
+}
+
+impl PartialEq for ValidCampaign {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl PartialEq<Campaign> for ValidCampaign {
+    fn eq(&self, other: &Campaign) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl Serialize for ValidCampaign {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ValidCampaign {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let campaign = Campaign::deserialize(deserializer)?;
+        ValidCampaign::from_log(campaign).map_err(serde::de::Error::custom)
     }
 }

@@ -44,7 +44,7 @@ pub use device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};
 pub use error::ValidationError;
 pub use model::{
     Campaign, CampaignId, DeviceId, Duration, Limits, Setting, SettingOp, TargetSet, Timestamp,
-    Value,
+    ValidCampaign, Value,
 };
 pub use report::{ApplyResult, Finding, Report, ReportKind, Verify};
 pub use schedule::{

@@ -7,7 +7,7 @@
 //! Time is never read here: every timestamp is an argument, in milliseconds
 //! since the Unix epoch (UTC).
 
-pub use crate::campaign::{Campaign, TargetSet};
+pub use crate::campaign::{Campaign, TargetSet, ValidCampaign};
 pub use crate::ids::{CampaignId, DeviceId, MAX_CAMPAIGN_ID_LEN, MAX_DEVICE_ID_LEN};
 pub use crate::setting::{Limits, Setting, SettingOp, Value};
 pub use crate::time::{Duration, Timestamp};

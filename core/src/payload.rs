@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::codec::{self, CodecError};
 use crate::error::ValidationError;
-use crate::model::{Campaign, Limits, Timestamp};
+use crate::model::{Campaign, Limits, Timestamp, ValidCampaign};
 use crate::persist::v1::CampaignV1;
 
 /// Payload magic.
@@ -339,8 +339,8 @@ pub fn build_payload(
 /// A payload that passed every check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedPayload {
-    /// The campaign.
-    pub campaign: Campaign,
+    /// The campaign, validated against the payload limits.
+    pub campaign: ValidCampaign,
     /// Who signed it.
     pub key_id: KeyId,
     /// Its expiry.
@@ -416,9 +416,7 @@ pub fn open_payload(
     key.verify_strict(signed, &sig)
         .map_err(|_| PayloadError::BadSignature)?;
     let campaign = decode_body(header.version, &signed[HEADER..])?;
-    campaign
-        .validate(&limits.campaign)
-        .map_err(PayloadError::Invalid)?;
+    let campaign = ValidCampaign::new(campaign, &limits.campaign).map_err(PayloadError::Invalid)?;
     if now > header.valid_until {
         return Err(PayloadError::Expired {
             valid_until: header.valid_until,

@@ -112,6 +112,17 @@ impl Limits {
         max_target_groups: 256,
         max_conditions: 32,
     };
+
+    /// No size limit at all: only a campaign's own rules are checked (a campaign read back
+    /// from a log, whose sizes were checked against the device's limits when it arrived).
+    pub const UNBOUNDED: Limits = Limits {
+        max_settings: usize::MAX,
+        max_uri_len: usize::MAX,
+        max_value_len: usize::MAX,
+        max_target_devices: usize::MAX,
+        max_target_groups: usize::MAX,
+        max_conditions: usize::MAX,
+    };
 }
 
 impl Default for Limits {

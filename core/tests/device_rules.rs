@@ -145,7 +145,7 @@ fn payload_incomplete_flags_settings_without_results() {
     );
     // Never applied at all: every setting is missing.
     let mut s = given::<Device>(&[DeviceEvent::PayloadAccepted {
-        campaign: Box::new(c.clone()),
+        campaign: valid(&c),
         device: dev("IMEI:1"),
         at: T0,
     }]);
@@ -165,7 +165,7 @@ fn settings_without_results_are_findings_even_when_payload_incomplete_is_not_lis
     );
     // Never applied at all (the host died before it returned results).
     let received = DeviceEvent::PayloadAccepted {
-        campaign: Box::new(c.clone()),
+        campaign: valid(&c),
         device: dev("IMEI:1"),
         at: T0,
     };
@@ -191,7 +191,7 @@ fn not_applied_within_flags_a_slow_or_missing_apply() {
     assert_eq!(device_evaluated(&c, "IMEI:1", ok(4)).phase, Phase::Healthy);
     // Applied at T0 + 3 min: late.
     let mut s = given::<Device>(&[DeviceEvent::PayloadAccepted {
-        campaign: Box::new(c.clone()),
+        campaign: valid(&c),
         device: dev("IMEI:1"),
         at: T0,
     }]);
@@ -387,12 +387,20 @@ fn device_gives_up_after_the_last_attempt() {
 
 #[test]
 fn device_gives_up_when_the_next_retry_falls_after_the_deadline() {
-    let mut c = campaign();
-    c.schedule.report.deadline = c.schedule.first_window_end();
-    c.schedule.report.retry.backoff = Duration::from_hours(2);
-    c.schedule.report.retry.max_backoff = Duration::from_hours(2);
-    let mut s = device_evaluated(&c, "IMEI:1", statuses(&[500, 200, 200, 200]));
+    // A device that was off evaluates late: its first slot falls a moment before the
+    // deadline, and its first retry after it.
+    let c = campaign();
+    let dev_id = dev("IMEI:1");
+    let slot = devcare::rules::first_report_at(&c, &dev_id, T0).since(T0);
+    let late = Timestamp(c.report_deadline().0 - slot.as_millis() - 1);
+    let mut s = given::<Device>(&device_applied(
+        &c,
+        "IMEI:1",
+        statuses(&[500, 200, 200, 200]),
+    ));
+    Device::handle(&mut s, &DeviceCommand::Tick { now: late }).unwrap();
     let due = s.report.unwrap().due;
+    assert!(due < c.report_deadline());
     run::<Device>(
         &mut s,
         &[DeviceCommand::MarkSent {
@@ -422,7 +430,7 @@ fn payload_for_another_device_is_ignored() {
     // A group campaign reaches members only.
     c.targets = TargetSet::groups(vec!["beta".into()]);
     let cmd = |groups: Vec<String>| DeviceCommand::Receive {
-        campaign: Box::new(c.clone()),
+        campaign: valid(&c),
         device: dev("IMEI:1"),
         groups,
         at: T0,
@@ -433,7 +441,7 @@ fn payload_for_another_device_is_ignored() {
     spec::<Device>([])
         .when(cmd(vec!["alpha".into(), "beta".into()]))
         .then([DeviceEvent::PayloadAccepted {
-            campaign: Box::new(c.clone()),
+            campaign: valid(&c),
             device: dev("IMEI:1"),
             at: T0,
         }]);
@@ -479,16 +487,27 @@ fn payload_of_another_campaign_is_refused_on_this_stream() {
 }
 
 #[test]
-fn invalid_campaign_is_refused() {
+fn an_invalid_campaign_never_reaches_the_decider() {
+    // The decider takes only a `ValidCampaign`: an invalid one is refused where it is
+    // built, with the field and the rule it breaks.
     let mut c = campaign();
     c.schedule.report.window = Duration::ZERO;
-    let err = spec::<Device>([])
-        .when(receive(&c, "IMEI:1", T0))
-        .then_refused("invalid-campaign");
+    let err = ValidCampaign::new(c, &Limits::DEFAULT).unwrap_err();
     assert_eq!(
-        err.to_string(),
+        DeviceError::from(err).to_string(),
         "invalid campaign: schedule.report.window: must be longer than zero (reports are spread over it)"
     );
+    // The limits are the builder's: the same campaign is valid or not by them.
+    let c = campaign();
+    let tight = Limits {
+        max_settings: c.settings.len() - 1,
+        ..Limits::DEFAULT
+    };
+    assert_eq!(
+        ValidCampaign::new(c.clone(), &tight).unwrap_err().field,
+        "settings"
+    );
+    assert_eq!(*ValidCampaign::new(c.clone(), &Limits::DEFAULT).unwrap(), c);
 }
 
 #[test]

@@ -30,7 +30,7 @@ fn a_device_that_reboots_before_its_slot_still_sends_the_report() {
     {
         let mut agent =
             DeviceAgent::open(SledStore::open(dir.path()).unwrap(), dev("IMEI:1"), vec![]).unwrap();
-        agent.receive(c.clone(), t0).unwrap();
+        agent.receive(valid(&c), t0).unwrap();
         agent
             .handle(
                 &c.id,
@@ -69,7 +69,7 @@ fn refused_payloads_are_counted_not_logged() {
     let mut agent = DeviceAgent::open(&store, dev("IMEI:9"), vec![]).unwrap();
     let c = campaign();
     for _ in 0..1000 {
-        let err = agent.receive(c.clone(), c.issued_at).unwrap_err();
+        let err = agent.receive(valid(&c), c.issued_at).unwrap_err();
         assert!(matches!(
             err,
             RuntimeError::Refused(DeviceError::NotTargeted { .. })
@@ -81,11 +81,11 @@ fn refused_payloads_are_counted_not_logged() {
         "a flood of refused input grows no log"
     );
     let mut agent = DeviceAgent::open(&store, dev("IMEI:1"), vec![]).unwrap();
-    agent.receive(c.clone(), c.issued_at).unwrap();
+    agent.receive(valid(&c), c.issued_at).unwrap();
     let v = store
         .version(&devcare::decider::Side::Device.stream(&c.id))
         .unwrap();
-    assert!(agent.receive(c.clone(), c.issued_at).is_err());
+    assert!(agent.receive(valid(&c), c.issued_at).is_err());
     assert_eq!(agent.rejections().get("stale-revision"), Some(&1));
     assert_eq!(
         store
@@ -385,4 +385,8 @@ fn operator_calls_on_a_campaign_that_does_not_exist_are_refused_and_append_nothi
     }
     assert!(server.server().store().streams().unwrap().is_empty());
     assert_eq!(server.server().rejections()["unknown-campaign"], 5);
+}
+
+fn valid(c: &Campaign) -> ValidCampaign {
+    ValidCampaign::new(c.clone(), &Limits::DEFAULT).unwrap()
 }

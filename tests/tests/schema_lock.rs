@@ -101,7 +101,7 @@ fn device_events_of(campaign: Campaign) -> Vec<(&'static str, DeviceEvent)> {
         (
             "device.PayloadAccepted",
             DeviceEvent::PayloadAccepted {
-                campaign: Box::new(campaign.clone()),
+                campaign: ValidCampaign::new(campaign.clone(), &Limits::DEFAULT).unwrap(),
                 device: dev(),
                 at: t,
             },

@@ -146,3 +146,73 @@ fn a_damaged_log_fails_open_with_the_error_instead_of_a_partial_state() {
     let err = devcare::host::CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { seq: 3, .. }), "{err}");
 }
+
+/// A record that is well framed (its CRC matches) but holds a campaign breaking the
+/// campaign's own rules decodes to a typed `Corrupt`, never to a state the device decider
+/// was promised it cannot hold (`ValidCampaign`).
+#[test]
+fn a_logged_campaign_that_breaks_the_rules_is_refused_on_replay() {
+    use devcare::store::Persist;
+    use devcare::*;
+    use serde::Serialize;
+
+    // The persisted shape of `DeviceEvent::PayloadAccepted`, schema 2 (variant 2), with a
+    // plain campaign in it: what a writer that skipped validation would have stored.
+    #[derive(Serialize)]
+    enum Stored<'a> {
+        _DeviceV1(()),
+        _ServerV1(()),
+        DeviceV2(Accepted<'a>),
+    }
+    #[derive(Serialize)]
+    enum Accepted<'a> {
+        PayloadAccepted {
+            campaign: &'a Campaign,
+            device: DeviceId,
+            at: Timestamp,
+        },
+    }
+    let good = Campaign {
+        id: CampaignId::new("apn").unwrap(),
+        revision: 1,
+        issued_at: Timestamp(1_780_000_000_000),
+        salt: [7; 16],
+        targets: TargetSet::All,
+        settings: vec![Setting::replace("./A", Value::Int(1))],
+        schedule: CareSchedule::default(),
+    };
+    let stream = StreamId::new("device/apn").unwrap();
+    let record = |c: &Campaign| {
+        let e = Stored::DeviceV2(Accepted::PayloadAccepted {
+            campaign: c,
+            device: DeviceId::new("IMEI:1").unwrap(),
+            at: c.issued_at,
+        });
+        devcare::codec::encode_record(stream.as_str(), 1, &e).unwrap()
+    };
+    // The mirror is faithful: the valid campaign's record is the one devcare writes.
+    let accepted = DeviceEvent::PayloadAccepted {
+        campaign: ValidCampaign::new(good.clone(), &Limits::DEFAULT).unwrap(),
+        device: DeviceId::new("IMEI:1").unwrap(),
+        at: good.issued_at,
+    };
+    assert_eq!(record(&good), accepted.to_record(&stream, 1).unwrap());
+    assert_eq!(
+        DeviceEvent::from_record(&stream, 1, &record(&good)).unwrap(),
+        accepted
+    );
+
+    let mut bad = good.clone();
+    bad.revision = 0;
+    let err = DeviceEvent::from_record(&stream, 1, &record(&bad)).unwrap_err();
+    let StoreError::Corrupt {
+        stream: s,
+        seq,
+        reason,
+    } = &err
+    else {
+        panic!("expected Corrupt, got {err:?}");
+    };
+    assert_eq!((s, *seq), (&stream, 1));
+    assert!(reason.to_string().contains("revision"), "{reason}");
+}

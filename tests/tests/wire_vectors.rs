@@ -103,7 +103,7 @@ fn a_format_1_payload_still_opens_and_is_what_a_default_timeout_builds() {
     // what 0.2 wrote, so devices of older builds keep reading it.
     assert_eq!(rebuild(&d, &p.campaign, p.valid_until), d["payload_v1_hex"]);
     // Everything but the timeout is the format-2 vector's campaign.
-    let mut v2 = open(&d, "payload_hex").campaign;
+    let mut v2 = open(&d, "payload_hex").campaign.into_inner();
     v2.schedule.care.timeout = DEFAULT_CARE_TIMEOUT;
     assert_eq!(p.campaign, v2);
 }

@@ -1,6 +1,6 @@
 //! [`DeviceCommand`]: what the device host asks of the device decider.
 
-use crate::model::{Campaign, DeviceId, Timestamp};
+use crate::model::{DeviceId, Timestamp, ValidCampaign};
 use crate::report::ApplyResult;
 
 /// What the device host asks of the device decider.
@@ -8,8 +8,8 @@ use crate::report::ApplyResult;
 pub enum DeviceCommand {
     /// A payload arrived and was verified (signature, size): take it on if targeted and new.
     Receive {
-        /// The verified campaign.
-        campaign: Box<Campaign>,
+        /// The verified campaign (validated once, when the payload was opened).
+        campaign: ValidCampaign,
         /// This device.
         device: DeviceId,
         /// Groups this device belongs to.

@@ -3,7 +3,7 @@
 //! dispatches here.
 
 use crate::device::{DeviceError, DeviceEvent, DeviceState, GiveUpReason, Phase};
-use crate::model::{Campaign, DeviceId, Limits, Timestamp};
+use crate::model::{DeviceId, Timestamp, ValidCampaign};
 use crate::report::ApplyResult;
 use crate::rules;
 
@@ -19,7 +19,7 @@ fn wrong_phase(command: &'static str, state: &DeviceState) -> DeviceError {
 /// `Receive`: a valid campaign that targets this device and is newer than the one held.
 pub(super) fn receive(
     state: &DeviceState,
-    campaign: &Campaign,
+    campaign: &ValidCampaign,
     device: &DeviceId,
     groups: &[String],
     at: Timestamp,
@@ -45,9 +45,9 @@ pub(super) fn receive(
             device: device.to_string(),
         });
     }
-    campaign.validate(&Limits::DEFAULT)?;
+    // Validated when it was built (`ValidCampaign`): not checked again here.
     Ok(vec![DeviceEvent::PayloadAccepted {
-        campaign: Box::new(campaign.clone()),
+        campaign: campaign.clone(),
         device: device.clone(),
         at,
     }])

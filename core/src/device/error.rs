@@ -32,7 +32,10 @@ pub enum DeviceError {
         /// The payload's campaign.
         got: String,
     },
-    /// The campaign broke a rule.
+    /// The campaign broke a rule. Since 0.7 the decider takes a
+    /// [`ValidCampaign`](crate::model::ValidCampaign) and never returns this: the error
+    /// comes from [`ValidCampaign::new`](crate::model::ValidCampaign::new) (convertible with
+    /// `?`) or, for a payload, as [`PayloadError::Invalid`](crate::payload::PayloadError).
     #[error("invalid campaign: {0}")]
     Invalid(#[from] ValidationError),
     /// The command does not fit the current phase.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Campaign, DeviceId, Timestamp};
+use crate::model::{DeviceId, Timestamp, ValidCampaign};
 use crate::report::{ApplyResult, Finding};
 
 /// Why a device stopped reporting.
@@ -25,8 +25,8 @@ pub enum GiveUpReason {
 pub enum DeviceEvent {
     /// A targeted, new revision was taken on.
     PayloadAccepted {
-        /// The campaign.
-        campaign: Box<Campaign>,
+        /// The campaign (encoded as the [`Campaign`](crate::model::Campaign) it holds).
+        campaign: ValidCampaign,
         /// This device.
         device: DeviceId,
         /// When it happened: the time of the command that caused it.

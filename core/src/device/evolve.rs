@@ -15,7 +15,7 @@ pub(super) fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
         } => {
             *state = DeviceState {
                 phase: Phase::Applying,
-                campaign: Some((**campaign).clone()),
+                campaign: Some(campaign.clone()),
                 device: Some(device.clone()),
                 received_at: *at,
                 applied_revision: state.applied_revision,

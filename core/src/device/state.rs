@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Campaign, DeviceId, Setting, Timestamp};
+use crate::model::{DeviceId, Setting, Timestamp, ValidCampaign};
 use crate::report::{ApplyResult, Finding, Report, ReportKind};
 use crate::rules;
 use crate::schedule::Detail;
@@ -78,7 +78,7 @@ pub struct DeviceState {
     /// Where the device is.
     pub phase: Phase,
     /// The campaign taken on (latest revision).
-    pub campaign: Option<Campaign>,
+    pub campaign: Option<ValidCampaign>,
     /// This device.
     pub device: Option<DeviceId>,
     /// When the payload arrived.

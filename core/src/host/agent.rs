@@ -3,7 +3,7 @@
 
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
 use crate::host::streams::{Rejections, RuntimeError, Streams};
-use crate::model::{Campaign, CampaignId, DeviceId, Setting, Timestamp};
+use crate::model::{CampaignId, DeviceId, Setting, Timestamp, ValidCampaign};
 use crate::payload::{PayloadLimits, TrustedKeys, check_replay_floor, open_payload};
 use crate::report::{ApplyResult, Report};
 use crate::store::{EventStore, StoreError};
@@ -43,15 +43,16 @@ impl<S: EventStore> DeviceAgent<S> {
         })
     }
 
-    /// A verified campaign arrived at `at`.
+    /// A verified campaign arrived at `at` (validated once, by
+    /// [`open_payload`](crate::payload::open_payload) or [`ValidCampaign::new`]).
     pub fn receive(
         &mut self,
-        campaign: Campaign,
+        campaign: ValidCampaign,
         at: Timestamp,
     ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
         let id = campaign.id.clone();
         let cmd = DeviceCommand::Receive {
-            campaign: Box::new(campaign),
+            campaign,
             device: self.device.clone(),
             groups: self.groups.clone(),
             at,
@@ -240,7 +241,7 @@ impl<S: EventStore> DeviceAgent<S> {
     ) -> Option<(CampaignId, Report, String)> {
         self.states().find_map(|(id, s)| {
             let r = s.due_report(now)?;
-            let campaign = s.campaign.as_ref();
+            let campaign = s.campaign.as_deref();
             let xml = match hdr {
                 Some(h) => crate::alert::render_syncml(&r, campaign, h),
                 None => crate::alert::render_alert(&r, campaign, 1),

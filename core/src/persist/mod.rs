@@ -85,7 +85,14 @@ impl Persist for DeviceEvent {
     fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError> {
         match decode_at(stream, seq, rec)? {
             StoredEvent::DeviceV2(e) => Ok(e),
-            StoredEvent::DeviceV1(e) => Ok(e.into()),
+            StoredEvent::DeviceV1(e) => {
+                e.try_into()
+                    .map_err(|e: crate::ValidationError| StoreError::Corrupt {
+                        stream: stream.clone(),
+                        seq,
+                        reason: CodecError::Decode(e.to_string()),
+                    })
+            }
             other => Err(StoreError::WrongKind {
                 stream: stream.clone(),
                 seq,

@@ -13,8 +13,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Campaign, TargetSet};
+use crate::campaign::{Campaign, TargetSet, ValidCampaign};
 use crate::device::{DeviceEvent, GiveUpReason};
+use crate::error::ValidationError;
 use crate::model::{CampaignId, DeviceId, Duration, Setting, Timestamp};
 use crate::report::{ApplyResult, Finding, ReportKind};
 use crate::schedule::{
@@ -154,16 +155,20 @@ pub enum DeviceEventV1 {
     },
 }
 
-impl From<DeviceEventV1> for DeviceEvent {
-    fn from(e: DeviceEventV1) -> DeviceEvent {
+/// The upcast re-checks a schema-1 campaign's rules, as decoding a schema-2 one does
+/// ([`ValidCampaign`]).
+impl TryFrom<DeviceEventV1> for DeviceEvent {
+    type Error = ValidationError;
+
+    fn try_from(e: DeviceEventV1) -> Result<DeviceEvent, ValidationError> {
         use DeviceEventV1 as V1;
-        match e {
+        Ok(match e {
             V1::PayloadAccepted {
                 campaign,
                 device,
                 at,
             } => DeviceEvent::PayloadAccepted {
-                campaign: Box::new((*campaign).into()),
+                campaign: ValidCampaign::from_log((*campaign).into())?,
                 device,
                 at,
             },
@@ -201,7 +206,7 @@ impl From<DeviceEventV1> for DeviceEvent {
                 at,
             },
             V1::GaveUp { reason, at } => DeviceEvent::GaveUp { reason, at },
-        }
+        })
     }
 }
 

@@ -240,7 +240,8 @@ where
     let fate = Fate::new(cfg.seed);
     let mut sim = Sim {
         cfg,
-        campaign: cfg.campaign.clone(),
+        campaign: crate::model::ValidCampaign::new(cfg.campaign.clone(), &crate::Limits::DEFAULT)
+            .map_err(|e| SimError::Config(format!("campaign: {e}")))?,
         round: 0,
         progress,
         report_master: [0; 32],

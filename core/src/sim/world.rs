@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use super::backend::SimServer;
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
-use crate::model::{DeviceId, Duration, Timestamp};
+use crate::model::{DeviceId, Duration, Timestamp, ValidCampaign};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::report::{ApplyResult, Verify};
 use crate::server::{CareOrder, CaseStatus, FallbackDue, ServerCommand, ServerEvent};
@@ -76,7 +76,7 @@ const RESTART: Duration = Duration::from_secs(30);
 pub(super) struct Sim<'a, S, P, B> {
     pub(super) cfg: &'a FleetConfig,
     /// The campaign's current revision.
-    pub(super) campaign: Campaign,
+    pub(super) campaign: ValidCampaign,
     /// Broadcasts so far, less one: the fate draws of the first broadcast use 0, a
     /// revision's draw afresh.
     pub(super) round: u64,
@@ -427,7 +427,7 @@ where
         let c = self.campaign.clone();
         let at = self.dev_time(i, received_at);
         let receive = DeviceCommand::Receive {
-            campaign: Box::new(c.clone()),
+            campaign: c.clone(),
             device: device_id(i),
             groups: vec![],
             at,
@@ -467,7 +467,7 @@ where
         self.server(
             "create",
             ServerCommand::Create {
-                campaign: Box::new(self.campaign.clone()),
+                campaign: Box::new(self.campaign.campaign().clone()),
                 targeted: Some(cfg.devices),
                 at: t0,
             },
@@ -569,7 +569,7 @@ where
     }
     /// Revision N+1 replaces N on the server at `now` and is broadcast again.
     fn revise(&mut self, now: Timestamp) -> Result<(), SimError> {
-        let mut next = self.campaign.clone();
+        let mut next = self.campaign.campaign().clone();
         next.revision += 1;
         next.issued_at = now;
         let salt = self.secret(TAG_SALT);
@@ -582,7 +582,8 @@ where
                 at: now,
             },
         )?;
-        self.campaign = next;
+        self.campaign = ValidCampaign::new(next, &crate::Limits::DEFAULT)
+            .map_err(|e| SimError::Config(format!("revision: {e}")))?;
         self.round += 1;
         self.out.failed = 0;
         self.out.missed = 0;
@@ -609,9 +610,13 @@ where
             .map_err(|e| SimError::Config(format!("campaign payload: {e}")))?;
         let verified = open_payload(&bytes, &trusted, t, &limits)
             .map_err(|e| SimError::Config(format!("campaign payload: {e}")))?;
-        if verified.campaign != c {
+        if verified.campaign != *c {
             return Err(SimError::Config("the payload did not round-trip".into()));
         }
+        // Every device takes on the verified campaign, shared (one allocation for the
+        // fleet, as one decode serves every device that receives the same bytes).
+        self.campaign = verified.campaign.clone();
+        let c = verified.campaign;
         self.out.payload_bytes = bytes.len() as u64;
         // The server's directory is the whole fleet: it counts the sample exactly.
         let ppm = c.schedule.sample_success_ppm;
@@ -1061,7 +1066,7 @@ where
                 let mut s = held.unwrap_or_default();
                 let results = self.care_results(i, attempt, order.settings.len());
                 let receive = DeviceCommand::Receive {
-                    campaign: Box::new(self.campaign.clone()),
+                    campaign: self.campaign.clone(),
                     device: order.device.clone(),
                     groups: vec![],
                     at: d,

@@ -42,7 +42,7 @@ where
 
 pub fn receive(c: &Campaign, d: &str, when: Timestamp) -> DeviceCommand {
     DeviceCommand::Receive {
-        campaign: Box::new(c.clone()),
+        campaign: valid(c),
         device: dev(d),
         groups: vec![],
         at: when,
@@ -53,7 +53,7 @@ pub fn receive(c: &Campaign, d: &str, when: Timestamp) -> DeviceCommand {
 pub fn device_applied(c: &Campaign, d: &str, results: Vec<ApplyResult>) -> Vec<DeviceEvent> {
     vec![
         DeviceEvent::PayloadAccepted {
-            campaign: Box::new(c.clone()),
+            campaign: valid(c),
             device: dev(d),
             at: T0,
         },
@@ -126,4 +126,9 @@ pub fn probe(c: &Campaign, d: &DeviceId) -> Report {
         evaluated_at: T0,
         kind: ReportKind::Success,
     }
+}
+
+/// `c`, validated with the default limits (the form the device decider takes).
+pub fn valid(c: &Campaign) -> ValidCampaign {
+    ValidCampaign::new(c.clone(), &Limits::DEFAULT).unwrap()
 }

@@ -227,3 +227,46 @@ fn a_revision_mid_window_converges_with_nothing_unresolved_and_replays() {
     let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
     assert_eq!(server.state(&cfg.campaign.id), Some(&live));
 }
+
+/// Every server event of `cfg`'s run as the record the store would write, and the outcome.
+fn records_of(cfg: &FleetConfig) -> (Vec<Vec<u8>>, devcare::sim::FleetOutcome) {
+    use devcare::store::Persist;
+    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
+    let mut records = Vec::new();
+    let (out, _) = simulate(cfg, |events| {
+        for e in events {
+            let seq = records.len() as u64 + 1;
+            records.push(e.to_record(&stream, seq).map_err(|e| e.to_string())?);
+        }
+        Ok(())
+    })
+    .unwrap();
+    (records, out)
+}
+
+#[test]
+fn the_device_phase_on_several_threads_gives_the_same_bytes_as_on_one() {
+    // 50,000 devices: several rounds of chunks, an uneven split over 3 threads; loss and a
+    // revision, so the second broadcast takes up devices still held from the first.
+    for faults in ["none", "realistic", "harsh"] {
+        let mut cfg = config();
+        cfg.devices = 50_000;
+        cfg.loss = 0.01;
+        cfg.revise_at = Some(Duration::from_mins(30));
+        cfg.faults = devcare::sim::Faults::preset(faults).unwrap();
+        let (one, out_one) = records_of(&cfg);
+        assert!(out_one.reports_sent > 1_000, "{faults}: a real run");
+        for threads in [2, 3] {
+            cfg.threads = threads;
+            let (many, out_many) = records_of(&cfg);
+            assert_eq!(out_many, out_one, "{faults}, {threads} threads: outcome");
+            assert!(
+                many == one,
+                "{faults}, {threads} threads: {} records vs {}, first difference at {:?}",
+                many.len(),
+                one.len(),
+                many.iter().zip(&one).position(|(a, b)| a != b)
+            );
+        }
+    }
+}

@@ -104,6 +104,10 @@ pub(crate) struct SimArgs {
     /// k mod W its index (with --shards above 1).
     #[arg(long, default_value_t = 1, value_name = "W")]
     workers: usize,
+    /// Threads for the devices' side of a broadcast (apply, evaluate, slot) [default: one
+    /// per core]. The result is the same, byte for byte, for any number.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
     /// Run this many worlds (seeds `--seed` to `--seed + N - 1`) on every core and report
     /// faults injected and invariants broken, with the command that replays any failure.
     #[arg(long, value_name = "SEEDS")]
@@ -460,6 +464,11 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
         .transpose()?;
     cfg.coverage_floor = coverage_floor(a, file_floor)?;
     cfg.faults = faults(a)?;
+    cfg.threads = match a.threads {
+        Some(0) => return Err(input("--threads: at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+    };
     if let Some(n) = a.sweep {
         return run_sweep(a, &cfg, n, printer);
     }
@@ -658,8 +667,11 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
         );
         let _ = writeln!(
             t,
-            "  wall time           {:>9.2}s, peak RSS {:.0} MB",
-            wall_s, rss
+            "  wall time           {:>9.2}s, peak RSS {:.0} MB, device phase on {} thread{}",
+            wall_s,
+            rss,
+            cfg.threads,
+            if cfg.threads == 1 { "" } else { "s" }
         );
         t
     };
@@ -744,6 +756,7 @@ fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64) -> Result
             "workers": run.sharded.map_or(1, |s| s.1),
             "replay_identical": run.replay_identical,
             "wall_s": wall_s,
+            "threads": cfg.threads,
             "peak_rss_mb": rss,
         })
     })

@@ -7,6 +7,7 @@
 //! are folded and dropped at once: memory grows with failures, not with the fleet.
 
 mod backend;
+mod devices;
 mod fate;
 mod faults;
 mod world;
@@ -45,11 +46,16 @@ pub struct FleetConfig {
     pub coverage_floor: Option<CoverageFloor>,
     /// What goes wrong between devices, channel and server.
     pub faults: Faults,
+    /// Threads for the device phase of a broadcast (apply, evaluate, slot), and for
+    /// counting the success sample. The outcome does not depend on it: the world takes
+    /// the devices' results in device order. Devices that keep logs (power cuts, reboots)
+    /// are always run one after another.
+    pub threads: usize,
 }
 
 impl FleetConfig {
     /// A configuration with the defaults: 2% failures, no loss, 90% care success, 24 h
-    /// check-in interval, seed 1.
+    /// check-in interval, seed 1, one thread.
     pub fn new(campaign: Campaign, devices: u64) -> Self {
         FleetConfig {
             campaign,
@@ -62,6 +68,7 @@ impl FleetConfig {
             revise_at: None,
             coverage_floor: None,
             faults: Faults::none(),
+            threads: 1,
         }
     }
 }
@@ -181,6 +188,7 @@ pub enum SimError {
     Invariant(Violation),
 }
 
+use devices::Ctx;
 use fate::*;
 use world::*;
 
@@ -239,13 +247,18 @@ where
     cfg.faults.validate().map_err(SimError::Config)?;
     let fate = Fate::new(cfg.seed);
     let mut sim = Sim {
-        cfg,
-        campaign: crate::model::ValidCampaign::new(cfg.campaign.clone(), &crate::Limits::DEFAULT)
+        ctx: Ctx {
+            cfg,
+            campaign: crate::model::ValidCampaign::new(
+                cfg.campaign.clone(),
+                &crate::Limits::DEFAULT,
+            )
             .map_err(|e| SimError::Config(format!("campaign: {e}")))?,
-        round: 0,
+            round: 0,
+            fate,
+        },
         progress,
         report_master: [0; 32],
-        fate,
         server,
         sink,
         queue: BinaryHeap::new(),
@@ -342,6 +355,8 @@ pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> 
                     }
                     let mut c = cfg.clone();
                     c.seed = seed;
+                    // The seeds already keep every thread busy.
+                    c.threads = 1;
                     let r = simulate(&c, |_| Ok(()))
                         .map(|(out, _)| out)
                         .map_err(|e| e.to_string());

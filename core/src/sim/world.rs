@@ -12,11 +12,12 @@ use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
 use crate::model::{DeviceId, Duration, Timestamp, ValidCampaign};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
-use crate::report::{ApplyResult, Verify};
+use crate::report::ApplyResult;
 use crate::server::{CareOrder, CaseStatus, FallbackDue, ServerCommand, ServerEvent};
 use crate::store::{Persist, StreamId};
 use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
 
+use super::devices::{Met, Quiet, Steps, count_sampled, meet, provision};
 use super::fate::*;
 use super::faults::{Faults, Violation};
 use super::*;
@@ -70,20 +71,17 @@ pub(super) enum Step {
     Refused(DeviceError),
 }
 
+/// Devices per thread and per round of the parallel device phase.
+const CHUNK: u64 = 16_384;
+
 /// How long a device takes to come back after a power cut.
 const RESTART: Duration = Duration::from_secs(30);
 
 pub(super) struct Sim<'a, S, P, B> {
-    pub(super) cfg: &'a FleetConfig,
-    /// The campaign's current revision.
-    pub(super) campaign: ValidCampaign,
-    /// Broadcasts so far, less one: the fate draws of the first broadcast use 0, a
-    /// revision's draw afresh.
-    pub(super) round: u64,
+    pub(super) ctx: Ctx<'a>,
     pub(super) progress: P,
     /// Report keys are derived from this master secret (itself derived from the seed).
     pub(super) report_master: [u8; 32],
-    pub(super) fate: Fate,
     pub(super) server: B,
     pub(super) sink: S,
     pub(super) queue: BinaryHeap<Reverse<(Timestamp, u64, Work)>>,
@@ -127,14 +125,14 @@ where
     B: SimServer,
 {
     fn faults(&self) -> &Faults {
-        &self.cfg.faults
+        &self.ctx.cfg.faults
     }
 
     /// A 32-byte secret derived from the seed (simulation keys only).
     pub(super) fn secret(&self, tag: u8) -> [u8; 32] {
         let mut out = [0u8; 32];
         for (k, chunk) in out.chunks_mut(8).enumerate() {
-            chunk.copy_from_slice(&self.fate.u64(tag, u64::MAX, k as u64).to_le_bytes());
+            chunk.copy_from_slice(&self.ctx.fate.u64(tag, u64::MAX, k as u64).to_le_bytes());
         }
         out
     }
@@ -155,25 +153,6 @@ where
             step: self.work_done,
             detail,
         })
-    }
-
-    /// Device `i`'s clock offset in ms (within ± the configured skew).
-    fn skew(&self, i: u64) -> i64 {
-        let s = self.faults().clock_skew.as_millis();
-        if s == 0 {
-            return 0;
-        }
-        (self.fate.u64(TAG_SKEW, i, 0) % (2 * s + 1)) as i64 - s as i64
-    }
-
-    /// True time `t` on device `i`'s clock.
-    fn dev_time(&self, i: u64, t: Timestamp) -> Timestamp {
-        Timestamp(t.0.saturating_add_signed(self.skew(i)))
-    }
-
-    /// Device `i`'s clock reading `t` in true time.
-    fn true_time(&self, i: u64, t: Timestamp) -> Timestamp {
-        Timestamp(t.0.saturating_add_signed(-self.skew(i)))
     }
 
     pub(super) fn server(
@@ -207,7 +186,7 @@ where
         }
         self.out.events_logged += events.len() as u64;
         if self.faults().logs_server() {
-            let stream = crate::decider::Side::Server.stream(&self.campaign.id);
+            let stream = crate::decider::Side::Server.stream(&self.ctx.campaign.id);
             for e in &events {
                 let seq = self.server_log.len() as u64 + 1;
                 let rec = e
@@ -218,7 +197,7 @@ where
         }
         self.server_cmds += 1;
         let crash = self.faults().server_crash;
-        if crash > 0.0 && self.fate.unit(TAG_SERVER_CRASH, self.server_cmds, 0) < crash {
+        if crash > 0.0 && self.ctx.fate.unit(TAG_SERVER_CRASH, self.server_cmds, 0) < crash {
             self.inject("server-crash");
             self.restart_server()?;
         }
@@ -228,7 +207,7 @@ where
     /// The server process restarts: its state is rebuilt from its log, which must give the
     /// live state exactly.
     fn restart_server(&mut self) -> Result<(), SimError> {
-        let stream = crate::decider::Side::Server.stream(&self.campaign.id);
+        let stream = crate::decider::Side::Server.stream(&self.ctx.campaign.id);
         let mut replayed = self.server.empty();
         for (k, rec) in self.server_log.iter().enumerate() {
             let e = ServerEvent::from_record(&stream, k as u64 + 1, rec).map_err(|e| {
@@ -259,7 +238,7 @@ where
     fn store_fails(&mut self) -> bool {
         let p = self.faults().store_error;
         self.next_msg += 1;
-        if p > 0.0 && self.fate.unit(TAG_STORE_ERROR, self.next_msg, 0) < p {
+        if p > 0.0 && self.ctx.fate.unit(TAG_STORE_ERROR, self.next_msg, 0) < p {
             self.inject("store-error");
             return true;
         }
@@ -279,7 +258,7 @@ where
         let logged = self.faults().logs_devices();
         self.steps += 1;
         let step = self.steps;
-        if logged && self.fate.unit(TAG_POWER_CUT, i, step) < self.faults().power_cut {
+        if logged && self.ctx.fate.unit(TAG_POWER_CUT, i, step) < self.faults().power_cut {
             self.inject("power-cut");
             let replayed = self.device_from_log(i)?;
             if replayed != *state {
@@ -309,7 +288,7 @@ where
                         .map_err(|e| SimError::Sink(e.to_string()))?,
                 );
             }
-            if self.fate.unit(TAG_REBOOT, i, step) < self.faults().reboot {
+            if self.ctx.fate.unit(TAG_REBOOT, i, step) < self.faults().reboot {
                 self.inject("reboot");
                 let replayed = self.device_from_log(i)?;
                 if replayed != *state {
@@ -327,7 +306,7 @@ where
 
     /// The stream every simulated device's log is kept under (each device has its own log).
     fn device_stream(&self) -> StreamId {
-        crate::decider::Side::Device.stream(&self.campaign.id)
+        crate::decider::Side::Device.stream(&self.ctx.campaign.id)
     }
 
     /// Device `i` rebuilt from its stored records: each decoded (checksum, format, kind
@@ -376,7 +355,7 @@ where
     /// Keeps device `i` (with its log) and wakes it when its state asks.
     fn keep(&mut self, i: u64, s: DeviceState) {
         if let Some(w) = s.next_wake() {
-            let at = self.true_time(i, w);
+            let at = self.ctx.true_time(i, w);
             self.push(at, Work::Report(i));
         }
         self.devices.insert(i, s);
@@ -388,86 +367,22 @@ where
         self.logs.remove(&i);
     }
 
-    /// What device `i`'s apply of the current revision returns (its injury, if it fails),
-    /// and how long after receipt it finishes.
-    fn apply_results(&self, i: u64) -> (Vec<ApplyResult>, Duration) {
-        let c = &self.campaign;
-        let mut results = vec![
-            ApplyResult {
-                status: 200,
-                verify: Verify::Match
-            };
-            c.settings.len()
-        ];
-        let mut after = Duration::from_secs(2);
-        if self.fate.unit(TAG_FAIL, i, self.round) < self.cfg.fail_rate {
-            let r = self.fate.u64(TAG_MODE, i, self.round);
-            let modes = injuries(c, r);
-            let pick = modes.get((r % modes.len().max(1) as u64) as usize).copied();
-            match pick {
-                Some(Injury::Status { index, code }) => results[index].status = code,
-                Some(Injury::Mismatch { index }) => results[index].verify = Verify::Mismatch,
-                Some(Injury::Truncate { keep }) => results.truncate(keep),
-                Some(Injury::Late { after: late }) => after = late,
-                None => {}
-            }
-        }
-        (results, after)
-    }
-
-    /// Receive, apply (with the device's injury), evaluate, at true time `received_at`.
-    /// Returns the state and whether the device holds the payload (a power cut while
-    /// receiving loses it).
-    pub(super) fn provision(
-        &mut self,
-        i: u64,
-        mut s: DeviceState,
-        received_at: Timestamp,
-    ) -> Result<(DeviceState, bool), SimError> {
-        let c = self.campaign.clone();
-        let at = self.dev_time(i, received_at);
-        let receive = DeviceCommand::Receive {
-            campaign: c.clone(),
-            device: device_id(i),
-            groups: vec![],
-            at,
-        };
-        if !self.device(i, &mut s, "receive", receive)? {
-            return Ok((s, false));
-        }
-        let (results, after) = self.apply_results(i);
-        let applied_at = at.plus(after);
-        let evaluate_at = at.plus(c.schedule.evaluate_after);
-        if applied_at < evaluate_at {
-            let cmd = DeviceCommand::RecordApplied {
-                results,
-                at: applied_at,
-            };
-            if !self.device(i, &mut s, "record-applied", cmd)? {
-                // Cut mid-apply: the device takes it up again when it restarts.
-                return Ok((s, true));
-            }
-        }
-        self.device(i, &mut s, "tick", DeviceCommand::Tick { now: evaluate_at })?;
-        Ok((s, true))
-    }
-
     /// The care results of device `i`'s attempt `attempt` over `n` settings: the first
     /// setting fails unless the attempt works (chance `care_success`).
     fn care_results(&self, i: u64, attempt: u32, n: usize) -> Vec<ApplyResult> {
-        let works = self.fate.unit(TAG_CARE, i, u64::from(attempt)) < self.cfg.care_success;
+        let works = self.ctx.fate.unit(TAG_CARE, i, u64::from(attempt)) < self.ctx.cfg.care_success;
         (0..n)
             .map(|k| ApplyResult::status(if works || k > 0 { 200 } else { 500 }))
             .collect()
     }
 
     pub(super) fn run(&mut self) -> Result<(), SimError> {
-        let cfg = self.cfg;
+        let cfg = self.ctx.cfg;
         let t0 = cfg.campaign.issued_at;
         self.server(
             "create",
             ServerCommand::Create {
-                campaign: Box::new(self.campaign.campaign().clone()),
+                campaign: Box::new(self.ctx.campaign.campaign().clone()),
                 targeted: Some(cfg.devices),
                 at: t0,
             },
@@ -484,7 +399,7 @@ where
         }
         if self.faults().operator_pause {
             let mid = t0.plus(Duration(
-                self.campaign.schedule.first_window_end().as_millis() / 2,
+                self.ctx.campaign.schedule.first_window_end().as_millis() / 2,
             ));
             self.push(mid, Work::Pause);
             self.push(mid.plus(Duration::from_mins(30)), Work::Resume);
@@ -492,6 +407,7 @@ where
         // A world that has not settled a week after its deadline never will: a server that
         // keeps waking without progress, a device that never stops. Either is a bug.
         let horizon = self
+            .ctx
             .campaign
             .report_deadline()
             .plus(Duration::from_hours(7 * 24));
@@ -503,7 +419,7 @@ where
             } else {
                 (now, 0)
             };
-            if now > horizon || same_instant.1 > 10 * self.cfg.devices + 1_000_000 {
+            if now > horizon || same_instant.1 > 10 * self.ctx.cfg.devices + 1_000_000 {
                 return Err(self.violation(
                     "the-run-ends",
                     now,
@@ -512,13 +428,13 @@ where
             }
             match work {
                 Work::Report(i) => self.drive(i, now)?,
-                Work::CheckIn(i, revision) if revision == self.campaign.revision => {
+                Work::CheckIn(i, revision) if revision == self.ctx.campaign.revision => {
                     // A device the fallback reached holds the revision; one still missing it
                     // states what it has.
                     let applied_revision = if self.missed_now.contains(&i) {
                         self.devices.get(&i).map_or(0, |s| s.applied_revision)
                     } else {
-                        self.campaign.revision
+                        self.ctx.campaign.revision
                     };
                     let ev = self.server(
                         "check-in",
@@ -569,7 +485,7 @@ where
     }
     /// Revision N+1 replaces N on the server at `now` and is broadcast again.
     fn revise(&mut self, now: Timestamp) -> Result<(), SimError> {
-        let mut next = self.campaign.campaign().clone();
+        let mut next = self.ctx.campaign.campaign().clone();
         next.revision += 1;
         next.issued_at = now;
         let salt = self.secret(TAG_SALT);
@@ -578,13 +494,13 @@ where
             "revise",
             ServerCommand::Revise {
                 campaign: Box::new(next.clone()),
-                targeted: Some(self.cfg.devices),
+                targeted: Some(self.ctx.cfg.devices),
                 at: now,
             },
         )?;
-        self.campaign = ValidCampaign::new(next, &crate::Limits::DEFAULT)
+        self.ctx.campaign = ValidCampaign::new(next, &crate::Limits::DEFAULT)
             .map_err(|e| SimError::Config(format!("revision: {e}")))?;
-        self.round += 1;
+        self.ctx.round += 1;
         self.out.failed = 0;
         self.out.missed = 0;
         self.out.sampled = 0;
@@ -598,8 +514,8 @@ where
     /// that hears it applies and evaluates at once; only the exceptional and the sampled keep
     /// state and queue a report; the others that missed it check in later.
     fn broadcast(&mut self, t: Timestamp) -> Result<(), SimError> {
-        let cfg = self.cfg;
-        let c = self.campaign.clone();
+        let cfg = self.ctx.cfg;
+        let c = self.ctx.campaign.clone();
         // The real payload: signed once, verified once (every device receives the same
         // bytes), the verified campaign shared.
         let key = ServerKey::from_seed(&self.secret(TAG_SERVER_KEY));
@@ -615,14 +531,12 @@ where
         }
         // Every device takes on the verified campaign, shared (one allocation for the
         // fleet, as one decode serves every device that receives the same bytes).
-        self.campaign = verified.campaign.clone();
+        self.ctx.campaign = verified.campaign.clone();
         let c = verified.campaign;
         self.out.payload_bytes = bytes.len() as u64;
         // The server's directory is the whole fleet: it counts the sample exactly.
-        let ppm = c.schedule.sample_success_ppm;
-        let sampled_targets = (0..cfg.devices)
-            .filter(|&i| crate::slot::sampled(&c.salt, &device_id(i), ppm))
-            .count() as u64;
+        let threads = cfg.threads.max(1);
+        let sampled_targets = count_sampled(&c, 0..cfg.devices, threads);
         self.server(
             "size-sample",
             ServerCommand::SizeSample {
@@ -632,26 +546,77 @@ where
         )?;
         self.server("broadcast", ServerCommand::MarkBroadcast { at: t })?;
         self.schedule_wake();
-        for i in 0..cfg.devices {
-            if i % 16_384 == 0 {
-                (self.progress)(i);
+        if self.faults().logs_devices() {
+            // Device logs, power cuts and reboots: one device after another, each step
+            // keyed by the world's step count.
+            for i in 0..cfg.devices {
+                if i % CHUNK == 0 {
+                    (self.progress)(i);
+                }
+                match self.ctx.hears(i, t) {
+                    Err(check_in) => self.missed_broadcast(i, check_in),
+                    Ok(received_at) => self.deliver_payload(i, received_at)?,
+                }
             }
-            let extra = self.round;
-            if self.fate.unit(TAG_LOSS, i, extra) < cfg.loss {
-                self.out.missed += 1;
-                self.missed_now.insert(i);
-                self.ever_bad.insert(i);
-                let at = t.plus(Duration(
-                    self.fate.u64(TAG_CHECKIN, i, extra) % cfg.checkin_interval.as_millis().max(1),
-                ));
-                self.push(at, Work::CheckIn(i, c.revision));
-                continue;
+        } else {
+            // Nothing a device does here touches another: `threads` chunks at a time, the
+            // results taken in device order.
+            let ctx = self.ctx.clone();
+            let mut start = 0;
+            while start < cfg.devices {
+                (self.progress)(start);
+                let end = cfg.devices.min(start + CHUNK * threads as u64);
+                let devices = &mut self.devices;
+                let mut held = |i: u64| {
+                    if devices.is_empty() {
+                        None
+                    } else {
+                        devices.remove(&i)
+                    }
+                };
+                let met = meet(&ctx, start..end, t, threads, &mut held);
+                for (i, m) in (start..end).zip(met) {
+                    match m? {
+                        Met::Missed { check_in, held } => {
+                            if let Some(s) = held {
+                                self.devices.insert(i, s);
+                            }
+                            self.missed_broadcast(i, check_in);
+                        }
+                        Met::Healthy { sampled, steps } => {
+                            self.count_steps(&steps);
+                            self.out.sampled += u64::from(sampled);
+                        }
+                        Met::Provisioned {
+                            received_at,
+                            state,
+                            steps,
+                        } => {
+                            self.count_steps(&steps);
+                            self.settle_payload(i, state, true, received_at);
+                        }
+                    }
+                }
+                start = end;
             }
-            let received_at = t.plus(Duration(self.fate.u64(TAG_RECEIVE, i, extra) % 30_000));
-            self.deliver_payload(i, received_at)?;
         }
         (self.progress)(cfg.devices);
         Ok(())
+    }
+
+    /// Device `i` missed the current revision's broadcast: it checks in at `check_in`.
+    fn missed_broadcast(&mut self, i: u64, check_in: Timestamp) {
+        self.out.missed += 1;
+        self.missed_now.insert(i);
+        self.ever_bad.insert(i);
+        let revision = self.ctx.campaign.revision;
+        self.push(check_in, Work::CheckIn(i, revision));
+    }
+
+    /// Adds the device steps taken off the world's thread to its counts.
+    fn count_steps(&mut self, steps: &Quiet) {
+        self.steps += steps.steps;
+        self.out.device_events += steps.events;
     }
 
     /// Device `i` receives the current revision at `received_at` (broadcast or fallback
@@ -659,7 +624,15 @@ where
     /// only when it has one.
     fn deliver_payload(&mut self, i: u64, received_at: Timestamp) -> Result<(), SimError> {
         let before = self.devices.remove(&i).unwrap_or_default();
-        let (s, holds) = self.provision(i, before, received_at)?;
+        let ctx = self.ctx.clone();
+        let (s, holds) = provision(&ctx, self, i, before, received_at)?;
+        self.settle_payload(i, s, holds, received_at);
+        Ok(())
+    }
+
+    /// Device `i` provisioned the payload it received at `received_at` (`holds`: unless a
+    /// power cut lost it): the world keeps its state and queues its report when it has one.
+    fn settle_payload(&mut self, i: u64, s: DeviceState, holds: bool, received_at: Timestamp) {
         if !holds {
             // A power cut while receiving: the device never took the payload on; it is found
             // when it checks in, as if it had missed the broadcast.
@@ -667,23 +640,23 @@ where
             self.missed_now.insert(i);
             self.ever_bad.insert(i);
             let at = received_at.plus(Duration(
-                self.fate.u64(TAG_CHECKIN, i, self.round)
-                    % self.cfg.checkin_interval.as_millis().max(1),
+                self.ctx.fate.u64(TAG_CHECKIN, i, self.ctx.round)
+                    % self.ctx.cfg.checkin_interval.as_millis().max(1),
             ));
-            let revision = self.campaign.revision;
+            let revision = self.ctx.campaign.revision;
             self.push(at, Work::CheckIn(i, revision));
             if s.campaign.is_some() {
                 self.keep(i, s);
             } else {
                 self.forget(i);
             }
-            return Ok(());
+            return;
         }
         if matches!(s.phase, Phase::Applying | Phase::Evaluating) {
             // Cut mid-apply or mid-evaluation: it takes up where it was when it restarts.
             self.push(received_at.plus(RESTART), Work::Report(i));
             self.keep(i, s);
-            return Ok(());
+            return;
         }
         self.count_evaluation(i, &s);
         if s.report.is_some() {
@@ -691,7 +664,6 @@ where
         } else {
             self.forget(i);
         }
-        Ok(())
     }
 
     /// Ground truth of an evaluation: failed, sampled.
@@ -711,13 +683,13 @@ where
         let Some(mut s) = self.devices.remove(&i) else {
             return Ok(());
         };
-        let d = self.dev_time(i, now);
+        let d = self.ctx.dev_time(i, now);
         if s.phase == Phase::ApplyingCare {
             return self.apply_care(i, s, now);
         }
         let evaluating = matches!(s.phase, Phase::Applying | Phase::Evaluating);
         if s.phase == Phase::Applying {
-            let (results, _) = self.apply_results(i);
+            let (results, _) = self.ctx.apply_results(i);
             let cmd = DeviceCommand::RecordApplied { results, at: d };
             if !self.device(i, &mut s, "record-applied", cmd)? {
                 return self.restart(i, s, now);
@@ -745,10 +717,10 @@ where
         let f = self.faults();
         if f.power_off > 0.0
             && !self.powered_off.contains(&i)
-            && self.fate.unit(TAG_POWER_OFF, i, 0) < f.power_off
+            && self.ctx.fate.unit(TAG_POWER_OFF, i, 0) < f.power_off
         {
             let off =
-                Duration(1 + self.fate.u64(TAG_POWER_OFF, i, 1) % f.max_off.as_millis().max(1));
+                Duration(1 + self.ctx.fate.u64(TAG_POWER_OFF, i, 1) % f.max_off.as_millis().max(1));
             self.powered_off.insert(i);
             self.inject("power-off");
             self.devices.insert(i, s);
@@ -756,7 +728,7 @@ where
             return Ok(());
         }
         let attempt = report.attempt;
-        let allowed = self.campaign.schedule.report.retry.attempts;
+        let allowed = self.ctx.campaign.schedule.report.retry.attempts;
         if attempt - s.report_base > allowed {
             return Err(self.violation(
                 "report-attempts-within-policy",
@@ -772,7 +744,7 @@ where
             return self.restart(i, s, now);
         }
         self.out.reports_sent += 1;
-        let minute = now.since(self.cfg.campaign.issued_at).as_millis() / 60_000;
+        let minute = now.since(self.ctx.cfg.campaign.issued_at).as_millis() / 60_000;
         *self.out.reports_per_minute.entry(minute).or_default() += 1;
         // Over the wire: encoded and MAC'd by the device, authenticated and decoded by the
         // server.
@@ -786,7 +758,7 @@ where
         self.keep(i, s);
         self.transmit(Msg::Report { i, attempt, bytes }, now)?;
         let forged = self.faults().forged;
-        if forged > 0.0 && self.fate.unit(TAG_FORGED, i, self.steps) < forged {
+        if forged > 0.0 && self.ctx.fate.unit(TAG_FORGED, i, self.steps) < forged {
             self.inject("forged-report");
             self.forge(&report, now)?;
         }
@@ -838,7 +810,7 @@ where
     /// copy maybe delayed; a copy without delay arrives at once.
     fn transmit(&mut self, msg: Msg, now: Timestamp) -> Result<(), SimError> {
         // The configuration outlives the simulation: no copy of it per message.
-        let cfg = self.cfg;
+        let cfg = self.ctx.cfg;
         let f = &cfg.faults;
         let (duplicate, max_delay) = (f.duplicate, f.max_delay.as_millis());
         self.next_msg += 1;
@@ -849,11 +821,11 @@ where
             Msg::Care { .. } => (f.care_loss, "care-order-lost"),
             Msg::Outcome { .. } => (f.outcome_loss, "care-outcome-lost"),
         };
-        if loss > 0.0 && self.fate.unit(TAG_MSG_LOSS, id, 0) < loss {
+        if loss > 0.0 && self.ctx.fate.unit(TAG_MSG_LOSS, id, 0) < loss {
             self.inject(lost);
             return Ok(());
         }
-        let copies = if duplicate > 0.0 && self.fate.unit(TAG_MSG_DUP, id, 0) < duplicate {
+        let copies = if duplicate > 0.0 && self.ctx.fate.unit(TAG_MSG_DUP, id, 0) < duplicate {
             self.inject("duplicated");
             2
         } else {
@@ -863,7 +835,7 @@ where
             let delay = if max_delay == 0 {
                 0
             } else {
-                self.fate.u64(TAG_MSG_DELAY, id, k) % max_delay
+                self.ctx.fate.u64(TAG_MSG_DELAY, id, k) % max_delay
             };
             if delay == 0 {
                 self.arrive(msg.clone(), now)?;
@@ -961,7 +933,7 @@ where
         let Some(mut s) = self.devices.remove(&i) else {
             return Ok(());
         };
-        let d = self.dev_time(i, now);
+        let d = self.ctx.dev_time(i, now);
         let cmd = if definitive {
             self.out.reports_refused_for_good += 1;
             DeviceCommand::Refused {
@@ -999,7 +971,7 @@ where
                 ),
             ));
         }
-        let d = self.dev_time(i, now);
+        let d = self.ctx.dev_time(i, now);
         let attempt = order.attempt;
         let held = self.devices.remove(&i);
         let held_revision = held
@@ -1007,7 +979,7 @@ where
             .and_then(|s| s.campaign.as_ref())
             .map(|c| c.revision);
         let holds_revision = held_revision == Some(order.revision);
-        if order.revision != self.campaign.revision && !holds_revision {
+        if order.revision != self.ctx.campaign.revision && !holds_revision {
             // An order of a revision the device does not hold and the server has replaced
             // (it arrived late): the device refuses it, nothing is answered.
             self.inject("stale-care-order");
@@ -1066,7 +1038,7 @@ where
                 let mut s = held.unwrap_or_default();
                 let results = self.care_results(i, attempt, order.settings.len());
                 let receive = DeviceCommand::Receive {
-                    campaign: self.campaign.clone(),
+                    campaign: self.ctx.campaign.clone(),
                     device: order.device.clone(),
                     groups: vec![],
                     at: d,
@@ -1079,14 +1051,14 @@ where
                 }
                 self.missed_now.remove(&i);
                 let applied = DeviceCommand::RecordApplied {
-                    results: full_results(&results, self.campaign.settings.len()),
+                    results: full_results(&results, self.ctx.campaign.settings.len()),
                     at: d,
                 };
                 if !self.device(i, &mut s, "record-applied", applied)? {
                     return self.restart(i, s, now);
                 }
                 // The device evaluates the unicast payload as it would the broadcast.
-                let evaluate_at = d.plus(self.campaign.schedule.evaluate_after);
+                let evaluate_at = d.plus(self.ctx.campaign.schedule.evaluate_after);
                 if !self.device(i, &mut s, "tick", DeviceCommand::Tick { now: evaluate_at })? {
                     return self.restart(i, s, now);
                 }
@@ -1115,7 +1087,7 @@ where
             return Ok(());
         };
         let results = self.care_results(i, care.attempt, care.settings.len());
-        let d = self.dev_time(i, now);
+        let d = self.ctx.dev_time(i, now);
         let cmd = DeviceCommand::RecordCareApplied {
             attempt: care.attempt,
             results,
@@ -1174,37 +1146,37 @@ where
         if let Some(d) = self.server.campaign().fallback.degraded
             && self.out.fallback.degraded.is_none()
         {
-            let t0 = self.campaign.issued_at;
+            let t0 = self.ctx.campaign.issued_at;
             self.out.fallback.degraded = Some((d.reach, d.at.since(t0)));
             let lacking = self.missed_now.len() as f64;
-            self.out.fallback.true_reach = Some(1.0 - lacking / self.cfg.devices as f64);
+            self.out.fallback.true_reach = Some(1.0 - lacking / self.ctx.cfg.devices as f64);
         }
         match self.server.campaign().fallback_due(now) {
             FallbackDue::Rebroadcast => {
                 self.server("rebroadcast", ServerCommand::RecordRebroadcast { at: now })?;
                 self.out.fallback.rebroadcast = true;
-                let round = self.round | (1 << 32);
+                let round = self.ctx.round | (1 << 32);
                 for i in std::mem::take(&mut self.missed_now) {
-                    if self.fate.unit(TAG_LOSS, i, round) < self.cfg.loss {
+                    if self.ctx.fate.unit(TAG_LOSS, i, round) < self.ctx.cfg.loss {
                         self.missed_now.insert(i);
                         continue;
                     }
                     self.out.fallback.reached_missed += 1;
-                    let at = now.plus(Duration(self.fate.u64(TAG_RECEIVE, i, round) % 30_000));
+                    let at = now.plus(Duration(self.ctx.fate.u64(TAG_RECEIVE, i, round) % 30_000));
                     self.deliver_payload(i, at)?;
                 }
             }
             FallbackDue::Unicast { allowance, after } => {
                 let mut i = after.as_ref().map_or(0, |d| device_index(d) + 1);
                 let mut batch = Vec::new();
-                while i < self.cfg.devices && (batch.len() as u64) < allowance {
+                while i < self.ctx.cfg.devices && (batch.len() as u64) < allowance {
                     let id = device_id(i);
                     if self.server.case(&id).is_none() {
                         batch.push(id);
                     }
                     i += 1;
                 }
-                let done = i >= self.cfg.devices;
+                let done = i >= self.ctx.cfg.devices;
                 let sent = batch.len() as u64;
                 let indices: Vec<u64> = batch.iter().map(device_index).collect();
                 self.server(
@@ -1238,7 +1210,7 @@ where
             }
             FallbackDue::Nothing | FallbackDue::WaitUntil { .. } => return Ok(()),
         }
-        self.out.fallback.finished_after = Some(now.since(self.campaign.issued_at));
+        self.out.fallback.finished_after = Some(now.since(self.ctx.campaign.issued_at));
         self.last_activity = self.last_activity.max(now);
         Ok(())
     }
@@ -1273,7 +1245,7 @@ where
         }
         for order in self.server.due_care(now, usize::MAX) {
             let attempt = order.attempt;
-            let allowed = self.campaign.schedule.care.attempts;
+            let allowed = self.ctx.campaign.schedule.care.attempts;
             if attempt > allowed {
                 return Err(self.violation(
                     "care-attempts-within-policy",
@@ -1300,7 +1272,7 @@ where
             self.out.care_dispatched += 1;
             self.last_activity = self.last_activity.max(now);
             let p = self.faults().dispatch_crash;
-            if p > 0.0 && self.fate.unit(TAG_DISPATCH_CRASH, self.server_cmds, 0) < p {
+            if p > 0.0 && self.ctx.fate.unit(TAG_DISPATCH_CRASH, self.server_cmds, 0) < p {
                 // Recorded as dispatched, never sent: the care timeout finds it.
                 self.inject("crash-mid-dispatch");
                 self.restart_server()?;
@@ -1344,7 +1316,7 @@ where
                 ),
             ));
         }
-        let revision = self.campaign.revision;
+        let revision = self.ctx.campaign.revision;
         let mut ids: Vec<u64> = self.devices.keys().copied().collect();
         ids.sort_unstable();
         for i in ids {
@@ -1410,4 +1382,21 @@ pub(super) fn device_index(d: &DeviceId) -> u64 {
         .strip_prefix("dev-")
         .and_then(|s| s.parse().ok())
         .unwrap_or(u64::MAX)
+}
+
+impl<S, P, B> Steps for Sim<'_, S, P, B>
+where
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+    P: FnMut(u64),
+    B: SimServer,
+{
+    fn device(
+        &mut self,
+        i: u64,
+        state: &mut DeviceState,
+        what: &'static str,
+        cmd: DeviceCommand,
+    ) -> Result<bool, SimError> {
+        Sim::device(self, i, state, what, cmd)
+    }
 }

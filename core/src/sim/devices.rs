@@ -1,0 +1,287 @@
+//! The device phase of a broadcast: every device that hears it receives, applies (with its
+//! injury) and evaluates. Nothing a device does here touches another device, so with no
+//! device logs to keep ([`Faults::logs_devices`](super::Faults)) the fleet is split over
+//! [`FleetConfig::threads`] threads; the world takes their results in device order, so the
+//! run is the same — byte for byte — whatever the thread count.
+
+use std::ops::Range;
+
+use super::fate::*;
+use super::{FleetConfig, SimError, device_id};
+use crate::decider::Decider;
+use crate::device::{Device, DeviceCommand, DeviceState, Phase};
+use crate::model::{Duration, Timestamp, ValidCampaign};
+use crate::report::{ApplyResult, Verify};
+
+/// What provisioning a device reads, the same for every device of one broadcast: shared by
+/// the threads of the device phase.
+#[derive(Debug, Clone)]
+pub(super) struct Ctx<'a> {
+    pub(super) cfg: &'a FleetConfig,
+    /// The campaign's current revision.
+    pub(super) campaign: ValidCampaign,
+    /// Broadcasts so far, less one: the fate draws of the first broadcast use 0, a
+    /// revision's draw afresh.
+    pub(super) round: u64,
+    pub(super) fate: Fate,
+}
+
+impl Ctx<'_> {
+    /// Device `i`'s clock offset in ms (within ± the configured skew).
+    fn skew(&self, i: u64) -> i64 {
+        let s = self.cfg.faults.clock_skew.as_millis();
+        if s == 0 {
+            return 0;
+        }
+        (self.fate.u64(TAG_SKEW, i, 0) % (2 * s + 1)) as i64 - s as i64
+    }
+
+    /// True time `t` on device `i`'s clock.
+    pub(super) fn dev_time(&self, i: u64, t: Timestamp) -> Timestamp {
+        Timestamp(t.0.saturating_add_signed(self.skew(i)))
+    }
+
+    /// Device `i`'s clock reading `t` in true time.
+    pub(super) fn true_time(&self, i: u64, t: Timestamp) -> Timestamp {
+        Timestamp(t.0.saturating_add_signed(-self.skew(i)))
+    }
+
+    /// What device `i`'s apply of the current revision returns (its injury, if it fails),
+    /// and how long after receipt it finishes.
+    pub(super) fn apply_results(&self, i: u64) -> (Vec<ApplyResult>, Duration) {
+        let c = &self.campaign;
+        let mut results = vec![
+            ApplyResult {
+                status: 200,
+                verify: Verify::Match
+            };
+            c.settings.len()
+        ];
+        let mut after = Duration::from_secs(2);
+        if self.fate.unit(TAG_FAIL, i, self.round) < self.cfg.fail_rate {
+            let r = self.fate.u64(TAG_MODE, i, self.round);
+            let modes = injuries(c, r);
+            let pick = modes.get((r % modes.len().max(1) as u64) as usize).copied();
+            match pick {
+                Some(Injury::Status { index, code }) => results[index].status = code,
+                Some(Injury::Mismatch { index }) => results[index].verify = Verify::Mismatch,
+                Some(Injury::Truncate { keep }) => results.truncate(keep),
+                Some(Injury::Late { after: late }) => after = late,
+                None => {}
+            }
+        }
+        (results, after)
+    }
+
+    /// How device `i` meets the broadcast sent at `t`: it misses it (and checks in at the
+    /// instant returned as `Err`), or receives it at the instant returned as `Ok`.
+    pub(super) fn hears(&self, i: u64, t: Timestamp) -> Result<Timestamp, Timestamp> {
+        let cfg = self.cfg;
+        if self.fate.unit(TAG_LOSS, i, self.round) < cfg.loss {
+            let every = cfg.checkin_interval.as_millis().max(1);
+            return Err(t.plus(Duration(self.fate.u64(TAG_CHECKIN, i, self.round) % every)));
+        }
+        Ok(t.plus(Duration(self.fate.u64(TAG_RECEIVE, i, self.round) % 30_000)))
+    }
+}
+
+/// Who takes a device step: the world (device logs, power cuts, reboots) or, in the
+/// parallel device phase, [`Quiet`].
+pub(super) trait Steps {
+    /// Device `i` takes `cmd`; `Ok(false)` when a power cut lost the step. A refusal is a
+    /// bug in the simulation.
+    fn device(
+        &mut self,
+        i: u64,
+        state: &mut DeviceState,
+        what: &'static str,
+        cmd: DeviceCommand,
+    ) -> Result<bool, SimError>;
+}
+
+/// Device steps with no log kept and no power cut: counted, to be added to the world's
+/// counts in device order.
+#[derive(Debug, Default)]
+pub(super) struct Quiet {
+    pub(super) steps: u64,
+    pub(super) events: u64,
+}
+
+impl Steps for Quiet {
+    fn device(
+        &mut self,
+        i: u64,
+        state: &mut DeviceState,
+        what: &'static str,
+        cmd: DeviceCommand,
+    ) -> Result<bool, SimError> {
+        self.steps += 1;
+        let events = Device::handle(state, &cmd).map_err(|e| SimError::Device {
+            device: device_id(i).to_string(),
+            what,
+            reason: e.to_string(),
+        })?;
+        self.events += events.len() as u64;
+        Ok(true)
+    }
+}
+
+/// Receive, apply (with the device's injury), evaluate, at true time `received_at`.
+/// Returns the state and whether the device holds the payload (a power cut while
+/// receiving loses it).
+pub(super) fn provision(
+    ctx: &Ctx<'_>,
+    steps: &mut impl Steps,
+    i: u64,
+    mut s: DeviceState,
+    received_at: Timestamp,
+) -> Result<(DeviceState, bool), SimError> {
+    let c = &ctx.campaign;
+    let at = ctx.dev_time(i, received_at);
+    let receive = DeviceCommand::Receive {
+        campaign: c.clone(),
+        device: device_id(i),
+        groups: vec![],
+        at,
+    };
+    if !steps.device(i, &mut s, "receive", receive)? {
+        return Ok((s, false));
+    }
+    let (results, after) = ctx.apply_results(i);
+    let applied_at = at.plus(after);
+    let evaluate_at = at.plus(c.schedule.evaluate_after);
+    if applied_at < evaluate_at {
+        let cmd = DeviceCommand::RecordApplied {
+            results,
+            at: applied_at,
+        };
+        if !steps.device(i, &mut s, "record-applied", cmd)? {
+            // Cut mid-apply: the device takes it up again when it restarts.
+            return Ok((s, true));
+        }
+    }
+    steps.device(i, &mut s, "tick", DeviceCommand::Tick { now: evaluate_at })?;
+    Ok((s, true))
+}
+
+/// How one device met a broadcast, worked out off the world's thread.
+#[derive(Debug)]
+pub(super) enum Met {
+    /// It missed the broadcast and checks in at `check_in`; it still holds what it held.
+    Missed {
+        check_in: Timestamp,
+        held: Option<DeviceState>,
+    },
+    /// It received the payload at `received_at` and provisioned it with `steps`.
+    Provisioned {
+        received_at: Timestamp,
+        state: DeviceState,
+        steps: Quiet,
+    },
+    /// Healthy and done, with nothing kept: its state was dropped where it was computed.
+    Healthy { sampled: bool, steps: Quiet },
+}
+
+/// The devices `range` meet the broadcast sent at `t`, each from the state `held` gives
+/// it (devices that hold one are taken up by the world itself), on `threads` threads. The
+/// results are in device order.
+pub(super) fn meet(
+    ctx: &Ctx<'_>,
+    range: Range<u64>,
+    t: Timestamp,
+    threads: usize,
+    held: &mut dyn FnMut(u64) -> Option<DeviceState>,
+) -> Vec<Result<Met, SimError>> {
+    let helds: Vec<Option<DeviceState>> = range.clone().map(held).collect();
+    let one = |i: u64, before: Option<DeviceState>| -> Result<Met, SimError> {
+        let received_at = match ctx.hears(i, t) {
+            Ok(at) => at,
+            Err(check_in) => {
+                return Ok(Met::Missed {
+                    check_in,
+                    held: before,
+                });
+            }
+        };
+        let fresh = before.is_none();
+        let mut steps = Quiet::default();
+        let (state, _) = provision(ctx, &mut steps, i, before.unwrap_or_default(), received_at)?;
+        let settled = !matches!(state.phase, Phase::Applying | Phase::Evaluating);
+        if fresh && settled && state.report.is_none() && state.findings.is_empty() {
+            return Ok(Met::Healthy {
+                sampled: state.sampled,
+                steps,
+            });
+        }
+        Ok(Met::Provisioned {
+            received_at,
+            state,
+            steps,
+        })
+    };
+    let n = (range.end - range.start) as usize;
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return range.zip(helds).map(|(i, h)| one(i, h)).collect();
+    }
+    let per = n.div_ceil(threads);
+    let mut helds = helds.into_iter();
+    let parts: Vec<(Range<u64>, Vec<Option<DeviceState>>)> = (0..threads)
+        .map(|k| {
+            let start = range.start + (k * per) as u64;
+            let end = (start + per as u64).min(range.end);
+            (
+                start..end,
+                helds
+                    .by_ref()
+                    .take(end.saturating_sub(start) as usize)
+                    .collect(),
+            )
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|(r, h)| scope.spawn(move || r.zip(h).map(|(i, h)| one(i, h)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// How many of the devices `range` are success probes of `campaign` (each device's slot
+/// hash), counted on `threads` threads.
+pub(super) fn count_sampled(campaign: &ValidCampaign, range: Range<u64>, threads: usize) -> u64 {
+    let ppm = campaign.schedule.sample_success_ppm;
+    let count = |r: Range<u64>| {
+        r.filter(|&i| crate::slot::sampled(&campaign.salt, &device_id(i), ppm))
+            .count() as u64
+    };
+    let n = range.end - range.start;
+    let threads = (threads.max(1) as u64).min(n.max(1));
+    if threads == 1 {
+        return count(range);
+    }
+    let per = n.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                let start = range.start + k * per;
+                let end = (start + per).min(range.end);
+                scope.spawn(move || count(start..end))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(n) => n,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .sum()
+    })
+}

@@ -243,6 +243,12 @@ impl ValidCampaign {
         Arc::unwrap_or_clone(self.0)
     }
 
+    /// A copy that shares nothing with `self`: for a thread of its own, whose clones then
+    /// count references on a cache line no other thread writes.
+    pub(crate) fn unshared(&self) -> Self {
+        ValidCampaign(Arc::new(Campaign::clone(&self.0)))
+    }
+
     /// Re-checks a campaign read back from a log: its rules, not the size limits.
     pub(crate) fn from_log(campaign: Campaign) -> Result<Self, ValidationError> {
         ValidCampaign::new(campaign, &Limits::UNBOUNDED)

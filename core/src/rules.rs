@@ -70,7 +70,8 @@ pub fn status_in(o: &Outcome<'_>, codes: &[u16]) -> Option<Finding> {
 
 /// `verify-mismatch(uri)`: the node at `uri` read back differently after it was applied.
 pub fn verify_mismatch(o: &Outcome<'_>, uri: &str) -> Option<Finding> {
-    (o.setting.uri == uri && o.result.verify == Verify::Mismatch)
+    // The cheap test first: most settings read back as applied.
+    (o.result.verify == Verify::Mismatch && o.setting.uri == uri)
         .then_some(Finding::VerifyMismatch { index: o.index })
 }
 
@@ -81,7 +82,28 @@ fn result_findings<'a>(
     outcomes: impl Iterator<Item = Outcome<'a>>,
     out: &mut Vec<Finding>,
 ) {
+    // Whether a `status-in` condition lists `status` (asked for one status after another,
+    // nearly always the same 200).
+    let mut listed: Option<(u16, bool)> = None;
     for o in outcomes {
+        let status = o.result.status;
+        if is_success(status) && o.result.verify != Verify::Mismatch {
+            // Applied and read back as applied: only a `status-in` that lists this 2xx
+            // could find anything.
+            let is_listed = match listed {
+                Some((s, l)) if s == status => l,
+                _ => {
+                    let l = conditions.iter().any(
+                        |c| matches!(c, Condition::StatusIn { codes } if codes.contains(&status)),
+                    );
+                    listed = Some((status, l));
+                    l
+                }
+            };
+            if !is_listed {
+                continue;
+            }
+        }
         for cond in conditions {
             out.extend(match cond {
                 Condition::AnyFailed => any_failed(&o),

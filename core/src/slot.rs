@@ -12,6 +12,8 @@
 //!
 //! Device ids never contain NUL (see [`DeviceId`]), so the three messages never collide.
 
+use std::hash::Hasher;
+
 use siphasher::sip::SipHasher24;
 
 use crate::model::{DeviceId, Duration, Timestamp};
@@ -25,12 +27,14 @@ pub fn slot(salt: &[u8; 16], device: &DeviceId) -> u64 {
     SipHasher24::new_with_key(salt).hash(device.as_bytes())
 }
 
-fn domain_hash(salt: &[u8; 16], domain: &[u8], extra: &[u8], device: &DeviceId) -> u64 {
-    let mut msg = Vec::with_capacity(domain.len() + extra.len() + device.as_bytes().len());
-    msg.extend_from_slice(domain);
-    msg.extend_from_slice(extra);
-    msg.extend_from_slice(device.as_bytes());
-    SipHasher24::new_with_key(salt).hash(&msg)
+/// SipHash-2-4 of `domain ‖ extra ‖ device` under `salt`, fed piece by piece (no copy of
+/// the message: the hash of a stream is the hash of its concatenation).
+fn domain_hash(salt: &[u8; 16], domain: &[u8], extra: &[u8], device: &[u8]) -> u64 {
+    let mut h = SipHasher24::new_with_key(salt);
+    h.write(domain);
+    h.write(extra);
+    h.write(device);
+    h.finish()
 }
 
 /// When the first report is due: `evaluated_at + offset + slot % window`.
@@ -81,7 +85,7 @@ pub fn backoff_delay(
 ) -> Duration {
     let d = backoff_cap(retry, backoff, max_backoff).as_millis();
     let half = d / 2;
-    let jitter = domain_hash(salt, RETRY_DOMAIN, &retry.to_be_bytes(), device) % (half + 1);
+    let jitter = domain_hash(salt, RETRY_DOMAIN, &retry.to_be_bytes(), device.as_bytes()) % (half + 1);
     Duration(d - half + jitter)
 }
 
@@ -90,7 +94,13 @@ pub fn sampled(salt: &[u8; 16], device: &DeviceId, ppm: u32) -> bool {
     if ppm == 0 {
         return false;
     }
-    domain_hash(salt, SAMPLE_DOMAIN, &[], device) % 1_000_000 < u64::from(ppm)
+    sampled_id(salt, device.as_bytes(), ppm)
+}
+
+/// [`sampled`] of the id bytes `device` (a simulated fleet counts its sample without
+/// building an id per device).
+pub(crate) fn sampled_id(salt: &[u8; 16], device: &[u8], ppm: u32) -> bool {
+    ppm != 0 && domain_hash(salt, SAMPLE_DOMAIN, &[], device) % 1_000_000 < u64::from(ppm)
 }
 
 #[cfg(test)]

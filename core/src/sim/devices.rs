@@ -170,12 +170,12 @@ pub(super) enum Met {
     /// It missed the broadcast and checks in at `check_in`; it still holds what it held.
     Missed {
         check_in: Timestamp,
-        held: Option<DeviceState>,
+        held: Option<Box<DeviceState>>,
     },
     /// It received the payload at `received_at` and provisioned it with `steps`.
     Provisioned {
         received_at: Timestamp,
-        state: DeviceState,
+        state: Box<DeviceState>,
         steps: Quiet,
     },
     /// Healthy and done, with nothing kept: its state was dropped where it was computed.
@@ -190,10 +190,10 @@ pub(super) fn meet(
     range: Range<u64>,
     t: Timestamp,
     threads: usize,
-    held: &mut dyn FnMut(u64) -> Option<DeviceState>,
+    held: &mut dyn FnMut(u64) -> Option<Box<DeviceState>>,
 ) -> Vec<Result<Met, SimError>> {
-    let helds: Vec<Option<DeviceState>> = range.clone().map(held).collect();
-    let one = |i: u64, before: Option<DeviceState>| -> Result<Met, SimError> {
+    let helds: Vec<Option<Box<DeviceState>>> = range.clone().map(held).collect();
+    let one = |ctx: &Ctx<'_>, i: u64, before: Option<Box<DeviceState>>| -> Result<Met, SimError> {
         let received_at = match ctx.hears(i, t) {
             Ok(at) => at,
             Err(check_in) => {
@@ -205,7 +205,8 @@ pub(super) fn meet(
         };
         let fresh = before.is_none();
         let mut steps = Quiet::default();
-        let (state, _) = provision(ctx, &mut steps, i, before.unwrap_or_default(), received_at)?;
+        let before = before.map_or_else(DeviceState::default, |b| *b);
+        let (state, _) = provision(ctx, &mut steps, i, before, received_at)?;
         let settled = !matches!(state.phase, Phase::Applying | Phase::Evaluating);
         if fresh && settled && state.report.is_none() && state.findings.is_empty() {
             return Ok(Met::Healthy {
@@ -215,18 +216,18 @@ pub(super) fn meet(
         }
         Ok(Met::Provisioned {
             received_at,
-            state,
+            state: Box::new(state),
             steps,
         })
     };
     let n = (range.end - range.start) as usize;
     let threads = threads.clamp(1, n.max(1));
     if threads == 1 {
-        return range.zip(helds).map(|(i, h)| one(i, h)).collect();
+        return range.zip(helds).map(|(i, h)| one(ctx, i, h)).collect();
     }
     let per = n.div_ceil(threads);
     let mut helds = helds.into_iter();
-    let parts: Vec<(Range<u64>, Vec<Option<DeviceState>>)> = (0..threads)
+    let parts: Vec<(Range<u64>, Vec<Option<Box<DeviceState>>>)> = (0..threads)
         .map(|k| {
             let start = range.start + (k * per) as u64;
             let end = (start + per as u64).min(range.end);
@@ -242,15 +243,25 @@ pub(super) fn meet(
     std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
-            .map(|(r, h)| scope.spawn(move || r.zip(h).map(|(i, h)| one(i, h)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                Err(panic) => std::panic::resume_unwind(panic),
+            .map(|(r, h)| {
+                // Each thread its own copy of the campaign: every device's command, event
+                // and state clone it, and a shared reference count would bounce between
+                // the cores.
+                let ctx = Ctx {
+                    campaign: ctx.campaign.unshared(),
+                    ..ctx.clone()
+                };
+                scope.spawn(move || r.zip(h).map(|(i, h)| one(&ctx, i, h)).collect::<Vec<_>>())
             })
-            .collect()
+            .collect();
+        let mut all = Vec::with_capacity(n);
+        for h in handles {
+            match h.join() {
+                Ok(v) => all.extend(v),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
     })
 }
 
@@ -259,8 +270,11 @@ pub(super) fn meet(
 pub(super) fn count_sampled(campaign: &ValidCampaign, range: Range<u64>, threads: usize) -> u64 {
     let ppm = campaign.schedule.sample_success_ppm;
     let count = |r: Range<u64>| {
-        r.filter(|&i| crate::slot::sampled(&campaign.salt, &device_id(i), ppm))
-            .count() as u64
+        let mut buf = [0u8; super::ID_BUF];
+        r.filter(|&i| {
+            crate::slot::sampled_id(&campaign.salt, super::device_id_bytes(i, &mut buf), ppm)
+        })
+        .count() as u64
     };
     let n = range.end - range.start;
     let threads = (threads.max(1) as u64).min(n.max(1));

@@ -364,7 +364,9 @@ where
     /// Forgets device `i`: it has nothing left to do.
     fn forget(&mut self, i: u64) {
         self.devices.remove(&i);
-        self.logs.remove(&i);
+        if !self.logs.is_empty() {
+            self.logs.remove(&i);
+        }
     }
 
     /// The care results of device `i`'s attempt `attempt` over `n` settings: the first
@@ -571,7 +573,7 @@ where
                     if devices.is_empty() {
                         None
                     } else {
-                        devices.remove(&i)
+                        devices.remove(&i).map(Box::new)
                     }
                 };
                 let met = meet(&ctx, start..end, t, threads, &mut held);
@@ -579,7 +581,7 @@ where
                     match m? {
                         Met::Missed { check_in, held } => {
                             if let Some(s) = held {
-                                self.devices.insert(i, s);
+                                self.devices.insert(i, *s);
                             }
                             self.missed_broadcast(i, check_in);
                         }
@@ -593,7 +595,7 @@ where
                             steps,
                         } => {
                             self.count_steps(&steps);
-                            self.settle_payload(i, state, true, received_at);
+                            self.settle_payload(i, *state, true, received_at);
                         }
                     }
                 }
@@ -1400,3 +1402,4 @@ where
         Sim::device(self, i, state, what, cmd)
     }
 }
+

@@ -143,9 +143,27 @@ pub fn encode_record<T: Serialize + ?Sized>(
 
 /// The CRC32C of a record key, the start of a format-2 record's CRC.
 fn key_crc(stream: &str, seq: u64) -> u32 {
-    let crc = crc32c::crc32c(stream.as_bytes());
-    let crc = crc32c::crc32c_append(crc, &[0]);
-    crc32c::crc32c_append(crc, &seq.to_be_bytes())
+    StreamCrc::new(stream).at(seq)
+}
+
+/// The CRC32C of `stream ‖ 0x00`, the part of every record key a stream shares: computed
+/// once for a whole read of the stream ([`open_stream_record`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCrc(u32);
+
+impl StreamCrc {
+    /// The CRC of `stream`'s key prefix.
+    pub fn new(stream: &str) -> Self {
+        StreamCrc(crc32c::crc32c_append(
+            crc32c::crc32c(stream.as_bytes()),
+            &[0],
+        ))
+    }
+
+    /// The CRC of the key of record `seq`.
+    fn at(self, seq: u64) -> u32 {
+        crc32c::crc32c_append(self.0, &seq.to_be_bytes())
+    }
 }
 
 /// Checks the frame and CRC of the record at `seq` of `stream` (format 2: the CRC covers
@@ -155,6 +173,15 @@ pub fn open_record<'a>(
     seq: u64,
     rec: &'a [u8],
 ) -> Result<(u8, &'a [u8]), CodecError> {
+    open_stream_record(StreamCrc::new(stream), seq, rec)
+}
+
+/// [`open_record`] with the stream's key CRC computed beforehand ([`StreamCrc::new`]).
+pub fn open_stream_record(
+    stream: StreamCrc,
+    seq: u64,
+    rec: &[u8],
+) -> Result<(u8, &[u8]), CodecError> {
     if rec.len() < 5 {
         return Err(CodecError::Truncated { len: rec.len() });
     }
@@ -163,11 +190,11 @@ pub fn open_record<'a>(
     let version = framed[0];
     let computed = match version {
         1 => crc32c::crc32c(framed),
-        2 => crc32c::crc32c_append(key_crc(stream, seq), framed),
+        2 => crc32c::crc32c_append(stream.at(seq), framed),
         other => {
             // An unknown format whose bytes are intact is named as such; damage first.
             let plain = crc32c::crc32c(framed);
-            let keyed = crc32c::crc32c_append(key_crc(stream, seq), framed);
+            let keyed = crc32c::crc32c_append(stream.at(seq), framed);
             if stored == plain || stored == keyed {
                 return Err(CodecError::UnknownFormat(other));
             }

@@ -1,7 +1,10 @@
 //! Identities: [`DeviceId`] and [`CampaignId`], visible ASCII of bounded length.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+
+use compact_str::CompactString;
 
 use crate::error::ValidationError;
 
@@ -12,16 +15,25 @@ pub const MAX_DEVICE_ID_LEN: usize = 128;
 ///
 /// Visible ASCII only (0x21..=0x7E), 1 to [`MAX_DEVICE_ID_LEN`] bytes. The restriction keeps
 /// the slot function's domain-separation prefixes (which contain NUL) disjoint from every id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DeviceId(String);
+///
+/// An id of up to 24 bytes (an IMEI with its `IMEI:` prefix is 20) is held inline, without
+/// a heap allocation: ids are in nearly every event, so decoding a log or cloning an id
+/// allocates nothing for them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(CompactString);
 
 impl DeviceId {
     /// Checks and wraps a device id.
     pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
         let id = id.into();
         check_token("device id", &id, MAX_DEVICE_ID_LEN)?;
-        Ok(DeviceId(id))
+        Ok(DeviceId(id.into()))
+    }
+
+    /// Checks and copies a device id from text.
+    pub(crate) fn from_text(id: &str) -> Result<Self, ValidationError> {
+        check_token("device id", id, MAX_DEVICE_ID_LEN)?;
+        Ok(DeviceId(id.into()))
     }
     /// The id as text.
     pub fn as_str(&self) -> &str {
@@ -41,7 +53,7 @@ impl TryFrom<String> for DeviceId {
 }
 impl From<DeviceId> for String {
     fn from(d: DeviceId) -> String {
-        d.0
+        d.0.into_string()
     }
 }
 impl fmt::Display for DeviceId {
@@ -55,8 +67,7 @@ pub const MAX_CAMPAIGN_ID_LEN: usize = 64;
 
 /// A campaign identity chosen by the operator (e.g. "apn-2026-11"). Same alphabet rules as
 /// [`DeviceId`], at most [`MAX_CAMPAIGN_ID_LEN`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CampaignId(String);
 
 impl CampaignId {
@@ -106,3 +117,39 @@ fn check_token(what: &'static str, s: &str, max: usize) -> Result<(), Validation
     }
     Ok(())
 }
+
+/// Ids encode as their text. Decoding checks the text where it lies (a record's bytes, a
+/// payload's) and copies it once, into the id.
+macro_rules! token_serde {
+    ($t:ident, $what:literal, $max:expr) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Text;
+                impl Visitor<'_> for Text {
+                    type Value = $t;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$t, E> {
+                        check_token($what, v, $max).map_err(E::custom)?;
+                        Ok($t(v.into()))
+                    }
+                    fn visit_string<E: de::Error>(self, v: String) -> Result<$t, E> {
+                        check_token($what, &v, $max).map_err(E::custom)?;
+                        Ok($t(v.into()))
+                    }
+                }
+                d.deserialize_str(Text)
+            }
+        }
+    };
+}
+
+token_serde!(DeviceId, "device id", MAX_DEVICE_ID_LEN);
+token_serde!(CampaignId, "campaign id", MAX_CAMPAIGN_ID_LEN);

@@ -85,7 +85,8 @@ pub fn backoff_delay(
 ) -> Duration {
     let d = backoff_cap(retry, backoff, max_backoff).as_millis();
     let half = d / 2;
-    let jitter = domain_hash(salt, RETRY_DOMAIN, &retry.to_be_bytes(), device.as_bytes()) % (half + 1);
+    let jitter =
+        domain_hash(salt, RETRY_DOMAIN, &retry.to_be_bytes(), device.as_bytes()) % (half + 1);
     Duration(d - half + jitter)
 }
 

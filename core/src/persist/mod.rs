@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, CodecError};
+use crate::codec::{self, CodecError, StreamCrc};
 use crate::device::DeviceEvent;
 use crate::server::ServerEvent;
 use crate::store::{Persist, StoreError, StreamId};
@@ -49,7 +49,16 @@ impl StoredEvent {
 
     /// Decodes the whole record at `seq` of `stream` (frame, CRC over key and bytes, body).
     pub fn decode_record(stream: &str, seq: u64, rec: &[u8]) -> Result<StoredEvent, CodecError> {
-        let (_version, body) = codec::open_record(stream, seq, rec)?;
+        Self::decode_stream_record(StreamCrc::new(stream), seq, rec)
+    }
+
+    /// [`Self::decode_record`] with the stream's key CRC computed beforehand.
+    pub fn decode_stream_record(
+        stream: StreamCrc,
+        seq: u64,
+        rec: &[u8],
+    ) -> Result<StoredEvent, CodecError> {
+        let (_version, body) = codec::open_stream_record(stream, seq, rec)?;
         codec::decode(body)
     }
 }
@@ -67,8 +76,13 @@ enum StoredEventRef<'a> {
     ServerV2(&'a ServerEvent),
 }
 
-fn decode_at(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<StoredEvent, StoreError> {
-    StoredEvent::decode_record(stream.as_str(), seq, rec).map_err(|reason| StoreError::Corrupt {
+fn decode_at(
+    stream: &StreamId,
+    key: StreamCrc,
+    seq: u64,
+    rec: &[u8],
+) -> Result<StoredEvent, StoreError> {
+    StoredEvent::decode_stream_record(key, seq, rec).map_err(|reason| StoreError::Corrupt {
         stream: stream.clone(),
         seq,
         reason,
@@ -82,8 +96,13 @@ impl Persist for DeviceEvent {
         codec::encode_record(stream.as_str(), seq, &StoredEventRef::DeviceV2(self))
     }
 
-    fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError> {
-        match decode_at(stream, seq, rec)? {
+    fn from_stream_record(
+        stream: &StreamId,
+        key: StreamCrc,
+        seq: u64,
+        rec: &[u8],
+    ) -> Result<Self, StoreError> {
+        match decode_at(stream, key, seq, rec)? {
             StoredEvent::DeviceV2(e) => Ok(e),
             StoredEvent::DeviceV1(e) => {
                 e.try_into()
@@ -110,8 +129,13 @@ impl Persist for ServerEvent {
         codec::encode_record(stream.as_str(), seq, &StoredEventRef::ServerV2(self))
     }
 
-    fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError> {
-        match decode_at(stream, seq, rec)? {
+    fn from_stream_record(
+        stream: &StreamId,
+        key: StreamCrc,
+        seq: u64,
+        rec: &[u8],
+    ) -> Result<Self, StoreError> {
+        match decode_at(stream, key, seq, rec)? {
             StoredEvent::ServerV2(e) => Ok(e),
             StoredEvent::ServerV1(e) => Ok(e.into()),
             other => Err(StoreError::WrongKind {

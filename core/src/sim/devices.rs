@@ -164,14 +164,14 @@ pub(super) fn provision(
     Ok((s, true))
 }
 
+/// The state a device holds when the broadcast reaches it, if any.
+pub(super) type Held = Option<Box<DeviceState>>;
+
 /// How one device met a broadcast, worked out off the world's thread.
 #[derive(Debug)]
 pub(super) enum Met {
     /// It missed the broadcast and checks in at `check_in`; it still holds what it held.
-    Missed {
-        check_in: Timestamp,
-        held: Option<Box<DeviceState>>,
-    },
+    Missed { check_in: Timestamp, held: Held },
     /// It received the payload at `received_at` and provisioned it with `steps`.
     Provisioned {
         received_at: Timestamp,
@@ -190,10 +190,10 @@ pub(super) fn meet(
     range: Range<u64>,
     t: Timestamp,
     threads: usize,
-    held: &mut dyn FnMut(u64) -> Option<Box<DeviceState>>,
+    held: &mut dyn FnMut(u64) -> Held,
 ) -> Vec<Result<Met, SimError>> {
-    let helds: Vec<Option<Box<DeviceState>>> = range.clone().map(held).collect();
-    let one = |ctx: &Ctx<'_>, i: u64, before: Option<Box<DeviceState>>| -> Result<Met, SimError> {
+    let helds: Vec<Held> = range.clone().map(held).collect();
+    let one = |ctx: &Ctx<'_>, i: u64, before: Held| -> Result<Met, SimError> {
         let received_at = match ctx.hears(i, t) {
             Ok(at) => at,
             Err(check_in) => {
@@ -227,7 +227,7 @@ pub(super) fn meet(
     }
     let per = n.div_ceil(threads);
     let mut helds = helds.into_iter();
-    let parts: Vec<(Range<u64>, Vec<Option<Box<DeviceState>>>)> = (0..threads)
+    let parts: Vec<(Range<u64>, Vec<Held>)> = (0..threads)
         .map(|k| {
             let start = range.start + (k * per) as u64;
             let end = (start + per as u64).min(range.end);

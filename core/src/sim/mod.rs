@@ -196,8 +196,8 @@ use world::*;
 pub fn device_id(i: u64) -> DeviceId {
     let mut buf = [0u8; ID_BUF];
     let id = device_id_bytes(i, &mut buf);
-    DeviceId::new(id.iter().map(|&b| char::from(b)).collect::<String>())
-        .expect("simulated ids are valid")
+    let id = std::str::from_utf8(id).expect("digits are ASCII");
+    DeviceId::from_text(id).expect("simulated ids are valid")
 }
 
 /// Room for `dev-` and the 20 digits of `u64::MAX`.
@@ -427,7 +427,15 @@ mod tests {
 
     #[test]
     fn device_ids_are_dev_and_at_least_ten_digits() {
-        for i in [0, 7, 42, 9_999_999_999, 10_000_000_000, 123_456_789_012, u64::MAX] {
+        for i in [
+            0,
+            7,
+            42,
+            9_999_999_999,
+            10_000_000_000,
+            123_456_789_012,
+            u64::MAX,
+        ] {
             assert_eq!(device_id(i).as_str(), format!("dev-{i:010}"));
         }
     }

@@ -1402,4 +1402,3 @@ where
         Sim::device(self, i, state, what, cmd)
     }
 }
-

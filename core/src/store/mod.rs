@@ -31,7 +31,7 @@ pub use sled_store::{SledStore, event_key, head_key};
 
 use std::fmt;
 
-use crate::codec::CodecError;
+use crate::codec::{CodecError, StreamCrc};
 use crate::error::ValidationError;
 
 /// Number of events in a stream (0 = empty). Event *n* has sequence number *n*.
@@ -234,7 +234,18 @@ pub trait Persist: Sized {
     fn to_record(&self, stream: &StreamId, seq: u64) -> Result<Vec<u8>, CodecError>;
 
     /// Decodes (and upcasts) the record at `stream`/`seq`.
-    fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError>;
+    fn from_record(stream: &StreamId, seq: u64, rec: &[u8]) -> Result<Self, StoreError> {
+        Self::from_stream_record(stream, StreamCrc::new(stream.as_str()), seq, rec)
+    }
+
+    /// [`Self::from_record`] with `stream`'s key CRC computed once for a whole read
+    /// ([`EventStore::fold`]).
+    fn from_stream_record(
+        stream: &StreamId,
+        key: StreamCrc,
+        seq: u64,
+        rec: &[u8],
+    ) -> Result<Self, StoreError>;
 }
 
 /// An append-only, optimistically concurrent event log. Backends implement the record-level
@@ -320,8 +331,9 @@ pub trait EventStore {
         Self: Sized,
     {
         let mut last = from;
+        let key = StreamCrc::new(stream.as_str());
         self.scan_records(stream, from, &mut |seq, rec| {
-            let e = E::from_record(stream, seq, rec)?;
+            let e = E::from_stream_record(stream, key, seq, rec)?;
             f(seq, e);
             last = seq;
             Ok(())

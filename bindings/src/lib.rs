@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 mod device;
 mod error;
 mod keys;
+#[cfg(feature = "server")]
 mod server;
 mod tree;
 
@@ -25,6 +26,7 @@ pub use keys::{
     PayloadInfo, ReportInfo, decode_report, derive_device_key, first_report_at, open_payload,
     public_key, retry_delay, sampled, slot,
 };
+#[cfg(feature = "server")]
 pub use server::{CampaignStats, CareOrder, CareServer, IngestOutcome, IngestResult};
 pub use tree::{ApplyOutcome, DmOp, DmSetting, DmTree, DmValue, VerifyOutcome};
 

@@ -245,6 +245,7 @@ impl ValidCampaign {
 
     /// A copy that shares nothing with `self`: for a thread of its own, whose clones then
     /// count references on a cache line no other thread writes.
+    #[cfg(feature = "server")]
     pub(crate) fn unshared(&self) -> Self {
         ValidCampaign(Arc::new(Campaign::clone(&self.0)))
     }

@@ -31,6 +31,7 @@ impl DeviceId {
     }
 
     /// Checks and copies a device id from text.
+    #[cfg(feature = "server")]
     pub(crate) fn from_text(id: &str) -> Result<Self, ValidationError> {
         check_token("device id", id, MAX_DEVICE_ID_LEN)?;
         Ok(DeviceId(id.into()))

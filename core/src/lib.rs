@@ -19,6 +19,7 @@ pub mod codec;
 pub mod decider;
 pub mod device;
 pub mod error;
+#[cfg(feature = "server")]
 pub mod file;
 pub mod host;
 pub mod ids;
@@ -28,11 +29,14 @@ pub mod persist;
 pub mod report;
 pub mod rules;
 pub mod schedule;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod setting;
+#[cfg(feature = "server")]
 pub mod sim;
 pub mod slot;
 pub mod spec;
+#[cfg(feature = "server")]
 pub mod stats;
 pub mod store;
 pub mod text;
@@ -51,6 +55,7 @@ pub use schedule::{
     AbortPolicy, AfterCare, CareAction, CarePolicy, CareSchedule, Condition, DEFAULT_CARE_TIMEOUT,
     Detail, ReportPolicy, RetryPolicy,
 };
+#[cfg(feature = "server")]
 pub use server::{
     CampaignStats, CareOrder, InFlightCare, Server, ServerCommand, ServerError, ServerEvent,
     ServerState,

@@ -30,6 +30,7 @@ impl Refusal for crate::device::DeviceError {
     }
 }
 
+#[cfg(feature = "server")]
 impl Refusal for crate::server::ServerError {
     fn reason(&self) -> &'static str {
         crate::server::ServerError::reason(self)

@@ -2,7 +2,9 @@
 //! (campaign files, Generic Alerts, the CLI): hex, RFC 3339 date-times, human durations,
 //! and the line:column of a byte offset.
 
-use crate::time::{Duration, Timestamp};
+#[cfg(feature = "server")]
+use crate::time::Duration;
+use crate::time::Timestamp;
 
 /// `s` with every control character escaped (`\u{1b}` for ESC): safe to print in a message,
 /// a log line or a terminal whatever untrusted input it quotes.
@@ -37,6 +39,7 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+#[cfg(feature = "server")]
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     // Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
     let y = if m <= 2 { y - 1 } else { y };
@@ -48,6 +51,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+#[cfg(feature = "server")]
 pub(crate) fn datetime_to_timestamp(dt: &toml::value::Datetime) -> Result<Timestamp, String> {
     let (Some(date), Some(time), Some(offset)) = (dt.date, dt.time, dt.offset) else {
         return Err(format!(
@@ -108,7 +112,9 @@ pub(crate) fn timestamp_to_datetime(t: Timestamp) -> String {
     }
 }
 
-/// Parses RFC 3339 text with an offset (`2026-11-25T10:00:00Z`).
+/// Parses RFC 3339 text with an offset (`2026-11-25T10:00:00Z`). With the `server` feature
+/// (it reads TOML's date-time).
+#[cfg(feature = "server")]
 pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
     let dt: toml::value::Datetime = s.trim().parse().map_err(|_| {
         format!("expected an RFC 3339 date-time like 2026-11-25T10:00:00Z, found {s:?}")
@@ -117,6 +123,7 @@ pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
 }
 
 /// Parses a human duration (`"30s"`, `"2h"`, `"7d"`, `"1500ms"`).
+#[cfg(feature = "server")]
 pub fn parse_human_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
         .map_err(|_| format!("expected a duration like \"2h\", found {s:?}"))?;

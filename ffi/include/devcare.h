@@ -20,6 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+/* The server's functions (devcare_server_*) are in the default library, not in a device-only
+ * build (`--no-default-features`, docs/performance.md): compile against one with
+ * -DDEVCARE_DEVICE_ONLY to hide their declarations. */
+#if !defined(DEVCARE_DEVICE_ONLY) && !defined(DEVCARE_SERVER)
+#define DEVCARE_SERVER
+#endif
 // Result codes. Blocks: 0 ok; 1–99 general; 100–199 payload refusals; 200–299 device
 // and decider refusals; 300–399 report and Generic Alert refusals; 400–499 server
 // refusals; 500–599 campaign files. Retired numbers are never reused.
@@ -191,28 +197,42 @@ typedef uint32_t devcare_result;
 // The node reads back differently.
 #define DEVCARE_VERIFY_MISMATCH 2
 
+#if defined(DEVCARE_SERVER)
 // No coverage fallback: below the floor only `BroadcastDegraded` is recorded.
 #define DEVCARE_FALLBACK_NONE 0
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Coverage fallback: broadcast the payload once more.
 #define DEVCARE_FALLBACK_REBROADCAST 1
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Coverage fallback: unicast the payload to the silent targets, paced.
 #define DEVCARE_FALLBACK_UNICAST 2
+#endif
 
+#if defined(DEVCARE_SERVER)
 // `devcare_server_fallback_due`: nothing to do.
 #define DEVCARE_FALLBACK_DUE_NOTHING 0
+#endif
 
+#if defined(DEVCARE_SERVER)
 // `devcare_server_fallback_due`: broadcast the payload again, then
 // `devcare_server_record_rebroadcast`.
 #define DEVCARE_FALLBACK_DUE_REBROADCAST 1
+#endif
 
+#if defined(DEVCARE_SERVER)
 // `devcare_server_fallback_due`: call `devcare_server_fallback_unicast` for a batch of up
 // to `*allowance` devices.
 #define DEVCARE_FALLBACK_DUE_UNICAST 2
+#endif
 
+#if defined(DEVCARE_SERVER)
 // `devcare_server_fallback_due`: the unicast pace allows no device before `*at_ms`.
 #define DEVCARE_FALLBACK_DUE_WAIT 3
+#endif
 
 // The DM command of a setting.
 enum devcare_op
@@ -264,18 +284,25 @@ typedef uint32_t devcare_value_type;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+#if defined(DEVCARE_SERVER)
 // What became of an ingested report.
 enum devcare_ingest
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
+#if defined(DEVCARE_SERVER)
   // Accepted: care is scheduled (or the success probe counted).
   DEVCARE_INGEST_ACCEPTED = 0,
+#endif
+#if defined(DEVCARE_SERVER)
   // Already known: acknowledge, nothing changed.
   DEVCARE_INGEST_DUPLICATE = 1,
+#endif
+#if defined(DEVCARE_SERVER)
   // Refused: nothing changed; the reason is in `*reason`.
   DEVCARE_INGEST_REJECTED = 2,
+#endif
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -284,12 +311,15 @@ typedef enum devcare_ingest devcare_ingest;
 typedef uint32_t devcare_ingest;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+#endif
 
 // A device agent: one device, one stream per campaign.
 typedef struct devcare_device devcare_device;
 
+#if defined(DEVCARE_SERVER)
 // The server side: one stream per campaign.
 typedef struct devcare_server devcare_server;
+#endif
 
 // One setting the host must apply to its DM tree. Valid only during the callback.
 typedef struct devcare_setting {
@@ -318,6 +348,7 @@ typedef uint16_t (*devcare_apply_cb)(void *user_data,
                                      const struct devcare_setting *setting,
                                      uint8_t *verify);
 
+#if defined(DEVCARE_SERVER)
 // A care order the host must send by unicast.
 typedef struct devcare_care_order {
   // Campaign id, NUL-terminated.
@@ -331,7 +362,9 @@ typedef struct devcare_care_order {
   // Number of setting indices written to the caller's array.
   size_t settings_count;
 } devcare_care_order;
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Statistics of one campaign.
 typedef struct devcare_stats {
   // Target devices.
@@ -374,6 +407,7 @@ typedef struct devcare_stats {
   // 95% interval, high.
   double coverage_hi;
 } devcare_stats;
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -662,6 +696,7 @@ devcare_result devcare_payload_inspect(const uint8_t *payload,
 // "DEVCARE_UNKNOWN_RESULT" for a number that is no code.
 const char *devcare_result_name(uint32_t result);
 
+#if defined(DEVCARE_SERVER)
 // Opens a care server. Device report keys are derived from `master_key` (32 bytes, see
 // `devcare_derive_device_key`). `sled_path` NULL keeps the log in memory.
 //
@@ -670,13 +705,17 @@ const char *devcare_result_name(uint32_t result);
 devcare_result devcare_server_open(const char *sled_path,
                                    const uint8_t *master_key,
                                    struct devcare_server **out);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Flushes and frees a server. NULL does nothing.
 //
 // # Safety
 // NULL or a live handle.
 void devcare_server_free(struct devcare_server *server);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Also takes reports under device keys derived from `master_key` (32 bytes): a report key
 // rotation starts.
 //
@@ -684,7 +723,9 @@ void devcare_server_free(struct devcare_server *server);
 // `master_key` valid for 32 bytes.
 devcare_result devcare_server_add_master_key(struct devcare_server *server,
                                              const uint8_t *master_key);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Stops taking reports under keys derived from `master_key` (the rotation is over).
 // `DEVCARE_NOTHING_DUE` when it was not held or is the last master (which stays).
 //
@@ -692,7 +733,9 @@ devcare_result devcare_server_add_master_key(struct devcare_server *server,
 // `master_key` valid for 32 bytes.
 devcare_result devcare_server_remove_master_key(struct devcare_server *server,
                                                 const uint8_t *master_key);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Records that `device_id` belongs to the `n_groups` groups at `groups` (replacing what was
 // recorded; 0 groups clears it). Group campaigns accept reports only from members. The
 // table is kept in memory: set it after every `devcare_server_open`.
@@ -703,7 +746,9 @@ devcare_result devcare_server_set_device_groups(struct devcare_server *server,
                                                 const char *device_id,
                                                 const char *const *groups,
                                                 size_t n_groups);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Creates a campaign from campaign-file text (`toml`, `len` bytes, UTF-8) at `now_ms`.
 // `targeted` is the number of target devices (0 for an explicit device list). Writes the
 // campaign id into `campaign_buf`: 65 bytes always suffice (a smaller buffer that cannot
@@ -719,7 +764,9 @@ devcare_result devcare_server_create_campaign(struct devcare_server *server,
                                               uint64_t now_ms,
                                               char *campaign_buf,
                                               size_t campaign_cap);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Revises a live campaign from campaign-file text (`toml`, `len` bytes): the same id at a
 // higher revision (`DEVCARE_REVISION_NOT_NEWER` otherwise). The old revision's care stops
 // and its reports are refused (DM status 410: the device stops retrying). Build and
@@ -732,7 +779,9 @@ devcare_result devcare_server_revise_campaign(struct devcare_server *server,
                                               size_t len,
                                               uint64_t targeted,
                                               uint64_t now_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Signs `campaign` into its broadcast payload with the secret `signing_seed` (32 bytes),
 // valid until `valid_until_ms`, and records the broadcast. Bytes into `buf`, size into
 // `*len` (on `DEVCARE_BUFFER_TOO_SMALL`, the needed size and nothing else: the broadcast
@@ -750,7 +799,9 @@ devcare_result devcare_server_build_payload(struct devcare_server *server,
                                             uint8_t *buf,
                                             size_t cap,
                                             size_t *len);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Ingests report bytes received at `now_ms`. Returns `DEVCARE_OK` with `*outcome`,
 // `*reason` (`DEVCARE_OK` unless rejected; then `devcare_last_error` says why) and
 // `*dm_status` (200, 401, 403, 404, …, the status to answer the device with). Other
@@ -765,7 +816,9 @@ devcare_result devcare_server_ingest_report(struct devcare_server *server,
                                             devcare_ingest *outcome,
                                             devcare_result *reason,
                                             uint16_t *dm_status);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Ingests an OMA DM message carrying devcare Generic Alerts at `now_ms`, sent in the DM
 // session of `session_device`: the device the host authenticated (SyncHdr Source and
 // credentials), never an id read from the message. On `DEVCARE_OK`: `*reports` reports
@@ -788,7 +841,9 @@ devcare_result devcare_server_ingest_alert(struct devcare_server *server,
                                            size_t *accepted,
                                            size_t *duplicates,
                                            uint16_t *dm_status);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // `devcare_server_ingest_alert` for a trusted gateway that relays the reports of many
 // devices: an explicit opt-in of the host, which names in `devices` (count `n_devices`)
 // every device the gateway may speak for. A report for any other device refuses the
@@ -807,7 +862,9 @@ devcare_result devcare_server_ingest_gateway_alert(struct devcare_server *server
                                                    size_t *accepted,
                                                    size_t *duplicates,
                                                    uint16_t *dm_status);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // The next care order due at `now_ms` (any campaign), marked dispatched: fills `*order`
 // and writes the setting indices to `settings` (capacity `cap`; 256 suffice for the
 // default limits). `DEVCARE_NOTHING_DUE` when none.
@@ -819,7 +876,9 @@ devcare_result devcare_server_next_care(struct devcare_server *server,
                                         struct devcare_care_order *order,
                                         uint32_t *settings,
                                         size_t cap);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Records the outcome of care `attempt` for `device` in `campaign`.
 //
 // # Safety
@@ -830,7 +889,9 @@ devcare_result devcare_server_care_outcome(struct devcare_server *server,
                                            uint32_t attempt,
                                            bool success,
                                            uint64_t now_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // `device_id` checked in at `now_ms` stating it applied `campaign` up to
 // `applied_revision` (0: never). A target behind gets care for every setting;
 // `*care_opened` says whether it did. A device that is not a target is
@@ -844,7 +905,9 @@ devcare_result devcare_server_check_in(struct devcare_server *server,
                                        uint32_t applied_revision,
                                        uint64_t now_ms,
                                        bool *care_opened);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // The `index`-th care order of `campaign` dispatched and not answered yet, the soonest to
 // expire first: its device (into `device_buf`), attempt and expiry. One without an outcome
 // by `*expires_ms` counts as a failed attempt at the next `devcare_server_tick`.
@@ -860,7 +923,9 @@ devcare_result devcare_server_care_in_flight(struct devcare_server *server,
                                              size_t device_cap,
                                              uint32_t *attempt,
                                              uint64_t *expires_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Records how many of `campaign`'s targets are in its success sample: count them over the
 // host's directory with `devcare_server_sample_status` (an explicit target list is
 // counted at creation). The coverage estimate is then valid for this campaign
@@ -873,7 +938,9 @@ devcare_result devcare_server_set_sampled_targets(struct devcare_server *server,
                                                   const char *campaign,
                                                   uint64_t sampled_targets,
                                                   uint64_t now_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Whether `device` is in `campaign`'s success sample (`*sampled`) and, if so, whether the
 // server has heard nothing from it yet (`*silent`: poll it by unicast to tell a missed
 // broadcast from a lost probe). A host loops over its directory with it.
@@ -885,7 +952,9 @@ devcare_result devcare_server_sample_status(struct devcare_server *server,
                                             const char *device,
                                             bool *sampled,
                                             bool *silent);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Sets `campaign`'s coverage floor (`floor` in (0, 1]) and what runs below it:
 // `DEVCARE_FALLBACK_NONE`, `_REBROADCAST` or `_UNICAST` at `per_minute` devices per
 // minute (ignored otherwise). Server-side policy, kept across revisions. The server checks
@@ -903,7 +972,9 @@ devcare_result devcare_server_set_coverage_floor(struct devcare_server *server,
                                                  uint32_t fallback,
                                                  uint32_t per_minute,
                                                  uint64_t now_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // What `campaign`'s coverage fallback asks of the host at `now_ms`: writes one of
 // `DEVCARE_FALLBACK_DUE_*` to `*action`, the unicast batch size allowed to `*allowance`
 // (0 otherwise) and, for `_WAIT`, when the pace allows the next device to `*at_ms` (0
@@ -917,7 +988,9 @@ devcare_result devcare_server_fallback_due(struct devcare_server *server,
                                            uint32_t *action,
                                            uint64_t *allowance,
                                            uint64_t *at_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Records that the host broadcast `campaign`'s payload again, as its rebroadcast fallback
 // asked. `DEVCARE_FALLBACK` when no rebroadcast is due; `DEVCARE_BROADCAST_TOO_LATE` when
 // it came too late for its reports to end before the deadline.
@@ -927,7 +1000,9 @@ devcare_result devcare_server_fallback_due(struct devcare_server *server,
 devcare_result devcare_server_record_rebroadcast(struct devcare_server *server,
                                                  const char *campaign,
                                                  uint64_t now_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Picks and records `campaign`'s next unicast fallback batch from the host's directory
 // `directory[0..n]` (target ids, any order): the smallest ids after the server's cursor that
 // it has heard nothing from, as many as the pace allows now. Sets `picked[i]` for each
@@ -946,7 +1021,9 @@ devcare_result devcare_server_fallback_unicast(struct devcare_server *server,
                                                uint64_t now_ms,
                                                bool *picked,
                                                size_t *count);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // An operator pauses care of `campaign`: no care order is dispatched until
 // `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.
 //
@@ -955,7 +1032,9 @@ devcare_result devcare_server_fallback_unicast(struct devcare_server *server,
 devcare_result devcare_server_pause(struct devcare_server *server,
                                     const char *campaign,
                                     uint64_t now_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // An operator resumes care of `campaign`, paused by an operator or by the abort threshold
 // (which then stays quiet for the campaign). `DEVCARE_NOT_PAUSED` if it is not paused.
 //
@@ -964,7 +1043,9 @@ devcare_result devcare_server_pause(struct devcare_server *server,
 devcare_result devcare_server_resume(struct devcare_server *server,
                                      const char *campaign,
                                      uint64_t now_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Lets time pass on every campaign (settles those past their report deadline). Writes the
 // next time a tick or care is due to `*next_wake_ms` (0 if none) when not NULL.
 //
@@ -973,7 +1054,9 @@ devcare_result devcare_server_resume(struct devcare_server *server,
 devcare_result devcare_server_tick(struct devcare_server *server,
                                    uint64_t now_ms,
                                    uint64_t *next_wake_ms);
+#endif
 
+#if defined(DEVCARE_SERVER)
 // Reads `campaign`'s statistics into `*out`.
 //
 // # Safety
@@ -981,6 +1064,7 @@ devcare_result devcare_server_tick(struct devcare_server *server,
 devcare_result devcare_server_stats(struct devcare_server *server,
                                     const char *campaign,
                                     struct devcare_stats *out);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

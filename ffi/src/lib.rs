@@ -34,11 +34,13 @@ mod boundary;
 pub mod device;
 pub mod keys;
 pub mod result;
+#[cfg(feature = "server")]
 pub mod server;
 
 pub use device::*;
 pub use keys::*;
 pub use result::{code_name, code_of, devcare_result, devcare_result_name};
+#[cfg(feature = "server")]
 pub use server::*;
 
 /// Copies the message of this thread's last failed call (NUL-terminated, truncated to fit)

@@ -36,7 +36,13 @@ fn committed_header_is_up_to_date() {
     let dir = env!("CARGO_MANIFEST_DIR");
     let mut config =
         cbindgen::Config::from_file(format!("{dir}/cbindgen.toml")).expect("cbindgen.toml");
-    config.after_includes = Some(result_enum());
+    // After the includes: cbindgen.toml's own text (the DEVCARE_SERVER switch), then the
+    // result enum.
+    config.after_includes = Some(format!(
+        "{}\n{}",
+        config.after_includes.as_deref().unwrap_or_default(),
+        result_enum()
+    ));
     let mut out = Vec::new();
     cbindgen::Builder::new()
         .with_crate(dir)

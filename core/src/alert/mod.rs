@@ -29,12 +29,15 @@
 //! bare `<Alert>` or a whole `<SyncML>` message. Limits on message size and Item count are
 //! checked before anything is allocated for them.
 
+#[cfg(feature = "server")]
 mod parse;
 mod render;
 
+#[cfg(feature = "server")]
 pub use parse::parse_alerts;
 
 use crate::model::DeviceId;
+#[cfg(feature = "server")]
 use crate::report::Report;
 pub use render::{SyncHeader, render_alert, render_syncml};
 
@@ -164,6 +167,7 @@ impl Sender<'_> {
         }
     }
 
+    #[cfg(feature = "server")]
     fn describe(&self) -> String {
         match self {
             Sender::Device(d) => format!("device {:?}", d.as_str()),
@@ -174,6 +178,7 @@ impl Sender<'_> {
 
 /// [`parse_alerts`] for a message from `sender`: every report must be for a device the
 /// sender may speak for, or the whole message is refused ([`AlertError::NotSender`]).
+#[cfg(feature = "server")]
 pub fn parse_alerts_from(
     xml: &str,
     limits: &AlertLimits,

@@ -19,6 +19,7 @@ fn pct_encode(s: &str) -> String {
     out
 }
 
+#[cfg(feature = "server")]
 pub(super) fn pct_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

@@ -2,9 +2,11 @@
 
 use crate::alert::AlertError;
 use crate::device::DeviceError;
+#[cfg(feature = "server")]
 use crate::file::FileError;
 use crate::host::streams::RuntimeError;
 use crate::payload::PayloadError;
+#[cfg(feature = "server")]
 use crate::server::ServerError;
 use crate::store::StoreError;
 use crate::wire::ReportError;
@@ -46,6 +48,7 @@ pub enum HostError {
     #[error(transparent)]
     Device(#[from] DeviceError),
     /// The server decider refused.
+    #[cfg(feature = "server")]
     #[error(transparent)]
     Server(#[from] ServerError),
     /// A payload was refused before it reached the decider, or could not be built.
@@ -58,6 +61,7 @@ pub enum HostError {
     #[error("alert: {0} (DM status {status})", status = .0.dm_status())]
     Alert(#[from] AlertError),
     /// A campaign file does not parse or validate (located at file:line:col).
+    #[cfg(feature = "server")]
     #[error(transparent)]
     CampaignFile(#[from] FileError),
     /// The event store failed; the handle's state was reloaded from the store.
@@ -72,10 +76,12 @@ impl HostError {
             HostError::InvalidArgument { .. } => "invalid-argument",
             HostError::UnknownCampaign(_) => "unknown-campaign",
             HostError::Device(e) => e.reason(),
+            #[cfg(feature = "server")]
             HostError::Server(e) => e.reason(),
             HostError::Payload(e) => e.reason(),
             HostError::Report(e) => e.reason(),
             HostError::Alert(e) => e.reason(),
+            #[cfg(feature = "server")]
             HostError::CampaignFile(_) => "campaign-file",
             HostError::Store(e) => e.reason(),
         }
@@ -85,10 +91,13 @@ impl HostError {
     pub fn layer(&self) -> Layer {
         match self {
             HostError::InvalidArgument { .. } | HostError::UnknownCampaign(_) => Layer::Call,
-            HostError::Device(_) | HostError::Server(_) => Layer::Decider,
+            HostError::Device(_) => Layer::Decider,
+            #[cfg(feature = "server")]
+            HostError::Server(_) => Layer::Decider,
             HostError::Payload(_) => Layer::Payload,
             HostError::Report(_) => Layer::Report,
             HostError::Alert(_) => Layer::Alert,
+            #[cfg(feature = "server")]
             HostError::CampaignFile(_) => Layer::CampaignFile,
             HostError::Store(_) => Layer::Store,
         }
@@ -112,6 +121,7 @@ impl<E: Into<HostError>> From<RuntimeError<E>> for HostError {
     }
 }
 
+#[cfg(feature = "server")]
 impl From<crate::host::IngestRejection> for HostError {
     fn from(e: crate::host::IngestRejection) -> Self {
         match e {

@@ -13,19 +13,25 @@
 //! * [`keys`]: keys, the slot functions and wire inspection with their argument checks.
 
 mod agent;
+#[cfg(feature = "server")]
 mod care_server;
 mod device;
 mod error;
 pub mod keys;
+#[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
 mod sharded;
 mod streams;
 
 pub use agent::{DeviceAgent, Pending};
+#[cfg(feature = "server")]
 pub use care_server::{CareServer, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys};
 pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};
+#[cfg(feature = "server")]
 pub use server::{AlertIngest, SampleView, ServerHost};
+#[cfg(feature = "server")]
 pub use sharded::{
     ShardMap, ShardWorker, ShardedLog, WorkerError, control_stream, copy_stream, shard_stream,
 };

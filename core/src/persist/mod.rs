@@ -18,12 +18,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError, StreamCrc};
 use crate::device::DeviceEvent;
+#[cfg(feature = "server")]
 use crate::server::ServerEvent;
 use crate::store::{Persist, StoreError, StreamId};
 
 pub mod v1;
 
-use v1::{DeviceEventV1, ServerEventV1};
+use v1::DeviceEventV1;
+#[cfg(feature = "server")]
+use v1::ServerEventV1;
+
+/// In a build without the `server` feature, a server record's body: it never decodes, so
+/// a device build reading a server stream gets a typed error, and the variant indices of
+/// [`StoredEvent`] stay those of every other build.
+#[cfg(not(feature = "server"))]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerRecord {}
+
+#[cfg(not(feature = "server"))]
+impl<'de> Deserialize<'de> for ServerRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "a server event: this build has no server side (the `server` feature)",
+        ))
+    }
+}
+
+#[cfg(not(feature = "server"))]
+type ServerEventV1 = ServerRecord;
+#[cfg(not(feature = "server"))]
+type ServerEvent = ServerRecord;
 
 /// A persisted event, as decoded from a record body.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -73,6 +97,7 @@ enum StoredEventRef<'a> {
     #[allow(dead_code)]
     ServerV1(()),
     DeviceV2(&'a DeviceEvent),
+    #[cfg(feature = "server")]
     ServerV2(&'a ServerEvent),
 }
 
@@ -122,6 +147,7 @@ impl Persist for DeviceEvent {
     }
 }
 
+#[cfg(feature = "server")]
 impl Persist for ServerEvent {
     const KIND: &'static str = "server";
 

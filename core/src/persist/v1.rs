@@ -17,11 +17,14 @@ use crate::campaign::{Campaign, TargetSet, ValidCampaign};
 use crate::device::{DeviceEvent, GiveUpReason};
 use crate::error::ValidationError;
 use crate::model::{CampaignId, DeviceId, Duration, Setting, Timestamp};
-use crate::report::{ApplyResult, Finding, ReportKind};
+#[cfg(feature = "server")]
+use crate::report::ReportKind;
+use crate::report::{ApplyResult, Finding};
 use crate::schedule::{
     AbortPolicy, AfterCare, CareAction, CarePolicy, CareSchedule, Condition, DEFAULT_CARE_TIMEOUT,
     ReportPolicy,
 };
+#[cfg(feature = "server")]
 use crate::server::{EscalationReason, PauseReason, ServerEvent};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +213,7 @@ impl TryFrom<DeviceEventV1> for DeviceEvent {
     }
 }
 
+#[cfg(feature = "server")]
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub enum ServerEventV1 {
     CampaignCreated {
@@ -288,6 +292,7 @@ pub enum ServerEventV1 {
     },
 }
 
+#[cfg(feature = "server")]
 impl From<ServerEventV1> for ServerEvent {
     fn from(e: ServerEventV1) -> ServerEvent {
         use ServerEventV1 as V1;

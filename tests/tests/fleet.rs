@@ -246,16 +246,17 @@ fn records_of(cfg: &FleetConfig) -> (Vec<Vec<u8>>, devcare::sim::FleetOutcome) {
 
 #[test]
 fn the_device_phase_on_several_threads_gives_the_same_bytes_as_on_one() {
-    // 50,000 devices: several rounds of chunks, an uneven split over 3 threads; loss and a
-    // revision, so the second broadcast takes up devices still held from the first.
+    // 12,000 devices: several rounds of chunks, an uneven split over 3 threads; loss and a
+    // revision, so the second broadcast takes up devices still held from the first. (Under
+    // harsh faults devices keep logs and run one after another whatever the thread count.)
     for faults in ["none", "realistic", "harsh"] {
         let mut cfg = config();
-        cfg.devices = 50_000;
+        cfg.devices = 12_000;
         cfg.loss = 0.01;
         cfg.revise_at = Some(Duration::from_mins(30));
         cfg.faults = devcare::sim::Faults::preset(faults).unwrap();
         let (one, out_one) = records_of(&cfg);
-        assert!(out_one.reports_sent > 1_000, "{faults}: a real run");
+        assert!(out_one.reports_sent > 300, "{faults}: a real run");
         for threads in [2, 3] {
             cfg.threads = threads;
             let (many, out_many) = records_of(&cfg);

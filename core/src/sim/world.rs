@@ -71,7 +71,8 @@ pub(super) enum Step {
     Refused(DeviceError),
 }
 
-/// Devices per thread and per round of the parallel device phase.
+/// Most devices per thread and per round of the parallel device phase (a small fleet gets
+/// smaller rounds, at least eight per thread).
 const CHUNK: u64 = 16_384;
 
 /// How long a device takes to come back after a power cut.
@@ -564,10 +565,11 @@ where
             // Nothing a device does here touches another: `threads` chunks at a time, the
             // results taken in device order.
             let ctx = self.ctx.clone();
+            let chunk = (cfg.devices / (threads as u64 * 8)).clamp(1_024, CHUNK);
             let mut start = 0;
             while start < cfg.devices {
                 (self.progress)(start);
-                let end = cfg.devices.min(start + CHUNK * threads as u64);
+                let end = cfg.devices.min(start + chunk * threads as u64);
                 let devices = &mut self.devices;
                 let mut held = |i: u64| {
                     if devices.is_empty() {

@@ -27,7 +27,7 @@ mod memory;
 mod sled_store;
 
 pub use memory::MemoryStore;
-pub use sled_store::{SledStore, event_key, head_key};
+pub use sled_store::{SledOptions, SledStore, event_key, head_key};
 
 use std::fmt;
 
@@ -166,8 +166,16 @@ pub enum AnyStore {
 impl AnyStore {
     /// A sled store at `path`, or an in-memory store for `None`.
     pub fn open(path: Option<&std::path::Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, &SledOptions::default())
+    }
+
+    /// [`Self::open`], sled run with `options`.
+    pub fn open_with(
+        path: Option<&std::path::Path>,
+        options: &SledOptions,
+    ) -> Result<Self, StoreError> {
         Ok(match path {
-            Some(p) => AnyStore::Sled(SledStore::open(p)?),
+            Some(p) => AnyStore::Sled(SledStore::open_with(p, options)?),
             None => AnyStore::Memory(MemoryStore::new()),
         })
     }

@@ -98,17 +98,62 @@ impl Durable {
     }
 }
 
+/// How a [`SledStore`] runs sled: the knobs an embedded integrator needs.
+///
+/// devcare flushes (and, in a directory, fsyncs) every append it acknowledges, so sled's
+/// own periodic flush adds nothing to durability: it is a background thread waking every
+/// 500 ms. `background_flush: false` turns it off (`docs/performance.md` has the thread
+/// counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SledOptions {
+    /// sled's periodic flusher thread (sled's default: on, every 500 ms).
+    pub background_flush: bool,
+    /// The most bytes sled's page cache may hold (sled's default: 1 GiB). A cap, not a
+    /// reservation: a device's log is a few KiB.
+    pub cache_capacity: u64,
+}
+
+impl Default for SledOptions {
+    /// sled's defaults: the flusher on, a 1 GiB cache cap.
+    fn default() -> Self {
+        SledOptions {
+            background_flush: true,
+            cache_capacity: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl SledOptions {
+    /// For a handset: no flusher thread, a 1 MiB cache cap.
+    pub const DEVICE: SledOptions = SledOptions {
+        background_flush: false,
+        cache_capacity: 1024 * 1024,
+    };
+
+    fn config(&self) -> sled::Config {
+        sled::Config::new()
+            .flush_every_ms(self.background_flush.then_some(500))
+            .cache_capacity(self.cache_capacity)
+    }
+}
+
 impl SledStore {
-    /// Opens (or creates) the store in directory `path`.
+    /// Opens (or creates) the store in directory `path`, with sled's defaults
+    /// ([`SledOptions::default`]).
     ///
     /// sled releases its directory lock from a background thread shortly after the last
     /// handle is dropped, so a reopen right after a close (a simulated reboot) waits for
     /// the lock — up to about two seconds — before reporting it as held.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, &SledOptions::default())
+    }
+
+    /// [`Self::open`] with `options` (e.g. [`SledOptions::DEVICE`]).
+    pub fn open_with(path: impl AsRef<Path>, options: &SledOptions) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let mut waited = 0;
         loop {
-            match sled::Config::new().path(path).open() {
+            match options.config().path(path).open() {
                 Ok(db) => {
                     let mut store = Self::from_db(db)?;
                     store.sync = Some(Durable::open(path)?);

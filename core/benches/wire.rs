@@ -52,43 +52,63 @@ fn payload(c: &mut Criterion) {
     let mut results = vec![ApplyResult::OK; 32];
     results[5].status = 500;
     let mut g = c.benchmark_group(format!("payload ({} bytes, 32 settings)", bytes.len()));
+    // The ratio of the two is the figure (goal ≤ 1.15): measure each long enough that a
+    // noisy neighbour on a shared machine averages out.
+    g.measurement_time(std::time::Duration::from_secs(10));
     g.bench_function("bare ed25519 verify_strict", |b| {
         b.iter(|| assert!(verify_only(black_box(&bytes), &key.public())))
     });
+    let devcare = || {
+        let p = open_payload(black_box(&bytes), &trusted, now, &limits).unwrap();
+        let mut s = DeviceState::default();
+        Device::handle(
+            &mut s,
+            &DeviceCommand::Receive {
+                campaign: p.campaign,
+                device: device.clone(),
+                groups: vec![],
+                at: now,
+            },
+        )
+        .unwrap();
+        Device::handle(
+            &mut s,
+            &DeviceCommand::RecordApplied {
+                results: results.clone(),
+                at: now,
+            },
+        )
+        .unwrap();
+        Device::handle(
+            &mut s,
+            &DeviceCommand::Tick {
+                now: now.plus(camp.schedule.evaluate_after),
+            },
+        )
+        .unwrap();
+        black_box(s.report)
+    };
     g.bench_function(
         "devcare: open (frame + verify + decode + validate) + apply + evaluate",
-        |b| {
-            b.iter(|| {
-                let p = open_payload(black_box(&bytes), &trusted, now, &limits).unwrap();
-                let mut s = DeviceState::default();
-                Device::handle(
-                    &mut s,
-                    &DeviceCommand::Receive {
-                        campaign: p.campaign,
-                        device: device.clone(),
-                        groups: vec![],
-                        at: now,
-                    },
-                )
-                .unwrap();
-                Device::handle(
-                    &mut s,
-                    &DeviceCommand::RecordApplied {
-                        results: results.clone(),
-                        at: now,
-                    },
-                )
-                .unwrap();
-                Device::handle(
-                    &mut s,
-                    &DeviceCommand::Tick {
-                        now: now.plus(camp.schedule.evaluate_after),
-                    },
-                )
-                .unwrap();
-                black_box(s.report)
-            })
-        },
+        |b| b.iter(devcare),
+    );
+    // The ratio itself, from the two run back to back 3,000 times (each pair timed, the
+    // median of the pairs' ratios): a neighbour's burst on a shared machine hits both
+    // halves of a pair alike, where it may hit only one of the two criterion runs above.
+    let mut ratios: Vec<f64> = (0..3_000)
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            assert!(verify_only(black_box(&bytes), &key.public()));
+            let t1 = std::time::Instant::now();
+            devcare();
+            let t2 = std::time::Instant::now();
+            (t2 - t1).as_secs_f64() / (t1 - t0).as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "payload: devcare / bare verify_strict, interleaved: median {:.3} (quartiles {:.3}–{:.3}, 3,000 pairs; goal ≤ 1.15)",
+        ratios[1_500], ratios[750], ratios[2_250]
     );
     g.finish();
 }

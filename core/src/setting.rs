@@ -28,13 +28,32 @@ impl fmt::Display for SettingOp {
     }
 }
 
+/// A `String` from text the decoder may lend (bincode lends it from the payload bytes):
+/// checked as UTF-8 where it lies and copied once, with no zeroed buffer in between.
+fn lent_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_str(Text)
+}
+
 /// A typed DM node value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     /// No value (e.g. for `Delete`).
     Null,
     /// `chr` format.
-    Str(String),
+    Str(#[serde(deserialize_with = "lent_string")] String),
     /// `int` format.
     Int(i64),
     /// `bool` format.
@@ -68,6 +87,7 @@ pub struct Setting {
     /// The DM command.
     pub op: SettingOp,
     /// The management-tree URI, e.g. `./AP/Default/APN`.
+    #[serde(deserialize_with = "lent_string")]
     pub uri: String,
     /// The typed value.
     pub value: Value,

@@ -116,13 +116,18 @@ impl Steps for Quiet {
         cmd: DeviceCommand,
     ) -> Result<bool, SimError> {
         self.steps += 1;
-        let events = Device::handle(state, &cmd).map_err(|e| SimError::Device {
-            device: device_id(i).to_string(),
-            what,
-            reason: e.to_string(),
-        })?;
+        let events = Device::handle(state, &cmd).map_err(|e| refused(i, what, &e))?;
         self.events += events.len() as u64;
         Ok(true)
+    }
+}
+
+/// Device `i` refused `what`: a bug in the simulation, named.
+pub(super) fn refused(i: u64, what: &'static str, e: &crate::device::DeviceError) -> SimError {
+    SimError::Device {
+        device: device_id(i).to_string(),
+        what,
+        reason: e.to_string(),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::server::{CareOrder, CaseStatus, FallbackDue, ServerCommand, ServerEve
 use crate::store::{Persist, StreamId};
 use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
 
-use super::devices::{Met, Quiet, Steps, count_sampled, meet, provision};
+use super::devices::{Met, Quiet, Steps, count_sampled, meet, provision, refused};
 use super::fate::*;
 use super::faults::{Faults, Violation};
 use super::*;
@@ -345,11 +345,7 @@ where
         match self.device_step(i, state, cmd)? {
             Step::Done => Ok(true),
             Step::Cut => Ok(false),
-            Step::Refused(e) => Err(SimError::Device {
-                device: device_id(i).to_string(),
-                what,
-                reason: e.to_string(),
-            }),
+            Step::Refused(e) => Err(refused(i, what, &e)),
         }
     }
 

@@ -85,4 +85,16 @@ __attribute__((unused)) static uint16_t tree_apply(void *user_data, const devcar
   return 200;
 }
 
+/* Hex text `h` into `out` (at most `cap` bytes); returns the byte count. */
+static inline size_t unhex(const char *h, uint8_t *out, size_t cap) {
+  size_t n = strlen(h) / 2;
+  ASSERT(n <= cap);
+  for (size_t i = 0; i < n; i++) {
+    unsigned v;
+    ASSERT(sscanf(h + 2 * i, "%2x", &v) == 1);
+    out[i] = (uint8_t)v;
+  }
+  return n;
+}
+
 #endif

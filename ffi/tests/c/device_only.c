@@ -5,22 +5,9 @@
  * Usage: device_only SLED_DIR PAYLOAD_HEX PUBLIC_KEY_HEX MASTER_HEX NOW_MS */
 #include "common.h"
 
-#include <stdint.h>
-
 #ifdef DEVCARE_SERVER
 #error "device_only.c is compiled against the device-only declarations"
 #endif
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
-  size_t n = strlen(hex) / 2;
-  ASSERT(n <= cap);
-  for (size_t i = 0; i < n; i++) {
-    unsigned b;
-    ASSERT(sscanf(hex + 2 * i, "%2x", &b) == 1);
-    out[i] = (uint8_t)b;
-  }
-  return n;
-}
 
 /* Every setting applies but the third (index 2), which answers 500. */
 static uint16_t apply(void *user_data, const devcare_setting *setting, uint8_t *verify) {

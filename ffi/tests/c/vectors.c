@@ -10,17 +10,6 @@
 
 #include "common.h"
 
-static size_t unhex(const char *h, uint8_t *out, size_t cap) {
-  size_t n = strlen(h) / 2;
-  ASSERT(n <= cap);
-  for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    ASSERT(sscanf(h + 2 * i, "%2x", &v) == 1);
-    out[i] = (uint8_t)v;
-  }
-  return n;
-}
-
 int main(int argc, char **argv) {
   ASSERT(argc == 2);
   FILE *f = fopen(argv[1], "r");

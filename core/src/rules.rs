@@ -82,27 +82,20 @@ fn result_findings<'a>(
     outcomes: impl Iterator<Item = Outcome<'a>>,
     out: &mut Vec<Finding>,
 ) {
-    // Whether a `status-in` condition lists `status` (asked for one status after another,
-    // nearly always the same 200).
-    let mut listed: Option<(u16, bool)> = None;
+    // The codes `status-in` conditions list (no allocation when there are none).
+    let listed: Vec<u16> = conditions
+        .iter()
+        .flat_map(|c| match c {
+            Condition::StatusIn { codes } => codes.as_slice(),
+            _ => &[],
+        })
+        .copied()
+        .collect();
     for o in outcomes {
         let status = o.result.status;
-        if is_success(status) && o.result.verify != Verify::Mismatch {
-            // Applied and read back as applied: only a `status-in` that lists this 2xx
-            // could find anything.
-            let is_listed = match listed {
-                Some((s, l)) if s == status => l,
-                _ => {
-                    let l = conditions.iter().any(
-                        |c| matches!(c, Condition::StatusIn { codes } if codes.contains(&status)),
-                    );
-                    listed = Some((status, l));
-                    l
-                }
-            };
-            if !is_listed {
-                continue;
-            }
+        if is_success(status) && o.result.verify != Verify::Mismatch && !listed.contains(&status) {
+            // Applied, read back as applied, and a code no condition lists: nothing to find.
+            continue;
         }
         for cond in conditions {
             out.extend(match cond {

@@ -225,49 +225,26 @@ pub(super) fn meet(
             steps,
         })
     };
-    let n = (range.end - range.start) as usize;
-    let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
-        return range.zip(helds).map(|(i, h)| one(ctx, i, h)).collect();
-    }
-    let per = n.div_ceil(threads);
     let mut helds = helds.into_iter();
-    let parts: Vec<(Range<u64>, Vec<Held>)> = (0..threads)
-        .map(|k| {
-            let start = range.start + (k * per) as u64;
-            let end = (start + per as u64).min(range.end);
-            (
-                start..end,
-                helds
-                    .by_ref()
-                    .take(end.saturating_sub(start) as usize)
-                    .collect(),
-            )
+    let parts: Vec<(Range<u64>, Vec<Held>)> = split(range, threads)
+        .into_iter()
+        .map(|r| {
+            let h = helds.by_ref().take((r.end - r.start) as usize).collect();
+            (r, h)
         })
         .collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|(r, h)| {
-                // Each thread its own copy of the campaign: every device's command, event
-                // and state clone it, and a shared reference count would bounce between
-                // the cores.
-                let ctx = Ctx {
-                    campaign: ctx.campaign.unshared(),
-                    ..ctx.clone()
-                };
-                scope.spawn(move || r.zip(h).map(|(i, h)| one(&ctx, i, h)).collect::<Vec<_>>())
-            })
-            .collect();
-        let mut all = Vec::with_capacity(n);
-        for h in handles {
-            match h.join() {
-                Ok(v) => all.extend(v),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        all
+    in_parallel(parts, |(r, h)| {
+        // Each thread its own copy of the campaign: every device's command, event and
+        // state clone it, and a shared reference count would bounce between the cores.
+        let ctx = Ctx {
+            campaign: ctx.campaign.unshared(),
+            ..ctx.clone()
+        };
+        r.zip(h).map(|(i, h)| one(&ctx, i, h)).collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// How many of the devices `range` are success probes of `campaign` (each device's slot
@@ -281,26 +258,50 @@ pub(super) fn count_sampled(campaign: &ValidCampaign, range: Range<u64>, threads
         })
         .count() as u64
     };
+    in_parallel(split(range, threads), count).into_iter().sum()
+}
+
+/// `range` cut into at most `parts` contiguous ranges of (nearly) equal length, in order.
+fn split(range: Range<u64>, parts: usize) -> Vec<Range<u64>> {
     let n = range.end - range.start;
-    let threads = (threads.max(1) as u64).min(n.max(1));
-    if threads == 1 {
-        return count(range);
+    let per = n.div_ceil((parts.max(1) as u64).min(n.max(1))).max(1);
+    (range.start..range.end)
+        .step_by(per as usize)
+        .map(|start| start..(start + per).min(range.end))
+        .collect()
+}
+
+/// `f` of every part, each part on a thread of its own (a single part on this thread);
+/// the results in part order. A panic in a part is raised again here.
+fn in_parallel<P: Send, T: Send>(parts: Vec<P>, f: impl Fn(P) -> T + Sync) -> Vec<T> {
+    if parts.len() <= 1 {
+        return parts.into_iter().map(f).collect();
     }
-    let per = n.div_ceil(threads);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|k| {
-                let start = range.start + k * per;
-                let end = (start + per).min(range.end);
-                scope.spawn(move || count(start..end))
-            })
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|p| scope.spawn(move || f(p)))
             .collect();
         handles
             .into_iter()
-            .map(|h| match h.join() {
-                Ok(n) => n,
-                Err(panic) => std::panic::resume_unwind(panic),
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
-            .sum()
+            .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn a_range_splits_into_contiguous_parts_in_order() {
+        assert_eq!(split(5..15, 3), vec![5..9, 9..13, 13..15]);
+        assert_eq!(split(0..2, 4), vec![0..1, 1..2]);
+        assert_eq!(split(7..8, 1), vec![7..8]);
+        assert!(split(3..3, 2).is_empty());
+    }
 }

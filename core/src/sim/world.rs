@@ -361,9 +361,7 @@ where
     /// Forgets device `i`: it has nothing left to do.
     fn forget(&mut self, i: u64) {
         self.devices.remove(&i);
-        if !self.logs.is_empty() {
-            self.logs.remove(&i);
-        }
+        self.logs.remove(&i);
     }
 
     /// The care results of device `i`'s attempt `attempt` over `n` settings: the first
@@ -636,15 +634,11 @@ where
         if !holds {
             // A power cut while receiving: the device never took the payload on; it is found
             // when it checks in, as if it had missed the broadcast.
-            self.out.missed += 1;
-            self.missed_now.insert(i);
-            self.ever_bad.insert(i);
             let at = received_at.plus(Duration(
                 self.ctx.fate.u64(TAG_CHECKIN, i, self.ctx.round)
                     % self.ctx.cfg.checkin_interval.as_millis().max(1),
             ));
-            let revision = self.ctx.campaign.revision;
-            self.push(at, Work::CheckIn(i, revision));
+            self.missed_broadcast(i, at);
             if s.campaign.is_some() {
                 self.keep(i, s);
             } else {

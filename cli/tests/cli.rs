@@ -764,3 +764,30 @@ fn simulate_takes_the_campaign_file_s_coverage_section_unless_a_flag_overrides_i
         "{v}"
     );
 }
+
+#[test]
+fn simulate_on_one_or_two_threads_prints_the_same_result_and_zero_threads_is_an_input_error() {
+    let run = |threads: &str| {
+        let out = ok(&[
+            "simulate",
+            "--json",
+            "--devices",
+            "5000",
+            "--store",
+            "memory",
+            "--faults",
+            "realistic",
+            "--threads",
+            threads,
+        ]);
+        let mut v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(v["threads"], threads.parse::<u64>().unwrap());
+        for k in ["threads", "wall_s", "peak_rss_mb"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(run("1"), run("2"));
+    let err = fails(&["simulate", "--devices", "10", "--threads", "0"], 2);
+    assert!(err.contains("--threads: at least 1"), "{err}");
+}

@@ -173,3 +173,25 @@ impl Persist for ServerEvent {
         }
     }
 }
+
+#[cfg(all(test, not(feature = "server")))]
+mod device_only {
+    use super::*;
+
+    /// A device-only build reading a server record (schema 1 or 2; the body is never
+    /// reached) gets a typed `Corrupt` naming the missing feature, not a panic or a wrong
+    /// event.
+    #[test]
+    fn a_server_record_is_refused_by_a_build_without_the_server() {
+        let stream = StreamId::new("server/c").unwrap();
+        for variant in [1u32, 3] {
+            let rec = codec::encode_record(stream.as_str(), 1, &(variant, 0u32, 7u64)).unwrap();
+            let err = DeviceEvent::from_record(&stream, 1, &rec).unwrap_err();
+            let StoreError::Corrupt { seq, reason, .. } = &err else {
+                panic!("variant {variant}: expected Corrupt, got {err:?}");
+            };
+            assert_eq!(*seq, 1);
+            assert!(reason.to_string().contains("no server side"), "{reason}");
+        }
+    }
+}

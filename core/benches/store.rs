@@ -221,64 +221,50 @@ fn replay(cr: &mut Criterion) {
 
     let sled_store = SledStore::temporary().unwrap();
     fill(&sled_store, &stream, &log);
+    let tree = sled_store.raw_tree();
+    let mut prefix = stream.as_str().as_bytes().to_vec();
+    prefix.push(0);
+    let raw_scan = || {
+        let mut bytes = 0usize;
+        for kv in tree.scan_prefix(&prefix) {
+            bytes += kv.unwrap().1.len();
+        }
+        black_box(bytes)
+    };
+    let devcare_read = || {
+        let mut n = 0u64;
+        sled_store
+            .fold(&stream, 0, |_, e: ServerEvent| {
+                black_box(&e);
+                n += 1;
+            })
+            .unwrap();
+        assert_eq!(n, REPLAY_EVENTS);
+    };
     g.bench_function("raw sled: prefix scan of the same tree", |b| {
-        let tree = sled_store.raw_tree();
-        let mut prefix = stream.as_str().as_bytes().to_vec();
-        prefix.push(0);
-        b.iter(|| {
-            let mut bytes = 0usize;
-            for kv in tree.scan_prefix(&prefix) {
-                bytes += kv.unwrap().1.len();
-            }
-            black_box(bytes)
-        })
+        b.iter(raw_scan)
     });
     g.bench_function("devcare sled: read + CRC + decode", |b| {
-        b.iter(|| {
-            let mut n = 0u64;
-            sled_store
-                .fold(&stream, 0, |_, e: ServerEvent| {
-                    black_box(&e);
-                    n += 1;
-                })
-                .unwrap();
-            assert_eq!(n, REPLAY_EVENTS);
-        })
+        b.iter(devcare_read)
     });
     // The ratio itself, from the two run back to back (7 pairs, the median of the pairs'
     // ratios): a neighbour's burst on a shared machine hits both halves of a pair alike,
     // where it may hit only one of the two criterion runs above.
-    {
-        let tree = sled_store.raw_tree();
-        let mut prefix = stream.as_str().as_bytes().to_vec();
-        prefix.push(0);
-        let mut ratios: Vec<f64> = (0..7)
-            .map(|_| {
-                let t0 = std::time::Instant::now();
-                let mut bytes = 0usize;
-                for kv in tree.scan_prefix(&prefix) {
-                    bytes += kv.unwrap().1.len();
-                }
-                black_box(bytes);
-                let t1 = std::time::Instant::now();
-                let mut n = 0u64;
-                sled_store
-                    .fold(&stream, 0, |_, e: ServerEvent| {
-                        black_box(&e);
-                        n += 1;
-                    })
-                    .unwrap();
-                assert_eq!(n, REPLAY_EVENTS);
-                let t2 = std::time::Instant::now();
-                (t1 - t0).as_secs_f64() / (t2 - t1).as_secs_f64()
-            })
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        println!(
-            "replay: raw scan / devcare read + CRC + decode, interleaved: median {:.3} (range {:.3}–{:.3}, 7 pairs; goal ≥ 0.6)",
-            ratios[3], ratios[0], ratios[6]
-        );
-    }
+    let mut ratios: Vec<f64> = (0..7)
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            raw_scan();
+            let t1 = std::time::Instant::now();
+            devcare_read();
+            let t2 = std::time::Instant::now();
+            (t1 - t0).as_secs_f64() / (t2 - t1).as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "replay: raw scan / devcare read + CRC + decode, interleaved: median {:.3} (range {:.3}–{:.3}, 7 pairs; goal ≥ 0.6)",
+        ratios[3], ratios[0], ratios[6]
+    );
     g.bench_function("devcare sled: full replay into server state", |b| {
         b.iter(|| {
             let mut state = ServerState::default();

@@ -1,7 +1,7 @@
 //! The conformance suite (`devcare_integration::conformance`), one `#[test]` per backend
 //! and rule: a failure names its backend and rule, and a new backend is one line per rule.
 
-use devcare::store::{MemoryStore, SledStore, StreamId};
+use devcare::store::{FileStore, MemoryStore, SledStore, StreamId};
 use devcare_integration::conformance;
 
 macro_rules! rule {
@@ -55,6 +55,52 @@ rule!(sled_read_during_appends, read_during_appends(sled()));
 fn sled_flush_durability() {
     let dir = tempfile::tempdir().unwrap();
     conformance::flush_durability(|| SledStore::open(dir.path()).unwrap());
+}
+
+/// A file store in a fresh directory, removed with the store.
+struct TempFile {
+    store: FileStore,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = FileStore;
+    fn deref(&self) -> &FileStore {
+        &self.store
+    }
+}
+
+fn file() -> TempFile {
+    let dir = tempfile::tempdir().unwrap();
+    TempFile {
+        store: FileStore::open(dir.path()).expect("file store"),
+        _dir: dir,
+    }
+}
+
+rule!(file_optimistic_append, optimistic_append(&*file()));
+rule!(file_read_from_version, read_from_version(&*file()));
+rule!(file_atomic_batch, atomic_batch(&*file()));
+rule!(file_streams_listing, streams_listing(&*file()));
+rule!(file_large_streams, large_streams(&*file()));
+rule!(file_wrong_kind_is_typed, wrong_kind_is_typed(&*file()));
+
+#[test]
+fn file_concurrent_writers() {
+    let f = file();
+    conformance::concurrent_writers(f.store);
+}
+
+#[test]
+fn file_read_during_appends() {
+    let f = file();
+    conformance::read_during_appends(f.store);
+}
+
+#[test]
+fn file_flush_durability() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::flush_durability(|| FileStore::open(dir.path()).unwrap());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::host::keys::{campaign_id, device_id, group_names, key32, trust};
 use crate::model::{CampaignId, Setting, Timestamp};
 use crate::payload::{KeyId, PayloadLimits, TrustedKeys};
 use crate::report::ApplyResult;
-use crate::store::{AnyStore, SledOptions};
+use crate::store::AnyStore;
 use crate::wire::DeviceKey;
 
 /// A report to send now.
@@ -80,8 +80,8 @@ impl DeviceHost {
     /// Opens the host of `device` (text id), member of `groups` (for group campaigns; may
     /// be empty), trusting payloads signed by `server_public_key` (32 bytes) and
     /// authenticating reports with `device_key` (32 bytes). `path` `None` keeps the log in
-    /// memory; otherwise it is a sled directory, replayed on open, run with
-    /// [`SledOptions::DEVICE`] (no background thread, a 1 MiB cache cap).
+    /// memory; otherwise it is a directory holding the log in one file, replayed on open
+    /// ([`AnyStore::open_device`]: a [`crate::store::FileStore`], no thread, no cache).
     pub fn open(
         path: Option<&Path>,
         device: &str,
@@ -93,9 +93,7 @@ impl DeviceHost {
         let groups = group_names(groups)?;
         let trusted = trust(server_public_key)?;
         let key = zeroize::Zeroizing::new(key32(device_key, "device_key")?);
-        // Every call that changes state flushes before it returns: sled's own periodic
-        // flusher would only be a thread more on the handset.
-        let store = AnyStore::open_with(path, &SledOptions::DEVICE)?;
+        let store = AnyStore::open_device(path)?;
         let agent = DeviceAgent::open(store, device, groups)?;
         Ok(DeviceHost {
             agent,

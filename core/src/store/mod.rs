@@ -23,10 +23,14 @@
 //! read. A damaged or unknown record is a [`StoreError::Corrupt`] naming stream and sequence
 //! number — never a panic, never skipped.
 
+mod file;
 mod memory;
+#[cfg(feature = "sled")]
 mod sled_store;
 
+pub use file::{FileStore, LOG_FILE, TORN_FILE};
 pub use memory::MemoryStore;
+#[cfg(feature = "sled")]
 pub use sled_store::{SledOptions, SledStore, event_key, head_key};
 
 use std::fmt;
@@ -154,22 +158,27 @@ impl StoreError {
     }
 }
 
-/// Either backend, chosen at run time (for the C API and the bindings).
+/// A backend chosen at run time (for the hosts, the C API and the bindings).
 #[derive(Debug)]
 pub enum AnyStore {
     /// In memory.
     Memory(MemoryStore),
-    /// sled.
+    /// One append-only file: a handset's store.
+    File(FileStore),
+    /// sled: the server's embedded store.
+    #[cfg(feature = "sled")]
     Sled(SledStore),
 }
 
 impl AnyStore {
-    /// A sled store at `path`, or an in-memory store for `None`.
+    /// The server's store: a sled directory at `path`, or an in-memory store for `None`.
+    #[cfg(feature = "sled")]
     pub fn open(path: Option<&std::path::Path>) -> Result<Self, StoreError> {
         Self::open_with(path, &SledOptions::default())
     }
 
     /// [`Self::open`], sled run with `options`.
+    #[cfg(feature = "sled")]
     pub fn open_with(
         path: Option<&std::path::Path>,
         options: &SledOptions,
@@ -180,9 +189,36 @@ impl AnyStore {
         })
     }
 
+    /// A handset's store: an in-memory store for `None`, else the [`FileStore`] in
+    /// directory `path`. A directory that holds a sled database instead (written by devcare
+    /// 0.7 or older: a `conf` file and no [`LOG_FILE`]) is opened as sled, with
+    /// [`SledOptions::DEVICE`], when this build has the `sled` feature, and refused with a
+    /// [`StoreError::Backend`] saying so when it has not: never read as an empty log.
+    pub fn open_device(path: Option<&std::path::Path>) -> Result<Self, StoreError> {
+        let Some(p) = path else {
+            return Ok(AnyStore::Memory(MemoryStore::new()));
+        };
+        if p.join("conf").is_file() && !p.join(LOG_FILE).exists() {
+            #[cfg(feature = "sled")]
+            return Ok(AnyStore::Sled(SledStore::open_with(
+                p,
+                &SledOptions::DEVICE,
+            )?));
+            #[cfg(not(feature = "sled"))]
+            return Err(StoreError::Backend(format!(
+                "{}: a sled store (devcare 0.7 or older); this build has no sled backend: \
+                 build devcare with its `sled` feature to open it",
+                p.display()
+            )));
+        }
+        Ok(AnyStore::File(FileStore::open(p)?))
+    }
+
     fn inner(&self) -> &dyn EventStore {
         match self {
             AnyStore::Memory(m) => m,
+            AnyStore::File(f) => f,
+            #[cfg(feature = "sled")]
             AnyStore::Sled(s) => s,
         }
     }

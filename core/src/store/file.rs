@@ -1,0 +1,621 @@
+//! The device's backend: one append-only file, no threads, no cache.
+//!
+//! A handset's log is a few KiB to a few MiB, written a batch at a time and read once, when
+//! the host opens. sled is a database for servers (a flusher thread, a page cache, about
+//! 225 KiB of code); this backend is a file and an index of where each record is.
+//!
+//! ## The file
+//!
+//! `DIR/devcare.log` (the directory is created if missing):
+//!
+//! * a 16-byte header: `devcare\n`, the format (`u32` LE, 1) and the CRC32C of those 12
+//!   bytes (`u32` LE);
+//! * then one **frame** per append: a 20-byte head — the body's length (`u32` LE), the
+//!   body's CRC32C (`u32` LE), the log's *synced length* when the frame was written (`u64`
+//!   LE: how much of the log the last completed [`EventStore::flush`] had made durable) and
+//!   the CRC32C of those 16 bytes (`u32` LE) — then the body. The body is one part per
+//!   stream of the batch: the stream id's length (`u8`), the stream id, the sequence number
+//!   of the part's first record (`u64` LE), the number of records (`u32` LE), then each
+//!   record as its length (`u32` LE) and its bytes (the framed record of [`crate::codec`],
+//!   with its own CRC).
+//!
+//! An append is one frame written at the end of the file: it is **atomic** (on open, a frame
+//! that is whole and passes its CRCs counts, all of it; one that does not is not there). It
+//! is **durable** once [`EventStore::flush`] returns: an `fdatasync` of the file, skipped
+//! when nothing was appended since the last one. The directory is synced when the file is
+//! created.
+//!
+//! ## Opening after a power cut
+//!
+//! A power cut can tear only what was appended since the last flush: frames cut short,
+//! zeros where their bytes should be, whole in length but not in content. On open, a frame
+//! that fails its checks starts a **torn tail** when no whole frame after it says the log
+//! had been synced past it — those appends were never acknowledged, so the store is what it
+//! was before them: the tail's bytes (whole frames after the bad one included, since their
+//! streams would have gaps) are moved to `DIR/devcare.log.torn` (appended and synced: kept
+//! for inspection, never read) and the log is cut back to its last whole frame
+//! ([`FileStore::torn_tail`] says how many bytes).
+//!
+//! Anything else is **damage**, and open fails with a [`StoreError::Backend`] naming the
+//! file and the byte offset, leaving the file as it is: a frame that fails its checks when a
+//! later frame was written after it was synced, a whole frame whose parts do not continue
+//! their streams, a header that is not ours. (Damage to a frame that no later frame shows
+//! synced — the appends of the last flush — cannot be told from a torn append: it is
+//! treated as one, its bytes kept aside.)
+//!
+//! The file is locked (an exclusive advisory lock) while a store has it open: a second open,
+//! from this process or another, fails at once instead of interleaving writes.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::store::{
+    EventStore, MAX_STREAM_ID_LEN, RecordVisitor, StoreError, StreamBatch, StreamId, Version,
+    check_batch,
+};
+
+/// The log's name in the store's directory.
+pub const LOG_FILE: &str = "devcare.log";
+/// Where [`FileStore::open`] moves a torn tail.
+pub const TORN_FILE: &str = "devcare.log.torn";
+
+const MAGIC: &[u8; 8] = b"devcare\n";
+const FORMAT: u32 = 1;
+const HEADER_LEN: u64 = 16;
+const FRAME_HEAD: u64 = 20;
+
+fn header() -> [u8; HEADER_LEN as usize] {
+    let mut h = [0; HEADER_LEN as usize];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&FORMAT.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..12]);
+    h[12..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Where one record's bytes are in the file.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    offset: u64,
+    len: u32,
+}
+
+#[derive(Debug)]
+struct Index {
+    streams: BTreeMap<StreamId, Vec<Span>>,
+    /// Length of the log: where the next frame goes.
+    end: u64,
+    /// How much of the log the last completed flush made durable.
+    synced: u64,
+    /// Set when a failed write could not be cut back off the file: appends are refused
+    /// until the store is reopened (which drops the partial frame as a torn tail).
+    broken: Option<String>,
+}
+
+impl Index {
+    fn version(&self, stream: &StreamId) -> Version {
+        self.streams.get(stream).map_or(0, |v| v.len() as u64)
+    }
+}
+
+/// An event store in one append-only file (see the module docs).
+#[derive(Debug)]
+pub struct FileStore {
+    file: File,
+    path: PathBuf,
+    index: Mutex<Index>,
+    torn: u64,
+}
+
+fn io_err(path: &Path, what: &str, e: io::Error) -> StoreError {
+    StoreError::Backend(format!("{}: {what}: {e}", path.display()))
+}
+
+fn damaged(path: &Path, at: u64, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!(
+        "{}: damaged at byte {at}: {what}; the file is left as it is",
+        path.display()
+    ))
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, at)
+}
+
+#[cfg(unix)]
+fn write_at(f: &File, buf: &[u8], at: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(f, buf, at)
+}
+
+#[cfg(windows)]
+fn read_at(f: &File, mut buf: &mut [u8], mut at: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match f.seek_read(buf, at)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                at += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn write_at(f: &File, mut buf: &[u8], mut at: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match f.seek_write(buf, at)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => {
+                buf = &buf[n..];
+                at += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Syncs a directory's entries (a file created in it). Not possible on every platform.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Reads the frames of a log, checking each and building the index.
+struct Scan<'a> {
+    path: &'a Path,
+    index: Index,
+}
+
+/// How far a log's frames are whole.
+enum Tail {
+    /// Every byte belongs to a whole frame.
+    Clean,
+    /// The frames end at this offset; what follows is a torn append.
+    TornAt(u64),
+}
+
+/// A frame head that passes its own CRC.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    body_len: u32,
+    body_crc: u32,
+    synced: u64,
+}
+
+impl Head {
+    fn parse(head: &[u8]) -> Option<Head> {
+        let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
+        (crc32c::crc32c(&head[..16]) == word(16)).then(|| Head {
+            body_len: word(0),
+            body_crc: word(4),
+            synced: u64::from_le_bytes(head[8..16].try_into().expect("8 bytes")),
+        })
+    }
+
+    fn write(&self, to: &mut [u8]) {
+        to[..4].copy_from_slice(&self.body_len.to_le_bytes());
+        to[4..8].copy_from_slice(&self.body_crc.to_le_bytes());
+        to[8..16].copy_from_slice(&self.synced.to_le_bytes());
+        let crc = crc32c::crc32c(&to[..16]);
+        to[16..20].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// The whole frames in `bytes` (found at any offset, by their head's CRC and then their
+/// body's), in order: their offsets and heads.
+fn whole_frames(bytes: &[u8]) -> impl Iterator<Item = (usize, Head)> + '_ {
+    let n = FRAME_HEAD as usize;
+    let mut p = 0;
+    std::iter::from_fn(move || {
+        while p + n <= bytes.len() {
+            let at = p;
+            let found = Head::parse(&bytes[at..at + n]).filter(|h| {
+                bytes
+                    .get(at + n..at + n + h.body_len as usize)
+                    .is_some_and(|body| crc32c::crc32c(body) == h.body_crc)
+            });
+            match found {
+                Some(h) => {
+                    p = at + n + h.body_len as usize;
+                    return Some((at, h));
+                }
+                None => p += 1,
+            }
+        }
+        None
+    })
+}
+
+impl Scan<'_> {
+    /// Reads the frames after the header from `r` (positioned there) in a file of `len`
+    /// bytes.
+    fn frames(&mut self, r: &mut impl Read, len: u64) -> Result<Tail, StoreError> {
+        let mut at = HEADER_LEN;
+        let mut body = Vec::new();
+        let mut head = [0u8; FRAME_HEAD as usize];
+        let mut read = |buf: &mut [u8]| {
+            r.read_exact(buf)
+                .map_err(|e| io_err(self.path, "reading", e))
+        };
+        while at < len {
+            if len - at < FRAME_HEAD {
+                return self.bad_frame(at, len);
+            }
+            read(&mut head)?;
+            let Some(h) =
+                Head::parse(&head).filter(|h| at + FRAME_HEAD + u64::from(h.body_len) <= len)
+            else {
+                return self.bad_frame(at, len);
+            };
+            body.clear();
+            body.resize(h.body_len as usize, 0);
+            read(&mut body)?;
+            if crc32c::crc32c(&body) != h.body_crc {
+                return self.bad_frame(at, len);
+            }
+            self.parts(at, &body)?;
+            at += FRAME_HEAD + u64::from(h.body_len);
+        }
+        Ok(Tail::Clean)
+    }
+
+    /// The frame at `at` is not whole: a torn tail unless a whole frame after it was written
+    /// once the log had been synced past `at`.
+    fn bad_frame(&self, at: u64, len: u64) -> Result<Tail, StoreError> {
+        let mut rest = vec![0; (len - at) as usize];
+        let file = File::open(self.path).map_err(|e| io_err(self.path, "opening", e))?;
+        read_at(&file, &mut rest, at).map_err(|e| io_err(self.path, "reading", e))?;
+        match whole_frames(&rest).find(|(_, h)| h.synced > at) {
+            None => Ok(Tail::TornAt(at)),
+            Some((p, h)) => Err(damaged(
+                self.path,
+                at,
+                format!(
+                    "a frame fails its checks, and the frame at byte {} was written after the \
+                     log had been synced to byte {}",
+                    at + p as u64,
+                    h.synced
+                ),
+            )),
+        }
+    }
+
+    /// Indexes the parts of the whole frame at `at`.
+    fn parts(&mut self, at: u64, body: &[u8]) -> Result<(), StoreError> {
+        let mut pos = 0usize;
+        let bad = |what: &str| damaged(self.path, at, format!("a whole frame {what}"));
+        let take = |pos: &mut usize, n: usize| -> Option<std::ops::Range<usize>> {
+            let r = *pos..pos.checked_add(n).filter(|&e| e <= body.len())?;
+            *pos = r.end;
+            Some(r)
+        };
+        let mut parsed: Vec<(StreamId, Vec<Span>)> = Vec::new();
+        while pos < body.len() {
+            let short = || bad("ends inside a part");
+            let n = body[take(&mut pos, 1).ok_or_else(short)?.start] as usize;
+            let name = &body[take(&mut pos, n).ok_or_else(short)?];
+            let stream = std::str::from_utf8(name)
+                .ok()
+                .filter(|s| s.len() <= MAX_STREAM_ID_LEN)
+                .and_then(|s| StreamId::new(s).ok())
+                .ok_or_else(|| bad("names a stream that is not a stream id"))?;
+            let first = u64::from_le_bytes(
+                body[take(&mut pos, 8).ok_or_else(short)?]
+                    .try_into()
+                    .expect("8 bytes"),
+            );
+            let count = u32::from_le_bytes(
+                body[take(&mut pos, 4).ok_or_else(short)?]
+                    .try_into()
+                    .expect("4 bytes"),
+            );
+            let before: u64 = parsed
+                .iter()
+                .filter(|(s, _)| *s == stream)
+                .map(|(_, spans)| spans.len() as u64)
+                .sum();
+            let version = self.index.version(&stream) + before;
+            if count == 0 || first != version + 1 {
+                return Err(bad(&format!(
+                    "appends {count} record(s) to {stream} from seq {first}, the stream is at \
+                     version {version}"
+                )));
+            }
+            let mut spans = Vec::new();
+            for _ in 0..count {
+                let len = u32::from_le_bytes(
+                    body[take(&mut pos, 4).ok_or_else(short)?]
+                        .try_into()
+                        .expect("4 bytes"),
+                );
+                let r = take(&mut pos, len as usize).ok_or_else(short)?;
+                spans.push(Span {
+                    offset: at + FRAME_HEAD + r.start as u64,
+                    len,
+                });
+            }
+            parsed.push((stream, spans));
+        }
+        if parsed.is_empty() {
+            return Err(bad("has no records"));
+        }
+        for (stream, spans) in parsed {
+            self.index.streams.entry(stream).or_default().extend(spans);
+        }
+        Ok(())
+    }
+}
+
+impl FileStore {
+    /// Opens (or creates) the store in directory `path` (created if missing), recovering a
+    /// torn tail (see the module docs).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let dir = path.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "creating the directory", e))?;
+        let path = dir.join(LOG_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_err(&path, "opening", e))?;
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => StoreError::Backend(format!(
+                "{}: in use: another store has it open (its lock is held)",
+                path.display()
+            )),
+            std::fs::TryLockError::Error(e) => io_err(&path, "locking", e),
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|e| io_err(&path, "reading its size", e))?
+            .len();
+
+        let mut head = [0u8; HEADER_LEN as usize];
+        let whole = len >= HEADER_LEN;
+        let got = if whole { HEADER_LEN } else { len } as usize;
+        read_at(&file, &mut head[..got], 0).map_err(|e| io_err(&path, "reading", e))?;
+        let expected = header();
+        if !whole {
+            // A new file, or one whose creation a crash cut short: (re)write the header.
+            if head[..len as usize] != expected[..len as usize] {
+                return Err(damaged(&path, 0, "not a devcare log (a short file)"));
+            }
+            write_at(&file, &expected, 0).map_err(|e| io_err(&path, "writing", e))?;
+            file.sync_all().map_err(|e| io_err(&path, "fsync", e))?;
+            sync_dir(dir).map_err(|e| io_err(dir, "fsync of the directory", e))?;
+            return Ok(FileStore {
+                file,
+                path,
+                index: Mutex::new(Index {
+                    streams: BTreeMap::new(),
+                    end: HEADER_LEN,
+                    synced: HEADER_LEN,
+                    broken: None,
+                }),
+                torn: 0,
+            });
+        }
+        if head[..8] != MAGIC[..] {
+            return Err(damaged(&path, 0, "not a devcare log"));
+        }
+        if head != expected {
+            let format = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+            return Err(damaged(
+                &path,
+                8,
+                format!(
+                    "the header names format {format}; this build reads format {FORMAT}, or the \
+                     header is damaged"
+                ),
+            ));
+        }
+
+        let mut scan = Scan {
+            path: &path,
+            index: Index {
+                streams: BTreeMap::new(),
+                end: len,
+                synced: len,
+                broken: None,
+            },
+        };
+        let mut reader = io::BufReader::with_capacity(8 * 1024, &file);
+        io::Seek::seek(&mut reader, io::SeekFrom::Start(HEADER_LEN))
+            .map_err(|e| io_err(&path, "reading", e))?;
+        let mut torn = 0;
+        if let Tail::TornAt(at) = scan.frames(&mut reader, len)? {
+            drop(reader);
+            torn = len - at;
+            set_aside(&file, dir, at, len)?;
+            file.set_len(at)
+                .map_err(|e| io_err(&path, "cutting off the torn tail", e))?;
+            file.sync_all().map_err(|e| io_err(&path, "fsync", e))?;
+            scan.index.end = at;
+            scan.index.synced = at;
+        }
+        let index = scan.index;
+        Ok(FileStore {
+            file,
+            path,
+            index: Mutex::new(index),
+            torn,
+        })
+    }
+
+    /// Bytes of a torn tail this open moved to [`TORN_FILE`] (0 when the log was whole).
+    pub fn torn_tail(&self) -> u64 {
+        self.torn
+    }
+
+    /// The log file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes in the log.
+    pub fn size_on_disk(&self) -> u64 {
+        self.lock().end
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        // Every write to the index happens after the file write succeeded, in one step:
+        // a panic holding the lock cannot leave it half-updated.
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Appends bytes `at..len` of the log to [`TORN_FILE`] beside it, synced.
+fn set_aside(file: &File, dir: &Path, at: u64, len: u64) -> Result<(), StoreError> {
+    let torn_path = dir.join(TORN_FILE);
+    let mut tail = vec![0; (len - at) as usize];
+    read_at(file, &mut tail, at).map_err(|e| io_err(dir, "reading the torn tail", e))?;
+    let mut out = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&torn_path)
+        .map_err(|e| io_err(&torn_path, "opening", e))?;
+    out.write_all(&tail)
+        .and_then(|()| out.sync_all())
+        .map_err(|e| io_err(&torn_path, "writing", e))?;
+    sync_dir(dir).map_err(|e| io_err(dir, "fsync of the directory", e))
+}
+
+impl EventStore for FileStore {
+    fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
+        let mut index = self.lock();
+        if let Some(why) = &index.broken {
+            return Err(StoreError::Backend(format!(
+                "{}: refusing appends until reopened: {why}",
+                self.path.display()
+            )));
+        }
+        let out = check_batch(batch, |s| Ok(index.version(s)))?;
+        let mut frame = vec![0u8; FRAME_HEAD as usize];
+        let mut spans: Vec<(&StreamId, Span)> = Vec::new();
+        for (stream, expected, recs) in batch {
+            if recs.is_empty() {
+                continue;
+            }
+            let name = stream.as_str().as_bytes();
+            frame.push(name.len() as u8); // at most MAX_STREAM_ID_LEN = 200
+            frame.extend_from_slice(name);
+            frame.extend_from_slice(&(expected + 1).to_le_bytes());
+            let count = u32::try_from(recs.len()).map_err(|_| too_big(stream))?;
+            frame.extend_from_slice(&count.to_le_bytes());
+            for rec in recs {
+                let len = u32::try_from(rec.len()).map_err(|_| too_big(stream))?;
+                frame.extend_from_slice(&len.to_le_bytes());
+                spans.push((
+                    stream,
+                    Span {
+                        offset: index.end + frame.len() as u64,
+                        len,
+                    },
+                ));
+                frame.extend_from_slice(rec);
+            }
+        }
+        if spans.is_empty() {
+            return Ok(out);
+        }
+        let head = Head {
+            body_len: u32::try_from(frame.len() - FRAME_HEAD as usize)
+                .map_err(|_| too_big(batch[0].0))?,
+            body_crc: crc32c::crc32c(&frame[FRAME_HEAD as usize..]),
+            synced: index.synced,
+        };
+        head.write(&mut frame[..FRAME_HEAD as usize]);
+        if let Err(e) = write_at(&self.file, &frame, index.end) {
+            // Cut the partial frame off, so the next append follows the last whole one.
+            if let Err(cut) = self.file.set_len(index.end) {
+                index.broken = Some(format!(
+                    "an append failed ({e}) and its partial frame could not be cut off ({cut})"
+                ));
+            }
+            return Err(io_err(&self.path, "appending", e));
+        }
+        index.end += frame.len() as u64;
+        for (stream, span) in spans {
+            match index.streams.get_mut(stream) {
+                Some(v) => v.push(span),
+                None => {
+                    index.streams.insert(stream.clone(), vec![span]);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn scan_records(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        f: &mut RecordVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        // The spans are copied under the lock, the records read without it (the callback
+        // may use the store); records already in the index never change.
+        let spans: Vec<Span> = {
+            let index = self.lock();
+            let Some(v) = index.streams.get(stream) else {
+                return Ok(());
+            };
+            v.get(usize::try_from(from).unwrap_or(usize::MAX)..)
+                .unwrap_or_default()
+                .to_vec()
+        };
+        let mut buf = Vec::new();
+        for (seq, span) in (from + 1..).zip(spans) {
+            buf.clear();
+            buf.resize(span.len as usize, 0);
+            read_at(&self.file, &mut buf, span.offset)
+                .map_err(|e| io_err(&self.path, "reading", e))?;
+            f(seq, &buf)?;
+        }
+        Ok(())
+    }
+
+    fn version(&self, stream: &StreamId) -> Result<Version, StoreError> {
+        Ok(self.lock().version(stream))
+    }
+
+    fn streams(&self) -> Result<Vec<StreamId>, StoreError> {
+        Ok(self.lock().streams.keys().cloned().collect())
+    }
+
+    /// `fdatasync` of the log, when anything was appended since the last flush: what was
+    /// appended before the call survives a power cut.
+    fn flush(&self) -> Result<(), StoreError> {
+        // Under the lock: an append cannot slip in between the sync and the watermark, and
+        // the next frame's head records the new watermark.
+        let mut index = self.lock();
+        if index.synced < index.end {
+            self.file
+                .sync_data()
+                .map_err(|e| io_err(&self.path, "fsync", e))?;
+            index.synced = index.end;
+        }
+        Ok(())
+    }
+}
+
+fn too_big(stream: &StreamId) -> StoreError {
+    StoreError::Backend(format!(
+        "stream {stream}: an append of 4 GiB or more does not fit a frame"
+    ))
+}

@@ -1,0 +1,290 @@
+//! The device's file store after a power cut and against damage: a torn last append is
+//! dropped (its bytes kept aside) and the log opens at its last whole append; damage
+//! anywhere else is a typed error that leaves the file as it is; a second open is refused.
+
+use std::path::Path;
+
+use devcare::store::{EventStore, FileStore, LOG_FILE, StoreError, StreamId, TORN_FILE};
+use devcare::{ServerEvent, Timestamp};
+
+fn events(from: u64, n: u64) -> Vec<ServerEvent> {
+    (from..from + n)
+        .map(|i| ServerEvent::BroadcastSent { at: Timestamp(i) })
+        .collect()
+}
+
+fn stream(name: &str) -> StreamId {
+    StreamId::new(name).unwrap()
+}
+
+/// Three appends (2, 3 and 1 events, the second over two streams), each flushed as a
+/// device host does after every call; returns the log's length before the first and after
+/// each.
+fn three_appends(dir: &Path) -> Vec<u64> {
+    let (a, b) = (stream("server/a"), stream("device/b"));
+    let store = FileStore::open(dir).unwrap();
+    let mut ends = vec![store.size_on_disk()];
+    store.append(&a, 0, &events(0, 2)).unwrap();
+    store.flush().unwrap();
+    ends.push(store.size_on_disk());
+    store
+        .append_batch(&[
+            devcare::store::AppendRequest {
+                stream: &a,
+                expected: 2,
+                events: &events(2, 2),
+            },
+            devcare::store::AppendRequest {
+                stream: &b,
+                expected: 0,
+                events: &events(100, 1),
+            },
+        ])
+        .unwrap();
+    store.flush().unwrap();
+    ends.push(store.size_on_disk());
+    store.append(&a, 4, &events(4, 1)).unwrap();
+    ends.push(store.size_on_disk());
+    store.flush().unwrap();
+    ends
+}
+
+fn log(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join(LOG_FILE)).unwrap()
+}
+
+fn versions(store: &FileStore) -> (u64, u64) {
+    (
+        store.version(&stream("server/a")).unwrap(),
+        store.version(&stream("device/b")).unwrap(),
+    )
+}
+
+fn read_all(store: &FileStore, s: &str) -> Vec<ServerEvent> {
+    store
+        .read(&stream(s), 0)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
+}
+
+#[test]
+fn a_tail_cut_at_any_byte_drops_only_the_unfinished_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let ends = three_appends(dir.path());
+    let whole = log(dir.path());
+    assert_eq!(whole.len() as u64, ends[3]);
+    let last = ends[2] as usize;
+    for cut in last + 1..whole.len() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(LOG_FILE), &whole[..cut]).unwrap();
+        let store = FileStore::open(d.path())
+            .unwrap_or_else(|e| panic!("cut at {cut}: a torn tail must open: {e}"));
+        assert_eq!(store.torn_tail(), (cut - last) as u64, "cut at {cut}");
+        assert_eq!(
+            versions(&store),
+            (4, 1),
+            "cut at {cut}: the first two appends"
+        );
+        assert_eq!(read_all(&store, "server/a"), events(0, 4), "cut at {cut}");
+        assert_eq!(
+            std::fs::read(d.path().join(TORN_FILE)).unwrap(),
+            &whole[last..cut],
+            "cut at {cut}: the torn bytes are kept aside"
+        );
+        // The log goes on from its last whole append, and reopens whole.
+        store.append(&stream("server/a"), 4, &events(7, 1)).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let again = FileStore::open(d.path()).unwrap();
+        assert_eq!(again.torn_tail(), 0, "cut at {cut}: reopened");
+        assert_eq!(versions(&again), (5, 1));
+    }
+}
+
+#[test]
+fn zeros_where_the_last_append_should_be_are_a_torn_tail() {
+    // The file grew but the append's blocks never reached the disk.
+    let dir = tempfile::tempdir().unwrap();
+    three_appends(dir.path());
+    let whole = log(dir.path());
+    for zeros in [1, 11, 12, 13, 100, 4096] {
+        let d = tempfile::tempdir().unwrap();
+        let mut bytes = whole.clone();
+        bytes.resize(whole.len() + zeros, 0);
+        std::fs::write(d.path().join(LOG_FILE), &bytes).unwrap();
+        let store = FileStore::open(d.path()).unwrap();
+        assert_eq!(store.torn_tail(), zeros as u64);
+        assert_eq!(versions(&store), (5, 1), "{zeros} zeros");
+        assert_eq!(log(d.path()), whole);
+    }
+}
+
+#[test]
+fn a_cut_inside_the_header_starts_a_new_log() {
+    let dir = tempfile::tempdir().unwrap();
+    three_appends(dir.path());
+    let whole = log(dir.path());
+    for cut in 0..16 {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(LOG_FILE), &whole[..cut]).unwrap();
+        let store = FileStore::open(d.path()).unwrap();
+        assert_eq!(versions(&store), (0, 0), "cut at {cut}");
+        assert!(store.streams().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_whole_last_append_that_fails_its_checksum_is_torn() {
+    let dir = tempfile::tempdir().unwrap();
+    let ends = three_appends(dir.path());
+    let whole = log(dir.path());
+    for pos in ends[2] as usize..whole.len() {
+        let d = tempfile::tempdir().unwrap();
+        let mut bytes = whole.clone();
+        bytes[pos] ^= 0x40;
+        std::fs::write(d.path().join(LOG_FILE), &bytes).unwrap();
+        match FileStore::open(d.path()) {
+            Ok(store) => {
+                assert_eq!(versions(&store), (4, 1), "flip at {pos}");
+                assert_eq!(store.torn_tail(), whole.len() as u64 - ends[2]);
+            }
+            Err(e) => panic!("flip at {pos} in the last append: {e}"),
+        }
+    }
+}
+
+#[test]
+fn damage_before_the_last_append_is_an_error_that_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ends = three_appends(dir.path());
+    let whole = log(dir.path());
+    // Every byte of the header and of the first two appends.
+    for pos in 0..ends[2] as usize {
+        let d = tempfile::tempdir().unwrap();
+        let mut bytes = whole.clone();
+        bytes[pos] ^= 0x01;
+        std::fs::write(d.path().join(LOG_FILE), &bytes).unwrap();
+        match FileStore::open(d.path()) {
+            Err(StoreError::Backend(msg)) => {
+                assert!(msg.contains("damaged at byte"), "flip at {pos}: {msg}");
+                assert!(
+                    msg.contains(LOG_FILE),
+                    "flip at {pos}: names the file: {msg}"
+                );
+            }
+            Err(other) => panic!("flip at {pos}: {other:?}"),
+            Ok(store) => panic!(
+                "flip at {pos} went unnoticed or was taken for a torn tail (torn {})",
+                store.torn_tail()
+            ),
+        }
+        assert_eq!(
+            log(d.path()),
+            bytes,
+            "flip at {pos}: the file is left as it is"
+        );
+        assert!(!d.path().join(TORN_FILE).exists());
+    }
+}
+
+#[test]
+fn unflushed_appends_torn_in_any_order_are_dropped_together() {
+    // After a flush, three appends without one: a power cut may have written the later
+    // ones and not the first. None was acknowledged: all three go, the flushed one stays.
+    let d = tempfile::tempdir().unwrap();
+    let a = stream("server/a");
+    let ends = {
+        let store = FileStore::open(d.path()).unwrap();
+        store.append(&a, 0, &events(0, 1)).unwrap();
+        store.flush().unwrap();
+        let flushed = store.size_on_disk();
+        for v in 1..4 {
+            store.append(&a, v, &events(v, 1)).unwrap();
+        }
+        [flushed, store.size_on_disk()]
+    };
+    let whole = log(d.path());
+    for pos in ends[0] as usize..ends[1] as usize {
+        let mut bytes = whole.clone();
+        bytes[pos] = 0;
+        if bytes == whole {
+            continue;
+        }
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(LOG_FILE), &bytes).unwrap();
+        let store = FileStore::open(d.path())
+            .unwrap_or_else(|e| panic!("zero at {pos}: unflushed appends are a torn tail: {e}"));
+        let v = store.version(&a).unwrap();
+        assert!(v >= 1, "zero at {pos}: the flushed append stays");
+        assert_eq!(log(d.path()).len() as u64, store.size_on_disk());
+        assert_eq!(
+            store.torn_tail() + store.size_on_disk(),
+            whole.len() as u64,
+            "zero at {pos}"
+        );
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_log_is_refused_and_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join(LOG_FILE);
+    for bytes in [
+        b"not a devcare log at all".to_vec(),
+        b"SQLite".to_vec(),
+        // The header of a format this build does not read.
+        {
+            let dir = tempfile::tempdir().unwrap();
+            three_appends(dir.path());
+            let mut h = log(dir.path());
+            h[8] = 2;
+            h
+        },
+    ] {
+        std::fs::write(&path, &bytes).unwrap();
+        let err = FileStore::open(d.path()).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Backend(m) if m.contains("damaged at byte")),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+}
+
+#[test]
+fn a_second_open_is_refused_while_the_first_is_open() {
+    let d = tempfile::tempdir().unwrap();
+    let first = FileStore::open(d.path()).unwrap();
+    first.append(&stream("server/a"), 0, &events(0, 1)).unwrap();
+    let err = FileStore::open(d.path()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Backend(m) if m.contains("in use")),
+        "{err}"
+    );
+    drop(first);
+    let again = FileStore::open(d.path()).unwrap();
+    assert_eq!(again.version(&stream("server/a")).unwrap(), 1);
+}
+
+#[test]
+fn a_frame_whose_parts_do_not_continue_their_streams_is_damage() {
+    // Two stores' logs spliced: the second's first append claims seq 1 of a stream the
+    // first already has. Every frame passes its checksum; the order does not.
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ends = three_appends(d1.path());
+    three_appends(d2.path());
+    let mut bytes = log(d1.path());
+    let other = log(d2.path());
+    bytes.extend_from_slice(&other[16..]);
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join(LOG_FILE), &bytes).unwrap();
+    let err = FileStore::open(d.path()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Backend(m)
+            if m.contains(&format!("damaged at byte {}", ends[3])) && m.contains("version 5")),
+        "{err}"
+    );
+    assert_eq!(log(d.path()), bytes);
+}

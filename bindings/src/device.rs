@@ -58,16 +58,19 @@ pub struct DeviceAgent(Mutex<DeviceHost>);
 impl DeviceAgent {
     /// Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
     /// empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
-    /// reports with `device_key` (32 bytes). `sled_path` null keeps the log in memory.
+    /// reports with `device_key` (32 bytes). `store_path` null keeps the log in memory;
+    /// otherwise it is a directory (created if missing) holding the log in one append-only
+    /// file, `devcare.log`, locked while the agent is open. A sled directory from devcare
+    /// 0.7 or older opens as before when the library has its `sled` feature (the default).
     #[uniffi::constructor]
     pub fn open(
-        sled_path: Option<String>,
+        store_path: Option<String>,
         device_id: String,
         groups: Vec<String>,
         server_public_key: Vec<u8>,
         device_key: Vec<u8>,
     ) -> Result<Arc<Self>, DevcareError> {
-        let path = sled_path.as_deref().map(std::path::Path::new);
+        let path = store_path.as_deref().map(std::path::Path::new);
         let host = DeviceHost::open(path, &device_id, groups, &server_public_key, &device_key)?;
         Ok(Arc::new(DeviceAgent(Mutex::new(host))))
     }

@@ -1,9 +1,9 @@
-//! Where a command's event log lives: a sled directory (the embedded default) or a
-//! PostgreSQL database named by a connection string.
+//! Where a command's event log lives: a sled directory (the embedded default), a device's
+//! log directory (the file store) or a PostgreSQL database named by a connection string.
 
 use std::path::Path;
 
-use devcare::store::{EventStore, SledStore};
+use devcare::store::{EventStore, FileStore, LOG_FILE, SledStore};
 use devcare_pg::PgStore;
 
 use crate::error::{Result, input};
@@ -14,8 +14,8 @@ pub(crate) fn is_postgres(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains("dbname=")
 }
 
-/// Opens an existing store: a PostgreSQL database, or a sled directory (refused when the
-/// directory is not one, rather than created).
+/// Opens an existing store: a PostgreSQL database, a device's log directory or a sled
+/// directory (refused when the directory is neither, rather than created).
 pub(crate) fn open_existing(at: &Path) -> Result<Box<dyn EventStore>> {
     let name = at.to_string_lossy();
     if is_postgres(&name) {
@@ -23,9 +23,15 @@ pub(crate) fn open_existing(at: &Path) -> Result<Box<dyn EventStore>> {
             PgStore::connect(&name).map_err(|e| input(e.to_string()))?,
         ));
     }
+    if at.join(LOG_FILE).is_file() {
+        return Ok(Box::new(
+            FileStore::open(at).map_err(|e| input(format!("{}: {e}", at.display())))?,
+        ));
+    }
     if !at.join("conf").is_file() {
         return Err(input(format!(
-            "{}: not a devcare sled store (no conf file) nor a PostgreSQL connection string",
+            "{}: not a devcare store (no {LOG_FILE}, no sled conf file) nor a PostgreSQL \
+             connection string",
             at.display()
         )));
     }

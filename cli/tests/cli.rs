@@ -337,7 +337,50 @@ fn simulate_on_sled_replays_and_the_log_can_be_inspected() {
     .unwrap();
     assert_eq!(again["events_logged"], v["events_logged"]);
     let err = fails(&["log", "inspect", p(dir.path())], 2);
-    assert!(err.contains("not a devcare sled store"), "{err}");
+    assert!(err.contains("not a devcare store"), "{err}");
+}
+
+#[test]
+fn a_device_log_can_be_inspected_and_a_damaged_one_is_refused() {
+    use devcare::payload::{PayloadLimits, ServerKey, build_payload};
+    let dir = tempfile::tempdir().unwrap();
+    let c = devcare::spec::fixtures::campaign();
+    let key = ServerKey::from_seed(&[9; 32]);
+    let payload = build_payload(&c, &key, c.report_deadline(), &PayloadLimits::default()).unwrap();
+    {
+        let mut host = devcare::host::DeviceHost::open(
+            Some(dir.path()),
+            "IMEI:1",
+            vec![],
+            &key.public().to_bytes(),
+            &[5; 32],
+        )
+        .unwrap();
+        host.receive(&payload, c.issued_at, |_| {
+            Ok::<_, std::convert::Infallible>(devcare::ApplyResult::OK)
+        })
+        .unwrap();
+    }
+    let lines = ok(&["log", "inspect", p(dir.path())]);
+    let stream = format!("device/{}", c.id);
+    assert!(lines.starts_with(&format!("{stream} 1 ")), "{lines}");
+    let json = ok(&["log", "inspect", p(dir.path()), "--json"]);
+    let first: Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["stream"], stream.as_str());
+    assert_eq!(first["seq"], 1);
+
+    // A damaged byte in the first append, with the second after it: named, exit 2.
+    let log = dir.path().join(devcare::store::LOG_FILE);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&log, &bytes).unwrap();
+    let err = fails(&["log", "inspect", p(dir.path())], 2);
+    assert!(err.contains("damaged at byte 16"), "{err}");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        bytes,
+        "inspect changed nothing"
+    );
 }
 
 #[test]

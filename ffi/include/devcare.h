@@ -422,12 +422,17 @@ devcare_result devcare_last_error(char *buf, size_t cap, size_t *out_len);
 
 // Opens a device agent for `device_id`, member of the `n_groups` groups at `groups` (for
 // group campaigns; NULL and 0 for none), trusting payloads signed by `server_public_key`
-// (32 bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` NULL
-// keeps the log in memory; otherwise the log lives in that directory and is replayed.
+// (32 bytes) and authenticating reports with `device_key` (32 bytes). `store_path` NULL
+// keeps the log in memory; otherwise the log lives in that directory (created if missing)
+// in one append-only file, `devcare.log`, and is replayed. The directory is locked while
+// the agent is open: a second open fails with `DEVCARE_STORE_ERROR`. A sled directory from
+// devcare 0.7 or older opens as before in the full library, and fails with
+// `DEVCARE_STORE_ERROR` in the device-only one (no sled); `devcare_last_error`
+// says which.
 //
 // # Safety
 // Pointers must be NULL or valid as described; `out` must be valid for a write.
-devcare_result devcare_device_open(const char *sled_path,
+devcare_result devcare_device_open(const char *store_path,
                                    const char *device_id,
                                    const char *const *groups,
                                    size_t n_groups,

@@ -173,14 +173,19 @@ unsafe fn c_tree(
 
 /// Opens a device agent for `device_id`, member of the `n_groups` groups at `groups` (for
 /// group campaigns; NULL and 0 for none), trusting payloads signed by `server_public_key`
-/// (32 bytes) and authenticating reports with `device_key` (32 bytes). `sled_path` NULL
-/// keeps the log in memory; otherwise the log lives in that directory and is replayed.
+/// (32 bytes) and authenticating reports with `device_key` (32 bytes). `store_path` NULL
+/// keeps the log in memory; otherwise the log lives in that directory (created if missing)
+/// in one append-only file, `devcare.log`, and is replayed. The directory is locked while
+/// the agent is open: a second open fails with `DEVCARE_STORE_ERROR`. A sled directory from
+/// devcare 0.7 or older opens as before in the full library, and fails with
+/// `DEVCARE_STORE_ERROR` in the device-only one (no sled); `devcare_last_error`
+/// says which.
 ///
 /// # Safety
 /// Pointers must be NULL or valid as described; `out` must be valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn devcare_device_open(
-    sled_path: *const c_char,
+    store_path: *const c_char,
     device_id: *const c_char,
     groups: *const *const c_char,
     n_groups: usize,
@@ -194,10 +199,10 @@ pub unsafe extern "C" fn devcare_device_open(
         let groups = try_str_array!(groups, n_groups);
         let pk = try_key!(server_public_key);
         let key = try_key!(device_key);
-        let path = if sled_path.is_null() {
+        let path = if store_path.is_null() {
             None
         } else {
-            Some(Path::new(try_str!(sled_path)))
+            Some(Path::new(try_str!(store_path)))
         };
         let host = try_host!(DeviceHost::open(path, id, groups, pk, key));
         put!(

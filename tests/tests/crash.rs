@@ -1,20 +1,40 @@
-//! Crash safety: a child process appending to the sled store is killed with SIGKILL at
-//! random points; after each kill, every append it reported flushed is present, and the log
+//! Crash safety: a child process appending to the sled store, or to the device's file
+//! store, is killed with SIGKILL at random points; after each kill, every append it reported flushed is present, and the log
 //! replays without error. Runs 20 kills by default; `DEVCARE_CRASH_RUNS=1000` for a long run.
 
 use std::time::Duration;
 
 use devcare::ServerEvent;
-use devcare::store::{EventStore, SledStore, StreamId};
+use devcare::store::{EventStore, FileStore, SledStore, StreamId};
 use devcare_integration::{Xorshift, crash_event, run_crash_writer};
 
 #[test]
 fn every_flushed_append_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    kill_and_reopen(dir.path().to_str().unwrap(), || {
+        SledStore::open(dir.path()).unwrap()
+    });
+}
+
+/// The device's file store: the same kills, and no reopen ever finds a torn tail (a killed
+/// process's writes are whole; only a power cut tears one, `tests/tests/file_store.rs`).
+#[test]
+fn every_flushed_append_survives_sigkill_on_the_file_store() {
+    let dir = tempfile::tempdir().unwrap();
+    kill_and_reopen(&format!("file:{}", dir.path().display()), || {
+        let store = FileStore::open(dir.path()).unwrap();
+        assert_eq!(store.torn_tail(), 0, "a kill tore an append");
+        store
+    });
+}
+
+/// Kills the crash writer on `at` at random points; after each kill, `open` must find every
+/// append the writer reported flushed, in order, and replay without error.
+fn kill_and_reopen<S: EventStore>(at: &str, open: impl Fn() -> S) {
     let runs: u64 = std::env::var("DEVCARE_CRASH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let dir = tempfile::tempdir().unwrap();
     let stream = StreamId::new("server/crash").unwrap();
     let mut flushed_max = 0u64;
     let mut total_lost = 0u64;
@@ -24,7 +44,7 @@ fn every_flushed_append_survives_sigkill() {
         let delay = Duration::from_micros(rng.next() % 60_000);
         let reported = run_crash_writer(
             env!("CARGO_BIN_EXE_crash_writer"),
-            dir.path().to_str().unwrap(),
+            at,
             run + 1,
             delay,
             true,
@@ -32,7 +52,7 @@ fn every_flushed_append_survives_sigkill() {
         );
         flushed_max = flushed_max.max(reported);
 
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open();
         let version = store.version(&stream).unwrap();
         assert!(
             version >= flushed_max,
@@ -50,6 +70,7 @@ fn every_flushed_append_survives_sigkill() {
         flushed_max = version; // what is there now is the floor for the next run
     }
     eprintln!(
-        "{runs} kills; final version {flushed_max}; events beyond the last reported flush that survived: {total_lost}"
+        "{at}: {runs} kills; final version {flushed_max}; events beyond the last reported \
+         flush that survived: {total_lost}"
     );
 }

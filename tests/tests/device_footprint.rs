@@ -1,12 +1,14 @@
 //! What a handset pays for devcare, measured (its own test binary: the counting allocator
 //! and the thread count see only this test): the heap peak of receiving a signed
-//! 32-setting payload, applying and evaluating it, and the threads the sled store starts.
+//! 32-setting payload, applying and evaluating it, on the device's file store (and on sled,
+//! which a full build still opens for a device log of devcare 0.7), and the threads each
+//! store starts.
 //! `docs/performance.md` quotes the figures this prints
 //! (`cargo test --release -p devcare-integration --test device_footprint -- --nocapture`).
 
 use devcare::host::DeviceAgent;
 use devcare::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload};
-use devcare::store::{EventStore, MemoryStore, SledOptions, SledStore};
+use devcare::store::{EventStore, FileStore, MemoryStore, SledOptions, SledStore};
 use devcare::*;
 
 #[global_allocator]
@@ -72,7 +74,7 @@ fn threads() -> usize {
 }
 
 #[test]
-fn a_device_takes_a_payload_in_a_small_heap_and_the_sled_flusher_is_the_only_extra_thread() {
+fn a_device_takes_a_payload_in_a_small_heap_and_its_file_store_starts_no_thread() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let c = campaign();
     let key = ServerKey::from_seed(&[42; 32]);
@@ -80,21 +82,46 @@ fn a_device_takes_a_payload_in_a_small_heap_and_the_sled_flusher_is_the_only_ext
     trusted.add(key.public());
     let bytes = build_payload(&c, &key, Timestamp(u64::MAX), &PayloadLimits::default()).unwrap();
 
-    // The heap: devcare's own part (on a memory store), and with sled in a directory.
+    // The heap: devcare's own part (on a memory store), on the file store a device host
+    // opens, and with sled in a directory.
     let memory = receive_apply_evaluate(MemoryStore::new(), &bytes, &trusted);
     let dir = tempfile::tempdir().unwrap();
+    let file = receive_apply_evaluate(
+        FileStore::open(dir.path().join("f")).unwrap(),
+        &bytes,
+        &trusted,
+    );
     let sled_device = receive_apply_evaluate(
         SledStore::open_with(dir.path().join("a"), &SledOptions::DEVICE).unwrap(),
         &bytes,
         &trusted,
     );
     println!(
-        "payload {} bytes, 32 settings: heap peak {memory} B on a memory store, {sled_device} B on sled (SledOptions::DEVICE)",
+        "payload {} bytes, 32 settings: heap peak {memory} B on a memory store, {file} B on the file store, {sled_device} B on sled (SledOptions::DEVICE)",
         bytes.len()
     );
     // devcare's part stays within 64 KiB (the payload is 1.2 KB; the campaign, its events
     // and records are a few copies of it).
     assert!(memory < 64 * 1024, "heap peak {memory} B");
+    assert!(file < 64 * 1024, "heap peak on the file store {file} B");
+
+    // Threads: the file store starts none, opening or writing.
+    let base = threads();
+    {
+        let f = FileStore::open(dir.path().join("g")).unwrap();
+        let stream = devcare::store::StreamId::new("device/c").unwrap();
+        for v in 0..20 {
+            f.append(
+                &stream,
+                v,
+                &[ServerEvent::BroadcastSent { at: Timestamp(v) }],
+            )
+            .unwrap();
+            f.flush().unwrap();
+            assert_eq!(threads(), base, "the file store started a thread");
+        }
+    }
+    println!("threads started by the file store: 0");
 
     // Threads: sled's flusher is one; SledOptions::DEVICE starts none that stay.
     let base = threads();

@@ -1,5 +1,5 @@
-//! `devcare log inspect`: the events of an event store (a sled directory or a PostgreSQL
-//! database), one per line.
+//! `devcare log inspect`: the events of an event store (a sled directory, a device's log
+//! directory or a PostgreSQL database), one per line.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +16,8 @@ use crate::printer::{Printer, quiet_on_closed_pipe};
 pub(crate) enum LogCmd {
     /// Print the events of an event store, one per line (JSON lines with --json).
     Inspect {
-        /// The store: a sled directory, or a PostgreSQL connection string
-        /// (`postgres://user@host/db`).
+        /// The store: a sled directory, a device's log directory (holding devcare.log), or a
+        /// PostgreSQL connection string (`postgres://user@host/db`).
         dir: PathBuf,
         /// Only this stream (e.g. server/apn-2026-11).
         #[arg(long, value_name = "ID")]

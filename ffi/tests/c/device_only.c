@@ -1,8 +1,9 @@
 /* A handset's whole flow on the device-only library (built without the `server` feature,
  * compiled with -DDEVCARE_DEVICE_ONLY): verify and apply a broadcast payload with one
  * failing setting, evaluate at the schedule's instant, and render the one report as a
- * Generic Alert. The payload and keys are the wire vectors' (tests/vectors/wire.json).
- * Usage: device_only SLED_DIR PAYLOAD_HEX PUBLIC_KEY_HEX MASTER_HEX NOW_MS */
+ * Generic Alert; then reboot: the log replays from its file, locked while open. The
+ * payload and keys are the wire vectors' (tests/vectors/wire.json).
+ * Usage: device_only STORE_DIR PAYLOAD_HEX PUBLIC_KEY_HEX MASTER_HEX NOW_MS */
 #include "common.h"
 
 #ifdef DEVCARE_SERVER
@@ -52,6 +53,18 @@ int main(int argc, char **argv) {
   ASSERT(strcmp(campaign, "apn-2026-11") == 0);
   ASSERT(strstr(xml, "<Data>1226</Data>") != NULL || strstr(xml, "1226") != NULL);
   CHECK(devcare_device_report_sent(dev, campaign, attempt, at));
+  devcare_device_free(dev);
+
+  /* Reboot: the log replays from its file, and the report sent is not due again. While
+   * the agent is open its directory is locked: a second open is a store error. */
+  CHECK(devcare_device_open(argv[1], id, NULL, 0, pk, key, &dev));
+  devcare_device *second = NULL;
+  ASSERT(devcare_device_open(argv[1], id, NULL, 0, pk, key, &second) == DEVCARE_STORE_ERROR);
+  ASSERT(devcare_device_next_report_alert(dev, at, xml, sizeof xml, &xml_len, campaign,
+                                          sizeof campaign, &attempt) == DEVCARE_NOTHING_DUE);
+  size_t pending = 1;
+  CHECK(devcare_device_pending(dev, &pending));
+  ASSERT(pending == 0);
   devcare_device_free(dev);
   printf("device-only flow: one report of %zu bytes of XML for %s\n", xml_len, campaign);
   return 0;

@@ -1,8 +1,9 @@
 //! Crash-test child: appends forever, printing `flushed N` after each durable append, until
 //! it is killed (or its store fails: then it exits 1). `crash_writer STORE SEED`, where
-//! STORE is a sled directory or a PostgreSQL connection string.
+//! STORE is a sled directory, `file:DIR` (the device's file store) or a PostgreSQL
+//! connection string.
 //!
-//! On sled it appends to `server/crash` and flushes every 1 to 4 batches. On PostgreSQL
+//! On sled and the file store it appends to `server/crash` and flushes every 1 to 4 batches. On PostgreSQL
 //! every append is durable when it returns (synchronous commit), and each one is a batch
 //! over two streams, `server/crash` and `server/crash-twin`, with the same events: after any
 //! crash both must hold the same number (all of a batch or none of it). Every other round
@@ -12,7 +13,7 @@
 use std::io::Write;
 
 use devcare::ServerEvent;
-use devcare::store::{AppendRequest, EventStore, SledStore, StreamId};
+use devcare::store::{AppendRequest, EventStore, FileStore, SledStore, StreamId};
 use devcare_integration::crash_event;
 use devcare_pg::PgStore;
 
@@ -31,6 +32,9 @@ fn main() {
     if at.starts_with("postgres") || at.contains("dbname=") {
         let store = PgStore::connect(&at).unwrap_or_else(|e| fail("connect", e));
         run(&store, seed, true);
+    } else if let Some(dir) = at.strip_prefix("file:") {
+        let store = FileStore::open(dir).unwrap_or_else(|e| fail("open", e));
+        run(&store, seed, false);
     } else {
         let store = SledStore::open(&at).unwrap_or_else(|e| fail("open", e));
         run(&store, seed, false);

@@ -16,16 +16,25 @@ fn every_flushed_append_survives_sigkill() {
     });
 }
 
-/// The device's file store: the same kills, and no reopen ever finds a torn tail (a killed
-/// process's writes are whole; only a power cut tears one, `tests/tests/file_store.rs`).
+/// The device's file store: the same kills. A kill can land inside a write that spans
+/// pages (Linux stops a write to a file between pages for a fatal signal), so a reopen may
+/// find a torn tail: it is moved aside, and every flushed append is still there.
 #[test]
 fn every_flushed_append_survives_sigkill_on_the_file_store() {
     let dir = tempfile::tempdir().unwrap();
+    let torn = std::cell::Cell::new((0u64, 0u64));
     kill_and_reopen(&format!("file:{}", dir.path().display()), || {
         let store = FileStore::open(dir.path()).unwrap();
-        assert_eq!(store.torn_tail(), 0, "a kill tore an append");
+        if store.torn_tail() > 0 {
+            let (n, bytes) = torn.get();
+            torn.set((n + 1, bytes + store.torn_tail()));
+        }
         store
     });
+    let (n, bytes) = torn.get();
+    let kept = std::fs::metadata(dir.path().join(devcare::store::TORN_FILE)).map_or(0, |m| m.len());
+    assert_eq!(kept, bytes, "every torn tail is kept aside");
+    eprintln!("torn tails found on reopen: {n} ({bytes} bytes)");
 }
 
 /// Kills the crash writer on `at` at random points; after each kill, `open` must find every

@@ -288,3 +288,49 @@ fn a_frame_whose_parts_do_not_continue_their_streams_is_damage() {
     );
     assert_eq!(log(d.path()), bytes);
 }
+
+/// A handset upgraded from 0.7 kept its log in a sled directory: the 0.8 host (with the
+/// `sled` feature, as in the full library) opens it as sled and finds the campaign it had,
+/// and does not start a file log beside it.
+#[test]
+fn a_device_log_of_devcare_0_7_on_sled_still_opens() {
+    use devcare::host::{DeviceAgent, DeviceHost};
+    use devcare::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload};
+    use devcare::store::{SledOptions, SledStore};
+    let dir = tempfile::tempdir().unwrap();
+    let c = devcare::spec::fixtures::campaign();
+    let key = ServerKey::from_seed(&[3; 32]);
+    let payload = build_payload(&c, &key, c.report_deadline(), &PayloadLimits::default()).unwrap();
+    {
+        // What a 0.7 DeviceHost wrote.
+        let store = SledStore::open_with(dir.path(), &SledOptions::DEVICE).unwrap();
+        let mut agent =
+            DeviceAgent::open(store, devcare::DeviceId::new("IMEI:1").unwrap(), vec![]).unwrap();
+        let mut trusted = TrustedKeys::new();
+        trusted.add(key.public());
+        agent
+            .receive_and_apply(
+                &payload,
+                &trusted,
+                &PayloadLimits::default(),
+                c.issued_at,
+                |_| Ok::<_, std::convert::Infallible>(devcare::ApplyResult::OK),
+            )
+            .unwrap();
+        agent.store().flush().unwrap();
+    }
+    let host = DeviceHost::open(
+        Some(dir.path()),
+        "IMEI:1",
+        vec![],
+        &key.public().to_bytes(),
+        &[5; 32],
+    )
+    .unwrap();
+    let states: Vec<_> = host.agent().states().map(|(id, _)| id.clone()).collect();
+    assert_eq!(states, vec![c.id.clone()]);
+    assert!(
+        !dir.path().join(LOG_FILE).exists(),
+        "no file log beside sled"
+    );
+}

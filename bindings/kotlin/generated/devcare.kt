@@ -820,7 +820,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_devcare_uniffi_fn_free_deviceagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_constructor_deviceagent_open(`sledPath`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_constructor_deviceagent_open(`storePath`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key(`ptr`: Long,`serverPublicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1188,7 +1188,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() and 0xFFFF) != 30202) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() and 0xFFFF) != 65391) {
+    if ((lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() and 0xFFFF) != 1213) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() and 0xFFFF) != 58160) {
@@ -3088,15 +3088,18 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
     /**
      * Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
      * empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
-     * reports with `device_key` (32 bytes). `sled_path` null keeps the log in memory.
+     * reports with `device_key` (32 bytes). `store_path` null keeps the log in memory;
+     * otherwise it is a directory (created if missing) holding the log in one append-only
+     * file, `devcare.log`, locked while the agent is open. A sled directory from devcare
+     * 0.7 or older opens as before when the library has its `sled` feature (the default).
      */
-    @Throws(DevcareException::class) fun `open`(`sledPath`: kotlin.String?, `deviceId`: kotlin.String, `groups`: List<kotlin.String>, `serverPublicKey`: kotlin.ByteArray, `deviceKey`: kotlin.ByteArray): DeviceAgent {
+    @Throws(DevcareException::class) fun `open`(`storePath`: kotlin.String?, `deviceId`: kotlin.String, `groups`: List<kotlin.String>, `serverPublicKey`: kotlin.ByteArray, `deviceKey`: kotlin.ByteArray): DeviceAgent {
             return FfiConverterTypeDeviceAgent.lift(
     uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_constructor_deviceagent_open(
     
         
-        FfiConverterOptionalString.lower(`sledPath`),
+        FfiConverterOptionalString.lower(`storePath`),
         FfiConverterString.lower(`deviceId`),
         FfiConverterSequenceString.lower(`groups`),
         FfiConverterByteArray.lower(`serverPublicKey`),

@@ -618,7 +618,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 65391:
+    if lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 1213:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -4496,14 +4496,17 @@ class DeviceAgent(DeviceAgentProtocol):
     
     _handle: ctypes.c_uint64
     @classmethod
-    def open(cls, sled_path: typing.Optional[str],device_id: str,groups: typing.List[str],server_public_key: bytes,device_key: bytes) -> DeviceAgent:
+    def open(cls, store_path: typing.Optional[str],device_id: str,groups: typing.List[str],server_public_key: bytes,device_key: bytes) -> DeviceAgent:
         """
         Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
         empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
-        reports with `device_key` (32 bytes). `sled_path` null keeps the log in memory.
+        reports with `device_key` (32 bytes). `store_path` null keeps the log in memory;
+        otherwise it is a directory (created if missing) holding the log in one append-only
+        file, `devcare.log`, locked while the agent is open. A sled directory from devcare
+        0.7 or older opens as before when the library has its `sled` feature (the default).
 """
         
-        _UniffiFfiConverterOptionalString.check_lower(sled_path)
+        _UniffiFfiConverterOptionalString.check_lower(store_path)
 
         _UniffiFfiConverterString.check_lower(device_id)
 
@@ -4513,7 +4516,7 @@ class DeviceAgent(DeviceAgentProtocol):
 
         _UniffiFfiConverterBytes.check_lower(device_key)
         _uniffi_lowered_args = (
-            _UniffiFfiConverterOptionalString.lower(sled_path),
+            _UniffiFfiConverterOptionalString.lower(store_path),
             _UniffiFfiConverterString.lower(device_id),
             _UniffiFfiConverterSequenceString.lower(groups),
             _UniffiFfiConverterBytes.lower(server_public_key),

@@ -1416,13 +1416,16 @@ open class DeviceAgent: DeviceAgentProtocol, @unchecked Sendable {
     /**
      * Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
      * empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
-     * reports with `device_key` (32 bytes). `sled_path` null keeps the log in memory.
+     * reports with `device_key` (32 bytes). `store_path` null keeps the log in memory;
+     * otherwise it is a directory (created if missing) holding the log in one append-only
+     * file, `devcare.log`, locked while the agent is open. A sled directory from devcare
+     * 0.7 or older opens as before when the library has its `sled` feature (the default).
      */
-public static func `open`(sledPath: String?, deviceId: String, groups: [String], serverPublicKey: Data, deviceKey: Data)throws  -> DeviceAgent  {
+public static func `open`(storePath: String?, deviceId: String, groups: [String], serverPublicKey: Data, deviceKey: Data)throws  -> DeviceAgent  {
     return try  FfiConverterTypeDeviceAgent_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_constructor_deviceagent_open(
-        FfiConverterOptionString.lower(sledPath),
+        FfiConverterOptionString.lower(storePath),
         FfiConverterString.lower(deviceId),
         FfiConverterSequenceString.lower(groups),
         FfiConverterData.lower(serverPublicKey),
@@ -4412,7 +4415,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 65391) {
+    if (uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 1213) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160) {

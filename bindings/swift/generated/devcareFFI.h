@@ -271,7 +271,7 @@ void uniffi_devcare_uniffi_fn_free_deviceagent(uint64_t handle, RustCallStatus *
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_DEVICEAGENT_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CONSTRUCTOR_DEVICEAGENT_OPEN
-uint64_t uniffi_devcare_uniffi_fn_constructor_deviceagent_open(RustBuffer sled_path, RustBuffer device_id, RustBuffer groups, RustBuffer server_public_key, RustBuffer device_key, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_devcare_uniffi_fn_constructor_deviceagent_open(RustBuffer store_path, RustBuffer device_id, RustBuffer groups, RustBuffer server_public_key, RustBuffer device_key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEAGENT_ADD_TRUSTED_KEY

@@ -449,3 +449,36 @@ pub fn check_batch(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory holding sled's files is never taken for an empty device log: with sled
+    /// it opens as sled, without it the open says why it cannot.
+    #[test]
+    fn a_sled_directory_is_opened_as_sled_or_refused_never_read_as_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("device");
+        #[cfg(feature = "sled")]
+        {
+            drop(SledStore::open(&dir).unwrap());
+            assert!(matches!(
+                AnyStore::open_device(Some(&dir)).unwrap(),
+                AnyStore::Sled(_)
+            ));
+        }
+        #[cfg(not(feature = "sled"))]
+        {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("conf"), b"segment_size: 524288\n").unwrap();
+            let err = AnyStore::open_device(Some(&dir)).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Backend(m) if m.contains("a sled store")
+                    && m.contains("`sled` feature")),
+                "{err}"
+            );
+        }
+        assert!(!dir.join(LOG_FILE).exists());
+    }
+}

@@ -73,6 +73,24 @@ fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
 }
 
+/// Twenty appends, each flushed; returns the most threads above `base` seen after one.
+fn twenty_flushed_appends(store: &impl EventStore, base: usize) -> usize {
+    let stream = devcare::store::StreamId::new("server/c").unwrap();
+    let mut most = 0;
+    for v in 0..20 {
+        store
+            .append(
+                &stream,
+                v,
+                &[ServerEvent::BroadcastSent { at: Timestamp(v) }],
+            )
+            .unwrap();
+        store.flush().unwrap();
+        most = most.max(threads() - base);
+    }
+    most
+}
+
 #[test]
 fn a_device_takes_a_payload_in_a_small_heap_and_its_file_store_starts_no_thread() {
     let _profiler = dhat::Profiler::builder().testing().build();
@@ -109,17 +127,8 @@ fn a_device_takes_a_payload_in_a_small_heap_and_its_file_store_starts_no_thread(
     let base = threads();
     {
         let f = FileStore::open(dir.path().join("g")).unwrap();
-        let stream = devcare::store::StreamId::new("device/c").unwrap();
-        for v in 0..20 {
-            f.append(
-                &stream,
-                v,
-                &[ServerEvent::BroadcastSent { at: Timestamp(v) }],
-            )
-            .unwrap();
-            f.flush().unwrap();
-            assert_eq!(threads(), base, "the file store started a thread");
-        }
+        let most = twenty_flushed_appends(&f, base);
+        assert_eq!(most, 0, "the file store started a thread");
     }
     println!("threads started by the file store: 0");
 
@@ -135,18 +144,7 @@ fn a_device_takes_a_payload_in_a_small_heap_and_its_file_store_starts_no_thread(
         std::thread::sleep(std::time::Duration::from_millis(200));
         let open = threads() - base;
         // Writing: sled's I/O pool may lend threads for a flush; they do not stay.
-        let stream = devcare::store::StreamId::new("server/c").unwrap();
-        let mut most = 0;
-        for v in 0..20 {
-            s.append(
-                &stream,
-                v,
-                &[ServerEvent::BroadcastSent { at: Timestamp(v) }],
-            )
-            .unwrap();
-            s.flush().unwrap();
-            most = most.max(threads() - base);
-        }
+        let most = twenty_flushed_appends(&s, base);
         std::thread::sleep(std::time::Duration::from_millis(1_000));
         (open, most, threads() - base)
     };

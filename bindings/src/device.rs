@@ -219,7 +219,7 @@ impl DeviceAgent {
             .map(|p| PendingWork {
                 campaign: p.campaign.to_string(),
                 care_attempt: p.care_attempt,
-                setting_uris: p.settings.iter().map(|s| s.uri.clone()).collect(),
+                setting_uris: p.settings.iter().map(|s| s.uri.to_string()).collect(),
             })
             .collect())
     }

@@ -97,10 +97,12 @@ fn to_dm(s: &Setting) -> DmSetting {
             SettingOp::Delete => DmOp::Delete,
             SettingOp::Exec => DmOp::Exec,
         },
-        uri: s.uri.clone(),
+        uri: s.uri.to_string(),
         value: match &s.value {
             Value::Null => DmValue::Null,
-            Value::Str(v) => DmValue::Str { value: v.clone() },
+            Value::Str(v) => DmValue::Str {
+                value: v.to_string(),
+            },
             Value::Int(v) => DmValue::Int { value: *v },
             Value::Bool(v) => DmValue::Bool { value: *v },
             Value::Float(v) => DmValue::Float { value: *v },

@@ -18,7 +18,7 @@ fn campaign(settings: usize) -> Campaign {
             .map(|i| {
                 Setting::replace(
                     format!("./Vendor/Node{i}/Value"),
-                    Value::Str(format!("value-{i}")),
+                    Value::Str(format!("value-{i}").into()),
                 )
             })
             .collect(),

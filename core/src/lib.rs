@@ -47,8 +47,8 @@ pub use decider::Decider;
 pub use device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};
 pub use error::ValidationError;
 pub use model::{
-    Campaign, CampaignId, DeviceId, Duration, Limits, Setting, SettingOp, TargetSet, Timestamp,
-    ValidCampaign, Value,
+    Campaign, CampaignId, DeviceId, Duration, Limits, Setting, SettingOp, TargetSet, Text,
+    Timestamp, ValidCampaign, Value,
 };
 pub use report::{ApplyResult, Finding, Report, ReportKind, Verify};
 pub use schedule::{

@@ -9,5 +9,5 @@
 
 pub use crate::campaign::{Campaign, TargetSet, ValidCampaign};
 pub use crate::ids::{CampaignId, DeviceId, MAX_CAMPAIGN_ID_LEN, MAX_DEVICE_ID_LEN};
-pub use crate::setting::{Limits, Setting, SettingOp, Value};
+pub use crate::setting::{Limits, Setting, SettingOp, Text, Value};
 pub use crate::time::{Duration, Timestamp};

@@ -28,23 +28,139 @@ impl fmt::Display for SettingOp {
     }
 }
 
-/// A `String` from text the decoder may lend (bincode lends it from the payload bytes):
-/// checked as UTF-8 where it lies and copied once, with no zeroed buffer in between.
-fn lent_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    struct Text;
-    impl serde::de::Visitor<'_> for Text {
-        type Value = String;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a string")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
-        }
-        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
-            Ok(v)
-        }
+/// Text of a setting — its node URI, a `chr` value: a string that holds up to 24 bytes
+/// inline, without an allocation. A payload's 32 settings are decoded with 64 strings; held
+/// inline, a device opening it makes none of those allocations (`docs/performance.md`).
+///
+/// It reads as a `&str` (`Deref`, `AsRef<str>`, `Display`, comparisons with `str` and
+/// `String`), is made from `&str` and `String` (`"./AP/APN".into()`), and becomes a
+/// `String` with `String::from` or `to_string`. It encodes exactly as a `String`.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text(compact_str::CompactString);
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    d.deserialize_str(Text)
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text(s.into())
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(s.into())
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Self {
+        Text(s.as_str().into())
+    }
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> Self {
+        t.0.into_string()
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<Text> for str {
+    fn eq(&self, other: &Text) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Text> for &str {
+    fn eq(&self, other: &Text) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<Text> for String {
+    fn eq(&self, other: &Text) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    /// Text the decoder lends (bincode lends it from the payload bytes) is checked as UTF-8
+    /// where it lies and copied once: inline up to 24 bytes, else into one allocation.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(v.into())
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(v.into())
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 /// A typed DM node value.
@@ -53,7 +169,7 @@ pub enum Value {
     /// No value (e.g. for `Delete`).
     Null,
     /// `chr` format.
-    Str(#[serde(deserialize_with = "lent_string")] String),
+    Str(Text),
     /// `int` format.
     Int(i64),
     /// `bool` format.
@@ -87,15 +203,14 @@ pub struct Setting {
     /// The DM command.
     pub op: SettingOp,
     /// The management-tree URI, e.g. `./AP/Default/APN`.
-    #[serde(deserialize_with = "lent_string")]
-    pub uri: String,
+    pub uri: Text,
     /// The typed value.
     pub value: Value,
 }
 
 impl Setting {
     /// Shorthand for a `Replace` of `uri` with `value`.
-    pub fn replace(uri: impl Into<String>, value: Value) -> Self {
+    pub fn replace(uri: impl Into<Text>, value: Value) -> Self {
         Setting {
             op: SettingOp::Replace,
             uri: uri.into(),
@@ -148,5 +263,28 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn text_encodes_as_a_string_and_holds_24_bytes_inline() {
+        for s in ["", "./AP/Default/APN", &"x".repeat(24), &"y".repeat(25), "ünïcödé"] {
+            let t = Text::from(s);
+            assert_eq!(t, s);
+            assert_eq!(
+                crate::codec::encode(&t).unwrap(),
+                crate::codec::encode(&s.to_string()).unwrap(),
+                "{s:?} encodes as a String"
+            );
+            let back: Text = crate::codec::decode(&crate::codec::encode(&t).unwrap()).unwrap();
+            assert_eq!(back, t);
+            assert_eq!(String::from(back), s);
+            assert_eq!(t.0.is_heap_allocated(), s.len() > 24, "{s:?}");
+        }
+        assert_eq!(format!("{:?}", Text::from("a\"b")), format!("{:?}", "a\"b"));
     }
 }

@@ -23,7 +23,7 @@ fn each_broken_rule_names_its_field() {
             "settings[2].uri: \"Proxy/Port\" is not a DM tree URI (must start with \"./\")",
         ),
         (
-            |c| c.settings[1].value = Value::Str("x".repeat(20_000)),
+            |c| c.settings[1].value = Value::Str("x".repeat(20_000).into()),
             "settings[1].value: is 20000 bytes long, the limit is 16384",
         ),
         (

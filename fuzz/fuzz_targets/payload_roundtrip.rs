@@ -20,7 +20,7 @@ fn uri(u: &mut Unstructured<'_>) -> Result<String> {
 fn value(u: &mut Unstructured<'_>) -> Result<Value> {
     Ok(match u.int_in_range(0..=5)? {
         0 => Value::Null,
-        1 => Value::Str(String::arbitrary(u)?),
+        1 => Value::Str(String::arbitrary(u)?.into()),
         2 => Value::Int(i64::arbitrary(u)?),
         3 => Value::Bool(bool::arbitrary(u)?),
         4 => {
@@ -45,7 +45,7 @@ fn campaign(u: &mut Unstructured<'_>) -> Result<Campaign> {
                     SettingOp::Delete,
                     SettingOp::Exec,
                 ])?,
-                uri: uri(u)?,
+                uri: uri(u)?.into(),
                 value: value(u)?,
             })
         })
@@ -65,7 +65,7 @@ fn campaign(u: &mut Unstructured<'_>) -> Result<Campaign> {
     }
     if bool::arbitrary(u)? {
         s.conditions.push(Condition::VerifyMismatch {
-            uri: settings[0].uri.clone(),
+            uri: settings[0].uri.to_string(),
         });
     }
     if bool::arbitrary(u)? {

@@ -21,7 +21,7 @@ fn campaign() -> Campaign {
             .map(|i| {
                 Setting::replace(
                     format!("./Vendor/Node{i}/Value"),
-                    Value::Str(format!("value-{i}")),
+                    Value::Str(format!("value-{i}").into()),
                 )
             })
             .collect(),

@@ -49,7 +49,7 @@ fn tree<'a>(
     fail: &'a [&'a str],
 ) -> impl FnMut(&Setting) -> Result<ApplyResult, std::convert::Infallible> + 'a {
     move |s| {
-        applied.push(s.uri.clone());
+        applied.push(s.uri.to_string());
         Ok(if fail.contains(&s.uri.as_str()) {
             ApplyResult::status(500)
         } else {

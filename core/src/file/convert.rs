@@ -124,7 +124,7 @@ impl FileCampaign {
                     Some(FileValue::Bool(b)) => Value::Bool(b),
                     Some(FileValue::Int(n)) => Value::Int(n),
                     Some(FileValue::Float(f)) => Value::Float(f),
-                    Some(FileValue::Str(s)) => Value::Str(s),
+                    Some(FileValue::Str(s)) => Value::Str(s.into()),
                     Some(FileValue::Bytes(b)) => {
                         Value::Bytes(hex_decode(&b.bytes).ok_or_else(|| {
                             problem(
@@ -142,7 +142,7 @@ impl FileCampaign {
                 };
                 Ok(Setting {
                     op,
-                    uri: s.uri,
+                    uri: s.uri.into(),
                     value,
                 })
             })
@@ -187,13 +187,13 @@ impl FileCampaign {
                     SettingOp::Delete => FileOp::Delete,
                     SettingOp::Exec => FileOp::Exec,
                 },
-                uri: s.uri.clone(),
+                uri: s.uri.to_string(),
                 value: match &s.value {
                     Value::Null => None,
                     Value::Bool(b) => Some(FileValue::Bool(*b)),
                     Value::Int(n) => Some(FileValue::Int(*n)),
                     Value::Float(f) => Some(FileValue::Float(*f)),
-                    Value::Str(s) => Some(FileValue::Str(s.clone())),
+                    Value::Str(s) => Some(FileValue::Str(s.to_string())),
                     Value::Bytes(b) => Some(FileValue::Bytes(FileBytes {
                         bytes: hex_encode(b),
                     })),

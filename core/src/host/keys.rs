@@ -156,7 +156,12 @@ pub fn inspect_payload(
         revision: p.campaign.revision,
         issued_at: p.campaign.issued_at,
         valid_until: p.valid_until,
-        setting_uris: p.campaign.settings.iter().map(|s| s.uri.clone()).collect(),
+        setting_uris: p
+            .campaign
+            .settings
+            .iter()
+            .map(|s| s.uri.to_string())
+            .collect(),
         format: payload[4],
         care_timeout: p.campaign.schedule.care.timeout,
     })

@@ -272,7 +272,13 @@ mod text_tests {
 
     #[test]
     fn text_encodes_as_a_string_and_holds_24_bytes_inline() {
-        for s in ["", "./AP/Default/APN", &"x".repeat(24), &"y".repeat(25), "ünïcödé"] {
+        for s in [
+            "",
+            "./AP/Default/APN",
+            &"x".repeat(24),
+            &"y".repeat(25),
+            "ünïcödé",
+        ] {
             let t = Text::from(s);
             assert_eq!(t, s);
             assert_eq!(

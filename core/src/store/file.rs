@@ -66,6 +66,11 @@ const MAGIC: &[u8; 8] = b"devcare\n";
 const FORMAT: u32 = 1;
 const HEADER_LEN: u64 = 16;
 const FRAME_HEAD: u64 = 20;
+/// A read takes the next record in the same system call when at most this many bytes lie
+/// between them (a record's length prefix, a frame head, another stream's short part)...
+const READ_GAP: u64 = 256;
+/// ...and the read stays within this many bytes.
+const READ_CHUNK: u64 = 64 * 1024;
 
 fn header() -> [u8; HEADER_LEN as usize] {
     let mut h = [0; HEADER_LEN as usize];
@@ -579,13 +584,32 @@ impl EventStore for FileStore {
                 .unwrap_or_default()
                 .to_vec()
         };
+        // Records that lie close together (a frame's records, consecutive appends of one
+        // stream) are read with one system call, up to READ_CHUNK bytes at a time.
         let mut buf = Vec::new();
-        for (seq, span) in (from + 1..).zip(spans) {
+        let mut seq = from + 1;
+        let mut rest = spans.as_slice();
+        while let Some(first) = rest.first() {
+            let start = first.offset;
+            let mut end = start + u64::from(first.len);
+            let mut n = 1;
+            for s in &rest[1..] {
+                let s_end = s.offset + u64::from(s.len);
+                if s.offset < end || s.offset - end > READ_GAP || s_end - start > READ_CHUNK {
+                    break;
+                }
+                end = s_end;
+                n += 1;
+            }
             buf.clear();
-            buf.resize(span.len as usize, 0);
-            read_at(&self.file, &mut buf, span.offset)
-                .map_err(|e| io_err(&self.path, "reading", e))?;
-            f(seq, &buf)?;
+            buf.resize((end - start) as usize, 0);
+            read_at(&self.file, &mut buf, start).map_err(|e| io_err(&self.path, "reading", e))?;
+            for s in &rest[..n] {
+                let at = (s.offset - start) as usize;
+                f(seq, &buf[at..at + s.len as usize])?;
+                seq += 1;
+            }
+            rest = &rest[n..];
         }
         Ok(())
     }

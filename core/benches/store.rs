@@ -8,12 +8,16 @@
 //!   also fsyncs (the price of surviving a power cut);
 //! * replay of 1,000,000 events from sled: read + CRC + decode, and the full fold into the
 //!   server state, vs a raw sled prefix scan;
+//! * the same 1,000,000 events in the device's file store: open (frames checked, index
+//!   built) + read + CRC + decode, vs reading the file whole;
 //! * replay of the same 1,000,000 events from memory.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use devcare::host::CareServer;
 use devcare::server::ServerEvent;
-use devcare::store::{EventStore, MemoryStore, Persist, SledStore, StreamId, event_key};
+use devcare::store::{
+    EventStore, FileStore, LOG_FILE, MemoryStore, Persist, SledStore, StreamId, event_key,
+};
 use devcare::*;
 use std::hint::black_box;
 
@@ -277,6 +281,28 @@ fn replay(cr: &mut Criterion) {
         })
     });
     drop(sled_store);
+
+    // The device's store: reopening a log (frames checked, index built) and reading it,
+    // beside reading the same file whole.
+    let dir = tempfile::tempdir().unwrap();
+    fill(&FileStore::open(dir.path()).unwrap(), &stream, &log);
+    let path = dir.path().join(LOG_FILE);
+    g.bench_function("raw file: read the whole log file", |b| {
+        b.iter(|| black_box(std::fs::read(&path).unwrap().len()))
+    });
+    g.bench_function("devcare file: open + read + CRC + decode", |b| {
+        b.iter(|| {
+            let store = FileStore::open(dir.path()).unwrap();
+            let mut n = 0u64;
+            store
+                .fold(&stream, 0, |_, e: ServerEvent| {
+                    black_box(&e);
+                    n += 1;
+                })
+                .unwrap();
+            assert_eq!(n, REPLAY_EVENTS);
+        })
+    });
 
     let mem = MemoryStore::new();
     fill(&mem, &stream, &log);

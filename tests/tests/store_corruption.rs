@@ -12,11 +12,16 @@ fn events(n: u64) -> Vec<ServerEvent> {
 
 /// Writes 10 events to `server/c`, then lets `damage` edit the raw sled tree.
 fn damaged(damage: impl FnOnce(&sled::Tree, &StreamId)) -> (tempfile::TempDir, StreamId) {
+    damaged_n(10, damage)
+}
+
+/// [`damaged`] with `n` events.
+fn damaged_n(n: u64, damage: impl FnOnce(&sled::Tree, &StreamId)) -> (tempfile::TempDir, StreamId) {
     let dir = tempfile::tempdir().unwrap();
     let stream = StreamId::new("server/c").unwrap();
     {
         let store = SledStore::open(dir.path()).unwrap();
-        store.append(&stream, 0, &events(10)).unwrap();
+        store.append(&stream, 0, &events(n)).unwrap();
         store.flush().unwrap();
     }
     {
@@ -133,6 +138,23 @@ fn a_missing_record_is_caught() {
             ..
         }
     ));
+}
+
+/// A read takes records from sled in batches of 256: a gap anywhere — inside a batch, at
+/// its first or last record — still delivers every record before it, then the error.
+#[test]
+fn a_missing_record_in_a_long_stream_is_caught_after_every_record_before_it() {
+    for gone in [2, 255, 256, 257, 258, 512, 513, 600] {
+        let (dir, stream) = damaged_n(600, |tree, stream| {
+            tree.remove(event_key(stream, gone)).unwrap();
+        });
+        let (seen, err) = read_until_error(&dir, &stream);
+        assert_eq!(seen, (1..gone).collect::<Vec<_>>(), "seq {gone} removed");
+        assert!(
+            matches!(err, StoreError::Missing { seq, head: 600, .. } if seq == gone),
+            "seq {gone} removed: {err}"
+        );
+    }
 }
 
 #[test]

@@ -45,6 +45,9 @@ fn prefix(stream: &StreamId) -> Vec<u8> {
 
 const LOCK_WAIT_STEPS: u32 = 200;
 
+/// Records a read takes from sled before decoding them.
+const BATCH: usize = 256;
+
 fn is_lock_busy(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock
         || io.to_string().contains("could not acquire lock"))
@@ -250,27 +253,50 @@ impl EventStore for SledStore {
         let end = event_key(stream, head);
         let pfx = prefix(stream);
         let mut expect = from.saturating_add(1);
-        for item in self.tree.range(start..=end) {
-            let (k, v) = item.map_err(backend)?;
-            if !k.starts_with(&pfx) {
+        let mut batch: Vec<sled::IVec> = Vec::with_capacity(BATCH);
+        let mut items = self.tree.range(start..=end);
+        loop {
+            // Records are taken from sled a batch at a time and then decoded: sled's node
+            // copies and the decoder's allocations do not interleave. A gap or a backend
+            // error stops the batch; the records before it are still delivered first.
+            batch.clear();
+            let first = expect;
+            let mut stop = None;
+            for item in items.by_ref() {
+                let (k, v) = match item {
+                    Ok(kv) => kv,
+                    Err(e) => {
+                        stop = Some(backend(e));
+                        break;
+                    }
+                };
+                if !k.starts_with(&pfx) {
+                    break;
+                }
+                let seq = k[pfx.len()..].try_into().ok().map(u64::from_be_bytes);
+                if seq != Some(expect) || expect > head {
+                    stop = Some(StoreError::Missing {
+                        stream: stream.clone(),
+                        seq: expect,
+                        head,
+                    });
+                    break;
+                }
+                batch.push(v);
+                expect += 1;
+                if batch.len() == BATCH {
+                    break;
+                }
+            }
+            for (seq, v) in (first..).zip(&batch) {
+                f(seq, v)?;
+            }
+            if let Some(e) = stop {
+                return Err(e);
+            }
+            if batch.len() < BATCH {
                 break;
             }
-            let seq_bytes: [u8; 8] =
-                k[pfx.len()..].try_into().map_err(|_| StoreError::Missing {
-                    stream: stream.clone(),
-                    seq: expect,
-                    head,
-                })?;
-            let seq = u64::from_be_bytes(seq_bytes);
-            if seq != expect || seq > head {
-                return Err(StoreError::Missing {
-                    stream: stream.clone(),
-                    seq: expect,
-                    head,
-                });
-            }
-            f(seq, &v)?;
-            expect += 1;
         }
         if expect <= head {
             return Err(StoreError::Missing {

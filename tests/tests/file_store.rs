@@ -334,3 +334,40 @@ fn a_device_log_of_devcare_0_7_on_sled_still_opens() {
         "no file log beside sled"
     );
 }
+
+/// A write that fails partway (here the file-size limit, `ulimit -f`, as a full disk would)
+/// leaves no partial frame behind: the store cuts it off before reporting the error, so
+/// the next open finds no torn tail and every append the writer reported flushed.
+#[test]
+fn a_failed_write_leaves_no_partial_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{}' 'file:{}' 7",
+        env!("CARGO_BIN_EXE_crash_writer"),
+        dir.path().display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the writer stops on its store's error: {stderr}"
+    );
+    assert!(stderr.contains("appending"), "{stderr}");
+    let flushed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("flushed ")?.parse::<u64>().ok())
+        .max()
+        .expect("some appends were flushed before the limit");
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!(store.torn_tail(), 0, "the partial frame was cut off");
+    let stream = stream("server/crash");
+    let version = store.version(&stream).unwrap();
+    assert!(version >= flushed, "flushed {flushed}, found {version}");
+    let events: Vec<(u64, ServerEvent)> = store.read(&stream, 0).unwrap();
+    assert_eq!(events.len() as u64, version);
+    assert!(!dir.path().join(TORN_FILE).exists());
+}

@@ -425,7 +425,8 @@ devcare_result devcare_last_error(char *buf, size_t cap, size_t *out_len);
 // (32 bytes) and authenticating reports with `device_key` (32 bytes). `store_path` NULL
 // keeps the log in memory; otherwise the log lives in that directory (created if missing)
 // in one append-only file, `devcare.log`, and is replayed. The directory is locked while
-// the agent is open: a second open fails with `DEVCARE_STORE_ERROR`. A sled directory from
+// the agent is open: a second open fails with `DEVCARE_STORE_ERROR` (after waiting up to
+// half a second for a lock being let go). A sled directory from
 // devcare 0.7 or older opens as before in the full library, and fails with
 // `DEVCARE_STORE_ERROR` in the device-only one (no sled); `devcare_last_error`
 // says which.

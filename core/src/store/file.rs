@@ -44,7 +44,8 @@
 //! treated as one, its bytes kept aside.)
 //!
 //! The file is locked (an exclusive advisory lock) while a store has it open: a second open,
-//! from this process or another, fails at once instead of interleaving writes.
+//! from this process or another, fails — after waiting up to half a second for a lock that
+//! is being let go — instead of interleaving writes.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -379,13 +380,7 @@ impl FileStore {
             .truncate(false)
             .open(&path)
             .map_err(|e| io_err(&path, "opening", e))?;
-        file.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::WouldBlock => StoreError::Backend(format!(
-                "{}: in use: another store has it open (its lock is held)",
-                path.display()
-            )),
-            std::fs::TryLockError::Error(e) => io_err(&path, "locking", e),
-        })?;
+        lock(&file, &path)?;
         let len = file
             .metadata()
             .map_err(|e| io_err(&path, "reading its size", e))?
@@ -482,6 +477,32 @@ impl FileStore {
         // Every write to the index happens after the file write succeeded, in one step:
         // a panic holding the lock cannot leave it half-updated.
         self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How long [`FileStore::open`] waits for a held lock before reporting the log in use.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Takes the log's exclusive lock, waiting up to [`LOCK_WAIT`]. The wait is for a lock that
+/// is being let go: a process that forks (to start another program) while a store is open
+/// lends its child the locked file until the child's `exec`, so a close followed at once
+/// by an open can find the lock held for that moment.
+fn lock(file: &File, path: &Path) -> Result<(), StoreError> {
+    let start = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Backend(format!(
+                    "{}: in use: another store has it open (its lock is held)",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(path, "locking", e)),
+        }
     }
 }
 

@@ -34,7 +34,9 @@
 //! was before them: the tail's bytes (whole frames after the bad one included, since their
 //! streams would have gaps) are moved to `DIR/devcare.log.torn` (appended and synced: kept
 //! for inspection, never read) and the log is cut back to its last whole frame
-//! ([`FileStore::torn_tail`] says how many bytes).
+//! ([`FileStore::torn_tail`] says how many bytes). An open syncs the log it read (a killed
+//! writer's last appends may still be only in the page cache), so the synced length the
+//! next frame records is true.
 //!
 //! Anything else is **damage**, and open fails with a [`StoreError::Backend`] naming the
 //! file and the byte offset, leaving the file as it is: a frame that fails its checks when a
@@ -448,6 +450,11 @@ impl FileStore {
             file.sync_all().map_err(|e| io_err(&path, "fsync", e))?;
             scan.index.end = at;
             scan.index.synced = at;
+        } else {
+            // What was read may still be only in the page cache (its writer was killed
+            // before a flush): sync it, so the synced length the next frame records is true.
+            drop(reader);
+            file.sync_data().map_err(|e| io_err(&path, "fsync", e))?;
         }
         let index = scan.index;
         Ok(FileStore {

@@ -1,5 +1,5 @@
 //! A device that dies at a step boundary — after taking a campaign on, mid-apply, mid-care —
-//! reopens from its sled log, finds the unfinished work pending, finishes it and converges.
+//! reopens from its log, finds the unfinished work pending, finishes it and converges.
 //! Death is a panic inside the host's apply callback followed by dropping the host: what was
 //! flushed before the callback ran is all that survives.
 
@@ -285,4 +285,60 @@ fn a_device_rebooted_or_killed_at_every_step_boundary_converges_to_the_same_stat
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(flow(dir.path(), cut), reference, "{cut:?}");
     }
+}
+
+/// A power cut at any byte of a receive's writes: the log on the device's disk ends
+/// anywhere in what the receive appended. Every such device reopens, finds either nothing
+/// (the campaign was not taken on: the broadcast is taken again) or the campaign pending
+/// (taken on, not applied: resumed), and ends applied, evaluated and with nothing pending.
+#[test]
+fn a_power_cut_at_any_byte_of_a_receive_reopens_and_converges() {
+    let a = campaign("camp-a", &["./A/1", "./A/2", "./A/3"]);
+    let t0 = a.issued_at;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join(devcare::store::LOG_FILE);
+    let before = {
+        drop(open(dir.path()));
+        std::fs::read(&log).unwrap().len()
+    };
+    {
+        let mut host = open(dir.path());
+        host.receive(&payload(&a), t0, tree(&mut Vec::new(), &[]))
+            .unwrap();
+    }
+    let whole = std::fs::read(&log).unwrap();
+    let (mut retaken, mut resumed) = (0, 0);
+    for cut in before..whole.len() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(devcare::store::LOG_FILE), &whole[..cut]).unwrap();
+        let mut host = open(d.path());
+        let mut applied = Vec::new();
+        if host.pending().is_empty() {
+            host.receive(&payload(&a), t0, tree(&mut applied, &[]))
+                .unwrap_or_else(|e| panic!("cut at {cut}: the broadcast is taken again: {e}"));
+            retaken += 1;
+        } else {
+            host.resume(t0, tree(&mut applied, &[])).unwrap();
+            resumed += 1;
+        }
+        assert_eq!(applied, ["./A/1", "./A/2", "./A/3"], "cut at {cut}");
+        host.tick(t0.plus(a.schedule.evaluate_after)).unwrap();
+        drop(host);
+        let host = open(d.path());
+        assert!(host.pending().is_empty(), "cut at {cut}");
+        let revisions: Vec<_> = host
+            .check_in()
+            .into_iter()
+            .map(|c| (c.campaign.to_string(), c.applied_revision))
+            .collect();
+        assert_eq!(revisions, [("camp-a".to_string(), 1)], "cut at {cut}");
+    }
+    assert!(
+        retaken > 0 && resumed > 0,
+        "both kinds of cut: {retaken} / {resumed}"
+    );
+    eprintln!(
+        "{} cuts: {retaken} took the broadcast again, {resumed} resumed",
+        whole.len() - before
+    );
 }

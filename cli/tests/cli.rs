@@ -342,11 +342,8 @@ fn simulate_on_sled_replays_and_the_log_can_be_inspected() {
 
 #[test]
 fn a_device_log_can_be_inspected_and_a_damaged_one_is_refused() {
-    use devcare::payload::{PayloadLimits, ServerKey, build_payload};
     let dir = tempfile::tempdir().unwrap();
-    let c = devcare::spec::fixtures::campaign();
-    let key = ServerKey::from_seed(&[9; 32]);
-    let payload = build_payload(&c, &key, c.report_deadline(), &PayloadLimits::default()).unwrap();
+    let (c, payload, key) = devcare_integration::signed_fixture(9);
     {
         let mut host = devcare::host::DeviceHost::open(
             Some(dir.path()),

@@ -169,3 +169,14 @@ pub fn simulate_into<S: devcare::store::EventStore>(
     assert_eq!(version, out.events_logged, "every event logged once");
     (out, live)
 }
+
+/// The spec's fixture campaign, signed into a payload (valid until its report deadline) by
+/// the server key made from `seed`: the campaign, the payload and the key.
+pub fn signed_fixture(seed: u8) -> (devcare::Campaign, Vec<u8>, devcare::payload::ServerKey) {
+    use devcare::payload::{PayloadLimits, ServerKey, build_payload};
+    let c = devcare::spec::fixtures::campaign();
+    let key = ServerKey::from_seed(&[seed; 32]);
+    let payload = build_payload(&c, &key, c.report_deadline(), &PayloadLimits::default())
+        .expect("the fixture builds");
+    (c, payload, key)
+}

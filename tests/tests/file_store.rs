@@ -295,12 +295,10 @@ fn a_frame_whose_parts_do_not_continue_their_streams_is_damage() {
 #[test]
 fn a_device_log_of_devcare_0_7_on_sled_still_opens() {
     use devcare::host::{DeviceAgent, DeviceHost};
-    use devcare::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload};
+    use devcare::payload::{PayloadLimits, TrustedKeys};
     use devcare::store::{SledOptions, SledStore};
     let dir = tempfile::tempdir().unwrap();
-    let c = devcare::spec::fixtures::campaign();
-    let key = ServerKey::from_seed(&[3; 32]);
-    let payload = build_payload(&c, &key, c.report_deadline(), &PayloadLimits::default()).unwrap();
+    let (c, payload, key) = devcare_integration::signed_fixture(3);
     {
         // What a 0.7 DeviceHost wrote.
         let store = SledStore::open_with(dir.path(), &SledOptions::DEVICE).unwrap();

@@ -33,8 +33,8 @@ fn every_call_that_changed_state_fsyncs_the_data_file_before_it_returns() {
     let mut device_unsynced = false; // the device log written and not synced since
     let mut calls = 0;
     for line in log.lines() {
-        // `PID call(args) = result`
-        let call = line.split_once(' ').map_or("", |(_, c)| c);
+        // `PID call(args) = result`, the PID padded to five columns.
+        let call = line.split_once(' ').map_or("", |(_, c)| c.trim_start());
         let sync = call.starts_with("fsync(") || call.starts_with("fdatasync(");
         if line.contains("/device/devcare.log>") {
             device_unsynced = !sync;

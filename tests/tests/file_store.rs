@@ -268,6 +268,22 @@ fn a_second_open_is_refused_while_the_first_is_open() {
     assert_eq!(again.version(&stream("server/a")).unwrap(), 1);
 }
 
+/// A lock that is let go while a second open waits for it (as when a forked child still
+/// holds the file for a moment): the open succeeds instead of reporting the log in use.
+#[test]
+fn an_open_waits_for_a_lock_being_let_go() {
+    let d = tempfile::tempdir().unwrap();
+    let first = FileStore::open(d.path()).unwrap();
+    first.append(&stream("server/a"), 0, &events(0, 1)).unwrap();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(first);
+    });
+    let second = FileStore::open(d.path()).expect("the lock was let go within the wait");
+    closer.join().unwrap();
+    assert_eq!(second.version(&stream("server/a")).unwrap(), 1);
+}
+
 #[test]
 fn a_frame_whose_parts_do_not_continue_their_streams_is_damage() {
     // Two stores' logs spliced: the second's first append claims seq 1 of a stream the

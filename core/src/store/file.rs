@@ -184,6 +184,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Reads the frames of a log, checking each and building the index.
 struct Scan<'a> {
+    file: &'a File,
     path: &'a Path,
     index: Index,
 }
@@ -214,6 +215,11 @@ impl Head {
         })
     }
 
+    /// Whether `body` is the body this head describes.
+    fn fits(&self, body: &[u8]) -> bool {
+        body.len() == self.body_len as usize && crc32c::crc32c(body) == self.body_crc
+    }
+
     fn write(&self, to: &mut [u8]) {
         to[..4].copy_from_slice(&self.body_len.to_le_bytes());
         to[4..8].copy_from_slice(&self.body_crc.to_le_bytes());
@@ -234,7 +240,7 @@ fn whole_frames(bytes: &[u8]) -> impl Iterator<Item = (usize, Head)> + '_ {
             let found = Head::parse(&bytes[at..at + n]).filter(|h| {
                 bytes
                     .get(at + n..at + n + h.body_len as usize)
-                    .is_some_and(|body| crc32c::crc32c(body) == h.body_crc)
+                    .is_some_and(|body| h.fits(body))
             });
             match found {
                 Some(h) => {
@@ -272,7 +278,7 @@ impl Scan<'_> {
             body.clear();
             body.resize(h.body_len as usize, 0);
             read(&mut body)?;
-            if crc32c::crc32c(&body) != h.body_crc {
+            if !h.fits(&body) {
                 return self.bad_frame(at, len);
             }
             self.parts(at, &body)?;
@@ -285,8 +291,7 @@ impl Scan<'_> {
     /// once the log had been synced past `at`.
     fn bad_frame(&self, at: u64, len: u64) -> Result<Tail, StoreError> {
         let mut rest = vec![0; (len - at) as usize];
-        let file = File::open(self.path).map_err(|e| io_err(self.path, "opening", e))?;
-        read_at(&file, &mut rest, at).map_err(|e| io_err(self.path, "reading", e))?;
+        read_at(self.file, &mut rest, at).map_err(|e| io_err(self.path, "reading", e))?;
         match whole_frames(&rest).find(|(_, h)| h.synced > at) {
             None => Ok(Tail::TornAt(at)),
             Some((p, h)) => Err(damaged(
@@ -389,34 +394,19 @@ impl FileStore {
             .len();
 
         let mut head = [0u8; HEADER_LEN as usize];
-        let whole = len >= HEADER_LEN;
-        let got = if whole { HEADER_LEN } else { len } as usize;
+        let created = len < HEADER_LEN;
+        let got = len.min(HEADER_LEN) as usize;
         read_at(&file, &mut head[..got], 0).map_err(|e| io_err(&path, "reading", e))?;
         let expected = header();
-        if !whole {
+        if created {
             // A new file, or one whose creation a crash cut short: (re)write the header.
-            if head[..len as usize] != expected[..len as usize] {
+            if head[..got] != expected[..got] {
                 return Err(damaged(&path, 0, "not a devcare log (a short file)"));
             }
             write_at(&file, &expected, 0).map_err(|e| io_err(&path, "writing", e))?;
-            file.sync_all().map_err(|e| io_err(&path, "fsync", e))?;
-            sync_dir(dir).map_err(|e| io_err(dir, "fsync of the directory", e))?;
-            return Ok(FileStore {
-                file,
-                path,
-                index: Mutex::new(Index {
-                    streams: BTreeMap::new(),
-                    end: HEADER_LEN,
-                    synced: HEADER_LEN,
-                    broken: None,
-                }),
-                torn: 0,
-            });
-        }
-        if head[..8] != MAGIC[..] {
+        } else if head[..8] != MAGIC[..] {
             return Err(damaged(&path, 0, "not a devcare log"));
-        }
-        if head != expected {
+        } else if head != expected {
             let format = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
             return Err(damaged(
                 &path,
@@ -427,8 +417,10 @@ impl FileStore {
                 ),
             ));
         }
+        let len = len.max(HEADER_LEN);
 
         let mut scan = Scan {
+            file: &file,
             path: &path,
             index: Index {
                 streams: BTreeMap::new(),
@@ -440,21 +432,23 @@ impl FileStore {
         let mut reader = io::BufReader::with_capacity(8 * 1024, &file);
         io::Seek::seek(&mut reader, io::SeekFrom::Start(HEADER_LEN))
             .map_err(|e| io_err(&path, "reading", e))?;
+        let tail = scan.frames(&mut reader, len)?;
+        drop(reader);
         let mut torn = 0;
-        if let Tail::TornAt(at) = scan.frames(&mut reader, len)? {
-            drop(reader);
+        if let Tail::TornAt(at) = tail {
             torn = len - at;
             set_aside(&file, dir, at, len)?;
             file.set_len(at)
                 .map_err(|e| io_err(&path, "cutting off the torn tail", e))?;
-            file.sync_all().map_err(|e| io_err(&path, "fsync", e))?;
             scan.index.end = at;
             scan.index.synced = at;
-        } else {
-            // What was read may still be only in the page cache (its writer was killed
-            // before a flush): sync it, so the synced length the next frame records is true.
-            drop(reader);
-            file.sync_data().map_err(|e| io_err(&path, "fsync", e))?;
+        }
+        // What was read may still be only in the page cache (its writer was killed before a
+        // flush), a header just written or a tail just cut: sync it, so the synced length
+        // the next frame records is true.
+        file.sync_data().map_err(|e| io_err(&path, "fsync", e))?;
+        if created {
+            sync_dir(dir).map_err(|e| io_err(dir, "fsync of the directory", e))?;
         }
         let index = scan.index;
         Ok(FileStore {
@@ -584,11 +578,15 @@ impl EventStore for FileStore {
             return Err(io_err(&self.path, "appending", e));
         }
         index.end += frame.len() as u64;
-        for (stream, span) in spans {
-            match index.streams.get_mut(stream) {
-                Some(v) => v.push(span),
+        // A part's spans are adjacent: one index lookup per part, not per record.
+        for part in spans.chunk_by(|a, b| a.0 == b.0) {
+            let part_spans = part.iter().map(|(_, span)| *span);
+            match index.streams.get_mut(part[0].0) {
+                Some(v) => v.extend(part_spans),
                 None => {
-                    index.streams.insert(stream.clone(), vec![span]);
+                    index
+                        .streams
+                        .insert(part[0].0.clone(), part_spans.collect());
                 }
             }
         }

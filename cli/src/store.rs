@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use devcare::store::{EventStore, FileStore, LOG_FILE, SledStore};
+use devcare::store::{EventStore, FileStore, LOG_FILE, SledStore, holds_sled};
 use devcare_pg::PgStore;
 
 use crate::error::{Result, input};
@@ -23,19 +23,16 @@ pub(crate) fn open_existing(at: &Path) -> Result<Box<dyn EventStore>> {
             PgStore::connect(&name).map_err(|e| input(e.to_string()))?,
         ));
     }
-    if at.join(LOG_FILE).is_file() {
-        return Ok(Box::new(
-            FileStore::open(at).map_err(|e| input(format!("{}: {e}", at.display())))?,
-        ));
+    let located = |e: devcare::store::StoreError| input(format!("{}: {e}", at.display()));
+    if holds_sled(at) {
+        return Ok(Box::new(SledStore::open(at).map_err(located)?));
     }
-    if !at.join("conf").is_file() {
+    if !at.join(LOG_FILE).is_file() {
         return Err(input(format!(
             "{}: not a devcare store (no {LOG_FILE}, no sled conf file) nor a PostgreSQL \
              connection string",
             at.display()
         )));
     }
-    Ok(Box::new(
-        SledStore::open(at).map_err(|e| input(format!("{}: {e}", at.display())))?,
-    ))
+    Ok(Box::new(FileStore::open(at).map_err(located)?))
 }

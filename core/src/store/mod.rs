@@ -198,7 +198,7 @@ impl AnyStore {
         let Some(p) = path else {
             return Ok(AnyStore::Memory(MemoryStore::new()));
         };
-        if p.join("conf").is_file() && !p.join(LOG_FILE).exists() {
+        if holds_sled(p) {
             #[cfg(feature = "sled")]
             return Ok(AnyStore::Sled(SledStore::open_with(
                 p,
@@ -245,6 +245,12 @@ impl EventStore for AnyStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.inner().flush()
     }
+}
+
+/// Whether directory `dir` holds a sled database (sled's `conf` file) and no
+/// [`LOG_FILE`]: a store written by sled, not by the file store.
+pub fn holds_sled(dir: &std::path::Path) -> bool {
+    dir.join("conf").is_file() && !dir.join(LOG_FILE).exists()
 }
 
 /// One part of an atomic batch append.

@@ -345,14 +345,7 @@ fn a_device_log_can_be_inspected_and_a_damaged_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (c, payload, key) = devcare_integration::signed_fixture(9);
     {
-        let mut host = devcare::host::DeviceHost::open(
-            Some(dir.path()),
-            "IMEI:1",
-            vec![],
-            &key.public().to_bytes(),
-            &[5; 32],
-        )
-        .unwrap();
+        let mut host = devcare_integration::device_host(dir.path(), &key);
         host.receive(&payload, c.issued_at, |_| {
             Ok::<_, std::convert::Infallible>(devcare::ApplyResult::OK)
         })

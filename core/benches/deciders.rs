@@ -14,14 +14,7 @@ fn campaign(settings: usize) -> Campaign {
         issued_at: Timestamp(1_780_000_000_000),
         salt: *b"bench-salt-01234",
         targets: TargetSet::All,
-        settings: (0..settings)
-            .map(|i| {
-                Setting::replace(
-                    format!("./Vendor/Node{i}/Value"),
-                    Value::Str(format!("value-{i}").into()),
-                )
-            })
-            .collect(),
+        settings: devcare::spec::fixtures::node_settings(settings),
         schedule: CareSchedule {
             conditions: vec![
                 Condition::AnyFailed,

@@ -21,6 +21,9 @@ use devcare::store::{
 use devcare::*;
 use std::hint::black_box;
 
+#[path = "common/interleaved.rs"]
+mod interleaved;
+
 const BATCH: u64 = 256;
 const REPLAY_EVENTS: u64 = 1_000_000;
 
@@ -215,6 +218,18 @@ fn fill<S: EventStore>(store: &S, stream: &StreamId, log: &[ServerEvent]) {
     store.flush().unwrap();
 }
 
+/// Reads and decodes every event of `stream`, checking there are [`REPLAY_EVENTS`].
+fn read_every_event(store: &impl EventStore, stream: &StreamId) {
+    let mut n = 0u64;
+    store
+        .fold(stream, 0, |_, e: ServerEvent| {
+            black_box(&e);
+            n += 1;
+        })
+        .unwrap();
+    assert_eq!(n, REPLAY_EVENTS);
+}
+
 fn replay(cr: &mut Criterion) {
     let c = campaign();
     let log = replay_log(&c);
@@ -235,16 +250,7 @@ fn replay(cr: &mut Criterion) {
         }
         black_box(bytes)
     };
-    let devcare_read = || {
-        let mut n = 0u64;
-        sled_store
-            .fold(&stream, 0, |_, e: ServerEvent| {
-                black_box(&e);
-                n += 1;
-            })
-            .unwrap();
-        assert_eq!(n, REPLAY_EVENTS);
-    };
+    let devcare_read = || read_every_event(&sled_store, &stream);
     g.bench_function("raw sled: prefix scan of the same tree", |b| {
         b.iter(raw_scan)
     });
@@ -254,17 +260,14 @@ fn replay(cr: &mut Criterion) {
     // The ratio itself, from the two run back to back (7 pairs, the median of the pairs'
     // ratios): a neighbour's burst on a shared machine hits both halves of a pair alike,
     // where it may hit only one of the two criterion runs above.
-    let mut ratios: Vec<f64> = (0..7)
-        .map(|_| {
-            let t0 = std::time::Instant::now();
+    let pairs = interleaved::pairs(
+        7,
+        || {
             raw_scan();
-            let t1 = std::time::Instant::now();
-            devcare_read();
-            let t2 = std::time::Instant::now();
-            (t1 - t0).as_secs_f64() / (t2 - t1).as_secs_f64()
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
+        },
+        devcare_read,
+    );
+    let ratios = interleaved::sorted_ratios(&pairs, |raw, devcare| raw / devcare);
     println!(
         "replay: raw scan / devcare read + CRC + decode, interleaved: median {:.3} (range {:.3}–{:.3}, 7 pairs; goal ≥ 0.6)",
         ratios[3], ratios[0], ratios[6]
@@ -291,17 +294,7 @@ fn replay(cr: &mut Criterion) {
         b.iter(|| black_box(std::fs::read(&path).unwrap().len()))
     });
     g.bench_function("devcare file: open + read + CRC + decode", |b| {
-        b.iter(|| {
-            let store = FileStore::open(dir.path()).unwrap();
-            let mut n = 0u64;
-            store
-                .fold(&stream, 0, |_, e: ServerEvent| {
-                    black_box(&e);
-                    n += 1;
-                })
-                .unwrap();
-            assert_eq!(n, REPLAY_EVENTS);
-        })
+        b.iter(|| read_every_event(&FileStore::open(dir.path()).unwrap(), &stream))
     });
 
     let mem = MemoryStore::new();

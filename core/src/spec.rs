@@ -173,6 +173,19 @@ pub mod fixtures {
         DeviceId::new(id).expect("fixture device ids are valid")
     }
 
+    /// `n` settings replacing `./Vendor/Node{i}/Value` with the text `value-{i}`: the
+    /// many-setting campaign of the benchmarks and the footprint test.
+    pub fn node_settings(n: usize) -> Vec<Setting> {
+        (0..n)
+            .map(|i| {
+                Setting::replace(
+                    format!("./Vendor/Node{i}/Value"),
+                    Value::Str(format!("value-{i}").into()),
+                )
+            })
+            .collect()
+    }
+
     /// A 4-setting APN campaign `apn-2026-11` revision 1 issued at [`T0`], targeting all
     /// devices, with the default schedule.
     pub fn campaign() -> Campaign {

@@ -180,3 +180,19 @@ pub fn signed_fixture(seed: u8) -> (devcare::Campaign, Vec<u8>, devcare::payload
         .expect("the fixture builds");
     (c, payload, key)
 }
+
+/// The device host `IMEI:1` on directory `dir`, trusting `key` (with a fixed report key):
+/// the handset of the store tests.
+pub fn device_host(
+    dir: &std::path::Path,
+    key: &devcare::payload::ServerKey,
+) -> devcare::host::DeviceHost {
+    devcare::host::DeviceHost::open(
+        Some(dir),
+        "IMEI:1",
+        vec![],
+        &key.public().to_bytes(),
+        &[5; 32],
+    )
+    .expect("the device host opens")
+}

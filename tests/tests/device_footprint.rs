@@ -17,14 +17,7 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 fn campaign() -> Campaign {
     Campaign {
         id: CampaignId::new("apn-2026-11").unwrap(),
-        settings: (0..32)
-            .map(|i| {
-                Setting::replace(
-                    format!("./Vendor/Node{i}/Value"),
-                    Value::Str(format!("value-{i}").into()),
-                )
-            })
-            .collect(),
+        settings: devcare::spec::fixtures::node_settings(32),
         ..devcare::spec::fixtures::campaign()
     }
 }

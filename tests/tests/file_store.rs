@@ -310,7 +310,7 @@ fn a_frame_whose_parts_do_not_continue_their_streams_is_damage() {
 /// and does not start a file log beside it.
 #[test]
 fn a_device_log_of_devcare_0_7_on_sled_still_opens() {
-    use devcare::host::{DeviceAgent, DeviceHost};
+    use devcare::host::DeviceAgent;
     use devcare::payload::{PayloadLimits, TrustedKeys};
     use devcare::store::{SledOptions, SledStore};
     let dir = tempfile::tempdir().unwrap();
@@ -333,14 +333,7 @@ fn a_device_log_of_devcare_0_7_on_sled_still_opens() {
             .unwrap();
         agent.store().flush().unwrap();
     }
-    let host = DeviceHost::open(
-        Some(dir.path()),
-        "IMEI:1",
-        vec![],
-        &key.public().to_bytes(),
-        &[5; 32],
-    )
-    .unwrap();
+    let host = devcare_integration::device_host(dir.path(), &key);
     let states: Vec<_> = host.agent().states().map(|(id, _)| id.clone()).collect();
     assert_eq!(states, vec![c.id.clone()]);
     assert!(

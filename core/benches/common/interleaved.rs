@@ -4,18 +4,49 @@
 
 use std::time::Instant;
 
-/// Runs `a` then `b`, `n` times; returns each pair's times in seconds.
+/// Runs `a` then `b`, `n` times; returns each pair's times in seconds. Pair `i` runs both
+/// halves at stack offset `i` (see [`at_stack_offset`]): the pairs sample a page's worth of
+/// placements, each half alike.
 pub(crate) fn pairs(n: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> Vec<(f64, f64)> {
     (0..n)
-        .map(|_| {
-            let t0 = Instant::now();
-            a();
-            let t1 = Instant::now();
-            b();
-            let t2 = Instant::now();
-            ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64())
+        .map(|i| {
+            let mut times = (0.0, 0.0);
+            at_stack_offset(i, &mut || {
+                let t0 = Instant::now();
+                a();
+                let t1 = Instant::now();
+                b();
+                let t2 = Instant::now();
+                times = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
+            });
+            times
         })
         .collect()
+}
+
+/// How many stack placements [`at_stack_offset`] cycles through: 64 frames of at least 64
+/// bytes, more than a 4 KiB page.
+pub(crate) const STACK_OFFSETS: usize = 64;
+
+/// Runs `f` with the stack `i % STACK_OFFSETS` frames deeper than at offset 0.
+///
+/// Where the stack sits decides how fast the same code runs: the same `verify_strict` of the
+/// same bytes took up to 17 % longer a few hundred bytes deeper, the same at every run with
+/// address randomisation off (`examples/stack_probe.rs`). A measurement taken at one
+/// placement measures the placement as much as the code; cycling through a page's worth of
+/// them measures the code.
+pub(crate) fn at_stack_offset(i: usize, f: &mut dyn FnMut()) {
+    #[inline(never)]
+    fn deeper(depth: usize, f: &mut dyn FnMut()) {
+        let frame = std::hint::black_box([0u8; 64]);
+        if depth == 0 {
+            f();
+        } else {
+            deeper(depth - 1, f);
+        }
+        std::hint::black_box(&frame);
+    }
+    deeper(i % STACK_OFFSETS, f);
 }
 
 /// The pairs' ratios `f(a, b)`, sorted.

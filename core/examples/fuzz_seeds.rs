@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use devcare::alert::{SyncHeader, render_alert, render_syncml};
+use devcare::codec;
 use devcare::payload::{PayloadLimits, ServerKey, build_payload};
 use devcare::store::Persist;
 use devcare::wire::{derive_device_key, encode_report};
@@ -40,6 +41,12 @@ fn main() {
         let p = build_payload(c, &key, Timestamp(u64::MAX), &PayloadLimits::default())
             .expect("payload");
         write(out, "payload_decode", &format!("payload-{i}"), &p);
+        let body = codec::encode(c).expect("body");
+        write(out, "campaign_decoders", &format!("campaign-{i}"), &body);
+        if let Some(v1) = devcare::persist::v1::CampaignV1::downcast(c) {
+            let body = codec::encode(&v1).expect("body");
+            write(out, "campaign_decoders", &format!("campaign-v1-{i}"), &body);
+        }
         let e = ServerEvent::CampaignCreated {
             campaign: Box::new(c.clone()),
             targeted: 1000,

@@ -1,10 +1,11 @@
 //! The payload check outside criterion, one process at a time: the bench's signed
-//! 32-setting payload, opened, applied and evaluated (`devcare`) or only verified
-//! (`verify`), 30,000 times; or both in 3,000 interleaved pairs (no argument), printing the
-//! median ratio. Run it several times: how much the bare signature check itself moves from
-//! one process to the next is what it shows (`docs/performance.md`).
+//! 32-setting payload, opened, applied and evaluated (`devcare`), only verified (`verify`),
+//! or decoded, validated, applied and evaluated without its signature check (`unsigned`,
+//! devcare's own share), 32,000 times at 64 stack placements; or `devcare` and `verify` in
+//! 3,200 interleaved pairs (no argument), printing the median ratio. Run it several times:
+//! each process draws its own memory layout (`docs/performance.md`).
 //!
-//! `cargo run --release -p devcare --example payload_probe [verify|devcare]`
+//! `cargo run --release -p devcare --example payload_probe [verify|devcare|unsigned]`
 
 use std::time::Instant;
 
@@ -15,21 +16,22 @@ mod payload_case;
 
 fn main() {
     let case = payload_case::PayloadCase::new();
-    let n = 30_000;
+    let n = 32_000;
     let alone = |f: &dyn Fn()| {
         let t = Instant::now();
-        for _ in 0..n {
-            f();
+        for i in 0..n {
+            interleaved::at_stack_offset(i, &mut || f());
         }
-        t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        t.elapsed().as_secs_f64() * 1e6 / n as f64
     };
     match std::env::args().nth(1).as_deref() {
-        Some("verify") => println!("verify alone: {:.1} µs", alone(&|| case.verify())),
-        Some("devcare") => println!("devcare alone: {:.1} µs", alone(&|| case.devcare())),
+        Some("verify") => println!("verify alone: {:.2} µs", alone(&|| case.verify())),
+        Some("devcare") => println!("devcare alone: {:.2} µs", alone(&|| case.devcare())),
+        Some("unsigned") => println!("unsigned alone: {:.2} µs", alone(&|| case.unsigned())),
         _ => {
-            let pairs = interleaved::pairs(3_000, || case.verify(), || case.devcare());
+            let pairs = interleaved::pairs(3_200, || case.verify(), || case.devcare());
             let r = interleaved::sorted_ratios(&pairs, |verify, devcare| devcare / verify);
-            println!("interleaved pairs: median devcare / verify {:.3}", r[1_500]);
+            println!("interleaved pairs: median devcare / verify {:.3}", r[1_600]);
         }
     }
 }

@@ -149,6 +149,17 @@ macro_rules! token_serde {
                 d.deserialize_str(Text)
             }
         }
+
+        impl<'de, C> bincode::BorrowDecode<'de, C> for $t {
+            fn borrow_decode<D: bincode::de::BorrowDecoder<'de, Context = C>>(
+                d: &mut D,
+            ) -> Result<Self, bincode::error::DecodeError> {
+                let v: &str = bincode::BorrowDecode::borrow_decode(d)?;
+                check_token($what, v, $max)
+                    .map_err(|e| bincode::error::DecodeError::OtherString(e.to_string()))?;
+                Ok($t(v.into()))
+            }
+        }
     };
 }
 

@@ -289,10 +289,10 @@ fn encode_body(campaign: &Campaign) -> Result<(u8, Vec<u8>), PayloadError> {
 /// Decodes an authenticated body of format `version` (already checked to be known).
 fn decode_body(version: u8, body: &[u8]) -> Result<Campaign, PayloadError> {
     if version == 1 {
-        let v1: CampaignV1 = codec::decode(body).map_err(PayloadError::Malformed)?;
+        let v1: CampaignV1 = codec::decode_borrowed(body).map_err(PayloadError::Malformed)?;
         return Ok(v1.into());
     }
-    codec::decode(body).map_err(PayloadError::Malformed)
+    codec::decode_borrowed(body).map_err(PayloadError::Malformed)
 }
 
 /// Frame + body + signature, within the limit.

@@ -59,7 +59,7 @@ impl Condition {
 }
 
 /// How much a failure report says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub enum Detail {
     /// Only counts: how many settings failed and the first failing status.
     Summary,
@@ -70,7 +70,7 @@ pub enum Detail {
 /// Retries of an unacknowledged report: when each resend falls due is
 /// [`rules::retry_instant`](crate::rules::retry_instant), when the device stops is
 /// [`rules::give_up`](crate::rules::give_up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub struct RetryPolicy {
     /// Total sends allowed, the first included (1 = never retry).
     pub attempts: u32,
@@ -83,7 +83,7 @@ pub struct RetryPolicy {
 /// When and how an exceptional device reports: the first slot is
 /// [`rules::first_report_at`](crate::rules::first_report_at), settlement after the deadline
 /// is [`rules::settles`](crate::rules::settles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub struct ReportPolicy {
     /// Quiet time after evaluation before the window opens.
     pub offset: Duration,
@@ -100,7 +100,7 @@ pub struct ReportPolicy {
 }
 
 /// What the server does for a device that reported a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub enum CareAction {
     /// Unicast re-provisioning of the settings that failed (needs `Detail::PerSetting`).
     ReprovisionFailed,
@@ -111,7 +111,7 @@ pub enum CareAction {
 }
 
 /// What happens when every care attempt failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub enum AfterCare {
     /// Raise an escalation for a human.
     Escalate,
@@ -122,7 +122,7 @@ pub enum AfterCare {
 /// The server's care for one failed device: which settings is
 /// [`rules::care_settings`](crate::rules::care_settings), what follows a failed attempt is
 /// [`rules::after_failed_care`](crate::rules::after_failed_care).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub struct CarePolicy {
     /// What to send.
     pub action: CareAction,
@@ -142,7 +142,7 @@ pub struct CarePolicy {
 pub const DEFAULT_CARE_TIMEOUT: Duration = Duration::from_hours(1);
 
 /// Pause care when the rollout itself looks broken ([`rules::abort_trips`](crate::rules::abort_trips)).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub struct AbortPolicy {
     /// Pause when failure reports / targets exceeds this (0 < ratio < 1).
     pub failure_ratio: f64,

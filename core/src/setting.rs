@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The DM command a setting is delivered with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, bincode::BorrowDecode,
+)]
 pub enum SettingOp {
     /// DM `Add`: create the node.
     Add,
@@ -142,6 +144,15 @@ impl Serialize for Text {
     }
 }
 
+impl<'de, C> bincode::BorrowDecode<'de, C> for Text {
+    fn borrow_decode<D: bincode::de::BorrowDecoder<'de, Context = C>>(
+        d: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let v: &str = bincode::BorrowDecode::borrow_decode(d)?;
+        Ok(v.into())
+    }
+}
+
 impl<'de> Deserialize<'de> for Text {
     /// Text the decoder lends (bincode lends it from the payload bytes) is checked as UTF-8
     /// where it lies and copied once: inline up to 24 bytes, else into one allocation.
@@ -198,7 +209,7 @@ impl Value {
 }
 
 /// One DM command of a campaign: `op` on node `uri` with `value`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub struct Setting {
     /// The DM command.
     pub op: SettingOp,

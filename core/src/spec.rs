@@ -208,4 +208,21 @@ pub mod fixtures {
             schedule: CareSchedule::default(),
         }
     }
+
+    /// `c`'s body (format 2) with its settings left out and their count claiming `count`
+    /// (a bincode varint: 0xFD, then a u64): a hostile length prefix for decoders to refuse
+    /// without reserving what it claims.
+    pub fn body_claiming_settings(c: &Campaign, count: u64) -> Vec<u8> {
+        use crate::codec::encode;
+        let mut body = Vec::new();
+        body.extend(encode(&c.id).expect("encodes"));
+        body.extend(encode(&c.revision).expect("encodes"));
+        body.extend(encode(&c.issued_at).expect("encodes"));
+        body.extend(encode(&c.salt).expect("encodes"));
+        body.extend(encode(&c.targets).expect("encodes"));
+        body.push(0xfd);
+        body.extend(count.to_le_bytes());
+        body.extend(encode(&c.schedule).expect("encodes"));
+        body
+    }
 }

@@ -9,6 +9,7 @@ use std::fmt;
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 #[serde(transparent)]
+#[derive(bincode::BorrowDecode)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -40,6 +41,7 @@ impl fmt::Display for Timestamp {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
 #[serde(transparent)]
+#[derive(bincode::BorrowDecode)]
 pub struct Duration(pub u64);
 
 impl Duration {

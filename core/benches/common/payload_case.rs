@@ -3,9 +3,11 @@
 //! opening them (frame, verify, decode, validate), applying them (setting 5 fails) and
 //! evaluating. Shared by `benches/wire.rs` and `examples/payload_probe.rs` (`#[path]`).
 
+use devcare::codec;
 use devcare::payload::{
-    PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload, verify_only,
+    PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload, read_header, verify_only,
 };
+use devcare::persist::v1::CampaignV1;
 use devcare::*;
 use std::hint::black_box;
 
@@ -73,9 +75,28 @@ impl PayloadCase {
             &self.limits,
         )
         .unwrap();
+        self.apply_and_evaluate(p.campaign);
+    }
+
+    /// devcare's own share, for the probe: what [`devcare`](Self::devcare) does but the
+    /// signature check — the body decoded and validated, applied, evaluated.
+    pub(crate) fn unsigned(&self) {
+        let header = read_header(&self.bytes, &self.limits).unwrap();
+        let body = &self.bytes[self.bytes.len() - 64 - header.body_len..self.bytes.len() - 64];
+        let campaign: Campaign = if header.version == 1 {
+            codec::decode_borrowed::<CampaignV1>(black_box(body))
+                .unwrap()
+                .into()
+        } else {
+            codec::decode_borrowed(black_box(body)).unwrap()
+        };
+        self.apply_and_evaluate(ValidCampaign::new(campaign, &self.limits.campaign).unwrap());
+    }
+
+    fn apply_and_evaluate(&self, campaign: ValidCampaign) {
         let mut s = DeviceState::default();
         let receive = DeviceCommand::Receive {
-            campaign: p.campaign,
+            campaign,
             device: self.device.clone(),
             groups: vec![],
             at: self.now,

@@ -27,7 +27,7 @@ use crate::schedule::{
 #[cfg(feature = "server")]
 use crate::server::{EscalationReason, PauseReason, ServerEvent};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, bincode::BorrowDecode)]
 pub struct CarePolicyV1 {
     pub action: CareAction,
     pub attempts: u32,

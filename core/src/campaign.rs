@@ -111,7 +111,7 @@ impl Campaign {
                     format!("{:?} is not a DM tree URI (must start with \"./\")", s.uri),
                 ));
             }
-            if let Some(c) = s.uri.chars().find(|c| c.is_control()) {
+            if let Some(c) = crate::text::first_control(&s.uri) {
                 return Err(ValidationError::new(
                     field(),
                     format!("contains the control character {c:?}"),

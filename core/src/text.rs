@@ -9,7 +9,7 @@ use crate::time::Timestamp;
 /// `s` with every control character escaped (`\u{1b}` for ESC): safe to print in a message,
 /// a log line or a terminal whatever untrusted input it quotes.
 pub fn printable(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+    if first_control(s).is_none() {
         return s.to_string();
     }
     s.chars()
@@ -21,6 +21,19 @@ pub fn printable(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The first control character in `s` (C0, DEL or C1: [`char::is_control`]). ASCII text,
+/// nearly every URI, is checked a whole slice at a time rather than a character at a time.
+pub fn first_control(s: &str) -> Option<char> {
+    if s.is_ascii()
+        && !s
+            .bytes()
+            .fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f))
+    {
+        return None;
+    }
+    s.chars().find(|c| c.is_control())
 }
 
 /// Lower-case hex of `b`.
@@ -181,5 +194,23 @@ mod tests {
             parse_human_duration("soon").unwrap_err(),
             "expected a duration like \"2h\", found \"soon\""
         );
+    }
+}
+
+#[cfg(test)]
+mod control_tests {
+    use super::first_control;
+
+    #[test]
+    fn first_control_agrees_with_char_is_control_for_every_char() {
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            for s in [format!("./Node/{c}"), format!("./{c}/Ä/\u{1b}")] {
+                let expected = s.chars().find(|c| c.is_control());
+                assert_eq!(first_control(&s), expected, "{:?}", c);
+            }
+        }
+        assert_eq!(first_control(""), None);
+        assert_eq!(first_control("./a\u{7f}b"), Some('\u{7f}'));
+        assert_eq!(first_control("./é\u{85}"), Some('\u{85}'));
     }
 }

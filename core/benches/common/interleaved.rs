@@ -25,13 +25,13 @@ pub(crate) fn pairs(n: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> Vec<(
 }
 
 /// How many stack placements [`at_stack_offset`] cycles through: 64 frames of at least 64
-/// bytes, more than a 4 KiB page.
+/// bytes (96 in the release build), more than a 4 KiB page.
 pub(crate) const STACK_OFFSETS: usize = 64;
 
 /// Runs `f` with the stack `i % STACK_OFFSETS` frames deeper than at offset 0.
 ///
 /// Where the stack sits decides how fast the same code runs: the same `verify_strict` of the
-/// same bytes took up to 17 % longer a few hundred bytes deeper, the same at every run with
+/// same bytes took 12–23 % longer about 3 KiB deeper, at the same depths in every run with
 /// address randomisation off (`examples/stack_probe.rs`). A measurement taken at one
 /// placement measures the placement as much as the code; cycling through a page's worth of
 /// them measures the code.

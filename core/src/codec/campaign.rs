@@ -11,7 +11,7 @@
 //! through [`list`]: bincode's own `Vec` reserves what a length prefix claims (up to the
 //! codec's 16 MiB limit) before reading one element, where `list` reserves at most 64 KiB
 //! and grows with the elements actually there. A body claiming a million settings in a few
-//! bytes fails at the end of its bytes, having allocated what it held.
+//! bytes fails at the end of its bytes, having reserved at most 64 KiB beyond what it held.
 //!
 //! `tests` (below) and the `payload_roundtrip` and `campaign_decoders` fuzz targets hold
 //! this decoder to serde's, byte for byte and refusal for refusal.
@@ -54,20 +54,26 @@ fn string<'de, D: BorrowDecoder<'de>>(d: &mut D) -> Result<String, DecodeError> 
     Ok(s.to_owned())
 }
 
-/// An enum's variant index, refused unless it is below `variants`.
+/// An enum's variant index, refused unless `allowed` holds it.
 fn variant<D: bincode::de::Decoder>(
     d: &mut D,
     type_name: &'static str,
     allowed: &'static AllowedEnumVariants,
 ) -> Result<u32, DecodeError> {
     let found = u32::decode(d)?;
-    match allowed {
-        AllowedEnumVariants::Range { min, max } if (*min..=*max).contains(&found) => Ok(found),
-        _ => Err(DecodeError::UnexpectedVariant {
+    let known = match allowed {
+        AllowedEnumVariants::Range { min, max } => (*min..=*max).contains(&found),
+        AllowedEnumVariants::Allowed(list) => list.contains(&found),
+        _ => false,
+    };
+    if known {
+        Ok(found)
+    } else {
+        Err(DecodeError::UnexpectedVariant {
             type_name,
             allowed,
             found,
-        }),
+        })
     }
 }
 

@@ -284,6 +284,27 @@ mod tests {
     }
 
     #[test]
+    fn an_id_breaking_the_id_rules_is_refused_by_both_decoders() {
+        let mut c = every_kind();
+        c.targets = TargetSet::devices(vec![DeviceId::new("IMEI:1").unwrap()]);
+        let body = encode(&c).unwrap();
+        // The campaign id comes first: its length, then "apn-2026-11".
+        let mut spaced = body.clone();
+        assert_eq!(&spaced[1..4], b"apn");
+        spaced[4] = b' ';
+        // A target's device id, with an escape character in it.
+        let mut escaped = body.clone();
+        let at = body.windows(6).position(|w| w == b"IMEI:1").unwrap();
+        escaped[at + 4] = 0x1b;
+        for (b, rule) in [(spaced, "campaign id"), (escaped, "device id")] {
+            let (serde, native) = both(&b);
+            assert!(serde.is_err(), "{rule}");
+            let err = native.unwrap_err().to_string();
+            assert!(err.contains(rule), "{err}");
+        }
+    }
+
+    #[test]
     fn an_unknown_variant_names_its_type() {
         let mut c = every_kind();
         c.settings.truncate(1);

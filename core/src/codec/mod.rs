@@ -78,9 +78,11 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
 }
 
 /// Decodes a whole bincode body with bincode's own decoder rather than through serde: the
-/// same bytes, read faster, text checked in `body` and copied once, no list reserving more
-/// than 64 KiB for what its length claims. What a device opens a payload's campaign with
-/// (see `codec/campaign.rs`); held to [`decode`] by tests and a fuzz target.
+/// same bytes, read faster. What a device opens a payload's campaign with. For
+/// [`Campaign`](crate::model::Campaign) and its schema-1 form (`codec/campaign.rs`), text is
+/// checked in `body` and copied once and no list reserves more than 64 KiB for what its
+/// length claims; they are held to [`decode`] by tests and a fuzz target. Another type
+/// gets bincode's own impls, which reserve what a length claims, up to [`MAX_BODY`].
 pub fn decode_borrowed<'a, T: bincode::BorrowDecode<'a, ()>>(
     body: &'a [u8],
 ) -> Result<T, CodecError> {

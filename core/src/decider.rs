@@ -5,8 +5,8 @@
 //! every platform, and folding a stored log rebuilds the state exactly. `evolve` is total:
 //! an event that does not fit the state (which `decide` never emits) leaves it unchanged.
 
+use crate::ids::StreamId;
 use crate::model::CampaignId;
-use crate::store::StreamId;
 
 /// Which decider a stream belongs to: its streams are named `<side>/<campaign>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

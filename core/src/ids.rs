@@ -165,3 +165,47 @@ macro_rules! token_serde {
 
 token_serde!(DeviceId, "device id", MAX_DEVICE_ID_LEN);
 token_serde!(CampaignId, "campaign id", MAX_CAMPAIGN_ID_LEN);
+
+/// Largest stream id, in bytes.
+pub const MAX_STREAM_ID_LEN: usize = 200;
+
+/// The name of a stream: visible ASCII, 1 to [`MAX_STREAM_ID_LEN`] bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId(String);
+
+impl StreamId {
+    /// Checks and wraps a stream id.
+    pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
+        let id = id.into();
+        if id.is_empty() || id.len() > MAX_STREAM_ID_LEN {
+            return Err(ValidationError::new(
+                "stream id",
+                format!("must be 1..={MAX_STREAM_ID_LEN} bytes, is {}", id.len()),
+            ));
+        }
+        if let Some(c) = id.chars().find(|c| !matches!(c, '!'..='~')) {
+            return Err(ValidationError::new(
+                "stream id",
+                format!("has {c:?}; only visible ASCII is allowed"),
+            ));
+        }
+        Ok(StreamId(id))
+    }
+
+    /// `<prefix>/<name>` from parts already checked to be visible ASCII whose total stays
+    /// within [`MAX_STREAM_ID_LEN`] (a side name and a campaign id).
+    pub(crate) fn joined(prefix: &str, name: &str) -> Self {
+        StreamId(format!("{prefix}/{name}"))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -145,7 +145,8 @@ impl Default for PayloadLimits {
 
 /// Why a payload was refused. Each is counted per [`PayloadError::reason`] by the device
 /// agent; none is logged.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum PayloadError {
     /// Larger than the limit.
     #[error("payload is {len} bytes, the limit is {max}")]
@@ -188,7 +189,7 @@ pub enum PayloadError {
     Malformed(CodecError),
     /// Authenticated and decoded, but the campaign breaks the device's limits or rules.
     #[error("campaign: {0}")]
-    Invalid(ValidationError),
+    InvalidCampaign(ValidationError),
     /// Past its `valid_until`.
     #[error("payload expired at {valid_until}, now is {now}")]
     Expired {
@@ -248,24 +249,10 @@ pub fn check_replay_floor(
 }
 
 impl PayloadError {
-    /// Short stable kebab-case name, unique per variant (counters, C codes, bindings).
+    /// The stable name: the variant's name in kebab-case, derived (strum), so it cannot
+    /// drift from the variant (counters, C codes, bindings).
     pub fn reason(&self) -> &'static str {
-        match self {
-            PayloadError::Oversize { .. } => "oversize",
-            PayloadError::Truncated { .. } => "truncated",
-            PayloadError::BadMagic => "bad-magic",
-            PayloadError::UnsupportedVersion(_) => "unsupported-version",
-            PayloadError::LengthMismatch { .. } => "length-mismatch",
-            PayloadError::UnknownKey(_) => "unknown-key",
-            PayloadError::BadSignature => "bad-signature",
-            PayloadError::Malformed(_) => "malformed",
-            PayloadError::Invalid(_) => "invalid-campaign",
-            PayloadError::Expired { .. } => "expired",
-            PayloadError::BadPublicKey => "bad-public-key",
-            PayloadError::Encode(_) => "encode",
-            PayloadError::Replayed { .. } => "replayed",
-            PayloadError::ClockBehind { .. } => "clock-behind",
-        }
+        self.into()
     }
 }
 
@@ -317,7 +304,7 @@ pub fn build_payload(
 ) -> Result<Vec<u8>, PayloadError> {
     campaign
         .validate(&limits.campaign)
-        .map_err(PayloadError::Invalid)?;
+        .map_err(PayloadError::InvalidCampaign)?;
     let (version, body) = encode_body(campaign)?;
     let total = framed_len(body.len(), limits)?;
     let len = u32::try_from(body.len()).map_err(|_| PayloadError::Oversize {
@@ -416,7 +403,8 @@ pub fn open_payload(
     key.verify_strict(signed, &sig)
         .map_err(|_| PayloadError::BadSignature)?;
     let campaign = decode_body(header.version, &signed[HEADER..])?;
-    let campaign = ValidCampaign::new(campaign, &limits.campaign).map_err(PayloadError::Invalid)?;
+    let campaign =
+        ValidCampaign::new(campaign, &limits.campaign).map_err(PayloadError::InvalidCampaign)?;
     if now > header.valid_until {
         return Err(PayloadError::Expired {
             valid_until: header.valid_until,

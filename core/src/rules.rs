@@ -18,13 +18,29 @@
 //! | after a failed care attempt | [`after_failed_care`] | server `RecordCareOutcome` |
 //! | presumed success of the silent | [`settles`] | server `Tick` |
 
-use crate::device::GiveUpReason;
+use serde::{Deserialize, Serialize};
+
 use crate::model::{Campaign, DeviceId, Duration, Setting, Timestamp};
 use crate::report::{ApplyResult, Finding, Verify};
 use crate::schedule::{
     AbortPolicy, AfterCare, CareAction, CarePolicy, Condition, is_success, uri_in_subtree,
 };
 use crate::slot;
+
+/// Why a device stopped reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GiveUpReason {
+    /// Every allowed attempt was sent and none was acknowledged.
+    AttemptsExhausted,
+    /// The next retry would fall after the report deadline.
+    DeadlinePassed,
+    /// The server refused the report for good (a DM status resending cannot change, e.g.
+    /// 410 for a replaced revision, 403 for a device it does not target).
+    Refused {
+        /// The DM status.
+        status: u16,
+    },
+}
 
 /// A device evaluates its outcome `evaluate_after` the campaign was received.
 pub fn evaluation_due(campaign: &Campaign, received_at: Timestamp) -> Timestamp {

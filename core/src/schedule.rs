@@ -222,11 +222,11 @@ impl CareSchedule {
     }
 
     /// The longest time a device's resends can take after its first send: for each retry
-    /// `n` (1 to `attempts - 1`), the longest delay [`crate::slot::backoff_cap`] allows.
+    /// `n` (1 to `attempts - 1`), the longest delay [`backoff_cap`] allows.
     pub fn retry_span(&self) -> Duration {
         let r = &self.report.retry;
         let total = (1..r.attempts)
-            .map(|n| crate::slot::backoff_cap(n, r.backoff, r.max_backoff).as_millis())
+            .map(|n| backoff_cap(n, r.backoff, r.max_backoff).as_millis())
             .fold(0u64, u64::saturating_add);
         Duration(total)
     }
@@ -417,4 +417,13 @@ pub fn uri_in_subtree(uri: &str, prefix: &str) -> bool {
 /// Whether a DM status code means the command succeeded (2xx).
 pub fn is_success(status: u16) -> bool {
     (200..=299).contains(&status)
+}
+
+/// The longest delay before resend `retry` (from 1): `min(backoff · 2^(retry-1),
+/// max_backoff)`, saturating. [`crate::slot::backoff_delay`] draws between half of it and all of it.
+pub fn backoff_cap(retry: u32, backoff: Duration, max_backoff: Duration) -> Duration {
+    let shift = retry.saturating_sub(1).min(63);
+    let base = backoff.as_millis();
+    let doubled = base.checked_shl(shift).filter(|v| v >> shift == base);
+    Duration(doubled.unwrap_or(u64::MAX).min(max_backoff.as_millis()))
 }

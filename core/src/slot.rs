@@ -64,14 +64,7 @@ pub fn retry_delay(
     backoff_delay(salt, device, retry, policy.backoff, policy.max_backoff)
 }
 
-/// The longest delay before resend `retry` (from 1): `min(backoff · 2^(retry-1),
-/// max_backoff)`, saturating. [`backoff_delay`] draws between half of it and all of it.
-pub fn backoff_cap(retry: u32, backoff: Duration, max_backoff: Duration) -> Duration {
-    let shift = retry.saturating_sub(1).min(63);
-    let base = backoff.as_millis();
-    let doubled = base.checked_shl(shift).filter(|v| v >> shift == base);
-    Duration(doubled.unwrap_or(u64::MAX).min(max_backoff.as_millis()))
-}
+pub use crate::schedule::backoff_cap;
 
 /// Capped equal-jitter backoff: the delay before resend `retry` (from 1) is
 /// `d = min(backoff · 2^(retry-1), max_backoff)`, then `d/2 + jitter` with the jitter in

@@ -49,7 +49,8 @@ pub fn derive_device_key(master: &[u8; 32], device: &DeviceId) -> DeviceKey {
 }
 
 /// Why report bytes were refused. None changes any state.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum ReportError {
     /// Larger than the limit.
     #[error("report is {len} bytes, the limit is {max}")]
@@ -105,21 +106,10 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    /// Short stable kebab-case name, unique per variant (counters, C codes, bindings).
+    /// The stable name: the variant's name in kebab-case, derived (strum), so it cannot
+    /// drift from the variant (counters, C codes, bindings).
     pub fn reason(&self) -> &'static str {
-        match self {
-            ReportError::Oversize { .. } => "oversize",
-            ReportError::Truncated { .. } => "truncated",
-            ReportError::BadMagic => "bad-magic",
-            ReportError::UnsupportedVersion(_) => "unsupported-version",
-            ReportError::BadDeviceId(_) => "bad-device-id",
-            ReportError::LengthMismatch { .. } => "length-mismatch",
-            ReportError::UnknownDevice(_) => "unknown-device",
-            ReportError::BadMac(_) => "bad-mac",
-            ReportError::Malformed(_) => "malformed",
-            ReportError::DeviceMismatch { .. } => "device-mismatch",
-            ReportError::Encode(_) => "encode",
-        }
+        self.into()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The event store conformance suite: one public function per rule, each panicking with
 //! the rule's name on a failure. A backend conforms when every rule passes on a fresh
-//! store; `tests/tests/store_conformance.rs` has one `#[test]` per backend and rule, so a
+//! store; `tests/tests/it/store_conformance.rs` has one `#[test]` per backend and rule, so a
 //! new backend is one line per rule.
 //!
 //! | rule | what it checks |

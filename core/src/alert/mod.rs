@@ -70,7 +70,8 @@ impl Default for AlertLimits {
 }
 
 /// Why a message could not be read as devcare Generic Alerts. `line`/`col` are 1-based.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum AlertError {
     /// Larger than the limit.
     #[error("message is {len} bytes, the limit is {max}")]
@@ -92,7 +93,7 @@ pub enum AlertError {
     },
     /// Not well-formed XML.
     #[error("{line}:{col}: malformed XML: {message}")]
-    Xml {
+    MalformedXml {
         /// Line.
         line: usize,
         /// Column.
@@ -195,19 +196,10 @@ pub fn parse_alerts_from(
 }
 
 impl AlertError {
-    /// Short stable kebab-case name, unique per variant (counters, C codes, bindings).
+    /// The stable name: the variant's name in kebab-case, derived (strum), so it cannot
+    /// drift from the variant (counters, C codes, bindings).
     pub fn reason(&self) -> &'static str {
-        match self {
-            AlertError::TooLarge { .. } => "too-large",
-            AlertError::TooManyItems { .. } => "too-many-items",
-            AlertError::Xml { .. } => "malformed-xml",
-            AlertError::NoGenericAlert => "no-generic-alert",
-            AlertError::UnknownType { .. } => "unknown-type",
-            AlertError::BadData { .. } => "bad-data",
-            AlertError::Inconsistent { .. } => "inconsistent",
-            AlertError::NotSender { .. } => "not-sender",
-            AlertError::UnknownSender(_) => "unknown-sender",
-        }
+        self.into()
     }
 
     /// The OMA DM status code a host answers with: 415 for an unknown alert type, 413 for a
@@ -218,7 +210,7 @@ impl AlertError {
             AlertError::NotSender { .. } => 403,
             AlertError::UnknownSender(_) => 401,
             AlertError::TooLarge { .. } | AlertError::TooManyItems { .. } => 413,
-            AlertError::Xml { .. }
+            AlertError::MalformedXml { .. }
             | AlertError::NoGenericAlert
             | AlertError::BadData { .. }
             | AlertError::Inconsistent { .. } => 400,

@@ -165,7 +165,7 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
     let mut items = 0usize;
     let xml_err = |reader: &Reader<&[u8]>, message: String| {
         let (line, col) = line_col(xml, reader.error_position() as usize);
-        AlertError::Xml {
+        AlertError::MalformedXml {
             line,
             col,
             message: crate::text::printable(&message),
@@ -255,7 +255,7 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
     }
     if !stack.is_empty() {
         let (line, col) = line_col(xml, xml.len());
-        return Err(AlertError::Xml {
+        return Err(AlertError::MalformedXml {
             line,
             col,
             message: crate::text::printable(&format!("unclosed element <{}>", stack.join("><"))),

@@ -9,8 +9,6 @@ use bincode::config::{self, Configuration, LittleEndian, Varint};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-mod campaign;
-
 /// Largest body the codec encodes or decodes: 16 MiB (a campaign with 100,000 explicit
 /// targets fits).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;

@@ -1,10 +1,10 @@
 //! [`DeviceError`]: why the device decider refused a command.
 
-use crate::error::ValidationError;
 use crate::model::Timestamp;
 
 /// Why the device refused a command. A refused command appends nothing.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum DeviceError {
     /// The campaign does not target this device.
     #[error("campaign {campaign} does not target device {device}")]
@@ -32,12 +32,6 @@ pub enum DeviceError {
         /// The payload's campaign.
         got: String,
     },
-    /// The campaign broke a rule. Since 0.7 the decider takes a
-    /// [`ValidCampaign`](crate::model::ValidCampaign) and never returns this: the error
-    /// comes from [`ValidCampaign::new`](crate::model::ValidCampaign::new) (convertible with
-    /// `?`) or, for a payload, as [`PayloadError::Invalid`](crate::payload::PayloadError).
-    #[error("invalid campaign: {0}")]
-    Invalid(#[from] ValidationError),
     /// The command does not fit the current phase.
     #[error("{command} is not possible now: the device is {phase}")]
     WrongPhase {
@@ -104,22 +98,10 @@ pub enum DeviceError {
 }
 
 impl DeviceError {
-    /// Short stable kebab-case name of this refusal, unique per variant: runtime counters,
-    /// C result codes, binding reasons and CLI messages all derive from it.
+    /// The refusal's stable name: its variant's name in kebab-case, derived (strum), so
+    /// it cannot drift from the variant. Runtime counters, C result codes, binding reasons
+    /// and CLI messages all derive from it.
     pub fn reason(&self) -> &'static str {
-        match self {
-            DeviceError::NotTargeted { .. } => "not-targeted",
-            DeviceError::StaleRevision { .. } => "stale-revision",
-            DeviceError::WrongCampaign { .. } => "wrong-campaign",
-            DeviceError::Invalid(_) => "invalid-campaign",
-            DeviceError::WrongPhase { .. } => "wrong-phase",
-            DeviceError::TooManyResults { .. } => "too-many-results",
-            DeviceError::CareResultsMismatch { .. } => "care-results-mismatch",
-            DeviceError::WrongAttempt { .. } => "wrong-attempt",
-            DeviceError::NotDue { .. } => "not-due",
-            DeviceError::NoSuchSetting { .. } => "no-such-setting",
-            DeviceError::WrongRevision { .. } => "wrong-revision",
-            DeviceError::NotARefusal(_) => "not-a-refusal",
-        }
+        self.into()
     }
 }

@@ -4,21 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{DeviceId, Timestamp, ValidCampaign};
 use crate::report::{ApplyResult, Finding};
-
-/// Why a device stopped reporting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GiveUpReason {
-    /// Every allowed attempt was sent and none was acknowledged.
-    AttemptsExhausted,
-    /// The next retry would fall after the report deadline.
-    DeadlinePassed,
-    /// The server refused the report for good (a DM status resending cannot change, e.g.
-    /// 410 for a replaced revision, 403 for a device it does not target).
-    Refused {
-        /// The DM status.
-        status: u16,
-    },
-}
+use crate::rules::GiveUpReason;
 
 /// Everything that happens on a device, per campaign stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

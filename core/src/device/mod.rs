@@ -24,9 +24,10 @@ mod events;
 mod evolve;
 mod state;
 
+pub use crate::rules::GiveUpReason;
 pub use command::DeviceCommand;
 pub use error::DeviceError;
-pub use events::{DeviceEvent, GiveUpReason};
+pub use events::DeviceEvent;
 pub use state::{CareProgress, DeviceState, Phase, ReportProgress};
 
 use crate::decider::{Decider, Side};

@@ -22,6 +22,7 @@ use crate::device::DeviceEvent;
 use crate::server::ServerEvent;
 use crate::store::{Persist, StoreError, StreamId};
 
+mod borrow;
 pub mod v1;
 
 use v1::DeviceEventV1;

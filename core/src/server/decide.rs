@@ -79,7 +79,7 @@ pub(super) fn revise(
 ) -> Decided {
     let c = state.campaign()?;
     if campaign.id != c.id {
-        return Err(ServerError::UnknownCampaign {
+        return Err(ServerError::WrongCampaign {
             stream: c.id.to_string(),
             got: campaign.id.to_string(),
         });
@@ -153,7 +153,7 @@ pub(super) fn accept_report(
 ) -> Decided {
     let c = state.campaign()?;
     if report.campaign != c.id {
-        return Err(ServerError::UnknownCampaign {
+        return Err(ServerError::WrongCampaign {
             stream: c.id.to_string(),
             got: report.campaign.to_string(),
         });

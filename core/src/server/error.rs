@@ -3,23 +3,24 @@
 use crate::error::ValidationError;
 
 /// Why the server refused a command. A refused command appends nothing.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum ServerError {
     /// Create on a stream that already has a campaign.
     #[error("campaign {0} already exists")]
     AlreadyCreated(String),
     /// A command before Create.
     #[error("no campaign has been created on this stream")]
-    NoCampaign,
+    UnknownCampaign,
     /// The campaign broke a rule.
     #[error("invalid campaign: {0}")]
-    Invalid(#[from] ValidationError),
+    InvalidCampaign(#[from] ValidationError),
     /// `targeted` missing or inconsistent.
     #[error("targets: {0}")]
     TargetCount(&'static str),
     /// A report or check-in for another campaign.
     #[error("report is for campaign {got}, this stream is {stream}")]
-    UnknownCampaign {
+    WrongCampaign {
         /// This stream's campaign.
         stream: String,
         /// The report's.
@@ -116,32 +117,11 @@ pub enum ServerError {
 }
 
 impl ServerError {
-    /// Short stable kebab-case name of this refusal, unique per variant: runtime counters,
-    /// C result codes, binding reasons and CLI messages all derive from it.
+    /// The refusal's stable name: its variant's name in kebab-case, derived (strum), so
+    /// it cannot drift from the variant. Runtime counters, C result codes, binding reasons
+    /// and CLI messages all derive from it.
     pub fn reason(&self) -> &'static str {
-        match self {
-            ServerError::AlreadyCreated(_) => "already-created",
-            ServerError::NoCampaign => "unknown-campaign",
-            ServerError::Invalid(_) => "invalid-campaign",
-            ServerError::TargetCount(_) => "target-count",
-            ServerError::UnknownCampaign { .. } => "wrong-campaign",
-            ServerError::WrongRevision { .. } => "wrong-revision",
-            ServerError::NotTargeted(_) => "not-targeted",
-            ServerError::Duplicate { .. } => "duplicate",
-            ServerError::MalformedReport(_) => "malformed-report",
-            ServerError::NoSuchSetting { .. } => "no-such-setting",
-            ServerError::NoCase(_) => "no-case",
-            ServerError::CareMismatch { .. } => "care-mismatch",
-            ServerError::Paused => "paused",
-            ServerError::NotPaused => "not-paused",
-            ServerError::AlreadyPaused => "already-paused",
-            ServerError::NotSampled(_) => "not-sampled",
-            ServerError::SampleSize { .. } => "sample-size",
-            ServerError::RevisionNotNewer { .. } => "revision-not-newer",
-            ServerError::BroadcastTooLate { .. } => "broadcast-too-late",
-            ServerError::AlreadyBroadcast => "already-broadcast",
-            ServerError::Fallback(_) => "fallback",
-        }
+        self.into()
     }
 
     /// The OMA DM status a host answers a device with when this refusal concerns the
@@ -155,12 +135,12 @@ impl ServerError {
             // A report of an older revision: 410 Gone tells the device to stop retrying
             // (its revision is obsolete; a check-in brings it to the new one).
             ServerError::WrongRevision { current, got } if got < current => 410,
-            ServerError::UnknownCampaign { .. }
-            | ServerError::NoCampaign
+            ServerError::WrongCampaign { .. }
+            | ServerError::UnknownCampaign
             | ServerError::WrongRevision { .. } => 404,
             ServerError::MalformedReport(_) | ServerError::NoSuchSetting { .. } => 400,
             ServerError::AlreadyCreated(_)
-            | ServerError::Invalid(_)
+            | ServerError::InvalidCampaign(_)
             | ServerError::TargetCount(_)
             | ServerError::NoCase(_)
             | ServerError::CareMismatch { .. }

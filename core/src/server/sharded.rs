@@ -17,7 +17,7 @@
 //!   state. Due care and care in flight are merged in `(time, device)` order.
 //!
 //! With these three rules a campaign run through a [`ShardedState`] of any `V` decides
-//! exactly what one [`ServerState`] decides (`tests/tests/sharded.rs` checks it on
+//! exactly what one [`ServerState`] decides (`tests/tests/it/sharded.rs` checks it on
 //! simulated campaigns with faults, for V = 1, 7 and 64).
 
 use siphasher::sip::SipHasher24;

@@ -322,7 +322,7 @@ pub struct ServerState {
 
 impl ServerState {
     pub(crate) fn campaign(&self) -> Result<&Campaign, ServerError> {
-        self.campaign.as_ref().ok_or(ServerError::NoCampaign)
+        self.campaign.as_ref().ok_or(ServerError::UnknownCampaign)
     }
 
     /// Whether care is paused, by the abort threshold or by an operator.

@@ -1,6 +1,6 @@
 //! [`SimServer`]: the server the simulator drives — one stream's [`ServerState`], or a
 //! [`ShardedState`] over V shards. Both decide and fold through the same decider, so one
-//! seed gives the same run on either (`tests/tests/sharded.rs`).
+//! seed gives the same run on either (`tests/tests/it/sharded.rs`).
 
 use crate::Decider;
 use crate::model::{DeviceId, Timestamp};

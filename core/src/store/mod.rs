@@ -28,66 +28,22 @@ mod memory;
 #[cfg(feature = "sled")]
 mod sled_store;
 
+/// Stream names live with the other ids: the deciders name their streams without the store.
+pub use crate::ids::{MAX_STREAM_ID_LEN, StreamId};
 pub use file::{FileStore, LOG_FILE, TORN_FILE};
 pub use memory::MemoryStore;
 #[cfg(feature = "sled")]
 pub use sled_store::{SledOptions, SledStore, event_key, head_key};
 
-use std::fmt;
-
 use crate::codec::{CodecError, StreamCrc};
-use crate::error::ValidationError;
 
 /// Number of events in a stream (0 = empty). Event *n* has sequence number *n*.
 pub type Version = u64;
 
-/// Largest stream id, in bytes.
-pub const MAX_STREAM_ID_LEN: usize = 200;
-
-/// The name of a stream: visible ASCII, 1 to [`MAX_STREAM_ID_LEN`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StreamId(String);
-
-impl StreamId {
-    /// Checks and wraps a stream id.
-    pub fn new(id: impl Into<String>) -> Result<Self, ValidationError> {
-        let id = id.into();
-        if id.is_empty() || id.len() > MAX_STREAM_ID_LEN {
-            return Err(ValidationError::new(
-                "stream id",
-                format!("must be 1..={MAX_STREAM_ID_LEN} bytes, is {}", id.len()),
-            ));
-        }
-        if let Some(c) = id.chars().find(|c| !matches!(c, '!'..='~')) {
-            return Err(ValidationError::new(
-                "stream id",
-                format!("has {c:?}; only visible ASCII is allowed"),
-            ));
-        }
-        Ok(StreamId(id))
-    }
-
-    /// `<prefix>/<name>` from parts already checked to be visible ASCII whose total stays
-    /// within [`MAX_STREAM_ID_LEN`] (a side name and a campaign id).
-    pub(crate) fn joined(prefix: &str, name: &str) -> Self {
-        StreamId(format!("{prefix}/{name}"))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// What went wrong in the store. Every variant that concerns a record names its stream and
 /// sequence number.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum StoreError {
     /// Optimistic concurrency: the stream moved on since the caller read it.
     #[error("stream {stream}: expected version {expected}, the stream is at {actual}")]
@@ -145,16 +101,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Short stable kebab-case name, unique per variant.
+    /// The stable name: the variant's name in kebab-case, derived (strum), so it cannot
+    /// drift from the variant (counters, C codes, bindings).
     pub fn reason(&self) -> &'static str {
-        match self {
-            StoreError::Conflict { .. } => "conflict",
-            StoreError::Corrupt { .. } => "corrupt",
-            StoreError::Missing { .. } => "missing",
-            StoreError::WrongKind { .. } => "wrong-kind",
-            StoreError::Encode { .. } => "encode",
-            StoreError::Backend(_) => "backend",
-        }
+        self.into()
     }
 }
 

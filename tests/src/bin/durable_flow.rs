@@ -1,6 +1,6 @@
 //! Durability-test child: the device and server flows on sled in `DIR`, writing
 //! `DONE <call>` to stderr after each call that changed state and returned `Ok`. Run under
-//! `strace -y -e trace=fsync,fdatasync,write` by `tests/tests/durability.rs`, which checks
+//! `strace -y -e trace=fsync,fdatasync,write` by `tests/tests/it/durability.rs`, which checks
 //! that an fsync of the data file comes before every `DONE`. `durable_flow DIR`
 
 use devcare::host::{DeviceHost, ServerHost};

@@ -1,7 +1,7 @@
-//! The campaign read with bincode's own decoder ([`decode_borrowed`](super::decode_borrowed)),
+//! The campaign read with bincode's own decoder ([`decode_borrowed`](crate::codec::decode_borrowed)),
 //! the device's hot path: every payload a device opens is a campaign.
 //!
-//! The bytes are the ones serde writes ([`encode`](super::encode)): a struct is its fields
+//! The bytes are the ones serde writes ([`encode`](crate::codec::encode)): a struct is its fields
 //! in order, an enum a `u32` variant index then the variant's fields, a list a `u64` length
 //! then its elements, integers as variable-length integers, text as a length and UTF-8.
 //! Text is checked where it lies in the payload and copied once, into its [`Text`] or id.
@@ -167,7 +167,7 @@ impl<'de, C> BorrowDecode<'de, C> for Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CodecError, decode, decode_borrowed, encode};
+    use crate::codec::{CodecError, decode, decode_borrowed, encode};
     use crate::model::*;
     use crate::persist::v1::CampaignV1;
     use crate::schedule::{AbortPolicy, Condition};

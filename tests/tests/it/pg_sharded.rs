@@ -13,7 +13,7 @@ use devcare::store::{EventStore, SledStore, StoreError};
 use devcare::*;
 use devcare_pg::PgStore;
 
-const BUILT_IN: &str = include_str!("../../examples/campaigns/apn-full.toml");
+const BUILT_IN: &str = include_str!("../../../examples/campaigns/apn-full.toml");
 
 fn config() -> FleetConfig {
     let campaign = Campaign::from_toml("apn-full.toml", BUILT_IN).unwrap();

@@ -164,7 +164,7 @@ fn a_campaign_simulated_on_postgresql_gives_the_sled_run_s_state() {
     };
     let campaign = devcare::Campaign::from_toml(
         "apn-full.toml",
-        include_str!("../../examples/campaigns/apn-full.toml"),
+        include_str!("../../../examples/campaigns/apn-full.toml"),
     )
     .unwrap();
     let mut cfg = devcare::sim::FleetConfig::new(campaign, 3_000);

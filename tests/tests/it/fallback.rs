@@ -6,7 +6,7 @@ use devcare::server::{CoverageFloor, Fallback, Server, ServerEvent};
 use devcare::sim::{FleetConfig, FleetOutcome, simulate};
 use devcare::*;
 
-const BUILT_IN: &str = include_str!("../../examples/campaigns/apn-full.toml");
+const BUILT_IN: &str = include_str!("../../../examples/campaigns/apn-full.toml");
 const DEVICES: u64 = 20_000;
 
 fn run(loss: f64, seed: u64, fallback: Fallback) -> (FleetOutcome, ServerState, Vec<ServerEvent>) {

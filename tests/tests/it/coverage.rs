@@ -7,7 +7,7 @@
 //! The fleet is modelled directly (who is sampled, who missed, who failed) and the
 //! server's own estimator reads it (`ServerState::coverage` over the tally the cases
 //! produce); the decider's bookkeeping of that tally is tested case by case in
-//! `core/tests/server_rules.rs`, and end to end by `simulate`.
+//! `core/tests/it/server_rules.rs`, and end to end by `simulate`.
 
 use devcare::server::{ServerState, Tally};
 use devcare::slot::sampled;

@@ -1,6 +1,6 @@
 //! Campaign validation: each broken rule gives an error naming the field and the reason.
 
-mod common;
+use crate::common;
 use common::*;
 use devcare::*;
 

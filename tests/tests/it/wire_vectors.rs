@@ -86,7 +86,7 @@ fn payload_vector_opens_to_the_stated_campaign() {
     assert_eq!(bytes(&d["payload_hex"])[4], 2, "format 2");
     assert_stated(&p, &d["campaign"], "care_timeout_ms");
     // The same campaign file still builds the same bytes.
-    let text = include_str!("../../examples/campaigns/apn-full.toml");
+    let text = include_str!("../../../examples/campaigns/apn-full.toml");
     let file = Campaign::from_toml("apn-full.toml", text).unwrap();
     assert_eq!(p.campaign, file);
     assert_eq!(rebuild(&d, &file, p.valid_until), d["payload_hex"]);

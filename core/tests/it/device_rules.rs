@@ -1,7 +1,7 @@
 //! The device decider's rules, one test per rule: given these events, when this command,
 //! then these events (or this refusal, with no state change).
 
-mod common;
+use crate::common;
 use common::*;
 use devcare::device::{GiveUpReason, Phase};
 use devcare::*;
@@ -494,8 +494,8 @@ fn an_invalid_campaign_never_reaches_the_decider() {
     c.schedule.report.window = Duration::ZERO;
     let err = ValidCampaign::new(c, &Limits::DEFAULT).unwrap_err();
     assert_eq!(
-        DeviceError::from(err).to_string(),
-        "invalid campaign: schedule.report.window: must be longer than zero (reports are spread over it)"
+        err.to_string(),
+        "schedule.report.window: must be longer than zero (reports are spread over it)"
     );
     // The limits are the builder's: the same campaign is valid or not by them.
     let c = campaign();

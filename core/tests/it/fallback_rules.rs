@@ -1,7 +1,7 @@
 //! The coverage floor and its fallback, one test per rule: when the server finds the
 //! broadcast degraded, what it asks of the host, and which host records it refuses.
 
-mod common;
+use crate::common;
 use common::*;
 use devcare::server::{CoverageFloor, Fallback, FallbackDue};
 use devcare::*;

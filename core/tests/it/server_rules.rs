@@ -1,7 +1,7 @@
 //! The server decider's rules, one test per rule: given these events, when this command,
 //! then these events (or this refusal, with no state change).
 
-mod common;
+use crate::common;
 use common::*;
 use devcare::server::{CaseStatus, EscalationReason};
 use devcare::*;

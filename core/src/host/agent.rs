@@ -79,8 +79,8 @@ impl<S: EventStore> DeviceAgent<S> {
             return Ok(None); // taking a campaign on always starts with PayloadAccepted
         };
         let id = campaign.id.clone();
-        // Intent before effects: a device that dies mid-apply finds the campaign pending.
-        self.flush()?;
+        // Intent before effects: the receive is durable (the engine flushed it), so a device
+        // that dies mid-apply finds the campaign pending.
         self.apply_pending(&id, at, apply)
     }
 
@@ -105,8 +105,7 @@ impl<S: EventStore> DeviceAgent<S> {
                 settings,
                 at,
             },
-        )?;
-        self.flush()?;
+        )?; // durable: the engine flushed it before the settings are applied
         self.apply_pending(campaign, at, apply)
     }
 

@@ -1,13 +1,11 @@
 //! The DM server's devcare side: [`CareServer`], a [`Server`] decider per campaign stream
 //! over a store, with group-committed report ingest.
 
-use crate::decider::Decider;
-use crate::decider::Side;
 use crate::host::streams::{Rejections, RuntimeError, Streams};
 use crate::model::{CampaignId, DeviceId, Timestamp};
 use crate::report::Report;
 use crate::server::{CareOrder, Server, ServerCommand, ServerError, ServerEvent, ServerState};
-use crate::store::{EventStore, Persist, Record, StoreError, StreamBatch, StreamId, Version};
+use crate::store::{EventStore, StoreError, Version};
 use crate::wire::{DeviceKey, ReportError, decode_report_keys};
 
 /// What the server knows about devices: their report keys and groups.
@@ -194,7 +192,8 @@ impl<S: EventStore> CareServer<S> {
         })
     }
 
-    /// Runs `cmd` on `campaign`'s stream (appended, durable after [`Self::flush`]).
+    /// Runs `cmd` on `campaign`'s stream: decided, appended and flushed before it returns
+    /// (the one loop, [`crate::host`]'s flush rule).
     pub fn handle(
         &mut self,
         campaign: &CampaignId,
@@ -209,98 +208,22 @@ impl<S: EventStore> CareServer<S> {
 
     /// Group commit for the ingest path: decides every command in order (each against the
     /// state left by the previous ones), appends all their events in one atomic batch and
-    /// flushes once. Returns one result per command; refused commands append nothing. If
-    /// the append or flush fails, nothing of the batch is kept in memory and the error is
-    /// returned for the whole batch.
+    /// flushes once — the same loop as [`Self::handle`]. Returns one result per command;
+    /// refused commands append nothing. If the append or flush fails, nothing of the batch
+    /// is kept in memory and the error is returned for the whole batch.
     pub fn handle_batch(
         &mut self,
         cmds: &[(CampaignId, ServerCommand)],
     ) -> Result<Vec<Result<Vec<ServerEvent>, ServerError>>, StoreError> {
-        let mut results = Vec::with_capacity(cmds.len());
-        // Per campaign touched: its stream, the version before the batch, and the records
-        // of the events decided in it — encoded at once, so events are never cloned.
-        let mut touched: Vec<(CampaignId, StreamId, Version, Vec<Record>)> = Vec::new();
-        let mut encode_error = None;
-        for (campaign, cmd) in cmds {
-            if !self.streams.loaded.contains_key(campaign) {
-                self.streams
-                    .loaded
-                    .insert(campaign.clone(), (ServerState::default(), 0));
-            }
-            let Some(entry) = self.streams.loaded.get_mut(campaign) else {
-                continue; // inserted just above
-            };
-            match Server::decide(&entry.0, cmd) {
-                Ok(events) => {
-                    let i = match touched.iter().position(|t| &t.0 == campaign) {
-                        Some(i) => i,
-                        None => {
-                            let stream = Side::Server.stream(campaign);
-                            touched.push((campaign.clone(), stream, entry.1, Vec::new()));
-                            touched.len() - 1
-                        }
-                    };
-                    for e in &events {
-                        Server::evolve(&mut entry.0, e);
-                        let seq = touched[i].2 + touched[i].3.len() as u64 + 1;
-                        match e.to_record(&touched[i].1, seq) {
-                            Ok(r) => touched[i].3.push(r),
-                            Err(reason) => {
-                                encode_error.get_or_insert(StoreError::Encode {
-                                    stream: touched[i].1.clone(),
-                                    reason,
-                                });
-                            }
-                        }
-                    }
-                    results.push(Ok(events));
-                }
-                Err(e) => {
-                    *self.rejections.entry(e.reason()).or_default() += 1;
-                    results.push(Err(e));
-                }
+        let refs: Vec<(CampaignId, &ServerCommand)> =
+            cmds.iter().map(|(c, cmd)| (c.clone(), cmd)).collect();
+        let results = self.streams.execute(&self.store, &refs)?;
+        for r in &results {
+            if let Err(e) = r {
+                *self.rejections.entry(e.reason()).or_default() += 1;
             }
         }
-        // Streams whose commands all decided to no events append nothing.
-        if encode_error.is_none() {
-            touched.retain(|t| !t.3.is_empty());
-        }
-        let outcome = match encode_error {
-            Some(e) => Err(e),
-            None if touched.is_empty() => Ok(vec![]),
-            None => {
-                let batch: Vec<StreamBatch<'_>> = touched
-                    .iter_mut()
-                    .map(|(_, s, v, recs)| (&*s, *v, std::mem::take(recs)))
-                    .collect();
-                self.store
-                    .append_records(&batch)
-                    .and_then(|v| self.store.flush().map(|_| v))
-            }
-        };
-        let result = match outcome {
-            Ok(versions) => {
-                for ((c, ..), v) in touched.iter().zip(versions) {
-                    if let Some(entry) = self.streams.loaded.get_mut(c) {
-                        entry.1 = v;
-                    }
-                }
-                Ok(results)
-            }
-            Err(e) => {
-                for (c, ..) in &touched {
-                    if self.streams.reload(&self.store, c).is_err() {
-                        // The store cannot be read back now: forget what this batch evolved.
-                        // The next append of the campaign is checked against the store's
-                        // version, and the next open replays it.
-                        self.streams.loaded.remove(c);
-                    }
-                }
-                Err(e)
-            }
-        };
-        self.streams.loaded.retain(|_, (_, v)| *v > 0);
-        result
+        Ok(results)
     }
 
     /// Ingests report bytes received at `at`: wire checks with the device's key from

@@ -146,14 +146,12 @@ impl DeviceHost {
         let host_error =
             self.agent
                 .receive_and_apply(payload, &self.trusted, &self.limits, now, apply)?;
-        self.agent.flush()?;
         Ok(host_error)
     }
 
     /// Lets time pass; returns when the next tick is needed (`None`: nothing waits).
     pub fn tick(&mut self, now: Timestamp) -> Result<Option<Timestamp>, HostError> {
         self.agent.tick(now)?;
-        self.agent.flush()?;
         Ok(self.agent.next_wake())
     }
 
@@ -240,7 +238,6 @@ impl DeviceHost {
         let host_error = self
             .agent
             .receive_care_and_apply(&id, revision, attempt, indices, now, apply)?;
-        self.agent.flush()?;
         let recovered = self
             .agent
             .state(&id)
@@ -267,7 +264,6 @@ impl DeviceHost {
         let events = self
             .agent
             .handle(&id, &DeviceCommand::Recheck { results, at: now })?;
-        self.agent.flush()?;
         Ok(!events.is_empty())
     }
 
@@ -286,7 +282,6 @@ impl DeviceHost {
         apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<(usize, Option<E>), HostError> {
         let done = self.agent.resume(now, apply)?;
-        self.agent.flush()?;
         Ok(done)
     }
 
@@ -328,7 +323,6 @@ impl DeviceHost {
     fn command(&mut self, campaign: &str, cmd: DeviceCommand) -> Result<(), HostError> {
         let id = self.known(campaign)?;
         self.agent.handle(&id, &cmd)?;
-        self.agent.flush()?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ mod agent;
 #[cfg(feature = "server")]
 mod care_server;
 mod device;
+mod engine;
 mod error;
 pub mod keys;
 #[cfg(feature = "server")]

@@ -155,7 +155,6 @@ impl ServerHost {
         cmd: &ServerCommand,
     ) -> Result<Vec<crate::server::ServerEvent>, HostError> {
         let events = self.server.handle(campaign, cmd)?;
-        self.server.flush()?;
         Ok(events)
     }
 
@@ -350,7 +349,6 @@ impl ServerHost {
         now: Timestamp,
     ) -> Result<Option<(CampaignId, CareOrder)>, HostError> {
         let next = self.server.dispatch_next_care(now)?;
-        self.server.flush()?;
         Ok(next)
     }
 
@@ -417,7 +415,6 @@ impl ServerHost {
     /// returns when the next care or settlement falls due.
     pub fn tick(&mut self, now: Timestamp) -> Result<Option<Timestamp>, HostError> {
         let next = self.server.tick_all(now)?;
-        self.server.flush()?;
         Ok(next)
     }
 

@@ -188,6 +188,12 @@ impl<'a, S: EventStore + Sync> ShardedLog<'a, S> {
     /// shards (one atomic append each). After an error, reopen: what reached a store is
     /// there, and a shard's copies never run ahead of the control stream.
     pub fn append(&mut self, events: &[ServerEvent]) -> Result<(), StoreError> {
+        let refs: Vec<&ServerEvent> = events.iter().collect();
+        self.append_refs(&refs)
+    }
+
+    /// [`Self::append`] of events held elsewhere.
+    pub(crate) fn append_refs(&mut self, events: &[&ServerEvent]) -> Result<(), StoreError> {
         // Per shard touched: its records; the control stream's records.
         let mut control_recs: Vec<Record> = Vec::new();
         let mut touched: Vec<(usize, Vec<Record>)> = Vec::new();
@@ -200,7 +206,7 @@ impl<'a, S: EventStore + Sync> ShardedLog<'a, S> {
         };
         let control_before = self.control.len();
         let mut pending_copies: Vec<usize> = Vec::new(); // per touched: copied before
-        for e in events {
+        for &e in events {
             match device_of(e) {
                 None => {
                     let seq = self.control_version + control_recs.len() as u64 + 1;
@@ -529,34 +535,56 @@ impl<'a, S: EventStore + Sync> ShardWorker<'a, S> {
         }
         let mut tries = 0;
         loop {
-            let decided = match cmd {
-                crate::server::ServerCommand::Tick { now } => {
-                    let owned = &self.owned;
-                    self.state.tick(*now, |k| owned[k as usize])
-                }
-                _ => self.state.decide(cmd),
-            };
-            let events = decided?;
-            if events.is_empty() {
-                return Ok(events);
-            }
-            match self.log.append(&events) {
-                Ok(()) => {
-                    for e in &events {
-                        self.state.evolve(e);
-                    }
-                    return Ok(events);
-                }
-                Err(e) => {
-                    // Another worker moved the control stream (or took a shard): reread.
-                    self.reopen()?;
-                    tries += 1;
-                    if !matches!(e, StoreError::Conflict { .. }) || tries > 3 {
-                        return Err(e.into());
-                    }
-                }
+            match crate::host::engine::execute(self, &[((), cmd)]) {
+                Ok(mut out) => return Ok(out.pop().unwrap_or(Ok(Vec::new()))?),
+                // Another worker moved the control stream (or took a shard): the engine
+                // reread the campaign; decide again.
+                Err(StoreError::Conflict { .. }) if tries < 3 => tries += 1,
+                Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// A worker runs the one loop ([`crate::host::engine::execute`]) over the whole campaign
+/// (one key): a tick covers its own shards and the campaign.
+impl<S: EventStore + Sync> crate::host::engine::Engine for ShardWorker<'_, S> {
+    type Key = ();
+    type Command = crate::server::ServerCommand;
+    type Event = ServerEvent;
+    type Error = crate::server::ServerError;
+
+    fn decide(
+        &mut self,
+        _: &(),
+        cmd: &crate::server::ServerCommand,
+    ) -> Result<Vec<ServerEvent>, crate::server::ServerError> {
+        match cmd {
+            crate::server::ServerCommand::Tick { now } => {
+                let owned = &self.owned;
+                self.state.tick(*now, |k| owned[k as usize])
+            }
+            _ => self.state.decide(cmd),
+        }
+    }
+
+    fn evolve(&mut self, _: &(), event: &ServerEvent) {
+        self.state.evolve(event);
+    }
+
+    fn commit(&mut self, batch: &[(&(), Vec<&ServerEvent>)]) -> Result<(), StoreError> {
+        let events: Vec<&ServerEvent> = batch
+            .iter()
+            .flat_map(|(_, es)| es.iter().copied())
+            .collect();
+        self.log.append_refs(&events)
+    }
+
+    fn rollback(&mut self, _: &(), _: bool, _: &StoreError) {
+        // What reached a store is there: always reread the campaign.
+        // A failed reopen leaves the worker as it was; its next append is fenced by the
+        // stores' versions and fails until a reopen succeeds.
+        let _ = self.reopen();
     }
 }
 

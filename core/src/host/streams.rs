@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use crate::decider::{Decider, Side};
+use crate::host::engine::{self, Answers, Engine};
 use crate::model::CampaignId;
 use crate::payload::PayloadError;
-use crate::store::{EventStore, Persist, StoreError, StreamId, Version};
+use crate::store::{EventStore, Persist, Record, StoreError, StreamBatch, StreamId, Version};
 
 /// Why a runtime call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -70,36 +71,119 @@ where
         Ok(())
     }
 
-    /// Decide, append, evolve.
+    /// Runs `cmds` (each on its campaign's stream) through the one loop
+    /// ([`engine::execute`]): one atomic append and one flush for the batch.
+    pub(crate) fn execute<S: EventStore>(
+        &mut self,
+        store: &S,
+        cmds: &[(CampaignId, &D::Command)],
+    ) -> Answers<D::Event, D::Error> {
+        engine::execute(
+            &mut Bound {
+                streams: self,
+                store,
+                appended: false,
+            },
+            cmds,
+        )
+    }
+
+    /// One command through [`Self::execute`].
     pub(crate) fn handle<S: EventStore>(
         &mut self,
         store: &S,
         campaign: &CampaignId,
         cmd: &D::Command,
     ) -> Result<Vec<D::Event>, RuntimeError<D::Error>> {
-        let empty = (D::State::default(), 0);
-        let (state, version) = self.loaded.get(campaign).unwrap_or(&empty);
-        let events = D::decide(state, cmd).map_err(RuntimeError::Refused)?;
-        if events.is_empty() {
-            return Ok(events);
+        let mut out = self.execute(store, &[(campaign.clone(), cmd)])?;
+        match out.pop() {
+            Some(r) => r.map_err(RuntimeError::Refused),
+            None => Ok(Vec::new()), // one answer per command
         }
-        let stream = self.stream(campaign);
-        let new_version = match store.append(&stream, *version, &events) {
-            Ok(v) => v,
-            Err(e) => {
-                // Another writer may have moved the stream: the store is the truth.
-                self.reload(store, campaign)?;
-                return Err(e.into());
-            }
-        };
+    }
+}
+
+/// [`Streams`] with the store their events go to: the [`Engine`] of every single-stream
+/// host.
+struct Bound<'a, D: Decider, S> {
+    streams: &'a mut Streams<D>,
+    store: &'a S,
+    /// The append of the batch succeeded (a failure after it was the flush's): the store
+    /// holds the events, so the states are rebuilt from it.
+    appended: bool,
+}
+
+impl<D, S> Engine for Bound<'_, D, S>
+where
+    D: Decider,
+    D::Event: Persist,
+    S: EventStore,
+{
+    type Key = CampaignId;
+    type Command = D::Command;
+    type Event = D::Event;
+    type Error = D::Error;
+
+    fn decide(&mut self, key: &CampaignId, cmd: &D::Command) -> Result<Vec<D::Event>, D::Error> {
+        match self.streams.loaded.get(key) {
+            Some((state, _)) => D::decide(state, cmd),
+            None => D::decide(&D::State::default(), cmd),
+        }
+    }
+
+    fn evolve(&mut self, key: &CampaignId, event: &D::Event) {
         let entry = self
+            .streams
             .loaded
-            .entry(campaign.clone())
+            .entry(key.clone())
             .or_insert_with(|| (D::State::default(), 0));
-        for e in &events {
-            D::evolve(&mut entry.0, e);
+        D::evolve(&mut entry.0, event);
+    }
+
+    fn commit(&mut self, batch: &[(&CampaignId, Vec<&D::Event>)]) -> Result<(), StoreError> {
+        let mut records: Vec<(StreamId, Version, Vec<Record>)> = Vec::with_capacity(batch.len());
+        for (key, events) in batch {
+            let stream = D::SIDE.stream(key);
+            let version = self.streams.loaded.get(*key).map_or(0, |(_, v)| *v);
+            let mut recs = Vec::with_capacity(events.len());
+            for (k, e) in events.iter().enumerate() {
+                let rec = e
+                    .to_record(&stream, version + k as u64 + 1)
+                    .map_err(|reason| StoreError::Encode {
+                        stream: stream.clone(),
+                        reason,
+                    })?;
+                recs.push(rec);
+            }
+            records.push((stream, version, recs));
         }
-        entry.1 = new_version;
-        Ok(events)
+        let appends: Vec<StreamBatch<'_>> = records
+            .iter_mut()
+            .map(|(s, v, recs)| (&*s, *v, std::mem::take(recs)))
+            .collect();
+        let versions = self.store.append_records(&appends)?;
+        self.appended = true;
+        self.store.flush()?;
+        for ((key, _), v) in batch.iter().zip(versions) {
+            let entry = self
+                .streams
+                .loaded
+                .entry((*key).clone())
+                .or_insert_with(|| (D::State::default(), 0));
+            entry.1 = v;
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self, key: &CampaignId, folded: bool, error: &StoreError) {
+        if !folded && !self.appended && !matches!(error, StoreError::Conflict { .. }) {
+            return; // neither the state nor the store holds the batch
+        }
+        if self.streams.reload(self.store, key).is_err() {
+            // The store cannot be read back now: forget what this batch folded. The next
+            // append of the campaign is checked against the store's version, and the next
+            // open replays it.
+            self.streams.loaded.remove(key);
+        }
     }
 }

@@ -5,6 +5,7 @@ mod campaign_files;
 mod coverage;
 mod crash;
 mod durability;
+mod engine;
 mod fallback;
 mod fault_sim;
 mod file_store;

@@ -294,6 +294,31 @@ pub fn is_definitive_refusal(status: u16) -> bool {
     (400..500).contains(&status) && status != 408 && status != 429
 }
 
+/// What a device does with the DM status the server answered its report with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportAnswer {
+    /// A 2xx: the server has the report (taken, or a duplicate of one it has); stop
+    /// sending it ([`crate::DeviceCommand::Acknowledge`]).
+    Acknowledged,
+    /// A definitive refusal ([`is_definitive_refusal`]): stop sending it, and give up
+    /// this report ([`crate::DeviceCommand::Refused`]).
+    RefusedForGood,
+    /// Anything else (a server failure, a timeout, a throttle): send it again when the
+    /// retry policy says.
+    SendAgain,
+}
+
+/// The rule a device applies to the answer `status` to its report.
+pub fn report_answer(status: u16) -> ReportAnswer {
+    if (200..300).contains(&status) {
+        ReportAnswer::Acknowledged
+    } else if is_definitive_refusal(status) {
+        ReportAnswer::RefusedForGood
+    } else {
+        ReportAnswer::SendAgain
+    }
+}
+
 /// The settings care re-provisions: under `reprovision-failed`, the settings the findings
 /// name (all of them when the findings name none, e.g. only timing); otherwise all.
 pub fn care_settings(campaign: &Campaign, findings: Option<&[Finding]>) -> Vec<u32> {

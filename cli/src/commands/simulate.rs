@@ -7,11 +7,12 @@ use clap::Args;
 use devcare::host::{CareServer, ShardMap, ShardedLog};
 use devcare::server::{CoverageFloor, Fallback, ShardRouter, ShardedState};
 use devcare::sim::{
-    Faults, FleetConfig, FleetOutcome, SweepOutcome, simulate_on, simulate_with, sweep,
+    Faults, FleetConfig, FleetOutcome, SweepOutcome, Transport, simulate_on_store,
+    simulate_sharded, sweep,
 };
 use devcare::store::{EventStore, MemoryStore, SledStore};
 use devcare::text::parse_human_duration;
-use devcare::{Campaign, ServerEvent, ServerState, TargetSet};
+use devcare::{Campaign, ServerState, TargetSet};
 use devcare_pg::PgStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -108,6 +109,11 @@ pub(crate) struct SimArgs {
     /// per core]. The result is the same, byte for byte, for any number.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// How devices send their reports: binary reports into the server's report ingest,
+    /// OMA DM Generic Alerts in each device's DM session into its alert ingest, or half
+    /// and half (drawn per device).
+    #[arg(long, default_value = "binary", value_name = "binary|alert|mixed")]
+    transport: String,
     /// Run this many worlds (seeds `--seed` to `--seed + N - 1`) on every core and report
     /// faults injected and invariants broken, with the command that replays any failure.
     #[arg(long, value_name = "SEEDS")]
@@ -186,9 +192,6 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Buffers server events and appends them in groups of this many (group commit).
-const BATCH: usize = 8192;
-
 struct Run {
     out: FleetOutcome,
     /// The campaign-level state (with a sharded server: the control state, with the sums).
@@ -220,34 +223,15 @@ impl Run {
     }
 }
 
+/// The run with the single-stream server host over `store`: the host appends and flushes
+/// every command's events there itself.
 fn run_on<S: EventStore>(
     cfg: &FleetConfig,
     store: &S,
     bar: &ProgressBar,
 ) -> Result<(FleetOutcome, ServerState)> {
-    let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
-    let mut version = 0;
-    let mut pending: Vec<ServerEvent> = Vec::with_capacity(BATCH);
-    let r = simulate_with(
-        cfg,
-        |events| {
-            pending.extend_from_slice(events);
-            if pending.len() >= BATCH {
-                version = store
-                    .append(&stream, version, &pending)
-                    .map_err(|e| e.to_string())?;
-                pending.clear();
-            }
-            Ok(())
-        },
-        |done| bar.set_position(done),
-    );
-    let (out, state) = r.map_err(|e| internal(format!("simulation: {e}")))?;
-    store
-        .append(&stream, version, &pending)
-        .and_then(|_| store.flush())
-        .map_err(|e| internal(format!("event log: {e}")))?;
-    Ok((out, state))
+    simulate_on_store(cfg, store, |_| Ok(()), |done| bar.set_position(done))
+        .map_err(|e| internal(format!("simulation: {e}")))
 }
 
 fn sled_dir(base: &Path, c: &Campaign) -> Result<PathBuf> {
@@ -280,7 +264,7 @@ fn run_sharded<S: EventStore + Sync>(
     bar: &ProgressBar,
 ) -> Result<(FleetOutcome, ShardedState, bool)> {
     let map = ShardMap::round_robin(router.shards(), stores.len() as u16);
-    let (mut log, empty) = ShardedLog::open(stores, map.clone(), router, &cfg.campaign.id)
+    let (log, empty) = ShardedLog::open(stores, map.clone(), router, &cfg.campaign.id)
         .map_err(|e| input(format!("--store: {e}")))?;
     if empty.control_events() > 0 {
         return Err(input(format!(
@@ -288,25 +272,17 @@ fn run_sharded<S: EventStore + Sync>(
             cfg.campaign.id
         )));
     }
-    log.set_writers(workers);
-    let mut pending: Vec<ServerEvent> = Vec::with_capacity(BATCH);
-    let r = simulate_on(
-        cfg,
-        empty,
-        |events| {
-            pending.extend_from_slice(events);
-            if pending.len() >= BATCH {
-                log.append(&pending).map_err(|e| e.to_string())?;
-                pending.clear();
-            }
-            Ok(())
-        },
-        |done| bar.set_position(done),
-    );
-    let (out, state) = r.map_err(|e| internal(format!("simulation: {e}")))?;
-    log.append(&pending)
-        .map_err(|e| internal(format!("event log: {e}")))?;
     drop(log);
+    let (out, state) = simulate_sharded(
+        cfg,
+        stores.iter().collect(),
+        map.clone(),
+        router,
+        workers,
+        |_| Ok(()),
+        |done| bar.set_position(done),
+    )
+    .map_err(|e| internal(format!("simulation: {e}")))?;
     let (_, replayed) = ShardedLog::open(stores, map, router, &cfg.campaign.id)
         .map_err(|e| internal(format!("replaying the sharded log: {e}")))?;
     let same = replayed == state;
@@ -464,6 +440,16 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
         .transpose()?;
     cfg.coverage_floor = coverage_floor(a, file_floor)?;
     cfg.faults = faults(a)?;
+    cfg.transport = match a.transport.as_str() {
+        "binary" => Transport::Binary,
+        "alert" => Transport::Alert,
+        "mixed" => Transport::Mixed,
+        other => {
+            return Err(input(format!(
+                "--transport: expected binary, alert or mixed, found {other:?}"
+            )));
+        }
+    };
     cfg.threads = match a.threads {
         Some(0) => return Err(input("--threads: at least 1")),
         Some(n) => n,

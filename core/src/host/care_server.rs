@@ -144,6 +144,16 @@ pub enum IngestRejection {
 }
 
 impl Ingest {
+    /// The answer to a report the decider took (`Ok`: its events) or refused: a refusal
+    /// as a duplicate is [`Ingest::Duplicate`] (answered 200, nothing appended).
+    pub fn from_decided(decided: Result<Vec<ServerEvent>, ServerError>) -> Ingest {
+        match decided {
+            Ok(events) => Ingest::Accepted(events),
+            Err(ServerError::Duplicate { .. }) => Ingest::Duplicate,
+            Err(e) => Ingest::Rejected(e.into()),
+        }
+    }
+
     /// The OMA DM status code the host answers with: 200 for accepted and duplicate
     /// (the device must stop retrying either way), otherwise [`IngestRejection::dm_status`].
     pub fn dm_status(&self) -> u16 {
@@ -171,6 +181,32 @@ impl IngestRejection {
             IngestRejection::Refused(e) => e.reason(),
         }
     }
+}
+
+/// The reports of an OMA DM message from `sender`, checked as [`CareServer::ingest_alerts`]
+/// checks them before the decider: a sending device unknown to `directory`, a message that
+/// does not parse, or a report for a device the sender may not speak for refuses the whole
+/// message. Every server host (one stream or sharded) reads alerts with it.
+pub fn alert_reports(
+    xml: &str,
+    sender: crate::alert::Sender<'_>,
+    limits: &crate::alert::AlertLimits,
+    directory: &dyn Directory,
+) -> Result<Vec<Report>, crate::alert::AlertError> {
+    if let crate::alert::Sender::Device(d) = sender
+        && directory.device_key(d).is_none()
+    {
+        return Err(crate::alert::AlertError::UnknownSender(d.to_string()));
+    }
+    crate::alert::parse_alerts_from(xml, limits, sender)
+}
+
+/// Report bytes checked (size, frame, MAC under the device's keys from `directory`) and
+/// decoded, as every server host reads them before the decider.
+pub fn decode_report(bytes: &[u8], directory: &dyn Directory) -> Result<Report, ReportError> {
+    decode_report_keys(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
+        directory.device_keys(d)
+    })
 }
 
 /// The DM server's devcare side: one stream per campaign.
@@ -248,10 +284,7 @@ impl<S: EventStore> CareServer<S> {
         let decoded: Vec<Result<Report, IngestRejection>> = reports
             .iter()
             .map(|bytes| {
-                decode_report_keys(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
-                    directory.device_keys(d)
-                })
-                .map_err(|e| {
+                decode_report(bytes, directory).map_err(|e| {
                     self.count_rejection(e.reason());
                     IngestRejection::Wire(e)
                 })
@@ -274,14 +307,7 @@ impl<S: EventStore> CareServer<S> {
         directory: &dyn Directory,
         at: Timestamp,
     ) -> Result<Result<Vec<Ingest>, crate::alert::AlertError>, StoreError> {
-        if let crate::alert::Sender::Device(d) = sender
-            && directory.device_key(d).is_none()
-        {
-            let e = crate::alert::AlertError::UnknownSender(d.to_string());
-            self.count_rejection(e.reason());
-            return Ok(Err(e));
-        }
-        let reports = match crate::alert::parse_alerts_from(xml, limits, sender) {
+        let reports = match alert_reports(xml, sender, limits, directory) {
             Ok(r) => r,
             Err(e) => {
                 self.count_rejection(e.reason());
@@ -321,9 +347,7 @@ impl<S: EventStore> CareServer<S> {
             .map(|slot| match slot {
                 Some(done) => done,
                 None => match decided.next() {
-                    Some(Ok(events)) => Ingest::Accepted(events),
-                    Some(Err(ServerError::Duplicate { .. })) => Ingest::Duplicate,
-                    Some(Err(e)) => Ingest::Rejected(e.into()),
+                    Some(d) => Ingest::from_decided(d),
                     None => Ingest::Duplicate, // unreachable: one result per command
                 },
             })

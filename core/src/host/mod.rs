@@ -27,7 +27,10 @@ mod streams;
 
 pub use agent::{DeviceAgent, Pending};
 #[cfg(feature = "server")]
-pub use care_server::{CareServer, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys};
+pub use care_server::{
+    CareServer, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys, alert_reports,
+    decode_report,
+};
 pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};
 #[cfg(feature = "server")]

@@ -442,6 +442,7 @@ pub struct ShardWorker<'a, S> {
     log: ShardedLog<'a, S>,
     state: ShardedState,
     owned: Vec<bool>,
+    writers: usize,
 }
 
 impl<'a, S: EventStore + Sync> ShardWorker<'a, S> {
@@ -460,12 +461,20 @@ impl<'a, S: EventStore + Sync> ShardWorker<'a, S> {
             log,
             state,
             owned: vec![false; router.shards() as usize],
+            writers: 1,
         })
+    }
+
+    /// Appends with `writers` threads ([`ShardedLog::set_writers`]).
+    pub fn set_writers(&mut self, writers: usize) {
+        self.writers = writers;
+        self.log.set_writers(writers);
     }
 
     fn reopen(&mut self) -> Result<(), StoreError> {
         let map = self.log.map().clone();
-        let (log, state) = ShardedLog::open(self.stores, map, self.router, &self.campaign)?;
+        let (mut log, state) = ShardedLog::open(self.stores, map, self.router, &self.campaign)?;
+        log.set_writers(self.writers);
         self.log = log;
         self.state = state;
         Ok(())

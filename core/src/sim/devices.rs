@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use super::fate::*;
-use super::{FleetConfig, SimError, device_id};
+use super::{FleetConfig, SimError, Transport, device_id};
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceState, Phase};
 use crate::model::{Duration, Timestamp, ValidCampaign};
@@ -27,6 +27,16 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether device `i` sends its reports as Generic Alerts in a DM session (else as
+    /// binary reports), by the configured transport.
+    pub(super) fn uses_alerts(&self, i: u64) -> bool {
+        match self.cfg.transport {
+            Transport::Binary => false,
+            Transport::Alert => true,
+            Transport::Mixed => self.fate.u64(TAG_TRANSPORT, i, 0) % 2 == 1,
+        }
+    }
+
     /// Device `i`'s clock offset in ms (within ± the configured skew).
     fn skew(&self, i: u64) -> i64 {
         let s = self.cfg.faults.clock_skew.as_millis();
@@ -52,8 +62,8 @@ impl Ctx<'_> {
         let c = &self.campaign;
         let mut results = vec![
             ApplyResult {
-                status: 200,
-                verify: Verify::Match
+                verify: Verify::Match,
+                ..ApplyResult::OK
             };
             c.settings.len()
         ];

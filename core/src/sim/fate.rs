@@ -58,7 +58,12 @@ pub(super) enum Injury {
     Late { after: Duration },
 }
 
+/// What a simulated device's DM tree answers a setting it fails to apply (the injected
+/// truth of the device side, not a server's answer).
 pub(super) const FAILURE_CODES: [u16; 5] = [404, 405, 415, 420, 500];
+
+/// What a device's DM tree answers a care setting that does not take (injected truth).
+pub(super) const CARE_FAILURE: u16 = FAILURE_CODES[4];
 
 pub(super) fn injuries(c: &Campaign, r: u64) -> Vec<Injury> {
     let n = c.settings.len();
@@ -101,3 +106,5 @@ pub(super) fn injuries(c: &Campaign, r: u64) -> Vec<Injury> {
     }
     out
 }
+/// Which transport a simulated device reports over (`FleetConfig::transport`).
+pub(super) const TAG_TRANSPORT: u8 = 21;

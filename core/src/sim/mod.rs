@@ -6,20 +6,21 @@
 //! seed, so the same configuration gives the same outcome on every machine. Healthy devices
 //! are folded and dropped at once: memory grows with failures, not with the fleet.
 
-mod backend;
 mod devices;
 mod fate;
 mod faults;
+mod server;
 mod world;
 
-pub use backend::SimServer;
 pub use faults::{FaultCounts, Faults, Violation};
+pub use server::{OneStream, Sharded, SimServer, SimStore};
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use crate::model::{Campaign, DeviceId, Duration};
 use crate::server::{CampaignStats, CoverageFloor, ServerError, ServerEvent, ServerState};
 use crate::stats::Coverage;
+use crate::store::EventStore;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -51,6 +52,33 @@ pub struct FleetConfig {
     /// the devices' results in device order. Devices that keep logs (power cuts, reboots)
     /// are always run one after another.
     pub threads: usize,
+    /// How devices send their reports to the server.
+    pub transport: Transport,
+}
+
+/// How simulated devices send their reports: each crosses the server host's production
+/// ingest for that transport, and the device gets whatever the host answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// Binary reports (HMAC under the device's key) into the report ingest.
+    #[default]
+    Binary,
+    /// OMA DM Generic Alerts in a DM message of the device's own session, into the alert
+    /// ingest.
+    Alert,
+    /// Half the devices (drawn per device from the seed) one way, half the other.
+    Mixed,
+}
+
+impl Transport {
+    /// `binary`, `alert` or `mixed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Binary => "binary",
+            Transport::Alert => "alert",
+            Transport::Mixed => "mixed",
+        }
+    }
 }
 
 impl FleetConfig {
@@ -69,6 +97,7 @@ impl FleetConfig {
             coverage_floor: None,
             faults: Faults::none(),
             threads: 1,
+            transport: Transport::Binary,
         }
     }
 }
@@ -221,8 +250,8 @@ fn device_id_bytes(i: u64, buf: &mut [u8; ID_BUF]) -> &[u8] {
     &buf[..4 + digits.len()]
 }
 
-/// Runs the simulation; `sink` receives every batch of server events before it is folded
-/// (an event store appends them there). Returns the outcome and the server's final state.
+/// Runs the simulation on a fresh in-memory store; `sink` receives every batch of server
+/// events the host appended, in order. Returns the outcome and the server's final state.
 pub fn simulate<S>(cfg: &FleetConfig, sink: S) -> Result<(FleetOutcome, ServerState), SimError>
 where
     S: FnMut(&[ServerEvent]) -> Result<(), String>,
@@ -240,23 +269,89 @@ where
     S: FnMut(&[ServerEvent]) -> Result<(), String>,
     P: FnMut(u64),
 {
-    simulate_on(cfg, ServerState::default(), sink, progress)
+    simulate_on_store(cfg, crate::store::MemoryStore::new(), sink, progress)
 }
 
-/// [`simulate_with`] on the server `server` (empty): one stream's [`ServerState`], or a
-/// [`ShardedState`](crate::server::ShardedState) over V shards, which decides the same
-/// run. `sink` receives every batch of server events before it is folded, in order.
-pub fn simulate_on<B, S, P>(
+/// [`simulate_with`] with the server's log in `store` (new to this campaign): the
+/// single-stream host ([`OneStream`]) runs over it.
+pub fn simulate_on_store<T, S, P>(
     cfg: &FleetConfig,
-    server: B,
+    store: T,
     sink: S,
     progress: P,
-) -> Result<(FleetOutcome, B), SimError>
+) -> Result<(FleetOutcome, ServerState), SimError>
 where
-    B: SimServer,
+    T: EventStore,
     S: FnMut(&[ServerEvent]) -> Result<(), String>,
     P: FnMut(u64),
 {
+    check(cfg)?;
+    let store = SimStore::new(store);
+    let host = OneStream::open(&store, &cfg.campaign.id, report_master(cfg.seed))
+        .map_err(|e| SimError::Sink(format!("opening the server: {e}")))?;
+    if host.state().campaign.is_some() {
+        return Err(SimError::Config(format!(
+            "the store already holds campaign {}: simulate into a fresh store",
+            cfg.campaign.id
+        )));
+    }
+    let (out, host) = run(cfg, host, sink, progress)?;
+    Ok((out, host.state().clone()))
+}
+
+/// [`simulate_with`] on a sharded server: a [`ShardWorker`](crate::host::ShardWorker)
+/// owning every shard of `router`, over `stores` placed by `map`, appending with `writers`
+/// threads ([`Sharded`]). The stores must not hold the campaign yet.
+pub fn simulate_sharded<T, S, P>(
+    cfg: &FleetConfig,
+    stores: Vec<T>,
+    map: crate::host::ShardMap,
+    router: crate::server::ShardRouter,
+    writers: usize,
+    sink: S,
+    progress: P,
+) -> Result<(FleetOutcome, crate::server::ShardedState), SimError>
+where
+    T: EventStore + Sync,
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+    P: FnMut(u64),
+{
+    check(cfg)?;
+    let stores = SimStore::shared(stores);
+    let host = Sharded::open(
+        &stores,
+        map,
+        router,
+        &cfg.campaign.id,
+        writers,
+        report_master(cfg.seed),
+    )
+    .map_err(|e| SimError::Sink(format!("opening the server: {e}")))?;
+    if host.state().control_events() > 0 {
+        return Err(SimError::Config(format!(
+            "the stores already hold campaign {}: simulate into fresh stores",
+            cfg.campaign.id
+        )));
+    }
+    let (out, host) = run(cfg, host, sink, progress)?;
+    Ok((out, host.state().clone()))
+}
+
+/// The master secret the simulated devices' report keys derive from (from the seed).
+fn report_master(seed: u64) -> [u8; 32] {
+    let fate = Fate::new(seed);
+    let mut out = [0u8; 32];
+    for (k, chunk) in out.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(
+            &fate
+                .u64(TAG_REPORT_MASTER, u64::MAX, k as u64)
+                .to_le_bytes(),
+        );
+    }
+    out
+}
+
+fn check(cfg: &FleetConfig) -> Result<(), SimError> {
     if !(0.0..=1.0).contains(&cfg.fail_rate)
         || !(0.0..=1.0).contains(&cfg.loss)
         || !(0.0..=1.0).contains(&cfg.care_success)
@@ -269,6 +364,21 @@ where
         return Err(SimError::Config("at least one device is needed".into()));
     }
     cfg.faults.validate().map_err(SimError::Config)?;
+    Ok(())
+}
+
+/// Runs the world with `server`, the host of an empty store.
+fn run<B, S, P>(
+    cfg: &FleetConfig,
+    server: B,
+    sink: S,
+    progress: P,
+) -> Result<(FleetOutcome, B), SimError>
+where
+    B: SimServer,
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+    P: FnMut(u64),
+{
     let fate = Fate::new(cfg.seed);
     let mut sim = Sim {
         ctx: Ctx {
@@ -319,7 +429,6 @@ where
         server_cmds: 0,
         work_done: 0,
         logs: HashMap::new(),
-        server_log: Vec::new(),
         ever_bad: std::collections::HashSet::new(),
         powered_off: std::collections::HashSet::new(),
         server_backoff: None,
@@ -327,6 +436,7 @@ where
         wake_at: None,
     };
     sim.report_master = sim.secret(TAG_REPORT_MASTER);
+    debug_assert_eq!(sim.report_master, report_master(cfg.seed));
     sim.run()?;
     let stats = sim.server.campaign().stats();
     let mut out = sim.out;

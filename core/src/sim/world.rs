@@ -7,15 +7,18 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
-use super::backend::SimServer;
+use super::server::SimServer;
+use crate::alert::SyncHeader;
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
+use crate::host::AlertIngest;
+use crate::host::{Ingest, RuntimeError};
 use crate::model::{DeviceId, Duration, Timestamp, ValidCampaign};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::report::ApplyResult;
 use crate::server::{CareOrder, CaseStatus, FallbackDue, ServerCommand, ServerEvent};
 use crate::store::{Persist, StreamId};
-use crate::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report, derive_device_key, encode_report};
+use crate::wire::{derive_device_key, encode_report};
 
 use super::devices::{Met, Quiet, Steps, count_sampled, meet, provision, refused};
 use super::fate::*;
@@ -52,6 +55,8 @@ pub(super) enum Msg {
         attempt: u32,
         bytes: Vec<u8>,
     },
+    /// A device's report as a DM message of one Generic Alert, sent in its own DM session.
+    Alert { i: u64, attempt: u32, xml: String },
     /// The server's DM status for a report, to the device.
     Answer { i: u64, attempt: u32, status: u16 },
     /// A care order, to the device.
@@ -74,6 +79,9 @@ pub(super) enum Step {
 /// Most devices per thread and per round of the parallel device phase (a small fleet gets
 /// smaller rounds, at least eight per thread).
 const CHUNK: u64 = 16_384;
+
+/// The DM server's address in the SyncHdr of a simulated device's alerts.
+const SERVER_URI: &str = "https://dm.example.invalid/devcare";
 
 /// How long a device takes to come back after a power cut.
 const RESTART: Duration = Duration::from_secs(30);
@@ -108,8 +116,6 @@ pub(super) struct Sim<'a, S, P, B> {
     /// Each kept device's event log as stored records (the store's framing and CRC), when
     /// reboots or power cuts rebuild devices from it.
     pub(super) logs: HashMap<u64, Vec<Vec<u8>>>,
-    /// The server's event log as stored records, when crashes rebuild the server from it.
-    pub(super) server_log: Vec<Vec<u8>>,
     /// Devices that truly failed, or lacked the payload, at some point (ground truth): the
     /// only ones care may be sent to.
     pub(super) ever_bad: HashSet<u64>,
@@ -156,19 +162,22 @@ where
         })
     }
 
+    /// Runs `cmd` on the server host; a refusal is a bug in the simulation.
     pub(super) fn server(
         &mut self,
         what: &'static str,
         cmd: ServerCommand,
     ) -> Result<Vec<ServerEvent>, SimError> {
-        let events = self
-            .server
-            .decide(&cmd)
-            .map_err(|source| SimError::Server { what, source })?;
-        self.commit_server(events)
+        match self.server.handle(&cmd) {
+            Ok(events) => self.committed(events),
+            Err(RuntimeError::Refused(source)) => Err(SimError::Server { what, source }),
+            Err(e) => Err(SimError::Sink(format!("{what}: {e}"))),
+        }
     }
 
-    pub(super) fn commit_server(
+    /// The host appended `events` (durably): the world takes note, hands them to the sink,
+    /// and the server process may crash now.
+    pub(super) fn committed(
         &mut self,
         events: Vec<ServerEvent>,
     ) -> Result<Vec<ServerEvent>, SimError> {
@@ -177,7 +186,6 @@ where
         }
         (self.sink)(&events).map_err(SimError::Sink)?;
         for e in &events {
-            self.server.evolve(e);
             if let ServerEvent::CareSucceeded { at, .. }
             | ServerEvent::DeviceEscalated { at, .. }
             | ServerEvent::CareAbandoned { at, .. } = e
@@ -186,16 +194,6 @@ where
             }
         }
         self.out.events_logged += events.len() as u64;
-        if self.faults().logs_server() {
-            let stream = crate::decider::Side::Server.stream(&self.ctx.campaign.id);
-            for e in &events {
-                let seq = self.server_log.len() as u64 + 1;
-                let rec = e
-                    .to_record(&stream, seq)
-                    .map_err(|e| SimError::Sink(e.to_string()))?;
-                self.server_log.push(rec);
-            }
-        }
         self.server_cmds += 1;
         let crash = self.faults().server_crash;
         if crash > 0.0 && self.ctx.fate.unit(TAG_SERVER_CRASH, self.server_cmds, 0) < crash {
@@ -205,45 +203,41 @@ where
         Ok(events)
     }
 
-    /// The server process restarts: its state is rebuilt from its log, which must give the
-    /// live state exactly.
+    /// The server process restarts: a new host opens the store and replays the log, which
+    /// must give the live state exactly.
     fn restart_server(&mut self) -> Result<(), SimError> {
-        let stream = crate::decider::Side::Server.stream(&self.ctx.campaign.id);
-        let mut replayed = self.server.empty();
-        for (k, rec) in self.server_log.iter().enumerate() {
-            let e = ServerEvent::from_record(&stream, k as u64 + 1, rec).map_err(|e| {
-                self.violation(
-                    "server-log-replays-to-live-state",
-                    self.last_activity,
-                    e.to_string(),
-                )
-            })?;
-            replayed.evolve(&e);
-        }
-        if replayed != self.server {
-            let at = self.last_activity;
-            return Err(self.violation(
+        let at = self.last_activity;
+        match self.server.restart() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.violation(
                 "server-log-replays-to-live-state",
                 at,
                 format!(
                     "after {} events the replayed server differs from the live one",
-                    self.server_log.len()
+                    self.out.events_logged
                 ),
-            ));
+            )),
+            Err(e) => Err(self.violation("server-log-replays-to-live-state", at, e.to_string())),
         }
-        self.server = replayed;
-        Ok(())
     }
 
-    /// Whether the store fails this append (fault `store_error`).
-    fn store_fails(&mut self) -> bool {
+    /// Draws whether the store fails the host's next append (fault `store_error`) and arms
+    /// it; [`Self::store_settled`] after the host call counts it if an append used it.
+    fn arm_store(&mut self) {
         let p = self.faults().store_error;
         self.next_msg += 1;
         if p > 0.0 && self.ctx.fate.unit(TAG_STORE_ERROR, self.next_msg, 0) < p {
-            self.inject("store-error");
-            return true;
+            self.server.fail_next_append();
         }
-        false
+    }
+
+    /// After a host call: an armed store error that no append used is cleared; one that
+    /// was used is counted.
+    fn store_settled(&mut self, failed: bool) {
+        let unused = self.server.clear_fault();
+        if failed && !unused {
+            self.inject("store-error");
+        }
     }
 
     /// One device step: the decider's events folded into `state`, appended to the
@@ -369,7 +363,13 @@ where
     fn care_results(&self, i: u64, attempt: u32, n: usize) -> Vec<ApplyResult> {
         let works = self.ctx.fate.unit(TAG_CARE, i, u64::from(attempt)) < self.ctx.cfg.care_success;
         (0..n)
-            .map(|k| ApplyResult::status(if works || k > 0 { 200 } else { 500 }))
+            .map(|k| {
+                if works || k > 0 {
+                    ApplyResult::OK
+                } else {
+                    ApplyResult::status(CARE_FAILURE)
+                }
+            })
             .collect()
     }
 
@@ -469,12 +469,12 @@ where
 
     /// An operator's pause or resume (refused when it does not fit: nothing happens).
     fn operator(&mut self, cmd: ServerCommand, now: Timestamp) -> Result<(), SimError> {
-        if let Ok(events) = self.server.decide(&cmd) {
+        if let Ok(events) = self.server.handle(&cmd) {
             self.inject(match cmd {
                 ServerCommand::Pause { .. } => "operator-pause",
                 _ => "operator-resume",
             });
-            self.commit_server(events)?;
+            self.committed(events)?;
             self.last_activity = self.last_activity.max(now);
             self.schedule_wake();
         }
@@ -740,17 +740,30 @@ where
         self.out.reports_sent += 1;
         let minute = now.since(self.ctx.cfg.campaign.issued_at).as_millis() / 60_000;
         *self.out.reports_per_minute.entry(minute).or_default() += 1;
-        // Over the wire: encoded and MAC'd by the device, authenticated and decoded by the
-        // server.
-        let key = derive_device_key(&self.report_master, &report.device);
-        let bytes = encode_report(&report, &key).map_err(|e| SimError::Device {
-            device: report.device.to_string(),
-            what: "encode-report",
-            reason: e.to_string(),
-        })?;
-        self.out.report_bytes += bytes.len() as u64;
+        // Over the wire as the device's transport sends it: binary, encoded and MAC'd under
+        // the device's key; or a Generic Alert in a DM message of the device's own session,
+        // rendered as the device host renders it.
+        let msg = if self.ctx.uses_alerts(i) {
+            let hdr = SyncHeader {
+                session_id: format!("{}-{attempt}", self.steps),
+                msg_id: 1,
+                server_uri: SERVER_URI.into(),
+            };
+            let xml = crate::alert::render_syncml(&report, s.campaign.as_deref(), &hdr);
+            self.out.report_bytes += xml.len() as u64;
+            Msg::Alert { i, attempt, xml }
+        } else {
+            let key = derive_device_key(&self.report_master, &report.device);
+            let bytes = encode_report(&report, &key).map_err(|e| SimError::Device {
+                device: report.device.to_string(),
+                what: "encode-report",
+                reason: e.to_string(),
+            })?;
+            self.out.report_bytes += bytes.len() as u64;
+            Msg::Report { i, attempt, bytes }
+        };
         self.keep(i, s);
-        self.transmit(Msg::Report { i, attempt, bytes }, now)?;
+        self.transmit(msg, now)?;
         let forged = self.faults().forged;
         if forged > 0.0 && self.ctx.fate.unit(TAG_FORGED, i, self.steps) < forged {
             self.inject("forged-report");
@@ -766,16 +779,14 @@ where
         Ok(())
     }
 
-    /// A report under a key the server does not hold reaches it: refused, nothing logged.
+    /// A report under a key the server does not hold reaches the server's ingest: refused,
+    /// nothing appended.
     fn forge(&mut self, report: &crate::report::Report, now: Timestamp) -> Result<(), SimError> {
         let key = derive_device_key(&self.secret(TAG_FORGED), &report.device);
         let bytes = encode_report(report, &key).map_err(|e| SimError::Config(e.to_string()))?;
-        let master = self.report_master;
-        let logged = self.out.events_logged;
-        match decode_report(&bytes, DEFAULT_MAX_REPORT_BYTES, |d| {
-            Some(derive_device_key(&master, d))
-        }) {
-            Err(e) => {
+        let before = self.server.appended();
+        match self.server.ingest_report(&bytes, now) {
+            Ok(Ingest::Rejected(e)) => {
                 *self
                     .out
                     .forged_rejected
@@ -786,11 +797,12 @@ where
                 return Err(self.violation(
                     "forged-reports-change-nothing",
                     now,
-                    format!("a forged report for {} authenticated", report.device),
+                    format!("a forged report for {} was taken", report.device),
                 ));
             }
+            Err(e) => return Err(SimError::Sink(format!("forged report: {e}"))),
         }
-        if self.out.events_logged != logged {
+        if self.server.appended() != before {
             return Err(self.violation(
                 "refused-input-appends-nothing",
                 now,
@@ -810,7 +822,7 @@ where
         self.next_msg += 1;
         let id = self.next_msg;
         let (loss, lost) = match &msg {
-            Msg::Report { .. } => (f.report_loss, "report-lost"),
+            Msg::Report { .. } | Msg::Alert { .. } => (f.report_loss, "report-lost"),
             Msg::Answer { .. } => (f.answer_loss, "answer-lost"),
             Msg::Care { .. } => (f.care_loss, "care-order-lost"),
             Msg::Outcome { .. } => (f.outcome_loss, "care-outcome-lost"),
@@ -846,6 +858,7 @@ where
     fn arrive(&mut self, msg: Msg, now: Timestamp) -> Result<(), SimError> {
         match msg {
             Msg::Report { i, attempt, bytes } => self.report_arrives(i, attempt, &bytes, now),
+            Msg::Alert { i, attempt, xml } => self.alert_arrives(i, attempt, &xml, now),
             Msg::Answer { i, attempt, status } => self.answer_arrives(i, attempt, status, now),
             Msg::Care { order } => self.care_arrives(order, now),
             Msg::Outcome {
@@ -856,7 +869,7 @@ where
         }
     }
 
-    /// The server takes a report and answers it with its DM status.
+    /// The server's report ingest takes the bytes; the device gets the host's answer.
     fn report_arrives(
         &mut self,
         i: u64,
@@ -864,42 +877,42 @@ where
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<(), SimError> {
-        let master = self.report_master;
-        let report = match decode_report(bytes, DEFAULT_MAX_REPORT_BYTES, |d| {
-            Some(derive_device_key(&master, d))
-        }) {
-            Ok(r) => r,
-            Err(e) => {
-                *self
-                    .out
-                    .reports_rejected
-                    .entry(e.reason().to_string())
-                    .or_default() += 1;
-                return self.transmit(
-                    Msg::Answer {
-                        i,
-                        attempt,
-                        status: 400,
-                    },
-                    now,
-                );
-            }
-        };
-        let cmd = ServerCommand::AcceptReport {
-            report,
-            groups: vec![],
-            at: now,
-        };
-        let status = match self.server.decide(&cmd) {
-            Ok(_) if self.store_fails() => 500,
-            Ok(events) => {
-                self.commit_server(events)?;
-                self.out.reports_accepted += 1;
-                self.last_activity = self.last_activity.max(now);
-                self.schedule_wake();
-                200
+        self.arm_store();
+        let status = match self.server.ingest_report(bytes, now) {
+            Ok(ingest) => {
+                self.store_settled(false);
+                self.took(ingest, now)?
             }
             Err(e) => {
+                self.store_settled(true);
+                e.dm_status()
+            }
+        };
+        self.transmit(Msg::Answer { i, attempt, status }, now)
+    }
+
+    /// The server's alert ingest takes the DM message in device `i`'s session; the device
+    /// gets the host's answer to its Alert.
+    fn alert_arrives(
+        &mut self,
+        i: u64,
+        attempt: u32,
+        xml: &str,
+        now: Timestamp,
+    ) -> Result<(), SimError> {
+        self.arm_store();
+        let status = match self.server.ingest_alert(xml, &device_id(i), now) {
+            Ok(Ok(outcomes)) => {
+                self.store_settled(false);
+                let answer = AlertIngest { outcomes };
+                let status = answer.dm_status();
+                for ingest in answer.outcomes {
+                    self.took(ingest, now)?;
+                }
+                status
+            }
+            Ok(Err(e)) => {
+                self.store_settled(false);
                 *self
                     .out
                     .reports_rejected
@@ -907,8 +920,40 @@ where
                     .or_default() += 1;
                 e.dm_status()
             }
+            Err(e) => {
+                self.store_settled(true);
+                e.dm_status()
+            }
         };
         self.transmit(Msg::Answer { i, attempt, status }, now)
+    }
+
+    /// What the server's ingest did with one report: counted; its DM status returned.
+    fn took(&mut self, ingest: Ingest, now: Timestamp) -> Result<u16, SimError> {
+        let status = ingest.dm_status();
+        match ingest {
+            Ingest::Accepted(events) => {
+                self.committed(events)?;
+                self.out.reports_accepted += 1;
+                self.last_activity = self.last_activity.max(now);
+                self.schedule_wake();
+            }
+            Ingest::Duplicate => {
+                *self
+                    .out
+                    .reports_rejected
+                    .entry("duplicate".into())
+                    .or_default() += 1;
+            }
+            Ingest::Rejected(e) => {
+                *self
+                    .out
+                    .reports_rejected
+                    .entry(e.reason().to_string())
+                    .or_default() += 1;
+            }
+        }
+        Ok(status)
     }
 
     /// The device learns its report's fate: a 200 is an acknowledgement (stop resending);
@@ -920,8 +965,9 @@ where
         status: u16,
         now: Timestamp,
     ) -> Result<(), SimError> {
-        let definitive = crate::rules::is_definitive_refusal(status);
-        if status != 200 && !definitive {
+        let answer = crate::rules::report_answer(status);
+        let definitive = answer == crate::rules::ReportAnswer::RefusedForGood;
+        if answer == crate::rules::ReportAnswer::SendAgain {
             return Ok(());
         }
         let Some(mut s) = self.devices.remove(&i) else {
@@ -1122,13 +1168,17 @@ where
             success,
             at: now,
         };
-        if let Ok(events) = self.server.decide(&cmd) {
-            if self.store_fails() {
-                return Ok(());
+        self.arm_store();
+        match self.server.handle(&cmd) {
+            Ok(events) => {
+                self.store_settled(false);
+                self.committed(events)?;
+                self.last_activity = self.last_activity.max(now);
+                self.schedule_wake();
             }
-            self.commit_server(events)?;
-            self.last_activity = self.last_activity.max(now);
-            self.schedule_wake();
+            // Lost with the failed append: the server's care timeout handles it.
+            Err(RuntimeError::Store(_)) => self.store_settled(true),
+            Err(_) => self.store_settled(false),
         }
         Ok(())
     }
@@ -1223,17 +1273,13 @@ where
 
     pub(super) fn server_wake(&mut self, now: Timestamp) -> Result<(), SimError> {
         let settled = self.server.campaign().settled_at.is_some();
-        let tick = self
-            .server
-            .decide(&ServerCommand::Tick { now })
-            .map_err(|source| SimError::Server {
-                what: "tick",
-                source,
-            })?;
-        if !tick.is_empty() && self.store_fails() {
-            return self.back_off(now);
-        }
-        let ev = self.commit_server(tick)?;
+        self.arm_store();
+        let tick = match self.server.handle(&ServerCommand::Tick { now }) {
+            Ok(events) => events,
+            Err(e) => return self.server_failed("tick", e, now),
+        };
+        self.store_settled(false);
+        let ev = self.committed(tick)?;
         if !ev.is_empty() && !settled {
             self.last_activity = self.last_activity.max(now);
         }
@@ -1252,17 +1298,13 @@ where
                 attempt,
                 at: now,
             };
-            let events = self
-                .server
-                .decide(&cmd)
-                .map_err(|source| SimError::Server {
-                    what: "dispatch-care",
-                    source,
-                })?;
-            if self.store_fails() {
-                return self.back_off(now);
-            }
-            self.commit_server(events)?;
+            self.arm_store();
+            let events = match self.server.handle(&cmd) {
+                Ok(events) => events,
+                Err(e) => return self.server_failed("dispatch-care", e, now),
+            };
+            self.store_settled(false);
+            self.committed(events)?;
             self.out.care_dispatched += 1;
             self.last_activity = self.last_activity.max(now);
             let p = self.faults().dispatch_crash;
@@ -1278,6 +1320,26 @@ where
         self.run_fallback(now)?;
         self.schedule_wake();
         Ok(())
+    }
+
+    /// A server call of the wake failed: a store failure backs off; a refusal is a bug.
+    fn server_failed(
+        &mut self,
+        what: &'static str,
+        e: RuntimeError<crate::server::ServerError>,
+        now: Timestamp,
+    ) -> Result<(), SimError> {
+        match e {
+            RuntimeError::Store(_) => {
+                self.store_settled(true);
+                self.back_off(now)
+            }
+            RuntimeError::Refused(source) => {
+                self.store_settled(false);
+                Err(SimError::Server { what, source })
+            }
+            other => Err(SimError::Sink(format!("{what}: {other}"))),
+        }
     }
 
     /// A store failure: the server tries again in a minute.

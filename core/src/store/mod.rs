@@ -101,6 +101,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The OMA DM status a server answers a device with when this failure kept it from
+    /// recording the device's message: 500 (Command failed). Not a definitive refusal
+    /// ([`crate::rules::is_definitive_refusal`]): the device sends again.
+    pub fn dm_status(&self) -> u16 {
+        500
+    }
+
     /// The stable name: the variant's name in kebab-case, derived (strum), so it cannot
     /// drift from the variant (counters, C codes, bindings).
     pub fn reason(&self) -> &'static str {

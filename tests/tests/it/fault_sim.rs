@@ -154,3 +154,48 @@ fn fault_rates_must_be_probabilities() {
     let err = simulate(&cfg, |_| Ok(())).unwrap_err();
     assert!(err.to_string().contains("report-loss 1"), "{err}");
 }
+
+/// Devices that report as OMA DM Generic Alerts cross the server host's alert ingest (a DM
+/// message in the device's own session) and get the host's answer; the decisions are the
+/// ones binary reports give, and the invariants hold for either transport and a mix.
+#[test]
+fn the_alert_transport_crosses_the_alert_ingest_and_decides_as_binary_reports_do() {
+    use devcare::sim::Transport;
+    for seed in 0..8 {
+        let mut binary = config(2_000, Faults::realistic());
+        binary.seed = seed;
+        let (b, sb) = simulate(&binary, |_| Ok(())).unwrap();
+        for transport in [Transport::Alert, Transport::Mixed] {
+            let mut cfg = binary.clone();
+            cfg.transport = transport;
+            let (o, so) = simulate(&cfg, |_| Ok(()))
+                .unwrap_or_else(|e| panic!("seed {seed} {}: {e}", transport.name()));
+            assert_eq!(o.stats, b.stats, "seed {seed} {}", transport.name());
+            assert_eq!(
+                so,
+                sb,
+                "seed {seed} {}: the server's state",
+                transport.name()
+            );
+            // A Generic Alert is a whole DM message: far more bytes than a binary report.
+            assert!(
+                o.report_bytes > b.report_bytes,
+                "seed {seed} {}: {} vs {} bytes",
+                transport.name(),
+                o.report_bytes,
+                b.report_bytes
+            );
+        }
+    }
+    for transport in [Transport::Alert, Transport::Mixed] {
+        let mut cfg = config(2_000, Faults::harsh());
+        cfg.transport = transport;
+        let out = sweep(&cfg, 0..60, 2);
+        assert!(
+            out.failures.is_empty(),
+            "{}: {:#?}",
+            transport.name(),
+            out.failures
+        );
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use devcare::host::{CareServer, ShardMap, ShardedLog};
 use devcare::server::{Case, ServerState, ShardRouter, ShardedState};
-use devcare::sim::{Faults, FleetConfig, FleetOutcome, SimServer, simulate, simulate_on};
+use devcare::sim::{Faults, FleetConfig, FleetOutcome, simulate, simulate_sharded};
 use devcare::store::{EventStore, SledStore, StoreError};
 use devcare::*;
 use devcare_pg::PgStore;
@@ -25,7 +25,14 @@ fn config() -> FleetConfig {
     cfg
 }
 
-fn cases<B: SimServer>(s: &B) -> BTreeMap<DeviceId, Case> {
+fn cases_one(s: &ServerState) -> BTreeMap<DeviceId, Case> {
+    s.cases
+        .iter()
+        .map(|(d, c)| (d.clone(), c.clone()))
+        .collect()
+}
+
+fn cases_sharded(s: &ShardedState) -> BTreeMap<DeviceId, Case> {
     s.cases().map(|(d, c)| (d.clone(), c.clone())).collect()
 }
 
@@ -61,17 +68,16 @@ fn memory_sled_postgres_and_64_shards_on_two_clusters_agree() {
     let stores = [PgStore::connect(&a).unwrap(), PgStore::connect(&b).unwrap()];
     let router = ShardRouter::new(*b"fleet-key-tests!", 64).unwrap();
     let map = ShardMap::round_robin(64, 2);
-    let (mut log, empty) =
-        ShardedLog::open(&stores, map.clone(), router, &cfg.campaign.id).unwrap();
-    assert_eq!(empty, ShardedState::new(router));
-    let (out_pg64, pg64) = simulate_on(
+    let (out_pg64, pg64) = simulate_sharded(
         &cfg,
-        empty,
-        |events| log.append(events).map_err(|e| e.to_string()),
+        stores.iter().collect(),
+        map.clone(),
+        router,
+        1,
+        |_| Ok(()),
         |_| {},
     )
     .unwrap();
-    drop(log);
     // Both clusters hold shards.
     for store in &stores {
         let shards = store
@@ -103,7 +109,7 @@ fn memory_sled_postgres_and_64_shards_on_two_clusters_agree() {
     }
     assert_eq!(pg64.control().stats(), mem.stats());
     assert!(
-        cases(&pg64) == cases(&mem),
+        cases_sharded(&pg64) == cases_one(&mem),
         "pg V=64: per-device cases differ"
     );
     // Move shard 1 from the second cluster to the first: copy its stream, next map version.
@@ -144,17 +150,13 @@ fn a_sharded_log_opened_with_another_shard_count_is_refused() {
     cfg.faults = Faults::none();
     let stores = [PgStore::connect(&url).unwrap()];
     let router = ShardRouter::new(*b"fleet-key-tests!", 8).unwrap();
-    let (mut log, empty) = ShardedLog::open(
-        &stores,
+    simulate_sharded(
+        &cfg,
+        stores.iter().collect(),
         ShardMap::round_robin(8, 1),
         router,
-        &cfg.campaign.id,
-    )
-    .unwrap();
-    simulate_on(
-        &cfg,
-        empty,
-        |e| log.append(e).map_err(|e| e.to_string()),
+        1,
+        |_| Ok(()),
         |_| {},
     )
     .unwrap();

@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use devcare::host::ShardMap;
 use devcare::server::{
     Case, CoverageFloor, Fallback, ServerEvent, ServerState, ShardRouter, ShardedState, device_of,
 };
-use devcare::sim::{Faults, FleetConfig, FleetOutcome, SimServer, simulate_on};
+use devcare::sim::{Faults, FleetConfig, FleetOutcome, simulate, simulate_sharded};
+use devcare::store::MemoryStore;
 use devcare::*;
 
 const BUILT_IN: &str = include_str!("../../../examples/campaigns/apn-full.toml");
@@ -24,11 +26,31 @@ fn config(devices: u64, faults: Faults, seed: u64) -> FleetConfig {
     cfg
 }
 
-fn run<B: SimServer>(cfg: &FleetConfig, server: B) -> (FleetOutcome, B, Vec<ServerEvent>) {
+/// The run on one stream (the single-stream host on a memory store), with every event it
+/// appended in order.
+fn run_one(cfg: &FleetConfig) -> (FleetOutcome, ServerState, Vec<ServerEvent>) {
     let mut log = Vec::new();
-    let (out, server) = simulate_on(
+    let (out, server) = simulate(cfg, |events| {
+        log.extend_from_slice(events);
+        Ok(())
+    })
+    .unwrap();
+    (out, server, log)
+}
+
+/// The run on the sharded host (a worker owning every shard of `router`, one memory store).
+fn run_sharded(
+    cfg: &FleetConfig,
+    router: ShardRouter,
+) -> (FleetOutcome, ShardedState, Vec<ServerEvent>) {
+    let mut log = Vec::new();
+    let map = ShardMap::round_robin(router.shards(), 1);
+    let (out, server) = simulate_sharded(
         cfg,
-        server,
+        vec![MemoryStore::new()],
+        map,
+        router,
+        1,
         |events| {
             log.extend_from_slice(events);
             Ok(())
@@ -39,7 +61,14 @@ fn run<B: SimServer>(cfg: &FleetConfig, server: B) -> (FleetOutcome, B, Vec<Serv
     (out, server, log)
 }
 
-fn cases<B: SimServer>(s: &B) -> BTreeMap<DeviceId, Case> {
+fn cases_one(s: &ServerState) -> BTreeMap<DeviceId, Case> {
+    s.cases
+        .iter()
+        .map(|(d, c)| (d.clone(), c.clone()))
+        .collect()
+}
+
+fn cases_sharded(s: &ShardedState) -> BTreeMap<DeviceId, Case> {
     s.cases().map(|(d, c)| (d.clone(), c.clone())).collect()
 }
 
@@ -65,11 +94,11 @@ fn logs(router: ShardRouter, events: &[ServerEvent]) -> (Vec<ServerEvent>, Vec<V
 }
 
 fn assert_same(name: &str, cfg: &FleetConfig) {
-    let (out1, one, log1) = run(cfg, ServerState::default());
+    let (out1, one, log1) = run_one(cfg);
     assert!(out1.events_logged > 0, "{name}: nothing happened");
     for v in [1, 7, 64] {
         let router = ShardRouter::new(FLEET_KEY, v).unwrap();
-        let (out, sharded, log) = run(cfg, ShardedState::new(router));
+        let (out, sharded, log) = run_sharded(cfg, router);
         assert_eq!(out, out1, "{name}, {v} shards: outcome");
         assert!(
             log == log1,
@@ -86,7 +115,7 @@ fn assert_same(name: &str, cfg: &FleetConfig) {
             "{name}, {v} shards: earlier revisions"
         );
         assert!(
-            cases(&sharded) == cases(&one),
+            cases_sharded(&sharded) == cases_one(&one),
             "{name}, {v} shards: cases differ"
         );
         let (control, shard_logs) = logs(router, &log);
@@ -136,7 +165,7 @@ fn sharded_runs_decide_what_one_stream_decides_with_coverage_fallbacks() {
 fn the_abort_threshold_fires_on_the_same_report_when_sharded() {
     let mut cfg = config(2_000, Faults::none(), 1);
     cfg.fail_rate = 0.4;
-    let (out, one, _) = run(&cfg, ServerState::default());
+    let (out, one, _) = run_one(&cfg);
     assert!(
         one.paused.is_some(),
         "the threshold must fire: {:?}",
@@ -149,7 +178,7 @@ fn the_abort_threshold_fires_on_the_same_report_when_sharded() {
 fn a_shard_log_with_a_device_of_another_shard_is_refused() {
     let cfg = config(500, Faults::none(), 2);
     let router = ShardRouter::new(FLEET_KEY, 4).unwrap();
-    let (_, _, log) = run(&cfg, ShardedState::new(router));
+    let (_, _, log) = run_sharded(&cfg, router);
     let (control, mut shards) = logs(router, &log);
     let moved = shards
         .iter()
@@ -211,12 +240,12 @@ fn many_seeds_one_stream_and_64_shards_agree() {
         ] {
             let mut cfg = config(2_000, faults, seed);
             cfg.fail_rate = 0.05;
-            let (out1, one, log1) = run(&cfg, ServerState::default());
-            let (out, sharded, log) = run(&cfg, ShardedState::new(router));
+            let (out1, one, log1) = run_one(&cfg);
+            let (out, sharded, log) = run_sharded(&cfg, router);
             assert_eq!(out, out1, "{name} seed {seed}");
             assert!(log == log1, "{name} seed {seed}: events differ");
             assert!(
-                cases(&sharded) == cases(&one),
+                cases_sharded(&sharded) == cases_one(&one),
                 "{name} seed {seed}: cases differ"
             );
         }
@@ -241,7 +270,7 @@ fn a_sharded_log_cut_mid_write_keeps_copies_behind_the_control_stream_and_reopen
     use devcare_integration::faults::FaultyStore;
     let cfg = config(1_500, Faults::none(), 4);
     let router = ShardRouter::new(FLEET_KEY, 4).unwrap();
-    let (_, live, log) = run(&cfg, ShardedState::new(router));
+    let (_, live, log) = run_sharded(&cfg, router);
     let half = log.len() / 2;
     assert!(log[half..].iter().any(|e| device_of(e).is_none()));
     let map = ShardMap::round_robin(4, 2); // shards 1 and 3 on the second store

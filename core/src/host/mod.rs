@@ -16,7 +16,7 @@ mod agent;
 #[cfg(feature = "server")]
 mod care_server;
 mod device;
-mod engine;
+pub(crate) mod engine;
 mod error;
 pub mod keys;
 #[cfg(feature = "server")]

@@ -6,6 +6,7 @@
 //! seed, so the same configuration gives the same outcome on every machine. Healthy devices
 //! are folded and dropped at once: memory grows with failures, not with the fleet.
 
+mod device_log;
 mod devices;
 mod fate;
 mod faults;

@@ -20,6 +20,7 @@ use crate::server::{CareOrder, CaseStatus, FallbackDue, ServerCommand, ServerEve
 use crate::store::{Persist, StreamId};
 use crate::wire::{derive_device_key, encode_report};
 
+use super::device_log::DeviceLog;
 use super::devices::{Met, Quiet, Steps, count_sampled, meet, provision, refused};
 use super::fate::*;
 use super::faults::{Faults, Violation};
@@ -268,21 +269,24 @@ where
             }
             return Ok(Step::Cut);
         }
-        let events = match Device::handle(state, &cmd) {
+        let stream = self.device_stream();
+        let decided = DeviceLog {
+            state,
+            records: if logged {
+                Some(self.logs.entry(i).or_default())
+            } else {
+                None
+            },
+            stream: &stream,
+        }
+        .step(&cmd)
+        .map_err(|e| SimError::Sink(e.to_string()))?;
+        let events = match decided {
             Ok(events) => events,
             Err(e) => return Ok(Step::Refused(e)),
         };
         self.out.device_events += events.len() as u64;
         if logged {
-            let stream = self.device_stream();
-            let log = self.logs.entry(i).or_default();
-            for e in &events {
-                let seq = log.len() as u64 + 1;
-                log.push(
-                    e.to_record(&stream, seq)
-                        .map_err(|e| SimError::Sink(e.to_string()))?,
-                );
-            }
             if self.ctx.fate.unit(TAG_REBOOT, i, step) < self.faults().reboot {
                 self.inject("reboot");
                 let replayed = self.device_from_log(i)?;

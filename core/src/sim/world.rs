@@ -286,19 +286,17 @@ where
             Err(e) => return Ok(Step::Refused(e)),
         };
         self.out.device_events += events.len() as u64;
-        if logged {
-            if self.ctx.fate.unit(TAG_REBOOT, i, step) < self.faults().reboot {
-                self.inject("reboot");
-                let replayed = self.device_from_log(i)?;
-                if replayed != *state {
-                    return Err(self.violation(
-                        "device-log-replays-to-live-state",
-                        self.last_activity,
-                        format!("device {} after {cmd:?}", device_id(i)),
-                    ));
-                }
-                *state = replayed;
+        if logged && self.ctx.fate.unit(TAG_REBOOT, i, step) < self.faults().reboot {
+            self.inject("reboot");
+            let replayed = self.device_from_log(i)?;
+            if replayed != *state {
+                return Err(self.violation(
+                    "device-log-replays-to-live-state",
+                    self.last_activity,
+                    format!("device {} after {cmd:?}", device_id(i)),
+                ));
             }
+            *state = replayed;
         }
         Ok(Step::Done)
     }

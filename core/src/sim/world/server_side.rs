@@ -1,0 +1,305 @@
+//! The server side of the world: every call on the server host, its crashes and store
+//! errors, its wakes (care dispatch, settlement, the coverage fallback) and the operator.
+
+use super::*;
+use crate::host::RuntimeError;
+use crate::model::{Duration, Timestamp, ValidCampaign};
+use crate::server::{FallbackDue, ServerCommand, ServerEvent};
+use crate::sim::fate::*;
+use crate::sim::server::SimServer;
+use crate::sim::*;
+
+impl<S, P, B> Sim<'_, S, P, B>
+where
+    S: FnMut(&[ServerEvent]) -> Result<(), String>,
+    P: FnMut(u64),
+    B: SimServer,
+{
+    /// Runs `cmd` on the server host; a refusal is a bug in the simulation.
+    pub(in crate::sim) fn server(
+        &mut self,
+        what: &'static str,
+        cmd: ServerCommand,
+    ) -> Result<Vec<ServerEvent>, SimError> {
+        match self.server.handle(&cmd) {
+            Ok(events) => self.committed(events),
+            Err(RuntimeError::Refused(source)) => Err(SimError::Server { what, source }),
+            Err(e) => Err(SimError::Sink(format!("{what}: {e}"))),
+        }
+    }
+
+    /// The host appended `events` (durably): the world takes note, hands them to the sink,
+    /// and the server process may crash now.
+    pub(in crate::sim) fn committed(
+        &mut self,
+        events: Vec<ServerEvent>,
+    ) -> Result<Vec<ServerEvent>, SimError> {
+        if events.is_empty() {
+            return Ok(events);
+        }
+        (self.sink)(&events).map_err(SimError::Sink)?;
+        for e in &events {
+            if let ServerEvent::CareSucceeded { at, .. }
+            | ServerEvent::DeviceEscalated { at, .. }
+            | ServerEvent::CareAbandoned { at, .. } = e
+            {
+                self.out.last_resolved = Some(self.out.last_resolved.map_or(*at, |t| t.max(*at)));
+            }
+        }
+        self.out.events_logged += events.len() as u64;
+        self.server_cmds += 1;
+        let crash = self.faults().server_crash;
+        if crash > 0.0 && self.ctx.fate.unit(TAG_SERVER_CRASH, self.server_cmds, 0) < crash {
+            self.inject("server-crash");
+            self.restart_server()?;
+        }
+        Ok(events)
+    }
+
+    /// The server process restarts: a new host opens the store and replays the log, which
+    /// must give the live state exactly.
+    pub(in crate::sim) fn restart_server(&mut self) -> Result<(), SimError> {
+        let at = self.last_activity;
+        match self.server.restart() {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.violation(
+                "server-log-replays-to-live-state",
+                at,
+                format!(
+                    "after {} events the replayed server differs from the live one",
+                    self.out.events_logged
+                ),
+            )),
+            Err(e) => Err(self.violation("server-log-replays-to-live-state", at, e.to_string())),
+        }
+    }
+
+    /// Draws whether the store fails the host's next append (fault `store_error`) and arms
+    /// it; [`Self::store_settled`] after the host call counts it if an append used it.
+    pub(in crate::sim) fn arm_store(&mut self) {
+        let p = self.faults().store_error;
+        self.next_msg += 1;
+        if p > 0.0 && self.ctx.fate.unit(TAG_STORE_ERROR, self.next_msg, 0) < p {
+            self.server.fail_next_append();
+        }
+    }
+
+    /// After a host call: an armed store error that no append used is cleared; one that
+    /// was used is counted.
+    pub(in crate::sim) fn store_settled(&mut self, failed: bool) {
+        let unused = self.server.clear_fault();
+        if failed && !unused {
+            self.inject("store-error");
+        }
+    }
+
+    /// An operator's pause or resume (refused when it does not fit: nothing happens).
+    pub(in crate::sim) fn operator(
+        &mut self,
+        cmd: ServerCommand,
+        now: Timestamp,
+    ) -> Result<(), SimError> {
+        if let Ok(events) = self.server.handle(&cmd) {
+            self.inject(match cmd {
+                ServerCommand::Pause { .. } => "operator-pause",
+                _ => "operator-resume",
+            });
+            self.committed(events)?;
+            self.last_activity = self.last_activity.max(now);
+            self.schedule_wake();
+        }
+        Ok(())
+    }
+    /// Revision N+1 replaces N on the server at `now` and is broadcast again.
+    pub(in crate::sim) fn revise(&mut self, now: Timestamp) -> Result<(), SimError> {
+        let mut next = self.ctx.campaign.campaign().clone();
+        next.revision += 1;
+        next.issued_at = now;
+        let salt = self.secret(TAG_SALT);
+        next.salt.copy_from_slice(&salt[..16]);
+        self.server(
+            "revise",
+            ServerCommand::Revise {
+                campaign: Box::new(next.clone()),
+                targeted: Some(self.ctx.cfg.devices),
+                at: now,
+            },
+        )?;
+        self.ctx.campaign = ValidCampaign::new(next, &crate::Limits::DEFAULT)
+            .map_err(|e| SimError::Config(format!("revision: {e}")))?;
+        self.ctx.round += 1;
+        self.out.failed = 0;
+        self.out.missed = 0;
+        self.out.sampled = 0;
+        self.out.fallback = FallbackOutcome::default();
+        self.missed_now.clear();
+        self.last_activity = self.last_activity.max(now);
+        self.broadcast(now)
+    }
+
+    /// Runs what the coverage fallback asks at `now`: a rebroadcast to the devices that
+    /// still lack the payload (each misses it again with the configured loss), or the batch
+    /// of silent targets the unicast pace allows, walked in ascending id order.
+    pub(in crate::sim) fn run_fallback(&mut self, now: Timestamp) -> Result<(), SimError> {
+        if let Some(d) = self.server.campaign().fallback.degraded
+            && self.out.fallback.degraded.is_none()
+        {
+            let t0 = self.ctx.campaign.issued_at;
+            self.out.fallback.degraded = Some((d.reach, d.at.since(t0)));
+            let lacking = self.missed_now.len() as f64;
+            self.out.fallback.true_reach = Some(1.0 - lacking / self.ctx.cfg.devices as f64);
+        }
+        match self.server.campaign().fallback_due(now) {
+            FallbackDue::Rebroadcast => {
+                self.server("rebroadcast", ServerCommand::RecordRebroadcast { at: now })?;
+                self.out.fallback.rebroadcast = true;
+                let round = self.ctx.round | (1 << 32);
+                for i in std::mem::take(&mut self.missed_now) {
+                    if self.ctx.fate.unit(TAG_LOSS, i, round) < self.ctx.cfg.loss {
+                        self.missed_now.insert(i);
+                        continue;
+                    }
+                    self.out.fallback.reached_missed += 1;
+                    let at = now.plus(Duration(self.ctx.fate.u64(TAG_RECEIVE, i, round) % 30_000));
+                    self.deliver_payload(i, at)?;
+                }
+            }
+            FallbackDue::Unicast { allowance, after } => {
+                let mut i = after.as_ref().map_or(0, |d| device_index(d) + 1);
+                let mut batch = Vec::new();
+                while i < self.ctx.cfg.devices && (batch.len() as u64) < allowance {
+                    let id = device_id(i);
+                    if self.server.case(&id).is_none() {
+                        batch.push(id);
+                    }
+                    i += 1;
+                }
+                let done = i >= self.ctx.cfg.devices;
+                let sent = batch.len() as u64;
+                let indices: Vec<u64> = batch.iter().map(device_index).collect();
+                self.server(
+                    "fallback-unicast",
+                    ServerCommand::RecordFallbackUnicast {
+                        devices: batch,
+                        done,
+                        at: now,
+                    },
+                )?;
+                self.out.fallback.unicast_sent += sent;
+                // The DM session with each device states the revision it holds (a check-in):
+                // one that missed the broadcast opens a case and gets the payload as care,
+                // with the care policy's attempts and timeouts; the others change nothing.
+                for i in indices {
+                    if !self.missed_now.contains(&i) {
+                        continue;
+                    }
+                    self.out.fallback.reached_missed += 1;
+                    let applied_revision = self.devices.get(&i).map_or(0, |s| s.applied_revision);
+                    self.server(
+                        "fallback check-in",
+                        ServerCommand::CheckIn {
+                            device: device_id(i),
+                            groups: vec![],
+                            applied_revision,
+                            at: now,
+                        },
+                    )?;
+                }
+            }
+            FallbackDue::Nothing | FallbackDue::WaitUntil { .. } => return Ok(()),
+        }
+        self.out.fallback.finished_after = Some(now.since(self.ctx.campaign.issued_at));
+        self.last_activity = self.last_activity.max(now);
+        Ok(())
+    }
+
+    /// Keeps exactly one server wake pending, at the server's next wake time (not before a
+    /// store failure's back-off).
+    pub(in crate::sim) fn schedule_wake(&mut self) {
+        if let Some(t) = self.server.next_wake() {
+            let t = self.server_backoff.map_or(t, |b| t.max(b));
+            if self.wake_at.is_none_or(|w| t < w) {
+                self.wake_at = Some(t);
+                self.push(t, Work::ServerWake);
+            }
+        }
+    }
+
+    pub(in crate::sim) fn server_wake(&mut self, now: Timestamp) -> Result<(), SimError> {
+        let settled = self.server.campaign().settled_at.is_some();
+        self.arm_store();
+        let tick = match self.server.handle(&ServerCommand::Tick { now }) {
+            Ok(events) => events,
+            Err(e) => return self.server_failed("tick", e, now),
+        };
+        self.store_settled(false);
+        let ev = self.committed(tick)?;
+        if !ev.is_empty() && !settled {
+            self.last_activity = self.last_activity.max(now);
+        }
+        for order in self.server.due_care(now, usize::MAX) {
+            let attempt = order.attempt;
+            let allowed = self.ctx.campaign.schedule.care.attempts;
+            if attempt > allowed {
+                return Err(self.violation(
+                    "care-attempts-within-policy",
+                    now,
+                    format!("{} gets care attempt {attempt} of {allowed}", order.device),
+                ));
+            }
+            let cmd = ServerCommand::DispatchCare {
+                device: order.device.clone(),
+                attempt,
+                at: now,
+            };
+            self.arm_store();
+            let events = match self.server.handle(&cmd) {
+                Ok(events) => events,
+                Err(e) => return self.server_failed("dispatch-care", e, now),
+            };
+            self.store_settled(false);
+            self.committed(events)?;
+            self.out.care_dispatched += 1;
+            self.last_activity = self.last_activity.max(now);
+            let p = self.faults().dispatch_crash;
+            if p > 0.0 && self.ctx.fate.unit(TAG_DISPATCH_CRASH, self.server_cmds, 0) < p {
+                // Recorded as dispatched, never sent: the care timeout finds it.
+                self.inject("crash-mid-dispatch");
+                self.restart_server()?;
+                continue;
+            }
+            self.transmit(Msg::Care { order }, now)?;
+        }
+        self.server_backoff = None;
+        self.run_fallback(now)?;
+        self.schedule_wake();
+        Ok(())
+    }
+
+    /// A server call of the wake failed: a store failure backs off; a refusal is a bug.
+    pub(in crate::sim) fn server_failed(
+        &mut self,
+        what: &'static str,
+        e: RuntimeError<crate::server::ServerError>,
+        now: Timestamp,
+    ) -> Result<(), SimError> {
+        match e {
+            RuntimeError::Store(_) => {
+                self.store_settled(true);
+                self.back_off(now)
+            }
+            RuntimeError::Refused(source) => {
+                self.store_settled(false);
+                Err(SimError::Server { what, source })
+            }
+            other => Err(SimError::Sink(format!("{what}: {other}"))),
+        }
+    }
+
+    /// A store failure: the server tries again in a minute.
+    pub(in crate::sim) fn back_off(&mut self, now: Timestamp) -> Result<(), SimError> {
+        self.server_backoff = Some(now.plus(Duration::from_mins(1)));
+        self.schedule_wake();
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! `--sweep N`: many worlds on every core, what broke, and the command that replays it.
+
+use std::time::Instant;
+
+use devcare::sim::{FleetConfig, SweepOutcome, sweep};
+use serde_json::json;
+
+use std::fmt::Write as _;
+
+use super::args::SimArgs;
+use crate::error::{Result, internal};
+use crate::printer::Printer;
+
+/// `--sweep N`: N worlds on every core, then what broke.
+pub(super) fn run_sweep(a: &SimArgs, cfg: &FleetConfig, n: u64, printer: Printer) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let started = Instant::now();
+    let out = sweep(cfg, cfg.seed..cfg.seed.saturating_add(n), threads);
+    let wall_s = started.elapsed().as_secs_f64();
+    let repro = |seed: u64| replay_command(a, cfg, seed);
+    let text = || sweep_text(&out, cfg, threads, wall_s, &repro);
+    printer.result(text, || {
+        json!({
+            "seeds": out.seeds,
+            "devices_per_world": cfg.devices,
+            "faults": a.faults,
+            "threads": threads,
+            "faults_injected": out.faults,
+            "violations": out.failures.iter().map(|(seed, e)| json!({
+                "seed": seed,
+                "what": e,
+                "replay": repro(*seed),
+            })).collect::<Vec<_>>(),
+            "coverage_held": out.coverage_held,
+            "coverage_checked": out.coverage_checked,
+            "gave_up_reporting": out.gave_up_reporting,
+            "reports_sent": out.reports_sent,
+            "reports_accepted": out.reports_accepted,
+            "wall_s": wall_s,
+        })
+    })?;
+    if out.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(internal(format!(
+            "{} of {} worlds broke an invariant",
+            out.failures.len(),
+            out.seeds
+        )))
+    }
+}
+
+fn sweep_text(
+    out: &SweepOutcome,
+    cfg: &FleetConfig,
+    threads: usize,
+    wall_s: f64,
+    repro: &dyn Fn(u64) -> String,
+) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "sweep: {} worlds of {} devices on {threads} threads in {wall_s:.1}s",
+        out.seeds, cfg.devices
+    );
+    let _ = writeln!(t, "  faults injected (truth)");
+    for (kind, n) in &out.faults {
+        let _ = writeln!(t, "    {kind:<22} {n:>10}");
+    }
+    let _ = writeln!(
+        t,
+        "  reports sent {} / accepted {} (resends of lost reports and answers)",
+        out.reports_sent, out.reports_accepted
+    );
+    let _ = writeln!(
+        t,
+        "  coverage interval held the truth in {} of {} worlds",
+        out.coverage_held, out.coverage_checked
+    );
+    let _ = writeln!(
+        t,
+        "  failed devices that gave up reporting unheard: {}",
+        out.gave_up_reporting
+    );
+    let _ = writeln!(t, "  invariant violations   {:>10}", out.failures.len());
+    for (seed, e) in &out.failures {
+        let _ = writeln!(t, "    seed {seed}: {e}\n      replay: {}", repro(*seed));
+    }
+    t
+}
+
+/// The one-line command that replays world `seed` of a sweep.
+fn replay_command(a: &SimArgs, cfg: &FleetConfig, seed: u64) -> String {
+    let mut cmd = format!(
+        "devcare simulate --store memory --devices {} --seed {seed} --faults {} --fail-rate {} --loss {} --care-success {} --checkin-interval {}",
+        cfg.devices, a.faults, cfg.fail_rate, cfg.loss, cfg.care_success, a.checkin_interval
+    );
+    for (flag, v) in [
+        ("--report-loss", a.report_loss),
+        ("--reboot-rate", a.reboot_rate),
+        ("--power-cut", a.power_cut),
+        ("--server-crash", a.server_crash),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(cmd, " {flag} {v}");
+        }
+    }
+    if let Some(r) = &a.revise_at {
+        let _ = write!(cmd, " --revise-at {r}");
+    }
+    if let Some(c) = &a.campaign {
+        let _ = write!(cmd, " --campaign {}", c.display());
+    }
+    if a.coverage_floor.is_some() || a.fallback != "unicast" || a.fallback_pace != 2_000 {
+        let _ = write!(
+            cmd,
+            " --coverage-floor {} --fallback {} --fallback-pace {}",
+            a.coverage_floor.as_deref().unwrap_or("0.99"),
+            a.fallback,
+            a.fallback_pace
+        );
+    }
+    cmd
+}

@@ -493,71 +493,6 @@ devcare_result devcare_device_tick(struct devcare_device *device,
                                    uint64_t now_ms,
                                    uint64_t *next_wake_ms);
 
-// The report due at `now_ms`, if any: its bytes into `buf` (`*len` = size), its campaign
-// id into `campaign_buf` (NUL-terminated; 65 bytes always suffice) and its attempt into
-// `*attempt`. `DEVCARE_NOTHING_DUE` when no report is due. On `DEVCARE_BUFFER_TOO_SMALL`
-// only `*len` (the needed size) is written. Send it, then call
-// `devcare_device_report_sent`.
-//
-// # Safety
-// Buffers valid for their capacities; out-params valid for writes.
-devcare_result devcare_device_next_report(struct devcare_device *device,
-                                          uint64_t now_ms,
-                                          uint8_t *buf,
-                                          size_t cap,
-                                          size_t *len,
-                                          char *campaign_buf,
-                                          size_t campaign_cap,
-                                          uint32_t *attempt);
-
-// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
-// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
-// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
-// `*len` is the XML's length without the NUL, on success and on
-// `DEVCARE_BUFFER_TOO_SMALL` alike: `xml` needs `*len + 1` bytes.
-//
-// # Safety
-// Buffers valid for their capacities; out-params valid for writes.
-devcare_result devcare_device_next_report_alert(struct devcare_device *device,
-                                                uint64_t now_ms,
-                                                char *xml,
-                                                size_t cap,
-                                                size_t *len,
-                                                char *campaign_buf,
-                                                size_t campaign_cap,
-                                                uint32_t *attempt);
-
-// The host sent report `attempt` of `campaign` at `now_ms`.
-//
-// # Safety
-// `campaign` a NUL-terminated string.
-devcare_result devcare_device_report_sent(struct devcare_device *device,
-                                          const char *campaign,
-                                          uint32_t attempt,
-                                          uint64_t now_ms);
-
-// The server acknowledged report `attempt` of `campaign`.
-//
-// # Safety
-// `campaign` a NUL-terminated string.
-devcare_result devcare_device_report_acknowledged(struct devcare_device *device,
-                                                  const char *campaign,
-                                                  uint32_t attempt,
-                                                  uint64_t now_ms);
-
-// The server answered report `attempt` of `campaign` with DM status `status`, a definitive
-// refusal (any 4xx but 408 and 429): the device stops resending it. `DEVCARE_NOT_A_REFUSAL`
-// for any other status (acknowledge a 200 with `devcare_device_report_acknowledged`; after a
-// 5xx, 408 or 429 do nothing: the report is resent on its schedule).
-//
-// # Safety
-// `campaign` a NUL-terminated string.
-devcare_result devcare_device_report_refused(struct devcare_device *device,
-                                             const char *campaign,
-                                             uint32_t attempt,
-                                             uint16_t status,
-                                             uint64_t now_ms);
-
 // Unicast care for `revision` of `campaign` arrived (`DEVCARE_WRONG_REVISION` when the
 // device holds another revision): re-apply the settings at `indices` (count `n`) through
 // `apply`, and record the results. `*recovered` (when not NULL) is the device's own
@@ -634,6 +569,71 @@ devcare_result devcare_device_resume(struct devcare_device *device,
 // # Safety
 // `out` valid for a write.
 devcare_result devcare_device_rejections(struct devcare_device *device, uint64_t *out);
+
+// The report due at `now_ms`, if any: its bytes into `buf` (`*len` = size), its campaign
+// id into `campaign_buf` (NUL-terminated; 65 bytes always suffice) and its attempt into
+// `*attempt`. `DEVCARE_NOTHING_DUE` when no report is due. On `DEVCARE_BUFFER_TOO_SMALL`
+// only `*len` (the needed size) is written. Send it, then call
+// `devcare_device_report_sent`.
+//
+// # Safety
+// Buffers valid for their capacities; out-params valid for writes.
+devcare_result devcare_device_next_report(struct devcare_device *device,
+                                          uint64_t now_ms,
+                                          uint8_t *buf,
+                                          size_t cap,
+                                          size_t *len,
+                                          char *campaign_buf,
+                                          size_t campaign_cap,
+                                          uint32_t *attempt);
+
+// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
+// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
+// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.
+// `*len` is the XML's length without the NUL, on success and on
+// `DEVCARE_BUFFER_TOO_SMALL` alike: `xml` needs `*len + 1` bytes.
+//
+// # Safety
+// Buffers valid for their capacities; out-params valid for writes.
+devcare_result devcare_device_next_report_alert(struct devcare_device *device,
+                                                uint64_t now_ms,
+                                                char *xml,
+                                                size_t cap,
+                                                size_t *len,
+                                                char *campaign_buf,
+                                                size_t campaign_cap,
+                                                uint32_t *attempt);
+
+// The host sent report `attempt` of `campaign` at `now_ms`.
+//
+// # Safety
+// `campaign` a NUL-terminated string.
+devcare_result devcare_device_report_sent(struct devcare_device *device,
+                                          const char *campaign,
+                                          uint32_t attempt,
+                                          uint64_t now_ms);
+
+// The server acknowledged report `attempt` of `campaign`.
+//
+// # Safety
+// `campaign` a NUL-terminated string.
+devcare_result devcare_device_report_acknowledged(struct devcare_device *device,
+                                                  const char *campaign,
+                                                  uint32_t attempt,
+                                                  uint64_t now_ms);
+
+// The server answered report `attempt` of `campaign` with DM status `status`, a definitive
+// refusal (any 4xx but 408 and 429): the device stops resending it. `DEVCARE_NOT_A_REFUSAL`
+// for any other status (acknowledge a 200 with `devcare_device_report_acknowledged`; after a
+// 5xx, 408 or 429 do nothing: the report is resent on its schedule).
+//
+// # Safety
+// `campaign` a NUL-terminated string.
+devcare_result devcare_device_report_refused(struct devcare_device *device,
+                                             const char *campaign,
+                                             uint32_t attempt,
+                                             uint16_t status,
+                                             uint64_t now_ms);
 
 // The report key of `device_id` under `master_key`, into `out` (32 bytes): what
 // provisioning writes to the device.
@@ -808,69 +808,6 @@ devcare_result devcare_server_build_payload(struct devcare_server *server,
 #endif
 
 #if defined(DEVCARE_SERVER)
-// Ingests report bytes received at `now_ms`. Returns `DEVCARE_OK` with `*outcome`,
-// `*reason` (`DEVCARE_OK` unless rejected; then `devcare_last_error` says why) and
-// `*dm_status` (200, 401, 403, 404, …, the status to answer the device with). Other
-// return codes are failures of the call itself.
-//
-// # Safety
-// `bytes` valid for `len` bytes; out-params valid for writes.
-devcare_result devcare_server_ingest_report(struct devcare_server *server,
-                                            const uint8_t *bytes,
-                                            size_t len,
-                                            uint64_t now_ms,
-                                            devcare_ingest *outcome,
-                                            devcare_result *reason,
-                                            uint16_t *dm_status);
-#endif
-
-#if defined(DEVCARE_SERVER)
-// Ingests an OMA DM message carrying devcare Generic Alerts at `now_ms`, sent in the DM
-// session of `session_device`: the device the host authenticated (SyncHdr Source and
-// credentials), never an id read from the message. On `DEVCARE_OK`: `*reports` reports
-// were read, `*accepted` of them accepted, `*duplicates` duplicates; `*dm_status` is 200
-// when every report was accepted or a duplicate, else the status of the first refused
-// one. A message refused as a whole changes nothing and gives one of the
-// `DEVCARE_ALERT_*` codes: `_NOT_SENDER` (a report for another device: answer 403),
-// `_UNKNOWN_SENDER` (401), `_UNKNOWN_TYPE` (415), `_TOO_LARGE` and `_TOO_MANY_ITEMS`
-// (413), the others 400.
-//
-// # Safety
-// `xml` valid for `len` bytes; `session_device` NUL-terminated; out-params valid for
-// writes.
-devcare_result devcare_server_ingest_alert(struct devcare_server *server,
-                                           const char *xml,
-                                           size_t len,
-                                           const char *session_device,
-                                           uint64_t now_ms,
-                                           size_t *reports,
-                                           size_t *accepted,
-                                           size_t *duplicates,
-                                           uint16_t *dm_status);
-#endif
-
-#if defined(DEVCARE_SERVER)
-// `devcare_server_ingest_alert` for a trusted gateway that relays the reports of many
-// devices: an explicit opt-in of the host, which names in `devices` (count `n_devices`)
-// every device the gateway may speak for. A report for any other device refuses the
-// message with `DEVCARE_ALERT_NOT_SENDER` (answer 403).
-//
-// # Safety
-// `xml` valid for `len` bytes; `devices` `n_devices` NUL-terminated strings (NULL when
-// 0); out-params valid for writes.
-devcare_result devcare_server_ingest_gateway_alert(struct devcare_server *server,
-                                                   const char *xml,
-                                                   size_t len,
-                                                   const char *const *devices,
-                                                   size_t n_devices,
-                                                   uint64_t now_ms,
-                                                   size_t *reports,
-                                                   size_t *accepted,
-                                                   size_t *duplicates,
-                                                   uint16_t *dm_status);
-#endif
-
-#if defined(DEVCARE_SERVER)
 // The next care order due at `now_ms` (any campaign), marked dispatched: fills `*order`
 // and writes the setting indices to `settings` (capacity `cap`; 256 suffice for the
 // default limits). `DEVCARE_NOTHING_DUE` when none.
@@ -1027,6 +964,69 @@ devcare_result devcare_server_fallback_unicast(struct devcare_server *server,
                                                uint64_t now_ms,
                                                bool *picked,
                                                size_t *count);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Ingests report bytes received at `now_ms`. Returns `DEVCARE_OK` with `*outcome`,
+// `*reason` (`DEVCARE_OK` unless rejected; then `devcare_last_error` says why) and
+// `*dm_status` (200, 401, 403, 404, …, the status to answer the device with). Other
+// return codes are failures of the call itself.
+//
+// # Safety
+// `bytes` valid for `len` bytes; out-params valid for writes.
+devcare_result devcare_server_ingest_report(struct devcare_server *server,
+                                            const uint8_t *bytes,
+                                            size_t len,
+                                            uint64_t now_ms,
+                                            devcare_ingest *outcome,
+                                            devcare_result *reason,
+                                            uint16_t *dm_status);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Ingests an OMA DM message carrying devcare Generic Alerts at `now_ms`, sent in the DM
+// session of `session_device`: the device the host authenticated (SyncHdr Source and
+// credentials), never an id read from the message. On `DEVCARE_OK`: `*reports` reports
+// were read, `*accepted` of them accepted, `*duplicates` duplicates; `*dm_status` is 200
+// when every report was accepted or a duplicate, else the status of the first refused
+// one. A message refused as a whole changes nothing and gives one of the
+// `DEVCARE_ALERT_*` codes: `_NOT_SENDER` (a report for another device: answer 403),
+// `_UNKNOWN_SENDER` (401), `_UNKNOWN_TYPE` (415), `_TOO_LARGE` and `_TOO_MANY_ITEMS`
+// (413), the others 400.
+//
+// # Safety
+// `xml` valid for `len` bytes; `session_device` NUL-terminated; out-params valid for
+// writes.
+devcare_result devcare_server_ingest_alert(struct devcare_server *server,
+                                           const char *xml,
+                                           size_t len,
+                                           const char *session_device,
+                                           uint64_t now_ms,
+                                           size_t *reports,
+                                           size_t *accepted,
+                                           size_t *duplicates,
+                                           uint16_t *dm_status);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// `devcare_server_ingest_alert` for a trusted gateway that relays the reports of many
+// devices: an explicit opt-in of the host, which names in `devices` (count `n_devices`)
+// every device the gateway may speak for. A report for any other device refuses the
+// message with `DEVCARE_ALERT_NOT_SENDER` (answer 403).
+//
+// # Safety
+// `xml` valid for `len` bytes; `devices` `n_devices` NUL-terminated strings (NULL when
+// 0); out-params valid for writes.
+devcare_result devcare_server_ingest_gateway_alert(struct devcare_server *server,
+                                                   const char *xml,
+                                                   size_t len,
+                                                   const char *const *devices,
+                                                   size_t n_devices,
+                                                   uint64_t now_ms,
+                                                   size_t *reports,
+                                                   size_t *accepted,
+                                                   size_t *duplicates,
+                                                   uint16_t *dm_status);
 #endif
 
 #if defined(DEVCARE_SERVER)

@@ -51,14 +51,19 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::store::{
-    EventStore, MAX_STREAM_ID_LEN, RecordVisitor, StoreError, StreamBatch, StreamId, Version,
-    check_batch,
+    EventStore, RecordVisitor, StoreError, StreamBatch, StreamId, Version, check_batch,
 };
+
+mod scan;
+mod sys;
+
+use scan::*;
+use sys::*;
 
 /// The log's name in the store's directory.
 pub const LOG_FILE: &str = "devcare.log";
@@ -116,261 +121,6 @@ pub struct FileStore {
     path: PathBuf,
     index: Mutex<Index>,
     torn: u64,
-}
-
-fn io_err(path: &Path, what: &str, e: io::Error) -> StoreError {
-    StoreError::Backend(format!("{}: {what}: {e}", path.display()))
-}
-
-fn damaged(path: &Path, at: u64, what: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!(
-        "{}: damaged at byte {at}: {what}; the file is left as it is",
-        path.display()
-    ))
-}
-
-#[cfg(unix)]
-fn read_at(f: &File, buf: &mut [u8], at: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, at)
-}
-
-#[cfg(unix)]
-fn write_at(f: &File, buf: &[u8], at: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(f, buf, at)
-}
-
-#[cfg(windows)]
-fn read_at(f: &File, mut buf: &mut [u8], mut at: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match f.seek_read(buf, at)? {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                at += n as u64;
-            }
-        }
-    }
-    Ok(())
-}
-
-#[cfg(windows)]
-fn write_at(f: &File, mut buf: &[u8], mut at: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match f.seek_write(buf, at)? {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            n => {
-                buf = &buf[n..];
-                at += n as u64;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Syncs a directory's entries (a file created in it). Not possible on every platform.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
-/// Reads the frames of a log, checking each and building the index.
-struct Scan<'a> {
-    file: &'a File,
-    path: &'a Path,
-    index: Index,
-}
-
-/// How far a log's frames are whole.
-enum Tail {
-    /// Every byte belongs to a whole frame.
-    Clean,
-    /// The frames end at this offset; what follows is a torn append.
-    TornAt(u64),
-}
-
-/// A frame head that passes its own CRC.
-#[derive(Debug, Clone, Copy)]
-struct Head {
-    body_len: u32,
-    body_crc: u32,
-    synced: u64,
-}
-
-impl Head {
-    fn parse(head: &[u8]) -> Option<Head> {
-        let word = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
-        (crc32c::crc32c(&head[..16]) == word(16)).then(|| Head {
-            body_len: word(0),
-            body_crc: word(4),
-            synced: u64::from_le_bytes(head[8..16].try_into().expect("8 bytes")),
-        })
-    }
-
-    /// Whether `body` is the body this head describes.
-    fn fits(&self, body: &[u8]) -> bool {
-        body.len() == self.body_len as usize && crc32c::crc32c(body) == self.body_crc
-    }
-
-    fn write(&self, to: &mut [u8]) {
-        to[..4].copy_from_slice(&self.body_len.to_le_bytes());
-        to[4..8].copy_from_slice(&self.body_crc.to_le_bytes());
-        to[8..16].copy_from_slice(&self.synced.to_le_bytes());
-        let crc = crc32c::crc32c(&to[..16]);
-        to[16..20].copy_from_slice(&crc.to_le_bytes());
-    }
-}
-
-/// The whole frames in `bytes` (found at any offset, by their head's CRC and then their
-/// body's), in order: their offsets and heads.
-fn whole_frames(bytes: &[u8]) -> impl Iterator<Item = (usize, Head)> + '_ {
-    let n = FRAME_HEAD as usize;
-    let mut p = 0;
-    std::iter::from_fn(move || {
-        while p + n <= bytes.len() {
-            let at = p;
-            let found = Head::parse(&bytes[at..at + n]).filter(|h| {
-                bytes
-                    .get(at + n..at + n + h.body_len as usize)
-                    .is_some_and(|body| h.fits(body))
-            });
-            match found {
-                Some(h) => {
-                    p = at + n + h.body_len as usize;
-                    return Some((at, h));
-                }
-                None => p += 1,
-            }
-        }
-        None
-    })
-}
-
-impl Scan<'_> {
-    /// Reads the frames after the header from `r` (positioned there) in a file of `len`
-    /// bytes.
-    fn frames(&mut self, r: &mut impl Read, len: u64) -> Result<Tail, StoreError> {
-        let mut at = HEADER_LEN;
-        let mut body = Vec::new();
-        let mut head = [0u8; FRAME_HEAD as usize];
-        let mut read = |buf: &mut [u8]| {
-            r.read_exact(buf)
-                .map_err(|e| io_err(self.path, "reading", e))
-        };
-        while at < len {
-            if len - at < FRAME_HEAD {
-                return self.bad_frame(at, len);
-            }
-            read(&mut head)?;
-            let Some(h) =
-                Head::parse(&head).filter(|h| at + FRAME_HEAD + u64::from(h.body_len) <= len)
-            else {
-                return self.bad_frame(at, len);
-            };
-            body.clear();
-            body.resize(h.body_len as usize, 0);
-            read(&mut body)?;
-            if !h.fits(&body) {
-                return self.bad_frame(at, len);
-            }
-            self.parts(at, &body)?;
-            at += FRAME_HEAD + u64::from(h.body_len);
-        }
-        Ok(Tail::Clean)
-    }
-
-    /// The frame at `at` is not whole: a torn tail unless a whole frame after it was written
-    /// once the log had been synced past `at`.
-    fn bad_frame(&self, at: u64, len: u64) -> Result<Tail, StoreError> {
-        let mut rest = vec![0; (len - at) as usize];
-        read_at(self.file, &mut rest, at).map_err(|e| io_err(self.path, "reading", e))?;
-        match whole_frames(&rest).find(|(_, h)| h.synced > at) {
-            None => Ok(Tail::TornAt(at)),
-            Some((p, h)) => Err(damaged(
-                self.path,
-                at,
-                format!(
-                    "a frame fails its checks, and the frame at byte {} was written after the \
-                     log had been synced to byte {}",
-                    at + p as u64,
-                    h.synced
-                ),
-            )),
-        }
-    }
-
-    /// Indexes the parts of the whole frame at `at`.
-    fn parts(&mut self, at: u64, body: &[u8]) -> Result<(), StoreError> {
-        let mut pos = 0usize;
-        let bad = |what: &str| damaged(self.path, at, format!("a whole frame {what}"));
-        let take = |pos: &mut usize, n: usize| -> Option<std::ops::Range<usize>> {
-            let r = *pos..pos.checked_add(n).filter(|&e| e <= body.len())?;
-            *pos = r.end;
-            Some(r)
-        };
-        let mut parsed: Vec<(StreamId, Vec<Span>)> = Vec::new();
-        while pos < body.len() {
-            let short = || bad("ends inside a part");
-            let n = body[take(&mut pos, 1).ok_or_else(short)?.start] as usize;
-            let name = &body[take(&mut pos, n).ok_or_else(short)?];
-            let stream = std::str::from_utf8(name)
-                .ok()
-                .filter(|s| s.len() <= MAX_STREAM_ID_LEN)
-                .and_then(|s| StreamId::new(s).ok())
-                .ok_or_else(|| bad("names a stream that is not a stream id"))?;
-            let first = u64::from_le_bytes(
-                body[take(&mut pos, 8).ok_or_else(short)?]
-                    .try_into()
-                    .expect("8 bytes"),
-            );
-            let count = u32::from_le_bytes(
-                body[take(&mut pos, 4).ok_or_else(short)?]
-                    .try_into()
-                    .expect("4 bytes"),
-            );
-            let before: u64 = parsed
-                .iter()
-                .filter(|(s, _)| *s == stream)
-                .map(|(_, spans)| spans.len() as u64)
-                .sum();
-            let version = self.index.version(&stream) + before;
-            if count == 0 || first != version + 1 {
-                return Err(bad(&format!(
-                    "appends {count} record(s) to {stream} from seq {first}, the stream is at \
-                     version {version}"
-                )));
-            }
-            let mut spans = Vec::new();
-            for _ in 0..count {
-                let len = u32::from_le_bytes(
-                    body[take(&mut pos, 4).ok_or_else(short)?]
-                        .try_into()
-                        .expect("4 bytes"),
-                );
-                let r = take(&mut pos, len as usize).ok_or_else(short)?;
-                spans.push(Span {
-                    offset: at + FRAME_HEAD + r.start as u64,
-                    len,
-                });
-            }
-            parsed.push((stream, spans));
-        }
-        if parsed.is_empty() {
-            return Err(bad("has no records"));
-        }
-        for (stream, spans) in parsed {
-            self.index.streams.entry(stream).or_default().extend(spans);
-        }
-        Ok(())
-    }
 }
 
 impl FileStore {
@@ -479,48 +229,6 @@ impl FileStore {
         // a panic holding the lock cannot leave it half-updated.
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// How long [`FileStore::open`] waits for a held lock before reporting the log in use.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Takes the log's exclusive lock, waiting up to [`LOCK_WAIT`]. The wait is for a lock that
-/// is being let go: a process that forks (to start another program) while a store is open
-/// lends its child the locked file until the child's `exec`, so a close followed at once
-/// by an open can find the lock held for that moment.
-fn lock(file: &File, path: &Path) -> Result<(), StoreError> {
-    let start = std::time::Instant::now();
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Backend(format!(
-                    "{}: in use: another store has it open (its lock is held)",
-                    path.display()
-                )));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(path, "locking", e)),
-        }
-    }
-}
-
-/// Appends bytes `at..len` of the log to [`TORN_FILE`] beside it, synced.
-fn set_aside(file: &File, dir: &Path, at: u64, len: u64) -> Result<(), StoreError> {
-    let torn_path = dir.join(TORN_FILE);
-    let mut tail = vec![0; (len - at) as usize];
-    read_at(file, &mut tail, at).map_err(|e| io_err(dir, "reading the torn tail", e))?;
-    let mut out = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&torn_path)
-        .map_err(|e| io_err(&torn_path, "opening", e))?;
-    out.write_all(&tail)
-        .and_then(|()| out.sync_all())
-        .map_err(|e| io_err(&torn_path, "writing", e))?;
-    sync_dir(dir).map_err(|e| io_err(dir, "fsync of the directory", e))
 }
 
 impl EventStore for FileStore {

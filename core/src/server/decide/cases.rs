@@ -1,151 +1,21 @@
-//! One function per [`ServerCommand`](crate::server::ServerCommand): the rules a command
-//! must pass and the events it yields. [`Server::decide`](crate::server::Server) only
-//! dispatches here.
+//! The commands about one device: its report, its check-in, its care — and the abort
+//! threshold a failure report may trip.
 
-use crate::model::{Campaign, DeviceId, Limits, TargetSet, Timestamp};
+use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::{Finding, Report, ReportKind};
 use crate::rules::{self, AfterFailedCare};
 use crate::schedule::{AfterCare, CareAction};
-use crate::server::fallback::{self, FallbackDue};
 use crate::server::{
-    Case, CaseOrigin, CaseStatus, CoverageFloor, EscalationReason, PauseReason, ServerError,
-    ServerEvent, ServerState,
+    Case, CaseOrigin, CaseStatus, EscalationReason, PauseReason, ServerError, ServerEvent,
+    ServerState,
 };
 use crate::slot;
 
 type Decided = Result<Vec<ServerEvent>, ServerError>;
 
-/// `Create`: a new campaign on an empty stream, with a consistent target count.
-pub(super) fn create(
-    state: &ServerState,
-    campaign: &Campaign,
-    targeted: Option<u64>,
-    at: Timestamp,
-) -> Decided {
-    if let Some(c) = &state.campaign {
-        return Err(ServerError::AlreadyCreated(c.id.to_string()));
-    }
-    campaign.validate(&Limits::DEFAULT)?;
-    let mut events = vec![ServerEvent::CampaignCreated {
-        campaign: Box::new(campaign.clone()),
-        targeted: target_count(campaign, targeted)?,
-        at,
-    }];
-    events.extend(listed_sample(campaign, at));
-    Ok(events)
-}
-
-/// An explicit target list's sample size, counted here (one hash per listed device).
-fn listed_sample(campaign: &Campaign, at: Timestamp) -> Option<ServerEvent> {
-    let TargetSet::Devices(ids) = &campaign.targets else {
-        return None;
-    };
-    let ppm = campaign.schedule.sample_success_ppm;
-    let sampled_targets = ids
-        .iter()
-        .filter(|d| slot::sampled(&campaign.salt, d, ppm))
-        .count() as u64;
-    Some(ServerEvent::SampleSized {
-        sampled_targets,
-        at,
-    })
-}
-
-/// `SizeSample`: the host's count of sampled targets, at most the targets; telling the
-/// same count again appends nothing.
-pub(super) fn size_sample(state: &ServerState, sampled_targets: u64, at: Timestamp) -> Decided {
-    state.campaign()?;
-    if sampled_targets > state.targeted {
-        return Err(ServerError::SampleSize {
-            sampled: sampled_targets,
-            targeted: state.targeted,
-        });
-    }
-    if state.sampled_targets == Some(sampled_targets) {
-        return Ok(vec![]);
-    }
-    Ok(vec![ServerEvent::SampleSized {
-        sampled_targets,
-        at,
-    }])
-}
-
-/// `Revise`: the same campaign at a higher revision, valid, with a consistent target count.
-pub(super) fn revise(
-    state: &ServerState,
-    campaign: &Campaign,
-    targeted: Option<u64>,
-    at: Timestamp,
-) -> Decided {
-    let c = state.campaign()?;
-    if campaign.id != c.id {
-        return Err(ServerError::WrongCampaign {
-            stream: c.id.to_string(),
-            got: campaign.id.to_string(),
-        });
-    }
-    if campaign.revision <= c.revision {
-        return Err(ServerError::RevisionNotNewer {
-            current: c.revision,
-            got: campaign.revision,
-        });
-    }
-    campaign.validate(&Limits::DEFAULT)?;
-    let mut events = vec![ServerEvent::CampaignRevised {
-        campaign: Box::new(campaign.clone()),
-        targeted: target_count(campaign, targeted)?,
-        at,
-    }];
-    events.extend(listed_sample(campaign, at));
-    Ok(events)
-}
-
-/// The number of targets: an explicit list knows it (a count given must agree), `all`
-/// and `groups` need it given.
-fn target_count(campaign: &Campaign, targeted: Option<u64>) -> Result<u64, ServerError> {
-    Ok(match (campaign.targets.known_len(), targeted) {
-        (Some(n), None) => n,
-        (Some(n), Some(t)) if n == t => n,
-        (Some(_), Some(_)) => {
-            return Err(ServerError::TargetCount(
-                "the count given differs from the explicit device list's length",
-            ));
-        }
-        (None, Some(0)) => {
-            return Err(ServerError::TargetCount(
-                "a campaign needs at least one target",
-            ));
-        }
-        (None, Some(t)) => t,
-        (None, None) => {
-            return Err(ServerError::TargetCount(
-                "all/groups targets need the number of targeted devices",
-            ));
-        }
-    })
-}
-
-/// `MarkBroadcast`: once per campaign, early enough that reports and their retries end
-/// before the deadline ([`rules::reports_end`]).
-pub(super) fn mark_broadcast(state: &ServerState, at: Timestamp) -> Decided {
-    let c = state.campaign()?;
-    if state.broadcast_at.is_some() {
-        return Err(ServerError::AlreadyBroadcast);
-    }
-    let needed = rules::reports_end(c, at);
-    if needed > c.report_deadline() {
-        return Err(ServerError::BroadcastTooLate {
-            at,
-            needed,
-            deadline: c.report_deadline(),
-        });
-    }
-    Ok(vec![ServerEvent::BroadcastSent { at }])
-}
-
 /// `AcceptReport`: a well-formed report of this campaign and revision from a target with
 /// no case yet opens its case, and care for a failure.
-pub(super) fn accept_report(
+pub(in crate::server) fn accept_report(
     state: &ServerState,
     report: &Report,
     groups: &[String],
@@ -247,7 +117,7 @@ fn is_relapse(case: &Case, report: &Report) -> bool {
 /// `CheckIn`: a target behind the campaign's revision that is not in care now — no case
 /// yet, or a case that ended (recovered, escalated, given up, a success probe) — gets care
 /// for every setting.
-pub(super) fn check_in(
+pub(in crate::server) fn check_in(
     state: &ServerState,
     device: &DeviceId,
     groups: &[String],
@@ -355,7 +225,7 @@ fn abort_check(
 
 /// `DispatchCare`: the scheduled attempt, once due, while care is not paused; telling the
 /// same dispatch twice appends nothing.
-pub(super) fn dispatch_care(
+pub(in crate::server) fn dispatch_care(
     state: &ServerState,
     device: &DeviceId,
     attempt: u32,
@@ -395,7 +265,7 @@ pub(super) fn dispatch_care(
 /// or ends care ([`rules::after_failed_care`]). An outcome of an attempt that already timed
 /// out: a success still ends the case (the device is fixed, whatever came after), a failure
 /// appends nothing (the timeout counted it).
-pub(super) fn record_care_outcome(
+pub(in crate::server) fn record_care_outcome(
     state: &ServerState,
     device: &DeviceId,
     attempt: u32,
@@ -453,7 +323,7 @@ pub(super) fn record_care_outcome(
 
 /// What follows a failed or timed-out care attempt: the next attempt, an escalation or
 /// giving up ([`rules::after_failed_care`]).
-fn after_failed(
+pub(super) fn after_failed(
     c: &Campaign,
     case: &Case,
     device: DeviceId,
@@ -474,195 +344,4 @@ fn after_failed(
         },
         AfterFailedCare::Exhausted(AfterCare::GiveUp) => ServerEvent::CareAbandoned { device, at },
     }
-}
-
-/// `Pause`: an operator stops care dispatch until `Resume`.
-pub(super) fn pause(state: &ServerState, at: Timestamp) -> Decided {
-    state.campaign()?;
-    if state.is_paused() {
-        return Err(ServerError::AlreadyPaused);
-    }
-    Ok(vec![ServerEvent::OperatorPaused { at }])
-}
-
-/// `Resume`: only a paused campaign.
-pub(super) fn resume(state: &ServerState, at: Timestamp) -> Decided {
-    state.campaign()?;
-    if !state.is_paused() {
-        return Err(ServerError::NotPaused);
-    }
-    Ok(vec![ServerEvent::CampaignResumed { at }])
-}
-
-/// `Tick`: care in flight past its timeout counts as a failed attempt
-/// ([`rules::care_expires`]); settle once the report deadline has passed
-/// ([`rules::settles`]).
-pub(super) fn tick(state: &ServerState, now: Timestamp) -> Decided {
-    let c = state.campaign()?;
-    let mut events = Vec::new();
-    for (_, device) in state.in_flight.iter().take_while(|(t, _)| *t <= now) {
-        let Some(case) = state.cases.get(device) else {
-            continue;
-        };
-        let CaseStatus::CareInFlight { attempt, .. } = case.status else {
-            continue;
-        };
-        events.push(ServerEvent::CareTimedOut {
-            device: device.clone(),
-            attempt,
-            at: now,
-        });
-        events.push(after_failed(c, case, device.clone(), attempt, now));
-    }
-    if let Some(e) = coverage_check(state, now) {
-        events.push(e);
-    }
-    if state.settled_at.is_none() && rules::settles(c, now) {
-        events.push(ServerEvent::CampaignSettled {
-            presumed_ok: state.targeted.saturating_sub(state.failed()),
-            at: now,
-        });
-    }
-    Ok(events)
-}
-
-/// A coverage check due by `now` ([`fallback::check_times`]): `BroadcastDegraded` when the
-/// interval's upper bound is below the floor, `CoverageChecked` otherwise.
-fn coverage_check(state: &ServerState, now: Timestamp) -> Option<ServerEvent> {
-    let due = fallback::next_check(state)?;
-    if now < due {
-        return None;
-    }
-    Some(match fallback::below_floor(state) {
-        Some((coverage, reach)) => ServerEvent::BroadcastDegraded {
-            coverage,
-            reach,
-            at: now,
-        },
-        None => ServerEvent::CoverageChecked {
-            reach: state.reach()?,
-            at: now,
-        },
-    })
-}
-
-/// `SetCoverageFloor`: a valid floor, on a campaign that samples, before the current
-/// revision degraded.
-pub(super) fn set_coverage_floor(
-    state: &ServerState,
-    policy: &CoverageFloor,
-    at: Timestamp,
-) -> Decided {
-    let c = state.campaign()?;
-    policy.validate().map_err(ServerError::Fallback)?;
-    if c.schedule.sample_success_ppm == 0 {
-        return Err(ServerError::Fallback(
-            "the campaign samples no healthy device (sample_success_ppm = 0): coverage cannot be measured".into(),
-        ));
-    }
-    if state.fallback.degraded.is_some() {
-        return Err(ServerError::Fallback(
-            "this revision is already degraded and its fallback started; revise the campaign to change the floor".into(),
-        ));
-    }
-    if state.fallback.policy == Some(*policy) {
-        return Ok(vec![]);
-    }
-    Ok(vec![ServerEvent::CoverageFloorSet {
-        policy: *policy,
-        at,
-    }])
-}
-
-/// `RecordRebroadcast`: only when the rebroadcast fallback asks for it, once, early enough
-/// that the reports it causes end before the deadline.
-pub(super) fn record_rebroadcast(state: &ServerState, at: Timestamp) -> Decided {
-    let c = state.campaign()?;
-    if fallback::due(state, at) == FallbackDue::Rebroadcast {
-        return Ok(vec![ServerEvent::Rebroadcast { at }]);
-    }
-    let needed = rules::reports_end(c, at);
-    let f = &state.fallback;
-    let waiting = f.degraded.is_some()
-        && f.rebroadcast_at.is_none()
-        && f.policy
-            .is_some_and(|p| p.fallback == crate::server::Fallback::Rebroadcast);
-    if waiting && needed > c.report_deadline() {
-        return Err(ServerError::BroadcastTooLate {
-            at,
-            needed,
-            deadline: c.report_deadline(),
-        });
-    }
-    Err(ServerError::Fallback(
-        "no rebroadcast is due (the campaign is not degraded, its fallback is not rebroadcast, or it was rebroadcast already)".into(),
-    ))
-}
-
-/// `RecordFallbackUnicast`: a batch the unicast fallback allows — ascending ids after the
-/// cursor, none with a case, within the pace's allowance.
-pub(super) fn record_fallback_unicast(
-    state: &ServerState,
-    devices: &[DeviceId],
-    done: bool,
-    at: Timestamp,
-) -> Decided {
-    record_fallback_unicast_with(state, devices, done, at, |d| state.cases.contains_key(d))
-}
-
-/// [`record_fallback_unicast`] with the cases looked up by `has_case`: the sharded server
-/// decides on the campaign's control state, whose devices' cases live in their shards.
-pub(super) fn record_fallback_unicast_with(
-    state: &ServerState,
-    devices: &[DeviceId],
-    done: bool,
-    at: Timestamp,
-    has_case: impl Fn(&DeviceId) -> bool,
-) -> Decided {
-    state.campaign()?;
-    let refuse = |why: String| Err(ServerError::Fallback(why));
-    let (allowance, after) = match fallback::due(state, at) {
-        FallbackDue::Unicast { allowance, after } => (allowance, after),
-        FallbackDue::WaitUntil { at: next } => {
-            if devices.is_empty() && done {
-                (0, state.fallback.unicast_cursor.clone())
-            } else {
-                return refuse(format!("the unicast pace allows no device before {next}"));
-            }
-        }
-        _ => {
-            return refuse(
-                "no unicast fallback is due (the campaign is not degraded, its fallback is not unicast, or it is done)".into(),
-            );
-        }
-    };
-    if devices.len() as u64 > allowance {
-        return refuse(format!(
-            "{} devices exceed the pace's allowance of {allowance} now",
-            devices.len()
-        ));
-    }
-    let mut prev = after.as_ref();
-    for d in devices {
-        if prev.is_some_and(|p| d <= p) {
-            return refuse(format!(
-                "device {d} is not after the cursor or the previous device: a batch runs in ascending id order"
-            ));
-        }
-        if has_case(d) {
-            return refuse(format!(
-                "device {d} has a case: the server heard from it, it is not silent"
-            ));
-        }
-        prev = Some(d);
-    }
-    if devices.is_empty() && !done {
-        return Ok(vec![]);
-    }
-    Ok(vec![ServerEvent::FallbackUnicastSent {
-        count: devices.len() as u64,
-        last: devices.last().cloned().or(after),
-        done,
-        at,
-    }])
 }

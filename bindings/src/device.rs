@@ -1,9 +1,9 @@
-//! `DeviceAgent`: a thin uniffi object over [`DeviceHost`].
+//! `DeviceHost`: a thin uniffi object over the Rust [`devcare::host::DeviceHost`] of the same name.
 
 use std::sync::{Arc, Mutex};
 
 use devcare::Timestamp;
-use devcare::host::DeviceHost;
+use devcare::host;
 
 use crate::tree::{ApplyOutcome, DmTree, apply_with, to_result};
 use crate::{DevcareError, lock};
@@ -52,10 +52,10 @@ pub struct CheckInRecord {
 
 /// A handset's devcare agent: one device, one stream per campaign. Thread-safe.
 #[derive(Debug, uniffi::Object)]
-pub struct DeviceAgent(Mutex<DeviceHost>);
+pub struct DeviceHost(Mutex<host::DeviceHost>);
 
 #[uniffi::export]
-impl DeviceAgent {
+impl DeviceHost {
     /// Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
     /// empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
     /// reports with `device_key` (32 bytes). `store_path` null keeps the log in memory;
@@ -71,8 +71,9 @@ impl DeviceAgent {
         device_key: Vec<u8>,
     ) -> Result<Arc<Self>, DevcareError> {
         let path = store_path.as_deref().map(std::path::Path::new);
-        let host = DeviceHost::open(path, &device_id, groups, &server_public_key, &device_key)?;
-        Ok(Arc::new(DeviceAgent(Mutex::new(host))))
+        let host =
+            host::DeviceHost::open(path, &device_id, groups, &server_public_key, &device_key)?;
+        Ok(Arc::new(DeviceHost(Mutex::new(host))))
     }
 
     /// Feeds a received broadcast payload: verifies it, then `tree` applies each setting.

@@ -1,7 +1,7 @@
 //! Kotlin, Swift and Python bindings of devcare (uniffi proc-macros, no UDL).
 //!
-//! The same logic as the C API and the Rust crate: `DeviceAgent` for a handset (its DM tree
-//! is a foreign trait, [`DmTree`], implemented in the app's own language) and `CareServer`
+//! The same logic as the C API and the Rust crate: `DeviceHost` for a handset (its DM tree
+//! is a foreign trait, [`DmTree`], implemented in the app's own language) and `ServerHost`
 //! for a DM server, plus the slot functions whose vectors every binding checks.
 //!
 //! Each object is a thin wrapper over a [`devcare::host`] type behind a mutex, and each
@@ -20,14 +20,14 @@ mod keys;
 mod server;
 mod tree;
 
-pub use device::{CheckInRecord, DeviceAgent, DueAlert, DueReport, PendingWork};
+pub use device::{CheckInRecord, DeviceHost, DueAlert, DueReport, PendingWork};
 pub use error::DevcareError;
 pub use keys::{
     PayloadInfo, ReportInfo, decode_report, derive_device_key, first_report_at, open_payload,
     public_key, retry_delay, sampled, slot,
 };
 #[cfg(feature = "server")]
-pub use server::{CampaignStats, CareOrder, CareServer, IngestOutcome, IngestResult};
+pub use server::{CampaignStats, CareOrder, IngestOutcome, IngestResult, ServerHost};
 pub use tree::{ApplyOutcome, DmOp, DmSetting, DmTree, DmValue, VerifyOutcome};
 
 uniffi::setup_scaffolding!("devcare");

@@ -1,9 +1,10 @@
-//! `CareServer`: a thin uniffi object over [`ServerHost`].
+//! `ServerHost`: a thin uniffi object over the Rust [`devcare::host::ServerHost`] of the same
+//! name.
 
 use std::sync::{Arc, Mutex};
 
 use devcare::Timestamp;
-use devcare::host::{HostError, Ingest, ServerHost};
+use devcare::host::{self, HostError, Ingest};
 use devcare::server::{Fallback, FallbackDue};
 
 use crate::{DevcareError, lock};
@@ -149,16 +150,16 @@ fn ingest_result(ingest: &Ingest) -> IngestResult {
 
 /// The DM server's devcare side. Thread-safe.
 #[derive(Debug, uniffi::Object)]
-pub struct CareServer(Mutex<ServerHost>);
+pub struct ServerHost(Mutex<host::ServerHost>);
 
 #[uniffi::export]
-impl CareServer {
+impl ServerHost {
     /// Opens a care server; device report keys derive from `master_key` (32 bytes).
     /// `sled_path` null keeps the log in memory.
     #[uniffi::constructor]
     pub fn open(sled_path: Option<String>, master_key: Vec<u8>) -> Result<Arc<Self>, DevcareError> {
         let path = sled_path.as_deref().map(std::path::Path::new);
-        Ok(Arc::new(CareServer(Mutex::new(ServerHost::open(
+        Ok(Arc::new(ServerHost(Mutex::new(host::ServerHost::open(
             path,
             &master_key,
         )?))))

@@ -713,87 +713,87 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_slot(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_check_in(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_check_in(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_next_report(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_pending(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_pending(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_receive_care(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_receive_payload(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_recheck(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_recheck(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_rejections(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_rejections(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_remove_trusted_key(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_report_acknowledged(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_report_refused(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_report_sent(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_resume(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_resume(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_deviceagent_tick(
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_tick(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_add_master_key(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_build_payload(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_build_payload(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_care_in_flight(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_care_outcome(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_care_outcome(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_check_in(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_check_in(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_create_campaign(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_create_campaign(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_fallback_due(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_fallback_due(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_ingest_report(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_next_care(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_next_care(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_pause(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_pause(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_resume(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_resume(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_sample(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_sample(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_stats(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_stats(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_method_careserver_tick(
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_tick(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_dmtree_apply(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_constructor_deviceagent_open(
+    external fun uniffi_devcare_uniffi_checksum_constructor_devicehost_open(
     ): Int
-    external fun uniffi_devcare_uniffi_checksum_constructor_careserver_open(
+    external fun uniffi_devcare_uniffi_checksum_constructor_serverhost_open(
     ): Int
     external fun ffi_devcare_uniffi_uniffi_contract_version(
     ): Int
@@ -816,93 +816,93 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
-    external fun uniffi_devcare_uniffi_fn_clone_deviceagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_clone_devicehost(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_devcare_uniffi_fn_free_deviceagent(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_free_devicehost(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_constructor_deviceagent_open(`storePath`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_constructor_devicehost_open(`storePath`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,`serverPublicKey`: RustBuffer.ByValue,`deviceKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key(`ptr`: Long,`serverPublicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_add_trusted_key(`ptr`: Long,`serverPublicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_check_in(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_check_in(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_next_report(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_next_report(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_pending(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_pending(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(`ptr`: Long,`campaign`: RustBuffer.ByValue,`revision`: Int,`attempt`: Int,`settings`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_receive_care(`ptr`: Long,`campaign`: RustBuffer.ByValue,`revision`: Int,`attempt`: Int,`settings`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload(`ptr`: Long,`payload`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_receive_payload(`ptr`: Long,`payload`: RustBuffer.ByValue,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_recheck(`ptr`: Long,`campaign`: RustBuffer.ByValue,`results`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_recheck(`ptr`: Long,`campaign`: RustBuffer.ByValue,`results`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_rejections(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_rejections(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(`ptr`: Long,`keyId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_remove_trusted_key(`ptr`: Long,`keyId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_report_acknowledged(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_refused(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`status`: Short,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_report_refused(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`status`: Short,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_report_sent(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_resume(`ptr`: Long,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_resume(`ptr`: Long,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
-    external fun uniffi_devcare_uniffi_fn_method_deviceagent_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_clone_careserver(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_clone_serverhost(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_devcare_uniffi_fn_free_careserver(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_free_serverhost(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_constructor_careserver_open(`sledPath`: RustBuffer.ByValue,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_constructor_serverhost_open(`sledPath`: RustBuffer.ByValue,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_devcare_uniffi_fn_method_careserver_add_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_add_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_build_payload(`ptr`: Long,`campaign`: RustBuffer.ByValue,`signingSeed`: RustBuffer.ByValue,`validUntilMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_build_payload(`ptr`: Long,`campaign`: RustBuffer.ByValue,`signingSeed`: RustBuffer.ByValue,`validUntilMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_care_in_flight(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_care_in_flight(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_care_outcome(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`attempt`: Int,`success`: Byte,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_care_outcome(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`attempt`: Int,`success`: Byte,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_check_in(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`appliedRevision`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_check_in(`ptr`: Long,`campaign`: RustBuffer.ByValue,`device`: RustBuffer.ByValue,`appliedRevision`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_devcare_uniffi_fn_method_careserver_create_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_create_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_fallback_due(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_fallback_due(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast(`ptr`: Long,`campaign`: RustBuffer.ByValue,`directory`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_fallback_unicast(`ptr`: Long,`campaign`: RustBuffer.ByValue,`directory`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`sessionDevice`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_ingest_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`sessionDevice`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert(`ptr`: Long,`xml`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_ingest_report(`ptr`: Long,`bytes`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_ingest_report(`ptr`: Long,`bytes`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_next_care(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_next_care(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_pause(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_pause(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_remove_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
-    external fun uniffi_devcare_uniffi_fn_method_careserver_resume(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_resume(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_revise_campaign(`ptr`: Long,`toml`: RustBuffer.ByValue,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_sample(`ptr`: Long,`campaign`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_sample(`ptr`: Long,`campaign`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor(`ptr`: Long,`campaign`: RustBuffer.ByValue,`floor`: Double,`fallback`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_set_coverage_floor(`ptr`: Long,`campaign`: RustBuffer.ByValue,`floor`: Double,`fallback`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(`ptr`: Long,`device`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups(`ptr`: Long,`device`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets(`ptr`: Long,`campaign`: RustBuffer.ByValue,`sampledTargets`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets(`ptr`: Long,`campaign`: RustBuffer.ByValue,`sampledTargets`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_devcare_uniffi_fn_method_careserver_stats(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_stats(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_devcare_uniffi_fn_method_careserver_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_clone_dmtree(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1071,127 +1071,127 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_func_slot() and 0xFFFF) != 36296) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key() and 0xFFFF) != 3533) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key() and 0xFFFF) != 19159) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() and 0xFFFF) != 10802) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in() and 0xFFFF) != 9700) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() and 0xFFFF) != 5703) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report() and 0xFFFF) != 39832) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() and 0xFFFF) != 62845) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert() and 0xFFFF) != 62072) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() and 0xFFFF) != 56516) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_pending() and 0xFFFF) != 115) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() and 0xFFFF) != 58936) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_care() and 0xFFFF) != 6541) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() and 0xFFFF) != 40786) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_payload() and 0xFFFF) != 46270) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() and 0xFFFF) != 40054) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_recheck() and 0xFFFF) != 36910) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() and 0xFFFF) != 26843) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_rejections() and 0xFFFF) != 55210) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key() and 0xFFFF) != 38468) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_remove_trusted_key() and 0xFFFF) != 31693) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() and 0xFFFF) != 19798) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_acknowledged() and 0xFFFF) != 7076) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused() and 0xFFFF) != 53) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_refused() and 0xFFFF) != 42000) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() and 0xFFFF) != 4165) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_sent() and 0xFFFF) != 40875) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume() and 0xFFFF) != 58928) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_resume() and 0xFFFF) != 58618) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() and 0xFFFF) != 19351) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_tick() and 0xFFFF) != 50556) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_add_master_key() and 0xFFFF) != 47660) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key() and 0xFFFF) != 41958) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() and 0xFFFF) != 27035) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_build_payload() and 0xFFFF) != 36325) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight() and 0xFFFF) != 4479) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_care_in_flight() and 0xFFFF) != 48711) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() and 0xFFFF) != 36503) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_care_outcome() and 0xFFFF) != 12030) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_check_in() and 0xFFFF) != 31377) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_check_in() and 0xFFFF) != 18438) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() and 0xFFFF) != 44976) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_create_campaign() and 0xFFFF) != 53910) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() and 0xFFFF) != 61052) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_due() and 0xFFFF) != 53132) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() and 0xFFFF) != 12639) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast() and 0xFFFF) != 58601) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() and 0xFFFF) != 62153) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert() and 0xFFFF) != 15696) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert() and 0xFFFF) != 25341) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert() and 0xFFFF) != 29580) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() and 0xFFFF) != 18589) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report() and 0xFFFF) != 29009) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() and 0xFFFF) != 16684) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care() and 0xFFFF) != 64714) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_pause() and 0xFFFF) != 46199) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_pause() and 0xFFFF) != 53282) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast() and 0xFFFF) != 42094) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast() and 0xFFFF) != 60747) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() and 0xFFFF) != 49750) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() and 0xFFFF) != 54200) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() and 0xFFFF) != 17974) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_resume() and 0xFFFF) != 51120) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() and 0xFFFF) != 62124) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign() and 0xFFFF) != 22082) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_sample() and 0xFFFF) != 53724) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_sample() and 0xFFFF) != 9479) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor() and 0xFFFF) != 1308) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor() and 0xFFFF) != 16872) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() and 0xFFFF) != 51507) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() and 0xFFFF) != 17050) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets() and 0xFFFF) != 26176) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() and 0xFFFF) != 2543) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() and 0xFFFF) != 3402) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_stats() and 0xFFFF) != 51487) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_careserver_tick() and 0xFFFF) != 16721) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_tick() and 0xFFFF) != 24716) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() and 0xFFFF) != 30202) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() and 0xFFFF) != 1213) {
+    if ((lib.uniffi_devcare_uniffi_checksum_constructor_devicehost_open() and 0xFFFF) != 24138) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() and 0xFFFF) != 58160) {
+    if ((lib.uniffi_devcare_uniffi_checksum_constructor_serverhost_open() and 0xFFFF) != 17795) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -1724,870 +1724,9 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 
 /**
- * The DM server's devcare side. Thread-safe.
- */
-public interface CareServerInterface {
-    
-    /**
-     * Also takes reports under device keys derived from `master_key` (a report key rotation
-     * starts).
-     */
-    fun `addMasterKey`(`masterKey`: kotlin.ByteArray)
-    
-    /**
-     * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
-     * records the broadcast.
-     */
-    fun `buildPayload`(`campaign`: kotlin.String, `signingSeed`: kotlin.ByteArray, `validUntilMs`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.ByteArray
-    
-    /**
-     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
-     */
-    fun `careInFlight`(`campaign`: kotlin.String): List<InFlightCare>
-    
-    /**
-     * Records the outcome of care `attempt` for `device`.
-     */
-    fun `careOutcome`(`campaign`: kotlin.String, `device`: kotlin.String, `attempt`: kotlin.UInt, `success`: kotlin.Boolean, `nowMs`: kotlin.ULong)
-    
-    /**
-     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
-     * never); a target behind gets care. Returns whether care was opened.
-     */
-    fun `checkIn`(`campaign`: kotlin.String, `device`: kotlin.String, `appliedRevision`: kotlin.UInt, `nowMs`: kotlin.ULong): kotlin.Boolean
-    
-    /**
-     * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
-     * an explicit device list). Returns the campaign id.
-     */
-    fun `createCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
-    
-    /**
-     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
-     */
-    fun `fallbackDue`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong): FallbackAction
-    
-    /**
-     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
-     * app's target ids, any order): the smallest silent ids after the server's cursor, as
-     * many as the pace allows now. Open a DM session with each and pass the revision it holds
-     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
-     * Empty when none is due.
-     */
-    fun `fallbackUnicast`(`campaign`: kotlin.String, `directory`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<kotlin.String>
-    
-    /**
-     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
-     * `session_device` (the device the app's DM server authenticated, never an id read
-     * from the message): one result per report. A message refused as a whole changes
-     * nothing and carries the alert error's reason: "not-sender" (a report for another
-     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
-     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
-     * "inconsistent" (400).
-     */
-    fun `ingestAlert`(`xml`: kotlin.String, `sessionDevice`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult>
-    
-    /**
-     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
-     * naming in `devices` whom it may speak for ("not-sender" for any other).
-     */
-    fun `ingestGatewayAlert`(`xml`: kotlin.String, `devices`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<IngestResult>
-    
-    /**
-     * Ingests report bytes received at `now_ms`.
-     */
-    fun `ingestReport`(`bytes`: kotlin.ByteArray, `nowMs`: kotlin.ULong): IngestResult
-    
-    /**
-     * The next care order due at `now_ms`, marked dispatched; null when none.
-     */
-    fun `nextCare`(`nowMs`: kotlin.ULong): CareOrder?
-    
-    /**
-     * An operator pauses care of `campaign` until `resume`.
-     */
-    fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
-    
-    /**
-     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
-     */
-    fun `recordRebroadcast`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
-    
-    /**
-     * Stops taking reports under keys derived from `master_key`; returns whether it was
-     * held (the last master stays).
-     */
-    fun `removeMasterKey`(`masterKey`: kotlin.ByteArray): kotlin.Boolean
-    
-    /**
-     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
-     */
-    fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
-    
-    /**
-     * Revises a live campaign from campaign-file text (same id, higher revision): the old
-     * revision's care stops and its reports are refused with DM 410.
-     */
-    fun `reviseCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
-    
-    /**
-     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
-     * sample, and which of those the server has heard nothing from yet.
-     */
-    fun `sample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>): SampleInfo
-    
-    /**
-     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
-     * (server-side, kept across revisions). Below the floor the server records
-     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
-     */
-    fun `setCoverageFloor`(`campaign`: kotlin.String, `floor`: kotlin.Double, `fallback`: FallbackPolicy, `nowMs`: kotlin.ULong)
-    
-    /**
-     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-     * it). Group campaigns accept reports only from members. Kept in memory: set it after
-     * every open.
-     */
-    fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
-    
-    /**
-     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
-     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
-     */
-    fun `setSampledTargets`(`campaign`: kotlin.String, `sampledTargets`: kotlin.ULong, `nowMs`: kotlin.ULong)
-    
-    /**
-     * The statistics of `campaign`.
-     */
-    fun `stats`(`campaign`: kotlin.String): CampaignStats
-    
-    /**
-     * Lets time pass (settles campaigns past their deadline); returns the next wake-up.
-     */
-    fun `tick`(`nowMs`: kotlin.ULong): kotlin.ULong?
-    
-    companion object
-}
-
-/**
- * The DM server's devcare side. Thread-safe.
- */
-open class CareServer: Disposable, AutoCloseable, CareServerInterface
-{
-
-    @Suppress("UNUSED_PARAMETER")
-    /**
-     * @suppress
-     */
-    constructor(withHandle: UniffiWithHandle, handle: Long) {
-        this.handle = handle
-        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
-    }
-
-    /**
-     * @suppress
-     *
-     * This constructor can be used to instantiate a fake object. Only used for tests. Any
-     * attempt to actually use an object constructed this way will fail as there is no
-     * connected Rust object.
-     */
-    @Suppress("UNUSED_PARAMETER")
-    constructor(noHandle: NoHandle) {
-        this.handle = 0
-        this.cleanable = null
-    }
-
-    protected val handle: Long
-    protected val cleanable: UniffiCleaner.Cleanable?
-
-    private val wasDestroyed = AtomicBoolean(false)
-    private val callCounter = AtomicLong(1)
-
-    /**
-     * Whether the current object has been destroyed and its reference is gone in the Rust side.
-     */
-    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
-
-    override fun destroy() {
-        // Only allow a single call to this method.
-        // TODO: maybe we should log a warning if called more than once?
-        if (this.wasDestroyed.compareAndSet(false, true)) {
-            // This decrement always matches the initial count of 1 given at creation time.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    @Synchronized
-    override fun close() {
-        this.destroy()
-    }
-
-    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
-        // Check and increment the call counter, to keep the object alive.
-        // This needs a compare-and-set retry loop in case of concurrent updates.
-        do {
-            val c = this.callCounter.get()
-            if (c == 0L) {
-                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
-            }
-            if (c == Long.MAX_VALUE) {
-                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
-            }
-        } while (! this.callCounter.compareAndSet(c, c + 1L))
-        // Now we can safely do the method call without the handle being freed concurrently.
-        try {
-            return block(this.uniffiCloneHandle())
-        } finally {
-            // This decrement always matches the increment we performed above.
-            if (this.callCounter.decrementAndGet() == 0L) {
-                cleanable?.clean()
-            }
-        }
-    }
-
-    // Use a static inner class instead of a closure so as not to accidentally
-    // capture `this` as part of the cleanable's action.
-    private class UniffiCleanAction(private val handle: Long) : Runnable {
-        override fun run() {
-            if (handle == 0.toLong()) {
-                // Fake object created with `NoHandle`, don't try to free.
-                return;
-            }
-            uniffiRustCall { status ->
-                UniffiLib.uniffi_devcare_uniffi_fn_free_careserver(handle, status)
-            }
-        }
-    }
-
-    /**
-     * @suppress
-     */
-    fun uniffiCloneHandle(): Long {
-        if (handle == 0.toLong()) {
-            throw InternalException("uniffiCloneHandle() called on NoHandle object");
-        }
-        return uniffiRustCall() { status ->
-            UniffiLib.uniffi_devcare_uniffi_fn_clone_careserver(handle, status)
-        }
-    }
-
-    
-    /**
-     * Also takes reports under device keys derived from `master_key` (a report key rotation
-     * starts).
-     */
-    @Throws(DevcareException::class)override fun `addMasterKey`(`masterKey`: kotlin.ByteArray)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_add_master_key(
-        it,
-        
-        FfiConverterByteArray.lower(`masterKey`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
-     * records the broadcast.
-     */
-    @Throws(DevcareException::class)override fun `buildPayload`(`campaign`: kotlin.String, `signingSeed`: kotlin.ByteArray, `validUntilMs`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.ByteArray {
-            return FfiConverterByteArray.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterByteArray.lower(`signingSeed`),
-        FfiConverterULong.lower(`validUntilMs`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
-     */
-    @Throws(DevcareException::class)override fun `careInFlight`(`campaign`: kotlin.String): List<InFlightCare> {
-            return FfiConverterSequenceTypeInFlightCare.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_in_flight(
-        it,
-        
-        FfiConverterString.lower(`campaign`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Records the outcome of care `attempt` for `device`.
-     */
-    @Throws(DevcareException::class)override fun `careOutcome`(`campaign`: kotlin.String, `device`: kotlin.String, `attempt`: kotlin.UInt, `success`: kotlin.Boolean, `nowMs`: kotlin.ULong)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_outcome(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterString.lower(`device`),
-        FfiConverterUInt.lower(`attempt`),
-        FfiConverterBoolean.lower(`success`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
-     * never); a target behind gets care. Returns whether care was opened.
-     */
-    @Throws(DevcareException::class)override fun `checkIn`(`campaign`: kotlin.String, `device`: kotlin.String, `appliedRevision`: kotlin.UInt, `nowMs`: kotlin.ULong): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterString.lower(`device`),
-        FfiConverterUInt.lower(`appliedRevision`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
-     * an explicit device list). Returns the campaign id.
-     */
-    @Throws(DevcareException::class)override fun `createCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign(
-        it,
-        
-        FfiConverterString.lower(`toml`),
-        FfiConverterULong.lower(`targeted`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
-     */
-    @Throws(DevcareException::class)override fun `fallbackDue`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong): FallbackAction {
-            return FfiConverterTypeFallbackAction.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_due(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
-     * app's target ids, any order): the smallest silent ids after the server's cursor, as
-     * many as the pace allows now. Open a DM session with each and pass the revision it holds
-     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
-     * Empty when none is due.
-     */
-    @Throws(DevcareException::class)override fun `fallbackUnicast`(`campaign`: kotlin.String, `directory`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<kotlin.String> {
-            return FfiConverterSequenceString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterSequenceString.lower(`directory`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
-     * `session_device` (the device the app's DM server authenticated, never an id read
-     * from the message): one result per report. A message refused as a whole changes
-     * nothing and carries the alert error's reason: "not-sender" (a report for another
-     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
-     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
-     * "inconsistent" (400).
-     */
-    @Throws(DevcareException::class)override fun `ingestAlert`(`xml`: kotlin.String, `sessionDevice`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult> {
-            return FfiConverterSequenceTypeIngestResult.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(
-        it,
-        
-        FfiConverterString.lower(`xml`),
-        FfiConverterString.lower(`sessionDevice`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
-     * naming in `devices` whom it may speak for ("not-sender" for any other).
-     */
-    @Throws(DevcareException::class)override fun `ingestGatewayAlert`(`xml`: kotlin.String, `devices`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<IngestResult> {
-            return FfiConverterSequenceTypeIngestResult.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert(
-        it,
-        
-        FfiConverterString.lower(`xml`),
-        FfiConverterSequenceString.lower(`devices`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Ingests report bytes received at `now_ms`.
-     */
-    @Throws(DevcareException::class)override fun `ingestReport`(`bytes`: kotlin.ByteArray, `nowMs`: kotlin.ULong): IngestResult {
-            return FfiConverterTypeIngestResult.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_report(
-        it,
-        
-        FfiConverterByteArray.lower(`bytes`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * The next care order due at `now_ms`, marked dispatched; null when none.
-     */
-    @Throws(DevcareException::class)override fun `nextCare`(`nowMs`: kotlin.ULong): CareOrder? {
-            return FfiConverterOptionalTypeCareOrder.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_next_care(
-        it,
-        
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * An operator pauses care of `campaign` until `resume`.
-     */
-    @Throws(DevcareException::class)override fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
-     */
-    @Throws(DevcareException::class)override fun `recordRebroadcast`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Stops taking reports under keys derived from `master_key`; returns whether it was
-     * held (the last master stays).
-     */
-    @Throws(DevcareException::class)override fun `removeMasterKey`(`masterKey`: kotlin.ByteArray): kotlin.Boolean {
-            return FfiConverterBoolean.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(
-        it,
-        
-        FfiConverterByteArray.lower(`masterKey`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
-     */
-    @Throws(DevcareException::class)override fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Revises a live campaign from campaign-file text (same id, higher revision): the old
-     * revision's care stops and its reports are refused with DM 410.
-     */
-    @Throws(DevcareException::class)override fun `reviseCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String {
-            return FfiConverterString.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(
-        it,
-        
-        FfiConverterString.lower(`toml`),
-        FfiConverterULong.lower(`targeted`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
-     * sample, and which of those the server has heard nothing from yet.
-     */
-    @Throws(DevcareException::class)override fun `sample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>): SampleInfo {
-            return FfiConverterTypeSampleInfo.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterSequenceString.lower(`devices`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
-     * (server-side, kept across revisions). Below the floor the server records
-     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
-     */
-    @Throws(DevcareException::class)override fun `setCoverageFloor`(`campaign`: kotlin.String, `floor`: kotlin.Double, `fallback`: FallbackPolicy, `nowMs`: kotlin.ULong)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterDouble.lower(`floor`),
-        FfiConverterTypeFallbackPolicy.lower(`fallback`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-     * it). Group campaigns accept reports only from members. Kept in memory: set it after
-     * every open.
-     */
-    @Throws(DevcareException::class)override fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(
-        it,
-        
-        FfiConverterString.lower(`device`),
-        FfiConverterSequenceString.lower(`groups`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
-     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
-     */
-    @Throws(DevcareException::class)override fun `setSampledTargets`(`campaign`: kotlin.String, `sampledTargets`: kotlin.ULong, `nowMs`: kotlin.ULong)
-        = 
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets(
-        it,
-        
-        FfiConverterString.lower(`campaign`),
-        FfiConverterULong.lower(`sampledTargets`),
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    
-    
-
-    
-    /**
-     * The statistics of `campaign`.
-     */
-    @Throws(DevcareException::class)override fun `stats`(`campaign`: kotlin.String): CampaignStats {
-            return FfiConverterTypeCampaignStats.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_stats(
-        it,
-        
-        FfiConverterString.lower(`campaign`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-    /**
-     * Lets time pass (settles campaigns past their deadline); returns the next wake-up.
-     */
-    @Throws(DevcareException::class)override fun `tick`(`nowMs`: kotlin.ULong): kotlin.ULong? {
-            return FfiConverterOptionalULong.lift(
-    callWithHandle {
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_tick(
-        it,
-        
-        FfiConverterULong.lower(`nowMs`),_status)
-}
-    }
-    )
-    }
-    
-
-    
-
-    
-
-
-    
-    companion object {
-        
-    /**
-     * Opens a care server; device report keys derive from `master_key` (32 bytes).
-     * `sled_path` null keeps the log in memory.
-     */
-    @Throws(DevcareException::class) fun `open`(`sledPath`: kotlin.String?, `masterKey`: kotlin.ByteArray): CareServer {
-            return FfiConverterTypeCareServer.lift(
-    uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_constructor_careserver_open(
-    
-        
-        FfiConverterOptionalString.lower(`sledPath`),
-        FfiConverterByteArray.lower(`masterKey`),_status)
-}
-    )
-    }
-    
-
-        
-    }
-    
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeCareServer: FfiConverter<CareServer, Long> {
-    override fun lower(value: CareServer): Long {
-        return value.uniffiCloneHandle()
-    }
-
-    override fun lift(value: Long): CareServer {
-        return CareServer(UniffiWithHandle, value)
-    }
-
-    override fun read(buf: ByteBuffer): CareServer {
-        return lift(buf.getLong())
-    }
-
-    override fun allocationSize(value: CareServer) = 8UL
-
-    override fun write(value: CareServer, buf: ByteBuffer) {
-        buf.putLong(lower(value))
-    }
-}
-
-
-// This template implements a class for working with a Rust struct via a handle
-// to the live Rust struct on the other side of the FFI.
-//
-// There's some subtlety here, because we have to be careful not to operate on a Rust
-// struct after it has been dropped, and because we must expose a public API for freeing
-// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
-//
-//   * Each instance holds an opaque handle to the underlying Rust struct.
-//     Method calls need to read this handle from the object's state and pass it in to
-//     the Rust FFI.
-//
-//   * When an instance is no longer needed, its handle should be passed to a
-//     special destructor function provided by the Rust FFI, which will drop the
-//     underlying Rust struct.
-//
-//   * Given an instance, calling code is expected to call the special
-//     `destroy` method in order to free it after use, either by calling it explicitly
-//     or by using a higher-level helper like the `use` method. Failing to do so risks
-//     leaking the underlying Rust struct.
-//
-//   * We can't assume that calling code will do the right thing, and must be prepared
-//     to handle Kotlin method calls executing concurrently with or even after a call to
-//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
-//
-//   * We must never allow Rust code to operate on the underlying Rust struct after
-//     the destructor has been called, and must never call the destructor more than once.
-//     Doing so may trigger memory unsafety.
-//
-//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
-//     is implemented to call the destructor when the Kotlin object becomes unreachable.
-//     This is done in a background thread. This is not a panacea, and client code should be aware that
-//      1. the thread may starve if some there are objects that have poorly performing
-//     `drop` methods or do significant work in their `drop` methods.
-//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
-//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
-//
-// If we try to implement this with mutual exclusion on access to the handle, there is the
-// possibility of a race between a method call and a concurrent call to `destroy`:
-//
-//    * Thread A starts a method call, reads the value of the handle, but is interrupted
-//      before it can pass the handle over the FFI to Rust.
-//    * Thread B calls `destroy` and frees the underlying Rust struct.
-//    * Thread A resumes, passing the already-read handle value to Rust and triggering
-//      a use-after-free.
-//
-// One possible solution would be to use a `ReadWriteLock`, with each method call taking
-// a read lock (and thus allowed to run concurrently) and the special `destroy` method
-// taking a write lock (and thus blocking on live method calls). However, we aim not to
-// generate methods with any hidden blocking semantics, and a `destroy` method that might
-// block if called incorrectly seems to meet that bar.
-//
-// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
-// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
-// has been called. These are updated according to the following rules:
-//
-//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
-//      The initial value for the flag is false.
-//
-//    * At the start of each method call, we atomically check the counter.
-//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
-//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
-//
-//    * At the end of each method call, we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-//    * When `destroy` is called, we atomically flip the flag from false to true.
-//      If the flag was already true we silently fail.
-//      Otherwise we atomically decrement and check the counter.
-//      If it has reached zero then we destroy the underlying Rust struct.
-//
-// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
-// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
-//
-// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
-// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
-// of the underlying Rust code.
-//
-// This makes a cleaner a better alternative to _not_ calling `destroy()` as
-// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
-// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
-// thread may be starved, and the app will leak memory.
-//
-// In this case, `destroy`ing manually may be a better solution.
-//
-// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
-// with Rust peers are reclaimed:
-//
-// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
-// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
-// 3. The memory is reclaimed when the process terminates.
-//
-// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
-//
-
-
-/**
  * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
  */
-public interface DeviceAgentInterface {
+public interface DeviceHostInterface {
     
     /**
      * Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
@@ -2683,7 +1822,7 @@ public interface DeviceAgentInterface {
 /**
  * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
  */
-open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
+open class DeviceHost: Disposable, AutoCloseable, DeviceHostInterface
 {
 
     @Suppress("UNUSED_PARAMETER")
@@ -2767,7 +1906,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
                 return;
             }
             uniffiRustCall { status ->
-                UniffiLib.uniffi_devcare_uniffi_fn_free_deviceagent(handle, status)
+                UniffiLib.uniffi_devcare_uniffi_fn_free_devicehost(handle, status)
             }
         }
     }
@@ -2780,7 +1919,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             throw InternalException("uniffiCloneHandle() called on NoHandle object");
         }
         return uniffiRustCall() { status ->
-            UniffiLib.uniffi_devcare_uniffi_fn_clone_deviceagent(handle, status)
+            UniffiLib.uniffi_devcare_uniffi_fn_clone_devicehost(handle, status)
         }
     }
 
@@ -2793,7 +1932,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterByteArray.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_add_trusted_key(
         it,
         
         FfiConverterByteArray.lower(`serverPublicKey`),_status)
@@ -2812,7 +1951,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterSequenceTypeCheckInRecord.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in(
         it,
         _status)
 }
@@ -2829,7 +1968,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterOptionalTypeDueReport.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report(
         it,
         
         FfiConverterULong.lower(`nowMs`),_status)
@@ -2848,7 +1987,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterOptionalTypeDueAlert.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert(
         it,
         
         FfiConverterULong.lower(`nowMs`),_status)
@@ -2867,7 +2006,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterSequenceTypePendingWork.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_pending(
         it,
         _status)
 }
@@ -2887,7 +2026,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_receive_care(
         it,
         
         FfiConverterString.lower(`campaign`),
@@ -2910,7 +2049,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_receive_payload(
         it,
         
         FfiConverterByteArray.lower(`payload`),
@@ -2932,7 +2071,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_recheck(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_recheck(
         it,
         
         FfiConverterString.lower(`campaign`),
@@ -2952,7 +2091,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterULong.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_rejections(
         it,
         _status)
 }
@@ -2970,7 +2109,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterBoolean.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_remove_trusted_key(
         it,
         
         FfiConverterByteArray.lower(`keyId`),_status)
@@ -2988,7 +2127,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_acknowledged(
         it,
         
         FfiConverterString.lower(`campaign`),
@@ -3008,7 +2147,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_refused(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_refused(
         it,
         
         FfiConverterString.lower(`campaign`),
@@ -3028,7 +2167,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
         = 
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_sent(
         it,
         
         FfiConverterString.lower(`campaign`),
@@ -3048,7 +2187,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterUInt.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_resume(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_resume(
         it,
         
         FfiConverterULong.lower(`nowMs`),
@@ -3067,7 +2206,7 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
             return FfiConverterOptionalULong.lift(
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_tick(
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_tick(
         it,
         
         FfiConverterULong.lower(`nowMs`),_status)
@@ -3093,10 +2232,10 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
      * file, `devcare.log`, locked while the agent is open. A sled directory from devcare
      * 0.7 or older opens as before when the library has its `sled` feature (the default).
      */
-    @Throws(DevcareException::class) fun `open`(`storePath`: kotlin.String?, `deviceId`: kotlin.String, `groups`: List<kotlin.String>, `serverPublicKey`: kotlin.ByteArray, `deviceKey`: kotlin.ByteArray): DeviceAgent {
-            return FfiConverterTypeDeviceAgent.lift(
+    @Throws(DevcareException::class) fun `open`(`storePath`: kotlin.String?, `deviceId`: kotlin.String, `groups`: List<kotlin.String>, `serverPublicKey`: kotlin.ByteArray, `deviceKey`: kotlin.ByteArray): DeviceHost {
+            return FfiConverterTypeDeviceHost.lift(
     uniffiRustCallWithError(DevcareException) { _status ->
-    UniffiLib.uniffi_devcare_uniffi_fn_constructor_deviceagent_open(
+    UniffiLib.uniffi_devcare_uniffi_fn_constructor_devicehost_open(
     
         
         FfiConverterOptionalString.lower(`storePath`),
@@ -3118,22 +2257,22 @@ open class DeviceAgent: Disposable, AutoCloseable, DeviceAgentInterface
 /**
  * @suppress
  */
-public object FfiConverterTypeDeviceAgent: FfiConverter<DeviceAgent, Long> {
-    override fun lower(value: DeviceAgent): Long {
+public object FfiConverterTypeDeviceHost: FfiConverter<DeviceHost, Long> {
+    override fun lower(value: DeviceHost): Long {
         return value.uniffiCloneHandle()
     }
 
-    override fun lift(value: Long): DeviceAgent {
-        return DeviceAgent(UniffiWithHandle, value)
+    override fun lift(value: Long): DeviceHost {
+        return DeviceHost(UniffiWithHandle, value)
     }
 
-    override fun read(buf: ByteBuffer): DeviceAgent {
+    override fun read(buf: ByteBuffer): DeviceHost {
         return lift(buf.getLong())
     }
 
-    override fun allocationSize(value: DeviceAgent) = 8UL
+    override fun allocationSize(value: DeviceHost) = 8UL
 
-    override fun write(value: DeviceAgent, buf: ByteBuffer) {
+    override fun write(value: DeviceHost, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -3466,6 +2605,867 @@ public object FfiConverterTypeDmTree: FfiConverter<DmTree, Long> {
     override fun allocationSize(value: DmTree) = 8UL
 
     override fun write(value: DmTree, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * The DM server's devcare side. Thread-safe.
+ */
+public interface ServerHostInterface {
+    
+    /**
+     * Also takes reports under device keys derived from `master_key` (a report key rotation
+     * starts).
+     */
+    fun `addMasterKey`(`masterKey`: kotlin.ByteArray)
+    
+    /**
+     * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
+     * records the broadcast.
+     */
+    fun `buildPayload`(`campaign`: kotlin.String, `signingSeed`: kotlin.ByteArray, `validUntilMs`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.ByteArray
+    
+    /**
+     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+     */
+    fun `careInFlight`(`campaign`: kotlin.String): List<InFlightCare>
+    
+    /**
+     * Records the outcome of care `attempt` for `device`.
+     */
+    fun `careOutcome`(`campaign`: kotlin.String, `device`: kotlin.String, `attempt`: kotlin.UInt, `success`: kotlin.Boolean, `nowMs`: kotlin.ULong)
+    
+    /**
+     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+     * never); a target behind gets care. Returns whether care was opened.
+     */
+    fun `checkIn`(`campaign`: kotlin.String, `device`: kotlin.String, `appliedRevision`: kotlin.UInt, `nowMs`: kotlin.ULong): kotlin.Boolean
+    
+    /**
+     * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
+     * an explicit device list). Returns the campaign id.
+     */
+    fun `createCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
+    
+    /**
+     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
+     */
+    fun `fallbackDue`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong): FallbackAction
+    
+    /**
+     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+     * app's target ids, any order): the smallest silent ids after the server's cursor, as
+     * many as the pace allows now. Open a DM session with each and pass the revision it holds
+     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+     * Empty when none is due.
+     */
+    fun `fallbackUnicast`(`campaign`: kotlin.String, `directory`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<kotlin.String>
+    
+    /**
+     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+     * `session_device` (the device the app's DM server authenticated, never an id read
+     * from the message): one result per report. A message refused as a whole changes
+     * nothing and carries the alert error's reason: "not-sender" (a report for another
+     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+     * "inconsistent" (400).
+     */
+    fun `ingestAlert`(`xml`: kotlin.String, `sessionDevice`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult>
+    
+    /**
+     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+     * naming in `devices` whom it may speak for ("not-sender" for any other).
+     */
+    fun `ingestGatewayAlert`(`xml`: kotlin.String, `devices`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<IngestResult>
+    
+    /**
+     * Ingests report bytes received at `now_ms`.
+     */
+    fun `ingestReport`(`bytes`: kotlin.ByteArray, `nowMs`: kotlin.ULong): IngestResult
+    
+    /**
+     * The next care order due at `now_ms`, marked dispatched; null when none.
+     */
+    fun `nextCare`(`nowMs`: kotlin.ULong): CareOrder?
+    
+    /**
+     * An operator pauses care of `campaign` until `resume`.
+     */
+    fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+     */
+    fun `recordRebroadcast`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Stops taking reports under keys derived from `master_key`; returns whether it was
+     * held (the last master stays).
+     */
+    fun `removeMasterKey`(`masterKey`: kotlin.ByteArray): kotlin.Boolean
+    
+    /**
+     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     */
+    fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Revises a live campaign from campaign-file text (same id, higher revision): the old
+     * revision's care stops and its reports are refused with DM 410.
+     */
+    fun `reviseCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String
+    
+    /**
+     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+     * sample, and which of those the server has heard nothing from yet.
+     */
+    fun `sample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>): SampleInfo
+    
+    /**
+     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+     * (server-side, kept across revisions). Below the floor the server records
+     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+     */
+    fun `setCoverageFloor`(`campaign`: kotlin.String, `floor`: kotlin.Double, `fallback`: FallbackPolicy, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+     * it). Group campaigns accept reports only from members. Kept in memory: set it after
+     * every open.
+     */
+    fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
+    
+    /**
+     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
+     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
+     */
+    fun `setSampledTargets`(`campaign`: kotlin.String, `sampledTargets`: kotlin.ULong, `nowMs`: kotlin.ULong)
+    
+    /**
+     * The statistics of `campaign`.
+     */
+    fun `stats`(`campaign`: kotlin.String): CampaignStats
+    
+    /**
+     * Lets time pass (settles campaigns past their deadline); returns the next wake-up.
+     */
+    fun `tick`(`nowMs`: kotlin.ULong): kotlin.ULong?
+    
+    companion object
+}
+
+/**
+ * The DM server's devcare side. Thread-safe.
+ */
+open class ServerHost: Disposable, AutoCloseable, ServerHostInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_devcare_uniffi_fn_free_serverhost(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_devcare_uniffi_fn_clone_serverhost(handle, status)
+        }
+    }
+
+    
+    /**
+     * Also takes reports under device keys derived from `master_key` (a report key rotation
+     * starts).
+     */
+    @Throws(DevcareException::class)override fun `addMasterKey`(`masterKey`: kotlin.ByteArray)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_add_master_key(
+        it,
+        
+        FfiConverterByteArray.lower(`masterKey`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
+     * records the broadcast.
+     */
+    @Throws(DevcareException::class)override fun `buildPayload`(`campaign`: kotlin.String, `signingSeed`: kotlin.ByteArray, `validUntilMs`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_build_payload(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterByteArray.lower(`signingSeed`),
+        FfiConverterULong.lower(`validUntilMs`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+     */
+    @Throws(DevcareException::class)override fun `careInFlight`(`campaign`: kotlin.String): List<InFlightCare> {
+            return FfiConverterSequenceTypeInFlightCare.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_care_in_flight(
+        it,
+        
+        FfiConverterString.lower(`campaign`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Records the outcome of care `attempt` for `device`.
+     */
+    @Throws(DevcareException::class)override fun `careOutcome`(`campaign`: kotlin.String, `device`: kotlin.String, `attempt`: kotlin.UInt, `success`: kotlin.Boolean, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_care_outcome(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterString.lower(`device`),
+        FfiConverterUInt.lower(`attempt`),
+        FfiConverterBoolean.lower(`success`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+     * never); a target behind gets care. Returns whether care was opened.
+     */
+    @Throws(DevcareException::class)override fun `checkIn`(`campaign`: kotlin.String, `device`: kotlin.String, `appliedRevision`: kotlin.UInt, `nowMs`: kotlin.ULong): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_check_in(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterString.lower(`device`),
+        FfiConverterUInt.lower(`appliedRevision`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
+     * an explicit device list). Returns the campaign id.
+     */
+    @Throws(DevcareException::class)override fun `createCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_create_campaign(
+        it,
+        
+        FfiConverterString.lower(`toml`),
+        FfiConverterULong.lower(`targeted`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
+     */
+    @Throws(DevcareException::class)override fun `fallbackDue`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong): FallbackAction {
+            return FfiConverterTypeFallbackAction.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_due(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+     * app's target ids, any order): the smallest silent ids after the server's cursor, as
+     * many as the pace allows now. Open a DM session with each and pass the revision it holds
+     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+     * Empty when none is due.
+     */
+    @Throws(DevcareException::class)override fun `fallbackUnicast`(`campaign`: kotlin.String, `directory`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_unicast(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterSequenceString.lower(`directory`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+     * `session_device` (the device the app's DM server authenticated, never an id read
+     * from the message): one result per report. A message refused as a whole changes
+     * nothing and carries the alert error's reason: "not-sender" (a report for another
+     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+     * "inconsistent" (400).
+     */
+    @Throws(DevcareException::class)override fun `ingestAlert`(`xml`: kotlin.String, `sessionDevice`: kotlin.String, `nowMs`: kotlin.ULong): List<IngestResult> {
+            return FfiConverterSequenceTypeIngestResult.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_alert(
+        it,
+        
+        FfiConverterString.lower(`xml`),
+        FfiConverterString.lower(`sessionDevice`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+     * naming in `devices` whom it may speak for ("not-sender" for any other).
+     */
+    @Throws(DevcareException::class)override fun `ingestGatewayAlert`(`xml`: kotlin.String, `devices`: List<kotlin.String>, `nowMs`: kotlin.ULong): List<IngestResult> {
+            return FfiConverterSequenceTypeIngestResult.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert(
+        it,
+        
+        FfiConverterString.lower(`xml`),
+        FfiConverterSequenceString.lower(`devices`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Ingests report bytes received at `now_ms`.
+     */
+    @Throws(DevcareException::class)override fun `ingestReport`(`bytes`: kotlin.ByteArray, `nowMs`: kotlin.ULong): IngestResult {
+            return FfiConverterTypeIngestResult.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_report(
+        it,
+        
+        FfiConverterByteArray.lower(`bytes`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The next care order due at `now_ms`, marked dispatched; null when none.
+     */
+    @Throws(DevcareException::class)override fun `nextCare`(`nowMs`: kotlin.ULong): CareOrder? {
+            return FfiConverterOptionalTypeCareOrder.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_next_care(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * An operator pauses care of `campaign` until `resume`.
+     */
+    @Throws(DevcareException::class)override fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_pause(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+     */
+    @Throws(DevcareException::class)override fun `recordRebroadcast`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Stops taking reports under keys derived from `master_key`; returns whether it was
+     * held (the last master stays).
+     */
+    @Throws(DevcareException::class)override fun `removeMasterKey`(`masterKey`: kotlin.ByteArray): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_remove_master_key(
+        it,
+        
+        FfiConverterByteArray.lower(`masterKey`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     */
+    @Throws(DevcareException::class)override fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_resume(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Revises a live campaign from campaign-file text (same id, higher revision): the old
+     * revision's care stops and its reports are refused with DM 410.
+     */
+    @Throws(DevcareException::class)override fun `reviseCampaign`(`toml`: kotlin.String, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_revise_campaign(
+        it,
+        
+        FfiConverterString.lower(`toml`),
+        FfiConverterULong.lower(`targeted`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+     * sample, and which of those the server has heard nothing from yet.
+     */
+    @Throws(DevcareException::class)override fun `sample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>): SampleInfo {
+            return FfiConverterTypeSampleInfo.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_sample(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterSequenceString.lower(`devices`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+     * (server-side, kept across revisions). Below the floor the server records
+     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+     */
+    @Throws(DevcareException::class)override fun `setCoverageFloor`(`campaign`: kotlin.String, `floor`: kotlin.Double, `fallback`: FallbackPolicy, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_coverage_floor(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterDouble.lower(`floor`),
+        FfiConverterTypeFallbackPolicy.lower(`fallback`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+     * it). Group campaigns accept reports only from members. Kept in memory: set it after
+     * every open.
+     */
+    @Throws(DevcareException::class)override fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups(
+        it,
+        
+        FfiConverterString.lower(`device`),
+        FfiConverterSequenceString.lower(`groups`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
+     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
+     */
+    @Throws(DevcareException::class)override fun `setSampledTargets`(`campaign`: kotlin.String, `sampledTargets`: kotlin.ULong, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterULong.lower(`sampledTargets`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The statistics of `campaign`.
+     */
+    @Throws(DevcareException::class)override fun `stats`(`campaign`: kotlin.String): CampaignStats {
+            return FfiConverterTypeCampaignStats.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_stats(
+        it,
+        
+        FfiConverterString.lower(`campaign`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Lets time pass (settles campaigns past their deadline); returns the next wake-up.
+     */
+    @Throws(DevcareException::class)override fun `tick`(`nowMs`: kotlin.ULong): kotlin.ULong? {
+            return FfiConverterOptionalULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_tick(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Opens a care server; device report keys derive from `master_key` (32 bytes).
+     * `sled_path` null keeps the log in memory.
+     */
+    @Throws(DevcareException::class) fun `open`(`sledPath`: kotlin.String?, `masterKey`: kotlin.ByteArray): ServerHost {
+            return FfiConverterTypeServerHost.lift(
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_constructor_serverhost_open(
+    
+        
+        FfiConverterOptionalString.lower(`sledPath`),
+        FfiConverterByteArray.lower(`masterKey`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeServerHost: FfiConverter<ServerHost, Long> {
+    override fun lower(value: ServerHost): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): ServerHost {
+        return ServerHost(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): ServerHost {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ServerHost) = 8UL
+
+    override fun write(value: ServerHost, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }

@@ -58,16 +58,16 @@ fun test(name: String, body: () -> Unit) {
 }
 
 fun fleet() {
-    val server = CareServer.open(null, MASTER)
+    val server = ServerHost.open(null, MASTER)
     val cid = server.createCampaign(CAMPAIGN, 200UL, T0)
     val payload = server.buildPayload(cid, SEED, T0 + 24UL * 60UL * MIN, T0)
     val pk = publicKey(SEED)
-    val agents = mutableMapOf<String, DeviceAgent>()
+    val agents = mutableMapOf<String, DeviceHost>()
     var failed = 0
     for (i in 0 until 200) {
         val id = "dev-%04d".format(i)
         val fail = if (i % 20 == 7) "./Proxy/Port" else null
-        val agent = DeviceAgent.open(null, id, listOf(), pk, deriveDeviceKey(MASTER, id))
+        val agent = DeviceHost.open(null, id, listOf(), pk, deriveDeviceKey(MASTER, id))
         val tree = Tree(fail)
         agent.receivePayload(payload, T0, tree)
         val wake = agent.tick(T0 + 5UL * MIN)
@@ -110,11 +110,11 @@ fun fleet() {
 }
 
 fun forged() {
-    val server = CareServer.open(null, MASTER)
+    val server = ServerHost.open(null, MASTER)
     val cid = server.createCampaign(CAMPAIGN, 10UL, T0)
     val payload = server.buildPayload(cid, SEED, T0 + 60UL * MIN, T0)
     payload[payload.size - 10] = (payload[payload.size - 10].toInt() xor 1).toByte()
-    val agent = DeviceAgent.open(null, "dev-1", listOf(), publicKey(SEED), deriveDeviceKey(MASTER, "dev-1"))
+    val agent = DeviceHost.open(null, "dev-1", listOf(), publicKey(SEED), deriveDeviceKey(MASTER, "dev-1"))
     try {
         agent.receivePayload(payload, T0, Tree(null))
         throw AssertionError("a forged payload was accepted")
@@ -126,13 +126,13 @@ fun forged() {
 
 /** A group campaign revised mid-window, a check-in behind, an operator pause. */
 fun lifecycle() {
-    val server = CareServer.open(null, MASTER)
+    val server = ServerHost.open(null, MASTER)
     val cid = server.createCampaign(CAMPAIGN.replace("targets = { all = true }", "targets = { groups = [\"beta\"] }"), 3UL, T0)
     server.setDeviceGroups("dev-1", listOf("beta"))
     server.setDeviceGroups("dev-2", listOf("beta"))
     val payload = server.buildPayload(cid, SEED, T0 + 24UL * 60UL * MIN, T0)
     val pk = publicKey(SEED)
-    val member = DeviceAgent.open(null, "dev-1", listOf("beta"), pk, deriveDeviceKey(MASTER, "dev-1"))
+    val member = DeviceHost.open(null, "dev-1", listOf("beta"), pk, deriveDeviceKey(MASTER, "dev-1"))
     member.receivePayload(payload, T0, Tree("./Proxy/Port"))
     val slot = member.tick(T0 + 5UL * MIN)!!
     val due = member.nextReport(slot)!!
@@ -140,7 +140,7 @@ fun lifecycle() {
     check(server.ingestReport(due.bytes, slot).dmStatus.toInt() == 200, "member accepted")
     member.reportAcknowledged(due.campaign, due.attempt, slot)
     try {
-        DeviceAgent.open(null, "dev-3", listOf("alpha"), pk, deriveDeviceKey(MASTER, "dev-3")).receivePayload(payload, T0, Tree(null))
+        DeviceHost.open(null, "dev-3", listOf("alpha"), pk, deriveDeviceKey(MASTER, "dev-3")).receivePayload(payload, T0, Tree(null))
         throw AssertionError("a non-member took the payload on")
     } catch (e: DevcareException.Refused) {
         check(e.reason == "not-targeted", "reason ${e.reason}")
@@ -254,7 +254,7 @@ fun wireVectors() {
 }
 
 fun fallback() {
-    val server = CareServer.open(null, MASTER)
+    val server = ServerHost.open(null, MASTER)
     val cid = server.createCampaign(CAMPAIGN.replace("sample_success = \"0%\"", "sample_success = \"20%\""), 50UL, T0)
     val fleet = (0 until 50).map { "dev-%04d".format(it) }
     server.setSampledTargets(cid, server.sample(cid, fleet).sampled, T0)

@@ -540,87 +540,87 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_slot() != 36296:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_add_master_key() != 47660:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key() != 19159:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 27035:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in() != 9700:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight() != 4479:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report() != 39832:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 36503:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert() != 62072:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_check_in() != 31377:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_pending() != 115:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_care() != 6541:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() != 61052:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_payload() != 46270:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() != 12639:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_recheck() != 36910:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 62153:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_rejections() != 55210:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert() != 25341:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_remove_trusted_key() != 31693:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 18589:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_acknowledged() != 7076:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 16684:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_refused() != 42000:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_pause() != 46199:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_sent() != 40875:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast() != 42094:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_resume() != 58618:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() != 49750:
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_tick() != 50556:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() != 62124:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_sample() != 53724:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor() != 1308:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets() != 26176:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_careserver_tick() != 16721:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key() != 3533:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 10802:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 62845:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 56516:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 58936:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() != 40054:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 26843:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key() != 38468:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused() != 53:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 4165:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume() != 58928:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 1213:
+    if lib.uniffi_devcare_uniffi_checksum_constructor_devicehost_open() != 24138:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key() != 41958:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_build_payload() != 36325:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_care_in_flight() != 48711:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_care_outcome() != 12030:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_check_in() != 18438:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_create_campaign() != 53910:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_due() != 53132:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast() != 58601:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert() != 15696:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert() != 29580:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report() != 29009:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care() != 64714:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_pause() != 53282:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast() != 60747:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() != 54200:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_resume() != 51120:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign() != 22082:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_sample() != 9479:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor() != 16872:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() != 17050:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() != 2543:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_stats() != 51487:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_tick() != 24716:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_constructor_serverhost_open() != 17795:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
@@ -675,129 +675,129 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_func_sampled.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_slot.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_slot.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_add_master_key.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_add_master_key.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_build_payload.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_care_outcome.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_check_in.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_pending.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_check_in.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_pending.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_care.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_create_campaign.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_care.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_payload.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_due.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_payload.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_recheck.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_recheck.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_rejections.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_rejections.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_remove_trusted_key.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_remove_trusted_key.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_acknowledged.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_ingest_report.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_next_care.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_acknowledged.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_refused.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_next_care.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_refused.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_sent.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_pause.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_sent.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_resume.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_resume.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_tick.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_tick.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_constructor_devicehost_open.argtypes = (
 )
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_resume.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_sample.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_sample.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_stats.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_stats.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_tick.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_careserver_tick.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_constructor_careserver_open.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_constructor_careserver_open.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_check_in.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_pending.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_recheck.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_rejections.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_resume.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_method_deviceagent_tick.restype = ctypes.c_uint16
-_UniffiLib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open.argtypes = (
-)
-_UniffiLib.uniffi_devcare_uniffi_checksum_constructor_deviceagent_open.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_constructor_devicehost_open.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_dmtree_apply.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_dmtree_apply.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_build_payload.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_build_payload.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_care_in_flight.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_care_in_flight.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_care_outcome.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_care_outcome.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_check_in.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_check_in.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_create_campaign.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_create_campaign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_due.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_due.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_pause.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_pause.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_resume.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_resume.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_sample.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_sample.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_stats.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_stats.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_tick.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_tick.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_constructor_serverhost_open.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_constructor_serverhost_open.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_fn_func_decode_report.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -853,13 +853,132 @@ _UniffiLib.uniffi_devcare_uniffi_fn_func_slot.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_func_slot.restype = ctypes.c_uint64
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_add_master_key.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_add_trusted_key.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_add_master_key.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_add_trusted_key.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_pending.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_pending.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_receive_care.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    ctypes.c_uint32,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_receive_care.restype = ctypes.c_int8
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_receive_payload.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_receive_payload.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_recheck.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_recheck.restype = ctypes.c_int8
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_rejections.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_rejections.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_remove_trusted_key.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_remove_trusted_key.restype = ctypes.c_int8
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_acknowledged.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_acknowledged.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_refused.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    ctypes.c_uint16,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_refused.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_sent.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_sent.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_resume.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_resume.restype = ctypes.c_uint32
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_tick.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_tick.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_constructor_devicehost_open.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_constructor_devicehost_open.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_method_dmtree_apply.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_dmtree_apply.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_add_master_key.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_add_master_key.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_build_payload.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -867,14 +986,14 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_in_flight.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_build_payload.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_care_in_flight.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_in_flight.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_outcome.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_care_in_flight.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_care_outcome.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -883,8 +1002,8 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_outcome.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_outcome.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_care_outcome.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_check_in.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -892,102 +1011,102 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in.restype = ctypes.c_int8
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_check_in.restype = ctypes.c_int8
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_create_campaign.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_due.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_create_campaign.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_due.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_due.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_due.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_unicast.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_unicast.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_alert.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_report.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_alert.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_report.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_report.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_next_care.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_report.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_next_care.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_next_care.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_next_care.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_pause.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_pause.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_remove_master_key.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key.restype = ctypes.c_int8
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_remove_master_key.restype = ctypes.c_int8
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_resume.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_resume.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_revise_campaign.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_revise_campaign.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_sample.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_sample.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_coverage_floor.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_double,
@@ -995,179 +1114,50 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor.argtype
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_coverage_floor.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_stats.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_stats.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_tick.argtypes = (
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_tick.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_constructor_careserver_open.argtypes = (
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_constructor_careserver_open.restype = ctypes.c_uint64
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report.argtypes = (
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert.argtypes = (
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.c_uint32,
-    ctypes.c_uint32,
-    _UniffiRustBuffer,
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care.restype = ctypes.c_int8
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_recheck.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_recheck.restype = ctypes.c_int8
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections.restype = ctypes.c_uint64
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_stats.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key.restype = ctypes.c_int8
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.c_uint32,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_refused.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.c_uint32,
-    ctypes.c_uint16,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_refused.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_sent.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.c_uint32,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_sent.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_resume.argtypes = (
-    ctypes.c_uint64,
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_stats.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_tick.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_resume.restype = ctypes.c_uint32
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_tick.argtypes = (
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_tick.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_constructor_deviceagent_open.argtypes = (
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_tick.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_constructor_serverhost_open.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_constructor_deviceagent_open.restype = ctypes.c_uint64
-_UniffiLib.uniffi_devcare_uniffi_fn_method_dmtree_apply.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_method_dmtree_apply.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_devcare_uniffi_fn_clone_careserver.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_constructor_serverhost_open.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_clone_devicehost.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_clone_careserver.restype = ctypes.c_uint64
-_UniffiLib.uniffi_devcare_uniffi_fn_free_careserver.argtypes = (
+_UniffiLib.uniffi_devcare_uniffi_fn_clone_devicehost.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_free_devicehost.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_devcare_uniffi_fn_free_careserver.restype = None
-_UniffiLib.uniffi_devcare_uniffi_fn_clone_deviceagent.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_clone_deviceagent.restype = ctypes.c_uint64
-_UniffiLib.uniffi_devcare_uniffi_fn_free_deviceagent.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_devcare_uniffi_fn_free_deviceagent.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_free_devicehost.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_clone_dmtree.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1178,6 +1168,16 @@ _UniffiLib.uniffi_devcare_uniffi_fn_free_dmtree.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_free_dmtree.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_clone_serverhost.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_clone_serverhost.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_free_serverhost.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_free_serverhost.restype = None
 _UNIFFI_CALLBACK_INTERFACE_DEVCARE_DM_TREE_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.POINTER(_UniffiRustBuffer),
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -3277,859 +3277,6 @@ class _UniffiFfiConverterTypeFallbackPolicy(_UniffiConverterRustBuffer):
 
 
 
-class _UniffiFfiConverterSequenceTypeInFlightCare(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeInFlightCare.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeInFlightCare.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeInFlightCare.read(buf) for i in range(count)
-        ]
-
-class _UniffiFfiConverterSequenceTypeIngestResult(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeIngestResult.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeIngestResult.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeIngestResult.read(buf) for i in range(count)
-        ]
-
-class _UniffiFfiConverterOptionalTypeCareOrder(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterTypeCareOrder.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterTypeCareOrder.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterTypeCareOrder.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterUInt64.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterUInt64.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterUInt64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-
-class CareServerProtocol(typing.Protocol):
-    """
-    The DM server's devcare side. Thread-safe.
-"""
-    
-    def add_master_key(self, master_key: bytes) -> None:
-        """
-        Also takes reports under device keys derived from `master_key` (a report key rotation
-        starts).
-"""
-        raise NotImplementedError
-    def build_payload(self, campaign: str,signing_seed: bytes,valid_until_ms: int,now_ms: int) -> bytes:
-        """
-        Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
-        records the broadcast.
-"""
-        raise NotImplementedError
-    def care_in_flight(self, campaign: str) -> typing.List[InFlightCare]:
-        """
-        Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
-"""
-        raise NotImplementedError
-    def care_outcome(self, campaign: str,device: str,attempt: int,success: bool,now_ms: int) -> None:
-        """
-        Records the outcome of care `attempt` for `device`.
-"""
-        raise NotImplementedError
-    def check_in(self, campaign: str,device: str,applied_revision: int,now_ms: int) -> bool:
-        """
-        `device` checked in stating it applied `campaign` up to `applied_revision` (0:
-        never); a target behind gets care. Returns whether care was opened.
-"""
-        raise NotImplementedError
-    def create_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
-        """
-        Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
-        an explicit device list). Returns the campaign id.
-"""
-        raise NotImplementedError
-    def fallback_due(self, campaign: str,now_ms: int) -> FallbackAction:
-        """
-        What `campaign`'s coverage fallback asks of the app at `now_ms`.
-"""
-        raise NotImplementedError
-    def fallback_unicast(self, campaign: str,directory: typing.List[str],now_ms: int) -> typing.List[str]:
-        """
-        Picks and records `campaign`'s next unicast fallback batch from `directory` (the
-        app's target ids, any order): the smallest silent ids after the server's cursor, as
-        many as the pace allows now. Open a DM session with each and pass the revision it holds
-        to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
-        Empty when none is due.
-"""
-        raise NotImplementedError
-    def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
-        """
-        Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
-        `session_device` (the device the app's DM server authenticated, never an id read
-        from the message): one result per report. A message refused as a whole changes
-        nothing and carries the alert error's reason: "not-sender" (a report for another
-        device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
-        "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
-        "inconsistent" (400).
-"""
-        raise NotImplementedError
-    def ingest_gateway_alert(self, xml: str,devices: typing.List[str],now_ms: int) -> typing.List[IngestResult]:
-        """
-        `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
-        naming in `devices` whom it may speak for ("not-sender" for any other).
-"""
-        raise NotImplementedError
-    def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
-        """
-        Ingests report bytes received at `now_ms`.
-"""
-        raise NotImplementedError
-    def next_care(self, now_ms: int) -> typing.Optional[CareOrder]:
-        """
-        The next care order due at `now_ms`, marked dispatched; null when none.
-"""
-        raise NotImplementedError
-    def pause(self, campaign: str,now_ms: int) -> None:
-        """
-        An operator pauses care of `campaign` until `resume`.
-"""
-        raise NotImplementedError
-    def record_rebroadcast(self, campaign: str,now_ms: int) -> None:
-        """
-        Records that the app broadcast `campaign`'s payload again, as its fallback asked.
-"""
-        raise NotImplementedError
-    def remove_master_key(self, master_key: bytes) -> bool:
-        """
-        Stops taking reports under keys derived from `master_key`; returns whether it was
-        held (the last master stays).
-"""
-        raise NotImplementedError
-    def resume(self, campaign: str,now_ms: int) -> None:
-        """
-        An operator resumes care of `campaign` (paused by an operator or the abort threshold).
-"""
-        raise NotImplementedError
-    def revise_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
-        """
-        Revises a live campaign from campaign-file text (same id, higher revision): the old
-        revision's care stops and its reports are refused with DM 410.
-"""
-        raise NotImplementedError
-    def sample(self, campaign: str,devices: typing.List[str]) -> SampleInfo:
-        """
-        Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
-        sample, and which of those the server has heard nothing from yet.
-"""
-        raise NotImplementedError
-    def set_coverage_floor(self, campaign: str,floor: float,fallback: FallbackPolicy,now_ms: int) -> None:
-        """
-        Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
-        (server-side, kept across revisions). Below the floor the server records
-        `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
-"""
-        raise NotImplementedError
-    def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
-        """
-        Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-        it). Group campaigns accept reports only from members. Kept in memory: set it after
-        every open.
-"""
-        raise NotImplementedError
-    def set_sampled_targets(self, campaign: str,sampled_targets: int,now_ms: int) -> None:
-        """
-        Records how many of `campaign`'s targets are in its success sample (see `sample`):
-        the coverage estimate is then valid for this campaign. Tell it again after a revision.
-"""
-        raise NotImplementedError
-    def stats(self, campaign: str) -> CampaignStats:
-        """
-        The statistics of `campaign`.
-"""
-        raise NotImplementedError
-    def tick(self, now_ms: int) -> typing.Optional[int]:
-        """
-        Lets time pass (settles campaigns past their deadline); returns the next wake-up.
-"""
-        raise NotImplementedError
-
-class CareServer(CareServerProtocol):
-    """
-    The DM server's devcare side. Thread-safe.
-"""
-    
-    _handle: ctypes.c_uint64
-    @classmethod
-    def open(cls, sled_path: typing.Optional[str],master_key: bytes) -> CareServer:
-        """
-        Opens a care server; device report keys derive from `master_key` (32 bytes).
-        `sled_path` null keeps the log in memory.
-"""
-        
-        _UniffiFfiConverterOptionalString.check_lower(sled_path)
-
-        _UniffiFfiConverterBytes.check_lower(master_key)
-        _uniffi_lowered_args = (
-            _UniffiFfiConverterOptionalString.lower(sled_path),
-            _UniffiFfiConverterBytes.lower(master_key),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeCareServer.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_constructor_careserver_open,
-            *_uniffi_lowered_args,
-        )
-        return cls._uniffi_make_instance(_uniffi_ffi_result)
-    
-    def __init__(self, *args, **kwargs):
-        raise ValueError("This class has no default constructor")
-
-    def __del__(self):
-        # In case of partial initialization of instances.
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
-            _uniffi_rust_call(_UniffiLib.uniffi_devcare_uniffi_fn_free_careserver, handle)
-
-    def _uniffi_clone_handle(self):
-        return _uniffi_rust_call(_UniffiLib.uniffi_devcare_uniffi_fn_clone_careserver, self._handle)
-
-    # Used by alternative constructors or any methods which return this type.
-    @classmethod
-    def _uniffi_make_instance(cls, handle):
-        # Lightly yucky way to bypass the usual __init__ logic
-        # and just create a new instance with the required handle.
-        inst = cls.__new__(cls)
-        inst._handle = handle
-        return inst
-    def add_master_key(self, master_key: bytes) -> None:
-        """
-        Also takes reports under device keys derived from `master_key` (a report key rotation
-        starts).
-"""
-        
-        _UniffiFfiConverterBytes.check_lower(master_key)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterBytes.lower(master_key),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_add_master_key,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def build_payload(self, campaign: str,signing_seed: bytes,valid_until_ms: int,now_ms: int) -> bytes:
-        """
-        Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
-        records the broadcast.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterBytes.check_lower(signing_seed)
-
-        _UniffiFfiConverterUInt64.check_lower(valid_until_ms)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterBytes.lower(signing_seed),
-            _UniffiFfiConverterUInt64.lower(valid_until_ms),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_build_payload,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def care_in_flight(self, campaign: str) -> typing.List[InFlightCare]:
-        """
-        Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeInFlightCare.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_in_flight,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def care_outcome(self, campaign: str,device: str,attempt: int,success: bool,now_ms: int) -> None:
-        """
-        Records the outcome of care `attempt` for `device`.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterString.check_lower(device)
-
-        _UniffiFfiConverterUInt32.check_lower(attempt)
-
-        _UniffiFfiConverterBoolean.check_lower(success)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterString.lower(device),
-            _UniffiFfiConverterUInt32.lower(attempt),
-            _UniffiFfiConverterBoolean.lower(success),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_care_outcome,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def check_in(self, campaign: str,device: str,applied_revision: int,now_ms: int) -> bool:
-        """
-        `device` checked in stating it applied `campaign` up to `applied_revision` (0:
-        never); a target behind gets care. Returns whether care was opened.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterString.check_lower(device)
-
-        _UniffiFfiConverterUInt32.check_lower(applied_revision)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterString.lower(device),
-            _UniffiFfiConverterUInt32.lower(applied_revision),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_check_in,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def create_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
-        """
-        Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
-        an explicit device list). Returns the campaign id.
-"""
-        
-        _UniffiFfiConverterString.check_lower(toml)
-
-        _UniffiFfiConverterUInt64.check_lower(targeted)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(toml),
-            _UniffiFfiConverterUInt64.lower(targeted),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterString.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_create_campaign,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def fallback_due(self, campaign: str,now_ms: int) -> FallbackAction:
-        """
-        What `campaign`'s coverage fallback asks of the app at `now_ms`.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeFallbackAction.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_due,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def fallback_unicast(self, campaign: str,directory: typing.List[str],now_ms: int) -> typing.List[str]:
-        """
-        Picks and records `campaign`'s next unicast fallback batch from `directory` (the
-        app's target ids, any order): the smallest silent ids after the server's cursor, as
-        many as the pace allows now. Open a DM session with each and pass the revision it holds
-        to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
-        Empty when none is due.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterSequenceString.check_lower(directory)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterSequenceString.lower(directory),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
-        """
-        Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
-        `session_device` (the device the app's DM server authenticated, never an id read
-        from the message): one result per report. A message refused as a whole changes
-        nothing and carries the alert error's reason: "not-sender" (a report for another
-        device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
-        "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
-        "inconsistent" (400).
-"""
-        
-        _UniffiFfiConverterString.check_lower(xml)
-
-        _UniffiFfiConverterString.check_lower(session_device)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(xml),
-            _UniffiFfiConverterString.lower(session_device),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeIngestResult.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_alert,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def ingest_gateway_alert(self, xml: str,devices: typing.List[str],now_ms: int) -> typing.List[IngestResult]:
-        """
-        `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
-        naming in `devices` whom it may speak for ("not-sender" for any other).
-"""
-        
-        _UniffiFfiConverterString.check_lower(xml)
-
-        _UniffiFfiConverterSequenceString.check_lower(devices)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(xml),
-            _UniffiFfiConverterSequenceString.lower(devices),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeIngestResult.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
-        """
-        Ingests report bytes received at `now_ms`.
-"""
-        
-        _UniffiFfiConverterBytes.check_lower(bytes)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterBytes.lower(bytes),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeIngestResult.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_ingest_report,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def next_care(self, now_ms: int) -> typing.Optional[CareOrder]:
-        """
-        The next care order due at `now_ms`, marked dispatched; null when none.
-"""
-        
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterOptionalTypeCareOrder.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_next_care,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def pause(self, campaign: str,now_ms: int) -> None:
-        """
-        An operator pauses care of `campaign` until `resume`.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_pause,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def record_rebroadcast(self, campaign: str,now_ms: int) -> None:
-        """
-        Records that the app broadcast `campaign`'s payload again, as its fallback asked.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def remove_master_key(self, master_key: bytes) -> bool:
-        """
-        Stops taking reports under keys derived from `master_key`; returns whether it was
-        held (the last master stays).
-"""
-        
-        _UniffiFfiConverterBytes.check_lower(master_key)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterBytes.lower(master_key),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_remove_master_key,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def resume(self, campaign: str,now_ms: int) -> None:
-        """
-        An operator resumes care of `campaign` (paused by an operator or the abort threshold).
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_resume,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def revise_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
-        """
-        Revises a live campaign from campaign-file text (same id, higher revision): the old
-        revision's care stops and its reports are refused with DM 410.
-"""
-        
-        _UniffiFfiConverterString.check_lower(toml)
-
-        _UniffiFfiConverterUInt64.check_lower(targeted)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(toml),
-            _UniffiFfiConverterUInt64.lower(targeted),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterString.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_revise_campaign,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def sample(self, campaign: str,devices: typing.List[str]) -> SampleInfo:
-        """
-        Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
-        sample, and which of those the server has heard nothing from yet.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterSequenceString.check_lower(devices)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterSequenceString.lower(devices),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeSampleInfo.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_sample,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def set_coverage_floor(self, campaign: str,floor: float,fallback: FallbackPolicy,now_ms: int) -> None:
-        """
-        Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
-        (server-side, kept across revisions). Below the floor the server records
-        `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterFloat64.check_lower(floor)
-
-        _UniffiFfiConverterTypeFallbackPolicy.check_lower(fallback)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterFloat64.lower(floor),
-            _UniffiFfiConverterTypeFallbackPolicy.lower(fallback),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
-        """
-        Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-        it). Group campaigns accept reports only from members. Kept in memory: set it after
-        every open.
-"""
-        
-        _UniffiFfiConverterString.check_lower(device)
-
-        _UniffiFfiConverterSequenceString.check_lower(groups)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(device),
-            _UniffiFfiConverterSequenceString.lower(groups),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_device_groups,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def set_sampled_targets(self, campaign: str,sampled_targets: int,now_ms: int) -> None:
-        """
-        Records how many of `campaign`'s targets are in its success sample (see `sample`):
-        the coverage estimate is then valid for this campaign. Tell it again after a revision.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-
-        _UniffiFfiConverterUInt64.check_lower(sampled_targets)
-
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-            _UniffiFfiConverterUInt64.lower(sampled_targets),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def stats(self, campaign: str) -> CampaignStats:
-        """
-        The statistics of `campaign`.
-"""
-        
-        _UniffiFfiConverterString.check_lower(campaign)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(campaign),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeCampaignStats.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_stats,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def tick(self, now_ms: int) -> typing.Optional[int]:
-        """
-        Lets time pass (settles campaigns past their deadline); returns the next wake-up.
-"""
-        
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterOptionalUInt64.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_careserver_tick,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-
-
-
-
-
-class _UniffiFfiConverterTypeCareServer:
-    @staticmethod
-    def lift(value: int) -> CareServer:
-        return CareServer._uniffi_make_instance(value)
-
-    @staticmethod
-    def check_lower(value: CareServer):
-        if not isinstance(value, CareServer):
-            raise TypeError("Expected CareServer instance, {} found".format(type(value).__name__))
-
-    @staticmethod
-    def lower(value: CareServer) -> ctypes.c_uint64:
-        return value._uniffi_clone_handle()
-
-    @classmethod
-    def read(cls, buf: _UniffiRustBuffer) -> CareServer:
-        ptr = buf.read_u64()
-        if ptr == 0:
-            raise InternalError("Raw handle value was null")
-        return cls.lift(ptr)
-
-    @classmethod
-    def write(cls, value: CareServer, buf: _UniffiRustBuffer):
-        buf.write_u64(cls.lower(value))
-
 class _UniffiFfiConverterSequenceTypeCheckInRecord(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -4394,8 +3541,33 @@ class _UniffiFfiConverterSequenceTypeApplyOutcome(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeApplyOutcome.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt64.check_lower(value)
 
-class DeviceAgentProtocol(typing.Protocol):
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+class DeviceHostProtocol(typing.Protocol):
     """
     A handset's devcare agent: one device, one stream per campaign. Thread-safe.
 """
@@ -4489,14 +3661,14 @@ class DeviceAgentProtocol(typing.Protocol):
 """
         raise NotImplementedError
 
-class DeviceAgent(DeviceAgentProtocol):
+class DeviceHost(DeviceHostProtocol):
     """
     A handset's devcare agent: one device, one stream per campaign. Thread-safe.
 """
     
     _handle: ctypes.c_uint64
     @classmethod
-    def open(cls, store_path: typing.Optional[str],device_id: str,groups: typing.List[str],server_public_key: bytes,device_key: bytes) -> DeviceAgent:
+    def open(cls, store_path: typing.Optional[str],device_id: str,groups: typing.List[str],server_public_key: bytes,device_key: bytes) -> DeviceHost:
         """
         Opens the agent of `device_id`, member of `groups` (for group campaigns; may be
         empty), trusting payloads signed by `server_public_key` (32 bytes) and authenticating
@@ -4522,11 +3694,11 @@ class DeviceAgent(DeviceAgentProtocol):
             _UniffiFfiConverterBytes.lower(server_public_key),
             _UniffiFfiConverterBytes.lower(device_key),
         )
-        _uniffi_lift_return = _UniffiFfiConverterTypeDeviceAgent.lift
+        _uniffi_lift_return = _UniffiFfiConverterTypeDeviceHost.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_constructor_deviceagent_open,
+            _UniffiLib.uniffi_devcare_uniffi_fn_constructor_devicehost_open,
             *_uniffi_lowered_args,
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
@@ -4538,10 +3710,10 @@ class DeviceAgent(DeviceAgentProtocol):
         # In case of partial initialization of instances.
         handle = getattr(self, "_handle", None)
         if handle is not None:
-            _uniffi_rust_call(_UniffiLib.uniffi_devcare_uniffi_fn_free_deviceagent, handle)
+            _uniffi_rust_call(_UniffiLib.uniffi_devcare_uniffi_fn_free_devicehost, handle)
 
     def _uniffi_clone_handle(self):
-        return _uniffi_rust_call(_UniffiLib.uniffi_devcare_uniffi_fn_clone_deviceagent, self._handle)
+        return _uniffi_rust_call(_UniffiLib.uniffi_devcare_uniffi_fn_clone_devicehost, self._handle)
 
     # Used by alternative constructors or any methods which return this type.
     @classmethod
@@ -4566,7 +3738,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_add_trusted_key,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4582,7 +3754,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_check_in,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4600,7 +3772,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4619,7 +3791,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4635,7 +3807,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_pending,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_pending,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4671,7 +3843,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_care,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_receive_care,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4695,7 +3867,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_receive_payload,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4722,7 +3894,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_recheck,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_recheck,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4737,7 +3909,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_rejections,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_rejections,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4756,7 +3928,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_remove_trusted_key,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4780,7 +3952,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_acknowledged,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4808,7 +3980,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_refused,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_refused,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4832,7 +4004,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_report_sent,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_sent,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4854,7 +4026,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_resume,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_resume,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4872,7 +4044,7 @@ class DeviceAgent(DeviceAgentProtocol):
         _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_devcare_uniffi_fn_method_deviceagent_tick,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_tick,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4881,29 +4053,857 @@ class DeviceAgent(DeviceAgentProtocol):
 
 
 
-class _UniffiFfiConverterTypeDeviceAgent:
+class _UniffiFfiConverterTypeDeviceHost:
     @staticmethod
-    def lift(value: int) -> DeviceAgent:
-        return DeviceAgent._uniffi_make_instance(value)
+    def lift(value: int) -> DeviceHost:
+        return DeviceHost._uniffi_make_instance(value)
 
     @staticmethod
-    def check_lower(value: DeviceAgent):
-        if not isinstance(value, DeviceAgent):
-            raise TypeError("Expected DeviceAgent instance, {} found".format(type(value).__name__))
+    def check_lower(value: DeviceHost):
+        if not isinstance(value, DeviceHost):
+            raise TypeError("Expected DeviceHost instance, {} found".format(type(value).__name__))
 
     @staticmethod
-    def lower(value: DeviceAgent) -> ctypes.c_uint64:
+    def lower(value: DeviceHost) -> ctypes.c_uint64:
         return value._uniffi_clone_handle()
 
     @classmethod
-    def read(cls, buf: _UniffiRustBuffer) -> DeviceAgent:
+    def read(cls, buf: _UniffiRustBuffer) -> DeviceHost:
         ptr = buf.read_u64()
         if ptr == 0:
             raise InternalError("Raw handle value was null")
         return cls.lift(ptr)
 
     @classmethod
-    def write(cls, value: DeviceAgent, buf: _UniffiRustBuffer):
+    def write(cls, value: DeviceHost, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+class _UniffiFfiConverterSequenceTypeInFlightCare(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeInFlightCare.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeInFlightCare.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeInFlightCare.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceTypeIngestResult(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeIngestResult.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeIngestResult.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeIngestResult.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterOptionalTypeCareOrder(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeCareOrder.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeCareOrder.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeCareOrder.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+class ServerHostProtocol(typing.Protocol):
+    """
+    The DM server's devcare side. Thread-safe.
+"""
+    
+    def add_master_key(self, master_key: bytes) -> None:
+        """
+        Also takes reports under device keys derived from `master_key` (a report key rotation
+        starts).
+"""
+        raise NotImplementedError
+    def build_payload(self, campaign: str,signing_seed: bytes,valid_until_ms: int,now_ms: int) -> bytes:
+        """
+        Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
+        records the broadcast.
+"""
+        raise NotImplementedError
+    def care_in_flight(self, campaign: str) -> typing.List[InFlightCare]:
+        """
+        Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+"""
+        raise NotImplementedError
+    def care_outcome(self, campaign: str,device: str,attempt: int,success: bool,now_ms: int) -> None:
+        """
+        Records the outcome of care `attempt` for `device`.
+"""
+        raise NotImplementedError
+    def check_in(self, campaign: str,device: str,applied_revision: int,now_ms: int) -> bool:
+        """
+        `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+        never); a target behind gets care. Returns whether care was opened.
+"""
+        raise NotImplementedError
+    def create_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
+        """
+        Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
+        an explicit device list). Returns the campaign id.
+"""
+        raise NotImplementedError
+    def fallback_due(self, campaign: str,now_ms: int) -> FallbackAction:
+        """
+        What `campaign`'s coverage fallback asks of the app at `now_ms`.
+"""
+        raise NotImplementedError
+    def fallback_unicast(self, campaign: str,directory: typing.List[str],now_ms: int) -> typing.List[str]:
+        """
+        Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+        app's target ids, any order): the smallest silent ids after the server's cursor, as
+        many as the pace allows now. Open a DM session with each and pass the revision it holds
+        to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+        Empty when none is due.
+"""
+        raise NotImplementedError
+    def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
+        """
+        Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+        `session_device` (the device the app's DM server authenticated, never an id read
+        from the message): one result per report. A message refused as a whole changes
+        nothing and carries the alert error's reason: "not-sender" (a report for another
+        device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+        "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+        "inconsistent" (400).
+"""
+        raise NotImplementedError
+    def ingest_gateway_alert(self, xml: str,devices: typing.List[str],now_ms: int) -> typing.List[IngestResult]:
+        """
+        `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+        naming in `devices` whom it may speak for ("not-sender" for any other).
+"""
+        raise NotImplementedError
+    def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
+        """
+        Ingests report bytes received at `now_ms`.
+"""
+        raise NotImplementedError
+    def next_care(self, now_ms: int) -> typing.Optional[CareOrder]:
+        """
+        The next care order due at `now_ms`, marked dispatched; null when none.
+"""
+        raise NotImplementedError
+    def pause(self, campaign: str,now_ms: int) -> None:
+        """
+        An operator pauses care of `campaign` until `resume`.
+"""
+        raise NotImplementedError
+    def record_rebroadcast(self, campaign: str,now_ms: int) -> None:
+        """
+        Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+"""
+        raise NotImplementedError
+    def remove_master_key(self, master_key: bytes) -> bool:
+        """
+        Stops taking reports under keys derived from `master_key`; returns whether it was
+        held (the last master stays).
+"""
+        raise NotImplementedError
+    def resume(self, campaign: str,now_ms: int) -> None:
+        """
+        An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+"""
+        raise NotImplementedError
+    def revise_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
+        """
+        Revises a live campaign from campaign-file text (same id, higher revision): the old
+        revision's care stops and its reports are refused with DM 410.
+"""
+        raise NotImplementedError
+    def sample(self, campaign: str,devices: typing.List[str]) -> SampleInfo:
+        """
+        Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+        sample, and which of those the server has heard nothing from yet.
+"""
+        raise NotImplementedError
+    def set_coverage_floor(self, campaign: str,floor: float,fallback: FallbackPolicy,now_ms: int) -> None:
+        """
+        Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+        (server-side, kept across revisions). Below the floor the server records
+        `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+"""
+        raise NotImplementedError
+    def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
+        """
+        Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+        it). Group campaigns accept reports only from members. Kept in memory: set it after
+        every open.
+"""
+        raise NotImplementedError
+    def set_sampled_targets(self, campaign: str,sampled_targets: int,now_ms: int) -> None:
+        """
+        Records how many of `campaign`'s targets are in its success sample (see `sample`):
+        the coverage estimate is then valid for this campaign. Tell it again after a revision.
+"""
+        raise NotImplementedError
+    def stats(self, campaign: str) -> CampaignStats:
+        """
+        The statistics of `campaign`.
+"""
+        raise NotImplementedError
+    def tick(self, now_ms: int) -> typing.Optional[int]:
+        """
+        Lets time pass (settles campaigns past their deadline); returns the next wake-up.
+"""
+        raise NotImplementedError
+
+class ServerHost(ServerHostProtocol):
+    """
+    The DM server's devcare side. Thread-safe.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def open(cls, sled_path: typing.Optional[str],master_key: bytes) -> ServerHost:
+        """
+        Opens a care server; device report keys derive from `master_key` (32 bytes).
+        `sled_path` null keeps the log in memory.
+"""
+        
+        _UniffiFfiConverterOptionalString.check_lower(sled_path)
+
+        _UniffiFfiConverterBytes.check_lower(master_key)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterOptionalString.lower(sled_path),
+            _UniffiFfiConverterBytes.lower(master_key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeServerHost.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_constructor_serverhost_open,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_devcare_uniffi_fn_free_serverhost, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_devcare_uniffi_fn_clone_serverhost, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def add_master_key(self, master_key: bytes) -> None:
+        """
+        Also takes reports under device keys derived from `master_key` (a report key rotation
+        starts).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(master_key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(master_key),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_add_master_key,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def build_payload(self, campaign: str,signing_seed: bytes,valid_until_ms: int,now_ms: int) -> bytes:
+        """
+        Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
+        records the broadcast.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterBytes.check_lower(signing_seed)
+
+        _UniffiFfiConverterUInt64.check_lower(valid_until_ms)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterBytes.lower(signing_seed),
+            _UniffiFfiConverterUInt64.lower(valid_until_ms),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_build_payload,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def care_in_flight(self, campaign: str) -> typing.List[InFlightCare]:
+        """
+        Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeInFlightCare.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_care_in_flight,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def care_outcome(self, campaign: str,device: str,attempt: int,success: bool,now_ms: int) -> None:
+        """
+        Records the outcome of care `attempt` for `device`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterString.check_lower(device)
+
+        _UniffiFfiConverterUInt32.check_lower(attempt)
+
+        _UniffiFfiConverterBoolean.check_lower(success)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterString.lower(device),
+            _UniffiFfiConverterUInt32.lower(attempt),
+            _UniffiFfiConverterBoolean.lower(success),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_care_outcome,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def check_in(self, campaign: str,device: str,applied_revision: int,now_ms: int) -> bool:
+        """
+        `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+        never); a target behind gets care. Returns whether care was opened.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterString.check_lower(device)
+
+        _UniffiFfiConverterUInt32.check_lower(applied_revision)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterString.lower(device),
+            _UniffiFfiConverterUInt32.lower(applied_revision),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_check_in,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def create_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
+        """
+        Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
+        an explicit device list). Returns the campaign id.
+"""
+        
+        _UniffiFfiConverterString.check_lower(toml)
+
+        _UniffiFfiConverterUInt64.check_lower(targeted)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(toml),
+            _UniffiFfiConverterUInt64.lower(targeted),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_create_campaign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def fallback_due(self, campaign: str,now_ms: int) -> FallbackAction:
+        """
+        What `campaign`'s coverage fallback asks of the app at `now_ms`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFallbackAction.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_due,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def fallback_unicast(self, campaign: str,directory: typing.List[str],now_ms: int) -> typing.List[str]:
+        """
+        Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+        app's target ids, any order): the smallest silent ids after the server's cursor, as
+        many as the pace allows now. Open a DM session with each and pass the revision it holds
+        to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+        Empty when none is due.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterSequenceString.check_lower(directory)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterSequenceString.lower(directory),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_unicast,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
+        """
+        Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+        `session_device` (the device the app's DM server authenticated, never an id read
+        from the message): one result per report. A message refused as a whole changes
+        nothing and carries the alert error's reason: "not-sender" (a report for another
+        device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+        "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+        "inconsistent" (400).
+"""
+        
+        _UniffiFfiConverterString.check_lower(xml)
+
+        _UniffiFfiConverterString.check_lower(session_device)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(xml),
+            _UniffiFfiConverterString.lower(session_device),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeIngestResult.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_alert,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def ingest_gateway_alert(self, xml: str,devices: typing.List[str],now_ms: int) -> typing.List[IngestResult]:
+        """
+        `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+        naming in `devices` whom it may speak for ("not-sender" for any other).
+"""
+        
+        _UniffiFfiConverterString.check_lower(xml)
+
+        _UniffiFfiConverterSequenceString.check_lower(devices)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(xml),
+            _UniffiFfiConverterSequenceString.lower(devices),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeIngestResult.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
+        """
+        Ingests report bytes received at `now_ms`.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(bytes)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(bytes),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeIngestResult.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_report,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def next_care(self, now_ms: int) -> typing.Optional[CareOrder]:
+        """
+        The next care order due at `now_ms`, marked dispatched; null when none.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypeCareOrder.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_next_care,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def pause(self, campaign: str,now_ms: int) -> None:
+        """
+        An operator pauses care of `campaign` until `resume`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_pause,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def record_rebroadcast(self, campaign: str,now_ms: int) -> None:
+        """
+        Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def remove_master_key(self, master_key: bytes) -> bool:
+        """
+        Stops taking reports under keys derived from `master_key`; returns whether it was
+        held (the last master stays).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(master_key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(master_key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_remove_master_key,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def resume(self, campaign: str,now_ms: int) -> None:
+        """
+        An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_resume,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def revise_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
+        """
+        Revises a live campaign from campaign-file text (same id, higher revision): the old
+        revision's care stops and its reports are refused with DM 410.
+"""
+        
+        _UniffiFfiConverterString.check_lower(toml)
+
+        _UniffiFfiConverterUInt64.check_lower(targeted)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(toml),
+            _UniffiFfiConverterUInt64.lower(targeted),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_revise_campaign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def sample(self, campaign: str,devices: typing.List[str]) -> SampleInfo:
+        """
+        Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+        sample, and which of those the server has heard nothing from yet.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterSequenceString.check_lower(devices)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterSequenceString.lower(devices),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSampleInfo.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_sample,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_coverage_floor(self, campaign: str,floor: float,fallback: FallbackPolicy,now_ms: int) -> None:
+        """
+        Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+        (server-side, kept across revisions). Below the floor the server records
+        `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterFloat64.check_lower(floor)
+
+        _UniffiFfiConverterTypeFallbackPolicy.check_lower(fallback)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterFloat64.lower(floor),
+            _UniffiFfiConverterTypeFallbackPolicy.lower(fallback),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_coverage_floor,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
+        """
+        Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+        it). Group campaigns accept reports only from members. Kept in memory: set it after
+        every open.
+"""
+        
+        _UniffiFfiConverterString.check_lower(device)
+
+        _UniffiFfiConverterSequenceString.check_lower(groups)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(device),
+            _UniffiFfiConverterSequenceString.lower(groups),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_sampled_targets(self, campaign: str,sampled_targets: int,now_ms: int) -> None:
+        """
+        Records how many of `campaign`'s targets are in its success sample (see `sample`):
+        the coverage estimate is then valid for this campaign. Tell it again after a revision.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt64.check_lower(sampled_targets)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt64.lower(sampled_targets),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def stats(self, campaign: str) -> CampaignStats:
+        """
+        The statistics of `campaign`.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeCampaignStats.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_stats,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def tick(self, now_ms: int) -> typing.Optional[int]:
+        """
+        Lets time pass (settles campaigns past their deadline); returns the next wake-up.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_tick,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeServerHost:
+    @staticmethod
+    def lift(value: int) -> ServerHost:
+        return ServerHost._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: ServerHost):
+        if not isinstance(value, ServerHost):
+            raise TypeError("Expected ServerHost instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: ServerHost) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> ServerHost:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: ServerHost, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 def decode_report(bytes: bytes,device_key: bytes) -> ReportInfo:
     """
@@ -5117,10 +5117,10 @@ __all__ = [
     "retry_delay",
     "sampled",
     "slot",
-    "CareServer",
-    "CareServerProtocol",
     "DmTreeImpl",
     "DmTree",
-    "DeviceAgent",
-    "DeviceAgentProtocol",
+    "DeviceHost",
+    "DeviceHostProtocol",
+    "ServerHost",
+    "ServerHostProtocol",
 ]

@@ -82,12 +82,12 @@ def test(fn):
 def device(server_pk, i, path=None):
     dev_id = f"dev-{i:04}"
     key = devcare.derive_device_key(MASTER, dev_id)
-    return dev_id, devcare.DeviceAgent.open(path, dev_id, [], server_pk, key)
+    return dev_id, devcare.DeviceHost.open(path, dev_id, [], server_pk, key)
 
 
 @test
 def fleet_of_200_only_failures_report_and_care_converges():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 200, T0)
     payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
     pk = devcare.public_key(SEED)
@@ -138,7 +138,7 @@ def fleet_of_200_only_failures_report_and_care_converges():
 
 @test
 def forged_payload_raises_refused_and_changes_nothing():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 10, T0)
     payload = bytearray(server.build_payload(cid, SEED, T0 + 60 * MIN, T0))
     payload[-10] ^= 1
@@ -155,11 +155,11 @@ def forged_payload_raises_refused_and_changes_nothing():
 @test
 def bad_inputs_raise_mapped_errors():
     try:
-        devcare.CareServer.open(None, b"short")
+        devcare.ServerHost.open(None, b"short")
         raise AssertionError("a short key was accepted")
     except devcare.DevcareError.InvalidInput as e:
         assert "master_key: must be 32 bytes, got 5" in str(e), e
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     try:
         server.create_campaign(CAMPAIGN.replace('window = "30m"', 'window = "soon"'), 10, T0)
         raise AssertionError("a bad campaign was accepted")
@@ -181,7 +181,7 @@ def bad_inputs_raise_mapped_errors():
 
 @test
 def reports_travel_as_dm_generic_alerts():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 10, T0)
     payload = server.build_payload(cid, SEED, T0 + 60 * MIN, T0)
     _, agent = device(devcare.public_key(SEED), 3)
@@ -262,14 +262,14 @@ def wire_vectors_decode_to_the_stated_values():
 
 @test
 def group_campaign_check_in_and_operator_pause():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN.replace("targets = { all = true }", 'targets = { groups = ["beta"] }'), 3, T0)
     for dev_id in ("dev-0001", "dev-0003"):
         server.set_device_groups(dev_id, ["beta"])
     server.set_device_groups("dev-0002", ["alpha"])
     payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
     pk = devcare.public_key(SEED)
-    member = devcare.DeviceAgent.open(None, "dev-0001", ["beta"], pk, devcare.derive_device_key(MASTER, "dev-0001"))
+    member = devcare.DeviceHost.open(None, "dev-0001", ["beta"], pk, devcare.derive_device_key(MASTER, "dev-0001"))
     member.receive_payload(payload, T0, Tree("./Proxy/Port"))
     slot = member.tick(T0 + 5 * MIN)
     due = member.next_report(slot)
@@ -278,7 +278,7 @@ def group_campaign_check_in_and_operator_pause():
     assert result.outcome.is_ACCEPTED() and result.dm_status == 200, result
     member.report_acknowledged(due.campaign, due.attempt, slot)
     # Outside the group, the payload is refused and nothing is applied.
-    outsider = devcare.DeviceAgent.open(None, "dev-0002", ["alpha"], pk, devcare.derive_device_key(MASTER, "dev-0002"))
+    outsider = devcare.DeviceHost.open(None, "dev-0002", ["alpha"], pk, devcare.derive_device_key(MASTER, "dev-0002"))
     tree = Tree()
     try:
         outsider.receive_payload(payload, T0, tree)
@@ -342,11 +342,11 @@ def group_campaign_check_in_and_operator_pause():
 
 @test
 def revision_2_mid_window_and_care_that_times_out_is_retried_then_escalated():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 3, T0)
     payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
     pk = devcare.public_key(SEED)
-    dev = devcare.DeviceAgent.open(None, "dev-0001", [], pk, devcare.derive_device_key(MASTER, "dev-0001"))
+    dev = devcare.DeviceHost.open(None, "dev-0001", [], pk, devcare.derive_device_key(MASTER, "dev-0001"))
     dev.receive_payload(payload, T0, Tree("./Proxy/Port"))
     slot = dev.tick(T0 + 5 * MIN)
     due = dev.next_report(slot)
@@ -397,7 +397,7 @@ def revision_2_mid_window_and_care_that_times_out_is_retried_then_escalated():
 
 @test
 def the_known_sample_makes_coverage_exact_and_names_the_silent_sampled():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN.replace('sample_success = "0%"', 'sample_success = "20%"'), 50, T0)
     fleet = ["dev-%04d" % i for i in range(50)]
     view = server.sample(cid, fleet)
@@ -416,7 +416,7 @@ def the_known_sample_makes_coverage_exact_and_names_the_silent_sampled():
     # first missed the broadcast and stays silent: it is the one named.
     missed = view.silent[0]
     for d in view.silent[1:]:
-        agent = devcare.DeviceAgent.open(None, d, [], pk, devcare.derive_device_key(MASTER, d))
+        agent = devcare.DeviceHost.open(None, d, [], pk, devcare.derive_device_key(MASTER, d))
         agent.receive_payload(payload, T0, Tree())
         slot = agent.tick(T0 + 5 * MIN)
         due = agent.next_report(slot)
@@ -427,7 +427,7 @@ def the_known_sample_makes_coverage_exact_and_names_the_silent_sampled():
     assert st.coverage_lo <= 49 / 50 <= st.coverage_hi and st.coverage_hi < 1.0, st
     # A healthy device outside the sample stays silent.
     outsider = next(d for d in fleet if d not in view.silent and d != missed)
-    agent = devcare.DeviceAgent.open(None, outsider, [], pk, devcare.derive_device_key(MASTER, outsider))
+    agent = devcare.DeviceHost.open(None, outsider, [], pk, devcare.derive_device_key(MASTER, outsider))
     agent.receive_payload(payload, T0, Tree())
     assert agent.tick(T0 + 5 * MIN) is None, "healthy and not sampled: silent"
 
@@ -435,7 +435,7 @@ def the_known_sample_makes_coverage_exact_and_names_the_silent_sampled():
 
 @test
 def a_degraded_broadcast_hands_the_app_paced_unicast_batches_of_silent_targets():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN.replace('sample_success = "0%"', 'sample_success = "20%"'), 50, T0)
     fleet = ["dev-%04d" % i for i in range(50)]
     server.set_sampled_targets(cid, server.sample(cid, fleet).sampled, T0)
@@ -469,7 +469,7 @@ def a_degraded_broadcast_hands_the_app_paced_unicast_batches_of_silent_targets()
 
 @test
 def a_call_back_into_the_agent_from_its_own_tree_is_refused_not_a_deadlock():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 10, T0)
     payload = server.build_payload(cid, SEED, T0 + 60 * MIN, T0)
     _, agent = device(devcare.public_key(SEED), 1)
@@ -495,7 +495,7 @@ def a_call_back_into_the_agent_from_its_own_tree_is_refused_not_a_deadlock():
 
 @test
 def keys_rotate_mid_campaign():
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 10, T0)
     old_pk, new_seed = devcare.public_key(SEED), bytes([9] * 32)
     new_pk = devcare.public_key(new_seed)
@@ -536,7 +536,7 @@ class Dying(devcare.DmTree):
         return devcare.ApplyOutcome(status=200, verify=devcare.VerifyOutcome.NOT_CHECKED)
 
 path, payload_hex, pk_hex, key_hex = sys.argv[1:5]
-agent = devcare.DeviceAgent.open(path, "dev-0001", [], bytes.fromhex(pk_hex), bytes.fromhex(key_hex))
+agent = devcare.DeviceHost.open(path, "dev-0001", [], bytes.fromhex(pk_hex), bytes.fromhex(key_hex))
 agent.receive_payload(bytes.fromhex(payload_hex), %d, Dying())
 print("the tree returned", flush=True)
 sys.exit(1)
@@ -547,7 +547,7 @@ sys.exit(1)
 def a_device_killed_mid_apply_resumes_after_reopen():
     import subprocess
     import tempfile
-    server = devcare.CareServer.open(None, MASTER)
+    server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 10, T0)
     payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
     pk = devcare.public_key(SEED)
@@ -559,7 +559,7 @@ def a_device_killed_mid_apply_resumes_after_reopen():
             f.write(CHILD % T0)
         out = subprocess.run(["python3", child, path, payload.hex(), pk.hex(), key.hex()], capture_output=True, text=True)
         assert out.returncode == 0 and "died after 1 setting" in out.stdout, (out.stdout, out.stderr)
-        agent = devcare.DeviceAgent.open(path, "dev-0001", [], pk, key)
+        agent = devcare.DeviceHost.open(path, "dev-0001", [], pk, key)
         pending = agent.pending()
         assert pending == [devcare.PendingWork(campaign=cid, care_attempt=None, setting_uris=["./AP/Default/APN", "./Proxy/Port", "./Proxy/Enabled"])], pending
         tree = Tree()

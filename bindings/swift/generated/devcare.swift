@@ -656,619 +656,9 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
- * The DM server's devcare side. Thread-safe.
- */
-public protocol CareServerProtocol: AnyObject, Sendable {
-    
-    /**
-     * Also takes reports under device keys derived from `master_key` (a report key rotation
-     * starts).
-     */
-    func addMasterKey(masterKey: Data) throws 
-    
-    /**
-     * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
-     * records the broadcast.
-     */
-    func buildPayload(campaign: String, signingSeed: Data, validUntilMs: UInt64, nowMs: UInt64) throws  -> Data
-    
-    /**
-     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
-     */
-    func careInFlight(campaign: String) throws  -> [InFlightCare]
-    
-    /**
-     * Records the outcome of care `attempt` for `device`.
-     */
-    func careOutcome(campaign: String, device: String, attempt: UInt32, success: Bool, nowMs: UInt64) throws 
-    
-    /**
-     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
-     * never); a target behind gets care. Returns whether care was opened.
-     */
-    func checkIn(campaign: String, device: String, appliedRevision: UInt32, nowMs: UInt64) throws  -> Bool
-    
-    /**
-     * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
-     * an explicit device list). Returns the campaign id.
-     */
-    func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
-    
-    /**
-     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
-     */
-    func fallbackDue(campaign: String, nowMs: UInt64) throws  -> FallbackAction
-    
-    /**
-     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
-     * app's target ids, any order): the smallest silent ids after the server's cursor, as
-     * many as the pace allows now. Open a DM session with each and pass the revision it holds
-     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
-     * Empty when none is due.
-     */
-    func fallbackUnicast(campaign: String, directory: [String], nowMs: UInt64) throws  -> [String]
-    
-    /**
-     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
-     * `session_device` (the device the app's DM server authenticated, never an id read
-     * from the message): one result per report. A message refused as a whole changes
-     * nothing and carries the alert error's reason: "not-sender" (a report for another
-     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
-     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
-     * "inconsistent" (400).
-     */
-    func ingestAlert(xml: String, sessionDevice: String, nowMs: UInt64) throws  -> [IngestResult]
-    
-    /**
-     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
-     * naming in `devices` whom it may speak for ("not-sender" for any other).
-     */
-    func ingestGatewayAlert(xml: String, devices: [String], nowMs: UInt64) throws  -> [IngestResult]
-    
-    /**
-     * Ingests report bytes received at `now_ms`.
-     */
-    func ingestReport(bytes: Data, nowMs: UInt64) throws  -> IngestResult
-    
-    /**
-     * The next care order due at `now_ms`, marked dispatched; null when none.
-     */
-    func nextCare(nowMs: UInt64) throws  -> CareOrder?
-    
-    /**
-     * An operator pauses care of `campaign` until `resume`.
-     */
-    func pause(campaign: String, nowMs: UInt64) throws 
-    
-    /**
-     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
-     */
-    func recordRebroadcast(campaign: String, nowMs: UInt64) throws 
-    
-    /**
-     * Stops taking reports under keys derived from `master_key`; returns whether it was
-     * held (the last master stays).
-     */
-    func removeMasterKey(masterKey: Data) throws  -> Bool
-    
-    /**
-     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
-     */
-    func resume(campaign: String, nowMs: UInt64) throws 
-    
-    /**
-     * Revises a live campaign from campaign-file text (same id, higher revision): the old
-     * revision's care stops and its reports are refused with DM 410.
-     */
-    func reviseCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
-    
-    /**
-     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
-     * sample, and which of those the server has heard nothing from yet.
-     */
-    func sample(campaign: String, devices: [String]) throws  -> SampleInfo
-    
-    /**
-     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
-     * (server-side, kept across revisions). Below the floor the server records
-     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
-     */
-    func setCoverageFloor(campaign: String, floor: Double, fallback: FallbackPolicy, nowMs: UInt64) throws 
-    
-    /**
-     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-     * it). Group campaigns accept reports only from members. Kept in memory: set it after
-     * every open.
-     */
-    func setDeviceGroups(device: String, groups: [String]) throws 
-    
-    /**
-     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
-     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
-     */
-    func setSampledTargets(campaign: String, sampledTargets: UInt64, nowMs: UInt64) throws 
-    
-    /**
-     * The statistics of `campaign`.
-     */
-    func stats(campaign: String) throws  -> CampaignStats
-    
-    /**
-     * Lets time pass (settles campaigns past their deadline); returns the next wake-up.
-     */
-    func tick(nowMs: UInt64) throws  -> UInt64?
-    
-}
-/**
- * The DM server's devcare side. Thread-safe.
- */
-open class CareServer: CareServerProtocol, @unchecked Sendable {
-    fileprivate let handle: UInt64
-
-    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public struct NoHandle {
-        public init() {}
-    }
-
-    // TODO: We'd like this to be `private` but for Swifty reasons,
-    // we can't implement `FfiConverter` without making this `required` and we can't
-    // make it `required` without making it `public`.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    required public init(unsafeFromHandle handle: UInt64) {
-        self.handle = handle
-    }
-
-    // This constructor can be used to instantiate a fake object.
-    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
-    //
-    // - Warning:
-    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public init(noHandle: NoHandle) {
-        self.handle = 0
-    }
-
-#if swift(>=5.8)
-    @_documentation(visibility: private)
-#endif
-    public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_devcare_uniffi_fn_clone_careserver(self.handle, $0) }
-    }
-    // No primary constructor declared for this class.
-
-    deinit {
-        if handle == 0 {
-            // Mock objects have handle=0 don't try to free them
-            return
-        }
-
-        try! rustCall { uniffi_devcare_uniffi_fn_free_careserver(handle, $0) }
-    }
-
-    
-    /**
-     * Opens a care server; device report keys derive from `master_key` (32 bytes).
-     * `sled_path` null keeps the log in memory.
-     */
-public static func `open`(sledPath: String?, masterKey: Data)throws  -> CareServer  {
-    return try  FfiConverterTypeCareServer_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_constructor_careserver_open(
-        FfiConverterOptionString.lower(sledPath),
-        FfiConverterData.lower(masterKey),uniffiCallStatus
-    )
-})
-}
-    
-
-    
-    /**
-     * Also takes reports under device keys derived from `master_key` (a report key rotation
-     * starts).
-     */
-open func addMasterKey(masterKey: Data)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_add_master_key(
-            self.uniffiCloneHandle(),
-        FfiConverterData.lower(masterKey),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
-     * records the broadcast.
-     */
-open func buildPayload(campaign: String, signingSeed: Data, validUntilMs: UInt64, nowMs: UInt64)throws  -> Data  {
-    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_build_payload(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterData.lower(signingSeed),
-        FfiConverterUInt64.lower(validUntilMs),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
-     */
-open func careInFlight(campaign: String)throws  -> [InFlightCare]  {
-    return try  FfiConverterSequenceTypeInFlightCare.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_care_in_flight(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Records the outcome of care `attempt` for `device`.
-     */
-open func careOutcome(campaign: String, device: String, attempt: UInt32, success: Bool, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_care_outcome(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterString.lower(device),
-        FfiConverterUInt32.lower(attempt),
-        FfiConverterBool.lower(success),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
-     * never); a target behind gets care. Returns whether care was opened.
-     */
-open func checkIn(campaign: String, device: String, appliedRevision: UInt32, nowMs: UInt64)throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_check_in(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterString.lower(device),
-        FfiConverterUInt32.lower(appliedRevision),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
-     * an explicit device list). Returns the campaign id.
-     */
-open func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_create_campaign(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(toml),
-        FfiConverterUInt64.lower(targeted),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
-     */
-open func fallbackDue(campaign: String, nowMs: UInt64)throws  -> FallbackAction  {
-    return try  FfiConverterTypeFallbackAction_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_fallback_due(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
-     * app's target ids, any order): the smallest silent ids after the server's cursor, as
-     * many as the pace allows now. Open a DM session with each and pass the revision it holds
-     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
-     * Empty when none is due.
-     */
-open func fallbackUnicast(campaign: String, directory: [String], nowMs: UInt64)throws  -> [String]  {
-    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_fallback_unicast(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterSequenceString.lower(directory),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
-     * `session_device` (the device the app's DM server authenticated, never an id read
-     * from the message): one result per report. A message refused as a whole changes
-     * nothing and carries the alert error's reason: "not-sender" (a report for another
-     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
-     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
-     * "inconsistent" (400).
-     */
-open func ingestAlert(xml: String, sessionDevice: String, nowMs: UInt64)throws  -> [IngestResult]  {
-    return try  FfiConverterSequenceTypeIngestResult.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_ingest_alert(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(xml),
-        FfiConverterString.lower(sessionDevice),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
-     * naming in `devices` whom it may speak for ("not-sender" for any other).
-     */
-open func ingestGatewayAlert(xml: String, devices: [String], nowMs: UInt64)throws  -> [IngestResult]  {
-    return try  FfiConverterSequenceTypeIngestResult.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_ingest_gateway_alert(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(xml),
-        FfiConverterSequenceString.lower(devices),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Ingests report bytes received at `now_ms`.
-     */
-open func ingestReport(bytes: Data, nowMs: UInt64)throws  -> IngestResult  {
-    return try  FfiConverterTypeIngestResult_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_ingest_report(
-            self.uniffiCloneHandle(),
-        FfiConverterData.lower(bytes),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * The next care order due at `now_ms`, marked dispatched; null when none.
-     */
-open func nextCare(nowMs: UInt64)throws  -> CareOrder?  {
-    return try  FfiConverterOptionTypeCareOrder.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_next_care(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * An operator pauses care of `campaign` until `resume`.
-     */
-open func pause(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_pause(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
-     */
-open func recordRebroadcast(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_record_rebroadcast(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Stops taking reports under keys derived from `master_key`; returns whether it was
-     * held (the last master stays).
-     */
-open func removeMasterKey(masterKey: Data)throws  -> Bool  {
-    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_remove_master_key(
-            self.uniffiCloneHandle(),
-        FfiConverterData.lower(masterKey),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
-     */
-open func resume(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_resume(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Revises a live campaign from campaign-file text (same id, higher revision): the old
-     * revision's care stops and its reports are refused with DM 410.
-     */
-open func reviseCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -> String  {
-    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_revise_campaign(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(toml),
-        FfiConverterUInt64.lower(targeted),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
-     * sample, and which of those the server has heard nothing from yet.
-     */
-open func sample(campaign: String, devices: [String])throws  -> SampleInfo  {
-    return try  FfiConverterTypeSampleInfo_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_sample(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterSequenceString.lower(devices),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
-     * (server-side, kept across revisions). Below the floor the server records
-     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
-     */
-open func setCoverageFloor(campaign: String, floor: Double, fallback: FallbackPolicy, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_set_coverage_floor(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterDouble.lower(floor),
-        FfiConverterTypeFallbackPolicy_lower(fallback),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-     * it). Group campaigns accept reports only from members. Kept in memory: set it after
-     * every open.
-     */
-open func setDeviceGroups(device: String, groups: [String])throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_set_device_groups(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(device),
-        FfiConverterSequenceString.lower(groups),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
-     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
-     */
-open func setSampledTargets(campaign: String, sampledTargets: UInt64, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_set_sampled_targets(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),
-        FfiConverterUInt64.lower(sampledTargets),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-}
-}
-    
-    /**
-     * The statistics of `campaign`.
-     */
-open func stats(campaign: String)throws  -> CampaignStats  {
-    return try  FfiConverterTypeCampaignStats_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_stats(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(campaign),uniffiCallStatus
-    )
-})
-}
-    
-    /**
-     * Lets time pass (settles campaigns past their deadline); returns the next wake-up.
-     */
-open func tick(nowMs: UInt64)throws  -> UInt64?  {
-    return try  FfiConverterOptionUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
-        uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_careserver_tick(
-            self.uniffiCloneHandle(),
-        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
-    )
-})
-}
-    
-
-    
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCareServer: FfiConverter {
-    typealias FfiType = UInt64
-    typealias SwiftType = CareServer
-
-    public static func lift(_ handle: UInt64) throws -> CareServer {
-        return CareServer(unsafeFromHandle: handle)
-    }
-
-    public static func lower(_ value: CareServer) -> UInt64 {
-        return value.uniffiCloneHandle()
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CareServer {
-        let handle: UInt64 = try readInt(&buf)
-        return try lift(handle)
-    }
-
-    public static func write(_ value: CareServer, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCareServer_lift(_ handle: UInt64) throws -> CareServer {
-    return try FfiConverterTypeCareServer.lift(handle)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCareServer_lower(_ value: CareServer) -> UInt64 {
-    return FfiConverterTypeCareServer.lower(value)
-}
-
-
-
-
-
-
-/**
  * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
  */
-public protocol DeviceAgentProtocol: AnyObject, Sendable {
+public protocol DeviceHostProtocol: AnyObject, Sendable {
     
     /**
      * Also trusts payloads signed by `server_public_key` (32 bytes): a server key rotation
@@ -1362,7 +752,7 @@ public protocol DeviceAgentProtocol: AnyObject, Sendable {
 /**
  * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
  */
-open class DeviceAgent: DeviceAgentProtocol, @unchecked Sendable {
+open class DeviceHost: DeviceHostProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
 
     /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
@@ -1399,7 +789,7 @@ open class DeviceAgent: DeviceAgentProtocol, @unchecked Sendable {
     @_documentation(visibility: private)
 #endif
     public func uniffiCloneHandle() -> UInt64 {
-        return try! rustCall { uniffi_devcare_uniffi_fn_clone_deviceagent(self.handle, $0) }
+        return try! rustCall { uniffi_devcare_uniffi_fn_clone_devicehost(self.handle, $0) }
     }
     // No primary constructor declared for this class.
 
@@ -1409,7 +799,7 @@ open class DeviceAgent: DeviceAgentProtocol, @unchecked Sendable {
             return
         }
 
-        try! rustCall { uniffi_devcare_uniffi_fn_free_deviceagent(handle, $0) }
+        try! rustCall { uniffi_devcare_uniffi_fn_free_devicehost(handle, $0) }
     }
 
     
@@ -1421,10 +811,10 @@ open class DeviceAgent: DeviceAgentProtocol, @unchecked Sendable {
      * file, `devcare.log`, locked while the agent is open. A sled directory from devcare
      * 0.7 or older opens as before when the library has its `sled` feature (the default).
      */
-public static func `open`(storePath: String?, deviceId: String, groups: [String], serverPublicKey: Data, deviceKey: Data)throws  -> DeviceAgent  {
-    return try  FfiConverterTypeDeviceAgent_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+public static func `open`(storePath: String?, deviceId: String, groups: [String], serverPublicKey: Data, deviceKey: Data)throws  -> DeviceHost  {
+    return try  FfiConverterTypeDeviceHost_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_constructor_deviceagent_open(
+    uniffi_devcare_uniffi_fn_constructor_devicehost_open(
         FfiConverterOptionString.lower(storePath),
         FfiConverterString.lower(deviceId),
         FfiConverterSequenceString.lower(groups),
@@ -1443,7 +833,7 @@ public static func `open`(storePath: String?, deviceId: String, groups: [String]
 open func addTrustedKey(serverPublicKey: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_add_trusted_key(
+    uniffi_devcare_uniffi_fn_method_devicehost_add_trusted_key(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(serverPublicKey),uniffiCallStatus
     )
@@ -1457,7 +847,7 @@ open func addTrustedKey(serverPublicKey: Data)throws  -> Data  {
 open func checkIn()throws  -> [CheckInRecord]  {
     return try  FfiConverterSequenceTypeCheckInRecord.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_check_in(
+    uniffi_devcare_uniffi_fn_method_devicehost_check_in(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1469,7 +859,7 @@ open func checkIn()throws  -> [CheckInRecord]  {
 open func nextReport(nowMs: UInt64)throws  -> DueReport?  {
     return try  FfiConverterOptionTypeDueReport.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_next_report(
+    uniffi_devcare_uniffi_fn_method_devicehost_next_report(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
@@ -1483,7 +873,7 @@ open func nextReport(nowMs: UInt64)throws  -> DueReport?  {
 open func nextReportAlert(nowMs: UInt64)throws  -> DueAlert?  {
     return try  FfiConverterOptionTypeDueAlert.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_next_report_alert(
+    uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
@@ -1497,7 +887,7 @@ open func nextReportAlert(nowMs: UInt64)throws  -> DueAlert?  {
 open func pending()throws  -> [PendingWork]  {
     return try  FfiConverterSequenceTypePendingWork.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_pending(
+    uniffi_devcare_uniffi_fn_method_devicehost_pending(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1512,7 +902,7 @@ open func pending()throws  -> [PendingWork]  {
 open func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, settings: [UInt32], nowMs: UInt64, tree: DmTree)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_receive_care(
+    uniffi_devcare_uniffi_fn_method_devicehost_receive_care(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(campaign),
         FfiConverterUInt32.lower(revision),
@@ -1529,7 +919,7 @@ open func receiveCare(campaign: String, revision: UInt32, attempt: UInt32, setti
      */
 open func receivePayload(payload: Data, nowMs: UInt64, tree: DmTree)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_receive_payload(
+    uniffi_devcare_uniffi_fn_method_devicehost_receive_payload(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(payload),
         FfiConverterUInt64.lower(nowMs),
@@ -1547,7 +937,7 @@ open func receivePayload(payload: Data, nowMs: UInt64, tree: DmTree)throws   {tr
 open func recheck(campaign: String, results: [ApplyOutcome], nowMs: UInt64)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_recheck(
+    uniffi_devcare_uniffi_fn_method_devicehost_recheck(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(campaign),
         FfiConverterSequenceTypeApplyOutcome.lower(results),
@@ -1562,7 +952,7 @@ open func recheck(campaign: String, results: [ApplyOutcome], nowMs: UInt64)throw
 open func rejections()throws  -> UInt64  {
     return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_rejections(
+    uniffi_devcare_uniffi_fn_method_devicehost_rejections(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1575,7 +965,7 @@ open func rejections()throws  -> UInt64  {
 open func removeTrustedKey(keyId: Data)throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_remove_trusted_key(
+    uniffi_devcare_uniffi_fn_method_devicehost_remove_trusted_key(
             self.uniffiCloneHandle(),
         FfiConverterData.lower(keyId),uniffiCallStatus
     )
@@ -1587,7 +977,7 @@ open func removeTrustedKey(keyId: Data)throws  -> Bool  {
      */
 open func reportAcknowledged(campaign: String, attempt: UInt32, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_report_acknowledged(
+    uniffi_devcare_uniffi_fn_method_devicehost_report_acknowledged(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(campaign),
         FfiConverterUInt32.lower(attempt),
@@ -1602,7 +992,7 @@ open func reportAcknowledged(campaign: String, attempt: UInt32, nowMs: UInt64)th
      */
 open func reportRefused(campaign: String, attempt: UInt32, status: UInt16, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_report_refused(
+    uniffi_devcare_uniffi_fn_method_devicehost_report_refused(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(campaign),
         FfiConverterUInt32.lower(attempt),
@@ -1617,7 +1007,7 @@ open func reportRefused(campaign: String, attempt: UInt32, status: UInt16, nowMs
      */
 open func reportSent(campaign: String, attempt: UInt32, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_report_sent(
+    uniffi_devcare_uniffi_fn_method_devicehost_report_sent(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(campaign),
         FfiConverterUInt32.lower(attempt),
@@ -1633,7 +1023,7 @@ open func reportSent(campaign: String, attempt: UInt32, nowMs: UInt64)throws   {
 open func resume(nowMs: UInt64, tree: DmTree)throws  -> UInt32  {
     return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_resume(
+    uniffi_devcare_uniffi_fn_method_devicehost_resume(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(nowMs),
         FfiConverterTypeDmTree_lower(tree),uniffiCallStatus
@@ -1647,7 +1037,7 @@ open func resume(nowMs: UInt64, tree: DmTree)throws  -> UInt32  {
 open func tick(nowMs: UInt64)throws  -> UInt64?  {
     return try  FfiConverterOptionUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
-    uniffi_devcare_uniffi_fn_method_deviceagent_tick(
+    uniffi_devcare_uniffi_fn_method_devicehost_tick(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
@@ -1662,24 +1052,24 @@ open func tick(nowMs: UInt64)throws  -> UInt64?  {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public struct FfiConverterTypeDeviceAgent: FfiConverter {
+public struct FfiConverterTypeDeviceHost: FfiConverter {
     typealias FfiType = UInt64
-    typealias SwiftType = DeviceAgent
+    typealias SwiftType = DeviceHost
 
-    public static func lift(_ handle: UInt64) throws -> DeviceAgent {
-        return DeviceAgent(unsafeFromHandle: handle)
+    public static func lift(_ handle: UInt64) throws -> DeviceHost {
+        return DeviceHost(unsafeFromHandle: handle)
     }
 
-    public static func lower(_ value: DeviceAgent) -> UInt64 {
+    public static func lower(_ value: DeviceHost) -> UInt64 {
         return value.uniffiCloneHandle()
     }
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceAgent {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeviceHost {
         let handle: UInt64 = try readInt(&buf)
         return try lift(handle)
     }
 
-    public static func write(_ value: DeviceAgent, into buf: inout [UInt8]) {
+    public static func write(_ value: DeviceHost, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
     }
 }
@@ -1688,15 +1078,15 @@ public struct FfiConverterTypeDeviceAgent: FfiConverter {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public func FfiConverterTypeDeviceAgent_lift(_ handle: UInt64) throws -> DeviceAgent {
-    return try FfiConverterTypeDeviceAgent.lift(handle)
+public func FfiConverterTypeDeviceHost_lift(_ handle: UInt64) throws -> DeviceHost {
+    return try FfiConverterTypeDeviceHost.lift(handle)
 }
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public func FfiConverterTypeDeviceAgent_lower(_ value: DeviceAgent) -> UInt64 {
-    return FfiConverterTypeDeviceAgent.lower(value)
+public func FfiConverterTypeDeviceHost_lower(_ value: DeviceHost) -> UInt64 {
+    return FfiConverterTypeDeviceHost.lower(value)
 }
 
 
@@ -1911,6 +1301,616 @@ public func FfiConverterTypeDmTree_lift(_ handle: UInt64) throws -> DmTree {
 #endif
 public func FfiConverterTypeDmTree_lower(_ value: DmTree) -> UInt64 {
     return FfiConverterTypeDmTree.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The DM server's devcare side. Thread-safe.
+ */
+public protocol ServerHostProtocol: AnyObject, Sendable {
+    
+    /**
+     * Also takes reports under device keys derived from `master_key` (a report key rotation
+     * starts).
+     */
+    func addMasterKey(masterKey: Data) throws 
+    
+    /**
+     * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
+     * records the broadcast.
+     */
+    func buildPayload(campaign: String, signingSeed: Data, validUntilMs: UInt64, nowMs: UInt64) throws  -> Data
+    
+    /**
+     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+     */
+    func careInFlight(campaign: String) throws  -> [InFlightCare]
+    
+    /**
+     * Records the outcome of care `attempt` for `device`.
+     */
+    func careOutcome(campaign: String, device: String, attempt: UInt32, success: Bool, nowMs: UInt64) throws 
+    
+    /**
+     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+     * never); a target behind gets care. Returns whether care was opened.
+     */
+    func checkIn(campaign: String, device: String, appliedRevision: UInt32, nowMs: UInt64) throws  -> Bool
+    
+    /**
+     * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
+     * an explicit device list). Returns the campaign id.
+     */
+    func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
+    
+    /**
+     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
+     */
+    func fallbackDue(campaign: String, nowMs: UInt64) throws  -> FallbackAction
+    
+    /**
+     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+     * app's target ids, any order): the smallest silent ids after the server's cursor, as
+     * many as the pace allows now. Open a DM session with each and pass the revision it holds
+     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+     * Empty when none is due.
+     */
+    func fallbackUnicast(campaign: String, directory: [String], nowMs: UInt64) throws  -> [String]
+    
+    /**
+     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+     * `session_device` (the device the app's DM server authenticated, never an id read
+     * from the message): one result per report. A message refused as a whole changes
+     * nothing and carries the alert error's reason: "not-sender" (a report for another
+     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+     * "inconsistent" (400).
+     */
+    func ingestAlert(xml: String, sessionDevice: String, nowMs: UInt64) throws  -> [IngestResult]
+    
+    /**
+     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+     * naming in `devices` whom it may speak for ("not-sender" for any other).
+     */
+    func ingestGatewayAlert(xml: String, devices: [String], nowMs: UInt64) throws  -> [IngestResult]
+    
+    /**
+     * Ingests report bytes received at `now_ms`.
+     */
+    func ingestReport(bytes: Data, nowMs: UInt64) throws  -> IngestResult
+    
+    /**
+     * The next care order due at `now_ms`, marked dispatched; null when none.
+     */
+    func nextCare(nowMs: UInt64) throws  -> CareOrder?
+    
+    /**
+     * An operator pauses care of `campaign` until `resume`.
+     */
+    func pause(campaign: String, nowMs: UInt64) throws 
+    
+    /**
+     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+     */
+    func recordRebroadcast(campaign: String, nowMs: UInt64) throws 
+    
+    /**
+     * Stops taking reports under keys derived from `master_key`; returns whether it was
+     * held (the last master stays).
+     */
+    func removeMasterKey(masterKey: Data) throws  -> Bool
+    
+    /**
+     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     */
+    func resume(campaign: String, nowMs: UInt64) throws 
+    
+    /**
+     * Revises a live campaign from campaign-file text (same id, higher revision): the old
+     * revision's care stops and its reports are refused with DM 410.
+     */
+    func reviseCampaign(toml: String, targeted: UInt64, nowMs: UInt64) throws  -> String
+    
+    /**
+     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+     * sample, and which of those the server has heard nothing from yet.
+     */
+    func sample(campaign: String, devices: [String]) throws  -> SampleInfo
+    
+    /**
+     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+     * (server-side, kept across revisions). Below the floor the server records
+     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+     */
+    func setCoverageFloor(campaign: String, floor: Double, fallback: FallbackPolicy, nowMs: UInt64) throws 
+    
+    /**
+     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+     * it). Group campaigns accept reports only from members. Kept in memory: set it after
+     * every open.
+     */
+    func setDeviceGroups(device: String, groups: [String]) throws 
+    
+    /**
+     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
+     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
+     */
+    func setSampledTargets(campaign: String, sampledTargets: UInt64, nowMs: UInt64) throws 
+    
+    /**
+     * The statistics of `campaign`.
+     */
+    func stats(campaign: String) throws  -> CampaignStats
+    
+    /**
+     * Lets time pass (settles campaigns past their deadline); returns the next wake-up.
+     */
+    func tick(nowMs: UInt64) throws  -> UInt64?
+    
+}
+/**
+ * The DM server's devcare side. Thread-safe.
+ */
+open class ServerHost: ServerHostProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_devcare_uniffi_fn_clone_serverhost(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_devcare_uniffi_fn_free_serverhost(handle, $0) }
+    }
+
+    
+    /**
+     * Opens a care server; device report keys derive from `master_key` (32 bytes).
+     * `sled_path` null keeps the log in memory.
+     */
+public static func `open`(sledPath: String?, masterKey: Data)throws  -> ServerHost  {
+    return try  FfiConverterTypeServerHost_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_constructor_serverhost_open(
+        FfiConverterOptionString.lower(sledPath),
+        FfiConverterData.lower(masterKey),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * Also takes reports under device keys derived from `master_key` (a report key rotation
+     * starts).
+     */
+open func addMasterKey(masterKey: Data)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_add_master_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(masterKey),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Signs `campaign` into its broadcast payload (secret `signing_seed`, 32 bytes) and
+     * records the broadcast.
+     */
+open func buildPayload(campaign: String, signingSeed: Data, validUntilMs: UInt64, nowMs: UInt64)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_build_payload(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterData.lower(signingSeed),
+        FfiConverterUInt64.lower(validUntilMs),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Care orders of `campaign` dispatched and not answered yet, the soonest to expire first.
+     */
+open func careInFlight(campaign: String)throws  -> [InFlightCare]  {
+    return try  FfiConverterSequenceTypeInFlightCare.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_care_in_flight(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records the outcome of care `attempt` for `device`.
+     */
+open func careOutcome(campaign: String, device: String, attempt: UInt32, success: Bool, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_care_outcome(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterString.lower(device),
+        FfiConverterUInt32.lower(attempt),
+        FfiConverterBool.lower(success),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * `device` checked in stating it applied `campaign` up to `applied_revision` (0:
+     * never); a target behind gets care. Returns whether care was opened.
+     */
+open func checkIn(campaign: String, device: String, appliedRevision: UInt32, nowMs: UInt64)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_check_in(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterString.lower(device),
+        FfiConverterUInt32.lower(appliedRevision),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates a campaign from campaign-file text; `targeted` is the number of targets (0 for
+     * an explicit device list). Returns the campaign id.
+     */
+open func createCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_create_campaign(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(toml),
+        FfiConverterUInt64.lower(targeted),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * What `campaign`'s coverage fallback asks of the app at `now_ms`.
+     */
+open func fallbackDue(campaign: String, nowMs: UInt64)throws  -> FallbackAction  {
+    return try  FfiConverterTypeFallbackAction_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_fallback_due(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Picks and records `campaign`'s next unicast fallback batch from `directory` (the
+     * app's target ids, any order): the smallest silent ids after the server's cursor, as
+     * many as the pace allows now. Open a DM session with each and pass the revision it holds
+     * to `checkIn`: one that missed the broadcast gets the payload as care (`nextCare`).
+     * Empty when none is due.
+     */
+open func fallbackUnicast(campaign: String, directory: [String], nowMs: UInt64)throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_fallback_unicast(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterSequenceString.lower(directory),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
+     * `session_device` (the device the app's DM server authenticated, never an id read
+     * from the message): one result per report. A message refused as a whole changes
+     * nothing and carries the alert error's reason: "not-sender" (a report for another
+     * device: answer 403), "unknown-sender" (401), "unknown-type" (415), "too-large" or
+     * "too-many-items" (413), "malformed-xml", "no-generic-alert", "bad-data" or
+     * "inconsistent" (400).
+     */
+open func ingestAlert(xml: String, sessionDevice: String, nowMs: UInt64)throws  -> [IngestResult]  {
+    return try  FfiConverterSequenceTypeIngestResult.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_ingest_alert(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(xml),
+        FfiConverterString.lower(sessionDevice),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `ingestAlert` for a trusted gateway relaying for many devices: an explicit opt-in
+     * naming in `devices` whom it may speak for ("not-sender" for any other).
+     */
+open func ingestGatewayAlert(xml: String, devices: [String], nowMs: UInt64)throws  -> [IngestResult]  {
+    return try  FfiConverterSequenceTypeIngestResult.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(xml),
+        FfiConverterSequenceString.lower(devices),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Ingests report bytes received at `now_ms`.
+     */
+open func ingestReport(bytes: Data, nowMs: UInt64)throws  -> IngestResult  {
+    return try  FfiConverterTypeIngestResult_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_ingest_report(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(bytes),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The next care order due at `now_ms`, marked dispatched; null when none.
+     */
+open func nextCare(nowMs: UInt64)throws  -> CareOrder?  {
+    return try  FfiConverterOptionTypeCareOrder.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_next_care(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * An operator pauses care of `campaign` until `resume`.
+     */
+open func pause(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_pause(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Records that the app broadcast `campaign`'s payload again, as its fallback asked.
+     */
+open func recordRebroadcast(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Stops taking reports under keys derived from `master_key`; returns whether it was
+     * held (the last master stays).
+     */
+open func removeMasterKey(masterKey: Data)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_remove_master_key(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(masterKey),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     */
+open func resume(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_resume(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Revises a live campaign from campaign-file text (same id, higher revision): the old
+     * revision's care stops and its reports are refused with DM 410.
+     */
+open func reviseCampaign(toml: String, targeted: UInt64, nowMs: UInt64)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_revise_campaign(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(toml),
+        FfiConverterUInt64.lower(targeted),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Which of `devices` (the targets, from the app's directory) are in `campaign`'s success
+     * sample, and which of those the server has heard nothing from yet.
+     */
+open func sample(campaign: String, devices: [String])throws  -> SampleInfo  {
+    return try  FfiConverterTypeSampleInfo_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_sample(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterSequenceString.lower(devices),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it
+     * (server-side, kept across revisions). Below the floor the server records
+     * `BroadcastDegraded`; the app then calls `fallbackDue` after every `tick`.
+     */
+open func setCoverageFloor(campaign: String, floor: Double, fallback: FallbackPolicy, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_set_coverage_floor(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterDouble.lower(floor),
+        FfiConverterTypeFallbackPolicy_lower(fallback),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
+     * it). Group campaigns accept reports only from members. Kept in memory: set it after
+     * every open.
+     */
+open func setDeviceGroups(device: String, groups: [String])throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(device),
+        FfiConverterSequenceString.lower(groups),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Records how many of `campaign`'s targets are in its success sample (see `sample`):
+     * the coverage estimate is then valid for this campaign. Tell it again after a revision.
+     */
+open func setSampledTargets(campaign: String, sampledTargets: UInt64, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt64.lower(sampledTargets),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The statistics of `campaign`.
+     */
+open func stats(campaign: String)throws  -> CampaignStats  {
+    return try  FfiConverterTypeCampaignStats_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_stats(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Lets time pass (settles campaigns past their deadline); returns the next wake-up.
+     */
+open func tick(nowMs: UInt64)throws  -> UInt64?  {
+    return try  FfiConverterOptionUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_tick(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeServerHost: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ServerHost
+
+    public static func lift(_ handle: UInt64) throws -> ServerHost {
+        return ServerHost(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ServerHost) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ServerHost {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ServerHost, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeServerHost_lift(_ handle: UInt64) throws -> ServerHost {
+    return try FfiConverterTypeServerHost.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeServerHost_lower(_ value: ServerHost) -> UInt64 {
+    return FfiConverterTypeServerHost.lower(value)
 }
 
 
@@ -4298,127 +4298,127 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_func_slot() != 36296) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_add_trusted_key() != 3533) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key() != 19159) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_check_in() != 10802) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_check_in() != 9700) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report() != 5703) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_next_report() != 39832) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_next_report_alert() != 62845) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert() != 62072) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_pending() != 56516) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_pending() != 115) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_care() != 58936) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_receive_care() != 6541) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_receive_payload() != 40786) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_receive_payload() != 46270) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_recheck() != 40054) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_recheck() != 36910) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_rejections() != 26843) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_rejections() != 55210) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_remove_trusted_key() != 38468) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_remove_trusted_key() != 31693) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_acknowledged() != 19798) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_report_acknowledged() != 7076) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_refused() != 53) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_report_refused() != 42000) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_report_sent() != 4165) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_report_sent() != 40875) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_resume() != 58928) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_resume() != 58618) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_deviceagent_tick() != 19351) {
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_tick() != 50556) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_add_master_key() != 47660) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key() != 41958) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_build_payload() != 27035) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_build_payload() != 36325) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_care_in_flight() != 4479) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_care_in_flight() != 48711) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_care_outcome() != 36503) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_care_outcome() != 12030) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_check_in() != 31377) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_check_in() != 18438) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_create_campaign() != 44976) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_create_campaign() != 53910) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_fallback_due() != 61052) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_fallback_due() != 53132) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_fallback_unicast() != 12639) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast() != 58601) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_alert() != 62153) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert() != 15696) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_gateway_alert() != 25341) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert() != 29580) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_ingest_report() != 18589) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report() != 29009) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_next_care() != 16684) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_next_care() != 64714) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_pause() != 46199) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_pause() != 53282) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_record_rebroadcast() != 42094) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast() != 60747) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_remove_master_key() != 49750) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() != 54200) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_resume() != 17974) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_resume() != 51120) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_revise_campaign() != 62124) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign() != 22082) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_sample() != 53724) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_sample() != 9479) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_set_coverage_floor() != 1308) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor() != 16872) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_set_device_groups() != 51507) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() != 17050) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_set_sampled_targets() != 26176) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() != 2543) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_stats() != 3402) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_stats() != 51487) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_careserver_tick() != 16721) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_tick() != 24716) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_constructor_deviceagent_open() != 1213) {
+    if (uniffi_devcare_uniffi_checksum_constructor_devicehost_open() != 24138) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_constructor_careserver_open() != 58160) {
+    if (uniffi_devcare_uniffi_checksum_constructor_serverhost_open() != 17795) {
         return InitializationResult.apiChecksumMismatch
     }
 

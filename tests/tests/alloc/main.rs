@@ -31,14 +31,38 @@ const CHECKS: [Check; 3] = [
 ];
 
 fn main() {
-    // `cargo test NAME` passes a filter: run the checks whose name holds it.
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo test NAME` passes a filter; test runners list the checks first (`--list`, as
+    // libtest answers it) and then run one at a time (`NAME --exact`).
+    let filter: Vec<&str> = args
+        .iter()
         .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
         .collect();
+    let exact = args.iter().any(|a| a == "--exact");
+    let ignored_only = args.iter().any(|a| a == "--ignored");
+    let chosen = |name: &str| {
+        filter.is_empty()
+            || filter
+                .iter()
+                .any(|f| if exact { name == *f } else { name.contains(f) })
+    };
+    if args.iter().any(|a| a == "--list") {
+        if !ignored_only {
+            for (name, _) in CHECKS {
+                if chosen(name) {
+                    println!("{name}: test");
+                }
+            }
+        }
+        return;
+    }
+    if ignored_only {
+        return; // no check is ignored
+    }
     let mut ran = 0;
     for (name, check) in CHECKS {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+        if !chosen(name) {
             continue;
         }
         println!("check {name} ...");

@@ -38,6 +38,7 @@ pub mod slot;
 pub mod spec;
 #[cfg(feature = "server")]
 pub mod stats;
+pub mod status;
 pub mod store;
 pub mod text;
 pub mod time;

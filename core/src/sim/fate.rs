@@ -1,5 +1,6 @@
 //! Per-device deterministic randomness, and how a failing device's apply goes wrong.
 
+use crate::status;
 use siphasher::sip::SipHasher24;
 
 use crate::model::{Campaign, Duration};
@@ -60,10 +61,16 @@ pub(super) enum Injury {
 
 /// What a simulated device's DM tree answers a setting it fails to apply (the injected
 /// truth of the device side, not a server's answer).
-pub(super) const FAILURE_CODES: [u16; 5] = [404, 405, 415, 420, 500];
+pub(super) const FAILURE_CODES: [u16; 5] = [
+    status::NOT_FOUND,
+    status::COMMAND_NOT_ALLOWED,
+    status::UNSUPPORTED_FORMAT,
+    status::DEVICE_FULL,
+    status::COMMAND_FAILED,
+];
 
 /// What a device's DM tree answers a care setting that does not take (injected truth).
-pub(super) const CARE_FAILURE: u16 = FAILURE_CODES[4];
+pub(super) const CARE_FAILURE: u16 = status::COMMAND_FAILED;
 
 pub(super) fn injuries(c: &Campaign, r: u64) -> Vec<Injury> {
     let n = c.settings.len();

@@ -105,7 +105,7 @@ impl StoreError {
     /// recording the device's message: 500 (Command failed). Not a definitive refusal
     /// ([`crate::rules::is_definitive_refusal`]): the device sends again.
     pub fn dm_status(&self) -> u16 {
-        500
+        crate::status::COMMAND_FAILED
     }
 
     /// The stable name: the variant's name in kebab-case, derived (strum), so it cannot

@@ -267,3 +267,29 @@ fn no_source_file_over_600_lines_outside_the_exceptions() {
     }
     assert!(over.is_empty(), "{}", over.join("\n"));
 }
+
+#[test]
+fn the_readme_is_a_front_door_that_links_every_docs_page() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 200,
+        "README.md has {lines} lines; move reference material to docs/"
+    );
+    let mut pages: Vec<String> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .collect();
+    pages.sort();
+    assert!(pages.len() > 5, "{pages:?}");
+    let unlinked: Vec<&String> = pages
+        .iter()
+        .filter(|p| !readme.contains(&format!("](docs/{p})")))
+        .collect();
+    assert!(
+        unlinked.is_empty(),
+        "docs pages the README's map does not link: {unlinked:?}"
+    );
+}

@@ -1,21 +1,20 @@
-//! A simulated device's state with its log: the record log a handset's store keeps,
-//! written through the one loop ([`crate::host::engine`]) as a device host writes its store.
+//! A simulated device that keeps no log (no device faults in the world): its state stepped
+//! through the one loop ([`crate::host::engine`]) with nothing to write, the same decider a
+//! device host runs. Devices that keep logs are device hosts over their own stores
+//! ([`crate::host::DeviceAgent`], in the world's device side).
 
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};
 use crate::host::engine::{Engine, execute};
-use crate::store::{Persist, StoreError, StreamId};
+use crate::store::StoreError;
 
-/// One device: its state, and its log as stored records (framing and CRC of the store's
-/// codec), when the world keeps logs.
+/// One device's state, with no log.
 pub(super) struct DeviceLog<'a> {
     pub(super) state: &'a mut DeviceState,
-    pub(super) records: Option<&'a mut Vec<Vec<u8>>>,
-    pub(super) stream: &'a StreamId,
 }
 
 impl DeviceLog<'_> {
-    /// Runs `cmd` through the one loop: decided, its events appended to the log, folded.
+    /// Runs `cmd` through the one loop: decided and folded.
     pub(super) fn step(
         &mut self,
         cmd: &DeviceCommand,
@@ -39,39 +38,11 @@ impl Engine for DeviceLog<'_> {
         Device::evolve(self.state, event);
     }
 
-    fn commit(&mut self, batch: &[(&(), Vec<&DeviceEvent>)]) -> Result<(), StoreError> {
-        let Some(log) = self.records.as_deref_mut() else {
-            return Ok(()); // no log kept: nothing to write
-        };
-        let start = log.len();
-        for e in batch.iter().flat_map(|(_, es)| es.iter()) {
-            let seq = log.len() as u64 + 1;
-            match e.to_record(self.stream, seq) {
-                Ok(r) => log.push(r),
-                Err(reason) => {
-                    log.truncate(start);
-                    return Err(StoreError::Encode {
-                        stream: self.stream.clone(),
-                        reason,
-                    });
-                }
-            }
-        }
-        Ok(())
+    fn commit(&mut self, _: &[(&(), Vec<&DeviceEvent>)]) -> Result<(), StoreError> {
+        Ok(()) // no log kept
     }
 
-    fn rollback(&mut self, _: &(), folded: bool, _: &StoreError) {
-        if !folded {
-            return;
-        }
-        // Rebuild from the log (what a reopen would read).
-        let mut state = DeviceState::default();
-        let records = self.records.as_deref().map_or(&[][..], Vec::as_slice);
-        for (k, rec) in records.iter().enumerate() {
-            if let Ok(e) = DeviceEvent::from_record(self.stream, k as u64 + 1, rec) {
-                Device::evolve(&mut state, &e);
-            }
-        }
-        *self.state = state;
+    fn rollback(&mut self, _: &(), _: bool, _: &StoreError) {
+        // Nothing is ever written, so a commit cannot fail.
     }
 }

@@ -429,7 +429,7 @@ where
         steps: 0,
         server_cmds: 0,
         work_done: 0,
-        logs: HashMap::new(),
+        hosts: HashMap::new(),
         ever_bad: std::collections::HashSet::new(),
         powered_off: std::collections::HashSet::new(),
         server_backoff: None,

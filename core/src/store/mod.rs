@@ -386,6 +386,30 @@ impl<S: EventStore + ?Sized> EventStore for &S {
     }
 }
 
+/// A store shared by owners that come and go (a host reopened on the same store).
+impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
+    fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
+        (**self).append_records(batch)
+    }
+    fn scan_records(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        f: &mut RecordVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        (**self).scan_records(stream, from, f)
+    }
+    fn version(&self, stream: &StreamId) -> Result<Version, StoreError> {
+        (**self).version(stream)
+    }
+    fn streams(&self) -> Result<Vec<StreamId>, StoreError> {
+        (**self).streams()
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush()
+    }
+}
+
 /// Checks a batch's expected versions against `current` (the versions before the batch),
 /// allowing one stream to appear several times. Returns the new versions.
 pub fn check_batch(

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::alert::SyncHeader;
-use crate::decider::Decider;
-use crate::device::{Device, DeviceCommand, DeviceEvent, DeviceState, Phase};
+use crate::device::{DeviceCommand, DeviceState, Phase};
+use crate::host::RuntimeError;
 use crate::model::{Duration, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::server::{ServerCommand, ServerEvent};
@@ -13,7 +13,6 @@ use crate::sim::devices::{Met, Quiet, count_sampled, meet, provision, refused};
 use crate::sim::fate::*;
 use crate::sim::server::SimServer;
 use crate::sim::*;
-use crate::store::{Persist, StreamId};
 use crate::wire::{derive_device_key, encode_report};
 
 impl<S, P, B> Sim<'_, S, P, B>
@@ -22,10 +21,11 @@ where
     P: FnMut(u64),
     B: SimServer,
 {
-    /// One device step: the decider's events folded into `state`, appended to the
-    /// device's log — unless a power cut loses them first (the device restarts from its
-    /// log, which must hold exactly the state before the step); after it, maybe a reboot
-    /// (the state rebuilt from the log must be the live state).
+    /// One device step. Under device faults, through the device's own host (the production
+    /// device agent over its own store: decided, appended, flushed, folded) — unless a power
+    /// cut loses it first (a new host opens the store, whose log must hold exactly the state
+    /// before the step); after it, maybe a reboot (a new host must hold the live state).
+    /// Without device faults, the same decider through the one loop, with no log.
     pub(in crate::sim) fn device_step(
         &mut self,
         i: u64,
@@ -50,21 +50,41 @@ where
             }
             return Ok(Step::Cut);
         }
-        let stream = self.device_stream();
-        let decided = DeviceLog {
-            state,
-            records: if logged {
-                Some(self.logs.entry(i).or_default())
-            } else {
-                None
-            },
-            stream: &stream,
-        }
-        .step(&cmd)
-        .map_err(|e| SimError::Sink(e.to_string()))?;
-        let events = match decided {
-            Ok(events) => events,
-            Err(e) => return Ok(Step::Refused(e)),
+        let events = if logged {
+            // The device's own host over its own store: the code a handset runs.
+            let id = self.ctx.campaign.id.clone();
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.hosts.entry(i) {
+                let host = DeviceAgent::open(Arc::new(MemoryStore::new()), device_id(i), vec![])
+                    .map_err(|e| SimError::Sink(format!("device {}: {e}", device_id(i))))?;
+                slot.insert(host);
+            }
+            let before = self.host_state(i);
+            if before != *state {
+                return Err(self.violation(
+                    "the-device-host-holds-the-live-state",
+                    self.last_activity,
+                    format!("device {} before {cmd:?}", device_id(i)),
+                ));
+            }
+            let Some(host) = self.hosts.get_mut(&i) else {
+                return Err(SimError::Sink(format!("device {}: no host", device_id(i))));
+            };
+            let events = match host.handle(&id, &cmd) {
+                Ok(events) => events,
+                Err(RuntimeError::Refused(e)) => return Ok(Step::Refused(e)),
+                Err(e) => return Err(SimError::Sink(format!("device {}: {e}", device_id(i)))),
+            };
+            *state = self.host_state(i);
+            events
+        } else {
+            // No device faults: the same decider through the one loop, with no log to keep.
+            let decided = DeviceLog { state }
+                .step(&cmd)
+                .map_err(|e| SimError::Sink(e.to_string()))?;
+            match decided {
+                Ok(events) => events,
+                Err(e) => return Ok(Step::Refused(e)),
+            }
         };
         self.out.device_events += events.len() as u64;
         if logged && self.ctx.fate.unit(TAG_REBOOT, i, step) < self.faults().reboot {
@@ -82,33 +102,31 @@ where
         Ok(Step::Done)
     }
 
-    /// The stream every simulated device's log is kept under (each device has its own log).
-    pub(in crate::sim) fn device_stream(&self) -> StreamId {
-        crate::decider::Side::Device.stream(&self.ctx.campaign.id)
+    /// The state device `i`'s host holds for the campaign (empty without a host).
+    fn host_state(&self, i: u64) -> DeviceState {
+        self.hosts
+            .get(&i)
+            .and_then(|h| h.state(&self.ctx.campaign.id))
+            .cloned()
+            .unwrap_or_default()
     }
 
-    /// Device `i` rebuilt from its stored records: each decoded (checksum, format, kind
-    /// checked) and folded.
-    pub(in crate::sim) fn device_from_log(&self, i: u64) -> Result<DeviceState, SimError> {
-        let stream = self.device_stream();
-        let mut state = DeviceState::default();
-        for (k, rec) in self
-            .logs
-            .get(&i)
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
-            .enumerate()
-        {
-            let e = DeviceEvent::from_record(&stream, k as u64 + 1, rec).map_err(|e| {
-                self.violation(
-                    "device-log-replays-to-live-state",
-                    self.last_activity,
-                    format!("device {}: {e}", device_id(i)),
-                )
-            })?;
-            Device::evolve(&mut state, &e);
-        }
-        Ok(state)
+    /// Device `i` restarted: a new host opens its store and replays the log (each record
+    /// decoded: checksum, format, kind checked); returns the state it holds, and the new
+    /// host replaces the old one.
+    pub(in crate::sim) fn device_from_log(&mut self, i: u64) -> Result<DeviceState, SimError> {
+        let Some(store) = self.hosts.get(&i).map(|h| h.store().clone()) else {
+            return Ok(DeviceState::default());
+        };
+        let host = DeviceAgent::open(store, device_id(i), vec![]).map_err(|e| {
+            self.violation(
+                "device-log-replays-to-live-state",
+                self.last_activity,
+                format!("device {}: {e}", device_id(i)),
+            )
+        })?;
+        self.hosts.insert(i, host);
+        Ok(self.host_state(i))
     }
 
     /// A device step that must not be refused (a refusal is a bug in the simulation).
@@ -138,7 +156,7 @@ where
     /// Forgets device `i`: it has nothing left to do.
     pub(in crate::sim) fn forget(&mut self, i: u64) {
         self.devices.remove(&i);
-        self.logs.remove(&i);
+        self.hosts.remove(&i);
     }
 
     /// Signs the current revision, marks it broadcast at `t`, and delivers it: every device

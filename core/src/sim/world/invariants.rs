@@ -84,11 +84,12 @@ where
                 }
             }
         }
-        let mut ids: Vec<u64> = self.logs.keys().copied().collect();
+        let mut ids: Vec<u64> = self.hosts.keys().copied().collect();
         ids.sort_unstable();
         for i in &ids {
+            let replayed = self.device_from_log(*i)?;
             if let Some(s) = self.devices.get(i)
-                && self.device_from_log(*i)? != *s
+                && replayed != *s
             {
                 return Err(self.violation(
                     "device-log-replays-to-live-state",

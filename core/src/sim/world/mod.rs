@@ -5,6 +5,10 @@
 //! [`Faults::none`] every message arrives at once and the run is the best case.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
+
+use crate::host::DeviceAgent;
+use crate::store::MemoryStore;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use super::server::SimServer;
@@ -111,9 +115,10 @@ pub(super) struct Sim<'a, S, P, B> {
     pub(super) server_cmds: u64,
     /// Work items processed (named by a violation).
     pub(super) work_done: u64,
-    /// Each kept device's event log as stored records (the store's framing and CRC), when
-    /// reboots or power cuts rebuild devices from it.
-    pub(super) logs: HashMap<u64, Vec<Vec<u8>>>,
+    /// Each kept device's host — the production device agent — over the device's own
+    /// store, when reboots and power cuts rebuild devices from their logs: a power cut or a
+    /// reboot drops the host and opens a new one on the same store.
+    pub(super) hosts: HashMap<u64, DeviceAgent<Arc<MemoryStore>>>,
     /// Devices that truly failed, or lacked the payload, at some point (ground truth): the
     /// only ones care may be sent to.
     pub(super) ever_bad: HashSet<u64>,

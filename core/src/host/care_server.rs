@@ -203,7 +203,7 @@ pub fn alert_reports(
 
 /// Report bytes checked (size, frame, MAC under the device's keys from `directory`) and
 /// decoded, as every server host reads them before the decider.
-pub fn decode_report(bytes: &[u8], directory: &dyn Directory) -> Result<Report, ReportError> {
+pub fn report_from_bytes(bytes: &[u8], directory: &dyn Directory) -> Result<Report, ReportError> {
     decode_report_keys(bytes, crate::wire::DEFAULT_MAX_REPORT_BYTES, |d| {
         directory.device_keys(d)
     })
@@ -284,7 +284,7 @@ impl<S: EventStore> CareServer<S> {
         let decoded: Vec<Result<Report, IngestRejection>> = reports
             .iter()
             .map(|bytes| {
-                decode_report(bytes, directory).map_err(|e| {
+                report_from_bytes(bytes, directory).map_err(|e| {
                     self.count_rejection(e.reason());
                     IngestRejection::Wire(e)
                 })

@@ -29,7 +29,7 @@ pub use agent::{DeviceAgent, Pending};
 #[cfg(feature = "server")]
 pub use care_server::{
     CareServer, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys, alert_reports,
-    decode_report,
+    report_from_bytes,
 };
 pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
 pub use error::{HostError, Layer};

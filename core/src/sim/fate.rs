@@ -17,6 +17,15 @@ impl Fate {
         key[8..].copy_from_slice(b"devcare!");
         Fate(SipHasher24::new_with_key(&key))
     }
+    /// A 32-byte secret derived from the seed (simulation keys only).
+    pub(super) fn secret(&self, tag: u8) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (k, chunk) in out.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&self.u64(tag, u64::MAX, k as u64).to_le_bytes());
+        }
+        out
+    }
+
     pub(super) fn u64(&self, tag: u8, device: u64, extra: u64) -> u64 {
         let mut msg = [0u8; 17];
         msg[0] = tag;

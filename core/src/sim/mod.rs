@@ -6,7 +6,7 @@
 //! seed, so the same configuration gives the same outcome on every machine. Healthy devices
 //! are folded and dropped at once: memory grows with failures, not with the fleet.
 
-mod device_log;
+mod bare_device;
 mod devices;
 mod fate;
 mod faults;
@@ -330,7 +330,7 @@ where
     .map_err(|e| SimError::Sink(format!("opening the server: {e}")))?;
     if host.state().control_events() > 0 {
         return Err(SimError::Config(format!(
-            "the stores already hold campaign {}: simulate into fresh stores",
+            "campaign {} already has a sharded log in these stores: simulate into fresh stores",
             cfg.campaign.id
         )));
     }
@@ -338,18 +338,10 @@ where
     Ok((out, host.state().clone()))
 }
 
-/// The master secret the simulated devices' report keys derive from (from the seed).
+/// The master secret the simulated devices' report keys derive from (from the seed): the
+/// server host's key directory holds it, the world derives each device's key from it.
 fn report_master(seed: u64) -> [u8; 32] {
-    let fate = Fate::new(seed);
-    let mut out = [0u8; 32];
-    for (k, chunk) in out.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(
-            &fate
-                .u64(TAG_REPORT_MASTER, u64::MAX, k as u64)
-                .to_le_bytes(),
-        );
-    }
-    out
+    Fate::new(seed).secret(TAG_REPORT_MASTER)
 }
 
 fn check(cfg: &FleetConfig) -> Result<(), SimError> {
@@ -393,7 +385,7 @@ where
             fate,
         },
         progress,
-        report_master: [0; 32],
+        report_master: report_master(cfg.seed),
         server,
         sink,
         queue: BinaryHeap::new(),
@@ -436,8 +428,6 @@ where
         last_activity: cfg.campaign.issued_at,
         wake_at: None,
     };
-    sim.report_master = sim.secret(TAG_REPORT_MASTER);
-    debug_assert_eq!(sim.report_master, report_master(cfg.seed));
     sim.run()?;
     let stats = sim.server.campaign().stats();
     let mut out = sim.out;

@@ -6,7 +6,7 @@
 //!   Generic Alerts cross [`CareServer::ingest_alerts`] as DM messages of the sending
 //!   device's session, every other command [`CareServer::handle`].
 //! * [`Sharded`] is a [`ShardWorker`] owning every shard of the campaign, over one store or
-//!   several: the same decode ([`decode_report`], [`alert_reports`]) and answers
+//!   several: the same decode ([`report_from_bytes`], [`alert_reports`]) and answers
 //!   ([`Ingest::from_decided`]).
 //!
 //! A server crash drops the host and opens a new one on the same store, which replays the
@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::alert::{AlertError, AlertLimits, Sender};
 use crate::host::{
     CareServer, Directory, GroupDirectory, Ingest, RuntimeError, ShardMap, ShardWorker,
-    WorkerError, alert_reports, decode_report,
+    WorkerError, alert_reports, report_from_bytes,
 };
 use crate::model::{CampaignId, DeviceId, Timestamp};
 use crate::server::{
@@ -66,11 +66,6 @@ impl<S> SimStore<S> {
     /// Clears the switch; whether it was still set (no append came to use it).
     pub fn clear(&self) -> bool {
         self.fail.swap(false, Ordering::SeqCst)
-    }
-
-    /// The wrapped store.
-    pub fn inner(&self) -> &S {
-        &self.inner
     }
 }
 
@@ -315,7 +310,7 @@ impl<S: EventStore + Sync> SimServer for Sharded<'_, S> {
         })
     }
     fn ingest_report(&mut self, bytes: &[u8], at: Timestamp) -> Result<Ingest, StoreError> {
-        match decode_report(bytes, &self.keys) {
+        match report_from_bytes(bytes, &self.keys) {
             Ok(report) => self.accept(report, at),
             Err(e) => Ok(Ingest::Rejected(e.into())),
         }

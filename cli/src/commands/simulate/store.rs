@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 
 use devcare::host::{CareServer, ShardMap, ShardedLog};
 use devcare::server::{ShardRouter, ShardedState};
-use devcare::sim::{FleetConfig, FleetOutcome, simulate_on_store, simulate_sharded};
+use devcare::sim::{FleetConfig, FleetOutcome, SimError, simulate_on_store, simulate_sharded};
 use devcare::store::{EventStore, MemoryStore, SledStore};
 use devcare::{Campaign, ServerState};
 use devcare_pg::PgStore;
 use indicatif::ProgressBar;
 
 use super::args::SimArgs;
-use crate::error::{Result, input, internal};
+use crate::error::{CliError, Result, input, internal};
 
 /// Peak resident set size of this process, in MB (Linux `VmHWM`).
 pub(super) fn peak_rss_mb() -> f64 {
@@ -65,8 +65,16 @@ fn run_on<S: EventStore>(
     store: &S,
     bar: &ProgressBar,
 ) -> Result<(FleetOutcome, ServerState)> {
-    simulate_on_store(cfg, store, |_| Ok(()), |done| bar.set_position(done))
-        .map_err(|e| internal(format!("simulation: {e}")))
+    simulate_on_store(cfg, store, |_| Ok(()), |done| bar.set_position(done)).map_err(sim_error)
+}
+
+/// A simulation that refused its configuration (e.g. a store that already holds the
+/// campaign) is the user's input; any other failure is the program's.
+fn sim_error(e: SimError) -> CliError {
+    match e {
+        SimError::Config(m) => input(m),
+        e => internal(format!("simulation: {e}")),
+    }
 }
 
 fn sled_dir(base: &Path, c: &Campaign) -> Result<PathBuf> {
@@ -99,15 +107,6 @@ fn run_sharded<S: EventStore + Sync>(
     bar: &ProgressBar,
 ) -> Result<(FleetOutcome, ShardedState, bool)> {
     let map = ShardMap::round_robin(router.shards(), stores.len() as u16);
-    let (log, empty) = ShardedLog::open(stores, map.clone(), router, &cfg.campaign.id)
-        .map_err(|e| input(format!("--store: {e}")))?;
-    if empty.control_events() > 0 {
-        return Err(input(format!(
-            "--store: campaign {} already has a sharded log there; simulate into a fresh store",
-            cfg.campaign.id
-        )));
-    }
-    drop(log);
     let (out, state) = simulate_sharded(
         cfg,
         stores.iter().collect(),
@@ -117,7 +116,7 @@ fn run_sharded<S: EventStore + Sync>(
         |_| Ok(()),
         |done| bar.set_position(done),
     )
-    .map_err(|e| internal(format!("simulation: {e}")))?;
+    .map_err(sim_error)?;
     let (_, replayed) = ShardedLog::open(stores, map, router, &cfg.campaign.id)
         .map_err(|e| internal(format!("replaying the sharded log: {e}")))?;
     let same = replayed == state;
@@ -211,14 +210,6 @@ fn execute_pg(cfg: &FleetConfig, url: &str, bar: &ProgressBar) -> Result<Run> {
     let connect = || PgStore::connect(url).map_err(|e| input(format!("--store: {e}")));
     let store = connect()?;
     let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
-    let existing = store
-        .version(&stream)
-        .map_err(|e| input(format!("--store: {e}")))?;
-    if existing > 0 {
-        return Err(input(format!(
-            "--store: {stream} already holds {existing} events in this database; simulate into a fresh database"
-        )));
-    }
     let (out, state) = run_on(cfg, &store, bar)?;
     let server = CareServer::open(connect()?)
         .map_err(|e| internal(format!("replaying from PostgreSQL: {e}")))?;

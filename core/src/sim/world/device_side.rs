@@ -8,7 +8,7 @@ use crate::host::RuntimeError;
 use crate::model::{Duration, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload};
 use crate::server::{ServerCommand, ServerEvent};
-use crate::sim::device_log::DeviceLog;
+use crate::sim::bare_device::BareDevice;
 use crate::sim::devices::{Met, Quiet, count_sampled, meet, provision, refused};
 use crate::sim::fate::*;
 use crate::sim::server::SimServer;
@@ -53,22 +53,25 @@ where
         let events = if logged {
             // The device's own host over its own store: the code a handset runs.
             let id = self.ctx.campaign.id.clone();
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.hosts.entry(i) {
-                let host = DeviceAgent::open(Arc::new(MemoryStore::new()), device_id(i), vec![])
-                    .map_err(|e| SimError::Sink(format!("device {}: {e}", device_id(i))))?;
-                slot.insert(host);
-            }
-            let before = self.host_state(i);
-            if before != *state {
+            let host = match self.hosts.entry(i) {
+                std::collections::hash_map::Entry::Occupied(h) => h.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
+                    DeviceAgent::open(Arc::new(MemoryStore::new()), device_id(i), vec![])
+                        .map_err(|e| SimError::Sink(format!("device {}: {e}", device_id(i))))?,
+                ),
+            };
+            // The host holds exactly the state the world last saw (compared in place).
+            let holds = match host.state(&id) {
+                Some(s) => s == state,
+                None => *state == DeviceState::default(),
+            };
+            if !holds {
                 return Err(self.violation(
                     "the-device-host-holds-the-live-state",
                     self.last_activity,
                     format!("device {} before {cmd:?}", device_id(i)),
                 ));
             }
-            let Some(host) = self.hosts.get_mut(&i) else {
-                return Err(SimError::Sink(format!("device {}: no host", device_id(i))));
-            };
             let events = match host.handle(&id, &cmd) {
                 Ok(events) => events,
                 Err(RuntimeError::Refused(e)) => return Ok(Step::Refused(e)),
@@ -78,7 +81,7 @@ where
             events
         } else {
             // No device faults: the same decider through the one loop, with no log to keep.
-            let decided = DeviceLog { state }
+            let decided = BareDevice { state }
                 .step(&cmd)
                 .map_err(|e| SimError::Sink(e.to_string()))?;
             match decided {

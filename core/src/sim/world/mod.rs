@@ -140,11 +140,7 @@ where
 
     /// A 32-byte secret derived from the seed (simulation keys only).
     pub(super) fn secret(&self, tag: u8) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (k, chunk) in out.chunks_mut(8).enumerate() {
-            chunk.copy_from_slice(&self.ctx.fate.u64(tag, u64::MAX, k as u64).to_le_bytes());
-        }
-        out
+        self.ctx.fate.secret(tag)
     }
 
     pub(super) fn push(&mut self, at: Timestamp, w: Work) {

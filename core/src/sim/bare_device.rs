@@ -9,11 +9,11 @@ use crate::host::engine::{Engine, execute};
 use crate::store::StoreError;
 
 /// One device's state, with no log.
-pub(super) struct DeviceLog<'a> {
+pub(super) struct BareDevice<'a> {
     pub(super) state: &'a mut DeviceState,
 }
 
-impl DeviceLog<'_> {
+impl BareDevice<'_> {
     /// Runs `cmd` through the one loop: decided and folded.
     pub(super) fn step(
         &mut self,
@@ -24,7 +24,7 @@ impl DeviceLog<'_> {
     }
 }
 
-impl Engine for DeviceLog<'_> {
+impl Engine for BareDevice<'_> {
     type Key = ();
     type Command = DeviceCommand;
     type Event = DeviceEvent;

@@ -824,3 +824,33 @@ fn simulate_on_one_or_two_threads_prints_the_same_result_and_zero_threads_is_an_
     let err = fails(&["simulate", "--devices", "10", "--threads", "0"], 2);
     assert!(err.contains("--threads: at least 1"), "{err}");
 }
+
+#[test]
+fn simulate_reports_over_either_transport_and_an_unknown_one_is_an_input_error() {
+    let run = |transport: &str| -> serde_json::Value {
+        serde_json::from_str(&ok(&[
+            "simulate",
+            "--devices",
+            "2000",
+            "--store",
+            "memory",
+            "--faults",
+            "realistic",
+            "--transport",
+            transport,
+            "--json",
+        ]))
+        .unwrap()
+    };
+    let binary = run("binary");
+    let alert = run("alert");
+    // The same decisions either way; an alert is a whole DM message, so more bytes.
+    assert_eq!(binary["unresolved"], 0);
+    assert_eq!(alert["unresolved"], binary["unresolved"]);
+    assert_eq!(alert["reports_accepted"], binary["reports_accepted"]);
+    let err = fails(&["simulate", "--devices", "10", "--transport", "pigeon"], 2);
+    assert!(
+        err.contains("--transport: expected binary, alert or mixed"),
+        "{err}"
+    );
+}

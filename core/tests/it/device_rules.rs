@@ -1013,3 +1013,24 @@ fn a_definitive_refusal_stops_the_resends_and_only_a_4xx_is_one() {
     // Told again (a duplicated answer): nothing.
     assert!(Device::decide(&s, &refused(410)).unwrap().is_empty());
 }
+
+#[test]
+fn a_report_answer_acknowledges_on_2xx_stops_on_a_definitive_refusal_and_resends_otherwise() {
+    use devcare::rules::{ReportAnswer, report_answer};
+    for ok in [200, 202] {
+        assert_eq!(report_answer(ok), ReportAnswer::Acknowledged, "{ok}");
+    }
+    for refused in [400, 401, 403, 404, 410, 413, 415] {
+        assert_eq!(
+            report_answer(refused),
+            ReportAnswer::RefusedForGood,
+            "{refused}"
+        );
+    }
+    // A server that could not record the report (its store failed) asks for it again, as
+    // do a timeout and a throttle.
+    let store_failed = devcare::store::StoreError::Backend("disk".into()).dm_status();
+    for again in [store_failed, 408, 429, 503] {
+        assert_eq!(report_answer(again), ReportAnswer::SendAgain, "{again}");
+    }
+}

@@ -199,3 +199,29 @@ fn the_alert_transport_crosses_the_alert_ingest_and_decides_as_binary_reports_do
         );
     }
 }
+
+/// A simulated store error fails exactly the host's next append, then the store works; an
+/// armed error no append used is cleared and said so (the world counts only used ones).
+#[test]
+fn a_simulated_store_error_fails_the_next_append_only() {
+    use devcare::sim::SimStore;
+    use devcare::store::{EventStore, MemoryStore, StoreError, StreamId};
+    let store = SimStore::new(MemoryStore::new());
+    let stream = StreamId::new("server/c").unwrap();
+    let event = [ServerEvent::BroadcastSent { at: Timestamp(1) }];
+    store.fail_next_append();
+    assert!(matches!(
+        store.append(&stream, 0, &event),
+        Err(StoreError::Backend(_))
+    ));
+    assert_eq!(
+        store.version(&stream).unwrap(),
+        0,
+        "the failed append wrote nothing"
+    );
+    assert!(!store.clear(), "the armed error was used");
+    assert_eq!(store.append(&stream, 0, &event).unwrap(), 1);
+    store.fail_next_append();
+    assert!(store.clear(), "an armed error no append used is cleared");
+    assert_eq!(store.append(&stream, 1, &event).unwrap(), 2);
+}

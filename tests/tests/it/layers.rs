@@ -293,3 +293,34 @@ fn the_readme_is_a_front_door_that_links_every_docs_page() {
         "docs pages the README's map does not link: {unlinked:?}"
     );
 }
+
+/// The DM status a simulated device gets is whatever the server host answered: no status
+/// code is written in the simulator (the device side's injected DM-tree failures are named
+/// from `devcare::status`).
+#[test]
+fn no_dm_status_literal_in_the_simulator() {
+    const CODES: [&str; 12] = [
+        "200", "202", "400", "401", "403", "404", "405", "410", "413", "415", "420", "500",
+    ];
+    let mut files = Vec::new();
+    rust_files(&root().join("core/src/sim"), &mut files);
+    assert!(files.len() > 5, "{files:?}");
+    let mut found = Vec::new();
+    for p in files {
+        let text = code(&std::fs::read_to_string(&p).unwrap());
+        for (n, line) in text.lines().enumerate() {
+            let digits: Vec<&str> = line
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|t| !t.is_empty())
+                .collect();
+            if digits.iter().any(|d| CODES.contains(d)) {
+                found.push(format!("{}:{}: {}", p.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "DM status literals in the simulator:\n{}",
+        found.join("\n")
+    );
+}

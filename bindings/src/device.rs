@@ -235,6 +235,6 @@ impl DeviceHost {
 
     /// Input refused since open (all reasons).
     pub fn rejections(&self) -> Result<u64, DevcareError> {
-        Ok(lock(&self.0)?.rejections())
+        Ok(lock(&self.0)?.rejected())
     }
 }

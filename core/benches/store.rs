@@ -13,7 +13,7 @@
 //! * replay of the same 1,000,000 events from memory.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use devcare::host::CareServer;
+use devcare::host::{GroupDirectory, ServerHost};
 use devcare::server::ServerEvent;
 use devcare::store::{
     EventStore, FileStore, LOG_FILE, MemoryStore, Persist, SledStore, StreamId, event_key,
@@ -68,7 +68,7 @@ fn group_commits(
     store: SledStore,
     c: &Campaign,
 ) {
-    let mut server = CareServer::open(store).unwrap();
+    let mut server = ServerHost::on_store(store, GroupDirectory::new([0; 32])).unwrap();
     server
         .handle(
             &c.id,

@@ -3,7 +3,7 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use devcare::host::CareServer;
+use devcare::host::{GroupDirectory, ServerHost};
 use devcare::store::{MemoryStore, SledStore};
 use devcare::*;
 use libfuzzer_sys::fuzz_target;
@@ -68,8 +68,8 @@ fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = campaign();
     let id = c.id.clone();
-    let mut sled = CareServer::open(SledStore::open(dir.path()).expect("open")).expect("replay");
-    let mut mem = CareServer::open(MemoryStore::new()).expect("replay");
+    let mut sled = ServerHost::on_store(SledStore::open(dir.path()).expect("open"), GroupDirectory::new([0; 32])).expect("replay");
+    let mut mem = ServerHost::on_store(MemoryStore::new(), GroupDirectory::new([0; 32])).expect("replay");
     let create = ServerCommand::Create {
         campaign: Box::new(c.clone()),
         targeted: Some(20),
@@ -141,7 +141,7 @@ fuzz_target!(|data: &[u8]| {
             Op::Reboot => {
                 sled.flush().expect("flush");
                 drop(sled);
-                sled = CareServer::open(SledStore::open(dir.path()).expect("reopen"))
+                sled = ServerHost::on_store(SledStore::open(dir.path()).expect("reopen"), GroupDirectory::new([0; 32]))
                     .expect("replay after reboot");
                 assert_eq!(sled.state(&id), mem.state(&id), "state after reboot");
                 continue;

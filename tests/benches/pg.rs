@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use devcare::host::{CareServer, ShardMap, ShardWorker};
+use devcare::host::{GroupDirectory, ServerHost, ShardMap, ShardWorker};
 use devcare::server::{ServerCommand, ShardRouter};
 use devcare::store::{EventStore, Persist, StreamId};
 use devcare::*;
@@ -60,7 +60,11 @@ fn ingest(cr: &mut Criterion) {
         return;
     };
     let c = campaign("bench-ingest");
-    let mut server = CareServer::open(PgStore::connect(&url).unwrap()).unwrap();
+    let mut server = ServerHost::on_store(
+        PgStore::connect(&url).unwrap(),
+        GroupDirectory::new([0; 32]),
+    )
+    .unwrap();
     server
         .handle(
             &c.id,
@@ -98,7 +102,11 @@ fn ingest(cr: &mut Criterion) {
         if b == 256 {
             // Where the time goes: the same work on a store in memory (decide, evolve,
             // encode, CRC; no database).
-            let mut mem = CareServer::open(devcare::store::MemoryStore::new()).unwrap();
+            let mut mem = ServerHost::on_store(
+                devcare::store::MemoryStore::new(),
+                GroupDirectory::new([0; 32]),
+            )
+            .unwrap();
             mem.handle(
                 &c.id,
                 &ServerCommand::Create {

@@ -1,16 +1,18 @@
 //! [`DeviceHost`]: every flow a handset's DM stack runs, as one Rust function each. The C
-//! API (`devcare_device_*`) and the bindings' `DeviceAgent` only convert types around it.
+//! API (`devcare_device_*`) and the bindings' `DeviceHost` only convert types around it; the
+//! typed core (commands, the apply flows, the due report) is in `device_core`.
 
 use std::path::Path;
 
+use crate::device::Device;
 use crate::device::{DeviceCommand, Phase};
 use crate::host::HostError;
-use crate::host::agent::{DeviceAgent, Pending};
 use crate::host::keys::{campaign_id, device_id, group_names, key32, trust};
-use crate::model::{CampaignId, Setting, Timestamp};
+use crate::host::streams::{Rejections, Streams};
+use crate::model::{CampaignId, DeviceId, Setting, Timestamp};
 use crate::payload::{KeyId, PayloadLimits, TrustedKeys};
 use crate::report::ApplyResult;
-use crate::store::AnyStore;
+use crate::store::{AnyStore, EventStore};
 use crate::wire::DeviceKey;
 
 /// A report to send now.
@@ -57,20 +59,26 @@ pub struct CareDone<E> {
     pub host_error: Option<E>,
 }
 
-/// A handset's devcare host: its agent on the embedded store, the server keys it trusts and
-/// its own report key. Every call that changes state flushes before it returns `Ok`.
-pub struct DeviceHost {
-    agent: DeviceAgent<AnyStore>,
-    trusted: TrustedKeys,
-    key: zeroize::Zeroizing<DeviceKey>,
-    limits: PayloadLimits,
+/// A handset's devcare host: a [`Device`] decider per campaign stream over an event store
+/// `S` (the embedded device log by default), the server keys it trusts and its own report
+/// key. Every call that changes state is decided, appended and flushed before it returns
+/// `Ok` (one loop, [`crate::host`]'s flush rule).
+pub struct DeviceHost<S = AnyStore> {
+    pub(super) store: S,
+    pub(super) device: DeviceId,
+    pub(super) groups: Vec<String>,
+    pub(super) streams: Streams<Device>,
+    pub(super) rejections: Rejections,
+    pub(super) trusted: TrustedKeys,
+    pub(super) key: zeroize::Zeroizing<DeviceKey>,
+    pub(super) limits: PayloadLimits,
 }
 
-impl std::fmt::Debug for DeviceHost {
+impl<S> std::fmt::Debug for DeviceHost<S> {
     /// The report key is a secret: never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceHost")
-            .field("device", self.agent.device())
+            .field("device", &self.device)
             .field("trusted_keys", &self.trusted.ids().len())
             .finish_non_exhaustive()
     }
@@ -94,15 +102,11 @@ impl DeviceHost {
         let trusted = trust(server_public_key)?;
         let key = zeroize::Zeroizing::new(key32(device_key, "device_key")?);
         let store = AnyStore::open_device(path)?;
-        let agent = DeviceAgent::open(store, device, groups)?;
-        Ok(DeviceHost {
-            agent,
-            trusted,
-            key,
-            limits: PayloadLimits::default(),
-        })
+        Ok(DeviceHost::on_store(store, device, groups, trusted, *key)?)
     }
+}
 
+impl<S: EventStore> DeviceHost<S> {
     /// Also trusts payloads signed by `server_public_key` (32 bytes) — a server key rotation
     /// starts: trust the new key before the server signs with it. Returns its key id (what
     /// a payload header names).
@@ -143,21 +147,18 @@ impl DeviceHost {
         now: Timestamp,
         apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<Option<E>, HostError> {
-        let host_error =
-            self.agent
-                .receive_and_apply(payload, &self.trusted, &self.limits, now, apply)?;
-        Ok(host_error)
+        Ok(self.receive_and_apply(payload, now, apply)?)
     }
 
     /// Lets time pass; returns when the next tick is needed (`None`: nothing waits).
     pub fn tick(&mut self, now: Timestamp) -> Result<Option<Timestamp>, HostError> {
-        self.agent.tick(now)?;
-        Ok(self.agent.next_wake())
+        self.tick_events(now)?;
+        Ok(self.next_wake())
     }
 
     /// The report due at `now`, if any, encoded and authenticated.
     pub fn next_report(&self, now: Timestamp) -> Result<Option<DueReport>, HostError> {
-        match self.agent.next_due_report(now, &self.key) {
+        match self.next_due_report(now) {
             None => Ok(None),
             Some((campaign, report, bytes)) => Ok(Some(DueReport {
                 campaign,
@@ -169,8 +170,7 @@ impl DeviceHost {
 
     /// The report due at `now`, if any, as an OMA DM 1.2 Generic Alert.
     pub fn next_report_alert(&self, now: Timestamp) -> Option<DueAlert> {
-        self.agent
-            .next_due_alert(now, None)
+        self.next_due_alert(now, None)
             .map(|(campaign, report, xml)| DueAlert {
                 campaign,
                 attempt: report.attempt,
@@ -235,13 +235,9 @@ impl DeviceHost {
         apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<CareDone<E>, HostError> {
         let id = self.known(campaign)?;
-        let host_error = self
-            .agent
-            .receive_care_and_apply(&id, revision, attempt, indices, now, apply)?;
-        let recovered = self
-            .agent
-            .state(&id)
-            .is_some_and(|s| s.phase == Phase::Recovered);
+        let host_error =
+            self.receive_care_and_apply(&id, revision, attempt, indices, now, apply)?;
+        let recovered = self.state(&id).is_some_and(|s| s.phase == Phase::Recovered);
         Ok(CareDone {
             recovered,
             host_error,
@@ -261,16 +257,8 @@ impl DeviceHost {
         now: Timestamp,
     ) -> Result<bool, HostError> {
         let id = self.known(campaign)?;
-        let events = self
-            .agent
-            .handle(&id, &DeviceCommand::Recheck { results, at: now })?;
+        let events = self.handle(&id, &DeviceCommand::Recheck { results, at: now })?;
         Ok(!events.is_empty())
-    }
-
-    /// Work taken on and not finished, e.g. after the device died mid-apply (see
-    /// [`DeviceAgent::pending`]). A host checks it after every open.
-    pub fn pending(&self) -> Vec<Pending> {
-        self.agent.pending()
     }
 
     /// Finishes every pending piece of work at `now`: `apply` applies its settings and the
@@ -281,15 +269,13 @@ impl DeviceHost {
         now: Timestamp,
         apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<(usize, Option<E>), HostError> {
-        let done = self.agent.resume(now, apply)?;
-        Ok(done)
+        Ok(self.resume_pending(now, apply)?)
     }
 
     /// What to state when checking in: per campaign this device knows, the last revision it
     /// applied successfully. The server gives care to a target that is behind.
     pub fn check_in(&self) -> Vec<CheckIn> {
-        self.agent
-            .states()
+        self.states()
             .map(|(id, s)| CheckIn {
                 campaign: id.clone(),
                 applied_revision: s.applied_revision,
@@ -297,24 +283,20 @@ impl DeviceHost {
             .collect()
     }
 
-    /// Input refused since the host was opened, all reasons together.
-    pub fn rejections(&self) -> u64 {
-        self.agent.rejections().values().sum()
+    /// Input refused since the host was opened, all reasons together (per reason:
+    /// [`Self::rejections`]).
+    pub fn rejected(&self) -> u64 {
+        self.rejections().values().sum()
     }
 
-    /// The agent underneath (states, per-reason refusal counts).
-    pub fn agent(&self) -> &DeviceAgent<AnyStore> {
-        &self.agent
-    }
-
-    /// Makes every append so far durable.
+    /// Makes every append so far durable (every call that changed state already did).
     pub fn flush(&self) -> Result<(), HostError> {
-        Ok(self.agent.flush()?)
+        Ok(self.store.flush()?)
     }
 
     fn known(&self, campaign: &str) -> Result<CampaignId, HostError> {
         let id = campaign_id(campaign)?;
-        if self.agent.state(&id).is_none() {
+        if self.state(&id).is_none() {
             return Err(HostError::UnknownCampaign(id.to_string()));
         }
         Ok(id)
@@ -322,7 +304,7 @@ impl DeviceHost {
 
     fn command(&mut self, campaign: &str, cmd: DeviceCommand) -> Result<(), HostError> {
         let id = self.known(campaign)?;
-        self.agent.handle(&id, &cmd)?;
+        self.handle(&id, &cmd)?;
         Ok(())
     }
 }

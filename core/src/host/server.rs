@@ -1,19 +1,21 @@
 //! [`ServerHost`]: every flow a DM server runs, as one Rust function each. The C API
-//! (`devcare_server_*`) and the bindings' `CareServer` only convert types around it.
+//! (`devcare_server_*`) and the bindings' `ServerHost` only convert types around it; the
+//! typed core (commands, batches, the ingest's group commit) is in `server_core`.
 
 use std::path::Path;
 
 use crate::alert::AlertLimits;
 use crate::host::HostError;
-use crate::host::care_server::{CareServer, GroupDirectory, Ingest};
 use crate::host::keys::{campaign_id, device_id, group_names, key32};
+use crate::host::server_core::{Directory, GroupDirectory, Ingest};
+use crate::host::streams::{Rejections, Streams};
 use crate::model::{Campaign, CampaignId, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, build_payload};
 use crate::server::{
-    CampaignStats, CareOrder, CoverageFloor, Fallback, FallbackDue, InFlightCare, ServerCommand,
-    ServerState,
+    CampaignStats, CareOrder, CoverageFloor, Fallback, FallbackDue, InFlightCare, Server,
+    ServerCommand, ServerState,
 };
-use crate::store::AnyStore;
+use crate::store::{AnyStore, EventStore};
 
 /// Which devices of a host's directory are in a campaign's success sample.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,27 +60,45 @@ impl AlertIngest {
     }
 }
 
-/// A DM server's devcare host: the care server on the embedded store and the master
-/// secret its device report keys derive from. Every call that changes state flushes
-/// before it returns `Ok`.
+/// A DM server's devcare host: a [`Server`](crate::server::Server) decider per campaign
+/// stream over an event store `S` (the embedded store by default), and the device key
+/// directory `D` reports are checked against (by default derived from a master secret).
+/// Every call that changes state is decided, appended and flushed before it returns `Ok`
+/// (one loop, [`crate::host`]'s flush rule).
 #[derive(Debug)]
-pub struct ServerHost {
-    server: CareServer<AnyStore>,
-    keys: GroupDirectory,
+pub struct ServerHost<S = AnyStore, D = GroupDirectory> {
+    pub(super) store: S,
+    pub(super) streams: Streams<Server>,
+    pub(super) rejections: Rejections,
+    pub(super) keys: D,
 }
 
 impl ServerHost {
     /// Opens the host. Device report keys derive from `master_key` (32 bytes). `path`
     /// `None` keeps the log in memory; otherwise it is a sled directory, replayed on open.
+    /// Another store or key directory: [`Self::on_store`].
     pub fn open(path: Option<&Path>, master_key: &[u8]) -> Result<Self, HostError> {
         let keys = GroupDirectory::new(key32(master_key, "master_key")?);
         let store = AnyStore::open(path)?;
-        Ok(ServerHost {
-            server: CareServer::open(store)?,
-            keys,
-        })
+        Ok(ServerHost::on_store(store, keys)?)
     }
 
+    /// Parses and validates campaign-file text (errors located at `campaign.toml:line:col`).
+    pub fn parse_campaign(toml: &str) -> Result<Campaign, HostError> {
+        Ok(Campaign::from_toml("campaign.toml", toml)?)
+    }
+
+    /// [`Self::parse_campaign`], with the file's server-side `[coverage]` policy.
+    pub fn parse_campaign_file(toml: &str) -> Result<(Campaign, Option<CoverageFloor>), HostError> {
+        Ok(crate::file::parse_campaign_file(
+            "campaign.toml",
+            toml,
+            &crate::model::Limits::DEFAULT,
+        )?)
+    }
+}
+
+impl<S: EventStore> ServerHost<S, GroupDirectory> {
     /// Records that `device` belongs to `groups` (replacing what was recorded; an empty list
     /// clears it). Group campaigns accept reports only from members. The table lives in
     /// memory: the host sets it after every open, from its own device directory.
@@ -106,12 +126,9 @@ impl ServerHost {
     pub fn remove_master_key(&mut self, master_key: &[u8]) -> Result<bool, HostError> {
         Ok(self.keys.remove_master(&key32(master_key, "master_key")?))
     }
+}
 
-    /// Parses and validates campaign-file text (errors located at `campaign.toml:line:col`).
-    pub fn parse_campaign(toml: &str) -> Result<Campaign, HostError> {
-        Ok(Campaign::from_toml("campaign.toml", toml)?)
-    }
-
+impl<S: EventStore, D: Directory> ServerHost<S, D> {
     /// Creates `campaign` at `now`. `targeted` is the number of target devices (0 for an
     /// explicit device list). Returns the campaign id. A campaign whose broadcast payload
     /// would exceed the payload limit (a long explicit target list) is refused
@@ -154,7 +171,7 @@ impl ServerHost {
         campaign: &CampaignId,
         cmd: &ServerCommand,
     ) -> Result<Vec<crate::server::ServerEvent>, HostError> {
-        let events = self.server.handle(campaign, cmd)?;
+        let events = self.handle(campaign, cmd)?;
         Ok(events)
     }
 
@@ -167,7 +184,7 @@ impl ServerHost {
         targeted: u64,
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
-        let (campaign, floor) = Self::parse_campaign_file(toml)?;
+        let (campaign, floor) = ServerHost::parse_campaign_file(toml)?;
         self.take_on_with_floor(campaign, floor, targeted, now, |campaign, targeted, at| {
             ServerCommand::Create {
                 campaign,
@@ -175,15 +192,6 @@ impl ServerHost {
                 at,
             }
         })
-    }
-
-    /// [`Self::parse_campaign`], with the file's server-side `[coverage]` policy.
-    pub fn parse_campaign_file(toml: &str) -> Result<(Campaign, Option<CoverageFloor>), HostError> {
-        Ok(crate::file::parse_campaign_file(
-            "campaign.toml",
-            toml,
-            &crate::model::Limits::DEFAULT,
-        )?)
     }
 
     /// [`Self::take_on`], then the file's coverage floor, if any, in one atomic append.
@@ -212,7 +220,7 @@ impl ServerHost {
         ];
         // The file was checked (a valid floor on a sampling campaign): the floor is refused
         // only if the campaign is, and then nothing was appended for it.
-        for r in self.server.handle_batch(&cmds)? {
+        for r in self.handle_batch(&cmds)? {
             r?;
         }
         Ok(id)
@@ -227,7 +235,7 @@ impl ServerHost {
         targeted: u64,
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
-        let (campaign, floor) = Self::parse_campaign_file(toml)?;
+        let (campaign, floor) = ServerHost::parse_campaign_file(toml)?;
         self.take_on_with_floor(campaign, floor, targeted, now, |campaign, targeted, at| {
             ServerCommand::Revise {
                 campaign,
@@ -248,7 +256,6 @@ impl ServerHost {
         let id = campaign_id(campaign)?;
         let seed = key32(signing_seed, "signing_seed")?;
         let c = self
-            .server
             .state(&id)
             .and_then(|s| s.campaign.as_ref())
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?;
@@ -264,7 +271,6 @@ impl ServerHost {
     pub fn mark_broadcast(&mut self, campaign: &str, now: Timestamp) -> Result<(), HostError> {
         let id = campaign_id(campaign)?;
         let state = self
-            .server
             .state(&id)
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?;
         if state.broadcast_at.is_none() {
@@ -288,8 +294,10 @@ impl ServerHost {
 
     /// Ingests report bytes received at `now` (keys from the master secret). A refusal
     /// is an `Ok(Ingest::Rejected(_))`: answer the device with [`Ingest::dm_status`].
+    /// Many at once, in one group commit: [`Self::ingest_batch`].
     pub fn ingest_report(&mut self, bytes: &[u8], now: Timestamp) -> Result<Ingest, HostError> {
-        Ok(self.server.ingest(bytes, &self.keys, now)?)
+        let mut out = self.ingest_batch(&[bytes], now)?;
+        Ok(out.pop().unwrap_or(Ingest::Duplicate))
     }
 
     /// Ingests an OMA DM message carrying devcare Generic Alerts at `now`, sent in the DM
@@ -330,16 +338,14 @@ impl ServerHost {
         sender: crate::alert::Sender<'_>,
         now: Timestamp,
     ) -> Result<AlertIngest, HostError> {
-        let outcomes =
-            self.server
-                .ingest_alerts(xml, sender, &AlertLimits::default(), &self.keys, now)??;
+        let outcomes = self.ingest_alerts(xml, sender, &AlertLimits::default(), now)??;
         Ok(AlertIngest { outcomes })
     }
 
     /// The care order that [`Self::next_care`] would dispatch at `now`, without
     /// dispatching it (a C host sizes its buffers with it).
     pub fn peek_care(&self, now: Timestamp) -> Option<(CampaignId, CareOrder)> {
-        self.server.next_due_care(now)
+        self.next_due_care(now)
     }
 
     /// The next care order due at `now` (any campaign), marked dispatched and flushed
@@ -348,7 +354,7 @@ impl ServerHost {
         &mut self,
         now: Timestamp,
     ) -> Result<Option<(CampaignId, CareOrder)>, HostError> {
-        let next = self.server.dispatch_next_care(now)?;
+        let next = self.dispatch_next_care(now)?;
         Ok(next)
     }
 
@@ -385,7 +391,7 @@ impl ServerHost {
     ) -> Result<bool, HostError> {
         let id = campaign_id(campaign)?;
         let device = device_id(device)?;
-        let groups = crate::host::Directory::groups(&self.keys, &device);
+        let groups = self.keys.groups(&device);
         let cmd = ServerCommand::CheckIn {
             device,
             groups,
@@ -414,15 +420,17 @@ impl ServerHost {
     /// Lets time pass on every campaign (settles those past their report deadline);
     /// returns when the next care or settlement falls due.
     pub fn tick(&mut self, now: Timestamp) -> Result<Option<Timestamp>, HostError> {
-        let next = self.server.tick_all(now)?;
-        Ok(next)
+        let ids: Vec<CampaignId> = self.states().map(|(id, _)| id.clone()).collect();
+        for id in &ids {
+            self.handle(id, &ServerCommand::Tick { now })?;
+        }
+        Ok(self.states().filter_map(|(_, s)| s.next_wake()).min())
     }
 
     /// The statistics of `campaign`.
     pub fn stats(&self, campaign: &str) -> Result<CampaignStats, HostError> {
         let id = campaign_id(campaign)?;
-        self.server
-            .state(&id)
+        self.state(&id)
             .map(|s| s.stats())
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
     }
@@ -439,7 +447,6 @@ impl ServerHost {
     ) -> Result<SampleView, HostError> {
         let id = campaign_id(campaign)?;
         let state = self
-            .server
             .state(&id)
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?;
         let c = state.campaign()?;
@@ -482,8 +489,7 @@ impl ServerHost {
     /// [`Self::tick`].
     pub fn care_in_flight(&self, campaign: &str) -> Result<Vec<InFlightCare>, HostError> {
         let id = campaign_id(campaign)?;
-        self.server
-            .state(&id)
+        self.state(&id)
             .map(|s| s.care_in_flight())
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
     }
@@ -511,7 +517,7 @@ impl ServerHost {
     /// rebroadcast (then [`Self::record_rebroadcast`]), or a unicast batch (then
     /// [`Self::fallback_unicast`]).
     pub fn fallback_due(&self, campaign: &str, now: Timestamp) -> Result<FallbackDue, HostError> {
-        Ok(self.state(campaign)?.fallback_due(now))
+        Ok(self.named_state(campaign)?.fallback_due(now))
     }
 
     /// Records that the host broadcast `campaign`'s payload again, as its rebroadcast
@@ -534,7 +540,7 @@ impl ServerHost {
         now: Timestamp,
     ) -> Result<Vec<String>, HostError> {
         let id = campaign_id(campaign)?;
-        let state = self.state(campaign)?;
+        let state = self.named_state(campaign)?;
         let FallbackDue::Unicast { allowance, after } = state.fallback_due(now) else {
             return Ok(vec![]);
         };
@@ -566,20 +572,14 @@ impl ServerHost {
         Ok(devices.into_iter().map(|d| d.to_string()).collect())
     }
 
-    fn state(&self, campaign: &str) -> Result<&ServerState, HostError> {
+    fn named_state(&self, campaign: &str) -> Result<&ServerState, HostError> {
         let id = campaign_id(campaign)?;
-        self.server
-            .state(&id)
+        self.state(&id)
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
     }
 
-    /// The care server underneath (states, per-reason refusal counts).
-    pub fn server(&self) -> &CareServer<AnyStore> {
-        &self.server
-    }
-
-    /// Makes every append so far durable.
+    /// Makes every append so far durable (every call that changed state already did).
     pub fn flush(&self) -> Result<(), HostError> {
-        Ok(self.server.flush()?)
+        Ok(self.store.flush()?)
     }
 }

@@ -1,7 +1,7 @@
 //! A simulated device that keeps no log (no device faults in the world): its state stepped
 //! through the one loop ([`crate::host::engine`]) with nothing to write, the same decider a
 //! device host runs. Devices that keep logs are device hosts over their own stores
-//! ([`crate::host::DeviceAgent`], in the world's device side).
+//! ([`crate::host::DeviceHost`], in the world's device side).
 
 use crate::decider::Decider;
 use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState};

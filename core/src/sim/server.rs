@@ -1,10 +1,10 @@
 //! The server side of a simulation: the production server hosts over the simulation's
 //! store, with faults injected only at the store's edge.
 //!
-//! * [`OneStream`] is the [`CareServer`] every single-stream host runs (the C API's and the
-//!   bindings' `ServerHost` wraps it): reports cross [`CareServer::ingest`] as bytes,
-//!   Generic Alerts cross [`CareServer::ingest_alerts`] as DM messages of the sending
-//!   device's session, every other command [`CareServer::handle`].
+//! * [`OneStream`] is the [`ServerHost`] every single-stream host runs (the C API and the
+//!   bindings wrap it): reports cross [`ServerHost::ingest_batch`] as bytes, Generic
+//!   Alerts cross [`ServerHost::ingest_alerts`] as DM messages of the sending device's
+//!   session, every other command [`ServerHost::handle`].
 //! * [`Sharded`] is a [`ShardWorker`] owning every shard of the campaign, over one store or
 //!   several: the same decode ([`report_from_bytes`], [`alert_reports`]) and answers
 //!   ([`Ingest::from_decided`]).
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::alert::{AlertError, AlertLimits, Sender};
 use crate::host::{
-    CareServer, Directory, GroupDirectory, Ingest, RuntimeError, ShardMap, ShardWorker,
+    Directory, GroupDirectory, Ingest, RuntimeError, ServerHost, ShardMap, ShardWorker,
     WorkerError, alert_reports, report_from_bytes,
 };
 use crate::model::{CampaignId, DeviceId, Timestamp};
@@ -133,13 +133,13 @@ pub trait SimServer {
     fn appended(&self) -> u64;
 }
 
-/// The single-stream host: one campaign stream, [`CareServer`].
+/// The single-stream host: one campaign stream, [`ServerHost`].
 #[derive(Debug)]
 pub struct OneStream<'a, S: EventStore> {
     store: &'a SimStore<S>,
-    server: CareServer<&'a SimStore<S>>,
+    server: ServerHost<&'a SimStore<S>>,
     campaign: CampaignId,
-    keys: GroupDirectory,
+    master: [u8; 32],
     empty: ServerState,
 }
 
@@ -153,9 +153,9 @@ impl<'a, S: EventStore> OneStream<'a, S> {
     ) -> Result<Self, StoreError> {
         Ok(OneStream {
             store,
-            server: CareServer::open(store)?,
+            server: ServerHost::on_store(store, GroupDirectory::new(master))?,
             campaign: campaign.clone(),
-            keys: GroupDirectory::new(master),
+            master,
             empty: ServerState::default(),
         })
     }
@@ -174,7 +174,8 @@ impl<S: EventStore> SimServer for OneStream<'_, S> {
         self.server.handle(&self.campaign, cmd)
     }
     fn ingest_report(&mut self, bytes: &[u8], at: Timestamp) -> Result<Ingest, StoreError> {
-        self.server.ingest(bytes, &self.keys, at)
+        let mut out = self.server.ingest_batch(&[bytes], at)?;
+        Ok(out.pop().unwrap_or(Ingest::Duplicate))
     }
     fn ingest_alert(
         &mut self,
@@ -182,13 +183,8 @@ impl<S: EventStore> SimServer for OneStream<'_, S> {
         device: &DeviceId,
         at: Timestamp,
     ) -> Result<Result<Vec<Ingest>, AlertError>, StoreError> {
-        self.server.ingest_alerts(
-            xml,
-            Sender::Device(device),
-            &AlertLimits::default(),
-            &self.keys,
-            at,
-        )
+        self.server
+            .ingest_alerts(xml, Sender::Device(device), &AlertLimits::default(), at)
     }
     fn campaign(&self) -> &ServerState {
         self.state()
@@ -215,7 +211,7 @@ impl<S: EventStore> SimServer for OneStream<'_, S> {
         self.server.version(&self.campaign)
     }
     fn restart(&mut self) -> Result<bool, StoreError> {
-        let reopened = CareServer::open(self.store)?;
+        let reopened = ServerHost::on_store(self.store, GroupDirectory::new(self.master))?;
         let same = reopened.state(&self.campaign) == self.server.state(&self.campaign);
         self.server = reopened;
         Ok(same)

@@ -189,7 +189,7 @@ pub unsafe extern "C" fn devcare_device_rejections(
     guard(|| {
         try_handle!(h = device);
         try_out!(out);
-        put!(out, h.host.rejections());
+        put!(out, h.host.rejected());
         DEVCARE_OK
     })
 }

@@ -6,7 +6,7 @@
 //! `docs/performance.md` quotes the figures this prints
 //! (`cargo test --release -p devcare-integration --test alloc -- --nocapture`).
 
-use devcare::host::DeviceAgent;
+use devcare::host::DeviceHost;
 use devcare::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload};
 use devcare::store::{EventStore, FileStore, MemoryStore, SledOptions, SledStore};
 use devcare::*;
@@ -25,28 +25,19 @@ fn receive_apply_evaluate<S: EventStore>(store: S, bytes: &[u8], trusted: &Trust
     let c = campaign();
     let before = dhat::HeapStats::get();
     let peak = {
-        let mut agent = DeviceAgent::open(
-            store,
-            DeviceId::new("IMEI:490154203237518").unwrap(),
-            vec![],
-        )
-        .unwrap();
+        let device = DeviceId::new("IMEI:490154203237518").unwrap();
+        let mut agent =
+            DeviceHost::on_store(store, device, vec![], trusted.clone(), [0; 32]).unwrap();
         let mut k = 0;
         let failed = agent
-            .receive_and_apply(
-                bytes,
-                trusted,
-                &PayloadLimits::default(),
-                c.issued_at,
-                |_| {
-                    k += 1;
-                    Ok::<_, std::convert::Infallible>(ApplyResult::status(if k == 6 {
-                        500
-                    } else {
-                        200
-                    }))
-                },
-            )
+            .receive(bytes, c.issued_at, |_| {
+                k += 1;
+                Ok::<_, std::convert::Infallible>(ApplyResult::status(if k == 6 {
+                    500
+                } else {
+                    200
+                }))
+            })
             .unwrap();
         assert!(failed.is_none());
         agent

@@ -303,11 +303,12 @@ impl devcare::host::Directory for NoKeys {
 
 #[test]
 fn the_server_answers_alerts_with_dm_status_codes() {
-    use devcare::host::CareServer;
+    use devcare::host::ServerHost;
     use devcare::store::MemoryStore;
     let mut c = campaign();
     c.targets = TargetSet::devices(vec![DeviceId::new("IMEI:490154203237518").unwrap()]);
-    let mut s = CareServer::open(MemoryStore::new()).unwrap();
+    let mut s =
+        ServerHost::on_store(MemoryStore::new(), devcare::host::MasterKeys([7; 32])).unwrap();
     s.handle(
         &c.id.clone(),
         &ServerCommand::Create {
@@ -328,19 +329,12 @@ fn the_server_answers_alerts_with_dm_status_codes() {
             server_uri: "https://dm".into(),
         },
     );
-    let keys = devcare::host::MasterKeys([7; 32]);
     let device = failure().device;
     let own = Sender::Device(&device);
-    let first = s
-        .ingest_alerts(&xml, own, &limits, &keys, at)
-        .unwrap()
-        .unwrap();
+    let first = s.ingest_alerts(&xml, own, &limits, at).unwrap().unwrap();
     assert!(matches!(first[0], devcare::host::Ingest::Accepted(_)));
     assert_eq!(first[0].dm_status(), 200);
-    let again = s
-        .ingest_alerts(&xml, own, &limits, &keys, at)
-        .unwrap()
-        .unwrap();
+    let again = s.ingest_alerts(&xml, own, &limits, at).unwrap().unwrap();
     assert_eq!(again, vec![devcare::host::Ingest::Duplicate]);
     assert_eq!(again[0].dm_status(), 200);
     let mut stranger = failure();
@@ -350,7 +344,6 @@ fn the_server_answers_alerts_with_dm_status_codes() {
             &render_alert(&stranger, None, 1),
             Sender::Device(&stranger.device),
             &limits,
-            &keys,
             at,
         )
         .unwrap()
@@ -359,20 +352,20 @@ fn the_server_answers_alerts_with_dm_status_codes() {
     let mut old = failure();
     old.revision = 1;
     let r = s
-        .ingest_alerts(&render_alert(&old, None, 1), own, &limits, &keys, at)
+        .ingest_alerts(&render_alert(&old, None, 1), own, &limits, at)
         .unwrap()
         .unwrap();
     assert_eq!(r[0].dm_status(), 410, "an older revision: stop retrying");
     let mut newer = failure();
     newer.revision = 9;
     let r = s
-        .ingest_alerts(&render_alert(&newer, None, 1), own, &limits, &keys, at)
+        .ingest_alerts(&render_alert(&newer, None, 1), own, &limits, at)
         .unwrap()
         .unwrap();
     assert_eq!(r[0].dm_status(), 404, "a revision the server does not have");
     let unknown = xml.replace("org.devcare.report.failure", "com.vendor.other");
     let err = s
-        .ingest_alerts(&unknown, own, &limits, &keys, at)
+        .ingest_alerts(&unknown, own, &limits, at)
         .unwrap()
         .unwrap_err();
     assert_eq!(err.dm_status(), 415);
@@ -381,11 +374,12 @@ fn the_server_answers_alerts_with_dm_status_codes() {
 
 #[test]
 fn an_alert_is_taken_only_for_the_device_of_its_session() {
-    use devcare::host::CareServer;
+    use devcare::host::ServerHost;
     use devcare::store::{EventStore, MemoryStore};
     let mut c = campaign();
     c.targets = TargetSet::All;
-    let mut s = CareServer::open(MemoryStore::new()).unwrap();
+    let mut s =
+        ServerHost::on_store(MemoryStore::new(), devcare::host::MasterKeys([7; 32])).unwrap();
     s.handle(
         &c.id.clone(),
         &ServerCommand::Create {
@@ -396,7 +390,6 @@ fn an_alert_is_taken_only_for_the_device_of_its_session() {
     )
     .unwrap();
     let limits = AlertLimits::default();
-    let keys = devcare::host::MasterKeys([7; 32]);
     let at = c.issued_at.plus(Duration::from_hours(1));
     let stream = devcare::decider::Side::Server.stream(&c.id);
     let before = s.store().version(&stream).unwrap();
@@ -418,7 +411,7 @@ fn an_alert_is_taken_only_for_the_device_of_its_session() {
     let xml: String = victims.iter().map(|r| render_alert(r, None, 1)).collect();
     let attacker = DeviceId::new("IMEI:attacker").unwrap();
     let err = s
-        .ingest_alerts(&xml, Sender::Device(&attacker), &limits, &keys, at)
+        .ingest_alerts(&xml, Sender::Device(&attacker), &limits, at)
         .unwrap()
         .unwrap_err();
     assert_eq!((err.reason(), err.dm_status()), ("not-sender", 403));
@@ -427,7 +420,7 @@ fn an_alert_is_taken_only_for_the_device_of_its_session() {
     own.device = attacker.clone();
     let mixed = render_alert(&own, None, 1) + &render_alert(&victims[0], None, 1);
     assert!(matches!(
-        s.ingest_alerts(&mixed, Sender::Device(&attacker), &limits, &keys, at)
+        s.ingest_alerts(&mixed, Sender::Device(&attacker), &limits, at)
             .unwrap(),
         Err(AlertError::NotSender { .. })
     ));
@@ -440,7 +433,6 @@ fn an_alert_is_taken_only_for_the_device_of_its_session() {
             &render_alert(&probe, None, 1),
             Sender::Device(&attacker),
             &limits,
-            &keys,
             at
         )
         .unwrap()
@@ -454,27 +446,27 @@ fn an_alert_is_taken_only_for_the_device_of_its_session() {
             &render_alert(&victims[1], None, 1),
             Sender::Device(&victim),
             &limits,
-            &keys,
             at,
         )
         .unwrap()
         .unwrap();
     assert!(matches!(genuine[0], devcare::host::Ingest::Accepted(_)));
     // A session device unknown to the key directory: 401.
-    let err = s
-        .ingest_alerts(&xml, Sender::Device(&victim), &limits, &NoKeys, at)
+    let mut keyless = ServerHost::on_store(MemoryStore::new(), NoKeys).unwrap();
+    let err = keyless
+        .ingest_alerts(&xml, Sender::Device(&victim), &limits, at)
         .unwrap()
         .unwrap_err();
     assert_eq!((err.reason(), err.dm_status()), ("unknown-sender", 401));
     // A trusted gateway speaks for the devices it is allowed: all 100 here.
     let allowed: Vec<DeviceId> = victims.iter().map(|r| r.device.clone()).collect();
     let relayed = s
-        .ingest_alerts(&xml, Sender::Gateway(&allowed), &limits, &keys, at)
+        .ingest_alerts(&xml, Sender::Gateway(&allowed), &limits, at)
         .unwrap()
         .unwrap();
     assert_eq!(relayed.len(), 100);
     assert!(
-        s.ingest_alerts(&xml, Sender::Gateway(&allowed[1..]), &limits, &keys, at)
+        s.ingest_alerts(&xml, Sender::Gateway(&allowed[1..]), &limits, at)
             .unwrap()
             .is_err(),
         "IMEI:0 is not in this gateway's list"

@@ -230,20 +230,13 @@ fn a_coverage_section_is_server_side_policy_taken_with_the_campaign() {
     // The host takes campaign and floor in one append.
     let mut host = ServerHost::open(None, &[7; 32]).unwrap();
     let id = host.create_campaign(&text, 1_000, Timestamp(1)).unwrap();
-    let state = host.server().state(&id).unwrap();
+    let state = host.state(&id).unwrap();
     assert_eq!(state.fallback.policy, Some(policy));
-    assert_eq!(
-        host.server().version(&id),
-        2,
-        "CampaignCreated + CoverageFloorSet"
-    );
+    assert_eq!(host.version(&id), 2, "CampaignCreated + CoverageFloorSet");
     // A revision without the section keeps the floor (the server's policy outlives it).
     let next = BASE.replace("revision = 1", "revision = 2");
     host.revise_campaign(&next, 1_000, Timestamp(2)).unwrap();
-    assert_eq!(
-        host.server().state(&id).unwrap().fallback.policy,
-        Some(policy)
-    );
+    assert_eq!(host.state(&id).unwrap().fallback.policy, Some(policy));
 }
 
 #[test]
@@ -280,10 +273,7 @@ fn a_bad_coverage_section_fails_with_its_location_and_creates_nothing() {
         assert_eq!(err.to_string(), want, "{body}");
         let mut host = devcare::host::ServerHost::open(None, &[7; 32]).unwrap();
         assert!(host.create_campaign(&text, 1_000, Timestamp(1)).is_err());
-        assert!(
-            host.server().states().next().is_none(),
-            "{body}: nothing created"
-        );
+        assert!(host.states().next().is_none(), "{body}: nothing created");
     }
     // A floor on a campaign that samples nobody measures nothing.
     let text = with_coverage("floor = \"99%\"").replace(

@@ -3,7 +3,7 @@
 //! flushes and reads failing at random — leaves a store whose replay equals the live state
 //! of the host that ran them, and a failed call keeps nothing the store does not hold.
 
-use devcare::host::CareServer;
+use devcare::host::{GroupDirectory, ServerHost};
 use devcare::server::ServerCommand;
 use devcare::spec::fixtures;
 use devcare::store::MemoryStore;
@@ -108,9 +108,9 @@ fn command(c: &Campaign, cmd: &Cmd) -> ServerCommand {
 /// Every campaign the host holds equals what a fresh open of the store replays.
 fn replay_equals_live(
     store: &FaultyStore<MemoryStore>,
-    live: &CareServer<&FaultyStore<MemoryStore>>,
+    live: &ServerHost<&FaultyStore<MemoryStore>>,
 ) {
-    let replayed = CareServer::open(store).unwrap();
+    let replayed = ServerHost::on_store(store, GroupDirectory::new([0; 32])).unwrap();
     let live_states: Vec<_> = live.states().collect();
     let replayed_states: Vec<_> = replayed.states().collect();
     assert_eq!(live_states, replayed_states);
@@ -123,7 +123,7 @@ proptest! {
     fn any_command_sequence_leaves_a_store_whose_replay_is_the_live_state(ops in prop::collection::vec(op(), 1..40)) {
         let cs = campaigns();
         let store = FaultyStore::new(MemoryStore::new());
-        let mut server = CareServer::open(&store).unwrap();
+        let mut server = ServerHost::on_store(&store, GroupDirectory::new([0; 32])).unwrap();
         let mut fail: Option<u8> = None;
         for op in &ops {
             let switch = |k: u8| match k {
@@ -153,7 +153,7 @@ proptest! {
                 // A failed call may leave a campaign forgotten (its state could not be read
                 // back); reopening is how a host recovers it. What it holds must still be a
                 // prefix of the truth: every campaign it holds replays equal.
-                let replayed = CareServer::open(&store).unwrap();
+                let replayed = ServerHost::on_store(&store, GroupDirectory::new([0; 32])).unwrap();
                 for (id, s) in server.states() {
                     prop_assert_eq!(Some(s), replayed.state(id));
                 }

@@ -310,31 +310,27 @@ fn a_frame_whose_parts_do_not_continue_their_streams_is_damage() {
 /// and does not start a file log beside it.
 #[test]
 fn a_device_log_of_devcare_0_7_on_sled_still_opens() {
-    use devcare::host::DeviceAgent;
-    use devcare::payload::{PayloadLimits, TrustedKeys};
+    use devcare::host::DeviceHost;
+    use devcare::payload::TrustedKeys;
     use devcare::store::{SledOptions, SledStore};
     let dir = tempfile::tempdir().unwrap();
     let (c, payload, key) = devcare_integration::signed_fixture(3);
     {
         // What a 0.7 DeviceHost wrote.
         let store = SledStore::open_with(dir.path(), &SledOptions::DEVICE).unwrap();
-        let mut agent =
-            DeviceAgent::open(store, devcare::DeviceId::new("IMEI:1").unwrap(), vec![]).unwrap();
         let mut trusted = TrustedKeys::new();
         trusted.add(key.public());
+        let device = devcare::DeviceId::new("IMEI:1").unwrap();
+        let mut agent = DeviceHost::on_store(store, device, vec![], trusted, [0; 32]).unwrap();
         agent
-            .receive_and_apply(
-                &payload,
-                &trusted,
-                &PayloadLimits::default(),
-                c.issued_at,
-                |_| Ok::<_, std::convert::Infallible>(devcare::ApplyResult::OK),
-            )
+            .receive(&payload, c.issued_at, |_| {
+                Ok::<_, std::convert::Infallible>(devcare::ApplyResult::OK)
+            })
             .unwrap();
         agent.store().flush().unwrap();
     }
     let host = devcare_integration::device_host(dir.path(), &key);
-    let states: Vec<_> = host.agent().states().map(|(id, _)| id.clone()).collect();
+    let states: Vec<_> = host.states().map(|(id, _)| id.clone()).collect();
     assert_eq!(states, vec![c.id.clone()]);
     assert!(
         !dir.path().join(LOG_FILE).exists(),

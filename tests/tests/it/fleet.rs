@@ -176,18 +176,22 @@ fn a_sink_failure_stops_the_simulation_with_an_error() {
 
 #[test]
 fn a_fleet_run_on_sled_replays_to_the_live_state() {
-    use devcare::host::CareServer;
+    use devcare::host::{GroupDirectory, ServerHost};
     use devcare::store::SledStore;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config();
     let (_, live) = simulate_on_sled(&cfg, dir.path());
-    let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+    let server = ServerHost::on_store(
+        SledStore::open(dir.path()).unwrap(),
+        GroupDirectory::new([0; 32]),
+    )
+    .unwrap();
     assert_eq!(server.state(&cfg.campaign.id), Some(&live));
 }
 
 #[test]
 fn a_revision_mid_window_converges_with_nothing_unresolved_and_replays() {
-    use devcare::host::CareServer;
+    use devcare::host::{GroupDirectory, ServerHost};
     use devcare::store::SledStore;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config();
@@ -224,7 +228,11 @@ fn a_revision_mid_window_converges_with_nothing_unresolved_and_replays() {
     assert_eq!(st.recovered + st.escalated, out.failed + out.missed);
     assert!(st.settled);
     // The log (revision 1, the revision, revision 2) replays to the live state.
-    let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+    let server = ServerHost::on_store(
+        SledStore::open(dir.path()).unwrap(),
+        GroupDirectory::new([0; 32]),
+    )
+    .unwrap();
     assert_eq!(server.state(&cfg.campaign.id), Some(&live));
 }
 

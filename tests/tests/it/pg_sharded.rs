@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use devcare::host::{CareServer, ShardMap, ShardedLog};
+use devcare::host::{GroupDirectory, ServerHost, ShardMap, ShardedLog};
 use devcare::server::{Case, ServerState, ShardRouter, ShardedState};
 use devcare::sim::{Faults, FleetConfig, FleetOutcome, simulate, simulate_sharded};
 use devcare::store::{EventStore, SledStore, StoreError};
@@ -42,7 +42,7 @@ fn one_stream<S: EventStore>(
     store: S,
 ) -> (FleetOutcome, ServerState, ServerState) {
     let (out, live) = devcare_integration::simulate_into(cfg, &store);
-    let replayed = CareServer::open(store)
+    let replayed = ServerHost::on_store(store, GroupDirectory::new([0; 32]))
         .unwrap()
         .state(&cfg.campaign.id)
         .cloned()

@@ -124,7 +124,9 @@ fn a_missing_record_is_caught_and_a_damaged_log_fails_open() {
         "stream server/c seq 5: record missing (stream head says version 10)"
     );
     // The care server refuses to open on it rather than fold a partial state.
-    let err = devcare::host::CareServer::open(store).unwrap_err();
+    let err =
+        devcare::host::ServerHost::on_store(store, devcare::host::GroupDirectory::new([0; 32]))
+            .unwrap_err();
     assert!(matches!(err, StoreError::Missing { seq: 5, .. }), "{err}");
 }
 
@@ -175,7 +177,9 @@ fn a_campaign_simulated_on_postgresql_gives_the_sled_run_s_state() {
     let (b, sb) = devcare_integration::simulate_into(&cfg, &sled);
     assert_eq!(a, b);
     assert_eq!(sa, sb);
-    let from_pg = devcare::host::CareServer::open(pg).unwrap();
+    let from_pg =
+        devcare::host::ServerHost::on_store(pg, devcare::host::GroupDirectory::new([0; 32]))
+            .unwrap();
     assert_eq!(
         from_pg.state(&cfg.campaign.id),
         Some(&sa),

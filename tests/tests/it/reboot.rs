@@ -159,14 +159,14 @@ fn a_device_killed_mid_care_resumes_the_care_and_recovers() {
     let mut applied = Vec::new();
     host.resume(t0, tree(&mut applied, &[])).unwrap();
     assert_eq!(applied, ["./A/2"]);
-    let state = host.agent().state(&a.id).unwrap();
+    let state = host.state(&a.id).unwrap();
     assert_eq!(state.phase, devcare::device::Phase::Recovered);
     assert_eq!(host.check_in()[0].applied_revision, 1);
 }
 
 #[test]
 fn a_flush_that_fails_after_taking_a_campaign_on_applies_nothing_and_leaves_it_pending() {
-    use devcare::host::DeviceAgent;
+    use devcare::host::DeviceHost;
     use devcare::payload::TrustedKeys;
     use devcare::store::MemoryStore;
     use devcare_integration::faults::FaultyStore;
@@ -174,17 +174,12 @@ fn a_flush_that_fails_after_taking_a_campaign_on_applies_nothing_and_leaves_it_p
     let a = campaign("camp-a", &["./A/1", "./A/2"]);
     let mut trusted = TrustedKeys::new();
     trusted.add(ServerKey::from_seed(&SEED).public());
-    let mut agent = DeviceAgent::open(&store, DeviceId::new("IMEI:1").unwrap(), vec![]).unwrap();
+    let device = DeviceId::new("IMEI:1").unwrap();
+    let mut agent = DeviceHost::on_store(&store, device, vec![], trusted, [0; 32]).unwrap();
     FaultyStore::<MemoryStore>::set(&store.fail_flushes, true);
     let mut applied = Vec::new();
     let err = agent
-        .receive_and_apply(
-            &payload(&a),
-            &trusted,
-            &PayloadLimits::default(),
-            a.issued_at,
-            tree(&mut applied, &[]),
-        )
+        .receive(&payload(&a), a.issued_at, tree(&mut applied, &[]))
         .unwrap_err();
     assert!(err.to_string().contains("injected flush failure"), "{err}");
     assert!(applied.is_empty(), "no effect before the intent is durable");
@@ -270,7 +265,7 @@ fn flow(dir: &Path, cut: Cut) -> devcare::DeviceState {
     let a_id = a.id.clone();
     drop(host);
     // What the log holds after a last reboot is the final state.
-    open(dir).agent().state(&a_id).unwrap().clone()
+    open(dir).state(&a_id).unwrap().clone()
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Deciders paired with stores: handle → append → evolve; open = replay.
 
-use devcare::host::{CareServer, DeviceAgent, RuntimeError};
+use devcare::host::{DeviceHost, GroupDirectory, RuntimeError, ServerHost};
+use devcare::payload::TrustedKeys;
 use devcare::store::{EventStore, MemoryStore, SledStore, StoreError};
 use devcare::*;
 
@@ -28,9 +29,15 @@ fn a_device_that_reboots_before_its_slot_still_sends_the_report() {
     let t0 = c.issued_at;
     let due;
     {
-        let mut agent =
-            DeviceAgent::open(SledStore::open(dir.path()).unwrap(), dev("IMEI:1"), vec![]).unwrap();
-        agent.receive(valid(&c), t0).unwrap();
+        let mut agent = DeviceHost::on_store(
+            SledStore::open(dir.path()).unwrap(),
+            dev("IMEI:1"),
+            vec![],
+            TrustedKeys::new(),
+            [0; 32],
+        )
+        .unwrap();
+        agent.receive_campaign(valid(&c), t0).unwrap();
         agent
             .handle(
                 &c.id,
@@ -44,8 +51,14 @@ fn a_device_that_reboots_before_its_slot_still_sends_the_report() {
         due = agent.next_wake().unwrap();
         agent.flush().unwrap();
     } // reboot
-    let agent =
-        DeviceAgent::open(SledStore::open(dir.path()).unwrap(), dev("IMEI:1"), vec![]).unwrap();
+    let agent = DeviceHost::on_store(
+        SledStore::open(dir.path()).unwrap(),
+        dev("IMEI:1"),
+        vec![],
+        TrustedKeys::new(),
+        [0; 32],
+    )
+    .unwrap();
     assert_eq!(agent.next_wake(), Some(due));
     let report = agent
         .state(&c.id)
@@ -66,10 +79,11 @@ fn a_device_that_reboots_before_its_slot_still_sends_the_report() {
 #[test]
 fn refused_payloads_are_counted_not_logged() {
     let store = MemoryStore::new();
-    let mut agent = DeviceAgent::open(&store, dev("IMEI:9"), vec![]).unwrap();
+    let mut agent =
+        DeviceHost::on_store(&store, dev("IMEI:9"), vec![], TrustedKeys::new(), [0; 32]).unwrap();
     let c = campaign();
     for _ in 0..1000 {
-        let err = agent.receive(valid(&c), c.issued_at).unwrap_err();
+        let err = agent.receive_campaign(valid(&c), c.issued_at).unwrap_err();
         assert!(matches!(
             err,
             RuntimeError::Refused(DeviceError::NotTargeted { .. })
@@ -80,12 +94,13 @@ fn refused_payloads_are_counted_not_logged() {
         store.streams().unwrap().is_empty(),
         "a flood of refused input grows no log"
     );
-    let mut agent = DeviceAgent::open(&store, dev("IMEI:1"), vec![]).unwrap();
-    agent.receive(valid(&c), c.issued_at).unwrap();
+    let mut agent =
+        DeviceHost::on_store(&store, dev("IMEI:1"), vec![], TrustedKeys::new(), [0; 32]).unwrap();
+    agent.receive_campaign(valid(&c), c.issued_at).unwrap();
     let v = store
         .version(&devcare::decider::Side::Device.stream(&c.id))
         .unwrap();
-    assert!(agent.receive(valid(&c), c.issued_at).is_err());
+    assert!(agent.receive_campaign(valid(&c), c.issued_at).is_err());
     assert_eq!(agent.rejections().get("stale-revision"), Some(&1));
     assert_eq!(
         store
@@ -121,7 +136,11 @@ fn ingest_batches_commit_accepted_reports_once_and_survive_reopen() {
     let c = campaign();
     let live;
     {
-        let mut server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+        let mut server = ServerHost::on_store(
+            SledStore::open(dir.path()).unwrap(),
+            GroupDirectory::new([0; 32]),
+        )
+        .unwrap();
         server
             .handle(
                 &c.id,
@@ -158,7 +177,11 @@ fn ingest_batches_commit_accepted_reports_once_and_survive_reopen() {
         );
         live = server.state(&c.id).unwrap().clone();
     }
-    let server = CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap();
+    let server = ServerHost::on_store(
+        SledStore::open(dir.path()).unwrap(),
+        GroupDirectory::new([0; 32]),
+    )
+    .unwrap();
     assert_eq!(server.state(&c.id), Some(&live));
     assert_eq!(server.state(&c.id).unwrap().stats().failure_reports, 2);
 }
@@ -167,7 +190,7 @@ fn ingest_batches_commit_accepted_reports_once_and_survive_reopen() {
 fn a_second_writer_gets_a_conflict_and_the_first_sees_the_truth() {
     let store = MemoryStore::new();
     let c = campaign();
-    let mut a = CareServer::open(&store).unwrap();
+    let mut a = ServerHost::on_store(&store, GroupDirectory::new([0; 32])).unwrap();
     a.handle(
         &c.id,
         &ServerCommand::Create {
@@ -177,7 +200,7 @@ fn a_second_writer_gets_a_conflict_and_the_first_sees_the_truth() {
         },
     )
     .unwrap();
-    let mut b = CareServer::open(&store).unwrap();
+    let mut b = ServerHost::on_store(&store, GroupDirectory::new([0; 32])).unwrap();
     b.handle(&c.id, &report(&c, "IMEI:1", 1)).unwrap();
     // `a` still believes the stream is at version 2 (created, sample sized).
     let err = a.handle(&c.id, &report(&c, "IMEI:2", 1)).unwrap_err();
@@ -205,7 +228,7 @@ fn a_second_writer_gets_a_conflict_and_the_first_sees_the_truth() {
 fn a_group_commit_that_loses_a_race_keeps_nothing_and_reloads() {
     let store = MemoryStore::new();
     let c = campaign();
-    let mut a = CareServer::open(&store).unwrap();
+    let mut a = ServerHost::on_store(&store, GroupDirectory::new([0; 32])).unwrap();
     a.handle(
         &c.id,
         &ServerCommand::Create {
@@ -215,7 +238,7 @@ fn a_group_commit_that_loses_a_race_keeps_nothing_and_reloads() {
         },
     )
     .unwrap();
-    let mut b = CareServer::open(&store).unwrap();
+    let mut b = ServerHost::on_store(&store, GroupDirectory::new([0; 32])).unwrap();
     b.handle(&c.id, &report(&c, "IMEI:1", 1)).unwrap();
     // `a` decides its batch against a stale state: the append conflicts, nothing lands.
     let err = a
@@ -259,17 +282,18 @@ fn a_group_commit_that_loses_a_race_keeps_nothing_and_reloads() {
 
 #[test]
 fn a_dm_tree_that_fails_partway_leaves_the_rest_counted_as_not_applied() {
-    use devcare::payload::{PayloadLimits, ServerKey, TrustedKeys, build_payload};
+    use devcare::payload::{PayloadLimits, ServerKey, build_payload};
     let c = campaign();
     let key = ServerKey::from_seed(&[3; 32]);
     let mut trusted = TrustedKeys::new();
     trusted.add(key.public());
     let limits = PayloadLimits::default();
     let bytes = build_payload(&c, &key, Timestamp(u64::MAX), &limits).unwrap();
-    let mut agent = DeviceAgent::open(MemoryStore::new(), dev("IMEI:1"), vec![]).unwrap();
+    let mut agent =
+        DeviceHost::on_store(MemoryStore::new(), dev("IMEI:1"), vec![], trusted, [0; 32]).unwrap();
     let mut calls = 0;
     let host = agent
-        .receive_and_apply(&bytes, &trusted, &limits, c.issued_at, |_| {
+        .receive(&bytes, c.issued_at, |_| {
             calls += 1;
             if calls == 1 {
                 Ok(ApplyResult::OK)
@@ -295,7 +319,7 @@ fn a_failed_group_commit_whose_reload_fails_leaves_no_half_loaded_stream() {
     let c = campaign();
     let mut other = campaign();
     other.id = devcare::CampaignId::new("other").unwrap();
-    let mut server = CareServer::open(&store).unwrap();
+    let mut server = ServerHost::on_store(&store, GroupDirectory::new([0; 32])).unwrap();
     server
         .handle(
             &other.id,
@@ -326,7 +350,7 @@ fn a_failed_group_commit_whose_reload_fails_leaves_no_half_loaded_stream() {
     // passing on every campaign still works.
     assert!(server.state(&c.id).is_none());
     assert_eq!(server.states().count(), 1);
-    server.tick_all(other.issued_at).unwrap();
+    server.tick(other.issued_at).unwrap();
     // The campaign can be created for real afterwards.
     server
         .handle(
@@ -383,8 +407,8 @@ fn operator_calls_on_a_campaign_that_does_not_exist_are_refused_and_append_nothi
     for e in &errors {
         assert_eq!(e.reason(), "unknown-campaign", "{e}");
     }
-    assert!(server.server().store().streams().unwrap().is_empty());
-    assert_eq!(server.server().rejections()["unknown-campaign"], 5);
+    assert!(server.store().streams().unwrap().is_empty());
+    assert_eq!(server.rejections()["unknown-campaign"], 5);
 }
 
 fn valid(c: &Campaign) -> ValidCampaign {

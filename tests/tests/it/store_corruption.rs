@@ -165,7 +165,11 @@ fn a_damaged_log_fails_open_with_the_error_instead_of_a_partial_state() {
         v[1] ^= 0xff;
         tree.insert(key, v).unwrap();
     });
-    let err = devcare::host::CareServer::open(SledStore::open(dir.path()).unwrap()).unwrap_err();
+    let err = devcare::host::ServerHost::on_store(
+        SledStore::open(dir.path()).unwrap(),
+        devcare::host::GroupDirectory::new([0; 32]),
+    )
+    .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { seq: 3, .. }), "{err}");
 }
 

@@ -1,7 +1,7 @@
 //! Wire formats under attack: the signed broadcast payload and the authenticated report.
 //! Every refusal is typed, counted, and changes no state.
 
-use devcare::host::{CareServer, DeviceAgent, Directory, Ingest, IngestRejection, RuntimeError};
+use devcare::host::{DeviceHost, Directory, Ingest, IngestRejection, RuntimeError, ServerHost};
 use devcare::payload::{
     PayloadError, PayloadLimits, ServerKey, TrustedKeys, build_payload, open_payload,
 };
@@ -70,8 +70,10 @@ fn a_signed_payload_opens_to_the_same_campaign() {
 /// and the refusal was counted under `reason`.
 fn refused_by_agent(bytes: &[u8], limits: &PayloadLimits) -> PayloadError {
     let store = MemoryStore::new();
-    let mut agent = DeviceAgent::open(&store, dev("IMEI:1"), vec![]).unwrap();
-    let err = match agent.receive_payload(bytes, &trusted(), limits, now()) {
+    let mut agent = DeviceHost::on_store(&store, dev("IMEI:1"), vec![], trusted(), [0; 32])
+        .unwrap()
+        .with_payload_limits(*limits);
+    let err = match agent.receive_payload(bytes, now()) {
         Err(RuntimeError::Payload(e)) => e,
         other => panic!("expected a payload refusal, got {other:?}"),
     };
@@ -183,18 +185,14 @@ fn oversize_payloads_and_campaigns_beyond_device_limits_are_refused() {
 #[test]
 fn a_replayed_old_revision_is_refused_without_change() {
     let store = MemoryStore::new();
-    let mut agent = DeviceAgent::open(&store, dev("IMEI:1"), vec![]).unwrap();
-    let limits = PayloadLimits::default();
-    agent
-        .receive_payload(&payload(2), &trusted(), &limits, now())
-        .unwrap();
+    let mut agent =
+        DeviceHost::on_store(&store, dev("IMEI:1"), vec![], trusted(), [0; 32]).unwrap();
+    agent.receive_payload(&payload(2), now()).unwrap();
     let v = store
         .version(&devcare::decider::Side::Device.stream(&campaign(2).id))
         .unwrap();
     for old in [payload(1), payload(2)] {
-        let err = agent
-            .receive_payload(&old, &trusted(), &limits, now())
-            .unwrap_err();
+        let err = agent.receive_payload(&old, now()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -211,9 +209,16 @@ fn a_replayed_old_revision_is_refused_without_change() {
     );
     assert_eq!(agent.rejections().get("stale-revision"), Some(&2));
     // A device that is not a target ignores it.
-    let mut other = DeviceAgent::open(MemoryStore::new(), dev("IMEI:9"), vec![]).unwrap();
+    let mut other = DeviceHost::on_store(
+        MemoryStore::new(),
+        dev("IMEI:9"),
+        vec![],
+        trusted(),
+        [0; 32],
+    )
+    .unwrap();
     assert!(matches!(
-        other.receive_payload(&payload(2), &trusted(), &limits, now()),
+        other.receive_payload(&payload(2), now()),
         Err(RuntimeError::Refused(DeviceError::NotTargeted { .. }))
     ));
 }
@@ -245,8 +250,8 @@ fn report_bytes(device: &str) -> Vec<u8> {
     encode_report(&report(device), &derive_device_key(&MASTER, &dev(device))).unwrap()
 }
 
-fn server() -> CareServer<MemoryStore> {
-    let mut s = CareServer::open(MemoryStore::new()).unwrap();
+fn server() -> ServerHost<MemoryStore, Keys> {
+    let mut s = ServerHost::on_store(MemoryStore::new(), Keys).unwrap();
     let c = campaign(1);
     s.handle(
         &c.id.clone(),
@@ -286,7 +291,7 @@ fn forged_or_damaged_reports_are_refused_without_change() {
     for i in 0..good.len() {
         let mut bad = good.clone();
         bad[i] ^= 0x04;
-        match s.ingest(&bad, &Keys, now()).unwrap() {
+        match s.ingest_report(&bad, now()).unwrap() {
             Ingest::Rejected(IngestRejection::Wire(_)) => {}
             other => panic!("flip at {i}: {other:?}"),
         }
@@ -294,7 +299,7 @@ fn forged_or_damaged_reports_are_refused_without_change() {
     for len in 0..good.len() {
         assert!(
             matches!(
-                s.ingest(&good[..len], &Keys, now()).unwrap(),
+                s.ingest_report(&good[..len], now()).unwrap(),
                 Ingest::Rejected(_)
             ),
             "len {len}"
@@ -307,12 +312,12 @@ fn forged_or_damaged_reports_are_refused_without_change() {
     )
     .unwrap();
     assert!(matches!(
-        s.ingest(&wrong_key, &Keys, now()).unwrap(),
+        s.ingest_report(&wrong_key, now()).unwrap(),
         Ingest::Rejected(IngestRejection::Wire(ReportError::BadMac(_)))
     ));
     let unknown = encode_report(&report("IMEI:unknown"), &[0; 32]).unwrap();
     assert!(matches!(
-        s.ingest(&unknown, &Keys, now()).unwrap(),
+        s.ingest_report(&unknown, now()).unwrap(),
         Ingest::Rejected(IngestRejection::Wire(ReportError::UnknownDevice(_)))
     ));
     let mut huge = report("IMEI:1");
@@ -321,7 +326,7 @@ fn forged_or_damaged_reports_are_refused_without_change() {
     };
     let huge = encode_report(&huge, &derive_device_key(&MASTER, &dev("IMEI:1"))).unwrap();
     assert!(matches!(
-        s.ingest(&huge, &Keys, now()).unwrap(),
+        s.ingest_report(&huge, now()).unwrap(),
         Ingest::Rejected(IngestRejection::Wire(ReportError::Oversize { .. }))
     ));
     assert_eq!(s.state(&campaign(1).id).unwrap(), &before);
@@ -338,16 +343,16 @@ fn forged_or_damaged_reports_are_refused_without_change() {
 fn a_replayed_report_is_a_duplicate_and_a_non_target_is_refused() {
     let mut s = server();
     assert!(matches!(
-        s.ingest(&report_bytes("IMEI:1"), &Keys, now()).unwrap(),
+        s.ingest_report(&report_bytes("IMEI:1"), now()).unwrap(),
         Ingest::Accepted(_)
     ));
     let v = s.version(&campaign(1).id);
     assert_eq!(
-        s.ingest(&report_bytes("IMEI:1"), &Keys, now()).unwrap(),
+        s.ingest_report(&report_bytes("IMEI:1"), now()).unwrap(),
         Ingest::Duplicate
     );
     assert_eq!(s.version(&campaign(1).id), v, "a replay appends nothing");
-    match s.ingest(&report_bytes("IMEI:3"), &Keys, now()).unwrap() {
+    match s.ingest_report(&report_bytes("IMEI:3"), now()).unwrap() {
         Ingest::Rejected(r) => assert_eq!(r.reason(), "not-targeted"),
         other => panic!("{other:?}"),
     }
@@ -355,7 +360,7 @@ fn a_replayed_report_is_a_duplicate_and_a_non_target_is_refused() {
     wrong_rev.revision = 9;
     let bytes = encode_report(&wrong_rev, &derive_device_key(&MASTER, &dev("IMEI:2"))).unwrap();
     assert!(matches!(
-        s.ingest(&bytes, &Keys, now()).unwrap(),
+        s.ingest_report(&bytes, now()).unwrap(),
         Ingest::Rejected(IngestRejection::Refused(ServerError::WrongRevision { .. }))
     ));
     assert_eq!(s.version(&campaign(1).id), v);
@@ -383,11 +388,11 @@ fn a_body_naming_another_device_than_its_header_is_refused() {
 
 #[test]
 fn the_device_agent_emits_the_report_bytes_at_its_slot() {
-    let mut agent = DeviceAgent::open(MemoryStore::new(), dev("IMEI:1"), vec![]).unwrap();
+    let key = derive_device_key(&MASTER, &dev("IMEI:1"));
+    let mut agent =
+        DeviceHost::on_store(MemoryStore::new(), dev("IMEI:1"), vec![], trusted(), key).unwrap();
     let c = campaign(1);
-    agent
-        .receive_payload(&payload(1), &trusted(), &PayloadLimits::default(), now())
-        .unwrap();
+    agent.receive_payload(&payload(1), now()).unwrap();
     let mut results = vec![ApplyResult::OK; 32];
     results[3].status = 500;
     agent
@@ -395,16 +400,15 @@ fn the_device_agent_emits_the_report_bytes_at_its_slot() {
         .unwrap();
     agent.tick(now().plus(c.schedule.evaluate_after)).unwrap();
     let due = agent.next_wake().unwrap();
-    let key = derive_device_key(&MASTER, &dev("IMEI:1"));
     assert!(
         agent
-            .due_report_bytes(&c.id, Timestamp(due.0 - 1), &key)
+            .due_report_bytes(&c.id, Timestamp(due.0 - 1))
             .is_none()
     );
-    let (r, bytes) = agent.due_report_bytes(&c.id, due, &key).unwrap();
+    let (r, bytes) = agent.due_report_bytes(&c.id, due).unwrap();
     let mut s = server();
     assert!(matches!(
-        s.ingest(&bytes.unwrap(), &Keys, due).unwrap(),
+        s.ingest_report(&bytes.unwrap(), due).unwrap(),
         Ingest::Accepted(_)
     ));
     assert_eq!(r.attempt, 1);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use devcare::host::{CareServer, ShardMap, ShardedLog};
+use devcare::host::{GroupDirectory, ServerHost, ShardMap, ShardedLog};
 use devcare::server::{ShardRouter, ShardedState};
 use devcare::sim::{FleetConfig, FleetOutcome, SimError, simulate_on_store, simulate_sharded};
 use devcare::store::{EventStore, MemoryStore, SledStore};
@@ -193,7 +193,7 @@ pub(super) fn execute(cfg: &FleetConfig, a: &SimArgs, bar: &ProgressBar) -> Resu
     };
     // Reopen and replay: the durable log must rebuild exactly the live state.
     let server = SledStore::open(&dir)
-        .and_then(CareServer::open)
+        .and_then(|s| ServerHost::on_store(s, GroupDirectory::new([0; 32])))
         .map_err(|e| internal(format!("replaying {}: {e}", dir.display())))?;
     let same = server.state(&cfg.campaign.id) == Some(&state);
     Ok(Run::one_stream(
@@ -211,7 +211,7 @@ fn execute_pg(cfg: &FleetConfig, url: &str, bar: &ProgressBar) -> Result<Run> {
     let store = connect()?;
     let stream = devcare::decider::Side::Server.stream(&cfg.campaign.id);
     let (out, state) = run_on(cfg, &store, bar)?;
-    let server = CareServer::open(connect()?)
+    let server = ServerHost::on_store(connect()?, GroupDirectory::new([0; 32]))
         .map_err(|e| internal(format!("replaying from PostgreSQL: {e}")))?;
     let same = server.state(&cfg.campaign.id) == Some(&state);
     Ok(Run::one_stream(

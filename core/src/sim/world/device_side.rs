@@ -56,7 +56,7 @@ where
             let host = match self.hosts.entry(i) {
                 std::collections::hash_map::Entry::Occupied(h) => h.into_mut(),
                 std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
-                    DeviceAgent::open(Arc::new(MemoryStore::new()), device_id(i), vec![])
+                    open_host(Arc::new(MemoryStore::new()), i, &self.report_master)
                         .map_err(|e| SimError::Sink(format!("device {}: {e}", device_id(i))))?,
                 ),
             };
@@ -121,7 +121,7 @@ where
         let Some(store) = self.hosts.get(&i).map(|h| h.store().clone()) else {
             return Ok(DeviceState::default());
         };
-        let host = DeviceAgent::open(store, device_id(i), vec![]).map_err(|e| {
+        let host = open_host(store, i, &self.report_master).map_err(|e| {
             self.violation(
                 "device-log-replays-to-live-state",
                 self.last_activity,
@@ -448,4 +448,17 @@ where
         self.keep(i, s);
         Ok(())
     }
+}
+
+/// Device `i`'s production host over `store`: its report key derived from the world's report
+/// master; it trusts no signing key, since the world verifies the broadcast payload once and
+/// hands every device the verified campaign.
+fn open_host(
+    store: Arc<MemoryStore>,
+    i: u64,
+    report_master: &[u8; 32],
+) -> Result<DeviceHost<Arc<MemoryStore>>, crate::store::StoreError> {
+    let device = device_id(i);
+    let key = derive_device_key(report_master, &device);
+    DeviceHost::on_store(store, device, vec![], TrustedKeys::new(), key)
 }

@@ -7,7 +7,7 @@
 use std::cmp::Reverse;
 use std::sync::Arc;
 
-use crate::host::DeviceAgent;
+use crate::host::DeviceHost;
 use crate::store::MemoryStore;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
@@ -118,7 +118,7 @@ pub(super) struct Sim<'a, S, P, B> {
     /// Each kept device's host — the production device agent — over the device's own
     /// store, when reboots and power cuts rebuild devices from their logs: a power cut or a
     /// reboot drops the host and opens a new one on the same store.
-    pub(super) hosts: HashMap<u64, DeviceAgent<Arc<MemoryStore>>>,
+    pub(super) hosts: HashMap<u64, DeviceHost<Arc<MemoryStore>>>,
     /// Devices that truly failed, or lacked the payload, at some point (ground truth): the
     /// only ones care may be sent to.
     pub(super) ever_bad: HashSet<u64>,

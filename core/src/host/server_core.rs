@@ -1,10 +1,12 @@
-//! The DM server's devcare side: [`CareServer`], a [`Server`] decider per campaign stream
-//! over a store, with group-committed report ingest.
+//! The typed core of [`ServerHost`]: a [`Server`] decider per campaign stream over a
+//! store, with group-committed report ingest, and the key [`Directory`] it checks reports
+//! against.
 
+use crate::host::ServerHost;
 use crate::host::streams::{Rejections, RuntimeError, Streams};
 use crate::model::{CampaignId, DeviceId, Timestamp};
 use crate::report::Report;
-use crate::server::{CareOrder, Server, ServerCommand, ServerError, ServerEvent, ServerState};
+use crate::server::{CareOrder, ServerCommand, ServerError, ServerEvent, ServerState};
 use crate::store::{EventStore, StoreError, Version};
 use crate::wire::{DeviceKey, ReportError, decode_report_keys};
 
@@ -183,7 +185,7 @@ impl IngestRejection {
     }
 }
 
-/// The reports of an OMA DM message from `sender`, checked as [`CareServer::ingest_alerts`]
+/// The reports of an OMA DM message from `sender`, checked as [`ServerHost::ingest_alerts`]
 /// checks them before the decider: a sending device unknown to `directory`, a message that
 /// does not parse, or a report for a device the sender may not speak for refuses the whole
 /// message. Every server host (one stream or sharded) reads alerts with it.
@@ -209,22 +211,17 @@ pub fn report_from_bytes(bytes: &[u8], directory: &dyn Directory) -> Result<Repo
     })
 }
 
-/// The DM server's devcare side: one stream per campaign.
-#[derive(Debug)]
-pub struct CareServer<S> {
-    store: S,
-    streams: Streams<Server>,
-    rejections: Rejections,
-}
-
-impl<S: EventStore> CareServer<S> {
-    /// Opens the server on `store`, replaying every `server/…` stream.
-    pub fn open(store: S) -> Result<Self, StoreError> {
+impl<S: EventStore, D: Directory> ServerHost<S, D> {
+    /// Opens the host on `store`, replaying every `server/…` stream; reports are checked
+    /// against `directory` (a [`GroupDirectory`] derives device keys from a master secret; a
+    /// DM server with its own device key table implements [`Directory`]).
+    pub fn on_store(store: S, directory: D) -> Result<Self, StoreError> {
         let streams = Streams::open(&store)?;
-        Ok(CareServer {
+        Ok(ServerHost {
             store,
             streams,
             rejections: Rejections::new(),
+            keys: directory,
         })
     }
 
@@ -262,35 +259,28 @@ impl<S: EventStore> CareServer<S> {
         Ok(results)
     }
 
-    /// Ingests report bytes received at `at`: wire checks with the device's key from
-    /// `directory`, then the decider. Duplicates and refusals append nothing.
-    pub fn ingest(
-        &mut self,
-        bytes: &[u8],
-        directory: &dyn Directory,
-        at: Timestamp,
-    ) -> Result<Ingest, StoreError> {
-        let mut out = self.ingest_batch(&[bytes], directory, at)?;
-        Ok(out.pop().unwrap_or(Ingest::Duplicate))
-    }
-
-    /// Ingests many reports with one atomic append and one flush (group commit).
+    /// Ingests many reports received at `at` with one atomic append and one flush (group
+    /// commit): wire checks with each device's key from the directory, then the decider.
+    /// Duplicates and refusals append nothing. One report: [`Self::ingest_report`].
     pub fn ingest_batch(
         &mut self,
         reports: &[&[u8]],
-        directory: &dyn Directory,
         at: Timestamp,
     ) -> Result<Vec<Ingest>, StoreError> {
+        let mut refused = Vec::new();
         let decoded: Vec<Result<Report, IngestRejection>> = reports
             .iter()
             .map(|bytes| {
-                report_from_bytes(bytes, directory).map_err(|e| {
-                    self.count_rejection(e.reason());
+                report_from_bytes(bytes, &self.keys).map_err(|e| {
+                    refused.push(e.reason());
                     IngestRejection::Wire(e)
                 })
             })
             .collect();
-        self.accept_reports(decoded, directory, at)
+        for reason in refused {
+            self.count_rejection(reason);
+        }
+        self.accept_reports(decoded, at)
     }
 
     /// Ingests the reports of an OMA DM message (Generic Alerts, see [`crate::alert`]) from
@@ -304,17 +294,16 @@ impl<S: EventStore> CareServer<S> {
         xml: &str,
         sender: crate::alert::Sender<'_>,
         limits: &crate::alert::AlertLimits,
-        directory: &dyn Directory,
         at: Timestamp,
     ) -> Result<Result<Vec<Ingest>, crate::alert::AlertError>, StoreError> {
-        let reports = match alert_reports(xml, sender, limits, directory) {
+        let reports = match alert_reports(xml, sender, limits, &self.keys) {
             Ok(r) => r,
             Err(e) => {
                 self.count_rejection(e.reason());
                 return Ok(Err(e));
             }
         };
-        self.accept_reports(reports.into_iter().map(Ok).collect(), directory, at)
+        self.accept_reports(reports.into_iter().map(Ok).collect(), at)
             .map(Ok)
     }
 
@@ -323,7 +312,6 @@ impl<S: EventStore> CareServer<S> {
     fn accept_reports(
         &mut self,
         reports: Vec<Result<Report, IngestRejection>>,
-        directory: &dyn Directory,
         at: Timestamp,
     ) -> Result<Vec<Ingest>, StoreError> {
         let mut slots: Vec<Option<Ingest>> = Vec::with_capacity(reports.len());
@@ -331,7 +319,7 @@ impl<S: EventStore> CareServer<S> {
         for r in reports {
             match r {
                 Ok(report) => {
-                    let groups = directory.groups(&report.device);
+                    let groups = self.keys.groups(&report.device);
                     cmds.push((
                         report.campaign.clone(),
                         ServerCommand::AcceptReport { report, groups, at },
@@ -385,18 +373,6 @@ impl<S: EventStore> CareServer<S> {
         Ok(Some((id, order)))
     }
 
-    /// Ticks every campaign at `now`; returns when the next care or settlement falls due.
-    pub fn tick_all(
-        &mut self,
-        now: Timestamp,
-    ) -> Result<Option<Timestamp>, RuntimeError<ServerError>> {
-        let ids: Vec<CampaignId> = self.states().map(|(id, _)| id.clone()).collect();
-        for id in &ids {
-            self.handle(id, &ServerCommand::Tick { now })?;
-        }
-        Ok(self.states().filter_map(|(_, s)| s.next_wake()).min())
-    }
-
     /// The state of `campaign`.
     pub fn state(&self, campaign: &CampaignId) -> Option<&ServerState> {
         self.streams.loaded.get(campaign).map(|(s, _)| s)
@@ -420,11 +396,6 @@ impl<S: EventStore> CareServer<S> {
     /// Counts input refused before it reached the decider (bad MAC, oversize…).
     pub fn count_rejection(&mut self, reason: &'static str) {
         *self.rejections.entry(reason).or_default() += 1;
-    }
-
-    /// Makes every append so far durable.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.store.flush()
     }
 
     /// The store.

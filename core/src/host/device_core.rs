@@ -1,7 +1,8 @@
-//! A handset's devcare side: [`DeviceAgent`], a [`Device`] decider per campaign stream over
-//! a store.
+//! The typed core of [`DeviceHost`]: a [`Device`] decider per campaign stream over a
+//! store — commands, the payload check, the apply flows and the due report.
 
-use crate::device::{Device, DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
+use crate::device::{DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase};
+use crate::host::DeviceHost;
 use crate::host::streams::{Rejections, RuntimeError, Streams};
 use crate::model::{CampaignId, DeviceId, Setting, Timestamp, ValidCampaign};
 use crate::payload::{PayloadLimits, TrustedKeys, check_replay_floor, open_payload};
@@ -9,7 +10,7 @@ use crate::report::{ApplyResult, Report};
 use crate::store::{EventStore, StoreError};
 use crate::wire::{DeviceKey, ReportError, encode_report};
 
-/// Work a device took on and did not finish (see [`DeviceAgent::pending`]).
+/// Work a device took on and did not finish (see [`DeviceHost::pending`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     /// The campaign.
@@ -20,32 +21,39 @@ pub struct Pending {
     pub settings: Vec<Setting>,
 }
 
-/// A handset's devcare agent: one device, one stream per campaign.
-#[derive(Debug)]
-pub struct DeviceAgent<S> {
-    store: S,
-    device: DeviceId,
-    groups: Vec<String>,
-    streams: Streams<Device>,
-    rejections: Rejections,
-}
-
-impl<S: EventStore> DeviceAgent<S> {
-    /// Opens the agent for `device` (member of `groups`) on `store`, replaying its streams.
-    pub fn open(store: S, device: DeviceId, groups: Vec<String>) -> Result<Self, StoreError> {
+impl<S: EventStore> DeviceHost<S> {
+    /// Opens the host of `device` (member of `groups`) on `store`, replaying its streams.
+    /// It takes payloads signed by a key in `trusted` and authenticates reports with `key`.
+    pub fn on_store(
+        store: S,
+        device: DeviceId,
+        groups: Vec<String>,
+        trusted: TrustedKeys,
+        key: DeviceKey,
+    ) -> Result<Self, StoreError> {
         let streams = Streams::open(&store)?;
-        Ok(DeviceAgent {
+        Ok(DeviceHost {
             store,
             device,
             groups,
             streams,
             rejections: Rejections::new(),
+            trusted,
+            key: zeroize::Zeroizing::new(key),
+            limits: PayloadLimits::default(),
         })
+    }
+
+    /// The same host, checking payloads against `limits` instead of
+    /// [`PayloadLimits::default`] (a handset with less room sets tighter ones).
+    pub fn with_payload_limits(mut self, limits: PayloadLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// A verified campaign arrived at `at` (validated once, by
     /// [`open_payload`](crate::payload::open_payload) or [`ValidCampaign::new`]).
-    pub fn receive(
+    pub fn receive_campaign(
         &mut self,
         campaign: ValidCampaign,
         at: Timestamp,
@@ -60,21 +68,19 @@ impl<S: EventStore> DeviceAgent<S> {
         self.handle(&id, &cmd)
     }
 
-    /// The host flow for a received payload: verify and take it on
-    /// ([`Self::receive_payload`]), make that durable (flush), then ask the host to `apply`
-    /// each of *that campaign's* settings in order and record the results. If `apply` fails
-    /// partway, the results so far are recorded (the rest count as not applied) and the
-    /// host's error is returned as `Ok(Some(e))`. If the device dies while applying, the
-    /// campaign stays pending: [`Self::pending`] names it and [`Self::resume`] applies it.
-    pub fn receive_and_apply<E>(
+    /// The flow for a received payload: verify and take it on ([`Self::receive_payload`]),
+    /// durable before anything is applied, then ask the host to `apply` each of *that
+    /// campaign's* settings in order and record the results. If `apply` fails partway, the
+    /// results so far are recorded (the rest count as not applied) and the host's error is
+    /// returned as `Ok(Some(e))`. If the device dies while applying, the campaign stays
+    /// pending: [`Self::pending`] names it and [`Self::resume`] applies it.
+    pub(super) fn receive_and_apply<E>(
         &mut self,
         bytes: &[u8],
-        trusted: &TrustedKeys,
-        limits: &PayloadLimits,
         at: Timestamp,
         apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<Option<E>, RuntimeError<DeviceError>> {
-        let events = self.receive_payload(bytes, trusted, limits, at)?;
+        let events = self.receive_payload(bytes, at)?;
         let Some(DeviceEvent::PayloadAccepted { campaign, .. }) = events.first() else {
             return Ok(None); // taking a campaign on always starts with PayloadAccepted
         };
@@ -84,11 +90,11 @@ impl<S: EventStore> DeviceAgent<S> {
         self.apply_pending(&id, at, apply)
     }
 
-    /// The host flow for unicast care: take the care order on, make that durable, ask the
-    /// host to `apply` each setting, record the results. A host failure partway records the
+    /// The flow for unicast care: take the care order on, make that durable, ask the host
+    /// to `apply` each setting, record the results. A host failure partway records the
     /// failed setting as status 500 and the rest as not re-applied (500), and is returned as
     /// `Ok(Some(e))`. If the device dies while applying, [`Self::resume`] finishes it.
-    pub fn receive_care_and_apply<E>(
+    pub(super) fn receive_care_and_apply<E>(
         &mut self,
         campaign: &CampaignId,
         revision: u32,
@@ -135,7 +141,7 @@ impl<S: EventStore> DeviceAgent<S> {
     /// Finishes every [`Self::pending`] piece of work at `at`: `apply` applies its settings
     /// again (the apply never recorded a result, so every setting is applied) and the
     /// results are recorded. Returns how many were finished, and the first host error.
-    pub fn resume<E>(
+    pub(super) fn resume_pending<E>(
         &mut self,
         at: Timestamp,
         mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
@@ -217,15 +223,14 @@ impl<S: EventStore> DeviceAgent<S> {
     }
 
     /// The first report due at `now` over all campaigns: its campaign, the report and its
-    /// wire bytes authenticated with `key`.
+    /// wire bytes authenticated with the device's key.
     pub fn next_due_report(
         &self,
         now: Timestamp,
-        key: &DeviceKey,
     ) -> Option<(CampaignId, Report, Result<Vec<u8>, ReportError>)> {
         self.states().find_map(|(id, s)| {
             let r = s.due_report(now)?;
-            let bytes = encode_report(&r, key);
+            let bytes = encode_report(&r, &self.key);
             Some((id.clone(), r, bytes))
         })
     }
@@ -254,10 +259,9 @@ impl<S: EventStore> DeviceAgent<S> {
     pub fn receive_payload(
         &mut self,
         bytes: &[u8],
-        trusted: &TrustedKeys,
-        limits: &PayloadLimits,
         at: Timestamp,
     ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
+        let (trusted, limits) = (&self.trusted, &self.limits);
         let floor = self
             .states()
             .filter_map(|(_, s)| s.campaign.as_ref().map(|c| c.issued_at))
@@ -267,7 +271,7 @@ impl<S: EventStore> DeviceAgent<S> {
             Ok(p)
         });
         match opened {
-            Ok(p) => self.receive(p.campaign, at),
+            Ok(p) => self.receive_campaign(p.campaign, at),
             Err(e) => {
                 self.count_rejection(e.reason());
                 Err(RuntimeError::Payload(e))
@@ -275,16 +279,15 @@ impl<S: EventStore> DeviceAgent<S> {
         }
     }
 
-    /// The report due at `now` for `campaign`, encoded and authenticated with `key`, ready
-    /// to send; mark it sent with [`DeviceCommand::MarkSent`] once it is out.
+    /// The report due at `now` for `campaign`, encoded and authenticated with the device's
+    /// key, ready to send; mark it sent with [`DeviceCommand::MarkSent`] once it is out.
     pub fn due_report_bytes(
         &self,
         campaign: &CampaignId,
         now: Timestamp,
-        key: &DeviceKey,
     ) -> Option<(Report, Result<Vec<u8>, ReportError>)> {
         let report = self.state(campaign)?.due_report(now)?;
-        let bytes = encode_report(&report, key);
+        let bytes = encode_report(&report, &self.key);
         Some((report, bytes))
     }
 
@@ -301,8 +304,9 @@ impl<S: EventStore> DeviceAgent<S> {
         r
     }
 
-    /// Ticks every campaign at `now`; returns the events per campaign that had any.
-    pub fn tick(
+    /// Ticks every campaign at `now`; returns the events per campaign that had any
+    /// ([`Self::tick`] returns when the next tick is due instead).
+    pub fn tick_events(
         &mut self,
         now: Timestamp,
     ) -> Result<Vec<(CampaignId, Vec<DeviceEvent>)>, RuntimeError<DeviceError>> {
@@ -345,11 +349,6 @@ impl<S: EventStore> DeviceAgent<S> {
     /// Counts a payload refused before it reached the decider (bad signature, oversize…).
     pub fn count_rejection(&mut self, reason: &'static str) {
         *self.rejections.entry(reason).or_default() += 1;
-    }
-
-    /// Makes every append so far durable.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.store.flush()
     }
 
     /// The store.

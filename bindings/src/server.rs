@@ -113,6 +113,12 @@ pub struct CampaignStats {
     pub abandoned: u64,
     pub presumed_ok: u64,
     pub paused: bool,
+    pub operator_paused: bool,
+    /// The abort threshold's pause: since when (ms), failures, expected, threshold.
+    pub breaker_since_ms: Option<u64>,
+    pub breaker_failures: Option<u64>,
+    pub breaker_expected: Option<u64>,
+    pub breaker_threshold: Option<f64>,
     pub settled: bool,
     pub coverage: Option<f64>,
     pub coverage_lo: Option<f64>,
@@ -402,9 +408,22 @@ impl ServerHost {
         Ok(lock(&self.0)?.pause(&campaign, Timestamp(now_ms))?)
     }
 
-    /// An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+    /// An operator lifts their own pause of `campaign`; the abort threshold's pause stays
+    /// (`paused-by-breaker`: lift it with `override_abort`).
     pub fn resume(&self, campaign: String, now_ms: u64) -> Result<(), DevcareError> {
         Ok(lock(&self.0)?.resume(&campaign, Timestamp(now_ms))?)
+    }
+
+    /// Lifts the abort threshold's pause of `campaign` on purpose, logged with who (`by`)
+    /// and `why` (1–200 bytes each); the threshold stays quiet for the campaign after.
+    pub fn override_abort(
+        &self,
+        campaign: String,
+        by: String,
+        why: String,
+        now_ms: u64,
+    ) -> Result<(), DevcareError> {
+        Ok(lock(&self.0)?.override_abort(&campaign, &by, &why, Timestamp(now_ms))?)
     }
 
     /// Lets time pass (settles campaigns past their deadline); returns the next wake-up.
@@ -430,6 +449,11 @@ impl ServerHost {
             abandoned: s.abandoned,
             presumed_ok: s.presumed_ok,
             paused: s.paused,
+            operator_paused: s.operator_paused,
+            breaker_since_ms: s.breaker.map(|b| b.since.as_millis()),
+            breaker_failures: s.breaker.map(|b| b.reason.failure_reports),
+            breaker_expected: s.breaker.map(|b| b.reason.targeted),
+            breaker_threshold: s.breaker.map(|b| b.reason.threshold),
             settled: s.settled,
             coverage: s.coverage.map(|c| c.estimate),
             coverage_lo: s.coverage.map(|c| c.lo),

@@ -150,7 +150,7 @@ enum devcare_result
   DEVCARE_ALREADY_CREATED = 401,
   // A report for a revision the campaign is not at.
   DEVCARE_WRONG_REVISION = 402,
-  // Care is paused by the abort threshold.
+  // Care is paused (by an operator or by the abort threshold).
   DEVCARE_PAUSED = 403,
   // A care call that does not fit the device's case.
   DEVCARE_CARE_MISMATCH = 404,
@@ -160,7 +160,7 @@ enum devcare_result
   DEVCARE_MALFORMED_REPORT = 407,
   // A care call for a device that has no open case.
   DEVCARE_NO_CASE = 408,
-  // Resume of a campaign that is not paused.
+  // Resume of a campaign no operator paused.
   DEVCARE_NOT_PAUSED = 409,
   // The broadcast was already recorded.
   DEVCARE_ALREADY_BROADCAST = 410,
@@ -176,6 +176,12 @@ enum devcare_result
   DEVCARE_SAMPLE_SIZE = 415,
   // A coverage floor or fallback call that does not fit the campaign or its fallback (a floor outside (0, 1], no sampling, a batch the pace or order does not allow).
   DEVCARE_FALLBACK = 416,
+  // Resume of a campaign only the abort threshold paused: lift that with `devcare_server_override_abort` (who and why).
+  DEVCARE_PAUSED_BY_BREAKER = 417,
+  // An override of the abort threshold's pause while it has not paused the campaign.
+  DEVCARE_BREAKER_NOT_TRIPPED = 418,
+  // An override without who or why, or with either over 200 bytes.
+  DEVCARE_OVERRIDE_UNEXPLAINED = 419,
   // The campaign file does not parse or validate (message has file:line:col).
   DEVCARE_CAMPAIGN_INVALID = 500,
 };
@@ -391,8 +397,20 @@ typedef struct devcare_stats {
   uint64_t abandoned;
   // Targets presumed OK.
   uint64_t presumed_ok;
-  // Care paused by the abort threshold.
+  // Care paused, by an operator or by the abort threshold.
   bool paused;
+  // An operator paused care and has not resumed it.
+  bool operator_paused;
+  // The abort threshold paused care (lifted only by `devcare_server_override_abort`).
+  bool breaker_paused;
+  // Since when the threshold has paused care (ms since the epoch; 0 when not paused).
+  uint64_t breaker_since_ms;
+  // The failures it counted when it tripped.
+  uint64_t breaker_failures;
+  // The devices expected to have reported by then, the failures' denominator.
+  uint64_t breaker_expected;
+  // The failure ratio it passed.
+  double breaker_threshold;
   // Report deadline passed.
   bool settled;
   // Coverage estimate available.
@@ -1031,7 +1049,8 @@ devcare_result devcare_server_ingest_gateway_alert(struct devcare_server *server
 
 #if defined(DEVCARE_SERVER)
 // An operator pauses care of `campaign`: no care order is dispatched until
-// `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.
+// `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if an operator paused it already (the
+// abort threshold's pause is separate).
 //
 // # Safety
 // `campaign` NUL-terminated.
@@ -1041,14 +1060,30 @@ devcare_result devcare_server_pause(struct devcare_server *server,
 #endif
 
 #if defined(DEVCARE_SERVER)
-// An operator resumes care of `campaign`, paused by an operator or by the abort threshold
-// (which then stays quiet for the campaign). `DEVCARE_NOT_PAUSED` if it is not paused.
+// An operator lifts their own pause of `campaign`. The abort threshold's pause stays:
+// `DEVCARE_PAUSED_BY_BREAKER` when it is the only one (lift it with
+// `devcare_server_override_abort`); `DEVCARE_NOT_PAUSED` when nothing paused it.
 //
 // # Safety
 // `campaign` NUL-terminated.
 devcare_result devcare_server_resume(struct devcare_server *server,
                                      const char *campaign,
                                      uint64_t now_ms);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Lifts the abort threshold's pause of `campaign` on purpose. `by` (who) and `why` are
+// logged with it, 1–200 bytes each (`DEVCARE_OVERRIDE_UNEXPLAINED` otherwise); the
+// threshold stays quiet for the campaign after. `DEVCARE_BREAKER_NOT_TRIPPED` if the
+// threshold has not paused it.
+//
+// # Safety
+// `campaign`, `by` and `why` NUL-terminated.
+devcare_result devcare_server_override_abort(struct devcare_server *server,
+                                             const char *campaign,
+                                             const char *by,
+                                             const char *why,
+                                             uint64_t now_ms);
 #endif
 
 #if defined(DEVCARE_SERVER)

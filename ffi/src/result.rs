@@ -167,7 +167,7 @@ result_codes! {
     DEVCARE_ALREADY_CREATED = 401,
     /// A report for a revision the campaign is not at.
     DEVCARE_WRONG_REVISION = 402,
-    /// Care is paused by the abort threshold.
+    /// Care is paused (by an operator or by the abort threshold).
     DEVCARE_PAUSED = 403,
     /// A care call that does not fit the device's case.
     DEVCARE_CARE_MISMATCH = 404,
@@ -178,7 +178,7 @@ result_codes! {
     DEVCARE_MALFORMED_REPORT = 407,
     /// A care call for a device that has no open case.
     DEVCARE_NO_CASE = 408,
-    /// Resume of a campaign that is not paused.
+    /// Resume of a campaign no operator paused.
     DEVCARE_NOT_PAUSED = 409,
     /// The broadcast was already recorded.
     DEVCARE_ALREADY_BROADCAST = 410,
@@ -195,6 +195,13 @@ result_codes! {
     /// A coverage floor or fallback call that does not fit the campaign or its fallback
     /// (a floor outside (0, 1], no sampling, a batch the pace or order does not allow).
     DEVCARE_FALLBACK = 416,
+    /// Resume of a campaign only the abort threshold paused: lift that with
+    /// `devcare_server_override_abort` (who and why).
+    DEVCARE_PAUSED_BY_BREAKER = 417,
+    /// An override of the abort threshold's pause while it has not paused the campaign.
+    DEVCARE_BREAKER_NOT_TRIPPED = 418,
+    /// An override without who or why, or with either over 200 bytes.
+    DEVCARE_OVERRIDE_UNEXPLAINED = 419,
     /// The campaign file does not parse or validate (message has file:line:col).
     DEVCARE_CAMPAIGN_INVALID = 500,
 }

@@ -767,6 +767,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_next_care(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_override_abort(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_pause(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast(
@@ -882,6 +884,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_serverhost_next_care(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_override_abort(`ptr`: Long,`campaign`: RustBuffer.ByValue,`by`: RustBuffer.ByValue,`why`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_pause(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1152,6 +1156,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care() and 0xFFFF) != 64714) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_override_abort() and 0xFFFF) != 14178) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_pause() and 0xFFFF) != 53282) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1161,7 +1168,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() and 0xFFFF) != 54200) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_resume() and 0xFFFF) != 51120) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_resume() and 0xFFFF) != 30721) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign() and 0xFFFF) != 22082) {
@@ -2786,6 +2793,12 @@ public interface ServerHostInterface {
     fun `nextCare`(`nowMs`: kotlin.ULong): CareOrder?
     
     /**
+     * Lifts the abort threshold's pause of `campaign` on purpose, logged with who (`by`)
+     * and `why` (1–200 bytes each); the threshold stays quiet for the campaign after.
+     */
+    fun `overrideAbort`(`campaign`: kotlin.String, `by`: kotlin.String, `why`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
      * An operator pauses care of `campaign` until `resume`.
      */
     fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
@@ -2802,7 +2815,8 @@ public interface ServerHostInterface {
     fun `removeMasterKey`(`masterKey`: kotlin.ByteArray): kotlin.Boolean
     
     /**
-     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     * An operator lifts their own pause of `campaign`; the abort threshold's pause stays
+     * (`paused-by-breaker`: lift it with `override_abort`).
      */
     fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
     
@@ -3206,6 +3220,27 @@ open class ServerHost: Disposable, AutoCloseable, ServerHostInterface
 
     
     /**
+     * Lifts the abort threshold's pause of `campaign` on purpose, logged with who (`by`)
+     * and `why` (1–200 bytes each); the threshold stays quiet for the campaign after.
+     */
+    @Throws(DevcareException::class)override fun `overrideAbort`(`campaign`: kotlin.String, `by`: kotlin.String, `why`: kotlin.String, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_abort(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterString.lower(`by`),
+        FfiConverterString.lower(`why`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * An operator pauses care of `campaign` until `resume`.
      */
     @Throws(DevcareException::class)override fun `pause`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
@@ -3261,7 +3296,8 @@ open class ServerHost: Disposable, AutoCloseable, ServerHostInterface
 
     
     /**
-     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     * An operator lifts their own pause of `campaign`; the abort threshold's pause stays
+     * (`paused-by-breaker`: lift it with `override_abort`).
      */
     @Throws(DevcareException::class)override fun `resume`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
         = 
@@ -3551,6 +3587,19 @@ data class CampaignStats (
     , 
     var `paused`: kotlin.Boolean
     , 
+    var `operatorPaused`: kotlin.Boolean
+    , 
+    /**
+     * The abort threshold's pause: since when (ms), failures, expected, threshold.
+     */
+    var `breakerSinceMs`: kotlin.ULong?
+    , 
+    var `breakerFailures`: kotlin.ULong?
+    , 
+    var `breakerExpected`: kotlin.ULong?
+    , 
+    var `breakerThreshold`: kotlin.Double?
+    , 
     var `settled`: kotlin.Boolean
     , 
     var `coverage`: kotlin.Double?
@@ -3593,6 +3642,11 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterULong.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterBoolean.read(buf),
             FfiConverterOptionalDouble.read(buf),
             FfiConverterOptionalDouble.read(buf),
             FfiConverterOptionalDouble.read(buf),
@@ -3614,6 +3668,11 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterULong.allocationSize(value.`abandoned`) +
             FfiConverterULong.allocationSize(value.`presumedOk`) +
             FfiConverterBoolean.allocationSize(value.`paused`) +
+            FfiConverterBoolean.allocationSize(value.`operatorPaused`) +
+            FfiConverterOptionalULong.allocationSize(value.`breakerSinceMs`) +
+            FfiConverterOptionalULong.allocationSize(value.`breakerFailures`) +
+            FfiConverterOptionalULong.allocationSize(value.`breakerExpected`) +
+            FfiConverterOptionalDouble.allocationSize(value.`breakerThreshold`) +
             FfiConverterBoolean.allocationSize(value.`settled`) +
             FfiConverterOptionalDouble.allocationSize(value.`coverage`) +
             FfiConverterOptionalDouble.allocationSize(value.`coverageLo`) +
@@ -3635,6 +3694,11 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterULong.write(value.`abandoned`, buf)
             FfiConverterULong.write(value.`presumedOk`, buf)
             FfiConverterBoolean.write(value.`paused`, buf)
+            FfiConverterBoolean.write(value.`operatorPaused`, buf)
+            FfiConverterOptionalULong.write(value.`breakerSinceMs`, buf)
+            FfiConverterOptionalULong.write(value.`breakerFailures`, buf)
+            FfiConverterOptionalULong.write(value.`breakerExpected`, buf)
+            FfiConverterOptionalDouble.write(value.`breakerThreshold`, buf)
             FfiConverterBoolean.write(value.`settled`, buf)
             FfiConverterOptionalDouble.write(value.`coverage`, buf)
             FfiConverterOptionalDouble.write(value.`coverageLo`, buf)

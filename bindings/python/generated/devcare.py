@@ -598,13 +598,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care() != 64714:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_override_abort() != 14178:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_pause() != 53282:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast() != 60747:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() != 54200:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_resume() != 51120:
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_resume() != 30721:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign() != 22082:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -762,6 +764,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report.restyp
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_override_abort.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_override_abort.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_pause.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_pause.restype = ctypes.c_uint16
@@ -1064,6 +1069,15 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_next_care.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_next_care.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_abort.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_abort.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_pause.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1350,6 +1364,31 @@ class _UniffiFfiConverterBoolean:
     def write(cls, value, buf):
         buf.write_u8(value)
 
+class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 class _UniffiFfiConverterFloat64(_UniffiConverterPrimitiveFloat):
     @staticmethod
     def read(buf):
@@ -1448,7 +1487,7 @@ class CampaignStats:
     same names (the coverage interval flattened into three optionals). Each field's
     meaning is in the README's "Campaign statistics" table.
 """
-    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, care_timed_out:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float], coverage_basis:typing.Optional[str]):
+    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, care_timed_out:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, operator_paused:bool, breaker_since_ms:typing.Optional[int], breaker_failures:typing.Optional[int], breaker_expected:typing.Optional[int], breaker_threshold:typing.Optional[float], settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float], coverage_basis:typing.Optional[str]):
         self.targeted = targeted
         self.failure_reports = failure_reports
         self.success_probes = success_probes
@@ -1462,6 +1501,11 @@ class CampaignStats:
         self.abandoned = abandoned
         self.presumed_ok = presumed_ok
         self.paused = paused
+        self.operator_paused = operator_paused
+        self.breaker_since_ms = breaker_since_ms
+        self.breaker_failures = breaker_failures
+        self.breaker_expected = breaker_expected
+        self.breaker_threshold = breaker_threshold
         self.settled = settled
         self.coverage = coverage
         self.coverage_lo = coverage_lo
@@ -1472,7 +1516,7 @@ class CampaignStats:
 
     
     def __str__(self):
-        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, care_timed_out={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={}, coverage_basis={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.care_timed_out, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.settled, self.coverage, self.coverage_lo, self.coverage_hi, self.coverage_basis)
+        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, care_timed_out={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, operator_paused={}, breaker_since_ms={}, breaker_failures={}, breaker_expected={}, breaker_threshold={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={}, coverage_basis={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.care_timed_out, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.operator_paused, self.breaker_since_ms, self.breaker_failures, self.breaker_expected, self.breaker_threshold, self.settled, self.coverage, self.coverage_lo, self.coverage_hi, self.coverage_basis)
     def __eq__(self, other):
         if self.targeted != other.targeted:
             return False
@@ -1499,6 +1543,16 @@ class CampaignStats:
         if self.presumed_ok != other.presumed_ok:
             return False
         if self.paused != other.paused:
+            return False
+        if self.operator_paused != other.operator_paused:
+            return False
+        if self.breaker_since_ms != other.breaker_since_ms:
+            return False
+        if self.breaker_failures != other.breaker_failures:
+            return False
+        if self.breaker_expected != other.breaker_expected:
+            return False
+        if self.breaker_threshold != other.breaker_threshold:
             return False
         if self.settled != other.settled:
             return False
@@ -1529,6 +1583,11 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
             abandoned=_UniffiFfiConverterUInt64.read(buf),
             presumed_ok=_UniffiFfiConverterUInt64.read(buf),
             paused=_UniffiFfiConverterBoolean.read(buf),
+            operator_paused=_UniffiFfiConverterBoolean.read(buf),
+            breaker_since_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
+            breaker_failures=_UniffiFfiConverterOptionalUInt64.read(buf),
+            breaker_expected=_UniffiFfiConverterOptionalUInt64.read(buf),
+            breaker_threshold=_UniffiFfiConverterOptionalFloat64.read(buf),
             settled=_UniffiFfiConverterBoolean.read(buf),
             coverage=_UniffiFfiConverterOptionalFloat64.read(buf),
             coverage_lo=_UniffiFfiConverterOptionalFloat64.read(buf),
@@ -1551,6 +1610,11 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.check_lower(value.abandoned)
         _UniffiFfiConverterUInt64.check_lower(value.presumed_ok)
         _UniffiFfiConverterBoolean.check_lower(value.paused)
+        _UniffiFfiConverterBoolean.check_lower(value.operator_paused)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.breaker_since_ms)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.breaker_failures)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.breaker_expected)
+        _UniffiFfiConverterOptionalFloat64.check_lower(value.breaker_threshold)
         _UniffiFfiConverterBoolean.check_lower(value.settled)
         _UniffiFfiConverterOptionalFloat64.check_lower(value.coverage)
         _UniffiFfiConverterOptionalFloat64.check_lower(value.coverage_lo)
@@ -1572,6 +1636,11 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.abandoned, buf)
         _UniffiFfiConverterUInt64.write(value.presumed_ok, buf)
         _UniffiFfiConverterBoolean.write(value.paused, buf)
+        _UniffiFfiConverterBoolean.write(value.operator_paused, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.breaker_since_ms, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.breaker_failures, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.breaker_expected, buf)
+        _UniffiFfiConverterOptionalFloat64.write(value.breaker_threshold, buf)
         _UniffiFfiConverterBoolean.write(value.settled, buf)
         _UniffiFfiConverterOptionalFloat64.write(value.coverage, buf)
         _UniffiFfiConverterOptionalFloat64.write(value.coverage_lo, buf)
@@ -3541,31 +3610,6 @@ class _UniffiFfiConverterSequenceTypeApplyOutcome(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeApplyOutcome.read(buf) for i in range(count)
         ]
 
-class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterUInt64.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterUInt64.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterUInt64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
 
 class DeviceHostProtocol(typing.Protocol):
     """
@@ -4230,6 +4274,12 @@ class ServerHostProtocol(typing.Protocol):
         The next care order due at `now_ms`, marked dispatched; null when none.
 """
         raise NotImplementedError
+    def override_abort(self, campaign: str,by: str,why: str,now_ms: int) -> None:
+        """
+        Lifts the abort threshold's pause of `campaign` on purpose, logged with who (`by`)
+        and `why` (1–200 bytes each); the threshold stays quiet for the campaign after.
+"""
+        raise NotImplementedError
     def pause(self, campaign: str,now_ms: int) -> None:
         """
         An operator pauses care of `campaign` until `resume`.
@@ -4248,7 +4298,8 @@ class ServerHostProtocol(typing.Protocol):
         raise NotImplementedError
     def resume(self, campaign: str,now_ms: int) -> None:
         """
-        An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+        An operator lifts their own pause of `campaign`; the abort threshold's pause stays
+        (`paused-by-breaker`: lift it with `override_abort`).
 """
         raise NotImplementedError
     def revise_campaign(self, toml: str,targeted: int,now_ms: int) -> str:
@@ -4634,6 +4685,34 @@ class ServerHost(ServerHostProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def override_abort(self, campaign: str,by: str,why: str,now_ms: int) -> None:
+        """
+        Lifts the abort threshold's pause of `campaign` on purpose, logged with who (`by`)
+        and `why` (1–200 bytes each); the threshold stays quiet for the campaign after.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterString.check_lower(by)
+
+        _UniffiFfiConverterString.check_lower(why)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterString.lower(by),
+            _UniffiFfiConverterString.lower(why),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_abort,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def pause(self, campaign: str,now_ms: int) -> None:
         """
         An operator pauses care of `campaign` until `resume`.
@@ -4697,7 +4776,8 @@ class ServerHost(ServerHostProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def resume(self, campaign: str,now_ms: int) -> None:
         """
-        An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+        An operator lifts their own pause of `campaign`; the abort threshold's pause stays
+        (`paused-by-breaker`: lift it with `override_abort`).
 """
         
         _UniffiFfiConverterString.check_lower(campaign)

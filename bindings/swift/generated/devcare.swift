@@ -1389,6 +1389,12 @@ public protocol ServerHostProtocol: AnyObject, Sendable {
     func nextCare(nowMs: UInt64) throws  -> CareOrder?
     
     /**
+     * Lifts the abort threshold's pause of `campaign` on purpose, logged with who (`by`)
+     * and `why` (1–200 bytes each); the threshold stays quiet for the campaign after.
+     */
+    func overrideAbort(campaign: String, by: String, why: String, nowMs: UInt64) throws 
+    
+    /**
      * An operator pauses care of `campaign` until `resume`.
      */
     func pause(campaign: String, nowMs: UInt64) throws 
@@ -1405,7 +1411,8 @@ public protocol ServerHostProtocol: AnyObject, Sendable {
     func removeMasterKey(masterKey: Data) throws  -> Bool
     
     /**
-     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     * An operator lifts their own pause of `campaign`; the abort threshold's pause stays
+     * (`paused-by-breaker`: lift it with `override_abort`).
      */
     func resume(campaign: String, nowMs: UInt64) throws 
     
@@ -1712,6 +1719,22 @@ open func nextCare(nowMs: UInt64)throws  -> CareOrder?  {
 }
     
     /**
+     * Lifts the abort threshold's pause of `campaign` on purpose, logged with who (`by`)
+     * and `why` (1–200 bytes each); the threshold stays quiet for the campaign after.
+     */
+open func overrideAbort(campaign: String, by: String, why: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_override_abort(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterString.lower(by),
+        FfiConverterString.lower(why),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * An operator pauses care of `campaign` until `resume`.
      */
 open func pause(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
@@ -1752,7 +1775,8 @@ open func removeMasterKey(masterKey: Data)throws  -> Bool  {
 }
     
     /**
-     * An operator resumes care of `campaign` (paused by an operator or the abort threshold).
+     * An operator lifts their own pause of `campaign`; the abort threshold's pause stays
+     * (`paused-by-breaker`: lift it with `override_abort`).
      */
 open func resume(campaign: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
@@ -2004,6 +2028,14 @@ public struct CampaignStats: Equatable, Hashable {
     public var abandoned: UInt64
     public var presumedOk: UInt64
     public var paused: Bool
+    public var operatorPaused: Bool
+    /**
+     * The abort threshold's pause: since when (ms), failures, expected, threshold.
+     */
+    public var breakerSinceMs: UInt64?
+    public var breakerFailures: UInt64?
+    public var breakerExpected: UInt64?
+    public var breakerThreshold: Double?
     public var settled: Bool
     public var coverage: Double?
     public var coverageLo: Double?
@@ -2015,7 +2047,10 @@ public struct CampaignStats: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(targeted: UInt64, failureReports: UInt64, successProbes: UInt64, lateReports: UInt64, checkinsBehind: UInt64, careDispatched: UInt64, careTimedOut: UInt64, inCare: UInt64, recovered: UInt64, escalated: UInt64, abandoned: UInt64, presumedOk: UInt64, paused: Bool, settled: Bool, coverage: Double?, coverageLo: Double?, coverageHi: Double?, 
+    public init(targeted: UInt64, failureReports: UInt64, successProbes: UInt64, lateReports: UInt64, checkinsBehind: UInt64, careDispatched: UInt64, careTimedOut: UInt64, inCare: UInt64, recovered: UInt64, escalated: UInt64, abandoned: UInt64, presumedOk: UInt64, paused: Bool, operatorPaused: Bool, 
+        /**
+         * The abort threshold's pause: since when (ms), failures, expected, threshold.
+         */breakerSinceMs: UInt64?, breakerFailures: UInt64?, breakerExpected: UInt64?, breakerThreshold: Double?, settled: Bool, coverage: Double?, coverageLo: Double?, coverageHi: Double?, 
         /**
          * `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
          */coverageBasis: String?) {
@@ -2032,6 +2067,11 @@ public struct CampaignStats: Equatable, Hashable {
         self.abandoned = abandoned
         self.presumedOk = presumedOk
         self.paused = paused
+        self.operatorPaused = operatorPaused
+        self.breakerSinceMs = breakerSinceMs
+        self.breakerFailures = breakerFailures
+        self.breakerExpected = breakerExpected
+        self.breakerThreshold = breakerThreshold
         self.settled = settled
         self.coverage = coverage
         self.coverageLo = coverageLo
@@ -2068,6 +2108,11 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
                 abandoned: FfiConverterUInt64.read(from: &buf), 
                 presumedOk: FfiConverterUInt64.read(from: &buf), 
                 paused: FfiConverterBool.read(from: &buf), 
+                operatorPaused: FfiConverterBool.read(from: &buf), 
+                breakerSinceMs: FfiConverterOptionUInt64.read(from: &buf), 
+                breakerFailures: FfiConverterOptionUInt64.read(from: &buf), 
+                breakerExpected: FfiConverterOptionUInt64.read(from: &buf), 
+                breakerThreshold: FfiConverterOptionDouble.read(from: &buf), 
                 settled: FfiConverterBool.read(from: &buf), 
                 coverage: FfiConverterOptionDouble.read(from: &buf), 
                 coverageLo: FfiConverterOptionDouble.read(from: &buf), 
@@ -2090,6 +2135,11 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.abandoned, into: &buf)
         FfiConverterUInt64.write(value.presumedOk, into: &buf)
         FfiConverterBool.write(value.paused, into: &buf)
+        FfiConverterBool.write(value.operatorPaused, into: &buf)
+        FfiConverterOptionUInt64.write(value.breakerSinceMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.breakerFailures, into: &buf)
+        FfiConverterOptionUInt64.write(value.breakerExpected, into: &buf)
+        FfiConverterOptionDouble.write(value.breakerThreshold, into: &buf)
         FfiConverterBool.write(value.settled, into: &buf)
         FfiConverterOptionDouble.write(value.coverage, into: &buf)
         FfiConverterOptionDouble.write(value.coverageLo, into: &buf)
@@ -4379,6 +4429,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_serverhost_next_care() != 64714) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_override_abort() != 14178) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_pause() != 53282) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4388,7 +4441,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() != 54200) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_serverhost_resume() != 51120) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_resume() != 30721) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_revise_campaign() != 22082) {

@@ -424,6 +424,11 @@ RustBuffer uniffi_devcare_uniffi_fn_method_serverhost_ingest_report(uint64_t ptr
 RustBuffer uniffi_devcare_uniffi_fn_method_serverhost_next_care(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_OVERRIDE_ABORT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_OVERRIDE_ABORT
+void uniffi_devcare_uniffi_fn_method_serverhost_override_abort(uint64_t ptr, RustBuffer campaign, RustBuffer by, RustBuffer why, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_PAUSE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_PAUSE
 void uniffi_devcare_uniffi_fn_method_serverhost_pause(uint64_t ptr, RustBuffer campaign, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -1006,6 +1011,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_NEXT_CARE
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_NEXT_CARE
 uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_next_care(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_OVERRIDE_ABORT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_OVERRIDE_ABORT
+uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_override_abort(void
     
 );
 #endif

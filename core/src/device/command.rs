@@ -87,3 +87,39 @@ pub enum DeviceCommand {
         at: Timestamp,
     },
 }
+
+impl DeviceCommand {
+    /// The time the command is stamped with.
+    pub fn time(&self) -> Timestamp {
+        use DeviceCommand as C;
+        match self {
+            C::Receive { at: x, .. }
+            | C::RecordApplied { at: x, .. }
+            | C::Tick { now: x, .. }
+            | C::MarkSent { at: x, .. }
+            | C::Acknowledge { at: x, .. }
+            | C::Refused { at: x, .. }
+            | C::ReceiveCare { at: x, .. }
+            | C::RecordCareApplied { at: x, .. }
+            | C::Recheck { at: x, .. } => *x,
+        }
+    }
+
+    /// The same command stamped `t`. A decider decides a command stamped before its state's
+    /// clock as this, stamped at the clock (time never runs back).
+    pub fn retimed(mut self, t: Timestamp) -> Self {
+        use DeviceCommand as C;
+        match &mut self {
+            C::Receive { at: x, .. }
+            | C::RecordApplied { at: x, .. }
+            | C::Tick { now: x, .. }
+            | C::MarkSent { at: x, .. }
+            | C::Acknowledge { at: x, .. }
+            | C::Refused { at: x, .. }
+            | C::ReceiveCare { at: x, .. }
+            | C::RecordCareApplied { at: x, .. }
+            | C::Recheck { at: x, .. } => *x = t,
+        }
+        self
+    }
+}

@@ -88,3 +88,24 @@ pub enum DeviceEvent {
         at: Timestamp,
     },
 }
+
+impl DeviceEvent {
+    /// The time this event says the device has reached: its `at`. `None` for
+    /// [`Self::ReportScheduled`], whose `due` lies ahead. The state's clock
+    /// ([`DeviceState::clock`](crate::device::DeviceState::clock)) is the latest of these.
+    pub fn time(&self) -> Option<Timestamp> {
+        use DeviceEvent as E;
+        match self {
+            E::ReportScheduled { .. } => None,
+            E::PayloadAccepted { at, .. }
+            | E::SettingsApplied { at, .. }
+            | E::Evaluated { at, .. }
+            | E::ReportSent { at, .. }
+            | E::ReportAcknowledged { at, .. }
+            | E::CareReceived { at, .. }
+            | E::CareApplied { at, .. }
+            | E::GaveUp { at, .. }
+            | E::Relapsed { at, .. } => Some(*at),
+        }
+    }
+}

@@ -48,38 +48,44 @@ impl Decider for Device {
         command: &DeviceCommand,
     ) -> Result<Vec<DeviceEvent>, DeviceError> {
         use DeviceCommand as C;
+        // Time never runs back: a command stamped before what the log has seen is decided
+        // at the log's time (`DeviceState::clock`).
+        let t = |at: &crate::model::Timestamp| (*at).max(state.clock);
         match command {
             C::Receive {
                 campaign,
                 device,
                 groups,
                 at,
-            } => decide::receive(state, campaign, device, groups, *at),
-            C::RecordApplied { results, at } => decide::record_applied(state, results, *at),
-            C::Tick { now } => decide::tick(state, *now),
-            C::MarkSent { attempt, at } => decide::mark_sent(state, *attempt, *at),
-            C::Acknowledge { attempt, at } => decide::acknowledge(state, *attempt, *at),
+            } => decide::receive(state, campaign, device, groups, t(at)),
+            C::RecordApplied { results, at } => decide::record_applied(state, results, t(at)),
+            C::Tick { now } => decide::tick(state, t(now)),
+            C::MarkSent { attempt, at } => decide::mark_sent(state, *attempt, t(at)),
+            C::Acknowledge { attempt, at } => decide::acknowledge(state, *attempt, t(at)),
             C::Refused {
                 attempt,
                 status,
                 at,
-            } => decide::refused(state, *attempt, *status, *at),
-            C::Recheck { results, at } => decide::recheck(state, results, *at),
+            } => decide::refused(state, *attempt, *status, t(at)),
+            C::Recheck { results, at } => decide::recheck(state, results, t(at)),
             C::ReceiveCare {
                 revision,
                 attempt,
                 settings,
                 at,
-            } => decide::receive_care(state, *revision, *attempt, settings, *at),
+            } => decide::receive_care(state, *revision, *attempt, settings, t(at)),
             C::RecordCareApplied {
                 attempt,
                 results,
                 at,
-            } => decide::record_care_applied(state, *attempt, results, *at),
+            } => decide::record_care_applied(state, *attempt, results, t(at)),
         }
     }
 
     fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
         evolve::evolve(state, event);
+        if let Some(t) = event.time() {
+            state.clock = state.clock.max(t);
+        }
     }
 }

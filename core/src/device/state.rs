@@ -106,6 +106,10 @@ pub struct DeviceState {
     /// the current cycle's attempts from `report_base + 1`, while attempt numbers keep
     /// growing so every report stays a distinct idempotency key.
     pub report_base: u32,
+    /// The latest time the log has seen ([`DeviceEvent::time`](crate::device::DeviceEvent::time)).
+    /// Time never runs back (a clock reset, a command stamped late): a command stamped
+    /// earlier is decided at this time.
+    pub clock: Timestamp,
 }
 
 impl DeviceState {

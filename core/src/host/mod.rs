@@ -31,10 +31,10 @@ pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
 pub use device_core::Pending;
 pub use error::{HostError, Layer};
 #[cfg(feature = "server")]
-pub use server::{AlertIngest, SampleView, ServerHost};
+pub use server::{SampleView, ServerHost};
 #[cfg(feature = "server")]
 pub use server_core::{
-    Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys, alert_reports,
+    AlertIngest, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys, alert_reports,
     report_from_bytes,
 };
 #[cfg(feature = "server")]

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::alert::AlertLimits;
 use crate::host::HostError;
 use crate::host::keys::{campaign_id, device_id, group_names, key32};
-use crate::host::server_core::{Directory, GroupDirectory, Ingest};
+use crate::host::server_core::{AlertIngest, Directory, GroupDirectory, Ingest};
 use crate::host::streams::{Rejections, Streams};
 use crate::model::{Campaign, CampaignId, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, build_payload};
@@ -25,41 +25,6 @@ pub struct SampleView {
     /// The sampled devices the server has heard nothing from yet, in the order given.
     pub silent: Vec<String>,
 }
-/// What an OMA DM message of Generic Alerts came to: one [`Ingest`] per report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertIngest {
-    /// One outcome per report, in message order.
-    pub outcomes: Vec<Ingest>,
-}
-
-impl AlertIngest {
-    /// Reports accepted.
-    pub fn accepted(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|i| matches!(i, Ingest::Accepted(_)))
-            .count()
-    }
-
-    /// Reports already known (acknowledged, nothing changed).
-    pub fn duplicates(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|i| matches!(i, Ingest::Duplicate))
-            .count()
-    }
-
-    /// The status to answer the message with: 200 when every report was accepted or a
-    /// duplicate, else the status of the first refused one.
-    pub fn dm_status(&self) -> u16 {
-        self.outcomes
-            .iter()
-            .map(Ingest::dm_status)
-            .find(|s| *s != 200)
-            .unwrap_or(200)
-    }
-}
-
 /// A DM server's devcare host: a [`Server`](crate::server::Server) decider per campaign
 /// stream over an event store `S` (the embedded store by default), and the device key
 /// directory `D` reports are checked against (by default derived from a master secret).
@@ -402,14 +367,33 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
     }
 
     /// An operator pauses care of `campaign`: no order is dispatched until [`Self::resume`].
+    /// The operator's pause and the abort threshold's are separate: either holds care.
     pub fn pause(&mut self, campaign: &str, now: Timestamp) -> Result<(), HostError> {
         self.operator(campaign, ServerCommand::Pause { at: now })
     }
 
-    /// An operator resumes care of `campaign`, paused by an operator or by the abort
-    /// threshold (which then stays quiet for the campaign).
+    /// An operator lifts their own pause of `campaign`. A pause by the abort threshold stays
+    /// (`paused-by-breaker` when it is the only one): lifting it is
+    /// [`Self::override_abort`].
     pub fn resume(&mut self, campaign: &str, now: Timestamp) -> Result<(), HostError> {
         self.operator(campaign, ServerCommand::Resume { at: now })
+    }
+
+    /// Lifts the abort threshold's pause of `campaign` on purpose: `by` (who) and `why` are
+    /// logged with it (1–200 bytes each). The threshold stays quiet for the campaign after.
+    pub fn override_abort(
+        &mut self,
+        campaign: &str,
+        by: &str,
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), HostError> {
+        let cmd = ServerCommand::OverrideAbort {
+            by: by.to_owned(),
+            why: why.to_owned(),
+            at: now,
+        };
+        self.operator(campaign, cmd)
     }
 
     fn operator(&mut self, campaign: &str, cmd: ServerCommand) -> Result<(), HostError> {

@@ -25,6 +25,41 @@ pub trait Directory {
     }
 }
 
+/// What an OMA DM message of Generic Alerts came to: one [`Ingest`] per report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertIngest {
+    /// One outcome per report, in message order.
+    pub outcomes: Vec<Ingest>,
+}
+
+impl AlertIngest {
+    /// Reports accepted.
+    pub fn accepted(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|i| matches!(i, Ingest::Accepted(_)))
+            .count()
+    }
+
+    /// Reports already known (acknowledged, nothing changed).
+    pub fn duplicates(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|i| matches!(i, Ingest::Duplicate))
+            .count()
+    }
+
+    /// The status to answer the message with: 200 when every report was accepted or a
+    /// duplicate, else the status of the first refused one.
+    pub fn dm_status(&self) -> u16 {
+        self.outcomes
+            .iter()
+            .map(Ingest::dm_status)
+            .find(|s| *s != 200)
+            .unwrap_or(200)
+    }
+}
+
 /// A directory that derives every device's report key from one master secret
 /// ([`crate::wire::derive_device_key`]) and knows no groups. The secret is never printed
 /// (`Debug` shows a redaction) and is zeroized on drop.

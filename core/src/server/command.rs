@@ -89,9 +89,19 @@ pub enum ServerCommand {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
-    /// An operator resumes a paused campaign; after a pause by the abort threshold, the
-    /// threshold does not fire again.
+    /// An operator lifts their own `Pause`. A pause by the abort threshold is not lifted
+    /// by it: that takes `OverrideAbort`.
     Resume {
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
+    /// Someone lifts the abort threshold's pause on purpose, saying who and why (both
+    /// logged). The threshold stays quiet for the campaign from then on.
+    OverrideAbort {
+        /// Who (an operator's name or id; 1–200 bytes).
+        by: String,
+        /// Why (1–200 bytes).
+        why: String,
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
@@ -125,4 +135,52 @@ pub enum ServerCommand {
         /// The host's current time (ms since the epoch).
         now: Timestamp,
     },
+}
+
+impl ServerCommand {
+    /// The time the command is stamped with.
+    pub fn time(&self) -> Timestamp {
+        use ServerCommand as C;
+        match self {
+            C::Create { at: x, .. }
+            | C::Revise { at: x, .. }
+            | C::MarkBroadcast { at: x, .. }
+            | C::AcceptReport { at: x, .. }
+            | C::CheckIn { at: x, .. }
+            | C::DispatchCare { at: x, .. }
+            | C::RecordCareOutcome { at: x, .. }
+            | C::SizeSample { at: x, .. }
+            | C::Pause { at: x, .. }
+            | C::Resume { at: x, .. }
+            | C::OverrideAbort { at: x, .. }
+            | C::SetCoverageFloor { at: x, .. }
+            | C::RecordRebroadcast { at: x, .. }
+            | C::RecordFallbackUnicast { at: x, .. }
+            | C::Tick { now: x, .. } => *x,
+        }
+    }
+
+    /// The same command stamped `t`. A decider decides a command stamped before its state's
+    /// clock as this, stamped at the clock (time never runs back).
+    pub fn retimed(mut self, t: Timestamp) -> Self {
+        use ServerCommand as C;
+        match &mut self {
+            C::Create { at: x, .. }
+            | C::Revise { at: x, .. }
+            | C::MarkBroadcast { at: x, .. }
+            | C::AcceptReport { at: x, .. }
+            | C::CheckIn { at: x, .. }
+            | C::DispatchCare { at: x, .. }
+            | C::RecordCareOutcome { at: x, .. }
+            | C::SizeSample { at: x, .. }
+            | C::Pause { at: x, .. }
+            | C::Resume { at: x, .. }
+            | C::OverrideAbort { at: x, .. }
+            | C::SetCoverageFloor { at: x, .. }
+            | C::RecordRebroadcast { at: x, .. }
+            | C::RecordFallbackUnicast { at: x, .. }
+            | C::Tick { now: x, .. } => *x = t,
+        }
+        self
+    }
 }

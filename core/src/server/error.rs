@@ -68,11 +68,21 @@ pub enum ServerError {
         what: String,
     },
     /// Care dispatch while paused.
-    #[error("care is paused by the abort threshold; resume first")]
+    #[error("care is paused (by an operator or by the abort threshold)")]
     Paused,
-    /// Resume while not paused.
-    #[error("the campaign is not paused")]
+    /// `Resume` while no operator paused the campaign.
+    #[error("no operator paused the campaign")]
     NotPaused,
+    /// `Resume` of a campaign only the abort threshold paused: lifting that pause is its
+    /// own command, `OverrideAbort`, logged with who and why.
+    #[error("care is paused by the abort threshold; lift it with override-abort (who and why)")]
+    PausedByBreaker,
+    /// `OverrideAbort` while the abort threshold has not paused the campaign.
+    #[error("the abort threshold has not paused the campaign")]
+    BreakerNotTripped,
+    /// `OverrideAbort` without who or why, or with either over 200 bytes.
+    #[error("an override needs who and why, 1 to 200 bytes each")]
+    OverrideUnexplained,
     /// A revision that is not newer than the campaign's.
     #[error("revision {got} is not newer than the campaign's revision {current}")]
     RevisionNotNewer {
@@ -146,6 +156,9 @@ impl ServerError {
             | ServerError::CareMismatch { .. }
             | ServerError::Paused
             | ServerError::NotPaused
+            | ServerError::PausedByBreaker
+            | ServerError::BreakerNotTripped
+            | ServerError::OverrideUnexplained
             | ServerError::AlreadyPaused
             | ServerError::SampleSize { .. }
             | ServerError::RevisionNotNewer { .. }

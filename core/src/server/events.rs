@@ -141,7 +141,9 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
-    /// An operator resumed care.
+    /// Care resumed, both pauses lifted. Written by devcare up to 0.9 for `Resume`; read
+    /// for ever, no longer written: `Resume` now lifts only the operator's pause
+    /// ([`Self::OperatorResumed`]) and the breaker's is lifted by [`Self::AbortOverridden`].
     CampaignResumed {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
@@ -229,4 +231,56 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// An operator lifted their own pause (`Resume`); a pause by the abort threshold stays.
+    OperatorResumed {
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// Someone lifted the abort threshold's pause on purpose (`OverrideAbort`); the threshold
+    /// stays quiet for the campaign from then on.
+    AbortOverridden {
+        /// Who lifted it (an operator's name or id).
+        by: String,
+        /// Why.
+        why: String,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+}
+
+impl ServerEvent {
+    /// The time this event says the server has reached: its `at` (for a report, when the
+    /// server received it). `None` for [`Self::CareScheduled`], whose `due` may lie ahead.
+    /// The state's clock ([`ServerState::clock`](crate::server::ServerState::clock)) is the
+    /// latest of these.
+    pub fn time(&self) -> Option<Timestamp> {
+        use ServerEvent as E;
+        match self {
+            E::CareScheduled { .. } => None,
+            E::CampaignCreated { at, .. }
+            | E::BroadcastSent { at }
+            | E::ReportAccepted { at, .. }
+            | E::CheckInBehind { at, .. }
+            | E::LateReportReconciled { at, .. }
+            | E::CareDispatched { at, .. }
+            | E::CareSucceeded { at, .. }
+            | E::CareFailed { at, .. }
+            | E::DeviceEscalated { at, .. }
+            | E::CareAbandoned { at, .. }
+            | E::CampaignPaused { at, .. }
+            | E::CampaignResumed { at }
+            | E::CampaignSettled { at, .. }
+            | E::OperatorPaused { at }
+            | E::CampaignRevised { at, .. }
+            | E::CareTimedOut { at, .. }
+            | E::SampleSized { at, .. }
+            | E::CoverageFloorSet { at, .. }
+            | E::CoverageChecked { at, .. }
+            | E::BroadcastDegraded { at, .. }
+            | E::Rebroadcast { at }
+            | E::FallbackUnicastSent { at, .. }
+            | E::OperatorResumed { at }
+            | E::AbortOverridden { at, .. } => Some(*at),
+        }
+    }
 }

@@ -191,10 +191,20 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                 state.counters.abandoned += 1;
             }
         }
-        ServerEvent::CampaignPaused { reason, .. } => state.paused = Some(*reason),
+        ServerEvent::CampaignPaused { reason, at } => {
+            state.paused = Some(*reason);
+            state.paused_since = Some(*at);
+        }
+        ServerEvent::OperatorResumed { .. } => state.operator_paused = None,
+        ServerEvent::AbortOverridden { .. } => {
+            state.resumed = true;
+            state.paused = None;
+            state.paused_since = None;
+        }
         ServerEvent::CampaignResumed { .. } => {
             state.resumed |= state.paused.is_some();
             state.paused = None;
+            state.paused_since = None;
             state.operator_paused = None;
         }
         ServerEvent::OperatorPaused { at } => state.operator_paused = Some(*at),

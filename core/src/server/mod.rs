@@ -28,8 +28,8 @@ pub use fallback::{
 };
 pub use sharded::{MAX_SHARDS, ShardRouter, ShardedState, command_device, device_of};
 pub use state::{
-    CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare, ServerState,
-    Tally,
+    BreakerTrip, CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare,
+    ServerState, Tally,
 };
 
 use crate::decider::{Decider, Side};
@@ -50,54 +50,61 @@ impl Decider for Server {
         command: &ServerCommand,
     ) -> Result<Vec<ServerEvent>, ServerError> {
         use ServerCommand as C;
+        // Time never runs back: a command stamped before what the log has seen is decided
+        // at the log's time (`ServerState::clock`).
+        let t = |at: &crate::model::Timestamp| (*at).max(state.clock);
         match command {
             C::Create {
                 campaign,
                 targeted,
                 at,
-            } => decide::create(state, campaign, *targeted, *at),
+            } => decide::create(state, campaign, *targeted, t(at)),
             C::Revise {
                 campaign,
                 targeted,
                 at,
-            } => decide::revise(state, campaign, *targeted, *at),
-            C::MarkBroadcast { at } => decide::mark_broadcast(state, *at),
+            } => decide::revise(state, campaign, *targeted, t(at)),
+            C::MarkBroadcast { at } => decide::mark_broadcast(state, t(at)),
             C::AcceptReport { report, groups, at } => {
-                decide::accept_report(state, report, groups, *at)
+                decide::accept_report(state, report, groups, t(at))
             }
             C::CheckIn {
                 device,
                 groups,
                 applied_revision,
                 at,
-            } => decide::check_in(state, device, groups, *applied_revision, *at),
+            } => decide::check_in(state, device, groups, *applied_revision, t(at)),
             C::DispatchCare {
                 device,
                 attempt,
                 at,
-            } => decide::dispatch_care(state, device, *attempt, *at),
+            } => decide::dispatch_care(state, device, *attempt, t(at)),
             C::RecordCareOutcome {
                 device,
                 attempt,
                 success,
                 at,
-            } => decide::record_care_outcome(state, device, *attempt, *success, *at),
+            } => decide::record_care_outcome(state, device, *attempt, *success, t(at)),
             C::SizeSample {
                 sampled_targets,
                 at,
-            } => decide::size_sample(state, *sampled_targets, *at),
-            C::Pause { at } => decide::pause(state, *at),
-            C::Resume { at } => decide::resume(state, *at),
-            C::SetCoverageFloor { policy, at } => decide::set_coverage_floor(state, policy, *at),
-            C::RecordRebroadcast { at } => decide::record_rebroadcast(state, *at),
+            } => decide::size_sample(state, *sampled_targets, t(at)),
+            C::Pause { at } => decide::pause(state, t(at)),
+            C::Resume { at } => decide::resume(state, t(at)),
+            C::OverrideAbort { by, why, at } => decide::override_abort(state, by, why, t(at)),
+            C::SetCoverageFloor { policy, at } => decide::set_coverage_floor(state, policy, t(at)),
+            C::RecordRebroadcast { at } => decide::record_rebroadcast(state, t(at)),
             C::RecordFallbackUnicast { devices, done, at } => {
-                decide::record_fallback_unicast(state, devices, *done, *at)
+                decide::record_fallback_unicast(state, devices, *done, t(at))
             }
-            C::Tick { now } => decide::tick(state, *now),
+            C::Tick { now } => decide::tick(state, t(now)),
         }
     }
 
     fn evolve(state: &mut ServerState, event: &ServerEvent) {
         evolve::evolve(state, event);
+        if let Some(t) = event.time() {
+            state.clock = state.clock.max(t);
+        }
     }
 }

@@ -107,7 +107,9 @@ pub fn device_of(event: &ServerEvent) -> Option<&DeviceId> {
         | E::CoverageChecked { .. }
         | E::BroadcastDegraded { .. }
         | E::Rebroadcast { .. }
-        | E::FallbackUnicastSent { .. } => None,
+        | E::FallbackUnicastSent { .. }
+        | E::OperatorResumed { .. }
+        | E::AbortOverridden { .. } => None,
     }
 }
 

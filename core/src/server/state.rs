@@ -248,6 +248,16 @@ pub struct InFlightCare {
     pub expires: Timestamp,
 }
 
+/// The abort threshold's pause, as [`CampaignStats`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BreakerTrip {
+    /// When it paused care.
+    pub since: Timestamp,
+    /// The failures it counted, the devices expected to have reported by then and the
+    /// threshold it passed.
+    pub reason: PauseReason,
+}
+
 /// Statistics of one campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CampaignStats {
@@ -275,8 +285,13 @@ pub struct CampaignStats {
     pub abandoned: u64,
     /// Targets neither failed nor behind: presumed OK (final once settled).
     pub presumed_ok: u64,
-    /// Care is paused by the abort threshold.
+    /// Care is paused, by an operator or by the abort threshold (never "converged").
     pub paused: bool,
+    /// An operator paused care (`Pause`) and has not resumed it.
+    pub operator_paused: bool,
+    /// The abort threshold paused care: since when and the figures it tripped on (lifted
+    /// only by `OverrideAbort`).
+    pub breaker: Option<BreakerTrip>,
     /// The report deadline passed.
     pub settled: bool,
     /// Estimated share of targets that received the broadcast, when sampling is on.
@@ -300,10 +315,15 @@ pub struct ServerState {
     pub in_flight: BTreeSet<(Timestamp, DeviceId)>,
     /// Why the abort threshold paused care, if it did.
     pub paused: Option<PauseReason>,
+    /// Since when the abort threshold has paused care.
+    pub paused_since: Option<Timestamp>,
     /// When an operator paused care, if one did.
     pub operator_paused: Option<Timestamp>,
-    /// An operator resumed once: the threshold stays quiet.
+    /// The abort threshold's pause was overridden once: the threshold stays quiet.
     pub resumed: bool,
+    /// The latest time the log has seen ([`ServerEvent::time`]). Time never runs back: a
+    /// command stamped earlier is decided at this time, never against an older view.
+    pub clock: Timestamp,
     /// When the campaign settled.
     pub settled_at: Option<Timestamp>,
     /// Presumed OK at settlement.
@@ -498,6 +518,11 @@ impl ServerState {
             abandoned: k.abandoned,
             presumed_ok: healthy_pool,
             paused: self.is_paused(),
+            operator_paused: self.operator_paused.is_some(),
+            breaker: self.paused.map(|reason| BreakerTrip {
+                since: self.paused_since.unwrap_or(self.clock),
+                reason,
+            }),
             settled: self.settled_at.is_some(),
             coverage,
         }

@@ -124,3 +124,5 @@ pub(super) fn injuries(c: &Campaign, r: u64) -> Vec<Injury> {
 }
 /// Which transport a simulated device reports over (`FleetConfig::transport`).
 pub(super) const TAG_TRANSPORT: u8 = 21;
+/// The salt of a swept world's campaign (each world its own, as each campaign has).
+pub(super) const TAG_WORLD_SALT: u8 = 22;

@@ -151,6 +151,9 @@ pub struct FleetOutcome {
     pub gave_up_reporting: u64,
     /// Report answers that refused for good (a 4xx: the device stopped resending).
     pub reports_refused_for_good: u64,
+    /// Times the abort threshold paused care (each lifted by the simulated operator an hour
+    /// later; a pause the truth does not bear out ends the world as `false-pause`).
+    pub breaker_pauses: u64,
     /// When the last case was resolved (recovered, escalated or given up), if one was.
     pub last_resolved: Option<crate::model::Timestamp>,
 }
@@ -413,6 +416,7 @@ where
             forged_rejected: BTreeMap::new(),
             gave_up_reporting: 0,
             reports_refused_for_good: 0,
+            breaker_pauses: 0,
             last_resolved: None,
         },
         missed_now: std::collections::BTreeSet::new(),
@@ -426,6 +430,7 @@ where
         powered_off: std::collections::HashSet::new(),
         server_backoff: None,
         last_activity: cfg.campaign.issued_at,
+        now: cfg.campaign.issued_at,
         wake_at: None,
     };
     sim.run()?;
@@ -460,6 +465,11 @@ pub struct SweepOutcome {
     pub reports_sent: u64,
     /// Reports accepted over all seeds.
     pub reports_accepted: u64,
+    /// Pauses by the abort threshold over all seeds (a false one is an invariant
+    /// violation, `false-pause`, among `failures`).
+    pub breaker_pauses: u64,
+    /// Targets left unresolved at the end, over all seeds.
+    pub unresolved: u64,
 }
 
 /// Runs `cfg` for every seed of `seeds` on `threads` threads (each seed its own world,
@@ -480,6 +490,10 @@ pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> 
                     }
                     let mut c = cfg.clone();
                     c.seed = seed;
+                    // Each world its own salt: slots and the success sample differ from
+                    // world to world as they do from campaign to campaign.
+                    let salt = Fate::new(seed).secret(fate::TAG_WORLD_SALT);
+                    c.campaign.salt.copy_from_slice(&salt[..16]);
                     // The seeds already keep every thread busy.
                     c.threads = 1;
                     let r = simulate(&c, |_| Ok(()))
@@ -507,6 +521,8 @@ pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> 
                     *out.faults.entry(k).or_default() += n;
                 }
                 out.gave_up_reporting += o.gave_up_reporting;
+                out.breaker_pauses += o.breaker_pauses;
+                out.unresolved += o.unresolved;
                 out.reports_sent += o.reports_sent;
                 out.reports_accepted += o.reports_accepted;
                 if let Some(cv) = o.stats.coverage {

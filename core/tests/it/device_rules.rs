@@ -753,16 +753,16 @@ fn the_last_successfully_applied_revision_is_what_a_device_checks_in_with() {
     let mut log = device_evaluated_events(&c, "IMEI:1", ok(4));
     c.revision = 2;
     let mut s = given::<Device>(&log);
-    log.extend(run::<Device>(&mut s, &[receive(&c, "IMEI:1", at(60_000))]));
+    log.extend(run::<Device>(&mut s, &[receive(&c, "IMEI:1", at(600_000))]));
     log.extend(run::<Device>(
         &mut s,
         &[
             DeviceCommand::RecordApplied {
                 results: statuses(&[500, 200, 200, 200]),
-                at: at(61_000),
+                at: at(601_000),
             },
             DeviceCommand::Tick {
-                now: at(60_000).plus(c.schedule.evaluate_after),
+                now: at(600_000).plus(c.schedule.evaluate_after),
             },
         ],
     ));

@@ -1,5 +1,6 @@
 //! Property tests: replaying the events of any run rebuilds the live state; refused
-//! commands change nothing; report times always fall inside the window.
+//! commands change nothing; time never runs back, however late commands are stamped;
+//! report times always fall inside the window.
 
 use crate::common;
 use common::*;
@@ -161,6 +162,42 @@ fn to_server_command(
     }
 }
 
+/// Commands stamped in any order: each is decided as if stamped at the state's clock when
+/// it is stamped earlier (the same answer), no event's time is before the clock, and the
+/// replay equals the live state.
+fn check_time_never_runs_back<D: Decider>(
+    cmds: Vec<D::Command>,
+    time: impl Fn(&D::Command) -> Timestamp,
+    retimed: impl Fn(D::Command, Timestamp) -> D::Command,
+    clock: impl Fn(&D::State) -> Timestamp,
+    event_time: impl Fn(&D::Event) -> Option<Timestamp>,
+) -> Result<(), TestCaseError>
+where
+    D::State: Clone + PartialEq + std::fmt::Debug,
+    D::Event: Clone + PartialEq + std::fmt::Debug,
+    D::Error: PartialEq + std::fmt::Debug,
+    D::Command: Clone,
+{
+    let mut live = D::State::default();
+    let mut log = Vec::new();
+    for cmd in &cmds {
+        let now = clock(&live);
+        let at_clock = retimed(cmd.clone(), time(cmd).max(now));
+        prop_assert_eq!(D::decide(&live, cmd), D::decide(&live, &at_clock));
+        if let Ok(events) = D::handle(&mut live, cmd) {
+            for e in &events {
+                if let Some(t) = event_time(e) {
+                    prop_assert!(t >= now, "an event at {t:?} before the clock {now:?}");
+                }
+            }
+            log.extend(events);
+        }
+        prop_assert!(clock(&live) >= now, "the clock ran back");
+    }
+    prop_assert_eq!(D::replay(&log), live);
+    Ok(())
+}
+
 fn check_run<D: Decider>(cmds: Vec<D::Command>) -> Result<(), TestCaseError>
 where
     D::State: Clone + PartialEq + std::fmt::Debug,
@@ -204,6 +241,42 @@ proptest! {
         let mut cmds = vec![ServerCommand::Create { campaign: Box::new(c.clone()), targeted: Some(20), at: T0 }];
         cmds.extend(steps.iter().map(|s| { now = now.plus(Duration(s.1)); to_server_command(&c, now, s) }));
         check_run::<Server>(cmds)?;
+    }
+
+    #[test]
+    fn server_time_never_runs_back(steps in prop::collection::vec(server_cmd(), 1..60), abort in any::<bool>()) {
+        let mut c = campaign();
+        c.schedule.sample_success_ppm = 50_000;
+        if abort {
+            c.schedule.abort = Some(AbortPolicy { failure_ratio: 0.1, min_reports: 2 });
+        }
+        // Each command stamped at its own offset from T0: out of order, often earlier than
+        // what the log has seen.
+        let mut cmds = vec![ServerCommand::Create { campaign: Box::new(c.clone()), targeted: Some(20), at: T0 }];
+        cmds.extend(steps.iter().map(|s| to_server_command(&c, T0.plus(Duration(s.1 * 40)), s)));
+        check_time_never_runs_back::<Server>(
+            cmds,
+            ServerCommand::time,
+            ServerCommand::retimed,
+            |s| s.clock,
+            ServerEvent::time,
+        )?;
+    }
+
+    #[test]
+    fn device_time_never_runs_back(steps in prop::collection::vec(device_cmd(), 1..40)) {
+        let mut c = campaign();
+        c.schedule.conditions = vec![Condition::AnyFailed, Condition::PayloadIncomplete];
+        c.schedule.sample_success_ppm = 1_000_000;
+        c.schedule.report.retry.attempts = 3;
+        let cmds: Vec<_> = steps.iter().map(|s| to_device_command(&c, T0.plus(Duration(s.1 * 40)), s)).collect();
+        check_time_never_runs_back::<Device>(
+            cmds,
+            DeviceCommand::time,
+            DeviceCommand::retimed,
+            |s| s.clock,
+            DeviceEvent::time,
+        )?;
     }
 
     #[test]

@@ -320,9 +320,15 @@ fn care_commands_that_do_not_fit_are_refused() {
     given()
         .when(cmd("IMEI:1", 2, report_at()))
         .then_refused("care-mismatch");
+    // Stamped before it is due, but also before the report the log has seen: decided at the
+    // log's time, when it is due (time never runs back).
     given()
         .when(cmd("IMEI:1", 1, Timestamp(report_at().0 - 1)))
-        .then_refused("care-mismatch");
+        .then([ServerEvent::CareDispatched {
+            device: dev("IMEI:1"),
+            attempt: 1,
+            at: report_at(),
+        }]);
     given()
         .when(ServerCommand::RecordCareOutcome {
             device: dev("IMEI:1"),
@@ -334,7 +340,7 @@ fn care_commands_that_do_not_fit_are_refused() {
 }
 
 #[test]
-fn abort_threshold_pauses_care_until_resumed() {
+fn abort_threshold_pauses_care_until_overridden_with_who_and_why() {
     let mut c = campaign();
     c.schedule.abort = Some(AbortPolicy {
         failure_ratio: 0.05,
@@ -377,7 +383,14 @@ fn abort_threshold_pauses_care_until_resumed() {
         ev.last(),
         Some(ServerEvent::CampaignPaused { reason, .. }) if reason.failure_reports == 6 && reason.targeted == 100
     ));
-    assert!(s.stats().paused);
+    let st = s.stats();
+    assert!(st.paused && !st.operator_paused);
+    let trip = st.breaker.expect("the stats name the breaker's pause");
+    assert_eq!(trip.since, report_at());
+    assert_eq!(
+        (trip.reason.failure_reports, trip.reason.targeted),
+        (6, 100)
+    );
     assert!(s.due_care(report_at(), 100).is_empty());
     spec::<Server>(log.clone())
         .when(ServerCommand::DispatchCare {
@@ -386,21 +399,89 @@ fn abort_threshold_pauses_care_until_resumed() {
             at: report_at(),
         })
         .then_refused("paused");
+    // An operator's resume does not lift the breaker's pause: that is its own command.
+    spec::<Server>(log.clone())
+        .when(ServerCommand::Resume { at: report_at() })
+        .then_refused("paused-by-breaker");
+    let override_by = |by: &str, why: &str| ServerCommand::OverrideAbort {
+        by: by.into(),
+        why: why.into(),
+        at: report_at(),
+    };
+    for (by, why) in [("", "x"), ("ops", " "), ("ops", &"x".repeat(201))] {
+        spec::<Server>(log.clone())
+            .when(override_by(by, why))
+            .then_refused("override-unexplained");
+    }
+    let lifted = spec::<Server>(log.clone())
+        .when(override_by("alice", "cohort checked, APN typo fixed"))
+        .then([ServerEvent::AbortOverridden {
+            by: "alice".into(),
+            why: "cohort checked, APN typo fixed".into(),
+            at: report_at(),
+        }]);
+    assert!(!lifted.is_paused() && lifted.stats().breaker.is_none());
     log.extend(run::<Server>(
         &mut s,
-        &[ServerCommand::Resume { at: report_at() }],
+        &[override_by("alice", "cohort checked, APN typo fixed")],
     ));
     assert_eq!(s.due_care(report_at(), 100).len(), 6);
     let ev = run::<Server>(&mut s, &[accept(failure_report(&c, "D6", f), report_at())]);
     assert!(
         !ev.iter()
             .any(|e| matches!(e, ServerEvent::CampaignPaused { .. })),
-        "resumed stays resumed"
+        "an overridden threshold stays quiet"
     );
     log.extend(ev);
+    spec::<Server>(log.clone())
+        .when(override_by("alice", "again"))
+        .then_refused("breaker-not-tripped");
     spec::<Server>(log)
         .when(ServerCommand::Resume { at: report_at() })
         .then_refused("not-paused");
+}
+
+#[test]
+fn the_operator_pause_and_the_breaker_pause_are_separate() {
+    let mut c = campaign();
+    c.schedule.abort = Some(AbortPolicy {
+        failure_ratio: 0.05,
+        min_reports: 1,
+    });
+    let sch = &c.schedule;
+    let late = T0
+        .plus(sch.evaluate_after)
+        .plus(sch.report.offset)
+        .plus(sch.report.window);
+    let f = vec![Finding::Status {
+        index: 0,
+        status: 500,
+    }];
+    let mut s = server_created(&c, 10);
+    let mut log = vec![created(&c, 10)];
+    log.extend(run::<Server>(&mut s, &[ServerCommand::Pause { at: late }]));
+    // Paused by the operator, the breaker still trips on 1 failure in 10 > 5%.
+    let ev = run::<Server>(&mut s, &[accept(failure_report(&c, "D0", f), late)]);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, ServerEvent::CampaignPaused { .. })),
+        "the breaker stays armed under an operator's pause"
+    );
+    log.extend(ev);
+    assert!(s.stats().operator_paused && s.stats().breaker.is_some());
+    // The operator's resume lifts their pause only.
+    let resumed = spec::<Server>(log.clone())
+        .when(ServerCommand::Resume { at: late })
+        .then([ServerEvent::OperatorResumed { at: late }]);
+    assert!(resumed.is_paused() && !resumed.stats().operator_paused);
+    assert!(
+        resumed.due_care(late, 10).is_empty(),
+        "the breaker still holds care"
+    );
+    // An old log's `CampaignResumed` (devcare ≤ 0.9) still lifts both when replayed.
+    log.push(ServerEvent::CampaignResumed { at: late });
+    let old = given::<Server>(&log);
+    assert!(!old.is_paused() && old.resumed);
 }
 
 #[test]
@@ -623,12 +704,12 @@ fn an_operator_pause_stops_care_until_resumed_and_leaves_the_abort_threshold_arm
         .then_refused("paused");
     let resumed = spec::<Server>(log)
         .when(ServerCommand::Resume { at: report_at() })
-        .then([ServerEvent::CampaignResumed { at: report_at() }]);
+        .then([ServerEvent::OperatorResumed { at: report_at() }]);
     assert!(!resumed.is_paused());
     assert_eq!(resumed.due_care(report_at(), 10).len(), 1);
     assert!(
         !resumed.resumed,
-        "only resuming an abort pause silences the threshold"
+        "only overriding the breaker silences the threshold"
     );
 }
 

@@ -10,7 +10,8 @@ use crate::boundary::guard;
 use crate::result::devcare_result::{self};
 
 /// An operator pauses care of `campaign`: no care order is dispatched until
-/// `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if it is paused.
+/// `devcare_server_resume`. `DEVCARE_ALREADY_PAUSED` if an operator paused it already (the
+/// abort threshold's pause is separate).
 ///
 /// # Safety
 /// `campaign` NUL-terminated.
@@ -28,8 +29,9 @@ pub unsafe extern "C" fn devcare_server_pause(
     })
 }
 
-/// An operator resumes care of `campaign`, paused by an operator or by the abort threshold
-/// (which then stays quiet for the campaign). `DEVCARE_NOT_PAUSED` if it is not paused.
+/// An operator lifts their own pause of `campaign`. The abort threshold's pause stays:
+/// `DEVCARE_PAUSED_BY_BREAKER` when it is the only one (lift it with
+/// `devcare_server_override_abort`); `DEVCARE_NOT_PAUSED` when nothing paused it.
 ///
 /// # Safety
 /// `campaign` NUL-terminated.
@@ -43,6 +45,31 @@ pub unsafe extern "C" fn devcare_server_resume(
         try_handle!(h = server);
         let id = try_str!(campaign);
         try_host!(h.host.resume(id, Timestamp(now_ms)));
+        DEVCARE_OK
+    })
+}
+
+/// Lifts the abort threshold's pause of `campaign` on purpose. `by` (who) and `why` are
+/// logged with it, 1–200 bytes each (`DEVCARE_OVERRIDE_UNEXPLAINED` otherwise); the
+/// threshold stays quiet for the campaign after. `DEVCARE_BREAKER_NOT_TRIPPED` if the
+/// threshold has not paused it.
+///
+/// # Safety
+/// `campaign`, `by` and `why` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_override_abort(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    by: *const c_char,
+    why: *const c_char,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = server);
+        let id = try_str!(campaign);
+        let by = try_str!(by);
+        let why = try_str!(why);
+        try_host!(h.host.override_abort(id, by, why, Timestamp(now_ms)));
         DEVCARE_OK
     })
 }
@@ -96,8 +123,20 @@ pub struct devcare_stats {
     pub abandoned: u64,
     /// Targets presumed OK.
     pub presumed_ok: u64,
-    /// Care paused by the abort threshold.
+    /// Care paused, by an operator or by the abort threshold.
     pub paused: bool,
+    /// An operator paused care and has not resumed it.
+    pub operator_paused: bool,
+    /// The abort threshold paused care (lifted only by `devcare_server_override_abort`).
+    pub breaker_paused: bool,
+    /// Since when the threshold has paused care (ms since the epoch; 0 when not paused).
+    pub breaker_since_ms: u64,
+    /// The failures it counted when it tripped.
+    pub breaker_failures: u64,
+    /// The devices expected to have reported by then, the failures' denominator.
+    pub breaker_expected: u64,
+    /// The failure ratio it passed.
+    pub breaker_threshold: f64,
     /// Report deadline passed.
     pub settled: bool,
     /// Coverage estimate available.
@@ -145,6 +184,12 @@ pub unsafe extern "C" fn devcare_server_stats(
                 abandoned: st.abandoned,
                 presumed_ok: st.presumed_ok,
                 paused: st.paused,
+                operator_paused: st.operator_paused,
+                breaker_paused: st.breaker.is_some(),
+                breaker_since_ms: st.breaker.map_or(0, |b| b.since.as_millis()),
+                breaker_failures: st.breaker.map_or(0, |b| b.reason.failure_reports),
+                breaker_expected: st.breaker.map_or(0, |b| b.reason.targeted),
+                breaker_threshold: st.breaker.map_or(0.0, |b| b.reason.threshold),
                 settled: st.settled,
                 has_coverage: c.is_some(),
                 coverage_known_sample: c.is_some_and(|c| c.basis == CoverageBasis::KnownSample),

@@ -129,6 +129,9 @@ fn server_errors() -> Vec<ServerError> {
             targeted: 1,
         },
         ServerError::Fallback(s()),
+        ServerError::PausedByBreaker,
+        ServerError::BreakerNotTripped,
+        ServerError::OverrideUnexplained,
     ]
 }
 
@@ -155,6 +158,9 @@ fn server_variant(e: &ServerError) -> usize {
         ServerError::NotSampled(_) => 18,
         ServerError::SampleSize { .. } => 19,
         ServerError::Fallback(_) => 20,
+        ServerError::PausedByBreaker => 21,
+        ServerError::BreakerNotTripped => 22,
+        ServerError::OverrideUnexplained => 23,
     }
 }
 

@@ -423,6 +423,18 @@ fn server_events_of(campaign: Campaign) -> Vec<(&'static str, ServerEvent)> {
                 at: t,
             },
         ),
+        (
+            "server.OperatorResumed",
+            ServerEvent::OperatorResumed { at: t },
+        ),
+        (
+            "server.AbortOverridden",
+            ServerEvent::AbortOverridden {
+                by: "alice".into(),
+                why: "cohort checked".into(),
+                at: t,
+            },
+        ),
     ]
 }
 

@@ -166,8 +166,9 @@ fn the_abort_threshold_fires_on_the_same_report_when_sharded() {
     let mut cfg = config(2_000, Faults::none(), 1);
     cfg.fail_rate = 0.4;
     let (out, one, _) = run_one(&cfg);
+    // The simulated operator overrides the pause an hour later; the log says it fired.
     assert!(
-        one.paused.is_some(),
+        out.breaker_pauses == 1 && one.resumed,
         "the threshold must fire: {:?}",
         out.stats
     );

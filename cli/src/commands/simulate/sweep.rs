@@ -32,6 +32,8 @@ pub(super) fn run_sweep(a: &SimArgs, cfg: &FleetConfig, n: u64, printer: Printer
                 "replay": repro(*seed),
             })).collect::<Vec<_>>(),
             "coverage_held": out.coverage_held,
+            "breaker_pauses": out.breaker_pauses,
+            "unresolved": out.unresolved,
             "coverage_checked": out.coverage_checked,
             "gave_up_reporting": out.gave_up_reporting,
             "reports_sent": out.reports_sent,
@@ -82,6 +84,17 @@ fn sweep_text(
         "  failed devices that gave up reporting unheard: {}",
         out.gave_up_reporting
     );
+    let false_pauses = out
+        .failures
+        .iter()
+        .filter(|(_, e)| e.contains("false-pause"))
+        .count();
+    let _ = writeln!(
+        t,
+        "  abort threshold pauses: {} ({} false: the truth below the threshold)",
+        out.breaker_pauses, false_pauses
+    );
+    let _ = writeln!(t, "  unresolved targets at the end: {}", out.unresolved);
     let _ = writeln!(t, "  invariant violations   {:>10}", out.failures.len());
     for (seed, e) in &out.failures {
         let _ = writeln!(t, "    seed {seed}: {e}\n      replay: {}", repro(*seed));

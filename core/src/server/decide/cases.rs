@@ -201,7 +201,8 @@ fn abort_check(
     let Some(abort) = &campaign.schedule.abort else {
         return;
     };
-    if state.is_paused() || state.resumed {
+    // Armed under an operator's pause too: the two pauses are separate.
+    if state.paused.is_some() || state.resumed {
         return;
     }
     let already = state

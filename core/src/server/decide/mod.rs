@@ -144,22 +144,48 @@ pub(super) fn mark_broadcast(state: &ServerState, at: Timestamp) -> Decided {
     Ok(vec![ServerEvent::BroadcastSent { at }])
 }
 
-/// `Pause`: an operator stops care dispatch until `Resume`.
+/// `Pause`: an operator stops care dispatch until `Resume` (also while the abort threshold
+/// has paused it: the two pauses are separate).
 pub(super) fn pause(state: &ServerState, at: Timestamp) -> Decided {
     state.campaign()?;
-    if state.is_paused() {
+    if state.operator_paused.is_some() {
         return Err(ServerError::AlreadyPaused);
     }
     Ok(vec![ServerEvent::OperatorPaused { at }])
 }
 
-/// `Resume`: only a paused campaign.
+/// `Resume`: lifts the operator's pause only; a campaign only the abort threshold paused is
+/// refused with the command that lifts that ([`ServerError::PausedByBreaker`]).
 pub(super) fn resume(state: &ServerState, at: Timestamp) -> Decided {
     state.campaign()?;
-    if !state.is_paused() {
-        return Err(ServerError::NotPaused);
+    if state.operator_paused.is_none() {
+        return Err(if state.paused.is_some() {
+            ServerError::PausedByBreaker
+        } else {
+            ServerError::NotPaused
+        });
     }
-    Ok(vec![ServerEvent::CampaignResumed { at }])
+    Ok(vec![ServerEvent::OperatorResumed { at }])
+}
+
+/// Longest `by` or `why` of an override, in bytes.
+const OVERRIDE_TEXT_MAX: usize = 200;
+
+/// `OverrideAbort`: lifts the abort threshold's pause, logged with who and why.
+pub(super) fn override_abort(state: &ServerState, by: &str, why: &str, at: Timestamp) -> Decided {
+    state.campaign()?;
+    let explained = |s: &str| !s.trim().is_empty() && s.len() <= OVERRIDE_TEXT_MAX;
+    if !explained(by) || !explained(why) {
+        return Err(ServerError::OverrideUnexplained);
+    }
+    if state.paused.is_none() {
+        return Err(ServerError::BreakerNotTripped);
+    }
+    Ok(vec![ServerEvent::AbortOverridden {
+        by: by.to_owned(),
+        why: why.to_owned(),
+        at,
+    }])
 }
 
 /// `Tick`: care in flight past its timeout counts as a failed attempt

@@ -33,7 +33,7 @@ where
     pub(in crate::sim) fn check_end(&mut self) -> Result<(), SimError> {
         let now = self.last_activity;
         let st = self.server.campaign().stats();
-        if st.in_care > 0 && !st.paused {
+        if st.in_care > 0 {
             let stuck: Vec<String> = self
                 .server
                 .cases()
@@ -67,8 +67,6 @@ where
                     _,
                 ) => {}
                 (None, Phase::GaveUp) => self.out.gave_up_reporting += 1,
-                // Care paused (and not resumed) by the abort threshold: waiting is right.
-                _ if st.paused => {}
                 (case, phase) => {
                     return Err(self.violation(
                         "every-failed-device-ends-recovered-escalated-or-given-up",

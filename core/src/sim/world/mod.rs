@@ -46,6 +46,9 @@ pub(super) enum Work {
     Pause,
     /// The operator resumes care.
     Resume,
+    /// The operator, an hour after the abort threshold paused care, has looked and lifts
+    /// the pause on purpose (`OverrideAbort`).
+    OverrideAbort,
 }
 
 /// A message on the interaction channel.
@@ -100,6 +103,9 @@ pub(super) struct Sim<'a, S, P, B> {
     pub(super) devices: HashMap<u64, DeviceState>,
     pub(super) out: FleetOutcome,
     pub(super) last_activity: Timestamp,
+    /// The world's time: that of the work being done. It never runs back: work is queued
+    /// no earlier than it (`push`), and a popped item earlier than it is a violation.
+    pub(super) now: Timestamp,
     /// The one pending server wake.
     pub(super) wake_at: Option<Timestamp>,
     /// Devices that missed the current revision's broadcast and were not reached since
@@ -143,9 +149,13 @@ where
         self.ctx.fate.secret(tag)
     }
 
-    pub(super) fn push(&mut self, at: Timestamp, w: Work) {
+    /// Queues `w` at `at`, or now if `at` has passed (a device whose clock is behind asks
+    /// for a wake the world has left behind); returns when it was queued.
+    pub(super) fn push(&mut self, at: Timestamp, w: Work) -> Timestamp {
+        let at = at.max(self.now);
         self.seq += 1;
         self.queue.push(Reverse((at, self.seq, w)));
+        at
     }
 
     pub(in crate::sim) fn inject(&mut self, kind: &'static str) {
@@ -190,6 +200,14 @@ where
         let mut same_instant = (Timestamp(0), 0u64);
         while let Some(Reverse((now, _, work))) = self.queue.pop() {
             self.work_done += 1;
+            if now < self.now {
+                return Err(self.violation(
+                    "time-never-runs-back",
+                    now,
+                    format!("{work:?} at {now:?} after work at {:?}", self.now),
+                ));
+            }
+            self.now = now;
             same_instant = if same_instant.0 == now {
                 (now, same_instant.1 + 1)
             } else {
@@ -241,6 +259,14 @@ where
                 }
                 Work::Pause => self.operator(ServerCommand::Pause { at: now }, now)?,
                 Work::Resume => self.operator(ServerCommand::Resume { at: now }, now)?,
+                Work::OverrideAbort => self.operator(
+                    ServerCommand::OverrideAbort {
+                        by: "simulated operator".into(),
+                        why: "looked at the failures an hour after the pause".into(),
+                        at: now,
+                    },
+                    now,
+                )?,
             }
         }
         self.check_end()

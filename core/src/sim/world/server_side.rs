@@ -4,7 +4,7 @@
 use super::*;
 use crate::host::RuntimeError;
 use crate::model::{Duration, Timestamp, ValidCampaign};
-use crate::server::{FallbackDue, ServerCommand, ServerEvent};
+use crate::server::{FallbackDue, PauseReason, ServerCommand, ServerEvent};
 use crate::sim::fate::*;
 use crate::sim::server::SimServer;
 use crate::sim::*;
@@ -39,6 +39,9 @@ where
         }
         (self.sink)(&events).map_err(SimError::Sink)?;
         for e in &events {
+            if let ServerEvent::CampaignPaused { reason, at } = e {
+                self.breaker_tripped(reason, *at)?;
+            }
             if let ServerEvent::CareSucceeded { at, .. }
             | ServerEvent::DeviceEscalated { at, .. }
             | ServerEvent::CareAbandoned { at, .. } = e
@@ -54,6 +57,26 @@ where
             self.restart_server()?;
         }
         Ok(events)
+    }
+
+    /// The abort threshold paused care at `at`: a violation when the truth does not bear it
+    /// out (`false-pause`: the share of targets whose provisioning truly failed is below
+    /// the threshold); else the operator looks and lifts it an hour later.
+    fn breaker_tripped(&mut self, reason: &PauseReason, at: Timestamp) -> Result<(), SimError> {
+        self.out.breaker_pauses += 1;
+        let truth = self.out.failed as f64 / self.ctx.cfg.devices.max(1) as f64;
+        if truth < reason.threshold {
+            return Err(self.violation(
+                "false-pause",
+                at,
+                format!(
+                    "paused on {} failures of {} expected (threshold {}), but only {:.4} of targets truly failed",
+                    reason.failure_reports, reason.targeted, reason.threshold, truth
+                ),
+            ));
+        }
+        self.push(at.plus(Duration::from_hours(1)), Work::OverrideAbort);
+        Ok(())
     }
 
     /// The server process restarts: a new host opens the store and replays the log, which
@@ -102,6 +125,7 @@ where
         if let Ok(events) = self.server.handle(&cmd) {
             self.inject(match cmd {
                 ServerCommand::Pause { .. } => "operator-pause",
+                ServerCommand::OverrideAbort { .. } => "operator-override-abort",
                 _ => "operator-resume",
             });
             self.committed(events)?;
@@ -218,9 +242,9 @@ where
     pub(in crate::sim) fn schedule_wake(&mut self) {
         if let Some(t) = self.server.next_wake() {
             let t = self.server_backoff.map_or(t, |b| t.max(b));
+            let t = t.max(self.now);
             if self.wake_at.is_none_or(|w| t < w) {
-                self.wake_at = Some(t);
-                self.push(t, Work::ServerWake);
+                self.wake_at = Some(self.push(t, Work::ServerWake));
             }
         }
     }

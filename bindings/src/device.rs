@@ -30,6 +30,16 @@ pub struct DueReport {
     pub bytes: Vec<u8>,
 }
 
+impl From<host::DueReport> for DueReport {
+    fn from(d: host::DueReport) -> Self {
+        DueReport {
+            campaign: d.campaign.to_string(),
+            attempt: d.attempt,
+            bytes: d.bytes,
+        }
+    }
+}
+
 /// Work a device took on and did not finish.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PendingWork {
@@ -97,11 +107,7 @@ impl DeviceHost {
     /// The report to send at `now_ms`, if one is due.
     pub fn next_report(&self, now_ms: u64) -> Result<Option<DueReport>, DevcareError> {
         let due = lock(&self.0)?.next_report(Timestamp(now_ms))?;
-        Ok(due.map(|d| DueReport {
-            campaign: d.campaign.to_string(),
-            attempt: d.attempt,
-            bytes: d.bytes,
-        }))
+        Ok(due.map(DueReport::from))
     }
 
     /// The report due at `now_ms` rendered as an OMA DM 1.2 Generic Alert (`<Alert>` XML),
@@ -208,6 +214,17 @@ impl DeviceHost {
                 campaign: c.campaign.to_string(),
                 applied_revision: c.applied_revision,
             })
+            .collect())
+    }
+
+    /// Failure reports to send again when checking in: failures this device gave up
+    /// reporting unacknowledged, each its last attempt again. Send each as any report and
+    /// tell the answer under its attempt.
+    pub fn check_in_reports(&self) -> Result<Vec<DueReport>, DevcareError> {
+        Ok(lock(&self.0)?
+            .check_in_reports()?
+            .into_iter()
+            .map(DueReport::from)
             .collect())
     }
 

@@ -605,6 +605,23 @@ devcare_result devcare_device_next_report(struct devcare_device *device,
                                           size_t campaign_cap,
                                           uint32_t *attempt);
 
+// The `index`-th report (from 0) to send again when checking in on an ordinary DM
+// session: a failure this device gave up reporting unacknowledged, its last attempt again
+// (so a failure whose every report was lost still reaches the server). Written as by
+// `devcare_device_next_report`; `DEVCARE_NOTHING_DUE` past the last one. Send it, then
+// tell the answer with `devcare_device_report_acknowledged` / `_refused` and its attempt.
+//
+// # Safety
+// Buffers valid for their capacities; out-params valid for writes.
+devcare_result devcare_device_checkin_report(struct devcare_device *device,
+                                             size_t index,
+                                             uint8_t *buf,
+                                             size_t cap,
+                                             size_t *len,
+                                             char *campaign_buf,
+                                             size_t campaign_cap,
+                                             uint32_t *attempt);
+
 // Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
 // Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
 // for a DM client that sends it in its session. Mark it sent and acknowledged as usual.

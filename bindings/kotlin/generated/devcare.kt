@@ -717,6 +717,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_check_in(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_check_in_reports(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_next_report(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert(
@@ -827,6 +829,8 @@ internal object UniffiLib {
     external fun uniffi_devcare_uniffi_fn_method_devicehost_add_trusted_key(`ptr`: Long,`serverPublicKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_devicehost_check_in(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_check_in_reports(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_devicehost_next_report(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1079,6 +1083,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in() and 0xFFFF) != 9700) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in_reports() and 0xFFFF) != 65066) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report() and 0xFFFF) != 39832) {
@@ -1748,6 +1755,13 @@ public interface DeviceHostInterface {
     fun `checkIn`(): List<CheckInRecord>
     
     /**
+     * Failure reports to send again when checking in: failures this device gave up
+     * reporting unacknowledged, each its last attempt again. Send each as any report and
+     * tell the answer under its attempt.
+     */
+    fun `checkInReports`(): List<DueReport>
+    
+    /**
      * The report to send at `now_ms`, if one is due.
      */
     fun `nextReport`(`nowMs`: kotlin.ULong): DueReport?
@@ -1959,6 +1973,25 @@ open class DeviceHost: Disposable, AutoCloseable, DeviceHostInterface
     callWithHandle {
     uniffiRustCallWithError(DevcareException) { _status ->
     UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Failure reports to send again when checking in: failures this device gave up
+     * reporting unacknowledged, each its last attempt again. Send each as any report and
+     * tell the answer under its attempt.
+     */
+    @Throws(DevcareException::class)override fun `checkInReports`(): List<DueReport> {
+            return FfiConverterSequenceTypeDueReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in_reports(
         it,
         _status)
 }
@@ -5511,6 +5544,34 @@ public object FfiConverterSequenceTypeCheckInRecord: FfiConverterRustBuffer<List
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeCheckInRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeDueReport: FfiConverterRustBuffer<List<DueReport>> {
+    override fun read(buf: ByteBuffer): List<DueReport> {
+        val len = buf.getInt()
+        return List<DueReport>(len) {
+            FfiConverterTypeDueReport.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<DueReport>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDueReport.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<DueReport>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDueReport.write(it, buf)
         }
     }
 }

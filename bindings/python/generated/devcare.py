@@ -544,6 +544,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in() != 9700:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in_reports() != 65066:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report() != 39832:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert() != 62072:
@@ -683,6 +685,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key.rest
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in_reports.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_check_in_reports.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report.restype = ctypes.c_uint16
@@ -869,6 +874,11 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in_reports.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in_reports.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -3369,6 +3379,29 @@ class _UniffiFfiConverterSequenceTypeCheckInRecord(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeCheckInRecord.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterSequenceTypeDueReport(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeDueReport.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeDueReport.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeDueReport.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterOptionalTypeDueReport(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3628,6 +3661,13 @@ class DeviceHostProtocol(typing.Protocol):
         knows, the last revision it applied successfully (0: none).
 """
         raise NotImplementedError
+    def check_in_reports(self, ) -> typing.List[DueReport]:
+        """
+        Failure reports to send again when checking in: failures this device gave up
+        reporting unacknowledged, each its last attempt again. Send each as any report and
+        tell the answer under its attempt.
+"""
+        raise NotImplementedError
     def next_report(self, now_ms: int) -> typing.Optional[DueReport]:
         """
         The report to send at `now_ms`, if one is due.
@@ -3799,6 +3839,23 @@ class DeviceHost(DeviceHostProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def check_in_reports(self, ) -> typing.List[DueReport]:
+        """
+        Failure reports to send again when checking in: failures this device gave up
+        reporting unacknowledged, each its last attempt again. Send each as any report and
+        tell the answer under its attempt.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeDueReport.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_check_in_reports,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -673,6 +673,13 @@ public protocol DeviceHostProtocol: AnyObject, Sendable {
     func checkIn() throws  -> [CheckInRecord]
     
     /**
+     * Failure reports to send again when checking in: failures this device gave up
+     * reporting unacknowledged, each its last attempt again. Send each as any report and
+     * tell the answer under its attempt.
+     */
+    func checkInReports() throws  -> [DueReport]
+    
+    /**
      * The report to send at `now_ms`, if one is due.
      */
     func nextReport(nowMs: UInt64) throws  -> DueReport?
@@ -848,6 +855,20 @@ open func checkIn()throws  -> [CheckInRecord]  {
     return try  FfiConverterSequenceTypeCheckInRecord.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
     uniffi_devcare_uniffi_fn_method_devicehost_check_in(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Failure reports to send again when checking in: failures this device gave up
+     * reporting unacknowledged, each its last attempt again. Send each as any report and
+     * tell the answer under its attempt.
+     */
+open func checkInReports()throws  -> [DueReport]  {
+    return try  FfiConverterSequenceTypeDueReport.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_devicehost_check_in_reports(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -4134,6 +4155,31 @@ fileprivate struct FfiConverterSequenceTypeCheckInRecord: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeDueReport: FfiConverterRustBuffer {
+    typealias SwiftType = [DueReport]
+
+    public static func write(_ value: [DueReport], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDueReport.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DueReport] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DueReport]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDueReport.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeInFlightCare: FfiConverterRustBuffer {
     typealias SwiftType = [InFlightCare]
 
@@ -4352,6 +4398,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_devicehost_check_in() != 9700) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_check_in_reports() != 65066) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_devicehost_next_report() != 39832) {

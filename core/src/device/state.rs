@@ -149,6 +149,41 @@ impl DeviceState {
         if r.sent_at.is_some() || now < r.due {
             return None;
         }
+        Some(self.report_at(c, dev, r.attempt, eval))
+    }
+
+    /// The failure report a device that gave up reporting sends again when it checks in: its
+    /// last attempt sent, unchanged (the same idempotency key: a server that took it
+    /// answers duplicate, one that never heard it takes it now). Acknowledge it like any
+    /// report. `None` unless the device gave up on a failure after sending at least once.
+    pub fn check_in_report(&self) -> Option<Report> {
+        let (Phase::GaveUp, Some(c), Some(dev), Some(r), Some(eval)) = (
+            self.phase,
+            &self.campaign,
+            &self.device,
+            &self.report,
+            self.evaluated_at,
+        ) else {
+            return None;
+        };
+        let sent = if r.sent_at.is_some() {
+            r.attempt
+        } else {
+            r.attempt.saturating_sub(1)
+        };
+        if self.findings.is_empty() || sent == 0 {
+            return None;
+        }
+        Some(self.report_at(c, dev, sent, eval))
+    }
+
+    fn report_at(
+        &self,
+        c: &crate::model::ValidCampaign,
+        dev: &crate::model::DeviceId,
+        attempt: u32,
+        eval: Timestamp,
+    ) -> Report {
         let kind = if self.findings.is_empty() {
             ReportKind::Success
         } else {
@@ -165,14 +200,14 @@ impl DeviceState {
                 },
             }
         };
-        Some(Report {
+        Report {
             campaign: c.id.clone(),
             revision: c.revision,
             device: dev.clone(),
-            attempt: r.attempt,
+            attempt,
             evaluated_at: eval,
             kind,
-        })
+        }
     }
 
     /// When the host should next call `Tick` (or send the due report); `None` when the

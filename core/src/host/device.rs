@@ -283,6 +283,26 @@ impl<S: EventStore> DeviceHost<S> {
             .collect()
     }
 
+    /// Failure reports to send again on an ordinary DM session (a check-in): one per
+    /// campaign whose failure this device gave up reporting with no acknowledgement
+    /// ([`DeviceState::check_in_report`](crate::device::DeviceState::check_in_report)), its
+    /// last attempt again, encoded and authenticated. Send each as any report and tell the
+    /// answer with [`Self::report_acknowledged`] / [`Self::report_refused`] under its
+    /// attempt; the server takes it as a report (or answers duplicate if it had it), so a
+    /// failure whose every report was lost is not presumed OK.
+    pub fn check_in_reports(&self) -> Result<Vec<DueReport>, HostError> {
+        self.states()
+            .filter_map(|(id, s)| s.check_in_report().map(|r| (id, r)))
+            .map(|(id, r)| {
+                Ok(DueReport {
+                    campaign: id.clone(),
+                    attempt: r.attempt,
+                    bytes: crate::wire::encode_report(&r, &self.key)?,
+                })
+            })
+            .collect()
+    }
+
     /// Input refused since the host was opened, all reasons together (per reason:
     /// [`Self::rejections`]).
     pub fn rejected(&self) -> u64 {

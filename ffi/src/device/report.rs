@@ -46,6 +46,45 @@ pub unsafe extern "C" fn devcare_device_next_report(
     })
 }
 
+/// The `index`-th report (from 0) to send again when checking in on an ordinary DM
+/// session: a failure this device gave up reporting unacknowledged, its last attempt again
+/// (so a failure whose every report was lost still reaches the server). Written as by
+/// `devcare_device_next_report`; `DEVCARE_NOTHING_DUE` past the last one. Send it, then
+/// tell the answer with `devcare_device_report_acknowledged` / `_refused` and its attempt.
+///
+/// # Safety
+/// Buffers valid for their capacities; out-params valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_checkin_report(
+    device: *mut devcare_device,
+    index: usize,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+    campaign_buf: *mut c_char,
+    campaign_cap: usize,
+    attempt: *mut u32,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = device);
+        try_out!(attempt, len, campaign_buf);
+        let reports = try_host!(h.host.check_in_reports());
+        let Some(due) = reports.into_iter().nth(index) else {
+            return DEVCARE_NOTHING_DUE;
+        };
+        if campaign_cap < due.campaign.as_str().len() + 1 {
+            return fail(
+                DEVCARE_BUFFER_TOO_SMALL,
+                "campaign buffer too small (65 bytes suffice)",
+            );
+        }
+        try_write_bytes!(&due.bytes, buf, cap, len);
+        try_write_str!(due.campaign.as_str(), campaign_buf, campaign_cap);
+        put!(attempt, due.attempt);
+        DEVCARE_OK
+    })
+}
+
 /// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic
 /// Alert (`<Alert>` with code 1226, NUL-terminated XML in `xml`, `*len` without the NUL)
 /// for a DM client that sends it in its session. Mark it sent and acknowledged as usual.

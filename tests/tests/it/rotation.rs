@@ -126,3 +126,56 @@ fn secrets_are_never_printed() {
         assert!(!text.contains(secret), "{text}");
     }
 }
+
+/// A device whose every failure report went unacknowledged gives up; when it checks in it
+/// sends the report again (its last attempt), the server takes it as a report and opens
+/// care, and the device takes the acknowledgement: the failure is not presumed OK. A server
+/// that already had it answers duplicate, which the device takes as the acknowledgement.
+#[test]
+fn a_failure_every_report_of_which_was_lost_reaches_the_server_at_check_in() {
+    let c = devcare::spec::fixtures::campaign();
+    let t0 = c.issued_at;
+    let mut server = ServerHost::open(None, &OLD_MASTER).unwrap();
+    let id = server.create(c.clone(), 10, t0).unwrap();
+    let payload = server
+        .build_payload(id.as_str(), &OLD_SEED, c.report_deadline(), t0)
+        .unwrap();
+    let pk = ServerKey::from_seed(&OLD_SEED).public().to_bytes();
+    let mut d = DeviceHost::open(None, "IMEI:1", vec![], &pk, &key(&OLD_MASTER, "IMEI:1")).unwrap();
+    d.receive(&payload, t0, failing).unwrap();
+    assert!(
+        d.check_in_reports().unwrap().is_empty(),
+        "nothing given up yet"
+    );
+    // Every attempt is sent and lost: the device gives up at the end of its retries.
+    let mut next = d.tick(t0.plus(c.schedule.evaluate_after)).unwrap();
+    let mut last = 0;
+    while let Some(now) = next {
+        if let Some(r) = d.next_report(now).unwrap() {
+            d.report_sent(id.as_str(), r.attempt, now).unwrap();
+            last = r.attempt;
+        }
+        next = d.tick(now).unwrap();
+    }
+    assert_eq!(last, c.schedule.report.retry.attempts, "every attempt sent");
+    let again = d.check_in_reports().unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].campaign.as_str(), again[0].attempt),
+        (id.as_str(), last)
+    );
+    // The server never heard it: it takes it now, with care for the failed setting.
+    let at = c.report_deadline().plus(Duration::from_hours(2));
+    assert!(matches!(
+        server.ingest_report(&again[0].bytes, at).unwrap(),
+        Ingest::Accepted(_)
+    ));
+    assert_eq!(server.stats(id.as_str()).unwrap().failure_reports, 1);
+    d.report_acknowledged(id.as_str(), last, at).unwrap();
+    assert!(d.check_in_reports().unwrap().is_empty(), "acknowledged");
+    // Sent again anyway (the answer was lost): a duplicate, acknowledged.
+    assert_eq!(
+        server.ingest_report(&again[0].bytes, at).unwrap(),
+        Ingest::Duplicate
+    );
+}

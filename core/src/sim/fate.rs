@@ -126,3 +126,5 @@ pub(super) fn injuries(c: &Campaign, r: u64) -> Vec<Injury> {
 pub(super) const TAG_TRANSPORT: u8 = 21;
 /// The salt of a swept world's campaign (each world its own, as each campaign has).
 pub(super) const TAG_WORLD_SALT: u8 = 22;
+/// Whether a check-in is lost on the channel.
+pub(super) const TAG_CHECKIN_LOSS: u8 = 23;

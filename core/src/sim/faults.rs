@@ -47,6 +47,12 @@ pub struct Faults {
     pub forged: f64,
     /// An operator pauses care for 30 minutes in the middle of the report window.
     pub operator_pause: bool,
+    /// Every device checks in once per check-in interval after the broadcast (healthy,
+    /// failed and missed alike), through the lossy channel (a check-in is lost like a report
+    /// and made again an interval later); one that gave up reporting a failure sends it
+    /// again in its check-in, and checks in again while it is unacknowledged. Without it
+    /// only devices that missed the broadcast check in.
+    pub check_ins: bool,
 }
 
 impl Faults {
@@ -69,6 +75,7 @@ impl Faults {
             dispatch_crash: 0.0,
             forged: 0.0,
             operator_pause: false,
+            check_ins: false,
         }
     }
 
@@ -95,6 +102,7 @@ impl Faults {
             dispatch_crash: 0.002,
             forged: 0.01,
             operator_pause: true,
+            check_ins: true,
         }
     }
 
@@ -119,6 +127,7 @@ impl Faults {
             dispatch_crash: 0.02,
             forged: 0.05,
             operator_pause: true,
+            check_ins: true,
         }
     }
 

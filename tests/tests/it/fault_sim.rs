@@ -225,3 +225,46 @@ fn a_simulated_store_error_fails_the_next_append_only() {
     assert!(store.clear(), "an armed error no append used is cleared");
     assert_eq!(store.append(&stream, 1, &event).unwrap(), 2);
 }
+
+/// Every device checks in under faults, and one that gave up reporting a failure sends it
+/// again then: at 50% report loss the failed devices the server never hears of (presumed OK
+/// for good) fall from hundreds to a few — those whose every check-in within the world's
+/// six days after the deadline was lost too.
+#[test]
+fn check_ins_carry_the_failures_whose_every_report_was_lost() {
+    let mut cfg = config(2_000, Faults::harsh());
+    cfg.faults.report_loss = 0.5;
+    let with = sweep(&cfg, 0..60, 2);
+    assert!(with.failures.is_empty(), "{:#?}", with.failures);
+    assert!(with.faults.get("check-in-report").copied().unwrap_or(0) > 0);
+    assert!(with.faults.get("check-in-lost").copied().unwrap_or(0) > 0);
+    cfg.faults.check_ins = false;
+    let without = sweep(&cfg, 0..60, 2);
+    assert!(without.failures.is_empty(), "{:#?}", without.failures);
+    assert!(
+        without.gave_up_reporting >= 20 && with.gave_up_reporting * 5 <= without.gave_up_reporting,
+        "unheard failures with check-ins {}, without {}",
+        with.gave_up_reporting,
+        without.gave_up_reporting
+    );
+}
+
+/// A breaker pause is borne out by the truth: at 2% failures in a 100,000-device world (the
+/// built-in campaign's `min_reports` is reached) the abort threshold never pauses care
+/// (`false-pause` would end the world); at 30% it pauses in every world (the simulated
+/// operator lifts it an hour later and every failure is cared for). Time never runs back in
+/// any of them (`time-never-runs-back`).
+#[test]
+fn the_breaker_pauses_a_broken_rollout_and_never_a_healthy_one() {
+    let mut cfg = config(100_000, Faults::realistic());
+    cfg.loss = 0.0;
+    let healthy = sweep(&cfg, 0..1, 2);
+    assert!(healthy.failures.is_empty(), "{:#?}", healthy.failures);
+    assert_eq!(healthy.breaker_pauses, 0);
+    let mut cfg = config(3_000, Faults::harsh());
+    cfg.fail_rate = 0.3;
+    let broken = sweep(&cfg, 0..2, 2);
+    assert!(broken.failures.is_empty(), "{:#?}", broken.failures);
+    assert_eq!(broken.breaker_pauses, 2, "one pause per world");
+    assert_eq!(broken.unresolved, 0);
+}

@@ -253,6 +253,7 @@ where
                 start = end;
             }
         }
+        self.schedule_check_ins(t);
         (self.progress)(cfg.devices);
         Ok(())
     }
@@ -405,28 +406,7 @@ where
         self.out.reports_sent += 1;
         let minute = now.since(self.ctx.cfg.campaign.issued_at).as_millis() / 60_000;
         *self.out.reports_per_minute.entry(minute).or_default() += 1;
-        // Over the wire as the device's transport sends it: binary, encoded and MAC'd under
-        // the device's key; or a Generic Alert in a DM message of the device's own session,
-        // rendered as the device host renders it.
-        let msg = if self.ctx.uses_alerts(i) {
-            let hdr = SyncHeader {
-                session_id: format!("{}-{attempt}", self.steps),
-                msg_id: 1,
-                server_uri: SERVER_URI.into(),
-            };
-            let xml = crate::alert::render_syncml(&report, s.campaign.as_deref(), &hdr);
-            self.out.report_bytes += xml.len() as u64;
-            Msg::Alert { i, attempt, xml }
-        } else {
-            let key = derive_device_key(&self.report_master, &report.device);
-            let bytes = encode_report(&report, &key).map_err(|e| SimError::Device {
-                device: report.device.to_string(),
-                what: "encode-report",
-                reason: e.to_string(),
-            })?;
-            self.out.report_bytes += bytes.len() as u64;
-            Msg::Report { i, attempt, bytes }
-        };
+        let msg = self.report_msg(i, &report, &s)?;
         self.keep(i, s);
         self.transmit(msg, now)?;
         let forged = self.faults().forged;
@@ -435,6 +415,105 @@ where
             self.forge(&report, now)?;
         }
         Ok(())
+    }
+
+    /// Device `i`'s `report` over the wire as its transport sends it: binary, encoded and
+    /// MAC'd under the device's key; or a Generic Alert in a DM message of the device's own
+    /// session, rendered as the device host renders it.
+    pub(in crate::sim) fn report_msg(
+        &mut self,
+        i: u64,
+        report: &crate::report::Report,
+        s: &DeviceState,
+    ) -> Result<Msg, SimError> {
+        let attempt = report.attempt;
+        Ok(if self.ctx.uses_alerts(i) {
+            let hdr = SyncHeader {
+                session_id: format!("{}-{attempt}", self.steps),
+                msg_id: 1,
+                server_uri: SERVER_URI.into(),
+            };
+            let xml = crate::alert::render_syncml(report, s.campaign.as_deref(), &hdr);
+            self.out.report_bytes += xml.len() as u64;
+            Msg::Alert { i, attempt, xml }
+        } else {
+            let key = derive_device_key(&self.report_master, &report.device);
+            let bytes = encode_report(report, &key).map_err(|e| SimError::Device {
+                device: report.device.to_string(),
+                what: "encode-report",
+                reason: e.to_string(),
+            })?;
+            self.out.report_bytes += bytes.len() as u64;
+            Msg::Report { i, attempt, bytes }
+        })
+    }
+
+    /// Under `Faults::check_ins`, every device that took the broadcast at `t` checks in
+    /// once, at a time spread over the check-in interval (those that missed it check in
+    /// already).
+    pub(in crate::sim) fn schedule_check_ins(&mut self, t: Timestamp) {
+        if !self.faults().check_ins {
+            return;
+        }
+        let revision = self.ctx.campaign.revision;
+        let every = self.ctx.cfg.checkin_interval.as_millis().max(1);
+        for i in 0..self.ctx.cfg.devices {
+            if !self.missed_now.contains(&i) {
+                let at = t.plus(Duration(
+                    self.ctx.fate.u64(TAG_CHECKIN, i, self.ctx.round) % every,
+                ));
+                self.push(at, Work::CheckIn(i, revision));
+            }
+        }
+    }
+
+    /// Device `i` checks in at `now`: `Ok(true)` when the server should hear its check-in.
+    /// Under `Faults::check_ins` the check-in may be lost (made again an interval later),
+    /// and a device that gave up reporting a failure sends the report again instead (the
+    /// server takes it as a report), checking in again while it is unacknowledged.
+    pub(in crate::sim) fn check_in_session(
+        &mut self,
+        i: u64,
+        now: Timestamp,
+    ) -> Result<bool, SimError> {
+        if !self.faults().check_ins {
+            return Ok(true);
+        }
+        let again = now.plus(self.ctx.cfg.checkin_interval);
+        let revision = self.ctx.campaign.revision;
+        // Devices check in for ever; the world stops following them six days after the
+        // deadline (it ends a week after it).
+        let last = self
+            .ctx
+            .campaign
+            .report_deadline()
+            .plus(Duration::from_hours(6 * 24));
+        let again_if = |sim: &mut Self| {
+            if again <= last {
+                sim.push(again, Work::CheckIn(i, revision));
+            }
+        };
+        let report = self.devices.get(&i).and_then(DeviceState::check_in_report);
+        let Some(report) = report else {
+            // A plain check-in: lost like a report, made again an interval later.
+            if self.ctx.fate.unit(TAG_CHECKIN_LOSS, i, self.work_done) < self.faults().report_loss {
+                self.inject("check-in-lost");
+                again_if(self);
+                return Ok(false);
+            }
+            return Ok(true);
+        };
+        // The session carries the report: its message is lost (or not) like any report's.
+        let Some(s) = self.devices.get(&i) else {
+            return Ok(true);
+        };
+        let s = s.clone();
+        self.inject("check-in-report");
+        self.out.reports_sent += 1;
+        let msg = self.report_msg(i, &report, &s)?;
+        self.transmit(msg, now)?;
+        again_if(self);
+        Ok(false)
     }
 
     /// A device cut by a power loss comes back after [`RESTART`] and carries on.

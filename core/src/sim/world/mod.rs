@@ -223,6 +223,9 @@ where
             match work {
                 Work::Report(i) => self.drive(i, now)?,
                 Work::CheckIn(i, revision) if revision == self.ctx.campaign.revision => {
+                    if !self.check_in_session(i, now)? {
+                        continue;
+                    }
                     // A device the fallback reached holds the revision; one still missing it
                     // states what it has.
                     let applied_revision = if self.missed_now.contains(&i) {

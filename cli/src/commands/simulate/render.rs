@@ -152,15 +152,36 @@ pub(super) fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64
                     .map_or_else(String::new, |d| format!(", last step after {d}"))
             );
         }
-        if st.paused {
-            let _ = writeln!(t, "  care PAUSED by the abort threshold");
+        if out.breaker_pauses > 0 {
+            let _ = writeln!(
+                t,
+                "  abort threshold     {:>10}   pause(s), each overridden by the operator an hour later",
+                out.breaker_pauses
+            );
+        }
+        if let Some(b) = st.breaker {
+            let _ = writeln!(
+                t,
+                "  care PAUSED by the abort threshold since {}: {} failures of {} expected > {}",
+                human(b.since.since(cfg.campaign.issued_at)),
+                b.reason.failure_reports,
+                b.reason.targeted,
+                b.reason.threshold
+            );
+        }
+        if st.operator_paused {
+            let _ = writeln!(t, "  care PAUSED by an operator");
         }
         let _ = writeln!(t, "  unresolved          {:>10}", out.unresolved);
-        let _ = writeln!(
-            t,
-            "  converged after     {:>10}   (the last case resolved)",
-            human(out.converged_after)
-        );
+        if st.paused {
+            let _ = writeln!(t, "  converged           {:>10}   (care is paused)", "no");
+        } else {
+            let _ = writeln!(
+                t,
+                "  converged after     {:>10}   (the last case resolved)",
+                human(out.converged_after)
+            );
+        }
         if out.gave_up_reporting > 0 {
             let _ = writeln!(
                 t,
@@ -217,6 +238,8 @@ pub(super) fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64
             "presumed_ok": st.presumed_ok,
             "checkins_behind": st.checkins_behind,
             "paused": st.paused,
+            "operator_paused": st.operator_paused,
+            "breaker_pauses": out.breaker_pauses,
             "coverage_estimate": st.coverage.map(|c| c.estimate),
             "coverage_ci95": st.coverage.map(|c| [c.lo, c.hi]),
             "coverage_basis": st.coverage.map(|c| c.basis.name()),

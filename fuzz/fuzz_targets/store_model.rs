@@ -68,8 +68,13 @@ fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = campaign();
     let id = c.id.clone();
-    let mut sled = ServerHost::on_store(SledStore::open(dir.path()).expect("open"), GroupDirectory::new([0; 32])).expect("replay");
-    let mut mem = ServerHost::on_store(MemoryStore::new(), GroupDirectory::new([0; 32])).expect("replay");
+    let mut sled = ServerHost::on_store(
+        SledStore::open(dir.path()).expect("open"),
+        GroupDirectory::new([0; 32]),
+    )
+    .expect("replay");
+    let mut mem =
+        ServerHost::on_store(MemoryStore::new(), GroupDirectory::new([0; 32])).expect("replay");
     let create = ServerCommand::Create {
         campaign: Box::new(c.clone()),
         targeted: Some(20),
@@ -141,8 +146,11 @@ fuzz_target!(|data: &[u8]| {
             Op::Reboot => {
                 sled.flush().expect("flush");
                 drop(sled);
-                sled = ServerHost::on_store(SledStore::open(dir.path()).expect("reopen"), GroupDirectory::new([0; 32]))
-                    .expect("replay after reboot");
+                sled = ServerHost::on_store(
+                    SledStore::open(dir.path()).expect("reopen"),
+                    GroupDirectory::new([0; 32]),
+                )
+                .expect("replay after reboot");
                 assert_eq!(sled.state(&id), mem.state(&id), "state after reboot");
                 continue;
             }

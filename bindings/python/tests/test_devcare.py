@@ -304,6 +304,15 @@ def group_campaign_check_in_and_operator_pause():
         raise AssertionError("paused twice")
     except devcare.DevcareError.Refused as e:
         assert e.reason == "already-paused", e
+    st = server.stats(cid)
+    assert st.operator_paused and st.breaker_since_ms is None, st
+    # The abort threshold has not paused it: there is nothing to override.
+    try:
+        server.override_abort(cid, "ops", "looked at it", now)
+        raise AssertionError("overrode a breaker that never tripped")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "breaker-not-tripped", e
+    assert member.check_in_reports() == [], "nothing given up unheard"
     server.resume(cid, now)
     orders = []
     while (order := server.next_care(now)) is not None:

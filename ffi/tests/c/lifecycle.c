@@ -85,7 +85,12 @@ int main(void) {
   EXPECT(devcare_server_next_care(srv, now, &order, idx, 256), DEVCARE_NOTHING_DUE);
   devcare_stats st;
   CHECK(devcare_server_stats(srv, campaign, &st));
-  ASSERT(st.paused && st.failure_reports == 1 && st.checkins_behind == 1);
+  ASSERT(st.paused && st.operator_paused && !st.breaker_paused && st.breaker_since_ms == 0);
+  ASSERT(st.failure_reports == 1 && st.checkins_behind == 1);
+  /* The abort threshold has not paused it: nothing to override (who and why checked first). */
+  EXPECT(devcare_server_override_abort(srv, campaign, "", "why", now), DEVCARE_OVERRIDE_UNEXPLAINED);
+  EXPECT(devcare_server_override_abort(srv, campaign, "ops", "looked", now), DEVCARE_BREAKER_NOT_TRIPPED);
+  EXPECT(devcare_server_override_abort(srv, campaign, NULL, "looked", now), DEVCARE_NULL_ARGUMENT);
   CHECK(devcare_server_resume(srv, campaign, now));
   EXPECT(devcare_server_resume(srv, campaign, now), DEVCARE_NOT_PAUSED);
   int orders = 0;
@@ -244,6 +249,18 @@ int main(void) {
   EXPECT(devcare_server_pause(srv, "nope", now), DEVCARE_UNKNOWN_CAMPAIGN);
   EXPECT(devcare_server_check_in(srv, campaign, "IMEI:4", 0, now, NULL), DEVCARE_NULL_ARGUMENT);
   EXPECT(devcare_device_checkin(member, 0, NULL, 0, &rev), DEVCARE_NULL_ARGUMENT);
+  /* Nothing given up unheard: no report rides on a check-in. */
+  {
+    uint8_t rb[512];
+    size_t rlen = 0;
+    uint32_t attempt = 0;
+    EXPECT(devcare_device_checkin_report(member, 0, rb, sizeof rb, &rlen, cid, sizeof cid, &attempt),
+           DEVCARE_NOTHING_DUE);
+    EXPECT(devcare_device_checkin_report(member, 0, rb, sizeof rb, NULL, cid, sizeof cid, &attempt),
+           DEVCARE_NULL_ARGUMENT);
+    EXPECT(devcare_device_checkin_report(NULL, 0, rb, sizeof rb, &rlen, cid, sizeof cid, &attempt),
+           DEVCARE_NULL_ARGUMENT);
+  }
 
   devcare_device_free(member);
   devcare_device_free(outsider);

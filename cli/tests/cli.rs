@@ -766,6 +766,35 @@ fn a_sweep_reports_faults_and_no_violations_and_bad_rates_are_input_errors() {
 }
 
 #[test]
+fn calibrate_prints_one_row_per_cell_of_faults_and_loss() {
+    let v: Value = serde_json::from_str(&ok(&[
+        "simulate",
+        "--json",
+        "--calibrate",
+        "2",
+        "--devices",
+        "300",
+    ]))
+    .unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 9, "{v}");
+    for (row, (faults, loss)) in rows.iter().zip(
+        ["none", "realistic", "harsh"]
+            .iter()
+            .flat_map(|f| [0.0, 0.01, 0.05].map(move |l| (f, l))),
+    ) {
+        assert_eq!(row["faults"], *faults);
+        assert_eq!(row["loss"], loss);
+        assert_eq!(row["worlds"], 2);
+        assert_eq!(row["violations"].as_array().unwrap().len(), 0, "{row}");
+    }
+    let text = ok(&["simulate", "--calibrate", "1", "--devices", "200"]);
+    assert!(text.contains("| harsh | 5% |"), "{text}");
+    let err = fails(&["simulate", "--calibrate", "1", "--sweep", "1"], 2);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
 fn simulate_takes_the_campaign_file_s_coverage_section_unless_a_flag_overrides_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("c.toml");

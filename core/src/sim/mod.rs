@@ -151,6 +151,9 @@ pub struct FleetOutcome {
     pub gave_up_reporting: u64,
     /// Report answers that refused for good (a 4xx: the device stopped resending).
     pub reports_refused_for_good: u64,
+    /// The server's reach interval at its first coverage check, and the true share of
+    /// targets holding the payload at that moment (when it checked).
+    pub first_check: Option<(Coverage, f64)>,
     /// Times the abort threshold paused care (each lifted by the simulated operator an hour
     /// later; a pause the truth does not bear out ends the world as `false-pause`).
     pub breaker_pauses: u64,
@@ -417,6 +420,7 @@ where
             gave_up_reporting: 0,
             reports_refused_for_good: 0,
             breaker_pauses: 0,
+            first_check: None,
             last_resolved: None,
         },
         missed_now: std::collections::BTreeSet::new(),
@@ -470,6 +474,13 @@ pub struct SweepOutcome {
     pub breaker_pauses: u64,
     /// Targets left unresolved at the end, over all seeds.
     pub unresolved: u64,
+    /// Seeds whose first coverage check's reach interval held the true share of targets
+    /// holding the payload then, of those that checked.
+    pub first_check_held: u64,
+    /// Seeds whose server made a coverage check.
+    pub first_check_count: u64,
+    /// Sum of the final coverage intervals' widths (divide by `coverage_checked`).
+    pub coverage_width: f64,
 }
 
 /// Runs `cfg` for every seed of `seeds` on `threads` threads (each seed its own world,
@@ -525,8 +536,15 @@ pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> 
                 out.unresolved += o.unresolved;
                 out.reports_sent += o.reports_sent;
                 out.reports_accepted += o.reports_accepted;
+                if let Some((reach, truth)) = o.first_check {
+                    out.first_check_count += 1;
+                    if reach.lo <= truth + 1e-12 && truth <= reach.hi + 1e-12 {
+                        out.first_check_held += 1;
+                    }
+                }
                 if let Some(cv) = o.stats.coverage {
                     out.coverage_checked += 1;
+                    out.coverage_width += cv.hi - cv.lo;
                     let truth = 1.0 - o.missed as f64 / o.devices as f64;
                     if cv.lo <= truth + 1e-12 && truth <= cv.hi + 1e-12 {
                         out.coverage_held += 1;

@@ -104,6 +104,13 @@ pub(crate) struct SimArgs {
     /// faults injected and invariants broken, with the command that replays any failure.
     #[arg(long, value_name = "SEEDS")]
     pub(super) sweep: Option<u64>,
+    /// Sweep this many worlds (each its own salt) in every cell of faults none / realistic
+    /// / harsh × broadcast loss 0 / 1 / 5%, and print one table: false pauses, how often
+    /// the reach interval held the truth at the first check and the coverage interval at
+    /// the end, their width, failures never heard of, targets unresolved (`--faults` and
+    /// `--loss` are the cells'; the other flags apply to every cell).
+    #[arg(long, value_name = "SEEDS", conflicts_with = "sweep")]
+    pub(super) calibrate: Option<u64>,
 }
 
 /// The faults the flags ask for.

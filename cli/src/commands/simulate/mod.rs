@@ -86,6 +86,9 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
     if let Some(n) = a.sweep {
         return run_sweep(a, &cfg, n, printer);
     }
+    if let Some(n) = a.calibrate {
+        return sweep::run_calibrate(&cfg, n, printer);
+    }
 
     let bar = ProgressBar::new(devices);
     bar.set_style(

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use devcare::sim::{FleetConfig, SweepOutcome, sweep};
+use devcare::sim::{Faults, FleetConfig, SweepOutcome, sweep};
 use serde_json::json;
 
 use std::fmt::Write as _;
@@ -49,6 +49,93 @@ pub(super) fn run_sweep(a: &SimArgs, cfg: &FleetConfig, n: u64, printer: Printer
             out.failures.len(),
             out.seeds
         )))
+    }
+}
+
+/// `--calibrate N`: N worlds in every cell of faults × broadcast loss, one table.
+pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    for preset in ["none", "realistic", "harsh"] {
+        for loss in [0.0, 0.01, 0.05] {
+            let mut c = cfg.clone();
+            c.faults = Faults::preset(preset).unwrap_or_else(Faults::none);
+            c.loss = loss;
+            let out = sweep(&c, c.seed..c.seed.saturating_add(n), threads);
+            rows.push((preset, loss, out));
+        }
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let share = |held: u64, of: u64| {
+        if of == 0 {
+            "—".to_string()
+        } else {
+            format!("{held}/{of} ({:.1}%)", 100.0 * held as f64 / of as f64)
+        }
+    };
+    let text = || {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "calibration: {n} worlds of {} devices per cell, {threads} threads, {wall_s:.1}s\n",
+            cfg.devices
+        );
+        let _ = writeln!(
+            t,
+            "| faults | loss | violations | false pauses | pauses | first check held | final held | mean final width | never heard of | unresolved |"
+        );
+        let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|");
+        for (preset, loss, o) in &rows {
+            let false_pauses = o
+                .failures
+                .iter()
+                .filter(|(_, e)| e.contains("false-pause"))
+                .count();
+            let width = if o.coverage_checked == 0 {
+                "—".to_string()
+            } else {
+                format!("{:.4}", o.coverage_width / o.coverage_checked as f64)
+            };
+            let _ = writeln!(
+                t,
+                "| {preset} | {:.0}% | {} | {false_pauses} | {} | {} | {} | {width} | {} | {} |",
+                loss * 100.0,
+                o.failures.len(),
+                o.breaker_pauses,
+                share(o.first_check_held, o.first_check_count),
+                share(o.coverage_held, o.coverage_checked),
+                o.gave_up_reporting,
+                o.unresolved,
+            );
+        }
+        t
+    };
+    printer.result(text, || {
+        json!(rows
+            .iter()
+            .map(|(preset, loss, o)| json!({
+                "faults": preset,
+                "loss": loss,
+                "worlds": o.seeds,
+                "devices_per_world": cfg.devices,
+                "violations": o.failures.iter().map(|(seed, e)| json!({"seed": seed, "what": e})).collect::<Vec<_>>(),
+                "breaker_pauses": o.breaker_pauses,
+                "first_check_held": o.first_check_held,
+                "first_check_count": o.first_check_count,
+                "coverage_held": o.coverage_held,
+                "coverage_checked": o.coverage_checked,
+                "coverage_width_sum": o.coverage_width,
+                "gave_up_reporting": o.gave_up_reporting,
+                "unresolved": o.unresolved,
+            }))
+            .collect::<Vec<_>>())
+    })?;
+    let broken: usize = rows.iter().map(|(_, _, o)| o.failures.len()).sum();
+    if broken == 0 {
+        Ok(())
+    } else {
+        Err(internal(format!("{broken} worlds broke an invariant")))
     }
 }
 

@@ -42,6 +42,15 @@ where
             if let ServerEvent::CampaignPaused { reason, at } = e {
                 self.breaker_tripped(reason, *at)?;
             }
+            // The first coverage check: passed (`CoverageChecked`) or not (`BroadcastDegraded`).
+            if let ServerEvent::CoverageChecked { reach, .. }
+            | ServerEvent::BroadcastDegraded { reach, .. } = e
+                && self.out.first_check.is_none()
+            {
+                let devices = self.ctx.cfg.devices.max(1) as f64;
+                let truth = 1.0 - self.missed_now.len() as f64 / devices;
+                self.out.first_check = Some((*reach, truth));
+            }
             if let ServerEvent::CareSucceeded { at, .. }
             | ServerEvent::DeviceEscalated { at, .. }
             | ServerEvent::CareAbandoned { at, .. } = e

@@ -156,11 +156,7 @@ fn check_sent(state: &DeviceState, command: &'static str, attempt: u32) -> Resul
     let Some(r) = &state.report else {
         return Err(wrong_phase(command, state));
     };
-    let sent_upto = if r.sent_at.is_some() {
-        r.attempt
-    } else {
-        r.attempt - 1
-    };
+    let sent_upto = r.sent_upto();
     if attempt == 0 || attempt > sent_upto {
         return Err(DeviceError::WrongAttempt {
             current: sent_upto,

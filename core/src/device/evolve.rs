@@ -89,7 +89,10 @@ pub(super) fn evolve(state: &mut DeviceState, event: &DeviceEvent) {
                 Phase::AwaitingCare
             };
         }
-        DeviceEvent::GaveUp { .. } => state.phase = Phase::GaveUp,
+        DeviceEvent::GaveUp { reason, .. } => {
+            state.phase = Phase::GaveUp;
+            state.gave_up = Some(*reason);
+        }
         DeviceEvent::Relapsed { findings, at } => {
             // Nothing is known to be applied any more: a check-in states 0 until care (or a
             // newer revision) succeeds.

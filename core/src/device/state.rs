@@ -63,6 +63,17 @@ pub struct ReportProgress {
     pub sent_at: Option<Timestamp>,
 }
 
+impl ReportProgress {
+    /// The last attempt sent: the current one once sent, else the one before it (0: none).
+    pub fn sent_upto(&self) -> u32 {
+        if self.sent_at.is_some() {
+            self.attempt
+        } else {
+            self.attempt.saturating_sub(1)
+        }
+    }
+}
+
 /// Care in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CareProgress {
@@ -110,6 +121,8 @@ pub struct DeviceState {
     /// Time never runs back (a clock reset, a command stamped late): a command stamped
     /// earlier is decided at this time.
     pub clock: Timestamp,
+    /// Why the device last gave up reporting (read in `Phase::GaveUp`).
+    pub gave_up: Option<crate::rules::GiveUpReason>,
 }
 
 impl DeviceState {
@@ -137,53 +150,43 @@ impl DeviceState {
 
     /// The report to send at `now`, if one is due and not yet sent.
     pub fn due_report(&self, now: Timestamp) -> Option<Report> {
-        let (Phase::Reporting, Some(c), Some(dev), Some(r), Some(eval)) = (
-            self.phase,
-            &self.campaign,
-            &self.device,
-            &self.report,
-            self.evaluated_at,
-        ) else {
+        let (Phase::Reporting, Some(r)) = (self.phase, &self.report) else {
             return None;
         };
         if r.sent_at.is_some() || now < r.due {
             return None;
         }
-        Some(self.report_at(c, dev, r.attempt, eval))
+        self.report_at(r.attempt)
     }
 
     /// The failure report a device that gave up reporting sends again when it checks in: its
     /// last attempt sent, unchanged (the same idempotency key: a server that took it
     /// answers duplicate, one that never heard it takes it now). Acknowledge it like any
-    /// report. `None` unless the device gave up on a failure after sending at least once.
+    /// report. `None` unless the device gave up on a failure after sending at least once,
+    /// and not because the server refused it for good (a 410 or 403 would only come again).
     pub fn check_in_report(&self) -> Option<Report> {
-        let (Phase::GaveUp, Some(c), Some(dev), Some(r), Some(eval)) = (
-            self.phase,
-            &self.campaign,
-            &self.device,
-            &self.report,
-            self.evaluated_at,
-        ) else {
+        let (Phase::GaveUp, Some(r)) = (self.phase, &self.report) else {
             return None;
         };
-        let sent = if r.sent_at.is_some() {
-            r.attempt
-        } else {
-            r.attempt.saturating_sub(1)
-        };
+        if matches!(
+            self.gave_up,
+            Some(crate::rules::GiveUpReason::Refused { .. })
+        ) {
+            return None;
+        }
+        let sent = r.sent_upto();
         if self.findings.is_empty() || sent == 0 {
             return None;
         }
-        Some(self.report_at(c, dev, sent, eval))
+        self.report_at(sent)
     }
 
-    fn report_at(
-        &self,
-        c: &crate::model::ValidCampaign,
-        dev: &crate::model::DeviceId,
-        attempt: u32,
-        eval: Timestamp,
-    ) -> Report {
+    /// Report `attempt` of what this device evaluated.
+    fn report_at(&self, attempt: u32) -> Option<Report> {
+        let (Some(c), Some(dev), Some(eval)) = (&self.campaign, &self.device, self.evaluated_at)
+        else {
+            return None;
+        };
         let kind = if self.findings.is_empty() {
             ReportKind::Success
         } else {
@@ -200,14 +203,14 @@ impl DeviceState {
                 },
             }
         };
-        Report {
+        Some(Report {
             campaign: c.id.clone(),
             revision: c.revision,
             device: dev.clone(),
             attempt,
             evaluated_at: eval,
             kind,
-        }
+        })
     }
 
     /// When the host should next call `Tick` (or send the due report); `None` when the

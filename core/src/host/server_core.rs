@@ -433,6 +433,11 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         *self.rejections.entry(reason).or_default() += 1;
     }
 
+    /// The key directory reports are checked against.
+    pub fn directory(&self) -> &D {
+        &self.keys
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.store

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use crate::model::{DeviceId, Timestamp};
 use crate::rules;
 use crate::server::fallback;
-use crate::server::{Case, CaseOrigin, CaseStatus, FallbackState, ServerEvent, ServerState};
+use crate::server::{
+    BreakerTrip, Case, CaseOrigin, CaseStatus, FallbackState, ServerEvent, ServerState,
+};
 use crate::slot;
 
 /// Folds one event into the state (the [`Decider::evolve`](crate::Decider::evolve) of
@@ -192,19 +194,19 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             }
         }
         ServerEvent::CampaignPaused { reason, at } => {
-            state.paused = Some(*reason);
-            state.paused_since = Some(*at);
+            state.paused = Some(BreakerTrip {
+                since: *at,
+                reason: *reason,
+            });
         }
         ServerEvent::OperatorResumed { .. } => state.operator_paused = None,
         ServerEvent::AbortOverridden { .. } => {
             state.resumed = true;
             state.paused = None;
-            state.paused_since = None;
         }
         ServerEvent::CampaignResumed { .. } => {
             state.resumed |= state.paused.is_some();
             state.paused = None;
-            state.paused_since = None;
             state.operator_paused = None;
         }
         ServerEvent::OperatorPaused { at } => state.operator_paused = Some(*at),

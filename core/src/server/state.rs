@@ -313,10 +313,8 @@ pub struct ServerState {
     pub care_queue: BTreeSet<(Timestamp, DeviceId)>,
     /// Dispatched care awaiting its outcome, by the time it expires.
     pub in_flight: BTreeSet<(Timestamp, DeviceId)>,
-    /// Why the abort threshold paused care, if it did.
-    pub paused: Option<PauseReason>,
-    /// Since when the abort threshold has paused care.
-    pub paused_since: Option<Timestamp>,
+    /// The abort threshold's pause, if it paused care: since when and why.
+    pub paused: Option<BreakerTrip>,
     /// When an operator paused care, if one did.
     pub operator_paused: Option<Timestamp>,
     /// The abort threshold's pause was overridden once: the threshold stays quiet.
@@ -519,10 +517,7 @@ impl ServerState {
             presumed_ok: healthy_pool,
             paused: self.is_paused(),
             operator_paused: self.operator_paused.is_some(),
-            breaker: self.paused.map(|reason| BreakerTrip {
-                since: self.paused_since.unwrap_or(self.clock),
-                reason,
-            }),
+            breaker: self.paused,
             settled: self.settled_at.is_some(),
             coverage,
         }

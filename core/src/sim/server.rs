@@ -139,7 +139,6 @@ pub struct OneStream<'a, S: EventStore> {
     store: &'a SimStore<S>,
     server: ServerHost<&'a SimStore<S>>,
     campaign: CampaignId,
-    master: [u8; 32],
     empty: ServerState,
 }
 
@@ -155,7 +154,6 @@ impl<'a, S: EventStore> OneStream<'a, S> {
             store,
             server: ServerHost::on_store(store, GroupDirectory::new(master))?,
             campaign: campaign.clone(),
-            master,
             empty: ServerState::default(),
         })
     }
@@ -211,7 +209,7 @@ impl<S: EventStore> SimServer for OneStream<'_, S> {
         self.server.version(&self.campaign)
     }
     fn restart(&mut self) -> Result<bool, StoreError> {
-        let reopened = ServerHost::on_store(self.store, GroupDirectory::new(self.master))?;
+        let reopened = ServerHost::on_store(self.store, self.server.directory().clone())?;
         let same = reopened.state(&self.campaign) == self.server.state(&self.campaign);
         self.server = reopened;
         Ok(same)

@@ -33,16 +33,8 @@ pub unsafe extern "C" fn devcare_device_next_report(
         let Some(due) = try_host!(h.host.next_report(Timestamp(now_ms))) else {
             return DEVCARE_NOTHING_DUE;
         };
-        if campaign_cap < due.campaign.as_str().len() + 1 {
-            return fail(
-                DEVCARE_BUFFER_TOO_SMALL,
-                "campaign buffer too small (65 bytes suffice)",
-            );
-        }
-        try_write_bytes!(&due.bytes, buf, cap, len);
-        try_write_str!(due.campaign.as_str(), campaign_buf, campaign_cap);
-        put!(attempt, due.attempt);
-        DEVCARE_OK
+        // SAFETY: the caller's buffers and out-parameters, checked above.
+        unsafe { write_due(&due, buf, cap, len, campaign_buf, campaign_cap, attempt) }
     })
 }
 
@@ -72,17 +64,35 @@ pub unsafe extern "C" fn devcare_device_checkin_report(
         let Some(due) = reports.into_iter().nth(index) else {
             return DEVCARE_NOTHING_DUE;
         };
-        if campaign_cap < due.campaign.as_str().len() + 1 {
-            return fail(
-                DEVCARE_BUFFER_TOO_SMALL,
-                "campaign buffer too small (65 bytes suffice)",
-            );
-        }
-        try_write_bytes!(&due.bytes, buf, cap, len);
-        try_write_str!(due.campaign.as_str(), campaign_buf, campaign_cap);
-        put!(attempt, due.attempt);
-        DEVCARE_OK
+        // SAFETY: the caller's buffers and out-parameters, checked above.
+        unsafe { write_due(&due, buf, cap, len, campaign_buf, campaign_cap, attempt) }
     })
+}
+
+/// Writes `due` as `devcare_device_next_report` and `_checkin_report` document it.
+///
+/// # Safety
+/// `buf` valid for `cap` bytes, `campaign_buf` for `campaign_cap`; `len` and `attempt`
+/// non-NULL and valid for writes.
+unsafe fn write_due(
+    due: &devcare::host::DueReport,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+    campaign_buf: *mut c_char,
+    campaign_cap: usize,
+    attempt: *mut u32,
+) -> devcare_result {
+    if campaign_cap < due.campaign.as_str().len() + 1 {
+        return fail(
+            DEVCARE_BUFFER_TOO_SMALL,
+            "campaign buffer too small (65 bytes suffice)",
+        );
+    }
+    try_write_bytes!(&due.bytes, buf, cap, len);
+    try_write_str!(due.campaign.as_str(), campaign_buf, campaign_cap);
+    put!(attempt, due.attempt);
+    DEVCARE_OK
 }
 
 /// Like `devcare_device_next_report`, but the report is rendered as an OMA DM 1.2 Generic

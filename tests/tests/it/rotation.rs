@@ -128,9 +128,10 @@ fn secrets_are_never_printed() {
 }
 
 /// A device whose every failure report went unacknowledged gives up; when it checks in it
-/// sends the report again (its last attempt), the server takes it as a report and opens
-/// care, and the device takes the acknowledgement: the failure is not presumed OK. A server
-/// that already had it answers duplicate, which the device takes as the acknowledgement.
+/// sends the report again (its last attempt; still after a reboot), the server takes it as a
+/// report and opens care, and the device takes the acknowledgement: the failure is not
+/// presumed OK. A server that already had it answers duplicate, which the device takes as
+/// the acknowledgement. A report the server refused for good is not sent again.
 #[test]
 fn a_failure_every_report_of_which_was_lost_reaches_the_server_at_check_in() {
     let c = devcare::spec::fixtures::campaign();
@@ -141,7 +142,12 @@ fn a_failure_every_report_of_which_was_lost_reaches_the_server_at_check_in() {
         .build_payload(id.as_str(), &OLD_SEED, c.report_deadline(), t0)
         .unwrap();
     let pk = ServerKey::from_seed(&OLD_SEED).public().to_bytes();
-    let mut d = DeviceHost::open(None, "IMEI:1", vec![], &pk, &key(&OLD_MASTER, "IMEI:1")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let open = |id: &str| {
+        let path = dir.path().join(id);
+        DeviceHost::open(Some(&path), id, vec![], &pk, &key(&OLD_MASTER, id)).unwrap()
+    };
+    let mut d = open("IMEI:1");
     d.receive(&payload, t0, failing).unwrap();
     assert!(
         d.check_in_reports().unwrap().is_empty(),
@@ -158,6 +164,8 @@ fn a_failure_every_report_of_which_was_lost_reaches_the_server_at_check_in() {
         next = d.tick(now).unwrap();
     }
     assert_eq!(last, c.schedule.report.retry.attempts, "every attempt sent");
+    drop(d);
+    let mut d = open("IMEI:1"); // a reboot: the log replays to the same report
     let again = d.check_in_reports().unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(
@@ -178,4 +186,13 @@ fn a_failure_every_report_of_which_was_lost_reaches_the_server_at_check_in() {
         server.ingest_report(&again[0].bytes, at).unwrap(),
         Ingest::Duplicate
     );
+    // Refused for good (e.g. 410: a replaced revision): given up, and not sent again.
+    let mut r = open("IMEI:2");
+    r.receive(&payload, t0, failing).unwrap();
+    let slot = r.tick(t0.plus(c.schedule.evaluate_after)).unwrap().unwrap();
+    let due = r.next_report(slot).unwrap().unwrap();
+    r.report_sent(id.as_str(), due.attempt, slot).unwrap();
+    r.report_refused(id.as_str(), due.attempt, 410, slot)
+        .unwrap();
+    assert!(r.check_in_reports().unwrap().is_empty());
 }

@@ -406,7 +406,7 @@ where
         self.out.reports_sent += 1;
         let minute = now.since(self.ctx.cfg.campaign.issued_at).as_millis() / 60_000;
         *self.out.reports_per_minute.entry(minute).or_default() += 1;
-        let msg = self.report_msg(i, &report, &s)?;
+        let msg = self.report_msg(i, &report, s.campaign.as_deref())?;
         self.keep(i, s);
         self.transmit(msg, now)?;
         let forged = self.faults().forged;
@@ -424,7 +424,7 @@ where
         &mut self,
         i: u64,
         report: &crate::report::Report,
-        s: &DeviceState,
+        campaign: Option<&crate::model::Campaign>,
     ) -> Result<Msg, SimError> {
         let attempt = report.attempt;
         Ok(if self.ctx.uses_alerts(i) {
@@ -433,7 +433,7 @@ where
                 msg_id: 1,
                 server_uri: SERVER_URI.into(),
             };
-            let xml = crate::alert::render_syncml(report, s.campaign.as_deref(), &hdr);
+            let xml = crate::alert::render_syncml(report, campaign, &hdr);
             self.out.report_bytes += xml.len() as u64;
             Msg::Alert { i, attempt, xml }
         } else {
@@ -493,8 +493,12 @@ where
                 sim.push(again, Work::CheckIn(i, revision));
             }
         };
-        let report = self.devices.get(&i).and_then(DeviceState::check_in_report);
-        let Some(report) = report else {
+        // The campaign is an `Arc`: cloned to let go of the device's state.
+        let pending = self
+            .devices
+            .get(&i)
+            .and_then(|s| Some((s.check_in_report()?, s.campaign.clone())));
+        let Some((report, campaign)) = pending else {
             // A plain check-in: lost like a report, made again an interval later.
             if self.ctx.fate.unit(TAG_CHECKIN_LOSS, i, self.work_done) < self.faults().report_loss {
                 self.inject("check-in-lost");
@@ -504,13 +508,9 @@ where
             return Ok(true);
         };
         // The session carries the report: its message is lost (or not) like any report's.
-        let Some(s) = self.devices.get(&i) else {
-            return Ok(true);
-        };
-        let s = s.clone();
         self.inject("check-in-report");
         self.out.reports_sent += 1;
-        let msg = self.report_msg(i, &report, &s)?;
+        let msg = self.report_msg(i, &report, campaign.as_deref())?;
         self.transmit(msg, now)?;
         again_if(self);
         Ok(false)

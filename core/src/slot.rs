@@ -24,7 +24,12 @@ const RETRY_DOMAIN: &[u8] = b"devcare/retry\0";
 
 /// SipHash-2-4 of `device`'s id bytes under the campaign `salt`.
 pub fn slot(salt: &[u8; 16], device: &DeviceId) -> u64 {
-    SipHasher24::new_with_key(salt).hash(device.as_bytes())
+    slot_id(salt, device.as_bytes())
+}
+
+/// [`slot`] of the id bytes `device`.
+pub(crate) fn slot_id(salt: &[u8; 16], device: &[u8]) -> u64 {
+    SipHasher24::new_with_key(salt).hash(device)
 }
 
 /// SipHash-2-4 of `domain ‖ extra ‖ device` under `salt`, fed piece by piece (no copy of

@@ -2,7 +2,7 @@
 
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::Report;
-use crate::server::CoverageFloor;
+use crate::server::{CoverageFloor, SampleProfile};
 
 /// What the server host asks of the server decider.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +84,15 @@ pub enum ServerCommand {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
+    /// The host counted the targets in the campaign's success sample over its device
+    /// directory and where their slots fall ([`SampleProfile::of`]): `SizeSample` with
+    /// what the coverage estimate needs to tell a late probe from a missed broadcast.
+    ProfileSample {
+        /// The count and its slot bins.
+        profile: SampleProfile,
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
     /// An operator pauses care (no care order is dispatched until `Resume`).
     Pause {
         /// The host's time when it gives the command (ms since the epoch).
@@ -150,6 +159,7 @@ impl ServerCommand {
             | C::DispatchCare { at: x, .. }
             | C::RecordCareOutcome { at: x, .. }
             | C::SizeSample { at: x, .. }
+            | C::ProfileSample { at: x, .. }
             | C::Pause { at: x, .. }
             | C::Resume { at: x, .. }
             | C::OverrideAbort { at: x, .. }
@@ -173,6 +183,7 @@ impl ServerCommand {
             | C::DispatchCare { at: x, .. }
             | C::RecordCareOutcome { at: x, .. }
             | C::SizeSample { at: x, .. }
+            | C::ProfileSample { at: x, .. }
             | C::Pause { at: x, .. }
             | C::Resume { at: x, .. }
             | C::OverrideAbort { at: x, .. }

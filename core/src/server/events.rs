@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::ReportKind;
-use crate::server::CoverageFloor;
+use crate::server::{CoverageFloor, SampleProfile};
 #[cfg(doc)]
 use crate::server::ServerState;
 use crate::stats::Coverage;
@@ -246,6 +246,27 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// How many targets the campaign's success sample holds and where their slots fall in
+    /// the report window (`SampleSized` with the slot profile, 0.10): counted by the
+    /// decider for an explicit device list, by the host over its directory otherwise. The
+    /// coverage estimate then knows which silent sampled devices may still probe
+    /// (`docs/design.md`, "Coverage under loss").
+    SampleProfiled {
+        /// The count and its slot bins.
+        profile: SampleProfile,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// A sampled target the server had not heard from checked in holding the current
+    /// revision, before any fallback sent the payload: it received the broadcast. Counted
+    /// with the success probes in the coverage estimate (its probe was lost or late), and
+    /// opens a healthy case (a failure it reports later opens care as a relapse would).
+    CheckedInCurrent {
+        /// The device.
+        device: DeviceId,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
 }
 
 impl ServerEvent {
@@ -280,7 +301,9 @@ impl ServerEvent {
             | E::Rebroadcast { at }
             | E::FallbackUnicastSent { at, .. }
             | E::OperatorResumed { at }
-            | E::AbortOverridden { at, .. } => Some(*at),
+            | E::AbortOverridden { at, .. }
+            | E::SampleProfiled { at, .. }
+            | E::CheckedInCurrent { at, .. } => Some(*at),
         }
     }
 }

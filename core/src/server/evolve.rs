@@ -45,10 +45,14 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                     .cases
                     .get(device)
                     .is_none_or(|c| c.silent_until_degraded);
+            let first = !state.cases.contains_key(device);
             // A relapse: the case that ended opens again; the device is failed once.
             let cycle = reopen(state, device) + u32::from(kind.is_failure());
             let origin = Origin::new(kind.is_failure(), silent_until_degraded);
             count(state, device, origin, 1);
+            if first && !*late && matches!(origin, Origin::Reporter | Origin::Probe) {
+                first_report(state, device, *attempt, *at);
+            }
             let k = &mut state.counters;
             if kind.is_failure() {
                 k.failure_reports += 1;
@@ -83,6 +87,15 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             state
                 .cases
                 .insert(device.clone(), Case::opened(origin, *at, *at, cycle));
+        }
+        ServerEvent::CheckedInCurrent { device, at } => {
+            if !state.cases.contains_key(device) {
+                count(state, device, Origin::Probe, 1);
+                // Evaluated at the epoch: any failure the device reports later is news
+                // (a relapse of this healthy case), never a duplicate of it.
+                let case = Case::opened(CaseOrigin::CheckInCurrent, *at, Timestamp(0), 0);
+                state.cases.insert(device.clone(), case);
+            }
         }
         ServerEvent::LateReportReconciled { .. } => state.counters.reconciled += 1,
         ServerEvent::CareScheduled {
@@ -231,7 +244,16 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
         }
         ServerEvent::SampleSized {
             sampled_targets, ..
-        } => state.sampled_targets = Some(*sampled_targets),
+        } => {
+            state.sampled_targets = Some(*sampled_targets);
+            if state.sample_profile.map(|p| p.sampled_targets()) != Some(*sampled_targets) {
+                state.sample_profile = None;
+            }
+        }
+        ServerEvent::SampleProfiled { profile, .. } => {
+            state.sampled_targets = Some(profile.sampled_targets());
+            state.sample_profile = Some(*profile);
+        }
         ServerEvent::CoverageFloorSet { policy, .. } => state.fallback.policy = Some(*policy),
         ServerEvent::CoverageChecked { at, .. } => {
             state.fallback.checks = fallback::checks_by(state, *at);
@@ -294,7 +316,7 @@ fn reopen(state: &mut ServerState, device: &DeviceId) -> u32 {
 }
 
 /// How a case says its device stands towards the broadcast ([`crate::server::Tally`]).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Reporter,
     Behind,
@@ -327,17 +349,44 @@ impl Origin {
                 Origin::new(kind.is_failure(), case.silent_until_degraded)
             }
             CaseOrigin::CheckInBehind { .. } => Origin::Behind,
+            CaseOrigin::CheckInCurrent => Origin::Probe,
         }
     }
 }
 
+/// A report that opened a case for the broadcast (not a relapse, not a late one, not one
+/// reached by the fallback): how late it came after the schedule's time for its attempt,
+/// and how many attempts went before it.
+fn first_report(state: &mut ServerState, device: &DeviceId, attempt: u32, at: Timestamp) {
+    let Some(c) = state.campaign.as_ref() else {
+        return;
+    };
+    let broadcast = state.broadcast_at.unwrap_or(c.issued_at);
+    let due = crate::server::nominal_send(c, device, broadcast, attempt);
+    let late = at.0.saturating_sub(due.0).min(c.schedule.report.deadline.as_millis());
+    let t = &mut state.tally;
+    t.lateness_ms = t.lateness_ms.max(late);
+    t.first_reports += 1;
+    t.attempts_before_first += u64::from(attempt.saturating_sub(1));
+}
+
 /// Adds (`+1`) or takes away (`-1`) `device`'s case of `origin` in the tally.
 fn count(state: &mut ServerState, device: &DeviceId, origin: Origin, delta: i8) {
-    let sampled = state
-        .campaign
-        .as_ref()
-        .is_some_and(|c| slot::sampled(&c.salt, device, c.schedule.sample_success_ppm));
+    let (sampled, bin) = match state.campaign.as_ref() {
+        Some(c) if slot::sampled(&c.salt, device, c.schedule.sample_success_ppm) => {
+            (true, crate::server::slot_bin(c, device))
+        }
+        _ => (false, 0),
+    };
     let t = &mut state.tally;
+    if sampled && origin != Origin::Uncounted {
+        let n = &mut t.sampled_heard_by_slot[bin];
+        *n = if delta > 0 {
+            n.saturating_add(1)
+        } else {
+            n.saturating_sub(1)
+        };
+    }
     let bump = |n: &mut u64| {
         *n = if delta > 0 {
             n.saturating_add(1)

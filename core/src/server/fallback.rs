@@ -252,8 +252,8 @@ fn next_after(last: Timestamp, since: Timestamp) -> Timestamp {
 }
 
 /// The reach interval when its upper bound is below the floor.
-pub(super) fn below_floor(state: &ServerState) -> Option<(Coverage, Coverage)> {
+pub(super) fn below_floor(state: &ServerState, now: Timestamp) -> Option<(Coverage, Coverage)> {
     let policy = state.fallback.policy?;
-    let r = state.reach()?;
-    (r.hi < policy.floor).then_some((state.coverage()?, r))
+    let r = state.reach_at(now)?;
+    (r.hi < policy.floor).then_some((state.coverage_at(now)?, r))
 }

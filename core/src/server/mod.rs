@@ -16,6 +16,7 @@ mod error;
 mod events;
 mod evolve;
 mod fallback;
+mod sample;
 mod sharded;
 mod state;
 
@@ -26,6 +27,7 @@ pub use fallback::{
     CoverageFloor, Degraded, Fallback, FallbackDue, FallbackState, MAX_FALLBACK_PER_MINUTE,
     check_times,
 };
+pub use sample::{SLOT_BINS, SampleProfile, bin_reports_end, nominal_send, slot_bin};
 pub use sharded::{MAX_SHARDS, ShardRouter, ShardedState, command_device, device_of};
 pub use state::{
     BreakerTrip, CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare,
@@ -89,6 +91,7 @@ impl Decider for Server {
                 sampled_targets,
                 at,
             } => decide::size_sample(state, *sampled_targets, t(at)),
+            C::ProfileSample { profile, at } => decide::profile_sample(state, profile, t(at)),
             C::Pause { at } => decide::pause(state, t(at)),
             C::Resume { at } => decide::resume(state, t(at)),
             C::OverrideAbort { by, why, at } => decide::override_abort(state, by, why, t(at)),

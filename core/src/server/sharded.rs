@@ -94,7 +94,8 @@ pub fn device_of(event: &ServerEvent) -> Option<&DeviceId> {
         | E::CareFailed { device, .. }
         | E::DeviceEscalated { device, .. }
         | E::CareAbandoned { device, .. }
-        | E::CareTimedOut { device, .. } => Some(device),
+        | E::CareTimedOut { device, .. }
+        | E::CheckedInCurrent { device, .. } => Some(device),
         E::CampaignCreated { .. }
         | E::BroadcastSent { .. }
         | E::CampaignPaused { .. }
@@ -109,7 +110,8 @@ pub fn device_of(event: &ServerEvent) -> Option<&DeviceId> {
         | E::Rebroadcast { .. }
         | E::FallbackUnicastSent { .. }
         | E::OperatorResumed { .. }
-        | E::AbortOverridden { .. } => None,
+        | E::AbortOverridden { .. }
+        | E::SampleProfiled { .. } => None,
     }
 }
 

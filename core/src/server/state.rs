@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::ReportKind;
-use crate::server::{FallbackDue, FallbackState, PauseReason, ServerError};
+use crate::server::{FallbackDue, FallbackState, PauseReason, SLOT_BINS, SampleProfile, ServerError};
 use crate::stats::{Coverage, CoverageBasis, wilson_interval};
 
 /// Where a device's case stands.
@@ -54,6 +54,9 @@ pub enum CaseOrigin {
         /// Revision the device had.
         applied_revision: u32,
     },
+    /// A sampled device checked in holding the current revision before the server heard
+    /// from it otherwise (`CheckedInCurrent`): it received the broadcast.
+    CheckInCurrent,
 }
 
 /// Per-device state: only for devices that reported or checked in behind.
@@ -137,6 +140,7 @@ impl Case {
         match &self.origin {
             CaseOrigin::Report { kind, .. } => kind.is_failure(),
             CaseOrigin::CheckInBehind { .. } => true,
+            CaseOrigin::CheckInCurrent => false,
         }
     }
 }
@@ -185,6 +189,20 @@ pub struct Tally {
     pub sampled_reporters: u64,
     /// Of `behind`, those in the campaign's success sample.
     pub sampled_behind: u64,
+    /// Sampled targets with a counted case (a probe, a failure report or a check-in behind),
+    /// per slot bin ([`SampleProfile`](crate::server::SampleProfile)): the rest of each
+    /// bin is silent.
+    pub sampled_heard_by_slot: [u32; SLOT_BINS],
+    /// The latest a report that opened a case arrived after the time the schedule gave it
+    /// (ms; [`nominal_send`](crate::server::nominal_send)): how late devices are. A silent
+    /// sampled device is pending until its bin's reports are over plus this.
+    pub lateness_ms: u64,
+    /// Cases opened by a first report of the broadcast (failure or probe): the devices
+    /// whose attempts tell the loss rate.
+    pub first_reports: u64,
+    /// Of those devices' attempts, the ones sent before the first that was accepted (lost
+    /// on the way, or refused for a passing reason).
+    pub attempts_before_first: u64,
 }
 
 /// Adds `after - before` to `sum` field by field: the sharded server keeps its campaign's
@@ -200,13 +218,52 @@ macro_rules! shift_fields {
         }
     };
 }
-shift_fields!(Tally {
-    reporters,
-    behind,
-    probes,
-    sampled_reporters,
-    sampled_behind
-});
+impl Tally {
+    pub(crate) fn shift(&mut self, before: &Tally, after: &Tally) {
+        // Exhaustive: a field added to the struct must be added here.
+        let Tally {
+            reporters: _,
+            behind: _,
+            probes: _,
+            sampled_reporters: _,
+            sampled_behind: _,
+            sampled_heard_by_slot: _,
+            lateness_ms: _,
+            first_reports: _,
+            attempts_before_first: _,
+        } = *before;
+        let add = |sum: &mut u64, b: u64, a: u64| *sum = sum.wrapping_add(a.wrapping_sub(b));
+        add(&mut self.reporters, before.reporters, after.reporters);
+        add(&mut self.behind, before.behind, after.behind);
+        add(&mut self.probes, before.probes, after.probes);
+        add(
+            &mut self.sampled_reporters,
+            before.sampled_reporters,
+            after.sampled_reporters,
+        );
+        add(
+            &mut self.sampled_behind,
+            before.sampled_behind,
+            after.sampled_behind,
+        );
+        add(&mut self.first_reports, before.first_reports, after.first_reports);
+        add(
+            &mut self.attempts_before_first,
+            before.attempts_before_first,
+            after.attempts_before_first,
+        );
+        for ((sum, b), a) in self
+            .sampled_heard_by_slot
+            .iter_mut()
+            .zip(before.sampled_heard_by_slot)
+            .zip(after.sampled_heard_by_slot)
+        {
+            *sum = sum.wrapping_add(a.wrapping_sub(b));
+        }
+        // A maximum, not a sum: the latest any shard has seen.
+        self.lateness_ms = self.lateness_ms.max(after.lateness_ms);
+    }
+}
 shift_fields!(Counters {
     failure_reports,
     success_probes,
@@ -330,8 +387,12 @@ pub struct ServerState {
     pub counters: Counters,
     /// Who the cases say received the broadcast.
     pub tally: Tally,
-    /// Targets in the campaign's success sample, once known (`SampleSized`).
+    /// Targets in the campaign's success sample, once known (`SampleSized`,
+    /// `SampleProfiled`).
     pub sampled_targets: Option<u64>,
+    /// Where the sampled targets' slots fall in the report window, once known
+    /// (`SampleProfiled`).
+    pub sample_profile: Option<SampleProfile>,
     /// The statistics of earlier revisions, oldest first, as they stood when revised.
     pub earlier: Vec<(u32, CampaignStats)>,
     /// The coverage floor, its checks and the fallback's progress.
@@ -450,7 +511,13 @@ impl ServerState {
     /// reports (reached by the fallback) counts with the devices that checked in behind
     /// ([`Case::silent_until_degraded`]), not as a broadcast receiver.
     pub fn coverage(&self) -> Option<Coverage> {
-        self.share_holding(self.tally.reporters)
+        self.coverage_at(self.clock)
+    }
+
+    /// [`Self::coverage`] as it stands at `now` (a sampled device's silence means more the
+    /// later it is).
+    pub fn coverage_at(&self, now: Timestamp) -> Option<Coverage> {
+        self.share_holding(self.tally.reporters, now)
     }
 
     /// The share of targets that hold the payload now: [`ServerState::coverage`]'s estimate
@@ -458,11 +525,47 @@ impl ServerState {
     /// as holding it. The coverage floor compares this one, so a loss that check-ins have
     /// already repaired does not start a fallback.
     pub fn reach(&self) -> Option<Coverage> {
-        self.share_holding(self.tally.reporters + self.tally.behind)
+        self.reach_at(self.clock)
+    }
+
+    /// [`Self::reach`] as it stands at `now`.
+    pub fn reach_at(&self, now: Timestamp) -> Option<Coverage> {
+        self.share_holding(self.tally.reporters + self.tally.behind, now)
+    }
+
+    /// Silent sampled devices whose probe may still come at `now`: those in a slot bin
+    /// whose reports, retries and the latest lateness seen are not over yet
+    /// (`docs/design.md`, "Coverage under loss"). Exact with the sample's profile; without
+    /// it, the pending share of the expected sample (`expected` sampled uncertain targets).
+    pub fn pending_probes(&self, now: Timestamp, expected: u64) -> u64 {
+        let Some(c) = self.campaign.as_ref() else {
+            return 0;
+        };
+        let base = self.broadcast_at.unwrap_or(c.issued_at);
+        let late = crate::model::Duration(self.tally.lateness_ms);
+        let pending =
+            |b: usize| now < crate::server::bin_reports_end(c, base, b).plus(late);
+        let heard = &self.tally.sampled_heard_by_slot;
+        match &self.sample_profile {
+            Some(p) => (0..SLOT_BINS)
+                .filter(|&b| pending(b))
+                .map(|b| u64::from(p.by_slot()[b].saturating_sub(heard[b])))
+                .sum(),
+            None => {
+                let bins = (0..SLOT_BINS).filter(|&b| pending(b)).count() as u64;
+                let heard_there: u64 = (0..SLOT_BINS)
+                    .filter(|&b| pending(b))
+                    .map(|b| u64::from(heard[b]))
+                    .sum();
+                (expected * bins).div_ceil(SLOT_BINS as u64).saturating_sub(heard_there)
+            }
+        }
     }
 
     /// (known + r · U) / T, with r estimated from the probes over the uncertain targets U.
-    fn share_holding(&self, known: u64) -> Option<Coverage> {
+    /// Sampled members of U still pending at `now` are left out of the point estimate and
+    /// counted as missed in the lower bound and as reached in the upper one.
+    fn share_holding(&self, known: u64, now: Timestamp) -> Option<Coverage> {
         let c = self.campaign.as_ref()?;
         let ppm = c.schedule.sample_success_ppm;
         if ppm == 0 || self.targeted == 0 {
@@ -472,18 +575,25 @@ impl ServerState {
         let t = self.targeted as f64;
         let received = known.min(self.targeted);
         let uncertain = self.targeted.saturating_sub(tl.reporters + tl.behind);
-        let ((q, lo, hi), basis) = match self.sampled_targets {
-            Some(n) => {
-                let n_u = n.saturating_sub(tl.sampled_reporters + tl.sampled_behind);
-                (wilson_interval(tl.probes, n_u), CoverageBasis::KnownSample)
-            }
-            None => {
-                let expected = (f64::from(ppm) / 1e6 * uncertain as f64).round() as u64;
-                (
-                    wilson_interval(tl.probes, expected.max(tl.probes)),
-                    CoverageBasis::Design,
-                )
-            }
+        let (n_u, basis) = match self.sampled_targets {
+            Some(n) => (
+                n.saturating_sub(tl.sampled_reporters + tl.sampled_behind),
+                CoverageBasis::KnownSample,
+            ),
+            None => (
+                ((f64::from(ppm) / 1e6 * uncertain as f64).round() as u64).max(tl.probes),
+                CoverageBasis::Design,
+            ),
+        };
+        let s = tl.probes.min(n_u);
+        let pending = self.pending_probes(now, n_u).min(n_u - s);
+        let (_, lo, _) = wilson_interval(s, n_u);
+        let (_, _, hi) = wilson_interval(s + pending, n_u);
+        let settled = n_u - pending;
+        let q = if settled == 0 {
+            1.0
+        } else {
+            s as f64 / settled as f64
         };
         let scale =
             |r: f64| ((received as f64 + r.min(1.0) * uncertain as f64) / t).clamp(0.0, 1.0);

@@ -257,18 +257,26 @@ pub(super) fn meet(
     .collect()
 }
 
-/// How many of the devices `range` are success probes of `campaign` (each device's slot
-/// hash), counted on `threads` threads.
-pub(super) fn count_sampled(campaign: &ValidCampaign, range: Range<u64>, threads: usize) -> u64 {
-    let ppm = campaign.schedule.sample_success_ppm;
+/// The success sample's profile over the devices `range` of `campaign` (how many are
+/// sampled and where their slots fall), counted on `threads` threads.
+pub(super) fn count_sampled(
+    campaign: &ValidCampaign,
+    range: Range<u64>,
+    threads: usize,
+) -> crate::server::SampleProfile {
     let count = |r: Range<u64>| {
         let mut buf = [0u8; super::ID_BUF];
-        r.filter(|&i| {
-            crate::slot::sampled_id(&campaign.salt, super::device_id_bytes(i, &mut buf), ppm)
-        })
-        .count() as u64
+        let mut p = crate::server::SampleProfile::default();
+        for i in r {
+            p.add(campaign, super::device_id_bytes(i, &mut buf));
+        }
+        p
     };
-    in_parallel(split(range, threads), count).into_iter().sum()
+    let mut total = crate::server::SampleProfile::default();
+    for p in in_parallel(split(range, threads), count) {
+        total.merge(&p);
+    }
+    total
 }
 
 /// `range` cut into at most `parts` contiguous ranges of (nearly) equal length, in order.

@@ -479,6 +479,8 @@ pub struct SweepOutcome {
     pub first_check_held: u64,
     /// Seeds whose server made a coverage check.
     pub first_check_count: u64,
+    /// Sum of the first checks' reach intervals' widths (divide by `first_check_count`).
+    pub first_check_width: f64,
     /// Sum of the final coverage intervals' widths (divide by `coverage_checked`).
     pub coverage_width: f64,
 }
@@ -538,6 +540,7 @@ pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> 
                 out.reports_accepted += o.reports_accepted;
                 if let Some((reach, truth)) = o.first_check {
                     out.first_check_count += 1;
+                    out.first_check_width += reach.hi - reach.lo;
                     if reach.lo <= truth + 1e-12 && truth <= reach.hi + 1e-12 {
                         out.first_check_held += 1;
                     }

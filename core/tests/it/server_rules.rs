@@ -67,8 +67,8 @@ fn create_needs_a_target_count_unless_the_list_is_explicit() {
     // An explicit list's sample is counted at creation.
     empty().when(create(&listed, None)).then([
         created(&listed, 2),
-        ServerEvent::SampleSized {
-            sampled_targets: 0,
+        ServerEvent::SampleProfiled {
+            profile: devcare::server::SampleProfile::of(&listed, [&dev("A"), &dev("B")]),
             at: T0,
         },
     ]);
@@ -633,7 +633,13 @@ fn success_probes_feed_the_coverage_estimate() {
     for d in sampled.take(500) {
         run::<Server>(&mut s, &[accept(success(&d), report_at())]);
     }
-    let cov = s.stats().coverage.unwrap();
+    // While reports may still come, the silent sampled devices are pending: the upper
+    // bound counts them as reached.
+    assert_eq!(s.stats().coverage.unwrap().hi, 1.0);
+    // Once every slot, retry and the lateness seen (up to the window: every probe came at
+    // one instant) are over, silence means a missed broadcast.
+    let over = devcare::rules::reports_end(&c, T0).plus(c.schedule.report.window);
+    let cov = s.coverage_at(over).unwrap();
     assert!((cov.estimate - 0.5).abs() < 1e-9, "{cov:?}");
     assert!(
         cov.lo < 0.5 && cov.hi > 0.5 && cov.hi - cov.lo < 0.1,
@@ -1315,4 +1321,118 @@ fn a_broken_rollout_pauses_after_min_reports_early_in_the_window() {
         20,
         targeted
     ));
+}
+
+/// A sampled target the server has not heard from is *pending* while its probe may still
+/// come: until its slot bin's last slot, every retry and the latest lateness seen are
+/// over. Then its silence counts as a missed broadcast.
+#[test]
+fn a_silent_sampled_device_is_pending_until_its_slot_retries_and_the_lateness_seen_are_over()
+{
+    use devcare::server::{SampleProfile, bin_reports_end, nominal_send, slot_bin};
+    let mut c = campaign();
+    c.schedule.sample_success_ppm = 1_000_000; // everyone probes
+    let fleet: Vec<DeviceId> = (0..40).map(|i| dev(&format!("P{i}"))).collect();
+    let mut s = server_created(&c, fleet.len() as u64);
+    run::<Server>(
+        &mut s,
+        &[
+            ServerCommand::ProfileSample {
+                profile: SampleProfile::of(&c, &fleet),
+                at: T0,
+            },
+            ServerCommand::MarkBroadcast { at: T0 },
+        ],
+    );
+    // All probe on time but one, whose slot bin is the latest of the fleet.
+    let silent = fleet
+        .iter()
+        .max_by_key(|d| slot_bin(&c, d))
+        .unwrap()
+        .clone();
+    // In time order: the server's clock never runs back, so a report stamped earlier than
+    // the last would count as late.
+    let mut heard: Vec<&DeviceId> = fleet.iter().filter(|d| **d != silent).collect();
+    heard.sort_by_key(|d| nominal_send(&c, d, T0, 1));
+    for d in heard {
+        let report = Report {
+            campaign: c.id.clone(),
+            revision: 1,
+            device: (*d).clone(),
+            attempt: 1,
+            evaluated_at: T0,
+            kind: ReportKind::Success,
+        };
+        run::<Server>(&mut s, &[accept(report, nominal_send(&c, d, T0, 1))]);
+    }
+    let end = bin_reports_end(&c, T0, slot_bin(&c, &silent));
+    let before = s.coverage_at(Timestamp(end.0 - 1)).unwrap();
+    assert_eq!(before.hi, 1.0, "pending: it may still come {before:?}");
+    assert_eq!(before.estimate, 1.0, "left out of the estimate {before:?}");
+    let after = s.coverage_at(end).unwrap();
+    assert!(after.hi < 1.0, "over: silence is a missed broadcast {after:?}");
+    // A probe seen 10 minutes late keeps a silent device pending 10 minutes longer.
+    let mut c3 = campaign();
+    c3.schedule.sample_success_ppm = 1_000_000;
+    let mut s3 = server_created(&c3, 2);
+    let (a, b) = (dev("L1"), dev("L2"));
+    run::<Server>(
+        &mut s3,
+        &[
+            ServerCommand::ProfileSample {
+                profile: SampleProfile::of(&c3, [&a, &b]),
+                at: T0,
+            },
+            ServerCommand::MarkBroadcast { at: T0 },
+        ],
+    );
+    let ten = Duration::from_mins(10);
+    let report = Report {
+        campaign: c3.id.clone(),
+        revision: 1,
+        device: a.clone(),
+        attempt: 1,
+        evaluated_at: T0,
+        kind: ReportKind::Success,
+    };
+    run::<Server>(
+        &mut s3,
+        &[accept(report, nominal_send(&c3, &a, T0, 1).plus(ten))],
+    );
+    assert_eq!(s3.tally.lateness_ms, ten.as_millis());
+    let end_b = bin_reports_end(&c3, T0, slot_bin(&c3, &b));
+    assert_eq!(s3.coverage_at(end_b).unwrap().hi, 1.0);
+    assert_eq!(s3.coverage_at(Timestamp(end_b.plus(ten).0 - 1)).unwrap().hi, 1.0);
+    assert!(s3.coverage_at(end_b.plus(ten)).unwrap().hi < 1.0);
+}
+
+/// A sampled target never heard from that checks in holding the current revision received
+/// the broadcast: it counts with the probes. A failure it reports later still opens care.
+/// After a fallback started, the payload may have come from it: no such evidence.
+#[test]
+fn a_sampled_silent_device_checking_in_current_counts_as_reached_and_can_still_report_a_failure()
+{
+    let mut c = campaign();
+    c.schedule.sample_success_ppm = 1_000_000;
+    let mut s = server_created(&c, 10);
+    let d = dev("Q1");
+    let check_in = ServerCommand::CheckIn {
+        device: d.clone(),
+        groups: vec![],
+        applied_revision: 1,
+        at: report_at(),
+    };
+    run::<Server>(&mut s, &[check_in.clone()]);
+    assert_eq!(s.tally.probes, 1);
+    assert!(matches!(
+        s.cases[&d].origin,
+        devcare::server::CaseOrigin::CheckInCurrent
+    ));
+    // Again: nothing new.
+    assert_eq!(Server::decide(&s, &check_in).unwrap(), vec![]);
+    let failure = failure_report(&c, "Q1", vec![Finding::Missing { index: 0 }]);
+    run::<Server>(&mut s, &[accept(failure, report_at())]);
+    assert_eq!(s.stats().in_care, 1);
+    assert_eq!(s.tally.probes, 0);
+    assert_eq!(s.tally.reporters, 1);
 }

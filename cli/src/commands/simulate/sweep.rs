@@ -83,9 +83,9 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
         );
         let _ = writeln!(
             t,
-            "| faults | loss | violations | false pauses | pauses | first check held | final held | mean final width | never heard of | unresolved |"
+            "| faults | loss | violations | false pauses | pauses | first check held | mean first width | final held | mean final width | never heard of | unresolved |"
         );
-        let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|---|");
         for (preset, loss, o) in &rows {
             let false_pauses = o
                 .failures
@@ -97,9 +97,14 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
             } else {
                 format!("{:.4}", o.coverage_width / o.coverage_checked as f64)
             };
+            let first_width = if o.first_check_count == 0 {
+                "—".to_string()
+            } else {
+                format!("{:.4}", o.first_check_width / o.first_check_count as f64)
+            };
             let _ = writeln!(
                 t,
-                "| {preset} | {:.0}% | {} | {false_pauses} | {} | {} | {} | {width} | {} | {} |",
+                "| {preset} | {:.0}% | {} | {false_pauses} | {} | {} | {first_width} | {} | {width} | {} | {} |",
                 loss * 100.0,
                 o.failures.len(),
                 o.breaker_pauses,
@@ -123,6 +128,7 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
                 "breaker_pauses": o.breaker_pauses,
                 "first_check_held": o.first_check_held,
                 "first_check_count": o.first_check_count,
+                "first_check_width_sum": o.first_check_width,
                 "coverage_held": o.coverage_held,
                 "coverage_checked": o.coverage_checked,
                 "coverage_width_sum": o.coverage_width,

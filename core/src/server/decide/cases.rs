@@ -129,8 +129,24 @@ pub(in crate::server) fn check_in(
         return Err(ServerError::NotTargeted(device.to_string()));
     }
     let case = state.cases.get(device);
-    if applied_revision >= c.revision || case.is_some_and(Case::in_care) {
-        return Ok(vec![]); // up to date, or in care now: nothing to do
+    if applied_revision >= c.revision {
+        // Up to date. A sampled device not heard from before any fallback ran received
+        // the broadcast: evidence for the coverage estimate that its probe was lost.
+        let evidence = applied_revision == c.revision
+            && case.is_none()
+            && state.fallback.degraded.is_none()
+            && slot::sampled(&c.salt, device, c.schedule.sample_success_ppm);
+        return Ok(if evidence {
+            vec![ServerEvent::CheckedInCurrent {
+                device: device.clone(),
+                at,
+            }]
+        } else {
+            vec![]
+        });
+    }
+    if case.is_some_and(Case::in_care) {
+        return Ok(vec![]); // in care now: nothing to do
     }
     if case
         .is_some_and(|k| k.status == CaseStatus::Escalated && k.cycle >= c.schedule.care.attempts)

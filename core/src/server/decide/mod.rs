@@ -5,8 +5,7 @@
 use crate::model::{Campaign, Limits, TargetSet, Timestamp};
 use crate::rules::{self};
 use crate::server::fallback::{self};
-use crate::server::{CaseStatus, ServerError, ServerEvent, ServerState};
-use crate::slot;
+use crate::server::{CaseStatus, SampleProfile, ServerError, ServerEvent, ServerState};
 
 type Decided = Result<Vec<ServerEvent>, ServerError>;
 
@@ -41,13 +40,8 @@ fn listed_sample(campaign: &Campaign, at: Timestamp) -> Option<ServerEvent> {
     let TargetSet::Devices(ids) = &campaign.targets else {
         return None;
     };
-    let ppm = campaign.schedule.sample_success_ppm;
-    let sampled_targets = ids
-        .iter()
-        .filter(|d| slot::sampled(&campaign.salt, d, ppm))
-        .count() as u64;
-    Some(ServerEvent::SampleSized {
-        sampled_targets,
+    Some(ServerEvent::SampleProfiled {
+        profile: SampleProfile::of(campaign, ids),
         at,
     })
 }
@@ -67,6 +61,25 @@ pub(super) fn size_sample(state: &ServerState, sampled_targets: u64, at: Timesta
     }
     Ok(vec![ServerEvent::SampleSized {
         sampled_targets,
+        at,
+    }])
+}
+
+/// `ProfileSample`: the host's count of sampled targets with their slot bins, adding up, at
+/// most the targets (its bins add up by construction); telling the same profile again appends nothing.
+pub(super) fn profile_sample(state: &ServerState, profile: &SampleProfile, at: Timestamp) -> Decided {
+    state.campaign()?;
+    if profile.sampled_targets() > state.targeted {
+        return Err(ServerError::SampleSize {
+            sampled: profile.sampled_targets(),
+            targeted: state.targeted,
+        });
+    }
+    if state.sample_profile.as_ref() == Some(profile) {
+        return Ok(vec![]);
+    }
+    Ok(vec![ServerEvent::SampleProfiled {
+        profile: *profile,
         at,
     }])
 }
@@ -227,14 +240,14 @@ fn coverage_check(state: &ServerState, now: Timestamp) -> Option<ServerEvent> {
     if now < due {
         return None;
     }
-    Some(match fallback::below_floor(state) {
+    Some(match fallback::below_floor(state, now) {
         Some((coverage, reach)) => ServerEvent::BroadcastDegraded {
             coverage,
             reach,
             at: now,
         },
         None => ServerEvent::CoverageChecked {
-            reach: state.reach()?,
+            reach: state.reach_at(now)?,
             at: now,
         },
     })

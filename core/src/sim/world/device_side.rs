@@ -188,13 +188,10 @@ where
         self.out.payload_bytes = bytes.len() as u64;
         // The server's directory is the whole fleet: it counts the sample exactly.
         let threads = cfg.threads.max(1);
-        let sampled_targets = count_sampled(&c, 0..cfg.devices, threads);
+        let profile = count_sampled(&c, 0..cfg.devices, threads);
         self.server(
-            "size-sample",
-            ServerCommand::SizeSample {
-                sampled_targets,
-                at: t,
-            },
+            "profile-sample",
+            ServerCommand::ProfileSample { profile, at: t },
         )?;
         self.server("broadcast", ServerCommand::MarkBroadcast { at: t })?;
         self.schedule_wake();

@@ -321,7 +321,7 @@ fn simulate_on_sled_replays_and_the_log_can_be_inspected() {
         v["coverage_floor"]
     );
     assert_eq!(
-        event(2)["event"]["SampleSized"]["sampled_targets"],
+        event(2)["event"]["SampleProfiled"]["profile"]["sampled_targets"],
         v["sampled_targets"]
     );
     assert!(event(3)["event"]["BroadcastSent"].is_object());

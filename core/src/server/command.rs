@@ -93,6 +93,15 @@ pub enum ServerCommand {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
+    /// The most targets presumed OK that may not be for the campaign to settle (server-side
+    /// policy; `None` lifts it). Above it at the deadline the campaign stays open until
+    /// check-ins bring the bound within it.
+    SetSettlementLimit {
+        /// The limit.
+        max_presumed_unknown: Option<u64>,
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
     /// An operator pauses care (no care order is dispatched until `Resume`).
     Pause {
         /// The host's time when it gives the command (ms since the epoch).
@@ -160,6 +169,7 @@ impl ServerCommand {
             | C::RecordCareOutcome { at: x, .. }
             | C::SizeSample { at: x, .. }
             | C::ProfileSample { at: x, .. }
+            | C::SetSettlementLimit { at: x, .. }
             | C::Pause { at: x, .. }
             | C::Resume { at: x, .. }
             | C::OverrideAbort { at: x, .. }
@@ -184,6 +194,7 @@ impl ServerCommand {
             | C::RecordCareOutcome { at: x, .. }
             | C::SizeSample { at: x, .. }
             | C::ProfileSample { at: x, .. }
+            | C::SetSettlementLimit { at: x, .. }
             | C::Pause { at: x, .. }
             | C::Resume { at: x, .. }
             | C::OverrideAbort { at: x, .. }

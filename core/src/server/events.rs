@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::ReportKind;
-use crate::server::{CoverageFloor, SampleProfile};
 #[cfg(doc)]
 use crate::server::ServerState;
+use crate::server::{CoverageFloor, PresumedBound, SampleProfile};
 use crate::stats::Coverage;
 
 /// Why a device was escalated.
@@ -257,6 +257,30 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// Recorded with `CampaignSettled` (0.10): how many of the targets presumed OK may not
+    /// be, at 95% ([`ServerState::presumed_bound_at`]).
+    PresumedBounded {
+        /// The bound.
+        bound: PresumedBound,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// The campaign's limit on targets wrongly presumed OK was set (server-side policy).
+    SettlementLimitSet {
+        /// Most targets presumed OK that may not be (`None`: no limit).
+        max_presumed_unknown: Option<u64>,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// The deadline passed but the bound on wrongly presumed targets is above the limit:
+    /// the campaign stays open (checked again hourly, settling at the latest
+    /// `MAX_SETTLEMENT_HOLD` after the deadline).
+    SettlementHeld {
+        /// The bound then.
+        bound: PresumedBound,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
     /// A sampled target the server had not heard from checked in holding the current
     /// revision, before any fallback sent the payload: it received the broadcast. Counted
     /// with the success probes in the coverage estimate (its probe was lost or late), and
@@ -303,7 +327,10 @@ impl ServerEvent {
             | E::OperatorResumed { at }
             | E::AbortOverridden { at, .. }
             | E::SampleProfiled { at, .. }
-            | E::CheckedInCurrent { at, .. } => Some(*at),
+            | E::CheckedInCurrent { at, .. }
+            | E::PresumedBounded { at, .. }
+            | E::SettlementLimitSet { at, .. }
+            | E::SettlementHeld { at, .. } => Some(*at),
         }
     }
 }

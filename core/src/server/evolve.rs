@@ -239,6 +239,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                 targeted: *targeted,
                 earlier,
                 fallback,
+                max_presumed_unknown: state.max_presumed_unknown,
                 ..ServerState::default()
             };
         }
@@ -282,6 +283,14 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             f.unicast_cursor.clone_from(last);
             f.unicast_last_at = Some(*at);
             f.unicast_done |= *done;
+        }
+        ServerEvent::PresumedBounded { bound, .. } => state.presumed_bound = Some(*bound),
+        ServerEvent::SettlementLimitSet {
+            max_presumed_unknown,
+            ..
+        } => state.max_presumed_unknown = *max_presumed_unknown,
+        ServerEvent::SettlementHeld { at, .. } => {
+            state.settlement_held_at.get_or_insert(*at);
         }
         ServerEvent::CampaignSettled { presumed_ok, at } => {
             state.settled_at = Some(*at);
@@ -363,7 +372,9 @@ fn first_report(state: &mut ServerState, device: &DeviceId, attempt: u32, at: Ti
     };
     let broadcast = state.broadcast_at.unwrap_or(c.issued_at);
     let due = crate::server::nominal_send(c, device, broadcast, attempt);
-    let late = at.0.saturating_sub(due.0).min(c.schedule.report.deadline.as_millis());
+    let late =
+        at.0.saturating_sub(due.0)
+            .min(c.schedule.report.deadline.as_millis());
     let t = &mut state.tally;
     t.lateness_ms = t.lateness_ms.max(late);
     t.first_reports += 1;

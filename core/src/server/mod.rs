@@ -31,7 +31,7 @@ pub use sample::{SLOT_BINS, SampleProfile, bin_reports_end, nominal_send, slot_b
 pub use sharded::{MAX_SHARDS, ShardRouter, ShardedState, command_device, device_of};
 pub use state::{
     BreakerTrip, CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare,
-    ServerState, Tally,
+    MAX_SETTLEMENT_HOLD, PresumedBound, SETTLEMENT_RECHECK, ServerState, Tally,
 };
 
 use crate::decider::{Decider, Side};
@@ -92,6 +92,10 @@ impl Decider for Server {
                 at,
             } => decide::size_sample(state, *sampled_targets, t(at)),
             C::ProfileSample { profile, at } => decide::profile_sample(state, profile, t(at)),
+            C::SetSettlementLimit {
+                max_presumed_unknown,
+                at,
+            } => decide::set_settlement_limit(state, *max_presumed_unknown, t(at)),
             C::Pause { at } => decide::pause(state, t(at)),
             C::Resume { at } => decide::resume(state, t(at)),
             C::OverrideAbort { by, why, at } => decide::override_abort(state, by, why, t(at)),

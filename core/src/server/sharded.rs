@@ -111,7 +111,10 @@ pub fn device_of(event: &ServerEvent) -> Option<&DeviceId> {
         | E::FallbackUnicastSent { .. }
         | E::OperatorResumed { .. }
         | E::AbortOverridden { .. }
-        | E::SampleProfiled { .. } => None,
+        | E::SampleProfiled { .. }
+        | E::PresumedBounded { .. }
+        | E::SettlementLimitSet { .. }
+        | E::SettlementHeld { .. } => None,
     }
 }
 

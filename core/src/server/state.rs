@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::ReportKind;
-use crate::server::{FallbackDue, FallbackState, PauseReason, SLOT_BINS, SampleProfile, ServerError};
+use crate::server::{
+    FallbackDue, FallbackState, PauseReason, SLOT_BINS, SampleProfile, ServerError,
+};
 use crate::stats::{Coverage, CoverageBasis, wilson_interval};
 
 /// Where a device's case stands.
@@ -246,7 +248,11 @@ impl Tally {
             before.sampled_behind,
             after.sampled_behind,
         );
-        add(&mut self.first_reports, before.first_reports, after.first_reports);
+        add(
+            &mut self.first_reports,
+            before.first_reports,
+            after.first_reports,
+        );
         add(
             &mut self.attempts_before_first,
             before.attempts_before_first,
@@ -278,6 +284,28 @@ shift_fields!(Counters {
     abandoned,
     reopened
 });
+
+/// How often a settlement held back by `max_presumed_unknown` is checked again.
+pub const SETTLEMENT_RECHECK: crate::model::Duration = crate::model::Duration::from_hours(1);
+/// How long after the report deadline a settlement may be held back at most: then the
+/// campaign settles with its bound recorded, above the limit (never stuck).
+pub const MAX_SETTLEMENT_HOLD: crate::model::Duration = crate::model::Duration::from_hours(7 * 24);
+
+/// How many targets presumed OK may not be, at 95% ([`ServerState::presumed_bound_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PresumedBound {
+    /// Silent targets that may have missed the broadcast and not checked in yet.
+    pub missed: u64,
+    /// Failed devices whose every report attempt may have been lost.
+    pub unheard: u64,
+}
+
+impl PresumedBound {
+    /// Both together: at most this many presumed OK are not.
+    pub fn total(&self) -> u64 {
+        self.missed.saturating_add(self.unheard)
+    }
+}
 
 /// A care order the host must send now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,6 +381,10 @@ pub struct CampaignStats {
     pub settled: bool,
     /// Estimated share of targets that received the broadcast, when sampling is on.
     pub coverage: Option<Coverage>,
+    /// How many of `presumed_ok` may not be OK, at 95% (when sampling is on).
+    pub presumed_bound: Option<PresumedBound>,
+    /// Settlement is held back: the bound is above the campaign's `max_presumed_unknown`.
+    pub settlement_held: bool,
 }
 
 /// The folded state of one server campaign stream.
@@ -383,6 +415,14 @@ pub struct ServerState {
     pub settled_at: Option<Timestamp>,
     /// Presumed OK at settlement.
     pub presumed_ok_at_settle: Option<u64>,
+    /// The bound on wrongly presumed targets recorded at settlement (`PresumedBounded`).
+    pub presumed_bound: Option<PresumedBound>,
+    /// Most targets presumed OK that may not be for the campaign to settle
+    /// (`SettlementLimitSet`; server-side policy). Above it at the deadline the campaign
+    /// stays open (`SettlementHeld`) until check-ins bring the bound within it.
+    pub max_presumed_unknown: Option<u64>,
+    /// When settlement was first held back by the limit.
+    pub settlement_held_at: Option<Timestamp>,
     /// Counters.
     pub counters: Counters,
     /// Who the cases say received the broadcast.
@@ -465,7 +505,11 @@ impl ServerState {
         };
         let timeout = self.in_flight.first().map(|(t, _)| *t);
         let settle = match (&self.campaign, self.settled_at) {
-            (Some(c), None) => Some(c.report_deadline()),
+            (Some(c), None) => Some(match self.settlement_held_at {
+                // Held back: checked again an hour after the last check.
+                Some(_) => self.clock.plus(SETTLEMENT_RECHECK),
+                None => c.report_deadline(),
+            }),
             _ => None,
         };
         let check = super::fallback::next_check(self);
@@ -495,6 +539,7 @@ impl ServerState {
         let healthy_pool = self.targeted.saturating_sub(failed);
         CampaignStats {
             coverage: self.coverage(),
+            presumed_bound: self.presumed_bound_at(self.clock),
             ..self.stats_without_coverage(k, failed, healthy_pool)
         }
     }
@@ -543,8 +588,7 @@ impl ServerState {
         };
         let base = self.broadcast_at.unwrap_or(c.issued_at);
         let late = crate::model::Duration(self.tally.lateness_ms);
-        let pending =
-            |b: usize| now < crate::server::bin_reports_end(c, base, b).plus(late);
+        let pending = |b: usize| now < crate::server::bin_reports_end(c, base, b).plus(late);
         let heard = &self.tally.sampled_heard_by_slot;
         match &self.sample_profile {
             Some(p) => (0..SLOT_BINS)
@@ -557,23 +601,24 @@ impl ServerState {
                     .filter(|&b| pending(b))
                     .map(|b| u64::from(heard[b]))
                     .sum();
-                (expected * bins).div_ceil(SLOT_BINS as u64).saturating_sub(heard_there)
+                (expected * bins)
+                    .div_ceil(SLOT_BINS as u64)
+                    .saturating_sub(heard_there)
             }
         }
     }
 
-    /// (known + r · U) / T, with r estimated from the probes over the uncertain targets U.
-    /// Sampled members of U still pending at `now` are left out of the point estimate and
-    /// counted as missed in the lower bound and as reached in the upper one.
-    fn share_holding(&self, known: u64, now: Timestamp) -> Option<Coverage> {
+    /// The share `r` of the uncertain targets `U` that received the broadcast, estimated
+    /// from the probes: `(estimate, lo, hi, basis, U)`. Sampled members of U still pending
+    /// at `now` are left out of the estimate and counted as missed in the lower bound and as
+    /// reached in the upper one.
+    fn reached_share(&self, now: Timestamp) -> Option<(f64, f64, f64, CoverageBasis, u64)> {
         let c = self.campaign.as_ref()?;
         let ppm = c.schedule.sample_success_ppm;
         if ppm == 0 || self.targeted == 0 {
             return None;
         }
         let tl = &self.tally;
-        let t = self.targeted as f64;
-        let received = known.min(self.targeted);
         let uncertain = self.targeted.saturating_sub(tl.reporters + tl.behind);
         let (n_u, basis) = match self.sampled_targets {
             Some(n) => (
@@ -595,13 +640,48 @@ impl ServerState {
         } else {
             s as f64 / settled as f64
         };
-        let scale =
-            |r: f64| ((received as f64 + r.min(1.0) * uncertain as f64) / t).clamp(0.0, 1.0);
+        Some((q.min(1.0), lo, hi, basis, uncertain))
+    }
+
+    /// (known + r · U) / T, with r from [`Self::reached_share`].
+    fn share_holding(&self, known: u64, now: Timestamp) -> Option<Coverage> {
+        let (q, lo, hi, basis, uncertain) = self.reached_share(now)?;
+        let t = self.targeted as f64;
+        let received = known.min(self.targeted);
+        let scale = |r: f64| ((received as f64 + r * uncertain as f64) / t).clamp(0.0, 1.0);
         Some(Coverage {
             estimate: scale(q),
             lo: scale(lo),
             hi: scale(hi),
             basis,
+        })
+    }
+
+    /// How many of the targets presumed OK at `now` may not be, at 95%
+    /// (`docs/design.md`, "Presumed OK, with its error"): silent targets that missed the
+    /// broadcast, `U · (1 − r_lo)`, and failed devices whose every report attempt was lost,
+    /// `F · p / (1 − p)` with `p = q_hi^attempts` and `q_hi` the upper bound of the
+    /// per-attempt loss the first reports' attempt numbers show. `None` without sampling.
+    pub fn presumed_bound_at(&self, now: Timestamp) -> Option<PresumedBound> {
+        let c = self.campaign.as_ref()?;
+        let (_, lo, _, _, uncertain) = self.reached_share(now)?;
+        let missed = ((1.0 - lo) * uncertain as f64).ceil() as u64;
+        let tl = &self.tally;
+        let trials = tl.first_reports + tl.attempts_before_first;
+        let unheard = if tl.reporters == 0 {
+            0
+        } else {
+            let (_, _, q_hi) = wilson_interval(tl.attempts_before_first, trials);
+            let p = q_hi.powi(c.schedule.report.retry.attempts.min(64) as i32);
+            if p >= 1.0 {
+                uncertain
+            } else {
+                (tl.reporters as f64 * p / (1.0 - p)).ceil() as u64
+            }
+        };
+        Some(PresumedBound {
+            missed: missed.min(uncertain),
+            unheard: unheard.min(uncertain),
         })
     }
 
@@ -630,6 +710,8 @@ impl ServerState {
             breaker: self.paused,
             settled: self.settled_at.is_some(),
             coverage,
+            presumed_bound: None,
+            settlement_held: self.settled_at.is_none() && self.settlement_held_at.is_some(),
         }
     }
 }

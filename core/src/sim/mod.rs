@@ -46,6 +46,9 @@ pub struct FleetConfig {
     pub revise_at: Option<Duration>,
     /// The campaign's coverage floor and fallback (server-side policy), if any.
     pub coverage_floor: Option<CoverageFloor>,
+    /// The campaign's limit on targets wrongly presumed OK at settlement (server-side
+    /// policy), if any.
+    pub max_presumed_unknown: Option<u64>,
     /// What goes wrong between devices, channel and server.
     pub faults: Faults,
     /// Threads for the device phase of a broadcast (apply, evaluate, slot), and for
@@ -96,6 +99,7 @@ impl FleetConfig {
             seed: 1,
             revise_at: None,
             coverage_floor: None,
+            max_presumed_unknown: None,
             faults: Faults::none(),
             threads: 1,
             transport: Transport::Binary,
@@ -159,6 +163,9 @@ pub struct FleetOutcome {
     pub breaker_pauses: u64,
     /// When the last case was resolved (recovered, escalated or given up), if one was.
     pub last_resolved: Option<crate::model::Timestamp>,
+    /// The server's bound on targets wrongly presumed OK at settlement, and the truth then:
+    /// targets without a case that missed the payload or failed.
+    pub settlement: Option<(crate::server::PresumedBound, u64)>,
 }
 
 /// What the coverage fallback did in the last revision.
@@ -421,6 +428,7 @@ where
             reports_refused_for_good: 0,
             breaker_pauses: 0,
             first_check: None,
+            settlement: None,
             last_resolved: None,
         },
         missed_now: std::collections::BTreeSet::new(),
@@ -481,8 +489,26 @@ pub struct SweepOutcome {
     pub first_check_count: u64,
     /// Sum of the first checks' reach intervals' widths (divide by `first_check_count`).
     pub first_check_width: f64,
+    /// Seeds whose settlement bound was at least the true number of targets wrongly
+    /// presumed OK.
+    pub bound_held: u64,
+    /// Seeds that settled with a bound.
+    pub bound_count: u64,
+    /// Sum of the bounds (divide by `bound_count`).
+    pub bound_sum: u64,
+    /// Sum of the true numbers of targets wrongly presumed OK at settlement.
+    pub wrongly_presumed: u64,
     /// Sum of the final coverage intervals' widths (divide by `coverage_checked`).
     pub coverage_width: f64,
+}
+
+/// The campaign salt [`sweep`] gives world `seed` (each world its own, as each campaign
+/// has its own): run `simulate` with it to repeat one world of a sweep.
+pub fn world_salt(seed: u64) -> [u8; 16] {
+    let secret = Fate::new(seed).secret(fate::TAG_WORLD_SALT);
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&secret[..16]);
+    salt
 }
 
 /// Runs `cfg` for every seed of `seeds` on `threads` threads (each seed its own world,
@@ -505,8 +531,7 @@ pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> 
                     c.seed = seed;
                     // Each world its own salt: slots and the success sample differ from
                     // world to world as they do from campaign to campaign.
-                    let salt = Fate::new(seed).secret(fate::TAG_WORLD_SALT);
-                    c.campaign.salt.copy_from_slice(&salt[..16]);
+                    c.campaign.salt = world_salt(seed);
                     // The seeds already keep every thread busy.
                     c.threads = 1;
                     let r = simulate(&c, |_| Ok(()))
@@ -543,6 +568,14 @@ pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> 
                     out.first_check_width += reach.hi - reach.lo;
                     if reach.lo <= truth + 1e-12 && truth <= reach.hi + 1e-12 {
                         out.first_check_held += 1;
+                    }
+                }
+                if let Some((bound, truth)) = o.settlement {
+                    out.bound_count += 1;
+                    out.bound_sum += bound.total();
+                    out.wrongly_presumed += truth;
+                    if truth <= bound.total() {
+                        out.bound_held += 1;
                     }
                 }
                 if let Some(cv) = o.stats.coverage {

@@ -499,14 +499,22 @@ fn tick_after_the_deadline_settles_with_presumed_ok() {
         .unwrap(),
         vec![]
     );
+    let bound = s.presumed_bound_at(deadline).expect("the campaign samples");
     let ev = run::<Server>(&mut s, &[ServerCommand::Tick { now: deadline }]);
     assert_eq!(
         ev,
-        vec![ServerEvent::CampaignSettled {
-            presumed_ok: 999,
-            at: deadline
-        }]
+        vec![
+            ServerEvent::CampaignSettled {
+                presumed_ok: 999,
+                at: deadline
+            },
+            ServerEvent::PresumedBounded {
+                bound,
+                at: deadline
+            }
+        ]
     );
+    assert_eq!(s.presumed_bound, Some(bound));
     assert_eq!(
         Server::decide(
             &s,
@@ -1327,8 +1335,7 @@ fn a_broken_rollout_pauses_after_min_reports_early_in_the_window() {
 /// come: until its slot bin's last slot, every retry and the latest lateness seen are
 /// over. Then its silence counts as a missed broadcast.
 #[test]
-fn a_silent_sampled_device_is_pending_until_its_slot_retries_and_the_lateness_seen_are_over()
-{
+fn a_silent_sampled_device_is_pending_until_its_slot_retries_and_the_lateness_seen_are_over() {
     use devcare::server::{SampleProfile, bin_reports_end, nominal_send, slot_bin};
     let mut c = campaign();
     c.schedule.sample_success_ppm = 1_000_000; // everyone probes
@@ -1370,7 +1377,10 @@ fn a_silent_sampled_device_is_pending_until_its_slot_retries_and_the_lateness_se
     assert_eq!(before.hi, 1.0, "pending: it may still come {before:?}");
     assert_eq!(before.estimate, 1.0, "left out of the estimate {before:?}");
     let after = s.coverage_at(end).unwrap();
-    assert!(after.hi < 1.0, "over: silence is a missed broadcast {after:?}");
+    assert!(
+        after.hi < 1.0,
+        "over: silence is a missed broadcast {after:?}"
+    );
     // A probe seen 10 minutes late keeps a silent device pending 10 minutes longer.
     let mut c3 = campaign();
     c3.schedule.sample_success_ppm = 1_000_000;
@@ -1402,7 +1412,10 @@ fn a_silent_sampled_device_is_pending_until_its_slot_retries_and_the_lateness_se
     assert_eq!(s3.tally.lateness_ms, ten.as_millis());
     let end_b = bin_reports_end(&c3, T0, slot_bin(&c3, &b));
     assert_eq!(s3.coverage_at(end_b).unwrap().hi, 1.0);
-    assert_eq!(s3.coverage_at(Timestamp(end_b.plus(ten).0 - 1)).unwrap().hi, 1.0);
+    assert_eq!(
+        s3.coverage_at(Timestamp(end_b.plus(ten).0 - 1)).unwrap().hi,
+        1.0
+    );
     assert!(s3.coverage_at(end_b.plus(ten)).unwrap().hi < 1.0);
 }
 
@@ -1410,8 +1423,7 @@ fn a_silent_sampled_device_is_pending_until_its_slot_retries_and_the_lateness_se
 /// the broadcast: it counts with the probes. A failure it reports later still opens care.
 /// After a fallback started, the payload may have come from it: no such evidence.
 #[test]
-fn a_sampled_silent_device_checking_in_current_counts_as_reached_and_can_still_report_a_failure()
-{
+fn a_sampled_silent_device_checking_in_current_counts_as_reached_and_can_still_report_a_failure() {
     let mut c = campaign();
     c.schedule.sample_success_ppm = 1_000_000;
     let mut s = server_created(&c, 10);
@@ -1422,7 +1434,7 @@ fn a_sampled_silent_device_checking_in_current_counts_as_reached_and_can_still_r
         applied_revision: 1,
         at: report_at(),
     };
-    run::<Server>(&mut s, &[check_in.clone()]);
+    run::<Server>(&mut s, std::slice::from_ref(&check_in));
     assert_eq!(s.tally.probes, 1);
     assert!(matches!(
         s.cases[&d].origin,
@@ -1435,4 +1447,99 @@ fn a_sampled_silent_device_checking_in_current_counts_as_reached_and_can_still_r
     assert_eq!(s.stats().in_care, 1);
     assert_eq!(s.tally.probes, 0);
     assert_eq!(s.tally.reporters, 1);
+}
+
+/// Above the campaign's `max_presumed_unknown` at the deadline the campaign stays open:
+/// `SettlementHeld` hourly (the bound each time) until check-ins bring the bound within the
+/// limit, and at most `MAX_SETTLEMENT_HOLD` after the deadline (never stuck).
+#[test]
+fn a_bound_above_the_limit_holds_settlement_back_until_check_ins_bring_it_within() {
+    use devcare::server::{MAX_SETTLEMENT_HOLD, SETTLEMENT_RECHECK};
+    let mut c = campaign();
+    c.schedule.sample_success_ppm = 1_000_000; // every target is sampled
+    let fleet: Vec<DeviceId> = (0..20).map(|i| dev(&format!("H{i}"))).collect();
+    let mut s = server_created(&c, fleet.len() as u64);
+    run::<Server>(
+        &mut s,
+        &[
+            ServerCommand::ProfileSample {
+                profile: devcare::server::SampleProfile::of(&c, &fleet),
+                at: T0,
+            },
+            ServerCommand::MarkBroadcast { at: T0 },
+            ServerCommand::SetSettlementLimit {
+                max_presumed_unknown: Some(3),
+                at: T0,
+            },
+        ],
+    );
+    // Ten probe; ten stay silent past the deadline.
+    for d in &fleet[..10] {
+        let report = Report {
+            campaign: c.id.clone(),
+            revision: 1,
+            device: d.clone(),
+            attempt: 1,
+            evaluated_at: T0,
+            kind: ReportKind::Success,
+        };
+        run::<Server>(&mut s, &[accept(report, report_at())]);
+    }
+    let deadline = c.report_deadline();
+    let held = run::<Server>(&mut s, &[ServerCommand::Tick { now: deadline }]);
+    let [ServerEvent::SettlementHeld { bound, .. }] = held[..] else {
+        panic!("{held:?}");
+    };
+    assert!(bound.total() > 3, "{bound:?}");
+    assert!(s.stats().settlement_held && !s.stats().settled);
+    assert_eq!(s.next_wake(), Some(deadline.plus(SETTLEMENT_RECHECK)));
+    // Not before the hour is up.
+    assert_eq!(
+        Server::decide(
+            &s,
+            &ServerCommand::Tick {
+                now: deadline.plus(mins(59))
+            }
+        )
+        .unwrap(),
+        vec![]
+    );
+    // The silent ten check in: behind, they open cases; the bound falls to the sample's
+    // resolution (10 of 10 probes: r ≥ 0.72 at 95%, so 3 of the 10 uncertain) and the
+    // campaign settles at the next check.
+    for d in &fleet[10..] {
+        run::<Server>(
+            &mut s,
+            &[ServerCommand::CheckIn {
+                device: d.clone(),
+                groups: vec![],
+                applied_revision: 0,
+                at: deadline.plus(mins(10)),
+            }],
+        );
+    }
+    // The next check is an hour after the log's latest time (the check-ins).
+    let next = deadline.plus(mins(10)).plus(SETTLEMENT_RECHECK);
+    let ev = run::<Server>(&mut s, &[ServerCommand::Tick { now: next }]);
+    assert!(
+        matches!(ev.as_slice(), [ServerEvent::CampaignSettled { .. }, ServerEvent::PresumedBounded { bound, .. }] if bound.total() <= 3),
+        "{ev:?}"
+    );
+    // A limit never reached: settled anyway at the end of the hold, the bound recorded.
+    let mut never = server_created(&c, fleet.len() as u64);
+    run::<Server>(
+        &mut never,
+        &[ServerCommand::SetSettlementLimit {
+            max_presumed_unknown: Some(0),
+            at: T0,
+        }],
+    );
+    let end = deadline.plus(MAX_SETTLEMENT_HOLD);
+    run::<Server>(&mut never, &[ServerCommand::Tick { now: deadline }]);
+    assert!(!never.stats().settled);
+    let ev = run::<Server>(&mut never, &[ServerCommand::Tick { now: end }]);
+    assert!(
+        matches!(ev.first(), Some(ServerEvent::CampaignSettled { .. })),
+        "{ev:?}"
+    );
 }

@@ -435,6 +435,52 @@ fn server_events_of(campaign: Campaign) -> Vec<(&'static str, ServerEvent)> {
                 at: t,
             },
         ),
+        (
+            "server.SampleProfiled",
+            ServerEvent::SampleProfiled {
+                profile: devcare::server::SampleProfile::of(
+                    &devcare::spec::fixtures::campaign(),
+                    &(0..3000)
+                        .map(|i| devcare::spec::fixtures::dev(&format!("dev-{i}")))
+                        .collect::<Vec<_>>(),
+                ),
+                at: t,
+            },
+        ),
+        (
+            "server.CheckedInCurrent",
+            ServerEvent::CheckedInCurrent {
+                device: devcare::spec::fixtures::dev("IMEI:1"),
+                at: t,
+            },
+        ),
+        (
+            "server.PresumedBounded",
+            ServerEvent::PresumedBounded {
+                bound: devcare::server::PresumedBound {
+                    missed: 745,
+                    unheard: 3,
+                },
+                at: t,
+            },
+        ),
+        (
+            "server.SettlementLimitSet",
+            ServerEvent::SettlementLimitSet {
+                max_presumed_unknown: Some(1_000),
+                at: t,
+            },
+        ),
+        (
+            "server.SettlementHeld",
+            ServerEvent::SettlementHeld {
+                bound: devcare::server::PresumedBound {
+                    missed: 2_385,
+                    unheard: 1,
+                },
+                at: t,
+            },
+        ),
     ]
 }
 

@@ -62,6 +62,11 @@ pub(crate) struct SimArgs {
         value_name = "none|rebroadcast|unicast"
     )]
     pub(super) fallback: String,
+    /// Most targets presumed OK that may not be (the server's 95% bound) for the campaign
+    /// to settle at its deadline; above it the campaign stays open until check-ins bring
+    /// the bound within it [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub(super) max_presumed_unknown: Option<u64>,
     /// Devices per minute the unicast fallback polls.
     #[arg(long, default_value_t = 2_000, value_name = "N")]
     pub(super) fallback_pace: u32,

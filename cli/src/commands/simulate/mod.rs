@@ -67,6 +67,7 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
         .map(|d| parse_human_duration(d).map_err(|e| input(format!("--revise-at: {e}"))))
         .transpose()?;
     cfg.coverage_floor = coverage_floor(a, file_floor)?;
+    cfg.max_presumed_unknown = a.max_presumed_unknown;
     cfg.faults = faults(a)?;
     cfg.transport = match a.transport.as_str() {
         "binary" => Transport::Binary,

@@ -107,6 +107,15 @@ pub(super) fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64
             st.escalated + st.abandoned
         );
         let _ = writeln!(t, "  presumed OK         {:>10}", st.presumed_ok);
+        if let Some((bound, truth)) = out.settlement {
+            let _ = writeln!(
+                t,
+                "  of them maybe not   {:>10}   95% bound at settlement: {} may have missed the payload, {} failed unheard (truth {truth})",
+                bound.total(),
+                bound.missed,
+                bound.unheard,
+            );
+        }
         if let Some(cv) = st.coverage {
             let _ = writeln!(
                 t,
@@ -236,6 +245,8 @@ pub(super) fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64
             "escalated": st.escalated,
             "abandoned": st.abandoned,
             "presumed_ok": st.presumed_ok,
+            "presumed_bound_at_settlement": out.settlement.map(|(b, _)| json!({"missed": b.missed, "unheard": b.unheard, "total": b.total()})),
+            "wrongly_presumed_at_settlement": out.settlement.map(|(_, truth)| truth),
             "checkins_behind": st.checkins_behind,
             "paused": st.paused,
             "operator_paused": st.operator_paused,

@@ -83,9 +83,12 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
         );
         let _ = writeln!(
             t,
-            "| faults | loss | violations | false pauses | pauses | first check held | mean first width | final held | mean final width | never heard of | unresolved |"
+            "| faults | loss | violations | false pauses | pauses | first check held | mean first width | final held | mean final width | settlement bound held | mean bound | wrongly presumed | never heard of | unresolved |"
         );
-        let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            t,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
         for (preset, loss, o) in &rows {
             let false_pauses = o
                 .failures
@@ -104,12 +107,17 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
             };
             let _ = writeln!(
                 t,
-                "| {preset} | {:.0}% | {} | {false_pauses} | {} | {} | {first_width} | {} | {width} | {} | {} |",
+                "| {preset} | {:.0}% | {} | {false_pauses} | {} | {} | {first_width} | {} | {width} | {} | {} | {} | {} | {} |",
                 loss * 100.0,
                 o.failures.len(),
                 o.breaker_pauses,
                 share(o.first_check_held, o.first_check_count),
                 share(o.coverage_held, o.coverage_checked),
+                share(o.bound_held, o.bound_count),
+                o.bound_sum
+                    .checked_div(o.bound_count)
+                    .map_or("—".into(), |b| b.to_string()),
+                o.wrongly_presumed,
                 o.gave_up_reporting,
                 o.unresolved,
             );
@@ -132,6 +140,10 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
                 "coverage_held": o.coverage_held,
                 "coverage_checked": o.coverage_checked,
                 "coverage_width_sum": o.coverage_width,
+                "settlement_bound_held": o.bound_held,
+                "settlement_bound_count": o.bound_count,
+                "settlement_bound_sum": o.bound_sum,
+                "wrongly_presumed": o.wrongly_presumed,
                 "gave_up_reporting": o.gave_up_reporting,
                 "unresolved": o.unresolved,
             }))

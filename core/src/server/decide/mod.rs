@@ -5,7 +5,9 @@
 use crate::model::{Campaign, Limits, TargetSet, Timestamp};
 use crate::rules::{self};
 use crate::server::fallback::{self};
-use crate::server::{CaseStatus, SampleProfile, ServerError, ServerEvent, ServerState};
+use crate::server::{
+    CaseStatus, MAX_SETTLEMENT_HOLD, SampleProfile, ServerError, ServerEvent, ServerState,
+};
 
 type Decided = Result<Vec<ServerEvent>, ServerError>;
 
@@ -67,7 +69,11 @@ pub(super) fn size_sample(state: &ServerState, sampled_targets: u64, at: Timesta
 
 /// `ProfileSample`: the host's count of sampled targets with their slot bins, adding up, at
 /// most the targets (its bins add up by construction); telling the same profile again appends nothing.
-pub(super) fn profile_sample(state: &ServerState, profile: &SampleProfile, at: Timestamp) -> Decided {
+pub(super) fn profile_sample(
+    state: &ServerState,
+    profile: &SampleProfile,
+    at: Timestamp,
+) -> Decided {
     state.campaign()?;
     if profile.sampled_targets() > state.targeted {
         return Err(ServerError::SampleSize {
@@ -225,12 +231,58 @@ pub(super) fn tick(state: &ServerState, now: Timestamp) -> Decided {
         events.push(e);
     }
     if state.settled_at.is_none() && rules::settles(c, now) {
-        events.push(ServerEvent::CampaignSettled {
-            presumed_ok: state.targeted.saturating_sub(state.failed()),
-            at: now,
-        });
+        settle(state, c, now, &mut events);
     }
     Ok(events)
+}
+
+/// At the deadline: settle, recording the bound on the targets wrongly presumed OK — or,
+/// when the bound is above the campaign's limit, hold settlement back (checked again
+/// hourly, at most [`MAX_SETTLEMENT_HOLD`] after the deadline).
+fn settle(state: &ServerState, c: &Campaign, now: Timestamp, events: &mut Vec<ServerEvent>) {
+    let bound = state.presumed_bound_at(now);
+    if let Some(held) = state.settlement_held_at
+        && now
+            < held
+                .max(state.clock)
+                .plus(crate::server::SETTLEMENT_RECHECK)
+    {
+        return; // not time for the next check yet
+    }
+    let over = matches!(
+        (state.max_presumed_unknown, bound),
+        (Some(max), Some(b)) if b.total() > max
+    );
+    let last_chance = now >= c.report_deadline().plus(MAX_SETTLEMENT_HOLD);
+    if over && !last_chance {
+        if let Some(bound) = bound {
+            events.push(ServerEvent::SettlementHeld { bound, at: now });
+        }
+        return;
+    }
+    events.push(ServerEvent::CampaignSettled {
+        presumed_ok: state.targeted.saturating_sub(state.failed()),
+        at: now,
+    });
+    if let Some(bound) = bound {
+        events.push(ServerEvent::PresumedBounded { bound, at: now });
+    }
+}
+
+/// `SetSettlementLimit`: a new limit (or none); the same again appends nothing.
+pub(super) fn set_settlement_limit(
+    state: &ServerState,
+    max_presumed_unknown: Option<u64>,
+    at: Timestamp,
+) -> Decided {
+    state.campaign()?;
+    if state.max_presumed_unknown == max_presumed_unknown {
+        return Ok(vec![]);
+    }
+    Ok(vec![ServerEvent::SettlementLimitSet {
+        max_presumed_unknown,
+        at,
+    }])
 }
 
 /// A coverage check due by `now` ([`fallback::check_times`]): `BroadcastDegraded` when the

@@ -179,6 +179,15 @@ where
                 ServerCommand::SetCoverageFloor { policy, at: t0 },
             )?;
         }
+        if cfg.max_presumed_unknown.is_some() {
+            self.server(
+                "set-settlement-limit",
+                ServerCommand::SetSettlementLimit {
+                    max_presumed_unknown: cfg.max_presumed_unknown,
+                    at: t0,
+                },
+            )?;
+        }
         self.broadcast(t0)?;
         if let Some(after) = cfg.revise_at {
             self.push(t0.plus(after), Work::Revise);
@@ -196,6 +205,7 @@ where
             .ctx
             .campaign
             .report_deadline()
+            .plus(crate::server::MAX_SETTLEMENT_HOLD)
             .plus(Duration::from_hours(7 * 24));
         let mut same_instant = (Timestamp(0), 0u64);
         while let Some(Reverse((now, _, work))) = self.queue.pop() {

@@ -258,6 +258,29 @@ where
         }
     }
 
+    /// Ground truth at settlement beside the server's bound: the targets presumed OK that
+    /// missed the payload or failed unheard (no case at the server).
+    fn record_settlement(&mut self) {
+        let state = self.server.campaign();
+        let Some(bound) = state.presumed_bound else {
+            return;
+        };
+        let mut wrong = 0u64;
+        for &i in &self.ever_bad {
+            let id = device_id(i);
+            if state.cases.contains_key(&id) {
+                continue;
+            }
+            let failed = self.devices.get(&i).is_some_and(|s| {
+                !s.findings.is_empty() && s.phase != crate::device::Phase::Recovered
+            });
+            if self.missed_now.contains(&i) || failed {
+                wrong += 1;
+            }
+        }
+        self.out.settlement = Some((bound, wrong));
+    }
+
     pub(in crate::sim) fn server_wake(&mut self, now: Timestamp) -> Result<(), SimError> {
         let settled = self.server.campaign().settled_at.is_some();
         self.arm_store();
@@ -269,6 +292,9 @@ where
         let ev = self.committed(tick)?;
         if !ev.is_empty() && !settled {
             self.last_activity = self.last_activity.max(now);
+        }
+        if !settled && self.server.campaign().settled_at.is_some() {
+            self.record_settlement();
         }
         for order in self.server.due_care(now, usize::MAX) {
             let attempt = order.attempt;

@@ -13,6 +13,7 @@
 mod command;
 mod decide;
 mod error;
+mod estimate;
 mod events;
 mod evolve;
 mod fallback;
@@ -22,6 +23,7 @@ mod state;
 
 pub use command::ServerCommand;
 pub use error::ServerError;
+pub use estimate::{MAX_SETTLEMENT_HOLD, PresumedBound, SETTLEMENT_RECHECK};
 pub use events::{EscalationReason, PauseReason, ServerEvent};
 pub use fallback::{
     CoverageFloor, Degraded, Fallback, FallbackDue, FallbackState, MAX_FALLBACK_PER_MINUTE,
@@ -31,7 +33,7 @@ pub use sample::{SLOT_BINS, SampleProfile, bin_reports_end, nominal_send, slot_b
 pub use sharded::{MAX_SHARDS, ShardRouter, ShardedState, command_device, device_of};
 pub use state::{
     BreakerTrip, CampaignStats, CareOrder, Case, CaseOrigin, CaseStatus, Counters, InFlightCare,
-    MAX_SETTLEMENT_HOLD, PresumedBound, SETTLEMENT_RECHECK, ServerState, Tally,
+    ServerState, Tally,
 };
 
 use crate::decider::{Decider, Side};

@@ -92,6 +92,8 @@ fn the_known_sample_interval_holds_the_true_coverage_for_each_campaign() {
                     targeted: DEVICES,
                     tally: t,
                     sampled_targets: Some(n),
+                    // Read at the deadline: no sampled device is pending any more.
+                    clock: campaign.report_deadline(),
                     ..ServerState::default()
                 };
                 let cov = state.coverage().unwrap();

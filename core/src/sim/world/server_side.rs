@@ -261,14 +261,13 @@ where
     /// Ground truth at settlement beside the server's bound: the targets presumed OK that
     /// missed the payload or failed unheard (no case at the server).
     fn record_settlement(&mut self) {
-        let state = self.server.campaign();
-        let Some(bound) = state.presumed_bound else {
+        let Some(bound) = self.server.campaign().presumed_bound else {
             return;
         };
         let mut wrong = 0u64;
         for &i in &self.ever_bad {
-            let id = device_id(i);
-            if state.cases.contains_key(&id) {
+            // The case from the device's shard (a sharded server's campaign state holds none).
+            if self.server.case(&device_id(i)).is_some() {
                 continue;
             }
             let failed = self.devices.get(&i).is_some_and(|s| {

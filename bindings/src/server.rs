@@ -47,6 +47,13 @@ pub enum FallbackPolicy {
         /// Devices per minute.
         per_minute: u32,
     },
+    /// A repair proportionate to the damage: poll a random sample of the silent targets,
+    /// `per_minute` devices per minute, then rebroadcast, keep polling only while each
+    /// device found costs at most three sessions, or wait for check-ins.
+    Repair {
+        /// Devices per minute.
+        per_minute: u32,
+    },
 }
 
 /// What a campaign's coverage fallback asks of the app now.
@@ -125,6 +132,13 @@ pub struct CampaignStats {
     pub coverage_hi: Option<f64>,
     /// `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
     pub coverage_basis: Option<String>,
+    /// Of the targets presumed OK, how many may have missed the payload and not checked in
+    /// yet, and how many may have failed with every report lost (95% upper bounds; `None`
+    /// without sampling).
+    pub presumed_missed_hi: Option<u64>,
+    pub presumed_unheard_hi: Option<u64>,
+    /// The deadline passed but that bound is above the campaign's limit: not settled yet.
+    pub settlement_held: bool,
 }
 
 /// Which devices of a directory are in a campaign's success sample.
@@ -308,6 +322,39 @@ impl ServerHost {
         })
     }
 
+    /// Counts `campaign`'s success sample over `devices` (the app's directory of targets)
+    /// and records it with where the sampled devices' report slots fall: the coverage
+    /// estimate is then valid for this campaign and tells a late probe from a missed
+    /// broadcast. Returns how many are sampled. Tell it again after a revision.
+    pub fn record_sample(
+        &self,
+        campaign: String,
+        devices: Vec<String>,
+        now_ms: u64,
+    ) -> Result<u64, DevcareError> {
+        Ok(lock(&self.0)?.record_sample(
+            &campaign,
+            devices.iter().map(String::as_str),
+            Timestamp(now_ms),
+        )?)
+    }
+
+    /// Sets `campaign`'s limit on targets wrongly presumed OK (`None` lifts it): above it at
+    /// the deadline the campaign stays open, checked hourly, until check-ins bring the
+    /// server's 95% bound within it (at most 7 days after the deadline).
+    pub fn set_settlement_limit(
+        &self,
+        campaign: String,
+        max_presumed_unknown: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), DevcareError> {
+        Ok(lock(&self.0)?.set_settlement_limit(
+            &campaign,
+            max_presumed_unknown,
+            Timestamp(now_ms),
+        )?)
+    }
+
     /// Records how many of `campaign`'s targets are in its success sample (see `sample`):
     /// the coverage estimate is then valid for this campaign. Tell it again after a revision.
     pub fn set_sampled_targets(
@@ -333,6 +380,7 @@ impl ServerHost {
             FallbackPolicy::None => Fallback::None,
             FallbackPolicy::Rebroadcast => Fallback::Rebroadcast,
             FallbackPolicy::Unicast { per_minute } => Fallback::Unicast { per_minute },
+            FallbackPolicy::Repair { per_minute } => Fallback::Repair { per_minute },
         };
         Ok(lock(&self.0)?.set_coverage_floor(&campaign, floor, fallback, Timestamp(now_ms))?)
     }
@@ -459,6 +507,9 @@ impl ServerHost {
             coverage_lo: s.coverage.map(|c| c.lo),
             coverage_hi: s.coverage.map(|c| c.hi),
             coverage_basis: s.coverage.map(|c| c.basis.name().to_string()),
+            presumed_missed_hi: s.presumed_bound.map(|b| b.missed),
+            presumed_unheard_hi: s.presumed_bound.map(|b| b.unheard),
+            settlement_held: s.settlement_held,
         })
     }
 }

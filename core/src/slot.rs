@@ -21,6 +21,7 @@ use crate::schedule::RetryPolicy;
 
 const SAMPLE_DOMAIN: &[u8] = b"devcare/sample\0";
 const RETRY_DOMAIN: &[u8] = b"devcare/retry\0";
+const POLL_DOMAIN: &[u8] = b"devcare/poll\0";
 
 /// SipHash-2-4 of `device`'s id bytes under the campaign `salt`.
 pub fn slot(salt: &[u8; 16], device: &DeviceId) -> u64 {
@@ -86,6 +87,13 @@ pub fn backoff_delay(
     let jitter =
         domain_hash(salt, RETRY_DOMAIN, &retry.to_be_bytes(), device.as_bytes()) % (half + 1);
     Duration(d - half + jitter)
+}
+
+/// Where `device` stands in a repair's poll order (`devcare/poll\0` ‖ device under the
+/// salt): a repair polls silent targets in ascending `(poll_key, id)`, so each batch is a
+/// uniform random sample of the silent targets not polled yet.
+pub fn poll_key(salt: &[u8; 16], device: &[u8]) -> u64 {
+    domain_hash(salt, POLL_DOMAIN, &[], device)
 }
 
 /// Whether a healthy `device` sends a success probe at sample rate `ppm` (parts per million).

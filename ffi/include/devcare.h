@@ -219,6 +219,13 @@ typedef uint32_t devcare_result;
 #endif
 
 #if defined(DEVCARE_SERVER)
+// Coverage fallback: a repair proportionate to the damage — poll a random sample of the
+// silent targets (paced), then rebroadcast, keep polling while it pays, or wait for
+// check-ins.
+#define DEVCARE_FALLBACK_REPAIR 3
+#endif
+
+#if defined(DEVCARE_SERVER)
 // `devcare_server_fallback_due`: nothing to do.
 #define DEVCARE_FALLBACK_DUE_NOTHING 0
 #endif
@@ -424,6 +431,16 @@ typedef struct devcare_stats {
   double coverage_lo;
   // 95% interval, high.
   double coverage_hi;
+  // A bound on the targets presumed OK that are not is available (sampling is on).
+  bool has_presumed_bound;
+  // Of the targets presumed OK, how many may have missed the payload and not checked in
+  // yet (95% upper bound).
+  uint64_t presumed_missed_hi;
+  // Of the targets presumed OK, how many may have failed with every report lost (95%
+  // upper bound).
+  uint64_t presumed_unheard_hi;
+  // The deadline passed but the bound is above the campaign's limit: not settled yet.
+  bool settlement_held;
 } devcare_stats;
 #endif
 
@@ -919,6 +936,41 @@ devcare_result devcare_server_set_sampled_targets(struct devcare_server *server,
 #endif
 
 #if defined(DEVCARE_SERVER)
+// Counts `campaign`'s success sample over the host's directory (`directory`, `n` target
+// ids, each once) — how many are sampled and where their report slots fall — and records
+// it: the coverage estimate is then valid for this campaign and knows which silent sampled
+// devices may still probe, so a late probe is not taken for a missed broadcast. Preferred
+// over `devcare_server_set_sampled_targets`. `*sampled` receives the count. Tell it again
+// after a revision.
+//
+// # Safety
+// `campaign` NUL-terminated; `directory` `n` NUL-terminated strings (NULL when `n` is 0);
+// `sampled` valid for a write.
+devcare_result devcare_server_record_sample(struct devcare_server *server,
+                                            const char *campaign,
+                                            const char *const *directory,
+                                            size_t n,
+                                            uint64_t now_ms,
+                                            uint64_t *sampled);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Sets `campaign`'s limit on targets wrongly presumed OK (`has_limit` false lifts it):
+// above `max_presumed_unknown` at the deadline the campaign stays open
+// (`devcare_stats.settlement_held`), checked hourly, until check-ins bring the server's 95%
+// bound within it — at most 7 days after the deadline. Server-side policy, kept across
+// revisions.
+//
+// # Safety
+// `campaign` NUL-terminated.
+devcare_result devcare_server_set_settlement_limit(struct devcare_server *server,
+                                                   const char *campaign,
+                                                   bool has_limit,
+                                                   uint64_t max_presumed_unknown,
+                                                   uint64_t now_ms);
+#endif
+
+#if defined(DEVCARE_SERVER)
 // Whether `device` is in `campaign`'s success sample (`*sampled`) and, if so, whether the
 // server has heard nothing from it yet (`*silent`: poll it by unicast to tell a missed
 // broadcast from a lost probe). A host loops over its directory with it.
@@ -934,8 +986,8 @@ devcare_result devcare_server_sample_status(struct devcare_server *server,
 
 #if defined(DEVCARE_SERVER)
 // Sets `campaign`'s coverage floor (`floor` in (0, 1]) and what runs below it:
-// `DEVCARE_FALLBACK_NONE`, `_REBROADCAST` or `_UNICAST` at `per_minute` devices per
-// minute (ignored otherwise). Server-side policy, kept across revisions. The server checks
+// `DEVCARE_FALLBACK_NONE`, `_REBROADCAST`, or `_UNICAST` / `_REPAIR` at `per_minute`
+// devices per minute (ignored otherwise). Server-side policy, kept across revisions. The server checks
 // the reach interval once every report of a device that received the broadcast is in, and
 // at the deadline; below the floor it records `BroadcastDegraded` and the host then calls
 // `devcare_server_fallback_due` after every `devcare_server_tick`. `DEVCARE_FALLBACK` for

@@ -775,6 +775,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_record_sample(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_resume(
@@ -788,6 +790,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_set_settlement_limit(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_stats(
     ): Int
@@ -894,6 +898,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_record_sample(`ptr`: Long,`campaign`: RustBuffer.ByValue,`devices`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_devcare_uniffi_fn_method_serverhost_remove_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_devcare_uniffi_fn_method_serverhost_resume(`ptr`: Long,`campaign`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -907,6 +913,8 @@ internal object UniffiLib {
     external fun uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups(`ptr`: Long,`device`: RustBuffer.ByValue,`groups`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets(`ptr`: Long,`campaign`: RustBuffer.ByValue,`sampledTargets`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_set_settlement_limit(`ptr`: Long,`campaign`: RustBuffer.ByValue,`maxPresumedUnknown`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_stats(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1172,6 +1180,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast() and 0xFFFF) != 60747) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_record_sample() and 0xFFFF) != 624) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() and 0xFFFF) != 54200) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1191,6 +1202,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() and 0xFFFF) != 2543) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_settlement_limit() and 0xFFFF) != 11604) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_stats() and 0xFFFF) != 51487) {
@@ -2842,6 +2856,14 @@ public interface ServerHostInterface {
     fun `recordRebroadcast`(`campaign`: kotlin.String, `nowMs`: kotlin.ULong)
     
     /**
+     * Counts `campaign`'s success sample over `devices` (the app's directory of targets)
+     * and records it with where the sampled devices' report slots fall: the coverage
+     * estimate is then valid for this campaign and tells a late probe from a missed
+     * broadcast. Returns how many are sampled. Tell it again after a revision.
+     */
+    fun `recordSample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>, `nowMs`: kotlin.ULong): kotlin.ULong
+    
+    /**
      * Stops taking reports under keys derived from `master_key`; returns whether it was
      * held (the last master stays).
      */
@@ -2884,6 +2906,13 @@ public interface ServerHostInterface {
      * the coverage estimate is then valid for this campaign. Tell it again after a revision.
      */
     fun `setSampledTargets`(`campaign`: kotlin.String, `sampledTargets`: kotlin.ULong, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Sets `campaign`'s limit on targets wrongly presumed OK (`None` lifts it): above it at
+     * the deadline the campaign stays open, checked hourly, until check-ins bring the
+     * server's 95% bound within it (at most 7 days after the deadline).
+     */
+    fun `setSettlementLimit`(`campaign`: kotlin.String, `maxPresumedUnknown`: kotlin.ULong?, `nowMs`: kotlin.ULong)
     
     /**
      * The statistics of `campaign`.
@@ -3310,6 +3339,29 @@ open class ServerHost: Disposable, AutoCloseable, ServerHostInterface
 
     
     /**
+     * Counts `campaign`'s success sample over `devices` (the app's directory of targets)
+     * and records it with where the sampled devices' report slots fall: the coverage
+     * estimate is then valid for this campaign and tells a late probe from a missed
+     * broadcast. Returns how many are sampled. Tell it again after a revision.
+     */
+    @Throws(DevcareException::class)override fun `recordSample`(`campaign`: kotlin.String, `devices`: List<kotlin.String>, `nowMs`: kotlin.ULong): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_sample(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterSequenceString.lower(`devices`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Stops taking reports under keys derived from `master_key`; returns whether it was
      * held (the last master stays).
      */
@@ -3443,6 +3495,27 @@ open class ServerHost: Disposable, AutoCloseable, ServerHostInterface
         
         FfiConverterString.lower(`campaign`),
         FfiConverterULong.lower(`sampledTargets`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Sets `campaign`'s limit on targets wrongly presumed OK (`None` lifts it): above it at
+     * the deadline the campaign stays open, checked hourly, until check-ins bring the
+     * server's 95% bound within it (at most 7 days after the deadline).
+     */
+    @Throws(DevcareException::class)override fun `setSettlementLimit`(`campaign`: kotlin.String, `maxPresumedUnknown`: kotlin.ULong?, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_settlement_limit(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterOptionalULong.lower(`maxPresumedUnknown`),
         FfiConverterULong.lower(`nowMs`),_status)
 }
     }
@@ -3645,6 +3718,20 @@ data class CampaignStats (
      * `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
      */
     var `coverageBasis`: kotlin.String?
+    , 
+    /**
+     * Of the targets presumed OK, how many may have missed the payload and not checked in
+     * yet, and how many may have failed with every report lost (95% upper bounds; `None`
+     * without sampling).
+     */
+    var `presumedMissedHi`: kotlin.ULong?
+    , 
+    var `presumedUnheardHi`: kotlin.ULong?
+    , 
+    /**
+     * The deadline passed but that bound is above the campaign's limit: not settled yet.
+     */
+    var `settlementHeld`: kotlin.Boolean
     
 ){
     
@@ -3684,6 +3771,9 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterOptionalDouble.read(buf),
             FfiConverterOptionalDouble.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -3710,7 +3800,10 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterOptionalDouble.allocationSize(value.`coverage`) +
             FfiConverterOptionalDouble.allocationSize(value.`coverageLo`) +
             FfiConverterOptionalDouble.allocationSize(value.`coverageHi`) +
-            FfiConverterOptionalString.allocationSize(value.`coverageBasis`)
+            FfiConverterOptionalString.allocationSize(value.`coverageBasis`) +
+            FfiConverterOptionalULong.allocationSize(value.`presumedMissedHi`) +
+            FfiConverterOptionalULong.allocationSize(value.`presumedUnheardHi`) +
+            FfiConverterBoolean.allocationSize(value.`settlementHeld`)
     )
 
     override fun write(value: CampaignStats, buf: ByteBuffer) {
@@ -3737,6 +3830,9 @@ public object FfiConverterTypeCampaignStats: FfiConverterRustBuffer<CampaignStat
             FfiConverterOptionalDouble.write(value.`coverageLo`, buf)
             FfiConverterOptionalDouble.write(value.`coverageHi`, buf)
             FfiConverterOptionalString.write(value.`coverageBasis`, buf)
+            FfiConverterOptionalULong.write(value.`presumedMissedHi`, buf)
+            FfiConverterOptionalULong.write(value.`presumedUnheardHi`, buf)
+            FfiConverterBoolean.write(value.`settlementHeld`, buf)
     }
 }
 
@@ -4988,6 +5084,23 @@ sealed class FallbackPolicy {
         companion object
     }
     
+    /**
+     * A repair proportionate to the damage: poll a random sample of the silent targets,
+     * `per_minute` devices per minute, then rebroadcast, keep polling only while each
+     * device found costs at most three sessions, or wait for check-ins.
+     */
+    data class Repair(
+        /**
+         * Devices per minute.
+         */
+        val `perMinute`: kotlin.UInt) : FallbackPolicy()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -5007,6 +5120,9 @@ public object FfiConverterTypeFallbackPolicy : FfiConverterRustBuffer<FallbackPo
             1 -> FallbackPolicy.None
             2 -> FallbackPolicy.Rebroadcast
             3 -> FallbackPolicy.Unicast(
+                FfiConverterUInt.read(buf),
+                )
+            4 -> FallbackPolicy.Repair(
                 FfiConverterUInt.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -5033,6 +5149,13 @@ public object FfiConverterTypeFallbackPolicy : FfiConverterRustBuffer<FallbackPo
                 + FfiConverterUInt.allocationSize(value.`perMinute`)
             )
         }
+        is FallbackPolicy.Repair -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUInt.allocationSize(value.`perMinute`)
+            )
+        }
     }
 
     override fun write(value: FallbackPolicy, buf: ByteBuffer) {
@@ -5047,6 +5170,11 @@ public object FfiConverterTypeFallbackPolicy : FfiConverterRustBuffer<FallbackPo
             }
             is FallbackPolicy.Unicast -> {
                 buf.putInt(3)
+                FfiConverterUInt.write(value.`perMinute`, buf)
+                Unit
+            }
+            is FallbackPolicy.Repair -> {
+                buf.putInt(4)
                 FfiConverterUInt.write(value.`perMinute`, buf)
                 Unit
             }

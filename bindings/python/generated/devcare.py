@@ -606,6 +606,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast() != 60747:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_record_sample() != 624:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() != 54200:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_resume() != 30721:
@@ -619,6 +621,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() != 17050:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() != 2543:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_settlement_limit() != 11604:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_stats() != 51487:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -778,6 +782,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_pause.restype = ctyp
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_record_sample.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_record_sample.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key.restype = ctypes.c_uint16
@@ -799,6 +806,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups.re
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_settlement_limit.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_settlement_limit.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_stats.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_stats.restype = ctypes.c_uint16
@@ -1102,6 +1112,14 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast.argtype
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_rebroadcast.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_sample.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_sample.restype = ctypes.c_uint64
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_remove_master_key.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1154,6 +1172,14 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets.argtyp
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_settlement_limit.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_settlement_limit.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_stats.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1497,7 +1523,7 @@ class CampaignStats:
     same names (the coverage interval flattened into three optionals). Each field's
     meaning is in the README's "Campaign statistics" table.
 """
-    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, care_timed_out:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, operator_paused:bool, breaker_since_ms:typing.Optional[int], breaker_failures:typing.Optional[int], breaker_expected:typing.Optional[int], breaker_threshold:typing.Optional[float], settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float], coverage_basis:typing.Optional[str]):
+    def __init__(self, *, targeted:int, failure_reports:int, success_probes:int, late_reports:int, checkins_behind:int, care_dispatched:int, care_timed_out:int, in_care:int, recovered:int, escalated:int, abandoned:int, presumed_ok:int, paused:bool, operator_paused:bool, breaker_since_ms:typing.Optional[int], breaker_failures:typing.Optional[int], breaker_expected:typing.Optional[int], breaker_threshold:typing.Optional[float], settled:bool, coverage:typing.Optional[float], coverage_lo:typing.Optional[float], coverage_hi:typing.Optional[float], coverage_basis:typing.Optional[str], presumed_missed_hi:typing.Optional[int], presumed_unheard_hi:typing.Optional[int], settlement_held:bool):
         self.targeted = targeted
         self.failure_reports = failure_reports
         self.success_probes = success_probes
@@ -1521,12 +1547,15 @@ class CampaignStats:
         self.coverage_lo = coverage_lo
         self.coverage_hi = coverage_hi
         self.coverage_basis = coverage_basis
+        self.presumed_missed_hi = presumed_missed_hi
+        self.presumed_unheard_hi = presumed_unheard_hi
+        self.settlement_held = settlement_held
         
         
 
     
     def __str__(self):
-        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, care_timed_out={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, operator_paused={}, breaker_since_ms={}, breaker_failures={}, breaker_expected={}, breaker_threshold={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={}, coverage_basis={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.care_timed_out, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.operator_paused, self.breaker_since_ms, self.breaker_failures, self.breaker_expected, self.breaker_threshold, self.settled, self.coverage, self.coverage_lo, self.coverage_hi, self.coverage_basis)
+        return "CampaignStats(targeted={}, failure_reports={}, success_probes={}, late_reports={}, checkins_behind={}, care_dispatched={}, care_timed_out={}, in_care={}, recovered={}, escalated={}, abandoned={}, presumed_ok={}, paused={}, operator_paused={}, breaker_since_ms={}, breaker_failures={}, breaker_expected={}, breaker_threshold={}, settled={}, coverage={}, coverage_lo={}, coverage_hi={}, coverage_basis={}, presumed_missed_hi={}, presumed_unheard_hi={}, settlement_held={})".format(self.targeted, self.failure_reports, self.success_probes, self.late_reports, self.checkins_behind, self.care_dispatched, self.care_timed_out, self.in_care, self.recovered, self.escalated, self.abandoned, self.presumed_ok, self.paused, self.operator_paused, self.breaker_since_ms, self.breaker_failures, self.breaker_expected, self.breaker_threshold, self.settled, self.coverage, self.coverage_lo, self.coverage_hi, self.coverage_basis, self.presumed_missed_hi, self.presumed_unheard_hi, self.settlement_held)
     def __eq__(self, other):
         if self.targeted != other.targeted:
             return False
@@ -1574,6 +1603,12 @@ class CampaignStats:
             return False
         if self.coverage_basis != other.coverage_basis:
             return False
+        if self.presumed_missed_hi != other.presumed_missed_hi:
+            return False
+        if self.presumed_unheard_hi != other.presumed_unheard_hi:
+            return False
+        if self.settlement_held != other.settlement_held:
+            return False
         return True
 
 class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
@@ -1603,6 +1638,9 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
             coverage_lo=_UniffiFfiConverterOptionalFloat64.read(buf),
             coverage_hi=_UniffiFfiConverterOptionalFloat64.read(buf),
             coverage_basis=_UniffiFfiConverterOptionalString.read(buf),
+            presumed_missed_hi=_UniffiFfiConverterOptionalUInt64.read(buf),
+            presumed_unheard_hi=_UniffiFfiConverterOptionalUInt64.read(buf),
+            settlement_held=_UniffiFfiConverterBoolean.read(buf),
         )
 
     @staticmethod
@@ -1630,6 +1668,9 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalFloat64.check_lower(value.coverage_lo)
         _UniffiFfiConverterOptionalFloat64.check_lower(value.coverage_hi)
         _UniffiFfiConverterOptionalString.check_lower(value.coverage_basis)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.presumed_missed_hi)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.presumed_unheard_hi)
+        _UniffiFfiConverterBoolean.check_lower(value.settlement_held)
 
     @staticmethod
     def write(value, buf):
@@ -1656,6 +1697,9 @@ class _UniffiFfiConverterTypeCampaignStats(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalFloat64.write(value.coverage_lo, buf)
         _UniffiFfiConverterOptionalFloat64.write(value.coverage_hi, buf)
         _UniffiFfiConverterOptionalString.write(value.coverage_basis, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.presumed_missed_hi, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.presumed_unheard_hi, buf)
+        _UniffiFfiConverterBoolean.write(value.settlement_held, buf)
 
 class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u32"
@@ -3289,6 +3333,38 @@ class FallbackPolicy:
                 return False
             return True
 
+    @dataclass
+    class REPAIR:
+        """
+        A repair proportionate to the damage: poll a random sample of the silent targets,
+        `per_minute` devices per minute, then rebroadcast, keep polling only while each
+        device found costs at most three sessions, or wait for check-ins.
+"""
+        
+        def __init__(self, per_minute:int):
+            self.per_minute = per_minute
+            
+            """
+        Devices per minute.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "FallbackPolicy.REPAIR(per_minute={})".format(self.per_minute)
+        def __eq__(self, other):
+            if not isinstance(other, FallbackPolicy):
+                return NotImplemented
+            if not other.is_REPAIR():
+                return False
+            if self.per_minute != other.per_minute:
+                return False
+            return True
+
     
 
     # For each variant, we have `is_NAME` and `is_name` methods for easily checking
@@ -3305,6 +3381,10 @@ class FallbackPolicy:
         return isinstance(self, FallbackPolicy.UNICAST)
     def is_unicast(self) -> bool:
         return isinstance(self, FallbackPolicy.UNICAST)
+    def is_REPAIR(self) -> bool:
+        return isinstance(self, FallbackPolicy.REPAIR)
+    def is_repair(self) -> bool:
+        return isinstance(self, FallbackPolicy.REPAIR)
     
 
 # Now, a little trick - we make each nested variant class be a subclass of the main
@@ -3313,6 +3393,7 @@ class FallbackPolicy:
 FallbackPolicy.NONE = type("FallbackPolicy.NONE", (FallbackPolicy.NONE, FallbackPolicy,), {})  # type: ignore
 FallbackPolicy.REBROADCAST = type("FallbackPolicy.REBROADCAST", (FallbackPolicy.REBROADCAST, FallbackPolicy,), {})  # type: ignore
 FallbackPolicy.UNICAST = type("FallbackPolicy.UNICAST", (FallbackPolicy.UNICAST, FallbackPolicy,), {})  # type: ignore
+FallbackPolicy.REPAIR = type("FallbackPolicy.REPAIR", (FallbackPolicy.REPAIR, FallbackPolicy,), {})  # type: ignore
 
 
 
@@ -3331,6 +3412,10 @@ class _UniffiFfiConverterTypeFallbackPolicy(_UniffiConverterRustBuffer):
             return FallbackPolicy.UNICAST(
                 _UniffiFfiConverterUInt32.read(buf),
             )
+        if variant == 4:
+            return FallbackPolicy.REPAIR(
+                _UniffiFfiConverterUInt32.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -3340,6 +3425,9 @@ class _UniffiFfiConverterTypeFallbackPolicy(_UniffiConverterRustBuffer):
         if value.is_REBROADCAST():
             return
         if value.is_UNICAST():
+            _UniffiFfiConverterUInt32.check_lower(value.per_minute)
+            return
+        if value.is_REPAIR():
             _UniffiFfiConverterUInt32.check_lower(value.per_minute)
             return
         raise ValueError(value)
@@ -3352,6 +3440,9 @@ class _UniffiFfiConverterTypeFallbackPolicy(_UniffiConverterRustBuffer):
             buf.write_i32(2)
         if value.is_UNICAST():
             buf.write_i32(3)
+            _UniffiFfiConverterUInt32.write(value.per_minute, buf)
+        if value.is_REPAIR():
+            buf.write_i32(4)
             _UniffiFfiConverterUInt32.write(value.per_minute, buf)
 
 
@@ -4347,6 +4438,14 @@ class ServerHostProtocol(typing.Protocol):
         Records that the app broadcast `campaign`'s payload again, as its fallback asked.
 """
         raise NotImplementedError
+    def record_sample(self, campaign: str,devices: typing.List[str],now_ms: int) -> int:
+        """
+        Counts `campaign`'s success sample over `devices` (the app's directory of targets)
+        and records it with where the sampled devices' report slots fall: the coverage
+        estimate is then valid for this campaign and tells a late probe from a missed
+        broadcast. Returns how many are sampled. Tell it again after a revision.
+"""
+        raise NotImplementedError
     def remove_master_key(self, master_key: bytes) -> bool:
         """
         Stops taking reports under keys derived from `master_key`; returns whether it was
@@ -4389,6 +4488,13 @@ class ServerHostProtocol(typing.Protocol):
         """
         Records how many of `campaign`'s targets are in its success sample (see `sample`):
         the coverage estimate is then valid for this campaign. Tell it again after a revision.
+"""
+        raise NotImplementedError
+    def set_settlement_limit(self, campaign: str,max_presumed_unknown: typing.Optional[int],now_ms: int) -> None:
+        """
+        Sets `campaign`'s limit on targets wrongly presumed OK (`None` lifts it): above it at
+        the deadline the campaign stays open, checked hourly, until check-ins bring the
+        server's 95% bound within it (at most 7 days after the deadline).
 """
         raise NotImplementedError
     def stats(self, campaign: str) -> CampaignStats:
@@ -4812,6 +4918,33 @@ class ServerHost(ServerHostProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def record_sample(self, campaign: str,devices: typing.List[str],now_ms: int) -> int:
+        """
+        Counts `campaign`'s success sample over `devices` (the app's directory of targets)
+        and records it with where the sampled devices' report slots fall: the coverage
+        estimate is then valid for this campaign and tells a late probe from a missed
+        broadcast. Returns how many are sampled. Tell it again after a revision.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterSequenceString.check_lower(devices)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterSequenceString.lower(devices),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_record_sample,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def remove_master_key(self, master_key: bytes) -> bool:
         """
         Stops taking reports under keys derived from `master_key`; returns whether it was
@@ -4974,6 +5107,32 @@ class ServerHost(ServerHostProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_settlement_limit(self, campaign: str,max_presumed_unknown: typing.Optional[int],now_ms: int) -> None:
+        """
+        Sets `campaign`'s limit on targets wrongly presumed OK (`None` lifts it): above it at
+        the deadline the campaign stays open, checked hourly, until check-ins bring the
+        server's 95% bound within it (at most 7 days after the deadline).
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterOptionalUInt64.check_lower(max_presumed_unknown)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterOptionalUInt64.lower(max_presumed_unknown),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_settlement_limit,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -431,6 +431,10 @@ def the_known_sample_makes_coverage_exact_and_names_the_silent_sampled():
         due = agent.next_report(slot)
         assert server.ingest_report(due.bytes, slot).outcome.is_ACCEPTED()
     assert server.sample(cid, fleet).silent == [missed]
+    # While its probe may still come the silent device is pending: the interval's top is 1.
+    assert server.stats(cid).coverage_hi == 1.0
+    # Past the deadline its silence means a missed broadcast.
+    server.tick(T0 + 2 * 24 * 60 * MIN)
     st = server.stats(cid)
     assert st.success_probes == view.sampled - 1, st
     assert st.coverage_lo <= 49 / 50 <= st.coverage_hi and st.coverage_hi < 1.0, st
@@ -474,6 +478,34 @@ def a_degraded_broadcast_hands_the_app_paced_unicast_batches_of_silent_targets()
         raise AssertionError("a rebroadcast nobody asked for was recorded")
     except devcare.DevcareError.Refused as e:
         assert e.reason == "fallback", e
+
+
+@test
+def a_repair_polls_a_sample_first_and_a_settlement_limit_holds_the_campaign_open():
+    server = devcare.ServerHost.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN.replace('sample_success = "0%"', 'sample_success = "20%"'), 50, T0)
+    fleet = ["dev-%04d" % i for i in range(50)]
+    assert server.record_sample(cid, fleet, T0) == server.sample(cid, fleet).sampled
+    assert server.stats(cid).coverage_basis == "known-sample"
+    server.set_settlement_limit(cid, 0, T0)
+    server.set_coverage_floor(cid, 0.99, devcare.FallbackPolicy.REPAIR(10), T0)
+    server.build_payload(cid, SEED, T0 + 6 * 60 * MIN, T0)
+    wake = server.tick(T0 + MIN)
+    server.tick(wake)
+    # The pilot: a random sample of the silent targets (all 50 of so small a fleet, at
+    # least 30), ten a minute — not in id order.
+    due = server.fallback_due(cid, wake)
+    assert due.is_UNICAST() and due.allowance == 10, due
+    batch = server.fallback_unicast(cid, fleet, wake)
+    assert len(batch) == 10 and batch != sorted(batch), batch
+    # At the deadline nothing has been heard: the bound is above the limit of 0 and the
+    # campaign stays open until the limit is lifted.
+    server.tick(T0 + 6 * 60 * MIN)
+    st = server.stats(cid)
+    assert st.settlement_held and not st.settled and st.presumed_missed_hi > 0, st
+    server.set_settlement_limit(cid, None, T0 + 6 * 60 * MIN)
+    server.tick(T0 + 7 * 60 * MIN)
+    assert server.stats(cid).settled
 
 
 @test

@@ -1426,6 +1426,14 @@ public protocol ServerHostProtocol: AnyObject, Sendable {
     func recordRebroadcast(campaign: String, nowMs: UInt64) throws 
     
     /**
+     * Counts `campaign`'s success sample over `devices` (the app's directory of targets)
+     * and records it with where the sampled devices' report slots fall: the coverage
+     * estimate is then valid for this campaign and tells a late probe from a missed
+     * broadcast. Returns how many are sampled. Tell it again after a revision.
+     */
+    func recordSample(campaign: String, devices: [String], nowMs: UInt64) throws  -> UInt64
+    
+    /**
      * Stops taking reports under keys derived from `master_key`; returns whether it was
      * held (the last master stays).
      */
@@ -1468,6 +1476,13 @@ public protocol ServerHostProtocol: AnyObject, Sendable {
      * the coverage estimate is then valid for this campaign. Tell it again after a revision.
      */
     func setSampledTargets(campaign: String, sampledTargets: UInt64, nowMs: UInt64) throws 
+    
+    /**
+     * Sets `campaign`'s limit on targets wrongly presumed OK (`None` lifts it): above it at
+     * the deadline the campaign stays open, checked hourly, until check-ins bring the
+     * server's 95% bound within it (at most 7 days after the deadline).
+     */
+    func setSettlementLimit(campaign: String, maxPresumedUnknown: UInt64?, nowMs: UInt64) throws 
     
     /**
      * The statistics of `campaign`.
@@ -1782,6 +1797,24 @@ open func recordRebroadcast(campaign: String, nowMs: UInt64)throws   {try rustCa
 }
     
     /**
+     * Counts `campaign`'s success sample over `devices` (the app's directory of targets)
+     * and records it with where the sampled devices' report slots fall: the coverage
+     * estimate is then valid for this campaign and tells a late probe from a missed
+     * broadcast. Returns how many are sampled. Tell it again after a revision.
+     */
+open func recordSample(campaign: String, devices: [String], nowMs: UInt64)throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_record_sample(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterSequenceString.lower(devices),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Stops taking reports under keys derived from `master_key`; returns whether it was
      * held (the last master stays).
      */
@@ -1882,6 +1915,22 @@ open func setSampledTargets(campaign: String, sampledTargets: UInt64, nowMs: UIn
             self.uniffiCloneHandle(),
         FfiConverterString.lower(campaign),
         FfiConverterUInt64.lower(sampledTargets),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Sets `campaign`'s limit on targets wrongly presumed OK (`None` lifts it): above it at
+     * the deadline the campaign stays open, checked hourly, until check-ins bring the
+     * server's 95% bound within it (at most 7 days after the deadline).
+     */
+open func setSettlementLimit(campaign: String, maxPresumedUnknown: UInt64?, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_set_settlement_limit(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterOptionUInt64.lower(maxPresumedUnknown),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 }
@@ -2065,6 +2114,17 @@ public struct CampaignStats: Equatable, Hashable {
      * `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
      */
     public var coverageBasis: String?
+    /**
+     * Of the targets presumed OK, how many may have missed the payload and not checked in
+     * yet, and how many may have failed with every report lost (95% upper bounds; `None`
+     * without sampling).
+     */
+    public var presumedMissedHi: UInt64?
+    public var presumedUnheardHi: UInt64?
+    /**
+     * The deadline passed but that bound is above the campaign's limit: not settled yet.
+     */
+    public var settlementHeld: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2074,7 +2134,15 @@ public struct CampaignStats: Equatable, Hashable {
          */breakerSinceMs: UInt64?, breakerFailures: UInt64?, breakerExpected: UInt64?, breakerThreshold: Double?, settled: Bool, coverage: Double?, coverageLo: Double?, coverageHi: Double?, 
         /**
          * `"known-sample"` (valid for this campaign) or `"design"` (on average over campaigns).
-         */coverageBasis: String?) {
+         */coverageBasis: String?, 
+        /**
+         * Of the targets presumed OK, how many may have missed the payload and not checked in
+         * yet, and how many may have failed with every report lost (95% upper bounds; `None`
+         * without sampling).
+         */presumedMissedHi: UInt64?, presumedUnheardHi: UInt64?, 
+        /**
+         * The deadline passed but that bound is above the campaign's limit: not settled yet.
+         */settlementHeld: Bool) {
         self.targeted = targeted
         self.failureReports = failureReports
         self.successProbes = successProbes
@@ -2098,6 +2166,9 @@ public struct CampaignStats: Equatable, Hashable {
         self.coverageLo = coverageLo
         self.coverageHi = coverageHi
         self.coverageBasis = coverageBasis
+        self.presumedMissedHi = presumedMissedHi
+        self.presumedUnheardHi = presumedUnheardHi
+        self.settlementHeld = settlementHeld
     }
 
     
@@ -2138,7 +2209,10 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
                 coverage: FfiConverterOptionDouble.read(from: &buf), 
                 coverageLo: FfiConverterOptionDouble.read(from: &buf), 
                 coverageHi: FfiConverterOptionDouble.read(from: &buf), 
-                coverageBasis: FfiConverterOptionString.read(from: &buf)
+                coverageBasis: FfiConverterOptionString.read(from: &buf), 
+                presumedMissedHi: FfiConverterOptionUInt64.read(from: &buf), 
+                presumedUnheardHi: FfiConverterOptionUInt64.read(from: &buf), 
+                settlementHeld: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -2166,6 +2240,9 @@ public struct FfiConverterTypeCampaignStats: FfiConverterRustBuffer {
         FfiConverterOptionDouble.write(value.coverageLo, into: &buf)
         FfiConverterOptionDouble.write(value.coverageHi, into: &buf)
         FfiConverterOptionString.write(value.coverageBasis, into: &buf)
+        FfiConverterOptionUInt64.write(value.presumedMissedHi, into: &buf)
+        FfiConverterOptionUInt64.write(value.presumedUnheardHi, into: &buf)
+        FfiConverterBool.write(value.settlementHeld, into: &buf)
     }
 }
 
@@ -3636,6 +3713,16 @@ public enum FallbackPolicy: Equatable, Hashable {
          * Devices per minute.
          */perMinute: UInt32
     )
+    /**
+     * A repair proportionate to the damage: poll a random sample of the silent targets,
+     * `per_minute` devices per minute, then rebroadcast, keep polling only while each
+     * device found costs at most three sessions, or wait for check-ins.
+     */
+    case repair(
+        /**
+         * Devices per minute.
+         */perMinute: UInt32
+    )
 
 
 
@@ -3664,6 +3751,9 @@ public struct FfiConverterTypeFallbackPolicy: FfiConverterRustBuffer {
         case 3: return .unicast(perMinute: try FfiConverterUInt32.read(from: &buf)
         )
         
+        case 4: return .repair(perMinute: try FfiConverterUInt32.read(from: &buf)
+        )
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3682,6 +3772,11 @@ public struct FfiConverterTypeFallbackPolicy: FfiConverterRustBuffer {
         
         case let .unicast(perMinute):
             writeInt(&buf, Int32(3))
+            FfiConverterUInt32.write(perMinute, into: &buf)
+            
+        
+        case let .repair(perMinute):
+            writeInt(&buf, Int32(4))
             FfiConverterUInt32.write(perMinute, into: &buf)
             
         }
@@ -4487,6 +4582,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_serverhost_record_rebroadcast() != 60747) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_record_sample() != 624) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_remove_master_key() != 54200) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4506,6 +4604,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() != 2543) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_set_settlement_limit() != 11604) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_stats() != 51487) {

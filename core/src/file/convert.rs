@@ -42,22 +42,23 @@ impl FileCoverage {
             ("none", None) => Fallback::None,
             ("rebroadcast", None) => Fallback::Rebroadcast,
             ("unicast", Some(per_minute)) => Fallback::Unicast { per_minute },
-            ("unicast", None) => {
+            ("repair", Some(per_minute)) => Fallback::Repair { per_minute },
+            ("unicast" | "repair", None) => {
                 return Err(problem(
                     "coverage.pace",
-                    "a unicast fallback needs a pace (devices per minute)",
+                    "a unicast or repair fallback needs a pace (devices per minute)",
                 ));
             }
             ("none" | "rebroadcast", Some(_)) => {
                 return Err(problem(
                     "coverage.pace",
-                    "only a unicast fallback has a pace",
+                    "only a unicast or repair fallback has a pace",
                 ));
             }
             (other, _) => {
                 return Err(problem(
                     "coverage.fallback",
-                    format!("{other:?} is not one of none, rebroadcast, unicast"),
+                    format!("{other:?} is not one of none, rebroadcast, unicast, repair"),
                 ));
             }
         };

@@ -23,6 +23,7 @@ pub mod keys;
 mod server;
 #[cfg(feature = "server")]
 mod server_core;
+mod server_coverage;
 #[cfg(feature = "server")]
 mod sharded;
 mod streams;

@@ -12,8 +12,7 @@ use crate::host::streams::{Rejections, Streams};
 use crate::model::{Campaign, CampaignId, Timestamp};
 use crate::payload::{PayloadLimits, ServerKey, build_payload};
 use crate::server::{
-    CampaignStats, CareOrder, CoverageFloor, Fallback, FallbackDue, InFlightCare, Server,
-    ServerCommand, ServerState,
+    CampaignStats, CareOrder, CoverageFloor, InFlightCare, Server, ServerCommand, ServerState,
 };
 use crate::store::{AnyStore, EventStore};
 
@@ -131,7 +130,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
 
     /// Runs `cmd` on `campaign`'s stream and flushes. A campaign that does not exist is
     /// the decider's own `unknown-campaign` refusal.
-    fn run(
+    pub(super) fn run(
         &mut self,
         campaign: &CampaignId,
         cmd: &ServerCommand,
@@ -396,7 +395,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         self.operator(campaign, cmd)
     }
 
-    fn operator(&mut self, campaign: &str, cmd: ServerCommand) -> Result<(), HostError> {
+    pub(super) fn operator(&mut self, campaign: &str, cmd: ServerCommand) -> Result<(), HostError> {
         self.run(&campaign_id(campaign)?, &cmd)?;
         Ok(())
     }
@@ -419,55 +418,6 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
     }
 
-    /// Which of `devices` are in `campaign`'s success sample (`sampled(salt, id, ppm)`), and
-    /// of those, which are *silent*: no probe, no report, no check-in yet. Pass the targets
-    /// from the host's directory: the count of the first is what [`Self::set_sampled_targets`]
-    /// takes; the second names the devices to poll by unicast to tell "missed the
-    /// broadcast" from "probe lost". One hash per device; nothing is stored.
-    pub fn sample<'a>(
-        &self,
-        campaign: &str,
-        devices: impl IntoIterator<Item = &'a str>,
-    ) -> Result<SampleView, HostError> {
-        let id = campaign_id(campaign)?;
-        let state = self
-            .state(&id)
-            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?;
-        let c = state.campaign()?;
-        let ppm = c.schedule.sample_success_ppm;
-        let mut view = SampleView::default();
-        for d in devices {
-            let d = device_id(d)?;
-            if crate::slot::sampled(&c.salt, &d, ppm) {
-                view.sampled += 1;
-                if !state.cases.contains_key(&d) {
-                    view.silent.push(d.to_string());
-                }
-            }
-        }
-        Ok(view)
-    }
-
-    /// Records how many of `campaign`'s targets are in its success sample (count them with
-    /// [`Self::sample`] over the host's directory; an explicit target list is counted at
-    /// creation). From then on the coverage estimate is conditioned on the known sample and
-    /// valid for this campaign (`CoverageBasis::KnownSample`). Tell it again after a
-    /// revision (its salt, and so its sample, may change).
-    pub fn set_sampled_targets(
-        &mut self,
-        campaign: &str,
-        sampled_targets: u64,
-        now: Timestamp,
-    ) -> Result<(), HostError> {
-        self.operator(
-            campaign,
-            ServerCommand::SizeSample {
-                sampled_targets,
-                at: now,
-            },
-        )
-    }
-
     /// Care orders of `campaign` dispatched and not answered yet, the soonest to expire
     /// first. One without an outcome by its `expires` counts as a failed attempt at the next
     /// [`Self::tick`].
@@ -478,85 +428,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
     }
 
-    /// Sets `campaign`'s coverage floor (a share in (0, 1]) and what runs below it (server-side
-    /// policy, kept across revisions; `docs/design.md`, "Coverage fallback"). The server
-    /// checks the reach interval once every report of a device that received the broadcast
-    /// is in, and at the deadline; below the floor it records `BroadcastDegraded`, and the
-    /// host then runs [`Self::fallback_due`] after every [`Self::tick`].
-    pub fn set_coverage_floor(
-        &mut self,
-        campaign: &str,
-        floor: f64,
-        fallback: Fallback,
-        now: Timestamp,
-    ) -> Result<(), HostError> {
-        let policy = CoverageFloor { floor, fallback };
-        self.operator(
-            campaign,
-            ServerCommand::SetCoverageFloor { policy, at: now },
-        )
-    }
-
-    /// What `campaign`'s coverage fallback asks of the host at `now`: nothing, a
-    /// rebroadcast (then [`Self::record_rebroadcast`]), or a unicast batch (then
-    /// [`Self::fallback_unicast`]).
-    pub fn fallback_due(&self, campaign: &str, now: Timestamp) -> Result<FallbackDue, HostError> {
-        Ok(self.named_state(campaign)?.fallback_due(now))
-    }
-
-    /// Records that the host broadcast `campaign`'s payload again, as its rebroadcast
-    /// fallback asked.
-    pub fn record_rebroadcast(&mut self, campaign: &str, now: Timestamp) -> Result<(), HostError> {
-        self.operator(campaign, ServerCommand::RecordRebroadcast { at: now })
-    }
-
-    /// Picks and records `campaign`'s next unicast fallback batch from `directory` (the
-    /// host's target ids, in any order): the smallest ids after the cursor that the server has
-    /// heard nothing from, as many as the pace allows now. Returns them; the host opens a DM
-    /// session with each and passes the revision it holds to [`Self::check_in`]: one that
-    /// missed the broadcast gets the payload as care ([`Self::next_care`]). When the batch
-    /// holds every remaining silent target the fallback is done. Returns an empty list when
-    /// no batch is due.
-    pub fn fallback_unicast<'a>(
-        &mut self,
-        campaign: &str,
-        directory: impl IntoIterator<Item = &'a str>,
-        now: Timestamp,
-    ) -> Result<Vec<String>, HostError> {
-        let id = campaign_id(campaign)?;
-        let state = self.named_state(campaign)?;
-        let FallbackDue::Unicast { allowance, after } = state.fallback_due(now) else {
-            return Ok(vec![]);
-        };
-        // The `allowance` smallest silent ids after the cursor (a max-heap of the best so far).
-        let k = usize::try_from(allowance).unwrap_or(usize::MAX);
-        let mut best = std::collections::BinaryHeap::new();
-        let mut candidates = 0u64;
-        for d in directory {
-            let d = device_id(d)?;
-            if after.as_ref().is_some_and(|a| &d <= a) || state.cases.contains_key(&d) {
-                continue;
-            }
-            candidates += 1;
-            if best.len() < k {
-                best.push(d);
-            } else if best.peek().is_some_and(|top| &d < top) {
-                best.pop();
-                best.push(d);
-            }
-        }
-        let devices = best.into_sorted_vec();
-        let done = candidates <= allowance;
-        let cmd = ServerCommand::RecordFallbackUnicast {
-            devices: devices.clone(),
-            done,
-            at: now,
-        };
-        self.run(&id, &cmd)?;
-        Ok(devices.into_iter().map(|d| d.to_string()).collect())
-    }
-
-    fn named_state(&self, campaign: &str) -> Result<&ServerState, HostError> {
+    pub(super) fn named_state(&self, campaign: &str) -> Result<&ServerState, HostError> {
         let id = campaign_id(campaign)?;
         self.state(&id)
             .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))

@@ -77,6 +77,9 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             at,
         } => {
             state.counters.checkins_behind += 1;
+            if polled(state, device) {
+                state.tally.poll_found += 1;
+            }
             // A device whose case ended (recovered, escalated, given up, or a success probe)
             // and is behind again: the case opens again; the device is failed once.
             let cycle = reopen(state, device) + 1;
@@ -270,6 +273,10 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                 reach: *reach,
                 at: *at,
             });
+            let tl = &state.tally;
+            state.fallback.silent_at_degradation = state
+                .targeted
+                .saturating_sub(tl.reporters + tl.behind + tl.probes);
         }
         ServerEvent::Rebroadcast { at } => state.fallback.rebroadcast_at = Some(*at),
         ServerEvent::FallbackUnicastSent {
@@ -297,6 +304,22 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             state.presumed_ok_at_settle = Some(*presumed_ok);
         }
     }
+}
+
+/// Whether a repair polled `device`: it is at or before the cursor in the poll order (the
+/// host polls the silent targets in that order, so every one up to the cursor was polled).
+fn polled(state: &ServerState, device: &DeviceId) -> bool {
+    let f = &state.fallback;
+    let (Some(c), Some(policy), Some(_), Some(cursor)) = (
+        state.campaign.as_ref(),
+        f.policy,
+        f.degraded,
+        f.unicast_cursor.as_ref(),
+    ) else {
+        return false;
+    };
+    matches!(policy.fallback, fallback::Fallback::Repair { .. })
+        && !fallback::poll_before(c, policy.fallback, cursor, device)
 }
 
 /// Takes the case of `device` that ended out of the counts before a new one replaces it (its

@@ -41,7 +41,30 @@ pub enum Fallback {
         /// Devices per minute (1 to [`MAX_FALLBACK_PER_MINUTE`]).
         per_minute: u32,
     },
+    /// A repair proportionate to the damage (0.10; `docs/design.md`, "Repair"): poll a
+    /// random sample of the silent targets first (the pilot, in
+    /// [`poll_key`](crate::slot::poll_key) order), estimate the share of them lacking the
+    /// payload with an interval, then rebroadcast when some surely lack it and a broadcast
+    /// still fits before the deadline; else keep polling by unicast, paced, only while the
+    /// sample says each device found costs at most [`REPAIR_SESSIONS_PER_FOUND`] sessions;
+    /// else wait for check-ins.
+    Repair {
+        /// Devices per minute the polls are paced at (1 to [`MAX_FALLBACK_PER_MINUTE`]).
+        per_minute: u32,
+    },
 }
+
+/// Most DM sessions per device found a repair's unicast polling may cost: it keeps polling
+/// only while the lower bound of the share found among the polled is at least the inverse.
+pub const REPAIR_SESSIONS_PER_FOUND: u64 = 3;
+/// Most silent targets a repair's pilot polls (at least [`REPAIR_PILOT_MIN`], and a
+/// fiftieth of the silent targets in between).
+pub const REPAIR_PILOT_MAX: u64 = 200;
+/// Fewest silent targets a repair's pilot polls (all of them when fewer are silent).
+pub const REPAIR_PILOT_MIN: u64 = 30;
+/// How long a repair waits after a batch for the polled devices' answers before it judges
+/// the sample.
+pub const REPAIR_ANSWER_WAIT: Duration = Duration::from_mins(15);
 
 impl Fallback {
     /// Short stable name: `none`, `rebroadcast`, `unicast`.
@@ -50,6 +73,7 @@ impl Fallback {
             Fallback::None => "none",
             Fallback::Rebroadcast => "rebroadcast",
             Fallback::Unicast { .. } => "unicast",
+            Fallback::Repair { .. } => "repair",
         }
     }
 }
@@ -72,7 +96,7 @@ impl CoverageFloor {
                 self.floor
             ));
         }
-        if let Fallback::Unicast { per_minute } = self.fallback
+        if let Fallback::Unicast { per_minute } | Fallback::Repair { per_minute } = self.fallback
             && !(1..=MAX_FALLBACK_PER_MINUTE).contains(&per_minute)
         {
             return Err(format!(
@@ -102,6 +126,9 @@ pub struct FallbackState {
     pub unicast_last_at: Option<Timestamp>,
     /// The host's directory has no further silent target.
     pub unicast_done: bool,
+    /// The silent targets when the degradation was found (the repair's pilot is sized on
+    /// them).
+    pub silent_at_degradation: u64,
 }
 
 /// The check that found the broadcast degraded.
@@ -124,11 +151,12 @@ pub enum FallbackDue {
     /// reports time before the deadline).
     Rebroadcast,
     /// Send the payload by unicast to up to `allowance` silent targets after `after` (in
-    /// ascending id order), then record them.
+    /// ascending id order; for a repair, in ascending `(poll_key, id)` order), then record
+    /// them.
     Unicast {
         /// How many devices the pace allows now.
         allowance: u64,
-        /// The cursor: only ids greater than this one.
+        /// The cursor: only devices after this one.
         after: Option<DeviceId>,
     },
     /// The pace allows no device before `at`.
@@ -198,6 +226,7 @@ pub(super) fn due(state: &ServerState, now: Timestamp) -> FallbackDue {
             FallbackDue::Rebroadcast
         }
         Fallback::Rebroadcast => FallbackDue::Nothing,
+        Fallback::Repair { per_minute } => repair_due(state, per_minute, since, now),
         Fallback::Unicast { .. } if f.unicast_done => FallbackDue::Nothing,
         Fallback::Unicast { per_minute } => {
             match allowance(per_minute, since, f.unicast_sent, now) {
@@ -211,6 +240,94 @@ pub(super) fn due(state: &ServerState, now: Timestamp) -> FallbackDue {
             }
         }
     }
+}
+
+/// How many silent targets a repair's pilot polls.
+pub fn repair_pilot(silent: u64) -> u64 {
+    (silent / 50)
+        .clamp(REPAIR_PILOT_MIN, REPAIR_PILOT_MAX)
+        .min(silent)
+}
+
+/// What a repair asks at `now`: the pilot first; once its answers had time to come, judge
+/// the share found among the polled (`docs/design.md`, "Repair").
+fn repair_due(
+    state: &ServerState,
+    per_minute: u32,
+    since: Timestamp,
+    now: Timestamp,
+) -> FallbackDue {
+    let f = &state.fallback;
+    let paced = |cap: u64| match allowance(per_minute, since, f.unicast_sent, now).min(cap) {
+        0 => FallbackDue::WaitUntil {
+            at: next_minute(per_minute, since, f.unicast_sent),
+        },
+        allowance => FallbackDue::Unicast {
+            allowance,
+            after: f.unicast_cursor.clone(),
+        },
+    };
+    let pilot = repair_pilot(f.silent_at_degradation);
+    if !f.unicast_done && f.unicast_sent < pilot {
+        return paced(pilot - f.unicast_sent);
+    }
+    if let Some(last) = f.unicast_last_at
+        && now < last.plus(REPAIR_ANSWER_WAIT)
+    {
+        return FallbackDue::WaitUntil {
+            at: last.plus(REPAIR_ANSWER_WAIT),
+        };
+    }
+    match repair_choice(state, now) {
+        RepairChoice::Rebroadcast => FallbackDue::Rebroadcast,
+        RepairChoice::Poll => paced(u64::MAX),
+        RepairChoice::Wait => FallbackDue::Nothing,
+    }
+}
+
+/// What a repair does once its pilot's answers are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepairChoice {
+    /// Some polled devices surely lack the payload and a broadcast still fits: broadcast it
+    /// again (once).
+    Rebroadcast,
+    /// The share found pays for polling: keep polling by unicast, paced.
+    Poll,
+    /// Neither: wait for the targets' check-ins.
+    Wait,
+}
+
+/// The repair's choice from the polls so far: rebroadcast when the pilot found any device
+/// lacking the payload and a broadcast now leaves its reports time; keep polling while the
+/// share found is surely at least `1 / REPAIR_SESSIONS_PER_FOUND`; else wait.
+pub fn repair_choice(state: &ServerState, now: Timestamp) -> RepairChoice {
+    let f = &state.fallback;
+    if state.tally.poll_found > 0 && f.rebroadcast_at.is_none() && rebroadcast_fits(state, now) {
+        return RepairChoice::Rebroadcast;
+    }
+    let (_, lo, _) = crate::stats::wilson_interval(state.tally.poll_found, f.unicast_sent);
+    if !f.unicast_done && lo * REPAIR_SESSIONS_PER_FOUND as f64 >= 1.0 {
+        RepairChoice::Poll
+    } else {
+        RepairChoice::Wait
+    }
+}
+
+/// Whether `a` comes before `b` in `policy`'s poll order: ascending id for `unicast`,
+/// ascending `(poll_key, id)` for `repair`.
+pub fn poll_before(campaign: &Campaign, policy: Fallback, a: &DeviceId, b: &DeviceId) -> bool {
+    match policy {
+        Fallback::Repair { .. } => poll_rank(campaign, a) < poll_rank(campaign, b),
+        _ => a < b,
+    }
+}
+
+/// `device`'s place in a repair's poll order.
+pub fn poll_rank<'a>(campaign: &Campaign, device: &'a DeviceId) -> (u64, &'a DeviceId) {
+    (
+        crate::slot::poll_key(&campaign.salt, device.as_bytes()),
+        device,
+    )
 }
 
 /// Whether a broadcast at `now` leaves time for its reports and retries before the deadline
@@ -240,6 +357,28 @@ pub(super) fn next_wake(state: &ServerState) -> Option<Timestamp> {
         Fallback::Unicast { per_minute } if !f.unicast_done => {
             let last = f.unicast_last_at?;
             Some(next_minute(per_minute, since, f.unicast_sent).max(next_after(last, since)))
+        }
+        Fallback::Repair { per_minute } => {
+            let last = f.unicast_last_at?;
+            if f.unicast_sent < repair_pilot(f.silent_at_degradation) && !f.unicast_done {
+                return Some(
+                    next_minute(per_minute, since, f.unicast_sent).max(next_after(last, since)),
+                );
+            }
+            // Once the answers had time to come, a wake only when the host will record
+            // something then (a rebroadcast or a batch): waiting for check-ins needs none,
+            // and a wake that records nothing would come again at the same instant.
+            let answers = last.plus(REPAIR_ANSWER_WAIT);
+            let at = answers.max(state.clock);
+            match repair_choice(state, at) {
+                RepairChoice::Rebroadcast => Some(at),
+                RepairChoice::Poll => Some(
+                    next_minute(per_minute, since, f.unicast_sent)
+                        .max(next_after(last, since))
+                        .max(answers),
+                ),
+                RepairChoice::Wait => None,
+            }
         }
         _ => None,
     }

@@ -27,7 +27,8 @@ pub use estimate::{MAX_SETTLEMENT_HOLD, PresumedBound, SETTLEMENT_RECHECK};
 pub use events::{EscalationReason, PauseReason, ServerEvent};
 pub use fallback::{
     CoverageFloor, Degraded, Fallback, FallbackDue, FallbackState, MAX_FALLBACK_PER_MINUTE,
-    check_times,
+    REPAIR_ANSWER_WAIT, REPAIR_PILOT_MAX, REPAIR_PILOT_MIN, REPAIR_SESSIONS_PER_FOUND,
+    RepairChoice, check_times, poll_before, poll_rank, repair_choice, repair_pilot,
 };
 pub use sample::{SLOT_BINS, SampleProfile, bin_reports_end, nominal_send, slot_bin};
 pub use sharded::{MAX_SHARDS, ShardRouter, ShardedState, command_device, device_of};

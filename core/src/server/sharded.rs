@@ -385,7 +385,7 @@ impl ShardedState {
     pub fn next_wake(&self) -> Option<Timestamp> {
         self.shards
             .iter()
-            .filter_map(ServerState::next_wake)
+            .filter_map(ServerState::case_wake)
             .chain(self.control.next_wake())
             .min()
     }

@@ -206,6 +206,9 @@ pub struct Tally {
     /// Of those devices' attempts, the ones sent before the first that was accepted (lost
     /// on the way, or refused for a passing reason).
     pub attempts_before_first: u64,
+    /// Of the silent targets a repair polled, those found behind (their check-in opened a
+    /// case): the sample the repair judges.
+    pub poll_found: u64,
 }
 
 /// Adds `after - before` to `sum` field by field: the sharded server keeps its campaign's
@@ -234,6 +237,7 @@ impl Tally {
             lateness_ms: _,
             first_reports: _,
             attempts_before_first: _,
+            poll_found: _,
         } = *before;
         let add = |sum: &mut u64, b: u64, a: u64| *sum = sum.wrapping_add(a.wrapping_sub(b));
         add(&mut self.reporters, before.reporters, after.reporters);
@@ -259,6 +263,7 @@ impl Tally {
             before.attempts_before_first,
             after.attempts_before_first,
         );
+        add(&mut self.poll_found, before.poll_found, after.poll_found);
         for ((sum, b), a) in self
             .sampled_heard_by_slot
             .iter_mut()
@@ -477,12 +482,7 @@ impl ServerState {
     /// [`ServerState::fallback_due`]). Timeouts fall due while care is paused too (a paused campaign still
     /// learns that an order it sent went unanswered).
     pub fn next_wake(&self) -> Option<Timestamp> {
-        let care = if self.is_paused() {
-            None
-        } else {
-            self.care_queue.first().map(|(t, _)| *t)
-        };
-        let timeout = self.in_flight.first().map(|(t, _)| *t);
+        let cases = self.case_wake();
         let settle = match (&self.campaign, self.settled_at) {
             (Some(c), None) => Some(match self.settlement_held_at {
                 // Held back: checked again an hour after the last check.
@@ -493,10 +493,20 @@ impl ServerState {
         };
         let check = super::fallback::next_check(self);
         let fallback = super::fallback::next_wake(self);
-        [care, timeout, settle, check, fallback]
-            .into_iter()
-            .flatten()
-            .min()
+        [cases, settle, check, fallback].into_iter().flatten().min()
+    }
+
+    /// When the next scheduled care or care timeout falls due: the part of
+    /// [`Self::next_wake`] a sharded server takes from each shard (settlement, checks and
+    /// the fallback are campaign matters, judged on the campaign's summed state).
+    pub(crate) fn case_wake(&self) -> Option<Timestamp> {
+        let care = if self.is_paused() {
+            None
+        } else {
+            self.care_queue.first().map(|(t, _)| *t)
+        };
+        let timeout = self.in_flight.first().map(|(t, _)| *t);
+        care.into_iter().chain(timeout).min()
     }
 
     /// What the coverage fallback asks of the host at `now`

@@ -432,6 +432,7 @@ where
             last_resolved: None,
         },
         missed_now: std::collections::BTreeSet::new(),
+        poll_order: Vec::new(),
         messages: HashMap::new(),
         next_msg: 0,
         steps: 0,

@@ -437,3 +437,109 @@ fn after_a_degradation_reports_of_devices_silent_until_then_count_as_missed_not_
     assert_eq!(s.tally.reporters, before.reporters + 1);
     assert_eq!(s.tally.behind, before.behind + 1);
 }
+
+/// A repair polls a random sample first (the pilot, in poll-key order), waits for the
+/// answers, then rebroadcasts when some polled device lacked the payload and a broadcast
+/// still fits; when nothing was found it waits for check-ins; too late to rebroadcast, it
+/// keeps polling only while each device found costs at most three sessions.
+#[test]
+fn a_repair_samples_the_silent_targets_then_rebroadcasts_polls_on_or_waits() {
+    use devcare::server::{REPAIR_ANSWER_WAIT, poll_rank, repair_pilot};
+    let c = sampled_campaign();
+    let policy = floor(Fallback::Repair { per_minute: 1_000 });
+    let mut s = broadcast_with(&c, policy, 50);
+    let t = early_check(&c);
+    run::<Server>(&mut s, &[tick(t)]);
+    let silent = TARGETS - 50;
+    assert_eq!(s.fallback.silent_at_degradation, silent);
+    let pilot = repair_pilot(silent);
+    assert_eq!(pilot, 39, "a fiftieth of the silent targets, at least 30");
+    assert_eq!(
+        s.fallback_due(t),
+        FallbackDue::Unicast {
+            allowance: pilot,
+            after: None
+        }
+    );
+    // The pilot: the first silent targets in poll-key order, not in id order.
+    let mut fleet: Vec<DeviceId> = devices_where(&c, 1_950, false);
+    fleet.sort_by(|a, b| poll_rank(&c, a).cmp(&poll_rank(&c, b)));
+    let batch: Vec<DeviceId> = fleet[..pilot as usize].to_vec();
+    let mut by_id = batch.clone();
+    by_id.sort();
+    if by_id != batch {
+        let err = Server::decide(
+            &s,
+            &ServerCommand::RecordFallbackUnicast {
+                devices: by_id,
+                done: false,
+                at: t,
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("poll order"), "{err}");
+    }
+    run::<Server>(
+        &mut s,
+        &[ServerCommand::RecordFallbackUnicast {
+            devices: batch.clone(),
+            done: false,
+            at: t,
+        }],
+    );
+    // The answers get time to come.
+    let answers = t.plus(REPAIR_ANSWER_WAIT);
+    assert_eq!(s.fallback_due(t), FallbackDue::WaitUntil { at: answers });
+    // Nothing found: wait for check-ins (no wake for the repair: it has nothing to do).
+    assert_eq!(s.fallback_due(answers), FallbackDue::Nothing);
+    assert_ne!(s.next_wake(), Some(answers));
+    // One polled device was behind: rebroadcast.
+    let mut found = s.clone();
+    run::<Server>(
+        &mut found,
+        &[ServerCommand::CheckIn {
+            device: batch[0].clone(),
+            groups: vec![],
+            applied_revision: 0,
+            at: t,
+        }],
+    );
+    assert_eq!(found.tally.poll_found, 1);
+    assert!(found.next_wake().is_some_and(|w| w <= answers));
+    assert_eq!(found.fallback_due(answers), FallbackDue::Rebroadcast);
+    // A device behind that was not polled is not the pilot's finding.
+    let mut natural = s.clone();
+    run::<Server>(
+        &mut natural,
+        &[ServerCommand::CheckIn {
+            device: fleet[pilot as usize + 5].clone(),
+            groups: vec![],
+            applied_revision: 0,
+            at: t,
+        }],
+    );
+    assert_eq!(natural.tally.poll_found, 0);
+    // Too late to rebroadcast: polling goes on only while it pays (here 20 of 39 found:
+    // at least a third at 95%), and stops when it does not (1 of 39).
+    let late = c.report_deadline();
+    let mut many = s.clone();
+    for d in &batch[..20] {
+        run::<Server>(
+            &mut many,
+            &[ServerCommand::CheckIn {
+                device: d.clone(),
+                groups: vec![],
+                applied_revision: 0,
+                at: t,
+            }],
+        );
+    }
+    assert!(matches!(
+        many.fallback_due(Timestamp(late.0 - 1)),
+        FallbackDue::Unicast { .. }
+    ));
+    assert_eq!(
+        found.fallback_due(Timestamp(late.0 - 1)),
+        FallbackDue::Nothing
+    );
+}

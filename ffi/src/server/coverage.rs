@@ -35,6 +35,65 @@ pub unsafe extern "C" fn devcare_server_set_sampled_targets(
     })
 }
 
+/// Counts `campaign`'s success sample over the host's directory (`directory`, `n` target
+/// ids, each once) — how many are sampled and where their report slots fall — and records
+/// it: the coverage estimate is then valid for this campaign and knows which silent sampled
+/// devices may still probe, so a late probe is not taken for a missed broadcast. Preferred
+/// over `devcare_server_set_sampled_targets`. `*sampled` receives the count. Tell it again
+/// after a revision.
+///
+/// # Safety
+/// `campaign` NUL-terminated; `directory` `n` NUL-terminated strings (NULL when `n` is 0);
+/// `sampled` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_record_sample(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    directory: *const *const c_char,
+    n: usize,
+    now_ms: u64,
+    sampled: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = server);
+        let id = try_str!(campaign);
+        let dir = try_str_array!(directory, n);
+        try_out!(sampled);
+        let count = try_host!(h.host.record_sample(
+            id,
+            dir.iter().map(String::as_str),
+            Timestamp(now_ms)
+        ));
+        put!(sampled, count);
+        DEVCARE_OK
+    })
+}
+
+/// Sets `campaign`'s limit on targets wrongly presumed OK (`has_limit` false lifts it):
+/// above `max_presumed_unknown` at the deadline the campaign stays open
+/// (`devcare_stats.settlement_held`), checked hourly, until check-ins bring the server's 95%
+/// bound within it — at most 7 days after the deadline. Server-side policy, kept across
+/// revisions.
+///
+/// # Safety
+/// `campaign` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_server_set_settlement_limit(
+    server: *mut devcare_server,
+    campaign: *const c_char,
+    has_limit: bool,
+    max_presumed_unknown: u64,
+    now_ms: u64,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = server);
+        let id = try_str!(campaign);
+        let limit = has_limit.then_some(max_presumed_unknown);
+        try_host!(h.host.set_settlement_limit(id, limit, Timestamp(now_ms)));
+        DEVCARE_OK
+    })
+}
+
 /// Whether `device` is in `campaign`'s success sample (`*sampled`) and, if so, whether the
 /// server has heard nothing from it yet (`*silent`: poll it by unicast to tell a missed
 /// broadcast from a lost probe). A host loops over its directory with it.
@@ -67,10 +126,14 @@ pub const DEVCARE_FALLBACK_NONE: u32 = 0;
 pub const DEVCARE_FALLBACK_REBROADCAST: u32 = 1;
 /// Coverage fallback: unicast the payload to the silent targets, paced.
 pub const DEVCARE_FALLBACK_UNICAST: u32 = 2;
+/// Coverage fallback: a repair proportionate to the damage — poll a random sample of the
+/// silent targets (paced), then rebroadcast, keep polling while it pays, or wait for
+/// check-ins.
+pub const DEVCARE_FALLBACK_REPAIR: u32 = 3;
 
 /// Sets `campaign`'s coverage floor (`floor` in (0, 1]) and what runs below it:
-/// `DEVCARE_FALLBACK_NONE`, `_REBROADCAST` or `_UNICAST` at `per_minute` devices per
-/// minute (ignored otherwise). Server-side policy, kept across revisions. The server checks
+/// `DEVCARE_FALLBACK_NONE`, `_REBROADCAST`, or `_UNICAST` / `_REPAIR` at `per_minute`
+/// devices per minute (ignored otherwise). Server-side policy, kept across revisions. The server checks
 /// the reach interval once every report of a device that received the broadcast is in, and
 /// at the deadline; below the floor it records `BroadcastDegraded` and the host then calls
 /// `devcare_server_fallback_due` after every `devcare_server_tick`. `DEVCARE_FALLBACK` for
@@ -95,11 +158,12 @@ pub unsafe extern "C" fn devcare_server_set_coverage_floor(
             DEVCARE_FALLBACK_NONE => Fallback::None,
             DEVCARE_FALLBACK_REBROADCAST => Fallback::Rebroadcast,
             DEVCARE_FALLBACK_UNICAST => Fallback::Unicast { per_minute },
+            DEVCARE_FALLBACK_REPAIR => Fallback::Repair { per_minute },
             other => {
                 return fail(
                     DEVCARE_INVALID_ARGUMENT,
                     format!(
-                        "fallback {other} is not DEVCARE_FALLBACK_NONE, _REBROADCAST or _UNICAST"
+                        "fallback {other} is not DEVCARE_FALLBACK_NONE, _REBROADCAST, _UNICAST or _REPAIR"
                     ),
                 );
             }

@@ -150,6 +150,16 @@ pub struct devcare_stats {
     pub coverage_lo: f64,
     /// 95% interval, high.
     pub coverage_hi: f64,
+    /// A bound on the targets presumed OK that are not is available (sampling is on).
+    pub has_presumed_bound: bool,
+    /// Of the targets presumed OK, how many may have missed the payload and not checked in
+    /// yet (95% upper bound).
+    pub presumed_missed_hi: u64,
+    /// Of the targets presumed OK, how many may have failed with every report lost (95%
+    /// upper bound).
+    pub presumed_unheard_hi: u64,
+    /// The deadline passed but the bound is above the campaign's limit: not settled yet.
+    pub settlement_held: bool,
 }
 
 /// Reads `campaign`'s statistics into `*out`.
@@ -196,6 +206,10 @@ pub unsafe extern "C" fn devcare_server_stats(
                 coverage: c.map_or(0.0, |c| c.estimate),
                 coverage_lo: c.map_or(0.0, |c| c.lo),
                 coverage_hi: c.map_or(0.0, |c| c.hi),
+                has_presumed_bound: st.presumed_bound.is_some(),
+                presumed_missed_hi: st.presumed_bound.map_or(0, |b| b.missed),
+                presumed_unheard_hi: st.presumed_bound.map_or(0, |b| b.unheard),
+                settlement_held: st.settlement_held,
             }
         );
         DEVCARE_OK

@@ -80,6 +80,46 @@ int main(void) {
   ASSERT(count == 2 && picked[FLEET - 3] && picked[FLEET - 4] && !picked[FLEET - 1]);
 
   devcare_server_free(srv);
+
+  /* A repair with the sample counted over the directory (count and slot bins) and a limit
+   * on the targets wrongly presumed OK. */
+  CHECK(devcare_server_open(NULL, MASTER, &srv));
+  CHECK(devcare_server_create_campaign(srv, TOML, strlen(TOML), FLEET, T0, campaign, sizeof campaign));
+  uint64_t recorded = 0;
+  EXPECT(devcare_server_record_sample(srv, campaign, NULL, FLEET, T0, &recorded), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_server_record_sample(srv, campaign, dir, FLEET, T0, NULL), DEVCARE_NULL_ARGUMENT);
+  CHECK(devcare_server_record_sample(srv, campaign, dir, FLEET, T0, &recorded));
+  ASSERT(recorded == sampled_n);
+  CHECK(devcare_server_set_settlement_limit(srv, campaign, true, 0, T0));
+  CHECK(devcare_server_set_coverage_floor(srv, campaign, 0.99, DEVCARE_FALLBACK_REPAIR, 5, T0));
+  CHECK(devcare_server_build_payload(srv, campaign, SIGNING_SEED, T0 + 6 * 60 * MIN, T0, payload,
+                                     sizeof payload, &len));
+  CHECK(devcare_server_tick(srv, T0 + MIN, &wake));
+  CHECK(devcare_server_tick(srv, wake, NULL));
+  /* The pilot: every silent target of so small a fleet, five a minute. */
+  CHECK(devcare_server_fallback_due(srv, campaign, wake, &action, &allowance, &at));
+  ASSERT(action == DEVCARE_FALLBACK_DUE_UNICAST && allowance == 5);
+  uint64_t t = wake;
+  for (int batch = 0; batch < 4; batch++, t += MIN) {
+    CHECK(devcare_server_fallback_unicast(srv, campaign, dir, FLEET, t, picked, &count));
+    ASSERT(count == 5);
+  }
+  /* Then it waits for the answers; none came behind: nothing more to poll. */
+  CHECK(devcare_server_fallback_due(srv, campaign, t, &action, &allowance, &at));
+  ASSERT(action == DEVCARE_FALLBACK_DUE_WAIT && at == t - MIN + 15 * MIN);
+  CHECK(devcare_server_fallback_due(srv, campaign, at, &action, &allowance, &at));
+  ASSERT(action == DEVCARE_FALLBACK_DUE_NOTHING);
+  /* At the deadline the bound is above the limit of 0: settlement is held back. */
+  devcare_stats st;
+  CHECK(devcare_server_tick(srv, T0 + 6 * 60 * MIN, NULL));
+  CHECK(devcare_server_stats(srv, campaign, &st));
+  ASSERT(st.has_presumed_bound && st.presumed_missed_hi > 0);
+  ASSERT(st.settlement_held && !st.settled);
+  CHECK(devcare_server_set_settlement_limit(srv, campaign, false, 0, T0 + 6 * 60 * MIN));
+  CHECK(devcare_server_tick(srv, T0 + 7 * 60 * MIN, NULL));
+  CHECK(devcare_server_stats(srv, campaign, &st));
+  ASSERT(st.settled && !st.settlement_held);
+  devcare_server_free(srv);
   printf("fallback: ok\n");
   return 0;
 }

@@ -248,15 +248,15 @@ fn a_bad_coverage_section_fails_with_its_location_and_creates_nothing() {
         ),
         (
             "floor = \"99%\"\nfallback = \"carrier-pigeon\"",
-            "c.toml:17:12: coverage.fallback: \"carrier-pigeon\" is not one of none, rebroadcast, unicast",
+            "c.toml:17:12: coverage.fallback: \"carrier-pigeon\" is not one of none, rebroadcast, unicast, repair",
         ),
         (
             "floor = \"99%\"\nfallback = \"unicast\"",
-            "c.toml:15:1: coverage.pace: a unicast fallback needs a pace (devices per minute)",
+            "c.toml:15:1: coverage.pace: a unicast or repair fallback needs a pace (devices per minute)",
         ),
         (
             "floor = \"99%\"\npace = 10",
-            "c.toml:17:8: coverage.pace: only a unicast fallback has a pace",
+            "c.toml:17:8: coverage.pace: only a unicast or repair fallback has a pace",
         ),
         (
             "floor = \"99%\"\nfallback = \"unicast\"\npace = 0",

@@ -28,6 +28,10 @@ pub(crate) struct SimArgs {
     /// Seed of every random choice: the same seed gives the same result.
     #[arg(long, default_value_t = 1)]
     pub(super) seed: u64,
+    /// Run world SEED of a sweep exactly: its seed and the campaign salt the sweep gave it
+    /// (what a sweep's replay line uses).
+    #[arg(long, value_name = "SEED", conflicts_with_all = ["seed", "sweep", "calibrate"])]
+    pub(super) world: Option<u64>,
     /// Campaign file [default: a built-in APN campaign using every condition kind].
     #[arg(long, value_name = "FILE.toml")]
     pub(super) campaign: Option<PathBuf>,
@@ -55,11 +59,13 @@ pub(crate) struct SimArgs {
     /// (`none`: no floor) [default: the campaign file's `[coverage]`, else 0.99].
     #[arg(long, value_name = "SHARE|none")]
     pub(super) coverage_floor: Option<String>,
-    /// What runs below the floor (with --coverage-floor, or the default floor).
+    /// What runs below the floor (with --coverage-floor, or the default floor): `repair`
+    /// polls a random sample of the silent targets and then rebroadcasts, keeps polling
+    /// only while it pays, or waits for check-ins; `unicast` polls every silent target.
     #[arg(
         long,
-        default_value = "unicast",
-        value_name = "none|rebroadcast|unicast"
+        default_value = "repair",
+        value_name = "none|rebroadcast|unicast|repair"
     )]
     pub(super) fallback: String,
     /// Most targets presumed OK that may not be (the server's 95% bound) for the campaign
@@ -67,7 +73,7 @@ pub(crate) struct SimArgs {
     /// the bound within it [default: no limit].
     #[arg(long, value_name = "N")]
     pub(super) max_presumed_unknown: Option<u64>,
-    /// Devices per minute the unicast fallback polls.
+    /// Devices per minute the unicast or repair fallback polls.
     #[arg(long, default_value_t = 2_000, value_name = "N")]
     pub(super) fallback_pace: u32,
     /// What goes wrong between devices, channel and server (`docs/design.md`, "Fault
@@ -167,9 +173,12 @@ pub(super) fn coverage_floor(
         "unicast" => Fallback::Unicast {
             per_minute: a.fallback_pace,
         },
+        "repair" => Fallback::Repair {
+            per_minute: a.fallback_pace,
+        },
         other => {
             return Err(input(format!(
-                "--fallback: {other:?} is not one of none, rebroadcast, unicast"
+                "--fallback: {other:?} is not one of none, rebroadcast, unicast, repair"
             )));
         }
     };

@@ -60,6 +60,10 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
     cfg.loss = a.loss;
     cfg.care_success = a.care_success;
     cfg.seed = a.seed;
+    if let Some(world) = a.world {
+        cfg.seed = world;
+        cfg.campaign.salt = devcare::sim::world_salt(world);
+    }
     cfg.checkin_interval = checkin;
     cfg.revise_at = a
         .revise_at

@@ -151,6 +151,16 @@ pub(super) fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64
                     "polled {} silent targets by unicast at {per_minute}/min",
                     f.unicast_sent
                 ),
+                Some(Fallback::Repair { per_minute }) => format!(
+                    "repair: polled {} silent targets (a random sample) at {per_minute}/min{}, {:.2} DM sessions per device found",
+                    f.unicast_sent,
+                    if f.rebroadcast {
+                        ", then rebroadcast"
+                    } else {
+                        ""
+                    },
+                    f.unicast_sent as f64 / f.reached_missed.max(1) as f64
+                ),
                 _ => "none run".to_string(),
             };
             let _ = writeln!(

@@ -210,7 +210,7 @@ fn sweep_text(
 /// The one-line command that replays world `seed` of a sweep.
 fn replay_command(a: &SimArgs, cfg: &FleetConfig, seed: u64) -> String {
     let mut cmd = format!(
-        "devcare simulate --store memory --devices {} --seed {seed} --faults {} --fail-rate {} --loss {} --care-success {} --checkin-interval {}",
+        "devcare simulate --store memory --devices {} --world {seed} --faults {} --fail-rate {} --loss {} --care-success {} --checkin-interval {}",
         cfg.devices, a.faults, cfg.fail_rate, cfg.loss, cfg.care_success, a.checkin_interval
     );
     for (flag, v) in [
@@ -229,7 +229,7 @@ fn replay_command(a: &SimArgs, cfg: &FleetConfig, seed: u64) -> String {
     if let Some(c) = &a.campaign {
         let _ = write!(cmd, " --campaign {}", c.display());
     }
-    if a.coverage_floor.is_some() || a.fallback != "unicast" || a.fallback_pace != 2_000 {
+    if a.coverage_floor.is_some() || a.fallback != "repair" || a.fallback_pace != 2_000 {
         let _ = write!(
             cmd,
             " --coverage-floor {} --fallback {} --fallback-pace {}",

@@ -103,11 +103,16 @@ pub(in crate::server) fn record_fallback_unicast_with(
             devices.len()
         ));
     }
+    let c = state.campaign()?;
+    let policy = state
+        .fallback
+        .policy
+        .map_or(crate::server::Fallback::None, |p| p.fallback);
     let mut prev = after.as_ref();
     for d in devices {
-        if prev.is_some_and(|p| d <= p) {
+        if prev.is_some_and(|p| !fallback::poll_before(c, policy, p, d)) {
             return refuse(format!(
-                "device {d} is not after the cursor or the previous device: a batch runs in ascending id order"
+                "device {d} is not after the cursor or the previous device: a batch runs in the poll order (ascending ids; for a repair, ascending poll keys)"
             ));
         }
         if has_case(d) {

@@ -111,6 +111,8 @@ pub(super) struct Sim<'a, S, P, B> {
     /// Devices that missed the current revision's broadcast and were not reached since
     /// (ground truth).
     pub(super) missed_now: BTreeSet<u64>,
+    /// The fleet's device indices in a repair's poll order (made when a repair first polls).
+    pub(super) poll_order: Vec<u64>,
     /// Messages in flight, by id.
     pub(super) messages: HashMap<u64, Msg>,
     /// Message ids handed out (also the key of each message's fault draws).

@@ -198,16 +198,54 @@ where
                 }
             }
             FallbackDue::Unicast { allowance, after } => {
-                let mut i = after.as_ref().map_or(0, |d| device_index(d) + 1);
+                let repair = matches!(
+                    self.server.campaign().fallback.policy.map(|p| p.fallback),
+                    Some(crate::server::Fallback::Repair { .. })
+                );
+                let n = self.ctx.cfg.devices;
+                // The fleet in the poll order: ascending ids, or for a repair ascending
+                // (poll key, id) — each batch a random sample of the silent targets left.
+                if repair && self.poll_order.len() as u64 != n {
+                    let salt = self.ctx.campaign.salt;
+                    let mut buf = [0u8; crate::sim::ID_BUF];
+                    let mut keyed: Vec<(u64, u64)> = (0..n)
+                        .map(|i| {
+                            let id = crate::sim::device_id_bytes(i, &mut buf);
+                            (crate::slot::poll_key(&salt, id), i)
+                        })
+                        .collect();
+                    keyed.sort_unstable();
+                    self.poll_order = keyed.into_iter().map(|(_, i)| i).collect();
+                }
+                let at_index = |k: u64| {
+                    if repair {
+                        self.poll_order[k as usize]
+                    } else {
+                        k
+                    }
+                };
+                let mut k = match after.as_ref() {
+                    None => 0,
+                    Some(d) if repair => {
+                        let key = crate::slot::poll_key(&self.ctx.campaign.salt, d.as_bytes());
+                        let salt = self.ctx.campaign.salt;
+                        let mut buf = [0u8; crate::sim::ID_BUF];
+                        self.poll_order.partition_point(|&i| {
+                            let id = crate::sim::device_id_bytes(i, &mut buf);
+                            (crate::slot::poll_key(&salt, id), i) <= (key, device_index(d))
+                        }) as u64
+                    }
+                    Some(d) => device_index(d) + 1,
+                };
                 let mut batch = Vec::new();
-                while i < self.ctx.cfg.devices && (batch.len() as u64) < allowance {
-                    let id = device_id(i);
+                while k < n && (batch.len() as u64) < allowance {
+                    let id = device_id(at_index(k));
                     if self.server.case(&id).is_none() {
                         batch.push(id);
                     }
-                    i += 1;
+                    k += 1;
                 }
-                let done = i >= self.ctx.cfg.devices;
+                let done = k >= n;
                 let sent = batch.len() as u64;
                 let indices: Vec<u64> = batch.iter().map(device_index).collect();
                 self.server(

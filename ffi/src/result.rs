@@ -202,6 +202,12 @@ result_codes! {
     DEVCARE_BREAKER_NOT_TRIPPED = 418,
     /// An override without who or why, or with either over 200 bytes.
     DEVCARE_OVERRIDE_UNEXPLAINED = 419,
+    /// A per-group threshold call that does not fit the campaign or its groups (more than
+    /// 16 groups, a bad ratio, after the first failure report, a group not paused).
+    DEVCARE_GROUP_BREAKER = 420,
+    /// Care dispatch for a device whose group's own threshold paused its care: lift it with
+    /// `devcare_server_override_group_abort` (who and why).
+    DEVCARE_GROUP_PAUSED = 421,
     /// The campaign file does not parse or validate (message has file:line:col).
     DEVCARE_CAMPAIGN_INVALID = 500,
 }

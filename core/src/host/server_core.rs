@@ -438,6 +438,11 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         &self.keys
     }
 
+    /// The key directory, to change (keys, groups).
+    pub fn directory_mut(&mut self) -> &mut D {
+        &mut self.keys
+    }
+
     /// The store.
     pub fn store(&self) -> &S {
         &self.store

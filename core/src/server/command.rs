@@ -123,6 +123,27 @@ pub enum ServerCommand {
         /// The host's time when it gives the command (ms since the epoch).
         at: Timestamp,
     },
+    /// Set the campaign's per-group thresholds (server-side policy, kept across revisions;
+    /// an empty list clears them): before the revision's first failure report, while no
+    /// group is paused.
+    SetGroupBreakers {
+        /// The thresholds (at most [`MAX_BREAKER_GROUPS`](crate::server::MAX_BREAKER_GROUPS)).
+        breakers: Vec<crate::server::GroupBreaker>,
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
+    /// Someone lifts a group's pause on purpose, saying who and why (both logged). The
+    /// group's threshold stays quiet from then on.
+    OverrideGroupAbort {
+        /// The group.
+        group: String,
+        /// Who (1–200 bytes).
+        by: String,
+        /// Why (1–200 bytes).
+        why: String,
+        /// The host's time when it gives the command (ms since the epoch).
+        at: Timestamp,
+    },
     /// Set (or replace) the campaign's coverage floor and fallback (server-side policy,
     /// kept across revisions). Refused once the current revision is degraded, and when the
     /// campaign samples no device (nothing to measure coverage with).
@@ -173,6 +194,8 @@ impl ServerCommand {
             | C::Pause { at: x, .. }
             | C::Resume { at: x, .. }
             | C::OverrideAbort { at: x, .. }
+            | C::SetGroupBreakers { at: x, .. }
+            | C::OverrideGroupAbort { at: x, .. }
             | C::SetCoverageFloor { at: x, .. }
             | C::RecordRebroadcast { at: x, .. }
             | C::RecordFallbackUnicast { at: x, .. }
@@ -198,6 +221,8 @@ impl ServerCommand {
             | C::Pause { at: x, .. }
             | C::Resume { at: x, .. }
             | C::OverrideAbort { at: x, .. }
+            | C::SetGroupBreakers { at: x, .. }
+            | C::OverrideGroupAbort { at: x, .. }
             | C::SetCoverageFloor { at: x, .. }
             | C::RecordRebroadcast { at: x, .. }
             | C::RecordFallbackUnicast { at: x, .. }

@@ -124,6 +124,14 @@ pub enum ServerError {
     /// A coverage floor or fallback command that does not fit the campaign or its fallback.
     #[error("coverage fallback: {0}")]
     Fallback(String),
+    /// A per-group threshold command that does not fit the campaign or its groups.
+    #[error("group breaker: {0}")]
+    GroupBreaker(String),
+    /// Care dispatch for a device whose group's threshold paused its care.
+    #[error(
+        "care is paused for group {0:?} by its own threshold; lift it with override-group-abort (who and why)"
+    )]
+    GroupPaused(String),
 }
 
 impl ServerError {
@@ -164,7 +172,9 @@ impl ServerError {
             | ServerError::RevisionNotNewer { .. }
             | ServerError::BroadcastTooLate { .. }
             | ServerError::AlreadyBroadcast
-            | ServerError::Fallback(_) => 500,
+            | ServerError::Fallback(_)
+            | ServerError::GroupBreaker(_)
+            | ServerError::GroupPaused(_) => 500,
         }
     }
 }

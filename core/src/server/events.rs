@@ -6,7 +6,7 @@ use crate::model::{Campaign, DeviceId, Timestamp};
 use crate::report::ReportKind;
 #[cfg(doc)]
 use crate::server::ServerState;
-use crate::server::{CoverageFloor, PresumedBound, SampleProfile};
+use crate::server::{CoverageFloor, GroupBreaker, PresumedBound, SampleProfile};
 use crate::stats::Coverage;
 
 /// Why a device was escalated.
@@ -291,6 +291,44 @@ pub enum ServerEvent {
         /// When it happened: the time of the command that caused it.
         at: Timestamp,
     },
+    /// The campaign's per-group thresholds were set (server-side policy, 0.10; kept across
+    /// revisions).
+    GroupBreakersSet {
+        /// The thresholds, in bit order.
+        breakers: Vec<GroupBreaker>,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// A failure reporter belongs to groups with thresholds of their own (bit `i` for the
+    /// `i`-th): its failure counts once in each, and its care is held while one is paused.
+    CaseGrouped {
+        /// The device.
+        device: DeviceId,
+        /// Its groups' bits.
+        groups: u16,
+    },
+    /// A group's failure ratio passed its own threshold: its failure reporters' care is
+    /// held; the rest of the campaign goes on.
+    GroupPaused {
+        /// The group.
+        group: String,
+        /// The figures it tripped on.
+        reason: PauseReason,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
+    /// Someone lifted a group's pause on purpose (`OverrideGroupAbort`); the group's
+    /// threshold stays quiet from then on.
+    GroupAbortOverridden {
+        /// The group.
+        group: String,
+        /// Who lifted it.
+        by: String,
+        /// Why.
+        why: String,
+        /// When it happened: the time of the command that caused it.
+        at: Timestamp,
+    },
 }
 
 impl ServerEvent {
@@ -301,7 +339,7 @@ impl ServerEvent {
     pub fn time(&self) -> Option<Timestamp> {
         use ServerEvent as E;
         match self {
-            E::CareScheduled { .. } => None,
+            E::CareScheduled { .. } | E::CaseGrouped { .. } => None,
             E::CampaignCreated { at, .. }
             | E::BroadcastSent { at }
             | E::ReportAccepted { at, .. }
@@ -330,7 +368,10 @@ impl ServerEvent {
             | E::CheckedInCurrent { at, .. }
             | E::PresumedBounded { at, .. }
             | E::SettlementLimitSet { at, .. }
-            | E::SettlementHeld { at, .. } => Some(*at),
+            | E::SettlementHeld { at, .. }
+            | E::GroupBreakersSet { at, .. }
+            | E::GroupPaused { at, .. }
+            | E::GroupAbortOverridden { at, .. } => Some(*at),
         }
     }
 }

@@ -69,6 +69,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             };
             let mut case = Case::opened(origin, *at, *evaluated_at, cycle);
             case.silent_until_degraded = silent_until_degraded;
+            case.breaker_groups = state.cases.get(device).map_or(0, |c| c.breaker_groups);
             state.cases.insert(device.clone(), case);
         }
         ServerEvent::CheckInBehind {
@@ -87,9 +88,9 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             let origin = CaseOrigin::CheckInBehind {
                 applied_revision: *applied_revision,
             };
-            state
-                .cases
-                .insert(device.clone(), Case::opened(origin, *at, *at, cycle));
+            let mut case = Case::opened(origin, *at, *at, cycle);
+            case.breaker_groups = state.cases.get(device).map_or(0, |c| c.breaker_groups);
+            state.cases.insert(device.clone(), case);
         }
         ServerEvent::CheckedInCurrent { device, at } => {
             if !state.cases.contains_key(device) {
@@ -113,7 +114,12 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                     due: *due,
                 };
                 case.care_settings = settings.clone();
-                state.care_queue.insert((*due, device.clone()));
+                let queue = if state.groups.holds(case.breaker_groups) {
+                    &mut state.held_care
+                } else {
+                    &mut state.care_queue
+                };
+                queue.insert((*due, device.clone()));
             }
         }
         ServerEvent::CareDispatched {
@@ -125,6 +131,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             if let (Some(case), Some(care)) = (state.cases.get_mut(device), timeout) {
                 leave_care(
                     &mut state.care_queue,
+                    &mut state.held_care,
                     &mut state.in_flight,
                     device,
                     case.status,
@@ -150,6 +157,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                 }
                 leave_care(
                     &mut state.care_queue,
+                    &mut state.held_care,
                     &mut state.in_flight,
                     device,
                     case.status,
@@ -170,6 +178,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             if let Some(case) = state.cases.get_mut(device) {
                 leave_care(
                     &mut state.care_queue,
+                    &mut state.held_care,
                     &mut state.in_flight,
                     device,
                     case.status,
@@ -189,6 +198,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             if let Some(case) = state.cases.get_mut(device) {
                 leave_care(
                     &mut state.care_queue,
+                    &mut state.held_care,
                     &mut state.in_flight,
                     device,
                     case.status,
@@ -201,6 +211,7 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             if let Some(case) = state.cases.get_mut(device) {
                 leave_care(
                     &mut state.care_queue,
+                    &mut state.held_care,
                     &mut state.in_flight,
                     device,
                     case.status,
@@ -226,6 +237,36 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
             state.operator_paused = None;
         }
         ServerEvent::OperatorPaused { at } => state.operator_paused = Some(*at),
+        ServerEvent::GroupBreakersSet { breakers, .. } => {
+            state.groups = crate::server::GroupBreakers::new(breakers.clone());
+        }
+        ServerEvent::CaseGrouped { device, groups } => {
+            if let Some(case) = state.cases.get_mut(device) {
+                let new = groups & !case.breaker_groups;
+                for (i, n) in state.tally.group_failures.iter_mut().enumerate() {
+                    if new & (1 << i) != 0 {
+                        *n += 1;
+                    }
+                }
+                case.breaker_groups |= groups;
+            }
+        }
+        ServerEvent::GroupPaused { group, reason, at } => {
+            if let Some(i) = state.groups.index_of(group) {
+                state.groups.paused[i] = Some(BreakerTrip {
+                    since: *at,
+                    reason: *reason,
+                });
+                rehold(state);
+            }
+        }
+        ServerEvent::GroupAbortOverridden { group, .. } => {
+            if let Some(i) = state.groups.index_of(group) {
+                state.groups.paused[i] = None;
+                state.groups.overridden |= 1 << i;
+                rehold(state);
+            }
+        }
         ServerEvent::CampaignRevised {
             campaign, targeted, ..
         } => {
@@ -237,12 +278,15 @@ pub(super) fn evolve(state: &mut ServerState, event: &ServerEvent) {
                 policy: state.fallback.policy,
                 ..FallbackState::default()
             };
+            let groups =
+                crate::server::GroupBreakers::new(std::mem::take(&mut state.groups.breakers));
             *state = ServerState {
                 campaign: Some((**campaign).clone()),
                 targeted: *targeted,
                 earlier,
                 fallback,
                 max_presumed_unknown: state.max_presumed_unknown,
+                groups,
                 ..ServerState::default()
             };
         }
@@ -446,16 +490,49 @@ fn count(state: &mut ServerState, device: &DeviceId, origin: Origin, delta: i8) 
     }
 }
 
+/// Puts scheduled care on the care queue or the held set as the groups' pauses now say.
+fn rehold(state: &mut ServerState) {
+    let held = |s: &ServerState, dev: &DeviceId| {
+        s.cases
+            .get(dev)
+            .is_some_and(|c| s.groups.holds(c.breaker_groups))
+    };
+    let hold: Vec<_> = state
+        .care_queue
+        .iter()
+        .filter(|(_, d)| held(state, d))
+        .cloned()
+        .collect();
+    let release: Vec<_> = state
+        .held_care
+        .iter()
+        .filter(|(_, d)| !held(state, d))
+        .cloned()
+        .collect();
+    for k in hold {
+        state.care_queue.remove(&k);
+        state.held_care.insert(k);
+    }
+    for k in release {
+        state.held_care.remove(&k);
+        state.care_queue.insert(k);
+    }
+}
+
 /// Takes `device` off the care queue or the in-flight set, whichever its `status` puts it on.
 fn leave_care(
     queue: &mut BTreeSet<(Timestamp, DeviceId)>,
+    held: &mut BTreeSet<(Timestamp, DeviceId)>,
     in_flight: &mut BTreeSet<(Timestamp, DeviceId)>,
     device: &DeviceId,
     status: CaseStatus,
 ) {
     match status {
         CaseStatus::CareScheduled { due, .. } => {
-            queue.remove(&(due, device.clone()));
+            let key = (due, device.clone());
+            if !queue.remove(&key) {
+                held.remove(&key);
+            }
         }
         CaseStatus::CareInFlight { expires, .. } => {
             in_flight.remove(&(expires, device.clone()));

@@ -17,6 +17,7 @@ mod estimate;
 mod events;
 mod evolve;
 mod fallback;
+mod group_breaker;
 mod sample;
 mod sharded;
 mod state;
@@ -30,6 +31,7 @@ pub use fallback::{
     REPAIR_ANSWER_WAIT, REPAIR_PILOT_MAX, REPAIR_PILOT_MIN, REPAIR_SESSIONS_PER_FOUND,
     RepairChoice, check_times, poll_before, poll_rank, repair_choice, repair_pilot,
 };
+pub use group_breaker::{GroupBreaker, GroupBreakerStatus, GroupBreakers, MAX_BREAKER_GROUPS};
 pub use sample::{SLOT_BINS, SampleProfile, bin_reports_end, nominal_send, slot_bin};
 pub use sharded::{MAX_SHARDS, ShardRouter, ShardedState, command_device, device_of};
 pub use state::{
@@ -102,6 +104,12 @@ impl Decider for Server {
             C::Pause { at } => decide::pause(state, t(at)),
             C::Resume { at } => decide::resume(state, t(at)),
             C::OverrideAbort { by, why, at } => decide::override_abort(state, by, why, t(at)),
+            C::SetGroupBreakers { breakers, at } => {
+                group_breaker::set_group_breakers(state, breakers, t(at))
+            }
+            C::OverrideGroupAbort { group, by, why, at } => {
+                group_breaker::override_group_abort(state, group, by, why, t(at))
+            }
             C::SetCoverageFloor { policy, at } => decide::set_coverage_floor(state, policy, t(at)),
             C::RecordRebroadcast { at } => decide::record_rebroadcast(state, t(at)),
             C::RecordFallbackUnicast { devices, done, at } => {

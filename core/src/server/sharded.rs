@@ -95,7 +95,8 @@ pub fn device_of(event: &ServerEvent) -> Option<&DeviceId> {
         | E::DeviceEscalated { device, .. }
         | E::CareAbandoned { device, .. }
         | E::CareTimedOut { device, .. }
-        | E::CheckedInCurrent { device, .. } => Some(device),
+        | E::CheckedInCurrent { device, .. }
+        | E::CaseGrouped { device, .. } => Some(device),
         E::CampaignCreated { .. }
         | E::BroadcastSent { .. }
         | E::CampaignPaused { .. }
@@ -114,7 +115,10 @@ pub fn device_of(event: &ServerEvent) -> Option<&DeviceId> {
         | E::SampleProfiled { .. }
         | E::PresumedBounded { .. }
         | E::SettlementLimitSet { .. }
-        | E::SettlementHeld { .. } => None,
+        | E::SettlementHeld { .. }
+        | E::GroupBreakersSet { .. }
+        | E::GroupPaused { .. }
+        | E::GroupAbortOverridden { .. } => None,
     }
 }
 

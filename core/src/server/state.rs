@@ -92,6 +92,9 @@ pub struct Case {
     /// (a late report of an evaluation before the degradation is a broadcast receiver's). The
     /// coverage tally counts it with the devices that checked in behind.
     pub silent_until_degraded: bool,
+    /// The groups with thresholds of their own this device's failure counted in (bit `i`
+    /// for the `i`-th, `CaseGrouped`); kept when the case reopens.
+    pub breaker_groups: u16,
 }
 
 impl Case {
@@ -112,6 +115,7 @@ impl Case {
             dispatched: 0,
             timed_out: 0,
             silent_until_degraded: false,
+            breaker_groups: 0,
         }
     }
 
@@ -209,6 +213,9 @@ pub struct Tally {
     /// Of the silent targets a repair polled, those found behind (their check-in opened a
     /// case): the sample the repair judges.
     pub poll_found: u64,
+    /// Failure reporters per group with a threshold of its own
+    /// ([`GroupBreakers`](crate::server::GroupBreakers), by bit).
+    pub group_failures: [u32; crate::server::MAX_BREAKER_GROUPS],
 }
 
 /// Adds `after - before` to `sum` field by field: the sharded server keeps its campaign's
@@ -238,6 +245,7 @@ impl Tally {
             first_reports: _,
             attempts_before_first: _,
             poll_found: _,
+            group_failures: _,
         } = *before;
         let add = |sum: &mut u64, b: u64, a: u64| *sum = sum.wrapping_add(a.wrapping_sub(b));
         add(&mut self.reporters, before.reporters, after.reporters);
@@ -269,6 +277,12 @@ impl Tally {
             .iter_mut()
             .zip(before.sampled_heard_by_slot)
             .zip(after.sampled_heard_by_slot)
+            .chain(
+                self.group_failures
+                    .iter_mut()
+                    .zip(before.group_failures)
+                    .zip(after.group_failures),
+            )
         {
             *sum = sum.wrapping_add(a.wrapping_sub(b));
         }
@@ -384,6 +398,9 @@ pub struct ServerState {
     pub cases: BTreeMap<DeviceId, Case>,
     /// Scheduled, undispatched care, by due time.
     pub care_queue: BTreeSet<(Timestamp, DeviceId)>,
+    /// Scheduled care held by a group's pause ([`GroupBreakers`](crate::server::GroupBreakers)),
+    /// by due time: back on `care_queue` when the group's pause is lifted.
+    pub held_care: BTreeSet<(Timestamp, DeviceId)>,
     /// Dispatched care awaiting its outcome, by the time it expires.
     pub in_flight: BTreeSet<(Timestamp, DeviceId)>,
     /// The abort threshold's pause, if it paused care: since when and why.
@@ -421,6 +438,8 @@ pub struct ServerState {
     pub earlier: Vec<(u32, CampaignStats)>,
     /// The coverage floor, its checks and the fallback's progress.
     pub fallback: FallbackState,
+    /// The per-group thresholds and their pauses.
+    pub groups: crate::server::GroupBreakers,
 }
 
 impl ServerState {

@@ -68,7 +68,7 @@ impl Ctx<'_> {
             c.settings.len()
         ];
         let mut after = Duration::from_secs(2);
-        if self.fate.unit(TAG_FAIL, i, self.round) < self.cfg.fail_rate {
+        if self.fate.unit(TAG_FAIL, i, self.round) < self.cfg.fail_rate_of(i) {
             let r = self.fate.u64(TAG_MODE, i, self.round);
             let modes = injuries(c, r);
             let pick = modes.get((r % modes.len().max(1) as u64) as usize).copied();

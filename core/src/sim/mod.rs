@@ -11,10 +11,12 @@ mod devices;
 mod fate;
 mod faults;
 mod server;
+mod sweep;
 mod world;
 
 pub use faults::{FaultCounts, Faults, Violation};
 pub use server::{OneStream, Sharded, SimServer, SimStore};
+pub use sweep::{SweepOutcome, sweep, world_salt};
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
@@ -58,6 +60,13 @@ pub struct FleetConfig {
     pub threads: usize,
     /// How devices send their reports to the server.
     pub transport: Transport,
+    /// Split the fleet into this many directory groups (`g0`, `g1`, …; device `i` in
+    /// `g{i mod groups}`), each with the campaign's abort threshold as its own
+    /// (`SetGroupBreakers`). 0: no groups.
+    pub groups: u32,
+    /// The share of group `g0`'s devices whose provisioning fails (one bad cohort), in
+    /// place of `fail_rate`.
+    pub bad_group_fail_rate: Option<f64>,
 }
 
 /// How simulated devices send their reports: each crosses the server host's production
@@ -103,6 +112,29 @@ impl FleetConfig {
             faults: Faults::none(),
             threads: 1,
             transport: Transport::Binary,
+            groups: 0,
+            bad_group_fail_rate: None,
+        }
+    }
+}
+
+impl FleetConfig {
+    /// Device `i`'s group, when the fleet is split into groups.
+    pub fn group_of(&self, i: u64) -> Option<u32> {
+        (self.groups > 0).then(|| (i % u64::from(self.groups)) as u32)
+    }
+
+    /// The number of devices in group `g`.
+    pub fn group_size(&self, g: u32) -> u64 {
+        let n = u64::from(self.groups.max(1));
+        self.devices / n + u64::from(u64::from(g) < self.devices % n)
+    }
+
+    /// The share of device `i`'s kind whose provisioning fails.
+    pub fn fail_rate_of(&self, i: u64) -> f64 {
+        match (self.group_of(i), self.bad_group_fail_rate) {
+            (Some(0), Some(r)) => r,
+            _ => self.fail_rate,
         }
     }
 }
@@ -161,6 +193,9 @@ pub struct FleetOutcome {
     /// Times the abort threshold paused care (each lifted by the simulated operator an hour
     /// later; a pause the truth does not bear out ends the world as `false-pause`).
     pub breaker_pauses: u64,
+    /// Groups whose own threshold paused their care (each lifted by the simulated operator
+    /// an hour later; a pause the group's truth does not bear out is `false-pause`).
+    pub group_pauses: Vec<String>,
     /// When the last case was resolved (recovered, escalated or given up), if one was.
     pub last_resolved: Option<crate::model::Timestamp>,
     /// The server's bound on targets wrongly presumed OK at settlement, and the truth then:
@@ -369,6 +404,22 @@ fn check(cfg: &FleetConfig) -> Result<(), SimError> {
     if cfg.devices == 0 {
         return Err(SimError::Config("at least one device is needed".into()));
     }
+    if cfg.groups as usize > crate::server::MAX_BREAKER_GROUPS
+        || u64::from(cfg.groups) > cfg.devices
+    {
+        return Err(SimError::Config(format!(
+            "groups: {} is more than {} or more than the devices",
+            cfg.groups,
+            crate::server::MAX_BREAKER_GROUPS
+        )));
+    }
+    if let Some(r) = cfg.bad_group_fail_rate
+        && (!(0.0..=1.0).contains(&r) || cfg.groups == 0)
+    {
+        return Err(SimError::Config(
+            "bad group fail rate: within 0..=1, and only with groups".into(),
+        ));
+    }
     cfg.faults.validate().map_err(SimError::Config)?;
     Ok(())
 }
@@ -427,6 +478,7 @@ where
             gave_up_reporting: 0,
             reports_refused_for_good: 0,
             breaker_pauses: 0,
+            group_pauses: Vec::new(),
             first_check: None,
             settlement: None,
             last_resolved: None,
@@ -440,6 +492,7 @@ where
         work_done: 0,
         hosts: HashMap::new(),
         ever_bad: std::collections::HashSet::new(),
+        group_failed: vec![0; cfg.groups as usize],
         powered_off: std::collections::HashSet::new(),
         server_backoff: None,
         last_activity: cfg.campaign.issued_at,
@@ -456,141 +509,6 @@ where
         .since(cfg.campaign.issued_at);
     out.stats = stats;
     Ok((out, sim.server))
-}
-
-/// What a sweep of many seeds found.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SweepOutcome {
-    /// Seeds run.
-    pub seeds: u64,
-    /// Faults injected over all seeds, by kind.
-    pub faults: FaultCounts,
-    /// Seeds that broke an invariant (or failed otherwise), with what broke, by seed.
-    pub failures: Vec<(u64, String)>,
-    /// Seeds whose final coverage interval held the broadcast's true coverage, of those
-    /// with an interval.
-    pub coverage_held: u64,
-    /// Seeds with a coverage interval.
-    pub coverage_checked: u64,
-    /// Failed devices that gave up reporting unheard, over all seeds.
-    pub gave_up_reporting: u64,
-    /// Reports sent over all seeds, and failure reports + probes the server took.
-    pub reports_sent: u64,
-    /// Reports accepted over all seeds.
-    pub reports_accepted: u64,
-    /// Pauses by the abort threshold over all seeds (a false one is an invariant
-    /// violation, `false-pause`, among `failures`).
-    pub breaker_pauses: u64,
-    /// Targets left unresolved at the end, over all seeds.
-    pub unresolved: u64,
-    /// Seeds whose first coverage check's reach interval held the true share of targets
-    /// holding the payload then, of those that checked.
-    pub first_check_held: u64,
-    /// Seeds whose server made a coverage check.
-    pub first_check_count: u64,
-    /// Sum of the first checks' reach intervals' widths (divide by `first_check_count`).
-    pub first_check_width: f64,
-    /// Seeds whose settlement bound was at least the true number of targets wrongly
-    /// presumed OK.
-    pub bound_held: u64,
-    /// Seeds that settled with a bound.
-    pub bound_count: u64,
-    /// Sum of the bounds (divide by `bound_count`).
-    pub bound_sum: u64,
-    /// Sum of the true numbers of targets wrongly presumed OK at settlement.
-    pub wrongly_presumed: u64,
-    /// Sum of the final coverage intervals' widths (divide by `coverage_checked`).
-    pub coverage_width: f64,
-}
-
-/// The campaign salt [`sweep`] gives world `seed` (each world its own, as each campaign
-/// has its own): run `simulate` with it to repeat one world of a sweep.
-pub fn world_salt(seed: u64) -> [u8; 16] {
-    let secret = Fate::new(seed).secret(fate::TAG_WORLD_SALT);
-    let mut salt = [0u8; 16];
-    salt.copy_from_slice(&secret[..16]);
-    salt
-}
-
-/// Runs `cfg` for every seed of `seeds` on `threads` threads (each seed its own world,
-/// events discarded) and gathers the faults and the broken invariants. The result does not
-/// depend on the thread count.
-pub fn sweep(cfg: &FleetConfig, seeds: std::ops::Range<u64>, threads: usize) -> SweepOutcome {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let next = AtomicU64::new(seeds.start);
-    let results: Mutex<Vec<(u64, Result<FleetOutcome, String>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= seeds.end {
-                        break;
-                    }
-                    let mut c = cfg.clone();
-                    c.seed = seed;
-                    // Each world its own salt: slots and the success sample differ from
-                    // world to world as they do from campaign to campaign.
-                    c.campaign.salt = world_salt(seed);
-                    // The seeds already keep every thread busy.
-                    c.threads = 1;
-                    let r = simulate(&c, |_| Ok(()))
-                        .map(|(out, _)| out)
-                        .map_err(|e| e.to_string());
-                    results
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push((seed, r));
-                }
-            });
-        }
-    });
-    let mut results = results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    results.sort_by_key(|(seed, _)| *seed);
-    let mut out = SweepOutcome::default();
-    for (seed, r) in results {
-        out.seeds += 1;
-        match r {
-            Err(e) => out.failures.push((seed, e)),
-            Ok(o) => {
-                for (k, n) in &o.faults {
-                    *out.faults.entry(k).or_default() += n;
-                }
-                out.gave_up_reporting += o.gave_up_reporting;
-                out.breaker_pauses += o.breaker_pauses;
-                out.unresolved += o.unresolved;
-                out.reports_sent += o.reports_sent;
-                out.reports_accepted += o.reports_accepted;
-                if let Some((reach, truth)) = o.first_check {
-                    out.first_check_count += 1;
-                    out.first_check_width += reach.hi - reach.lo;
-                    if reach.lo <= truth + 1e-12 && truth <= reach.hi + 1e-12 {
-                        out.first_check_held += 1;
-                    }
-                }
-                if let Some((bound, truth)) = o.settlement {
-                    out.bound_count += 1;
-                    out.bound_sum += bound.total();
-                    out.wrongly_presumed += truth;
-                    if truth <= bound.total() {
-                        out.bound_held += 1;
-                    }
-                }
-                if let Some(cv) = o.stats.coverage {
-                    out.coverage_checked += 1;
-                    out.coverage_width += cv.hi - cv.lo;
-                    let truth = 1.0 - o.missed as f64 / o.devices as f64;
-                    if cv.lo <= truth + 1e-12 && truth <= cv.hi + 1e-12 {
-                        out.coverage_held += 1;
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

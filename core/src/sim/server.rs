@@ -131,6 +131,8 @@ pub trait SimServer {
     /// Events the host's store holds for the campaign (to check that refused input
     /// appends nothing).
     fn appended(&self) -> u64;
+    /// Puts `device` in `groups` in the host's directory (it outlives restarts).
+    fn set_groups(&mut self, device: &DeviceId, groups: Vec<String>);
 }
 
 /// The single-stream host: one campaign stream, [`ServerHost`].
@@ -207,6 +209,11 @@ impl<S: EventStore> SimServer for OneStream<'_, S> {
     }
     fn appended(&self) -> u64 {
         self.server.version(&self.campaign)
+    }
+    fn set_groups(&mut self, device: &DeviceId, groups: Vec<String>) {
+        self.server
+            .directory_mut()
+            .set_groups(device.clone(), groups);
     }
     fn restart(&mut self) -> Result<bool, StoreError> {
         let reopened = ServerHost::on_store(self.store, self.server.directory().clone())?;
@@ -365,6 +372,9 @@ impl<S: EventStore + Sync> SimServer for Sharded<'_, S> {
                     .sum::<u64>()
             })
             .sum()
+    }
+    fn set_groups(&mut self, device: &DeviceId, groups: Vec<String>) {
+        self.keys.set_groups(device.clone(), groups);
     }
     fn restart(&mut self) -> Result<bool, StoreError> {
         let reopened = Self::worker(

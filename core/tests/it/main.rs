@@ -4,6 +4,7 @@
 mod common;
 mod device_rules;
 mod fallback_rules;
+mod group_breaker_rules;
 mod properties;
 mod server_rules;
 mod validation;

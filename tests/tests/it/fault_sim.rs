@@ -269,6 +269,32 @@ fn the_breaker_pauses_a_broken_rollout_and_never_a_healthy_one() {
     assert_eq!(broken.unresolved, 0);
 }
 
+/// One bad cohort pauses alone: a 100,000-device fleet in ten directory groups, each with
+/// the campaign's threshold (5%, 200 reports) as its own; group g0 fails at 30%, the rest at
+/// 2% (4.8% overall). In every world g0's threshold pauses g0's care, no other group's
+/// does and the campaign's does not (a pause the truth does not bear out ends the world
+/// as `false-pause`); the simulated operator lifts g0's an hour later and every failure
+/// is cared for.
+#[test]
+fn a_bad_group_pauses_alone() {
+    let mut cfg = config(100_000, Faults::realistic());
+    cfg.loss = 0.0;
+    cfg.groups = 10;
+    cfg.bad_group_fail_rate = Some(0.3);
+    let out = sweep(&cfg, 0..2, 2);
+    assert!(out.failures.is_empty(), "{:#?}", out.failures);
+    assert_eq!(
+        out.group_pauses,
+        [("g0".to_string(), 2)].into_iter().collect(),
+        "g0 pauses in each world, no other group does"
+    );
+    assert_eq!(
+        out.breaker_pauses, 0,
+        "the campaign's threshold stays quiet"
+    );
+    assert_eq!(out.unresolved, 0);
+}
+
 /// A silent sampled device is pending while its probe may still come (`docs/design.md`,
 /// "Coverage under loss"): under harsh faults (a tenth of reporting devices off for up to
 /// four hours) the reach interval at the first coverage check holds the truth, and so does

@@ -132,6 +132,8 @@ fn server_errors() -> Vec<ServerError> {
         ServerError::PausedByBreaker,
         ServerError::BreakerNotTripped,
         ServerError::OverrideUnexplained,
+        ServerError::GroupBreaker(s()),
+        ServerError::GroupPaused(s()),
     ]
 }
 
@@ -161,6 +163,8 @@ fn server_variant(e: &ServerError) -> usize {
         ServerError::PausedByBreaker => 21,
         ServerError::BreakerNotTripped => 22,
         ServerError::OverrideUnexplained => 23,
+        ServerError::GroupBreaker(_) => 24,
+        ServerError::GroupPaused(_) => 25,
     }
 }
 

@@ -481,6 +481,46 @@ fn server_events_of(campaign: Campaign) -> Vec<(&'static str, ServerEvent)> {
                 at: t,
             },
         ),
+        (
+            "server.GroupBreakersSet",
+            ServerEvent::GroupBreakersSet {
+                breakers: vec![devcare::server::GroupBreaker {
+                    group: "model-x".into(),
+                    targeted: 10_000,
+                    failure_ratio: 0.05,
+                    min_reports: 200,
+                }],
+                at: t,
+            },
+        ),
+        (
+            "server.CaseGrouped",
+            ServerEvent::CaseGrouped {
+                device: devcare::spec::fixtures::dev("IMEI:1"),
+                groups: 0b101,
+            },
+        ),
+        (
+            "server.GroupPaused",
+            ServerEvent::GroupPaused {
+                group: "model-x".into(),
+                reason: devcare::server::PauseReason {
+                    failure_reports: 612,
+                    targeted: 2_040,
+                    threshold: 0.05,
+                },
+                at: t,
+            },
+        ),
+        (
+            "server.GroupAbortOverridden",
+            ServerEvent::GroupAbortOverridden {
+                group: "model-x".into(),
+                by: "alice".into(),
+                why: "firmware 4.2 checked".into(),
+                at: t,
+            },
+        ),
     ]
 }
 

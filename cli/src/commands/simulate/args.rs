@@ -73,6 +73,14 @@ pub(crate) struct SimArgs {
     /// the bound within it [default: no limit].
     #[arg(long, value_name = "N")]
     pub(super) max_presumed_unknown: Option<u64>,
+    /// Split the fleet into N directory groups (g0, g1, …), each with the campaign's abort
+    /// threshold as its own: one bad cohort pauses alone (at most 16).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub(super) groups: u32,
+    /// Share of group g0's devices whose provisioning fails, in place of --fail-rate (one
+    /// bad cohort; with --groups).
+    #[arg(long, value_name = "P", requires = "groups")]
+    pub(super) bad_group_fail_rate: Option<f64>,
     /// Devices per minute the unicast or repair fallback polls.
     #[arg(long, default_value_t = 2_000, value_name = "N")]
     pub(super) fallback_pace: u32,

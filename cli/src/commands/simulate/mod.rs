@@ -72,6 +72,8 @@ pub(crate) fn run(a: &SimArgs, printer: Printer) -> Result<()> {
         .transpose()?;
     cfg.coverage_floor = coverage_floor(a, file_floor)?;
     cfg.max_presumed_unknown = a.max_presumed_unknown;
+    cfg.groups = a.groups;
+    cfg.bad_group_fail_rate = a.bad_group_fail_rate;
     cfg.faults = faults(a)?;
     cfg.transport = match a.transport.as_str() {
         "binary" => Transport::Binary,

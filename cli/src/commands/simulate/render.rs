@@ -178,6 +178,14 @@ pub(super) fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64
                 out.breaker_pauses
             );
         }
+        if !out.group_pauses.is_empty() {
+            let _ = writeln!(
+                t,
+                "  group thresholds    {:>10}   group pause(s) ({}), each overridden by the operator an hour later",
+                out.group_pauses.len(),
+                out.group_pauses.join(", ")
+            );
+        }
         if let Some(b) = st.breaker {
             let _ = writeln!(
                 t,
@@ -261,6 +269,7 @@ pub(super) fn report(printer: Printer, cfg: &FleetConfig, run: &Run, wall_s: f64
             "paused": st.paused,
             "operator_paused": st.operator_paused,
             "breaker_pauses": out.breaker_pauses,
+            "group_pauses": out.group_pauses,
             "coverage_estimate": st.coverage.map(|c| c.estimate),
             "coverage_ci95": st.coverage.map(|c| [c.lo, c.hi]),
             "coverage_basis": st.coverage.map(|c| c.basis.name()),

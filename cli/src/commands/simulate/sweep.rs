@@ -33,6 +33,7 @@ pub(super) fn run_sweep(a: &SimArgs, cfg: &FleetConfig, n: u64, printer: Printer
             })).collect::<Vec<_>>(),
             "coverage_held": out.coverage_held,
             "breaker_pauses": out.breaker_pauses,
+            "group_pauses": out.group_pauses,
             "unresolved": out.unresolved,
             "coverage_checked": out.coverage_checked,
             "gave_up_reporting": out.gave_up_reporting,
@@ -49,6 +50,20 @@ pub(super) fn run_sweep(a: &SimArgs, cfg: &FleetConfig, n: u64, printer: Printer
             out.failures.len(),
             out.seeds
         )))
+    }
+}
+
+/// `Some(minutes)` as `5h07m`, `None` as a dash.
+fn hours(m: Option<u64>) -> String {
+    m.map_or("—".into(), |m| format!("{}h{:02}m", m / 60, m % 60))
+}
+
+/// DM sessions the repair opened per device it found lacking the payload.
+fn sessions_per_found(o: &SweepOutcome) -> String {
+    match (o.repair_sessions, o.repair_found) {
+        (0, 0) => "—".into(),
+        (s, 0) => format!("{s} sessions, none found"),
+        (s, f) => format!("{:.2} ({s}/{f})", s as f64 / f as f64),
     }
 }
 
@@ -83,11 +98,11 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
         );
         let _ = writeln!(
             t,
-            "| faults | loss | violations | false pauses | pauses | first check held | mean first width | final held | mean final width | settlement bound held | mean bound | wrongly presumed | never heard of | unresolved |"
+            "| faults | loss | violations | false pauses | pauses | first check held | mean first width | final held | mean final width | settlement bound held | mean bound | wrongly presumed | never heard of | unresolved | degraded | repair sessions per found | median repair done | median converged |"
         );
         let _ = writeln!(
             t,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for (preset, loss, o) in &rows {
             let false_pauses = o
@@ -107,7 +122,7 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
             };
             let _ = writeln!(
                 t,
-                "| {preset} | {:.0}% | {} | {false_pauses} | {} | {} | {first_width} | {} | {width} | {} | {} | {} | {} | {} |",
+                "| {preset} | {:.0}% | {} | {false_pauses} | {} | {} | {first_width} | {} | {width} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 loss * 100.0,
                 o.failures.len(),
                 o.breaker_pauses,
@@ -120,6 +135,10 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
                 o.wrongly_presumed,
                 o.gave_up_reporting,
                 o.unresolved,
+                o.degraded,
+                sessions_per_found(o),
+                hours(o.median_repair_done_minutes()),
+                hours(o.median_converged_minutes()),
             );
         }
         t
@@ -146,6 +165,11 @@ pub(super) fn run_calibrate(cfg: &FleetConfig, n: u64, printer: Printer) -> Resu
                 "wrongly_presumed": o.wrongly_presumed,
                 "gave_up_reporting": o.gave_up_reporting,
                 "unresolved": o.unresolved,
+                "degraded": o.degraded,
+                "repair_sessions": o.repair_sessions,
+                "repair_found": o.repair_found,
+                "median_converged_minutes": o.median_converged_minutes(),
+                "median_repair_done_minutes": o.median_repair_done_minutes(),
             }))
             .collect::<Vec<_>>())
     })?;
@@ -199,6 +223,14 @@ fn sweep_text(
         "  abort threshold pauses: {} ({} false: the truth below the threshold)",
         out.breaker_pauses, false_pauses
     );
+    if !out.group_pauses.is_empty() {
+        let by_group: Vec<String> = out
+            .group_pauses
+            .iter()
+            .map(|(g, n)| format!("{g} {n}"))
+            .collect();
+        let _ = writeln!(t, "  group threshold pauses: {}", by_group.join(", "));
+    }
     let _ = writeln!(t, "  unresolved targets at the end: {}", out.unresolved);
     let _ = writeln!(t, "  invariant violations   {:>10}", out.failures.len());
     for (seed, e) in &out.failures {
@@ -225,6 +257,12 @@ fn replay_command(a: &SimArgs, cfg: &FleetConfig, seed: u64) -> String {
     }
     if let Some(r) = &a.revise_at {
         let _ = write!(cmd, " --revise-at {r}");
+    }
+    if a.groups > 0 {
+        let _ = write!(cmd, " --groups {}", a.groups);
+    }
+    if let Some(r) = a.bad_group_fail_rate {
+        let _ = write!(cmd, " --bad-group-fail-rate {r}");
     }
     if let Some(c) = &a.campaign {
         let _ = write!(cmd, " --campaign {}", c.display());

@@ -100,6 +100,14 @@ pub(in crate::server) fn accept_report(
         let settings = rules::care_settings(c, findings);
         open_care(state, c, &report.device, settings, at, &mut events);
         abort_check(state, c, &report.device, at, &mut events);
+        crate::server::group_breaker::group_check(
+            state,
+            c,
+            &report.device,
+            groups,
+            at,
+            &mut events,
+        );
     }
     Ok(events)
 }
@@ -256,6 +264,12 @@ pub(in crate::server) fn dispatch_care(
         .cases
         .get(device)
         .ok_or_else(|| ServerError::NoCase(device.to_string()))?;
+    if state.groups.holds(case.breaker_groups) {
+        let paused = state.groups.paused_mask() & case.breaker_groups;
+        let i = paused.trailing_zeros() as usize;
+        let group = state.groups.breakers.get(i).map(|b| b.group.clone());
+        return Err(ServerError::GroupPaused(group.unwrap_or_default()));
+    }
     match case.status {
         CaseStatus::CareScheduled { attempt: a, due } if a == attempt => {
             if at < due {

@@ -327,6 +327,9 @@ where
     pub(in crate::sim) fn count_evaluation(&mut self, i: u64, s: &DeviceState) {
         if !s.findings.is_empty() {
             self.out.failed += 1;
+            if let Some(g) = self.ctx.cfg.group_of(i) {
+                self.group_failed[g as usize] += 1;
+            }
             self.ever_bad.insert(i);
         }
         if s.sampled {

@@ -49,6 +49,8 @@ pub(super) enum Work {
     /// The operator, an hour after the abort threshold paused care, has looked and lifts
     /// the pause on purpose (`OverrideAbort`).
     OverrideAbort,
+    /// The same for group `g{0}`'s own pause (`OverrideGroupAbort`).
+    OverrideGroupAbort(u32),
 }
 
 /// A message on the interaction channel.
@@ -130,6 +132,8 @@ pub(super) struct Sim<'a, S, P, B> {
     /// Devices that truly failed, or lacked the payload, at some point (ground truth): the
     /// only ones care may be sent to.
     pub(super) ever_bad: HashSet<u64>,
+    /// Devices that truly failed in the current revision, per group (ground truth).
+    pub(super) group_failed: Vec<u64>,
     /// Devices already powered off once.
     pub(super) powered_off: HashSet<u64>,
     /// After a store failure the server retries no sooner than this.
@@ -181,6 +185,7 @@ where
                 ServerCommand::SetCoverageFloor { policy, at: t0 },
             )?;
         }
+        self.set_groups(t0)?;
         if cfg.max_presumed_unknown.is_some() {
             self.server(
                 "set-settlement-limit",
@@ -278,6 +283,15 @@ where
                     ServerCommand::OverrideAbort {
                         by: "simulated operator".into(),
                         why: "looked at the failures an hour after the pause".into(),
+                        at: now,
+                    },
+                    now,
+                )?,
+                Work::OverrideGroupAbort(g) => self.operator(
+                    ServerCommand::OverrideGroupAbort {
+                        group: format!("g{g}"),
+                        by: "simulated operator".into(),
+                        why: "looked at the group's failures an hour after its pause".into(),
                         at: now,
                     },
                     now,

@@ -42,6 +42,9 @@ where
             if let ServerEvent::CampaignPaused { reason, at } = e {
                 self.breaker_tripped(reason, *at)?;
             }
+            if let ServerEvent::GroupPaused { group, reason, at } = e {
+                self.group_tripped(group, reason, *at)?;
+            }
             // The first coverage check: passed (`CoverageChecked`) or not (`BroadcastDegraded`).
             if let ServerEvent::CoverageChecked { reach, .. }
             | ServerEvent::BroadcastDegraded { reach, .. } = e
@@ -85,6 +88,76 @@ where
             ));
         }
         self.push(at.plus(Duration::from_hours(1)), Work::OverrideAbort);
+        Ok(())
+    }
+
+    /// Group `group`'s own threshold paused its care: `false-pause` when the share of the
+    /// group's devices that truly failed is below the threshold; else the operator lifts it
+    /// an hour later.
+    fn group_tripped(
+        &mut self,
+        group: &str,
+        reason: &PauseReason,
+        at: Timestamp,
+    ) -> Result<(), SimError> {
+        self.out.group_pauses.push(group.to_string());
+        let g = group
+            .strip_prefix('g')
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|g| *g < self.ctx.cfg.groups);
+        let Some(g) = g else {
+            return Err(self.violation(
+                "unknown-group-paused",
+                at,
+                format!("the server paused group {group:?}, which the world does not have"),
+            ));
+        };
+        let size = self.ctx.cfg.group_size(g).max(1);
+        let truth = self.group_failed[g as usize] as f64 / size as f64;
+        if truth < reason.threshold {
+            return Err(self.violation(
+                "false-pause",
+                at,
+                format!(
+                    "group {group} paused on {} failures of {} expected (threshold {}), but only {truth:.4} of its {size} devices truly failed",
+                    reason.failure_reports, reason.targeted, reason.threshold
+                ),
+            ));
+        }
+        self.push(
+            at.plus(Duration::from_hours(1)),
+            Work::OverrideGroupAbort(g),
+        );
+        Ok(())
+    }
+
+    /// Puts every device in its group in the server's directory and gives each group the
+    /// campaign's abort threshold as its own, when the fleet is split into groups.
+    pub(in crate::sim) fn set_groups(&mut self, at: Timestamp) -> Result<(), SimError> {
+        let cfg = self.ctx.cfg;
+        if cfg.groups == 0 {
+            return Ok(());
+        }
+        for i in 0..cfg.devices {
+            let g = cfg.group_of(i).unwrap_or(0);
+            self.server
+                .set_groups(&crate::sim::device_id(i), vec![format!("g{g}")]);
+        }
+        let Some(abort) = self.ctx.campaign.schedule.abort else {
+            return Ok(());
+        };
+        let breakers = (0..cfg.groups)
+            .map(|g| crate::server::GroupBreaker {
+                group: format!("g{g}"),
+                targeted: cfg.group_size(g),
+                failure_ratio: abort.failure_ratio,
+                min_reports: abort.min_reports,
+            })
+            .collect();
+        self.server(
+            "set-group-breakers",
+            ServerCommand::SetGroupBreakers { breakers, at },
+        )?;
         Ok(())
     }
 
@@ -135,6 +208,7 @@ where
             self.inject(match cmd {
                 ServerCommand::Pause { .. } => "operator-pause",
                 ServerCommand::OverrideAbort { .. } => "operator-override-abort",
+                ServerCommand::OverrideGroupAbort { .. } => "operator-override-group-abort",
                 _ => "operator-resume",
             });
             self.committed(events)?;
@@ -162,6 +236,7 @@ where
             .map_err(|e| SimError::Config(format!("revision: {e}")))?;
         self.ctx.round += 1;
         self.out.failed = 0;
+        self.group_failed.iter_mut().for_each(|n| *n = 0);
         self.out.missed = 0;
         self.out.sampled = 0;
         self.out.fallback = FallbackOutcome::default();

@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 
 mod device;
 mod error;
+mod groups;
 mod keys;
 #[cfg(feature = "server")]
 mod server;
@@ -22,6 +23,7 @@ mod tree;
 
 pub use device::{CheckInRecord, DeviceHost, DueAlert, DueReport, PendingWork};
 pub use error::DevcareError;
+pub use groups::GroupBreakerStatus;
 pub use keys::{
     PayloadInfo, ReportInfo, decode_report, derive_device_key, first_report_at, open_payload,
     public_key, retry_delay, sampled, slot,

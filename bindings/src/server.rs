@@ -170,7 +170,7 @@ fn ingest_result(ingest: &Ingest) -> IngestResult {
 
 /// The DM server's devcare side. Thread-safe.
 #[derive(Debug, uniffi::Object)]
-pub struct ServerHost(Mutex<host::ServerHost>);
+pub struct ServerHost(pub(crate) Mutex<host::ServerHost>);
 
 #[uniffi::export]
 impl ServerHost {

@@ -182,6 +182,10 @@ enum devcare_result
   DEVCARE_BREAKER_NOT_TRIPPED = 418,
   // An override without who or why, or with either over 200 bytes.
   DEVCARE_OVERRIDE_UNEXPLAINED = 419,
+  // A per-group threshold call that does not fit the campaign or its groups (more than 16 groups, a bad ratio, after the first failure report, a group not paused).
+  DEVCARE_GROUP_BREAKER = 420,
+  // Care dispatch for a device whose group's own threshold paused its care: lift it with `devcare_server_override_group_abort` (who and why).
+  DEVCARE_GROUP_PAUSED = 421,
   // The campaign file does not parse or validate (message has file:line:col).
   DEVCARE_CAMPAIGN_INVALID = 500,
 };
@@ -375,6 +379,27 @@ typedef struct devcare_care_order {
   // Number of setting indices written to the caller's array.
   size_t settings_count;
 } devcare_care_order;
+#endif
+
+#if defined(DEVCARE_SERVER)
+// One group's threshold and where it stands.
+typedef struct devcare_group_status {
+  // Its members that reported a failure.
+  uint64_t failures;
+  // Its threshold paused its members' care (lift it with
+  // `devcare_server_override_group_abort`).
+  bool paused;
+  // When it paused (ms since the epoch; 0 when not paused).
+  uint64_t paused_since_ms;
+  // The failures it counted when it paused.
+  uint64_t paused_failures;
+  // Its members expected to have reported by then.
+  uint64_t paused_expected;
+  // The threshold.
+  double failure_ratio;
+  // Its pause was overridden: the threshold stays quiet.
+  bool overridden;
+} devcare_group_status;
 #endif
 
 #if defined(DEVCARE_SERVER)
@@ -1051,6 +1076,53 @@ devcare_result devcare_server_fallback_unicast(struct devcare_server *server,
                                                uint64_t now_ms,
                                                bool *picked,
                                                size_t *count);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Gives `campaign`'s directory group `group` an abort threshold of its own (or replaces
+// the one it has): its care pauses when its failure reports exceed `failure_ratio` (0 to 1,
+// exclusive) of its members expected to have reported by then, once at least
+// `min_reports` (≥ 1) of them reported; `targeted` is the group's targeted members (count
+// them over your directory). The campaign and its other groups go on. Before the
+// revision's first failure report; at most 16 groups. `DEVCARE_GROUP_BREAKER` otherwise.
+//
+// # Safety
+// `campaign`, `group` NUL-terminated.
+devcare_result devcare_server_set_group_breaker(struct devcare_server *server,
+                                                const char *campaign,
+                                                const char *group,
+                                                double failure_ratio,
+                                                uint64_t min_reports,
+                                                uint64_t targeted,
+                                                uint64_t now_ms);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Lifts group `group`'s pause of `campaign` on purpose. `by` (who) and `why` are logged
+// with it, 1–200 bytes each (`DEVCARE_OVERRIDE_UNEXPLAINED` otherwise); the group's
+// threshold stays quiet after. `DEVCARE_GROUP_BREAKER` if the group is not paused or has
+// no threshold.
+//
+// # Safety
+// `campaign`, `group`, `by` and `why` NUL-terminated.
+devcare_result devcare_server_override_group_abort(struct devcare_server *server,
+                                                   const char *campaign,
+                                                   const char *group,
+                                                   const char *by,
+                                                   const char *why,
+                                                   uint64_t now_ms);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Where group `group`'s threshold of `campaign` stands, into `*out`.
+// `DEVCARE_GROUP_BREAKER` if the group has no threshold of its own.
+//
+// # Safety
+// `campaign`, `group` NUL-terminated; `out` valid for a write.
+devcare_result devcare_server_group_status(struct devcare_server *server,
+                                           const char *campaign,
+                                           const char *group,
+                                           struct devcare_group_status *out);
 #endif
 
 #if defined(DEVCARE_SERVER)

@@ -745,6 +745,12 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_tick(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_build_payload(
@@ -868,6 +874,12 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_constructor_serverhost_open(`sledPath`: RustBuffer.ByValue,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_group_breakers(`ptr`: Long,`campaign`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_override_group_abort(`ptr`: Long,`campaign`: RustBuffer.ByValue,`group`: RustBuffer.ByValue,`by`: RustBuffer.ByValue,`why`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker(`ptr`: Long,`campaign`: RustBuffer.ByValue,`group`: RustBuffer.ByValue,`failureRatio`: Double,`minReports`: Long,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_add_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_build_payload(`ptr`: Long,`campaign`: RustBuffer.ByValue,`signingSeed`: RustBuffer.ByValue,`validUntilMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1133,6 +1145,15 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_tick() and 0xFFFF) != 50556) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers() and 0xFFFF) != 62139) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort() and 0xFFFF) != 42989) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker() and 0xFFFF) != 57862) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key() and 0xFFFF) != 41958) {
@@ -2765,6 +2786,26 @@ public object FfiConverterTypeDmTree: FfiConverter<DmTree, Long> {
 public interface ServerHostInterface {
     
     /**
+     * `campaign`'s group thresholds, their failures and pauses.
+     */
+    fun `groupBreakers`(`campaign`: kotlin.String): List<GroupBreakerStatus>
+    
+    /**
+     * Lifts group `group`'s pause of `campaign` on purpose, logged with who (`by`) and
+     * `why` (1–200 bytes each); the group's threshold stays quiet after.
+     */
+    fun `overrideGroupAbort`(`campaign`: kotlin.String, `group`: kotlin.String, `by`: kotlin.String, `why`: kotlin.String, `nowMs`: kotlin.ULong)
+    
+    /**
+     * Gives `campaign`'s directory group `group` an abort threshold of its own (or replaces
+     * the one it has): its members' care pauses when their failure reports exceed
+     * `failure_ratio` of its `targeted` members expected to have reported by then, once
+     * `min_reports` reported; the rest of the campaign goes on. Before the revision's
+     * first failure report; at most 16 groups (`group-breaker` otherwise).
+     */
+    fun `setGroupBreaker`(`campaign`: kotlin.String, `group`: kotlin.String, `failureRatio`: kotlin.Double, `minReports`: kotlin.ULong, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong)
+    
+    /**
      * Also takes reports under device keys derived from `master_key` (a report key rotation
      * starts).
      */
@@ -3030,6 +3071,72 @@ open class ServerHost: Disposable, AutoCloseable, ServerHostInterface
             UniffiLib.uniffi_devcare_uniffi_fn_clone_serverhost(handle, status)
         }
     }
+
+    
+    /**
+     * `campaign`'s group thresholds, their failures and pauses.
+     */
+    @Throws(DevcareException::class)override fun `groupBreakers`(`campaign`: kotlin.String): List<GroupBreakerStatus> {
+            return FfiConverterSequenceTypeGroupBreakerStatus.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_group_breakers(
+        it,
+        
+        FfiConverterString.lower(`campaign`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Lifts group `group`'s pause of `campaign` on purpose, logged with who (`by`) and
+     * `why` (1–200 bytes each); the group's threshold stays quiet after.
+     */
+    @Throws(DevcareException::class)override fun `overrideGroupAbort`(`campaign`: kotlin.String, `group`: kotlin.String, `by`: kotlin.String, `why`: kotlin.String, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_group_abort(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterString.lower(`group`),
+        FfiConverterString.lower(`by`),
+        FfiConverterString.lower(`why`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Gives `campaign`'s directory group `group` an abort threshold of its own (or replaces
+     * the one it has): its members' care pauses when their failure reports exceed
+     * `failure_ratio` of its `targeted` members expected to have reported by then, once
+     * `min_reports` reported; the rest of the campaign goes on. Before the revision's
+     * first failure report; at most 16 groups (`group-breaker` otherwise).
+     */
+    @Throws(DevcareException::class)override fun `setGroupBreaker`(`campaign`: kotlin.String, `group`: kotlin.String, `failureRatio`: kotlin.Double, `minReports`: kotlin.ULong, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterString.lower(`group`),
+        FfiConverterDouble.lower(`failureRatio`),
+        FfiConverterULong.lower(`minReports`),
+        FfiConverterULong.lower(`targeted`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -4116,6 +4223,94 @@ public object FfiConverterTypeDueReport: FfiConverterRustBuffer<DueReport> {
             FfiConverterString.write(value.`campaign`, buf)
             FfiConverterUInt.write(value.`attempt`, buf)
             FfiConverterByteArray.write(value.`bytes`, buf)
+    }
+}
+
+
+
+/**
+ * One group's threshold and where it stands (`ServerHost.groupBreakers`).
+ */
+data class GroupBreakerStatus (
+    /**
+     * The directory group.
+     */
+    var `group`: kotlin.String
+    , 
+    /**
+     * Its targeted members.
+     */
+    var `targeted`: kotlin.ULong
+    , 
+    /**
+     * The threshold: its failure reports / its members expected to have reported by then.
+     */
+    var `failureRatio`: kotlin.Double
+    , 
+    /**
+     * Failure reports needed before it may trip.
+     */
+    var `minReports`: kotlin.ULong
+    , 
+    /**
+     * Its members that reported a failure.
+     */
+    var `failures`: kotlin.ULong
+    , 
+    /**
+     * When its threshold paused its members' care (ms since the epoch), if it did and the
+     * pause was not lifted.
+     */
+    var `pausedSinceMs`: kotlin.ULong?
+    , 
+    /**
+     * Its pause was overridden: the threshold stays quiet.
+     */
+    var `overridden`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeGroupBreakerStatus: FfiConverterRustBuffer<GroupBreakerStatus> {
+    override fun read(buf: ByteBuffer): GroupBreakerStatus {
+        return GroupBreakerStatus(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: GroupBreakerStatus) = (
+            FfiConverterString.allocationSize(value.`group`) +
+            FfiConverterULong.allocationSize(value.`targeted`) +
+            FfiConverterDouble.allocationSize(value.`failureRatio`) +
+            FfiConverterULong.allocationSize(value.`minReports`) +
+            FfiConverterULong.allocationSize(value.`failures`) +
+            FfiConverterOptionalULong.allocationSize(value.`pausedSinceMs`) +
+            FfiConverterBoolean.allocationSize(value.`overridden`)
+    )
+
+    override fun write(value: GroupBreakerStatus, buf: ByteBuffer) {
+            FfiConverterString.write(value.`group`, buf)
+            FfiConverterULong.write(value.`targeted`, buf)
+            FfiConverterDouble.write(value.`failureRatio`, buf)
+            FfiConverterULong.write(value.`minReports`, buf)
+            FfiConverterULong.write(value.`failures`, buf)
+            FfiConverterOptionalULong.write(value.`pausedSinceMs`, buf)
+            FfiConverterBoolean.write(value.`overridden`, buf)
     }
 }
 
@@ -5700,6 +5895,34 @@ public object FfiConverterSequenceTypeDueReport: FfiConverterRustBuffer<List<Due
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeDueReport.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeGroupBreakerStatus: FfiConverterRustBuffer<List<GroupBreakerStatus>> {
+    override fun read(buf: ByteBuffer): List<GroupBreakerStatus> {
+        val len = buf.getInt()
+        return List<GroupBreakerStatus>(len) {
+            FfiConverterTypeGroupBreakerStatus.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<GroupBreakerStatus>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeGroupBreakerStatus.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<GroupBreakerStatus>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeGroupBreakerStatus.write(it, buf)
         }
     }
 }

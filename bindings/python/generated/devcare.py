@@ -592,6 +592,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast() != 58601:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers() != 62139:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert() != 15696:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert() != 29580:
@@ -601,6 +603,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care() != 64714:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_override_abort() != 14178:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort() != 42989:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_pause() != 53282:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -619,6 +623,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor() != 16872:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() != 17050:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker() != 57862:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() != 2543:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -761,6 +767,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_due.restype
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_fallback_unicast.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert.restype = ctypes.c_uint16
@@ -776,6 +785,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_next_care.restype = 
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_override_abort.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_override_abort.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_pause.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_pause.restype = ctypes.c_uint16
@@ -803,6 +815,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor.r
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets.restype = ctypes.c_uint16
@@ -1060,6 +1075,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_unicast.argtypes 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_fallback_unicast.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_group_breakers.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_group_breakers.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_alert.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1098,6 +1119,16 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_abort.argtypes = 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_abort.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_group_abort.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_group_abort.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_pause.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1164,6 +1195,17 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups.argtypes
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_double,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker.restype = None
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_sampled_targets.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2371,6 +2413,75 @@ class _UniffiFfiConverterTypeDueReport(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.campaign, buf)
         _UniffiFfiConverterUInt32.write(value.attempt, buf)
         _UniffiFfiConverterBytes.write(value.bytes, buf)
+
+@dataclass
+class GroupBreakerStatus:
+    """
+    One group's threshold and where it stands (`ServerHost.groupBreakers`).
+"""
+    def __init__(self, *, group:str, targeted:int, failure_ratio:float, min_reports:int, failures:int, paused_since_ms:typing.Optional[int], overridden:bool):
+        self.group = group
+        self.targeted = targeted
+        self.failure_ratio = failure_ratio
+        self.min_reports = min_reports
+        self.failures = failures
+        self.paused_since_ms = paused_since_ms
+        self.overridden = overridden
+        
+        
+
+    
+    def __str__(self):
+        return "GroupBreakerStatus(group={}, targeted={}, failure_ratio={}, min_reports={}, failures={}, paused_since_ms={}, overridden={})".format(self.group, self.targeted, self.failure_ratio, self.min_reports, self.failures, self.paused_since_ms, self.overridden)
+    def __eq__(self, other):
+        if self.group != other.group:
+            return False
+        if self.targeted != other.targeted:
+            return False
+        if self.failure_ratio != other.failure_ratio:
+            return False
+        if self.min_reports != other.min_reports:
+            return False
+        if self.failures != other.failures:
+            return False
+        if self.paused_since_ms != other.paused_since_ms:
+            return False
+        if self.overridden != other.overridden:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeGroupBreakerStatus(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return GroupBreakerStatus(
+            group=_UniffiFfiConverterString.read(buf),
+            targeted=_UniffiFfiConverterUInt64.read(buf),
+            failure_ratio=_UniffiFfiConverterFloat64.read(buf),
+            min_reports=_UniffiFfiConverterUInt64.read(buf),
+            failures=_UniffiFfiConverterUInt64.read(buf),
+            paused_since_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
+            overridden=_UniffiFfiConverterBoolean.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.group)
+        _UniffiFfiConverterUInt64.check_lower(value.targeted)
+        _UniffiFfiConverterFloat64.check_lower(value.failure_ratio)
+        _UniffiFfiConverterUInt64.check_lower(value.min_reports)
+        _UniffiFfiConverterUInt64.check_lower(value.failures)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.paused_since_ms)
+        _UniffiFfiConverterBoolean.check_lower(value.overridden)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.group, buf)
+        _UniffiFfiConverterUInt64.write(value.targeted, buf)
+        _UniffiFfiConverterFloat64.write(value.failure_ratio, buf)
+        _UniffiFfiConverterUInt64.write(value.min_reports, buf)
+        _UniffiFfiConverterUInt64.write(value.failures, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.paused_since_ms, buf)
+        _UniffiFfiConverterBoolean.write(value.overridden, buf)
 
 @dataclass
 class InFlightCare:
@@ -4293,6 +4404,29 @@ class _UniffiFfiConverterSequenceTypeInFlightCare(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeInFlightCare.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterSequenceTypeGroupBreakerStatus(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeGroupBreakerStatus.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeGroupBreakerStatus.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeGroupBreakerStatus.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterSequenceTypeIngestResult(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -4395,6 +4529,11 @@ class ServerHostProtocol(typing.Protocol):
         Empty when none is due.
 """
         raise NotImplementedError
+    def group_breakers(self, campaign: str) -> typing.List[GroupBreakerStatus]:
+        """
+        `campaign`'s group thresholds, their failures and pauses.
+"""
+        raise NotImplementedError
     def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
         """
         Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
@@ -4426,6 +4565,12 @@ class ServerHostProtocol(typing.Protocol):
         """
         Lifts the abort threshold's pause of `campaign` on purpose, logged with who (`by`)
         and `why` (1–200 bytes each); the threshold stays quiet for the campaign after.
+"""
+        raise NotImplementedError
+    def override_group_abort(self, campaign: str,group: str,by: str,why: str,now_ms: int) -> None:
+        """
+        Lifts group `group`'s pause of `campaign` on purpose, logged with who (`by`) and
+        `why` (1–200 bytes each); the group's threshold stays quiet after.
 """
         raise NotImplementedError
     def pause(self, campaign: str,now_ms: int) -> None:
@@ -4482,6 +4627,15 @@ class ServerHostProtocol(typing.Protocol):
         Records that `device` belongs to `groups` (replacing what was recorded; empty clears
         it). Group campaigns accept reports only from members. Kept in memory: set it after
         every open.
+"""
+        raise NotImplementedError
+    def set_group_breaker(self, campaign: str,group: str,failure_ratio: float,min_reports: int,targeted: int,now_ms: int) -> None:
+        """
+        Gives `campaign`'s directory group `group` an abort threshold of its own (or replaces
+        the one it has): its members' care pauses when their failure reports exceed
+        `failure_ratio` of its `targeted` members expected to have reported by then, once
+        `min_reports` reported; the rest of the campaign goes on. Before the revision's
+        first failure report; at most 16 groups (`group-breaker` otherwise).
 """
         raise NotImplementedError
     def set_sampled_targets(self, campaign: str,sampled_targets: int,now_ms: int) -> None:
@@ -4754,6 +4908,24 @@ class ServerHost(ServerHostProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def group_breakers(self, campaign: str) -> typing.List[GroupBreakerStatus]:
+        """
+        `campaign`'s group thresholds, their failures and pauses.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeGroupBreakerStatus.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_group_breakers,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def ingest_alert(self, xml: str,session_device: str,now_ms: int) -> typing.List[IngestResult]:
         """
         Ingests an OMA DM message carrying devcare Generic Alerts, sent in the DM session of
@@ -4873,6 +5045,37 @@ class ServerHost(ServerHostProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_abort,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def override_group_abort(self, campaign: str,group: str,by: str,why: str,now_ms: int) -> None:
+        """
+        Lifts group `group`'s pause of `campaign` on purpose, logged with who (`by`) and
+        `why` (1–200 bytes each); the group's threshold stays quiet after.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterString.check_lower(group)
+
+        _UniffiFfiConverterString.check_lower(by)
+
+        _UniffiFfiConverterString.check_lower(why)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterString.lower(group),
+            _UniffiFfiConverterString.lower(by),
+            _UniffiFfiConverterString.lower(why),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_override_group_abort,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -5082,6 +5285,43 @@ class ServerHost(ServerHostProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_device_groups,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_group_breaker(self, campaign: str,group: str,failure_ratio: float,min_reports: int,targeted: int,now_ms: int) -> None:
+        """
+        Gives `campaign`'s directory group `group` an abort threshold of its own (or replaces
+        the one it has): its members' care pauses when their failure reports exceed
+        `failure_ratio` of its `targeted` members expected to have reported by then, once
+        `min_reports` reported; the rest of the campaign goes on. Before the revision's
+        first failure report; at most 16 groups (`group-breaker` otherwise).
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterString.check_lower(group)
+
+        _UniffiFfiConverterFloat64.check_lower(failure_ratio)
+
+        _UniffiFfiConverterUInt64.check_lower(min_reports)
+
+        _UniffiFfiConverterUInt64.check_lower(targeted)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterString.lower(group),
+            _UniffiFfiConverterFloat64.lower(failure_ratio),
+            _UniffiFfiConverterUInt64.lower(min_reports),
+            _UniffiFfiConverterUInt64.lower(targeted),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -5399,6 +5639,7 @@ __all__ = [
     "DmSetting",
     "DueAlert",
     "DueReport",
+    "GroupBreakerStatus",
     "InFlightCare",
     "IngestResult",
     "PayloadInfo",

@@ -509,6 +509,46 @@ def a_repair_polls_a_sample_first_and_a_settlement_limit_holds_the_campaign_open
 
 
 @test
+def a_bad_group_pauses_alone_and_an_explained_override_releases_it():
+    server = devcare.ServerHost.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 4, T0)
+    server.set_device_groups("dev-0001", ["bad"])
+    server.set_device_groups("dev-0002", ["good"])
+    try:
+        server.set_group_breaker(cid, "bad", 1.5, 1, 2, T0)
+        raise AssertionError("a ratio outside (0, 1) was taken")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "group-breaker", e
+    server.set_group_breaker(cid, "bad", 0.05, 1, 2, T0)
+    server.set_group_breaker(cid, "good", 0.05, 5, 2, T0)
+    payload = server.build_payload(cid, SEED, T0 + 24 * 60 * MIN, T0)
+    pk = devcare.public_key(SEED)
+    for dev_id, group in (("dev-0001", "bad"), ("dev-0002", "good")):
+        d = devcare.DeviceHost.open(None, dev_id, [group], pk, devcare.derive_device_key(MASTER, dev_id))
+        d.receive_payload(payload, T0, Tree("./Proxy/Port"))
+        slot = d.tick(T0 + 5 * MIN)
+        due = d.next_report(slot)
+        assert server.ingest_report(due.bytes, T0 + 90 * MIN).outcome.is_ACCEPTED()
+    now = T0 + 90 * MIN
+    bad, good = server.group_breakers(cid)
+    assert (bad.group, bad.failures, bad.paused_since_ms) == ("bad", 1, now), bad
+    assert (good.failures, good.paused_since_ms) == (1, None), good
+    assert not server.stats(cid).paused, "the campaign goes on"
+    order = server.next_care(now)
+    assert order.device == "dev-0002", order
+    server.care_outcome(order.campaign, order.device, order.attempt, True, now)
+    assert server.next_care(now) is None, "the bad group's care is held"
+    try:
+        server.override_group_abort(cid, "bad", "", "x", now)
+        raise AssertionError("an unexplained override was taken")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "override-unexplained", e
+    server.override_group_abort(cid, "bad", "ops", "model X checked", now)
+    assert server.group_breakers(cid)[0].overridden
+    assert server.next_care(now).device == "dev-0001"
+
+
+@test
 def a_call_back_into_the_agent_from_its_own_tree_is_refused_not_a_deadlock():
     server = devcare.ServerHost.open(None, MASTER)
     cid = server.create_campaign(CAMPAIGN, 10, T0)

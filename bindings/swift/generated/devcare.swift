@@ -1335,6 +1335,26 @@ public func FfiConverterTypeDmTree_lower(_ value: DmTree) -> UInt64 {
 public protocol ServerHostProtocol: AnyObject, Sendable {
     
     /**
+     * `campaign`'s group thresholds, their failures and pauses.
+     */
+    func groupBreakers(campaign: String) throws  -> [GroupBreakerStatus]
+    
+    /**
+     * Lifts group `group`'s pause of `campaign` on purpose, logged with who (`by`) and
+     * `why` (1–200 bytes each); the group's threshold stays quiet after.
+     */
+    func overrideGroupAbort(campaign: String, group: String, by: String, why: String, nowMs: UInt64) throws 
+    
+    /**
+     * Gives `campaign`'s directory group `group` an abort threshold of its own (or replaces
+     * the one it has): its members' care pauses when their failure reports exceed
+     * `failure_ratio` of its `targeted` members expected to have reported by then, once
+     * `min_reports` reported; the rest of the campaign goes on. Before the revision's
+     * first failure report; at most 16 groups (`group-breaker` otherwise).
+     */
+    func setGroupBreaker(campaign: String, group: String, failureRatio: Double, minReports: UInt64, targeted: UInt64, nowMs: UInt64) throws 
+    
+    /**
      * Also takes reports under device keys derived from `master_key` (a report key rotation
      * starts).
      */
@@ -1564,6 +1584,57 @@ public static func `open`(sledPath: String?, masterKey: Data)throws  -> ServerHo
 }
     
 
+    
+    /**
+     * `campaign`'s group thresholds, their failures and pauses.
+     */
+open func groupBreakers(campaign: String)throws  -> [GroupBreakerStatus]  {
+    return try  FfiConverterSequenceTypeGroupBreakerStatus.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_group_breakers(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Lifts group `group`'s pause of `campaign` on purpose, logged with who (`by`) and
+     * `why` (1–200 bytes each); the group's threshold stays quiet after.
+     */
+open func overrideGroupAbort(campaign: String, group: String, by: String, why: String, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_override_group_abort(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterString.lower(group),
+        FfiConverterString.lower(by),
+        FfiConverterString.lower(why),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Gives `campaign`'s directory group `group` an abort threshold of its own (or replaces
+     * the one it has): its members' care pauses when their failure reports exceed
+     * `failure_ratio` of its `targeted` members expected to have reported by then, once
+     * `min_reports` reported; the rest of the campaign goes on. Before the revision's
+     * first failure report; at most 16 groups (`group-breaker` otherwise).
+     */
+open func setGroupBreaker(campaign: String, group: String, failureRatio: Double, minReports: UInt64, targeted: UInt64, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterString.lower(group),
+        FfiConverterDouble.lower(failureRatio),
+        FfiConverterUInt64.lower(minReports),
+        FfiConverterUInt64.lower(targeted),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
     
     /**
      * Also takes reports under device keys derived from `master_key` (a report key rotation
@@ -2664,6 +2735,127 @@ public func FfiConverterTypeDueReport_lift(_ buf: RustBuffer) throws -> DueRepor
 #endif
 public func FfiConverterTypeDueReport_lower(_ value: DueReport) -> RustBuffer {
     return FfiConverterTypeDueReport.lower(value)
+}
+
+
+/**
+ * One group's threshold and where it stands (`ServerHost.groupBreakers`).
+ */
+public struct GroupBreakerStatus: Equatable, Hashable {
+    /**
+     * The directory group.
+     */
+    public var group: String
+    /**
+     * Its targeted members.
+     */
+    public var targeted: UInt64
+    /**
+     * The threshold: its failure reports / its members expected to have reported by then.
+     */
+    public var failureRatio: Double
+    /**
+     * Failure reports needed before it may trip.
+     */
+    public var minReports: UInt64
+    /**
+     * Its members that reported a failure.
+     */
+    public var failures: UInt64
+    /**
+     * When its threshold paused its members' care (ms since the epoch), if it did and the
+     * pause was not lifted.
+     */
+    public var pausedSinceMs: UInt64?
+    /**
+     * Its pause was overridden: the threshold stays quiet.
+     */
+    public var overridden: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The directory group.
+         */group: String, 
+        /**
+         * Its targeted members.
+         */targeted: UInt64, 
+        /**
+         * The threshold: its failure reports / its members expected to have reported by then.
+         */failureRatio: Double, 
+        /**
+         * Failure reports needed before it may trip.
+         */minReports: UInt64, 
+        /**
+         * Its members that reported a failure.
+         */failures: UInt64, 
+        /**
+         * When its threshold paused its members' care (ms since the epoch), if it did and the
+         * pause was not lifted.
+         */pausedSinceMs: UInt64?, 
+        /**
+         * Its pause was overridden: the threshold stays quiet.
+         */overridden: Bool) {
+        self.group = group
+        self.targeted = targeted
+        self.failureRatio = failureRatio
+        self.minReports = minReports
+        self.failures = failures
+        self.pausedSinceMs = pausedSinceMs
+        self.overridden = overridden
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GroupBreakerStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGroupBreakerStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GroupBreakerStatus {
+        return
+            try GroupBreakerStatus(
+                group: FfiConverterString.read(from: &buf), 
+                targeted: FfiConverterUInt64.read(from: &buf), 
+                failureRatio: FfiConverterDouble.read(from: &buf), 
+                minReports: FfiConverterUInt64.read(from: &buf), 
+                failures: FfiConverterUInt64.read(from: &buf), 
+                pausedSinceMs: FfiConverterOptionUInt64.read(from: &buf), 
+                overridden: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GroupBreakerStatus, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.group, into: &buf)
+        FfiConverterUInt64.write(value.targeted, into: &buf)
+        FfiConverterDouble.write(value.failureRatio, into: &buf)
+        FfiConverterUInt64.write(value.minReports, into: &buf)
+        FfiConverterUInt64.write(value.failures, into: &buf)
+        FfiConverterOptionUInt64.write(value.pausedSinceMs, into: &buf)
+        FfiConverterBool.write(value.overridden, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupBreakerStatus_lift(_ buf: RustBuffer) throws -> GroupBreakerStatus {
+    return try FfiConverterTypeGroupBreakerStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGroupBreakerStatus_lower(_ value: GroupBreakerStatus) -> RustBuffer {
+    return FfiConverterTypeGroupBreakerStatus.lower(value)
 }
 
 
@@ -4275,6 +4467,31 @@ fileprivate struct FfiConverterSequenceTypeDueReport: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeGroupBreakerStatus: FfiConverterRustBuffer {
+    typealias SwiftType = [GroupBreakerStatus]
+
+    public static func write(_ value: [GroupBreakerStatus], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGroupBreakerStatus.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GroupBreakerStatus] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GroupBreakerStatus]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGroupBreakerStatus.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeInFlightCare: FfiConverterRustBuffer {
     typealias SwiftType = [InFlightCare]
 
@@ -4535,6 +4752,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_devicehost_tick() != 50556) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers() != 62139) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort() != 42989) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker() != 57862) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key() != 41958) {

@@ -369,6 +369,21 @@ void uniffi_devcare_uniffi_fn_free_serverhost(uint64_t handle, RustCallStatus *_
 uint64_t uniffi_devcare_uniffi_fn_constructor_serverhost_open(RustBuffer sled_path, RustBuffer master_key, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_GROUP_BREAKERS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_GROUP_BREAKERS
+RustBuffer uniffi_devcare_uniffi_fn_method_serverhost_group_breakers(uint64_t ptr, RustBuffer campaign, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_OVERRIDE_GROUP_ABORT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_OVERRIDE_GROUP_ABORT
+void uniffi_devcare_uniffi_fn_method_serverhost_override_group_abort(uint64_t ptr, RustBuffer campaign, RustBuffer group, RustBuffer by, RustBuffer why, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_SET_GROUP_BREAKER
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_SET_GROUP_BREAKER
+void uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker(uint64_t ptr, RustBuffer campaign, RustBuffer group, double failure_ratio, uint64_t min_reports, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_ADD_MASTER_KEY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_ADD_MASTER_KEY
 void uniffi_devcare_uniffi_fn_method_serverhost_add_master_key(uint64_t ptr, RustBuffer master_key, RustCallStatus *_Nonnull out_status
@@ -960,6 +975,24 @@ uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_resume(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_TICK
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_TICK
 uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_tick(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_GROUP_BREAKERS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_GROUP_BREAKERS
+uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_OVERRIDE_GROUP_ABORT
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_OVERRIDE_GROUP_ABORT
+uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_SET_GROUP_BREAKER
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_SET_GROUP_BREAKER
+uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker(void
     
 );
 #endif

@@ -24,6 +24,7 @@ mod server;
 #[cfg(feature = "server")]
 mod server_core;
 mod server_coverage;
+mod server_groups;
 #[cfg(feature = "server")]
 mod sharded;
 mod streams;

@@ -91,7 +91,7 @@ impl Directory for MasterKeys {
 #[derive(Clone)]
 pub struct GroupDirectory {
     masters: Vec<MasterKeys>,
-    groups: std::collections::HashMap<DeviceId, Vec<String>>,
+    pub(super) groups: std::collections::HashMap<DeviceId, Vec<String>>,
 }
 
 impl std::fmt::Debug for GroupDirectory {

@@ -12,11 +12,13 @@ use crate::result::devcare_result::{self, *};
 
 mod care;
 mod coverage;
+mod groups;
 mod ingest;
 mod ops;
 
 pub use care::*;
 pub use coverage::*;
+pub use groups::*;
 pub use ingest::*;
 pub use ops::*;
 

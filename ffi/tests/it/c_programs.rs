@@ -205,6 +205,12 @@ fn coverage_fallback_degrades_and_paces_unicast_batches() {
 }
 
 #[test]
+fn a_bad_group_pauses_alone_through_the_c_api() {
+    let out = run("groups", &[]);
+    assert!(out.contains("groups: ok"), "{out}");
+}
+
+#[test]
 fn lifecycle_groups_check_in_pause_and_resume() {
     let out = run("lifecycle", &[]);
     assert!(out.contains("lifecycle: ok"), "{out}");

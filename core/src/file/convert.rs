@@ -87,6 +87,40 @@ impl FileCampaign {
             .transpose()
     }
 
+    /// The `[[group_breaker]]` thresholds, checked (a group's size, when the file omits it,
+    /// is checked where the server's directory counts it).
+    pub(super) fn group_thresholds(&mut self) -> Result<Vec<super::GroupThreshold>, Problem> {
+        let list = self.group_breaker.take().unwrap_or_default();
+        let mut out: Vec<super::GroupThreshold> = Vec::with_capacity(list.len());
+        for (i, g) in list.into_iter().enumerate() {
+            let t = super::GroupThreshold {
+                group: g.group,
+                failure_ratio: g.failure_ratio.0,
+                min_reports: g.min_reports,
+                devices: g.devices,
+            };
+            let checked: Vec<_> = out
+                .iter()
+                .chain([&t])
+                .map(|t| t.with_size(t.devices.unwrap_or(1)))
+                .collect();
+            crate::server::GroupBreaker::validate(&checked).map_err(|m| {
+                let field = if m.contains("ratio") {
+                    "failure_ratio"
+                } else if m.contains("min_reports") {
+                    "min_reports"
+                } else if m.contains("targets no device") {
+                    "devices"
+                } else {
+                    "group"
+                };
+                problem(format!("group_breaker[{i}].{field}"), m)
+            })?;
+            out.push(t);
+        }
+        Ok(out)
+    }
+
     pub(super) fn into_campaign(self) -> Result<Campaign, Problem> {
         let id = CampaignId::new(self.id).map_err(|e| problem("id", e.reason))?;
         let targets = match (self.targets.all, self.targets.groups, self.targets.devices) {
@@ -268,6 +302,7 @@ impl FileCampaign {
             settings,
             schedule: Some(schedule),
             coverage: None,
+            group_breaker: None,
         }
     }
 }

@@ -71,6 +71,52 @@ impl Campaign {
     }
 }
 
+/// A directory group's own abort threshold, as a campaign file's `[[group_breaker]]` gives
+/// it (`docs/design.md`, "Per-group breakers").
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupThreshold {
+    /// The directory group.
+    pub group: String,
+    /// Pause the group's care above this share of its members expected to have reported.
+    pub failure_ratio: f64,
+    /// … once at least this many of them reported a failure.
+    pub min_reports: u64,
+    /// The group's targeted members; `None`: counted over the server's directory.
+    pub devices: Option<u64>,
+}
+
+impl GroupThreshold {
+    /// The server's threshold for a group of `targeted` members.
+    pub fn with_size(&self, targeted: u64) -> crate::server::GroupBreaker {
+        crate::server::GroupBreaker {
+            group: self.group.clone(),
+            targeted,
+            failure_ratio: self.failure_ratio,
+            min_reports: self.min_reports,
+        }
+    }
+}
+
+/// A campaign file's server-side policy: what the server keeps and the payload does not
+/// carry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServerPolicy {
+    /// `[coverage]`: the coverage floor and its fallback.
+    pub coverage: Option<CoverageFloor>,
+    /// `[[group_breaker]]`: groups with abort thresholds of their own.
+    pub group_breakers: Vec<GroupThreshold>,
+}
+
+/// [`parse_campaign_file`] with the whole server-side policy: `[coverage]` and
+/// `[[group_breaker]]`.
+pub fn parse_campaign_policy(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+) -> Result<(Campaign, ServerPolicy), FileError> {
+    parse_with_policy(file, text, limits)
+}
+
 /// Parses and validates a campaign file: the campaign, and its server-side `[coverage]`
 /// policy if it has one (the coverage floor and its fallback, which the server keeps and the
 /// payload does not carry; `docs/design.md`, "Coverage fallback"). `file` names it in
@@ -80,6 +126,14 @@ pub fn parse_campaign_file(
     text: &str,
     limits: &Limits,
 ) -> Result<(Campaign, Option<CoverageFloor>), FileError> {
+    parse_with_policy(file, text, limits).map(|(c, p)| (c, p.coverage))
+}
+
+fn parse_with_policy(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+) -> Result<(Campaign, ServerPolicy), FileError> {
     let de = toml::Deserializer::parse(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         located(
@@ -102,6 +156,7 @@ pub fn parse_campaign_file(
         located(file, text, span, p.path, p.message)
     };
     let coverage = parsed.coverage_policy().map_err(problem_at)?;
+    let group_breakers = parsed.group_thresholds().map_err(problem_at)?;
     let campaign = parsed.into_campaign().map_err(problem_at)?;
     campaign.validate(limits).map_err(|e| {
         let path = file_path_of(&e.field);
@@ -118,5 +173,11 @@ pub fn parse_campaign_file(
             "a coverage floor needs success probes: schedule.sample_success is 0%".into(),
         ));
     }
-    Ok((campaign, coverage))
+    Ok((
+        campaign,
+        ServerPolicy {
+            coverage,
+            group_breakers,
+        },
+    ))
 }

@@ -133,6 +133,23 @@ pub(super) struct FileCampaign {
     /// Server-side policy, not in the payload: the coverage floor and its fallback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) coverage: Option<FileCoverage>,
+    /// Server-side policy, not in the payload: directory groups with abort thresholds of
+    /// their own (`[[group_breaker]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) group_breaker: Option<Vec<FileGroupBreaker>>,
+}
+
+/// `[[group_breaker]]`: `group = "model-x"`, `failure_ratio = "5%"`, `min_reports = 200`,
+/// `devices = 10000` (the group's targeted members; default: counted over the server's
+/// directory).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileGroupBreaker {
+    pub(super) group: String,
+    pub(super) failure_ratio: Ratio,
+    pub(super) min_reports: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) devices: Option<u64>,
 }
 
 /// `[coverage]`: `floor = "99%"`, `fallback = "none" | "rebroadcast" | "unicast"`

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::alert::AlertLimits;
+use crate::file::ServerPolicy;
 use crate::host::HostError;
 use crate::host::keys::{campaign_id, device_id, group_names, key32};
 use crate::host::server_core::{AlertIngest, Directory, GroupDirectory, Ingest};
@@ -50,6 +51,18 @@ impl ServerHost {
     /// Parses and validates campaign-file text (errors located at `campaign.toml:line:col`).
     pub fn parse_campaign(toml: &str) -> Result<Campaign, HostError> {
         Ok(Campaign::from_toml("campaign.toml", toml)?)
+    }
+
+    /// [`Self::parse_campaign`], with the file's whole server-side policy (`[coverage]`,
+    /// `[[group_breaker]]`).
+    pub fn parse_campaign_policy(
+        toml: &str,
+    ) -> Result<(Campaign, crate::file::ServerPolicy), HostError> {
+        Ok(crate::file::parse_campaign_policy(
+            "campaign.toml",
+            toml,
+            &crate::model::Limits::DEFAULT,
+        )?)
     }
 
     /// [`Self::parse_campaign`], with the file's server-side `[coverage]` policy.
@@ -148,8 +161,8 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         targeted: u64,
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
-        let (campaign, floor) = ServerHost::parse_campaign_file(toml)?;
-        self.take_on_with_floor(campaign, floor, targeted, now, |campaign, targeted, at| {
+        let (campaign, policy) = ServerHost::parse_campaign_policy(toml)?;
+        self.take_on_with_policy(campaign, policy, targeted, now, |campaign, targeted, at| {
             ServerCommand::Create {
                 campaign,
                 targeted,
@@ -158,32 +171,57 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         })
     }
 
-    /// [`Self::take_on`], then the file's coverage floor, if any, in one atomic append.
-    fn take_on_with_floor(
+    /// [`Self::take_on`], then the file's coverage floor and group thresholds, if any, in one
+    /// atomic append. A group threshold without `devices` takes the group's size from the
+    /// directory ([`Directory::group_members`]).
+    fn take_on_with_policy(
         &mut self,
         campaign: Campaign,
-        floor: Option<CoverageFloor>,
+        policy: ServerPolicy,
         targeted: u64,
         now: Timestamp,
         command: fn(Box<Campaign>, Option<u64>, Timestamp) -> ServerCommand,
     ) -> Result<CampaignId, HostError> {
-        let Some(policy) = floor else {
+        if policy == ServerPolicy::default() {
             return self.take_on(campaign, targeted, now, command);
-        };
+        }
+        let mut breakers = Vec::with_capacity(policy.group_breakers.len());
+        for g in &policy.group_breakers {
+            let size = g
+                .devices
+                .or_else(|| self.keys.group_members(&g.group))
+                .ok_or_else(|| {
+                    HostError::Server(crate::server::ServerError::GroupBreaker(format!(
+                        "group {:?}: the directory cannot count its members; give `devices` in its [[group_breaker]]",
+                        g.group
+                    )))
+                })?;
+            breakers.push(g.with_size(size));
+        }
+        // Checked before the batch: a refused threshold must not leave the campaign created
+        // without it.
+        crate::server::GroupBreaker::validate(&breakers)
+            .map_err(|m| HostError::Server(crate::server::ServerError::GroupBreaker(m)))?;
         crate::payload::payload_len(&campaign, &PayloadLimits::default())?;
         let id = campaign.id.clone();
-        let cmds = [
-            (
-                id.clone(),
-                command(Box::new(campaign), (targeted > 0).then_some(targeted), now),
-            ),
-            (
+        let mut cmds = vec![(
+            id.clone(),
+            command(Box::new(campaign), (targeted > 0).then_some(targeted), now),
+        )];
+        if let Some(policy) = policy.coverage {
+            cmds.push((
                 id.clone(),
                 ServerCommand::SetCoverageFloor { policy, at: now },
-            ),
-        ];
-        // The file was checked (a valid floor on a sampling campaign): the floor is refused
-        // only if the campaign is, and then nothing was appended for it.
+            ));
+        }
+        if !breakers.is_empty() {
+            cmds.push((
+                id.clone(),
+                ServerCommand::SetGroupBreakers { breakers, at: now },
+            ));
+        }
+        // The file and the thresholds were checked: the policy is refused only if the
+        // campaign is, and then nothing was appended for it.
         for r in self.handle_batch(&cmds)? {
             r?;
         }
@@ -199,8 +237,8 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         targeted: u64,
         now: Timestamp,
     ) -> Result<CampaignId, HostError> {
-        let (campaign, floor) = ServerHost::parse_campaign_file(toml)?;
-        self.take_on_with_floor(campaign, floor, targeted, now, |campaign, targeted, at| {
+        let (campaign, policy) = ServerHost::parse_campaign_policy(toml)?;
+        self.take_on_with_policy(campaign, policy, targeted, now, |campaign, targeted, at| {
             ServerCommand::Revise {
                 campaign,
                 targeted,

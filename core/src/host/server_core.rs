@@ -23,6 +23,11 @@ pub trait Directory {
     fn groups(&self, _device: &DeviceId) -> Vec<String> {
         Vec::new()
     }
+    /// How many devices the directory puts in `group`, if it can count them (a campaign
+    /// file's `[[group_breaker]]` without `devices` takes its group's size from here).
+    fn group_members(&self, _group: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// What an OMA DM message of Generic Alerts came to: one [`Ingest`] per report.
@@ -151,6 +156,10 @@ impl Directory for GroupDirectory {
             .iter()
             .filter_map(|m| m.device_key(device))
             .collect()
+    }
+
+    fn group_members(&self, group: &str) -> Option<u64> {
+        Some(self.members(group))
     }
 
     fn groups(&self, device: &DeviceId) -> Vec<String> {

@@ -214,6 +214,64 @@ fn with_coverage(body: &str) -> String {
 }
 
 #[test]
+fn group_breakers_in_the_file_are_taken_with_the_campaign_sized_by_the_directory() {
+    use devcare::host::ServerHost;
+    let text = format!(
+        "{BASE}\n[[group_breaker]]\ngroup = \"model-x\"\nfailure_ratio = \"5%\"\nmin_reports = 20\n\n[[group_breaker]]\ngroup = \"model-y\"\nfailure_ratio = \"10%\"\nmin_reports = 5\ndevices = 300\n"
+    );
+    let (campaign, policy) =
+        devcare::file::parse_campaign_policy("c.toml", &text, &Limits::DEFAULT).unwrap();
+    assert_eq!(campaign, Campaign::from_toml("c.toml", BASE).unwrap());
+    assert_eq!(policy.group_breakers.len(), 2);
+    let mut host = ServerHost::open(None, &[7; 32]).unwrap();
+    // model-x's size comes from the directory; model-y's from the file.
+    for i in 0..3 {
+        host.set_device_groups(&format!("X{i}"), vec!["model-x".into()])
+            .unwrap();
+    }
+    let id = host.create_campaign(&text, 1_000, Timestamp(1)).unwrap();
+    let st = host.group_breakers(id.as_str()).unwrap();
+    let sizes: Vec<(String, u64, f64)> = st
+        .iter()
+        .map(|g| {
+            (
+                g.breaker.group.clone(),
+                g.breaker.targeted,
+                g.breaker.failure_ratio,
+            )
+        })
+        .collect();
+    assert_eq!(
+        sizes,
+        [("model-x".into(), 3, 0.05), ("model-y".into(), 300, 0.1)]
+    );
+    assert_eq!(host.version(&id), 2, "CampaignCreated + GroupBreakersSet");
+    // A group the directory has no member of, and no `devices`: refused, nothing created.
+    let lonely = text.replace("model-x", "model-z");
+    let mut host = ServerHost::open(None, &[7; 32]).unwrap();
+    let err = host
+        .create_campaign(&lonely, 1_000, Timestamp(1))
+        .unwrap_err();
+    assert_eq!(err.reason(), "group-breaker", "{err}");
+    assert!(err.to_string().contains("targets no device"), "{err}");
+    assert!(host.states().next().is_none(), "nothing created");
+    // Bad thresholds fail located.
+    for (bad, want) in [
+        ("failure_ratio = \"5%\"", "failure_ratio = \"100%\""),
+        ("min_reports = 20", "min_reports = 0"),
+    ] {
+        let text = text.replacen(bad, want, 1);
+        let err = devcare::file::parse_campaign_policy("c.toml", &text, &Limits::DEFAULT)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.toml:") && err.contains("group_breaker[0]."),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn a_coverage_section_is_server_side_policy_taken_with_the_campaign() {
     use devcare::host::ServerHost;
     use devcare::server::{CoverageFloor, Fallback};

@@ -32,6 +32,11 @@ pub(super) fn run_sweep(a: &SimArgs, cfg: &FleetConfig, n: u64, printer: Printer
                 "replay": repro(*seed),
             })).collect::<Vec<_>>(),
             "coverage_held": out.coverage_held,
+            "first_check_held": out.first_check_held,
+            "first_check_count": out.first_check_count,
+            "settlement_bound_held": out.bound_held,
+            "settlement_bound_count": out.bound_count,
+            "wrongly_presumed": out.wrongly_presumed,
             "breaker_pauses": out.breaker_pauses,
             "group_pauses": out.group_pauses,
             "unresolved": out.unresolved,
@@ -205,8 +210,18 @@ fn sweep_text(
     );
     let _ = writeln!(
         t,
+        "  reach interval held the truth at the first check in {} of {} worlds",
+        out.first_check_held, out.first_check_count
+    );
+    let _ = writeln!(
+        t,
         "  coverage interval held the truth in {} of {} worlds",
         out.coverage_held, out.coverage_checked
+    );
+    let _ = writeln!(
+        t,
+        "  settlement bound held the targets wrongly presumed OK in {} of {} worlds ({} wrongly presumed in all)",
+        out.bound_held, out.bound_count, out.wrongly_presumed
     );
     let _ = writeln!(
         t,

@@ -249,6 +249,30 @@ pub fn repair_pilot(silent: u64) -> u64 {
         .min(silent)
 }
 
+/// How many silent targets this repair's pilot polls: [`repair_pilot`] of the silent
+/// targets — or none when the pilot cannot pay: no rebroadcast fits any more (the
+/// degradation came too late) and even the top of the reach interval at the degradation
+/// puts fewer than one in [`REPAIR_SESSIONS_PER_FOUND`] of the silent targets without the
+/// payload, so no poll it could lead to would pay. Then the repair waits for check-ins.
+pub fn repair_pilot_for(state: &ServerState) -> u64 {
+    let f = &state.fallback;
+    let Some(d) = f.degraded else {
+        return 0;
+    };
+    let silent = f.silent_at_degradation;
+    let missing_hi = (1.0 - d.reach.lo).max(0.0) * state.targeted as f64;
+    let share_hi = if silent == 0 {
+        0.0
+    } else {
+        missing_hi / silent as f64
+    };
+    if rebroadcast_fits(state, d.at) || share_hi * REPAIR_SESSIONS_PER_FOUND as f64 >= 1.0 {
+        repair_pilot(silent)
+    } else {
+        0
+    }
+}
+
 /// What a repair asks at `now`: the pilot first; once its answers had time to come, judge
 /// the share found among the polled (`docs/design.md`, "Repair").
 fn repair_due(
@@ -267,7 +291,7 @@ fn repair_due(
             after: f.unicast_cursor.clone(),
         },
     };
-    let pilot = repair_pilot(f.silent_at_degradation);
+    let pilot = repair_pilot_for(state);
     if !f.unicast_done && f.unicast_sent < pilot {
         return paced(pilot - f.unicast_sent);
     }
@@ -360,7 +384,7 @@ pub(super) fn next_wake(state: &ServerState) -> Option<Timestamp> {
         }
         Fallback::Repair { per_minute } => {
             let last = f.unicast_last_at?;
-            if f.unicast_sent < repair_pilot(f.silent_at_degradation) && !f.unicast_done {
+            if f.unicast_sent < repair_pilot_for(state) && !f.unicast_done {
                 return Some(
                     next_minute(per_minute, since, f.unicast_sent).max(next_after(last, since)),
                 );

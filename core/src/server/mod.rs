@@ -30,6 +30,7 @@ pub use fallback::{
     CoverageFloor, Degraded, Fallback, FallbackDue, FallbackState, MAX_FALLBACK_PER_MINUTE,
     REPAIR_ANSWER_WAIT, REPAIR_PILOT_MAX, REPAIR_PILOT_MIN, REPAIR_SESSIONS_PER_FOUND,
     RepairChoice, check_times, poll_before, poll_rank, repair_choice, repair_pilot,
+    repair_pilot_for,
 };
 pub use group_breaker::{GroupBreaker, GroupBreakerStatus, GroupBreakers, MAX_BREAKER_GROUPS};
 pub use sample::{SLOT_BINS, SampleProfile, bin_reports_end, nominal_send, slot_bin};

@@ -39,6 +39,9 @@ pub(super) fn run_sweep(a: &SimArgs, cfg: &FleetConfig, n: u64, printer: Printer
             "wrongly_presumed": out.wrongly_presumed,
             "breaker_pauses": out.breaker_pauses,
             "group_pauses": out.group_pauses,
+            "degraded": out.degraded,
+            "repair_sessions": out.repair_sessions,
+            "repair_found": out.repair_found,
             "unresolved": out.unresolved,
             "coverage_checked": out.coverage_checked,
             "gave_up_reporting": out.gave_up_reporting,
@@ -246,6 +249,14 @@ fn sweep_text(
             .collect();
         let _ = writeln!(t, "  group threshold pauses: {}", by_group.join(", "));
     }
+    let _ = writeln!(
+        t,
+        "  degraded broadcasts: {}; repair DM sessions per device found: {}; median repair done {}, median converged {}",
+        out.degraded,
+        sessions_per_found(out),
+        hours(out.median_repair_done_minutes()),
+        hours(out.median_converged_minutes())
+    );
     let _ = writeln!(t, "  unresolved targets at the end: {}", out.unresolved);
     let _ = writeln!(t, "  invariant violations   {:>10}", out.failures.len());
     for (seed, e) in &out.failures {

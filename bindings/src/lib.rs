@@ -15,6 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 
 mod device;
 mod error;
+#[cfg(feature = "server")]
 mod groups;
 mod keys;
 #[cfg(feature = "server")]
@@ -23,6 +24,7 @@ mod tree;
 
 pub use device::{CheckInRecord, DeviceHost, DueAlert, DueReport, PendingWork};
 pub use error::DevcareError;
+#[cfg(feature = "server")]
 pub use groups::GroupBreakerStatus;
 pub use keys::{
     PayloadInfo, ReportInfo, decode_report, derive_device_key, first_report_at, open_payload,

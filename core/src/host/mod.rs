@@ -23,7 +23,9 @@ pub mod keys;
 mod server;
 #[cfg(feature = "server")]
 mod server_core;
+#[cfg(feature = "server")]
 mod server_coverage;
+#[cfg(feature = "server")]
 mod server_groups;
 #[cfg(feature = "server")]
 mod sharded;

@@ -39,7 +39,9 @@ pub use parse::parse_alerts;
 use crate::model::DeviceId;
 #[cfg(feature = "server")]
 use crate::report::Report;
-pub use render::{SyncHeader, render_alert, render_syncml};
+pub use render::{
+    SyncHeader, render_alert, render_alert_as, render_items, render_syncml, report_items,
+};
 
 /// Generic Alert code.
 pub const GENERIC_ALERT: &str = "1226";
@@ -49,6 +51,44 @@ pub const TYPE_FAILURE: &str = "org.devcare.report.failure";
 pub const TYPE_SUCCESS: &str = "org.devcare.report.success";
 /// Version token that starts every Item's Data.
 pub const DATA_VERSION: &str = "devcare/1";
+
+/// How an Item's Data is encoded (OMA DM `Meta/Format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DataFormat {
+    /// Characters: the Data is the text itself (the default).
+    #[default]
+    Chr,
+    /// Base64 (RFC 4648, standard alphabet) of the text's UTF-8 bytes; line breaks allowed.
+    B64,
+}
+
+impl DataFormat {
+    /// The Format element's text: `chr` or `b64`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataFormat::Chr => "chr",
+            DataFormat::B64 => "b64",
+        }
+    }
+}
+
+/// One Item of a report's Generic Alert, as a DM toolkit builds it (e.g. libdmclient's
+/// `omadmclient_add_generic_alert` takes source, type, format, mark and data): the host
+/// puts these in its own package instead of devcare's XML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertItem {
+    /// `Source/LocURI`: `./Vendor/devcare/Campaign/<campaign>`.
+    pub source: String,
+    /// `Meta/Type`, without the `Reversed-Domain-Name:` prefix: [`TYPE_FAILURE`] or
+    /// [`TYPE_SUCCESS`].
+    pub ty: String,
+    /// `Meta/Format`.
+    pub format: DataFormat,
+    /// `Meta/Mark`: `critical` for a failure, `informational` for a success probe.
+    pub mark: String,
+    /// `Data`, encoded as `format` says.
+    pub data: String,
+}
 
 /// Limits applied before parsing allocates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

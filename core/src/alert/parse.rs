@@ -16,6 +16,7 @@ use crate::text::line_col;
 struct RawItem {
     at: usize,
     ty: Option<String>,
+    format: Option<String>,
     data: Option<String>,
 }
 
@@ -142,6 +143,26 @@ fn parse_item_data(ty: &str, data: &str) -> Result<ParsedItem, String> {
     })
 }
 
+/// An Item's Data as text, by its `Meta/Format`: `chr` (or none) as it is, `b64` decoded
+/// (RFC 4648 standard alphabet, whitespace ignored) to UTF-8.
+fn decode_data(format: Option<&str>, data: String) -> Result<String, String> {
+    match format.map(str::trim) {
+        None | Some("") => Ok(data),
+        Some(f) if f.eq_ignore_ascii_case("chr") => Ok(data),
+        Some(f) if f.eq_ignore_ascii_case("b64") => {
+            use base64::Engine as _;
+            let packed: String = data.split_ascii_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(packed.as_bytes())
+                .map_err(|e| format!("Format b64: {e}"))?;
+            String::from_utf8(bytes).map_err(|_| "Format b64: the decoded Data is not UTF-8".into())
+        }
+        Some(f) => Err(crate::text::printable(&format!(
+            "Format {f:?}: a devcare Item's Data is chr or b64"
+        ))),
+    }
+}
+
 fn normalise_type(t: &str) -> String {
     let t = t.trim();
     let t = t.strip_prefix("Reversed-Domain-Name:").map_or(t, str::trim);
@@ -244,6 +265,13 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
                                 it.ty = Some(normalise_type(&text));
                             }
                         }
+                        ("Format", Some("Meta"))
+                            if stack.iter().rev().nth(1).map(String::as_str) == Some("Item") =>
+                        {
+                            if let Some(it) = a.items.last_mut() {
+                                it.format = Some(text.trim().to_string());
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -332,6 +360,8 @@ fn assemble(xml: &str, a: RawAlert) -> Result<Report, AlertError> {
             col,
             message: "the Item has no Data".into(),
         })?;
+        let data = decode_data(it.format.as_deref(), data)
+            .map_err(|message| AlertError::BadData { line, col, message })?;
         let p = parse_item_data(&ty, &data).map_err(|message| AlertError::BadData {
             line,
             col,

@@ -37,21 +37,54 @@ pub(super) fn pct_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn item(source: &str, ty: &str, mark: &str, data: &str) -> String {
+/// `item` as XML.
+fn item_xml(item: &AlertItem) -> String {
     format!(
         "    <Item>\n      <Source><LocURI>{}</LocURI></Source>\n      <Meta>\n        \
-         <Type xmlns=\"syncml:metinf\">Reversed-Domain-Name: {ty}</Type>\n        \
-         <Format xmlns=\"syncml:metinf\">chr</Format>\n        \
-         <Mark xmlns=\"syncml:metinf\">{mark}</Mark>\n      </Meta>\n      \
+         <Type xmlns=\"syncml:metinf\">Reversed-Domain-Name: {}</Type>\n        \
+         <Format xmlns=\"syncml:metinf\">{}</Format>\n        \
+         <Mark xmlns=\"syncml:metinf\">{}</Mark>\n      </Meta>\n      \
          <Data>{}</Data>\n    </Item>\n",
-        escape(source),
-        escape(data)
+        escape(&item.source),
+        escape(&item.ty),
+        item.format.as_str(),
+        escape(&item.mark),
+        escape(&item.data)
     )
 }
 
-/// Renders `report` as a Generic Alert command with `cmd_id`. With `campaign`, failure
-/// Items also name the failed setting's URI.
+/// Renders `items` as a Generic Alert command with `cmd_id`.
+pub fn render_items(items: &[AlertItem], cmd_id: u32) -> String {
+    let items: String = items.iter().map(item_xml).collect();
+    format!(
+        "  <Alert>\n    <CmdID>{cmd_id}</CmdID>\n    <Data>{GENERIC_ALERT}</Data>\n{items}  </Alert>\n"
+    )
+}
+
+/// Renders `report` as a Generic Alert command with `cmd_id`, its Data as characters. With
+/// `campaign`, failure Items also name the failed setting's URI.
 pub fn render_alert(report: &Report, campaign: Option<&Campaign>, cmd_id: u32) -> String {
+    render_alert_as(report, campaign, cmd_id, DataFormat::Chr)
+}
+
+/// [`render_alert`] with the Items' Data in `format`.
+pub fn render_alert_as(
+    report: &Report,
+    campaign: Option<&Campaign>,
+    cmd_id: u32,
+    format: DataFormat,
+) -> String {
+    render_items(&report_items(report, campaign, format), cmd_id)
+}
+
+/// `report` as the Items of its Generic Alert, for a DM toolkit that builds its own
+/// messages: one per finding (or one summary / success Item), each standing alone. With
+/// `campaign`, failure Items also name the failed setting's URI.
+pub fn report_items(
+    report: &Report,
+    campaign: Option<&Campaign>,
+    format: DataFormat,
+) -> Vec<AlertItem> {
     let source = format!("./Vendor/devcare/Campaign/{}", report.campaign);
     let identity = format!(
         "{DATA_VERSION} campaign={} revision={} device={} attempt={} evaluated_at={}",
@@ -67,16 +100,25 @@ pub fn render_alert(report: &Report, campaign: Option<&Campaign>, cmd_id: u32) -
             .map(|s| format!(" uri={}", pct_encode(&s.uri)))
             .unwrap_or_default()
     };
-    let mut items = String::new();
+    let item = |ty: &str, mark: &str, text: String| AlertItem {
+        source: source.clone(),
+        ty: ty.to_string(),
+        format,
+        mark: mark.to_string(),
+        data: match format {
+            DataFormat::Chr => text,
+            DataFormat::B64 => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+            }
+        },
+    };
     match &report.kind {
-        ReportKind::Success => {
-            items.push_str(&item(
-                &source,
-                TYPE_SUCCESS,
-                "informational",
-                &format!("{identity} result=ok"),
-            ));
-        }
+        ReportKind::Success => vec![item(
+            TYPE_SUCCESS,
+            "informational",
+            format!("{identity} result=ok"),
+        )],
         ReportKind::FailureSummary {
             count,
             first_status,
@@ -84,15 +126,15 @@ pub fn render_alert(report: &Report, campaign: Option<&Campaign>, cmd_id: u32) -
             let first = first_status
                 .map(|s| format!(" first_status={s}"))
                 .unwrap_or_default();
-            items.push_str(&item(
-                &source,
+            vec![item(
                 TYPE_FAILURE,
                 "critical",
-                &format!("{identity} summary count={count}{first}"),
-            ));
+                format!("{identity} summary count={count}{first}"),
+            )]
         }
-        ReportKind::Failure { findings } => {
-            for f in findings {
+        ReportKind::Failure { findings } => findings
+            .iter()
+            .map(|f| {
                 let finding = match *f {
                     Finding::Status { index, status } => {
                         format!("finding=status index={index} code={status}{}", uri(index))
@@ -107,18 +149,10 @@ pub fn render_alert(report: &Report, campaign: Option<&Campaign>, cmd_id: u32) -
                         format!("finding=late after_ms={}", after.as_millis())
                     }
                 };
-                items.push_str(&item(
-                    &source,
-                    TYPE_FAILURE,
-                    "critical",
-                    &format!("{identity} {finding}"),
-                ));
-            }
-        }
+                item(TYPE_FAILURE, "critical", format!("{identity} {finding}"))
+            })
+            .collect(),
     }
-    format!(
-        "  <Alert>\n    <CmdID>{cmd_id}</CmdID>\n    <Data>{GENERIC_ALERT}</Data>\n{items}  </Alert>\n"
-    )
 }
 
 /// The SyncML header fields of a device-originated message.

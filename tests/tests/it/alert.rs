@@ -2,7 +2,8 @@
 //! errors for malformed messages.
 
 use devcare::alert::{
-    AlertError, AlertLimits, Sender, SyncHeader, parse_alerts, render_alert, render_syncml,
+    AlertError, AlertLimits, DataFormat, Sender, SyncHeader, parse_alerts, render_alert,
+    render_alert_as, render_items, render_syncml, report_items,
 };
 use devcare::*;
 
@@ -92,6 +93,60 @@ fn failure_items_carry_status_uri_and_mark() {
     assert!(xml.contains("Reversed-Domain-Name: org.devcare.report.failure"));
     let ok = render_alert(&report(ReportKind::Success), None, 2);
     assert!(ok.contains("<Mark xmlns=\"syncml:metinf\">informational</Mark>"));
+}
+
+#[test]
+fn b64_data_reads_as_chr_and_items_are_what_the_xml_holds() {
+    let c = campaign();
+    for r in [failure(), report(ReportKind::Success)] {
+        let b64 = render_alert_as(&r, Some(&c), 5, DataFormat::B64);
+        assert!(b64.contains("<Format xmlns=\"syncml:metinf\">b64</Format>"));
+        assert!(!b64.contains("devcare/1"), "the Data is encoded: {b64}");
+        assert_eq!(parse(&b64).unwrap(), vec![r.clone()], "{b64}");
+        // The Items a DM toolkit takes render to the same XML devcare writes.
+        let items = report_items(&r, Some(&c), DataFormat::Chr);
+        assert_eq!(render_items(&items, 4), render_alert(&r, Some(&c), 4));
+        assert!(
+            items
+                .iter()
+                .all(|i| i.source == "./Vendor/devcare/Campaign/apn-2026-11"
+                    && i.format == DataFormat::Chr
+                    && i.data.starts_with("devcare/1 "))
+        );
+    }
+    let items = report_items(&failure(), None, DataFormat::Chr);
+    assert_eq!(items.len(), 4);
+    assert_eq!(
+        (items[0].ty.as_str(), items[0].mark.as_str()),
+        ("org.devcare.report.failure", "critical")
+    );
+    // b64 with line breaks, as toolkits wrap it, and in any case.
+    use base64::Engine as _;
+    let enc = base64::engine::general_purpose::STANDARD.encode(DATA);
+    let (a, b) = enc.split_at(20);
+    let wrapped = one(&format!(
+        "<Item><Meta><Type>org.devcare.report.failure</Type><Format>B64</Format></Meta><Data>{a}\n  {b}</Data></Item>"
+    ));
+    let chr = one(&format!(
+        "<Item><Meta><Type>org.devcare.report.failure</Type></Meta><Data>{DATA}</Data></Item>"
+    ));
+    assert_eq!(parse(&wrapped).unwrap(), parse(&chr).unwrap());
+    // Data that is not base64, not UTF-8 once decoded, or in another format: located.
+    for (format, data, want) in [
+        ("b64", "not*base64", "Format b64"),
+        ("b64", "//79", "not UTF-8"),
+        ("bin", DATA, "a devcare Item's Data is chr or b64"),
+    ] {
+        let xml = one(&format!(
+            "<Item><Meta><Type>org.devcare.report.failure</Type><Format>{format}</Format></Meta><Data>{data}</Data></Item>"
+        ));
+        let err = parse(&xml).unwrap_err();
+        assert!(
+            matches!(&err, AlertError::BadData { line: 1, message, .. } if message.contains(want)),
+            "{format} {data}: {err}"
+        );
+        assert_eq!(err.dm_status(), 400);
+    }
 }
 
 const DATA: &str = "devcare/1 campaign=apn-2026-11 revision=3 device=IMEI:1 attempt=1 evaluated_at=5 finding=status index=1 code=500";

@@ -30,9 +30,13 @@
 //! checked before anything is allocated for them.
 
 #[cfg(feature = "server")]
+mod package;
+#[cfg(feature = "server")]
 mod parse;
 mod render;
 
+#[cfg(feature = "server")]
+pub use package::{ForeignAlert, ForeignItem, Package, PackageAlert, parse_package, render_status};
 #[cfg(feature = "server")]
 pub use parse::parse_alerts;
 
@@ -208,8 +212,9 @@ impl Sender<'_> {
         }
     }
 
+    /// Whom the sender may speak for, in words (for [`AlertError::NotSender`]).
     #[cfg(feature = "server")]
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Sender::Device(d) => format!("device {:?}", d.as_str()),
             Sender::Gateway(ds) => format!("the {} devices of its gateway list", ds.len()),

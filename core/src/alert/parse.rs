@@ -13,17 +13,31 @@ use crate::report::{Finding, Report, ReportKind};
 use crate::text::line_col;
 
 #[derive(Debug, Default)]
-struct RawItem {
-    at: usize,
-    ty: Option<String>,
-    format: Option<String>,
-    data: Option<String>,
+pub(super) struct RawItem {
+    pub(super) at: usize,
+    /// `Meta/Type` without the `Reversed-Domain-Name:` prefix.
+    pub(super) ty: Option<String>,
+    /// `Meta/Type` as written.
+    pub(super) raw_ty: Option<String>,
+    pub(super) format: Option<String>,
+    pub(super) mark: Option<String>,
+    pub(super) source: Option<String>,
+    pub(super) target: Option<String>,
+    pub(super) data: Option<String>,
 }
 
 #[derive(Debug, Default)]
-struct RawAlert {
-    code: Option<String>,
-    items: Vec<RawItem>,
+pub(super) struct RawAlert {
+    pub(super) cmd_id: Option<String>,
+    pub(super) code: Option<String>,
+    pub(super) items: Vec<RawItem>,
+}
+
+/// A message's header id and its Alerts, as read.
+#[derive(Debug, Default)]
+pub(super) struct RawMessage {
+    pub(super) msg_id: Option<String>,
+    pub(super) alerts: Vec<RawAlert>,
 }
 
 /// One parsed Item.
@@ -170,8 +184,49 @@ fn normalise_type(t: &str) -> String {
 }
 
 /// Reads every devcare Generic Alert in `xml` (a bare `<Alert>`, several, or a whole
-/// `<SyncML>` message) as reports. Alerts with other codes are skipped.
+/// `<SyncML>` message) as reports. Alerts with other codes are skipped; a Generic Alert of
+/// another type refuses the message ([`AlertError::UnknownType`]) — a host serving
+/// packages with other alerts in them reads them with
+/// [`parse_package`](super::parse_package) instead.
 pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, AlertError> {
+    let alerts = read_message(xml, limits)?.alerts;
+    // Some DM clients send one Generic Alert per Item: the Items of one report merge across
+    // the Alerts of a message (in the order they first appear); the same report twice is
+    // one; two that disagree (another kind or evaluation time) refuse the message.
+    let mut reports: Vec<Report> = Vec::new();
+    let mut index: BTreeMap<(String, u32, String, u32), usize> = BTreeMap::new();
+    for a in alerts
+        .into_iter()
+        .filter(|a| a.code.as_deref() == Some(GENERIC_ALERT))
+    {
+        let at = a.items.first().map_or(0, |i| i.at);
+        let r = assemble(xml, a)?;
+        let key = (
+            r.campaign.to_string(),
+            r.revision,
+            r.device.to_string(),
+            r.attempt,
+        );
+        match index.get(&key) {
+            None => {
+                index.insert(key, reports.len());
+                reports.push(r);
+            }
+            Some(&i) => merge(&mut reports[i], r).map_err(|()| {
+                let (line, col) = line_col(xml, at);
+                AlertError::Inconsistent { line, col }
+            })?,
+        }
+    }
+    if reports.is_empty() {
+        return Err(AlertError::NoGenericAlert);
+    }
+    Ok(reports)
+}
+
+/// Reads `xml`'s header id and every Alert with its CmdID, code and Items, within
+/// `limits`: the errors of a message as a whole (size, Items, well-formedness).
+pub(super) fn read_message(xml: &str, limits: &AlertLimits) -> Result<RawMessage, AlertError> {
     if xml.len() > limits.max_bytes {
         return Err(AlertError::TooLarge {
             len: xml.len(),
@@ -184,6 +239,7 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
     let mut current: Option<RawAlert> = None;
     let mut text = String::new();
     let mut items = 0usize;
+    let mut msg_id: Option<String> = None;
     let xml_err = |reader: &Reader<&[u8]>, message: String| {
         let (line, col) = line_col(xml, reader.error_position() as usize);
         AlertError::MalformedXml {
@@ -246,13 +302,33 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
                 let name = e.local_name().as_ref().to_string();
                 stack.pop();
                 let parent = stack.last().map(String::as_str);
+                let grandparent = stack.iter().rev().nth(1).map(String::as_str);
                 if name == "Alert" {
                     if let Some(done) = current.take() {
                         alerts.push(done);
                     }
+                } else if name == "MsgID" && parent == Some("SyncHdr") {
+                    msg_id = Some(text.trim().to_string());
                 } else if let Some(a) = current.as_mut() {
+                    let in_item = grandparent == Some("Item");
                     match (name.as_str(), parent) {
                         ("Data", Some("Alert")) => a.code = Some(text.trim().to_string()),
+                        ("CmdID", Some("Alert")) => a.cmd_id = Some(text.trim().to_string()),
+                        ("LocURI", Some("Source")) if in_item => {
+                            if let Some(it) = a.items.last_mut() {
+                                it.source = Some(text.trim().to_string());
+                            }
+                        }
+                        ("LocURI", Some("Target")) if in_item => {
+                            if let Some(it) = a.items.last_mut() {
+                                it.target = Some(text.trim().to_string());
+                            }
+                        }
+                        ("Mark", Some("Meta")) if in_item => {
+                            if let Some(it) = a.items.last_mut() {
+                                it.mark = Some(text.trim().to_string());
+                            }
+                        }
                         ("Data", Some("Item")) => {
                             if let Some(it) = a.items.last_mut() {
                                 it.data = Some(text.trim().to_string());
@@ -263,6 +339,7 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
                         {
                             if let Some(it) = a.items.last_mut() {
                                 it.ty = Some(normalise_type(&text));
+                                it.raw_ty = Some(text.trim().to_string());
                             }
                         }
                         ("Format", Some("Meta"))
@@ -289,43 +366,12 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
             message: crate::text::printable(&format!("unclosed element <{}>", stack.join("><"))),
         });
     }
-    // Some DM clients send one Generic Alert per Item: the Items of one report merge across
-    // the Alerts of a message (in the order they first appear); the same report twice is
-    // one; two that disagree (another kind or evaluation time) refuse the message.
-    let mut reports: Vec<Report> = Vec::new();
-    let mut index: BTreeMap<(String, u32, String, u32), usize> = BTreeMap::new();
-    for a in alerts
-        .into_iter()
-        .filter(|a| a.code.as_deref() == Some(GENERIC_ALERT))
-    {
-        let at = a.items.first().map_or(0, |i| i.at);
-        let r = assemble(xml, a)?;
-        let key = (
-            r.campaign.to_string(),
-            r.revision,
-            r.device.to_string(),
-            r.attempt,
-        );
-        match index.get(&key) {
-            None => {
-                index.insert(key, reports.len());
-                reports.push(r);
-            }
-            Some(&i) => merge(&mut reports[i], r).map_err(|()| {
-                let (line, col) = line_col(xml, at);
-                AlertError::Inconsistent { line, col }
-            })?,
-        }
-    }
-    if reports.is_empty() {
-        return Err(AlertError::NoGenericAlert);
-    }
-    Ok(reports)
+    Ok(RawMessage { msg_id, alerts })
 }
 
 /// Folds `more` — another part of the same report — into `into`: failure findings are
 /// joined; anything else must be the same report again.
-fn merge(into: &mut Report, more: Report) -> Result<(), ()> {
+pub(super) fn merge(into: &mut Report, more: Report) -> Result<(), ()> {
     if into.evaluated_at != more.evaluated_at {
         return Err(());
     }
@@ -341,7 +387,7 @@ fn merge(into: &mut Report, more: Report) -> Result<(), ()> {
     }
 }
 
-fn assemble(xml: &str, a: RawAlert) -> Result<Report, AlertError> {
+pub(super) fn assemble(xml: &str, a: RawAlert) -> Result<Report, AlertError> {
     let mut report: Option<Report> = None;
     let mut findings = Vec::new();
     let alert_at = a.items.first().map_or(0, |i| i.at);

@@ -127,6 +127,7 @@ impl From<crate::host::IngestRejection> for HostError {
         match e {
             crate::host::IngestRejection::Wire(e) => HostError::Report(e),
             crate::host::IngestRejection::Refused(e) => HostError::Server(e),
+            crate::host::IngestRejection::Alert(e) => HostError::Alert(e),
         }
     }
 }

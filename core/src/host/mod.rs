@@ -28,6 +28,8 @@ mod server_coverage;
 #[cfg(feature = "server")]
 mod server_groups;
 #[cfg(feature = "server")]
+mod server_package;
+#[cfg(feature = "server")]
 mod sharded;
 mod streams;
 
@@ -41,6 +43,8 @@ pub use server_core::{
     AlertIngest, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys, alert_reports,
     report_from_bytes,
 };
+#[cfg(feature = "server")]
+pub use server_package::{AlertOutcome, PackageOutcome};
 #[cfg(feature = "server")]
 pub use sharded::{
     ShardMap, ShardWorker, ShardedLog, WorkerError, control_stream, copy_stream, shard_stream,

@@ -187,6 +187,10 @@ pub enum IngestRejection {
     /// The server decider refused it (unknown campaign, wrong revision, not a target…).
     #[error(transparent)]
     Refused(#[from] ServerError),
+    /// A devcare Generic Alert of a package that does not read as a report (its Items'
+    /// Data, their types, or their agreement), refused on its own.
+    #[error(transparent)]
+    Alert(#[from] crate::alert::AlertError),
 }
 
 impl Ingest {
@@ -217,6 +221,7 @@ impl IngestRejection {
         match self {
             IngestRejection::Wire(e) => e.dm_status(),
             IngestRejection::Refused(e) => e.dm_status(),
+            IngestRejection::Alert(e) => e.dm_status(),
         }
     }
 
@@ -225,6 +230,7 @@ impl IngestRejection {
         match self {
             IngestRejection::Wire(e) => e.reason(),
             IngestRejection::Refused(e) => e.reason(),
+            IngestRejection::Alert(e) => e.reason(),
         }
     }
 }
@@ -353,7 +359,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
 
     /// Runs decoded reports (or their decoding refusals) through the decider in one group
     /// commit.
-    fn accept_reports(
+    pub(super) fn accept_reports(
         &mut self,
         reports: Vec<Result<Report, IngestRejection>>,
         at: Timestamp,

@@ -4,6 +4,7 @@ mod alert;
 mod campaign_files;
 mod coverage;
 mod crash;
+mod dm_package;
 mod durability;
 mod engine;
 mod fallback;

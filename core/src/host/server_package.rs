@@ -1,0 +1,148 @@
+//! The server host's DM packages: every Alert of a message decided on its own, the other
+//! alerts handed back, one SyncML Status per devcare Alert (`docs/oma-dm.md`, "Packages").
+
+use crate::alert::{
+    AlertError, AlertLimits, ForeignAlert, PackageAlert, Sender, parse_package, render_status,
+};
+use crate::host::server::ServerHost;
+use crate::host::server_core::{Directory, Ingest, IngestRejection};
+use crate::model::Timestamp;
+use crate::report::Report;
+use crate::store::{EventStore, StoreError};
+
+/// What became of one Alert of a package.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertOutcome {
+    /// A devcare Generic Alert: what the server did with its report (answer it with
+    /// [`Ingest::dm_status`] in a Status whose CmdRef is `cmd_id`).
+    Devcare {
+        /// The Alert's CmdID.
+        cmd_id: String,
+        /// Accepted, duplicate, or refused with why.
+        ingest: Ingest,
+    },
+    /// Another alert, untouched: the host's own handlers answer it.
+    Foreign(ForeignAlert),
+}
+
+/// A DM package as the server took it: every Alert's outcome in message order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageOutcome {
+    /// The message's MsgID (the MsgRef of the answers; `1` when it had no header).
+    pub msg_id: String,
+    /// Every Alert of the message, in order.
+    pub alerts: Vec<AlertOutcome>,
+}
+
+impl PackageOutcome {
+    /// The SyncML `<Status>` elements answering devcare's Alerts, one per Alert in message
+    /// order, numbered from `first_cmd_id` (the host's next CmdID in its response package):
+    /// CmdRef the Alert's CmdID, Cmd `Alert`, Data its DM status. The other alerts' Statuses
+    /// are the host's.
+    pub fn statuses(&self, first_cmd_id: u32) -> String {
+        self.alerts
+            .iter()
+            .filter_map(|a| match a {
+                AlertOutcome::Devcare { cmd_id, ingest } => Some((cmd_id, ingest.dm_status())),
+                AlertOutcome::Foreign(_) => None,
+            })
+            .zip(first_cmd_id..)
+            .map(|((cmd_ref, status), id)| render_status(id, &self.msg_id, cmd_ref, status))
+            .collect()
+    }
+
+    /// The alerts devcare does not handle, for the host's own handlers.
+    pub fn foreign(&self) -> impl Iterator<Item = &ForeignAlert> {
+        self.alerts.iter().filter_map(|a| match a {
+            AlertOutcome::Foreign(f) => Some(f),
+            AlertOutcome::Devcare { .. } => None,
+        })
+    }
+}
+
+impl<S: EventStore, D: Directory> ServerHost<S, D> {
+    /// Takes a whole DM message from `sender` (whom the host's DM session authenticated) as
+    /// a package: each devcare Generic Alert decided on its own — accepted, duplicate, or
+    /// refused with its DM status — and every other Alert handed back untouched
+    /// ([`PackageOutcome::foreign`]). One report split over several Alerts is taken once,
+    /// each of its Alerts answered alike. The whole message is refused, nothing logged, only
+    /// when it is over the limits or not well-formed, when the session's device is not in
+    /// the key directory, or when a devcare report names a device the sender may not speak
+    /// for (an honest DM client never sends another device's reports).
+    pub fn ingest_package(
+        &mut self,
+        xml: &str,
+        sender: Sender<'_>,
+        limits: &AlertLimits,
+        at: Timestamp,
+    ) -> Result<Result<PackageOutcome, AlertError>, StoreError> {
+        let checked = check_package(xml, sender, limits, self.directory());
+        let (msg_id, alerts) = match checked {
+            Ok(p) => p,
+            Err(e) => {
+                self.count_rejection(e.reason());
+                return Ok(Err(e));
+            }
+        };
+        // Every devcare Alert's report through the decider in one group commit (parts of
+        // one report carry the whole of it: the first is taken, the rest are duplicates);
+        // an Alert that did not read holds its own refusal.
+        let mut reports: Vec<Result<Report, IngestRejection>> = Vec::new();
+        let mut outcomes: Vec<Result<String, ForeignAlert>> = Vec::with_capacity(alerts.len());
+        for a in alerts {
+            match a {
+                PackageAlert::Foreign(f) => outcomes.push(Err(f)),
+                PackageAlert::Devcare { cmd_id, report } => {
+                    if let Err(e) = &report {
+                        self.count_rejection(e.reason());
+                    }
+                    reports.push(report.map_err(IngestRejection::Alert));
+                    outcomes.push(Ok(cmd_id));
+                }
+            }
+        }
+        let mut ingests = self.accept_reports(reports, at)?.into_iter();
+        let alerts = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Err(f) => AlertOutcome::Foreign(f),
+                Ok(cmd_id) => AlertOutcome::Devcare {
+                    cmd_id,
+                    ingest: ingests.next().unwrap_or(Ingest::Duplicate),
+                },
+            })
+            .collect();
+        Ok(Ok(PackageOutcome {
+            msg_id: msg_id.unwrap_or_else(|| "1".into()),
+            alerts,
+        }))
+    }
+}
+
+/// The package of `xml` from `sender`, checked as a whole: the sending device known to
+/// `directory`, the message within `limits` and well-formed, and every devcare report for a
+/// device the sender may speak for.
+fn check_package(
+    xml: &str,
+    sender: Sender<'_>,
+    limits: &AlertLimits,
+    directory: &dyn Directory,
+) -> Result<(Option<String>, Vec<PackageAlert>), AlertError> {
+    if let Sender::Device(d) = sender
+        && directory.device_key(d).is_none()
+    {
+        return Err(AlertError::UnknownSender(d.to_string()));
+    }
+    let package = parse_package(xml, limits)?;
+    for a in &package.alerts {
+        if let PackageAlert::Devcare { report: Ok(r), .. } = a
+            && !sender.speaks_for(&r.device)
+        {
+            return Err(AlertError::NotSender {
+                device: r.device.to_string(),
+                sender: sender.describe(),
+            });
+        }
+    }
+    Ok((package.msg_id, package.alerts))
+}

@@ -61,6 +61,17 @@ pub struct CheckInRecord {
 }
 
 /// A handset's devcare agent: one device, one stream per campaign. Thread-safe.
+/// What the device made of the DM status the server answered its report with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ReportAnswer {
+    /// A 2xx: acknowledged, not sent again.
+    Acknowledged,
+    /// A definitive refusal (any 4xx but 408 and 429): the device stops sending it.
+    RefusedForGood,
+    /// Anything else: sent again on its schedule.
+    SendAgain,
+}
+
 #[derive(Debug, uniffi::Object)]
 pub struct DeviceHost(Mutex<host::DeviceHost>);
 
@@ -151,6 +162,25 @@ impl DeviceHost {
         now_ms: u64,
     ) -> Result<(), DevcareError> {
         Ok(lock(&self.0)?.report_refused(&campaign, attempt, status, Timestamp(now_ms))?)
+    }
+
+    /// The server answered report `attempt` of `campaign` with DM status `status` (the
+    /// Data of the Status for its Alert, or the answer to a binary report): a 2xx
+    /// acknowledges it, a definitive refusal stops it, anything else leaves it to be resent.
+    /// Returns which.
+    pub fn report_status(
+        &self,
+        campaign: String,
+        attempt: u32,
+        status: u16,
+        now_ms: u64,
+    ) -> Result<ReportAnswer, DevcareError> {
+        let a = lock(&self.0)?.report_status(&campaign, attempt, status, Timestamp(now_ms))?;
+        Ok(match a {
+            devcare::rules::ReportAnswer::Acknowledged => ReportAnswer::Acknowledged,
+            devcare::rules::ReportAnswer::RefusedForGood => ReportAnswer::RefusedForGood,
+            devcare::rules::ReportAnswer::SendAgain => ReportAnswer::SendAgain,
+        })
     }
 
     /// Unicast care for `revision` arrived: `tree` re-applies the settings at `settings`

@@ -22,7 +22,7 @@ mod keys;
 mod server;
 mod tree;
 
-pub use device::{CheckInRecord, DeviceHost, DueAlert, DueReport, PendingWork};
+pub use device::{CheckInRecord, DeviceHost, DueAlert, DueReport, PendingWork, ReportAnswer};
 pub use error::DevcareError;
 #[cfg(feature = "server")]
 pub use groups::GroupBreakerStatus;

@@ -301,6 +301,27 @@ typedef uint32_t devcare_value_type;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What the device made of the DM status the server answered its report with.
+enum devcare_report_answer
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A 2xx: the report is acknowledged; it is not sent again.
+  DEVCARE_ANSWER_ACKNOWLEDGED = 0,
+  // A definitive refusal (any 4xx but 408 and 429): the device stops sending it.
+  DEVCARE_ANSWER_REFUSED_FOR_GOOD = 1,
+  // Anything else (5xx, 408, 429, …): it is sent again on its schedule.
+  DEVCARE_ANSWER_SEND_AGAIN = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum devcare_report_answer devcare_report_answer;
+#else
+typedef uint32_t devcare_report_answer;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 #if defined(DEVCARE_SERVER)
 // What became of an ingested report.
 enum devcare_ingest
@@ -711,6 +732,22 @@ devcare_result devcare_device_report_refused(struct devcare_device *device,
                                              uint32_t attempt,
                                              uint16_t status,
                                              uint64_t now_ms);
+
+// The server answered report `attempt` of `campaign` with DM status `status` — the Data of
+// the `<Status>` whose CmdRef is the report's Alert in the server's response package, or
+// the answer to a binary report — and devcare decides: a 2xx acknowledges it, a definitive
+// refusal stops it, anything else leaves it to be resent (nothing recorded). What it
+// decided goes to `*answer`. One call in place of choosing between
+// `devcare_device_report_acknowledged` and `devcare_device_report_refused`.
+//
+// # Safety
+// `campaign` a NUL-terminated string; `answer` valid for a write.
+devcare_result devcare_device_report_status(struct devcare_device *device,
+                                            const char *campaign,
+                                            uint32_t attempt,
+                                            uint16_t status,
+                                            uint64_t now_ms,
+                                            devcare_report_answer *answer);
 
 // The report key of `device_id` under `master_key`, into `out` (32 bytes): what
 // provisioning writes to the device.

@@ -741,6 +741,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_report_sent(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_report_status(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_resume(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_tick(
@@ -864,6 +866,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_devicehost_report_sent(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_report_status(`ptr`: Long,`campaign`: RustBuffer.ByValue,`attempt`: Int,`status`: Short,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_devicehost_resume(`ptr`: Long,`nowMs`: Long,`tree`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_devcare_uniffi_fn_method_devicehost_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1139,6 +1143,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_sent() and 0xFFFF) != 40875) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_status() and 0xFFFF) != 17549) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_resume() and 0xFFFF) != 58618) {
@@ -1772,9 +1779,6 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 //
 
 
-/**
- * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
- */
 public interface DeviceHostInterface {
     
     /**
@@ -1862,6 +1866,14 @@ public interface DeviceHostInterface {
     fun `reportSent`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `nowMs`: kotlin.ULong)
     
     /**
+     * The server answered report `attempt` of `campaign` with DM status `status` (the
+     * Data of the Status for its Alert, or the answer to a binary report): a 2xx
+     * acknowledges it, a definitive refusal stops it, anything else leaves it to be resent.
+     * Returns which.
+     */
+    fun `reportStatus`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `status`: kotlin.UShort, `nowMs`: kotlin.ULong): ReportAnswer
+    
+    /**
      * Finishes every pending piece of work: `tree` applies its settings. Returns how many
      * were finished.
      */
@@ -1875,9 +1887,6 @@ public interface DeviceHostInterface {
     companion object
 }
 
-/**
- * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
- */
 open class DeviceHost: Disposable, AutoCloseable, DeviceHostInterface
 {
 
@@ -2251,6 +2260,30 @@ open class DeviceHost: Disposable, AutoCloseable, DeviceHostInterface
 }
     }
     
+    
+
+    
+    /**
+     * The server answered report `attempt` of `campaign` with DM status `status` (the
+     * Data of the Status for its Alert, or the answer to a binary report): a 2xx
+     * acknowledges it, a definitive refusal stops it, anything else leaves it to be resent.
+     * Returns which.
+     */
+    @Throws(DevcareException::class)override fun `reportStatus`(`campaign`: kotlin.String, `attempt`: kotlin.UInt, `status`: kotlin.UShort, `nowMs`: kotlin.ULong): ReportAnswer {
+            return FfiConverterTypeReportAnswer.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_status(
+        it,
+        
+        FfiConverterString.lower(`campaign`),
+        FfiConverterUInt.lower(`attempt`),
+        FfiConverterUShort.lower(`status`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -5483,6 +5516,54 @@ public object FfiConverterTypeIngestOutcome : FfiConverterRustBuffer<IngestOutco
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
+ * What the device made of the DM status the server answered its report with.
+ */
+
+enum class ReportAnswer {
+    
+    /**
+     * A 2xx: acknowledged, not sent again.
+     */
+    ACKNOWLEDGED,
+    /**
+     * A definitive refusal (any 4xx but 408 and 429): the device stops sending it.
+     */
+    REFUSED_FOR_GOOD,
+    /**
+     * Anything else: sent again on its schedule.
+     */
+    SEND_AGAIN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReportAnswer: FfiConverterRustBuffer<ReportAnswer> {
+    override fun read(buf: ByteBuffer) = try {
+        ReportAnswer.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ReportAnswer) = 4UL
+
+    override fun write(value: ReportAnswer, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 

@@ -568,6 +568,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_sent() != 40875:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_report_status() != 17549:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_resume() != 58618:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_tick() != 50556:
@@ -731,6 +733,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_refused.resty
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_sent.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_sent.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_status.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_report_status.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_resume.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_resume.restype = ctypes.c_uint16
@@ -984,6 +989,15 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_sent.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_sent.restype = None
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_status.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    ctypes.c_uint16,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_status.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_resume.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -3558,6 +3572,67 @@ class _UniffiFfiConverterTypeFallbackPolicy(_UniffiConverterRustBuffer):
 
 
 
+
+
+
+
+
+class ReportAnswer(enum.Enum):
+    """
+    A handset's devcare agent: one device, one stream per campaign. Thread-safe.
+    What the device made of the DM status the server answered its report with.
+"""
+    
+    ACKNOWLEDGED = 0
+    """
+    A 2xx: acknowledged, not sent again.
+"""
+    
+    REFUSED_FOR_GOOD = 1
+    """
+    A definitive refusal (any 4xx but 408 and 429): the device stops sending it.
+"""
+    
+    SEND_AGAIN = 2
+    """
+    Anything else: sent again on its schedule.
+"""
+    
+
+
+class _UniffiFfiConverterTypeReportAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ReportAnswer.ACKNOWLEDGED
+        if variant == 2:
+            return ReportAnswer.REFUSED_FOR_GOOD
+        if variant == 3:
+            return ReportAnswer.SEND_AGAIN
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ReportAnswer.ACKNOWLEDGED:
+            return
+        if value == ReportAnswer.REFUSED_FOR_GOOD:
+            return
+        if value == ReportAnswer.SEND_AGAIN:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ReportAnswer.ACKNOWLEDGED:
+            buf.write_i32(1)
+        if value == ReportAnswer.REFUSED_FOR_GOOD:
+            buf.write_i32(2)
+        if value == ReportAnswer.SEND_AGAIN:
+            buf.write_i32(3)
+
+
+
 class _UniffiFfiConverterSequenceTypeCheckInRecord(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3847,9 +3922,6 @@ class _UniffiFfiConverterSequenceTypeApplyOutcome(_UniffiConverterRustBuffer):
 
 
 class DeviceHostProtocol(typing.Protocol):
-    """
-    A handset's devcare agent: one device, one stream per campaign. Thread-safe.
-"""
     
     def add_trusted_key(self, server_public_key: bytes) -> bytes:
         """
@@ -3935,6 +4007,14 @@ class DeviceHostProtocol(typing.Protocol):
         The host sent report `attempt` of `campaign`.
 """
         raise NotImplementedError
+    def report_status(self, campaign: str,attempt: int,status: int,now_ms: int) -> ReportAnswer:
+        """
+        The server answered report `attempt` of `campaign` with DM status `status` (the
+        Data of the Status for its Alert, or the answer to a binary report): a 2xx
+        acknowledges it, a definitive refusal stops it, anything else leaves it to be resent.
+        Returns which.
+"""
+        raise NotImplementedError
     def resume(self, now_ms: int,tree: DmTree) -> int:
         """
         Finishes every pending piece of work: `tree` applies its settings. Returns how many
@@ -3948,9 +4028,6 @@ class DeviceHostProtocol(typing.Protocol):
         raise NotImplementedError
 
 class DeviceHost(DeviceHostProtocol):
-    """
-    A handset's devcare agent: one device, one stream per campaign. Thread-safe.
-"""
     
     _handle: ctypes.c_uint64
     @classmethod
@@ -4308,6 +4385,36 @@ class DeviceHost(DeviceHostProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_sent,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def report_status(self, campaign: str,attempt: int,status: int,now_ms: int) -> ReportAnswer:
+        """
+        The server answered report `attempt` of `campaign` with DM status `status` (the
+        Data of the Status for its Alert, or the answer to a binary report): a 2xx
+        acknowledges it, a definitive refusal stops it, anything else leaves it to be resent.
+        Returns which.
+"""
+        
+        _UniffiFfiConverterString.check_lower(campaign)
+
+        _UniffiFfiConverterUInt32.check_lower(attempt)
+
+        _UniffiFfiConverterUInt16.check_lower(status)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(campaign),
+            _UniffiFfiConverterUInt32.lower(attempt),
+            _UniffiFfiConverterUInt16.lower(status),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeReportAnswer.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_report_status,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -5632,6 +5739,7 @@ __all__ = [
     "DevcareError",
     "FallbackAction",
     "FallbackPolicy",
+    "ReportAnswer",
     "ApplyOutcome",
     "CampaignStats",
     "CareOrder",

@@ -276,7 +276,8 @@ def group_campaign_check_in_and_operator_pause():
     member.report_sent(due.campaign, due.attempt, slot)
     result = server.ingest_report(due.bytes, slot)
     assert result.outcome.is_ACCEPTED() and result.dm_status == 200, result
-    member.report_acknowledged(due.campaign, due.attempt, slot)
+    assert member.report_status(due.campaign, due.attempt, 503, slot) == devcare.ReportAnswer.SEND_AGAIN
+    assert member.report_status(due.campaign, due.attempt, result.dm_status, slot) == devcare.ReportAnswer.ACKNOWLEDGED
     # Outside the group, the payload is refused and nothing is applied.
     outsider = devcare.DeviceHost.open(None, "dev-0002", ["alpha"], pk, devcare.derive_device_key(MASTER, "dev-0002"))
     tree = Tree()

@@ -655,9 +655,6 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 
-/**
- * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
- */
 public protocol DeviceHostProtocol: AnyObject, Sendable {
     
     /**
@@ -745,6 +742,14 @@ public protocol DeviceHostProtocol: AnyObject, Sendable {
     func reportSent(campaign: String, attempt: UInt32, nowMs: UInt64) throws 
     
     /**
+     * The server answered report `attempt` of `campaign` with DM status `status` (the
+     * Data of the Status for its Alert, or the answer to a binary report): a 2xx
+     * acknowledges it, a definitive refusal stops it, anything else leaves it to be resent.
+     * Returns which.
+     */
+    func reportStatus(campaign: String, attempt: UInt32, status: UInt16, nowMs: UInt64) throws  -> ReportAnswer
+    
+    /**
      * Finishes every pending piece of work: `tree` applies its settings. Returns how many
      * were finished.
      */
@@ -756,9 +761,6 @@ public protocol DeviceHostProtocol: AnyObject, Sendable {
     func tick(nowMs: UInt64) throws  -> UInt64?
     
 }
-/**
- * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
- */
 open class DeviceHost: DeviceHostProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
 
@@ -1035,6 +1037,25 @@ open func reportSent(campaign: String, attempt: UInt32, nowMs: UInt64)throws   {
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The server answered report `attempt` of `campaign` with DM status `status` (the
+     * Data of the Status for its Alert, or the answer to a binary report): a 2xx
+     * acknowledges it, a definitive refusal stops it, anything else leaves it to be resent.
+     * Returns which.
+     */
+open func reportStatus(campaign: String, attempt: UInt32, status: UInt16, nowMs: UInt64)throws  -> ReportAnswer  {
+    return try  FfiConverterTypeReportAnswer_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_devicehost_report_status(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(campaign),
+        FfiConverterUInt32.lower(attempt),
+        FfiConverterUInt16.lower(status),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -4088,6 +4109,92 @@ public func FfiConverterTypeIngestOutcome_lower(_ value: IngestOutcome) -> RustB
 
 
 /**
+ * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
+ * What the device made of the DM status the server answered its report with.
+ */
+
+public enum ReportAnswer: Equatable, Hashable {
+    
+    /**
+     * A 2xx: acknowledged, not sent again.
+     */
+    case acknowledged
+    /**
+     * A definitive refusal (any 4xx but 408 and 429): the device stops sending it.
+     */
+    case refusedForGood
+    /**
+     * Anything else: sent again on its schedule.
+     */
+    case sendAgain
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ReportAnswer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReportAnswer: FfiConverterRustBuffer {
+    typealias SwiftType = ReportAnswer
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReportAnswer {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .acknowledged
+        
+        case 2: return .refusedForGood
+        
+        case 3: return .sendAgain
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ReportAnswer, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .acknowledged:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .refusedForGood:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .sendAgain:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportAnswer_lift(_ buf: RustBuffer) throws -> ReportAnswer {
+    return try FfiConverterTypeReportAnswer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportAnswer_lower(_ value: ReportAnswer) -> RustBuffer {
+    return FfiConverterTypeReportAnswer.lower(value)
+}
+
+
+
+/**
  * A read-back check of a node after applying it.
  */
 
@@ -4746,6 +4853,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_devicehost_report_sent() != 40875) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_report_status() != 17549) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_devicehost_resume() != 58618) {

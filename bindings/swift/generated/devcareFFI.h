@@ -344,6 +344,11 @@ void uniffi_devcare_uniffi_fn_method_devicehost_report_refused(uint64_t ptr, Rus
 void uniffi_devcare_uniffi_fn_method_devicehost_report_sent(uint64_t ptr, RustBuffer campaign, uint32_t attempt, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_REPORT_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_REPORT_STATUS
+RustBuffer uniffi_devcare_uniffi_fn_method_devicehost_report_status(uint64_t ptr, RustBuffer campaign, uint32_t attempt, uint16_t status, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_RESUME
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_RESUME
 uint32_t uniffi_devcare_uniffi_fn_method_devicehost_resume(uint64_t ptr, uint64_t now_ms, uint64_t tree, RustCallStatus *_Nonnull out_status
@@ -963,6 +968,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_report_refused(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_REPORT_SENT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_REPORT_SENT
 uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_report_sent(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_REPORT_STATUS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_REPORT_STATUS
+uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_report_status(void
     
 );
 #endif

@@ -221,6 +221,37 @@ impl<S: EventStore> DeviceHost<S> {
         )
     }
 
+    /// The server answered report `attempt` of `campaign` with DM status `status` — the
+    /// Data of the Status for its Alert in the server's response package, or the answer to
+    /// its binary report — and devcare applies the rule ([`rules::report_answer`]): a 2xx
+    /// acknowledges the report, a definitive refusal (any 4xx but 408 and 429) stops it, and
+    /// anything else leaves it to be resent on its schedule (nothing recorded). Returns
+    /// which.
+    ///
+    /// [`rules::report_answer`]: crate::rules::report_answer
+    pub fn report_status(
+        &mut self,
+        campaign: &str,
+        attempt: u32,
+        status: u16,
+        now: Timestamp,
+    ) -> Result<crate::rules::ReportAnswer, HostError> {
+        let answer = crate::rules::report_answer(status);
+        match answer {
+            crate::rules::ReportAnswer::Acknowledged => {
+                self.report_acknowledged(campaign, attempt, now)?;
+            }
+            crate::rules::ReportAnswer::RefusedForGood => {
+                self.report_refused(campaign, attempt, status, now)?;
+            }
+            crate::rules::ReportAnswer::SendAgain => {
+                // Checked like the others: a campaign this device does not hold is an error.
+                self.known(campaign)?;
+            }
+        }
+        Ok(answer)
+    }
+
     /// Unicast care arrived for `campaign`: `apply` re-applies the settings at `indices`,
     /// the results are recorded and flushed. Returns the device's own verdict — tell it to
     /// the server as the care outcome — and a host error from `apply`, if one stopped it

@@ -198,3 +198,56 @@ pub unsafe extern "C" fn devcare_device_report_refused(
         DEVCARE_OK
     })
 }
+
+/// What the device made of the DM status the server answered its report with.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum devcare_report_answer {
+    /// A 2xx: the report is acknowledged; it is not sent again.
+    DEVCARE_ANSWER_ACKNOWLEDGED = 0,
+    /// A definitive refusal (any 4xx but 408 and 429): the device stops sending it.
+    DEVCARE_ANSWER_REFUSED_FOR_GOOD = 1,
+    /// Anything else (5xx, 408, 429, …): it is sent again on its schedule.
+    DEVCARE_ANSWER_SEND_AGAIN = 2,
+}
+
+/// The server answered report `attempt` of `campaign` with DM status `status` — the Data of
+/// the `<Status>` whose CmdRef is the report's Alert in the server's response package, or
+/// the answer to a binary report — and devcare decides: a 2xx acknowledges it, a definitive
+/// refusal stops it, anything else leaves it to be resent (nothing recorded). What it
+/// decided goes to `*answer`. One call in place of choosing between
+/// `devcare_device_report_acknowledged` and `devcare_device_report_refused`.
+///
+/// # Safety
+/// `campaign` a NUL-terminated string; `answer` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_report_status(
+    device: *mut devcare_device,
+    campaign: *const c_char,
+    attempt: u32,
+    status: u16,
+    now_ms: u64,
+    answer: *mut devcare_report_answer,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = device);
+        let id = try_str!(campaign);
+        try_out!(answer);
+        let a = try_host!(h.host.report_status(id, attempt, status, Timestamp(now_ms)));
+        put!(
+            answer,
+            match a {
+                devcare::rules::ReportAnswer::Acknowledged => {
+                    devcare_report_answer::DEVCARE_ANSWER_ACKNOWLEDGED
+                }
+                devcare::rules::ReportAnswer::RefusedForGood => {
+                    devcare_report_answer::DEVCARE_ANSWER_REFUSED_FOR_GOOD
+                }
+                devcare::rules::ReportAnswer::SendAgain => {
+                    devcare_report_answer::DEVCARE_ANSWER_SEND_AGAIN
+                }
+            }
+        );
+        DEVCARE_OK
+    })
+}

@@ -50,9 +50,21 @@ int main(void) {
   devcare_stats before;
   CHECK(devcare_server_stats(srv, campaign, &before));
   ASSERT(before.failure_reports == 0);
+  /* The device feeds back the Status the server gave its Alert: a 500 leaves the report to
+   * be resent (still due at the next retry), the 200 acknowledges it. */
+  devcare_report_answer answer = DEVCARE_ANSWER_ACKNOWLEDGED;
+  CHECK(devcare_device_report_status(dev, cid, attempt, 500, slot, &answer));
+  ASSERT(answer == DEVCARE_ANSWER_SEND_AGAIN);
+  EXPECT(devcare_device_report_status(dev, "no-such-campaign", attempt, 200, slot, &answer), DEVCARE_UNKNOWN_CAMPAIGN);
+  EXPECT(devcare_device_report_status(dev, cid, attempt, 200, slot, NULL), DEVCARE_NULL_ARGUMENT);
   CHECK(devcare_server_ingest_alert(srv, xml, xlen, "IMEI:7", slot, &reports, &accepted, &duplicates, &status));
   ASSERT(reports == 1 && accepted == 1 && duplicates == 0 && status == 200);
-  CHECK(devcare_device_report_acknowledged(dev, cid, attempt, slot));
+  CHECK(devcare_device_report_status(dev, cid, attempt, status, slot, &answer));
+  ASSERT(answer == DEVCARE_ANSWER_ACKNOWLEDGED);
+  uint64_t next = 1;
+  CHECK(devcare_device_tick(dev, slot + 60 * MIN, &next));
+  EXPECT(devcare_device_next_report_alert(dev, slot + 60 * MIN, xml, sizeof xml, &xlen, cid, sizeof cid, &attempt),
+         DEVCARE_NOTHING_DUE); /* acknowledged: never sent again */
   const char *gateway[] = {"IMEI:9", "IMEI:7"};
   CHECK(devcare_server_ingest_gateway_alert(srv, xml, xlen, gateway, 2, slot, &reports, &accepted, &duplicates, &status));
   ASSERT(reports == 1 && duplicates == 1);

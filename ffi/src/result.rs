@@ -161,6 +161,8 @@ result_codes! {
     DEVCARE_ALERT_NOT_SENDER = 318,
     /// The session's device is not in the key directory (answer 401).
     DEVCARE_ALERT_UNKNOWN_SENDER = 319,
+    /// A WBXML message that does not decode (answer 400).
+    DEVCARE_ALERT_MALFORMED_WBXML = 320,
     /// The device already reported (acknowledge it).
     DEVCARE_DUPLICATE = 400,
     /// The campaign exists already.

@@ -34,6 +34,7 @@ mod package;
 #[cfg(feature = "server")]
 mod parse;
 mod render;
+pub mod wbxml;
 
 #[cfg(feature = "server")]
 pub use package::{ForeignAlert, ForeignItem, Package, PackageAlert, parse_package, render_status};
@@ -189,6 +190,9 @@ pub enum AlertError {
     /// The session's device is not in the key directory (answer 401).
     #[error("the session's device {0:?} is not in the key directory")]
     UnknownSender(String),
+    /// A WBXML message that does not decode (answer 400).
+    #[error("{0}")]
+    MalformedWbxml(wbxml::WbxmlError),
 }
 
 /// Who sent a message of Generic Alerts, as the host's DM session authenticated it: the
@@ -258,7 +262,8 @@ impl AlertError {
             AlertError::MalformedXml { .. }
             | AlertError::NoGenericAlert
             | AlertError::BadData { .. }
-            | AlertError::Inconsistent { .. } => 400,
+            | AlertError::Inconsistent { .. }
+            | AlertError::MalformedWbxml(_) => 400,
         }
     }
 }

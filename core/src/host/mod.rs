@@ -44,7 +44,7 @@ pub use server_core::{
     report_from_bytes,
 };
 #[cfg(feature = "server")]
-pub use server_package::{AlertOutcome, PackageOutcome};
+pub use server_package::{AlertOutcome, PackageOutcome, package_text};
 #[cfg(feature = "server")]
 pub use sharded::{
     ShardMap, ShardWorker, ShardedLog, WorkerError, control_stream, copy_stream, shard_stream,

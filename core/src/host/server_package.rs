@@ -1,6 +1,7 @@
 //! The server host's DM packages: every Alert of a message decided on its own, the other
 //! alerts handed back, one SyncML Status per devcare Alert (`docs/oma-dm.md`, "Packages").
 
+use crate::alert::wbxml::{is_wbxml, wbxml_to_xml};
 use crate::alert::{
     AlertError, AlertLimits, ForeignAlert, PackageAlert, Sender, parse_package, render_status,
 };
@@ -117,6 +118,53 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
             alerts,
         }))
     }
+}
+
+impl<S: EventStore, D: Directory> ServerHost<S, D> {
+    /// [`Self::ingest_package`] of a message in either encoding: WBXML
+    /// (`application/vnd.syncml.dm+wbxml`, told by its first byte, [`is_wbxml`]) is decoded
+    /// first — a message that does not decode is refused whole
+    /// ([`AlertError::MalformedWbxml`], 400) — and XML must be UTF-8
+    /// ([`AlertError::MalformedXml`] otherwise).
+    pub fn ingest_package_bytes(
+        &mut self,
+        message: &[u8],
+        sender: Sender<'_>,
+        limits: &AlertLimits,
+        at: Timestamp,
+    ) -> Result<Result<PackageOutcome, AlertError>, StoreError> {
+        match package_text(message, limits) {
+            Ok(xml) => self.ingest_package(&xml, sender, limits, at),
+            Err(e) => {
+                self.count_rejection(e.reason());
+                Ok(Err(e))
+            }
+        }
+    }
+}
+
+/// A DM message as XML text: WBXML decoded, XML checked to be UTF-8.
+pub fn package_text(message: &[u8], limits: &AlertLimits) -> Result<String, AlertError> {
+    if message.len() > limits.max_bytes {
+        return Err(AlertError::TooLarge {
+            len: message.len(),
+            max: limits.max_bytes,
+        });
+    }
+    if is_wbxml(message) {
+        // The decoded text may be larger than the bytes: it is held to the XML limit next.
+        return wbxml_to_xml(message, limits.max_bytes).map_err(AlertError::MalformedWbxml);
+    }
+    String::from_utf8(message.to_vec()).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&message[..at]);
+        let (line, col) = crate::text::line_col(&text, at);
+        AlertError::MalformedXml {
+            line,
+            col,
+            message: "the message is not UTF-8 (nor WBXML)".into(),
+        }
+    })
 }
 
 /// The package of `xml` from `sender`, checked as a whole: the sending device known to

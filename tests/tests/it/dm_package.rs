@@ -306,3 +306,55 @@ fn only_a_broken_or_foreign_speaking_message_is_refused_whole() {
     assert_eq!(p.foreign().count(), 2);
     assert_eq!(p.statuses(1), "");
 }
+
+#[test]
+fn a_wbxml_package_is_taken_as_its_xml_and_bad_bytes_are_refused_whole() {
+    use devcare::alert::wbxml::xml_to_wbxml;
+    let (mut s, c) = server();
+    let at = c.issued_at.plus(Duration::from_hours(1));
+    let device = DeviceId::new(DEVICE).unwrap();
+    let limits = AlertLimits::default();
+    let ours = render_alert(&failure(1, vec![status(1, 404)]), Some(&c), 4);
+    let xml = message(5, &[FIRMWARE.to_string(), ours]);
+    let bin = xml_to_wbxml(&xml, true).unwrap();
+    assert!(bin.len() * 2 < xml.len(), "{} vs {}", bin.len(), xml.len());
+    let p = s
+        .ingest_package_bytes(&bin, Sender::Device(&device), &limits, at)
+        .unwrap()
+        .unwrap();
+    assert_eq!(devcare_statuses(&p), [("4".to_string(), 200)]);
+    assert_eq!(p.msg_id, "5");
+    assert_eq!(
+        p.foreign().next().unwrap().items[0].data.as_deref(),
+        Some("402")
+    );
+    // The same message as XML bytes: a duplicate now.
+    let again = s
+        .ingest_package_bytes(xml.as_bytes(), Sender::Device(&device), &limits, at)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        &again.alerts[1],
+        AlertOutcome::Devcare {
+            ingest: Ingest::Duplicate,
+            ..
+        }
+    ));
+    // Cut WBXML, and bytes that are neither WBXML nor UTF-8: refused whole, typed.
+    let err = s
+        .ingest_package_bytes(&bin[..bin.len() / 2], Sender::Device(&device), &limits, at)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((err.reason(), err.dm_status()), ("malformed-wbxml", 400));
+    let err = s
+        .ingest_package_bytes(
+            b"<SyncML>\xff</SyncML>",
+            Sender::Device(&device),
+            &limits,
+            at,
+        )
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((err.reason(), err.dm_status()), ("malformed-xml", 400));
+    assert_eq!(s.state(&c.id).unwrap().stats().failure_reports, 1);
+}

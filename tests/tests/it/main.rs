@@ -25,5 +25,6 @@ mod schema_lock;
 mod sharded;
 mod store_conformance;
 mod store_corruption;
+mod wbxml;
 mod wire;
 mod wire_vectors;

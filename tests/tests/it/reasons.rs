@@ -287,6 +287,10 @@ fn alert_errors() -> Vec<AlertError> {
             sender: "y".into(),
         },
         AlertError::UnknownSender("x".into()),
+        AlertError::MalformedWbxml(devcare::alert::wbxml::WbxmlError {
+            at: 1,
+            message: "x".into(),
+        }),
     ]
 }
 
@@ -301,6 +305,7 @@ fn alert_variant(e: &AlertError) -> usize {
         AlertError::Inconsistent { .. } => 6,
         AlertError::NotSender { .. } => 7,
         AlertError::UnknownSender(_) => 8,
+        AlertError::MalformedWbxml(_) => 9,
     }
 }
 

@@ -402,9 +402,8 @@ fn bad_options_exit_2_with_a_message() {
 #[test]
 fn report_render_and_parse_round_trip_and_locate_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let xml = ok(&[
-        "report",
-        "render",
+    let campaign_file = example("apn-full.toml");
+    let args = [
         "--campaign",
         "apn-2026-11",
         "--revision",
@@ -418,10 +417,13 @@ fn report_render_and_parse_round_trip_and_locate_errors() {
         "--finding",
         "missing:5",
         "--campaign-file",
-        &example("apn-full.toml"),
+        &campaign_file,
         "--session-id",
         "9",
-    ]);
+    ];
+    let mut render = vec!["report", "render"];
+    render.extend_from_slice(&args);
+    let xml = ok(&render);
     assert!(
         xml.contains("<Data>1226</Data>") && xml.contains("uri=./AP/Default/APN"),
         "{xml}"
@@ -443,15 +445,46 @@ fn report_render_and_parse_round_trip_and_locate_errors() {
         "{text}"
     );
 
+    // The same message as WBXML (--wbxml) parses to the same reports.
+    let bin = dir.path().join("alert.wbxml");
+    let mut render_args = vec!["report", "render", "--wbxml", p(&bin)];
+    render_args.extend_from_slice(&args);
+    ok(&render_args);
+    let from_wbxml: Value =
+        serde_json::from_str(&ok(&["report", "parse", p(&bin), "--json"])).unwrap();
+    assert_eq!(from_wbxml["reports"], parsed["reports"]);
+    assert!(std::fs::metadata(&bin).unwrap().len() * 2 < xml.len() as u64);
+    std::fs::write(&bin, &std::fs::read(&bin).unwrap()[..40]).unwrap();
+    let err = fails(&["report", "parse", p(&bin)], 2);
+    assert!(
+        err.contains("WBXML at byte") && err.contains("(DM status 400)"),
+        "{err}"
+    );
+    // A Generic Alert mixing a devcare Item with another type is refused, located.
     std::fs::write(
         &file,
-        xml.replace("org.devcare.report.failure", "com.vendor.fota"),
+        xml.replacen("org.devcare.report.failure", "com.vendor.fota", 1),
     )
     .unwrap();
     let err = fails(&["report", "parse", p(&file)], 2);
     assert!(
         err.contains("alert.xml:14:5: unknown alert type \"com.vendor.fota\" (DM status 415)"),
         "{err}"
+    );
+    // Another alert beside devcare's is listed for the host, not refused.
+    std::fs::write(
+        &file,
+        xml.replace(
+            "<SyncBody>\n",
+            "<SyncBody>\n<Alert><CmdID>7</CmdID><Data>1226</Data><Item><Meta><Type>com.vendor.fota</Type></Meta><Data>1</Data></Item></Alert>\n",
+        ),
+    )
+    .unwrap();
+    let text = ok(&["report", "parse", p(&file)]);
+    assert!(
+        text.contains("setting 0 status 404")
+            && text.contains("other alert: CmdID 7 code 1226 type com.vendor.fota"),
+        "{text}"
     );
     std::fs::write(&file, "<Alert><Data>1226</Data><Item>").unwrap();
     let err = fails(&["report", "parse", p(&file)], 2);

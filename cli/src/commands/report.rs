@@ -4,23 +4,25 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use devcare::alert::{
-    AlertError, AlertLimits, SyncHeader, parse_alerts, render_alert, render_syncml,
+    AlertError, AlertLimits, DataFormat, PackageAlert, SyncHeader, parse_package, render_alert_as,
+    render_syncml_as,
 };
 use devcare::text::{format_rfc3339, parse_human_duration, parse_rfc3339};
 use devcare::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report};
 use devcare::{CampaignId, DeviceId, Finding, Report, ReportKind, Timestamp};
 use serde_json::json;
 
-use crate::error::{CliError, Result, input, load_campaign, read_hex32, read_text};
+use crate::error::{CliError, Result, input, load_campaign, read_hex32};
 use crate::printer::Printer;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReportCmd {
     /// Render a report as a DM Generic Alert (or a whole SyncML message).
     Render(Box<RenderArgs>),
-    /// Parse DM Generic Alerts (an <Alert> or a SyncML message) back into reports.
+    /// Parse a DM message (XML or WBXML, told by its first byte; an <Alert> or a whole
+    /// SyncML package) back into reports; other alerts in it are listed, not refused.
     Parse {
-        /// The XML file.
+        /// The message file.
         file: PathBuf,
     },
 }
@@ -69,6 +71,12 @@ pub(crate) struct RenderArgs {
     /// The DM server's URI (with --session-id).
     #[arg(long, default_value = "https://dm.example/manage")]
     server: String,
+    /// How the Items' Data is written: chr (text) or b64.
+    #[arg(long, default_value = "chr", value_name = "chr|b64")]
+    data_format: String,
+    /// Also write the message as WBXML (SyncML DM 1.2, with a string table) to FILE.
+    #[arg(long, value_name = "FILE")]
+    wbxml: Option<PathBuf>,
 }
 
 fn finding(s: &str) -> Result<Finding> {
@@ -166,8 +174,17 @@ pub(crate) fn run(cmd: &ReportCmd, printer: Printer) -> Result<()> {
                 .as_ref()
                 .map(|p| load_campaign(p))
                 .transpose()?;
+            let format = match a.data_format.as_str() {
+                "chr" => DataFormat::Chr,
+                "b64" => DataFormat::B64,
+                other => {
+                    return Err(input(format!(
+                        "--data-format: {other:?} is not one of chr, b64"
+                    )));
+                }
+            };
             let xml = match &a.session_id {
-                Some(id) => render_syncml(
+                Some(id) => render_syncml_as(
                     &report,
                     campaign.as_ref(),
                     &SyncHeader {
@@ -175,18 +192,51 @@ pub(crate) fn run(cmd: &ReportCmd, printer: Printer) -> Result<()> {
                         msg_id: a.msg_id,
                         server_uri: a.server.clone(),
                     },
+                    format,
                 ),
-                None => render_alert(&report, campaign.as_ref(), 1),
+                None => render_alert_as(&report, campaign.as_ref(), 1, format),
             };
-            printer.result(|| xml.clone(), || json!({ "xml": xml }))
+            let wbxml_len = match &a.wbxml {
+                Some(path) => {
+                    let bin = devcare::alert::wbxml::xml_to_wbxml(&xml, true)
+                        .map_err(|e| crate::error::internal(format!("WBXML: {e}")))?;
+                    std::fs::write(path, &bin)
+                        .map_err(|e| input(format!("{}: cannot write: {e}", path.display())))?;
+                    Some(bin.len())
+                }
+                None => None,
+            };
+            printer.result(
+                || xml.clone(),
+                || json!({ "xml": xml, "wbxml_bytes": wbxml_len }),
+            )
         }
         ReportCmd::Parse { file } => {
-            let text = read_text(file)?;
-            let reports =
-                parse_alerts(&text, &AlertLimits::default()).map_err(|e| located(file, &e))?;
+            let bytes = std::fs::read(file)
+                .map_err(|e| input(format!("{}: cannot read: {e}", file.display())))?;
+            let limits = AlertLimits::default();
+            let text =
+                devcare::host::package_text(&bytes, &limits).map_err(|e| located(file, &e))?;
+            let package = parse_package(&text, &limits).map_err(|e| located(file, &e))?;
+            let mut reports = Vec::new();
+            let mut foreign = Vec::new();
+            for a in &package.alerts {
+                match a {
+                    // A devcare Alert that does not read fails the command, located.
+                    PackageAlert::Devcare { report, .. } => match report {
+                        Ok(r) if !reports.contains(r) => reports.push(r.clone()),
+                        Ok(_) => {}
+                        Err(e) => return Err(located(file, e)),
+                    },
+                    PackageAlert::Foreign(f) => foreign.push(f),
+                }
+            }
+            if reports.is_empty() {
+                return Err(located(file, &AlertError::NoGenericAlert));
+            }
             printer.result(
                 || {
-                    reports
+                    let mut t: String = reports
                         .iter()
                         .map(|r| {
                             format!(
@@ -199,9 +249,33 @@ pub(crate) fn run(cmd: &ReportCmd, printer: Printer) -> Result<()> {
                                 describe_kind(&r.kind)
                             )
                         })
-                        .collect()
+                        .collect();
+                    for f in &foreign {
+                        let types: Vec<&str> =
+                            f.items.iter().filter_map(|i| i.ty.as_deref()).collect();
+                        t.push_str(&format!(
+                            "other alert: CmdID {} code {}{} (for the host's own handlers)\n",
+                            f.cmd_id,
+                            f.code,
+                            if types.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" type {}", types.join(", "))
+                            }
+                        ));
+                    }
+                    t
                 },
-                || json!({ "reports": reports.iter().map(report_json).collect::<Vec<_>>() }),
+                || {
+                    json!({
+                        "reports": reports.iter().map(report_json).collect::<Vec<_>>(),
+                        "other_alerts": foreign.iter().map(|f| json!({
+                            "cmd_id": f.cmd_id,
+                            "code": f.code,
+                            "types": f.items.iter().filter_map(|i| i.ty.clone()).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
+                    })
+                },
             )
         }
     }

@@ -45,7 +45,8 @@ use crate::model::DeviceId;
 #[cfg(feature = "server")]
 use crate::report::Report;
 pub use render::{
-    SyncHeader, render_alert, render_alert_as, render_items, render_syncml, report_items,
+    SyncHeader, render_alert, render_alert_as, render_items, render_syncml, render_syncml_as,
+    report_items,
 };
 
 /// Generic Alert code.

@@ -169,6 +169,16 @@ pub struct SyncHeader {
 /// Renders `report` as a whole SyncML DM 1.2 message: SyncHdr (VerDTD 1.2, VerProto DM/1.2,
 /// SessionID, MsgID, Target = server, Source = device) and a SyncBody with the alert.
 pub fn render_syncml(report: &Report, campaign: Option<&Campaign>, hdr: &SyncHeader) -> String {
+    render_syncml_as(report, campaign, hdr, DataFormat::Chr)
+}
+
+/// [`render_syncml`] with the Items' Data in `format`.
+pub fn render_syncml_as(
+    report: &Report,
+    campaign: Option<&Campaign>,
+    hdr: &SyncHeader,
+    format: DataFormat,
+) -> String {
     format!(
         "<SyncML xmlns=\"SYNCML:SYNCML1.2\">\n<SyncHdr>\n  <VerDTD>1.2</VerDTD>\n  \
          <VerProto>DM/1.2</VerProto>\n  <SessionID>{}</SessionID>\n  <MsgID>{}</MsgID>\n  \
@@ -178,6 +188,6 @@ pub fn render_syncml(report: &Report, campaign: Option<&Campaign>, hdr: &SyncHea
         hdr.msg_id,
         escape(&hdr.server_uri),
         escape(report.device.as_str()),
-        render_alert(report, campaign, 1)
+        render_alert_as(report, campaign, 1, format)
     )
 }

@@ -82,5 +82,55 @@ fn report(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, payload, report);
+/// One report read three ways in one run: the binary report (decode + HMAC), a one-alert DM
+/// package as XML, and the same package as WBXML (decoded to XML, then read).
+fn package(c: &mut Criterion) {
+    use devcare::alert::wbxml::{wbxml_to_xml, xml_to_wbxml};
+    use devcare::alert::{AlertLimits, SyncHeader, parse_package, render_syncml};
+    let device = DeviceId::new("IMEI:490154203237518").unwrap();
+    let key = derive_device_key(&[7; 32], &device);
+    let r = Report {
+        campaign: CampaignId::new("bench").unwrap(),
+        revision: 1,
+        device,
+        attempt: 1,
+        evaluated_at: Timestamp(1_780_000_300_000),
+        kind: ReportKind::Failure {
+            findings: vec![
+                Finding::Status {
+                    index: 5,
+                    status: 500,
+                },
+                Finding::Missing { index: 31 },
+            ],
+        },
+    };
+    let bytes = encode_report(&r, &key).unwrap();
+    let hdr = SyncHeader {
+        session_id: "4F".into(),
+        msg_id: 1,
+        server_uri: "https://dm.example/manage".into(),
+    };
+    let xml = render_syncml(&r, None, &hdr);
+    let bin = xml_to_wbxml(&xml, true).unwrap();
+    let limits = AlertLimits::default();
+    let mut g = c.benchmark_group("one report, three encodings");
+    g.bench_function(format!("binary report ({} bytes)", bytes.len()), |b| {
+        b.iter(|| {
+            decode_report(black_box(&bytes), DEFAULT_MAX_REPORT_BYTES, |_| Some(key)).unwrap()
+        })
+    });
+    g.bench_function(format!("DM package, XML ({} bytes)", xml.len()), |b| {
+        b.iter(|| parse_package(black_box(&xml), &limits).unwrap())
+    });
+    g.bench_function(format!("DM package, WBXML ({} bytes)", bin.len()), |b| {
+        b.iter(|| {
+            let text = wbxml_to_xml(black_box(&bin), limits.max_bytes).unwrap();
+            parse_package(&text, &limits).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, payload, report, package);
 criterion_main!(benches);

@@ -361,6 +361,16 @@ fn text(out: &mut String, open: &[(&str, u8)], s: &str, at: usize) -> Result<(),
     if open.is_empty() {
         return Err(err(at, "text outside the root element"));
     }
+    // XML 1.0 holds no other control character (nor NUL): refuse rather than write a
+    // document no XML reader takes.
+    if let Some(c) = s.chars().find(|&c| {
+        c < ' ' && !matches!(c, '\t' | '\n' | '\r') || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    }) {
+        return Err(err(
+            at,
+            format!("text holds U+{:04X}, which XML cannot hold", c as u32),
+        ));
+    }
     out.push_str(&escape(s));
     Ok(())
 }
@@ -382,16 +392,17 @@ pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError
             Event::Start(e) => {
                 let (p, tok) = tag_token(e.local_name().as_ref())?;
                 check_attributes(&e)?;
+                end_text(&mut body, &mut pending);
                 if p != page {
                     body.push(Token::Page(p));
                     page = p;
                 }
                 body.push(Token::Tag(tok | 0x40));
-                pending = None;
             }
             Event::Empty(e) => {
                 let (p, tok) = tag_token(e.local_name().as_ref())?;
                 check_attributes(&e)?;
+                end_text(&mut body, &mut pending);
                 if p != page {
                     body.push(Token::Page(p));
                     page = p;
@@ -399,14 +410,11 @@ pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError
                 body.push(Token::Tag(tok));
             }
             Event::End(_) => {
+                end_text(&mut body, &mut pending);
                 body.push(Token::End);
-                pending = None;
             }
             Event::Text(t) => {
-                let s = t.xml10_content();
-                if !s.trim().is_empty() {
-                    push_text(&mut body, &mut pending, &s);
-                }
+                push_text(&mut body, &mut pending, &t.xml10_content());
             }
             Event::CData(t) => {
                 push_text(&mut body, &mut pending, &t);
@@ -423,7 +431,10 @@ pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError
                 };
                 push_text(&mut body, &mut pending, &s);
             }
-            Event::Eof => break,
+            Event::Eof => {
+                end_text(&mut body, &mut pending);
+                break;
+            }
             _ => {}
         }
     }
@@ -458,15 +469,15 @@ pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError
             Token::Page(p) => out.extend_from_slice(&[SWITCH_PAGE, *p]),
             Token::Tag(t) => out.push(*t),
             Token::End => out.push(END),
+            Token::Text(s) if s.as_bytes().contains(&0) => {
+                return Err(err(0, "text with a NUL cannot be a WBXML string"));
+            }
             Token::Text(s) => match offsets.get(s.as_str()) {
                 Some(off) => {
                     out.push(STR_T);
                     mb_u32(&mut out, *off);
                 }
                 None => {
-                    if s.as_bytes().contains(&0) {
-                        return Err(err(0, "text with a NUL cannot be an inline string"));
-                    }
                     out.push(STR_I);
                     out.extend_from_slice(s.as_bytes());
                     out.push(0);
@@ -482,6 +493,16 @@ enum Token {
     Tag(u8),
     End,
     Text(String),
+}
+
+/// The text run before an element boundary ends: dropped when it is only whitespace (the
+/// indentation between elements; DM text is read trimmed).
+fn end_text(body: &mut Vec<Token>, pending: &mut Option<usize>) {
+    if let Some(i) = pending.take()
+        && matches!(body.get(i), Some(Token::Text(t)) if t.trim().is_empty())
+    {
+        body.truncate(i);
+    }
 }
 
 /// Text joins the text right before it (quick-xml splits text at references).

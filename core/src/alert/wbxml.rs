@@ -389,25 +389,20 @@ pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError
             .read_event()
             .map_err(|e| err(0, format!("the XML does not read: {e}")))?;
         match ev {
-            Event::Start(e) => {
+            Event::Start(ref e) | Event::Empty(ref e) => {
                 let (p, tok) = tag_token(e.local_name().as_ref())?;
-                check_attributes(&e)?;
+                check_attributes(e)?;
                 end_text(&mut body, &mut pending);
                 if p != page {
                     body.push(Token::Page(p));
                     page = p;
                 }
-                body.push(Token::Tag(tok | 0x40));
-            }
-            Event::Empty(e) => {
-                let (p, tok) = tag_token(e.local_name().as_ref())?;
-                check_attributes(&e)?;
-                end_text(&mut body, &mut pending);
-                if p != page {
-                    body.push(Token::Page(p));
-                    page = p;
-                }
-                body.push(Token::Tag(tok));
+                let content = if matches!(ev, Event::Start(_)) {
+                    0x40
+                } else {
+                    0
+                };
+                body.push(Token::Tag(tok | content));
             }
             Event::End(_) => {
                 end_text(&mut body, &mut pending);

@@ -52,7 +52,8 @@ fn payload(c: &mut Criterion) {
     g.finish();
 }
 
-fn report(c: &mut Criterion) {
+/// A failure report with two findings, and its device's key.
+fn bench_report() -> (Report, devcare::wire::DeviceKey) {
     let device = DeviceId::new("IMEI:490154203237518").unwrap();
     let key = derive_device_key(&[7; 32], &device);
     let r = Report {
@@ -71,6 +72,11 @@ fn report(c: &mut Criterion) {
             ],
         },
     };
+    (r, key)
+}
+
+fn report(c: &mut Criterion) {
+    let (r, key) = bench_report();
     let bytes = encode_report(&r, &key).unwrap();
     c.bench_function(
         &format!("report ({} bytes): decode + HMAC-SHA256 check", bytes.len()),
@@ -87,24 +93,7 @@ fn report(c: &mut Criterion) {
 fn package(c: &mut Criterion) {
     use devcare::alert::wbxml::{wbxml_to_xml, xml_to_wbxml};
     use devcare::alert::{AlertLimits, SyncHeader, parse_package, render_syncml};
-    let device = DeviceId::new("IMEI:490154203237518").unwrap();
-    let key = derive_device_key(&[7; 32], &device);
-    let r = Report {
-        campaign: CampaignId::new("bench").unwrap(),
-        revision: 1,
-        device,
-        attempt: 1,
-        evaluated_at: Timestamp(1_780_000_300_000),
-        kind: ReportKind::Failure {
-            findings: vec![
-                Finding::Status {
-                    index: 5,
-                    status: 500,
-                },
-                Finding::Missing { index: 31 },
-            ],
-        },
-    };
+    let (r, key) = bench_report();
     let bytes = encode_report(&r, &key).unwrap();
     let hdr = SyncHeader {
         session_id: "4F".into(),

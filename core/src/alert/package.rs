@@ -101,15 +101,8 @@ pub fn parse_package(xml: &str, limits: &AlertLimits) -> Result<Package, AlertEr
 /// disagrees with the first (another kind or evaluation time) is refused on its own as
 /// [`AlertError::Inconsistent`] at its first Item (`starts`).
 fn merge_parts(xml: &str, alerts: &mut [PackageAlert], starts: &[usize]) {
-    let key = |r: &Report| {
-        (
-            r.campaign.to_string(),
-            r.revision,
-            r.device.to_string(),
-            r.attempt,
-        )
-    };
-    let mut whole: BTreeMap<(String, u32, String, u32), Report> = BTreeMap::new();
+    use super::parse::{ReportKey, report_key as key};
+    let mut whole: BTreeMap<ReportKey, Report> = BTreeMap::new();
     for (a, &at) in alerts.iter_mut().zip(starts) {
         let PackageAlert::Devcare { report, .. } = a else {
             continue;

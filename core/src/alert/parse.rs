@@ -194,19 +194,14 @@ pub fn parse_alerts(xml: &str, limits: &AlertLimits) -> Result<Vec<Report>, Aler
     // the Alerts of a message (in the order they first appear); the same report twice is
     // one; two that disagree (another kind or evaluation time) refuse the message.
     let mut reports: Vec<Report> = Vec::new();
-    let mut index: BTreeMap<(String, u32, String, u32), usize> = BTreeMap::new();
+    let mut index: BTreeMap<ReportKey, usize> = BTreeMap::new();
     for a in alerts
         .into_iter()
         .filter(|a| a.code.as_deref() == Some(GENERIC_ALERT))
     {
         let at = a.items.first().map_or(0, |i| i.at);
         let r = assemble(xml, a)?;
-        let key = (
-            r.campaign.to_string(),
-            r.revision,
-            r.device.to_string(),
-            r.attempt,
-        );
+        let key = report_key(&r);
         match index.get(&key) {
             None => {
                 index.insert(key, reports.len());
@@ -367,6 +362,19 @@ pub(super) fn read_message(xml: &str, limits: &AlertLimits) -> Result<RawMessage
         });
     }
     Ok(RawMessage { msg_id, alerts })
+}
+
+/// What makes Items parts of one report: campaign, revision, device and attempt.
+pub(super) type ReportKey = (String, u32, String, u32);
+
+/// `r`'s [`ReportKey`].
+pub(super) fn report_key(r: &Report) -> ReportKey {
+    (
+        r.campaign.to_string(),
+        r.revision,
+        r.device.to_string(),
+        r.attempt,
+    )
 }
 
 /// Folds `more` — another part of the same report — into `into`: failure findings are

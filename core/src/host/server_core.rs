@@ -245,12 +245,22 @@ pub fn alert_reports(
     limits: &crate::alert::AlertLimits,
     directory: &dyn Directory,
 ) -> Result<Vec<Report>, crate::alert::AlertError> {
-    if let crate::alert::Sender::Device(d) = sender
-        && directory.device_key(d).is_none()
-    {
-        return Err(crate::alert::AlertError::UnknownSender(d.to_string()));
-    }
+    check_sender(sender, directory)?;
     crate::alert::parse_alerts_from(xml, limits, sender)
+}
+
+/// A message's sending device must be in the key directory (a gateway names its devices
+/// itself): [`crate::alert::AlertError::UnknownSender`] otherwise.
+pub(crate) fn check_sender(
+    sender: crate::alert::Sender<'_>,
+    directory: &dyn Directory,
+) -> Result<(), crate::alert::AlertError> {
+    match sender {
+        crate::alert::Sender::Device(d) if directory.device_key(d).is_none() => {
+            Err(crate::alert::AlertError::UnknownSender(d.to_string()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Report bytes checked (size, frame, MAC under the device's keys from `directory`) and

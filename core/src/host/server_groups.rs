@@ -19,20 +19,17 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         breaker: GroupBreaker,
         now: Timestamp,
     ) -> Result<(), HostError> {
-        let mut breakers = self.group_breakers(campaign)?;
-        match breakers
-            .iter_mut()
-            .find(|b| b.breaker.group == breaker.group)
-        {
-            Some(b) => b.breaker = breaker,
-            None => breakers.push(GroupBreakerStatus {
-                breaker,
-                failures: 0,
-                paused: None,
-                overridden: false,
-            }),
+        let id = campaign_id(campaign)?;
+        let mut breakers = self
+            .state(&id)
+            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))?
+            .groups
+            .breakers
+            .clone();
+        match breakers.iter_mut().find(|b| b.group == breaker.group) {
+            Some(b) => *b = breaker,
+            None => breakers.push(breaker),
         }
-        let breakers = breakers.into_iter().map(|b| b.breaker).collect();
         self.operator(
             campaign,
             ServerCommand::SetGroupBreakers { breakers, at: now },

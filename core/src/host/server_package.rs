@@ -176,11 +176,7 @@ fn check_package(
     limits: &AlertLimits,
     directory: &dyn Directory,
 ) -> Result<(Option<String>, Vec<PackageAlert>), AlertError> {
-    if let Sender::Device(d) = sender
-        && directory.device_key(d).is_none()
-    {
-        return Err(AlertError::UnknownSender(d.to_string()));
-    }
+    crate::host::server_core::check_sender(sender, directory)?;
     let package = parse_package(xml, limits)?;
     for a in &package.alerts {
         if let PackageAlert::Devcare { report: Ok(r), .. } = a

@@ -67,7 +67,7 @@ pub const REPAIR_PILOT_MIN: u64 = 30;
 pub const REPAIR_ANSWER_WAIT: Duration = Duration::from_mins(15);
 
 impl Fallback {
-    /// Short stable name: `none`, `rebroadcast`, `unicast`.
+    /// Short stable name: `none`, `rebroadcast`, `unicast`, `repair`.
     pub fn name(&self) -> &'static str {
         match self {
             Fallback::None => "none",
@@ -228,17 +228,27 @@ pub(super) fn due(state: &ServerState, now: Timestamp) -> FallbackDue {
         Fallback::Rebroadcast => FallbackDue::Nothing,
         Fallback::Repair { per_minute } => repair_due(state, per_minute, since, now),
         Fallback::Unicast { .. } if f.unicast_done => FallbackDue::Nothing,
-        Fallback::Unicast { per_minute } => {
-            match allowance(per_minute, since, f.unicast_sent, now) {
-                0 => FallbackDue::WaitUntil {
-                    at: next_minute(per_minute, since, f.unicast_sent),
-                },
-                allowance => FallbackDue::Unicast {
-                    allowance,
-                    after: f.unicast_cursor.clone(),
-                },
-            }
-        }
+        Fallback::Unicast { per_minute } => paced_batch(f, per_minute, since, now, u64::MAX),
+    }
+}
+
+/// The unicast batch the pace allows at `now` (at most `cap` devices), or when it next
+/// allows one: the unicast fallback's and the repair's polls alike.
+fn paced_batch(
+    f: &FallbackState,
+    per_minute: u32,
+    since: Timestamp,
+    now: Timestamp,
+    cap: u64,
+) -> FallbackDue {
+    match allowance(per_minute, since, f.unicast_sent, now).min(cap) {
+        0 => FallbackDue::WaitUntil {
+            at: next_minute(per_minute, since, f.unicast_sent),
+        },
+        allowance => FallbackDue::Unicast {
+            allowance,
+            after: f.unicast_cursor.clone(),
+        },
     }
 }
 
@@ -282,15 +292,7 @@ fn repair_due(
     now: Timestamp,
 ) -> FallbackDue {
     let f = &state.fallback;
-    let paced = |cap: u64| match allowance(per_minute, since, f.unicast_sent, now).min(cap) {
-        0 => FallbackDue::WaitUntil {
-            at: next_minute(per_minute, since, f.unicast_sent),
-        },
-        allowance => FallbackDue::Unicast {
-            allowance,
-            after: f.unicast_cursor.clone(),
-        },
-    };
+    let paced = |cap: u64| paced_batch(f, per_minute, since, now, cap);
     let pilot = repair_pilot_for(state);
     if !f.unicast_done && f.unicast_sent < pilot {
         return paced(pilot - f.unicast_sent);
@@ -380,14 +382,12 @@ pub(super) fn next_wake(state: &ServerState) -> Option<Timestamp> {
     match policy.fallback {
         Fallback::Unicast { per_minute } if !f.unicast_done => {
             let last = f.unicast_last_at?;
-            Some(next_minute(per_minute, since, f.unicast_sent).max(next_after(last, since)))
+            Some(next_batch(f, per_minute, since, last))
         }
         Fallback::Repair { per_minute } => {
             let last = f.unicast_last_at?;
             if f.unicast_sent < repair_pilot_for(state) && !f.unicast_done {
-                return Some(
-                    next_minute(per_minute, since, f.unicast_sent).max(next_after(last, since)),
-                );
+                return Some(next_batch(f, per_minute, since, last));
             }
             // Once the answers had time to come, a wake only when the host will record
             // something then (a rebroadcast or a batch): waiting for check-ins needs none,
@@ -396,16 +396,17 @@ pub(super) fn next_wake(state: &ServerState) -> Option<Timestamp> {
             let at = answers.max(state.clock);
             match repair_choice(state, at) {
                 RepairChoice::Rebroadcast => Some(at),
-                RepairChoice::Poll => Some(
-                    next_minute(per_minute, since, f.unicast_sent)
-                        .max(next_after(last, since))
-                        .max(answers),
-                ),
+                RepairChoice::Poll => Some(next_batch(f, per_minute, since, last).max(answers)),
                 RepairChoice::Wait => None,
             }
         }
         _ => None,
     }
+}
+
+/// When the pace allows the next batch after one recorded at `last`.
+fn next_batch(f: &FallbackState, per_minute: u32, since: Timestamp, last: Timestamp) -> Timestamp {
+    next_minute(per_minute, since, f.unicast_sent).max(next_after(last, since))
 }
 
 /// The start of the pace minute after the one `last` fell in.

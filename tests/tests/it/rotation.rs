@@ -195,4 +195,41 @@ fn a_failure_every_report_of_which_was_lost_reaches_the_server_at_check_in() {
     r.report_refused(id.as_str(), due.attempt, 410, slot)
         .unwrap();
     assert!(r.check_in_reports().unwrap().is_empty());
+    // The same through the Status a report's Alert got: a 503 leaves it to be resent, a
+    // 410 stops it; a campaign the device does not hold is an error that changes nothing.
+    use devcare::rules::ReportAnswer;
+    let mut s = open("IMEI:3");
+    s.receive(&payload, t0, failing).unwrap();
+    let slot = s.tick(t0.plus(c.schedule.evaluate_after)).unwrap().unwrap();
+    let due = s.next_report(slot).unwrap().unwrap();
+    s.report_sent(id.as_str(), due.attempt, slot).unwrap();
+    assert_eq!(
+        s.report_status(id.as_str(), due.attempt, 503, slot)
+            .unwrap(),
+        ReportAnswer::SendAgain
+    );
+    let mut at = slot;
+    let (retry, again) = loop {
+        at = s.tick(at).unwrap().expect("a retry is due");
+        if let Some(r) = s.next_report(at).unwrap() {
+            break (at, r);
+        }
+    };
+    assert!(again.attempt > due.attempt);
+    s.report_sent(id.as_str(), again.attempt, retry).unwrap();
+    assert!(
+        s.report_status("no-such-campaign", again.attempt, 200, retry)
+            .is_err()
+    );
+    assert_eq!(
+        s.report_status(id.as_str(), again.attempt, 410, retry)
+            .unwrap(),
+        ReportAnswer::RefusedForGood
+    );
+    assert!(s.check_in_reports().unwrap().is_empty(), "given up");
+    assert!(
+        s.next_report(retry.plus(Duration::from_hours(1)))
+            .unwrap()
+            .is_none()
+    );
 }

@@ -209,6 +209,18 @@ typedef uint32_t devcare_result;
 // The node reads back differently.
 #define DEVCARE_VERIFY_MISMATCH 2
 
+// A DM message in XML (`application/vnd.syncml.dm+xml`).
+#define DEVCARE_ENCODING_XML 0
+
+// A DM message in WBXML (`application/vnd.syncml.dm+wbxml`).
+#define DEVCARE_ENCODING_WBXML 1
+
+// Item Data as characters (`Meta/Format` `chr`, the default).
+#define DEVCARE_DATA_CHR 0
+
+// Item Data as base64 (`Meta/Format` `b64`).
+#define DEVCARE_DATA_B64 1
+
 #if defined(DEVCARE_SERVER)
 // No coverage fallback: below the floor only `BroadcastDegraded` is recorded.
 #define DEVCARE_FALLBACK_NONE 0
@@ -357,6 +369,18 @@ typedef uint32_t devcare_ingest;
 typedef struct devcare_device devcare_device;
 
 #if defined(DEVCARE_SERVER)
+// A DM message as the server took it, from `devcare_server_ingest_package`: read it with
+// `devcare_package_*`, free it with `devcare_package_free`. Immutable: it may be read from
+// any thread, and lives on after its server is freed.
+typedef struct devcare_package devcare_package;
+#endif
+
+// A report's Items, from `devcare_device_next_report_items`: read them with
+// `devcare_report_items_*`, free with `devcare_report_items_free`. Immutable: it may be
+// read from any thread, and lives on after its device is freed.
+typedef struct devcare_report_items devcare_report_items;
+
+#if defined(DEVCARE_SERVER)
 // The server side: one stream per campaign.
 typedef struct devcare_server devcare_server;
 #endif
@@ -387,6 +411,26 @@ typedef struct devcare_setting {
 typedef uint16_t (*devcare_apply_cb)(void *user_data,
                                      const struct devcare_setting *setting,
                                      uint8_t *verify);
+
+// One Item of a Generic Alert, as a DM toolkit takes it (e.g. libdmclient's
+// `omadmclient_add_generic_alert`). Every string is NUL-terminated UTF-8 owned by the
+// object it came from (valid until that object is freed), or NULL when the Item has no
+// such element.
+typedef struct devcare_alert_item {
+  // `Source/LocURI`.
+  const char *source;
+  // `Target/LocURI`.
+  const char *target;
+  // `Meta/Type` (a devcare Item's without the `Reversed-Domain-Name:` prefix; another
+  // alert's as written).
+  const char *meta_type;
+  // `Meta/Format`: `chr`, `b64`, or what another alert wrote.
+  const char *format;
+  // `Meta/Mark`.
+  const char *mark;
+  // `Data`, encoded as `format` says.
+  const char *data;
+} devcare_alert_item;
 
 #if defined(DEVCARE_SERVER)
 // A care order the host must send by unicast.
@@ -490,6 +534,29 @@ typedef struct devcare_stats {
   // The deadline passed but the bound is above the campaign's limit: not settled yet.
   bool settlement_held;
 } devcare_stats;
+#endif
+
+#if defined(DEVCARE_SERVER)
+// One Alert of a package. Its strings are owned by the package.
+typedef struct devcare_package_alert {
+  // `true` for an alert devcare does not handle: answer it yourself (its CmdID, code and
+  // Items are here untouched); `outcome`, `reason` and `dm_status` are then unset (0).
+  bool foreign;
+  // Its `CmdID` (the CmdRef of the Status that answers it).
+  const char *cmd_id;
+  // Its alert code (`Data` of the Alert), e.g. "1226".
+  const char *code;
+  // A devcare Alert: accepted, duplicate (acknowledge it), or rejected.
+  devcare_ingest outcome;
+  // Why a devcare Alert was rejected (`DEVCARE_OK` otherwise).
+  devcare_result reason;
+  // The rejection's message ("" otherwise).
+  const char *reason_text;
+  // The DM status to answer a devcare Alert with (200, 403, 404, 415, …).
+  uint16_t dm_status;
+  // How many Items (`devcare_package_get_item`): a foreign alert's; 0 for devcare's.
+  size_t n_items;
+} devcare_package_alert;
 #endif
 
 #ifdef __cplusplus
@@ -652,6 +719,78 @@ devcare_result devcare_device_resume(struct devcare_device *device,
 // # Safety
 // `out` valid for a write.
 devcare_result devcare_device_rejections(struct devcare_device *device, uint64_t *out);
+
+// The report due at `now_ms`, if any, as the Items of one Generic Alert (code 1226) with
+// their Data in `data_format` (`DEVCARE_DATA_CHR` or `_B64`), for a DM toolkit that builds
+// its own package: one Item per finding (or one summary or success Item), each with its
+// source LocURI, type, format, mark and data. `*out` gets a new object, or NULL with
+// `DEVCARE_NOTHING_DUE`. Send the Items as one Alert, mark the report sent with
+// `devcare_device_report_sent` and the attempt of `devcare_report_items_attempt`, then
+// feed the Status the server answered that Alert with to `devcare_device_report_status`.
+//
+// # Safety
+// `out` valid for a write.
+devcare_result devcare_device_next_report_items(struct devcare_device *device,
+                                                uint64_t now_ms,
+                                                uint32_t data_format,
+                                                struct devcare_report_items **out);
+
+// The campaign of the report (NUL-terminated, owned by `items`); NULL for NULL.
+//
+// # Safety
+// `items` NULL or a live object.
+const char *devcare_report_items_campaign(const struct devcare_report_items *items);
+
+// The report's attempt (from 1; 0 for NULL).
+//
+// # Safety
+// `items` NULL or a live object.
+uint32_t devcare_report_items_attempt(const struct devcare_report_items *items);
+
+// How many Items (0 for NULL).
+//
+// # Safety
+// `items` NULL or a live object.
+size_t devcare_report_items_count(const struct devcare_report_items *items);
+
+// Item `index` (from 0) into `*out`; its strings are owned by `items` (`target` is NULL).
+// `DEVCARE_INVALID_ARGUMENT` past the last.
+//
+// # Safety
+// `items` NULL or a live object; `out` valid for a write.
+devcare_result devcare_report_items_get(const struct devcare_report_items *items,
+                                        size_t index,
+                                        struct devcare_alert_item *out);
+
+// Frees Items. NULL does nothing.
+//
+// # Safety
+// `items` NULL or a live object, not used after.
+void devcare_report_items_free(struct devcare_report_items *items);
+
+// The report due at `now_ms`, if any, as a whole SyncML DM 1.2 message — package 1 of the
+// device's session `session_id`, message `msg_id`, to `server_uri`, the Alert as CmdID 1
+// with its Data in `data_format` — in `encoding` (`DEVCARE_ENCODING_XML` or `_WBXML`).
+// Written as `devcare_device_next_report` writes it (bytes in `buf`, `*len`, campaign,
+// attempt; `DEVCARE_NOTHING_DUE` when none; only `*len` on `DEVCARE_BUFFER_TOO_SMALL`).
+// The Status with CmdRef 1 in the server's answer is this report's: feed its Data to
+// `devcare_device_report_status`.
+//
+// # Safety
+// Strings NUL-terminated; buffers valid for their capacities; out-params valid for writes.
+devcare_result devcare_device_next_report_package(struct devcare_device *device,
+                                                  uint64_t now_ms,
+                                                  const char *session_id,
+                                                  uint32_t msg_id,
+                                                  const char *server_uri,
+                                                  uint32_t data_format,
+                                                  uint32_t encoding,
+                                                  uint8_t *buf,
+                                                  size_t cap,
+                                                  size_t *len,
+                                                  char *campaign_buf,
+                                                  size_t campaign_cap,
+                                                  uint32_t *attempt);
 
 // The report due at `now_ms`, if any: its bytes into `buf` (`*len` = size), its campaign
 // id into `campaign_buf` (NUL-terminated; 65 bytes always suffice) and its attempt into
@@ -1285,6 +1424,102 @@ devcare_result devcare_server_tick(struct devcare_server *server,
 devcare_result devcare_server_stats(struct devcare_server *server,
                                     const char *campaign,
                                     struct devcare_stats *out);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Takes a whole OMA DM message (XML or WBXML, told by its first bytes) received at `now_ms`
+// in the DM session of `session_device` — the device the host authenticated, never an id
+// read from the message — as a package: each devcare Generic Alert decided on its own
+// (accepted, duplicate, or rejected with its DM status), every other Alert handed back
+// untouched for the host's own handlers. On `DEVCARE_OK` `*out` is a new package. The
+// whole message is refused, nothing changed and `*out` NULL, only when it is not
+// well-formed (`DEVCARE_ALERT_MALFORMED_XML`, `_MALFORMED_WBXML`: answer 400), over the
+// limits (`_TOO_LARGE`, `_TOO_MANY_ITEMS`: 413), from a device not in the key directory
+// (`_UNKNOWN_SENDER`: 401) or holding a report for another device (`_NOT_SENDER`: 403).
+//
+// # Safety
+// `message` valid for `len` bytes; `session_device` NUL-terminated; `out` valid for a
+// write.
+devcare_result devcare_server_ingest_package(struct devcare_server *server,
+                                             const uint8_t *message,
+                                             size_t len,
+                                             const char *session_device,
+                                             uint64_t now_ms,
+                                             struct devcare_package **out);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// How many Alerts the message held (0 for NULL).
+//
+// # Safety
+// `package` NULL or a live package.
+size_t devcare_package_alert_count(const struct devcare_package *package);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// The message's MsgID (the MsgRef of the answers; "1" when it had no header), owned by
+// `package`; NULL for NULL.
+//
+// # Safety
+// `package` NULL or a live package.
+const char *devcare_package_msg_id(const struct devcare_package *package);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// How the message was encoded: `DEVCARE_ENCODING_XML` or `_WBXML` (answer the same way).
+//
+// # Safety
+// `package` NULL or a live package.
+uint32_t devcare_package_encoding(const struct devcare_package *package);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Alert `index` (from 0, message order) into `*out`. `DEVCARE_INVALID_ARGUMENT` past the
+// last.
+//
+// # Safety
+// `package` NULL or a live package; `out` valid for a write.
+devcare_result devcare_package_get_alert(const struct devcare_package *package,
+                                         size_t index,
+                                         struct devcare_package_alert *out);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Item `item` of alert `alert` into `*out` (strings owned by `package`).
+// `DEVCARE_INVALID_ARGUMENT` past the last.
+//
+// # Safety
+// `package` NULL or a live package; `out` valid for a write.
+devcare_result devcare_package_get_item(const struct devcare_package *package,
+                                        size_t alert,
+                                        size_t item,
+                                        struct devcare_alert_item *out);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// The SyncML `<Status>` elements answering devcare's Alerts, one per devcare Alert in
+// message order, numbered from `first_cmd_id` (the next CmdID of the host's response
+// package), in the message's encoding: XML text (not NUL-terminated), or for a WBXML
+// message a WBXML body fragment to splice into the response's SyncBody where the code page
+// is SyncML's (strings inline, so it fits any string table). Written as bytes to `buf`
+// with `*len`; only `*len` on `DEVCARE_BUFFER_TOO_SMALL`. A DM toolkit that builds its
+// Status commands itself uses each alert's `cmd_id` and `dm_status` instead.
+//
+// # Safety
+// `package` NULL or a live package; `buf` valid for `cap` bytes; `len` valid for a write.
+devcare_result devcare_package_statuses(const struct devcare_package *package,
+                                        uint32_t first_cmd_id,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        size_t *len);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Frees a package. NULL does nothing.
+//
+// # Safety
+// `package` NULL or a live package, not used after.
+void devcare_package_free(struct devcare_package *package);
 #endif
 
 #ifdef __cplusplus

@@ -32,12 +32,14 @@ use std::ffi::c_char;
 #[macro_use]
 mod boundary;
 pub mod device;
+pub mod dm;
 pub mod keys;
 pub mod result;
 #[cfg(feature = "server")]
 pub mod server;
 
 pub use device::*;
+pub use dm::*;
 pub use keys::*;
 pub use result::{code_name, code_of, devcare_result, devcare_result_name};
 #[cfg(feature = "server")]

@@ -78,6 +78,43 @@ impl DataFormat {
     }
 }
 
+/// How a DM message is encoded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// XML, `application/vnd.syncml.dm+xml` (the default).
+    #[default]
+    Xml,
+    /// WBXML, `application/vnd.syncml.dm+wbxml` ([`wbxml`]).
+    Wbxml,
+}
+
+impl Encoding {
+    /// The message's content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Xml => "application/vnd.syncml.dm+xml",
+            Encoding::Wbxml => "application/vnd.syncml.dm+wbxml",
+        }
+    }
+
+    /// The encoding of `message`, told by its first bytes ([`wbxml::is_wbxml`]).
+    pub fn sniff(message: &[u8]) -> Self {
+        if wbxml::is_wbxml(message) {
+            Encoding::Wbxml
+        } else {
+            Encoding::Xml
+        }
+    }
+
+    /// A whole DM message in this encoding (WBXML with a string table).
+    pub fn encode(self, xml: &str) -> Result<Vec<u8>, AlertError> {
+        match self {
+            Encoding::Xml => Ok(xml.as_bytes().to_vec()),
+            Encoding::Wbxml => wbxml::xml_to_wbxml(xml, true).map_err(AlertError::MalformedWbxml),
+        }
+    }
+}
+
 /// One Item of a report's Generic Alert, as a DM toolkit builds it (e.g. libdmclient's
 /// `omadmclient_add_generic_alert` takes source, type, format, mark and data): the host
 /// puts these in its own package instead of devcare's XML.

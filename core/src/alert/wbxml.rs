@@ -10,6 +10,8 @@
 //! none). Every length is checked against what is left of the input before anything is
 //! allocated for it; nesting is bounded; the output is bounded by the input's size.
 
+use std::collections::HashMap;
+
 use quick_xml::escape::escape;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
@@ -380,6 +382,57 @@ fn text(out: &mut String, open: &[(&str, u8)], s: &str, at: usize) -> Result<(),
 /// is written once in the string table and referenced after. Attributes other than the
 /// namespace declarations the code pages imply are refused, as are unknown elements.
 pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError> {
+    let body = tokens(xml)?;
+    // The string table: every text that occurs twice or more, once.
+    let mut table: Vec<u8> = Vec::new();
+    let mut offsets: HashMap<&str, u32> = HashMap::new();
+    if string_table {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for t in &body {
+            if let Token::Text(s) = t {
+                *counts.entry(s.as_str()).or_default() += 1;
+            }
+        }
+        for t in &body {
+            if let Token::Text(s) = t
+                && counts[s.as_str()] > 1
+                && !offsets.contains_key(s.as_str())
+            {
+                offsets.insert(s.as_str(), table.len() as u32);
+                table.extend_from_slice(s.as_bytes());
+                table.push(0);
+            }
+        }
+    }
+    let mut out = vec![0x03];
+    mb_u32(&mut out, PUBLIC_ID_DM_1_2);
+    mb_u32(&mut out, UTF8);
+    mb_u32(&mut out, table.len() as u32);
+    out.extend_from_slice(&table);
+    emit(&body, &offsets, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a run of SyncML DM elements (e.g. the `<Status>` commands of a response) as a
+/// WBXML body fragment, to splice into a WBXML message's `SyncBody` where the current code
+/// page is SyncML's (0): no header, every string inline (no string-table references, so it
+/// fits any message's table), and back on code page 0 at its end.
+pub fn xml_to_wbxml_fragment(xml: &str) -> Result<Vec<u8>, WbxmlError> {
+    let mut body = tokens(xml)?;
+    let last_page = body.iter().rev().find_map(|t| match t {
+        Token::Page(p) => Some(*p),
+        _ => None,
+    });
+    if last_page.is_some_and(|p| p != 0) {
+        body.push(Token::Page(0));
+    }
+    let mut out = Vec::new();
+    emit(&body, &HashMap::new(), &mut out)?;
+    Ok(out)
+}
+
+/// XML as WBXML tokens (code page switches from page 0).
+fn tokens(xml: &str) -> Result<Vec<Token>, WbxmlError> {
     let mut body: Vec<Token> = Vec::new();
     let mut reader = Reader::from_str(xml);
     let mut page = 0u8;
@@ -428,38 +481,16 @@ pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError
             }
             Event::Eof => {
                 end_text(&mut body, &mut pending);
-                break;
+                return Ok(body);
             }
             _ => {}
         }
     }
-    // The string table: every text that occurs twice or more, once.
-    let mut table: Vec<u8> = Vec::new();
-    let mut offsets: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-    if string_table {
-        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for t in &body {
-            if let Token::Text(s) = t {
-                *counts.entry(s.as_str()).or_default() += 1;
-            }
-        }
-        for t in &body {
-            if let Token::Text(s) = t
-                && counts[s.as_str()] > 1
-                && !offsets.contains_key(s.as_str())
-            {
-                offsets.insert(s.as_str(), table.len() as u32);
-                table.extend_from_slice(s.as_bytes());
-                table.push(0);
-            }
-        }
-    }
-    let mut out = vec![0x03];
-    mb_u32(&mut out, PUBLIC_ID_DM_1_2);
-    mb_u32(&mut out, UTF8);
-    mb_u32(&mut out, table.len() as u32);
-    out.extend_from_slice(&table);
-    for t in &body {
+}
+
+/// Writes `body`'s tokens, text found in `offsets` as string-table references.
+fn emit(body: &[Token], offsets: &HashMap<&str, u32>, out: &mut Vec<u8>) -> Result<(), WbxmlError> {
+    for t in body {
         match t {
             Token::Page(p) => out.extend_from_slice(&[SWITCH_PAGE, *p]),
             Token::Tag(t) => out.push(*t),
@@ -470,7 +501,7 @@ pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError
             Token::Text(s) => match offsets.get(s.as_str()) {
                 Some(off) => {
                     out.push(STR_T);
-                    mb_u32(&mut out, *off);
+                    mb_u32(out, *off);
                 }
                 None => {
                     out.push(STR_I);
@@ -480,7 +511,7 @@ pub fn xml_to_wbxml(xml: &str, string_table: bool) -> Result<Vec<u8>, WbxmlError
             },
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 enum Token {

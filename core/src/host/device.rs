@@ -37,6 +37,30 @@ pub struct DueAlert {
     pub xml: String,
 }
 
+/// A report to send now as the Items of its Generic Alert, for a DM toolkit that builds its
+/// own package (see [`crate::alert::report_items`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueItems {
+    /// The campaign it belongs to.
+    pub campaign: CampaignId,
+    /// Its attempt number (from 1).
+    pub attempt: u32,
+    /// The Items, in order, for one Generic Alert (code 1226).
+    pub items: Vec<crate::alert::AlertItem>,
+}
+
+/// A report to send now as a whole DM message (package 1 of the device's session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuePackage {
+    /// The campaign it belongs to.
+    pub campaign: CampaignId,
+    /// Its attempt number (from 1).
+    pub attempt: u32,
+    /// The message, XML or WBXML as asked. Its Alert is CmdID 1: the Status whose CmdRef is
+    /// `1` in the server's answer is this report's.
+    pub bytes: Vec<u8>,
+}
+
 /// What a device states about one campaign when it checks in on an ordinary DM session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckIn {
@@ -176,6 +200,47 @@ impl<S: EventStore> DeviceHost<S> {
                 attempt: report.attempt,
                 xml,
             })
+    }
+
+    /// The report due at `now`, if any, as the Items of its Generic Alert with their Data in
+    /// `format`, for a DM toolkit that builds its own package.
+    pub fn next_report_items(
+        &self,
+        now: Timestamp,
+        format: crate::alert::DataFormat,
+    ) -> Option<DueItems> {
+        self.states().find_map(|(id, s)| {
+            let r = s.due_report(now)?;
+            Some(DueItems {
+                campaign: id.clone(),
+                attempt: r.attempt,
+                items: crate::alert::report_items(&r, s.campaign.as_deref(), format),
+            })
+        })
+    }
+
+    /// The report due at `now`, if any, as a whole SyncML DM 1.2 message (header `hdr`,
+    /// the Alert as CmdID 1, Data in `format`) in `encoding`.
+    pub fn next_report_package(
+        &self,
+        now: Timestamp,
+        hdr: &crate::alert::SyncHeader,
+        format: crate::alert::DataFormat,
+        encoding: crate::alert::Encoding,
+    ) -> Result<Option<DuePackage>, HostError> {
+        let due = self.states().find_map(|(id, s)| {
+            let r = s.due_report(now)?;
+            let xml = crate::alert::render_syncml_as(&r, s.campaign.as_deref(), hdr, format);
+            Some((id.clone(), r.attempt, xml))
+        });
+        let Some((campaign, attempt, xml)) = due else {
+            return Ok(None);
+        };
+        Ok(Some(DuePackage {
+            campaign,
+            attempt,
+            bytes: encoding.encode(&xml)?,
+        }))
     }
 
     /// The host sent report `attempt` of `campaign` at `now`.

@@ -33,7 +33,7 @@ mod server_package;
 mod sharded;
 mod streams;
 
-pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueReport};
+pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueItems, DuePackage, DueReport};
 pub use device_core::Pending;
 pub use error::{HostError, Layer};
 #[cfg(feature = "server")]
@@ -44,7 +44,7 @@ pub use server_core::{
     report_from_bytes,
 };
 #[cfg(feature = "server")]
-pub use server_package::{AlertOutcome, PackageOutcome, package_text};
+pub use server_package::{AlertOutcome, PackageOutcome, PackagePlan, package_text};
 #[cfg(feature = "server")]
 pub use sharded::{
     ShardMap, ShardWorker, ShardedLog, WorkerError, control_stream, copy_stream, shard_stream,

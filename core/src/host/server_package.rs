@@ -3,8 +3,10 @@
 
 use crate::alert::wbxml::{is_wbxml, wbxml_to_xml};
 use crate::alert::{
-    AlertError, AlertLimits, ForeignAlert, PackageAlert, Sender, parse_package, render_status,
+    AlertError, AlertLimits, Encoding, ForeignAlert, PackageAlert, Sender, parse_package,
+    render_status,
 };
+use crate::host::HostError;
 use crate::host::server::ServerHost;
 use crate::host::server_core::{Directory, Ingest, IngestRejection};
 use crate::model::Timestamp;
@@ -31,6 +33,9 @@ pub enum AlertOutcome {
 pub struct PackageOutcome {
     /// The message's MsgID (the MsgRef of the answers; `1` when it had no header).
     pub msg_id: String,
+    /// How the message was encoded: the answers go back the same way
+    /// ([`Self::statuses_encoded`]).
+    pub encoding: Encoding,
     /// Every Alert of the message, in order.
     pub alerts: Vec<AlertOutcome>,
 }
@@ -50,6 +55,20 @@ impl PackageOutcome {
             .zip(first_cmd_id..)
             .map(|((cmd_ref, status), id)| render_status(id, &self.msg_id, cmd_ref, status))
             .collect()
+    }
+
+    /// [`Self::statuses`] in the message's own encoding: XML text, or for a WBXML message a
+    /// WBXML body fragment to splice into the response's `SyncBody` where the code page is
+    /// SyncML's (every string inline, so it fits any string table; see
+    /// [`crate::alert::wbxml::xml_to_wbxml_fragment`]).
+    pub fn statuses_encoded(&self, first_cmd_id: u32) -> Result<Vec<u8>, AlertError> {
+        let xml = self.statuses(first_cmd_id);
+        match self.encoding {
+            Encoding::Xml => Ok(xml.into_bytes()),
+            Encoding::Wbxml => {
+                crate::alert::wbxml::xml_to_wbxml_fragment(&xml).map_err(AlertError::MalformedWbxml)
+            }
+        }
     }
 
     /// The alerts devcare does not handle, for the host's own handlers.
@@ -77,33 +96,84 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         limits: &AlertLimits,
         at: Timestamp,
     ) -> Result<Result<PackageOutcome, AlertError>, StoreError> {
-        let checked = check_package(xml, sender, limits, self.directory());
-        let (msg_id, alerts) = match checked {
+        let plan = match PackagePlan::check(xml, sender, limits, self.directory()) {
             Ok(p) => p,
             Err(e) => {
                 self.count_rejection(e.reason());
                 return Ok(Err(e));
             }
         };
-        // Every devcare Alert's report through the decider in one group commit (parts of
-        // one report carry the whole of it: the first is taken, the rest are duplicates);
-        // an Alert that did not read holds its own refusal.
-        let mut reports: Vec<Result<Report, IngestRejection>> = Vec::new();
-        let mut outcomes: Vec<Result<String, ForeignAlert>> = Vec::with_capacity(alerts.len());
-        for a in alerts {
+        for reason in plan.refusals() {
+            self.count_rejection(reason);
+        }
+        let ingests = self.accept_reports(plan.reports.clone(), at)?;
+        Ok(Ok(plan.outcome(ingests)))
+    }
+}
+
+/// A package checked and read, its devcare reports waiting for the decider: what every
+/// server host (one stream or sharded) does with a DM message before and after deciding.
+#[derive(Debug, Clone)]
+pub struct PackagePlan {
+    msg_id: Option<String>,
+    /// Each Alert in message order: a devcare Alert's CmdID, or a foreign Alert.
+    slots: Vec<Result<String, ForeignAlert>>,
+    /// The devcare Alerts' reports, in message order, or why each does not read. Parts of
+    /// one report carry the whole of it: the first is taken, the rest are duplicates.
+    pub reports: Vec<Result<Report, IngestRejection>>,
+}
+
+impl PackagePlan {
+    /// Reads the DM message `xml` from `sender` as a package and checks it whole: the
+    /// sending device known to `directory`, the message within `limits` and well-formed,
+    /// and every devcare report for a device the sender may speak for.
+    pub fn check(
+        xml: &str,
+        sender: Sender<'_>,
+        limits: &AlertLimits,
+        directory: &dyn Directory,
+    ) -> Result<Self, AlertError> {
+        crate::host::server_core::check_sender(sender, directory)?;
+        let package = parse_package(xml, limits)?;
+        let mut slots = Vec::with_capacity(package.alerts.len());
+        let mut reports = Vec::new();
+        for a in package.alerts {
             match a {
-                PackageAlert::Foreign(f) => outcomes.push(Err(f)),
+                PackageAlert::Foreign(f) => slots.push(Err(f)),
                 PackageAlert::Devcare { cmd_id, report } => {
-                    if let Err(e) = &report {
-                        self.count_rejection(e.reason());
+                    if let Ok(r) = &report
+                        && !sender.speaks_for(&r.device)
+                    {
+                        return Err(AlertError::NotSender {
+                            device: r.device.to_string(),
+                            sender: sender.describe(),
+                        });
                     }
                     reports.push(report.map_err(IngestRejection::Alert));
-                    outcomes.push(Ok(cmd_id));
+                    slots.push(Ok(cmd_id));
                 }
             }
         }
-        let mut ingests = self.accept_reports(reports, at)?.into_iter();
-        let alerts = outcomes
+        Ok(PackagePlan {
+            msg_id: package.msg_id,
+            slots,
+            reports,
+        })
+    }
+
+    /// The reasons of the devcare Alerts refused before the decider (to count them).
+    pub fn refusals(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.reports
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.reason()))
+    }
+
+    /// The package's outcome, given what the decider made of [`Self::reports`] (one
+    /// [`Ingest`] each, in order).
+    pub fn outcome(self, ingests: Vec<Ingest>) -> PackageOutcome {
+        let mut ingests = ingests.into_iter();
+        let alerts = self
+            .slots
             .into_iter()
             .map(|o| match o {
                 Err(f) => AlertOutcome::Foreign(f),
@@ -113,10 +183,11 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
                 },
             })
             .collect();
-        Ok(Ok(PackageOutcome {
-            msg_id: msg_id.unwrap_or_else(|| "1".into()),
+        PackageOutcome {
+            msg_id: self.msg_id.unwrap_or_else(|| "1".into()),
+            encoding: Encoding::Xml,
             alerts,
-        }))
+        }
     }
 }
 
@@ -134,12 +205,34 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         at: Timestamp,
     ) -> Result<Result<PackageOutcome, AlertError>, StoreError> {
         match package_text(message, limits) {
-            Ok(xml) => self.ingest_package(&xml, sender, limits, at),
+            Ok(xml) => Ok(self
+                .ingest_package(&xml, sender, limits, at)?
+                .map(|p| PackageOutcome {
+                    encoding: Encoding::sniff(message),
+                    ..p
+                })),
             Err(e) => {
                 self.count_rejection(e.reason());
                 Ok(Err(e))
             }
         }
+    }
+}
+
+impl<S: EventStore, D: Directory> ServerHost<S, D> {
+    /// [`Self::ingest_package_bytes`] for a host whose DM session authenticated
+    /// `session_device` (never an id read from the message), with the default limits: a
+    /// message refused whole is [`HostError::Alert`] (answer its `dm_status`) and changes
+    /// nothing; a store failure is [`HostError::Store`].
+    pub fn ingest_message(
+        &mut self,
+        message: &[u8],
+        session_device: &str,
+        now: Timestamp,
+    ) -> Result<PackageOutcome, HostError> {
+        let device = crate::host::keys::device_id(session_device)?;
+        let limits = AlertLimits::default();
+        Ok(self.ingest_package_bytes(message, Sender::Device(&device), &limits, now)??)
     }
 }
 
@@ -165,28 +258,4 @@ pub fn package_text(message: &[u8], limits: &AlertLimits) -> Result<String, Aler
             message: "the message is not UTF-8 (nor WBXML)".into(),
         }
     })
-}
-
-/// The package of `xml` from `sender`, checked as a whole: the sending device known to
-/// `directory`, the message within `limits` and well-formed, and every devcare report for a
-/// device the sender may speak for.
-fn check_package(
-    xml: &str,
-    sender: Sender<'_>,
-    limits: &AlertLimits,
-    directory: &dyn Directory,
-) -> Result<(Option<String>, Vec<PackageAlert>), AlertError> {
-    crate::host::server_core::check_sender(sender, directory)?;
-    let package = parse_package(xml, limits)?;
-    for a in &package.alerts {
-        if let PackageAlert::Devcare { report: Ok(r), .. } = a
-            && !sender.speaks_for(&r.device)
-        {
-            return Err(AlertError::NotSender {
-                device: r.device.to_string(),
-                sender: sender.describe(),
-            });
-        }
-    }
-    Ok((package.msg_id, package.alerts))
 }

@@ -128,3 +128,6 @@ pub(super) const TAG_TRANSPORT: u8 = 21;
 pub(super) const TAG_WORLD_SALT: u8 = 22;
 /// Whether a check-in is lost on the channel.
 pub(super) const TAG_CHECKIN_LOSS: u8 = 23;
+/// How an alert-sending device's DM stack packs its reports (WBXML or XML, b64 or chr
+/// Data, another alert beside devcare's).
+pub(super) const TAG_DM_STACK: u8 = 24;

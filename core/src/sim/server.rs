@@ -2,12 +2,12 @@
 //! store, with faults injected only at the store's edge.
 //!
 //! * [`OneStream`] is the [`ServerHost`] every single-stream host runs (the C API and the
-//!   bindings wrap it): reports cross [`ServerHost::ingest_batch`] as bytes, Generic
-//!   Alerts cross [`ServerHost::ingest_alerts`] as DM messages of the sending device's
-//!   session, every other command [`ServerHost::handle`].
+//!   bindings wrap it): reports cross [`ServerHost::ingest_batch`] as bytes, DM packages
+//!   cross [`ServerHost::ingest_package_bytes`] as messages (XML or WBXML) of the sending
+//!   device's session, every other command [`ServerHost::handle`].
 //! * [`Sharded`] is a [`ShardWorker`] owning every shard of the campaign, over one store or
-//!   several: the same decode ([`report_from_bytes`], [`alert_reports`]) and answers
-//!   ([`Ingest::from_decided`]).
+//!   several: the same decode ([`report_from_bytes`], [`package_text`], [`PackagePlan`])
+//!   and answers ([`Ingest::from_decided`]).
 //!
 //! A server crash drops the host and opens a new one on the same store, which replays the
 //! log; the world checks that the new host holds exactly the state the old one did. A store
@@ -17,10 +17,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::alert::{AlertError, AlertLimits, Sender};
+use crate::alert::{AlertError, AlertLimits, Encoding, Sender};
 use crate::host::{
-    Directory, GroupDirectory, Ingest, RuntimeError, ServerHost, ShardMap, ShardWorker,
-    WorkerError, alert_reports, report_from_bytes,
+    Directory, GroupDirectory, Ingest, PackageOutcome, PackagePlan, RuntimeError, ServerHost,
+    ShardMap, ShardWorker, WorkerError, package_text, report_from_bytes,
 };
 use crate::model::{CampaignId, DeviceId, Timestamp};
 use crate::server::{
@@ -104,13 +104,14 @@ pub trait SimServer {
     ) -> Result<Vec<ServerEvent>, RuntimeError<ServerError>>;
     /// A report's wire bytes arrive at `at`.
     fn ingest_report(&mut self, bytes: &[u8], at: Timestamp) -> Result<Ingest, StoreError>;
-    /// A DM message of Generic Alerts arrives at `at` in `device`'s DM session.
-    fn ingest_alert(
+    /// A DM message (XML or WBXML) arrives at `at` in `device`'s DM session: taken as a
+    /// package, each Alert on its own.
+    fn ingest_package(
         &mut self,
-        xml: &str,
+        message: &[u8],
         device: &DeviceId,
         at: Timestamp,
-    ) -> Result<Result<Vec<Ingest>, AlertError>, StoreError>;
+    ) -> Result<Result<PackageOutcome, AlertError>, StoreError>;
     /// The campaign-level state: statistics, coverage, pauses, settlement, fallback.
     fn campaign(&self) -> &ServerState;
     /// `device`'s case.
@@ -177,14 +178,18 @@ impl<S: EventStore> SimServer for OneStream<'_, S> {
         let mut out = self.server.ingest_batch(&[bytes], at)?;
         Ok(out.pop().unwrap_or(Ingest::Duplicate))
     }
-    fn ingest_alert(
+    fn ingest_package(
         &mut self,
-        xml: &str,
+        message: &[u8],
         device: &DeviceId,
         at: Timestamp,
-    ) -> Result<Result<Vec<Ingest>, AlertError>, StoreError> {
-        self.server
-            .ingest_alerts(xml, Sender::Device(device), &AlertLimits::default(), at)
+    ) -> Result<Result<PackageOutcome, AlertError>, StoreError> {
+        self.server.ingest_package_bytes(
+            message,
+            Sender::Device(device),
+            &AlertLimits::default(),
+            at,
+        )
     }
     fn campaign(&self) -> &ServerState {
         self.state()
@@ -316,26 +321,30 @@ impl<S: EventStore + Sync> SimServer for Sharded<'_, S> {
             Err(e) => Ok(Ingest::Rejected(e.into())),
         }
     }
-    fn ingest_alert(
+    fn ingest_package(
         &mut self,
-        xml: &str,
+        message: &[u8],
         device: &DeviceId,
         at: Timestamp,
-    ) -> Result<Result<Vec<Ingest>, AlertError>, StoreError> {
-        let reports = match alert_reports(
-            xml,
-            Sender::Device(device),
-            &AlertLimits::default(),
-            &self.keys,
-        ) {
-            Ok(r) => r,
+    ) -> Result<Result<PackageOutcome, AlertError>, StoreError> {
+        let limits = AlertLimits::default();
+        let plan = match package_text(message, &limits)
+            .and_then(|xml| PackagePlan::check(&xml, Sender::Device(device), &limits, &self.keys))
+        {
+            Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        let mut out = Vec::with_capacity(reports.len());
-        for r in reports {
-            out.push(self.accept(r, at)?);
+        let mut ingests = Vec::with_capacity(plan.reports.len());
+        for r in plan.reports.clone() {
+            ingests.push(match r {
+                Ok(r) => self.accept(r, at)?,
+                Err(e) => Ingest::Rejected(e),
+            });
         }
-        Ok(Ok(out))
+        Ok(Ok(PackageOutcome {
+            encoding: Encoding::sniff(message),
+            ..plan.outcome(ingests)
+        }))
     }
     fn campaign(&self) -> &ServerState {
         self.worker.state().control()

@@ -11,9 +11,11 @@ use crate::boundary::{Guarded, Handle, fail, guard};
 use crate::result::devcare_result::{self, *};
 
 mod care;
+mod package;
 mod report;
 
 pub use care::*;
+pub use package::*;
 pub use report::*;
 
 /// The DM command of a setting.

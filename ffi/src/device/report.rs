@@ -74,7 +74,7 @@ pub unsafe extern "C" fn devcare_device_checkin_report(
 /// # Safety
 /// `buf` valid for `cap` bytes, `campaign_buf` for `campaign_cap`; `len` and `attempt`
 /// non-NULL and valid for writes.
-unsafe fn write_due(
+pub(super) unsafe fn write_due(
     due: &devcare::host::DueReport,
     buf: *mut u8,
     cap: usize,

@@ -15,12 +15,14 @@ mod coverage;
 mod groups;
 mod ingest;
 mod ops;
+mod package;
 
 pub use care::*;
 pub use coverage::*;
 pub use groups::*;
 pub use ingest::*;
 pub use ops::*;
+pub use package::*;
 
 /// The server side: one stream per campaign.
 #[derive(Debug)]

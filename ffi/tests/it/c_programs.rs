@@ -242,3 +242,9 @@ fn a_device_killed_mid_apply_resumes_after_reopen() {
     assert!(out.contains("reboot: ok"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_dm_toolkit_sends_items_beside_another_alert_and_the_server_answers_each_alert() {
+    let out = run("dm_toolkit", &[]);
+    assert!(out.contains("dm_toolkit: ok"), "{out}");
+}

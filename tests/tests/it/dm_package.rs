@@ -324,6 +324,22 @@ fn a_wbxml_package_is_taken_as_its_xml_and_bad_bytes_are_refused_whole() {
         .unwrap();
     assert_eq!(devcare_statuses(&p), [("4".to_string(), 200)]);
     assert_eq!(p.msg_id, "5");
+    // Answered in the message's encoding: a WBXML fragment that, spliced into a WBXML
+    // response's SyncBody, reads as the Status elements.
+    assert_eq!(p.encoding, devcare::alert::Encoding::Wbxml);
+    let fragment = p.statuses_encoded(2).unwrap();
+    assert!(!fragment.contains(&b'<'));
+    let response = splice_into_response(&fragment);
+    let back = devcare::alert::wbxml::wbxml_to_xml(&response, 65_536).unwrap();
+    for part in [
+        "<CmdID>2</CmdID>",
+        "<MsgRef>5</MsgRef>",
+        "<CmdRef>4</CmdRef>",
+        "<Cmd>Alert</Cmd>",
+        "<Data>200</Data>",
+    ] {
+        assert!(back.contains(part), "{part} in {back}");
+    }
     assert_eq!(
         p.foreign().next().unwrap().items[0].data.as_deref(),
         Some("402")
@@ -357,4 +373,108 @@ fn a_wbxml_package_is_taken_as_its_xml_and_bad_bytes_are_refused_whole() {
         .unwrap_err();
     assert_eq!((err.reason(), err.dm_status()), ("malformed-xml", 400));
     assert_eq!(s.state(&c.id).unwrap().stats().failure_reports, 1);
+}
+
+/// A server's response package in WBXML with `fragment` spliced in at the start of its
+/// SyncBody (after the SyncHdr's Status, which the host writes itself).
+pub(crate) fn splice_into_response(fragment: &[u8]) -> Vec<u8> {
+    let skeleton = "<SyncML xmlns=\"SYNCML:SYNCML1.2\"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>4F</SessionID><MsgID>1</MsgID><Target><LocURI>IMEI:1</LocURI></Target><Source><LocURI>https://dm.example</LocURI></Source></SyncHdr><SyncBody><Final/></SyncBody></SyncML>";
+    let mut bin = devcare::alert::wbxml::xml_to_wbxml(skeleton, false).unwrap();
+    // SyncBody (0x2B) with content, then Final (0x12) without: the fragment goes between.
+    let at = bin.windows(2).position(|w| w == [0x6B, 0x12]).unwrap() + 1;
+    bin.splice(at..at, fragment.iter().copied());
+    bin
+}
+
+/// The device host gives its report as Items for a DM toolkit (b64 Data) and as a whole
+/// package in WBXML; the server host takes each (the second a duplicate), answers in the
+/// package's encoding, and the device takes the Status: acknowledged, never sent again.
+#[test]
+fn a_device_host_package_in_either_form_reaches_the_server_and_its_status_comes_back() {
+    use devcare::alert::{Encoding, SyncHeader, parse_package, render_items};
+    use devcare::host::DeviceHost;
+    use devcare::payload::ServerKey;
+    use devcare::rules::ReportAnswer;
+    let c = devcare::spec::fixtures::campaign();
+    let t0 = c.issued_at;
+    let (master, seed) = ([7u8; 32], [1u8; 32]);
+    let mut server = ServerHost::open(None, &master).unwrap();
+    let id = server.create(c.clone(), 10, t0).unwrap();
+    let payload = server
+        .build_payload(id.as_str(), &seed, c.report_deadline(), t0)
+        .unwrap();
+    let pk = ServerKey::from_seed(&seed).public().to_bytes();
+    let device = "IMEI:1";
+    let key = devcare::wire::derive_device_key(&master, &DeviceId::new(device).unwrap());
+    let mut d = DeviceHost::open(None, device, vec![], &pk, &key).unwrap();
+    let failing = |s: &Setting| -> Result<ApplyResult, std::convert::Infallible> {
+        Ok(if s.uri == "./Proxy/Port" {
+            ApplyResult::status(500)
+        } else {
+            ApplyResult::OK
+        })
+    };
+    d.receive(&payload, t0, failing).unwrap();
+    let slot = d.tick(t0.plus(c.schedule.evaluate_after)).unwrap().unwrap();
+    assert!(
+        d.next_report_items(t0, DataFormat::Chr).is_none(),
+        "not due yet"
+    );
+    // Items, as a toolkit takes them: each names the campaign and carries b64 Data.
+    let due = d.next_report_items(slot, DataFormat::B64).unwrap();
+    assert_eq!((due.campaign.as_str(), due.attempt), (id.as_str(), 1));
+    assert!(due.items.iter().all(|i| i.format == DataFormat::B64
+        && i.source.ends_with(id.as_str())
+        && !i.data.contains(' ')));
+    // The same report as the device host's own package, in WBXML and in XML.
+    let hdr = SyncHeader {
+        session_id: "4F".into(),
+        msg_id: 1,
+        server_uri: "https://dm.example".into(),
+    };
+    let pkg = d
+        .next_report_package(slot, &hdr, DataFormat::Chr, Encoding::Wbxml)
+        .unwrap()
+        .unwrap();
+    assert_eq!(Encoding::sniff(&pkg.bytes), Encoding::Wbxml);
+    let xml_pkg = d
+        .next_report_package(slot, &hdr, DataFormat::Chr, Encoding::Xml)
+        .unwrap()
+        .unwrap();
+    let read = parse_package(
+        std::str::from_utf8(&xml_pkg.bytes).unwrap(),
+        &AlertLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(read.alerts.len(), 1);
+    // The toolkit's package: its own Alert of the Items, after a firmware alert.
+    let xml = message(1, &[FIRMWARE.to_string(), render_items(&due.items, 7)]);
+    d.report_sent(id.as_str(), due.attempt, slot).unwrap();
+    let p = server.ingest_message(xml.as_bytes(), device, slot).unwrap();
+    assert_eq!(p.foreign().count(), 1);
+    assert_eq!(devcare_statuses(&p), [("7".to_string(), 200)]);
+    assert_eq!(server.stats(id.as_str()).unwrap().failure_reports, 1);
+    // The WBXML package: a duplicate now, answered 200.
+    let p = server.ingest_message(&pkg.bytes, device, slot).unwrap();
+    assert_eq!(p.encoding, Encoding::Wbxml);
+    assert!(matches!(
+        &p.alerts[0],
+        AlertOutcome::Devcare { cmd_id, ingest: Ingest::Duplicate } if cmd_id == "1"
+    ));
+    // Another device's session may not carry it: refused whole, typed.
+    let err = server
+        .ingest_message(&pkg.bytes, "IMEI:2", slot)
+        .unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    // The Status comes back to the device: acknowledged, nothing more due.
+    assert_eq!(
+        d.report_status(id.as_str(), due.attempt, 200, slot)
+            .unwrap(),
+        ReportAnswer::Acknowledged
+    );
+    let mut at = slot;
+    while let Some(next) = d.tick(at).unwrap() {
+        assert!(d.next_report_items(next, DataFormat::Chr).is_none());
+        at = next;
+    }
 }

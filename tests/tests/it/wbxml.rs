@@ -249,3 +249,37 @@ fn hostile_wbxml_is_a_typed_error_before_any_allocation_for_it() {
     assert!(xml_to_wbxml("<SyncML><Foo/></SyncML>", false).is_err());
     assert!(xml_to_wbxml("<SyncML a=\"1\"/>", false).is_err());
 }
+
+#[test]
+fn libwbxml_reads_the_status_fragment_spliced_into_a_wbxml_response() {
+    use devcare::alert::render_status;
+    use devcare::alert::wbxml::xml_to_wbxml_fragment;
+    let statuses = [
+        render_status(2, "5", "4", 200),
+        render_status(3, "5", "7", 404),
+    ]
+    .concat();
+    let fragment = xml_to_wbxml_fragment(&statuses).unwrap();
+    let response = crate::dm_package::splice_into_response(&fragment);
+    let ours = wbxml_to_xml(&response, 65_536).unwrap();
+    let mut readers = vec![("devcare", ours)];
+    if libwbxml() {
+        let xml = tool("wbxml2xml", &[], &response, "wbxml", "xml");
+        readers.push(("libwbxml", String::from_utf8(xml).unwrap()));
+    }
+    for (who, xml) in readers {
+        let squeezed: String = xml.split_whitespace().collect();
+        for part in [
+            "<Status><CmdID>2</CmdID><MsgRef>5</MsgRef><CmdRef>4</CmdRef><Cmd>Alert</Cmd><Data>200</Data></Status>",
+            "<Status><CmdID>3</CmdID><MsgRef>5</MsgRef><CmdRef>7</CmdRef><Cmd>Alert</Cmd><Data>404</Data></Status><Final/>",
+        ] {
+            assert!(squeezed.contains(part), "{who}: {part} in {xml}");
+        }
+    }
+    // A fragment that switched to MetInf ends back on the SyncML page.
+    let meta =
+        xml_to_wbxml_fragment("<Meta><Type xmlns=\"syncml:metinf\">x</Type></Meta>").unwrap();
+    assert_eq!(&meta[meta.len() - 2..], &[0x00, 0x00]);
+    // Anything but SyncML DM elements is refused, typed.
+    assert!(xml_to_wbxml_fragment("<html/>").is_err());
+}

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::device::{DeviceCommand, Phase};
-use crate::host::AlertIngest;
+use crate::host::AlertOutcome;
 use crate::host::{Ingest, RuntimeError};
 use crate::model::{Duration, Timestamp};
 use crate::server::{ServerCommand, ServerEvent};
@@ -101,7 +101,11 @@ where
     pub(in crate::sim) fn arrive(&mut self, msg: Msg, now: Timestamp) -> Result<(), SimError> {
         match msg {
             Msg::Report { i, attempt, bytes } => self.report_arrives(i, attempt, &bytes, now),
-            Msg::Alert { i, attempt, xml } => self.alert_arrives(i, attempt, &xml, now),
+            Msg::Alert {
+                i,
+                attempt,
+                message,
+            } => self.alert_arrives(i, attempt, &message, now),
             Msg::Answer { i, attempt, status } => self.answer_arrives(i, attempt, status, now),
             Msg::Care { order } => self.care_arrives(order, now),
             Msg::Outcome {
@@ -134,24 +138,40 @@ where
         self.transmit(Msg::Answer { i, attempt, status }, now)
     }
 
-    /// The server's alert ingest takes the DM message in device `i`'s session; the device
-    /// gets the host's answer to its Alert.
+    /// The server's package ingest takes the DM message in device `i`'s session; the device
+    /// gets the Status of its devcare Alert. Another alert in the package must come back to
+    /// the host untouched.
     pub(in crate::sim) fn alert_arrives(
         &mut self,
         i: u64,
         attempt: u32,
-        xml: &str,
+        message: &[u8],
         now: Timestamp,
     ) -> Result<(), SimError> {
         self.arm_store();
-        let status = match self.server.ingest_alert(xml, &device_id(i), now) {
-            Ok(Ok(outcomes)) => {
+        let status = match self.server.ingest_package(message, &device_id(i), now) {
+            Ok(Ok(package)) => {
                 self.store_settled(false);
-                let answer = AlertIngest { outcomes };
-                let status = answer.dm_status();
-                for ingest in answer.outcomes {
-                    self.took(ingest, now)?;
+                if let Some(f) = package.foreign().find(|f| !is_sent_foreign(f)) {
+                    return Err(self.violation(
+                        "foreign-alert-untouched",
+                        now,
+                        format!("device {}'s other alert came back as {f:?}", device_id(i)),
+                    ));
                 }
+                let mut status = None;
+                for a in package.alerts {
+                    if let AlertOutcome::Devcare { ingest, .. } = a {
+                        status = Some(self.took(ingest, now)?);
+                    }
+                }
+                let Some(status) = status else {
+                    return Err(self.violation(
+                        "report-in-package",
+                        now,
+                        format!("device {}'s package held no devcare Alert", device_id(i)),
+                    ));
+                };
                 status
             }
             Ok(Err(e)) => {
@@ -269,4 +289,14 @@ where
         }
         Ok(())
     }
+}
+
+/// Whether `f` is the other alert the simulated DM stacks send ([`FOREIGN_ALERT`]), as sent.
+fn is_sent_foreign(f: &crate::alert::ForeignAlert) -> bool {
+    f.cmd_id == "2"
+        && f.code == "1226"
+        && f.items.len() == 1
+        && f.items[0].source.as_deref() == Some("./FUMO/Download")
+        && f.items[0].ty.as_deref() == Some("org.openmobilealliance.dm.firmwareupdate.download")
+        && f.items[0].data.as_deref() == Some("0")
 }

@@ -417,6 +417,46 @@ where
         Ok(())
     }
 
+    /// Device `i`'s `report` as its DM stack sends it in package 1 of its own session:
+    /// rendered as the device host renders it (`DeviceHost::next_report_package`), XML or
+    /// WBXML, Data as `chr` or `b64`, and for some devices after another Generic Alert (a
+    /// firmware update's) that the server must hand back untouched.
+    fn dm_package(
+        &self,
+        i: u64,
+        report: &crate::report::Report,
+        campaign: Option<&crate::model::Campaign>,
+    ) -> Result<Vec<u8>, SimError> {
+        use crate::alert::{DataFormat, Encoding};
+        let stack = self.ctx.fate.u64(TAG_DM_STACK, i, 0);
+        let hdr = SyncHeader {
+            session_id: format!("{}-{}", self.steps, report.attempt),
+            msg_id: 1,
+            server_uri: SERVER_URI.into(),
+        };
+        let format = if stack & 2 == 0 {
+            DataFormat::Chr
+        } else {
+            DataFormat::B64
+        };
+        let mut xml = crate::alert::render_syncml_as(report, campaign, &hdr, format);
+        if stack & 4 != 0
+            && let Some(at) = xml.find("  <Final/>")
+        {
+            xml.insert_str(at, FOREIGN_ALERT);
+        }
+        let encoding = if stack & 1 == 0 {
+            Encoding::Xml
+        } else {
+            Encoding::Wbxml
+        };
+        encoding.encode(&xml).map_err(|e| SimError::Device {
+            device: report.device.to_string(),
+            what: "encode-package",
+            reason: e.to_string(),
+        })
+    }
+
     /// Device `i`'s `report` over the wire as its transport sends it: binary, encoded and
     /// MAC'd under the device's key; or a Generic Alert in a DM message of the device's own
     /// session, rendered as the device host renders it.
@@ -428,14 +468,13 @@ where
     ) -> Result<Msg, SimError> {
         let attempt = report.attempt;
         Ok(if self.ctx.uses_alerts(i) {
-            let hdr = SyncHeader {
-                session_id: format!("{}-{attempt}", self.steps),
-                msg_id: 1,
-                server_uri: SERVER_URI.into(),
-            };
-            let xml = crate::alert::render_syncml(report, campaign, &hdr);
-            self.out.report_bytes += xml.len() as u64;
-            Msg::Alert { i, attempt, xml }
+            let message = self.dm_package(i, report, campaign)?;
+            self.out.report_bytes += message.len() as u64;
+            Msg::Alert {
+                i,
+                attempt,
+                message,
+            }
         } else {
             let key = derive_device_key(&self.report_master, &report.device);
             let bytes = encode_report(report, &key).map_err(|e| SimError::Device {

@@ -62,8 +62,13 @@ pub(super) enum Msg {
         attempt: u32,
         bytes: Vec<u8>,
     },
-    /// A device's report as a DM message of one Generic Alert, sent in its own DM session.
-    Alert { i: u64, attempt: u32, xml: String },
+    /// A device's report as a DM message (XML or WBXML) holding its Generic Alert, sent in
+    /// its own DM session.
+    Alert {
+        i: u64,
+        attempt: u32,
+        message: Vec<u8>,
+    },
     /// The server's DM status for a report, to the device.
     Answer { i: u64, attempt: u32, status: u16 },
     /// A care order, to the device.
@@ -89,6 +94,13 @@ const CHUNK: u64 = 16_384;
 
 /// The DM server's address in the SyncHdr of a simulated device's alerts.
 const SERVER_URI: &str = "https://dm.example.invalid/devcare";
+/// The other alert some devices' package 1 carries beside devcare's: a firmware update's
+/// Generic Alert (CmdID 2), which the server hands back to its host untouched.
+const FOREIGN_ALERT: &str = "  <Alert>\n    <CmdID>2</CmdID>\n    <Data>1226</Data>\n    <Item>\n      \
+    <Source><LocURI>./FUMO/Download</LocURI></Source>\n      <Meta>\n        \
+    <Type xmlns=\"syncml:metinf\">org.openmobilealliance.dm.firmwareupdate.download</Type>\n        \
+    <Format xmlns=\"syncml:metinf\">int</Format>\n        \
+    <Mark xmlns=\"syncml:metinf\">warning</Mark>\n      </Meta>\n      <Data>0</Data>\n    </Item>\n  </Alert>\n";
 
 /// How long a device takes to come back after a power cut.
 const RESTART: Duration = Duration::from_secs(30);

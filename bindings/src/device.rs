@@ -73,7 +73,7 @@ pub enum ReportAnswer {
 }
 
 #[derive(Debug, uniffi::Object)]
-pub struct DeviceHost(Mutex<host::DeviceHost>);
+pub struct DeviceHost(pub(crate) Mutex<host::DeviceHost>);
 
 #[uniffi::export]
 impl DeviceHost {

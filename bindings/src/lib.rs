@@ -18,6 +18,7 @@ mod error;
 #[cfg(feature = "server")]
 mod groups;
 mod keys;
+mod package;
 #[cfg(feature = "server")]
 mod server;
 mod tree;
@@ -30,6 +31,9 @@ pub use keys::{
     PayloadInfo, ReportInfo, decode_report, derive_device_key, first_report_at, open_payload,
     public_key, retry_delay, sampled, slot,
 };
+pub use package::{AlertItem, DueItems, ItemFormat, MessageEncoding};
+#[cfg(feature = "server")]
+pub use package::{PackageAlert, PackageResult};
 #[cfg(feature = "server")]
 pub use server::{CampaignStats, CareOrder, IngestOutcome, IngestResult, ServerHost};
 pub use tree::{ApplyOutcome, DmOp, DmSetting, DmTree, DmValue, VerifyOutcome};

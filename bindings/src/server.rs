@@ -150,7 +150,7 @@ pub struct SampleInfo {
     pub silent: Vec<String>,
 }
 
-fn ingest_result(ingest: &Ingest) -> IngestResult {
+pub(crate) fn ingest_result(ingest: &Ingest) -> IngestResult {
     let outcome = match ingest {
         Ingest::Accepted(_) => IngestOutcome::Accepted,
         Ingest::Duplicate => IngestOutcome::Duplicate,

@@ -747,11 +747,17 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_tick(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_next_report_package(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_serverhost_ingest_package(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key(
     ): Int
@@ -872,6 +878,10 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_fn_method_devicehost_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_next_report_items(`ptr`: Long,`nowMs`: Long,`format`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_next_report_package(`ptr`: Long,`nowMs`: Long,`sessionId`: RustBuffer.ByValue,`msgId`: Int,`serverUri`: RustBuffer.ByValue,`format`: RustBuffer.ByValue,`encoding`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_clone_serverhost(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_devcare_uniffi_fn_free_serverhost(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -884,6 +894,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker(`ptr`: Long,`campaign`: RustBuffer.ByValue,`group`: RustBuffer.ByValue,`failureRatio`: Double,`minReports`: Long,`targeted`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_devcare_uniffi_fn_method_serverhost_ingest_package(`ptr`: Long,`message`: RustBuffer.ByValue,`sessionDevice`: RustBuffer.ByValue,`nowMs`: Long,`firstStatusCmdId`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_serverhost_add_master_key(`ptr`: Long,`masterKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_devcare_uniffi_fn_method_serverhost_build_payload(`ptr`: Long,`campaign`: RustBuffer.ByValue,`signingSeed`: RustBuffer.ByValue,`validUntilMs`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1154,6 +1166,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_tick() and 0xFFFF) != 50556) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items() and 0xFFFF) != 18793) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_package() and 0xFFFF) != 9687) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers() and 0xFFFF) != 62139) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1161,6 +1179,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker() and 0xFFFF) != 57862) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_package() and 0xFFFF) != 25530) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key() and 0xFFFF) != 41958) {
@@ -1884,6 +1905,20 @@ public interface DeviceHostInterface {
      */
     fun `tick`(`nowMs`: kotlin.ULong): kotlin.ULong?
     
+    /**
+     * The report due at `now_ms` as the Items of one Generic Alert, Data in `format`, for
+     * a DM toolkit that builds its own package; null when none is due. Mark it sent with
+     * its attempt, then feed the Status its Alert got to `reportStatus`.
+     */
+    fun `nextReportItems`(`nowMs`: kotlin.ULong, `format`: ItemFormat): DueItems?
+    
+    /**
+     * The report due at `now_ms` as a whole SyncML DM 1.2 message (session `session_id`,
+     * message `msg_id`, to `server_uri`; the Alert is CmdID 1, Data in `format`) in
+     * `encoding`; null when none is due. The Status with CmdRef 1 in the answer is its.
+     */
+    fun `nextReportPackage`(`nowMs`: kotlin.ULong, `sessionId`: kotlin.String, `msgId`: kotlin.UInt, `serverUri`: kotlin.String, `format`: ItemFormat, `encoding`: MessageEncoding): DueReport?
+    
     companion object
 }
 
@@ -2318,6 +2353,52 @@ open class DeviceHost: Disposable, AutoCloseable, DeviceHostInterface
         it,
         
         FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The report due at `now_ms` as the Items of one Generic Alert, Data in `format`, for
+     * a DM toolkit that builds its own package; null when none is due. Mark it sent with
+     * its attempt, then feed the Status its Alert got to `reportStatus`.
+     */
+    @Throws(DevcareException::class)override fun `nextReportItems`(`nowMs`: kotlin.ULong, `format`: ItemFormat): DueItems? {
+            return FfiConverterOptionalTypeDueItems.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_items(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),
+        FfiConverterTypeItemFormat.lower(`format`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The report due at `now_ms` as a whole SyncML DM 1.2 message (session `session_id`,
+     * message `msg_id`, to `server_uri`; the Alert is CmdID 1, Data in `format`) in
+     * `encoding`; null when none is due. The Status with CmdRef 1 in the answer is its.
+     */
+    @Throws(DevcareException::class)override fun `nextReportPackage`(`nowMs`: kotlin.ULong, `sessionId`: kotlin.String, `msgId`: kotlin.UInt, `serverUri`: kotlin.String, `format`: ItemFormat, `encoding`: MessageEncoding): DueReport? {
+            return FfiConverterOptionalTypeDueReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_package(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),
+        FfiConverterString.lower(`sessionId`),
+        FfiConverterUInt.lower(`msgId`),
+        FfiConverterString.lower(`serverUri`),
+        FfiConverterTypeItemFormat.lower(`format`),
+        FfiConverterTypeMessageEncoding.lower(`encoding`),_status)
 }
     }
     )
@@ -2839,6 +2920,16 @@ public interface ServerHostInterface {
     fun `setGroupBreaker`(`campaign`: kotlin.String, `group`: kotlin.String, `failureRatio`: kotlin.Double, `minReports`: kotlin.ULong, `targeted`: kotlin.ULong, `nowMs`: kotlin.ULong)
     
     /**
+     * Takes a whole OMA DM message (XML or WBXML, told by its first bytes) from the DM
+     * session of `session_device` as a package: each devcare Alert decided on its own,
+     * every other alert handed back untouched, the Statuses for devcare's numbered from
+     * `first_status_cmd_id`. Refused whole, nothing changed, only when malformed
+     * ("malformed-xml", "malformed-wbxml"), over the limits, from an unknown device
+     * ("unknown-sender") or holding another device's report ("not-sender").
+     */
+    fun `ingestPackage`(`message`: kotlin.ByteArray, `sessionDevice`: kotlin.String, `nowMs`: kotlin.ULong, `firstStatusCmdId`: kotlin.UInt): PackageResult
+    
+    /**
      * Also takes reports under device keys derived from `master_key` (a report key rotation
      * starts).
      */
@@ -3169,6 +3260,32 @@ open class ServerHost: Disposable, AutoCloseable, ServerHostInterface
 }
     }
     
+    
+
+    
+    /**
+     * Takes a whole OMA DM message (XML or WBXML, told by its first bytes) from the DM
+     * session of `session_device` as a package: each devcare Alert decided on its own,
+     * every other alert handed back untouched, the Statuses for devcare's numbered from
+     * `first_status_cmd_id`. Refused whole, nothing changed, only when malformed
+     * ("malformed-xml", "malformed-wbxml"), over the limits, from an unknown device
+     * ("unknown-sender") or holding another device's report ("not-sender").
+     */
+    @Throws(DevcareException::class)override fun `ingestPackage`(`message`: kotlin.ByteArray, `sessionDevice`: kotlin.String, `nowMs`: kotlin.ULong, `firstStatusCmdId`: kotlin.UInt): PackageResult {
+            return FfiConverterTypePackageResult.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_package(
+        it,
+        
+        FfiConverterByteArray.lower(`message`),
+        FfiConverterString.lower(`sessionDevice`),
+        FfiConverterULong.lower(`nowMs`),
+        FfiConverterUInt.lower(`firstStatusCmdId`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -3755,6 +3872,85 @@ public object FfiConverterTypeServerHost: FfiConverter<ServerHost, Long> {
 
 
 /**
+ * One Item of a Generic Alert, as a DM toolkit takes it; absent elements are null.
+ */
+data class AlertItem (
+    /**
+     * `Source/LocURI`.
+     */
+    var `source`: kotlin.String?
+    , 
+    /**
+     * `Target/LocURI`.
+     */
+    var `target`: kotlin.String?
+    , 
+    /**
+     * `Meta/Type` (devcare's without the `Reversed-Domain-Name:` prefix).
+     */
+    var `metaType`: kotlin.String?
+    , 
+    /**
+     * `Meta/Format`.
+     */
+    var `format`: kotlin.String?
+    , 
+    /**
+     * `Meta/Mark`.
+     */
+    var `mark`: kotlin.String?
+    , 
+    /**
+     * `Data`, encoded as `format` says.
+     */
+    var `data`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAlertItem: FfiConverterRustBuffer<AlertItem> {
+    override fun read(buf: ByteBuffer): AlertItem {
+        return AlertItem(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: AlertItem) = (
+            FfiConverterOptionalString.allocationSize(value.`source`) +
+            FfiConverterOptionalString.allocationSize(value.`target`) +
+            FfiConverterOptionalString.allocationSize(value.`metaType`) +
+            FfiConverterOptionalString.allocationSize(value.`format`) +
+            FfiConverterOptionalString.allocationSize(value.`mark`) +
+            FfiConverterOptionalString.allocationSize(value.`data`)
+    )
+
+    override fun write(value: AlertItem, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`source`, buf)
+            FfiConverterOptionalString.write(value.`target`, buf)
+            FfiConverterOptionalString.write(value.`metaType`, buf)
+            FfiConverterOptionalString.write(value.`format`, buf)
+            FfiConverterOptionalString.write(value.`mark`, buf)
+            FfiConverterOptionalString.write(value.`data`, buf)
+    }
+}
+
+
+
+/**
  * The host's result for one setting.
  */
 data class ApplyOutcome (
@@ -4207,6 +4403,61 @@ public object FfiConverterTypeDueAlert: FfiConverterRustBuffer<DueAlert> {
 
 
 /**
+ * A report to send now as the Items of one Generic Alert (code 1226).
+ */
+data class DueItems (
+    /**
+     * The campaign it belongs to.
+     */
+    var `campaign`: kotlin.String
+    , 
+    /**
+     * Its attempt number.
+     */
+    var `attempt`: kotlin.UInt
+    , 
+    /**
+     * The Items, in order.
+     */
+    var `items`: List<AlertItem>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDueItems: FfiConverterRustBuffer<DueItems> {
+    override fun read(buf: ByteBuffer): DueItems {
+        return DueItems(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterSequenceTypeAlertItem.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DueItems) = (
+            FfiConverterString.allocationSize(value.`campaign`) +
+            FfiConverterUInt.allocationSize(value.`attempt`) +
+            FfiConverterSequenceTypeAlertItem.allocationSize(value.`items`)
+    )
+
+    override fun write(value: DueItems, buf: ByteBuffer) {
+            FfiConverterString.write(value.`campaign`, buf)
+            FfiConverterUInt.write(value.`attempt`, buf)
+            FfiConverterSequenceTypeAlertItem.write(value.`items`, buf)
+    }
+}
+
+
+
+/**
  * A report to send now.
  */
 data class DueReport (
@@ -4447,6 +4698,135 @@ public object FfiConverterTypeIngestResult: FfiConverterRustBuffer<IngestResult>
     override fun write(value: IngestResult, buf: ByteBuffer) {
             FfiConverterTypeIngestOutcome.write(value.`outcome`, buf)
             FfiConverterUShort.write(value.`dmStatus`, buf)
+    }
+}
+
+
+
+/**
+ * One Alert of a package.
+ */
+data class PackageAlert (
+    /**
+     * Its `CmdID` (the CmdRef of the Status that answers it).
+     */
+    var `cmdId`: kotlin.String
+    , 
+    /**
+     * Its alert code, e.g. "1226".
+     */
+    var `code`: kotlin.String
+    , 
+    /**
+     * A devcare Alert's result (answer it with its `dmStatus`); null for another
+     * alert, which the app's own handlers answer.
+     */
+    var `result`: IngestResult?
+    , 
+    /**
+     * Another alert's Items, untouched (empty for devcare's).
+     */
+    var `items`: List<AlertItem>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePackageAlert: FfiConverterRustBuffer<PackageAlert> {
+    override fun read(buf: ByteBuffer): PackageAlert {
+        return PackageAlert(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalTypeIngestResult.read(buf),
+            FfiConverterSequenceTypeAlertItem.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PackageAlert) = (
+            FfiConverterString.allocationSize(value.`cmdId`) +
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterOptionalTypeIngestResult.allocationSize(value.`result`) +
+            FfiConverterSequenceTypeAlertItem.allocationSize(value.`items`)
+    )
+
+    override fun write(value: PackageAlert, buf: ByteBuffer) {
+            FfiConverterString.write(value.`cmdId`, buf)
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterOptionalTypeIngestResult.write(value.`result`, buf)
+            FfiConverterSequenceTypeAlertItem.write(value.`items`, buf)
+    }
+}
+
+
+
+/**
+ * A DM message as the server took it.
+ */
+data class PackageResult (
+    /**
+     * The message's MsgID (the MsgRef of the answers).
+     */
+    var `msgId`: kotlin.String
+    , 
+    /**
+     * How it was encoded: answer the same way.
+     */
+    var `encoding`: MessageEncoding
+    , 
+    /**
+     * Every Alert, in message order.
+     */
+    var `alerts`: List<PackageAlert>
+    , 
+    /**
+     * The `<Status>` elements answering devcare's Alerts, numbered from the
+     * `firstStatusCmdId` asked for, in the message's encoding (XML text, or a WBXML body
+     * fragment to splice into the response's SyncBody).
+     */
+    var `statuses`: kotlin.ByteArray
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePackageResult: FfiConverterRustBuffer<PackageResult> {
+    override fun read(buf: ByteBuffer): PackageResult {
+        return PackageResult(
+            FfiConverterString.read(buf),
+            FfiConverterTypeMessageEncoding.read(buf),
+            FfiConverterSequenceTypePackageAlert.read(buf),
+            FfiConverterByteArray.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PackageResult) = (
+            FfiConverterString.allocationSize(value.`msgId`) +
+            FfiConverterTypeMessageEncoding.allocationSize(value.`encoding`) +
+            FfiConverterSequenceTypePackageAlert.allocationSize(value.`alerts`) +
+            FfiConverterByteArray.allocationSize(value.`statuses`)
+    )
+
+    override fun write(value: PackageResult, buf: ByteBuffer) {
+            FfiConverterString.write(value.`msgId`, buf)
+            FfiConverterTypeMessageEncoding.write(value.`encoding`, buf)
+            FfiConverterSequenceTypePackageAlert.write(value.`alerts`, buf)
+            FfiConverterByteArray.write(value.`statuses`, buf)
     }
 }
 
@@ -5524,6 +5904,92 @@ public object FfiConverterTypeIngestOutcome : FfiConverterRustBuffer<IngestOutco
 
 
 /**
+ * How an Item's Data is encoded (`Meta/Format`).
+ */
+
+enum class ItemFormat {
+    
+    /**
+     * Characters (`chr`).
+     */
+    CHR,
+    /**
+     * Base64 (`b64`).
+     */
+    B64;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeItemFormat: FfiConverterRustBuffer<ItemFormat> {
+    override fun read(buf: ByteBuffer) = try {
+        ItemFormat.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ItemFormat) = 4UL
+
+    override fun write(value: ItemFormat, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * How a DM message is encoded on the wire.
+ */
+
+enum class MessageEncoding {
+    
+    /**
+     * `application/vnd.syncml.dm+xml`.
+     */
+    XML,
+    /**
+     * `application/vnd.syncml.dm+wbxml`.
+     */
+    WBXML;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMessageEncoding: FfiConverterRustBuffer<MessageEncoding> {
+    override fun read(buf: ByteBuffer) = try {
+        MessageEncoding.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: MessageEncoding) = 4UL
+
+    override fun write(value: MessageEncoding, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
  * What the device made of the DM status the server answered its report with.
  */
@@ -5814,6 +6280,38 @@ public object FfiConverterOptionalTypeDueAlert: FfiConverterRustBuffer<DueAlert?
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeDueItems: FfiConverterRustBuffer<DueItems?> {
+    override fun read(buf: ByteBuffer): DueItems? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeDueItems.read(buf)
+    }
+
+    override fun allocationSize(value: DueItems?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeDueItems.allocationSize(value)
+        }
+    }
+
+    override fun write(value: DueItems?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeDueItems.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeDueReport: FfiConverterRustBuffer<DueReport?> {
     override fun read(buf: ByteBuffer): DueReport? {
         if (buf.get().toInt() == 0) {
@@ -5836,6 +6334,38 @@ public object FfiConverterOptionalTypeDueReport: FfiConverterRustBuffer<DueRepor
         } else {
             buf.put(1)
             FfiConverterTypeDueReport.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeIngestResult: FfiConverterRustBuffer<IngestResult?> {
+    override fun read(buf: ByteBuffer): IngestResult? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeIngestResult.read(buf)
+    }
+
+    override fun allocationSize(value: IngestResult?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeIngestResult.allocationSize(value)
+        }
+    }
+
+    override fun write(value: IngestResult?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeIngestResult.write(value, buf)
         }
     }
 }
@@ -5892,6 +6422,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAlertItem: FfiConverterRustBuffer<List<AlertItem>> {
+    override fun read(buf: ByteBuffer): List<AlertItem> {
+        val len = buf.getInt()
+        return List<AlertItem>(len) {
+            FfiConverterTypeAlertItem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<AlertItem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAlertItem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<AlertItem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAlertItem.write(it, buf)
         }
     }
 }
@@ -6060,6 +6618,34 @@ public object FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer<List<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeIngestResult.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePackageAlert: FfiConverterRustBuffer<List<PackageAlert>> {
+    override fun read(buf: ByteBuffer): List<PackageAlert> {
+        val len = buf.getInt()
+        return List<PackageAlert>(len) {
+            FfiConverterTypePackageAlert.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PackageAlert>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePackageAlert.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PackageAlert>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePackageAlert.write(it, buf)
         }
     }
 }

@@ -274,6 +274,45 @@ fun fallback() {
     check(server.fallbackDue(cid, wake) == FallbackAction.Wait(wake + MIN), "then wait a minute")
 }
 
+fun dmPackage() {
+    val server = ServerHost.open(null, MASTER)
+    val cid = server.createCampaign(CAMPAIGN, 10UL, T0)
+    val payload = server.buildPayload(cid, SEED, T0 + 60UL * MIN, T0)
+    val me = "dev-0005"
+    val agent = DeviceHost.open(null, me, listOf(), publicKey(SEED), deriveDeviceKey(MASTER, me))
+    agent.receivePayload(payload, T0, Tree("./Proxy/Port"))
+    val slot = agent.tick(T0 + 5UL * MIN)!!
+    val due = agent.nextReportItems(slot, ItemFormat.B64)!!
+    check(due.campaign == cid && due.items.size == 1 && due.items[0].format == "b64", "items $due")
+    val items = due.items.joinToString("") {
+        "<Item><Source><LocURI>${it.source}</LocURI></Source><Meta><Type xmlns=\"syncml:metinf\">${it.metaType}</Type>" +
+            "<Format xmlns=\"syncml:metinf\">${it.format}</Format></Meta><Data>${it.data}</Data></Item>"
+    }
+    val fota = "<Alert><CmdID>2</CmdID><Data>1226</Data><Item><Meta><Type xmlns=\"syncml:metinf\">" +
+        "org.openmobilealliance.dm.firmwareupdate.download</Type></Meta><Data>402</Data></Item></Alert>"
+    val xml = "<SyncML><SyncBody><Alert><CmdID>1</CmdID><Data>1226</Data>$items</Alert>$fota<Final/></SyncBody></SyncML>"
+    agent.reportSent(due.campaign, due.attempt, slot)
+    val got = server.ingestPackage(xml.toByteArray(), me, slot, 2u)
+    check(got.alerts.size == 2 && got.encoding == MessageEncoding.XML, "package $got")
+    val ours = got.alerts[0].result!!
+    check(ours.outcome is IngestOutcome.Accepted && ours.dmStatus.toInt() == 200, "ours $ours")
+    check(got.alerts[1].result == null && got.alerts[1].items[0].data == "402", "the firmware alert untouched")
+    check(String(got.statuses).contains("<CmdRef>1</CmdRef>"), "the Status answers CmdID 1")
+    check(agent.reportStatus(due.campaign, due.attempt, ours.dmStatus, slot) == ReportAnswer.ACKNOWLEDGED, "acknowledged")
+    val twin = DeviceHost.open(null, me, listOf(), publicKey(SEED), deriveDeviceKey(MASTER, me))
+    twin.receivePayload(payload, T0, Tree("./Proxy/Port"))
+    twin.tick(T0 + 5UL * MIN)
+    val pkg = twin.nextReportPackage(slot, "4F", 1u, "https://dm.example", ItemFormat.CHR, MessageEncoding.WBXML)!!
+    val again = server.ingestPackage(pkg.bytes, me, slot, 2u)
+    check(again.encoding == MessageEncoding.WBXML && again.alerts[0].result!!.outcome is IngestOutcome.Duplicate, "wbxml $again")
+    try {
+        server.ingestPackage(pkg.bytes.copyOf(pkg.bytes.size / 2), me, slot, 2u)
+        throw AssertionError("a cut WBXML message was taken")
+    } catch (e: DevcareException.Refused) {
+        check(e.reason == "malformed-wbxml", "reason ${e.reason}")
+    }
+}
+
 fun main() {
     test("fleet_of_200_only_failures_report_and_care_converges") { fleet() }
     test("forged_payload_raises_refused") { forged() }
@@ -281,5 +320,6 @@ fun main() {
     test("wire_vectors_decode_to_the_stated_values") { wireVectors() }
     test("group_campaign_revision_check_in_and_pause") { lifecycle() }
     test("degraded_broadcast_paces_unicast_batches") { fallback() }
+    test("a_dm_toolkit_package_is_answered_per_alert") { dmPackage() }
     println("$passed passed, 0 failed")
 }

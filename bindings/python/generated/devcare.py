@@ -550,6 +550,10 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert() != 62072:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items() != 18793:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_package() != 9687:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_pending() != 115:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_receive_care() != 6541:
@@ -599,6 +603,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert() != 15696:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert() != 29580:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_package() != 25530:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report() != 29009:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -706,6 +712,12 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report.restype 
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_package.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_package.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_pending.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_pending.restype = ctypes.c_uint16
@@ -781,6 +793,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_alert.restype
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_gateway_alert.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_package.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_package.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_serverhost_ingest_report.restype = ctypes.c_uint16
@@ -921,6 +936,24 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert.argtypes
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_items.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_items.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_package.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint32,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_package.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_pending.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1111,6 +1144,15 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert.argty
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_package.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.c_uint32,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_package.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_report.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1309,6 +1351,126 @@ _uniffi_check_contract_api_version(_UniffiLib)
 
 # Public interface members begin here.
 
+
+class _UniffiFfiConverterString:
+    @staticmethod
+    def check_lower(value):
+        if not isinstance(value, str):
+            raise TypeError("argument must be str, not {}".format(type(value).__name__))
+        return value
+
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative string length")
+        utf8_bytes = buf.read(size)
+        return utf8_bytes.decode("utf-8")
+
+    @staticmethod
+    def write(value, buf):
+        utf8_bytes = value.encode("utf-8")
+        buf.write_i32(len(utf8_bytes))
+        buf.write(utf8_bytes)
+
+    @staticmethod
+    def lift(buf):
+        with buf.consume_with_stream() as stream:
+            return stream.read(stream.remaining()).decode("utf-8")
+
+    @staticmethod
+    def lower(value):
+        with _UniffiRustBuffer.alloc_with_builder() as builder:
+            builder.write(value.encode("utf-8"))
+            return builder.finalize()
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class AlertItem:
+    """
+    One Item of a Generic Alert, as a DM toolkit takes it; absent elements are null.
+"""
+    def __init__(self, *, source:typing.Optional[str], target:typing.Optional[str], meta_type:typing.Optional[str], format:typing.Optional[str], mark:typing.Optional[str], data:typing.Optional[str]):
+        self.source = source
+        self.target = target
+        self.meta_type = meta_type
+        self.format = format
+        self.mark = mark
+        self.data = data
+        
+        
+
+    
+    def __str__(self):
+        return "AlertItem(source={}, target={}, meta_type={}, format={}, mark={}, data={})".format(self.source, self.target, self.meta_type, self.format, self.mark, self.data)
+    def __eq__(self, other):
+        if self.source != other.source:
+            return False
+        if self.target != other.target:
+            return False
+        if self.meta_type != other.meta_type:
+            return False
+        if self.format != other.format:
+            return False
+        if self.mark != other.mark:
+            return False
+        if self.data != other.data:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeAlertItem(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return AlertItem(
+            source=_UniffiFfiConverterOptionalString.read(buf),
+            target=_UniffiFfiConverterOptionalString.read(buf),
+            meta_type=_UniffiFfiConverterOptionalString.read(buf),
+            format=_UniffiFfiConverterOptionalString.read(buf),
+            mark=_UniffiFfiConverterOptionalString.read(buf),
+            data=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterOptionalString.check_lower(value.source)
+        _UniffiFfiConverterOptionalString.check_lower(value.target)
+        _UniffiFfiConverterOptionalString.check_lower(value.meta_type)
+        _UniffiFfiConverterOptionalString.check_lower(value.format)
+        _UniffiFfiConverterOptionalString.check_lower(value.mark)
+        _UniffiFfiConverterOptionalString.check_lower(value.data)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterOptionalString.write(value.source, buf)
+        _UniffiFfiConverterOptionalString.write(value.target, buf)
+        _UniffiFfiConverterOptionalString.write(value.meta_type, buf)
+        _UniffiFfiConverterOptionalString.write(value.format, buf)
+        _UniffiFfiConverterOptionalString.write(value.mark, buf)
+        _UniffiFfiConverterOptionalString.write(value.data, buf)
 
 class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u16"
@@ -1512,63 +1674,6 @@ class _UniffiFfiConverterOptionalFloat64(_UniffiConverterRustBuffer):
             return None
         elif flag == 1:
             return _UniffiFfiConverterFloat64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterString:
-    @staticmethod
-    def check_lower(value):
-        if not isinstance(value, str):
-            raise TypeError("argument must be str, not {}".format(type(value).__name__))
-        return value
-
-    @staticmethod
-    def read(buf):
-        size = buf.read_i32()
-        if size < 0:
-            raise InternalError("Unexpected negative string length")
-        utf8_bytes = buf.read(size)
-        return utf8_bytes.decode("utf-8")
-
-    @staticmethod
-    def write(value, buf):
-        utf8_bytes = value.encode("utf-8")
-        buf.write_i32(len(utf8_bytes))
-        buf.write(utf8_bytes)
-
-    @staticmethod
-    def lift(buf):
-        with buf.consume_with_stream() as stream:
-            return stream.read(stream.remaining()).decode("utf-8")
-
-    @staticmethod
-    def lower(value):
-        with _UniffiRustBuffer.alloc_with_builder() as builder:
-            builder.write(value.encode("utf-8"))
-            return builder.finalize()
-
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
@@ -2383,6 +2488,74 @@ class _UniffiFfiConverterTypeDueAlert(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt32.write(value.attempt, buf)
         _UniffiFfiConverterString.write(value.xml, buf)
 
+class _UniffiFfiConverterSequenceTypeAlertItem(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeAlertItem.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeAlertItem.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeAlertItem.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class DueItems:
+    """
+    A report to send now as the Items of one Generic Alert (code 1226).
+"""
+    def __init__(self, *, campaign:str, attempt:int, items:typing.List[AlertItem]):
+        self.campaign = campaign
+        self.attempt = attempt
+        self.items = items
+        
+        
+
+    
+    def __str__(self):
+        return "DueItems(campaign={}, attempt={}, items={})".format(self.campaign, self.attempt, self.items)
+    def __eq__(self, other):
+        if self.campaign != other.campaign:
+            return False
+        if self.attempt != other.attempt:
+            return False
+        if self.items != other.items:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDueItems(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DueItems(
+            campaign=_UniffiFfiConverterString.read(buf),
+            attempt=_UniffiFfiConverterUInt32.read(buf),
+            items=_UniffiFfiConverterSequenceTypeAlertItem.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.campaign)
+        _UniffiFfiConverterUInt32.check_lower(value.attempt)
+        _UniffiFfiConverterSequenceTypeAlertItem.check_lower(value.items)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.campaign, buf)
+        _UniffiFfiConverterUInt32.write(value.attempt, buf)
+        _UniffiFfiConverterSequenceTypeAlertItem.write(value.items, buf)
+
 @dataclass
 class DueReport:
     """
@@ -2745,6 +2918,205 @@ class _UniffiFfiConverterTypeIngestResult(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterTypeIngestOutcome.write(value.outcome, buf)
         _UniffiFfiConverterUInt16.write(value.dm_status, buf)
+
+class _UniffiFfiConverterOptionalTypeIngestResult(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeIngestResult.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeIngestResult.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeIngestResult.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class PackageAlert:
+    """
+    One Alert of a package.
+"""
+    def __init__(self, *, cmd_id:str, code:str, result:typing.Optional[IngestResult], items:typing.List[AlertItem]):
+        self.cmd_id = cmd_id
+        self.code = code
+        self.result = result
+        self.items = items
+        
+        
+
+    
+    def __str__(self):
+        return "PackageAlert(cmd_id={}, code={}, result={}, items={})".format(self.cmd_id, self.code, self.result, self.items)
+    def __eq__(self, other):
+        if self.cmd_id != other.cmd_id:
+            return False
+        if self.code != other.code:
+            return False
+        if self.result != other.result:
+            return False
+        if self.items != other.items:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePackageAlert(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PackageAlert(
+            cmd_id=_UniffiFfiConverterString.read(buf),
+            code=_UniffiFfiConverterString.read(buf),
+            result=_UniffiFfiConverterOptionalTypeIngestResult.read(buf),
+            items=_UniffiFfiConverterSequenceTypeAlertItem.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.cmd_id)
+        _UniffiFfiConverterString.check_lower(value.code)
+        _UniffiFfiConverterOptionalTypeIngestResult.check_lower(value.result)
+        _UniffiFfiConverterSequenceTypeAlertItem.check_lower(value.items)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.cmd_id, buf)
+        _UniffiFfiConverterString.write(value.code, buf)
+        _UniffiFfiConverterOptionalTypeIngestResult.write(value.result, buf)
+        _UniffiFfiConverterSequenceTypeAlertItem.write(value.items, buf)
+
+
+
+
+
+
+class MessageEncoding(enum.Enum):
+    """
+    How a DM message is encoded on the wire.
+"""
+    
+    XML = 0
+    """
+    `application/vnd.syncml.dm+xml`.
+"""
+    
+    WBXML = 1
+    """
+    `application/vnd.syncml.dm+wbxml`.
+"""
+    
+
+
+class _UniffiFfiConverterTypeMessageEncoding(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return MessageEncoding.XML
+        if variant == 2:
+            return MessageEncoding.WBXML
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == MessageEncoding.XML:
+            return
+        if value == MessageEncoding.WBXML:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == MessageEncoding.XML:
+            buf.write_i32(1)
+        if value == MessageEncoding.WBXML:
+            buf.write_i32(2)
+
+
+
+class _UniffiFfiConverterSequenceTypePackageAlert(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypePackageAlert.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypePackageAlert.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypePackageAlert.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class PackageResult:
+    """
+    A DM message as the server took it.
+"""
+    def __init__(self, *, msg_id:str, encoding:MessageEncoding, alerts:typing.List[PackageAlert], statuses:bytes):
+        self.msg_id = msg_id
+        self.encoding = encoding
+        self.alerts = alerts
+        self.statuses = statuses
+        
+        
+
+    
+    def __str__(self):
+        return "PackageResult(msg_id={}, encoding={}, alerts={}, statuses={})".format(self.msg_id, self.encoding, self.alerts, self.statuses)
+    def __eq__(self, other):
+        if self.msg_id != other.msg_id:
+            return False
+        if self.encoding != other.encoding:
+            return False
+        if self.alerts != other.alerts:
+            return False
+        if self.statuses != other.statuses:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePackageResult(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PackageResult(
+            msg_id=_UniffiFfiConverterString.read(buf),
+            encoding=_UniffiFfiConverterTypeMessageEncoding.read(buf),
+            alerts=_UniffiFfiConverterSequenceTypePackageAlert.read(buf),
+            statuses=_UniffiFfiConverterBytes.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.msg_id)
+        _UniffiFfiConverterTypeMessageEncoding.check_lower(value.encoding)
+        _UniffiFfiConverterSequenceTypePackageAlert.check_lower(value.alerts)
+        _UniffiFfiConverterBytes.check_lower(value.statuses)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.msg_id, buf)
+        _UniffiFfiConverterTypeMessageEncoding.write(value.encoding, buf)
+        _UniffiFfiConverterSequenceTypePackageAlert.write(value.alerts, buf)
+        _UniffiFfiConverterBytes.write(value.statuses, buf)
 
 class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
     @classmethod
@@ -3577,6 +3949,55 @@ class _UniffiFfiConverterTypeFallbackPolicy(_UniffiConverterRustBuffer):
 
 
 
+class ItemFormat(enum.Enum):
+    """
+    How an Item's Data is encoded (`Meta/Format`).
+"""
+    
+    CHR = 0
+    """
+    Characters (`chr`).
+"""
+    
+    B64 = 1
+    """
+    Base64 (`b64`).
+"""
+    
+
+
+class _UniffiFfiConverterTypeItemFormat(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ItemFormat.CHR
+        if variant == 2:
+            return ItemFormat.B64
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ItemFormat.CHR:
+            return
+        if value == ItemFormat.B64:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ItemFormat.CHR:
+            buf.write_i32(1)
+        if value == ItemFormat.B64:
+            buf.write_i32(2)
+
+
+
+
+
+
+
+
 class ReportAnswer(enum.Enum):
     """
     A handset's devcare agent: one device, one stream per campaign. Thread-safe.
@@ -3726,6 +4147,31 @@ class _UniffiFfiConverterOptionalTypeDueAlert(_UniffiConverterRustBuffer):
             return None
         elif flag == 1:
             return _UniffiFfiConverterTypeDueAlert.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalTypeDueItems(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeDueItems.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeDueItems.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeDueItems.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
@@ -3953,6 +4399,20 @@ class DeviceHostProtocol(typing.Protocol):
         for a DM client that sends it in its session; null when none is due.
 """
         raise NotImplementedError
+    def next_report_items(self, now_ms: int,format: ItemFormat) -> typing.Optional[DueItems]:
+        """
+        The report due at `now_ms` as the Items of one Generic Alert, Data in `format`, for
+        a DM toolkit that builds its own package; null when none is due. Mark it sent with
+        its attempt, then feed the Status its Alert got to `reportStatus`.
+"""
+        raise NotImplementedError
+    def next_report_package(self, now_ms: int,session_id: str,msg_id: int,server_uri: str,format: ItemFormat,encoding: MessageEncoding) -> typing.Optional[DueReport]:
+        """
+        The report due at `now_ms` as a whole SyncML DM 1.2 message (session `session_id`,
+        message `msg_id`, to `server_uri`; the Alert is CmdID 1, Data in `format`) in
+        `encoding`; null when none is due. The Status with CmdRef 1 in the answer is its.
+"""
+        raise NotImplementedError
     def pending(self, ) -> typing.List[PendingWork]:
         """
         Work taken on and not finished (e.g. the device died mid-apply); check it after
@@ -4172,6 +4632,64 @@ class DeviceHost(DeviceHostProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_alert,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def next_report_items(self, now_ms: int,format: ItemFormat) -> typing.Optional[DueItems]:
+        """
+        The report due at `now_ms` as the Items of one Generic Alert, Data in `format`, for
+        a DM toolkit that builds its own package; null when none is due. Mark it sent with
+        its attempt, then feed the Status its Alert got to `reportStatus`.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+
+        _UniffiFfiConverterTypeItemFormat.check_lower(format)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+            _UniffiFfiConverterTypeItemFormat.lower(format),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypeDueItems.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_items,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def next_report_package(self, now_ms: int,session_id: str,msg_id: int,server_uri: str,format: ItemFormat,encoding: MessageEncoding) -> typing.Optional[DueReport]:
+        """
+        The report due at `now_ms` as a whole SyncML DM 1.2 message (session `session_id`,
+        message `msg_id`, to `server_uri`; the Alert is CmdID 1, Data in `format`) in
+        `encoding`; null when none is due. The Status with CmdRef 1 in the answer is its.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+
+        _UniffiFfiConverterString.check_lower(session_id)
+
+        _UniffiFfiConverterUInt32.check_lower(msg_id)
+
+        _UniffiFfiConverterString.check_lower(server_uri)
+
+        _UniffiFfiConverterTypeItemFormat.check_lower(format)
+
+        _UniffiFfiConverterTypeMessageEncoding.check_lower(encoding)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+            _UniffiFfiConverterString.lower(session_id),
+            _UniffiFfiConverterUInt32.lower(msg_id),
+            _UniffiFfiConverterString.lower(server_uri),
+            _UniffiFfiConverterTypeItemFormat.lower(format),
+            _UniffiFfiConverterTypeMessageEncoding.lower(encoding),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypeDueReport.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_next_report_package,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4658,6 +5176,16 @@ class ServerHostProtocol(typing.Protocol):
         naming in `devices` whom it may speak for ("not-sender" for any other).
 """
         raise NotImplementedError
+    def ingest_package(self, message: bytes,session_device: str,now_ms: int,first_status_cmd_id: int) -> PackageResult:
+        """
+        Takes a whole OMA DM message (XML or WBXML, told by its first bytes) from the DM
+        session of `session_device` as a package: each devcare Alert decided on its own,
+        every other alert handed back untouched, the Statuses for devcare's numbered from
+        `first_status_cmd_id`. Refused whole, nothing changed, only when malformed
+        ("malformed-xml", "malformed-wbxml"), over the limits, from an unknown device
+        ("unknown-sender") or holding another device's report ("not-sender").
+"""
+        raise NotImplementedError
     def ingest_report(self, bytes: bytes,now_ms: int) -> IngestResult:
         """
         Ingests report bytes received at `now_ms`.
@@ -5085,6 +5613,38 @@ class ServerHost(ServerHostProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_gateway_alert,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def ingest_package(self, message: bytes,session_device: str,now_ms: int,first_status_cmd_id: int) -> PackageResult:
+        """
+        Takes a whole OMA DM message (XML or WBXML, told by its first bytes) from the DM
+        session of `session_device` as a package: each devcare Alert decided on its own,
+        every other alert handed back untouched, the Statuses for devcare's numbered from
+        `first_status_cmd_id`. Refused whole, nothing changed, only when malformed
+        ("malformed-xml", "malformed-wbxml"), over the limits, from an unknown device
+        ("unknown-sender") or holding another device's report ("not-sender").
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(message)
+
+        _UniffiFfiConverterString.check_lower(session_device)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+
+        _UniffiFfiConverterUInt32.check_lower(first_status_cmd_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(message),
+            _UniffiFfiConverterString.lower(session_device),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+            _UniffiFfiConverterUInt32.lower(first_status_cmd_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypePackageResult.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_serverhost_ingest_package,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -5736,20 +6296,26 @@ __all__ = [
     "DmOp",
     "DmValue",
     "IngestOutcome",
+    "MessageEncoding",
     "DevcareError",
     "FallbackAction",
     "FallbackPolicy",
+    "ItemFormat",
     "ReportAnswer",
+    "AlertItem",
     "ApplyOutcome",
     "CampaignStats",
     "CareOrder",
     "CheckInRecord",
     "DmSetting",
     "DueAlert",
+    "DueItems",
     "DueReport",
     "GroupBreakerStatus",
     "InFlightCare",
     "IngestResult",
+    "PackageAlert",
+    "PackageResult",
     "PayloadInfo",
     "PendingWork",
     "ReportInfo",

@@ -217,6 +217,70 @@ def reports_travel_as_dm_generic_alerts():
         assert e.reason == "unknown-type"
 
 
+FIRMWARE = (
+    "<Alert><CmdID>2</CmdID><Data>1226</Data><Item><Source><LocURI>./FUMO/Download</LocURI></Source>"
+    "<Meta><Type xmlns=\"syncml:metinf\">org.openmobilealliance.dm.firmwareupdate.download</Type></Meta>"
+    "<Data>402</Data></Item></Alert>"
+)
+
+
+@test
+def a_dm_toolkit_package_is_answered_per_alert_and_the_status_comes_back():
+    server = devcare.ServerHost.open(None, MASTER)
+    cid = server.create_campaign(CAMPAIGN, 10, T0)
+    payload = server.build_payload(cid, SEED, T0 + 60 * MIN, T0)
+    _, agent = device(devcare.public_key(SEED), 5)
+    agent.receive_payload(payload, T0, Tree("./Proxy/Port"))
+    slot = agent.tick(T0 + 5 * MIN)
+    assert agent.next_report_items(slot - 1, devcare.ItemFormat.CHR) is None
+    due = agent.next_report_items(slot, devcare.ItemFormat.B64)
+    assert due.campaign == cid and due.attempt == 1 and len(due.items) == 1
+    item = due.items[0]
+    assert item.meta_type == "org.devcare.report.failure" and item.format == "b64" and item.target is None
+    # The toolkit builds package 1 itself: devcare's Alert from the Items, a firmware alert.
+    items = "".join(
+        "<Item><Source><LocURI>%s</LocURI></Source><Meta><Type xmlns=\"syncml:metinf\">%s</Type>"
+        "<Format xmlns=\"syncml:metinf\">%s</Format><Mark xmlns=\"syncml:metinf\">%s</Mark></Meta>"
+        "<Data>%s</Data></Item>" % (i.source, i.meta_type, i.format, i.mark, i.data)
+        for i in due.items
+    )
+    xml = (
+        "<SyncML><SyncHdr><MsgID>3</MsgID></SyncHdr><SyncBody><Alert><CmdID>1</CmdID><Data>1226</Data>"
+        + items + "</Alert>" + FIRMWARE + "<Final/></SyncBody></SyncML>"
+    )
+    agent.report_sent(due.campaign, due.attempt, slot)
+    me = "dev-0005"
+    try:
+        server.ingest_package(xml.encode(), "dev-0006", slot, 2)
+        raise AssertionError("another device's session carried this report")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "not-sender", e
+    got = server.ingest_package(xml.encode(), me, slot, 2)
+    assert got.msg_id == "3" and got.encoding == devcare.MessageEncoding.XML and len(got.alerts) == 2
+    ours, fota = got.alerts
+    assert ours.cmd_id == "1" and ours.result.outcome.is_ACCEPTED() and ours.result.dm_status == 200
+    assert fota.result is None and fota.items[0].data == "402" and fota.items[0].source == "./FUMO/Download"
+    text = got.statuses.decode()
+    assert "<CmdRef>1</CmdRef>" in text and "<MsgRef>3</MsgRef>" in text and "<Data>200</Data>" in text
+    assert agent.report_status(due.campaign, due.attempt, ours.result.dm_status, slot) == devcare.ReportAnswer.ACKNOWLEDGED
+    # devcare's own WBXML package of the same report (a second copy of the device): a
+    # duplicate, answered in WBXML.
+    _, twin = device(devcare.public_key(SEED), 5)
+    twin.receive_payload(payload, T0, Tree("./Proxy/Port"))
+    twin.tick(T0 + 5 * MIN)
+    pkg = twin.next_report_package(slot, "4F", 1, "https://dm.example", devcare.ItemFormat.CHR, devcare.MessageEncoding.WBXML)
+    assert pkg.bytes[0] == 0x03
+    again = server.ingest_package(pkg.bytes, me, slot, 2)
+    assert again.encoding == devcare.MessageEncoding.WBXML and again.alerts[0].result.outcome.is_DUPLICATE()
+    assert again.statuses and b"<" not in again.statuses
+    try:
+        server.ingest_package(pkg.bytes[: len(pkg.bytes) // 2], me, slot, 2)
+        raise AssertionError("a cut WBXML message was taken")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "malformed-wbxml", e
+    assert server.stats(cid).failure_reports == 1
+
+
 @test
 def slot_function_matches_the_shared_vectors():
     here = os.path.dirname(os.path.abspath(__file__))

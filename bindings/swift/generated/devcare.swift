@@ -760,6 +760,20 @@ public protocol DeviceHostProtocol: AnyObject, Sendable {
      */
     func tick(nowMs: UInt64) throws  -> UInt64?
     
+    /**
+     * The report due at `now_ms` as the Items of one Generic Alert, Data in `format`, for
+     * a DM toolkit that builds its own package; null when none is due. Mark it sent with
+     * its attempt, then feed the Status its Alert got to `reportStatus`.
+     */
+    func nextReportItems(nowMs: UInt64, format: ItemFormat) throws  -> DueItems?
+    
+    /**
+     * The report due at `now_ms` as a whole SyncML DM 1.2 message (session `session_id`,
+     * message `msg_id`, to `server_uri`; the Alert is CmdID 1, Data in `format`) in
+     * `encoding`; null when none is due. The Status with CmdRef 1 in the answer is its.
+     */
+    func nextReportPackage(nowMs: UInt64, sessionId: String, msgId: UInt32, serverUri: String, format: ItemFormat, encoding: MessageEncoding) throws  -> DueReport?
+    
 }
 open class DeviceHost: DeviceHostProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1086,6 +1100,42 @@ open func tick(nowMs: UInt64)throws  -> UInt64?  {
 })
 }
     
+    /**
+     * The report due at `now_ms` as the Items of one Generic Alert, Data in `format`, for
+     * a DM toolkit that builds its own package; null when none is due. Mark it sent with
+     * its attempt, then feed the Status its Alert got to `reportStatus`.
+     */
+open func nextReportItems(nowMs: UInt64, format: ItemFormat)throws  -> DueItems?  {
+    return try  FfiConverterOptionTypeDueItems.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_devicehost_next_report_items(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),
+        FfiConverterTypeItemFormat_lower(format),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The report due at `now_ms` as a whole SyncML DM 1.2 message (session `session_id`,
+     * message `msg_id`, to `server_uri`; the Alert is CmdID 1, Data in `format`) in
+     * `encoding`; null when none is due. The Status with CmdRef 1 in the answer is its.
+     */
+open func nextReportPackage(nowMs: UInt64, sessionId: String, msgId: UInt32, serverUri: String, format: ItemFormat, encoding: MessageEncoding)throws  -> DueReport?  {
+    return try  FfiConverterOptionTypeDueReport.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_devicehost_next_report_package(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),
+        FfiConverterString.lower(sessionId),
+        FfiConverterUInt32.lower(msgId),
+        FfiConverterString.lower(serverUri),
+        FfiConverterTypeItemFormat_lower(format),
+        FfiConverterTypeMessageEncoding_lower(encoding),uniffiCallStatus
+    )
+})
+}
+    
 
     
 }
@@ -1376,6 +1426,16 @@ public protocol ServerHostProtocol: AnyObject, Sendable {
     func setGroupBreaker(campaign: String, group: String, failureRatio: Double, minReports: UInt64, targeted: UInt64, nowMs: UInt64) throws 
     
     /**
+     * Takes a whole OMA DM message (XML or WBXML, told by its first bytes) from the DM
+     * session of `session_device` as a package: each devcare Alert decided on its own,
+     * every other alert handed back untouched, the Statuses for devcare's numbered from
+     * `first_status_cmd_id`. Refused whole, nothing changed, only when malformed
+     * ("malformed-xml", "malformed-wbxml"), over the limits, from an unknown device
+     * ("unknown-sender") or holding another device's report ("not-sender").
+     */
+    func ingestPackage(message: Data, sessionDevice: String, nowMs: UInt64, firstStatusCmdId: UInt32) throws  -> PackageResult
+    
+    /**
      * Also takes reports under device keys derived from `master_key` (a report key rotation
      * starts).
      */
@@ -1655,6 +1715,27 @@ open func setGroupBreaker(campaign: String, group: String, failureRatio: Double,
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Takes a whole OMA DM message (XML or WBXML, told by its first bytes) from the DM
+     * session of `session_device` as a package: each devcare Alert decided on its own,
+     * every other alert handed back untouched, the Statuses for devcare's numbered from
+     * `first_status_cmd_id`. Refused whole, nothing changed, only when malformed
+     * ("malformed-xml", "malformed-wbxml"), over the limits, from an unknown device
+     * ("unknown-sender") or holding another device's report ("not-sender").
+     */
+open func ingestPackage(message: Data, sessionDevice: String, nowMs: UInt64, firstStatusCmdId: UInt32)throws  -> PackageResult  {
+    return try  FfiConverterTypePackageResult_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_serverhost_ingest_package(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(message),
+        FfiConverterString.lower(sessionDevice),
+        FfiConverterUInt64.lower(nowMs),
+        FfiConverterUInt32.lower(firstStatusCmdId),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2100,6 +2181,115 @@ public func FfiConverterTypeServerHost_lower(_ value: ServerHost) -> UInt64 {
 }
 
 
+
+
+/**
+ * One Item of a Generic Alert, as a DM toolkit takes it; absent elements are null.
+ */
+public struct AlertItem: Equatable, Hashable {
+    /**
+     * `Source/LocURI`.
+     */
+    public var source: String?
+    /**
+     * `Target/LocURI`.
+     */
+    public var target: String?
+    /**
+     * `Meta/Type` (devcare's without the `Reversed-Domain-Name:` prefix).
+     */
+    public var metaType: String?
+    /**
+     * `Meta/Format`.
+     */
+    public var format: String?
+    /**
+     * `Meta/Mark`.
+     */
+    public var mark: String?
+    /**
+     * `Data`, encoded as `format` says.
+     */
+    public var data: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `Source/LocURI`.
+         */source: String?, 
+        /**
+         * `Target/LocURI`.
+         */target: String?, 
+        /**
+         * `Meta/Type` (devcare's without the `Reversed-Domain-Name:` prefix).
+         */metaType: String?, 
+        /**
+         * `Meta/Format`.
+         */format: String?, 
+        /**
+         * `Meta/Mark`.
+         */mark: String?, 
+        /**
+         * `Data`, encoded as `format` says.
+         */data: String?) {
+        self.source = source
+        self.target = target
+        self.metaType = metaType
+        self.format = format
+        self.mark = mark
+        self.data = data
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension AlertItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAlertItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AlertItem {
+        return
+            try AlertItem(
+                source: FfiConverterOptionString.read(from: &buf), 
+                target: FfiConverterOptionString.read(from: &buf), 
+                metaType: FfiConverterOptionString.read(from: &buf), 
+                format: FfiConverterOptionString.read(from: &buf), 
+                mark: FfiConverterOptionString.read(from: &buf), 
+                data: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: AlertItem, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.source, into: &buf)
+        FfiConverterOptionString.write(value.target, into: &buf)
+        FfiConverterOptionString.write(value.metaType, into: &buf)
+        FfiConverterOptionString.write(value.format, into: &buf)
+        FfiConverterOptionString.write(value.mark, into: &buf)
+        FfiConverterOptionString.write(value.data, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAlertItem_lift(_ buf: RustBuffer) throws -> AlertItem {
+    return try FfiConverterTypeAlertItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAlertItem_lower(_ value: AlertItem) -> RustBuffer {
+    return FfiConverterTypeAlertItem.lower(value)
+}
 
 
 /**
@@ -2681,6 +2871,85 @@ public func FfiConverterTypeDueAlert_lower(_ value: DueAlert) -> RustBuffer {
 
 
 /**
+ * A report to send now as the Items of one Generic Alert (code 1226).
+ */
+public struct DueItems: Equatable, Hashable {
+    /**
+     * The campaign it belongs to.
+     */
+    public var campaign: String
+    /**
+     * Its attempt number.
+     */
+    public var attempt: UInt32
+    /**
+     * The Items, in order.
+     */
+    public var items: [AlertItem]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The campaign it belongs to.
+         */campaign: String, 
+        /**
+         * Its attempt number.
+         */attempt: UInt32, 
+        /**
+         * The Items, in order.
+         */items: [AlertItem]) {
+        self.campaign = campaign
+        self.attempt = attempt
+        self.items = items
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DueItems: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDueItems: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DueItems {
+        return
+            try DueItems(
+                campaign: FfiConverterString.read(from: &buf), 
+                attempt: FfiConverterUInt32.read(from: &buf), 
+                items: FfiConverterSequenceTypeAlertItem.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DueItems, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.campaign, into: &buf)
+        FfiConverterUInt32.write(value.attempt, into: &buf)
+        FfiConverterSequenceTypeAlertItem.write(value.items, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueItems_lift(_ buf: RustBuffer) throws -> DueItems {
+    return try FfiConverterTypeDueItems.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueItems_lower(_ value: DueItems) -> RustBuffer {
+    return FfiConverterTypeDueItems.lower(value)
+}
+
+
+/**
  * A report to send now.
  */
 public struct DueReport: Equatable, Hashable {
@@ -3027,6 +3296,190 @@ public func FfiConverterTypeIngestResult_lift(_ buf: RustBuffer) throws -> Inges
 #endif
 public func FfiConverterTypeIngestResult_lower(_ value: IngestResult) -> RustBuffer {
     return FfiConverterTypeIngestResult.lower(value)
+}
+
+
+/**
+ * One Alert of a package.
+ */
+public struct PackageAlert: Equatable, Hashable {
+    /**
+     * Its `CmdID` (the CmdRef of the Status that answers it).
+     */
+    public var cmdId: String
+    /**
+     * Its alert code, e.g. "1226".
+     */
+    public var code: String
+    /**
+     * A devcare Alert's result (answer it with its `dmStatus`); null for another
+     * alert, which the app's own handlers answer.
+     */
+    public var result: IngestResult?
+    /**
+     * Another alert's Items, untouched (empty for devcare's).
+     */
+    public var items: [AlertItem]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its `CmdID` (the CmdRef of the Status that answers it).
+         */cmdId: String, 
+        /**
+         * Its alert code, e.g. "1226".
+         */code: String, 
+        /**
+         * A devcare Alert's result (answer it with its `dmStatus`); null for another
+         * alert, which the app's own handlers answer.
+         */result: IngestResult?, 
+        /**
+         * Another alert's Items, untouched (empty for devcare's).
+         */items: [AlertItem]) {
+        self.cmdId = cmdId
+        self.code = code
+        self.result = result
+        self.items = items
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PackageAlert: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePackageAlert: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PackageAlert {
+        return
+            try PackageAlert(
+                cmdId: FfiConverterString.read(from: &buf), 
+                code: FfiConverterString.read(from: &buf), 
+                result: FfiConverterOptionTypeIngestResult.read(from: &buf), 
+                items: FfiConverterSequenceTypeAlertItem.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PackageAlert, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.cmdId, into: &buf)
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterOptionTypeIngestResult.write(value.result, into: &buf)
+        FfiConverterSequenceTypeAlertItem.write(value.items, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePackageAlert_lift(_ buf: RustBuffer) throws -> PackageAlert {
+    return try FfiConverterTypePackageAlert.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePackageAlert_lower(_ value: PackageAlert) -> RustBuffer {
+    return FfiConverterTypePackageAlert.lower(value)
+}
+
+
+/**
+ * A DM message as the server took it.
+ */
+public struct PackageResult: Equatable, Hashable {
+    /**
+     * The message's MsgID (the MsgRef of the answers).
+     */
+    public var msgId: String
+    /**
+     * How it was encoded: answer the same way.
+     */
+    public var encoding: MessageEncoding
+    /**
+     * Every Alert, in message order.
+     */
+    public var alerts: [PackageAlert]
+    /**
+     * The `<Status>` elements answering devcare's Alerts, numbered from the
+     * `firstStatusCmdId` asked for, in the message's encoding (XML text, or a WBXML body
+     * fragment to splice into the response's SyncBody).
+     */
+    public var statuses: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The message's MsgID (the MsgRef of the answers).
+         */msgId: String, 
+        /**
+         * How it was encoded: answer the same way.
+         */encoding: MessageEncoding, 
+        /**
+         * Every Alert, in message order.
+         */alerts: [PackageAlert], 
+        /**
+         * The `<Status>` elements answering devcare's Alerts, numbered from the
+         * `firstStatusCmdId` asked for, in the message's encoding (XML text, or a WBXML body
+         * fragment to splice into the response's SyncBody).
+         */statuses: Data) {
+        self.msgId = msgId
+        self.encoding = encoding
+        self.alerts = alerts
+        self.statuses = statuses
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PackageResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePackageResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PackageResult {
+        return
+            try PackageResult(
+                msgId: FfiConverterString.read(from: &buf), 
+                encoding: FfiConverterTypeMessageEncoding.read(from: &buf), 
+                alerts: FfiConverterSequenceTypePackageAlert.read(from: &buf), 
+                statuses: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PackageResult, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.msgId, into: &buf)
+        FfiConverterTypeMessageEncoding.write(value.encoding, into: &buf)
+        FfiConverterSequenceTypePackageAlert.write(value.alerts, into: &buf)
+        FfiConverterData.write(value.statuses, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePackageResult_lift(_ buf: RustBuffer) throws -> PackageResult {
+    return try FfiConverterTypePackageResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePackageResult_lower(_ value: PackageResult) -> RustBuffer {
+    return FfiConverterTypePackageResult.lower(value)
 }
 
 
@@ -4109,6 +4562,156 @@ public func FfiConverterTypeIngestOutcome_lower(_ value: IngestOutcome) -> RustB
 
 
 /**
+ * How an Item's Data is encoded (`Meta/Format`).
+ */
+
+public enum ItemFormat: Equatable, Hashable {
+    
+    /**
+     * Characters (`chr`).
+     */
+    case chr
+    /**
+     * Base64 (`b64`).
+     */
+    case b64
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ItemFormat: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeItemFormat: FfiConverterRustBuffer {
+    typealias SwiftType = ItemFormat
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ItemFormat {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .chr
+        
+        case 2: return .b64
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ItemFormat, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .chr:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .b64:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemFormat_lift(_ buf: RustBuffer) throws -> ItemFormat {
+    return try FfiConverterTypeItemFormat.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemFormat_lower(_ value: ItemFormat) -> RustBuffer {
+    return FfiConverterTypeItemFormat.lower(value)
+}
+
+
+
+/**
+ * How a DM message is encoded on the wire.
+ */
+
+public enum MessageEncoding: Equatable, Hashable {
+    
+    /**
+     * `application/vnd.syncml.dm+xml`.
+     */
+    case xml
+    /**
+     * `application/vnd.syncml.dm+wbxml`.
+     */
+    case wbxml
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension MessageEncoding: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMessageEncoding: FfiConverterRustBuffer {
+    typealias SwiftType = MessageEncoding
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MessageEncoding {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .xml
+        
+        case 2: return .wbxml
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: MessageEncoding, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .xml:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .wbxml:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessageEncoding_lift(_ buf: RustBuffer) throws -> MessageEncoding {
+    return try FfiConverterTypeMessageEncoding.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMessageEncoding_lower(_ value: MessageEncoding) -> RustBuffer {
+    return FfiConverterTypeMessageEncoding.lower(value)
+}
+
+
+
+/**
  * A handset's devcare agent: one device, one stream per campaign. Thread-safe.
  * What the device made of the DM status the server answered its report with.
  */
@@ -4425,6 +5028,30 @@ fileprivate struct FfiConverterOptionTypeDueAlert: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeDueItems: FfiConverterRustBuffer {
+    typealias SwiftType = DueItems?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeDueItems.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeDueItems.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeDueReport: FfiConverterRustBuffer {
     typealias SwiftType = DueReport?
 
@@ -4441,6 +5068,30 @@ fileprivate struct FfiConverterOptionTypeDueReport: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeDueReport.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeIngestResult: FfiConverterRustBuffer {
+    typealias SwiftType = IngestResult?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeIngestResult.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeIngestResult.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -4491,6 +5142,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeAlertItem: FfiConverterRustBuffer {
+    typealias SwiftType = [AlertItem]
+
+    public static func write(_ value: [AlertItem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAlertItem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [AlertItem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [AlertItem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAlertItem.read(from: &buf))
         }
         return seq
     }
@@ -4641,6 +5317,31 @@ fileprivate struct FfiConverterSequenceTypeIngestResult: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeIngestResult.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePackageAlert: FfiConverterRustBuffer {
+    typealias SwiftType = [PackageAlert]
+
+    public static func write(_ value: [PackageAlert], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePackageAlert.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PackageAlert] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PackageAlert]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePackageAlert.read(from: &buf))
         }
         return seq
     }
@@ -4864,6 +5565,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_devicehost_tick() != 50556) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items() != 18793) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_next_report_package() != 9687) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers() != 62139) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4871,6 +5578,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker() != 57862) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_ingest_package() != 25530) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_add_master_key() != 41958) {

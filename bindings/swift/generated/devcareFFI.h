@@ -359,6 +359,16 @@ uint32_t uniffi_devcare_uniffi_fn_method_devicehost_resume(uint64_t ptr, uint64_
 RustBuffer uniffi_devcare_uniffi_fn_method_devicehost_tick(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_NEXT_REPORT_ITEMS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_NEXT_REPORT_ITEMS
+RustBuffer uniffi_devcare_uniffi_fn_method_devicehost_next_report_items(uint64_t ptr, uint64_t now_ms, RustBuffer format, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_NEXT_REPORT_PACKAGE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_NEXT_REPORT_PACKAGE
+RustBuffer uniffi_devcare_uniffi_fn_method_devicehost_next_report_package(uint64_t ptr, uint64_t now_ms, RustBuffer session_id, uint32_t msg_id, RustBuffer server_uri, RustBuffer format, RustBuffer encoding, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_SERVERHOST
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_CLONE_SERVERHOST
 uint64_t uniffi_devcare_uniffi_fn_clone_serverhost(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -387,6 +397,11 @@ void uniffi_devcare_uniffi_fn_method_serverhost_override_group_abort(uint64_t pt
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_SET_GROUP_BREAKER
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_SET_GROUP_BREAKER
 void uniffi_devcare_uniffi_fn_method_serverhost_set_group_breaker(uint64_t ptr, RustBuffer campaign, RustBuffer group, double failure_ratio, uint64_t min_reports, uint64_t targeted, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_INGEST_PACKAGE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_INGEST_PACKAGE
+RustBuffer uniffi_devcare_uniffi_fn_method_serverhost_ingest_package(uint64_t ptr, RustBuffer message, RustBuffer session_device, uint64_t now_ms, uint32_t first_status_cmd_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_SERVERHOST_ADD_MASTER_KEY
@@ -989,6 +1004,18 @@ uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_tick(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_NEXT_REPORT_ITEMS
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_NEXT_REPORT_ITEMS
+uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_NEXT_REPORT_PACKAGE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_NEXT_REPORT_PACKAGE
+uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_next_report_package(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_GROUP_BREAKERS
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_GROUP_BREAKERS
 uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_group_breakers(void
@@ -1004,6 +1031,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_override_group_abort(v
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_SET_GROUP_BREAKER
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_SET_GROUP_BREAKER
 uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_INGEST_PACKAGE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_SERVERHOST_INGEST_PACKAGE
+uint16_t uniffi_devcare_uniffi_checksum_method_serverhost_ingest_package(void
     
 );
 #endif

@@ -445,11 +445,24 @@ fn report_render_and_parse_round_trip_and_locate_errors() {
         "{text}"
     );
 
-    // The same message as WBXML (--wbxml) parses to the same reports.
+    // The same message as WBXML (--encoding wbxml) parses to the same reports; WBXML is
+    // binary, so it goes to a file.
     let bin = dir.path().join("alert.wbxml");
-    let mut render_args = vec!["report", "render", "--wbxml", p(&bin)];
+    let mut render_args = vec!["report", "render", "--encoding", "wbxml"];
     render_args.extend_from_slice(&args);
-    ok(&render_args);
+    let err = fails(&render_args, 2);
+    assert!(err.contains("give --out FILE"), "{err}");
+    render_args.extend_from_slice(&["--out", p(&bin)]);
+    let said = ok(&render_args);
+    assert!(said.contains("application/vnd.syncml.dm+wbxml"), "{said}");
+    // The Status answering it, in WBXML too: a fragment (no XML text in it).
+    let status_bin = dir.path().join("status.wbxml");
+    let said = ok(&["report", "status", p(&bin), "--out", p(&status_bin)]);
+    assert!(said.contains("Alert CmdID 1: 200 (reads)"), "{said}");
+    let fragment = std::fs::read(&status_bin).unwrap();
+    assert!(!fragment.is_empty() && !fragment.contains(&b'<'));
+    let err = fails(&["report", "status", p(&bin)], 2);
+    assert!(err.contains("give --out FILE"), "{err}");
     let from_wbxml: Value =
         serde_json::from_str(&ok(&["report", "parse", p(&bin), "--json"])).unwrap();
     assert_eq!(from_wbxml["reports"], parsed["reports"]);
@@ -485,6 +498,15 @@ fn report_render_and_parse_round_trip_and_locate_errors() {
         text.contains("setting 0 status 404")
             && text.contains("other alert: CmdID 7 code 1226 type com.vendor.fota"),
         "{text}"
+    );
+    // Its Statuses: devcare's Alert only, CmdIDs from --first-cmd-id, as XML.
+    let said = ok(&["report", "status", p(&file), "--first-cmd-id", "5"]);
+    assert!(
+        said.contains("1 other alert(s)")
+            && said.contains("<CmdID>5</CmdID>")
+            && said.contains("<CmdRef>1</CmdRef>")
+            && !said.contains("<CmdRef>7</CmdRef>"),
+        "{said}"
     );
     std::fs::write(&file, "<Alert><Data>1226</Data><Item>").unwrap();
     let err = fails(&["report", "parse", p(&file)], 2);

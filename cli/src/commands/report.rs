@@ -1,11 +1,12 @@
-//! `devcare report render|parse`: failure reports as OMA DM 1.2 Generic Alerts.
+//! `devcare report render|parse|status`: failure reports as OMA DM 1.2 Generic Alerts, and
+//! the Status elements that answer them.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use devcare::alert::{
-    AlertError, AlertLimits, DataFormat, PackageAlert, SyncHeader, parse_package, render_alert_as,
-    render_syncml_as,
+    AlertError, AlertLimits, DataFormat, Encoding, PackageAlert, SyncHeader, parse_package,
+    render_alert_as, render_status, render_syncml_as,
 };
 use devcare::text::{format_rfc3339, parse_human_duration, parse_rfc3339};
 use devcare::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report};
@@ -25,6 +26,26 @@ pub(crate) enum ReportCmd {
         /// The message file.
         file: PathBuf,
     },
+    /// Render the SyncML <Status> elements answering a DM message's devcare Alerts, in the
+    /// message's encoding, to test a DM client's Status handling: an Alert that does not
+    /// read gets its own refusal (400, 415, …), one that reads gets --status (a live server
+    /// decides for real: 404 for an unknown campaign, 403 for a device it does not target).
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The message file (XML or WBXML).
+    file: PathBuf,
+    /// The DM status for each devcare Alert that reads.
+    #[arg(long, default_value_t = 200)]
+    status: u16,
+    /// The CmdID of the first Status (the next one of the response package).
+    #[arg(long, default_value_t = 2)]
+    first_cmd_id: u32,
+    /// Write the Statuses here (needed for a WBXML message: the answer is a WBXML fragment).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -74,9 +95,35 @@ pub(crate) struct RenderArgs {
     /// How the Items' Data is written: chr (text) or b64.
     #[arg(long, default_value = "chr", value_name = "chr|b64")]
     data_format: String,
-    /// Also write the message as WBXML (SyncML DM 1.2, with a string table) to FILE.
+    /// The message's encoding: xml, or wbxml (SyncML DM 1.2 with a string table; binary,
+    /// so it needs --out).
+    #[arg(long, default_value = "xml", value_name = "xml|wbxml")]
+    encoding: String,
+    /// Write the message here instead of standard output.
     #[arg(long, value_name = "FILE")]
-    wbxml: Option<PathBuf>,
+    out: Option<PathBuf>,
+}
+
+fn encoding(s: &str) -> Result<Encoding> {
+    match s {
+        "xml" => Ok(Encoding::Xml),
+        "wbxml" => Ok(Encoding::Wbxml),
+        other => Err(input(format!(
+            "--encoding: {other:?} is not one of xml, wbxml"
+        ))),
+    }
+}
+
+/// Writes `bytes` to `out`; a binary message with nowhere to go is refused.
+fn write_out(out: Option<&PathBuf>, bytes: &[u8], enc: Encoding) -> Result<()> {
+    match out {
+        Some(path) => std::fs::write(path, bytes)
+            .map_err(|e| input(format!("{}: cannot write: {e}", path.display()))),
+        None if enc == Encoding::Wbxml => {
+            Err(input("WBXML is binary: give --out FILE to write it"))
+        }
+        None => Ok(()),
+    }
 }
 
 fn finding(s: &str) -> Result<Finding> {
@@ -196,21 +243,32 @@ pub(crate) fn run(cmd: &ReportCmd, printer: Printer) -> Result<()> {
                 ),
                 None => render_alert_as(&report, campaign.as_ref(), 1, format),
             };
-            let wbxml_len = match &a.wbxml {
-                Some(path) => {
-                    let bin = devcare::alert::wbxml::xml_to_wbxml(&xml, true)
-                        .map_err(|e| crate::error::internal(format!("WBXML: {e}")))?;
-                    std::fs::write(path, &bin)
-                        .map_err(|e| input(format!("{}: cannot write: {e}", path.display())))?;
-                    Some(bin.len())
-                }
-                None => None,
-            };
+            let enc = encoding(&a.encoding)?;
+            let bytes = enc
+                .encode(&xml)
+                .map_err(|e| crate::error::internal(format!("{}: {e}", enc.content_type())))?;
+            write_out(a.out.as_ref(), &bytes, enc)?;
+            let out = a.out.as_ref().map(|p| p.display().to_string());
             printer.result(
-                || xml.clone(),
-                || json!({ "xml": xml, "wbxml_bytes": wbxml_len }),
+                || match &out {
+                    Some(p) => format!(
+                        "wrote {} bytes ({}) to {p}\n",
+                        bytes.len(),
+                        enc.content_type()
+                    ),
+                    None => xml.clone(),
+                },
+                || {
+                    json!({
+                        "xml": xml,
+                        "content_type": enc.content_type(),
+                        "bytes": bytes.len(),
+                        "out": out,
+                    })
+                },
             )
         }
+        ReportCmd::Status(a) => status(a, printer),
         ReportCmd::Parse { file } => {
             let bytes = std::fs::read(file)
                 .map_err(|e| input(format!("{}: cannot read: {e}", file.display())))?;
@@ -279,6 +337,72 @@ pub(crate) fn run(cmd: &ReportCmd, printer: Printer) -> Result<()> {
             )
         }
     }
+}
+
+fn status(a: &StatusArgs, printer: Printer) -> Result<()> {
+    let file = &a.file;
+    let bytes =
+        std::fs::read(file).map_err(|e| input(format!("{}: cannot read: {e}", file.display())))?;
+    let limits = AlertLimits::default();
+    let text = devcare::host::package_text(&bytes, &limits).map_err(|e| located(file, &e))?;
+    let package = parse_package(&text, &limits).map_err(|e| located(file, &e))?;
+    let msg_ref = package.msg_id.clone().unwrap_or_else(|| "1".into());
+    let answers: Vec<(String, u16, String)> = package
+        .alerts
+        .iter()
+        .filter_map(|p| match p {
+            PackageAlert::Devcare { cmd_id, report } => Some(match report {
+                Ok(_) => (cmd_id.clone(), a.status, "reads".to_string()),
+                Err(e) => (cmd_id.clone(), e.dm_status(), e.to_string()),
+            }),
+            PackageAlert::Foreign(_) => None,
+        })
+        .collect();
+    let xml: String = answers
+        .iter()
+        .zip(a.first_cmd_id..)
+        .map(|((cmd_ref, code, _), id)| render_status(id, &msg_ref, cmd_ref, *code))
+        .collect();
+    let enc = Encoding::sniff(&bytes);
+    let out_bytes = match enc {
+        Encoding::Xml => xml.clone().into_bytes(),
+        Encoding::Wbxml => devcare::alert::wbxml::xml_to_wbxml_fragment(&xml)
+            .map_err(|e| crate::error::internal(format!("WBXML: {e}")))?,
+    };
+    write_out(a.out.as_ref(), &out_bytes, enc)?;
+    let others = package.alerts.len() - answers.len();
+    printer.result(
+        || {
+            let mut t = String::new();
+            for (cmd_ref, code, why) in &answers {
+                t.push_str(&format!("Alert CmdID {cmd_ref}: {code} ({why})\n"));
+            }
+            t.push_str(&format!(
+                "{others} other alert(s) answered by the host's own handlers\n"
+            ));
+            match &a.out {
+                Some(p) => t.push_str(&format!(
+                    "wrote {} bytes of Status ({}) to {}\n",
+                    out_bytes.len(),
+                    enc.content_type(),
+                    p.display()
+                )),
+                None => t.push_str(&xml),
+            }
+            t
+        },
+        || {
+            json!({
+                "msg_ref": msg_ref,
+                "content_type": enc.content_type(),
+                "statuses": answers.iter().map(|(c, s, why)| json!({
+                    "cmd_ref": c, "status": s, "why": why,
+                })).collect::<Vec<_>>(),
+                "other_alerts": others,
+                "xml": xml,
+            })
+        },
+    )
 }
 
 fn located(file: &std::path::Path, e: &AlertError) -> CliError {

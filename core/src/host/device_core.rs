@@ -310,6 +310,8 @@ impl<S: EventStore> DeviceHost<S> {
         &mut self,
         now: Timestamp,
     ) -> Result<Vec<(CampaignId, Vec<DeviceEvent>)>, RuntimeError<DeviceError>> {
+        // A campaign dropped after a store failure comes back first.
+        self.streams.revive(&self.store, None)?;
         let ids: Vec<CampaignId> = self.streams.loaded.keys().cloned().collect();
         let mut out = Vec::new();
         for id in ids {

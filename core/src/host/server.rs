@@ -441,6 +441,9 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
     /// Lets time pass on every campaign (settles those past their report deadline);
     /// returns when the next care or settlement falls due.
     pub fn tick(&mut self, now: Timestamp) -> Result<Option<Timestamp>, HostError> {
+        // A campaign dropped after a store failure comes back first (or the tick is a store
+        // error: time does not pass on a campaign the host cannot see).
+        self.revive_all()?;
         let ids: Vec<CampaignId> = self.states().map(|(id, _)| id.clone()).collect();
         for id in &ids {
             self.handle(id, &ServerCommand::Tick { now })?;
@@ -451,9 +454,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
     /// The statistics of `campaign`.
     pub fn stats(&self, campaign: &str) -> Result<CampaignStats, HostError> {
         let id = campaign_id(campaign)?;
-        self.state(&id)
-            .map(|s| s.stats())
-            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
+        self.known_state(&id).map(|s| s.stats())
     }
 
     /// Care orders of `campaign` dispatched and not answered yet, the soonest to expire
@@ -461,9 +462,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
     /// [`Self::tick`].
     pub fn care_in_flight(&self, campaign: &str) -> Result<Vec<InFlightCare>, HostError> {
         let id = campaign_id(campaign)?;
-        self.state(&id)
-            .map(|s| s.care_in_flight())
-            .ok_or_else(|| HostError::UnknownCampaign(id.to_string()))
+        self.known_state(&id).map(|s| s.care_in_flight())
     }
 
     pub(super) fn named_state(&self, campaign: &str) -> Result<&ServerState, HostError> {

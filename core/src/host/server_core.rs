@@ -438,6 +438,28 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         self.streams.loaded.get(campaign).map(|(s, _)| s)
     }
 
+    /// The state of `campaign`: [`HostError::UnknownCampaign`] when the host has none,
+    /// a store error while it is dropped after a store failure (see [`Self::revive_all`]).
+    pub fn known_state(
+        &self,
+        campaign: &CampaignId,
+    ) -> Result<&ServerState, crate::host::HostError> {
+        if self.streams.stale.contains(campaign) {
+            return Err(crate::host::HostError::Store(StoreError::Backend(format!(
+                "campaign {campaign} awaits a reload after a store failure (retry)"
+            ))));
+        }
+        self.state(campaign)
+            .ok_or_else(|| crate::host::HostError::UnknownCampaign(campaign.to_string()))
+    }
+
+    /// Reloads every campaign dropped from memory after a failed commit whose store could
+    /// not be read back (until then its commands are store errors, DM 500: retry). Every
+    /// command on such a campaign tries this first; [`ServerHost::tick`] does it for all.
+    pub fn revive_all(&mut self) -> Result<(), StoreError> {
+        self.streams.revive(&self.store, None)
+    }
+
     /// Every campaign's state.
     pub fn states(&self) -> impl Iterator<Item = (&CampaignId, &ServerState)> {
         self.streams.loaded.iter().map(|(k, (s, _))| (k, s))

@@ -1,6 +1,6 @@
 //! A decider paired with a store: decide → append → evolve; open = replay.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::decider::{Decider, Side};
 use crate::host::engine::{self, Answers, Engine};
@@ -29,6 +29,11 @@ pub type Rejections = BTreeMap<&'static str, u64>;
 #[derive(Debug)]
 pub(crate) struct Streams<D: Decider> {
     pub(crate) loaded: BTreeMap<CampaignId, (D::State, Version)>,
+    /// Campaigns whose state was dropped after a failed commit the store could not be read
+    /// back for: known, but not held in memory until a read of the store succeeds
+    /// ([`Self::revive`]). A command for one is a store error (retry), never a decision
+    /// against an empty state ("unknown campaign", which a device takes as final).
+    pub(crate) stale: BTreeSet<CampaignId>,
 }
 
 impl<D> Streams<D>
@@ -48,7 +53,10 @@ where
                 loaded.insert(campaign, (state, v));
             }
         }
-        Ok(Streams { loaded })
+        Ok(Streams {
+            loaded,
+            stale: BTreeSet::new(),
+        })
     }
 
     pub(crate) fn stream(&self, campaign: &CampaignId) -> StreamId {
@@ -68,6 +76,28 @@ where
         } else {
             self.loaded.insert(campaign.clone(), (state, v));
         }
+        self.stale.remove(campaign);
+        Ok(())
+    }
+
+    /// Reloads every stale campaign among `keys` (all of them for `None`); the first read
+    /// that fails is the answer: the store is not back yet.
+    pub(crate) fn revive<S: EventStore>(
+        &mut self,
+        store: &S,
+        keys: Option<&[&CampaignId]>,
+    ) -> Result<(), StoreError> {
+        let due: Vec<CampaignId> = match keys {
+            None => self.stale.iter().cloned().collect(),
+            Some(keys) => keys
+                .iter()
+                .filter(|k| self.stale.contains(**k))
+                .map(|k| (*k).clone())
+                .collect(),
+        };
+        for campaign in due {
+            self.reload(store, &campaign)?;
+        }
         Ok(())
     }
 
@@ -78,6 +108,10 @@ where
         store: &S,
         cmds: &[(CampaignId, &D::Command)],
     ) -> Answers<D::Event, D::Error> {
+        if !self.stale.is_empty() {
+            let keys: Vec<&CampaignId> = cmds.iter().map(|(k, _)| k).collect();
+            self.revive(store, Some(&keys))?;
+        }
         engine::execute(
             &mut Bound {
                 streams: self,
@@ -180,10 +214,14 @@ where
             return; // neither the state nor the store holds the batch
         }
         if self.streams.reload(self.store, key).is_err() {
-            // The store cannot be read back now: forget what this batch folded. The next
-            // append of the campaign is checked against the store's version, and the next
-            // open replays it.
-            self.streams.loaded.remove(key);
+            // The store cannot be read back now: drop what this batch folded, but keep the
+            // campaign known (stale): its commands are store errors until a read succeeds.
+            // A campaign the store never held (this batch created it, and its append failed)
+            // is simply gone.
+            let held = self.streams.loaded.remove(key).is_some_and(|(_, v)| v > 0);
+            if held || self.appended {
+                self.streams.stale.insert(key.clone());
+            }
         }
     }
 }

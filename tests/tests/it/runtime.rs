@@ -414,3 +414,74 @@ fn operator_calls_on_a_campaign_that_does_not_exist_are_refused_and_append_nothi
 fn valid(c: &Campaign) -> ValidCampaign {
     ValidCampaign::new(c.clone(), &Limits::DEFAULT).unwrap()
 }
+
+/// N1 (issue 29): a failed commit whose store cannot be read back (a lost connection, EIO)
+/// must not turn a known campaign into "unknown campaign" (DM 404, which a device takes as
+/// final). While the store is out, its reports are store errors (DM 500: resend); once it
+/// is back, the resent reports are taken, no failure is lost, and the campaign settles.
+#[test]
+fn a_store_outage_during_a_commit_never_answers_404_and_loses_no_report() {
+    use devcare::host::Ingest;
+    use devcare::wire::{derive_device_key, encode_report};
+    use devcare_integration::faults::FaultyStore;
+    let store = FaultyStore::new(MemoryStore::new());
+    let c = campaign();
+    let mut server = ServerHost::on_store(&store, GroupDirectory::new([0; 32])).unwrap();
+    server
+        .handle(
+            &c.id,
+            &ServerCommand::Create {
+                campaign: Box::new(c.clone()),
+                targeted: None,
+                at: c.issued_at,
+            },
+        )
+        .unwrap();
+    let report = |device: &str| {
+        let r = Report {
+            campaign: c.id.clone(),
+            revision: c.revision,
+            device: dev(device),
+            attempt: 1,
+            evaluated_at: c.issued_at.plus(Duration::from_mins(5)),
+            kind: ReportKind::Failure {
+                findings: vec![Finding::Status {
+                    index: 1,
+                    status: 500,
+                }],
+            },
+        };
+        encode_report(&r, &derive_device_key(&[0; 32], &dev(device))).unwrap()
+    };
+    let at = c.issued_at.plus(Duration::from_mins(10));
+    // The store goes away mid-commit: the append of a group commit (two reports, the first
+    // folded before the second was decided) fails and so does the read-back.
+    FaultyStore::<MemoryStore>::set(&store.fail_appends, true);
+    FaultyStore::<MemoryStore>::set(&store.fail_reads, true);
+    let one = report("IMEI:1");
+    let three = report("IMEI:3");
+    assert!(server.ingest_batch(&[&one, &three], at).is_err());
+    // Still out: another device's report is a store error (500), never 404.
+    let two = report("IMEI:2");
+    let err = server.ingest_batch(&[&two], at).unwrap_err();
+    assert_eq!(err.dm_status(), 500);
+    let err = server.stats(c.id.as_str()).unwrap_err();
+    assert_eq!(err.reason(), "backend", "{err}");
+    assert!(
+        server.tick(at).is_err(),
+        "no time passes on a campaign the host cannot see"
+    );
+    // The store is back: both devices resend and are taken; nothing was lost.
+    FaultyStore::<MemoryStore>::set(&store.fail_appends, false);
+    FaultyStore::<MemoryStore>::set(&store.fail_reads, false);
+    for bytes in [&one, &two, &three] {
+        let answer = server.ingest_batch(&[bytes], at).unwrap().pop().unwrap();
+        assert!(matches!(answer, Ingest::Accepted(_)), "{answer:?}");
+    }
+    assert_eq!(server.stats(c.id.as_str()).unwrap().failure_reports, 3);
+    // And the campaign settles: no failed device is presumed OK.
+    let end = c.report_deadline().plus(Duration::from_days(2));
+    server.tick(end).unwrap();
+    let st = server.stats(c.id.as_str()).unwrap();
+    assert!(st.settled && st.presumed_ok == 0, "{st:?}");
+}

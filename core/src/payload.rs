@@ -130,15 +130,20 @@ pub struct PayloadLimits {
     /// The replay floor's slack: a device refuses a payload issued more than this before
     /// the newest campaign it holds (see [`check_replay_floor`]).
     pub replay_skew: crate::model::Duration,
+    /// How far after the device's clock a payload's `issued_at` may be (the device's and
+    /// the server's clocks disagree a little): a payload issued later is refused
+    /// ([`PayloadError::IssuedInFuture`]) and never sets the replay floor.
+    pub future_skew: crate::model::Duration,
 }
 
 impl Default for PayloadLimits {
-    /// 1 MiB, [`Limits::DEFAULT`], a replay skew of 30 days.
+    /// 1 MiB, [`Limits::DEFAULT`], a replay skew of 30 days, a future skew of 1 day.
     fn default() -> Self {
         PayloadLimits {
             max_payload_bytes: 1024 * 1024,
             campaign: Limits::DEFAULT,
             replay_skew: crate::model::Duration::from_hours(30 * 24),
+            future_skew: crate::rules::FUTURE_SKEW,
         }
     }
 }
@@ -215,6 +220,29 @@ pub enum PayloadError {
         /// The newest `issued_at` the device holds.
         floor: Timestamp,
     },
+    /// Issued later than the device's clock plus the future skew: a typo in the campaign's
+    /// time, or a payload from a stolen key meant to freeze the device (it would become the
+    /// replay floor and refuse every later payload).
+    #[error(
+        "payload issued at {issued_at}, more than the future skew after the device's clock ({now}): check the clock"
+    )]
+    IssuedInFuture {
+        /// When the payload's campaign says it was issued.
+        issued_at: Timestamp,
+        /// The device's time.
+        now: Timestamp,
+    },
+    /// An older campaign that sets a setting a newer campaign the device holds also sets:
+    /// for a shared URI the campaign issued later wins, so the older one is not taken on.
+    #[error("campaign issued at {issued_at} sets {uri}, which newer campaign {by} also sets")]
+    Superseded {
+        /// When the refused payload's campaign was issued.
+        issued_at: Timestamp,
+        /// The newer campaign held.
+        by: String,
+        /// A URI both set.
+        uri: String,
+    },
     /// The device's clock is before the newest campaign it holds: its clock was reset (a
     /// dead RTC battery), and every payload ever signed would look unexpired.
     #[error("the clock says {now}, before the newest campaign held ({floor}): set the clock")]
@@ -226,26 +254,41 @@ pub enum PayloadError {
     },
 }
 
-/// The replay floor: with `floor` the newest `issued_at` among the campaigns a device holds,
-/// a clock before it is a reset clock ([`PayloadError::ClockBehind`]) and a campaign
-/// issued more than `limits.replay_skew` before it is a replay
-/// ([`PayloadError::Replayed`]). Nothing held: no floor.
+/// The replay floor: with `floor` the newest `issued_at` among the campaigns a device holds
+/// (those whose time was plausible when they arrived, see [`plausible`]), a clock before it
+/// is a reset clock ([`PayloadError::ClockBehind`]) and a campaign issued more than
+/// `limits.replay_skew` before it is a replay ([`PayloadError::Replayed`]). A campaign issued
+/// more than `limits.future_skew` after `now` is refused first
+/// ([`PayloadError::IssuedInFuture`]), so it never becomes the floor. Nothing held: no
+/// floor (a wiped device is protected by the payload's expiry alone).
 pub fn check_replay_floor(
     issued_at: Timestamp,
     floor: Option<Timestamp>,
     now: Timestamp,
     limits: &PayloadLimits,
 ) -> Result<(), PayloadError> {
+    if let Some(floor) = floor
+        && now < floor
+    {
+        return Err(PayloadError::ClockBehind { now, floor });
+    }
+    if !plausible(issued_at, now, limits) {
+        return Err(PayloadError::IssuedInFuture { issued_at, now });
+    }
     let Some(floor) = floor else {
         return Ok(());
     };
-    if now < floor {
-        return Err(PayloadError::ClockBehind { now, floor });
-    }
     if issued_at.plus(limits.replay_skew) < floor {
         return Err(PayloadError::Replayed { issued_at, floor });
     }
     Ok(())
+}
+
+/// Whether a campaign issued at `issued_at` is plausible at `now`: not later than `now` plus
+/// the future skew. Only plausible campaigns set a device's replay floor (one taken on by an
+/// older build, whose time was not checked, does not).
+pub fn plausible(issued_at: Timestamp, now: Timestamp, limits: &PayloadLimits) -> bool {
+    issued_at <= now.plus(limits.future_skew)
 }
 
 impl PayloadError {

@@ -42,6 +42,11 @@ pub enum GiveUpReason {
     },
 }
 
+/// How far after now a campaign's `issued_at` may be: devices refuse a payload issued later
+/// (`PayloadError::IssuedInFuture`, it would freeze their replay floor) and the server
+/// refuses to create or revise such a campaign (`ServerError::IssuedInFuture`).
+pub const FUTURE_SKEW: Duration = Duration::from_days(1);
+
 /// A device evaluates its outcome `evaluate_after` the campaign was received.
 pub fn evaluation_due(campaign: &Campaign, received_at: Timestamp) -> Timestamp {
     received_at.plus(campaign.schedule.evaluate_after)

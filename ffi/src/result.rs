@@ -99,6 +99,11 @@ result_codes! {
     DEVCARE_PAYLOAD_REPLAYED = 112,
     /// The device's clock is before the newest campaign it holds: set the clock.
     DEVCARE_PAYLOAD_CLOCK_BEHIND = 113,
+    /// Issued later than the device's clock plus the future skew (1 day): refused, and it
+    /// never sets the replay floor.
+    DEVCARE_PAYLOAD_ISSUED_IN_FUTURE = 114,
+    /// An older campaign setting a URI that a newer campaign held also sets (the newer wins).
+    DEVCARE_PAYLOAD_SUPERSEDED = 115,
     /// The campaign does not target this device (ignored).
     DEVCARE_NOT_TARGETED = 200,
     /// This revision (or a newer one) was already taken on (ignored).
@@ -210,6 +215,8 @@ result_codes! {
     /// Care dispatch for a device whose group's own threshold paused its care: lift it with
     /// `devcare_server_override_group_abort` (who and why).
     DEVCARE_GROUP_PAUSED = 421,
+    /// A campaign issued more than a day after now: devices would refuse its payload.
+    DEVCARE_ISSUED_IN_FUTURE = 422,
     /// The campaign file does not parse or validate (message has file:line:col).
     DEVCARE_CAMPAIGN_INVALID = 500,
 }

@@ -5,7 +5,9 @@ use crate::device::{DeviceCommand, DeviceError, DeviceEvent, DeviceState, Phase}
 use crate::host::DeviceHost;
 use crate::host::streams::{Rejections, RuntimeError, Streams};
 use crate::model::{CampaignId, DeviceId, Setting, Timestamp, ValidCampaign};
-use crate::payload::{PayloadLimits, TrustedKeys, check_replay_floor, open_payload};
+use crate::payload::{
+    PayloadError, PayloadLimits, TrustedKeys, check_replay_floor, open_payload, plausible,
+};
 use crate::report::{ApplyResult, Report};
 use crate::store::{EventStore, StoreError};
 use crate::wire::{DeviceKey, ReportError, encode_report};
@@ -262,12 +264,16 @@ impl<S: EventStore> DeviceHost<S> {
         at: Timestamp,
     ) -> Result<Vec<DeviceEvent>, RuntimeError<DeviceError>> {
         let (trusted, limits) = (&self.trusted, &self.limits);
+        // The floor: the newest campaign held whose time was plausible when it arrived.
         let floor = self
             .states()
-            .filter_map(|(_, s)| s.campaign.as_ref().map(|c| c.issued_at))
+            .filter_map(|(_, s)| s.campaign.as_ref().map(|c| (c.issued_at, s.received_at)))
+            .filter(|&(issued, received)| plausible(issued, received, limits))
+            .map(|(issued, _)| issued)
             .max();
         let opened = open_payload(bytes, trusted, at, limits).and_then(|p| {
             check_replay_floor(p.campaign.issued_at, floor, at, limits)?;
+            self.check_superseded(&p.campaign)?;
             Ok(p)
         });
         match opened {
@@ -277,6 +283,33 @@ impl<S: EventStore> DeviceHost<S> {
                 Err(RuntimeError::Payload(e))
             }
         }
+    }
+
+    /// For a URI that several campaigns set, the one issued later wins: a campaign issued
+    /// before another campaign held that sets any of its URIs is refused
+    /// ([`PayloadError::Superseded`]). Revisions of one campaign are the decider's (a newer
+    /// revision replaces the older one; an older is stale).
+    fn check_superseded(&self, incoming: &crate::model::Campaign) -> Result<(), PayloadError> {
+        for (id, s) in self.states() {
+            let Some(held) = s.campaign.as_ref() else {
+                continue;
+            };
+            if *id == incoming.id || held.issued_at <= incoming.issued_at {
+                continue;
+            }
+            if let Some(shared) = incoming
+                .settings
+                .iter()
+                .find(|i| held.settings.iter().any(|h| h.uri == i.uri))
+            {
+                return Err(PayloadError::Superseded {
+                    issued_at: incoming.issued_at,
+                    by: id.to_string(),
+                    uri: shared.uri.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The report due at `now` for `campaign`, encoded and authenticated with the device's

@@ -132,6 +132,17 @@ pub enum ServerError {
         "care is paused for group {0:?} by its own threshold; lift it with override-group-abort (who and why)"
     )]
     GroupPaused(String),
+    /// A campaign issued later than now plus the devices' future skew (1 day): every
+    /// device would refuse its payload (`issued-in-future`).
+    #[error(
+        "campaign issued at {issued_at}, more than a day after now ({now}): devices would refuse it"
+    )]
+    IssuedInFuture {
+        /// The campaign's `issued_at`.
+        issued_at: crate::model::Timestamp,
+        /// The command's time.
+        now: crate::model::Timestamp,
+    },
 }
 
 impl ServerError {
@@ -174,7 +185,8 @@ impl ServerError {
             | ServerError::AlreadyBroadcast
             | ServerError::Fallback(_)
             | ServerError::GroupBreaker(_)
-            | ServerError::GroupPaused(_) => 500,
+            | ServerError::GroupPaused(_)
+            | ServerError::IssuedInFuture { .. } => 500,
         }
     }
 }

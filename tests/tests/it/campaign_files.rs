@@ -229,7 +229,9 @@ fn group_breakers_in_the_file_are_taken_with_the_campaign_sized_by_the_directory
         host.set_device_groups(&format!("X{i}"), vec!["model-x".into()])
             .unwrap();
     }
-    let id = host.create_campaign(&text, 1_000, Timestamp(1)).unwrap();
+    let id = host
+        .create_campaign(&text, 1_000, Timestamp(1_795_600_800_000))
+        .unwrap();
     let st = host.group_breakers(id.as_str()).unwrap();
     let sizes: Vec<(String, u64, f64)> = st
         .iter()
@@ -250,7 +252,7 @@ fn group_breakers_in_the_file_are_taken_with_the_campaign_sized_by_the_directory
     let lonely = text.replace("model-x", "model-z");
     let mut host = ServerHost::open(None, &[7; 32]).unwrap();
     let err = host
-        .create_campaign(&lonely, 1_000, Timestamp(1))
+        .create_campaign(&lonely, 1_000, Timestamp(1_795_600_800_000))
         .unwrap_err();
     assert_eq!(err.reason(), "group-breaker", "{err}");
     assert!(err.to_string().contains("targets no device"), "{err}");
@@ -287,7 +289,9 @@ fn a_coverage_section_is_server_side_policy_taken_with_the_campaign() {
     assert_eq!(campaign, Campaign::from_toml("c.toml", BASE).unwrap());
     // The host takes campaign and floor in one append.
     let mut host = ServerHost::open(None, &[7; 32]).unwrap();
-    let id = host.create_campaign(&text, 1_000, Timestamp(1)).unwrap();
+    let id = host
+        .create_campaign(&text, 1_000, Timestamp(1_795_600_800_000))
+        .unwrap();
     let state = host.state(&id).unwrap();
     assert_eq!(state.fallback.policy, Some(policy));
     assert_eq!(host.version(&id), 2, "CampaignCreated + CoverageFloorSet");
@@ -330,7 +334,10 @@ fn a_bad_coverage_section_fails_with_its_location_and_creates_nothing() {
             devcare::file::parse_campaign_file("c.toml", &text, &Limits::DEFAULT).unwrap_err();
         assert_eq!(err.to_string(), want, "{body}");
         let mut host = devcare::host::ServerHost::open(None, &[7; 32]).unwrap();
-        assert!(host.create_campaign(&text, 1_000, Timestamp(1)).is_err());
+        assert!(
+            host.create_campaign(&text, 1_000, Timestamp(1_795_600_800_000))
+                .is_err()
+        );
         assert!(host.states().next().is_none(), "{body}: nothing created");
     }
     // A floor on a campaign that samples nobody measures nothing.

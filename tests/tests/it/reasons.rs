@@ -134,6 +134,10 @@ fn server_errors() -> Vec<ServerError> {
         ServerError::OverrideUnexplained,
         ServerError::GroupBreaker(s()),
         ServerError::GroupPaused(s()),
+        ServerError::IssuedInFuture {
+            issued_at: Timestamp(2),
+            now: Timestamp(1),
+        },
     ]
 }
 
@@ -165,6 +169,7 @@ fn server_variant(e: &ServerError) -> usize {
         ServerError::OverrideUnexplained => 23,
         ServerError::GroupBreaker(_) => 24,
         ServerError::GroupPaused(_) => 25,
+        ServerError::IssuedInFuture { .. } => 26,
     }
 }
 
@@ -196,6 +201,15 @@ fn payload_errors() -> Vec<PayloadError> {
             now: Timestamp(1),
             floor: Timestamp(2),
         },
+        PayloadError::IssuedInFuture {
+            issued_at: Timestamp(2),
+            now: Timestamp(1),
+        },
+        PayloadError::Superseded {
+            issued_at: Timestamp(1),
+            by: "x".into(),
+            uri: "./A".into(),
+        },
     ]
 }
 
@@ -215,6 +229,8 @@ fn payload_variant(e: &PayloadError) -> usize {
         PayloadError::Encode(_) => 11,
         PayloadError::Replayed { .. } => 12,
         PayloadError::ClockBehind { .. } => 13,
+        PayloadError::IssuedInFuture { .. } => 14,
+        PayloadError::Superseded { .. } => 15,
     }
 }
 

@@ -28,6 +28,7 @@ pub(super) fn create(
         return Err(ServerError::AlreadyCreated(c.id.to_string()));
     }
     campaign.validate(&Limits::DEFAULT)?;
+    check_issue_time(campaign, at)?;
     let mut events = vec![ServerEvent::CampaignCreated {
         campaign: Box::new(campaign.clone()),
         targeted: target_count(campaign, targeted)?,
@@ -35,6 +36,18 @@ pub(super) fn create(
     }];
     events.extend(listed_sample(campaign, at));
     Ok(events)
+}
+
+/// A campaign issued later than `at` plus the devices' future skew would be refused by every
+/// device (`issued-in-future`): refused here first, where the typo can be fixed.
+fn check_issue_time(campaign: &Campaign, at: Timestamp) -> Result<(), ServerError> {
+    if campaign.issued_at > at.plus(crate::rules::FUTURE_SKEW) {
+        return Err(ServerError::IssuedInFuture {
+            issued_at: campaign.issued_at,
+            now: at,
+        });
+    }
+    Ok(())
 }
 
 /// An explicit target list's sample size, counted here (one hash per listed device).
@@ -104,6 +117,7 @@ pub(super) fn revise(
             got: campaign.id.to_string(),
         });
     }
+    check_issue_time(campaign, at)?;
     if campaign.revision <= c.revision {
         return Err(ServerError::RevisionNotNewer {
             current: c.revision,

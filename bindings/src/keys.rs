@@ -151,3 +151,68 @@ pub fn decode_report(bytes: Vec<u8>, device_key: Vec<u8>) -> Result<ReportInfo, 
         failed_settings: failed,
     })
 }
+
+/// What a key file holds (`readKeyFile`, `writeKeyFile`).
+#[cfg(feature = "server")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KeyFileKind {
+    /// The payload signing key: PKCS#8 PEM `PRIVATE KEY` (the Ed25519 seed).
+    Signing,
+    /// Its public half: SPKI PEM `PUBLIC KEY`.
+    Public,
+    /// The report master key: PEM `DEVCARE REPORT MASTER KEY`.
+    ReportMaster,
+    /// One device's report key: PEM `DEVCARE DEVICE KEY`.
+    Device,
+}
+
+#[cfg(feature = "server")]
+impl From<KeyFileKind> for devcare::keyfile::KeyKind {
+    fn from(k: KeyFileKind) -> Self {
+        use devcare::keyfile::KeyKind;
+        match k {
+            KeyFileKind::Signing => KeyKind::Signing,
+            KeyFileKind::Public => KeyKind::Public,
+            KeyFileKind::ReportMaster => KeyKind::ReportMaster,
+            KeyFileKind::Device => KeyKind::Device,
+        }
+    }
+}
+
+/// A key read from a file.
+#[cfg(feature = "server")]
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KeyFileContents {
+    /// The 32 key bytes.
+    pub key: Vec<u8>,
+    /// It was a bare 64-hex file (deprecated: it does not say what it holds).
+    pub legacy_hex: bool,
+}
+
+/// Reads key file text that must hold a key of `kind`; a key of another kind raises
+/// `Refused` with reason "key-wrong-kind" (the detail names both).
+#[cfg(feature = "server")]
+#[uniffi::export]
+pub fn read_key_file(text: String, kind: KeyFileKind) -> Result<KeyFileContents, DevcareError> {
+    let k = devcare::keyfile::parse_key_file(&text, kind.into())
+        .map_err(devcare::host::HostError::from)?;
+    Ok(KeyFileContents {
+        key: k.bytes.to_vec(),
+        legacy_hex: k.legacy_hex,
+    })
+}
+
+/// `key` (32 bytes) as the PEM text of a key file of `kind`.
+#[cfg(feature = "server")]
+#[uniffi::export]
+pub fn write_key_file(kind: KeyFileKind, key: Vec<u8>) -> Result<String, DevcareError> {
+    let bytes: [u8; 32] = key
+        .as_slice()
+        .try_into()
+        .map_err(|_| DevcareError::InvalidInput {
+            detail: format!("a key is 32 bytes, got {}", key.len()),
+        })?;
+    let pem = devcare::keyfile::render_key_file(kind.into(), &bytes)
+        .map_err(devcare::host::HostError::from)?;
+    Ok(pem.to_string())
+}

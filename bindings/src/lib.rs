@@ -27,6 +27,8 @@ pub use device::{CheckInRecord, DeviceHost, DueAlert, DueReport, PendingWork, Re
 pub use error::DevcareError;
 #[cfg(feature = "server")]
 pub use groups::GroupBreakerStatus;
+#[cfg(feature = "server")]
+pub use keys::{KeyFileContents, KeyFileKind, read_key_file, write_key_file};
 pub use keys::{
     PayloadInfo, ReportInfo, decode_report, derive_device_key, first_report_at, open_payload,
     public_key, retry_delay, sampled, slot,

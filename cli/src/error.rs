@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use devcare::Campaign;
-use devcare::text::hex_decode;
+use devcare::keyfile::{KeyKind, parse_key_file};
+use zeroize::Zeroizing;
 
 /// A failure, with the exit code it maps to.
 #[derive(Debug)]
@@ -16,6 +17,23 @@ pub(crate) enum CliError {
 }
 
 pub(crate) type Result<T> = std::result::Result<T, CliError>;
+
+/// Where a message says it went wrong: its leading `FILE:LINE:COL:` or `FILE:` (a file that
+/// exists), as `{"file", "line", "col"}`; null when it names no place.
+pub(crate) fn location(message: &str) -> serde_json::Value {
+    let head = message.split(": ").next().unwrap_or_default();
+    let mut parts = head.rsplitn(3, ':');
+    let (col, line, file) = (parts.next(), parts.next(), parts.next());
+    if let (Some(c), Some(l), Some(f)) = (col, line, file)
+        && let (Ok(c), Ok(l)) = (c.parse::<u64>(), l.parse::<u64>())
+    {
+        return serde_json::json!({ "file": f, "line": l, "col": c });
+    }
+    if head != message && Path::new(head).exists() {
+        return serde_json::json!({ "file": head });
+    }
+    serde_json::Value::Null
+}
 
 pub(crate) fn input(msg: impl Into<String>) -> CliError {
     CliError::Input(msg.into())
@@ -30,19 +48,27 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
         .map_err(|e| input(format!("{}: cannot read: {e}", path.display())))
 }
 
-pub(crate) fn read_hex32(path: &Path, what: &str) -> Result<[u8; 32]> {
-    let text = read_text(path)?;
-    let bytes = hex_decode(text.trim())
-        .filter(|b| b.len() == 32)
-        .ok_or_else(|| {
-            input(format!(
-                "{}:1:1: expected a {what} of 64 hex digits",
+/// Reads a key file that must hold `kind` (`devcare::keyfile`): PEM naming what it is, or
+/// (deprecated, with a note on standard error) bare hex. A key of another kind is an input
+/// error naming both — a bare hex file named `.pub` where a secret is needed too.
+pub(crate) fn read_key(path: &Path, kind: KeyKind) -> Result<Zeroizing<[u8; 32]>> {
+    let text = Zeroizing::new(read_text(path)?);
+    let key = parse_key_file(&text, kind).map_err(|e| input(format!("{}: {e}", path.display())))?;
+    if key.legacy_hex {
+        let named_pub = path.extension().is_some_and(|e| e == "pub");
+        if named_pub && kind != KeyKind::Public {
+            return Err(input(format!(
+                "{}: a bare hex file named .pub is a public key, but {kind} is needed",
                 path.display()
-            ))
-        })?;
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&bytes);
-    Ok(out)
+            )));
+        }
+        eprintln!(
+            "note: {}: a bare hex key file is deprecated (it does not say what it holds); \
+             `devcare keygen` writes PEM",
+            path.display()
+        );
+    }
+    Ok(key.bytes)
 }
 
 pub(crate) fn load_campaign(path: &Path) -> Result<Campaign> {

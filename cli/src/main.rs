@@ -89,15 +89,25 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(CliError::Input(m)) => {
-            eprintln!("devcare: {m}");
-            ExitCode::from(2)
-        }
-        Err(CliError::Internal(m)) => {
-            eprintln!("devcare: internal error: {m}");
-            ExitCode::from(1)
-        }
+    let json = cli.json || cli.format == Format::Json;
+    let (kind, message, code) = match run(cli) {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(CliError::Input(m)) => ("input", m, 2),
+        Err(CliError::Internal(m)) => ("internal", m, 1),
+    };
+    if json {
+        // One JSON object on standard error: what kind of failure, the message, and where
+        // (file, line, column) when the message locates it.
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "error": { "kind": kind, "message": message, "location": error::location(&message) }
+            })
+        );
+    } else if kind == "internal" {
+        eprintln!("devcare: internal error: {message}");
+    } else {
+        eprintln!("devcare: {message}");
     }
+    ExitCode::from(code)
 }

@@ -56,13 +56,14 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("ops.pub"))
-            .unwrap()
-            .trim()
-            .len(),
-        64
+    // Self-describing PEM: PKCS#8 for the secret, SPKI for the public half.
+    let public = std::fs::read_to_string(dir.path().join("ops.pub")).unwrap();
+    assert!(
+        public.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{public}"
     );
+    let secret = std::fs::read_to_string(dir.path().join("ops.key")).unwrap();
+    assert!(secret.starts_with("-----BEGIN PRIVATE KEY-----\n"));
     let err = fails(&["keygen", "--out", p(&name)], 2);
     assert!(err.contains("ops.key: already exists"), "{err}");
 }
@@ -116,6 +117,24 @@ fn build_and_inspect_a_payload_and_refuse_tampering() {
     let payload = dir.path().join("payload.bin");
     let keyfile = format!("{}.key", p(&key));
     let pubfile = format!("{}.pub", p(&key));
+    // The example is dated 2026-11-25 with a one-day validity: today that payload would be
+    // expired, which is refused unless asked for.
+    let err = fails(
+        &[
+            "campaign",
+            "build",
+            &example("apn-full.toml"),
+            "--key",
+            &keyfile,
+            "--out",
+            p(&payload),
+        ],
+        2,
+    );
+    assert!(
+        err.contains("would expire at 2026-11-26T09:00:00Z") && err.contains("--issued-at now"),
+        "{err}"
+    );
     let built: Value = serde_json::from_str(&ok(&[
         "campaign",
         "build",
@@ -124,9 +143,11 @@ fn build_and_inspect_a_payload_and_refuse_tampering() {
         &keyfile,
         "--out",
         p(&payload),
+        "--allow-expired",
         "--json",
     ]))
     .unwrap();
+    assert_eq!(built["expired"], true);
     assert_eq!(
         built["bytes"].as_u64().unwrap(),
         std::fs::metadata(&payload).unwrap().len()
@@ -218,6 +239,66 @@ fn build_and_inspect_a_payload_and_refuse_tampering() {
         2,
     );
     assert!(err.contains("cannot read"), "{err}");
+}
+
+/// Issue 29: a key file says what it holds. Signing with the public key is exit 2 naming the
+/// mistake (in JSON too, as one error object); a bare hex key of devcare 0.10 still reads,
+/// with a deprecation note; `--issued-at now` makes an example campaign usable today.
+#[test]
+fn keys_cannot_be_mixed_up_and_old_examples_build_with_issued_at_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ops");
+    ok(&["keygen", "--out", p(&key)]);
+    let (keyfile, pubfile) = (format!("{}.key", p(&key)), format!("{}.pub", p(&key)));
+    let payload = dir.path().join("payload.bin");
+    let build = |key: &str, extra: &[&str]| {
+        let mut args = vec!["campaign", "build"];
+        let example = example("apn-full.toml");
+        let owned: Vec<String> = [example.as_str(), "--key", key, "--out", p(&payload)]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(owned.iter().map(String::as_str));
+        devcare(&args)
+    };
+    let o = build(&pubfile, &["--issued-at", "now"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("this is a public key") && err.contains("a payload signing key"),
+        "{err}"
+    );
+    assert!(!payload.exists(), "nothing written");
+    // The same in JSON: one object naming the kind, the message and the file.
+    let o = build(&pubfile, &["--issued-at", "now", "--json"]);
+    let e: Value = serde_json::from_slice(&o.stderr).unwrap();
+    assert_eq!(e["error"]["kind"], "input");
+    assert_eq!(e["error"]["location"]["file"], pubfile.as_str());
+    // Today: issued now, valid a day, inspected now.
+    let o = build(&keyfile, &["--issued-at", "now"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown = ok(&["payload", "inspect", p(&payload), "--pub", &pubfile]);
+    assert!(shown.contains("verified"), "{shown}");
+    // The secret where a public key is needed is refused too.
+    let err = fails(&["payload", "inspect", p(&payload), "--pub", &keyfile], 2);
+    assert!(err.contains("this is a payload signing key"), "{err}");
+    // A bare hex key (devcare 0.10) still signs, with a deprecation note; a bare hex file
+    // named .pub is refused where the secret is needed.
+    let seed = "2a".repeat(32);
+    let legacy = dir.path().join("legacy.key");
+    std::fs::write(&legacy, format!("{seed}\n")).unwrap();
+    let o = build(p(&legacy), &["--issued-at", "now"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("deprecated"));
+    let legacy_pub = dir.path().join("legacy.pub");
+    std::fs::write(&legacy_pub, format!("{seed}\n")).unwrap();
+    let o = build(p(&legacy_pub), &["--issued-at", "now"]);
+    assert_eq!(o.status.code(), Some(2));
+    // A payload issued more than a day ahead is refused: every device would refuse it.
+    let o = build(&keyfile, &["--issued-at", "2099-01-01T00:00:00Z"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("issued-in-future"));
 }
 
 fn sim_json(extra: &[&str]) -> Value {

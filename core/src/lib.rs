@@ -23,6 +23,8 @@ pub mod error;
 pub mod file;
 pub mod host;
 pub mod ids;
+#[cfg(feature = "server")]
+pub mod keyfile;
 pub mod model;
 pub mod payload;
 pub mod persist;

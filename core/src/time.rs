@@ -31,8 +31,10 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
+    /// RFC 3339, UTC (`2026-11-25T09:00:00Z`, milliseconds when not zero): every message
+    /// that names a time reads as a date.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "t={}ms", self.0)
+        f.write_str(&crate::text::format_rfc3339(*self))
     }
 }
 

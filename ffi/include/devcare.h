@@ -54,6 +54,12 @@ enum devcare_result
   DEVCARE_UNKNOWN_CAMPAIGN = 8,
   // A call on a handle from inside one of its own callbacks (the apply callback): refused, nothing touched; return from the callback first.
   DEVCARE_REENTRANT = 9,
+  // A key file of another kind than the call needs (a public key where the signing key is needed, …): the message names both.
+  DEVCARE_KEY_WRONG_KIND = 10,
+  // PEM whose label is no devcare key.
+  DEVCARE_KEY_UNKNOWN_LABEL = 11,
+  // Neither PEM nor 64 hex digits, or PEM that does not decode to a key.
+  DEVCARE_KEY_MALFORMED = 12,
   // The payload is larger than the limit.
   DEVCARE_PAYLOAD_OVERSIZE = 100,
   // The payload is shorter than its frame.
@@ -269,6 +275,26 @@ typedef uint32_t devcare_result;
 #if defined(DEVCARE_SERVER)
 // `devcare_server_fallback_due`: the unicast pace allows no device before `*at_ms`.
 #define DEVCARE_FALLBACK_DUE_WAIT 3
+#endif
+
+#if defined(DEVCARE_SERVER)
+// The payload signing key (PKCS#8 `PRIVATE KEY`, the Ed25519 seed).
+#define DEVCARE_KEY_SIGNING 0
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Its public half (SPKI `PUBLIC KEY`).
+#define DEVCARE_KEY_PUBLIC 1
+#endif
+
+#if defined(DEVCARE_SERVER)
+// The report master key (`DEVCARE REPORT MASTER KEY`).
+#define DEVCARE_KEY_REPORT_MASTER 2
+#endif
+
+#if defined(DEVCARE_SERVER)
+// One device's report key (`DEVCARE DEVICE KEY`).
+#define DEVCARE_KEY_DEVICE 3
 #endif
 
 // The DM command of a setting.
@@ -1370,6 +1396,36 @@ devcare_result devcare_server_ingest_gateway_alert(struct devcare_server *server
                                                    size_t *accepted,
                                                    size_t *duplicates,
                                                    uint16_t *dm_status);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Reads the key file text `text` (`len` bytes) that must hold a key of `kind`
+// (`DEVCARE_KEY_*`): its 32 bytes into `out`, and into `*legacy_hex` whether it was a bare
+// 64-hex file (deprecated: it does not say what it holds). A key of another kind is
+// `DEVCARE_KEY_WRONG_KIND` (the message names both); `_UNKNOWN_LABEL`, `_MALFORMED`
+// otherwise.
+//
+// # Safety
+// `text` valid for `len` bytes; `out` 32 writable bytes; `legacy_hex` valid for a write.
+devcare_result devcare_key_file_read(const char *text,
+                                     size_t len,
+                                     uint32_t kind,
+                                     uint8_t *out,
+                                     bool *legacy_hex);
+#endif
+
+#if defined(DEVCARE_SERVER)
+// Writes `key` (32 bytes) as a key file of `kind` (`DEVCARE_KEY_*`): NUL-terminated PEM
+// in `buf`, `*len` its length without the NUL (on `DEVCARE_BUFFER_TOO_SMALL` too; 256 bytes
+// always suffice). A public key that is no Ed25519 point is `DEVCARE_KEY_MALFORMED`.
+//
+// # Safety
+// `key` 32 readable bytes; `buf` valid for `cap` bytes; `len` valid for a write.
+devcare_result devcare_key_file_write(uint32_t kind,
+                                      const uint8_t *key,
+                                      char *buf,
+                                      size_t cap,
+                                      size_t *len);
 #endif
 
 #if defined(DEVCARE_SERVER)

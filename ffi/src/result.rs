@@ -71,6 +71,13 @@ result_codes! {
     /// A call on a handle from inside one of its own callbacks (the apply callback):
     /// refused, nothing touched; return from the callback first.
     DEVCARE_REENTRANT = 9,
+    /// A key file of another kind than the call needs (a public key where the signing key is
+    /// needed, …): the message names both.
+    DEVCARE_KEY_WRONG_KIND = 10,
+    /// PEM whose label is no devcare key.
+    DEVCARE_KEY_UNKNOWN_LABEL = 11,
+    /// Neither PEM nor 64 hex digits, or PEM that does not decode to a key.
+    DEVCARE_KEY_MALFORMED = 12,
     /// The payload is larger than the limit.
     DEVCARE_PAYLOAD_OVERSIZE = 100,
     /// The payload is shorter than its frame.

@@ -707,11 +707,15 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_public_key(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_func_read_key_file(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_func_retry_delay(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_sampled(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_func_slot(
+    ): Int
+    external fun uniffi_devcare_uniffi_checksum_func_write_key_file(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key(
     ): Int
@@ -966,12 +970,16 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_func_public_key(`seed`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_func_read_key_file(`text`: RustBuffer.ByValue,`kind`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_func_retry_delay(`salt`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`retry`: Int,`backoffMs`: Long,`maxBackoffMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_devcare_uniffi_fn_func_sampled(`salt`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,`ppm`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_devcare_uniffi_fn_func_slot(`salt`: RustBuffer.ByValue,`deviceId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_devcare_uniffi_fn_func_write_key_file(`kind`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun ffi_devcare_uniffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_devcare_uniffi_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1106,6 +1114,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_func_public_key() and 0xFFFF) != 60386) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_devcare_uniffi_checksum_func_read_key_file() and 0xFFFF) != 63152) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_devcare_uniffi_checksum_func_retry_delay() and 0xFFFF) != 36358) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1113,6 +1124,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_func_slot() and 0xFFFF) != 36296) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_func_write_key_file() and 0xFFFF) != 12921) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key() and 0xFFFF) != 19159) {
@@ -4704,6 +4718,53 @@ public object FfiConverterTypeIngestResult: FfiConverterRustBuffer<IngestResult>
 
 
 /**
+ * A key read from a file.
+ */
+data class KeyFileContents (
+    /**
+     * The 32 key bytes.
+     */
+    var `key`: kotlin.ByteArray
+    , 
+    /**
+     * It was a bare 64-hex file (deprecated: it does not say what it holds).
+     */
+    var `legacyHex`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeKeyFileContents: FfiConverterRustBuffer<KeyFileContents> {
+    override fun read(buf: ByteBuffer): KeyFileContents {
+        return KeyFileContents(
+            FfiConverterByteArray.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: KeyFileContents) = (
+            FfiConverterByteArray.allocationSize(value.`key`) +
+            FfiConverterBoolean.allocationSize(value.`legacyHex`)
+    )
+
+    override fun write(value: KeyFileContents, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`key`, buf)
+            FfiConverterBoolean.write(value.`legacyHex`, buf)
+    }
+}
+
+
+
+/**
  * One Alert of a package.
  */
 data class PackageAlert (
@@ -5947,6 +6008,57 @@ public object FfiConverterTypeItemFormat: FfiConverterRustBuffer<ItemFormat> {
 
 
 /**
+ * What a key file holds (`readKeyFile`, `writeKeyFile`).
+ */
+
+enum class KeyFileKind {
+    
+    /**
+     * The payload signing key: PKCS#8 PEM `PRIVATE KEY` (the Ed25519 seed).
+     */
+    SIGNING,
+    /**
+     * Its public half: SPKI PEM `PUBLIC KEY`.
+     */
+    PUBLIC,
+    /**
+     * The report master key: PEM `DEVCARE REPORT MASTER KEY`.
+     */
+    REPORT_MASTER,
+    /**
+     * One device's report key: PEM `DEVCARE DEVICE KEY`.
+     */
+    DEVICE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeKeyFileKind: FfiConverterRustBuffer<KeyFileKind> {
+    override fun read(buf: ByteBuffer) = try {
+        KeyFileKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: KeyFileKind) = 4UL
+
+    override fun write(value: KeyFileKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * How a DM message is encoded on the wire.
  */
 
@@ -6761,6 +6873,23 @@ public object FfiConverterSequenceTypePendingWork: FfiConverterRustBuffer<List<P
     
 
         /**
+         * Reads key file text that must hold a key of `kind`; a key of another kind raises
+         * `Refused` with reason "key-wrong-kind" (the detail names both).
+         */
+    @Throws(DevcareException::class) fun `readKeyFile`(`text`: kotlin.String, `kind`: KeyFileKind): KeyFileContents {
+            return FfiConverterTypeKeyFileContents.lift(
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_func_read_key_file(
+    
+        
+        FfiConverterString.lower(`text`),
+        FfiConverterTypeKeyFileKind.lower(`kind`),_status)
+}
+    )
+    }
+    
+
+        /**
          * Delay before resend `retry` (from 1).
          */
     @Throws(DevcareException::class) fun `retryDelay`(`salt`: kotlin.ByteArray, `deviceId`: kotlin.String, `retry`: kotlin.UInt, `backoffMs`: kotlin.ULong, `maxBackoffMs`: kotlin.ULong): kotlin.ULong {
@@ -6807,6 +6936,22 @@ public object FfiConverterSequenceTypePendingWork: FfiConverterRustBuffer<List<P
         
         FfiConverterByteArray.lower(`salt`),
         FfiConverterString.lower(`deviceId`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * `key` (32 bytes) as the PEM text of a key file of `kind`.
+         */
+    @Throws(DevcareException::class) fun `writeKeyFile`(`kind`: KeyFileKind, `key`: kotlin.ByteArray): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_func_write_key_file(
+    
+        
+        FfiConverterTypeKeyFileKind.lower(`kind`),
+        FfiConverterByteArray.lower(`key`),_status)
 }
     )
     }

@@ -534,11 +534,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_public_key() != 60386:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_func_read_key_file() != 63152:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_retry_delay() != 36358:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_sampled() != 52586:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_func_slot() != 36296:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_func_write_key_file() != 12921:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key() != 19159:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -688,6 +692,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_func_open_payload.restype = ctypes.c_u
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_public_key.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_public_key.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_read_key_file.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_read_key_file.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_retry_delay.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_retry_delay.restype = ctypes.c_uint16
@@ -697,6 +704,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_func_sampled.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_slot.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_func_slot.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_write_key_file.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_func_write_key_file.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key.restype = ctypes.c_uint16
@@ -886,6 +896,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_func_public_key.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_func_public_key.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_func_read_key_file.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_func_read_key_file.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_func_retry_delay.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -908,6 +924,12 @@ _UniffiLib.uniffi_devcare_uniffi_fn_func_slot.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_func_slot.restype = ctypes.c_uint64
+_UniffiLib.uniffi_devcare_uniffi_fn_func_write_key_file.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_func_write_key_file.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_add_trusted_key.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2919,6 +2941,45 @@ class _UniffiFfiConverterTypeIngestResult(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeIngestOutcome.write(value.outcome, buf)
         _UniffiFfiConverterUInt16.write(value.dm_status, buf)
 
+@dataclass
+class KeyFileContents:
+    """
+    A key read from a file.
+"""
+    def __init__(self, *, key:bytes, legacy_hex:bool):
+        self.key = key
+        self.legacy_hex = legacy_hex
+        
+        
+
+    
+    def __str__(self):
+        return "KeyFileContents(key={}, legacy_hex={})".format(self.key, self.legacy_hex)
+    def __eq__(self, other):
+        if self.key != other.key:
+            return False
+        if self.legacy_hex != other.legacy_hex:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeKeyFileContents(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return KeyFileContents(
+            key=_UniffiFfiConverterBytes.read(buf),
+            legacy_hex=_UniffiFfiConverterBoolean.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterBytes.check_lower(value.key)
+        _UniffiFfiConverterBoolean.check_lower(value.legacy_hex)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterBytes.write(value.key, buf)
+        _UniffiFfiConverterBoolean.write(value.legacy_hex, buf)
+
 class _UniffiFfiConverterOptionalTypeIngestResult(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3990,6 +4051,77 @@ class _UniffiFfiConverterTypeItemFormat(_UniffiConverterRustBuffer):
             buf.write_i32(1)
         if value == ItemFormat.B64:
             buf.write_i32(2)
+
+
+
+
+
+
+
+
+class KeyFileKind(enum.Enum):
+    """
+    What a key file holds (`readKeyFile`, `writeKeyFile`).
+"""
+    
+    SIGNING = 0
+    """
+    The payload signing key: PKCS#8 PEM `PRIVATE KEY` (the Ed25519 seed).
+"""
+    
+    PUBLIC = 1
+    """
+    Its public half: SPKI PEM `PUBLIC KEY`.
+"""
+    
+    REPORT_MASTER = 2
+    """
+    The report master key: PEM `DEVCARE REPORT MASTER KEY`.
+"""
+    
+    DEVICE = 3
+    """
+    One device's report key: PEM `DEVCARE DEVICE KEY`.
+"""
+    
+
+
+class _UniffiFfiConverterTypeKeyFileKind(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return KeyFileKind.SIGNING
+        if variant == 2:
+            return KeyFileKind.PUBLIC
+        if variant == 3:
+            return KeyFileKind.REPORT_MASTER
+        if variant == 4:
+            return KeyFileKind.DEVICE
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == KeyFileKind.SIGNING:
+            return
+        if value == KeyFileKind.PUBLIC:
+            return
+        if value == KeyFileKind.REPORT_MASTER:
+            return
+        if value == KeyFileKind.DEVICE:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == KeyFileKind.SIGNING:
+            buf.write_i32(1)
+        if value == KeyFileKind.PUBLIC:
+            buf.write_i32(2)
+        if value == KeyFileKind.REPORT_MASTER:
+            buf.write_i32(3)
+        if value == KeyFileKind.DEVICE:
+            buf.write_i32(4)
 
 
 
@@ -6217,6 +6349,27 @@ def public_key(seed: bytes) -> bytes:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def read_key_file(text: str,kind: KeyFileKind) -> KeyFileContents:
+    """
+    Reads key file text that must hold a key of `kind`; a key of another kind raises
+    `Refused` with reason "key-wrong-kind" (the detail names both).
+"""
+    
+    _UniffiFfiConverterString.check_lower(text)
+
+    _UniffiFfiConverterTypeKeyFileKind.check_lower(kind)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(text),
+        _UniffiFfiConverterTypeKeyFileKind.lower(kind),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterTypeKeyFileContents.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_devcare_uniffi_fn_func_read_key_file,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def retry_delay(salt: bytes,device_id: str,retry: int,backoff_ms: int,max_backoff_ms: int) -> int:
     """
     Delay before resend `retry` (from 1).
@@ -6289,6 +6442,26 @@ def slot(salt: bytes,device_id: str) -> int:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def write_key_file(kind: KeyFileKind,key: bytes) -> str:
+    """
+    `key` (32 bytes) as the PEM text of a key file of `kind`.
+"""
+    
+    _UniffiFfiConverterTypeKeyFileKind.check_lower(kind)
+
+    _UniffiFfiConverterBytes.check_lower(key)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterTypeKeyFileKind.lower(kind),
+        _UniffiFfiConverterBytes.lower(key),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterString.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_devcare_uniffi_fn_func_write_key_file,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 
 __all__ = [
     "InternalError",
@@ -6301,6 +6474,7 @@ __all__ = [
     "FallbackAction",
     "FallbackPolicy",
     "ItemFormat",
+    "KeyFileKind",
     "ReportAnswer",
     "AlertItem",
     "ApplyOutcome",
@@ -6314,6 +6488,7 @@ __all__ = [
     "GroupBreakerStatus",
     "InFlightCare",
     "IngestResult",
+    "KeyFileContents",
     "PackageAlert",
     "PackageResult",
     "PayloadInfo",
@@ -6325,9 +6500,11 @@ __all__ = [
     "first_report_at",
     "open_payload",
     "public_key",
+    "read_key_file",
     "retry_delay",
     "sampled",
     "slot",
+    "write_key_file",
     "DmTreeImpl",
     "DmTree",
     "DeviceHost",

@@ -282,6 +282,22 @@ def a_dm_toolkit_package_is_answered_per_alert_and_the_status_comes_back():
 
 
 @test
+def key_files_say_what_they_hold():
+    pem = devcare.write_key_file(devcare.KeyFileKind.SIGNING, SEED)
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+    back = devcare.read_key_file(pem, devcare.KeyFileKind.SIGNING)
+    assert back.key == SEED and not back.legacy_hex
+    try:
+        devcare.read_key_file(pem, devcare.KeyFileKind.PUBLIC)
+        raise AssertionError("a signing key was read as a public key")
+    except devcare.DevcareError.Refused as e:
+        assert e.reason == "key-wrong-kind", e
+    public = devcare.write_key_file(devcare.KeyFileKind.PUBLIC, devcare.public_key(SEED))
+    assert devcare.read_key_file(public, devcare.KeyFileKind.PUBLIC).key == devcare.public_key(SEED)
+    assert devcare.read_key_file(SEED.hex(), devcare.KeyFileKind.SIGNING).legacy_hex
+
+
+@test
 def slot_function_matches_the_shared_vectors():
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.environ.get("DEVCARE_VECTORS") or os.path.join(here, "..", "..", "..", "tests", "vectors", "slots.json")

@@ -3300,6 +3300,75 @@ public func FfiConverterTypeIngestResult_lower(_ value: IngestResult) -> RustBuf
 
 
 /**
+ * A key read from a file.
+ */
+public struct KeyFileContents: Equatable, Hashable {
+    /**
+     * The 32 key bytes.
+     */
+    public var key: Data
+    /**
+     * It was a bare 64-hex file (deprecated: it does not say what it holds).
+     */
+    public var legacyHex: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The 32 key bytes.
+         */key: Data, 
+        /**
+         * It was a bare 64-hex file (deprecated: it does not say what it holds).
+         */legacyHex: Bool) {
+        self.key = key
+        self.legacyHex = legacyHex
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension KeyFileContents: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyFileContents: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyFileContents {
+        return
+            try KeyFileContents(
+                key: FfiConverterData.read(from: &buf), 
+                legacyHex: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: KeyFileContents, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.key, into: &buf)
+        FfiConverterBool.write(value.legacyHex, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyFileContents_lift(_ buf: RustBuffer) throws -> KeyFileContents {
+    return try FfiConverterTypeKeyFileContents.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyFileContents_lower(_ value: KeyFileContents) -> RustBuffer {
+    return FfiConverterTypeKeyFileContents.lower(value)
+}
+
+
+/**
  * One Alert of a package.
  */
 public struct PackageAlert: Equatable, Hashable {
@@ -4637,6 +4706,101 @@ public func FfiConverterTypeItemFormat_lower(_ value: ItemFormat) -> RustBuffer 
 
 
 /**
+ * What a key file holds (`readKeyFile`, `writeKeyFile`).
+ */
+
+public enum KeyFileKind: Equatable, Hashable {
+    
+    /**
+     * The payload signing key: PKCS#8 PEM `PRIVATE KEY` (the Ed25519 seed).
+     */
+    case signing
+    /**
+     * Its public half: SPKI PEM `PUBLIC KEY`.
+     */
+    case `public`
+    /**
+     * The report master key: PEM `DEVCARE REPORT MASTER KEY`.
+     */
+    case reportMaster
+    /**
+     * One device's report key: PEM `DEVCARE DEVICE KEY`.
+     */
+    case device
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension KeyFileKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeyFileKind: FfiConverterRustBuffer {
+    typealias SwiftType = KeyFileKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeyFileKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .signing
+        
+        case 2: return .`public`
+        
+        case 3: return .reportMaster
+        
+        case 4: return .device
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: KeyFileKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .signing:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .`public`:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .reportMaster:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .device:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyFileKind_lift(_ buf: RustBuffer) throws -> KeyFileKind {
+    return try FfiConverterTypeKeyFileKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeyFileKind_lower(_ value: KeyFileKind) -> RustBuffer {
+    return FfiConverterTypeKeyFileKind.lower(value)
+}
+
+
+
+/**
  * How a DM message is encoded on the wire.
  */
 
@@ -5435,6 +5599,19 @@ public func publicKey(seed: Data)throws  -> Data  {
 })
 }
 /**
+ * Reads key file text that must hold a key of `kind`; a key of another kind raises
+ * `Refused` with reason "key-wrong-kind" (the detail names both).
+ */
+public func readKeyFile(text: String, kind: KeyFileKind)throws  -> KeyFileContents  {
+    return try  FfiConverterTypeKeyFileContents_lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_func_read_key_file(
+        FfiConverterString.lower(text),
+        FfiConverterTypeKeyFileKind_lower(kind),uniffiCallStatus
+    )
+})
+}
+/**
  * Delay before resend `retry` (from 1).
  */
 public func retryDelay(salt: Data, deviceId: String, retry: UInt32, backoffMs: UInt64, maxBackoffMs: UInt64)throws  -> UInt64  {
@@ -5474,6 +5651,18 @@ public func slot(salt: Data, deviceId: String)throws  -> UInt64  {
     )
 })
 }
+/**
+ * `key` (32 bytes) as the PEM text of a key file of `kind`.
+ */
+public func writeKeyFile(kind: KeyFileKind, key: Data)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_func_write_key_file(
+        FfiConverterTypeKeyFileKind_lower(kind),
+        FfiConverterData.lower(key),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -5505,6 +5694,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_func_public_key() != 60386) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_devcare_uniffi_checksum_func_read_key_file() != 63152) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_devcare_uniffi_checksum_func_retry_delay() != 36358) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5512,6 +5704,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_func_slot() != 36296) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_func_write_key_file() != 12921) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_devicehost_add_trusted_key() != 19159) {

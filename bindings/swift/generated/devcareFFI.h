@@ -579,6 +579,11 @@ RustBuffer uniffi_devcare_uniffi_fn_func_open_payload(RustBuffer bytes, RustBuff
 RustBuffer uniffi_devcare_uniffi_fn_func_public_key(RustBuffer seed, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_READ_KEY_FILE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_READ_KEY_FILE
+RustBuffer uniffi_devcare_uniffi_fn_func_read_key_file(RustBuffer text, RustBuffer kind, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_RETRY_DELAY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_RETRY_DELAY
 uint64_t uniffi_devcare_uniffi_fn_func_retry_delay(RustBuffer salt, RustBuffer device_id, uint32_t retry, uint64_t backoff_ms, uint64_t max_backoff_ms, RustCallStatus *_Nonnull out_status
@@ -592,6 +597,11 @@ int8_t uniffi_devcare_uniffi_fn_func_sampled(RustBuffer salt, RustBuffer device_
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_SLOT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_SLOT
 uint64_t uniffi_devcare_uniffi_fn_func_slot(RustBuffer salt, RustBuffer device_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_WRITE_KEY_FILE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_FUNC_WRITE_KEY_FILE
+RustBuffer uniffi_devcare_uniffi_fn_func_write_key_file(RustBuffer kind, RustBuffer key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_DEVCARE_UNIFFI_RUSTBUFFER_ALLOC
@@ -884,6 +894,12 @@ uint16_t uniffi_devcare_uniffi_checksum_func_public_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_READ_KEY_FILE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_READ_KEY_FILE
+uint16_t uniffi_devcare_uniffi_checksum_func_read_key_file(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_RETRY_DELAY
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_RETRY_DELAY
 uint16_t uniffi_devcare_uniffi_checksum_func_retry_delay(void
@@ -899,6 +915,12 @@ uint16_t uniffi_devcare_uniffi_checksum_func_sampled(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_SLOT
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_SLOT
 uint16_t uniffi_devcare_uniffi_checksum_func_slot(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_WRITE_KEY_FILE
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_FUNC_WRITE_KEY_FILE
+uint16_t uniffi_devcare_uniffi_checksum_func_write_key_file(void
     
 );
 #endif

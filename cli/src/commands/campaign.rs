@@ -4,12 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use devcare::Timestamp;
+use devcare::keyfile::KeyKind;
 use devcare::payload::{self, PayloadLimits, ServerKey};
-use devcare::text::{format_rfc3339, hex_encode, parse_human_duration};
+use devcare::text::{format_rfc3339, hex_encode, parse_human_duration, parse_rfc3339};
 use serde_json::json;
 
 use crate::describe;
-use crate::error::{Result, input, load_campaign, read_hex32};
+use crate::error::{Result, input, load_campaign, read_key};
 use crate::printer::Printer;
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +49,13 @@ pub(crate) struct BuildArgs {
     /// [default: the campaign's report deadline].
     #[arg(long, value_name = "DURATION")]
     valid_for: Option<String>,
+    /// Issue the campaign at this time instead of the file's `issued_at`: RFC 3339, or
+    /// `now` (an example campaign stays usable after its date).
+    #[arg(long, value_name = "TIME|now")]
+    issued_at: Option<String>,
+    /// Write the payload even if it has already expired (devices refuse it).
+    #[arg(long)]
+    allow_expired: bool,
 }
 
 pub(crate) fn run(cmd: &CampaignCmd, printer: Printer) -> Result<()> {
@@ -117,13 +126,38 @@ fn check(file: &Path, printer: Printer) -> Result<()> {
 }
 
 fn build(a: &BuildArgs, printer: Printer) -> Result<()> {
-    let c = load_campaign(&a.file)?;
-    let key = ServerKey::from_seed(&read_hex32(&a.key, "secret key")?);
+    let mut c = load_campaign(&a.file)?;
+    let key = ServerKey::from_seed(&*read_key(&a.key, KeyKind::Signing)?);
+    let now = super::payload::now();
+    match a.issued_at.as_deref() {
+        None => {}
+        Some("now") => c.issued_at = Timestamp(now.as_millis() / 1_000 * 1_000),
+        Some(t) => {
+            c.issued_at = parse_rfc3339(t).map_err(|e| input(format!("--issued-at: {e}")))?
+        }
+    }
     let valid_for = match &a.valid_for {
         None => c.schedule.report.deadline,
         Some(s) => parse_human_duration(s).map_err(|e| input(format!("--valid-for: {e}")))?,
     };
     let valid_until = c.issued_at.plus(valid_for);
+    if c.issued_at > now.plus(devcare::rules::FUTURE_SKEW) {
+        return Err(input(format!(
+            "{}: issued at {}, more than a day after now ({}): devices refuse it \
+             (issued-in-future); fix issued_at or give --issued-at now",
+            a.file.display(),
+            c.issued_at,
+            now
+        )));
+    }
+    if valid_until <= now && !a.allow_expired {
+        return Err(input(format!(
+            "{}: the payload would expire at {valid_until} (issued {} + {valid_for}), before \
+             now ({now}): give --issued-at now, a longer --valid-for, or --allow-expired",
+            a.file.display(),
+            c.issued_at
+        )));
+    }
     let bytes = payload::build_payload(&c, &key, valid_until, &PayloadLimits::default())
         .map_err(|e| input(format!("{}: {e}", a.file.display())))?;
     std::fs::write(&a.out, &bytes)
@@ -131,11 +165,17 @@ fn build(a: &BuildArgs, printer: Printer) -> Result<()> {
     printer.result(
         || {
             format!(
-                "wrote {}: {} bytes, signed by key {}, valid until {}\n",
+                "wrote {}: {} bytes, signed by key {}, issued {}, valid until {}{}\n",
                 a.out.display(),
                 bytes.len(),
                 hex_encode(&key.id()),
-                format_rfc3339(valid_until)
+                format_rfc3339(c.issued_at),
+                format_rfc3339(valid_until),
+                if valid_until <= now {
+                    " (already expired: devices refuse it)"
+                } else {
+                    ""
+                }
             )
         },
         || {
@@ -143,7 +183,9 @@ fn build(a: &BuildArgs, printer: Printer) -> Result<()> {
                 "out": a.out.display().to_string(),
                 "bytes": bytes.len(),
                 "key_id": hex_encode(&key.id()),
+                "issued_at": format_rfc3339(c.issued_at),
                 "valid_until": format_rfc3339(valid_until),
+                "expired": valid_until <= now,
             })
         },
     )

@@ -1,8 +1,10 @@
-//! `devcare keygen`: a signing key pair, NAME.key (secret, mode 0600) and NAME.pub.
+//! `devcare keygen`: a signing key pair, NAME.key (secret, mode 0600; PKCS#8 PEM) and
+//! NAME.pub (SPKI PEM).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use devcare::keyfile::{KeyKind, render_key_file};
 use devcare::payload::ServerKey;
 use devcare::text::hex_encode;
 use serde_json::json;
@@ -32,13 +34,15 @@ pub(crate) fn run(out: &Path, printer: Printer) -> Result<()> {
             .mode(0o600)
             .open(&key_path)
             .map_err(|e| input(format!("{}: cannot create: {e}", key_path.display())))?;
-        writeln!(f, "{}", hex_encode(&key.seed())).map_err(|e| internal(e.to_string()))?;
+        let pem =
+            render_key_file(KeyKind::Signing, &key.seed()).map_err(|e| internal(e.to_string()))?;
+        f.write_all(pem.as_bytes())
+            .map_err(|e| internal(e.to_string()))?;
     }
-    std::fs::write(
-        &pub_path,
-        format!("{}\n", hex_encode(key.public().as_bytes())),
-    )
-    .map_err(|e| input(format!("{}: cannot write: {e}", pub_path.display())))?;
+    let public = render_key_file(KeyKind::Public, key.public().as_bytes())
+        .map_err(|e| internal(e.to_string()))?;
+    std::fs::write(&pub_path, public.as_bytes())
+        .map_err(|e| input(format!("{}: cannot write: {e}", pub_path.display())))?;
     printer.result(
         || {
             format!(

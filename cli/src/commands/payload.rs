@@ -4,12 +4,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use devcare::Timestamp;
+use devcare::keyfile::KeyKind;
 use devcare::payload::{self, PayloadLimits, TrustedKeys};
 use devcare::text::{format_rfc3339, hex_encode, parse_rfc3339};
 use serde_json::json;
 
 use crate::describe;
-use crate::error::{Result, input, read_hex32};
+use crate::error::{Result, input, read_key};
 use crate::printer::Printer;
 
 #[derive(Debug, Subcommand)]
@@ -34,7 +35,7 @@ pub(crate) fn run(cmd: &PayloadCmd, printer: Printer) -> Result<()> {
 }
 
 /// The wall clock: the CLI is a host, and hosts pass time into devcare.
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -46,7 +47,7 @@ fn inspect(file: &Path, public: &Path, at: Option<&str>, printer: Printer) -> Re
         std::fs::read(file).map_err(|e| input(format!("{}: cannot read: {e}", file.display())))?;
     let mut trusted = TrustedKeys::new();
     trusted
-        .add_bytes(&read_hex32(public, "public key")?)
+        .add_bytes(&*read_key(public, KeyKind::Public)?)
         .map_err(|e| input(format!("{}: {e}", public.display())))?;
     let at = match at {
         None => now(),

@@ -13,7 +13,7 @@ use devcare::wire::{DEFAULT_MAX_REPORT_BYTES, decode_report};
 use devcare::{CampaignId, DeviceId, Finding, Report, ReportKind, Timestamp};
 use serde_json::json;
 
-use crate::error::{CliError, Result, input, load_campaign, read_hex32};
+use crate::error::{CliError, Result, input, load_campaign, read_key};
 use crate::printer::Printer;
 
 #[derive(Debug, Subcommand)]
@@ -156,7 +156,7 @@ fn build_report(a: &RenderArgs) -> Result<Report> {
             .key
             .as_ref()
             .ok_or_else(|| input("--from-bin needs --key"))?;
-        let key = read_hex32(key_path, "device key")?;
+        let key = *read_key(key_path, devcare::keyfile::KeyKind::Device)?;
         return decode_report(&bytes, DEFAULT_MAX_REPORT_BYTES, |_| Some(key)).map_err(|e| {
             input(format!(
                 "{}: rejected ({}): {e}",

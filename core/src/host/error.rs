@@ -67,6 +67,10 @@ pub enum HostError {
     /// The event store failed; the handle's state was reloaded from the store.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// A key file of another kind than needed, or not a key file.
+    #[cfg(feature = "server")]
+    #[error("key file: {0}")]
+    KeyFile(#[from] crate::keyfile::KeyFileError),
 }
 
 impl HostError {
@@ -84,6 +88,8 @@ impl HostError {
             #[cfg(feature = "server")]
             HostError::CampaignFile(_) => "campaign-file",
             HostError::Store(e) => e.reason(),
+            #[cfg(feature = "server")]
+            HostError::KeyFile(e) => e.reason(),
         }
     }
 
@@ -100,6 +106,8 @@ impl HostError {
             #[cfg(feature = "server")]
             HostError::CampaignFile(_) => Layer::CampaignFile,
             HostError::Store(_) => Layer::Store,
+            #[cfg(feature = "server")]
+            HostError::KeyFile(_) => Layer::Call,
         }
     }
 

@@ -14,6 +14,7 @@ mod care;
 mod coverage;
 mod groups;
 mod ingest;
+mod keyfile;
 mod ops;
 mod package;
 
@@ -21,6 +22,7 @@ pub use care::*;
 pub use coverage::*;
 pub use groups::*;
 pub use ingest::*;
+pub use keyfile::*;
 pub use ops::*;
 pub use package::*;
 

@@ -116,5 +116,29 @@ int main(void) {
          (unsigned long long)st.escalated, (unsigned long long)st.presumed_ok,
          (unsigned long long)st.in_care, st.settled, orders);
   devcare_server_free(srv);
+
+  /* Key files that say what they hold: the signing key's PEM reads back as a signing key
+   * and is refused where a public key is needed; bare hex reads, flagged as legacy. */
+  char pem[256];
+  size_t pem_len = 0;
+  char tiny[8];
+  EXPECT(devcare_key_file_write(DEVCARE_KEY_SIGNING, SIGNING_SEED, tiny, sizeof tiny, &pem_len), DEVCARE_BUFFER_TOO_SMALL);
+  ASSERT(pem_len > sizeof tiny);
+  CHECK(devcare_key_file_write(DEVCARE_KEY_SIGNING, SIGNING_SEED, pem, sizeof pem, &pem_len));
+  ASSERT(strncmp(pem, "-----BEGIN PRIVATE KEY-----", 27) == 0 && strlen(pem) == pem_len);
+  uint8_t back[32];
+  bool legacy = true;
+  CHECK(devcare_key_file_read(pem, pem_len, DEVCARE_KEY_SIGNING, back, &legacy));
+  ASSERT(memcmp(back, SIGNING_SEED, 32) == 0 && !legacy);
+  EXPECT(devcare_key_file_read(pem, pem_len, DEVCARE_KEY_PUBLIC, back, &legacy), DEVCARE_KEY_WRONG_KIND);
+  char why[256];
+  devcare_last_error(why, sizeof why, NULL);
+  ASSERT(strstr(why, "signing key") && strstr(why, "public key"));
+  EXPECT(devcare_key_file_read(pem, pem_len, 9, back, &legacy), DEVCARE_INVALID_ARGUMENT);
+  const char *hex = "2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a\n";
+  CHECK(devcare_key_file_read(hex, strlen(hex), DEVCARE_KEY_SIGNING, back, &legacy));
+  ASSERT(legacy && memcmp(back, SIGNING_SEED, 32) == 0);
+  EXPECT(devcare_key_file_read("nope", 4, DEVCARE_KEY_SIGNING, back, &legacy), DEVCARE_KEY_MALFORMED);
+  EXPECT(devcare_key_file_read(NULL, 4, DEVCARE_KEY_SIGNING, back, &legacy), DEVCARE_NULL_ARGUMENT);
   return 0;
 }

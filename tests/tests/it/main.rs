@@ -11,6 +11,7 @@ mod fallback;
 mod fault_sim;
 mod file_store;
 mod fleet;
+mod keyfile;
 mod layers;
 mod pg_crash;
 mod pg_sharded;

@@ -8,6 +8,7 @@ use devcare::alert::AlertError;
 use devcare::codec::CodecError;
 use devcare::file::FileError;
 use devcare::host::{HostError, Layer};
+use devcare::keyfile::{KeyFileError, KeyKind};
 use devcare::payload::PayloadError;
 use devcare::store::{StoreError, StreamId};
 use devcare::wire::ReportError;
@@ -367,6 +368,25 @@ fn store_variant(e: &StoreError) -> usize {
     }
 }
 
+fn key_file_errors() -> Vec<KeyFileError> {
+    vec![
+        KeyFileError::WrongKind {
+            expected: KeyKind::Signing,
+            found: KeyKind::Public,
+        },
+        KeyFileError::UnknownLabel("x".into()),
+        KeyFileError::Malformed("x".into()),
+    ]
+}
+
+fn key_file_variant(e: &KeyFileError) -> usize {
+    match e {
+        KeyFileError::WrongKind { .. } => 0,
+        KeyFileError::UnknownLabel(_) => 1,
+        KeyFileError::Malformed(_) => 2,
+    }
+}
+
 /// Every variant is listed once and every reason is unique within its enum.
 fn check_enum<E>(name: &str, all: &[E], variant: fn(&E) -> usize, reason: fn(&E) -> &'static str) {
     let indices: BTreeSet<usize> = all.iter().map(variant).collect();
@@ -432,6 +452,12 @@ fn every_error_variant_has_a_unique_kebab_case_reason() {
         store_variant,
         StoreError::reason,
     );
+    check_enum(
+        "KeyFileError",
+        &key_file_errors(),
+        key_file_variant,
+        KeyFileError::reason,
+    );
 }
 
 fn every_host_error() -> Vec<HostError> {
@@ -455,6 +481,7 @@ fn every_host_error() -> Vec<HostError> {
     all.extend(report_errors().into_iter().map(HostError::from));
     all.extend(alert_errors().into_iter().map(HostError::from));
     all.extend(store_errors().into_iter().map(HostError::from));
+    all.extend(key_file_errors().into_iter().map(HostError::from));
     all
 }
 

@@ -14,18 +14,20 @@ pub(crate) fn is_postgres(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains("dbname=")
 }
 
-/// Opens an existing store: a PostgreSQL database, a device's log directory or a sled
+/// Opens an existing store to read: a PostgreSQL database, a device's log directory (read
+/// only: a torn tail is neither cut nor set aside, its size is returned) or a sled
 /// directory (refused when the directory is neither, rather than created).
-pub(crate) fn open_existing(at: &Path) -> Result<Box<dyn EventStore>> {
+pub(crate) fn open_existing(at: &Path) -> Result<(Box<dyn EventStore>, u64)> {
     let name = at.to_string_lossy();
     if is_postgres(&name) {
-        return Ok(Box::new(
-            PgStore::connect(&name).map_err(|e| input(e.to_string()))?,
+        return Ok((
+            Box::new(PgStore::connect(&name).map_err(|e| input(e.to_string()))?),
+            0,
         ));
     }
     let located = |e: devcare::store::StoreError| input(format!("{}: {e}", at.display()));
     if holds_sled(at) {
-        return Ok(Box::new(SledStore::open(at).map_err(located)?));
+        return Ok((Box::new(SledStore::open(at).map_err(located)?), 0));
     }
     if !at.join(LOG_FILE).is_file() {
         return Err(input(format!(
@@ -34,5 +36,7 @@ pub(crate) fn open_existing(at: &Path) -> Result<Box<dyn EventStore>> {
             at.display()
         )));
     }
-    Ok(Box::new(FileStore::open(at).map_err(located)?))
+    let store = FileStore::open_read_only(at).map_err(located)?;
+    let torn = store.torn_tail();
+    Ok((Box::new(store), torn))
 }

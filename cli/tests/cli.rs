@@ -440,8 +440,23 @@ fn a_device_log_can_be_inspected_and_a_damaged_one_is_refused() {
     assert_eq!(first["stream"], stream.as_str());
     assert_eq!(first["seq"], 1);
 
-    // A damaged byte in the first append, with the second after it: named, exit 2.
+    // A torn last append (a power cut mid-write): inspect is read-only. It shows what is
+    // whole, says how many bytes a device's open would set aside, and cuts nothing.
     let log = dir.path().join(devcare::store::LOG_FILE);
+    let whole = std::fs::read(&log).unwrap();
+    let mut torn = whole.clone();
+    torn.extend_from_slice(&[0x55; 30]);
+    std::fs::write(&log, &torn).unwrap();
+    let o = devcare(&["log", "inspect", p(dir.path())]);
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), lines);
+    let note = String::from_utf8(o.stderr).unwrap();
+    assert!(note.contains("30 bytes of a torn append"), "{note}");
+    assert_eq!(std::fs::read(&log).unwrap(), torn, "inspect cut nothing");
+    assert!(!dir.path().join(devcare::store::TORN_FILE).exists());
+    std::fs::write(&log, &whole).unwrap();
+
+    // A damaged byte in the first append, with the second after it: named, exit 2.
     let mut bytes = std::fs::read(&log).unwrap();
     bytes[40] ^= 1;
     std::fs::write(&log, &bytes).unwrap();

@@ -97,32 +97,7 @@ pub fn format_rfc3339(t: Timestamp) -> String {
 }
 
 pub(crate) fn timestamp_to_datetime(t: Timestamp) -> String {
-    let ms = t.as_millis();
-    let secs = ms / 1_000;
-    let days = (secs / 86_400) as i64;
-    // civil_from_days (Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let rem = secs % 86_400;
-    let frac = ms % 1_000;
-    let base = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3_600,
-        rem / 60 % 60,
-        rem % 60
-    );
-    if frac == 0 {
-        format!("{base}Z")
-    } else {
-        format!("{base}.{frac:03}Z")
-    }
+    t.rfc3339()
 }
 
 /// Parses RFC 3339 text with an offset (`2026-11-25T10:00:00Z`). With the `server` feature

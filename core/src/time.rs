@@ -13,6 +13,36 @@ use std::fmt;
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
+    /// RFC 3339 text (UTC, `Z`), with milliseconds when they are not zero.
+    pub fn rfc3339(self) -> String {
+        let ms = self.as_millis();
+        let secs = ms / 1_000;
+        let days = (secs / 86_400) as i64;
+        // civil_from_days (Hinnant).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        let rem = secs % 86_400;
+        let frac = ms % 1_000;
+        let base = format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            rem / 3_600,
+            rem / 60 % 60,
+            rem % 60
+        );
+        if frac == 0 {
+            format!("{base}Z")
+        } else {
+            format!("{base}.{frac:03}Z")
+        }
+    }
+
     /// Milliseconds since the Unix epoch.
     pub const fn as_millis(self) -> u64 {
         self.0
@@ -34,7 +64,7 @@ impl fmt::Display for Timestamp {
     /// RFC 3339, UTC (`2026-11-25T09:00:00Z`, milliseconds when not zero): every message
     /// that names a time reads as a date.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::text::format_rfc3339(*self))
+        f.write_str(&self.rfc3339())
     }
 }
 

@@ -60,8 +60,17 @@ fn print_stream<E: devcare::store::Persist + serde::Serialize + std::fmt::Debug>
 }
 
 fn inspect(dir: &Path, stream: Option<&str>, printer: Printer) -> Result<()> {
-    let store = crate::store::open_existing(dir)?;
+    let (store, torn) = crate::store::open_existing(dir)?;
     let store: &dyn EventStore = &*store;
+    if torn > 0 {
+        // Read only: the tail stays where it is; say what a device's own open would do.
+        eprintln!(
+            "note: {}: the log ends in {torn} bytes of a torn append (a write a power cut \
+             interrupted, never acknowledged): not shown, and left in place (the device's own \
+             open moves them to devcare.log.torn)",
+            dir.display()
+        );
+    }
     let streams = match stream {
         Some(s) => vec![StreamId::new(s).map_err(|e| input(format!("--stream: {e}")))?],
         None => store.streams().map_err(|e| internal(e.to_string()))?,

@@ -374,3 +374,33 @@ fn a_failed_write_leaves_no_partial_frame() {
     assert_eq!(events.len() as u64, version);
     assert!(!dir.path().join(TORN_FILE).exists());
 }
+
+/// N15 (issue 29): a read-only open (what `devcare log inspect` uses on a log pulled from a
+/// handset) reads the whole frames, says how long the torn tail is, and changes no byte: no
+/// tail cut or set aside, no append; a directory without a log is not created.
+#[test]
+fn a_read_only_open_reads_a_torn_log_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ends = three_appends(dir.path());
+    let mut bytes = log(dir.path());
+    bytes.truncate(ends[3] as usize - 5); // the last append torn
+    std::fs::write(dir.path().join(LOG_FILE), &bytes).unwrap();
+    {
+        let store = FileStore::open_read_only(dir.path()).unwrap();
+        assert_eq!(versions(&store), (4, 1));
+        assert_eq!(store.torn_tail(), ends[3] - 5 - ends[2]);
+        let err = store
+            .append(&stream("server/a"), 4, &events(4, 1))
+            .unwrap_err();
+        assert!(err.to_string().contains("read-only"), "{err}");
+        store.flush().unwrap();
+    }
+    assert_eq!(log(dir.path()), bytes, "no byte changed");
+    assert!(!dir.path().join(TORN_FILE).exists());
+    let nowhere = dir.path().join("nothing-here");
+    assert!(FileStore::open_read_only(&nowhere).is_err());
+    assert!(!nowhere.exists(), "not created");
+    // A writing open then recovers it as before.
+    let store = FileStore::open(dir.path()).unwrap();
+    assert_eq!(store.torn_tail(), ends[3] - 5 - ends[2]);
+}

@@ -127,13 +127,26 @@ impl FileStore {
     /// Opens (or creates) the store in directory `path` (created if missing), recovering a
     /// torn tail (see the module docs).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let dir = path.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "creating the directory", e))?;
+        Self::open_mode(path.as_ref(), false)
+    }
+
+    /// Opens an existing log to read it, changing nothing: no directory or file created, no
+    /// torn tail set aside or cut (reads stop where it starts; [`Self::torn_tail`] says how
+    /// many bytes a writing open would set aside), no sync. Appends and flushes are refused.
+    /// What `devcare log inspect` uses on a log pulled from a handset.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_mode(path.as_ref(), true)
+    }
+
+    fn open_mode(dir: &Path, read_only: bool) -> Result<Self, StoreError> {
+        if !read_only {
+            std::fs::create_dir_all(dir).map_err(|e| io_err(dir, "creating the directory", e))?;
+        }
         let path = dir.join(LOG_FILE);
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
-            .create(true)
+            .write(!read_only)
+            .create(!read_only)
             .truncate(false)
             .open(&path)
             .map_err(|e| io_err(&path, "opening", e))?;
@@ -152,6 +165,9 @@ impl FileStore {
             // A new file, or one whose creation a crash cut short: (re)write the header.
             if head[..got] != expected[..got] {
                 return Err(damaged(&path, 0, "not a devcare log (a short file)"));
+            }
+            if read_only {
+                return Err(damaged(&path, 0, "an empty log (no header yet)"));
             }
             write_at(&file, &expected, 0).map_err(|e| io_err(&path, "writing", e))?;
         } else if head[..8] != MAGIC[..] {
@@ -187,18 +203,24 @@ impl FileStore {
         let mut torn = 0;
         if let Tail::TornAt(at) = tail {
             torn = len - at;
-            set_aside(&file, dir, at, len)?;
-            file.set_len(at)
-                .map_err(|e| io_err(&path, "cutting off the torn tail", e))?;
+            if !read_only {
+                set_aside(&file, dir, at, len)?;
+                file.set_len(at)
+                    .map_err(|e| io_err(&path, "cutting off the torn tail", e))?;
+            }
             scan.index.end = at;
             scan.index.synced = at;
         }
-        // What was read may still be only in the page cache (its writer was killed before a
-        // flush), a header just written or a tail just cut: sync it, so the synced length
-        // the next frame records is true.
-        file.sync_data().map_err(|e| io_err(&path, "fsync", e))?;
-        if created {
-            sync_dir(dir).map_err(|e| io_err(dir, "fsync of the directory", e))?;
+        if read_only {
+            scan.index.broken = Some("the log was opened read-only".into());
+        } else {
+            // What was read may still be only in the page cache (its writer was killed before
+            // a flush), a header just written or a tail just cut: sync it, so the synced
+            // length the next frame records is true.
+            file.sync_data().map_err(|e| io_err(&path, "fsync", e))?;
+            if created {
+                sync_dir(dir).map_err(|e| io_err(dir, "fsync of the directory", e))?;
+            }
         }
         let index = scan.index;
         Ok(FileStore {
@@ -209,7 +231,8 @@ impl FileStore {
         })
     }
 
-    /// Bytes of a torn tail this open moved to [`TORN_FILE`] (0 when the log was whole).
+    /// Bytes of a torn tail this open moved to [`TORN_FILE`] (0 when the log was whole); for
+    /// a read-only open, the bytes it would have moved (and did not read).
     pub fn torn_tail(&self) -> u64 {
         self.torn
     }

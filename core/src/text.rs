@@ -6,21 +6,40 @@
 use crate::time::Duration;
 use crate::time::Timestamp;
 
-/// `s` with every control character escaped (`\u{1b}` for ESC): safe to print in a message,
+/// `s` with every control, separator, zero-width and bidi character escaped ([`hidden`];
+/// `\u{1b}` for ESC, `\u{202e}` for RIGHT-TO-LEFT OVERRIDE): safe to print in a message,
 /// a log line or a terminal whatever untrusted input it quotes.
 pub fn printable(s: &str) -> String {
-    if first_control(s).is_none() {
+    if s.is_ascii() && first_control(s).is_none() {
         return s.to_string();
     }
     s.chars()
         .map(|c| {
-            if c.is_control() {
+            if hidden(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// Characters that print as nothing or rearrange what follows: C0, DEL and C1 controls, the
+/// line and paragraph separators (U+2028, U+2029), zero-width and bidi formatting
+/// characters (U+200B–U+200F, U+202A–U+202E, U+2060–U+2069, U+061C, U+FEFF). Error text
+/// shows them escaped, so a hostile id cannot forge or hide part of a message.
+pub fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{061C}'
+                | '\u{FEFF}'
+        )
 }
 
 /// The first control character in `s` (C0, DEL or C1: [`char::is_control`]). ASCII text,
@@ -133,6 +152,22 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_what_would_hide_or_reorder_text() {
+        // N11 (issue 29): separators, zero-width and bidi characters, not only controls.
+        let hostile = "IMEI:1\u{202E}gnp.exe\u{2028}fake line\u{200B}\u{1b}[31m";
+        let shown = printable(hostile);
+        assert_eq!(
+            shown,
+            "IMEI:1\\u{202e}gnp.exe\\u{2028}fake line\\u{200b}\\u{1b}[31m"
+        );
+        assert!(!shown.chars().any(hidden));
+        // Ordinary text, accents and scripts included, is left alone.
+        for plain in ["./AP/Default/APN", "café", "Ünïcode", "דוגמה", "设备"] {
+            assert_eq!(printable(plain), plain);
+        }
+    }
 
     #[test]
     fn dates_convert_both_ways() {

@@ -241,8 +241,8 @@ pub enum Sender<'a> {
     /// its own reports.
     Device(&'a DeviceId),
     /// A trusted gateway relaying for many devices — an explicit opt-in of the host, which
-    /// names the devices it may speak for (sorted or not).
-    Gateway(&'a [DeviceId]),
+    /// names the devices it may speak for (a set: one lookup per report, not a scan).
+    Gateway(&'a std::collections::BTreeSet<DeviceId>),
 }
 
 impl Sender<'_> {

@@ -330,7 +330,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         let allowed = devices
             .iter()
             .map(|d| device_id(d))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
         self.ingest_from(xml, crate::alert::Sender::Gateway(&allowed), now)
     }
 

@@ -84,6 +84,9 @@ pub(super) unsafe fn write_due(
     attempt: *mut u32,
 ) -> devcare_result {
     if campaign_cap < due.campaign.as_str().len() + 1 {
+        // As for a short `buf`: `*len` says the report's size, so a caller that sizes its
+        // buffers from it never reads an unwritten length.
+        put!(len, due.bytes.len());
         return fail(
             DEVCARE_BUFFER_TOO_SMALL,
             "campaign buffer too small (65 bytes suffice)",

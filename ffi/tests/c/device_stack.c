@@ -45,6 +45,12 @@ static int drain_reports(devcare_device *dev, devcare_server *srv, uint64_t slot
     devcare_result r = devcare_device_next_report(dev, t, buf, sizeof buf, &len, campaign, sizeof campaign, &attempt);
     if (r == DEVCARE_NOTHING_DUE) continue;
     if (r != DEVCARE_OK) die("next_report", r);
+    /* A campaign buffer too short: BUFFER_TOO_SMALL, and *len still says the report's size. */
+    char short_id[2];
+    size_t told = 0;
+    EXPECT(devcare_device_next_report(dev, t, buf, sizeof buf, &told, short_id, sizeof short_id, &attempt),
+           DEVCARE_BUFFER_TOO_SMALL);
+    ASSERT(told == len);
     CHECK(devcare_device_report_sent(dev, campaign, attempt, t));
     devcare_ingest outcome;
     devcare_result reason;

@@ -142,13 +142,22 @@ impl<S: EventStore> DeviceHost<S> {
 
     /// Finishes every [`Self::pending`] piece of work at `at`: `apply` applies its settings
     /// again (the apply never recorded a result, so every setting is applied) and the
-    /// results are recorded. Returns how many were finished, and the first host error.
+    /// results are recorded, oldest campaign first (by `issued_at`, then id): where two
+    /// pending campaigns set one URI, the newer one's value is applied last and stays.
+    /// Returns how many were finished, and the first host error.
     pub(super) fn resume_pending<E>(
         &mut self,
         at: Timestamp,
         mut apply: impl FnMut(&Setting) -> Result<ApplyResult, E>,
     ) -> Result<(usize, Option<E>), RuntimeError<DeviceError>> {
-        let pending = self.pending();
+        let mut pending = self.pending();
+        pending.sort_by_key(|p| {
+            let issued = self
+                .state(&p.campaign)
+                .and_then(|s| s.campaign.as_ref())
+                .map(|c| c.issued_at);
+            (issued, p.campaign.clone())
+        });
         let mut first_error = None;
         for p in &pending {
             let e = self.apply_pending(&p.campaign, at, &mut apply)?;

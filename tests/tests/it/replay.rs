@@ -169,3 +169,34 @@ fn the_server_refuses_to_create_a_campaign_issued_in_the_future() {
         .create(c, 10, t.plus(Duration::from_hours(47)))
         .unwrap();
 }
+
+/// N8 (issue 29): a device that died before applying two campaigns that set one URI resumes
+/// them oldest first, so the newer campaign's value is the one that stays (campaign ids
+/// sort the other way round here).
+#[test]
+fn resume_applies_the_older_campaign_first_so_the_newer_value_stays() {
+    use std::collections::BTreeMap;
+    let t = devcare::spec::fixtures::T0;
+    let mut host = host();
+    let mut old = campaign("zz-older", t);
+    let mut new = campaign("aa-newer", t.plus(Duration::from_hours(1)));
+    old.settings.truncate(1);
+    new.settings.truncate(1);
+    old.settings[0].value = Value::Str("old".into());
+    new.settings[0].value = Value::Str("new".into());
+    assert_eq!(old.settings[0].uri, new.settings[0].uri);
+    for c in [old, new] {
+        host.receive_campaign(ValidCampaign::new(c, &Limits::DEFAULT).unwrap(), t)
+            .unwrap();
+    }
+    assert_eq!(host.pending().len(), 2, "both taken on, neither applied");
+    let mut tree: BTreeMap<String, Value> = BTreeMap::new();
+    let (done, err) = host
+        .resume(t.plus(Duration::from_hours(2)), |s: &Setting| {
+            tree.insert(s.uri.to_string(), s.value.clone());
+            Ok::<_, std::convert::Infallible>(ApplyResult::OK)
+        })
+        .unwrap();
+    assert_eq!((done, err.is_none()), (2, true));
+    assert_eq!(tree.values().next(), Some(&Value::Str("new".into())));
+}

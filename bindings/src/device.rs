@@ -284,4 +284,10 @@ impl DeviceHost {
     pub fn rejections(&self) -> Result<u64, DevcareError> {
         Ok(lock(&self.0)?.rejected())
     }
+
+    /// Bytes of a torn tail the open of the device's log set aside (the last appends a
+    /// power cut interrupted); 0 for a whole log. After a nonzero value, `recheck` the tree.
+    pub fn torn_tail(&self) -> Result<u64, DevcareError> {
+        Ok(lock(&self.0)?.torn_tail())
+    }
 }

@@ -752,6 +752,15 @@ devcare_result devcare_device_resume(struct devcare_device *device,
 // `out` valid for a write.
 devcare_result devcare_device_rejections(struct devcare_device *device, uint64_t *out);
 
+// Bytes of a torn tail the open of this device's log set aside (the last appends a power
+// cut interrupted, never acknowledged; kept in `devcare.log.torn`), into `*out`; 0 for a
+// whole log. A bit flipped in the last flushed write cannot be told from a tear: after a
+// nonzero value, re-read the DM tree (`devcare_device_recheck`) to be sure.
+//
+// # Safety
+// `out` valid for a write.
+devcare_result devcare_device_torn_tail(struct devcare_device *device, uint64_t *out);
+
 // The report due at `now_ms`, if any, as the Items of one Generic Alert (code 1226) with
 // their Data in `data_format` (`DEVCARE_DATA_CHR` or `_B64`), for a DM toolkit that builds
 // its own package: one Item per finding (or one summary or success Item), each with its

@@ -751,6 +751,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_tick(
     ): Int
+    external fun uniffi_devcare_uniffi_checksum_method_devicehost_torn_tail(
+    ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items(
     ): Int
     external fun uniffi_devcare_uniffi_checksum_method_devicehost_next_report_package(
@@ -882,6 +884,8 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_devcare_uniffi_fn_method_devicehost_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_devcare_uniffi_fn_method_devicehost_torn_tail(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_devcare_uniffi_fn_method_devicehost_next_report_items(`ptr`: Long,`nowMs`: Long,`format`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_devcare_uniffi_fn_method_devicehost_next_report_package(`ptr`: Long,`nowMs`: Long,`sessionId`: RustBuffer.ByValue,`msgId`: Int,`serverUri`: RustBuffer.ByValue,`format`: RustBuffer.ByValue,`encoding`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1178,6 +1182,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_tick() and 0xFFFF) != 50556) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_torn_tail() and 0xFFFF) != 34694) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items() and 0xFFFF) != 18793) {
@@ -1920,6 +1927,12 @@ public interface DeviceHostInterface {
     fun `tick`(`nowMs`: kotlin.ULong): kotlin.ULong?
     
     /**
+     * Bytes of a torn tail the open of the device's log set aside (the last appends a
+     * power cut interrupted); 0 for a whole log. After a nonzero value, `recheck` the tree.
+     */
+    fun `tornTail`(): kotlin.ULong
+    
+    /**
      * The report due at `now_ms` as the Items of one Generic Alert, Data in `format`, for
      * a DM toolkit that builds its own package; null when none is due. Mark it sent with
      * its attempt, then feed the Status its Alert got to `reportStatus`.
@@ -2367,6 +2380,24 @@ open class DeviceHost: Disposable, AutoCloseable, DeviceHostInterface
         it,
         
         FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Bytes of a torn tail the open of the device's log set aside (the last appends a
+     * power cut interrupted); 0 for a whole log. After a nonzero value, `recheck` the tree.
+     */
+    @Throws(DevcareException::class)override fun `tornTail`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(DevcareException) { _status ->
+    UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_torn_tail(
+        it,
+        _status)
 }
     }
     )

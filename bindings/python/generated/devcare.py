@@ -582,6 +582,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_devicehost_tick() != 50556:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_devcare_uniffi_checksum_method_devicehost_torn_tail() != 34694:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_constructor_devicehost_open() != 24138:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_dmtree_apply() != 30202:
@@ -764,6 +766,9 @@ _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_resume.restype = cty
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_tick.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_tick.restype = ctypes.c_uint16
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_torn_tail.argtypes = (
+)
+_UniffiLib.uniffi_devcare_uniffi_checksum_method_devicehost_torn_tail.restype = ctypes.c_uint16
 _UniffiLib.uniffi_devcare_uniffi_checksum_constructor_devicehost_open.argtypes = (
 )
 _UniffiLib.uniffi_devcare_uniffi_checksum_constructor_devicehost_open.restype = ctypes.c_uint16
@@ -1066,6 +1071,11 @@ _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_tick.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_tick.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_torn_tail.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_torn_tail.restype = ctypes.c_uint64
 _UniffiLib.uniffi_devcare_uniffi_fn_constructor_devicehost_open.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -4618,6 +4628,12 @@ class DeviceHostProtocol(typing.Protocol):
         Lets time pass; returns when the next tick is needed (null when nothing waits).
 """
         raise NotImplementedError
+    def torn_tail(self, ) -> int:
+        """
+        Bytes of a torn tail the open of the device's log set aside (the last appends a
+        power cut interrupted); 0 for a whole log. After a nonzero value, `recheck` the tree.
+"""
+        raise NotImplementedError
 
 class DeviceHost(DeviceHostProtocol):
     
@@ -5105,6 +5121,22 @@ class DeviceHost(DeviceHostProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_tick,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def torn_tail(self, ) -> int:
+        """
+        Bytes of a torn tail the open of the device's log set aside (the last appends a
+        power cut interrupted); 0 for a whole log. After a nonzero value, `recheck` the tree.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeDevcareError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_devcare_uniffi_fn_method_devicehost_torn_tail,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

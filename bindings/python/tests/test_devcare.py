@@ -721,7 +721,10 @@ def a_device_killed_mid_apply_resumes_after_reopen():
             f.write(CHILD % T0)
         out = subprocess.run(["python3", child, path, payload.hex(), pk.hex(), key.hex()], capture_output=True, text=True)
         assert out.returncode == 0 and "died after 1 setting" in out.stdout, (out.stdout, out.stderr)
+        with open(os.path.join(path, "devcare.log"), "ab") as log:
+            log.write(bytes(25))  # an append the cut tore
         agent = devcare.DeviceHost.open(path, "dev-0001", [], pk, key)
+        assert agent.torn_tail() == 25
         pending = agent.pending()
         assert pending == [devcare.PendingWork(campaign=cid, care_attempt=None, setting_uris=["./AP/Default/APN", "./Proxy/Port", "./Proxy/Enabled"])], pending
         tree = Tree()

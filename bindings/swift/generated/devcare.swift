@@ -761,6 +761,12 @@ public protocol DeviceHostProtocol: AnyObject, Sendable {
     func tick(nowMs: UInt64) throws  -> UInt64?
     
     /**
+     * Bytes of a torn tail the open of the device's log set aside (the last appends a
+     * power cut interrupted); 0 for a whole log. After a nonzero value, `recheck` the tree.
+     */
+    func tornTail() throws  -> UInt64
+    
+    /**
      * The report due at `now_ms` as the Items of one Generic Alert, Data in `format`, for
      * a DM toolkit that builds its own package; null when none is due. Mark it sent with
      * its attempt, then feed the Status its Alert got to `reportStatus`.
@@ -1096,6 +1102,19 @@ open func tick(nowMs: UInt64)throws  -> UInt64?  {
     uniffi_devcare_uniffi_fn_method_devicehost_tick(
             self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Bytes of a torn tail the open of the device's log set aside (the last appends a
+     * power cut interrupted); 0 for a whole log. After a nonzero value, `recheck` the tree.
+     */
+open func tornTail()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeDevcareError_lift) {
+        uniffiCallStatus in
+    uniffi_devcare_uniffi_fn_method_devicehost_torn_tail(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -5758,6 +5777,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_devicehost_tick() != 50556) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_devcare_uniffi_checksum_method_devicehost_torn_tail() != 34694) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_devicehost_next_report_items() != 18793) {

@@ -359,6 +359,11 @@ uint32_t uniffi_devcare_uniffi_fn_method_devicehost_resume(uint64_t ptr, uint64_
 RustBuffer uniffi_devcare_uniffi_fn_method_devicehost_tick(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_TORN_TAIL
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_TORN_TAIL
+uint64_t uniffi_devcare_uniffi_fn_method_devicehost_torn_tail(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_NEXT_REPORT_ITEMS
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_FN_METHOD_DEVICEHOST_NEXT_REPORT_ITEMS
 RustBuffer uniffi_devcare_uniffi_fn_method_devicehost_next_report_items(uint64_t ptr, uint64_t now_ms, RustBuffer format, RustCallStatus *_Nonnull out_status
@@ -1023,6 +1028,12 @@ uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_resume(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_TICK
 #define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_TICK
 uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_tick(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_TORN_TAIL
+#define UNIFFI_FFIDEF_UNIFFI_DEVCARE_UNIFFI_CHECKSUM_METHOD_DEVICEHOST_TORN_TAIL
+uint16_t uniffi_devcare_uniffi_checksum_method_devicehost_torn_tail(void
     
 );
 #endif

@@ -109,6 +109,15 @@ impl<S> std::fmt::Debug for DeviceHost<S> {
 }
 
 impl DeviceHost {
+    /// Bytes of a torn tail this open of the device's log set aside: the last appends a
+    /// power cut interrupted (kept in `devcare.log.torn`, never read). They were never
+    /// acknowledged by a flush — unless a bit flipped in the last flushed write, which a
+    /// log cannot tell from a tear (`docs/reliability.md`) — so a host that sees a nonzero
+    /// value can re-read its DM tree ([`Self::recheck`]) to be sure. 0 for a whole log.
+    pub fn torn_tail(&self) -> u64 {
+        self.store.torn_tail()
+    }
+
     /// Opens the host of `device` (text id), member of `groups` (for group campaigns; may
     /// be empty), trusting payloads signed by `server_public_key` (32 bytes) and
     /// authenticating reports with `device_key` (32 bytes). `path` `None` keeps the log in

@@ -128,6 +128,15 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
+    /// Bytes of a torn tail the open of a device's log set aside (an append a power cut
+    /// interrupted, never acknowledged; kept in `devcare.log.torn`); 0 for other stores.
+    pub fn torn_tail(&self) -> u64 {
+        match self {
+            AnyStore::File(f) => f.torn_tail(),
+            _ => 0,
+        }
+    }
+
     /// The server's store: a sled directory at `path`, or an in-memory store for `None`.
     #[cfg(feature = "sled")]
     pub fn open(path: Option<&std::path::Path>) -> Result<Self, StoreError> {

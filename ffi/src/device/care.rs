@@ -193,3 +193,23 @@ pub unsafe extern "C" fn devcare_device_rejections(
         DEVCARE_OK
     })
 }
+
+/// Bytes of a torn tail the open of this device's log set aside (the last appends a power
+/// cut interrupted, never acknowledged; kept in `devcare.log.torn`), into `*out`; 0 for a
+/// whole log. A bit flipped in the last flushed write cannot be told from a tear: after a
+/// nonzero value, re-read the DM tree (`devcare_device_recheck`) to be sure.
+///
+/// # Safety
+/// `out` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn devcare_device_torn_tail(
+    device: *mut devcare_device,
+    out: *mut u64,
+) -> devcare_result {
+    guard(|| {
+        try_handle!(h = device);
+        try_out!(out);
+        put!(out, h.host.torn_tail());
+        DEVCARE_OK
+    })
+}

@@ -1,4 +1,4 @@
-/* A device killed inside its apply callback, then reopened from its sled log.
+/* A device killed inside its apply callback, then reopened from its log (a torn last append set aside, its size told).
  *   reboot DIR die     takes the campaign on and exits the process mid-apply
  *   reboot DIR resume  reopens: the campaign is pending, resume applies it, it evaluates */
 #include <unistd.h>
@@ -49,6 +49,11 @@ int main(int argc, char **argv) {
   }
 
   ASSERT(pending == 1);
+  /* What the open set aside of a torn last append (the test appends one before this run). */
+  uint64_t torn = 99;
+  CHECK(devcare_device_torn_tail(dev, &torn));
+  printf("torn tail: %llu bytes\n", (unsigned long long)torn);
+  EXPECT(devcare_device_torn_tail(dev, NULL), DEVCARE_NULL_ARGUMENT);
   /* The payload again is a stale revision: the campaign was taken on before the cut. */
   struct dm_tree tree = {0};
   EXPECT(devcare_device_receive(dev, payload, len, T0 + MIN, tree_apply, &tree), DEVCARE_STALE_REVISION);

@@ -238,8 +238,16 @@ fn a_device_killed_mid_apply_resumes_after_reopen() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The cut also tore an append that had begun: 25 bytes of it reached the disk.
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("devcare.log"))
+        .and_then(|mut f| f.write_all(&[0u8; 25]))
+        .expect("the device's log");
     let out = run("reboot", &[d, "resume"]);
     assert!(out.contains("reboot: ok"), "{out}");
+    assert!(out.contains("torn tail: 25 bytes"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

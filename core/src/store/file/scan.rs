@@ -55,15 +55,30 @@ impl Head {
     }
 }
 
+/// The longest tail after a bad frame that is read to tell a torn append from damage: a
+/// torn append is what one flush batch wrote (KiB on a handset); anything longer is damage.
+pub(super) const MAX_TORN_TAIL: u64 = 8 * 1024 * 1024;
+
 /// The whole frames in `bytes` (found at any offset, by their head's CRC and then their
-/// body's), in order: their offsets and heads.
-pub(super) fn whole_frames(bytes: &[u8]) -> impl Iterator<Item = (usize, Head)> + '_ {
+/// body's) whose head passes `wanted` (checked before the body is hashed), in order: their
+/// offsets and heads. The bodies hashed add up to at most 4 × `bytes.len()` (a crafted tail
+/// of heads with long bad bodies cannot make the search quadratic); past that budget the
+/// search ends, which the caller reads as "no such frame found".
+pub(super) fn whole_frames<'a>(
+    bytes: &'a [u8],
+    wanted: impl Fn(&Head) -> bool + 'a,
+) -> impl Iterator<Item = (usize, Head)> + 'a {
     let n = FRAME_HEAD as usize;
     let mut p = 0;
+    let mut budget = bytes.len().saturating_mul(4);
     std::iter::from_fn(move || {
         while p + n <= bytes.len() {
             let at = p;
             let found = Head::parse(&bytes[at..at + n]).filter(|h| {
+                if !wanted(h) || h.body_len as usize > budget {
+                    return false;
+                }
+                budget -= h.body_len as usize;
                 bytes
                     .get(at + n..at + n + h.body_len as usize)
                     .is_some_and(|body| h.fits(body))
@@ -116,9 +131,20 @@ impl Scan<'_> {
     /// The frame at `at` is not whole: a torn tail unless a whole frame after it was written
     /// once the log had been synced past `at`.
     pub(super) fn bad_frame(&self, at: u64, len: u64) -> Result<Tail, StoreError> {
+        if len - at > MAX_TORN_TAIL {
+            return Err(damaged(
+                self.path,
+                at,
+                format!(
+                    "a frame fails its checks and {} bytes follow it: too long to be an append \
+                     a power cut tore (at most {MAX_TORN_TAIL})",
+                    len - at
+                ),
+            ));
+        }
         let mut rest = vec![0; (len - at) as usize];
         read_at(self.file, &mut rest, at).map_err(|e| io_err(self.path, "reading", e))?;
-        match whole_frames(&rest).find(|(_, h)| h.synced > at) {
+        match whole_frames(&rest, |h| h.synced > at).next() {
             None => Ok(Tail::TornAt(at)),
             Some((p, h)) => Err(damaged(
                 self.path,
@@ -143,6 +169,8 @@ impl Scan<'_> {
             Some(r)
         };
         let mut parsed: Vec<(StreamId, Vec<Span>)> = Vec::new();
+        // Records of each stream in this frame's earlier parts (one lookup, not a scan).
+        let mut earlier: BTreeMap<StreamId, u64> = BTreeMap::new();
         while pos < body.len() {
             let short = || bad("ends inside a part");
             let n = body[take(&mut pos, 1).ok_or_else(short)?.start] as usize;
@@ -162,11 +190,7 @@ impl Scan<'_> {
                     .try_into()
                     .expect("4 bytes"),
             );
-            let before: u64 = parsed
-                .iter()
-                .filter(|(s, _)| *s == stream)
-                .map(|(_, spans)| spans.len() as u64)
-                .sum();
+            let before = *earlier.get(&stream).unwrap_or(&0);
             let version = self.index.version(&stream) + before;
             if count == 0 || first != version + 1 {
                 return Err(bad(&format!(
@@ -187,6 +211,7 @@ impl Scan<'_> {
                     len,
                 });
             }
+            *earlier.entry(stream.clone()).or_default() += spans.len() as u64;
             parsed.push((stream, spans));
         }
         if parsed.is_empty() {
@@ -196,5 +221,78 @@ impl Scan<'_> {
             self.index.streams.entry(stream).or_default().extend(spans);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileStore;
+
+    /// A log of one whole append, then `tail`.
+    fn log_with_tail(dir: &Path, tail: &[u8]) -> u64 {
+        let s = StreamId::new("device/a").unwrap();
+        let whole = {
+            let store = FileStore::open(dir).unwrap();
+            store
+                .append_records(&[(&s, 0, vec![crate::store::Record::from(vec![7u8; 40])])])
+                .unwrap();
+            store.flush().unwrap();
+            store.size_on_disk()
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(LOG_FILE))
+            .unwrap();
+        std::io::Write::write_all(&mut f, tail).unwrap();
+        whole
+    }
+
+    /// A head that passes its CRC, claims the log was synced far past it and a long body,
+    /// whose body does not match.
+    fn lying_head(body_len: u32) -> [u8; FRAME_HEAD as usize] {
+        let mut h = [0u8; FRAME_HEAD as usize];
+        Head {
+            body_len,
+            body_crc: 1,
+            synced: u64::MAX / 2,
+        }
+        .write(&mut h);
+        h
+    }
+
+    /// N5 (issue 29): 2 MiB of crafted heads, each claiming a long body that fails its CRC,
+    /// used to cost a hash of the rest of the file per head (10.8 s at 2 MiB). The body
+    /// budget bounds the search: the tail is found to be torn, and the open succeeds.
+    #[test]
+    fn a_tail_of_lying_heads_is_searched_within_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tail = Vec::new();
+        while tail.len() < 2 * 1024 * 1024 {
+            tail.extend_from_slice(&lying_head(1024 * 1024));
+        }
+        let whole = log_with_tail(dir.path(), &tail);
+        let store = FileStore::open(dir.path()).unwrap();
+        assert_eq!(store.torn_tail(), tail.len() as u64);
+        assert_eq!(store.size_on_disk(), whole);
+    }
+
+    /// A tail longer than any append a power cut can tear is damage: refused, typed, and the
+    /// file is left as it is (nothing read into memory for it).
+    #[test]
+    fn a_tail_longer_than_an_append_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let tail = vec![0x5Au8; MAX_TORN_TAIL as usize + 1];
+        log_with_tail(dir.path(), &tail);
+        let before = std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len();
+        let err = FileStore::open(dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("too long to be an append"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len(),
+            before
+        );
     }
 }

@@ -39,6 +39,10 @@ fn injected(what: &str) -> StoreError {
 }
 
 impl<S: EventStore> EventStore for FaultyStore<S> {
+    fn holds_format_1(&self) -> bool {
+        self.inner.holds_format_1()
+    }
+
     fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
         if self.fail_appends.load(Ordering::SeqCst) {
             return Err(injected("append"));

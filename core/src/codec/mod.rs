@@ -55,6 +55,10 @@ pub enum CodecError {
     /// A format version this build does not know.
     #[error("unknown record format version {0}")]
     UnknownFormat(u8),
+    /// A record of a format this store never wrote at this place: format 1 (before 0.3)
+    /// outside a sled store, or after a format-2 record of its stream.
+    #[error("record format {0} cannot be here: this store was never written at that format here")]
+    FormatNotHere(u8),
 }
 
 /// Encodes `value` as a bincode body.

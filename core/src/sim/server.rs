@@ -93,6 +93,9 @@ impl<S: EventStore> EventStore for SimStore<S> {
     fn flush(&self) -> Result<(), StoreError> {
         self.inner.flush()
     }
+    fn holds_format_1(&self) -> bool {
+        self.inner.holds_format_1()
+    }
 }
 
 /// What the world asks of the server host it runs.

@@ -211,6 +211,9 @@ impl EventStore for AnyStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.inner().flush()
     }
+    fn holds_format_1(&self) -> bool {
+        self.inner().holds_format_1()
+    }
 }
 
 /// Whether directory `dir` holds a sled database (sled's `conf` file) and no
@@ -290,6 +293,16 @@ pub trait EventStore {
     /// Makes every append made so far durable (see the module docs).
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// Whether this store may hold records of format 1 (written before 0.3, their CRC not
+    /// bound to their stream and sequence number): only a sled store, the one backend that
+    /// existed then. Every other store refuses such a record as corrupt
+    /// ([`CodecError::FormatNotHere`]); in any store a format-1 record after a format-2 one
+    /// of its stream is corrupt too (a store was never written at format 1 again once 0.3
+    /// wrote to it), so records re-framed without their key cannot be swapped around.
+    fn holds_format_1(&self) -> bool {
+        false
+    }
+
     /// Appends `events` to `stream` if it is at version `expected`; returns the new version.
     fn append<E: Persist>(
         &self,
@@ -348,7 +361,20 @@ pub trait EventStore {
     {
         let mut last = from;
         let key = StreamCrc::new(stream.as_str());
+        let format_1 = self.holds_format_1();
+        let mut seen_format_2 = false;
         self.scan_records(stream, from, &mut |seq, rec| {
+            match rec.first() {
+                Some(1) if !format_1 || seen_format_2 => {
+                    return Err(StoreError::Corrupt {
+                        stream: stream.clone(),
+                        seq,
+                        reason: crate::codec::CodecError::FormatNotHere(1),
+                    });
+                }
+                Some(2) => seen_format_2 = true,
+                _ => {}
+            }
             let e = E::from_stream_record(stream, key, seq, rec)?;
             f(seq, e);
             last = seq;
@@ -393,6 +419,9 @@ impl<S: EventStore + ?Sized> EventStore for &S {
     fn flush(&self) -> Result<(), StoreError> {
         (**self).flush()
     }
+    fn holds_format_1(&self) -> bool {
+        (**self).holds_format_1()
+    }
 }
 
 /// A store shared by owners that come and go (a host reopened on the same store).
@@ -416,6 +445,9 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
     }
     fn flush(&self) -> Result<(), StoreError> {
         (**self).flush()
+    }
+    fn holds_format_1(&self) -> bool {
+        (**self).holds_format_1()
     }
 }
 

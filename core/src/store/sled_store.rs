@@ -223,6 +223,11 @@ impl SledStore {
 }
 
 impl EventStore for SledStore {
+    /// Stores written by devcare 0.2 (record format 1) were sled stores.
+    fn holds_format_1(&self) -> bool {
+        true
+    }
+
     fn append_records(&self, batch: &[StreamBatch<'_>]) -> Result<Vec<Version>, StoreError> {
         let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
         let out = check_batch(batch, |s| self.head(s))?;

@@ -242,3 +242,63 @@ fn a_logged_campaign_that_breaks_the_rules_is_refused_on_replay() {
     assert_eq!((s, *seq), (&stream, 1));
     assert!(reason.to_string().contains("revision"), "{reason}");
 }
+
+/// A record re-framed as format 1 (its CRC over its bytes only, not bound to its stream and
+/// sequence number).
+fn as_format_1(rec: &[u8]) -> Vec<u8> {
+    let mut framed = rec[..rec.len() - 4].to_vec();
+    framed[0] = 1;
+    let crc = crc32c::crc32c(&framed);
+    framed.extend_from_slice(&crc.to_be_bytes());
+    framed
+}
+
+/// N10/F9 (issue 29): records re-framed as format 1 and swapped were accepted at any key,
+/// so a stream replayed silently in the wrong order. A format-1 record after a format-2 one
+/// of its stream is corrupt; only a sled store (what devcare 0.2 wrote) holds format 1, and
+/// only before the stream's first format-2 record.
+#[test]
+fn records_reframed_as_format_1_and_swapped_are_caught() {
+    // Records 5 and 6 swapped and re-framed: their CRCs pass at the other's key.
+    let (dir, stream) = damaged(|tree, stream| {
+        let r5 = tree.get(event_key(stream, 5)).unwrap().unwrap().to_vec();
+        let r6 = tree.get(event_key(stream, 6)).unwrap().unwrap().to_vec();
+        tree.insert(event_key(stream, 5), as_format_1(&r6)).unwrap();
+        tree.insert(event_key(stream, 6), as_format_1(&r5)).unwrap();
+    });
+    let (seen, err) = read_until_error(&dir, &stream);
+    assert_eq!(seen, vec![1, 2, 3, 4]);
+    assert!(
+        matches!(&err, StoreError::Corrupt { seq: 5, .. }) && err.to_string().contains("format 1"),
+        "{err}"
+    );
+    // A stream written at format 1 from its start (devcare 0.2 on sled) still reads.
+    let (dir, stream) = damaged_n(3, |tree, stream| {
+        for seq in 1..=3 {
+            let r = tree.get(event_key(stream, seq)).unwrap().unwrap().to_vec();
+            tree.insert(event_key(stream, seq), as_format_1(&r))
+                .unwrap();
+        }
+    });
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.read::<ServerEvent>(&stream, 0).unwrap().len(), 3);
+    // The same records in any other store are refused.
+    let mem = devcare::store::MemoryStore::new();
+    let recs: Vec<Vec<u8>> = (1..=3)
+        .map(|seq| {
+            let mut out = Vec::new();
+            store
+                .scan_records(&stream, seq - 1, &mut |s, rec| {
+                    if s == seq {
+                        out = rec.to_vec();
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            out
+        })
+        .collect();
+    mem.append_records(&[(&stream, 0, recs)]).unwrap();
+    let err = mem.read::<ServerEvent>(&stream, 0).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { seq: 1, .. }), "{err}");
+}

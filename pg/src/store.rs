@@ -189,12 +189,23 @@ impl PgStore {
         tx: &mut postgres::Transaction<'_>,
         batch: &[StreamBatch<'_>],
     ) -> Result<Vec<Version>, Fail> {
+        // A stream the batch only fences (no records: the version the writer decided on) is
+        // locked shared, so fencing writers do not queue behind each other; one it appends
+        // to is locked for update.
+        let fence_only = |s: &StreamId| {
+            batch
+                .iter()
+                .filter(|(t, ..)| *t == s)
+                .all(|(_, _, recs)| recs.is_empty())
+        };
         let checked = check_batch(batch, |s| {
+            let sql = if fence_only(s) {
+                "SELECT version FROM devcare_heads WHERE stream = $1 FOR SHARE"
+            } else {
+                "SELECT version FROM devcare_heads WHERE stream = $1 FOR UPDATE"
+            };
             let row = tx
-                .query_opt(
-                    "SELECT version FROM devcare_heads WHERE stream = $1 FOR UPDATE",
-                    &[&s.as_str()],
-                )
+                .query_opt(sql, &[&s.as_str()])
                 .map_err(|e| backend("locking a head", e))?;
             match row {
                 None => Ok(0),
@@ -215,6 +226,9 @@ impl PgStore {
                     &[&stream.as_str(), &seqs, &bodies],
                 )
                 .map_err(|e| Fail::Db("inserting events", e))?;
+            }
+            if recs.is_empty() {
+                continue; // a fence: checked, nothing to move
             }
             let version = as_seq(*new).map_err(Fail::Store)?;
             tx.execute(

@@ -373,3 +373,102 @@ fn a_worker_refuses_devices_of_shards_it_does_not_own_and_appends_nothing() {
     assert_eq!(stores[0].version(&mine).unwrap(), v);
     assert_eq!(w.state().control().stats().failure_reports, 1);
 }
+
+/// N3 (issue 29): a shard append is fenced on the campaign-level version it decided on. A
+/// worker that has not reread the campaign since another worker paused it, or revised it,
+/// gets a conflict from the store, rereads, and decides again: it sends no care under the
+/// pause and takes no report of the replaced revision.
+#[test]
+fn a_worker_behind_the_campaign_cannot_act_on_stale_state() {
+    use devcare::host::{ShardMap, ShardWorker, WorkerError};
+    use devcare::server::{ServerCommand, ServerError};
+    use devcare::store::{EventStore, MemoryStore};
+    let c = Campaign::from_toml("apn-full.toml", BUILT_IN).unwrap();
+    let router = ShardRouter::new(FLEET_KEY, 2).unwrap();
+    let stores = [MemoryStore::new()];
+    let map = ShardMap::round_robin(2, 1);
+    let mut a = ShardWorker::open(&stores, map.clone(), router, &c.id).unwrap();
+    a.handle(&ServerCommand::Create {
+        campaign: Box::new(c.clone()),
+        targeted: Some(1000),
+        at: c.issued_at,
+    })
+    .unwrap();
+    a.handle(&ServerCommand::MarkBroadcast { at: c.issued_at })
+        .unwrap();
+    a.set_owned(&[0]).unwrap();
+    let mut b = ShardWorker::open(&stores, map, router, &c.id).unwrap();
+    b.set_owned(&[1]).unwrap();
+    let in_shard_1 = |n: usize| {
+        (0..)
+            .map(devcare::sim::device_id)
+            .filter(|d| router.shard_of(d) == 1)
+            .nth(n)
+            .unwrap()
+    };
+    let report = |device: DeviceId, revision: u32| ServerCommand::AcceptReport {
+        report: Report {
+            campaign: c.id.clone(),
+            revision,
+            device,
+            attempt: 1,
+            evaluated_at: c.issued_at.plus(Duration::from_mins(5)),
+            kind: ReportKind::Failure {
+                findings: vec![Finding::Status {
+                    index: 0,
+                    status: 500,
+                }],
+            },
+        },
+        groups: vec![],
+        at: c.issued_at.plus(Duration::from_mins(10)),
+    };
+    b.handle(&report(in_shard_1(0), c.revision)).unwrap();
+    let order = b
+        .state()
+        .due_care(c.issued_at.plus(Duration::from_hours(2)), 1)
+        .pop()
+        .expect("care due");
+    // Worker A pauses the campaign; B has not reread it.
+    a.handle(&ServerCommand::Pause {
+        at: c.issued_at.plus(Duration::from_mins(30)),
+    })
+    .unwrap();
+    let shard_1 = devcare::host::shard_stream(&c.id, 1);
+    let before = stores[0].version(&shard_1).unwrap();
+    let sent = b.handle(&ServerCommand::DispatchCare {
+        device: order.device.clone(),
+        attempt: order.attempt,
+        at: c.issued_at.plus(Duration::from_hours(2)),
+    });
+    assert!(
+        matches!(sent, Err(WorkerError::Refused(ServerError::Paused))),
+        "{sent:?}"
+    );
+    assert_eq!(
+        stores[0].version(&shard_1).unwrap(),
+        before,
+        "no care logged"
+    );
+    // Worker A revises; B's next report of the old revision is refused, not taken.
+    a.handle(&ServerCommand::Resume {
+        at: c.issued_at.plus(Duration::from_mins(40)),
+    })
+    .unwrap();
+    let mut next = c.clone();
+    next.revision += 1;
+    a.handle(&ServerCommand::Revise {
+        campaign: Box::new(next),
+        targeted: Some(1000),
+        at: c.issued_at.plus(Duration::from_mins(50)),
+    })
+    .unwrap();
+    let old = b.handle(&report(in_shard_1(1), c.revision));
+    assert!(
+        matches!(
+            old,
+            Err(WorkerError::Refused(ServerError::WrongRevision { .. }))
+        ),
+        "{old:?}"
+    );
+}

@@ -237,15 +237,24 @@ impl<'a, S: EventStore + Sync> ShardedLog<'a, S> {
                 let mut batch = Vec::with_capacity(parts.len() + 1);
                 if with_control && let Some(recs) = control.take() {
                     batch.push((control_stream, control_version, recs));
+                } else if store == 0 {
+                    // The fence: no records, the control version this decision read. The
+                    // home store refuses the whole batch (a conflict: reread, decide again)
+                    // if another writer moved the campaign since — a pause, a revision.
+                    batch.push((control_stream, control_version, Vec::new()));
                 }
+                let led = store == 0;
                 for (k, recs) in parts {
                     batch.push((&shards[k].stream, shards[k].version, recs));
                 }
                 let got = stores[store].append_records(&batch)?;
                 stores[store].flush()?;
                 let mut v = got.into_iter();
-                if with_control {
-                    new_control = v.next();
+                if led {
+                    let c = v.next();
+                    if with_control {
+                        new_control = c;
+                    }
                 }
                 versions.extend(ks.into_iter().zip(v));
             }

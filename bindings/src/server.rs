@@ -186,8 +186,8 @@ impl ServerHost {
     }
 
     /// Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-    /// it). Group campaigns accept reports only from members. Kept in memory: set it after
-    /// every open.
+    /// it). Group campaigns accept reports only from members. Kept in the store and read
+    /// back on open; setting what is recorded appends nothing.
     pub fn set_device_groups(
         &self,
         device: String,

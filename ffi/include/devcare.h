@@ -1040,7 +1040,8 @@ devcare_result devcare_server_remove_master_key(struct devcare_server *server,
 #if defined(DEVCARE_SERVER)
 // Records that `device_id` belongs to the `n_groups` groups at `groups` (replacing what was
 // recorded; 0 groups clears it). Group campaigns accept reports only from members. The
-// table is kept in memory: set it after every `devcare_server_open`.
+// table is kept in the server's store and read back by `devcare_server_open`; setting what
+// is recorded appends nothing (a host may refill it after every open).
 //
 // # Safety
 // `device_id` NUL-terminated; `groups` valid for `n_groups` string pointers.

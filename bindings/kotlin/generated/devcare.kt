@@ -1268,7 +1268,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor() and 0xFFFF) != 16872) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() and 0xFFFF) != 17050) {
+    if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() and 0xFFFF) != 31017) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() and 0xFFFF) != 2543) {
@@ -3106,8 +3106,8 @@ public interface ServerHostInterface {
     
     /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-     * it). Group campaigns accept reports only from members. Kept in memory: set it after
-     * every open.
+     * it). Group campaigns accept reports only from members. Kept in the store and read
+     * back on open; setting what is recorded appends nothing.
      */
     fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
     
@@ -3766,8 +3766,8 @@ open class ServerHost: Disposable, AutoCloseable, ServerHostInterface
     
     /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-     * it). Group campaigns accept reports only from members. Kept in memory: set it after
-     * every open.
+     * it). Group campaigns accept reports only from members. Kept in the store and read
+     * back on open; setting what is recorded appends nothing.
      */
     @Throws(DevcareException::class)override fun `setDeviceGroups`(`device`: kotlin.String, `groups`: List<kotlin.String>)
         = 

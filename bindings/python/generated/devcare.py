@@ -636,7 +636,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor() != 16872:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() != 17050:
+    if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() != 31017:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_devcare_uniffi_checksum_method_serverhost_set_group_breaker() != 57862:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -5424,8 +5424,8 @@ class ServerHostProtocol(typing.Protocol):
     def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
         """
         Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-        it). Group campaigns accept reports only from members. Kept in memory: set it after
-        every open.
+        it). Group campaigns accept reports only from members. Kept in the store and read
+        back on open; setting what is recorded appends nothing.
 """
         raise NotImplementedError
     def set_group_breaker(self, campaign: str,group: str,failure_ratio: float,min_reports: int,targeted: int,now_ms: int) -> None:
@@ -6099,8 +6099,8 @@ class ServerHost(ServerHostProtocol):
     def set_device_groups(self, device: str,groups: typing.List[str]) -> None:
         """
         Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-        it). Group campaigns accept reports only from members. Kept in memory: set it after
-        every open.
+        it). Group campaigns accept reports only from members. Kept in the store and read
+        back on open; setting what is recorded appends nothing.
 """
         
         _UniffiFfiConverterString.check_lower(device)

@@ -1586,8 +1586,8 @@ public protocol ServerHostProtocol: AnyObject, Sendable {
     
     /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-     * it). Group campaigns accept reports only from members. Kept in memory: set it after
-     * every open.
+     * it). Group campaigns accept reports only from members. Kept in the store and read
+     * back on open; setting what is recorded appends nothing.
      */
     func setDeviceGroups(device: String, groups: [String]) throws 
     
@@ -2084,8 +2084,8 @@ open func setCoverageFloor(campaign: String, floor: Double, fallback: FallbackPo
     
     /**
      * Records that `device` belongs to `groups` (replacing what was recorded; empty clears
-     * it). Group campaigns accept reports only from members. Kept in memory: set it after
-     * every open.
+     * it). Group campaigns accept reports only from members. Kept in the store and read
+     * back on open; setting what is recorded appends nothing.
      */
 open func setDeviceGroups(device: String, groups: [String])throws   {try rustCallWithError(FfiConverterTypeDevcareError_lift) {
         uniffiCallStatus in
@@ -5863,7 +5863,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_devcare_uniffi_checksum_method_serverhost_set_coverage_floor() != 16872) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() != 17050) {
+    if (uniffi_devcare_uniffi_checksum_method_serverhost_set_device_groups() != 31017) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_devcare_uniffi_checksum_method_serverhost_set_sampled_targets() != 2543) {

@@ -79,6 +79,9 @@ fn inspect(dir: &Path, stream: Option<&str>, printer: Printer) -> Result<()> {
     for s in &streams {
         let written = match Side::of(s).map(|(side, _)| side) {
             Some(Side::Device) => print_stream::<DeviceEvent>(store, s, printer, &mut out),
+            None if s.as_str() == devcare::host::GROUPS_STREAM => {
+                print_stream::<devcare::host::DirectoryEvent>(store, s, printer, &mut out)
+            }
             _ => print_stream::<ServerEvent>(store, s, printer, &mut out),
         }
         .map_err(|e| match e {

@@ -26,6 +26,8 @@ mod server_core;
 #[cfg(feature = "server")]
 mod server_coverage;
 #[cfg(feature = "server")]
+mod server_directory;
+#[cfg(feature = "server")]
 mod server_groups;
 #[cfg(feature = "server")]
 mod server_package;
@@ -43,6 +45,8 @@ pub use server_core::{
     AlertIngest, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys, alert_reports,
     report_from_bytes,
 };
+#[cfg(feature = "server")]
+pub use server_directory::{DirectoryEvent, GROUPS_STREAM};
 #[cfg(feature = "server")]
 pub use server_package::{AlertOutcome, PackageOutcome, PackagePlan, package_text};
 #[cfg(feature = "server")]

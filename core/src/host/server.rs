@@ -45,7 +45,9 @@ impl ServerHost {
     pub fn open(path: Option<&Path>, master_key: &[u8]) -> Result<Self, HostError> {
         let keys = GroupDirectory::new(key32(master_key, "master_key")?);
         let store = AnyStore::open(path)?;
-        Ok(ServerHost::on_store(store, keys)?)
+        let mut host = ServerHost::on_store(store, keys)?;
+        host.load_groups()?;
+        Ok(host)
     }
 
     /// Parses and validates campaign-file text (errors located at `campaign.toml:line:col`).
@@ -77,8 +79,11 @@ impl ServerHost {
 
 impl<S: EventStore> ServerHost<S, GroupDirectory> {
     /// Records that `device` belongs to `groups` (replacing what was recorded; an empty list
-    /// clears it). Group campaigns accept reports only from members. The table lives in
-    /// memory: the host sets it after every open, from its own device directory.
+    /// clears it). Group campaigns accept reports only from members. The table is kept in
+    /// the store (`directory/groups`) and read back on open, so a member's report that
+    /// arrives after a restart, before the host refills the table, is still a member's;
+    /// setting what is already recorded appends nothing. The change is made durable by the
+    /// next decision's flush ([`Self::flush`] to force it).
     pub fn set_device_groups(
         &mut self,
         device: &str,
@@ -86,7 +91,28 @@ impl<S: EventStore> ServerHost<S, GroupDirectory> {
     ) -> Result<(), HostError> {
         let device = device_id(device)?;
         let groups = group_names(groups)?;
+        if self.keys.groups(&device) == groups {
+            return Ok(());
+        }
+        let stream = crate::host::server_directory::groups_stream();
+        let version = self.store().version(&stream)?;
+        let event = crate::host::DirectoryEvent::GroupsSet {
+            device: device.clone(),
+            groups: groups.clone(),
+        };
+        self.store()
+            .append(&stream, version, std::slice::from_ref(&event))?;
         self.keys.set_groups(device, groups);
+        Ok(())
+    }
+
+    /// Reads the group table the store holds into the directory (done by [`Self::open`]; a
+    /// host opened with [`ServerHost::on_store`] calls it itself).
+    pub fn load_groups(&mut self) -> Result<(), HostError> {
+        let (table, _) = crate::host::server_directory::load_groups(self.store())?;
+        for (device, groups) in table {
+            self.keys.set_groups(device, groups);
+        }
         Ok(())
     }
 

@@ -61,6 +61,9 @@ pub enum StoredEvent {
     DeviceV2(DeviceEvent),
     /// Server event, schema 2.
     ServerV2(ServerEvent),
+    /// A change to the server's device directory (its group table, issue 29).
+    #[cfg(feature = "server")]
+    DirectoryV1(crate::host::DirectoryEvent),
 }
 
 impl StoredEvent {
@@ -69,6 +72,8 @@ impl StoredEvent {
         match self {
             StoredEvent::DeviceV1(_) | StoredEvent::DeviceV2(_) => "device",
             StoredEvent::ServerV1(_) | StoredEvent::ServerV2(_) => "server",
+            #[cfg(feature = "server")]
+            StoredEvent::DirectoryV1(_) => "directory",
         }
     }
 
@@ -92,7 +97,7 @@ impl StoredEvent {
 /// never clones. Only the newest schema is written; the older variants are placeholders
 /// that keep the indices.
 #[derive(Serialize)]
-enum StoredEventRef<'a> {
+pub(crate) enum StoredEventRef<'a> {
     #[allow(dead_code)]
     DeviceV1(()),
     #[allow(dead_code)]
@@ -100,9 +105,11 @@ enum StoredEventRef<'a> {
     DeviceV2(&'a DeviceEvent),
     #[cfg(feature = "server")]
     ServerV2(&'a ServerEvent),
+    #[cfg(feature = "server")]
+    DirectoryV1(&'a crate::host::DirectoryEvent),
 }
 
-fn decode_at(
+pub(crate) fn decode_at(
     stream: &StreamId,
     key: StreamCrc,
     seq: u64,

@@ -485,3 +485,62 @@ fn a_store_outage_during_a_commit_never_answers_404_and_loses_no_report() {
     let st = server.stats(c.id.as_str()).unwrap();
     assert!(st.settled && st.presumed_ok == 0, "{st:?}");
 }
+
+/// N7 (issue 29): the server's group table is kept in its store. After a restart, a
+/// member's report that arrives before the host refills the table is still a member's (it
+/// used to be refused 403, after which the device stops and is presumed OK). Refilling the
+/// same table appends nothing; a device taken out of a group stays out.
+#[test]
+fn the_group_table_survives_a_restart() {
+    use devcare::host::{GROUPS_STREAM, Ingest};
+    use devcare::store::StreamId;
+    use devcare::wire::{derive_device_key, encode_report};
+    let dir = tempfile::tempdir().unwrap();
+    let master = [3u8; 32];
+    let mut c = devcare::spec::fixtures::campaign();
+    c.targets = TargetSet::groups(vec!["beta".into()]);
+    let report = |device: &str| {
+        let r = Report {
+            campaign: c.id.clone(),
+            revision: c.revision,
+            device: dev(device),
+            attempt: 1,
+            evaluated_at: c.issued_at.plus(Duration::from_mins(5)),
+            kind: ReportKind::Failure {
+                findings: vec![Finding::Status {
+                    index: 0,
+                    status: 500,
+                }],
+            },
+        };
+        encode_report(&r, &derive_device_key(&master, &dev(device))).unwrap()
+    };
+    let at = c.issued_at.plus(Duration::from_mins(10));
+    let groups_version = |s: &ServerHost| {
+        s.store()
+            .version(&StreamId::new(GROUPS_STREAM).unwrap())
+            .unwrap()
+    };
+    {
+        let mut s = ServerHost::open(Some(dir.path()), &master).unwrap();
+        s.create(c.clone(), 100, c.issued_at).unwrap();
+        s.set_device_groups("IMEI:1", vec!["beta".into()]).unwrap();
+        s.set_device_groups("IMEI:2", vec!["beta".into()]).unwrap();
+        s.set_device_groups("IMEI:2", vec![]).unwrap(); // taken out again
+        s.flush().unwrap();
+    }
+    let mut s = ServerHost::open(Some(dir.path()), &master).unwrap();
+    let v = groups_version(&s);
+    assert_eq!(v, 3);
+    // No refill yet: the member's report is a member's, the ex-member's is refused.
+    assert!(matches!(
+        s.ingest_report(&report("IMEI:1"), at).unwrap(),
+        Ingest::Accepted(_)
+    ));
+    let refused = s.ingest_report(&report("IMEI:2"), at).unwrap();
+    assert_eq!(refused.dm_status(), 403, "{refused:?}");
+    // The host refills the same table after the open: nothing is appended.
+    s.set_device_groups("IMEI:1", vec!["beta".into()]).unwrap();
+    s.set_device_groups("IMEI:2", vec![]).unwrap();
+    assert_eq!(groups_version(&s), v);
+}

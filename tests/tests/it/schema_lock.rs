@@ -651,6 +651,9 @@ fn stored_records_match_the_golden_file() {
     for (name, e) in server_events() {
         lines.push((name, hex(&e.to_record(&stream, 1).unwrap())));
     }
+    for (name, e) in directory_events() {
+        lines.push((name, hex(&e.to_record(&stream, 1).unwrap())));
+    }
     let text: String = lines.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
     if std::env::var_os("DEVCARE_BLESS").is_some() {
         std::fs::write(PATH, &text).unwrap();
@@ -683,4 +686,25 @@ fn stored_records_match_the_golden_file() {
             "{name}"
         );
     }
+    for ((name, e), (_, want)) in directory_events()
+        .into_iter()
+        .zip(&golden[device_events().len() + server_events().len()..])
+    {
+        assert_eq!(
+            devcare::host::DirectoryEvent::from_record(&stream, 1, &unhex(want)).unwrap(),
+            e,
+            "{name}"
+        );
+    }
+}
+
+/// The server's directory events (its group table, issue 29).
+fn directory_events() -> Vec<(&'static str, devcare::host::DirectoryEvent)> {
+    vec![(
+        "directory.GroupsSet",
+        devcare::host::DirectoryEvent::GroupsSet {
+            device: devcare::spec::fixtures::dev("IMEI:1"),
+            groups: vec!["beta".into(), "model-x".into()],
+        },
+    )]
 }

@@ -35,6 +35,8 @@ mod server_package;
 mod sharded;
 mod streams;
 
+#[cfg(feature = "server")]
+pub use crate::server::{DirectoryEvent, GROUPS_STREAM};
 pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueItems, DuePackage, DueReport};
 pub use device_core::Pending;
 pub use error::{HostError, Layer};
@@ -45,8 +47,6 @@ pub use server_core::{
     AlertIngest, Directory, GroupDirectory, Ingest, IngestRejection, MasterKeys, alert_reports,
     report_from_bytes,
 };
-#[cfg(feature = "server")]
-pub use server_directory::{DirectoryEvent, GROUPS_STREAM};
 #[cfg(feature = "server")]
 pub use server_package::{AlertOutcome, PackageOutcome, PackagePlan, package_text};
 #[cfg(feature = "server")]

@@ -63,7 +63,7 @@ pub enum StoredEvent {
     ServerV2(ServerEvent),
     /// A change to the server's device directory (its group table, issue 29).
     #[cfg(feature = "server")]
-    DirectoryV1(crate::host::DirectoryEvent),
+    DirectoryV1(crate::server::DirectoryEvent),
 }
 
 impl StoredEvent {
@@ -106,7 +106,7 @@ pub(crate) enum StoredEventRef<'a> {
     #[cfg(feature = "server")]
     ServerV2(&'a ServerEvent),
     #[cfg(feature = "server")]
-    DirectoryV1(&'a crate::host::DirectoryEvent),
+    DirectoryV1(&'a crate::server::DirectoryEvent),
 }
 
 pub(crate) fn decode_at(
@@ -200,6 +200,32 @@ mod device_only {
             };
             assert_eq!(*seq, 1);
             assert!(reason.to_string().contains("no server side"), "{reason}");
+        }
+    }
+}
+
+#[cfg(feature = "server")]
+impl Persist for crate::server::DirectoryEvent {
+    const KIND: &'static str = "directory";
+
+    fn to_record(&self, stream: &StreamId, seq: u64) -> Result<Vec<u8>, CodecError> {
+        codec::encode_record(stream.as_str(), seq, &StoredEventRef::DirectoryV1(self))
+    }
+
+    fn from_stream_record(
+        stream: &StreamId,
+        key: StreamCrc,
+        seq: u64,
+        rec: &[u8],
+    ) -> Result<Self, StoreError> {
+        match decode_at(stream, key, seq, rec)? {
+            StoredEvent::DirectoryV1(e) => Ok(e),
+            other => Err(StoreError::WrongKind {
+                stream: stream.clone(),
+                seq,
+                expected: Self::KIND,
+                found: other.kind(),
+            }),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod command;
 mod decide;
+mod directory;
 mod error;
 mod estimate;
 mod events;
@@ -23,6 +24,7 @@ mod sharded;
 mod state;
 
 pub use command::ServerCommand;
+pub use directory::{DirectoryEvent, GROUPS_STREAM};
 pub use error::ServerError;
 pub use estimate::{MAX_SETTLEMENT_HOLD, PresumedBound, SETTLEMENT_RECHECK};
 pub use events::{EscalationReason, PauseReason, ServerEvent};

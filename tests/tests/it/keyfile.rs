@@ -1,6 +1,7 @@
 //! Key files that say what they hold (issue 29): every kind round-trips through its PEM; a
 //! file of another kind is refused naming both; OpenSSL's own Ed25519 keys read (when
-//! `openssl` is installed); bare hex still reads, flagged as legacy; nothing else does.
+//! `openssl` is installed; `DEVCARE_REQUIRE_OPENSSL=1`, set by `.ci/run`, makes it required);
+//! bare hex still reads, flagged as legacy; nothing else does.
 
 use devcare::keyfile::{KeyFileError, KeyKind, parse_key_file, render_key_file};
 use devcare::payload::ServerKey;
@@ -97,6 +98,10 @@ fn bare_hex_reads_as_legacy_and_anything_else_is_refused_typed() {
 fn openssl_reads_devcare_keys_and_devcare_reads_openssl_keys() {
     use std::process::Command;
     if Command::new("openssl").arg("version").output().is_err() {
+        assert!(
+            std::env::var("DEVCARE_REQUIRE_OPENSSL").is_err(),
+            "DEVCARE_REQUIRE_OPENSSL=1 but openssl is not installed (apt-get install openssl)"
+        );
         println!("skipped: openssl is not installed");
         return;
     }

@@ -192,3 +192,23 @@ pub fn device_host(
     )
     .expect("the device host opens")
 }
+
+/// A failure report of `device` for `campaign` at `revision` (attempt 1, evaluated 5 minutes
+/// after issue): setting `index` answered 500.
+pub fn failure_report(
+    campaign: &devcare::Campaign,
+    revision: u32,
+    device: devcare::DeviceId,
+    index: u32,
+) -> devcare::Report {
+    devcare::Report {
+        campaign: campaign.id.clone(),
+        revision,
+        device,
+        attempt: 1,
+        evaluated_at: campaign.issued_at.plus(devcare::Duration::from_mins(5)),
+        kind: devcare::ReportKind::Failure {
+            findings: vec![devcare::Finding::Status { index, status: 500 }],
+        },
+    }
+}

@@ -438,19 +438,7 @@ fn a_store_outage_during_a_commit_never_answers_404_and_loses_no_report() {
         )
         .unwrap();
     let report = |device: &str| {
-        let r = Report {
-            campaign: c.id.clone(),
-            revision: c.revision,
-            device: dev(device),
-            attempt: 1,
-            evaluated_at: c.issued_at.plus(Duration::from_mins(5)),
-            kind: ReportKind::Failure {
-                findings: vec![Finding::Status {
-                    index: 1,
-                    status: 500,
-                }],
-            },
-        };
+        let r = devcare_integration::failure_report(&c, c.revision, dev(device), 1);
         encode_report(&r, &derive_device_key(&[0; 32], &dev(device))).unwrap()
     };
     let at = c.issued_at.plus(Duration::from_mins(10));
@@ -500,19 +488,7 @@ fn the_group_table_survives_a_restart() {
     let mut c = devcare::spec::fixtures::campaign();
     c.targets = TargetSet::groups(vec!["beta".into()]);
     let report = |device: &str| {
-        let r = Report {
-            campaign: c.id.clone(),
-            revision: c.revision,
-            device: dev(device),
-            attempt: 1,
-            evaluated_at: c.issued_at.plus(Duration::from_mins(5)),
-            kind: ReportKind::Failure {
-                findings: vec![Finding::Status {
-                    index: 0,
-                    status: 500,
-                }],
-            },
-        };
+        let r = devcare_integration::failure_report(&c, c.revision, dev(device), 0);
         encode_report(&r, &derive_device_key(&master, &dev(device))).unwrap()
     };
     let at = c.issued_at.plus(Duration::from_mins(10));

@@ -338,19 +338,7 @@ fn a_worker_refuses_devices_of_shards_it_does_not_own_and_appends_nothing() {
             .find(|d| router.shard_of(d) == shard)
             .unwrap();
         ServerCommand::AcceptReport {
-            report: Report {
-                campaign: c.id.clone(),
-                revision: c.revision,
-                device,
-                attempt: 1,
-                evaluated_at: c.issued_at.plus(Duration::from_mins(5)),
-                kind: ReportKind::Failure {
-                    findings: vec![Finding::Status {
-                        index: 0,
-                        status: 500,
-                    }],
-                },
-            },
+            report: devcare_integration::failure_report(&c, c.revision, device, 0),
             groups: vec![],
             at: c.issued_at.plus(Duration::from_mins(10)),
         }
@@ -407,19 +395,7 @@ fn a_worker_behind_the_campaign_cannot_act_on_stale_state() {
             .unwrap()
     };
     let report = |device: DeviceId, revision: u32| ServerCommand::AcceptReport {
-        report: Report {
-            campaign: c.id.clone(),
-            revision,
-            device,
-            attempt: 1,
-            evaluated_at: c.issued_at.plus(Duration::from_mins(5)),
-            kind: ReportKind::Failure {
-                findings: vec![Finding::Status {
-                    index: 0,
-                    status: 500,
-                }],
-            },
-        },
+        report: devcare_integration::failure_report(&c, revision, device, 0),
         groups: vec![],
         at: c.issued_at.plus(Duration::from_mins(10)),
     };

@@ -95,6 +95,36 @@ pub(super) fn whole_frames<'a>(
     })
 }
 
+/// The first whole frame in `rest` (the log from the bad frame at `at` on) that was written
+/// after the log had been synced past `at`. When the bad frame's head is whole, it says where
+/// the next frame starts: only the frames chained from there are looked at, so bytes inside
+/// its body (a record's own bytes) are never taken for a frame (issue 29, N6); a head whose
+/// body runs past the end is the last append, torn. Where that chain breaks, or when the
+/// bad frame's head is itself damaged, the bytes are searched at every offset.
+fn synced_after(rest: &[u8], at: u64) -> Option<(usize, Head)> {
+    let n = FRAME_HEAD as usize;
+    let mut from = 0;
+    if let Some(h) = rest.get(..n).and_then(Head::parse) {
+        let mut p = n + h.body_len as usize;
+        if p > rest.len() {
+            return None; // the last append, cut short
+        }
+        while let Some(h) = rest.get(p..p + n).and_then(Head::parse).filter(|h| {
+            rest.get(p + n..p + n + h.body_len as usize)
+                .is_some_and(|body| h.fits(body))
+        }) {
+            if h.synced > at {
+                return Some((p, h));
+            }
+            p += n + h.body_len as usize;
+        }
+        from = p;
+    }
+    whole_frames(rest.get(from..).unwrap_or_default(), |h| h.synced > at)
+        .next()
+        .map(|(p, h)| (from + p, h))
+}
+
 impl Scan<'_> {
     /// Reads the frames after the header from `r` (positioned there) in a file of `len`
     /// bytes.
@@ -144,7 +174,7 @@ impl Scan<'_> {
         }
         let mut rest = vec![0; (len - at) as usize];
         read_at(self.file, &mut rest, at).map_err(|e| io_err(self.path, "reading", e))?;
-        match whole_frames(&rest, |h| h.synced > at).next() {
+        match synced_after(&rest, at) {
             None => Ok(Tail::TornAt(at)),
             Some((p, h)) => Err(damaged(
                 self.path,
@@ -275,6 +305,55 @@ mod tests {
         let store = FileStore::open(dir.path()).unwrap();
         assert_eq!(store.torn_tail(), tail.len() as u64);
         assert_eq!(store.size_on_disk(), whole);
+    }
+
+    /// N6 (issue 29): a torn last append whose records hold bytes that read as a whole
+    /// frame claiming the log was synced past it (a campaign value can be any bytes) is
+    /// still a torn append: the frame's own head says where the next frame would start, and
+    /// nothing inside its body is looked at.
+    #[test]
+    fn a_frame_inside_a_torn_appends_records_is_not_taken_for_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StreamId::new("device/a").unwrap();
+        let whole = {
+            let store = FileStore::open(dir.path()).unwrap();
+            store
+                .append_records(&[(&s, 0, vec![crate::store::Record::from(vec![7u8; 40])])])
+                .unwrap();
+            store.flush().unwrap();
+            store.size_on_disk()
+        };
+        // A record holding a fake frame: a head (synced far ahead) and a body that fits it.
+        let body = b"fake body!".to_vec();
+        let mut fake = [0u8; FRAME_HEAD as usize];
+        Head {
+            body_len: body.len() as u32,
+            body_crc: crc32c::crc32c(&body),
+            synced: u64::MAX / 2,
+        }
+        .write(&mut fake);
+        let mut record = vec![0u8; 8];
+        record.extend_from_slice(&fake);
+        record.extend_from_slice(&body);
+        record.extend_from_slice(&[0u8; 30]);
+        {
+            let store = FileStore::open(dir.path()).unwrap();
+            store
+                .append_records(&[(&s, 1, vec![crate::store::Record::from(record)])])
+                .unwrap();
+        }
+        // The power cut: the last append loses its final bytes.
+        let log = dir.path().join(LOG_FILE);
+        let len = std::fs::metadata(&log).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_len(len - 10)
+            .unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        assert_eq!(store.torn_tail(), len - 10 - whole);
+        assert_eq!(store.version(&s).unwrap(), 1);
     }
 
     /// A tail longer than any append a power cut can tear is damage: refused, typed, and the

@@ -132,11 +132,7 @@ impl DeviceHost {
             format.into(),
             encoding.into(),
         )?;
-        Ok(due.map(|d| DueReport {
-            campaign: d.campaign.to_string(),
-            attempt: d.attempt,
-            bytes: d.bytes,
-        }))
+        Ok(due.map(DueReport::from))
     }
 }
 

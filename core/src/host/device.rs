@@ -49,18 +49,6 @@ pub struct DueItems {
     pub items: Vec<crate::alert::AlertItem>,
 }
 
-/// A report to send now as a whole DM message (package 1 of the device's session).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DuePackage {
-    /// The campaign it belongs to.
-    pub campaign: CampaignId,
-    /// Its attempt number (from 1).
-    pub attempt: u32,
-    /// The message, XML or WBXML as asked. Its Alert is CmdID 1: the Status whose CmdRef is
-    /// `1` in the server's answer is this report's.
-    pub bytes: Vec<u8>,
-}
-
 /// What a device states about one campaign when it checks in on an ordinary DM session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckIn {
@@ -218,36 +206,31 @@ impl<S: EventStore> DeviceHost<S> {
         now: Timestamp,
         format: crate::alert::DataFormat,
     ) -> Option<DueItems> {
-        self.states().find_map(|(id, s)| {
-            let r = s.due_report(now)?;
-            Some(DueItems {
-                campaign: id.clone(),
-                attempt: r.attempt,
-                items: crate::alert::report_items(&r, s.campaign.as_deref(), format),
-            })
+        let (id, r, campaign) = self.first_due(now)?;
+        Some(DueItems {
+            campaign: id.clone(),
+            attempt: r.attempt,
+            items: crate::alert::report_items(&r, campaign, format),
         })
     }
 
     /// The report due at `now`, if any, as a whole SyncML DM 1.2 message (header `hdr`,
-    /// the Alert as CmdID 1, Data in `format`) in `encoding`.
+    /// the Alert as CmdID 1, Data in `format`) in `encoding`: its bytes are the message, and
+    /// the Status with CmdRef 1 in the server's answer is this report's.
     pub fn next_report_package(
         &self,
         now: Timestamp,
         hdr: &crate::alert::SyncHeader,
         format: crate::alert::DataFormat,
         encoding: crate::alert::Encoding,
-    ) -> Result<Option<DuePackage>, HostError> {
-        let due = self.states().find_map(|(id, s)| {
-            let r = s.due_report(now)?;
-            let xml = crate::alert::render_syncml_as(&r, s.campaign.as_deref(), hdr, format);
-            Some((id.clone(), r.attempt, xml))
-        });
-        let Some((campaign, attempt, xml)) = due else {
+    ) -> Result<Option<DueReport>, HostError> {
+        let Some((id, r, campaign)) = self.first_due(now) else {
             return Ok(None);
         };
-        Ok(Some(DuePackage {
-            campaign,
-            attempt,
+        let xml = crate::alert::render_syncml_as(&r, campaign, hdr, format);
+        Ok(Some(DueReport {
+            campaign: id.clone(),
+            attempt: r.attempt,
             bytes: encoding.encode(&xml)?,
         }))
     }

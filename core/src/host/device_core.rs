@@ -239,11 +239,9 @@ impl<S: EventStore> DeviceHost<S> {
         &self,
         now: Timestamp,
     ) -> Option<(CampaignId, Report, Result<Vec<u8>, ReportError>)> {
-        self.states().find_map(|(id, s)| {
-            let r = s.due_report(now)?;
-            let bytes = encode_report(&r, &self.key);
-            Some((id.clone(), r, bytes))
-        })
+        let (id, r, _) = self.first_due(now)?;
+        let bytes = encode_report(&r, &self.key);
+        Some((id.clone(), r, bytes))
     }
 
     /// The first report due at `now` rendered as an OMA DM Generic Alert (see
@@ -254,15 +252,23 @@ impl<S: EventStore> DeviceHost<S> {
         now: Timestamp,
         hdr: Option<&crate::alert::SyncHeader>,
     ) -> Option<(CampaignId, Report, String)> {
-        self.states().find_map(|(id, s)| {
-            let r = s.due_report(now)?;
-            let campaign = s.campaign.as_deref();
-            let xml = match hdr {
-                Some(h) => crate::alert::render_syncml(&r, campaign, h),
-                None => crate::alert::render_alert(&r, campaign, 1),
-            };
-            Some((id.clone(), r, xml))
-        })
+        let (id, r, campaign) = self.first_due(now)?;
+        let xml = match hdr {
+            Some(h) => crate::alert::render_syncml(&r, campaign, h),
+            None => crate::alert::render_alert(&r, campaign, 1),
+        };
+        Some((id.clone(), r, xml))
+    }
+
+    /// The first report due at `now` (campaigns in id order), with its campaign's id and
+    /// the campaign itself (to name failed settings' URIs): what every form of the due
+    /// report — bytes, Generic Alert, Items, package — is rendered from.
+    pub(crate) fn first_due(
+        &self,
+        now: Timestamp,
+    ) -> Option<(&CampaignId, Report, Option<&crate::model::Campaign>)> {
+        self.states()
+            .find_map(|(id, s)| Some((id, s.due_report(now)?, s.campaign.as_deref())))
     }
 
     /// Verifies a received broadcast payload (size, frame, signature, limits, expiry) and

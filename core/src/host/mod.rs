@@ -37,7 +37,7 @@ mod streams;
 
 #[cfg(feature = "server")]
 pub use crate::server::{DirectoryEvent, GROUPS_STREAM};
-pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueItems, DuePackage, DueReport};
+pub use device::{CareDone, CheckIn, DeviceHost, DueAlert, DueItems, DueReport};
 pub use device_core::Pending;
 pub use error::{HostError, Layer};
 #[cfg(feature = "server")]

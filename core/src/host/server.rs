@@ -109,7 +109,7 @@ impl<S: EventStore> ServerHost<S, GroupDirectory> {
     /// Reads the group table the store holds into the directory (done by [`Self::open`]; a
     /// host opened with [`ServerHost::on_store`] calls it itself).
     pub fn load_groups(&mut self) -> Result<(), HostError> {
-        let (table, _) = crate::host::server_directory::load_groups(self.store())?;
+        let table = crate::host::server_directory::load_groups(self.store())?;
         for (device, groups) in table {
             self.keys.set_groups(device, groups);
         }

@@ -16,20 +16,19 @@ use crate::store::{EventStore, StoreError, StreamId};
 /// A group table: each device and its groups.
 pub(crate) type GroupTable = Vec<(DeviceId, Vec<String>)>;
 
-/// The group table `store` holds: every device's last [`DirectoryEvent::GroupsSet`], and
-/// the stream's version.
-pub(crate) fn load_groups<S: EventStore>(store: &S) -> Result<(GroupTable, u64), StoreError> {
+/// The group table `store` holds: every device's last [`DirectoryEvent::GroupsSet`].
+pub(crate) fn load_groups<S: EventStore>(store: &S) -> Result<GroupTable, StoreError> {
     let stream = groups_stream();
     let mut table: std::collections::HashMap<DeviceId, Vec<String>> =
         std::collections::HashMap::new();
-    let version = store.fold(&stream, 0, |_, e: DirectoryEvent| match e {
+    store.fold(&stream, 0, |_, e: DirectoryEvent| match e {
         DirectoryEvent::GroupsSet { device, groups } => {
             table.insert(device, groups);
         }
     })?;
     let mut out: GroupTable = table.into_iter().collect();
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok((out, version))
+    Ok(out)
 }
 
 /// [`GROUPS_STREAM`] as a stream id.

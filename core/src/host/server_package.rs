@@ -96,7 +96,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         limits: &AlertLimits,
         at: Timestamp,
     ) -> Result<Result<PackageOutcome, AlertError>, StoreError> {
-        let plan = match PackagePlan::check(xml, sender, limits, self.directory()) {
+        let mut plan = match PackagePlan::check(xml, sender, limits, self.directory()) {
             Ok(p) => p,
             Err(e) => {
                 self.count_rejection(e.reason());
@@ -106,7 +106,7 @@ impl<S: EventStore, D: Directory> ServerHost<S, D> {
         for reason in plan.refusals() {
             self.count_rejection(reason);
         }
-        let ingests = self.accept_reports(plan.reports.clone(), at)?;
+        let ingests = self.accept_reports(std::mem::take(&mut plan.reports), at)?;
         Ok(Ok(plan.outcome(ingests)))
     }
 }
@@ -169,7 +169,7 @@ impl PackagePlan {
     }
 
     /// The package's outcome, given what the decider made of [`Self::reports`] (one
-    /// [`Ingest`] each, in order).
+    /// [`Ingest`] each, in order; the reports may have been taken out for it).
     pub fn outcome(self, ingests: Vec<Ingest>) -> PackageOutcome {
         let mut ingests = ingests.into_iter();
         let alerts = self

@@ -331,14 +331,14 @@ impl<S: EventStore + Sync> SimServer for Sharded<'_, S> {
         at: Timestamp,
     ) -> Result<Result<PackageOutcome, AlertError>, StoreError> {
         let limits = AlertLimits::default();
-        let plan = match package_text(message, &limits)
+        let mut plan = match package_text(message, &limits)
             .and_then(|xml| PackagePlan::check(&xml, Sender::Device(device), &limits, &self.keys))
         {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
         let mut ingests = Vec::with_capacity(plan.reports.len());
-        for r in plan.reports.clone() {
+        for r in std::mem::take(&mut plan.reports) {
             ingests.push(match r {
                 Ok(r) => self.accept(r, at)?,
                 Err(e) => Ingest::Rejected(e),

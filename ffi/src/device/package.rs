@@ -186,11 +186,6 @@ pub unsafe extern "C" fn devcare_device_next_report_package(
         else {
             return DEVCARE_NOTHING_DUE;
         };
-        let due = devcare::host::DueReport {
-            campaign: due.campaign,
-            attempt: due.attempt,
-            bytes: due.bytes,
-        };
         // SAFETY: the caller's buffers and out-parameters, checked above.
         unsafe { report::write_due(&due, buf, cap, len, campaign_buf, campaign_cap, attempt) }
     })

@@ -69,6 +69,9 @@ int main(void) {
   ASSERT(strcmp(it.meta_type, "org.devcare.report.failure") == 0 && strcmp(it.format, "b64") == 0);
   ASSERT(strcmp(it.mark, "critical") == 0 && strstr(it.data, "devcare/1") == NULL); /* base64 */
   EXPECT(devcare_report_items_get(items, 1, &it), DEVCARE_INVALID_ARGUMENT);
+  EXPECT(devcare_report_items_get(NULL, 0, &it), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_report_items_get(items, 0, NULL), DEVCARE_NULL_ARGUMENT);
+  ASSERT(devcare_report_items_count(NULL) == 0 && devcare_report_items_campaign(NULL) == NULL);
   static char pkg[16384];
   size_t plen = toolkit_package(pkg, sizeof pkg, items);
   uint32_t attempt = devcare_report_items_attempt(items);
@@ -99,6 +102,8 @@ int main(void) {
   /* The Status for devcare's Alert, as command 2 of the server's response. */
   size_t slen = 0;
   EXPECT(devcare_package_statuses(p, 2, NULL, 0, &slen), DEVCARE_BUFFER_TOO_SMALL);
+  EXPECT(devcare_package_statuses(NULL, 2, NULL, 0, &slen), DEVCARE_NULL_ARGUMENT);
+  EXPECT(devcare_package_statuses(p, 2, NULL, 0, NULL), DEVCARE_NULL_ARGUMENT);
   char *statuses = malloc(slen + 1);
   ASSERT(statuses != NULL);
   CHECK(devcare_package_statuses(p, 2, (uint8_t *)statuses, slen, &slen));
